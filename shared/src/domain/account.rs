@@ -1,0 +1,238 @@
+//! Account configuration: who owns which numbers, how to reach Twilio and the CRM, who the
+//! users are and what limits apply. Built only through validation (see `crate::config`), so
+//! a value of these types is always internally consistent.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::email::EmailAddress;
+use super::phone::{Country, PhoneNumber};
+use super::secret::{KeyHash, Secret};
+
+/// An account's id: the tenant key in every stored item and in CRM URLs
+/// (`/crm/{account}/send`). Lower-case letters, digits and `-`, 1 to 64 characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct AccountId(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("'{0}' is not an account id: use 1-64 lower-case letters, digits or '-'")]
+pub struct AccountIdError(pub String);
+
+impl AccountId {
+    pub fn parse(s: &str) -> Result<Self, AccountIdError> {
+        let ok = !s.is_empty()
+            && s.len() <= 64
+            && s
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && !s.starts_with('-');
+        if ok {
+            Ok(AccountId(s.to_string()))
+        } else {
+            Err(AccountIdError(s.to_string()))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for AccountId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for AccountId {
+    type Error = AccountIdError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        AccountId::parse(&s)
+    }
+}
+
+impl From<AccountId> for String {
+    fn from(a: AccountId) -> String {
+        a.0
+    }
+}
+
+/// The kind of sender, which sets its default throughput.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SenderKind {
+    LongCode,
+    TollFree,
+    ShortCode,
+    /// Alphanumeric sender ids and international senders.
+    Alphanumeric,
+}
+
+impl SenderKind {
+    /// Twilio's default message segments per second for this kind of sender.
+    pub fn default_segments_per_second(self) -> f64 {
+        match self {
+            SenderKind::LongCode => 1.0,
+            SenderKind::TollFree => 3.0,
+            SenderKind::ShortCode => 100.0,
+            SenderKind::Alphanumeric => 10.0,
+        }
+    }
+}
+
+/// One of the account's Twilio numbers. Inbound texts to it belong to this account; when
+/// nobody better can be found, they are forwarded to `backup_email`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InboundNumber {
+    pub number: PhoneNumber,
+    pub kind: SenderKind,
+    pub backup_email: EmailAddress,
+    /// Overrides the kind's default send rate (segments per second).
+    pub segments_per_second: Option<f64>,
+}
+
+impl InboundNumber {
+    pub fn segments_per_second(&self) -> f64 {
+        self.segments_per_second
+            .unwrap_or_else(|| self.kind.default_segments_per_second())
+    }
+}
+
+/// A teammate who sends texts and receives forwarded replies.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    /// Stable id used in send requests (`reply=`, `user=`).
+    pub id: String,
+    pub name: String,
+    pub email: EmailAddress,
+    /// The user's id in the CRM (owner of contacts, author of notes), when known.
+    pub crm_user_id: Option<String>,
+}
+
+/// How to reach Twilio for this account.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TwilioCredentials {
+    /// `AC…`: in every REST path and in every webhook Twilio sends.
+    pub account_sid: String,
+    /// The primary auth token: signs webhooks; also REST auth unless an API key is given.
+    pub auth_token: Secret,
+    /// Optional API key (`SK…`) for REST calls, Twilio's recommended auth.
+    pub api_key: Option<TwilioApiKey>,
+    /// Messaging Services (`MG…`) of this account, for senders drawn from a pool.
+    #[serde(default)]
+    pub messaging_service_sids: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TwilioApiKey {
+    pub sid: String,
+    pub secret: Secret,
+}
+
+/// Which CRM the account uses and how to authenticate to it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum CrmConnection {
+    /// The embedded sandbox CRM of local mode.
+    Sandbox,
+    /// Keap (Infusionsoft) REST.
+    Keap {
+        base_url: Option<String>,
+        auth: KeapAuth,
+    },
+    /// Any CRM: events are POSTed as signed JSON to `url`.
+    Webhook { url: String, signing_secret: Secret },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum KeapAuth {
+    /// Personal access token or service account key, sent as `X-Keap-API-Key`.
+    ApiKey { key: Secret },
+    /// OAuth2 with refresh-token rotation.
+    OAuth {
+        client_id: String,
+        client_secret: Secret,
+        refresh_token: Secret,
+    },
+}
+
+/// Limits that protect the account and its carriers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SendLimits {
+    /// Most send requests admitted but not yet sent; beyond it requests are refused.
+    pub queue_limit: u32,
+}
+
+impl Default for SendLimits {
+    fn default() -> Self {
+        SendLimits { queue_limit: 1000 }
+    }
+}
+
+/// One tenant of smsflow.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Account {
+    pub id: AccountId,
+    pub name: String,
+    /// Country used to read numbers written without `+<cc>`.
+    pub default_country: Country,
+    pub twilio: TwilioCredentials,
+    pub numbers: Vec<InboundNumber>,
+    /// Users by id.
+    pub users: BTreeMap<String, User>,
+    pub crm: CrmConnection,
+    /// The integration half of every CRM goal this account fires (`integration.callName`).
+    pub goal_integration: String,
+    pub limits: SendLimits,
+    /// Hash of the secret key CRMs put in the send URL.
+    pub send_key_hash: KeyHash,
+    /// Where alert-mode sends go (Connectif's alert SMS), if the account uses them.
+    pub alert_number: Option<PhoneNumber>,
+}
+
+impl Account {
+    pub fn number(&self, number: &PhoneNumber) -> Option<&InboundNumber> {
+        self.numbers.iter().find(|n| &n.number == number)
+    }
+
+    pub fn user(&self, id: &str) -> Option<&User> {
+        self.users.get(id)
+    }
+
+    /// Reads a number as this account writes it (national format in its default country).
+    pub fn parse_phone(&self, input: &str) -> Result<PhoneNumber, super::phone::PhoneError> {
+        PhoneNumber::parse(input, self.default_country)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn account_ids() {
+        for ok in ["acme", "acme-roofing", "a1"] {
+            assert!(AccountId::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "Acme", "acme_roofing", "-acme", "a/b", &"a".repeat(65)] {
+            assert!(AccountId::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn default_rates_by_sender_kind() {
+        let cases = [
+            (SenderKind::LongCode, 1.0),
+            (SenderKind::TollFree, 3.0),
+            (SenderKind::ShortCode, 100.0),
+            (SenderKind::Alphanumeric, 10.0),
+        ];
+        for (kind, rate) in cases {
+            assert_eq!(kind.default_segments_per_second(), rate, "{kind:?}");
+        }
+    }
+}

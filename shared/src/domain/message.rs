@@ -1,0 +1,163 @@
+//! Messages on a conversation and the forward-only ordering of their delivery status.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use super::account::AccountId;
+use super::phone::PhoneNumber;
+use super::time::Timestamp;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    Inbound,
+    Outbound,
+}
+
+/// Twilio's message statuses (the `MessageStatus` of callbacks and the REST resource).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageStatus {
+    Accepted,
+    Scheduled,
+    Queued,
+    Sending,
+    Sent,
+    Delivered,
+    Undelivered,
+    Failed,
+    Canceled,
+    Read,
+    Receiving,
+    Received,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("'{0}' is not a message status")]
+pub struct UnknownStatus(pub String);
+
+impl MessageStatus {
+    /// Position in the forward-only order `queued < sending < sent < final`: a status only
+    /// replaces one of lower rank, so late and duplicate callbacks converge.
+    pub fn rank(self) -> u8 {
+        match self {
+            MessageStatus::Accepted | MessageStatus::Scheduled => 0,
+            MessageStatus::Queued => 1,
+            MessageStatus::Sending | MessageStatus::Receiving => 2,
+            MessageStatus::Sent => 3,
+            MessageStatus::Delivered
+            | MessageStatus::Undelivered
+            | MessageStatus::Failed
+            | MessageStatus::Canceled
+            | MessageStatus::Received => 4,
+            // Read receipts follow delivery (RCS/WhatsApp).
+            MessageStatus::Read => 5,
+        }
+    }
+
+    /// Whether moving from `self` to `next` is progress.
+    pub fn advances_to(self, next: MessageStatus) -> bool {
+        next.rank() > self.rank()
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageStatus::Accepted => "accepted",
+            MessageStatus::Scheduled => "scheduled",
+            MessageStatus::Queued => "queued",
+            MessageStatus::Sending => "sending",
+            MessageStatus::Sent => "sent",
+            MessageStatus::Delivered => "delivered",
+            MessageStatus::Undelivered => "undelivered",
+            MessageStatus::Failed => "failed",
+            MessageStatus::Canceled => "canceled",
+            MessageStatus::Read => "read",
+            MessageStatus::Receiving => "receiving",
+            MessageStatus::Received => "received",
+        }
+    }
+}
+
+impl FromStr for MessageStatus {
+    type Err = UnknownStatus;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        serde_json::from_value(serde_json::Value::String(s.to_string()))
+            .map_err(|_| UnknownStatus(s.to_string()))
+    }
+}
+
+impl fmt::Display for MessageStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One SMS/MMS on the conversation between an account and a contact phone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MessageRecord {
+    /// Our id: a ULID, so ids sort by creation time.
+    pub id: String,
+    pub account: AccountId,
+    /// The other party (the contact's phone).
+    pub contact_phone: PhoneNumber,
+    /// Our side: the account number, Messaging Service SID or alphanumeric sender.
+    pub our_sender: String,
+    pub direction: Direction,
+    pub body: String,
+    #[serde(default)]
+    pub media_urls: Vec<String>,
+    pub status: MessageStatus,
+    /// Twilio's `SM…`/`MM…` SID once known.
+    pub provider_sid: Option<String>,
+    /// The first error code reported for this message; later ones never replace it.
+    pub error_code: Option<u32>,
+    /// The user a manual send went out for (replies route to them).
+    pub user_id: Option<String>,
+    /// The campaign or sequence an automated send belongs to.
+    pub campaign: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use MessageStatus::*;
+
+    #[test]
+    fn status_is_forward_only() {
+        let cases = [
+            (Queued, Sending, true),
+            (Queued, Sent, true),
+            (Sending, Sent, true),
+            (Sent, Delivered, true),
+            (Sent, Undelivered, true),
+            (Sent, Failed, true),
+            (Queued, Failed, true),
+            (Delivered, Sent, false),
+            (Delivered, Queued, false),
+            (Failed, Delivered, false),
+            (Undelivered, Delivered, false),
+            (Sent, Sent, false),
+            (Accepted, Queued, true),
+            (Delivered, Read, true),
+        ];
+        for (from, to, expected) in cases {
+            assert_eq!(from.advances_to(to), expected, "{from} -> {to}");
+        }
+    }
+
+    #[test]
+    fn parses_twilio_status_strings() {
+        for s in [
+            "accepted", "scheduled", "queued", "sending", "sent", "delivered", "undelivered",
+            "failed", "canceled", "read", "receiving", "received",
+        ] {
+            let parsed: MessageStatus = s.parse().expect(s);
+            assert_eq!(parsed.as_str(), s);
+        }
+        assert!("partially_delivered_typo".parse::<MessageStatus>().is_err());
+    }
+}

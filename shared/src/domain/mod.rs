@@ -1,0 +1,19 @@
+//! The pure core: types and rules with no I/O. Everything here is synchronous and
+//! exhaustively unit tested.
+
+pub mod account;
+pub mod email;
+pub mod message;
+pub mod phone;
+pub mod secret;
+pub mod time;
+
+pub use account::{
+    Account, AccountId, CrmConnection, InboundNumber, KeapAuth, SendLimits, SenderKind,
+    TwilioApiKey, TwilioCredentials, User,
+};
+pub use email::EmailAddress;
+pub use message::{Direction, MessageRecord, MessageStatus};
+pub use phone::{Country, PhoneError, PhoneNumber};
+pub use secret::{KeyHash, Secret};
+pub use time::Timestamp;

@@ -1,0 +1,133 @@
+//! CRM port: what smsflow needs from a CRM (Keap, a generic webhook CRM, or the embedded
+//! sandbox). Every call names the account, whose `crm` connection says where to go.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{Account, EmailAddress, PhoneNumber};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Contact {
+    pub id: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: Option<EmailAddress>,
+    pub phone: Option<PhoneNumber>,
+    /// The CRM user who owns the contact.
+    pub owner_id: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub custom_fields: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewContact {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: Option<EmailAddress>,
+    pub phone: Option<PhoneNumber>,
+    pub owner_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CrmUser {
+    pub id: String,
+    pub name: String,
+    pub email: Option<EmailAddress>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Note {
+    pub id: String,
+    pub contact_id: String,
+    pub title: String,
+    pub body: String,
+    /// The CRM user the note is assigned to.
+    pub user_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewNote {
+    pub title: String,
+    pub body: String,
+    pub user_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GoalOutcome {
+    Achieved,
+    /// The CRM has no goal with this integration and call name (or its campaign is not
+    /// published): the caller may stop calling it.
+    NotConfigured,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CrmError {
+    #[error("CRM has no {0}")]
+    NotFound(String),
+    #[error("CRM rate limit reached")]
+    RateLimited { retry_after: Option<Duration> },
+    #[error("CRM refused our credentials: {0}")]
+    Unauthorized(String),
+    #[error("CRM rejected the request: {0}")]
+    Rejected(String),
+    #[error("CRM unavailable: {0}")]
+    Unavailable(String),
+    #[error("this account's CRM connection is not supported by this build: {0}")]
+    Unsupported(String),
+}
+
+impl CrmError {
+    /// Whether retrying the same call later may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, CrmError::RateLimited { .. } | CrmError::Unavailable(_))
+    }
+}
+
+pub type CrmResult<T> = Result<T, CrmError>;
+
+#[async_trait]
+pub trait Crm: Send + Sync {
+    async fn find_contact_by_phone(
+        &self,
+        account: &Account,
+        phone: &PhoneNumber,
+    ) -> CrmResult<Option<Contact>>;
+    async fn contact(&self, account: &Account, contact_id: &str) -> CrmResult<Option<Contact>>;
+    async fn create_contact(&self, account: &Account, contact: &NewContact) -> CrmResult<Contact>;
+    async fn set_email(
+        &self,
+        account: &Account,
+        contact_id: &str,
+        email: &EmailAddress,
+    ) -> CrmResult<()>;
+    async fn set_custom_field(
+        &self,
+        account: &Account,
+        contact_id: &str,
+        field: &str,
+        value: &str,
+    ) -> CrmResult<()>;
+    async fn user(&self, account: &Account, user_id: &str) -> CrmResult<Option<CrmUser>>;
+    async fn apply_tag(&self, account: &Account, contact_id: &str, tag: &str) -> CrmResult<()>;
+    async fn create_note(
+        &self,
+        account: &Account,
+        contact_id: &str,
+        note: &NewNote,
+    ) -> CrmResult<Note>;
+    /// Appends `text` to an existing note's body.
+    async fn append_to_note(&self, account: &Account, note_id: &str, text: &str) -> CrmResult<()>;
+    async fn achieve_goal(
+        &self,
+        account: &Account,
+        contact_id: &str,
+        integration: &str,
+        call_name: &str,
+    ) -> CrmResult<GoalOutcome>;
+}

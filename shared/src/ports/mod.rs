@@ -1,0 +1,21 @@
+//! Ports: traits for what the world provides, shaped by the use cases rather than by the
+//! SDKs behind them. Every port has one conformance suite that all its adapters pass.
+
+pub mod clock;
+pub mod crm;
+pub mod mail;
+pub mod queue;
+pub mod sms;
+pub mod store;
+
+pub use clock::{Clock, IdGenerator, ManualClock, SystemClock, UlidIds};
+pub use crm::{
+    Contact, Crm, CrmError, CrmResult, CrmUser, GoalOutcome, NewContact, NewNote, Note,
+};
+pub use mail::{Email, MailError, Mailer};
+pub use queue::{
+    JobQueue, OutgoingMessage, QueueError, QueueName, QueueReceiver, QueueResult,
+    ReceivedMessage,
+};
+pub use sms::{OutboundSms, ProviderAccepted, Sender, SmsError, SmsProvider};
+pub use store::*;

@@ -1,0 +1,134 @@
+//! Queue port: SQS semantics (delay, visibility timeout, redelivery, dead-letter after N
+//! receives). Producers only `enqueue`; the local runtime and the tests also receive,
+//! delete and inspect dead letters through the same trait.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+/// The queues smsflow uses. Each has a dead-letter queue beside it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QueueName {
+    /// Admitted send requests, consumed by the paced send worker.
+    Send,
+    /// Slow side effects (CRM goals, notes, tags, e-mail forwards), consumed by the
+    /// automation worker.
+    Automation,
+}
+
+impl QueueName {
+    pub const ALL: [QueueName; 2] = [QueueName::Send, QueueName::Automation];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueueName::Send => "send",
+            QueueName::Automation => "automation",
+        }
+    }
+}
+
+impl fmt::Display for QueueName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for QueueName {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        QueueName::ALL
+            .into_iter()
+            .find(|q| q.as_str() == s)
+            .ok_or_else(|| format!("unknown queue '{s}' (expected send or automation)"))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingMessage {
+    pub body: String,
+    /// Hidden from consumers for this long after enqueueing (SQS allows up to 15 minutes).
+    pub delay: Duration,
+}
+
+impl OutgoingMessage {
+    pub fn now(body: impl Into<String>) -> Self {
+        OutgoingMessage {
+            body: body.into(),
+            delay: Duration::ZERO,
+        }
+    }
+
+    pub fn delayed(body: impl Into<String>, delay: Duration) -> Self {
+        OutgoingMessage {
+            body: body.into(),
+            delay,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedMessage {
+    pub message_id: String,
+    /// Handle for delete / change-visibility; valid for this receive only.
+    pub receipt: String,
+    pub body: String,
+    /// How many times the message has been received, this time included.
+    pub receive_count: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("message rejected by queue {queue}: {detail}")]
+    Rejected { queue: QueueName, detail: String },
+    #[error("receipt handle is no longer valid: {0}")]
+    StaleReceipt(String),
+    #[error("queue backend failed: {0}")]
+    Backend(String),
+}
+
+pub type QueueResult<T> = Result<T, QueueError>;
+
+/// SQS's longest delay; the in-process queue enforces the same bound.
+pub const MAX_DELAY: Duration = Duration::from_secs(15 * 60);
+
+#[async_trait]
+pub trait JobQueue: Send + Sync {
+    /// Durably enqueues a message; returns its id.
+    async fn enqueue(&self, queue: QueueName, message: OutgoingMessage) -> QueueResult<String>;
+}
+
+/// Receiving side, used by the local runtime's pollers and by tests (on Lambda, SQS
+/// itself feeds the consumers).
+#[async_trait]
+pub trait QueueReceiver: Send + Sync {
+    /// Receives up to `max` visible messages, hiding them for `visibility`. Waits up to
+    /// `wait` for one to arrive. A message received more often than the queue's maximum is
+    /// moved to the dead-letter queue instead of being returned.
+    async fn receive(
+        &self,
+        queue: QueueName,
+        max: usize,
+        visibility: Duration,
+        wait: Duration,
+    ) -> QueueResult<Vec<ReceivedMessage>>;
+    /// Acknowledges a message: it is gone.
+    async fn delete(&self, queue: QueueName, receipt: &str) -> QueueResult<()>;
+    /// Makes a received message visible again after `timeout` (zero: now).
+    async fn change_visibility(
+        &self,
+        queue: QueueName,
+        receipt: &str,
+        timeout: Duration,
+    ) -> QueueResult<()>;
+    /// Messages in the queue's dead-letter queue (received and hidden for `visibility`).
+    async fn receive_dead_letters(
+        &self,
+        queue: QueueName,
+        max: usize,
+        visibility: Duration,
+    ) -> QueueResult<Vec<ReceivedMessage>>;
+}

@@ -1,0 +1,81 @@
+//! SMS provider port (Twilio, or the sandbox carrier locally).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{MessageStatus, PhoneNumber, TwilioCredentials};
+
+/// Who a message is sent from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "value", rename_all = "snake_case")]
+pub enum Sender {
+    Number(PhoneNumber),
+    /// `MG…`: Twilio picks a number from the service's pool.
+    MessagingService(String),
+    /// Up to 11 characters with at least one letter.
+    Alphanumeric(String),
+}
+
+impl Sender {
+    /// The value Twilio reports back as the sender (`From` or the service SID).
+    pub fn as_str(&self) -> &str {
+        match self {
+            Sender::Number(n) => n.as_str(),
+            Sender::MessagingService(s) | Sender::Alphanumeric(s) => s,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboundSms {
+    pub to: PhoneNumber,
+    pub sender: Sender,
+    pub body: String,
+    pub media_urls: Vec<String>,
+    /// Where the provider posts delivery reports.
+    pub status_callback: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderAccepted {
+    /// `SM…` / `MM…`.
+    pub sid: String,
+    pub status: MessageStatus,
+    pub segments: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SmsError {
+    /// The provider refused the message for good (invalid number, opted out...).
+    #[error("provider rejected the message: {code} {message}")]
+    Rejected {
+        code: u32,
+        message: String,
+        http_status: u16,
+    },
+    /// Too many requests or a full queue: retry later.
+    #[error("provider rate limited the request ({code})")]
+    RateLimited {
+        code: u32,
+        retry_after: Option<Duration>,
+    },
+    /// The request did not reach the provider, or the provider failed before accepting it
+    /// (5xx): safe to retry.
+    #[error("provider unavailable: {0}")]
+    Unavailable(String),
+    /// The request may have reached the provider but no answer came back (timeout): the
+    /// message may have been sent. Never retry blindly.
+    #[error("provider outcome unknown: {0}")]
+    OutcomeUnknown(String),
+}
+
+#[async_trait]
+pub trait SmsProvider: Send + Sync {
+    async fn send(
+        &self,
+        credentials: &TwilioCredentials,
+        sms: &OutboundSms,
+    ) -> Result<ProviderAccepted, SmsError>;
+}

@@ -1,0 +1,294 @@
+//! Storage port: the access patterns of the design guide (§4), one narrow trait per concern,
+//! so a use case names exactly what it touches. Every invariant (dedupe, admission, one
+//! active session per contact, forward-only status) is carried by the backend's own
+//! conditional write or transaction, never by read-then-write in the caller.
+//!
+//! Items that expire carry `expires_at`; every read checks it, because DynamoDB's TTL
+//! deletes lazily (and moto never does).
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{Account, AccountId, MessageRecord, MessageStatus, PhoneNumber, Timestamp};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// An inbound number is already owned by another account.
+    #[error("number {number} already belongs to account {owner}")]
+    NumberTaken { number: PhoneNumber, owner: AccountId },
+    /// The addressed item does not exist (e.g. ending a session that is not there).
+    #[error("{0} not found")]
+    NotFound(String),
+    /// A stored item could not be decoded: a bug or a schema drift, never user input.
+    #[error("stored item {key} is corrupt: {detail}")]
+    Corrupt { key: String, detail: String },
+    /// The backend failed (network, throttling, I/O). Safe to retry.
+    #[error("storage backend failed: {0}")]
+    Backend(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+// ---------------------------------------------------------------- accounts
+
+#[async_trait]
+pub trait AccountStore: Send + Sync {
+    /// Creates or replaces an account and claims its inbound numbers atomically. Fails with
+    /// `NumberTaken` (changing nothing) if another account owns one of them; numbers the
+    /// account no longer lists are released.
+    async fn put_account(&self, account: &Account) -> StoreResult<()>;
+    async fn account(&self, id: &AccountId) -> StoreResult<Option<Account>>;
+    async fn account_by_number(&self, number: &PhoneNumber) -> StoreResult<Option<Account>>;
+    /// All account ids, sorted.
+    async fn account_ids(&self) -> StoreResult<Vec<AccountId>>;
+}
+
+// ---------------------------------------------------------------- conversations
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    New,
+    /// A message with this id or provider SID was already stored; nothing changed.
+    Duplicate,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum StatusUpdate {
+    /// The status moved forward; the message as it now is.
+    Advanced(MessageRecord),
+    /// Not progress (duplicate or out of order); the message as it is. An error code the
+    /// message did not have yet is still kept.
+    Unchanged(MessageRecord),
+    /// No message has this SID.
+    UnknownSid,
+}
+
+#[async_trait]
+pub trait ConversationStore: Send + Sync {
+    /// Stores a message once: duplicate `id`s and duplicate `provider_sid`s are refused
+    /// atomically (Twilio retries webhooks with the same `MessageSid`).
+    async fn record_message(&self, message: &MessageRecord) -> StoreResult<Recorded>;
+    /// The conversation between an account and a phone, newest first.
+    async fn conversation(
+        &self,
+        account: &AccountId,
+        phone: &PhoneNumber,
+        limit: usize,
+    ) -> StoreResult<Vec<MessageRecord>>;
+    async fn message_by_sid(&self, provider_sid: &str) -> StoreResult<Option<MessageRecord>>;
+    /// Attaches the provider SID to a stored outbound message (after the provider accepted
+    /// it), so status callbacks can find it. Idempotent for the same SID.
+    async fn attach_provider_sid(
+        &self,
+        account: &AccountId,
+        phone: &PhoneNumber,
+        message_id: &str,
+        provider_sid: &str,
+    ) -> StoreResult<()>;
+    /// Applies a delivery status forward-only and keeps the first error code.
+    async fn apply_status(
+        &self,
+        provider_sid: &str,
+        status: MessageStatus,
+        error_code: Option<u32>,
+        at: Timestamp,
+    ) -> StoreResult<StatusUpdate>;
+}
+
+// ---------------------------------------------------------------- consent
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsentRecord {
+    pub opted_out: bool,
+    /// When the keyword or event happened; older events never overwrite newer ones.
+    pub changed_at: Timestamp,
+    /// What caused it (`STOP keyword`, `21610 from Twilio`, `operator`...).
+    pub source: String,
+}
+
+#[async_trait]
+pub trait ConsentStore: Send + Sync {
+    /// Records an opt-out/opt-in unless a newer change is already stored. Returns whether it
+    /// was applied.
+    async fn set_consent(
+        &self,
+        account: &AccountId,
+        phone: &PhoneNumber,
+        record: &ConsentRecord,
+    ) -> StoreResult<bool>;
+    async fn consent(
+        &self,
+        account: &AccountId,
+        phone: &PhoneNumber,
+    ) -> StoreResult<Option<ConsentRecord>>;
+}
+
+// ---------------------------------------------------------------- sequence sessions
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    pub session_id: String,
+    pub sequence: String,
+    /// Opaque state owned by the sequence engine.
+    pub state: serde_json::Value,
+    pub started_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum SessionStart {
+    Started,
+    /// Another unexpired session holds the lock for this contact.
+    AlreadyActive(SessionRecord),
+}
+
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// Starts a session unless an unexpired one exists for (account, phone).
+    async fn start_session(
+        &self,
+        account: &AccountId,
+        phone: &PhoneNumber,
+        session: &SessionRecord,
+        now: Timestamp,
+    ) -> StoreResult<SessionStart>;
+    async fn active_session(
+        &self,
+        account: &AccountId,
+        phone: &PhoneNumber,
+        now: Timestamp,
+    ) -> StoreResult<Option<SessionRecord>>;
+    /// Replaces the session's state and expiry if `session.session_id` is still the active
+    /// one; returns false otherwise.
+    async fn update_session(
+        &self,
+        account: &AccountId,
+        phone: &PhoneNumber,
+        session: &SessionRecord,
+    ) -> StoreResult<bool>;
+    /// Ends the session if it is still `session_id`; returns whether it did.
+    async fn end_session(
+        &self,
+        account: &AccountId,
+        phone: &PhoneNumber,
+        session_id: &str,
+    ) -> StoreResult<bool>;
+}
+
+// ---------------------------------------------------------------- idempotency
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdempotencyRecord {
+    /// The answer given the first time, once there is one.
+    pub response: Option<String>,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// First time this key is seen (or its earlier record expired): proceed.
+    New,
+    /// Seen before and unexpired: do not repeat the work.
+    Existing(IdempotencyRecord),
+}
+
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync {
+    /// Atomically claims `key` for `ttl`.
+    async fn claim(&self, key: &str, ttl: Duration, now: Timestamp) -> StoreResult<Claim>;
+    /// Stores the answer for a claimed key (for repeats to return).
+    async fn complete(&self, key: &str, response: &str) -> StoreResult<()>;
+    /// Gives a claim back after the work failed, so a retry can do it.
+    async fn release(&self, key: &str) -> StoreResult<()>;
+}
+
+// ---------------------------------------------------------------- admission and pacing
+
+#[async_trait]
+pub trait AdmissionStore: Send + Sync {
+    /// Increments the account's pending-send counter if it is below `limit`; exact under
+    /// concurrency. Returns whether the send was admitted.
+    async fn try_admit(&self, account: &AccountId, limit: u32) -> StoreResult<bool>;
+    /// Decrements the counter (a send finished or was dropped); never below zero.
+    async fn release_admission(&self, account: &AccountId) -> StoreResult<()>;
+    async fn pending_sends(&self, account: &AccountId) -> StoreResult<u32>;
+}
+
+#[async_trait]
+pub trait RateStore: Send + Sync {
+    /// Reserves `cost` of a sender's capacity (cost = segments / rate) and returns the time at
+    /// which the caller may send: `max(now, sender's next free time)`. The next free time
+    /// then moves `cost` further. Concurrent reservations never overlap.
+    async fn reserve_send_slot(
+        &self,
+        sender: &str,
+        cost: Duration,
+        now: Timestamp,
+    ) -> StoreResult<Timestamp>;
+}
+
+// ---------------------------------------------------------------- CRM support
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CachedContact {
+    /// The CRM's contact, as the CRM adapter serialised it.
+    pub contact: serde_json::Value,
+    pub expires_at: Timestamp,
+}
+
+#[async_trait]
+pub trait GoalStore: Send + Sync {
+    /// Remembers that the CRM has no goal `call_name` configured for this account.
+    async fn disable_goal(&self, account: &AccountId, call_name: &str) -> StoreResult<()>;
+    async fn disabled_goals(&self, account: &AccountId) -> StoreResult<BTreeSet<String>>;
+    /// Forgets every disabled goal of the account; returns how many there were.
+    async fn reset_disabled_goals(&self, account: &AccountId) -> StoreResult<usize>;
+}
+
+#[async_trait]
+pub trait ContactCache: Send + Sync {
+    async fn cache_contact(
+        &self,
+        account: &AccountId,
+        phone: &PhoneNumber,
+        contact: &CachedContact,
+    ) -> StoreResult<()>;
+    async fn cached_contact(
+        &self,
+        account: &AccountId,
+        phone: &PhoneNumber,
+        now: Timestamp,
+    ) -> StoreResult<Option<CachedContact>>;
+    async fn forget_contact(&self, account: &AccountId, phone: &PhoneNumber) -> StoreResult<()>;
+}
+
+/// Everything a backend provides; use cases take the narrow traits above.
+pub trait Store:
+    AccountStore
+    + ConversationStore
+    + ConsentStore
+    + SessionStore
+    + IdempotencyStore
+    + AdmissionStore
+    + RateStore
+    + GoalStore
+    + ContactCache
+{
+}
+
+impl<T> Store for T where
+    T: AccountStore
+        + ConversationStore
+        + ConsentStore
+        + SessionStore
+        + IdempotencyStore
+        + AdmissionStore
+        + RateStore
+        + GoalStore
+        + ContactCache
+{
+}
