@@ -1,1 +1,5 @@
+//! Shared helpers for the workspace's integration tests: the moto connection and one
+//! conformance suite per port, run against every adapter of that port.
 
+pub mod conformance;
+pub mod moto;
