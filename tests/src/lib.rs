@@ -2,4 +2,5 @@
 //! conformance suite per port, run against every adapter of that port.
 
 pub mod conformance;
+pub mod fixtures;
 pub mod moto;
