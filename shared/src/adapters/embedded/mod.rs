@@ -108,3 +108,6 @@ where
         Err(e) => Err(e.into()),
     }
 }
+
+pub mod store;
+pub use store::EmbeddedStore;

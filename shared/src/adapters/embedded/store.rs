@@ -1,0 +1,654 @@
+//! The embedded storage adapter: every access pattern of the store port on redb tables.
+//!
+//! redb admits one write transaction at a time, so each method that checks and writes does
+//! both inside one `EmbeddedDb::write` call: that serialisation is what carries the
+//! invariants here (DynamoDB gets the same guarantees from condition expressions).
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redb::{ReadableTable, TableDefinition};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::{DbError, EmbeddedDb, open_read_table};
+use crate::domain::{Account, AccountId, MessageRecord, MessageStatus, PhoneNumber, Timestamp};
+use crate::ports::store::*;
+
+type JsonTable = TableDefinition<'static, &'static str, &'static [u8]>;
+
+const ACCOUNTS: JsonTable = TableDefinition::new("store_accounts");
+const NUMBERS: TableDefinition<&str, &str> = TableDefinition::new("store_numbers");
+/// `account \0 phone \0 message id` → message. ULID ids make the key order time order.
+const MESSAGES: JsonTable = TableDefinition::new("store_messages");
+/// provider SID → message key.
+const SIDS: TableDefinition<&str, &str> = TableDefinition::new("store_sids");
+const CONSENT: JsonTable = TableDefinition::new("store_consent");
+const SESSIONS: JsonTable = TableDefinition::new("store_sessions");
+const IDEMPOTENCY: JsonTable = TableDefinition::new("store_idempotency");
+const PENDING: TableDefinition<&str, u64> = TableDefinition::new("store_pending");
+const RATES: TableDefinition<&str, i64> = TableDefinition::new("store_rates");
+/// `account \0 call name` → nothing.
+const DISABLED_GOALS: TableDefinition<&str, ()> = TableDefinition::new("store_disabled_goals");
+const CONTACTS: JsonTable = TableDefinition::new("store_contacts");
+
+impl From<DbError> for StoreError {
+    fn from(e: DbError) -> Self {
+        StoreError::Backend(e.0)
+    }
+}
+
+macro_rules! db_err {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StoreError {
+            fn from(e: $t) -> Self {
+                StoreError::Backend(e.to_string())
+            }
+        }
+    )*};
+}
+db_err!(redb::StorageError, redb::TableError);
+
+fn encode<T: Serialize>(key: &str, value: &T) -> StoreResult<Vec<u8>> {
+    serde_json::to_vec(value).map_err(|e| StoreError::Corrupt {
+        key: key.to_string(),
+        detail: e.to_string(),
+    })
+}
+
+fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> StoreResult<T> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+        key: key.to_string(),
+        detail: e.to_string(),
+    })
+}
+
+fn pair_key(account: &AccountId, second: &str) -> String {
+    format!("{account}\0{second}")
+}
+
+fn message_prefix(account: &AccountId, phone: &PhoneNumber) -> String {
+    format!("{account}\0{phone}\0")
+}
+
+/// Reads and decodes one JSON item from any readable table.
+fn get_json<T: DeserializeOwned>(
+    table: &impl ReadableTable<&'static str, &'static [u8]>,
+    key: &str,
+) -> StoreResult<Option<T>> {
+    match table.get(key)? {
+        Some(guard) => decode(key, guard.value()).map(Some),
+        None => Ok(None),
+    }
+}
+
+#[derive(Clone)]
+pub struct EmbeddedStore {
+    db: EmbeddedDb,
+}
+
+impl EmbeddedStore {
+    pub fn new(db: EmbeddedDb) -> Self {
+        EmbeddedStore { db }
+    }
+
+    async fn read_json<T>(&self, table: JsonTable, key: String) -> StoreResult<Option<T>>
+    where
+        T: DeserializeOwned + Send + 'static,
+    {
+        self.db
+            .read(move |tx| match open_read_table(tx, table)? {
+                Some(t) => get_json(&t, &key),
+                None => Ok(None),
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl AccountStore for EmbeddedStore {
+    async fn put_account(&self, account: &Account) -> StoreResult<()> {
+        let account = account.clone();
+        self.db
+            .write(move |tx| {
+                let mut numbers = tx.open_table(NUMBERS)?;
+                let me = account.id.as_str();
+                // Check every claim before writing anything: a refusal changes nothing.
+                for n in &account.numbers {
+                    if let Some(owner) = numbers.get(n.number.as_str())? {
+                        let owner = owner.value().to_string();
+                        if owner != me {
+                            return Err(StoreError::NumberTaken {
+                                number: n.number.clone(),
+                                owner: AccountId::parse(&owner).map_err(|e| {
+                                    StoreError::Corrupt {
+                                        key: n.number.to_string(),
+                                        detail: e.to_string(),
+                                    }
+                                })?,
+                            });
+                        }
+                    }
+                }
+                let mut accounts = tx.open_table(ACCOUNTS)?;
+                let previous: Option<Account> = get_json(&accounts, me)?;
+                if let Some(previous) = previous {
+                    for old in previous.numbers {
+                        if account.number(&old.number).is_none() {
+                            numbers.remove(old.number.as_str())?;
+                        }
+                    }
+                }
+                for n in &account.numbers {
+                    numbers.insert(n.number.as_str(), me)?;
+                }
+                accounts.insert(me, encode(me, &account)?.as_slice())?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn account(&self, id: &AccountId) -> StoreResult<Option<Account>> {
+        self.read_json(ACCOUNTS, id.to_string()).await
+    }
+
+    async fn account_by_number(&self, number: &PhoneNumber) -> StoreResult<Option<Account>> {
+        let number = number.to_string();
+        self.db
+            .read(move |tx| {
+                let Some(numbers) = open_read_table(tx, NUMBERS)? else {
+                    return Ok(None);
+                };
+                let Some(owner) = numbers.get(number.as_str())? else {
+                    return Ok(None);
+                };
+                match open_read_table(tx, ACCOUNTS)? {
+                    Some(accounts) => get_json(&accounts, owner.value()),
+                    None => Ok(None),
+                }
+            })
+            .await
+    }
+
+    async fn account_ids(&self) -> StoreResult<Vec<AccountId>> {
+        self.db
+            .read(move |tx| {
+                let Some(accounts) = open_read_table(tx, ACCOUNTS)? else {
+                    return Ok(vec![]);
+                };
+                let mut ids = vec![];
+                for entry in accounts.iter()? {
+                    let (key, _) = entry?;
+                    let id = AccountId::parse(key.value()).map_err(|e| StoreError::Corrupt {
+                        key: key.value().to_string(),
+                        detail: e.to_string(),
+                    })?;
+                    ids.push(id);
+                }
+                Ok(ids)
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl ConversationStore for EmbeddedStore {
+    async fn record_message(&self, message: &MessageRecord) -> StoreResult<Recorded> {
+        let message = message.clone();
+        self.db
+            .write(move |tx| {
+                let key = format!(
+                    "{}{}",
+                    message_prefix(&message.account, &message.contact_phone),
+                    message.id
+                );
+                let mut messages = tx.open_table(MESSAGES)?;
+                let mut sids = tx.open_table(SIDS)?;
+                if messages.get(key.as_str())?.is_some() {
+                    return Ok(Recorded::Duplicate);
+                }
+                if let Some(sid) = &message.provider_sid {
+                    if sids.get(sid.as_str())?.is_some() {
+                        return Ok(Recorded::Duplicate);
+                    }
+                    sids.insert(sid.as_str(), key.as_str())?;
+                }
+                messages.insert(key.as_str(), encode(&key, &message)?.as_slice())?;
+                Ok(Recorded::New)
+            })
+            .await
+    }
+
+    async fn conversation(
+        &self,
+        account: &AccountId,
+        phone: &PhoneNumber,
+        limit: usize,
+    ) -> StoreResult<Vec<MessageRecord>> {
+        let prefix = message_prefix(account, phone);
+        self.db
+            .read(move |tx| {
+                let Some(messages) = open_read_table(tx, MESSAGES)? else {
+                    return Ok(vec![]);
+                };
+                // The prefix ends in \0; the same prefix ending in \x01 bounds it above.
+                let end = format!("{}\u{1}", &prefix[..prefix.len() - 1]);
+                let mut out = Vec::new();
+                for entry in messages.range(prefix.as_str()..end.as_str())?.rev() {
+                    if out.len() >= limit {
+                        break;
+                    }
+                    let (key, value) = entry?;
+                    out.push(decode(key.value(), value.value())?);
+                }
+                Ok(out)
+            })
+            .await
+    }
+
+    async fn message_by_sid(&self, provider_sid: &str) -> StoreResult<Option<MessageRecord>> {
+        let sid = provider_sid.to_string();
+        self.db
+            .read(move |tx| {
+                let (Some(sids), Some(messages)) =
+                    (open_read_table(tx, SIDS)?, open_read_table(tx, MESSAGES)?)
+                else {
+                    return Ok(None);
+                };
+                let Some(key) = sids.get(sid.as_str())? else {
+                    return Ok(None);
+                };
+                get_json(&messages, key.value())
+            })
+            .await
+    }
+
+    async fn attach_provider_sid(
+        &self,
+        account: &AccountId,
+        phone: &PhoneNumber,
+        message_id: &str,
+        provider_sid: &str,
+    ) -> StoreResult<()> {
+        let key = format!("{}{message_id}", message_prefix(account, phone));
+        let sid = provider_sid.to_string();
+        self.db
+            .write(move |tx| {
+                let mut messages = tx.open_table(MESSAGES)?;
+                let mut sids = tx.open_table(SIDS)?;
+                let Some(mut message): Option<MessageRecord> = get_json(&messages, &key)? else {
+                    return Err(StoreError::NotFound(format!("message {key}")));
+                };
+                if let Some(existing) = sids.get(sid.as_str())? {
+                    if existing.value() == key {
+                        return Ok(());
+                    }
+                    return Err(StoreError::Corrupt {
+                        key: sid.clone(),
+                        detail: "provider SID already attached to another message".into(),
+                    });
+                }
+                message.provider_sid = Some(sid.clone());
+                sids.insert(sid.as_str(), key.as_str())?;
+                messages.insert(key.as_str(), encode(&key, &message)?.as_slice())?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn apply_status(
+        &self,
+        provider_sid: &str,
+        status: MessageStatus,
+        error_code: Option<u32>,
+        at: Timestamp,
+    ) -> StoreResult<StatusUpdate> {
+        let sid = provider_sid.to_string();
+        self.db
+            .write(move |tx| {
+                let sids = tx.open_table(SIDS)?;
+                let Some(key) = sids.get(sid.as_str())?.map(|k| k.value().to_string()) else {
+                    return Ok(StatusUpdate::UnknownSid);
+                };
+                let mut messages = tx.open_table(MESSAGES)?;
+                let Some(mut message): Option<MessageRecord> = get_json(&messages, &key)? else {
+                    return Err(StoreError::Corrupt {
+                        key: sid.clone(),
+                        detail: "SID points at a missing message".into(),
+                    });
+                };
+                let advanced = message.status.advances_to(status);
+                let gains_error = message.error_code.is_none() && error_code.is_some();
+                if advanced {
+                    message.status = status;
+                }
+                if gains_error {
+                    message.error_code = error_code;
+                }
+                if advanced || gains_error {
+                    message.updated_at = at;
+                    messages.insert(key.as_str(), encode(&key, &message)?.as_slice())?;
+                }
+                Ok(if advanced {
+                    StatusUpdate::Advanced(message)
+                } else {
+                    StatusUpdate::Unchanged(message)
+                })
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl ConsentStore for EmbeddedStore {
+    async fn set_consent(
+        &self,
+        account: &AccountId,
+        phone: &PhoneNumber,
+        record: &ConsentRecord,
+    ) -> StoreResult<bool> {
+        let key = pair_key(account, phone.as_str());
+        let record = record.clone();
+        self.db
+            .write(move |tx| {
+                let mut table = tx.open_table(CONSENT)?;
+                let current: Option<ConsentRecord> = get_json(&table, &key)?;
+                if current.is_some_and(|c| c.changed_at > record.changed_at) {
+                    return Ok(false);
+                }
+                table.insert(key.as_str(), encode(&key, &record)?.as_slice())?;
+                Ok(true)
+            })
+            .await
+    }
+
+    async fn consent(
+        &self,
+        account: &AccountId,
+        phone: &PhoneNumber,
+    ) -> StoreResult<Option<ConsentRecord>> {
+        self.read_json(CONSENT, pair_key(account, phone.as_str()))
+            .await
+    }
+}
+
+#[async_trait]
+impl SessionStore for EmbeddedStore {
+    async fn start_session(
+        &self,
+        account: &AccountId,
+        phone: &PhoneNumber,
+        session: &SessionRecord,
+        now: Timestamp,
+    ) -> StoreResult<SessionStart> {
+        let key = pair_key(account, phone.as_str());
+        let session = session.clone();
+        self.db
+            .write(move |tx| {
+                let mut table = tx.open_table(SESSIONS)?;
+                let current: Option<SessionRecord> = get_json(&table, &key)?;
+                if let Some(current) = current.filter(|c| c.expires_at > now) {
+                    return Ok(SessionStart::AlreadyActive(current));
+                }
+                table.insert(key.as_str(), encode(&key, &session)?.as_slice())?;
+                Ok(SessionStart::Started)
+            })
+            .await
+    }
+
+    async fn active_session(
+        &self,
+        account: &AccountId,
+        phone: &PhoneNumber,
+        now: Timestamp,
+    ) -> StoreResult<Option<SessionRecord>> {
+        let session: Option<SessionRecord> = self
+            .read_json(SESSIONS, pair_key(account, phone.as_str()))
+            .await?;
+        Ok(session.filter(|s| s.expires_at > now))
+    }
+
+    async fn update_session(
+        &self,
+        account: &AccountId,
+        phone: &PhoneNumber,
+        session: &SessionRecord,
+    ) -> StoreResult<bool> {
+        let key = pair_key(account, phone.as_str());
+        let session = session.clone();
+        self.db
+            .write(move |tx| {
+                let mut table = tx.open_table(SESSIONS)?;
+                let current: Option<SessionRecord> = get_json(&table, &key)?;
+                if current.is_none_or(|c| c.session_id != session.session_id) {
+                    return Ok(false);
+                }
+                table.insert(key.as_str(), encode(&key, &session)?.as_slice())?;
+                Ok(true)
+            })
+            .await
+    }
+
+    async fn end_session(
+        &self,
+        account: &AccountId,
+        phone: &PhoneNumber,
+        session_id: &str,
+    ) -> StoreResult<bool> {
+        let key = pair_key(account, phone.as_str());
+        let session_id = session_id.to_string();
+        self.db
+            .write(move |tx| {
+                let mut table = tx.open_table(SESSIONS)?;
+                let current: Option<SessionRecord> = get_json(&table, &key)?;
+                if current.is_none_or(|c| c.session_id != session_id) {
+                    return Ok(false);
+                }
+                table.remove(key.as_str())?;
+                Ok(true)
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl IdempotencyStore for EmbeddedStore {
+    async fn claim(&self, key: &str, ttl: Duration, now: Timestamp) -> StoreResult<Claim> {
+        let key = key.to_string();
+        self.db
+            .write(move |tx| {
+                let mut table = tx.open_table(IDEMPOTENCY)?;
+                let current: Option<IdempotencyRecord> = get_json(&table, &key)?;
+                if let Some(current) = current.filter(|c| c.expires_at > now) {
+                    return Ok(Claim::Existing(current));
+                }
+                let record = IdempotencyRecord {
+                    response: None,
+                    created_at: now,
+                    expires_at: now.plus(ttl),
+                };
+                table.insert(key.as_str(), encode(&key, &record)?.as_slice())?;
+                Ok(Claim::New)
+            })
+            .await
+    }
+
+    async fn complete(&self, key: &str, response: &str) -> StoreResult<()> {
+        let key = key.to_string();
+        let response = response.to_string();
+        self.db
+            .write(move |tx| {
+                let mut table = tx.open_table(IDEMPOTENCY)?;
+                let Some(mut record): Option<IdempotencyRecord> = get_json(&table, &key)? else {
+                    return Err(StoreError::NotFound(format!("idempotency claim {key}")));
+                };
+                record.response = Some(response);
+                table.insert(key.as_str(), encode(&key, &record)?.as_slice())?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn release(&self, key: &str) -> StoreResult<()> {
+        let key = key.to_string();
+        self.db
+            .write(move |tx| {
+                tx.open_table(IDEMPOTENCY)?.remove(key.as_str())?;
+                Ok(())
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl AdmissionStore for EmbeddedStore {
+    async fn try_admit(&self, account: &AccountId, limit: u32) -> StoreResult<bool> {
+        let key = account.to_string();
+        self.db
+            .write(move |tx| {
+                let mut table = tx.open_table(PENDING)?;
+                let pending = table.get(key.as_str())?.map(|v| v.value()).unwrap_or(0);
+                if pending >= u64::from(limit) {
+                    return Ok(false);
+                }
+                table.insert(key.as_str(), pending + 1)?;
+                Ok(true)
+            })
+            .await
+    }
+
+    async fn release_admission(&self, account: &AccountId) -> StoreResult<()> {
+        let key = account.to_string();
+        self.db
+            .write(move |tx| {
+                let mut table = tx.open_table(PENDING)?;
+                let pending = table.get(key.as_str())?.map(|v| v.value()).unwrap_or(0);
+                table.insert(key.as_str(), pending.saturating_sub(1))?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn pending_sends(&self, account: &AccountId) -> StoreResult<u32> {
+        let key = account.to_string();
+        self.db
+            .read(move |tx| {
+                let pending = match open_read_table(tx, PENDING)? {
+                    Some(t) => t.get(key.as_str())?.map(|v| v.value()).unwrap_or(0),
+                    None => 0,
+                };
+                Ok(u32::try_from(pending).unwrap_or(u32::MAX))
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl RateStore for EmbeddedStore {
+    async fn reserve_send_slot(
+        &self,
+        sender: &str,
+        cost: Duration,
+        now: Timestamp,
+    ) -> StoreResult<Timestamp> {
+        let key = sender.to_string();
+        self.db
+            .write(move |tx| {
+                let mut table = tx.open_table(RATES)?;
+                let next_free = table
+                    .get(key.as_str())?
+                    .map(|v| Timestamp::from_millis(v.value()))
+                    .unwrap_or(now);
+                let start = next_free.max(now);
+                table.insert(key.as_str(), start.plus(cost).as_millis())?;
+                Ok(start)
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl GoalStore for EmbeddedStore {
+    async fn disable_goal(&self, account: &AccountId, call_name: &str) -> StoreResult<()> {
+        let key = pair_key(account, call_name);
+        self.db
+            .write(move |tx| {
+                tx.open_table(DISABLED_GOALS)?.insert(key.as_str(), ())?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn disabled_goals(&self, account: &AccountId) -> StoreResult<BTreeSet<String>> {
+        let prefix = pair_key(account, "");
+        self.db
+            .read(move |tx| {
+                let Some(table) = open_read_table(tx, DISABLED_GOALS)? else {
+                    return Ok(BTreeSet::new());
+                };
+                let end = format!("{}\u{1}", &prefix[..prefix.len() - 1]);
+                let mut goals = BTreeSet::new();
+                for entry in table.range(prefix.as_str()..end.as_str())? {
+                    let (key, _) = entry?;
+                    goals.insert(key.value()[prefix.len()..].to_string());
+                }
+                Ok(goals)
+            })
+            .await
+    }
+
+    async fn reset_disabled_goals(&self, account: &AccountId) -> StoreResult<usize> {
+        let prefix = pair_key(account, "");
+        self.db
+            .write(move |tx| {
+                let mut table = tx.open_table(DISABLED_GOALS)?;
+                let end = format!("{}\u{1}", &prefix[..prefix.len() - 1]);
+                let removed = table.extract_from_if(prefix.as_str()..end.as_str(), |_, _| true)?;
+                Ok(removed.count())
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl ContactCache for EmbeddedStore {
+    async fn cache_contact(
+        &self,
+        account: &AccountId,
+        phone: &PhoneNumber,
+        contact: &CachedContact,
+    ) -> StoreResult<()> {
+        let key = pair_key(account, phone.as_str());
+        let contact = contact.clone();
+        self.db
+            .write(move |tx| {
+                tx.open_table(CONTACTS)?
+                    .insert(key.as_str(), encode(&key, &contact)?.as_slice())?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn cached_contact(
+        &self,
+        account: &AccountId,
+        phone: &PhoneNumber,
+        now: Timestamp,
+    ) -> StoreResult<Option<CachedContact>> {
+        let cached: Option<CachedContact> = self
+            .read_json(CONTACTS, pair_key(account, phone.as_str()))
+            .await?;
+        Ok(cached.filter(|c| c.expires_at > now))
+    }
+
+    async fn forget_contact(&self, account: &AccountId, phone: &PhoneNumber) -> StoreResult<()> {
+        let key = pair_key(account, phone.as_str());
+        self.db
+            .write(move |tx| {
+                tx.open_table(CONTACTS)?.remove(key.as_str())?;
+                Ok(())
+            })
+            .await
+    }
+}
