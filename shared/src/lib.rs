@@ -6,5 +6,6 @@
 //! - [`handlers`]: HTTP routers and queue consumers shared by Lambda and the local server.
 
 pub mod adapters;
+pub mod config;
 pub mod domain;
 pub mod ports;

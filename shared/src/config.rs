@@ -1,0 +1,559 @@
+//! Configuration: the local server's file (accounts, server and mail settings) and the
+//! environment a Lambda function reads. Every problem names the file, the field and what is
+//! wrong, and stops startup.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::domain::{
+    Account, AccountId, Country, CrmConnection, EmailAddress, InboundNumber, KeapAuth, KeyHash,
+    PhoneNumber, Secret, SendLimits, SenderKind, TwilioApiKey, TwilioCredentials, User,
+};
+
+/// A configuration problem: where it is and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}: {field}: {problem}", file.display())]
+pub struct ConfigError {
+    pub file: PathBuf,
+    /// Dotted path of the offending field (`accounts[0].numbers[1].number`).
+    pub field: String,
+    pub problem: String,
+}
+
+/// The validated contents of a configuration file.
+#[derive(Debug, Clone)]
+pub struct LocalConfig {
+    pub server: ServerSettings,
+    pub mail: MailSettings,
+    pub accounts: Vec<Account>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerSettings {
+    pub listen: SocketAddr,
+    /// The URL Twilio (or the sandbox carrier) calls: signatures are checked against it.
+    pub public_base_url: String,
+    /// Where the embedded database lives, relative to the config file unless absolute.
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailSettings {
+    /// The sender of forwarded e-mails.
+    pub from: EmailAddress,
+}
+
+// ---------------------------------------------------------------- file format (raw)
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    #[serde(default)]
+    server: RawServer,
+    mail: RawMail,
+    #[serde(default)]
+    accounts: Vec<RawAccount>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    listen: Option<String>,
+    public_base_url: Option<String>,
+    data_dir: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMail {
+    from: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAccount {
+    id: String,
+    name: String,
+    default_country: String,
+    goal_integration: String,
+    /// Plain send key (local convenience) or its SHA-256 hex digest.
+    send_key: Option<String>,
+    send_key_sha256: Option<String>,
+    queue_limit: Option<u32>,
+    alert_number: Option<String>,
+    twilio: RawTwilio,
+    #[serde(default)]
+    numbers: Vec<RawNumber>,
+    #[serde(default)]
+    users: Vec<RawUser>,
+    crm: RawCrm,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTwilio {
+    account_sid: String,
+    auth_token: String,
+    api_key_sid: Option<String>,
+    api_key_secret: Option<String>,
+    #[serde(default)]
+    messaging_service_sids: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNumber {
+    number: String,
+    kind: SenderKind,
+    backup_email: String,
+    segments_per_second: Option<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUser {
+    id: String,
+    name: String,
+    email: String,
+    crm_user_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+enum RawCrm {
+    Sandbox,
+    Keap {
+        base_url: Option<String>,
+        api_key: Option<String>,
+        oauth_client_id: Option<String>,
+        oauth_client_secret: Option<String>,
+        oauth_refresh_token: Option<String>,
+    },
+    Webhook {
+        url: String,
+        signing_secret: String,
+    },
+}
+
+// ---------------------------------------------------------------- loading
+
+impl LocalConfig {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.to_path_buf(),
+            field: "(file)".into(),
+            problem: format!("cannot read: {e}"),
+        })?;
+        Self::parse(path, &text)
+    }
+
+    /// Parses and validates `text` as if read from `path` (used in messages and to resolve
+    /// a relative `data_dir`).
+    pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
+        let raw = parse_raw(path, text)?;
+        let mut v = Validator {
+            file: path.to_path_buf(),
+        };
+        let server = v.server(raw.server, path)?;
+        let mail = MailSettings {
+            from: v.email("mail.from", &raw.mail.from)?,
+        };
+        let mut accounts = Vec::with_capacity(raw.accounts.len());
+        let mut account_ids: HashMap<String, usize> = HashMap::new();
+        let mut owners: HashMap<PhoneNumber, String> = HashMap::new();
+        for (i, raw_account) in raw.accounts.into_iter().enumerate() {
+            let at = format!("accounts[{i}]");
+            let account = v.account(&at, raw_account)?;
+            if let Some(first) = account_ids.insert(account.id.to_string(), i) {
+                return Err(v.err(
+                    format!("{at}.id"),
+                    format!(
+                        "duplicate account id '{}' (also accounts[{first}])",
+                        account.id
+                    ),
+                ));
+            }
+            for (j, n) in account.numbers.iter().enumerate() {
+                let field = format!("{at}.numbers[{j}].number");
+                if let Some(other) = owners.insert(n.number.clone(), field.clone()) {
+                    return Err(v.err(
+                        field,
+                        format!("duplicate inbound number {} (also {other})", n.number),
+                    ));
+                }
+            }
+            accounts.push(account);
+        }
+        Ok(LocalConfig {
+            server,
+            mail,
+            accounts,
+        })
+    }
+}
+
+fn parse_raw(path: &Path, text: &str) -> Result<RawFile, ConfigError> {
+    let err = |field: String, problem: String| ConfigError {
+        file: path.to_path_buf(),
+        field,
+        problem,
+    };
+    let deserializer =
+        toml::Deserializer::parse(text).map_err(|e| err("(syntax)".into(), describe(text, &e)))?;
+    serde_path_to_error::deserialize(deserializer).map_err(|e| {
+        let field = e.path().to_string();
+        let field = if field == "." {
+            "(top level)".into()
+        } else {
+            field
+        };
+        err(field, describe(text, e.inner()))
+    })
+}
+
+/// The parser's message with its line number, without toml's multi-line snippet.
+fn describe(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim().to_string();
+    match e.span() {
+        Some(span) => {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            format!("{message} (line {line})")
+        }
+        None => message,
+    }
+}
+
+struct Validator {
+    file: PathBuf,
+}
+
+impl Validator {
+    fn err(&self, field: impl Into<String>, problem: impl Into<String>) -> ConfigError {
+        ConfigError {
+            file: self.file.clone(),
+            field: field.into(),
+            problem: problem.into(),
+        }
+    }
+
+    fn email(&self, field: &str, value: &str) -> Result<EmailAddress, ConfigError> {
+        EmailAddress::parse(value).map_err(|e| self.err(field, e.to_string()))
+    }
+
+    fn non_empty(&self, field: &str, value: String) -> Result<String, ConfigError> {
+        if value.trim().is_empty() {
+            return Err(self.err(field, "must not be empty"));
+        }
+        Ok(value)
+    }
+
+    fn server(&mut self, raw: RawServer, path: &Path) -> Result<ServerSettings, ConfigError> {
+        let listen_text = raw.listen.unwrap_or_else(|| "127.0.0.1:8080".into());
+        let listen: SocketAddr = listen_text.parse().map_err(|_| {
+            self.err(
+                "server.listen",
+                format!("'{listen_text}' is not an address:port such as 127.0.0.1:8080"),
+            )
+        })?;
+        let public_base_url = raw
+            .public_base_url
+            .unwrap_or_else(|| format!("http://{listen}"));
+        if !(public_base_url.starts_with("http://") || public_base_url.starts_with("https://")) {
+            return Err(self.err(
+                "server.public_base_url",
+                format!("'{public_base_url}' must start with http:// or https://"),
+            ));
+        }
+        let data_dir = PathBuf::from(raw.data_dir.unwrap_or_else(|| ".smsflow".into()));
+        let data_dir = if data_dir.is_absolute() {
+            data_dir
+        } else {
+            path.parent().unwrap_or(Path::new(".")).join(data_dir)
+        };
+        Ok(ServerSettings {
+            listen,
+            public_base_url: public_base_url.trim_end_matches('/').to_string(),
+            data_dir,
+        })
+    }
+
+    fn account(&mut self, at: &str, raw: RawAccount) -> Result<Account, ConfigError> {
+        let id =
+            AccountId::parse(&raw.id).map_err(|e| self.err(format!("{at}.id"), e.to_string()))?;
+        let default_country: Country =
+            raw.default_country
+                .parse()
+                .map_err(|e: crate::domain::PhoneError| {
+                    self.err(format!("{at}.default_country"), e.to_string())
+                })?;
+        let phone = |field: String, value: &str| {
+            PhoneNumber::parse(value, default_country).map_err(|e| self.err(field, e.to_string()))
+        };
+        let send_key_hash = match (raw.send_key, raw.send_key_sha256) {
+            (Some(key), None) if key.len() >= 16 => KeyHash::of(&key),
+            (Some(_), None) => {
+                return Err(self.err(
+                    format!("{at}.send_key"),
+                    "must be at least 16 characters (generate one with `smsflow keygen`)",
+                ));
+            }
+            (None, Some(hex)) => KeyHash::from_hex(&hex).ok_or_else(|| {
+                self.err(
+                    format!("{at}.send_key_sha256"),
+                    "must be 64 hexadecimal characters (a SHA-256 digest)",
+                )
+            })?,
+            (Some(_), Some(_)) => {
+                return Err(self.err(
+                    format!("{at}.send_key"),
+                    "give either send_key or send_key_sha256, not both",
+                ));
+            }
+            (None, None) => {
+                return Err(self.err(
+                    format!("{at}.send_key"),
+                    "missing: CRMs authenticate send requests with it",
+                ));
+            }
+        };
+        let twilio = self.twilio(&format!("{at}.twilio"), raw.twilio)?;
+        let mut numbers = Vec::with_capacity(raw.numbers.len());
+        for (j, n) in raw.numbers.into_iter().enumerate() {
+            let nat = format!("{at}.numbers[{j}]");
+            if let Some(rate) = n.segments_per_second
+                && !(rate > 0.0 && rate.is_finite())
+            {
+                return Err(self.err(
+                    format!("{nat}.segments_per_second"),
+                    "must be a positive number",
+                ));
+            }
+            numbers.push(InboundNumber {
+                number: phone(format!("{nat}.number"), &n.number)?,
+                kind: n.kind,
+                backup_email: self.email(&format!("{nat}.backup_email"), &n.backup_email)?,
+                segments_per_second: n.segments_per_second,
+            });
+        }
+        if numbers.is_empty() {
+            return Err(self.err(
+                format!("{at}.numbers"),
+                "an account needs at least one Twilio number",
+            ));
+        }
+        let mut users = BTreeMap::new();
+        for (j, u) in raw.users.into_iter().enumerate() {
+            let uat = format!("{at}.users[{j}]");
+            let user = User {
+                id: self.non_empty(&format!("{uat}.id"), u.id)?,
+                name: self.non_empty(&format!("{uat}.name"), u.name)?,
+                email: self.email(&format!("{uat}.email"), &u.email)?,
+                crm_user_id: u.crm_user_id,
+            };
+            if users.contains_key(&user.id) {
+                return Err(self.err(
+                    format!("{uat}.id"),
+                    format!("duplicate user id '{}'", user.id),
+                ));
+            }
+            users.insert(user.id.clone(), user);
+        }
+        let goal_integration =
+            self.non_empty(&format!("{at}.goal_integration"), raw.goal_integration)?;
+        if !goal_integration
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            return Err(self.err(
+                format!("{at}.goal_integration"),
+                "use letters, digits and '_' only (it goes into CRM URL paths)",
+            ));
+        }
+        let alert_number = match raw.alert_number {
+            Some(n) => Some(phone(format!("{at}.alert_number"), &n)?),
+            None => None,
+        };
+        let queue_limit = raw.queue_limit.unwrap_or(SendLimits::default().queue_limit);
+        if queue_limit == 0 {
+            return Err(self.err(format!("{at}.queue_limit"), "must be at least 1"));
+        }
+        Ok(Account {
+            name: self.non_empty(&format!("{at}.name"), raw.name)?,
+            id,
+            default_country,
+            twilio,
+            numbers,
+            users,
+            crm: self.crm(&format!("{at}.crm"), raw.crm)?,
+            goal_integration,
+            limits: SendLimits { queue_limit },
+            send_key_hash,
+            alert_number,
+        })
+    }
+
+    fn twilio(&self, at: &str, raw: RawTwilio) -> Result<TwilioCredentials, ConfigError> {
+        let sid_ok = |s: &str, prefix: &str| {
+            s.len() == 34 && s.starts_with(prefix) && s[2..].chars().all(|c| c.is_ascii_hexdigit())
+        };
+        if !sid_ok(&raw.account_sid, "AC") {
+            return Err(self.err(
+                format!("{at}.account_sid"),
+                format!(
+                    "'{}' is not a Twilio Account SID (AC + 32 hex digits)",
+                    raw.account_sid
+                ),
+            ));
+        }
+        let auth_token = self.non_empty(&format!("{at}.auth_token"), raw.auth_token)?;
+        let api_key = match (raw.api_key_sid, raw.api_key_secret) {
+            (Some(sid), Some(secret)) if sid_ok(&sid, "SK") => Some(TwilioApiKey {
+                sid,
+                secret: Secret::new(secret),
+            }),
+            (Some(sid), Some(_)) => {
+                return Err(self.err(
+                    format!("{at}.api_key_sid"),
+                    format!("'{sid}' is not an API key SID (SK + 32 hex digits)"),
+                ));
+            }
+            (Some(_), None) => {
+                return Err(self.err(
+                    format!("{at}.api_key_secret"),
+                    "missing: api_key_sid is set",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(self.err(
+                    format!("{at}.api_key_sid"),
+                    "missing: api_key_secret is set",
+                ));
+            }
+            (None, None) => None,
+        };
+        for (k, mg) in raw.messaging_service_sids.iter().enumerate() {
+            if !sid_ok(mg, "MG") {
+                return Err(self.err(
+                    format!("{at}.messaging_service_sids[{k}]"),
+                    format!("'{mg}' is not a Messaging Service SID (MG + 32 hex digits)"),
+                ));
+            }
+        }
+        Ok(TwilioCredentials {
+            account_sid: raw.account_sid,
+            auth_token: Secret::new(auth_token),
+            api_key,
+            messaging_service_sids: raw.messaging_service_sids,
+        })
+    }
+
+    fn crm(&self, at: &str, raw: RawCrm) -> Result<CrmConnection, ConfigError> {
+        Ok(match raw {
+            RawCrm::Sandbox => CrmConnection::Sandbox,
+            RawCrm::Keap {
+                base_url,
+                api_key,
+                oauth_client_id,
+                oauth_client_secret,
+                oauth_refresh_token,
+            } => {
+                let auth = match (
+                    api_key,
+                    oauth_client_id,
+                    oauth_client_secret,
+                    oauth_refresh_token,
+                ) {
+                    (Some(key), None, None, None) => KeapAuth::ApiKey {
+                        key: Secret::new(self.non_empty(&format!("{at}.api_key"), key)?),
+                    },
+                    (None, Some(client_id), Some(secret), Some(refresh)) => KeapAuth::OAuth {
+                        client_id,
+                        client_secret: Secret::new(secret),
+                        refresh_token: Secret::new(refresh),
+                    },
+                    _ => {
+                        return Err(self.err(
+                            at,
+                            "Keap needs either api_key, or oauth_client_id + oauth_client_secret + oauth_refresh_token",
+                        ));
+                    }
+                };
+                CrmConnection::Keap { base_url, auth }
+            }
+            RawCrm::Webhook {
+                url,
+                signing_secret,
+            } => {
+                if !url.starts_with("https://") && !url.starts_with("http://") {
+                    return Err(self.err(
+                        format!("{at}.url"),
+                        format!("'{url}' is not an http(s) URL"),
+                    ));
+                }
+                CrmConnection::Webhook {
+                    url,
+                    signing_secret: Secret::new(
+                        self.non_empty(&format!("{at}.signing_secret"), signing_secret)?,
+                    ),
+                }
+            }
+        })
+    }
+}
+
+// ---------------------------------------------------------------- Lambda environment
+
+/// What a Lambda function reads from its environment (set by template.yaml).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionEnv {
+    pub table: String,
+    pub send_queue_url: String,
+    pub automation_queue_url: String,
+    /// Empty: derive from the API Gateway request's domain.
+    pub public_base_url: Option<String>,
+    pub mail_from: Option<EmailAddress>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("environment variable {name}: {problem}")]
+pub struct EnvError {
+    pub name: &'static str,
+    pub problem: String,
+}
+
+impl FunctionEnv {
+    pub fn from_env() -> Result<Self, EnvError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, EnvError> {
+        let required = |name: &'static str| {
+            get(name).filter(|v| !v.trim().is_empty()).ok_or(EnvError {
+                name,
+                problem: "is not set".into(),
+            })
+        };
+        let optional = |name: &str| get(name).filter(|v| !v.trim().is_empty());
+        let mail_from = match optional("SMSFLOW_MAIL_FROM") {
+            Some(v) => Some(EmailAddress::parse(&v).map_err(|e| EnvError {
+                name: "SMSFLOW_MAIL_FROM",
+                problem: e.to_string(),
+            })?),
+            None => None,
+        };
+        Ok(FunctionEnv {
+            table: required("SMSFLOW_TABLE")?,
+            send_queue_url: required("SMSFLOW_SEND_QUEUE_URL")?,
+            automation_queue_url: required("SMSFLOW_AUTOMATION_QUEUE_URL")?,
+            public_base_url: optional("SMSFLOW_PUBLIC_BASE_URL")
+                .map(|u| u.trim_end_matches('/').to_string()),
+            mail_from,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,171 @@
+use super::*;
+
+const EXAMPLE: &str = include_str!("../../../smsflow.example.toml");
+
+fn parse(text: &str) -> Result<LocalConfig, ConfigError> {
+    LocalConfig::parse(Path::new("/etc/smsflow/test.toml"), text)
+}
+
+#[test]
+fn the_shipped_example_is_valid() {
+    let config = parse(EXAMPLE).expect("example config parses");
+    assert_eq!(config.server.listen.to_string(), "127.0.0.1:8080");
+    assert_eq!(
+        config.server.data_dir,
+        PathBuf::from("/etc/smsflow/.smsflow")
+    );
+    let acme = &config.accounts[0];
+    assert_eq!(acme.id.as_str(), "acme");
+    assert_eq!(acme.numbers[0].number.as_str(), "+19523142318");
+    assert_eq!(acme.numbers[1].segments_per_second(), 3.0);
+    assert_eq!(acme.numbers[0].segments_per_second(), 1.0);
+    assert!(
+        acme.send_key_hash
+            .matches("local-dev-key-change-me-0123456789")
+    );
+    assert_eq!(acme.users.len(), 2);
+    assert_eq!(acme.crm, CrmConnection::Sandbox);
+}
+
+/// Applies `edit` to the example and expects an error at `field` mentioning `problem`.
+#[test]
+fn bad_configuration_names_field_and_problem() {
+    let cases: &[(&str, &str, &str, &str)] = &[
+        // (what is wrong, replace this, with this, expected "field: problem" fragment)
+        (
+            "missing field",
+            "goal_integration = \"smsflow\"",
+            "",
+            "accounts[0]: missing field `goal_integration`",
+        ),
+        (
+            "malformed number",
+            "number = \"(952) 314-2318\"",
+            "number = \"952-31\"",
+            "accounts[0].numbers[0].number: '952-31' is not",
+        ),
+        (
+            "duplicate inbound number",
+            "number = \"+18885550100\"",
+            "number = \"+19523142318\"",
+            "accounts[0].numbers[1].number: duplicate inbound number +19523142318 (also accounts[0].numbers[0].number)",
+        ),
+        (
+            "unknown field (typo)",
+            "queue_limit = 500",
+            "queue_limt = 500",
+            "accounts[0].queue_limt: unknown field `queue_limt`",
+        ),
+        (
+            "bad e-mail",
+            "email = \"mary@acme.example\"",
+            "email = \"mary\"",
+            "accounts[0].users[0].email: 'mary' is not an e-mail address",
+        ),
+        (
+            "bad country",
+            "default_country = \"US\"",
+            "default_country = \"XX\"",
+            "accounts[0].default_country: 'XX' is not an ISO 3166-1",
+        ),
+        (
+            "bad account sid",
+            "account_sid = \"AC00000000000000000000000000000001\"",
+            "account_sid = \"AC123\"",
+            "accounts[0].twilio.account_sid: 'AC123' is not a Twilio Account SID",
+        ),
+        (
+            "bad sender kind",
+            "kind = \"long_code\"",
+            "kind = \"landline\"",
+            "accounts[0].numbers[0].kind: unknown variant `landline`",
+        ),
+        (
+            "short send key",
+            "send_key = \"local-dev-key-change-me-0123456789\"",
+            "send_key = \"short\"",
+            "accounts[0].send_key: must be at least 16 characters",
+        ),
+        (
+            "bad listen address",
+            "listen = \"127.0.0.1:8080\"",
+            "listen = \"localhost\"",
+            "server.listen: 'localhost' is not an address:port",
+        ),
+        (
+            "bad account id",
+            "id = \"acme\"",
+            "id = \"Acme Inc\"",
+            "accounts[0].id: 'Acme Inc' is not an account id",
+        ),
+        ("syntax error", "[mail]", "[mail", "(syntax): "),
+    ];
+    for (what, from, to, expected) in cases {
+        assert!(EXAMPLE.contains(from), "{what}: example lacks {from:?}");
+        let edited = EXAMPLE.replacen(from, to, 1);
+        let err = parse(&edited).expect_err(what);
+        let shown = err.to_string();
+        assert!(
+            shown.starts_with("/etc/smsflow/test.toml: "),
+            "{what}: message must name the file: {shown}"
+        );
+        assert!(shown.contains(expected), "{what}: got {shown}");
+    }
+}
+
+#[test]
+fn duplicate_numbers_across_accounts_and_duplicate_ids_are_refused() {
+    let second = EXAMPLE
+        .split("[[accounts]]")
+        .nth(1)
+        .expect("example has an account");
+    let doubled = format!(
+        "{EXAMPLE}\n[[accounts]]{}",
+        second.replacen("id = \"acme\"", "id = \"beta\"", 1)
+    );
+    let err = parse(&doubled).expect_err("same numbers in two accounts");
+    assert_eq!(err.field, "accounts[1].numbers[0].number");
+    assert!(
+        err.problem.contains("also accounts[0].numbers[0].number"),
+        "{err}"
+    );
+
+    let same_id = format!("{EXAMPLE}\n[[accounts]]{second}");
+    let err = parse(&same_id).expect_err("same id twice");
+    assert_eq!(err.field, "accounts[1].id");
+}
+
+#[test]
+fn function_env_requires_table_and_queues() {
+    let full = |name: &str| match name {
+        "SMSFLOW_TABLE" => Some("smsflow".to_string()),
+        "SMSFLOW_SEND_QUEUE_URL" => Some("https://sqs/send".to_string()),
+        "SMSFLOW_AUTOMATION_QUEUE_URL" => Some("https://sqs/automation".to_string()),
+        "SMSFLOW_PUBLIC_BASE_URL" => Some("https://sms.example.com/".to_string()),
+        "SMSFLOW_MAIL_FROM" => Some("sms@example.com".to_string()),
+        _ => None,
+    };
+    let env = FunctionEnv::from_lookup(full).expect("complete env");
+    assert_eq!(
+        env.public_base_url.as_deref(),
+        Some("https://sms.example.com")
+    );
+    for missing in [
+        "SMSFLOW_TABLE",
+        "SMSFLOW_SEND_QUEUE_URL",
+        "SMSFLOW_AUTOMATION_QUEUE_URL",
+    ] {
+        let err = FunctionEnv::from_lookup(|n| if n == missing { None } else { full(n) })
+            .expect_err(missing);
+        assert_eq!(err.name, missing);
+    }
+    let err = FunctionEnv::from_lookup(|n| {
+        if n == "SMSFLOW_MAIL_FROM" {
+            Some("nope".into())
+        } else {
+            full(n)
+        }
+    })
+    .expect_err("bad mail from");
+    assert_eq!(err.name, "SMSFLOW_MAIL_FROM");
+}
