@@ -6,6 +6,9 @@
 //! - [`handlers`]: HTTP routers and queue consumers shared by Lambda and the local server.
 
 pub mod adapters;
+pub mod app;
 pub mod config;
 pub mod domain;
+pub mod handlers;
 pub mod ports;
+pub mod usecases;

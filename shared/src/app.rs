@@ -1,0 +1,35 @@
+//! The application: every port an adapter plugged in, built once per cold start (Lambda)
+//! or once per process (local server) and shared by all handlers.
+
+use std::sync::Arc;
+
+use crate::domain::EmailAddress;
+use crate::ports::{Clock, Crm, IdGenerator, JobQueue, Mailer, SmsProvider, Store};
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AppSettings {
+    /// Public base URL Twilio calls (webhook signatures; status callback URLs).
+    pub public_base_url: Option<String>,
+    /// Sender address of the e-mails smsflow sends.
+    pub mail_from: Option<EmailAddress>,
+}
+
+impl AppSettings {
+    /// The status callback URL given to the provider with each send.
+    pub fn status_callback_url(&self) -> Option<String> {
+        self.public_base_url
+            .as_ref()
+            .map(|base| format!("{base}{}", crate::handlers::http::STATUS_PATH))
+    }
+}
+
+pub struct App {
+    pub store: Arc<dyn Store>,
+    pub queue: Arc<dyn JobQueue>,
+    pub mailer: Arc<dyn Mailer>,
+    pub sms: Arc<dyn SmsProvider>,
+    pub crm: Arc<dyn Crm>,
+    pub clock: Arc<dyn Clock>,
+    pub ids: Arc<dyn IdGenerator>,
+    pub settings: AppSettings,
+}

@@ -1,0 +1,191 @@
+//! Slow side effects behind the automation queue: CRM goals, tags and notes, and e-mails.
+//! A CRM or SES outage delays them (the job is retried, then dead-lettered); it loses none.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::JobOutcome;
+use crate::app::App;
+use crate::domain::AccountId;
+use crate::ports::{
+    Claim, CrmError, Email, GoalOutcome, MailError, NewNote, OutgoingMessage, QueueName,
+    QueueResult,
+};
+
+/// How long a finished job id is remembered against SQS redelivery.
+const DEDUPE_WINDOW: Duration = Duration::from_secs(24 * 3600);
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AutomationJob {
+    /// Fire the CRM goal `<account's integration>.<call_name>` for a contact.
+    AchieveGoal {
+        account: AccountId,
+        contact_id: String,
+        call_name: String,
+    },
+    ApplyTag {
+        account: AccountId,
+        contact_id: String,
+        tag: String,
+    },
+    CreateNote {
+        account: AccountId,
+        contact_id: String,
+        title: String,
+        body: String,
+        user_id: Option<String>,
+    },
+    SendEmail {
+        email: Email,
+    },
+}
+
+/// A job as it travels on the queue: with an id that makes redelivery harmless.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AutomationEnvelope {
+    pub job_id: String,
+    #[serde(flatten)]
+    pub job: AutomationJob,
+}
+
+/// Puts a job on the automation queue.
+pub async fn enqueue(app: &App, job: AutomationJob) -> QueueResult<String> {
+    let envelope = AutomationEnvelope {
+        job_id: app.ids.new_id(),
+        job,
+    };
+    let body =
+        serde_json::to_string(&envelope).map_err(|e| crate::ports::QueueError::Rejected {
+            queue: QueueName::Automation,
+            detail: e.to_string(),
+        })?;
+    app.queue
+        .enqueue(QueueName::Automation, OutgoingMessage::now(body))
+        .await
+}
+
+/// Runs one job at most once per job id (a redelivered job that already ran is skipped).
+pub async fn run(app: &App, envelope: &AutomationEnvelope) -> JobOutcome {
+    let key = format!("automation:{}", envelope.job_id);
+    match app.store.claim(&key, DEDUPE_WINDOW, app.clock.now()).await {
+        Ok(Claim::New) => {}
+        Ok(Claim::Existing(_)) => return JobOutcome::Skipped("job already handled".into()),
+        Err(e) => return JobOutcome::Retry(format!("cannot claim job: {e}")),
+    }
+    let outcome = execute(app, &envelope.job).await;
+    let bookkeeping = if outcome.should_retry() {
+        app.store.release(&key).await
+    } else {
+        app.store.complete(&key, &format!("{outcome:?}")).await
+    };
+    if let Err(e) = bookkeeping {
+        tracing::warn!(job_id = %envelope.job_id, error = %e, "could not record job outcome");
+    }
+    outcome
+}
+
+async fn execute(app: &App, job: &AutomationJob) -> JobOutcome {
+    match job {
+        AutomationJob::AchieveGoal {
+            account,
+            contact_id,
+            call_name,
+        } => achieve_goal(app, account, contact_id, call_name).await,
+        AutomationJob::ApplyTag {
+            account,
+            contact_id,
+            tag,
+        } => {
+            with_account(app, account, |acct| async move {
+                crm_outcome(app.crm.apply_tag(&acct, contact_id, tag).await.map(|_| ()))
+            })
+            .await
+        }
+        AutomationJob::CreateNote {
+            account,
+            contact_id,
+            title,
+            body,
+            user_id,
+        } => {
+            let note = NewNote {
+                title: title.clone(),
+                body: body.clone(),
+                user_id: user_id.clone(),
+            };
+            with_account(app, account, |acct| async move {
+                crm_outcome(
+                    app.crm
+                        .create_note(&acct, contact_id, &note)
+                        .await
+                        .map(|_| ()),
+                )
+            })
+            .await
+        }
+        AutomationJob::SendEmail { email } => match app.mailer.send(email).await {
+            Ok(_) => JobOutcome::Done,
+            Err(MailError::Unavailable(e)) => JobOutcome::Retry(e),
+            Err(MailError::Rejected(e)) => JobOutcome::Dropped(format!("e-mail rejected: {e}")),
+        },
+    }
+}
+
+async fn with_account<F, Fut>(app: &App, id: &AccountId, f: F) -> JobOutcome
+where
+    F: FnOnce(crate::domain::Account) -> Fut,
+    Fut: std::future::Future<Output = JobOutcome>,
+{
+    match app.store.account(id).await {
+        Ok(Some(account)) => f(account).await,
+        Ok(None) => JobOutcome::Dropped(format!("account {id} no longer exists")),
+        Err(e) => JobOutcome::Retry(format!("cannot load account {id}: {e}")),
+    }
+}
+
+fn crm_outcome(result: Result<(), CrmError>) -> JobOutcome {
+    match result {
+        Ok(()) => JobOutcome::Done,
+        Err(e) if e.is_transient() => JobOutcome::Retry(e.to_string()),
+        Err(e) => JobOutcome::Dropped(e.to_string()),
+    }
+}
+
+/// Fires a goal unless the CRM said before that it is not configured; remembers when it
+/// says so now (turboDial's "disabled goals", reset by an operator).
+async fn achieve_goal(
+    app: &App,
+    account_id: &AccountId,
+    contact_id: &str,
+    call_name: &str,
+) -> JobOutcome {
+    with_account(app, account_id, |account| async move {
+        match app.store.disabled_goals(&account.id).await {
+            Ok(disabled) if disabled.contains(call_name) => {
+                return JobOutcome::Skipped(format!("goal {call_name} is disabled"));
+            }
+            Ok(_) => {}
+            Err(e) => return JobOutcome::Retry(format!("cannot read disabled goals: {e}")),
+        }
+        let result = app
+            .crm
+            .achieve_goal(&account, contact_id, &account.goal_integration, call_name)
+            .await;
+        match result {
+            Ok(GoalOutcome::Achieved) => JobOutcome::Done,
+            Ok(GoalOutcome::NotConfigured) => {
+                match app.store.disable_goal(&account.id, call_name).await {
+                    Ok(()) => JobOutcome::Skipped(format!(
+                        "goal {}.{call_name} is not configured in the CRM; disabled until reset",
+                        account.goal_integration
+                    )),
+                    Err(e) => JobOutcome::Retry(format!("cannot disable goal: {e}")),
+                }
+            }
+            Err(e) => crm_outcome(Err(e)),
+        }
+    })
+    .await
+}
