@@ -10,5 +10,6 @@ pub mod app;
 pub mod config;
 pub mod domain;
 pub mod handlers;
+pub mod local;
 pub mod ports;
 pub mod usecases;

@@ -1,1 +1,16 @@
-fn main() {}
+//! Lambda entry point: `inbound-sms`. Builds the clients once per cold start, then serves the
+//! shared router (the same one the local server runs).
+
+use std::sync::Arc;
+
+use smsflow_shared::adapters::aws::wiring::app_from_env;
+use smsflow_shared::config::FunctionEnv;
+use smsflow_shared::handlers::http;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    lambda_http::tracing::init_default_subscriber();
+    let env = FunctionEnv::from_env()?;
+    let app = Arc::new(app_from_env(&env).await?);
+    lambda_http::run(http::with_fallback(http::inbound_sms(app))).await
+}

@@ -1,1 +1,22 @@
-fn main() {}
+//! Lambda entry point: `send-worker`, an SQS consumer with partial batch failures
+//! (`ReportBatchItemFailures`). Builds the clients once per cold start.
+
+use std::sync::Arc;
+
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use smsflow_shared::adapters::aws::wiring::app_from_env;
+use smsflow_shared::config::FunctionEnv;
+use smsflow_shared::handlers::consumer;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let env = FunctionEnv::from_env()?;
+    let app = Arc::new(app_from_env(&env).await?);
+    lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| {
+        let app = app.clone();
+        async move { Ok::<SqsBatchResponse, Error>(consumer::send_worker(&app, event.payload).await) }
+    }))
+    .await
+}

@@ -1,4 +1,5 @@
 //! Adapters: the ports implemented against real services and embedded backends.
 
 pub mod aws;
+pub mod crm_router;
 pub mod embedded;

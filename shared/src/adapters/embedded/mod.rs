@@ -111,3 +111,6 @@ where
 
 pub mod store;
 pub use store::EmbeddedStore;
+
+pub mod carrier;
+pub use carrier::SandboxCarrier;

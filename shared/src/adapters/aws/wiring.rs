@@ -1,0 +1,61 @@
+//! Builds the application on AWS: DynamoDB, SQS, SES v2 and Twilio, from the function's
+//! environment. Called once per cold start; clients are reused by every invocation.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+
+use super::dynamodb::DynamoStore;
+use super::ses::SesMailer;
+use super::sqs::{QueueUrls, SqsQueue};
+use crate::adapters::crm_router::CrmRouter;
+use crate::adapters::twilio::TwilioClient;
+use crate::app::{App, AppSettings};
+use crate::config::FunctionEnv;
+use crate::domain::PhoneNumber;
+use crate::ports::{SystemClock, UlidIds};
+
+/// Twilio's REST API; overridable for tests and regional edges.
+pub const TWILIO_API_BASE: &str = "https://api.twilio.com";
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot build the HTTP client: {0}")]
+pub struct WiringError(String);
+
+pub async fn app_from_env(env: &FunctionEnv) -> Result<App, WiringError> {
+    let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    // Twilio must answer well inside the function timeout; a send that times out is
+    // treated as "outcome unknown" and never resent blindly.
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .connect_timeout(Duration::from_secs(3))
+        .build()
+        .map_err(|e| WiringError(e.to_string()))?;
+    // Load the numbering plan now rather than on the first request.
+    PhoneNumber::warm_up();
+    Ok(App {
+        store: Arc::new(DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(&sdk),
+            env.table.clone(),
+        )),
+        queue: Arc::new(SqsQueue::new(
+            aws_sdk_sqs::Client::new(&sdk),
+            QueueUrls {
+                send: env.send_queue_url.clone(),
+                automation: env.automation_queue_url.clone(),
+                send_dlq: None,
+                automation_dlq: None,
+            },
+        )),
+        mailer: Arc::new(SesMailer::new(aws_sdk_sesv2::Client::new(&sdk), None)),
+        sms: Arc::new(TwilioClient::new(http, TWILIO_API_BASE.to_string())),
+        crm: Arc::new(CrmRouter::default()),
+        clock: Arc::new(SystemClock),
+        ids: Arc::new(UlidIds::default()),
+        settings: AppSettings {
+            public_base_url: env.public_base_url.clone(),
+            mail_from: env.mail_from.clone(),
+        },
+    })
+}

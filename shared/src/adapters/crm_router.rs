@@ -1,0 +1,107 @@
+//! Routes each CRM call to the adapter for the account's `crm` connection.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::domain::{Account, CrmConnection, EmailAddress, PhoneNumber};
+use crate::ports::{Contact, Crm, CrmError, CrmResult, CrmUser, GoalOutcome, NewContact, NewNote, Note};
+
+/// The CRM port for a whole deployment: accounts may use different CRMs.
+#[derive(Default, Clone)]
+pub struct CrmRouter {
+    /// The embedded sandbox CRM (local mode only).
+    pub sandbox: Option<Arc<dyn Crm>>,
+}
+
+impl CrmRouter {
+    fn pick(&self, account: &Account) -> CrmResult<&dyn Crm> {
+        match &account.crm {
+            CrmConnection::Sandbox => self.sandbox.as_deref().ok_or_else(|| {
+                CrmError::Unsupported(format!(
+                    "account {} uses the sandbox CRM, which exists only in local mode",
+                    account.id
+                ))
+            }),
+            CrmConnection::Keap { .. } => Err(CrmError::Unsupported(
+                "the Keap adapter arrives with issue #3".into(),
+            )),
+            CrmConnection::Webhook { .. } => Err(CrmError::Unsupported(
+                "the webhook CRM adapter arrives with issue #3".into(),
+            )),
+        }
+    }
+}
+
+#[async_trait]
+impl Crm for CrmRouter {
+    async fn find_contact_by_phone(
+        &self,
+        account: &Account,
+        phone: &PhoneNumber,
+    ) -> CrmResult<Option<Contact>> {
+        self.pick(account)?.find_contact_by_phone(account, phone).await
+    }
+
+    async fn contact(&self, account: &Account, contact_id: &str) -> CrmResult<Option<Contact>> {
+        self.pick(account)?.contact(account, contact_id).await
+    }
+
+    async fn create_contact(&self, account: &Account, contact: &NewContact) -> CrmResult<Contact> {
+        self.pick(account)?.create_contact(account, contact).await
+    }
+
+    async fn set_email(
+        &self,
+        account: &Account,
+        contact_id: &str,
+        email: &EmailAddress,
+    ) -> CrmResult<()> {
+        self.pick(account)?.set_email(account, contact_id, email).await
+    }
+
+    async fn set_custom_field(
+        &self,
+        account: &Account,
+        contact_id: &str,
+        field: &str,
+        value: &str,
+    ) -> CrmResult<()> {
+        self.pick(account)?
+            .set_custom_field(account, contact_id, field, value)
+            .await
+    }
+
+    async fn user(&self, account: &Account, user_id: &str) -> CrmResult<Option<CrmUser>> {
+        self.pick(account)?.user(account, user_id).await
+    }
+
+    async fn apply_tag(&self, account: &Account, contact_id: &str, tag: &str) -> CrmResult<()> {
+        self.pick(account)?.apply_tag(account, contact_id, tag).await
+    }
+
+    async fn create_note(
+        &self,
+        account: &Account,
+        contact_id: &str,
+        note: &NewNote,
+    ) -> CrmResult<Note> {
+        self.pick(account)?.create_note(account, contact_id, note).await
+    }
+
+    async fn append_to_note(&self, account: &Account, note_id: &str, text: &str) -> CrmResult<()> {
+        self.pick(account)?.append_to_note(account, note_id, text).await
+    }
+
+    async fn achieve_goal(
+        &self,
+        account: &Account,
+        contact_id: &str,
+        integration: &str,
+        call_name: &str,
+    ) -> CrmResult<GoalOutcome> {
+        self.pick(account)?
+            .achieve_goal(account, contact_id, integration, call_name)
+            .await
+    }
+}

@@ -1,0 +1,233 @@
+//! Local mode: every HTTP route and every queue consumer in one process, on the embedded
+//! backends (redb store and queues, sandbox carrier, outbox, sandbox CRM). What the
+//! sandbox did is readable under `/_sandbox/...`.
+
+mod pump;
+mod sandbox;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use tokio::sync::watch;
+
+use crate::adapters::crm_router::CrmRouter;
+use crate::adapters::embedded::{
+    EmbeddedDb, EmbeddedQueue, EmbeddedStore, Outbox, SandboxCarrier, SandboxCrm,
+};
+use crate::app::{App, AppSettings};
+use crate::config::LocalConfig;
+use crate::handlers::http;
+use crate::ports::{AccountStore, Clock, IdGenerator, QueueName, StoreError, SystemClock, UlidIds};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LocalError {
+    #[error("cannot open the embedded database at {path}: {detail}")]
+    Database { path: PathBuf, detail: String },
+    #[error("cannot load account {account} from the configuration: {source}")]
+    Account {
+        account: String,
+        #[source]
+        source: StoreError,
+    },
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("server failed: {0}")]
+    Serve(#[source] std::io::Error),
+}
+
+/// The embedded backends, kept concrete so the sandbox routes can read them back.
+pub struct LocalRuntime {
+    pub app: Arc<App>,
+    pub queue: Arc<EmbeddedQueue>,
+    pub carrier: Arc<SandboxCarrier>,
+    pub outbox: Arc<Outbox>,
+    pub crm: Arc<SandboxCrm>,
+    pub http: reqwest::Client,
+}
+
+/// The database file inside the configured data directory.
+pub fn database_path(config: &LocalConfig) -> PathBuf {
+    config.server.data_dir.join("smsflow.redb")
+}
+
+impl LocalRuntime {
+    /// Opens the embedded database and loads the configured accounts into it.
+    pub async fn build(config: &LocalConfig, public_base_url: String) -> Result<Self, LocalError> {
+        let path = database_path(config);
+        let db = EmbeddedDb::open(&path).map_err(|e| LocalError::Database {
+            path: path.clone(),
+            detail: e.0,
+        })?;
+        Self::build_on(db, config, public_base_url).await
+    }
+
+    pub async fn build_on(
+        db: EmbeddedDb,
+        config: &LocalConfig,
+        public_base_url: String,
+    ) -> Result<Self, LocalError> {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let ids: Arc<dyn IdGenerator> = Arc::new(UlidIds::default());
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(10))
+            .build()
+            .map_err(|e| LocalError::Database {
+                path: PathBuf::from("(http client)"),
+                detail: e.to_string(),
+            })?;
+        let store = Arc::new(EmbeddedStore::new(db.clone()));
+        for account in &config.accounts {
+            store
+                .put_account(account)
+                .await
+                .map_err(|source| LocalError::Account {
+                    account: account.id.to_string(),
+                    source,
+                })?;
+        }
+        let queue = Arc::new(EmbeddedQueue::new(db.clone(), clock.clone()));
+        let carrier = Arc::new(SandboxCarrier::new(
+            db.clone(),
+            http.clone(),
+            clock.clone(),
+            ids.clone(),
+        ));
+        let outbox = Arc::new(Outbox::new(db.clone(), clock.clone(), ids.clone()));
+        let crm = Arc::new(SandboxCrm::new(db.clone(), clock.clone()));
+        let app = Arc::new(App {
+            store,
+            queue: queue.clone(),
+            mailer: outbox.clone(),
+            sms: carrier.clone(),
+            crm: Arc::new(CrmRouter {
+                sandbox: Some(crm.clone()),
+            }),
+            clock,
+            ids,
+            settings: AppSettings {
+                public_base_url: Some(public_base_url),
+                mail_from: Some(config.mail.from.clone()),
+            },
+        });
+        Ok(LocalRuntime {
+            app,
+            queue,
+            carrier,
+            outbox,
+            crm,
+            http,
+        })
+    }
+
+    /// Every route of DESIGN §3, the sandbox API and a health check, as one router.
+    pub fn router(self: &Arc<Self>) -> Router {
+        let app = self.app.clone();
+        http::with_fallback(
+            Router::new()
+                .merge(http::inbound_sms(app.clone()))
+                .merge(http::status_callback(app.clone()))
+                .merge(http::campaign_send(app.clone()))
+                .merge(http::sequence_start(app))
+                .merge(sandbox::router(self.clone())),
+        )
+    }
+}
+
+/// A running local server (tests start one on port 0).
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub runtime: Arc<LocalRuntime>,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<Result<(), LocalError>>,
+}
+
+impl RunningServer {
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting requests, lets in-flight ones and queue batches finish, and waits.
+    pub async fn shutdown(self) -> Result<(), LocalError> {
+        let _ = self.stop.send(true);
+        match self.task.await {
+            Ok(result) => result,
+            Err(e) => Err(LocalError::Serve(std::io::Error::other(e))),
+        }
+    }
+}
+
+/// Binds, builds the runtime and serves until `shutdown()` is called.
+pub async fn start(config: &LocalConfig) -> Result<RunningServer, LocalError> {
+    let listener = tokio::net::TcpListener::bind(config.server.listen)
+        .await
+        .map_err(|source| LocalError::Bind {
+            addr: config.server.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(LocalError::Serve)?;
+    // With port 0 the configured public URL cannot be right: use the real address.
+    let public_base_url = if config.server.listen.port() == 0 {
+        format!("http://{addr}")
+    } else {
+        config.server.public_base_url.clone()
+    };
+    let runtime = Arc::new(LocalRuntime::build(config, public_base_url).await?);
+    let (stop, stopped) = watch::channel(false);
+    let router = runtime.router();
+    let pumps: Vec<_> = QueueName::ALL
+        .into_iter()
+        .map(|queue| tokio::spawn(pump::run(runtime.clone(), queue, stopped.clone())))
+        .collect();
+    let mut server_stopped = stopped.clone();
+    let task = tokio::spawn(async move {
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = server_stopped.wait_for(|stop| *stop).await;
+            })
+            .await;
+        for pump in pumps {
+            let _ = pump.await;
+        }
+        served.map_err(LocalError::Serve)
+    });
+    Ok(RunningServer {
+        addr,
+        runtime,
+        stop,
+        task,
+    })
+}
+
+/// Runs the local server until `signal` resolves (Ctrl-C in the CLI).
+pub async fn serve(config: &LocalConfig, signal: impl Future<Output = ()>) -> Result<(), LocalError> {
+    let server = start(config).await?;
+    println!(
+        "smsflow listening on {} (public URL {}, data in {})",
+        server.base_url(),
+        server
+            .runtime
+            .app
+            .settings
+            .public_base_url
+            .as_deref()
+            .unwrap_or("-"),
+        database_path(config).display()
+    );
+    for account in &config.accounts {
+        let numbers: Vec<&str> = account.numbers.iter().map(|n| n.number.as_str()).collect();
+        println!("  account {}: {}", account.id, numbers.join(", "));
+    }
+    println!("Press Ctrl-C to stop.");
+    signal.await;
+    println!("Shutting down...");
+    server.shutdown().await?;
+    println!("Stopped.");
+    Ok(())
+}
