@@ -15,5 +15,5 @@ pub use account::{
 pub use email::EmailAddress;
 pub use message::{Direction, MessageRecord, MessageStatus};
 pub use phone::{Country, PhoneError, PhoneNumber};
-pub use secret::{KeyHash, Secret};
+pub use secret::{KeyHash, Secret, generate_key};
 pub use time::Timestamp;
