@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh clone: ./scripts/test.sh
+#
+# Installs what it needs (moto, cfn-lint, SAM CLI into .venv), starts moto on a free
+# loopback port for the AWS adapter conformance suites, runs formatting and lint checks,
+# every test of the workspace, and the SAM template checks; stops moto on the way out.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\n==> %s\n' "$*"; }
+
+log "tools (.venv: moto, cfn-lint, sam)"
+./scripts/install-tools.sh
+
+mkdir -p target
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+log "moto on 127.0.0.1:${port}"
+.venv/bin/moto_server -H 127.0.0.1 -p "$port" >target/moto.log 2>&1 &
+moto_pid=$!
+trap 'kill "$moto_pid" 2>/dev/null || true; wait "$moto_pid" 2>/dev/null || true' EXIT
+for _ in $(seq 1 60); do
+  if curl -fsS "http://127.0.0.1:${port}/moto-api/data.json" >/dev/null 2>&1; then break; fi
+  if ! kill -0 "$moto_pid" 2>/dev/null; then cat target/moto.log; echo "moto failed to start" >&2; exit 1; fi
+  sleep 0.5
+done
+export SMSFLOW_TEST_AWS_ENDPOINT="http://127.0.0.1:${port}"
+
+log "cargo fmt --check"
+cargo fmt --all -- --check
+
+log "cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+log "tests"
+if command -v cargo-nextest >/dev/null 2>&1; then
+  cargo nextest run --workspace --locked --no-fail-fast
+else
+  cargo test --workspace --locked --no-fail-fast
+fi
+
+log "SAM template"
+./scripts/check-template.sh
+
+log "all checks passed"
