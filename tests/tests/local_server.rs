@@ -1,0 +1,221 @@
+//! End to end: the local server as a user runs it, over HTTP on a random loopback port.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use smsflow_shared::config::LocalConfig;
+use smsflow_shared::domain::PhoneNumber;
+use smsflow_shared::local::{self, RunningServer};
+use smsflow_shared::ports::{
+    AccountStore, ConversationStore, Crm, NewContact, OutgoingMessage, QueueName, Sender,
+};
+use smsflow_shared::usecases::automation::{self, AutomationJob};
+use smsflow_shared::usecases::deliver::SendJob;
+
+const EXAMPLE: &str = include_str!("../../smsflow.example.toml");
+
+fn config(data_dir: &Path) -> LocalConfig {
+    let text = EXAMPLE
+        .replace("listen = \"127.0.0.1:8080\"", "listen = \"127.0.0.1:0\"")
+        .replace(
+            "data_dir = \".smsflow\"",
+            &format!("data_dir = {:?}", data_dir.display().to_string()),
+        );
+    LocalConfig::parse(Path::new("example.toml"), &text).expect("example config is valid")
+}
+
+async fn get(server: &RunningServer, path: &str) -> (u16, Value) {
+    let r = reqwest::get(format!("{}{path}", server.base_url()))
+        .await
+        .expect("server answers");
+    let status = r.status().as_u16();
+    (status, r.json().await.expect("JSON body"))
+}
+
+/// Polls `path` until `done` holds for its JSON, for at most 10 s.
+async fn eventually(server: &RunningServer, path: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, body) = get(server, path).await;
+        if done(&body) {
+            return body;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting on {path}: {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routes_answer_with_json() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = local::start(&config(dir.path())).await.expect("server starts");
+    let http = reqwest::Client::new();
+
+    let (status, body) = get(&server, "/healthz").await;
+    assert_eq!((status, body), (200, json!({"status": "ok"})));
+
+    // Routes whose issues have not landed answer 501 with a clear JSON error.
+    for path in [
+        "/twilio/inbound",
+        "/twilio/status",
+        "/crm/acme/send",
+        "/crm/acme/sequences/welcome/start",
+    ] {
+        let r = http
+            .post(format!("{}{path}", server.base_url()))
+            .form(&[("Body", "hi")])
+            .send()
+            .await
+            .expect("answers");
+        assert_eq!(r.status().as_u16(), 501, "{path}");
+        let body: Value = r.json().await.expect("JSON");
+        assert_eq!(body["error"], "not_implemented", "{path}");
+        assert!(body["detail"].as_str().is_some_and(|d| d.contains("issue #")), "{path}");
+    }
+
+    let (status, body) = get(&server, "/no/such/route").await;
+    assert_eq!(status, 404);
+    assert_eq!(body["error"], "route_not_found");
+
+    let (status, body) = get(&server, "/_sandbox/messages").await;
+    assert_eq!((status, body), (200, json!({"messages": []})));
+
+    // Playing a person texting: the sandbox signs and posts Twilio's webhook.
+    let r = http
+        .post(format!("{}/_sandbox/inbound", server.base_url()))
+        .json(&json!({"from": "+14155552671", "to": "+19523142318", "body": "hello"}))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(r.status().as_u16(), 200);
+    let body: Value = r.json().await.expect("JSON");
+    assert_eq!(body["webhook"]["status"], 501, "{body}");
+    assert!(body["webhook"]["url"].as_str().is_some_and(|u| u.ends_with("/twilio/inbound")));
+
+    let r = http
+        .post(format!("{}/_sandbox/inbound", server.base_url()))
+        .json(&json!({"from": "+14155552671", "to": "+14155550000", "body": "hello"}))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(r.status().as_u16(), 400, "unknown number is refused");
+
+    server.shutdown().await.expect("clean shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_consumers_run_and_state_survives_restart() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = local::start(&config(dir.path())).await.expect("server starts");
+    let app = server.runtime.app.clone();
+    let acme = app
+        .store
+        .account(&"acme".parse().expect("id"))
+        .await
+        .expect("store")
+        .expect("acme loaded from config");
+
+    // Automation: a goal for a CRM contact, and an e-mail.
+    let contact = app
+        .crm
+        .create_contact(
+            &acme,
+            &NewContact {
+                first_name: Some("Ann".into()),
+                phone: Some(PhoneNumber::parse_e164("+14155552671").expect("phone")),
+                ..NewContact::default()
+            },
+        )
+        .await
+        .expect("sandbox contact");
+    automation::enqueue(
+        &app,
+        AutomationJob::AchieveGoal {
+            account: acme.id.clone(),
+            contact_id: contact.id.clone(),
+            call_name: "Inbound".into(),
+        },
+    )
+    .await
+    .expect("enqueued");
+    let goals = eventually(&server, "/_sandbox/crm/acme/goals", |b| {
+        b["goals"].as_array().is_some_and(|g| !g.is_empty())
+    })
+    .await;
+    assert!(goals.to_string().contains("Inbound"), "{goals}");
+
+    automation::enqueue(
+        &app,
+        AutomationJob::SendEmail {
+            email: smsflow_shared::ports::Email {
+                from: "smsflow@acme.example".parse().expect("email"),
+                to: vec!["mary@acme.example".parse().expect("email")],
+                reply_to: None,
+                subject: "Reply from Ann".into(),
+                text: "hello".into(),
+            },
+        },
+    )
+    .await
+    .expect("enqueued");
+    eventually(&server, "/_sandbox/emails", |b| {
+        b.to_string().contains("Reply from Ann")
+    })
+    .await;
+
+    // A send job goes through the sandbox carrier and gets its provider SID.
+    let to = PhoneNumber::parse_e164("+14155552672").expect("phone");
+    let job = SendJob {
+        message_id: app.ids.new_id(),
+        account: acme.id.clone(),
+        to: to.clone(),
+        sender: Sender::Number(acme.numbers[0].number.clone()),
+        body: "Your roof is ready".into(),
+        media_urls: vec![],
+        user_id: Some("mary".into()),
+        campaign: None,
+    };
+    app.queue
+        .enqueue(
+            QueueName::Send,
+            OutgoingMessage::now(serde_json::to_string(&job).expect("job")),
+        )
+        .await
+        .expect("enqueued");
+    let carrier = eventually(&server, "/_sandbox/messages", |b| {
+        b["messages"].as_array().is_some_and(|m| !m.is_empty())
+    })
+    .await;
+    assert_eq!(carrier["messages"][0]["to"], "+14155552672");
+    assert_eq!(carrier["messages"][0]["body"], "Your roof is ready");
+    let sid = carrier["messages"][0]["sid"].as_str().expect("sid").to_string();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let conversation = app.store.conversation(&acme.id, &to, 10).await.expect("store");
+        if conversation.first().and_then(|m| m.provider_sid.as_deref()) == Some(sid.as_str()) {
+            assert_eq!(conversation[0].user_id.as_deref(), Some("mary"));
+            break;
+        }
+        assert!(Instant::now() < deadline, "SID never attached: {conversation:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(app);
+    server.shutdown().await.expect("clean shutdown");
+
+    // Restart on the same data directory: everything is still there.
+    let server = local::start(&config(dir.path())).await.expect("server restarts");
+    let (_, messages) = get(&server, "/_sandbox/messages").await;
+    assert_eq!(messages["messages"][0]["sid"], sid.as_str());
+    let (_, goals) = get(&server, "/_sandbox/crm/acme/goals").await;
+    assert!(goals.to_string().contains("Inbound"), "{goals}");
+    let stored = server
+        .runtime
+        .app
+        .store
+        .message_by_sid(&sid)
+        .await
+        .expect("store");
+    assert!(stored.is_some(), "conversation survives restart");
+    server.shutdown().await.expect("clean shutdown");
+}
