@@ -3,3 +3,4 @@
 pub mod aws;
 pub mod crm_router;
 pub mod embedded;
+pub mod twilio;

@@ -7,6 +7,8 @@ pub mod message;
 pub mod phone;
 pub mod secret;
 pub mod time;
+pub mod twilio_errors;
+pub mod twilio_signature;
 
 pub use account::{
     Account, AccountId, CrmConnection, InboundNumber, KeapAuth, SendLimits, SenderKind,
