@@ -41,3 +41,47 @@ pub fn unique_name(prefix: &str) -> String {
         .unwrap_or(0);
     format!("{prefix}-{}-{n}-{nanos}", std::process::id())
 }
+
+/// An e-mail moto's SES recorded as sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentEmail {
+    pub id: String,
+    pub source: String,
+    pub to: Vec<String>,
+    pub subject: String,
+    pub body: String,
+}
+
+/// Every e-mail sent through moto's SES (v1 and v2 share one store), read from moto's
+/// internal dump `GET /moto-api/data.json` → `ses.Message[]`. That format is internal to
+/// moto, so it is read only here.
+pub async fn sent_emails() -> Vec<SentEmail> {
+    let url = format!("{}/moto-api/data.json", endpoint());
+    let dump: serde_json::Value = reqwest::get(&url)
+        .await
+        .and_then(|r| r.error_for_status())
+        .unwrap_or_else(|e| panic!("cannot read {url}: {e}"))
+        .json()
+        .await
+        .unwrap_or_else(|e| panic!("{url} is not JSON: {e}"));
+    let text = |m: &serde_json::Value, key: &str| m[key].as_str().unwrap_or_default().to_string();
+    dump["ses"]["Message"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|m| SentEmail {
+            id: text(m, "id"),
+            source: text(m, "source"),
+            to: m["destinations"]["ToAddresses"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|a| a.as_str().map(str::to_string))
+                .collect(),
+            subject: text(m, "subject"),
+            body: text(m, "body"),
+        })
+        .collect()
+}

@@ -1,2 +1,5 @@
+//! AWS adapters: DynamoDB, SQS, SES v2, and the wiring that builds the application from a
+//! function's environment.
 
+pub mod ses;
 pub mod wiring;

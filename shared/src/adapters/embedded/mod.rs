@@ -7,6 +7,12 @@ use std::sync::Arc;
 
 use redb::ReadableDatabase;
 
+pub mod crm;
+pub mod outbox;
+
+pub use crm::SandboxCrm;
+pub use outbox::Outbox;
+
 /// Errors from the embedded database, flattened: callers map them into their port's
 /// backend error.
 #[derive(Debug, thiserror::Error)]
