@@ -68,7 +68,7 @@ async fn contacts(
     State(rt): State<Arc<LocalRuntime>>,
     Path(account): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let contacts = rt.crm.contacts(&account_id(&account)?).await.map_err(backend)?;
+    let contacts = rt.crm.contacts(Some(&account_id(&account)?)).await.map_err(backend)?;
     Ok(Json(json!({ "contacts": contacts })))
 }
 
@@ -76,15 +76,20 @@ async fn notes(
     State(rt): State<Arc<LocalRuntime>>,
     Path(account): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let notes = rt.crm.notes(&account_id(&account)?).await.map_err(backend)?;
+    let notes = rt.crm.notes(Some(&account_id(&account)?)).await.map_err(backend)?;
     Ok(Json(json!({ "notes": notes })))
 }
 
 async fn goals(
     State(rt): State<Arc<LocalRuntime>>,
     Path(account): Path<String>,
+    Query(limit): Query<Limit>,
 ) -> Result<Json<Value>, ApiError> {
-    let goals = rt.crm.goals(&account_id(&account)?).await.map_err(backend)?;
+    let goals = rt
+        .crm
+        .goals(Some(&account_id(&account)?), limit.get())
+        .await
+        .map_err(backend)?;
     Ok(Json(json!({ "goals": goals })))
 }
 

@@ -10,14 +10,11 @@ use super::dynamodb::DynamoStore;
 use super::ses::SesMailer;
 use super::sqs::{QueueUrls, SqsQueue};
 use crate::adapters::crm_router::CrmRouter;
-use crate::adapters::twilio::TwilioClient;
+use crate::adapters::twilio::{TWILIO_API_BASE_URL, TwilioClient};
 use crate::app::{App, AppSettings};
 use crate::config::FunctionEnv;
 use crate::domain::PhoneNumber;
 use crate::ports::{SystemClock, UlidIds};
-
-/// Twilio's REST API; overridable for tests and regional edges.
-pub const TWILIO_API_BASE: &str = "https://api.twilio.com";
 
 #[derive(Debug, thiserror::Error)]
 #[error("cannot build the HTTP client: {0}")]
@@ -49,7 +46,7 @@ pub async fn app_from_env(env: &FunctionEnv) -> Result<App, WiringError> {
             },
         )),
         mailer: Arc::new(SesMailer::new(aws_sdk_sesv2::Client::new(&sdk), None)),
-        sms: Arc::new(TwilioClient::new(http, TWILIO_API_BASE.to_string())),
+        sms: Arc::new(TwilioClient::new(http, TWILIO_API_BASE_URL.to_string())),
         crm: Arc::new(CrmRouter::default()),
         clock: Arc::new(SystemClock),
         ids: Arc::new(UlidIds::default()),
