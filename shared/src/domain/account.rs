@@ -25,8 +25,7 @@ impl AccountId {
     pub fn parse(s: &str) -> Result<Self, AccountIdError> {
         let ok = !s.is_empty()
             && s.len() <= 64
-            && s
-                .chars()
+            && s.chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
             && !s.starts_with('-');
         if ok {

@@ -42,7 +42,10 @@ impl EmailAddress {
         if !(local_ok && domain_ok) {
             return Err(err());
         }
-        Ok(EmailAddress(format!("{local}@{}", domain.to_ascii_lowercase())))
+        Ok(EmailAddress(format!(
+            "{local}@{}",
+            domain.to_ascii_lowercase()
+        )))
     }
 
     pub fn as_str(&self) -> &str {
@@ -81,7 +84,10 @@ mod tests {
             ("a+tag@sub.example.co.uk", "a+tag@sub.example.co.uk"),
         ];
         for (input, expected) in cases {
-            assert_eq!(EmailAddress::parse(input).map(|e| e.to_string()), Ok(expected.into()));
+            assert_eq!(
+                EmailAddress::parse(input).map(|e| e.to_string()),
+                Ok(expected.into())
+            );
         }
     }
 

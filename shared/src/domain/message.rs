@@ -152,8 +152,18 @@ mod tests {
     #[test]
     fn parses_twilio_status_strings() {
         for s in [
-            "accepted", "scheduled", "queued", "sending", "sent", "delivered", "undelivered",
-            "failed", "canceled", "read", "receiving", "received",
+            "accepted",
+            "scheduled",
+            "queued",
+            "sending",
+            "sent",
+            "delivered",
+            "undelivered",
+            "failed",
+            "canceled",
+            "read",
+            "receiving",
+            "received",
         ] {
             let parsed: MessageStatus = s.parse().expect(s);
             assert_eq!(parsed.as_str(), s);

@@ -81,12 +81,13 @@ impl PhoneNumber {
             Some(rest) if default_country.code() != "US" => format!("+{rest}"),
             _ => trimmed.to_string(),
         };
-        let parsed = phonenumber::parse(Some(default_country.0), &normalised_prefix).map_err(
-            |e| PhoneError::Unparseable {
-                input: input.to_string(),
-                reason: e.to_string(),
-            },
-        )?;
+        let parsed =
+            phonenumber::parse(Some(default_country.0), &normalised_prefix).map_err(|e| {
+                PhoneError::Unparseable {
+                    input: input.to_string(),
+                    reason: e.to_string(),
+                }
+            })?;
         if !phonenumber::is_valid(&parsed) {
             let country = parsed
                 .country()

@@ -25,7 +25,10 @@ impl Timestamp {
     }
 
     pub fn plus(self, d: Duration) -> Self {
-        Timestamp(self.0.saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)))
+        Timestamp(
+            self.0
+                .saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+        )
     }
 
     /// How long from `self` until `later`; zero when `later` is not after `self`.
@@ -49,7 +52,10 @@ mod tests {
         let t = Timestamp::from_millis(1_500);
         assert_eq!(t.as_secs(), 1);
         assert_eq!(t.plus(Duration::from_millis(500)).as_millis(), 2_000);
-        assert_eq!(t.until(Timestamp::from_millis(2_000)), Duration::from_millis(500));
+        assert_eq!(
+            t.until(Timestamp::from_millis(2_000)),
+            Duration::from_millis(500)
+        );
         assert_eq!(t.until(Timestamp::from_millis(1_000)), Duration::ZERO);
     }
 }

@@ -85,7 +85,10 @@ pub enum CrmError {
 impl CrmError {
     /// Whether retrying the same call later may succeed.
     pub fn is_transient(&self) -> bool {
-        matches!(self, CrmError::RateLimited { .. } | CrmError::Unavailable(_))
+        matches!(
+            self,
+            CrmError::RateLimited { .. } | CrmError::Unavailable(_)
+        )
     }
 }
 

@@ -18,7 +18,10 @@ use crate::domain::{Account, AccountId, MessageRecord, MessageStatus, PhoneNumbe
 pub enum StoreError {
     /// An inbound number is already owned by another account.
     #[error("number {number} already belongs to account {owner}")]
-    NumberTaken { number: PhoneNumber, owner: AccountId },
+    NumberTaken {
+        number: PhoneNumber,
+        owner: AccountId,
+    },
     /// The addressed item does not exist (e.g. ending a session that is not there).
     #[error("{0} not found")]
     NotFound(String),

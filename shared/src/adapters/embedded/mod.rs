@@ -51,8 +51,8 @@ impl EmbeddedDb {
 
     /// A database that lives in memory only (tests).
     pub fn in_memory() -> Result<Self, DbError> {
-        let db = redb::Database::builder()
-            .create_with_backend(redb::backends::InMemoryBackend::new())?;
+        let db =
+            redb::Database::builder().create_with_backend(redb::backends::InMemoryBackend::new())?;
         Ok(EmbeddedDb { db: Arc::new(db) })
     }
 
@@ -108,3 +108,6 @@ where
         Err(e) => Err(e.into()),
     }
 }
+
+pub mod queue;
+pub use queue::EmbeddedQueue;
