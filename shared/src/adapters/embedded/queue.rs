@@ -303,7 +303,7 @@ impl EmbeddedQueue {
             clock,
             ids: Arc::default(),
             policies: [QueuePolicy::default(); QueueName::ALL.len()],
-            wakers: Arc::new([Notify::new(), Notify::new()]),
+            wakers: Arc::new(std::array::from_fn(|_| Notify::new())),
         }
     }
 
