@@ -4,3 +4,4 @@
 
 pub mod crm;
 pub mod mail;
+pub mod queue;

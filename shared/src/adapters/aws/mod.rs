@@ -2,4 +2,5 @@
 //! function's environment.
 
 pub mod ses;
+pub mod sqs;
 pub mod wiring;

@@ -115,8 +115,9 @@ where
     }
 }
 
-pub mod store;
-pub use store::EmbeddedStore;
-
 pub mod carrier;
+pub mod queue;
+pub mod store;
 pub use carrier::SandboxCarrier;
+pub use queue::EmbeddedQueue;
+pub use store::EmbeddedStore;

@@ -1,0 +1,470 @@
+//! The queue port on Amazon SQS (standard queues, each with a dead-letter queue holding
+//! what its RedrivePolicy moved there).
+//!
+//! SQS counts time in whole seconds: delays, visibility timeouts and waits are rounded up.
+//! Receipts of dead letters carry a prefix so `delete` and `change_visibility` find the
+//! dead-letter queue they came from.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_sqs::Client;
+use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, QueueAttributeName};
+
+use crate::ports::queue::{
+    JobQueue, MAX_DELAY, OutgoingMessage, QueueError, QueueName, QueueReceiver, QueueResult,
+    ReceivedMessage,
+};
+
+/// SQS's largest receive batch; larger requests are served up to this many.
+pub const MAX_RECEIVE_BATCH: usize = 10;
+/// SQS's longest long-poll wait; longer waits are shortened to it.
+pub const MAX_WAIT: Duration = Duration::from_secs(20);
+/// SQS's longest visibility timeout (12 hours).
+pub const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 60 * 60);
+
+/// Marks receipts handed out by `receive_dead_letters`. SQS receipt handles are base64-like
+/// and never contain ':'.
+const DEAD_LETTER_RECEIPT: &str = "dlq:";
+
+/// Environment variables holding the queue URLs of a deployed function.
+pub const SEND_QUEUE_URL_VAR: &str = "SMSFLOW_SEND_QUEUE_URL";
+pub const SEND_DLQ_URL_VAR: &str = "SMSFLOW_SEND_DLQ_URL";
+pub const AUTOMATION_QUEUE_URL_VAR: &str = "SMSFLOW_AUTOMATION_QUEUE_URL";
+pub const AUTOMATION_DLQ_URL_VAR: &str = "SMSFLOW_AUTOMATION_DLQ_URL";
+
+/// One queue's URL and, where the caller reads dead letters, its dead-letter queue's URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueUrl {
+    pub queue: String,
+    pub dead_letter: Option<String>,
+}
+
+/// The URL of every queue smsflow uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueUrls {
+    pub send: QueueUrl,
+    pub automation: QueueUrl,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QueueUrlsError {
+    #[error("environment variable {var} is not set: it holds the {queue} queue's URL")]
+    Missing { var: &'static str, queue: QueueName },
+}
+
+impl QueueUrls {
+    pub fn get(&self, queue: QueueName) -> &QueueUrl {
+        match queue {
+            QueueName::Send => &self.send,
+            QueueName::Automation => &self.automation,
+        }
+    }
+
+    /// Reads `SMSFLOW_SEND_QUEUE_URL` and `SMSFLOW_AUTOMATION_QUEUE_URL` (required) and
+    /// `SMSFLOW_SEND_DLQ_URL` / `SMSFLOW_AUTOMATION_DLQ_URL` (optional).
+    pub fn from_env() -> Result<Self, QueueUrlsError> {
+        Self::from_lookup(|var| std::env::var(var).ok())
+    }
+
+    /// As [`QueueUrls::from_env`], reading variables through `lookup`; empty values count
+    /// as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, QueueUrlsError> {
+        let read = |var: &str| lookup(var).filter(|v| !v.trim().is_empty());
+        let one = |queue, var, dlq_var| {
+            Ok(QueueUrl {
+                queue: read(var).ok_or(QueueUrlsError::Missing { var, queue })?,
+                dead_letter: read(dlq_var),
+            })
+        };
+        Ok(QueueUrls {
+            send: one(QueueName::Send, SEND_QUEUE_URL_VAR, SEND_DLQ_URL_VAR)?,
+            automation: one(
+                QueueName::Automation,
+                AUTOMATION_QUEUE_URL_VAR,
+                AUTOMATION_DLQ_URL_VAR,
+            )?,
+        })
+    }
+}
+
+/// The queue port on SQS.
+#[derive(Debug, Clone)]
+pub struct SqsQueue {
+    client: Client,
+    urls: QueueUrls,
+}
+
+/// Whole seconds, rounded up (SQS's unit), as the SDK's `i32`.
+fn whole_seconds(d: Duration) -> i32 {
+    let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+    i32::try_from(secs).unwrap_or(i32::MAX)
+}
+
+/// Maps an SDK error by its code: a receipt SQS no longer knows is stale, an invalid
+/// parameter is a rejection, everything else (network, throttling, ...) a backend failure.
+fn sqs_error<E, R>(operation: &str, queue: QueueName, err: SdkError<E, R>) -> QueueError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let code = err
+        .code()
+        .map(|c| c.trim_start_matches("AWS.SimpleQueueService."));
+    let detail = format!(
+        "{operation} on the {queue} queue: {}",
+        DisplayErrorContext(&err)
+    );
+    match code {
+        Some("ReceiptHandleIsInvalid" | "InvalidIdFormat" | "MessageNotInflight") => {
+            QueueError::StaleReceipt(detail)
+        }
+        Some("InvalidParameterValue" | "InvalidMessageContents" | "MissingParameter") => {
+            QueueError::Rejected { queue, detail }
+        }
+        _ => QueueError::Backend(detail),
+    }
+}
+
+fn check_visibility(queue: QueueName, visibility: Duration) -> QueueResult<()> {
+    if visibility > MAX_VISIBILITY {
+        return Err(QueueError::Rejected {
+            queue,
+            detail: format!("visibility timeout {visibility:?} is longer than {MAX_VISIBILITY:?}"),
+        });
+    }
+    Ok(())
+}
+
+fn received(queue: QueueName, dead_letter: bool, message: Message) -> QueueResult<ReceivedMessage> {
+    let missing = |field: &str| {
+        QueueError::Backend(format!(
+            "ReceiveMessage on the {queue} queue returned a message without {field}"
+        ))
+    };
+    let receive_count = message
+        .attributes()
+        .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+        .and_then(|count| count.parse().ok())
+        .ok_or_else(|| missing("a numeric ApproximateReceiveCount"))?;
+    let receipt = message
+        .receipt_handle
+        .ok_or_else(|| missing("ReceiptHandle"))?;
+    Ok(ReceivedMessage {
+        message_id: message.message_id.ok_or_else(|| missing("MessageId"))?,
+        receipt: if dead_letter {
+            format!("{DEAD_LETTER_RECEIPT}{receipt}")
+        } else {
+            receipt
+        },
+        body: message.body.ok_or_else(|| missing("Body"))?,
+        receive_count,
+    })
+}
+
+impl SqsQueue {
+    pub fn new(client: Client, urls: QueueUrls) -> Self {
+        SqsQueue { client, urls }
+    }
+
+    pub fn urls(&self) -> &QueueUrls {
+        &self.urls
+    }
+
+    fn dead_letter_url(&self, queue: QueueName) -> QueueResult<&str> {
+        self.urls.get(queue).dead_letter.as_deref().ok_or_else(|| {
+            QueueError::Backend(format!(
+                "no dead-letter queue URL is configured for the {queue} queue"
+            ))
+        })
+    }
+
+    /// The queue URL a receipt belongs to, and the SQS receipt handle inside it.
+    fn route<'r>(&self, queue: QueueName, receipt: &'r str) -> QueueResult<(&str, &'r str)> {
+        match receipt.strip_prefix(DEAD_LETTER_RECEIPT) {
+            Some(handle) => Ok((self.dead_letter_url(queue)?, handle)),
+            None => Ok((self.urls.get(queue).queue.as_str(), receipt)),
+        }
+    }
+
+    async fn receive_from(
+        &self,
+        queue: QueueName,
+        dead_letter: bool,
+        max: usize,
+        visibility: Duration,
+        wait: Duration,
+    ) -> QueueResult<Vec<ReceivedMessage>> {
+        check_visibility(queue, visibility)?;
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let url = if dead_letter {
+            self.dead_letter_url(queue)?
+        } else {
+            self.urls.get(queue).queue.as_str()
+        };
+        let out = self
+            .client
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(batch_size(max))
+            .visibility_timeout(whole_seconds(visibility))
+            .wait_time_seconds(whole_seconds(wait.min(MAX_WAIT)))
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .send()
+            .await
+            .map_err(|e| sqs_error("ReceiveMessage", queue, e))?;
+        out.messages
+            .unwrap_or_default()
+            .into_iter()
+            .map(|m| received(queue, dead_letter, m))
+            .collect()
+    }
+}
+
+/// A batch size as SQS's `MaxNumberOfMessages` (1 to 10).
+fn batch_size(max: usize) -> i32 {
+    i32::try_from(max.clamp(1, MAX_RECEIVE_BATCH)).unwrap_or(1)
+}
+
+#[async_trait]
+impl JobQueue for SqsQueue {
+    async fn enqueue(&self, queue: QueueName, message: OutgoingMessage) -> QueueResult<String> {
+        if message.delay > MAX_DELAY {
+            return Err(QueueError::Rejected {
+                queue,
+                detail: format!(
+                    "delay {:?} is longer than the maximum {MAX_DELAY:?}",
+                    message.delay
+                ),
+            });
+        }
+        let out = self
+            .client
+            .send_message()
+            .queue_url(&self.urls.get(queue).queue)
+            .message_body(message.body)
+            .delay_seconds(whole_seconds(message.delay))
+            .send()
+            .await
+            .map_err(|e| sqs_error("SendMessage", queue, e))?;
+        out.message_id.ok_or_else(|| {
+            QueueError::Backend(format!(
+                "SendMessage on the {queue} queue returned no MessageId"
+            ))
+        })
+    }
+}
+
+#[async_trait]
+impl QueueReceiver for SqsQueue {
+    async fn receive(
+        &self,
+        queue: QueueName,
+        max: usize,
+        visibility: Duration,
+        wait: Duration,
+    ) -> QueueResult<Vec<ReceivedMessage>> {
+        self.receive_from(queue, false, max, visibility, wait).await
+    }
+
+    async fn delete(&self, queue: QueueName, receipt: &str) -> QueueResult<()> {
+        let (url, handle) = self.route(queue, receipt)?;
+        self.client
+            .delete_message()
+            .queue_url(url)
+            .receipt_handle(handle)
+            .send()
+            .await
+            .map_err(|e| sqs_error("DeleteMessage", queue, e))?;
+        Ok(())
+    }
+
+    async fn change_visibility(
+        &self,
+        queue: QueueName,
+        receipt: &str,
+        timeout: Duration,
+    ) -> QueueResult<()> {
+        check_visibility(queue, timeout)?;
+        let (url, handle) = self.route(queue, receipt)?;
+        self.client
+            .change_message_visibility()
+            .queue_url(url)
+            .receipt_handle(handle)
+            .visibility_timeout(whole_seconds(timeout))
+            .send()
+            .await
+            .map_err(|e| sqs_error("ChangeMessageVisibility", queue, e))?;
+        Ok(())
+    }
+
+    async fn receive_dead_letters(
+        &self,
+        queue: QueueName,
+        max: usize,
+        visibility: Duration,
+    ) -> QueueResult<Vec<ReceivedMessage>> {
+        self.receive_from(queue, true, max, visibility, Duration::ZERO)
+            .await
+    }
+}
+
+/// Creates `{prefix}-send` and `{prefix}-automation`, each with a dead-letter queue
+/// `{prefix}-<queue>-dlq` that SQS moves a message to once it was received `max_receives`
+/// times (tests and local setups against moto; production queues come from the template).
+pub async fn create_queues(
+    client: &Client,
+    prefix: &str,
+    max_receives: u32,
+) -> QueueResult<QueueUrls> {
+    let mut urls = HashMap::new();
+    for queue in QueueName::ALL {
+        let dead_letter = create_queue(client, &format!("{prefix}-{queue}-dlq"), None).await?;
+        let arn = queue_arn(client, &dead_letter).await?;
+        let policy = serde_json::json!({
+            "deadLetterTargetArn": arn,
+            "maxReceiveCount": max_receives.max(1).to_string(),
+        });
+        let main = create_queue(
+            client,
+            &format!("{prefix}-{queue}"),
+            Some(policy.to_string()),
+        )
+        .await?;
+        urls.insert(
+            queue,
+            QueueUrl {
+                queue: main,
+                dead_letter: Some(dead_letter),
+            },
+        );
+    }
+    let mut take = |queue: QueueName| {
+        urls.remove(&queue)
+            .ok_or_else(|| QueueError::Backend(format!("the {queue} queue was not created")))
+    };
+    Ok(QueueUrls {
+        send: take(QueueName::Send)?,
+        automation: take(QueueName::Automation)?,
+    })
+}
+
+async fn create_queue(
+    client: &Client,
+    name: &str,
+    redrive_policy: Option<String>,
+) -> QueueResult<String> {
+    let backend = |detail: String| QueueError::Backend(format!("CreateQueue {name}: {detail}"));
+    let mut request = client.create_queue().queue_name(name);
+    if let Some(policy) = redrive_policy {
+        request = request.attributes(QueueAttributeName::RedrivePolicy, policy);
+    }
+    let out = request
+        .send()
+        .await
+        .map_err(|e| backend(DisplayErrorContext(&e).to_string()))?;
+    out.queue_url
+        .ok_or_else(|| backend("no QueueUrl in the response".into()))
+}
+
+async fn queue_arn(client: &Client, url: &str) -> QueueResult<String> {
+    let backend =
+        |detail: String| QueueError::Backend(format!("GetQueueAttributes {url}: {detail}"));
+    let out = client
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(|e| backend(DisplayErrorContext(&e).to_string()))?;
+    out.attributes
+        .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
+        .ok_or_else(|| backend("no QueueArn in the response".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_round_up_to_whole_seconds() {
+        let cases = [
+            (Duration::ZERO, 0),
+            (Duration::from_millis(1), 1),
+            (Duration::from_millis(1000), 1),
+            (Duration::from_millis(1001), 2),
+            (MAX_DELAY, 900),
+        ];
+        for (d, secs) in cases {
+            assert_eq!(whole_seconds(d), secs, "{d:?}");
+        }
+    }
+
+    #[test]
+    fn batch_sizes_stay_within_what_sqs_accepts() {
+        for (max, sent) in [(1, 1), (3, 3), (10, 10), (11, 10), (usize::MAX, 10)] {
+            assert_eq!(batch_size(max), sent, "{max}");
+        }
+    }
+
+    fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| vars.get(name).cloned()
+    }
+
+    #[test]
+    fn queue_urls_come_from_the_environment() {
+        let urls = QueueUrls::from_lookup(env(&[
+            (SEND_QUEUE_URL_VAR, "https://sqs/send"),
+            (AUTOMATION_QUEUE_URL_VAR, "https://sqs/automation"),
+            (AUTOMATION_DLQ_URL_VAR, "https://sqs/automation-dlq"),
+            (SEND_DLQ_URL_VAR, " "),
+        ]))
+        .expect("complete environment");
+        assert_eq!(
+            urls.get(QueueName::Send),
+            &QueueUrl {
+                queue: "https://sqs/send".into(),
+                dead_letter: None,
+            }
+        );
+        assert_eq!(
+            urls.get(QueueName::Automation),
+            &QueueUrl {
+                queue: "https://sqs/automation".into(),
+                dead_letter: Some("https://sqs/automation-dlq".into()),
+            }
+        );
+    }
+
+    #[test]
+    fn a_missing_queue_url_is_named() {
+        let cases = [
+            (
+                env(&[(AUTOMATION_QUEUE_URL_VAR, "https://sqs/automation")]),
+                SEND_QUEUE_URL_VAR,
+                QueueName::Send,
+            ),
+            (
+                env(&[
+                    (SEND_QUEUE_URL_VAR, "https://sqs/send"),
+                    (AUTOMATION_QUEUE_URL_VAR, ""),
+                ]),
+                AUTOMATION_QUEUE_URL_VAR,
+                QueueName::Automation,
+            ),
+        ];
+        for (lookup, var, queue) in cases {
+            let err = QueueUrls::from_lookup(lookup).expect_err("incomplete environment");
+            assert_eq!(err, QueueUrlsError::Missing { var, queue });
+            assert!(err.to_string().contains(var));
+        }
+    }
+}
