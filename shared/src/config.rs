@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::adapters::aws::sqs::{QueueUrls, QueueUrlsError};
+
 use crate::domain::{
     Account, AccountId, Country, CrmConnection, EmailAddress, InboundNumber, KeapAuth, KeyHash,
     PhoneNumber, Secret, SendLimits, SenderKind, TwilioApiKey, TwilioCredentials, User,
@@ -510,8 +512,7 @@ impl Validator {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FunctionEnv {
     pub table: String,
-    pub send_queue_url: String,
-    pub automation_queue_url: String,
+    pub queues: QueueUrls,
     /// Empty: derive from the API Gateway request's domain.
     pub public_base_url: Option<String>,
     pub mail_from: Option<EmailAddress>,
@@ -544,10 +545,15 @@ impl FunctionEnv {
             })?),
             None => None,
         };
+        let queues = QueueUrls::from_lookup(&get).map_err(|e| match e {
+            QueueUrlsError::Missing { var, .. } => EnvError {
+                name: var,
+                problem: "is not set".into(),
+            },
+        })?;
         Ok(FunctionEnv {
             table: required("SMSFLOW_TABLE")?,
-            send_queue_url: required("SMSFLOW_SEND_QUEUE_URL")?,
-            automation_queue_url: required("SMSFLOW_AUTOMATION_QUEUE_URL")?,
+            queues,
             public_base_url: optional("SMSFLOW_PUBLIC_BASE_URL")
                 .map(|u| u.trim_end_matches('/').to_string()),
             mail_from,

@@ -15,7 +15,6 @@ use crate::domain::twilio_signature;
 use crate::domain::{AccountId, PhoneNumber};
 use crate::handlers::ApiError;
 use crate::handlers::http::INBOUND_PATH;
-use crate::ports::AccountStore;
 
 pub fn router(runtime: Arc<LocalRuntime>) -> Router {
     Router::new()

@@ -8,7 +8,7 @@ use aws_config::BehaviorVersion;
 
 use super::dynamodb::DynamoStore;
 use super::ses::SesMailer;
-use super::sqs::{QueueUrls, SqsQueue};
+use super::sqs::SqsQueue;
 use crate::adapters::crm_router::CrmRouter;
 use crate::adapters::twilio::{TWILIO_API_BASE_URL, TwilioClient};
 use crate::app::{App, AppSettings};
@@ -38,12 +38,7 @@ pub async fn app_from_env(env: &FunctionEnv) -> Result<App, WiringError> {
         )),
         queue: Arc::new(SqsQueue::new(
             aws_sdk_sqs::Client::new(&sdk),
-            QueueUrls {
-                send: env.send_queue_url.clone(),
-                automation: env.automation_queue_url.clone(),
-                send_dlq: None,
-                automation_dlq: None,
-            },
+            env.queues.clone(),
         )),
         mailer: Arc::new(SesMailer::new(aws_sdk_sesv2::Client::new(&sdk), None)),
         sms: Arc::new(TwilioClient::new(http, TWILIO_API_BASE_URL.to_string())),

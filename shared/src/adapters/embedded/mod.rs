@@ -7,11 +7,17 @@ use std::sync::Arc;
 
 use redb::ReadableDatabase;
 
+pub mod carrier;
 pub mod crm;
 pub mod outbox;
+pub mod queue;
+pub mod store;
 
+pub use carrier::SandboxCarrier;
 pub use crm::SandboxCrm;
 pub use outbox::Outbox;
+pub use queue::EmbeddedQueue;
+pub use store::EmbeddedStore;
 
 /// Errors from the embedded database, flattened: callers map them into their port's
 /// backend error.
@@ -114,10 +120,3 @@ where
         Err(e) => Err(e.into()),
     }
 }
-
-pub mod carrier;
-pub mod queue;
-pub mod store;
-pub use carrier::SandboxCarrier;
-pub use queue::EmbeddedQueue;
-pub use store::EmbeddedStore;
