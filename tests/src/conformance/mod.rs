@@ -5,3 +5,4 @@
 pub mod crm;
 pub mod mail;
 pub mod queue;
+pub mod sms;

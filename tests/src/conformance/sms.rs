@@ -1,0 +1,134 @@
+//! SMS provider conformance: what every `SmsProvider` (Twilio's REST API, the sandbox
+//! carrier) must do, using Twilio's documented magic test numbers as the shared language:
+//! Twilio's test credentials answer them, the sandbox carrier honours them, and the mock
+//! Twilio of the tests mimics Twilio's answers byte for byte.
+
+use std::sync::Arc;
+
+use smsflow_shared::domain::{MessageStatus, PhoneNumber, Secret, TwilioCredentials};
+use smsflow_shared::ports::{OutboundSms, Sender, SmsError, SmsProvider};
+
+/// One adapter under test, fresh for each case.
+pub struct SmsUnderTest {
+    pub provider: Arc<dyn SmsProvider>,
+    pub credentials: TwilioCredentials,
+}
+
+pub fn test_credentials() -> TwilioCredentials {
+    TwilioCredentials {
+        account_sid: "AC00000000000000000000000000000001".into(),
+        auth_token: Secret::new("test-auth-token"),
+        api_key: None,
+        messaging_service_sids: vec![],
+    }
+}
+
+/// Twilio's magic sender that "passes all validation".
+pub const VALID_FROM: &str = "+15005550006";
+
+fn number(e164: &str) -> PhoneNumber {
+    PhoneNumber::parse_e164(e164).expect("test number is valid")
+}
+
+fn sms(from: &str, to: &str) -> OutboundSms {
+    OutboundSms {
+        to: number(to),
+        sender: Sender::Number(number(from)),
+        body: "Your appointment is confirmed ✓".into(),
+        media_urls: vec![],
+        status_callback: None,
+    }
+}
+
+fn assert_sid(sid: &str, prefix: &str) {
+    assert!(
+        sid.len() == 34 && sid.starts_with(prefix) && sid[2..].chars().all(|c| c.is_ascii_hexdigit()),
+        "not a Twilio {prefix} SID: {sid}"
+    );
+}
+
+pub async fn accepts_a_valid_send(t: SmsUnderTest) {
+    let accepted = t
+        .provider
+        .send(&t.credentials, &sms(VALID_FROM, "+14155552671"))
+        .await
+        .expect("a valid send is accepted");
+    assert_sid(&accepted.sid, "SM");
+    assert_eq!(accepted.status, MessageStatus::Queued);
+}
+
+pub async fn media_sends_are_mms(t: SmsUnderTest) {
+    let mut message = sms(VALID_FROM, "+14155552671");
+    message.media_urls = vec!["https://example.com/a.jpg".into()];
+    let accepted = t
+        .provider
+        .send(&t.credentials, &message)
+        .await
+        .expect("a media send is accepted");
+    assert_sid(&accepted.sid, "MM");
+}
+
+pub async fn each_send_gets_its_own_sid(t: SmsUnderTest) {
+    let a = t.provider.send(&t.credentials, &sms(VALID_FROM, "+14155552671")).await;
+    let b = t.provider.send(&t.credentials, &sms(VALID_FROM, "+14155552671")).await;
+    let (a, b) = (a.expect("first"), b.expect("second"));
+    assert_ne!(a.sid, b.sid);
+}
+
+/// Twilio's documented magic numbers and the errors they produce.
+pub async fn magic_numbers_produce_twilios_errors(t: SmsUnderTest) {
+    let cases: &[(&str, &str, u32)] = &[
+        ("+15005550001", "+14155552671", 21212),
+        ("+15005550007", "+14155552671", 21606),
+        (VALID_FROM, "+15005550001", 21211),
+        (VALID_FROM, "+15005550002", 21612),
+        (VALID_FROM, "+15005550003", 21408),
+        (VALID_FROM, "+15005550004", 21610),
+        (VALID_FROM, "+15005550009", 21614),
+    ];
+    for (from, to, code) in cases {
+        match t.provider.send(&t.credentials, &sms(from, to)).await {
+            Err(SmsError::Rejected { code: got, .. }) => {
+                assert_eq!(got, *code, "{from} -> {to}");
+            }
+            other => panic!("{from} -> {to}: expected Rejected {code}, got {other:?}"),
+        }
+    }
+}
+
+/// A full sender queue is a reason to retry later, never a permanent failure.
+pub async fn full_sender_queue_is_rate_limited(t: SmsUnderTest) {
+    match t
+        .provider
+        .send(&t.credentials, &sms("+15005550008", "+14155552671"))
+        .await
+    {
+        Err(SmsError::RateLimited { code, .. }) => assert_eq!(code, 21611),
+        other => panic!("expected RateLimited 21611, got {other:?}"),
+    }
+}
+
+#[macro_export]
+macro_rules! sms_conformance {
+    ($name:ident, $factory:path) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            $crate::sms_conformance!(@cases $factory;
+                accepts_a_valid_send,
+                media_sends_are_mms,
+                each_send_gets_its_own_sid,
+                magic_numbers_produce_twilios_errors,
+                full_sender_queue_is_rate_limited,
+            );
+        }
+    };
+    (@cases $factory:path; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                $crate::conformance::sms::$case($factory().await).await;
+            }
+        )*
+    };
+}
