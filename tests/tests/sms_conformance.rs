@@ -22,6 +22,7 @@ async fn sandbox() -> SmsUnderTest {
             Arc::new(UlidIds::default()),
         )),
         credentials: test_credentials(),
+        _guard: None,
     }
 }
 
@@ -96,12 +97,10 @@ async fn twilio() -> SmsUnderTest {
         .connect_timeout(Duration::from_secs(1))
         .build()
         .expect("http client");
-    let provider = TwilioClient::new(http, server.uri());
-    // The mock must outlive the test: leak it (one small server per test process case).
-    std::mem::forget(server);
     SmsUnderTest {
-        provider: Arc::new(provider),
+        provider: Arc::new(TwilioClient::new(http, server.uri())),
         credentials: test_credentials(),
+        _guard: Some(Box::new(server)),
     }
 }
 

@@ -12,6 +12,8 @@ use smsflow_shared::ports::{OutboundSms, Sender, SmsError, SmsProvider};
 pub struct SmsUnderTest {
     pub provider: Arc<dyn SmsProvider>,
     pub credentials: TwilioCredentials,
+    /// Whatever must stay alive while the adapter is used (e.g. the mock server).
+    pub _guard: Option<Box<dyn std::any::Any + Send + Sync>>,
 }
 
 pub fn test_credentials() -> TwilioCredentials {
