@@ -101,6 +101,12 @@ impl SandboxCarrier {
         }
     }
 
+    /// Sets the pause before each status callback (tests use a short one).
+    pub fn with_callback_delay(mut self, delay: Duration) -> Self {
+        self.callback_delay = delay;
+        self
+    }
+
     /// Everything the carrier accepted, newest first.
     pub async fn messages(&self, limit: usize) -> Result<Vec<CarrierMessage>, DbError> {
         self.db
@@ -250,5 +256,76 @@ mod tests {
             magic_error(&sms("+15005550008", "+14155552671")),
             Some(SmsError::RateLimited { .. })
         ));
+    }
+
+    #[tokio::test]
+    async fn posts_signed_status_callbacks_and_keeps_what_it_accepted() {
+        use crate::domain::Secret;
+        use crate::ports::{SystemClock, UlidIds};
+        use wiremock::matchers::{method, path};
+        use wiremock::{Mock, MockServer, ResponseTemplate};
+
+        let callbacks = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/twilio/status"))
+            .respond_with(ResponseTemplate::new(204))
+            .mount(&callbacks)
+            .await;
+        let carrier = SandboxCarrier::new(
+            EmbeddedDb::in_memory().expect("db"),
+            reqwest::Client::new(),
+            Arc::new(SystemClock),
+            Arc::new(UlidIds::default()),
+        )
+        .with_callback_delay(Duration::from_millis(10));
+        let credentials = TwilioCredentials {
+            account_sid: "AC00000000000000000000000000000001".into(),
+            auth_token: Secret::new("token-123"),
+            api_key: None,
+            messaging_service_sids: vec![],
+        };
+        let url = format!("{}/twilio/status", callbacks.uri());
+        let mut message = sms("+15005550006", "+14155552671");
+        message.status_callback = Some(url.clone());
+        let accepted = carrier.send(&credentials, &message).await.expect("accepted");
+
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let requests = loop {
+            let requests = callbacks.received_requests().await.unwrap_or_default();
+            if requests.len() >= 2 || std::time::Instant::now() > deadline {
+                break requests;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        let statuses: Vec<String> = requests
+            .iter()
+            .map(|r| {
+                let params: Vec<(String, String)> =
+                    serde_urlencoded::from_bytes(&r.body).expect("form body");
+                let signature = r
+                    .headers
+                    .get("X-Twilio-Signature")
+                    .and_then(|v| v.to_str().ok());
+                assert!(
+                    twilio_signature::validate("token-123", &url, &params, signature),
+                    "callback signature must validate"
+                );
+                let field = |name: &str| {
+                    params
+                        .iter()
+                        .find(|(k, _)| k == name)
+                        .map(|(_, v)| v.clone())
+                        .unwrap_or_default()
+                };
+                assert_eq!(field("MessageSid"), accepted.sid);
+                field("MessageStatus")
+            })
+            .collect();
+        assert_eq!(statuses, ["sent", "delivered"]);
+
+        let kept = carrier.messages(10).await.expect("readable");
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].sid, accepted.sid);
+        assert_eq!(kept[0].to, "+14155552671");
     }
 }
