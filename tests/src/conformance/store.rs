@@ -1,0 +1,1068 @@
+//! Storage conformance: what every `Store` backend must do (design guide §4 and §5).
+//!
+//! Each case takes a fresh, empty store. [`store_conformance!`](crate::store_conformance)
+//! turns all of them into one test per case for a backend:
+//!
+//! ```ignore
+//! smsflow_tests::store_conformance!(dynamodb, dynamo_store());
+//! ```
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use futures::future::join_all;
+use serde_json::json;
+use smsflow_shared::domain::{Account, Direction, MessageRecord, MessageStatus, Timestamp};
+use smsflow_shared::ports::*;
+
+use crate::fixtures::{account, account_id, phone};
+
+const N1: &str = "+14155552671";
+const N2: &str = "+14155552672";
+const N3: &str = "+14155552673";
+const N4: &str = "+14155552674";
+
+fn t(ms: i64) -> Timestamp {
+    Timestamp::from_millis(ms)
+}
+
+/// A 26-character id that sorts like the ULIDs the id generator makes: by `n`.
+fn message_id(n: u32) -> String {
+    format!("01J{n:023}")
+}
+
+fn message(account: &str, contact: &str, n: u32, provider_sid: Option<&str>) -> MessageRecord {
+    MessageRecord {
+        id: message_id(n),
+        account: account_id(account),
+        contact_phone: phone(contact),
+        our_sender: N4.into(),
+        direction: Direction::Outbound,
+        body: format!("message {n}"),
+        media_urls: vec![],
+        status: MessageStatus::Queued,
+        provider_sid: provider_sid.map(str::to_string),
+        error_code: None,
+        user_id: Some("mary".into()),
+        campaign: None,
+        created_at: t(i64::from(n)),
+        updated_at: t(i64::from(n)),
+    }
+}
+
+async fn put(store: &dyn Store, account: &Account) {
+    store.put_account(account).await.expect("put_account");
+}
+
+async fn owner_of(store: &dyn Store, number: &str) -> Option<String> {
+    store
+        .account_by_number(&phone(number))
+        .await
+        .expect("account_by_number")
+        .map(|a| a.id.to_string())
+}
+
+async fn record(store: &dyn Store, message: &MessageRecord) -> Recorded {
+    store.record_message(message).await.expect("record_message")
+}
+
+async fn conversation_ids(
+    store: &dyn Store,
+    account: &str,
+    contact: &str,
+    limit: usize,
+) -> Vec<String> {
+    store
+        .conversation(&account_id(account), &phone(contact), limit)
+        .await
+        .expect("conversation")
+        .into_iter()
+        .map(|m| m.id)
+        .collect()
+}
+
+// ---------------------------------------------------------------- accounts
+
+pub async fn accounts_put_and_get(store: &dyn Store) {
+    let zeta = account("zeta", &[N1]);
+    let alpha = account("alpha", &[N2, N3]);
+    let mid = account("mid", &[]);
+    for a in [&zeta, &alpha, &mid] {
+        put(store, a).await;
+    }
+    for a in [&zeta, &alpha, &mid] {
+        assert_eq!(
+            store.account(&a.id).await.expect("account").as_ref(),
+            Some(a)
+        );
+    }
+    assert_eq!(
+        store.account(&account_id("nobody")).await.expect("account"),
+        None
+    );
+
+    let owners = [
+        (N1, Some("zeta")),
+        (N2, Some("alpha")),
+        (N3, Some("alpha")),
+        (N4, None),
+    ];
+    for (number, owner) in owners {
+        assert_eq!(owner_of(store, number).await.as_deref(), owner, "{number}");
+    }
+    assert_eq!(
+        store.account_ids().await.expect("account_ids"),
+        vec![account_id("alpha"), account_id("mid"), account_id("zeta")]
+    );
+}
+
+pub async fn number_taken_changes_nothing(store: &dyn Store) {
+    let first = account("first", &[N1]);
+    put(store, &first).await;
+
+    // A new account listing a taken number is not stored, and claims none of its numbers.
+    let second = account("second", &[N2, N1]);
+    match store.put_account(&second).await {
+        Err(StoreError::NumberTaken { number, owner }) => {
+            assert_eq!(number, phone(N1));
+            assert_eq!(owner, first.id);
+        }
+        other => panic!("expected NumberTaken, got {other:?}"),
+    }
+    assert_eq!(store.account(&second.id).await.expect("account"), None);
+    assert_eq!(owner_of(store, N1).await.as_deref(), Some("first"));
+    assert_eq!(owner_of(store, N2).await, None);
+    assert_eq!(
+        store.account_ids().await.expect("account_ids"),
+        vec![first.id.clone()]
+    );
+
+    // An existing account reaching for a taken number keeps its previous state entirely.
+    let third = account("third", &[N3]);
+    put(store, &third).await;
+    let greedy = Account {
+        name: "Renamed".into(),
+        ..account("third", &[N1])
+    };
+    assert!(matches!(
+        store.put_account(&greedy).await,
+        Err(StoreError::NumberTaken { .. })
+    ));
+    assert_eq!(
+        store.account(&third.id).await.expect("account"),
+        Some(third)
+    );
+    assert_eq!(owner_of(store, N3).await.as_deref(), Some("third"));
+    assert_eq!(owner_of(store, N1).await.as_deref(), Some("first"));
+}
+
+pub async fn re_put_account_releases_dropped_numbers(store: &dyn Store) {
+    put(store, &account("acme", &[N1, N2])).await;
+    let updated = Account {
+        name: "Acme Roofing".into(),
+        ..account("acme", &[N2, N3])
+    };
+    put(store, &updated).await;
+    assert_eq!(
+        store.account(&updated.id).await.expect("account"),
+        Some(updated)
+    );
+
+    let owners = [(N1, None), (N2, Some("acme")), (N3, Some("acme"))];
+    for (number, owner) in owners {
+        assert_eq!(owner_of(store, number).await.as_deref(), owner, "{number}");
+    }
+    // The released number is free for another account.
+    put(store, &account("other", &[N1])).await;
+    assert_eq!(owner_of(store, N1).await.as_deref(), Some("other"));
+}
+
+// ---------------------------------------------------------------- conversations
+
+pub async fn record_message_refuses_duplicates(store: &dyn Store) {
+    let first = message("acme", N1, 1, Some("SM1"));
+    assert_eq!(record(store, &first).await, Recorded::New);
+
+    let duplicates = [
+        (
+            "same id",
+            MessageRecord {
+                body: "changed".into(),
+                ..first.clone()
+            },
+        ),
+        ("same id without a SID", message("acme", N1, 1, None)),
+        ("same SID, other id", message("acme", N1, 2, Some("SM1"))),
+        (
+            "same SID, other conversation",
+            message("acme", N2, 3, Some("SM1")),
+        ),
+    ];
+    for (case, duplicate) in duplicates {
+        assert_eq!(
+            record(store, &duplicate).await,
+            Recorded::Duplicate,
+            "{case}"
+        );
+    }
+    let stored = store
+        .conversation(&account_id("acme"), &phone(N1), 10)
+        .await
+        .expect("conversation");
+    assert_eq!(stored, vec![first]);
+    assert!(conversation_ids(store, "acme", N2, 10).await.is_empty());
+
+    // Messages without a SID never collide with each other through it.
+    for n in [4, 5] {
+        assert_eq!(
+            record(store, &message("acme", N1, n, None)).await,
+            Recorded::New
+        );
+    }
+}
+
+pub async fn conversation_is_newest_first_and_isolated(store: &dyn Store) {
+    let mut acme_n1: Vec<MessageRecord> = (1..=5).map(|n| message("acme", N1, n, None)).collect();
+    // Recorded out of order: the order comes from the ids.
+    for i in [2, 0, 4, 1, 3] {
+        record(store, &acme_n1[i]).await;
+    }
+    record(store, &message("acme", N2, 6, None)).await;
+    record(store, &message("other", N1, 7, None)).await;
+
+    acme_n1.reverse();
+    let newest_first: Vec<String> = acme_n1.iter().map(|m| m.id.clone()).collect();
+    let cases = [
+        (3, &newest_first[..3]),
+        (5, &newest_first[..]),
+        (10, &newest_first[..]),
+        (0, &[][..]),
+    ];
+    for (limit, expected) in cases {
+        assert_eq!(
+            conversation_ids(store, "acme", N1, limit).await,
+            expected,
+            "limit {limit}"
+        );
+    }
+    let full = store
+        .conversation(&account_id("acme"), &phone(N1), 10)
+        .await
+        .expect("conversation");
+    assert_eq!(full, acme_n1);
+
+    let isolated = [
+        ("acme", N2, vec![message_id(6)]),
+        ("other", N1, vec![message_id(7)]),
+        ("other", N2, vec![]),
+    ];
+    for (account, contact, expected) in isolated {
+        assert_eq!(
+            conversation_ids(store, account, contact, 10).await,
+            expected,
+            "{account} {contact}"
+        );
+    }
+}
+
+pub async fn message_by_sid_finds_the_message(store: &dyn Store) {
+    let m = message("acme", N1, 1, Some("SMknown"));
+    record(store, &m).await;
+    record(store, &message("acme", N1, 2, Some("SMother"))).await;
+    assert_eq!(
+        store
+            .message_by_sid("SMknown")
+            .await
+            .expect("message_by_sid"),
+        Some(m)
+    );
+    assert_eq!(
+        store
+            .message_by_sid("SMunknown")
+            .await
+            .expect("message_by_sid"),
+        None
+    );
+}
+
+pub async fn attach_provider_sid_makes_the_message_findable(store: &dyn Store) {
+    let m = message("acme", N1, 1, None);
+    record(store, &m).await;
+    assert_eq!(
+        store
+            .message_by_sid("SMlater")
+            .await
+            .expect("message_by_sid"),
+        None
+    );
+
+    // Attaching is idempotent for the same SID.
+    for _ in 0..2 {
+        store
+            .attach_provider_sid(&m.account, &m.contact_phone, &m.id, "SMlater")
+            .await
+            .expect("attach_provider_sid");
+    }
+    let expected = MessageRecord {
+        provider_sid: Some("SMlater".into()),
+        ..m.clone()
+    };
+    assert_eq!(
+        store
+            .message_by_sid("SMlater")
+            .await
+            .expect("message_by_sid"),
+        Some(expected.clone())
+    );
+    let stored = store
+        .conversation(&m.account, &m.contact_phone, 10)
+        .await
+        .expect("conversation");
+    assert_eq!(stored, vec![expected]);
+
+    // The attached SID dedupes like one recorded with the message.
+    assert_eq!(
+        record(store, &message("acme", N1, 2, Some("SMlater"))).await,
+        Recorded::Duplicate
+    );
+    let sent = store
+        .apply_status("SMlater", MessageStatus::Sent, None, t(50))
+        .await
+        .expect("apply_status");
+    assert!(
+        matches!(sent, StatusUpdate::Advanced(ref r) if r.id == m.id),
+        "{sent:?}"
+    );
+
+    let missing = store
+        .attach_provider_sid(&m.account, &m.contact_phone, &message_id(99), "SMnothing")
+        .await;
+    assert!(
+        matches!(missing, Err(StoreError::NotFound(_))),
+        "{missing:?}"
+    );
+    assert_eq!(
+        store
+            .message_by_sid("SMnothing")
+            .await
+            .expect("message_by_sid"),
+        None
+    );
+}
+
+// ---------------------------------------------------------------- delivery status
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Advanced,
+    Unchanged,
+}
+
+async fn apply(
+    store: &dyn Store,
+    sid: &str,
+    status: MessageStatus,
+    error_code: Option<u32>,
+    at: Timestamp,
+) -> (Outcome, MessageRecord) {
+    match store
+        .apply_status(sid, status, error_code, at)
+        .await
+        .expect("apply_status")
+    {
+        StatusUpdate::Advanced(m) => (Outcome::Advanced, m),
+        StatusUpdate::Unchanged(m) => (Outcome::Unchanged, m),
+        StatusUpdate::UnknownSid => panic!("{sid} is recorded, yet UnknownSid"),
+    }
+}
+
+pub async fn apply_status_is_forward_only(store: &dyn Store) {
+    use MessageStatus::*;
+    record(store, &message("acme", N1, 1, Some("SM1"))).await;
+    let steps = [
+        (Sending, Outcome::Advanced, Sending),
+        (Sent, Outcome::Advanced, Sent),
+        (Sent, Outcome::Unchanged, Sent),
+        (Delivered, Outcome::Advanced, Delivered),
+        (Sent, Outcome::Unchanged, Delivered),
+        (Queued, Outcome::Unchanged, Delivered),
+        (Failed, Outcome::Unchanged, Delivered),
+        (Delivered, Outcome::Unchanged, Delivered),
+        (Read, Outcome::Advanced, Read),
+    ];
+    let mut last_change = t(1);
+    for (i, (status, expected_outcome, expected_status)) in steps.into_iter().enumerate() {
+        let at = t(100 + i as i64);
+        let (outcome, returned) = apply(store, "SM1", status, None, at).await;
+        assert_eq!(outcome, expected_outcome, "step {i}: {status}");
+        assert_eq!(returned.status, expected_status, "step {i}: {status}");
+        if outcome == Outcome::Advanced {
+            last_change = at;
+        }
+        assert_eq!(returned.updated_at, last_change, "step {i}: {status}");
+        let stored = store.message_by_sid("SM1").await.expect("message_by_sid");
+        assert_eq!(stored, Some(returned), "step {i}: {status}");
+    }
+}
+
+pub async fn apply_status_keeps_the_first_error_code(store: &dyn Store) {
+    use MessageStatus::*;
+    type Step = (
+        MessageStatus,
+        Option<u32>,
+        Outcome,
+        MessageStatus,
+        Option<u32>,
+    );
+    let cases: [(&str, &[Step]); 4] = [
+        (
+            "a later error code never replaces the first",
+            &[
+                (Failed, Some(30003), Outcome::Advanced, Failed, Some(30003)),
+                (
+                    Undelivered,
+                    Some(30005),
+                    Outcome::Unchanged,
+                    Failed,
+                    Some(30003),
+                ),
+            ],
+        ),
+        (
+            "an advancing status keeps the first error code",
+            &[
+                (
+                    Sending,
+                    Some(30001),
+                    Outcome::Advanced,
+                    Sending,
+                    Some(30001),
+                ),
+                (Failed, Some(30008), Outcome::Advanced, Failed, Some(30001)),
+            ],
+        ),
+        (
+            "an error code arrives with an advancing status",
+            &[
+                (Sent, None, Outcome::Advanced, Sent, None),
+                (
+                    Undelivered,
+                    Some(30005),
+                    Outcome::Advanced,
+                    Undelivered,
+                    Some(30005),
+                ),
+                (
+                    Delivered,
+                    None,
+                    Outcome::Unchanged,
+                    Undelivered,
+                    Some(30005),
+                ),
+            ],
+        ),
+        (
+            "a late error code is kept though the status does not move",
+            &[
+                (Delivered, None, Outcome::Advanced, Delivered, None),
+                (
+                    Sent,
+                    Some(30007),
+                    Outcome::Unchanged,
+                    Delivered,
+                    Some(30007),
+                ),
+                (
+                    Failed,
+                    Some(30008),
+                    Outcome::Unchanged,
+                    Delivered,
+                    Some(30007),
+                ),
+            ],
+        ),
+    ];
+    for (n, (case, steps)) in (1..).zip(cases) {
+        let sid = format!("SMerr{n}");
+        record(store, &message("acme", N1, n, Some(&sid))).await;
+        for (i, &(status, code, expected_outcome, expected_status, expected_code)) in
+            steps.iter().enumerate()
+        {
+            let (outcome, returned) = apply(store, &sid, status, code, t(100 + i as i64)).await;
+            assert_eq!(
+                (outcome, returned.status, returned.error_code),
+                (expected_outcome, expected_status, expected_code),
+                "{case}, step {i}"
+            );
+            let stored = store.message_by_sid(&sid).await.expect("message_by_sid");
+            assert_eq!(stored, Some(returned), "{case}, step {i}");
+        }
+    }
+}
+
+pub async fn apply_status_unknown_sid(store: &dyn Store) {
+    record(store, &message("acme", N1, 1, Some("SM1"))).await;
+    let update = store
+        .apply_status("SMnobody", MessageStatus::Delivered, Some(30003), t(10))
+        .await
+        .expect("apply_status");
+    assert_eq!(update, StatusUpdate::UnknownSid);
+    assert_eq!(
+        store
+            .message_by_sid("SMnobody")
+            .await
+            .expect("message_by_sid"),
+        None
+    );
+}
+
+pub async fn apply_status_converges_whatever_the_order(store: &dyn Store) {
+    use MessageStatus::*;
+    /// A status callback, and the final state: (status, error code, at).
+    type Callback = (MessageStatus, Option<u32>, i64);
+    /// Callbacks, orders in which they arrive (indices, repeats are duplicates), final state.
+    type Group<'a> = (&'a [Callback], &'a [&'a [usize]], Callback);
+    let groups: [Group; 2] = [
+        (
+            &[(Sent, None, 10), (Delivered, None, 20)],
+            &[&[0, 1], &[1, 0], &[1, 0, 1, 0], &[0, 0, 1, 1], &[1, 1, 0]],
+            (Delivered, None, 20),
+        ),
+        (
+            &[
+                (Queued, None, 5),
+                (Sent, None, 10),
+                (Undelivered, Some(30003), 20),
+            ],
+            &[
+                &[0, 1, 2],
+                &[2, 1, 0],
+                &[2, 0, 2, 1],
+                &[1, 2, 2, 0],
+                &[0, 2, 1, 1, 2],
+            ],
+            (Undelivered, Some(30003), 20),
+        ),
+    ];
+    let mut n = 0;
+    for (g, (callbacks, orders, expected)) in groups.into_iter().enumerate() {
+        for order in orders {
+            // Once in order, once all at the same time.
+            for concurrent in [false, true] {
+                n += 1;
+                let sid = format!("SMconv{n}");
+                record(store, &message("acme", N1, n, Some(&sid))).await;
+                let apply_one = |&i: &usize| {
+                    let (status, code, at) = callbacks[i];
+                    store.apply_status(&sid, status, code, t(at))
+                };
+                if concurrent {
+                    for result in join_all(order.iter().map(apply_one)).await {
+                        result.expect("apply_status");
+                    }
+                } else {
+                    for i in order.iter() {
+                        apply_one(i).await.expect("apply_status");
+                    }
+                }
+                let m = store
+                    .message_by_sid(&sid)
+                    .await
+                    .expect("message_by_sid")
+                    .expect("message is stored");
+                assert_eq!(
+                    (m.status, m.error_code, m.updated_at.as_millis()),
+                    expected,
+                    "group {g}, order {order:?}, concurrent {concurrent}"
+                );
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------- consent
+
+pub async fn consent_newer_change_wins(store: &dyn Store) {
+    let acme = account_id("acme");
+    let contact = phone(N1);
+    let change = |opted_out: bool, at: i64, source: &str| ConsentRecord {
+        opted_out,
+        changed_at: t(at),
+        source: source.into(),
+    };
+    assert_eq!(store.consent(&acme, &contact).await.expect("consent"), None);
+
+    let stop = change(true, 100, "STOP keyword");
+    let start = change(false, 200, "START keyword");
+    let steps = [
+        (stop.clone(), true, stop.clone()),
+        (change(false, 50, "operator"), false, stop.clone()),
+        (start.clone(), true, start.clone()),
+        (change(true, 150, "21610 from Twilio"), false, start.clone()),
+    ];
+    for (i, (record, applied, expected)) in steps.into_iter().enumerate() {
+        let was_applied = store
+            .set_consent(&acme, &contact, &record)
+            .await
+            .expect("set_consent");
+        assert_eq!(was_applied, applied, "step {i}");
+        assert_eq!(
+            store.consent(&acme, &contact).await.expect("consent"),
+            Some(expected),
+            "step {i}"
+        );
+    }
+    let elsewhere = [
+        (account_id("acme"), phone(N2)),
+        (account_id("other"), phone(N1)),
+    ];
+    for (account, contact) in elsewhere {
+        assert_eq!(
+            store.consent(&account, &contact).await.expect("consent"),
+            None
+        );
+    }
+}
+
+// ---------------------------------------------------------------- sequence sessions
+
+fn session(id: &str, started_at: i64, expires_at: i64) -> SessionRecord {
+    SessionRecord {
+        session_id: id.into(),
+        sequence: "welcome".into(),
+        state: json!({"step": 0}),
+        started_at: t(started_at),
+        expires_at: t(expires_at),
+    }
+}
+
+pub async fn sessions_one_active_per_contact(store: &dyn Store) {
+    let acme = account_id("acme");
+    let (contact, other_contact) = (phone(N1), phone(N2));
+    let first = session("s1", 0, 1_000);
+
+    let started = store
+        .start_session(&acme, &contact, &first, t(0))
+        .await
+        .expect("start_session");
+    assert_eq!(started, SessionStart::Started);
+    let refused = store
+        .start_session(&acme, &contact, &session("s2", 500, 1_500), t(500))
+        .await
+        .expect("start_session");
+    assert_eq!(refused, SessionStart::AlreadyActive(first.clone()));
+    // Another contact has its own lock.
+    let elsewhere = store
+        .start_session(&acme, &other_contact, &session("s3", 500, 1_500), t(500))
+        .await
+        .expect("start_session");
+    assert_eq!(elsewhere, SessionStart::Started);
+
+    let reads = [(0, Some(&first)), (999, Some(&first)), (5_000, None)];
+    for (now, expected) in reads {
+        let active = store
+            .active_session(&acme, &contact, t(now))
+            .await
+            .expect("active_session");
+        assert_eq!(active.as_ref(), expected, "now {now}");
+    }
+
+    // Once expired (though still stored), a new session may start.
+    let second = session("s2", 5_000, 9_000);
+    let restarted = store
+        .start_session(&acme, &contact, &second, t(5_000))
+        .await
+        .expect("start_session");
+    assert_eq!(restarted, SessionStart::Started);
+    let active = store
+        .active_session(&acme, &contact, t(5_000))
+        .await
+        .expect("active_session");
+    assert_eq!(active, Some(second));
+}
+
+pub async fn sessions_update_and_end_need_the_session_id(store: &dyn Store) {
+    let acme = account_id("acme");
+    let contact = phone(N1);
+    let first = session("s1", 0, 1_000);
+    store
+        .start_session(&acme, &contact, &first, t(0))
+        .await
+        .expect("start_session");
+    let active = |now: i64| store.active_session(&acme, &contact, t(now));
+
+    let impostor = SessionRecord {
+        session_id: "other".into(),
+        ..first.clone()
+    };
+    assert!(
+        !store
+            .update_session(&acme, &contact, &impostor)
+            .await
+            .expect("update_session")
+    );
+    assert_eq!(
+        active(0).await.expect("active_session"),
+        Some(first.clone())
+    );
+
+    let advanced = SessionRecord {
+        state: json!({"step": 2, "answers": ["yes"]}),
+        expires_at: t(2_000),
+        ..first.clone()
+    };
+    assert!(
+        store
+            .update_session(&acme, &contact, &advanced)
+            .await
+            .expect("update_session")
+    );
+    assert_eq!(
+        active(1_500).await.expect("active_session"),
+        Some(advanced.clone())
+    );
+
+    assert!(
+        !store
+            .end_session(&acme, &contact, "other")
+            .await
+            .expect("end_session")
+    );
+    assert_eq!(
+        active(0).await.expect("active_session"),
+        Some(advanced.clone())
+    );
+    assert!(
+        store
+            .end_session(&acme, &contact, "s1")
+            .await
+            .expect("end_session")
+    );
+    assert_eq!(active(0).await.expect("active_session"), None);
+    assert!(
+        !store
+            .end_session(&acme, &contact, "s1")
+            .await
+            .expect("end_session")
+    );
+    assert!(
+        !store
+            .update_session(&acme, &contact, &advanced)
+            .await
+            .expect("update_session")
+    );
+    assert_eq!(active(0).await.expect("active_session"), None);
+
+    // Ending frees the lock at once.
+    let next = store
+        .start_session(&acme, &contact, &session("s4", 0, 1_000), t(0))
+        .await
+        .expect("start_session");
+    assert_eq!(next, SessionStart::Started);
+}
+
+// ---------------------------------------------------------------- idempotency
+
+pub async fn idempotency_claim_complete_release(store: &dyn Store) {
+    let ttl = Duration::from_secs(60);
+    let claim = |key: &'static str, now: i64| store.claim(key, ttl, t(now));
+    let existing = |response: Option<&str>, created_at: i64| {
+        Claim::Existing(IdempotencyRecord {
+            response: response.map(str::to_string),
+            created_at: t(created_at),
+            expires_at: t(created_at + 60_000),
+        })
+    };
+
+    assert_eq!(claim("k1", 0).await.expect("claim"), Claim::New);
+    assert_eq!(claim("k1", 1_000).await.expect("claim"), existing(None, 0));
+    assert_eq!(claim("k2", 1_000).await.expect("claim"), Claim::New);
+
+    store
+        .complete("k1", r#"{"sid":"SM1"}"#)
+        .await
+        .expect("complete");
+    assert_eq!(
+        claim("k1", 2_000).await.expect("claim"),
+        existing(Some(r#"{"sid":"SM1"}"#), 0)
+    );
+
+    store.release("k1").await.expect("release");
+    assert_eq!(claim("k1", 3_000).await.expect("claim"), Claim::New);
+    assert_eq!(
+        claim("k1", 3_001).await.expect("claim"),
+        existing(None, 3_000)
+    );
+    // The other key was never touched.
+    assert_eq!(
+        claim("k2", 3_001).await.expect("claim"),
+        existing(None, 1_000)
+    );
+}
+
+pub async fn idempotency_expired_claim_is_new(store: &dyn Store) {
+    let ttl = Duration::from_secs(1);
+    assert_eq!(
+        store.claim("k", ttl, t(0)).await.expect("claim"),
+        Claim::New
+    );
+    assert!(matches!(
+        store.claim("k", ttl, t(999)).await.expect("claim"),
+        Claim::Existing(_)
+    ));
+    assert_eq!(
+        store.claim("k", ttl, t(5_000)).await.expect("claim"),
+        Claim::New
+    );
+    assert_eq!(
+        store.claim("k", ttl, t(5_001)).await.expect("claim"),
+        Claim::Existing(IdempotencyRecord {
+            response: None,
+            created_at: t(5_000),
+            expires_at: t(6_000),
+        })
+    );
+}
+
+pub async fn idempotency_claim_is_exclusive_under_concurrency(store: &dyn Store) {
+    let ttl = Duration::from_secs(60);
+    let claims = join_all((0..10).map(|_| store.claim("race", ttl, t(0)))).await;
+    let new = claims
+        .into_iter()
+        .map(|c| c.expect("claim"))
+        .filter(|c| *c == Claim::New)
+        .count();
+    assert_eq!(new, 1);
+}
+
+// ---------------------------------------------------------------- admission
+
+pub async fn admission_is_exact_under_concurrency(store: &dyn Store) {
+    let acme = account_id("acme");
+    let admitted = join_all((0..25).map(|_| store.try_admit(&acme, 7)))
+        .await
+        .into_iter()
+        .map(|r| r.expect("try_admit"))
+        .filter(|&ok| ok)
+        .count();
+    assert_eq!(admitted, 7);
+    assert_eq!(store.pending_sends(&acme).await.expect("pending_sends"), 7);
+    assert!(!store.try_admit(&acme, 7).await.expect("try_admit"));
+    // A higher limit admits more.
+    assert!(store.try_admit(&acme, 8).await.expect("try_admit"));
+    assert_eq!(store.pending_sends(&acme).await.expect("pending_sends"), 8);
+    assert!(!store.try_admit(&acme, 0).await.expect("try_admit"));
+    assert_eq!(
+        store
+            .pending_sends(&account_id("other"))
+            .await
+            .expect("pending_sends"),
+        0
+    );
+}
+
+pub async fn admission_release_never_goes_below_zero(store: &dyn Store) {
+    let acme = account_id("acme");
+    for _ in 0..3 {
+        assert!(store.try_admit(&acme, 10).await.expect("try_admit"));
+    }
+    store
+        .release_admission(&acme)
+        .await
+        .expect("release_admission");
+    assert_eq!(store.pending_sends(&acme).await.expect("pending_sends"), 2);
+
+    for result in join_all((0..5).map(|_| store.release_admission(&acme))).await {
+        result.expect("release_admission");
+    }
+    assert_eq!(store.pending_sends(&acme).await.expect("pending_sends"), 0);
+    assert!(store.try_admit(&acme, 1).await.expect("try_admit"));
+    assert!(!store.try_admit(&acme, 1).await.expect("try_admit"));
+    assert_eq!(store.pending_sends(&acme).await.expect("pending_sends"), 1);
+
+    // Releasing for an account that never sent is harmless.
+    let idle = account_id("idle");
+    store
+        .release_admission(&idle)
+        .await
+        .expect("release_admission");
+    assert_eq!(store.pending_sends(&idle).await.expect("pending_sends"), 0);
+}
+
+// ---------------------------------------------------------------- send pacing
+
+pub async fn rate_sequential_reservations_are_spaced_by_cost(store: &dyn Store) {
+    let cost = Duration::from_millis(500);
+    // (now, start given): a busy sender queues behind itself; an idle one starts at once.
+    let steps = [
+        (1_000, 1_000),
+        (1_000, 1_500),
+        (1_200, 2_000),
+        (10_000, 10_000),
+        (10_100, 10_500),
+    ];
+    for (now, expected) in steps {
+        let start = store
+            .reserve_send_slot("+14155552671", cost, t(now))
+            .await
+            .expect("reserve_send_slot");
+        assert_eq!(start, t(expected), "now {now}");
+    }
+    let other = store
+        .reserve_send_slot("MG0001", cost, t(1_000))
+        .await
+        .expect("reserve_send_slot");
+    assert_eq!(other, t(1_000));
+}
+
+pub async fn rate_concurrent_reservations_never_overlap(store: &dyn Store) {
+    let cost = Duration::from_millis(250);
+    let now = 1_000_000;
+    let mut starts: Vec<i64> =
+        join_all((0..10).map(|_| store.reserve_send_slot("sender", cost, t(now))))
+            .await
+            .into_iter()
+            .map(|r| r.expect("reserve_send_slot").as_millis())
+            .collect();
+    starts.sort_unstable();
+    let expected: Vec<i64> = (0..10).map(|i| now + 250 * i).collect();
+    assert_eq!(starts, expected);
+}
+
+// ---------------------------------------------------------------- CRM support
+
+pub async fn disabled_goals_disable_list_reset(store: &dyn Store) {
+    let (acme, other) = (account_id("acme"), account_id("other"));
+    for name in ["replied", "optedout", "replied"] {
+        store.disable_goal(&acme, name).await.expect("disable_goal");
+    }
+    store
+        .disable_goal(&other, "clicked")
+        .await
+        .expect("disable_goal");
+
+    let names = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+    assert_eq!(
+        store.disabled_goals(&acme).await.expect("disabled_goals"),
+        names(&["optedout", "replied"])
+    );
+    assert_eq!(store.reset_disabled_goals(&acme).await.expect("reset"), 2);
+    assert!(
+        store
+            .disabled_goals(&acme)
+            .await
+            .expect("disabled_goals")
+            .is_empty()
+    );
+    assert_eq!(store.reset_disabled_goals(&acme).await.expect("reset"), 0);
+    assert_eq!(
+        store.disabled_goals(&other).await.expect("disabled_goals"),
+        names(&["clicked"])
+    );
+}
+
+pub async fn contact_cache_hit_expiry_forget(store: &dyn Store) {
+    let acme = account_id("acme");
+    let contact = phone(N1);
+    let cached = CachedContact {
+        contact: json!({"id": 42, "given_name": "Ada", "tags": [7, 9]}),
+        expires_at: t(10_000),
+    };
+    store
+        .cache_contact(&acme, &contact, &cached)
+        .await
+        .expect("cache_contact");
+
+    let reads = [
+        (acme.clone(), contact.clone(), 5_000, Some(&cached)),
+        (acme.clone(), contact.clone(), 10_001, None),
+        (acme.clone(), phone(N2), 5_000, None),
+        (account_id("other"), contact.clone(), 5_000, None),
+    ];
+    for (account, phone, now, expected) in reads {
+        let hit = store
+            .cached_contact(&account, &phone, t(now))
+            .await
+            .expect("cached_contact");
+        assert_eq!(hit.as_ref(), expected, "{account} {phone:?} at {now}");
+    }
+
+    // Caching again replaces the entry.
+    let refreshed = CachedContact {
+        contact: json!({"id": 42, "given_name": "Ada L."}),
+        expires_at: t(20_000),
+    };
+    store
+        .cache_contact(&acme, &contact, &refreshed)
+        .await
+        .expect("cache_contact");
+    let hit = store
+        .cached_contact(&acme, &contact, t(15_000))
+        .await
+        .expect("cached_contact");
+    assert_eq!(hit, Some(refreshed));
+
+    store
+        .forget_contact(&acme, &contact)
+        .await
+        .expect("forget_contact");
+    assert_eq!(
+        store
+            .cached_contact(&acme, &contact, t(0))
+            .await
+            .expect("cached_contact"),
+        None
+    );
+    store
+        .forget_contact(&acme, &contact)
+        .await
+        .expect("forgetting twice is fine");
+}
+
+/// One `#[tokio::test]` per storage conformance case, in a module `$name`, each on a fresh
+/// store from `$factory` (an expression whose `.await` yields something that derefs to a
+/// `dyn Store`, e.g. `Arc<dyn Store>`). Items of the invoking module are in scope.
+#[macro_export]
+macro_rules! store_conformance {
+    ($name:ident, $factory:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            $crate::store_conformance!(@cases $factory;
+                accounts_put_and_get,
+                number_taken_changes_nothing,
+                re_put_account_releases_dropped_numbers,
+                record_message_refuses_duplicates,
+                conversation_is_newest_first_and_isolated,
+                message_by_sid_finds_the_message,
+                attach_provider_sid_makes_the_message_findable,
+                apply_status_is_forward_only,
+                apply_status_keeps_the_first_error_code,
+                apply_status_unknown_sid,
+                apply_status_converges_whatever_the_order,
+                consent_newer_change_wins,
+                sessions_one_active_per_contact,
+                sessions_update_and_end_need_the_session_id,
+                idempotency_claim_complete_release,
+                idempotency_expired_claim_is_new,
+                idempotency_claim_is_exclusive_under_concurrency,
+                admission_is_exact_under_concurrency,
+                admission_release_never_goes_below_zero,
+                rate_sequential_reservations_are_spaced_by_cost,
+                rate_concurrent_reservations_never_overlap,
+                disabled_goals_disable_list_reset,
+                contact_cache_hit_expiry_forget,
+            );
+        }
+    };
+    (@cases $factory:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() {
+                let store = $factory.await;
+                $crate::conformance::store::$case(&*store).await;
+            }
+        )*
+    };
+}
