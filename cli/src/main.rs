@@ -10,11 +10,15 @@ use smsflow_shared::adapters::embedded::{EmbeddedDb, EmbeddedStore};
 use smsflow_shared::config::LocalConfig;
 use smsflow_shared::domain::{KeyHash, generate_key};
 use smsflow_shared::local;
-use smsflow_shared::ports::{AccountStore, Store};
+use smsflow_shared::ports::Store;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
-#[command(name = "smsflow", version, about = "SMS automation for teams that run on a CRM")]
+#[command(
+    name = "smsflow",
+    version,
+    about = "SMS automation for teams that run on a CRM"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -100,7 +104,10 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::CheckConfig { config: path } => {
             let config = load(&path)?;
             println!("{}: ok", path.display());
-            println!("  listen {} (public {})", config.server.listen, config.server.public_base_url);
+            println!(
+                "  listen {} (public {})",
+                config.server.listen, config.server.public_base_url
+            );
             for a in &config.accounts {
                 let numbers: Vec<&str> = a.numbers.iter().map(|n| n.number.as_str()).collect();
                 println!(
@@ -137,7 +144,11 @@ async fn run(cli: Cli) -> Result<(), String> {
             let store = open_store(&config, &target).await?;
             for id in store.account_ids().await.map_err(|e| e.to_string())? {
                 let numbers = match store.account(&id).await.map_err(|e| e.to_string())? {
-                    Some(a) => a.numbers.iter().map(|n| n.number.to_string()).collect::<Vec<_>>(),
+                    Some(a) => a
+                        .numbers
+                        .iter()
+                        .map(|n| n.number.to_string())
+                        .collect::<Vec<_>>(),
                     None => vec![],
                 };
                 println!("{id}\t{}", numbers.join(", "));
@@ -153,8 +164,10 @@ fn load(path: &std::path::Path) -> Result<LocalConfig, String> {
 
 async fn open_store(config: &LocalConfig, target: &Target) -> Result<Arc<dyn Store>, String> {
     if target.aws {
-        let table = std::env::var("SMSFLOW_TABLE")
-            .map_err(|_| "SMSFLOW_TABLE is not set (the DynamoDB table of the stack; see the stack outputs)".to_string())?;
+        let table = std::env::var("SMSFLOW_TABLE").map_err(|_| {
+            "SMSFLOW_TABLE is not set (the DynamoDB table of the stack; see the stack outputs)"
+                .to_string()
+        })?;
         let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
         let client = aws_sdk_dynamodb::Client::new(&sdk);
         if target.create_table {
@@ -166,7 +179,10 @@ async fn open_store(config: &LocalConfig, target: &Target) -> Result<Arc<dyn Sto
     }
     let path = local::database_path(config);
     let db = EmbeddedDb::open(&path).map_err(|e| {
-        format!("{}: {e} (is `smsflow serve` running on it? stop it first)", path.display())
+        format!(
+            "{}: {e} (is `smsflow serve` running on it? stop it first)",
+            path.display()
+        )
     })?;
     Ok(Arc::new(EmbeddedStore::new(db)))
 }

@@ -7,9 +7,7 @@ use serde_json::{Value, json};
 use smsflow_shared::config::LocalConfig;
 use smsflow_shared::domain::PhoneNumber;
 use smsflow_shared::local::{self, RunningServer};
-use smsflow_shared::ports::{
-    AccountStore, ConversationStore, Crm, NewContact, OutgoingMessage, QueueName, Sender,
-};
+use smsflow_shared::ports::{NewContact, OutgoingMessage, QueueName, Sender};
 use smsflow_shared::usecases::automation::{self, AutomationJob};
 use smsflow_shared::usecases::deliver::SendJob;
 
@@ -41,7 +39,10 @@ async fn eventually(server: &RunningServer, path: &str, done: impl Fn(&Value) ->
         if done(&body) {
             return body;
         }
-        assert!(Instant::now() < deadline, "timed out waiting on {path}: {body}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting on {path}: {body}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -49,7 +50,9 @@ async fn eventually(server: &RunningServer, path: &str, done: impl Fn(&Value) ->
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn routes_answer_with_json() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = local::start(&config(dir.path())).await.expect("server starts");
+    let server = local::start(&config(dir.path()))
+        .await
+        .expect("server starts");
     let http = reqwest::Client::new();
 
     let (status, body) = get(&server, "/healthz").await;
@@ -71,7 +74,12 @@ async fn routes_answer_with_json() {
         assert_eq!(r.status().as_u16(), 501, "{path}");
         let body: Value = r.json().await.expect("JSON");
         assert_eq!(body["error"], "not_implemented", "{path}");
-        assert!(body["detail"].as_str().is_some_and(|d| d.contains("issue #")), "{path}");
+        assert!(
+            body["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("issue #")),
+            "{path}"
+        );
     }
 
     let (status, body) = get(&server, "/no/such/route").await;
@@ -91,7 +99,11 @@ async fn routes_answer_with_json() {
     assert_eq!(r.status().as_u16(), 200);
     let body: Value = r.json().await.expect("JSON");
     assert_eq!(body["webhook"]["status"], 501, "{body}");
-    assert!(body["webhook"]["url"].as_str().is_some_and(|u| u.ends_with("/twilio/inbound")));
+    assert!(
+        body["webhook"]["url"]
+            .as_str()
+            .is_some_and(|u| u.ends_with("/twilio/inbound"))
+    );
 
     let r = http
         .post(format!("{}/_sandbox/inbound", server.base_url()))
@@ -107,7 +119,9 @@ async fn routes_answer_with_json() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queue_consumers_run_and_state_survives_restart() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = local::start(&config(dir.path())).await.expect("server starts");
+    let server = local::start(&config(dir.path()))
+        .await
+        .expect("server starts");
     let app = server.runtime.app.clone();
     let acme = app
         .store
@@ -189,22 +203,34 @@ async fn queue_consumers_run_and_state_survives_restart() {
     .await;
     assert_eq!(carrier["messages"][0]["to"], "+14155552672");
     assert_eq!(carrier["messages"][0]["body"], "Your roof is ready");
-    let sid = carrier["messages"][0]["sid"].as_str().expect("sid").to_string();
+    let sid = carrier["messages"][0]["sid"]
+        .as_str()
+        .expect("sid")
+        .to_string();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let conversation = app.store.conversation(&acme.id, &to, 10).await.expect("store");
+        let conversation = app
+            .store
+            .conversation(&acme.id, &to, 10)
+            .await
+            .expect("store");
         if conversation.first().and_then(|m| m.provider_sid.as_deref()) == Some(sid.as_str()) {
             assert_eq!(conversation[0].user_id.as_deref(), Some("mary"));
             break;
         }
-        assert!(Instant::now() < deadline, "SID never attached: {conversation:?}");
+        assert!(
+            Instant::now() < deadline,
+            "SID never attached: {conversation:?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     drop(app);
     server.shutdown().await.expect("clean shutdown");
 
     // Restart on the same data directory: everything is still there.
-    let server = local::start(&config(dir.path())).await.expect("server restarts");
+    let server = local::start(&config(dir.path()))
+        .await
+        .expect("server restarts");
     let (_, messages) = get(&server, "/_sandbox/messages").await;
     assert_eq!(messages["messages"][0]["sid"], sid.as_str());
     let (_, goals) = get(&server, "/_sandbox/crm/acme/goals").await;

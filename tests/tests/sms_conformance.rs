@@ -32,7 +32,11 @@ struct Created;
 impl Respond for Created {
     fn respond(&self, request: &Request) -> ResponseTemplate {
         let body = String::from_utf8_lossy(&request.body);
-        let prefix = if body.contains("MediaUrl=") { "MM" } else { "SM" };
+        let prefix = if body.contains("MediaUrl=") {
+            "MM"
+        } else {
+            "SM"
+        };
         let sid = format!("{prefix}{}", ulid_hex());
         ResponseTemplate::new(201).set_body_json(serde_json::json!({
             "sid": sid,
@@ -61,7 +65,7 @@ fn twilio_error(status: u16, code: u32, message: &str) -> ResponseTemplate {
 
 async fn mock_twilio() -> MockServer {
     let server = MockServer::start().await;
-    let path_matcher = path("/2010-04-01/Accounts/AC00000000000000000000000000000001/Messages.json");
+    let messages_path = "/2010-04-01/Accounts/AC00000000000000000000000000000001/Messages.json";
     let magic: &[(&str, u32)] = &[
         ("From=%2B15005550001", 21212),
         ("From=%2B15005550007", 21606),
@@ -74,7 +78,7 @@ async fn mock_twilio() -> MockServer {
     ];
     for (field, code) in magic {
         Mock::given(method("POST"))
-            .and(path_matcher.clone())
+            .and(path(messages_path))
             .and(body_string_contains(*field))
             .respond_with(twilio_error(400, *code, "magic number"))
             .with_priority(1)
@@ -82,7 +86,7 @@ async fn mock_twilio() -> MockServer {
             .await;
     }
     Mock::given(method("POST"))
-        .and(path_matcher)
+        .and(path(messages_path))
         .respond_with(Created)
         .with_priority(10)
         .mount(&server)

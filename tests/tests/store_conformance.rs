@@ -12,6 +12,7 @@ use aws_smithy_runtime_api::client::http::{
 };
 use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 use smsflow_shared::adapters::aws::dynamodb::{DynamoStore, create_table};
+use smsflow_shared::adapters::embedded::{EmbeddedDb, EmbeddedStore};
 use smsflow_shared::ports::Store;
 use smsflow_tests::moto::{sdk_config, unique_name};
 use smsflow_tests::store_conformance;
@@ -70,5 +71,11 @@ impl HttpConnector for OneAtATime {
     }
 }
 
+/// An `EmbeddedStore` on a fresh in-memory redb database.
+async fn embedded_store() -> Arc<dyn Store> {
+    let db = EmbeddedDb::in_memory().expect("in-memory database");
+    Arc::new(EmbeddedStore::new(db))
+}
+
 store_conformance!(dynamodb, dynamo_store());
-// Embedded backend: store_conformance!(embedded, <async expression yielding Arc<dyn Store>>);
+store_conformance!(embedded, embedded_store());

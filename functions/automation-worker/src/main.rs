@@ -16,7 +16,9 @@ async fn main() -> Result<(), Error> {
     let app = Arc::new(app_from_env(&env).await?);
     lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| {
         let app = app.clone();
-        async move { Ok::<SqsBatchResponse, Error>(consumer::automation_worker(&app, event.payload).await) }
+        async move {
+            Ok::<SqsBatchResponse, Error>(consumer::automation_worker(&app, event.payload).await)
+        }
     }))
     .await
 }

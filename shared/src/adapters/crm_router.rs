@@ -5,7 +5,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::domain::{Account, CrmConnection, EmailAddress, PhoneNumber};
-use crate::ports::{Contact, Crm, CrmError, CrmResult, CrmUser, GoalOutcome, NewContact, NewNote, Note};
+use crate::ports::{
+    Contact, Crm, CrmError, CrmResult, CrmUser, GoalOutcome, NewContact, NewNote, Note,
+};
 
 /// The CRM port for a whole deployment: accounts may use different CRMs.
 #[derive(Default, Clone)]
@@ -40,7 +42,9 @@ impl Crm for CrmRouter {
         account: &Account,
         phone: &PhoneNumber,
     ) -> CrmResult<Option<Contact>> {
-        self.pick(account)?.find_contact_by_phone(account, phone).await
+        self.pick(account)?
+            .find_contact_by_phone(account, phone)
+            .await
     }
 
     async fn contact(&self, account: &Account, contact_id: &str) -> CrmResult<Option<Contact>> {
@@ -57,7 +61,9 @@ impl Crm for CrmRouter {
         contact_id: &str,
         email: &EmailAddress,
     ) -> CrmResult<()> {
-        self.pick(account)?.set_email(account, contact_id, email).await
+        self.pick(account)?
+            .set_email(account, contact_id, email)
+            .await
     }
 
     async fn set_custom_field(
@@ -77,7 +83,9 @@ impl Crm for CrmRouter {
     }
 
     async fn apply_tag(&self, account: &Account, contact_id: &str, tag: &str) -> CrmResult<()> {
-        self.pick(account)?.apply_tag(account, contact_id, tag).await
+        self.pick(account)?
+            .apply_tag(account, contact_id, tag)
+            .await
     }
 
     async fn create_note(
@@ -86,11 +94,15 @@ impl Crm for CrmRouter {
         contact_id: &str,
         note: &NewNote,
     ) -> CrmResult<Note> {
-        self.pick(account)?.create_note(account, contact_id, note).await
+        self.pick(account)?
+            .create_note(account, contact_id, note)
+            .await
     }
 
     async fn append_to_note(&self, account: &Account, note_id: &str, text: &str) -> CrmResult<()> {
-        self.pick(account)?.append_to_note(account, note_id, text).await
+        self.pick(account)?
+            .append_to_note(account, note_id, text)
+            .await
     }
 
     async fn achieve_goal(

@@ -46,6 +46,13 @@ impl fmt::Display for AccountId {
     }
 }
 
+impl std::str::FromStr for AccountId {
+    type Err = AccountIdError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        AccountId::parse(s)
+    }
+}
+
 impl TryFrom<String> for AccountId {
     type Error = AccountIdError;
     fn try_from(s: String) -> Result<Self, Self::Error> {

@@ -59,6 +59,13 @@ impl fmt::Display for EmailAddress {
     }
 }
 
+impl std::str::FromStr for EmailAddress {
+    type Err = EmailError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        EmailAddress::parse(s)
+    }
+}
+
 impl TryFrom<String> for EmailAddress {
     type Error = EmailError;
     fn try_from(s: String) -> Result<Self, Self::Error> {

@@ -206,7 +206,10 @@ pub async fn start(config: &LocalConfig) -> Result<RunningServer, LocalError> {
 }
 
 /// Runs the local server until `signal` resolves (Ctrl-C in the CLI).
-pub async fn serve(config: &LocalConfig, signal: impl Future<Output = ()>) -> Result<(), LocalError> {
+pub async fn serve(
+    config: &LocalConfig,
+    signal: impl Future<Output = ()>,
+) -> Result<(), LocalError> {
     let server = start(config).await?;
     println!(
         "smsflow listening on {} (public URL {}, data in {})",

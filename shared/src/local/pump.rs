@@ -92,7 +92,15 @@ mod tests {
 
     #[test]
     fn backoff_grows_and_caps() {
-        let cases = [(0, 2), (1, 2), (2, 4), (3, 8), (8, 256), (9, 300), (40, 300)];
+        let cases = [
+            (0, 2),
+            (1, 2),
+            (2, 4),
+            (3, 8),
+            (8, 256),
+            (9, 300),
+            (40, 300),
+        ];
         for (count, secs) in cases {
             assert_eq!(backoff(count), Duration::from_secs(secs), "receive {count}");
         }

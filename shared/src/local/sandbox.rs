@@ -44,7 +44,8 @@ fn backend(e: impl std::fmt::Display) -> ApiError {
 }
 
 fn account_id(raw: &str) -> Result<AccountId, ApiError> {
-    AccountId::parse(raw).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_account", e.to_string()))
+    AccountId::parse(raw)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_account", e.to_string()))
 }
 
 async fn messages(
@@ -67,7 +68,11 @@ async fn contacts(
     State(rt): State<Arc<LocalRuntime>>,
     Path(account): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let contacts = rt.crm.contacts(Some(&account_id(&account)?)).await.map_err(backend)?;
+    let contacts = rt
+        .crm
+        .contacts(Some(&account_id(&account)?))
+        .await
+        .map_err(backend)?;
     Ok(Json(json!({ "contacts": contacts })))
 }
 
@@ -75,7 +80,11 @@ async fn notes(
     State(rt): State<Arc<LocalRuntime>>,
     Path(account): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let notes = rt.crm.notes(Some(&account_id(&account)?)).await.map_err(backend)?;
+    let notes = rt
+        .crm
+        .notes(Some(&account_id(&account)?))
+        .await
+        .map_err(backend)?;
     Ok(Json(json!({ "notes": notes })))
 }
 
@@ -111,7 +120,11 @@ async fn simulate_inbound(
     Json(text): Json<InboundText>,
 ) -> Result<Json<Value>, ApiError> {
     let bad = |field: &str, e: String| {
-        ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", format!("{field}: {e}"))
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            format!("{field}: {e}"),
+        )
     };
     let from = PhoneNumber::parse_e164(&text.from).map_err(|e| bad("from", e.to_string()))?;
     let to = PhoneNumber::parse_e164(&text.to).map_err(|e| bad("to", e.to_string()))?;
@@ -121,7 +134,12 @@ async fn simulate_inbound(
         .account_by_number(&to)
         .await
         .map_err(backend)?
-        .ok_or_else(|| bad("to", format!("{to} is not a number of any configured account")))?;
+        .ok_or_else(|| {
+            bad(
+                "to",
+                format!("{to} is not a number of any configured account"),
+            )
+        })?;
     let base = rt.app.settings.public_base_url.clone().unwrap_or_default();
     let url = format!("{base}{INBOUND_PATH}");
     let sid = format!("SM{}", rt.app.ids.new_id().to_lowercase());

@@ -2,7 +2,6 @@
 //! of async functions taking the adapter under test, plus a macro that turns them into one
 //! `#[tokio::test]` per case for a given adapter factory.
 
-
 pub mod crm;
 pub mod mail;
 pub mod queue;

@@ -44,7 +44,9 @@ fn sms(from: &str, to: &str) -> OutboundSms {
 
 fn assert_sid(sid: &str, prefix: &str) {
     assert!(
-        sid.len() == 34 && sid.starts_with(prefix) && sid[2..].chars().all(|c| c.is_ascii_hexdigit()),
+        sid.len() == 34
+            && sid.starts_with(prefix)
+            && sid[2..].chars().all(|c| c.is_ascii_hexdigit()),
         "not a Twilio {prefix} SID: {sid}"
     );
 }
@@ -71,8 +73,14 @@ pub async fn media_sends_are_mms(t: SmsUnderTest) {
 }
 
 pub async fn each_send_gets_its_own_sid(t: SmsUnderTest) {
-    let a = t.provider.send(&t.credentials, &sms(VALID_FROM, "+14155552671")).await;
-    let b = t.provider.send(&t.credentials, &sms(VALID_FROM, "+14155552671")).await;
+    let a = t
+        .provider
+        .send(&t.credentials, &sms(VALID_FROM, "+14155552671"))
+        .await;
+    let b = t
+        .provider
+        .send(&t.credentials, &sms(VALID_FROM, "+14155552671"))
+        .await;
     let (a, b) = (a.expect("first"), b.expect("second"));
     assert_ne!(a.sid, b.sid);
 }

@@ -53,9 +53,17 @@ fn magic_error(sms: &OutboundSms) -> Option<SmsError> {
     };
     if let Sender::Number(from) = &sms.sender {
         match from.as_str() {
-            "+15005550001" => return Some(rejected(21212, "The 'From' number is not a valid phone number")),
+            "+15005550001" => {
+                return Some(rejected(
+                    21212,
+                    "The 'From' number is not a valid phone number",
+                ));
+            }
             "+15005550007" => {
-                return Some(rejected(21606, "The 'From' phone number is not a valid, SMS-capable inbound phone number for your account"));
+                return Some(rejected(
+                    21606,
+                    "The 'From' phone number is not a valid, SMS-capable inbound phone number for your account",
+                ));
             }
             "+15005550008" => {
                 return Some(SmsError::RateLimited {
@@ -67,9 +75,18 @@ fn magic_error(sms: &OutboundSms) -> Option<SmsError> {
         }
     }
     match sms.to.as_str() {
-        "+15005550001" => Some(rejected(21211, "The 'To' number is not a valid phone number")),
-        "+15005550002" => Some(rejected(21612, "The 'To' phone number is not currently reachable via SMS")),
-        "+15005550003" => Some(rejected(21408, "Permission to send an SMS has not been enabled for the region indicated by the 'To' number")),
+        "+15005550001" => Some(rejected(
+            21211,
+            "The 'To' number is not a valid phone number",
+        )),
+        "+15005550002" => Some(rejected(
+            21612,
+            "The 'To' phone number is not currently reachable via SMS",
+        )),
+        "+15005550003" => Some(rejected(
+            21408,
+            "Permission to send an SMS has not been enabled for the region indicated by the 'To' number",
+        )),
         "+15005550004" => Some(rejected(21610, "Attempt to send to unsubscribed recipient")),
         "+15005550009" => Some(rejected(21614, "'To' number is not a valid mobile number")),
         _ => None,
@@ -158,7 +175,9 @@ impl SandboxCarrier {
                 .await;
             match result {
                 Ok(r) if r.status().is_success() => {}
-                Ok(r) => tracing::warn!(sid = %message.sid, status = %r.status(), "status callback refused"),
+                Ok(r) => {
+                    tracing::warn!(sid = %message.sid, status = %r.status(), "status callback refused")
+                }
                 Err(e) => tracing::warn!(sid = %message.sid, error = %e, "status callback failed"),
             }
         }
@@ -178,7 +197,11 @@ impl SmsProvider for SandboxCarrier {
         let id = self.ids.new_id();
         // Twilio SIDs: a two-letter prefix and 32 hex digits; ours come from the ULID's
         // random tail, so they are unique.
-        let prefix = if sms.media_urls.is_empty() { "SM" } else { "MM" };
+        let prefix = if sms.media_urls.is_empty() {
+            "SM"
+        } else {
+            "MM"
+        };
         let sid = format!(
             "{prefix}{}",
             hex::encode(&id.as_bytes()[id.len().saturating_sub(16)..])
@@ -197,7 +220,8 @@ impl SmsProvider for SandboxCarrier {
             .map_err(|e| SmsError::Unavailable(format!("sandbox carrier: {e}")))?;
         self.db
             .write(move |tx| {
-                tx.open_table(MESSAGES)?.insert(id.as_str(), stored.as_slice())?;
+                tx.open_table(MESSAGES)?
+                    .insert(id.as_str(), stored.as_slice())?;
                 Ok::<_, DbError>(())
             })
             .await
@@ -287,7 +311,10 @@ mod tests {
         let url = format!("{}/twilio/status", callbacks.uri());
         let mut message = sms("+15005550006", "+14155552671");
         message.status_callback = Some(url.clone());
-        let accepted = carrier.send(&credentials, &message).await.expect("accepted");
+        let accepted = carrier
+            .send(&credentials, &message)
+            .await
+            .expect("accepted");
 
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         let requests = loop {
