@@ -435,6 +435,39 @@ fn cancelled_error(context: &str, reasons: &[Option<String>]) -> StoreError {
 // ---------------------------------------------------------------- request helpers
 
 impl DynamoStore {
+    /// Puts `item` unless a live (unexpired at `now`) item holds `key`; returns that holder
+    /// instead. Carries "one active session" and "one claim per key".
+    async fn put_unless_live(
+        &self,
+        key: &Key,
+        item: Item,
+        now: Timestamp,
+    ) -> StoreResult<Option<Item>> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            // An item is live while now < expires_at.
+            .condition_expression("attribute_not_exists(pk) OR expires_at_ms <= :now")
+            .expression_attribute_values(":now", n(now.as_millis()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        let err = match result {
+            Ok(_) => return Ok(None),
+            Err(err) => err,
+        };
+        match condition_failed(&format!("PutItem {key}"), err)? {
+            Some(holder) => Ok(Some(holder)),
+            None => {
+                self.get(key, true).await?.map(Some).ok_or_else(|| {
+                    StoreError::Backend(format!("{key} refused the write but is gone"))
+                })
+            }
+        }
+    }
+
     async fn get(&self, key: &Key, consistent: bool) -> StoreResult<Option<Item>> {
         let out = self
             .client
@@ -1048,26 +1081,9 @@ impl SessionStore for DynamoStore {
         now: Timestamp,
     ) -> StoreResult<SessionStart> {
         let key = Key::session(account, phone);
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(session_item(&key, session)?))
-            // A session is active while now < expires_at.
-            .condition_expression("attribute_not_exists(pk) OR expires_at_ms <= :now")
-            .expression_attribute_values(":now", n(now.as_millis()))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        let err = match result {
-            Ok(_) => return Ok(SessionStart::Started),
-            Err(err) => err,
-        };
-        let holder = match condition_failed(&format!("PutItem {key}"), err)? {
-            Some(item) => item,
-            None => self.get(&key, true).await?.ok_or_else(|| {
-                StoreError::Backend(format!("session {key} refused the start but is gone"))
-            })?,
+        let item = session_item(&key, session)?;
+        let Some(holder) = self.put_unless_live(&key, item, now).await? else {
+            return Ok(SessionStart::Started);
         };
         Ok(SessionStart::AlreadyActive(decode(&holder)?))
     }
@@ -1148,25 +1164,8 @@ impl IdempotencyStore for DynamoStore {
             &item_key,
             [("created_at_ms", n(now.as_millis())), expires_ms, expires_s],
         );
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk) OR expires_at_ms <= :now")
-            .expression_attribute_values(":now", n(now.as_millis()))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        let err = match result {
-            Ok(_) => return Ok(Claim::New),
-            Err(err) => err,
-        };
-        let existing = match condition_failed(&format!("PutItem {item_key}"), err)? {
-            Some(item) => item,
-            None => self.get(&item_key, true).await?.ok_or_else(|| {
-                StoreError::Backend(format!("claim {item_key} was refused but is gone"))
-            })?,
+        let Some(existing) = self.put_unless_live(&item_key, item, now).await? else {
+            return Ok(Claim::New);
         };
         Ok(Claim::Existing(decode_idempotency(&existing)?))
     }
