@@ -2,10 +2,17 @@
 //! exhaustively unit tested.
 
 pub mod account;
+pub mod consent;
 pub mod email;
+#[cfg(test)]
+mod fixtures;
+pub mod merge;
 pub mod message;
 pub mod phone;
 pub mod secret;
+pub mod segments;
+pub mod send_content;
+pub mod sender;
 pub mod time;
 pub mod twilio_errors;
 pub mod twilio_signature;

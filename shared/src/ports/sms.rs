@@ -5,6 +5,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use crate::domain::sender::SenderSpec;
 use crate::domain::{MessageStatus, PhoneNumber, TwilioCredentials};
 
 /// Who a message is sent from.
@@ -24,6 +25,18 @@ impl Sender {
         match self {
             Sender::Number(n) => n.as_str(),
             Sender::MessagingService(s) | Sender::Alphanumeric(s) => s,
+        }
+    }
+}
+
+/// A sender checked against its account becomes the provider's sender. (Here rather than
+/// in the domain, which does not depend on ports.)
+impl From<SenderSpec> for Sender {
+    fn from(spec: SenderSpec) -> Self {
+        match spec {
+            SenderSpec::Number(n) => Sender::Number(n),
+            SenderSpec::MessagingService(sid) => Sender::MessagingService(sid),
+            SenderSpec::Alphanumeric(id) => Sender::Alphanumeric(id.as_str().to_string()),
         }
     }
 }
@@ -78,4 +91,32 @@ pub trait SmsProvider: Send + Sync {
         credentials: &TwilioCredentials,
         sms: &OutboundSms,
     ) -> Result<ProviderAccepted, SmsError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::sender::AlphanumericSenderId;
+
+    #[test]
+    fn sender_spec_becomes_the_same_sender() {
+        let number = PhoneNumber::parse_e164("+12025550101").expect("valid number");
+        let sid = "MG0123456789abcdef0123456789abcdef";
+        let alpha = AlphanumericSenderId::parse("ACME").expect("valid alphanumeric id");
+        let cases = [
+            (SenderSpec::Number(number.clone()), Sender::Number(number)),
+            (
+                SenderSpec::MessagingService(sid.into()),
+                Sender::MessagingService(sid.into()),
+            ),
+            (
+                SenderSpec::Alphanumeric(alpha),
+                Sender::Alphanumeric("ACME".into()),
+            ),
+        ];
+        for (spec, want) in cases {
+            assert_eq!(spec.as_str(), want.as_str(), "{spec:?}");
+            assert_eq!(Sender::from(spec), want);
+        }
+    }
 }

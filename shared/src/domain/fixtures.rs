@@ -1,0 +1,57 @@
+//! A test account shared by the domain's unit tests.
+
+use std::collections::BTreeMap;
+
+use super::account::{
+    Account, AccountId, CrmConnection, InboundNumber, SendLimits, SenderKind, TwilioCredentials,
+    User,
+};
+use super::email::EmailAddress;
+use super::phone::PhoneNumber;
+use super::secret::{KeyHash, Secret};
+
+pub const SERVICE_SID: &str = "MG0123456789abcdef0123456789abcdef";
+
+/// Account "acme" (US): long code +12025550101 at the default rate, toll-free
+/// +18005550102 at 2.5 segments/s, one Messaging Service, user "mary".
+pub fn account() -> Account {
+    let email = |s: &str| EmailAddress::parse(s).expect("valid test e-mail");
+    let number = |s: &str| PhoneNumber::parse_e164(s).expect("valid test number");
+    let mary = User {
+        id: "mary".into(),
+        name: "Mary Jane Anders".into(),
+        email: email("mary@example.com"),
+        crm_user_id: Some("7".into()),
+    };
+    Account {
+        id: AccountId::parse("acme").expect("valid account id"),
+        name: "Acme Roofing".into(),
+        default_country: "US".parse().expect("US is a country"),
+        twilio: TwilioCredentials {
+            account_sid: "AC00000000000000000000000000000001".into(),
+            auth_token: Secret::new("token"),
+            api_key: None,
+            messaging_service_sids: vec![SERVICE_SID.into()],
+        },
+        numbers: vec![
+            InboundNumber {
+                number: number("+12025550101"),
+                kind: SenderKind::LongCode,
+                backup_email: email("office@example.com"),
+                segments_per_second: None,
+            },
+            InboundNumber {
+                number: number("+18005550102"),
+                kind: SenderKind::TollFree,
+                backup_email: email("office@example.com"),
+                segments_per_second: Some(2.5),
+            },
+        ],
+        users: BTreeMap::from([("mary".to_string(), mary)]),
+        crm: CrmConnection::Sandbox,
+        goal_integration: "smsflow".into(),
+        limits: SendLimits::default(),
+        send_key_hash: KeyHash::of("key"),
+        alert_number: Some(number("+14155550100")),
+    }
+}
