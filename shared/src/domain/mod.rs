@@ -2,9 +2,13 @@
 //! exhaustively unit tested.
 
 pub mod account;
+pub mod contact;
 pub mod email;
+pub mod goals;
+pub mod keywords;
 pub mod message;
 pub mod phone;
+pub mod routing;
 pub mod secret;
 pub mod time;
 pub mod twilio_errors;
