@@ -53,6 +53,55 @@ impl EmailAddress {
     }
 }
 
+impl EmailAddress {
+    /// The first plausible address in free text ("my email is Jane.Doe@Example.com, thanks"),
+    /// with surrounding punctuation left out. Local parts are read with the characters people
+    /// actually type (letters, digits, `.`, `_`, `%`, `+`, `-`): exotic but valid ones such as
+    /// `'` would more often be a quote around the address than part of it.
+    pub fn find_in_text(text: &str) -> Option<EmailAddress> {
+        let bytes = text.as_bytes();
+        // Every accepted byte is ASCII, so the slices below always fall on char boundaries.
+        let in_local = |b: u8| b.is_ascii_alphanumeric() || b"._%+-".contains(&b);
+        let in_domain = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'.';
+        for (at, _) in text.match_indices('@') {
+            let mut start = at;
+            while start > 0 && in_local(bytes[start - 1]) {
+                start -= 1;
+            }
+            // `a@b@c.com` is not an address written in a text; `b@c.com` is not what was meant.
+            if start > 0 && bytes[start - 1] == b'@' {
+                continue;
+            }
+            let mut end = at + 1;
+            while end < bytes.len() && in_domain(bytes[end]) {
+                end += 1;
+            }
+            if end < bytes.len() && bytes[end] == b'@' {
+                continue;
+            }
+            // A letter of another script right next to the candidate means it is only a
+            // fragment (`émile@…` is not `mile@…`): installing it would be wrong.
+            let glued_before = text[..start]
+                .chars()
+                .next_back()
+                .is_some_and(char::is_alphanumeric);
+            let glued_after = text[end..]
+                .chars()
+                .next()
+                .is_some_and(char::is_alphanumeric);
+            if glued_before || glued_after {
+                continue;
+            }
+            let local = text[start..at].trim_start_matches('.');
+            let domain = text[at + 1..end].trim_end_matches(['.', '-']);
+            if let Ok(found) = EmailAddress::parse(&format!("{local}@{domain}")) {
+                return Some(found);
+            }
+        }
+        None
+    }
+}
+
 impl fmt::Display for EmailAddress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -112,6 +161,61 @@ mod tests {
             "mary@example.c0m",
         ] {
             assert!(EmailAddress::parse(input).is_err(), "{input:?}");
+        }
+    }
+
+    #[test]
+    fn finds_the_first_address_in_text() {
+        let cases = [
+            (
+                "my email is Jane.Doe@Example.com, thanks",
+                Some("Jane.Doe@example.com"),
+            ),
+            ("jane@example.com", Some("jane@example.com")),
+            ("Email: jane@example.com.", Some("jane@example.com")),
+            ("is it jane@example.com?", Some("jane@example.com")),
+            ("jane@example.com!!!", Some("jane@example.com")),
+            ("(jane@example.com)", Some("jane@example.com")),
+            ("<jane@example.com>", Some("jane@example.com")),
+            ("\"jane@example.com\"", Some("jane@example.com")),
+            ("'jane@example.com'", Some("jane@example.com")),
+            ("mailto:jane@example.com", Some("jane@example.com")),
+            ("...jane@example.com...", Some("jane@example.com")),
+            (
+                "j.d+sms@mail.example.co.uk;",
+                Some("j.d+sms@mail.example.co.uk"),
+            ),
+            ("first a@b.com then c@d.org", Some("a@b.com")),
+            // An implausible candidate does not hide a later real one.
+            (
+                "@home now, write to jane@example.com",
+                Some("jane@example.com"),
+            ),
+            ("me@home or jane@example.com", Some("jane@example.com")),
+            ("call me at 5", None),
+            ("", None),
+            ("@handle", None),
+            ("me@home", None),
+            ("jane@", None),
+            ("50% @ 5pm", None),
+            ("a@b@c.com", None),
+            ("jane@exämple.com", None),
+            ("jane.@example.com", None),
+            ("jane@example.c0m", None),
+            ("Ｊａｎｅ@example.com", None),
+            ("émile@example.com", None),
+            ("jane@example.comé", None),
+            (
+                "émile@example.com or jane@example.com",
+                Some("jane@example.com"),
+            ),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(
+                EmailAddress::find_in_text(text).map(|e| e.to_string()),
+                expected.map(String::from),
+                "{text:?}"
+            );
         }
     }
 }

@@ -3,12 +3,16 @@
 
 pub mod account;
 pub mod consent;
+pub mod contact;
 pub mod email;
 #[cfg(test)]
 mod fixtures;
+pub mod goals;
+pub mod keywords;
 pub mod merge;
 pub mod message;
 pub mod phone;
+pub mod routing;
 pub mod secret;
 pub mod segments;
 pub mod send_content;
