@@ -33,6 +33,12 @@ class RuntimeApi(http.server.BaseHTTPRequestHandler):
         pass
 
     def do_GET(self):
+        try:
+            self._next()
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the process was stopped after its first event
+
+    def _next(self):
         if self.path.endswith("/invocation/next"):
             self.send_response(200)
             self.send_header("Content-Type", "application/json")

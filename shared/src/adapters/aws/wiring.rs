@@ -29,8 +29,10 @@ pub async fn app_from_env(env: &FunctionEnv) -> Result<App, WiringError> {
         .connect_timeout(Duration::from_secs(3))
         .build()
         .map_err(|e| WiringError(e.to_string()))?;
-    // Load the numbering plan now rather than on the first request.
-    PhoneNumber::warm_up();
+    // The numbering plan takes ~120 ms to load (BENCHMARKS.md). Load it on its own thread
+    // while the runtime fetches the first event: events that need no phone parsing do not
+    // wait for it, and one that does waits only for what is left.
+    std::thread::spawn(PhoneNumber::warm_up);
     Ok(App {
         store: Arc::new(DynamoStore::new(
             aws_sdk_dynamodb::Client::new(&sdk),
