@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::LocalRuntime;
+use crate::adapters::embedded::carrier::sandbox_sid;
 use crate::domain::twilio_signature;
 use crate::domain::{AccountId, PhoneNumber};
 use crate::handlers::ApiError;
@@ -142,7 +143,7 @@ async fn simulate_inbound(
         })?;
     let base = rt.app.settings.public_base_url.clone().unwrap_or_default();
     let url = format!("{base}{INBOUND_PATH}");
-    let sid = format!("SM{}", rt.app.ids.new_id().to_lowercase());
+    let sid = sandbox_sid("SM", &rt.app.ids.new_id());
     let mut params: Vec<(String, String)> = vec![
         ("AccountSid".into(), account.twilio.account_sid.clone()),
         ("ApiVersion".into(), "2010-04-01".into()),

@@ -44,6 +44,15 @@ pub struct CarrierMessage {
     pub accepted_at: Timestamp,
 }
 
+/// A Twilio-shaped SID (a two-letter prefix and 32 hex digits) made from a fresh ULID: its
+/// random tail makes it unique.
+pub fn sandbox_sid(prefix: &str, ulid: &str) -> String {
+    format!(
+        "{prefix}{}",
+        hex::encode(&ulid.as_bytes()[ulid.len().saturating_sub(16)..])
+    )
+}
+
 /// A magic number's documented refusal, if `sms` uses one.
 fn magic_error(sms: &OutboundSms) -> Option<SmsError> {
     let rejected = |code: u32, message: &str| SmsError::Rejected {
