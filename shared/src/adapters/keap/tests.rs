@@ -937,6 +937,70 @@ async fn oauth_exchanges_rotates_and_refreshes_expired_tokens() {
 }
 
 #[tokio::test]
+async fn concurrent_calls_spend_the_refresh_token_once() {
+    let server = MockServer::start().await;
+    token_exchange("refresh-1")
+        .respond_with(
+            token_response("access-1", "refresh-2", 86_400).set_delay(Duration::from_millis(200)),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    bearer_get("/crm/rest/v2/users/1", "access-1")
+        .respond_with(ok(json!({ "id": "1", "given_name": "Mary" })))
+        .expect(3)
+        .mount(&server)
+        .await;
+    let crm = keap(&server);
+    let account = oauth_account(&server);
+
+    let (a, b, c) = tokio::join!(
+        crm.user(&account, "1"),
+        crm.user(&account, "1"),
+        crm.user(&account, "1")
+    );
+    for result in [a, b, c] {
+        assert!(matches!(result, Ok(Some(_))), "{result:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_new_refresh_token_in_the_configuration_starts_a_new_session() {
+    let server = MockServer::start().await;
+    token_exchange("refresh-1")
+        .respond_with(token_response("access-1", "refresh-2", 30))
+        .expect(1)
+        .mount(&server)
+        .await;
+    // An operator re-authorised the account: its configuration now holds a new token,
+    // which wins over the rotation this process kept.
+    token_exchange("refresh-from-operator")
+        .respond_with(token_response("access-2", "refresh-3", 86_400))
+        .expect(1)
+        .mount(&server)
+        .await;
+    for token in ["access-1", "access-2"] {
+        bearer_get("/crm/rest/v2/users/1", token)
+            .respond_with(ok(json!({ "id": "1", "given_name": "Mary" })))
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    let crm = keap(&server);
+    let mut account = oauth_account(&server);
+    crm.user(&account, "1").await.expect("first session");
+    account.crm = CrmConnection::Keap {
+        base_url: Some(format!("{}/crm", server.uri())),
+        auth: KeapAuth::OAuth {
+            client_id: "client-1".into(),
+            client_secret: Secret::new("client-secret-1"),
+            refresh_token: Secret::new("refresh-from-operator"),
+        },
+    };
+    crm.user(&account, "1").await.expect("new session");
+}
+
+#[tokio::test]
 async fn a_refused_access_token_is_renewed_once() {
     let server = MockServer::start().await;
     token_exchange("refresh-1")
