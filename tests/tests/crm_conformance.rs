@@ -1,13 +1,17 @@
-//! The CRM conformance suite against the embedded sandbox CRM.
+//! The CRM conformance suite against the embedded sandbox CRM and against the Keap adapter
+//! talking to a stateful mock Keap over HTTP.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use smsflow_shared::adapters::embedded::{EmbeddedDb, SandboxCrm};
-use smsflow_shared::domain::Account;
+use smsflow_shared::adapters::keap::{KeapCrm, KeapSettings};
+use smsflow_shared::domain::{Account, CrmConnection, KeapAuth, Secret};
 use smsflow_shared::ports::clock::SystemClock;
 use smsflow_shared::ports::crm::{CrmUser, Note};
 use smsflow_tests::conformance::crm::{CrmControl, CrmUnderTest};
+use smsflow_tests::keap_mock::{KeapMock, KeapUser};
 use smsflow_tests::{crm_conformance, fixtures};
 
 struct SandboxControl(SandboxCrm);
@@ -32,24 +36,96 @@ impl CrmControl for SandboxControl {
     }
 }
 
-async fn sandbox() -> CrmUnderTest {
-    let db = EmbeddedDb::in_memory().expect("in-memory db");
-    let crm = SandboxCrm::new(db, Arc::new(SystemClock));
-    // The fixture account's user `mary` has CRM user id 1.
-    let account = fixtures::account("acme", &["+14155550100"]);
+/// The fixture account's user `mary` as the CRM knows her (CRM user id 1).
+fn known_user(account: &Account) -> CrmUser {
     let mary = account.user("mary").expect("fixture has mary");
-    let known_user = CrmUser {
+    CrmUser {
         id: mary.crm_user_id.clone().expect("mary has a CRM id"),
         name: mary.name.clone(),
         email: Some(mary.email.clone()),
-    };
+    }
+}
+
+async fn sandbox() -> CrmUnderTest {
+    let db = EmbeddedDb::in_memory().expect("in-memory db");
+    let crm = SandboxCrm::new(db, Arc::new(SystemClock));
+    let account = fixtures::account("acme", &["+14155550100"]);
     CrmUnderTest {
         crm: Arc::new(crm.clone()),
         other_account: fixtures::account("globex", &["+14155550101"]),
+        known_user: known_user(&account),
         account,
-        known_user,
         control: Arc::new(SandboxControl(crm)),
     }
 }
 
+/// The mock Keap stays up as long as its control does (the whole test).
+struct KeapControl(Arc<KeapMock>);
+
+fn api_key(account: &Account) -> &str {
+    match &account.crm {
+        CrmConnection::Keap {
+            auth: KeapAuth::ApiKey { key },
+            ..
+        } => key.expose(),
+        other => panic!("the Keap fixture accounts use an API key, not {other:?}"),
+    }
+}
+
+#[async_trait]
+impl CrmControl for KeapControl {
+    async fn unconfigure_goal(&self, account: &Account, integration: &str, call_name: &str) {
+        self.0
+            .unconfigure_goal(api_key(account), integration, call_name);
+    }
+
+    async fn read_note(&self, account: &Account, note_id: &str) -> Option<Note> {
+        self.0.note(api_key(account), note_id)
+    }
+}
+
+/// A fixture account whose CRM is the mock's Keap app reached with `key`.
+fn keap_account(mock: &KeapMock, id: &str, number: &str, key: &str) -> Account {
+    let mut account = fixtures::account(id, &[number]);
+    account.crm = CrmConnection::Keap {
+        base_url: Some(mock.base_url()),
+        auth: KeapAuth::ApiKey {
+            key: Secret::new(key),
+        },
+    };
+    // Each Keap app knows mary as user 1, like the sandbox does.
+    let mary = known_user(&account);
+    let (given, family) = mary.name.split_once(' ').expect("first and last name");
+    mock.add_app(
+        key,
+        &[KeapUser {
+            id: mary.id.parse().expect("numeric CRM user id"),
+            given_name: given.into(),
+            family_name: family.into(),
+            email: mary.email.expect("mary has an e-mail").to_string(),
+        }],
+        &["LastSms", "SmsStatus"],
+    );
+    account
+}
+
+async fn keap() -> CrmUnderTest {
+    let mock = Arc::new(KeapMock::start().await);
+    let account = keap_account(&mock, "acme", "+14155550100", "acme-keap-key");
+    let other_account = keap_account(&mock, "globex", "+14155550101", "globex-keap-key");
+    let http = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(2))
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("HTTP client builds");
+    CrmUnderTest {
+        crm: Arc::new(KeapCrm::new(http, KeapSettings::default())),
+        known_user: known_user(&account),
+        account,
+        other_account,
+        control: Arc::new(KeapControl(mock)),
+    }
+}
+
 crm_conformance!(sandbox_crm, sandbox);
+crm_conformance!(keap_crm, keap);

@@ -9,11 +9,16 @@ use crate::ports::{
     Contact, Crm, CrmError, CrmResult, CrmUser, GoalOutcome, NewContact, NewNote, Note,
 };
 
-/// The CRM port for a whole deployment: accounts may use different CRMs.
+/// The CRM port for a whole deployment: accounts may use different CRMs. An adapter left
+/// out (`None`) makes the accounts that need it fail with `CrmError::Unsupported`.
 #[derive(Default, Clone)]
 pub struct CrmRouter {
     /// The embedded sandbox CRM (local mode only).
     pub sandbox: Option<Arc<dyn Crm>>,
+    /// Keap REST ([`crate::adapters::keap::KeapCrm`]).
+    pub keap: Option<Arc<dyn Crm>>,
+    /// Signed JSON events to a URL ([`crate::adapters::webhook_crm::WebhookCrm`]).
+    pub webhook: Option<Arc<dyn Crm>>,
 }
 
 impl CrmRouter {
@@ -25,12 +30,18 @@ impl CrmRouter {
                     account.id
                 ))
             }),
-            CrmConnection::Keap { .. } => Err(CrmError::Unsupported(
-                "the Keap adapter arrives with issue #3".into(),
-            )),
-            CrmConnection::Webhook { .. } => Err(CrmError::Unsupported(
-                "the webhook CRM adapter arrives with issue #3".into(),
-            )),
+            CrmConnection::Keap { .. } => self.keap.as_deref().ok_or_else(|| {
+                CrmError::Unsupported(format!(
+                    "account {} uses Keap, but this process was built without the Keap adapter",
+                    account.id
+                ))
+            }),
+            CrmConnection::Webhook { .. } => self.webhook.as_deref().ok_or_else(|| {
+                CrmError::Unsupported(format!(
+                    "account {} uses a webhook CRM, but this process was built without that adapter",
+                    account.id
+                ))
+            }),
         }
     }
 }

@@ -3,4 +3,6 @@
 pub mod aws;
 pub mod crm_router;
 pub mod embedded;
+pub mod keap;
 pub mod twilio;
+pub mod webhook_crm;

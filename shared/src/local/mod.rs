@@ -17,6 +17,8 @@ use crate::adapters::crm_router::CrmRouter;
 use crate::adapters::embedded::{
     EmbeddedDb, EmbeddedQueue, EmbeddedStore, Outbox, SandboxCarrier, SandboxCrm,
 };
+use crate::adapters::keap::{KeapCrm, KeapSettings};
+use crate::adapters::webhook_crm::WebhookCrm;
 use crate::app::{App, AppSettings};
 use crate::config::LocalConfig;
 use crate::handlers::http;
@@ -106,8 +108,18 @@ impl LocalRuntime {
             queue: queue.clone(),
             mailer: outbox.clone(),
             sms: carrier.clone(),
+            // Accounts may also point at a real Keap app or a webhook CRM in local mode.
             crm: Arc::new(CrmRouter {
                 sandbox: Some(crm.clone()),
+                keap: Some(Arc::new(KeapCrm::new(
+                    http.clone(),
+                    KeapSettings::default(),
+                ))),
+                webhook: Some(Arc::new(WebhookCrm::new(
+                    http.clone(),
+                    clock.clone(),
+                    ids.clone(),
+                ))),
             }),
             clock,
             ids,

@@ -10,11 +10,13 @@ use super::dynamodb::DynamoStore;
 use super::ses::SesMailer;
 use super::sqs::SqsQueue;
 use crate::adapters::crm_router::CrmRouter;
+use crate::adapters::keap::{KeapCrm, KeapSettings};
 use crate::adapters::twilio::{TWILIO_API_BASE_URL, TwilioClient};
+use crate::adapters::webhook_crm::WebhookCrm;
 use crate::app::{App, AppSettings};
 use crate::config::FunctionEnv;
 use crate::domain::PhoneNumber;
-use crate::ports::{SystemClock, UlidIds};
+use crate::ports::{Clock, IdGenerator, SystemClock, UlidIds};
 
 #[derive(Debug, thiserror::Error)]
 #[error("cannot build the HTTP client: {0}")]
@@ -33,6 +35,21 @@ pub async fn app_from_env(env: &FunctionEnv) -> Result<App, WiringError> {
     // while the runtime fetches the first event: events that need no phone parsing do not
     // wait for it, and one that does waits only for what is left.
     std::thread::spawn(PhoneNumber::warm_up);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let ids: Arc<dyn IdGenerator> = Arc::new(UlidIds::default());
+    // CRM calls share the client: its timeouts keep a slow CRM inside the function's.
+    let crm = CrmRouter {
+        sandbox: None,
+        keap: Some(Arc::new(KeapCrm::new(
+            http.clone(),
+            KeapSettings::default(),
+        ))),
+        webhook: Some(Arc::new(WebhookCrm::new(
+            http.clone(),
+            clock.clone(),
+            ids.clone(),
+        ))),
+    };
     Ok(App {
         store: Arc::new(DynamoStore::new(
             aws_sdk_dynamodb::Client::new(&sdk),
@@ -44,9 +61,9 @@ pub async fn app_from_env(env: &FunctionEnv) -> Result<App, WiringError> {
         )),
         mailer: Arc::new(SesMailer::new(aws_sdk_sesv2::Client::new(&sdk), None)),
         sms: Arc::new(TwilioClient::new(http, TWILIO_API_BASE_URL.to_string())),
-        crm: Arc::new(CrmRouter::default()),
-        clock: Arc::new(SystemClock),
-        ids: Arc::new(UlidIds::default()),
+        crm: Arc::new(crm),
+        clock,
+        ids,
         settings: AppSettings {
             public_base_url: env.public_base_url.clone(),
             mail_from: env.mail_from.clone(),

@@ -1,0 +1,719 @@
+//! Keap (Infusionsoft) as a [`Crm`]: REST v2 where it has the call, REST v1 for notes.
+//!
+//! | Port call | Keap call |
+//! |---|---|
+//! | `find_contact_by_phone` | v2 `GET /rest/v2/contacts?filter=phone_number==…;phone_fields==PHONE1,…,PHONE5` (oldest first) |
+//! | `contact` | v2 `GET /rest/v2/contacts/{id}?fields=…` |
+//! | `create_contact` | v2 `POST /rest/v2/contacts` |
+//! | `set_email` | v2 `GET` then `PATCH /rest/v2/contacts/{id}?update_mask=email_addresses` |
+//! | `set_custom_field` | v2 `GET /rest/v2/contacts/model` (label → id, cached), `GET` then `PATCH …?update_mask=custom_fields` |
+//! | `user` | v2 `GET /rest/v2/users/{id}` |
+//! | `apply_tag` | v2 `GET /rest/v2/tags?filter=name==…` or `POST /rest/v2/tags` (id cached), then `POST /rest/v2/tags/{id}/contacts:applyTags` |
+//! | `create_note` | v1 `POST /rest/v1/notes` |
+//! | `append_to_note` | v1 `GET` then `PATCH /rest/v1/notes/{id}` |
+//! | `achieve_goal` | v2 `POST /rest/v2/automations/goals/achieve` |
+//!
+//! Why these choices:
+//! - **Goals on v2.** v2 carries integration and call name in the JSON body, so no name
+//!   needs escaping into a URL path (v1's `POST /rest/v1/campaigns/goals/{integration}/{callName}`
+//!   does, which is why keap.md recommends `[A-Za-z0-9_]` names for it), and v2 is
+//!   Keap's default API. An answer with no result `success: true` (including an empty
+//!   list) is [`GoalOutcome::NotConfigured`]: Keap reports a goal no published campaign
+//!   uses that way rather than as an error.
+//! - **Notes on v1.** `append_to_note` only has the note id; v2's note routes are nested
+//!   under the contact (`/contacts/{contact_id}/notes/{note_id}`) and its create/update
+//!   bodies require a `user_id`, which the port leaves optional. v1 addresses a note by
+//!   its id alone and takes `user_id` as optional.
+//! - **Array fields are read, then written whole.** v2's contact PATCH removes any
+//!   `email_addresses` / `custom_fields` item not listed, so `set_email` keeps EMAIL2/3
+//!   and `set_custom_field` keeps the other fields by sending the merged list. This is a
+//!   read-modify-write: two concurrent writers to one contact can lose an update.
+//! - **Custom fields by name**: the port's field name is matched against the field's
+//!   label, then its `field_name`; contacts report custom fields by label. Tags are
+//!   reported by name. Tag ids and the contact model are cached per account for the life
+//!   of the process; a tag deleted in Keap is noticed (`TAG_ID_NOT_FOUND` / 404) and
+//!   looked up again.
+//! - **Phones**: created contacts get the number in E.164 in `PHONE1` (no phone `type`:
+//!   it must match the app's configured list, and a wrong one fails the create). Search
+//!   sends E.164; whether Keap matches numbers stored in other formats is not documented.
+//!   Numbers read back are normalised to E.164 with the account's default country.
+//!
+//! Auth: `X-Keap-API-Key` for personal access tokens and service account keys, or OAuth2
+//! bearer tokens from a rotating refresh token (the `oauth` module explains the in-memory
+//! rotation and why persisting it is a follow-up). Limits: calls are paced per token to Keap's
+//! 10/s and 240/min ([`KeapPacing`]); a 429 whose `Retry-After` is short is waited out
+//! and retried a bounded number of times, a longer one becomes
+//! [`CrmError::RateLimited`] for the job queue to retry later. 5xx and transport
+//! failures are `Unavailable`, 401/403 `Unauthorized`, 404 `NotFound` (or `Ok(None)` for
+//! lookups), other 4xx `Rejected` with Keap's message. Tokens never reach a log line;
+//! phone numbers only masked.
+
+mod client;
+mod oauth;
+mod pacing;
+mod wire;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+
+pub use pacing::KeapPacing;
+
+use self::client::{Call, KeapClient};
+use crate::domain::{Account, AccountId, EmailAddress, PhoneNumber};
+use crate::ports::crm::{
+    Contact, Crm, CrmError, CrmResult, CrmUser, GoalOutcome, NewContact, NewNote, Note,
+};
+
+/// Keap's REST API root (paths `/rest/v1/...`, `/rest/v2/...` go below it).
+pub const KEAP_API_BASE_URL: &str = "https://api.infusionsoft.com/crm";
+/// Keap's OAuth2 token endpoint.
+pub const KEAP_TOKEN_URL: &str = "https://api.infusionsoft.com/token";
+
+/// The contact properties smsflow reads (v2 `fields`).
+const CONTACT_FIELDS: &str =
+    "given_name,family_name,email_addresses,phone_numbers,owner_id,tag_ids,custom_fields";
+/// Every phone slot, for the phone search.
+const PHONE_FIELDS: &str = "PHONE1,PHONE2,PHONE3,PHONE4,PHONE5";
+/// The largest page Keap serves.
+const MAX_PAGE_SIZE: &str = "1000";
+
+/// How the adapter talks to Keap. The defaults are Keap's production endpoints and
+/// published limits.
+#[derive(Debug, Clone)]
+pub struct KeapSettings {
+    /// Where OAuth refresh tokens are exchanged.
+    pub token_url: String,
+    pub pacing: KeapPacing,
+    /// A 429 whose `Retry-After` is at most this is waited out and retried in place.
+    pub max_inline_retry_after: Duration,
+    /// How many 429s one call waits out before it gives up with `RateLimited`.
+    pub max_rate_limit_retries: u32,
+    /// An OAuth access token is renewed this long before Keap says it expires.
+    pub token_refresh_margin: Duration,
+}
+
+impl Default for KeapSettings {
+    fn default() -> Self {
+        KeapSettings {
+            token_url: KEAP_TOKEN_URL.to_string(),
+            pacing: KeapPacing::default(),
+            max_inline_retry_after: Duration::from_secs(5),
+            max_rate_limit_retries: 2,
+            token_refresh_margin: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The Keap adapter for every Keap account of a deployment. Build one per process and
+/// share it: pacing, OAuth sessions and caches live in it.
+pub struct KeapCrm {
+    client: KeapClient,
+    caches: Mutex<HashMap<AccountId, AccountCache>>,
+}
+
+/// What one account's Keap app told us that rarely changes.
+#[derive(Debug, Default)]
+struct AccountCache {
+    /// Tag ids by exact name.
+    tag_ids: HashMap<String, String>,
+    /// Tag names by id.
+    tag_names: HashMap<String, String>,
+    /// The contact model's custom fields, once read.
+    custom_fields: Option<Vec<wire::CustomFieldMetaData>>,
+}
+
+impl KeapCrm {
+    /// `http` should carry a connect timeout and an overall timeout well inside the
+    /// function's own.
+    pub fn new(http: reqwest::Client, settings: KeapSettings) -> Self {
+        KeapCrm {
+            client: KeapClient::new(http, settings),
+            caches: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn with_cache<R>(&self, account: &AccountId, f: impl FnOnce(&mut AccountCache) -> R) -> R {
+        let mut caches = self.caches.lock().unwrap_or_else(|p| p.into_inner());
+        f(caches.entry(account.clone()).or_default())
+    }
+
+    /// The contact model's custom fields, from the cache unless `refresh`.
+    async fn custom_fields(
+        &self,
+        account: &Account,
+        refresh: bool,
+    ) -> CrmResult<Vec<wire::CustomFieldMetaData>> {
+        if !refresh && let Some(fields) = self.with_cache(&account.id, |c| c.custom_fields.clone())
+        {
+            return Ok(fields);
+        }
+        let call = Call::get("/rest/v2/contacts/model".into(), "contact model".into());
+        let model: wire::ObjectModel = self.client.json(account, &call).await?;
+        let fields = model.custom_fields;
+        self.with_cache(&account.id, |c| c.custom_fields = Some(fields.clone()));
+        Ok(fields)
+    }
+
+    /// The id of the custom field named `name` (label first, then field name); the model
+    /// is read again once when the name is unknown, in case the field is new.
+    async fn custom_field_id(&self, account: &Account, name: &str) -> CrmResult<String> {
+        for refresh in [false, true] {
+            let fields = self.custom_fields(account, refresh).await?;
+            let by_label = fields.iter().find(|f| f.label.as_deref() == Some(name));
+            let by_name = || {
+                fields
+                    .iter()
+                    .find(|f| f.field_name.as_deref() == Some(name))
+            };
+            if let Some(field) = by_label.or_else(by_name) {
+                return Ok(field.id.0.clone());
+            }
+        }
+        Err(CrmError::Rejected(format!(
+            "Keap has no contact custom field labelled '{name}'"
+        )))
+    }
+
+    /// Names for the custom field ids of a contact (label, else field name).
+    async fn custom_field_names(
+        &self,
+        account: &Account,
+        ids: &[&wire::KeapId],
+    ) -> CrmResult<HashMap<String, String>> {
+        let mut fields = self.custom_fields(account, false).await?;
+        let known = |fields: &[wire::CustomFieldMetaData], id: &wire::KeapId| {
+            fields.iter().any(|f| &f.id == id)
+        };
+        if ids.iter().any(|id| !known(&fields, id)) {
+            fields = self.custom_fields(account, true).await?;
+        }
+        Ok(fields
+            .into_iter()
+            .filter_map(|f| {
+                let name = f.label.filter(|l| !l.is_empty()).or(f.field_name)?;
+                Some((f.id.0, name))
+            })
+            .collect())
+    }
+
+    /// Names of the tags with these ids, in order; ids Keap no longer knows are dropped.
+    async fn tag_names(&self, account: &Account, ids: &[wire::KeapId]) -> CrmResult<Vec<String>> {
+        let unknown: Vec<&str> = self.with_cache(&account.id, |c| {
+            ids.iter()
+                .filter(|id| !c.tag_names.contains_key(&id.0))
+                .map(|id| id.0.as_str())
+                .collect()
+        });
+        if !unknown.is_empty() {
+            let call = Call::get("/rest/v2/tags".into(), "tags".into())
+                .query("filter", format!("tag_ids=={}", unknown.join(",")))
+                .query("page_size", MAX_PAGE_SIZE);
+            let list: wire::TagList = self.client.json(account, &call).await?;
+            self.with_cache(&account.id, |c| {
+                for tag in list.tags {
+                    if let Some(name) = tag.name {
+                        c.tag_ids.insert(name.clone(), tag.id.0.clone());
+                        c.tag_names.insert(tag.id.0, name);
+                    }
+                }
+            });
+        }
+        Ok(self.with_cache(&account.id, |c| {
+            ids.iter()
+                .filter_map(|id| c.tag_names.get(&id.0).cloned())
+                .collect()
+        }))
+    }
+
+    /// The id of the tag named `name`, creating the tag when Keap has none; and whether
+    /// the id came from the cache (and so may be stale).
+    async fn tag_id(&self, account: &Account, name: &str) -> CrmResult<(String, bool)> {
+        if let Some(id) = self.with_cache(&account.id, |c| c.tag_ids.get(name).cloned()) {
+            return Ok((id, true));
+        }
+        if name.contains(';') {
+            // `;` separates conditions in Keap's filter syntax: the name cannot be searched.
+            return Err(CrmError::Rejected(format!(
+                "tag '{name}': Keap's tag search cannot express ';' in a name"
+            )));
+        }
+        let id = match self.find_tag(account, name).await? {
+            Some(id) => id,
+            None => match self.create_tag(account, name).await {
+                Ok(id) => id,
+                // Another worker may have created it a moment ago (tag names are unique).
+                Err(CrmError::Rejected(why)) => self
+                    .find_tag(account, name)
+                    .await?
+                    .ok_or(CrmError::Rejected(why))?,
+                Err(e) => return Err(e),
+            },
+        };
+        if numeric_id(&id).is_none() {
+            return Err(CrmError::Rejected(format!(
+                "Keap gave tag '{name}' the id '{id}', which is not a number"
+            )));
+        }
+        self.with_cache(&account.id, |c| {
+            c.tag_ids.insert(name.to_string(), id.clone());
+            c.tag_names.insert(id.clone(), name.to_string());
+        });
+        Ok((id, false))
+    }
+
+    async fn find_tag(&self, account: &Account, name: &str) -> CrmResult<Option<String>> {
+        let call = Call::get("/rest/v2/tags".into(), "tags".into())
+            .query("filter", format!("name=={name}"))
+            .query("page_size", MAX_PAGE_SIZE);
+        let list: wire::TagList = self.client.json(account, &call).await?;
+        // The name filter may match more loosely than equality (a trailing `*` is a prefix
+        // search): only an exact name counts.
+        Ok(list
+            .tags
+            .into_iter()
+            .find(|t| t.name.as_deref() == Some(name))
+            .map(|t| t.id.0))
+    }
+
+    async fn create_tag(&self, account: &Account, name: &str) -> CrmResult<String> {
+        let call = Call::post(
+            "/rest/v2/tags".into(),
+            format!("tag '{name}'"),
+            json!({ "name": name }),
+        );
+        let tag: wire::Tag = self.client.json(account, &call).await?;
+        tracing::info!(account = %account.id, tag = %name, id = %tag.id, "created Keap tag");
+        Ok(tag.id.0)
+    }
+
+    fn forget_tag(&self, account: &AccountId, name: &str) {
+        self.with_cache(account, |c| {
+            if let Some(id) = c.tag_ids.remove(name) {
+                c.tag_names.remove(&id);
+            }
+        });
+    }
+
+    /// The port's view of a Keap contact. `searched` is the number the contact was found
+    /// by, reported as its phone when one of its numbers is that number.
+    async fn to_contact(
+        &self,
+        account: &Account,
+        keap: wire::Contact,
+        searched: Option<&PhoneNumber>,
+    ) -> CrmResult<Contact> {
+        let tags = if keap.tag_ids.is_empty() {
+            Vec::new()
+        } else {
+            self.tag_names(account, &keap.tag_ids).await?
+        };
+        let values: Vec<&wire::CustomFieldValue> = keap
+            .custom_fields
+            .iter()
+            .filter(|v| !v.content.is_null())
+            .collect();
+        let custom_fields = if values.is_empty() {
+            Default::default()
+        } else {
+            let ids: Vec<&wire::KeapId> = values.iter().map(|v| &v.id).collect();
+            let names = self.custom_field_names(account, &ids).await?;
+            values
+                .into_iter()
+                .map(|v| {
+                    let name = names
+                        .get(&v.id.0)
+                        .cloned()
+                        .unwrap_or_else(|| v.id.0.clone());
+                    (name, content_text(&v.content))
+                })
+                .collect()
+        };
+        Ok(Contact {
+            id: keap.id.0,
+            first_name: keap.given_name.filter(|s| !s.is_empty()),
+            last_name: keap.family_name.filter(|s| !s.is_empty()),
+            email: primary_email(&keap.email_addresses),
+            phone: contact_phone(account, &keap.phone_numbers, searched),
+            owner_id: keap
+                .owner_id
+                .map(|o| o.0)
+                .filter(|o| !o.is_empty() && o != "0"),
+            tags,
+            custom_fields,
+        })
+    }
+}
+
+#[async_trait]
+impl Crm for KeapCrm {
+    async fn find_contact_by_phone(
+        &self,
+        account: &Account,
+        phone: &PhoneNumber,
+    ) -> CrmResult<Option<Contact>> {
+        let call = Call::get("/rest/v2/contacts".into(), "contacts".into())
+            .query(
+                "filter",
+                format!(
+                    "phone_number=={};phone_fields=={PHONE_FIELDS}",
+                    phone.as_str()
+                ),
+            )
+            .query("fields", CONTACT_FIELDS)
+            .query("order_by", "id asc")
+            .query("page_size", "1");
+        let list: wire::ContactList = self.client.json(account, &call).await?;
+        let found = list.contacts.into_iter().next();
+        tracing::debug!(account = %account.id, phone = %phone.masked(), found = found.is_some(), "Keap phone search");
+        match found {
+            Some(keap) => Ok(Some(self.to_contact(account, keap, Some(phone)).await?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn contact(&self, account: &Account, contact_id: &str) -> CrmResult<Option<Contact>> {
+        let Some(id) = numeric_id(contact_id) else {
+            return Ok(None);
+        };
+        let call = Call::get(contact_path(id), contact_subject(contact_id))
+            .query("fields", CONTACT_FIELDS);
+        match self.client.json::<wire::Contact>(account, &call).await {
+            Ok(keap) => Ok(Some(self.to_contact(account, keap, None).await?)),
+            Err(CrmError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn create_contact(&self, account: &Account, contact: &NewContact) -> CrmResult<Contact> {
+        if contact.email.is_none() && contact.phone.is_none() {
+            return Err(CrmError::Rejected(
+                "a Keap contact needs an e-mail address or a phone number".into(),
+            ));
+        }
+        let mut body = serde_json::Map::new();
+        let mut put = |key: &str, value: Value| {
+            body.insert(key.to_string(), value);
+        };
+        if let Some(first) = &contact.first_name {
+            put("given_name", json!(first));
+        }
+        if let Some(last) = &contact.last_name {
+            put("family_name", json!(last));
+        }
+        if let Some(email) = &contact.email {
+            put(
+                "email_addresses",
+                json!([{ "email": email.as_str(), "field": "EMAIL1" }]),
+            );
+        }
+        if let Some(phone) = &contact.phone {
+            put(
+                "phone_numbers",
+                json!([{ "number": phone.as_str(), "field": "PHONE1" }]),
+            );
+        }
+        if let Some(owner) = &contact.owner_id {
+            put("owner_id", json!(owner));
+        }
+        let call = Call::post(
+            "/rest/v2/contacts".into(),
+            "new contact".into(),
+            body.into(),
+        )
+        .query("fields", CONTACT_FIELDS);
+        let created: wire::Contact = self.client.json(account, &call).await?;
+        tracing::info!(account = %account.id, contact = %created.id, "created Keap contact");
+        self.to_contact(account, created, contact.phone.as_ref())
+            .await
+    }
+
+    async fn set_email(
+        &self,
+        account: &Account,
+        contact_id: &str,
+        email: &EmailAddress,
+    ) -> CrmResult<()> {
+        let id = contact_number(contact_id)?;
+        let subject = contact_subject(contact_id);
+        let read = Call::get(contact_path(id), subject.clone()).query("fields", "email_addresses");
+        let current: wire::ContactArrays = self.client.json(account, &read).await?;
+        // EMAIL1 is the address Keap mails; the other slots stay as they are.
+        let mut emails = vec![json!({ "email": email.as_str(), "field": "EMAIL1" })];
+        emails.extend(
+            current
+                .email_addresses
+                .iter()
+                .filter(|e| e.field.as_deref() != Some("EMAIL1"))
+                .filter_map(|e| {
+                    Some(json!({ "email": e.email.as_deref()?, "field": e.field.as_deref()? }))
+                }),
+        );
+        let write = Call::patch(
+            contact_path(id),
+            subject,
+            json!({ "email_addresses": emails }),
+        )
+        .query("update_mask", "email_addresses");
+        self.client.send(account, &write).await.map(drop)
+    }
+
+    async fn set_custom_field(
+        &self,
+        account: &Account,
+        contact_id: &str,
+        field: &str,
+        value: &str,
+    ) -> CrmResult<()> {
+        if field.trim().is_empty() {
+            return Err(CrmError::Rejected("a custom field needs a name".into()));
+        }
+        let id = contact_number(contact_id)?;
+        let subject = contact_subject(contact_id);
+        let read = Call::get(contact_path(id), subject.clone()).query("fields", "custom_fields");
+        let current: wire::ContactArrays = self.client.json(account, &read).await?;
+        let field_id = self.custom_field_id(account, field).await?;
+        // Keap removes unlisted fields: send every other field that has a value, plus ours.
+        let mut fields: Vec<Value> = current
+            .custom_fields
+            .into_iter()
+            .filter(|f| f.id.0 != field_id && !f.content.is_null())
+            .map(|f| json!({ "id": f.id.0, "content": f.content }))
+            .collect();
+        fields.push(json!({ "id": field_id, "content": value }));
+        let write = Call::patch(
+            contact_path(id),
+            subject,
+            json!({ "custom_fields": fields }),
+        )
+        .query("update_mask", "custom_fields");
+        self.client.send(account, &write).await.map(drop)
+    }
+
+    async fn user(&self, account: &Account, user_id: &str) -> CrmResult<Option<CrmUser>> {
+        let Some(id) = numeric_id(user_id) else {
+            return Ok(None);
+        };
+        let call = Call::get(format!("/rest/v2/users/{id}"), format!("user '{user_id}'"));
+        let user: wire::User = match self.client.json(account, &call).await {
+            Ok(user) => user,
+            Err(CrmError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let email = primary_email(&user.email_addresses);
+        let full_name = [user.given_name, user.family_name]
+            .into_iter()
+            .flatten()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let name = Some(full_name)
+            .filter(|n| !n.is_empty())
+            .or(user.nickname.filter(|n| !n.trim().is_empty()))
+            .or(email.as_ref().map(|e| e.to_string()))
+            .unwrap_or_else(|| format!("Keap user {}", user.id));
+        Ok(Some(CrmUser {
+            id: user.id.0,
+            name,
+            email,
+        }))
+    }
+
+    async fn apply_tag(&self, account: &Account, contact_id: &str, tag: &str) -> CrmResult<()> {
+        if tag.trim().is_empty() {
+            return Err(CrmError::Rejected("a tag needs a name".into()));
+        }
+        let contact = contact_number(contact_id)?.to_string();
+        // Twice at most: a cached tag id may name a tag deleted in Keap since.
+        for attempt in 0..2 {
+            let (tag_id, from_cache) = self.tag_id(account, tag).await?;
+            let call = Call::post(
+                format!("/rest/v2/tags/{tag_id}/contacts:applyTags"),
+                format!("contact '{contact}' or tag '{tag}'"),
+                json!({ "contact_ids": [contact] }),
+            );
+            let answer: wire::ApplyTagsResponse = match self.client.json(account, &call).await {
+                Ok(answer) => answer,
+                Err(CrmError::NotFound(_)) if from_cache && attempt == 0 => {
+                    self.forget_tag(&account.id, tag);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            match answer.results.get(&contact).map(String::as_str) {
+                None | Some("SUCCESS") | Some("DUPLICATE") => return Ok(()),
+                Some("CONTACT_NOT_FOUND") => {
+                    return Err(CrmError::NotFound(contact_subject(&contact)));
+                }
+                Some("TAG_ID_NOT_FOUND") if attempt == 0 => {
+                    self.forget_tag(&account.id, tag);
+                }
+                Some(other) => {
+                    return Err(CrmError::Rejected(format!(
+                        "Keap did not apply tag '{tag}': {other}"
+                    )));
+                }
+            }
+        }
+        Err(CrmError::Rejected(format!(
+            "Keap lost tag '{tag}' twice while applying it"
+        )))
+    }
+
+    async fn create_note(
+        &self,
+        account: &Account,
+        contact_id: &str,
+        note: &NewNote,
+    ) -> CrmResult<Note> {
+        if note.title.trim().is_empty() && note.body.trim().is_empty() {
+            return Err(CrmError::Rejected("a note needs a title or a body".into()));
+        }
+        let contact = contact_number(contact_id)?;
+        let mut body = json!({ "contact_id": contact });
+        if !note.title.is_empty() {
+            body["title"] = json!(note.title);
+        }
+        if !note.body.is_empty() {
+            body["body"] = json!(note.body);
+        }
+        if let Some(user) = &note.user_id {
+            let user = numeric_id(user).ok_or_else(|| {
+                CrmError::Rejected(format!("'{user}' is not a Keap user id (a number)"))
+            })?;
+            body["user_id"] = json!(user);
+        }
+        let call = Call::post("/rest/v1/notes".into(), contact_subject(contact_id), body);
+        let created: wire::V1Note = self.client.json(account, &call).await?;
+        Ok(Note {
+            id: created.id.0,
+            contact_id: created
+                .contact_id
+                .map(|c| c.0)
+                .unwrap_or_else(|| contact.to_string()),
+            title: created.title.unwrap_or_default(),
+            body: created.body.unwrap_or_default(),
+            user_id: created
+                .user_id
+                .map(|u| u.0)
+                .filter(|u| u != "0")
+                .or_else(|| note.user_id.clone()),
+        })
+    }
+
+    async fn append_to_note(&self, account: &Account, note_id: &str, text: &str) -> CrmResult<()> {
+        let subject = format!("note '{note_id}'");
+        let id = numeric_id(note_id).ok_or_else(|| CrmError::NotFound(subject.clone()))?;
+        let path = format!("/rest/v1/notes/{id}");
+        let current: wire::V1Note = self
+            .client
+            .json(account, &Call::get(path.clone(), subject.clone()))
+            .await?;
+        let body = format!("{}{text}", current.body.unwrap_or_default());
+        let write = Call::patch(path, subject, json!({ "body": body }));
+        self.client.send(account, &write).await.map(drop)
+    }
+
+    async fn achieve_goal(
+        &self,
+        account: &Account,
+        contact_id: &str,
+        integration: &str,
+        call_name: &str,
+    ) -> CrmResult<GoalOutcome> {
+        let contact = contact_number(contact_id)?;
+        if integration.trim().is_empty() || call_name.trim().is_empty() {
+            return Err(CrmError::Rejected(
+                "a goal needs an integration and a call name".into(),
+            ));
+        }
+        let call = Call::post(
+            "/rest/v2/automations/goals/achieve".into(),
+            contact_subject(contact_id),
+            json!({ "integration": integration, "call_name": call_name, "contact_id": contact }),
+        );
+        let answer: wire::AchieveGoalResponse = self.client.json(account, &call).await?;
+        let achieved = answer.results.iter().any(|r| r.success);
+        tracing::debug!(
+            account = %account.id, contact = %contact, integration, call_name, achieved,
+            "Keap goal"
+        );
+        Ok(if achieved {
+            GoalOutcome::Achieved
+        } else {
+            GoalOutcome::NotConfigured
+        })
+    }
+}
+
+/// Keap ids are positive 64-bit integers; anything else names nothing (and never goes
+/// into a URL path).
+fn numeric_id(id: &str) -> Option<u64> {
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    id.parse::<u64>().ok().filter(|n| *n <= i64::MAX as u64)
+}
+
+fn contact_number(contact_id: &str) -> CrmResult<u64> {
+    numeric_id(contact_id).ok_or_else(|| CrmError::NotFound(contact_subject(contact_id)))
+}
+
+fn contact_subject(contact_id: &str) -> String {
+    format!("contact '{contact_id}'")
+}
+
+fn contact_path(id: u64) -> String {
+    format!("/rest/v2/contacts/{id}")
+}
+
+/// EMAIL1 when it is a valid address, else the first valid one.
+fn primary_email(addresses: &[wire::EmailAddress]) -> Option<EmailAddress> {
+    let parse = |e: &wire::EmailAddress| EmailAddress::parse(e.email.as_deref()?).ok();
+    addresses
+        .iter()
+        .filter(|e| e.field.as_deref() == Some("EMAIL1"))
+        .chain(addresses.iter())
+        .find_map(parse)
+}
+
+/// The contact's phone in E.164: the searched number when the contact has it, else the
+/// first slot (PHONE1 first) that reads as a number in the account's default country.
+fn contact_phone(
+    account: &Account,
+    numbers: &[wire::PhoneNumber],
+    searched: Option<&PhoneNumber>,
+) -> Option<PhoneNumber> {
+    let mut slots: Vec<&wire::PhoneNumber> = numbers.iter().collect();
+    // Unknown or missing slots sort last.
+    slots.sort_by_key(|p| p.field.clone().unwrap_or_else(|| "~".into()));
+    let parsed: Vec<PhoneNumber> = slots
+        .into_iter()
+        .filter_map(|p| {
+            let e164 = p
+                .number_e164
+                .as_deref()
+                .and_then(|n| PhoneNumber::parse_e164(n).ok());
+            e164.or_else(|| account.parse_phone(p.number.as_deref()?).ok())
+        })
+        .collect();
+    match searched {
+        Some(number) if parsed.contains(number) => Some(number.clone()),
+        _ => parsed.into_iter().next(),
+    }
+}
+
+/// A custom field's content as text: strings as they are, anything else as JSON.
+fn content_text(content: &Value) -> String {
+    match content {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}

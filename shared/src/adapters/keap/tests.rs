@@ -1,0 +1,1103 @@
+//! The Keap adapter against a local HTTP mock: exact methods, paths, query strings,
+//! headers and bodies, error mapping, OAuth rotation and pacing.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde_json::json;
+use wiremock::matchers::{body_json, header, method, path};
+use wiremock::{Match, Mock, MockServer, Request, ResponseTemplate};
+
+use super::client::pacing_key;
+use super::*;
+use crate::domain::{CrmConnection, KeapAuth, KeyHash, Secret, SendLimits, TwilioCredentials};
+
+/// An answer, its name, and what the adapter must make of it.
+type ErrorCase = (ResponseTemplate, &'static str, fn(&CrmError) -> bool);
+
+const KEY: &str = "KeapAK-test-personal-access-token";
+
+fn account_with(base_url: String, auth: KeapAuth) -> Account {
+    Account {
+        id: AccountId::parse("acme").expect("valid account id"),
+        name: "Acme".into(),
+        default_country: "US".parse().expect("US is a country"),
+        twilio: TwilioCredentials {
+            account_sid: "AC00000000000000000000000000000001".into(),
+            auth_token: Secret::new("twilio-token"),
+            api_key: None,
+            messaging_service_sids: vec![],
+        },
+        numbers: vec![],
+        users: BTreeMap::new(),
+        crm: CrmConnection::Keap {
+            base_url: Some(base_url),
+            auth,
+        },
+        goal_integration: "smsflow".into(),
+        limits: SendLimits::default(),
+        send_key_hash: KeyHash::of("send-key"),
+        alert_number: None,
+    }
+}
+
+fn api_key_account(server: &MockServer) -> Account {
+    // A trailing slash on the configured base URL must not double up in paths.
+    account_with(
+        format!("{}/crm/", server.uri()),
+        KeapAuth::ApiKey {
+            key: Secret::new(KEY),
+        },
+    )
+}
+
+fn oauth_account(server: &MockServer) -> Account {
+    account_with(
+        format!("{}/crm", server.uri()),
+        KeapAuth::OAuth {
+            client_id: "client-1".into(),
+            client_secret: Secret::new("client-secret-1"),
+            refresh_token: Secret::new("refresh-1"),
+        },
+    )
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(2))
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("test HTTP client builds")
+}
+
+fn keap(server: &MockServer) -> KeapCrm {
+    KeapCrm::new(
+        http(),
+        KeapSettings {
+            token_url: format!("{}/token", server.uri()),
+            ..KeapSettings::default()
+        },
+    )
+}
+
+fn phone(e164: &str) -> PhoneNumber {
+    PhoneNumber::parse_e164(e164).expect("test phone is valid")
+}
+
+fn email(address: &str) -> EmailAddress {
+    EmailAddress::parse(address).expect("test e-mail is valid")
+}
+
+/// Matches when the decoded query is exactly these pairs (in any order).
+struct QueryIs(Vec<(String, String)>);
+
+fn query_is(pairs: &[(&str, &str)]) -> QueryIs {
+    QueryIs(
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    )
+}
+
+impl Match for QueryIs {
+    fn matches(&self, request: &Request) -> bool {
+        let mut got: Vec<(String, String)> = request.url.query_pairs().into_owned().collect();
+        let mut want = self.0.clone();
+        got.sort();
+        want.sort();
+        got == want
+    }
+}
+
+/// Matches when the form-encoded body is exactly these fields (in any order).
+struct FormIs(Vec<(String, String)>);
+
+fn form_is(pairs: &[(&str, &str)]) -> FormIs {
+    FormIs(
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    )
+}
+
+impl Match for FormIs {
+    fn matches(&self, request: &Request) -> bool {
+        let Ok(mut got) = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&request.body)
+        else {
+            return false;
+        };
+        let mut want = self.0.clone();
+        got.sort();
+        want.sort();
+        got == want
+    }
+}
+
+/// Matches requests without this header.
+struct NoHeader(&'static str);
+
+impl Match for NoHeader {
+    fn matches(&self, request: &Request) -> bool {
+        !request.headers.contains_key(self.0)
+    }
+}
+
+fn keap_get(url_path: &str) -> wiremock::MockBuilder {
+    Mock::given(method("GET"))
+        .and(path(url_path.to_string()))
+        .and(header("X-Keap-API-Key", KEY))
+        .and(header("accept", "application/json"))
+}
+
+fn keap_write(verb: &str, url_path: &str) -> wiremock::MockBuilder {
+    Mock::given(method(verb))
+        .and(path(url_path.to_string()))
+        .and(header("X-Keap-API-Key", KEY))
+        .and(header("accept", "application/json"))
+        .and(header("content-type", "application/json"))
+}
+
+fn ok(body: serde_json::Value) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(body)
+}
+
+const FIELDS: &str =
+    "given_name,family_name,email_addresses,phone_numbers,owner_id,tag_ids,custom_fields";
+
+async fn mount_model(server: &MockServer) {
+    keap_get("/crm/rest/v2/contacts/model")
+        .respond_with(ok(json!({
+            "custom_fields": [
+                { "id": "7", "label": "LastSms", "field_name": "LastSms0", "field_type": "TEXT" },
+                { "id": "9", "label": "SmsStatus", "field_name": "smsStatus", "field_type": "TEXT" },
+            ],
+            "optional_properties": ["custom_fields"]
+        })))
+        .expect(1)
+        .mount(server)
+        .await;
+}
+
+async fn mount_model_and_tags(server: &MockServer) {
+    mount_model(server).await;
+    keap_get("/crm/rest/v2/tags")
+        .and(query_is(&[
+            ("filter", "tag_ids==11"),
+            ("page_size", "1000"),
+        ]))
+        .respond_with(ok(json!({
+            "tags": [{ "id": "11", "name": "sms-lead" }],
+            "next_page_token": null
+        })))
+        .expect(1)
+        .mount(server)
+        .await;
+}
+
+fn keap_contact() -> serde_json::Value {
+    json!({
+        "id": "5",
+        "given_name": "Ann",
+        "family_name": "Lee",
+        "email_addresses": [
+            { "email": "ann.work@example.com", "field": "EMAIL2" },
+            { "email": "ann@example.com", "field": "EMAIL1", "email_opt_status": "SINGLE_OPT_IN" }
+        ],
+        "phone_numbers": [
+            { "number": "(415) 555-2671", "field": "PHONE2" },
+            { "number": "650-555-0100", "field": "PHONE1", "type": "Work" }
+        ],
+        "owner_id": "1",
+        "tag_ids": ["11"],
+        "custom_fields": [
+            { "id": "7", "content": "Are you open?" },
+            { "id": "9", "content": null }
+        ]
+    })
+}
+
+#[tokio::test]
+async fn find_by_phone_searches_every_slot_and_maps_the_contact() {
+    let server = MockServer::start().await;
+    keap_get("/crm/rest/v2/contacts")
+        .and(query_is(&[
+            (
+                "filter",
+                "phone_number==+14155552671;phone_fields==PHONE1,PHONE2,PHONE3,PHONE4,PHONE5",
+            ),
+            ("fields", FIELDS),
+            ("order_by", "id asc"),
+            ("page_size", "1"),
+        ]))
+        .respond_with(ok(
+            json!({ "contacts": [keap_contact()], "next_page_token": null }),
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    mount_model_and_tags(&server).await;
+    let crm = keap(&server);
+    let account = api_key_account(&server);
+
+    let found = crm
+        .find_contact_by_phone(&account, &phone("+14155552671"))
+        .await
+        .expect("search succeeds")
+        .expect("a contact is found");
+
+    assert_eq!(
+        found,
+        Contact {
+            id: "5".into(),
+            first_name: Some("Ann".into()),
+            last_name: Some("Lee".into()),
+            email: Some(email("ann@example.com")),
+            // The searched number, read from PHONE2's national format.
+            phone: Some(phone("+14155552671")),
+            owner_id: Some("1".into()),
+            tags: vec!["sms-lead".into()],
+            custom_fields: [("LastSms".to_string(), "Are you open?".to_string())].into(),
+        }
+    );
+    // The '+' travels percent-encoded, not as a space.
+    let requests = server.received_requests().await.expect("recorded");
+    let search = requests
+        .iter()
+        .find(|r| r.url.path() == "/crm/rest/v2/contacts")
+        .expect("search sent");
+    assert!(
+        search
+            .url
+            .query()
+            .is_some_and(|q| q.contains("phone_number%3D%3D%2B14155552671")),
+        "{:?}",
+        search.url.query()
+    );
+}
+
+#[tokio::test]
+async fn no_match_is_none_and_contact_reads_by_id() {
+    let server = MockServer::start().await;
+    keap_get("/crm/rest/v2/contacts")
+        .respond_with(ok(json!({ "contacts": [] })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    keap_get("/crm/rest/v2/contacts/5")
+        .and(query_is(&[("fields", FIELDS)]))
+        .respond_with(ok(keap_contact()))
+        .expect(1)
+        .mount(&server)
+        .await;
+    keap_get("/crm/rest/v2/contacts/6")
+        .respond_with(ResponseTemplate::new(404).set_body_json(json!({
+            "code": 404, "message": "Contact 6 not found", "status": "NOT_FOUND"
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    mount_model_and_tags(&server).await;
+    let crm = keap(&server);
+    let account = api_key_account(&server);
+
+    let none = crm
+        .find_contact_by_phone(&account, &phone("+14155552671"))
+        .await;
+    assert_eq!(none, Ok(None));
+
+    let contact = crm
+        .contact(&account, "5")
+        .await
+        .expect("read")
+        .expect("exists");
+    // Not found by phone: PHONE1 comes first.
+    assert_eq!(contact.phone, Some(phone("+16505550100")));
+    assert_eq!(contact.tags, ["sms-lead"]);
+
+    assert_eq!(crm.contact(&account, "6").await, Ok(None));
+    // Not a Keap id: nothing is asked.
+    assert_eq!(crm.contact(&account, "../users/1").await, Ok(None));
+}
+
+#[tokio::test]
+async fn create_contact_posts_a_v2_contact() {
+    let server = MockServer::start().await;
+    keap_write("POST", "/crm/rest/v2/contacts")
+        .and(query_is(&[("fields", FIELDS)]))
+        .and(body_json(json!({
+            "given_name": "(auto-created)",
+            "email_addresses": [{ "email": "ann@example.com", "field": "EMAIL1" }],
+            "phone_numbers": [{ "number": "+14155552671", "field": "PHONE1" }],
+            "owner_id": "1"
+        })))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({
+            "id": "42",
+            "given_name": "(auto-created)",
+            "email_addresses": [{ "email": "ann@example.com", "field": "EMAIL1" }],
+            "phone_numbers": [{ "number": "+14155552671", "number_e164": "+14155552671", "field": "PHONE1" }],
+            "owner_id": "1",
+            "tag_ids": [],
+            "custom_fields": []
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let crm = keap(&server);
+    let account = api_key_account(&server);
+    let new = NewContact {
+        first_name: Some("(auto-created)".into()),
+        last_name: None,
+        email: Some(email("ann@example.com")),
+        phone: Some(phone("+14155552671")),
+        owner_id: Some("1".into()),
+    };
+
+    let created = crm.create_contact(&account, &new).await.expect("created");
+    assert_eq!(
+        created,
+        Contact {
+            id: "42".into(),
+            first_name: Some("(auto-created)".into()),
+            last_name: None,
+            email: Some(email("ann@example.com")),
+            phone: Some(phone("+14155552671")),
+            owner_id: Some("1".into()),
+            tags: vec![],
+            custom_fields: Default::default(),
+        }
+    );
+
+    let nothing_to_reach = crm.create_contact(&account, &NewContact::default()).await;
+    assert!(matches!(nothing_to_reach, Err(CrmError::Rejected(_))));
+}
+
+#[tokio::test]
+async fn set_email_replaces_email1_and_keeps_the_other_slots() {
+    let server = MockServer::start().await;
+    keap_get("/crm/rest/v2/contacts/5")
+        .and(query_is(&[("fields", "email_addresses")]))
+        .respond_with(ok(json!({
+            "id": "5",
+            "email_addresses": [
+                { "email": "old@example.com", "field": "EMAIL1" },
+                { "email": "work@example.com", "field": "EMAIL2" }
+            ]
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    keap_write("PATCH", "/crm/rest/v2/contacts/5")
+        .and(query_is(&[("update_mask", "email_addresses")]))
+        .and(body_json(json!({
+            "email_addresses": [
+                { "email": "ann@example.com", "field": "EMAIL1" },
+                { "email": "work@example.com", "field": "EMAIL2" }
+            ]
+        })))
+        .respond_with(ok(json!({ "id": "5" })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let crm = keap(&server);
+    let account = api_key_account(&server);
+
+    crm.set_email(&account, "5", &email("ann@example.com"))
+        .await
+        .expect("e-mail set");
+    let unknown = crm
+        .set_email(&account, "not-an-id", &email("ann@example.com"))
+        .await;
+    assert!(matches!(unknown, Err(CrmError::NotFound(_))), "{unknown:?}");
+}
+
+#[tokio::test]
+async fn custom_fields_are_written_by_label_keeping_the_others() {
+    let server = MockServer::start().await;
+    mount_model(&server).await;
+    keap_get("/crm/rest/v2/contacts/5")
+        .and(query_is(&[("fields", "custom_fields")]))
+        .respond_with(ok(json!({
+            "id": "5",
+            "custom_fields": [
+                { "id": "7", "content": "old" },
+                { "id": "9", "content": "delivered" },
+                { "id": "12", "content": null }
+            ]
+        })))
+        .expect(2)
+        .mount(&server)
+        .await;
+    keap_write("PATCH", "/crm/rest/v2/contacts/5")
+        .and(query_is(&[("update_mask", "custom_fields")]))
+        .and(body_json(json!({
+            "custom_fields": [
+                { "id": "9", "content": "delivered" },
+                { "id": "7", "content": "Thanks!" }
+            ]
+        })))
+        .respond_with(ok(json!({ "id": "5" })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    keap_write("PATCH", "/crm/rest/v2/contacts/5")
+        .and(body_json(json!({
+            "custom_fields": [
+                { "id": "7", "content": "old" },
+                { "id": "9", "content": "read" }
+            ]
+        })))
+        .respond_with(ok(json!({ "id": "5" })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let crm = keap(&server);
+    let account = api_key_account(&server);
+
+    // By label, then by field name; the model is read once (expect(1) above).
+    crm.set_custom_field(&account, "5", "LastSms", "Thanks!")
+        .await
+        .expect("set by label");
+    crm.set_custom_field(&account, "5", "smsStatus", "read")
+        .await
+        .expect("set by field name");
+}
+
+#[tokio::test]
+async fn an_unknown_custom_field_is_rejected_after_reading_the_model_again() {
+    let server = MockServer::start().await;
+    keap_get("/crm/rest/v2/contacts/5")
+        .respond_with(ok(json!({ "id": "5", "custom_fields": [] })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    keap_get("/crm/rest/v2/contacts/model")
+        .respond_with(ok(json!({ "custom_fields": [] })))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let crm = keap(&server);
+    let result = crm
+        .set_custom_field(&api_key_account(&server), "5", "Nope", "x")
+        .await;
+    assert!(
+        matches!(&result, Err(CrmError::Rejected(m)) if m.contains("Nope")),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn users_are_read_by_id() {
+    let server = MockServer::start().await;
+    keap_get("/crm/rest/v2/users/1")
+        .and(query_is(&[]))
+        .respond_with(ok(json!({
+            "id": "1",
+            "given_name": "Mary",
+            "family_name": "Anders",
+            "email_addresses": [{ "email": "mary@example.com", "field": "EMAIL1" }],
+            "status": "ACTIVE"
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    keap_get("/crm/rest/v2/users/2")
+        .respond_with(ResponseTemplate::new(404))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let crm = keap(&server);
+    let account = api_key_account(&server);
+
+    assert_eq!(
+        crm.user(&account, "1").await,
+        Ok(Some(CrmUser {
+            id: "1".into(),
+            name: "Mary Anders".into(),
+            email: Some(email("mary@example.com")),
+        }))
+    );
+    assert_eq!(crm.user(&account, "2").await, Ok(None));
+    assert_eq!(crm.user(&account, "mary").await, Ok(None));
+}
+
+#[tokio::test]
+async fn tags_are_looked_up_or_created_once_then_applied_by_id() {
+    let server = MockServer::start().await;
+    // "replied" exists (the name filter also returns a longer name); "sms-lead" does not.
+    keap_get("/crm/rest/v2/tags")
+        .and(query_is(&[
+            ("filter", "name==replied"),
+            ("page_size", "1000"),
+        ]))
+        .respond_with(ok(json!({ "tags": [
+            { "id": "30", "name": "replied-old" },
+            { "id": "31", "name": "replied" }
+        ] })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    keap_get("/crm/rest/v2/tags")
+        .and(query_is(&[
+            ("filter", "name==sms-lead"),
+            ("page_size", "1000"),
+        ]))
+        .respond_with(ok(json!({ "tags": [] })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    keap_write("POST", "/crm/rest/v2/tags")
+        .and(body_json(json!({ "name": "sms-lead" })))
+        .respond_with(
+            ResponseTemplate::new(201).set_body_json(json!({ "id": "21", "name": "sms-lead" })),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    for (tag_id, times) in [("21", 2), ("31", 1)] {
+        keap_write(
+            "POST",
+            &format!("/crm/rest/v2/tags/{tag_id}/contacts:applyTags"),
+        )
+        .and(body_json(json!({ "contact_ids": ["5"] })))
+        .respond_with(ok(json!({ "results": { "5": "SUCCESS" } })))
+        .expect(times)
+        .mount(&server)
+        .await;
+    }
+    let crm = keap(&server);
+    let account = api_key_account(&server);
+
+    for tag in ["sms-lead", "sms-lead", "replied"] {
+        crm.apply_tag(&account, "5", tag).await.expect("applied");
+    }
+}
+
+#[tokio::test]
+async fn tag_results_are_interpreted() {
+    let cases = [
+        ("DUPLICATE", Ok(())),
+        ("CONTACT_NOT_FOUND", Err("NotFound")),
+        ("NO_PERMISSION", Err("Rejected")),
+    ];
+    for (result, expected) in cases {
+        let server = MockServer::start().await;
+        keap_get("/crm/rest/v2/tags")
+            .respond_with(ok(json!({ "tags": [{ "id": "21", "name": "sms-lead" }] })))
+            .mount(&server)
+            .await;
+        keap_write("POST", "/crm/rest/v2/tags/21/contacts:applyTags")
+            .respond_with(ok(json!({ "results": { "5": result } })))
+            .mount(&server)
+            .await;
+        let got = keap(&server)
+            .apply_tag(&api_key_account(&server), "5", "sms-lead")
+            .await;
+        let kind = got.as_ref().map(drop).map_err(|e| match e {
+            CrmError::NotFound(_) => "NotFound",
+            CrmError::Rejected(_) => "Rejected",
+            _ => "other",
+        });
+        assert_eq!(kind, expected, "{result}: {got:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_tag_deleted_in_keap_is_looked_up_again() {
+    let server = MockServer::start().await;
+    keap_get("/crm/rest/v2/tags")
+        .respond_with(ok(json!({ "tags": [{ "id": "21", "name": "sms-lead" }] })))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    keap_get("/crm/rest/v2/tags")
+        .respond_with(ok(json!({ "tags": [] })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    keap_write("POST", "/crm/rest/v2/tags")
+        .respond_with(
+            ResponseTemplate::new(201).set_body_json(json!({ "id": "22", "name": "sms-lead" })),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    keap_write("POST", "/crm/rest/v2/tags/21/contacts:applyTags")
+        .respond_with(ok(json!({ "results": { "5": "SUCCESS" } })))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    keap_write("POST", "/crm/rest/v2/tags/21/contacts:applyTags")
+        .respond_with(ResponseTemplate::new(404))
+        .expect(1)
+        .mount(&server)
+        .await;
+    keap_write("POST", "/crm/rest/v2/tags/22/contacts:applyTags")
+        .respond_with(ok(json!({ "results": { "5": "SUCCESS" } })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let crm = keap(&server);
+    let account = api_key_account(&server);
+
+    crm.apply_tag(&account, "5", "sms-lead")
+        .await
+        .expect("first");
+    // Someone deletes the tag in Keap: the cached id 21 is gone.
+    crm.apply_tag(&account, "5", "sms-lead")
+        .await
+        .expect("applied under its new id");
+}
+
+#[tokio::test]
+async fn notes_are_created_and_appended_on_v1() {
+    let server = MockServer::start().await;
+    keap_write("POST", "/crm/rest/v1/notes")
+        .and(body_json(json!({
+            "contact_id": 5, "title": "SMS: Welcome", "body": "Sent: Hi", "user_id": 1
+        })))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({
+            "id": 31, "contact_id": 5, "title": "SMS: Welcome", "body": "Sent: Hi", "user_id": 1,
+            "date_created": "2026-01-01T00:00:00.000Z"
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    keap_get("/crm/rest/v1/notes/31")
+        .respond_with(ok(json!({
+            "id": 31, "contact_id": 5, "title": "SMS: Welcome", "body": "Sent: Hi", "user_id": 1
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    keap_write("PATCH", "/crm/rest/v1/notes/31")
+        .and(body_json(json!({ "body": "Sent: Hi\nReceived: Thanks" })))
+        .respond_with(ok(json!({ "id": 31 })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let crm = keap(&server);
+    let account = api_key_account(&server);
+
+    let note = crm
+        .create_note(
+            &account,
+            "5",
+            &NewNote {
+                title: "SMS: Welcome".into(),
+                body: "Sent: Hi".into(),
+                user_id: Some("1".into()),
+            },
+        )
+        .await
+        .expect("created");
+    assert_eq!(
+        note,
+        Note {
+            id: "31".into(),
+            contact_id: "5".into(),
+            title: "SMS: Welcome".into(),
+            body: "Sent: Hi".into(),
+            user_id: Some("1".into()),
+        }
+    );
+    crm.append_to_note(&account, "31", "\nReceived: Thanks")
+        .await
+        .expect("appended");
+}
+
+#[tokio::test]
+async fn goals_are_achieved_on_v2_and_unconfigured_ones_reported() {
+    let cases = [
+        (
+            json!({ "results": [{ "success": true, "message": "", "automation_id": 3, "goal_id": 9,
+                                  "flow_start_results": [], "flow_stop_results": [] }] }),
+            GoalOutcome::Achieved,
+        ),
+        (
+            json!({ "results": [
+                { "success": false, "message": "No Goals were configured to be achieved by this event." }
+            ] }),
+            GoalOutcome::NotConfigured,
+        ),
+        (json!({ "results": [] }), GoalOutcome::NotConfigured),
+        (
+            json!({ "results": [{ "success": false }, { "success": true }] }),
+            GoalOutcome::Achieved,
+        ),
+    ];
+    for (answer, expected) in cases {
+        let server = MockServer::start().await;
+        keap_write("POST", "/crm/rest/v2/automations/goals/achieve")
+            .and(query_is(&[]))
+            .and(body_json(json!({
+                "integration": "smsflow", "call_name": "Inbound19523142318", "contact_id": 5
+            })))
+            .respond_with(ok(answer.clone()))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let outcome = keap(&server)
+            .achieve_goal(
+                &api_key_account(&server),
+                "5",
+                "smsflow",
+                "Inbound19523142318",
+            )
+            .await;
+        assert_eq!(outcome, Ok(expected), "{answer}");
+    }
+}
+
+#[tokio::test]
+async fn keap_answers_map_to_crm_errors() {
+    let cases: Vec<ErrorCase> = vec![
+        (ResponseTemplate::new(500), "500", |e| {
+            matches!(e, CrmError::Unavailable(_))
+        }),
+        (ResponseTemplate::new(503), "503", |e| {
+            matches!(e, CrmError::Unavailable(_))
+        }),
+        (ResponseTemplate::new(401), "401", |e| {
+            matches!(e, CrmError::Unauthorized(_))
+        }),
+        (ResponseTemplate::new(403), "403", |e| {
+            matches!(e, CrmError::Unauthorized(_))
+        }),
+        (
+            ResponseTemplate::new(404),
+            "404",
+            |e| matches!(e, CrmError::NotFound(m) if m == "contact '5'"),
+        ),
+        (
+            ResponseTemplate::new(400).set_body_json(json!({
+                "code": 400, "message": "Invalid call_name", "status": "BAD_REQUEST"
+            })),
+            "400 with Keap's message",
+            |e| matches!(e, CrmError::Rejected(m) if m.contains("Invalid call_name")),
+        ),
+        (
+            ResponseTemplate::new(429).insert_header("Retry-After", "120"),
+            "429, long Retry-After",
+            |e| {
+                *e == CrmError::RateLimited {
+                    retry_after: Some(Duration::from_secs(120)),
+                }
+            },
+        ),
+        (
+            ResponseTemplate::new(200).set_body_string("<html>maintenance</html>"),
+            "200 that is not JSON",
+            |e| matches!(e, CrmError::Unavailable(_)),
+        ),
+    ];
+    for (response, case, expected) in cases {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(response)
+            .expect(1)
+            .mount(&server)
+            .await;
+        let result = keap(&server)
+            .achieve_goal(&api_key_account(&server), "5", "smsflow", "Sent")
+            .await;
+        match result {
+            Err(e) => assert!(expected(&e), "{case}: got {e:?}"),
+            Ok(o) => panic!("{case}: expected an error, got {o:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_keap_is_unavailable() {
+    // A port that was free a moment ago: nothing listens there.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    drop(listener);
+    let account = account_with(
+        format!("http://{addr}/crm"),
+        KeapAuth::ApiKey {
+            key: Secret::new(KEY),
+        },
+    );
+    let crm = KeapCrm::new(http(), KeapSettings::default());
+    let result = crm.user(&account, "1").await;
+    assert!(
+        matches!(result, Err(CrmError::Unavailable(_))),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_short_retry_after_is_waited_out_then_retried() {
+    let server = MockServer::start().await;
+    keap_get("/crm/rest/v2/users/1")
+        .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "1"))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    keap_get("/crm/rest/v2/users/1")
+        .respond_with(ok(json!({ "id": "1", "given_name": "Mary" })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let started = Instant::now();
+    let user = keap(&server)
+        .user(&api_key_account(&server), "1")
+        .await
+        .expect("succeeds after the wait");
+    assert_eq!(user.map(|u| u.name), Some("Mary".into()));
+    assert!(started.elapsed() >= Duration::from_millis(900));
+}
+
+#[tokio::test]
+async fn repeated_429s_give_up_after_the_retry_budget() {
+    let server = MockServer::start().await;
+    keap_get("/crm/rest/v2/users/1")
+        .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "0"))
+        .expect(3)
+        .mount(&server)
+        .await;
+    let result = keap(&server).user(&api_key_account(&server), "1").await;
+    assert_eq!(
+        result,
+        Err(CrmError::RateLimited {
+            retry_after: Some(Duration::ZERO)
+        })
+    );
+}
+
+fn token_response(access: &str, refresh: &str, expires_in: u64) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(json!({
+        "access_token": access,
+        "token_type": "bearer",
+        "expires_in": expires_in,
+        "refresh_token": refresh,
+        "scope": "full|abc123.infusionsoft.com"
+    }))
+}
+
+fn token_exchange(refresh_token: &str) -> wiremock::MockBuilder {
+    let basic = format!("Basic {}", BASE64.encode("client-1:client-secret-1"));
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .and(header("authorization", basic.as_str()))
+        .and(header("content-type", "application/x-www-form-urlencoded"))
+        .and(form_is(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ]))
+}
+
+fn bearer_get(url_path: &str, token: &str) -> wiremock::MockBuilder {
+    Mock::given(method("GET"))
+        .and(path(url_path.to_string()))
+        .and(header("authorization", format!("Bearer {token}").as_str()))
+        .and(NoHeader("x-keap-api-key"))
+}
+
+#[tokio::test]
+async fn oauth_exchanges_rotates_and_refreshes_expired_tokens() {
+    let server = MockServer::start().await;
+    // The first token expires inside the refresh margin: stale for the next call.
+    token_exchange("refresh-1")
+        .respond_with(token_response("access-1", "refresh-2", 30))
+        .expect(1)
+        .mount(&server)
+        .await;
+    // The rotated refresh token is the one spent next.
+    token_exchange("refresh-2")
+        .respond_with(token_response("access-2", "refresh-3", 86_400))
+        .expect(1)
+        .mount(&server)
+        .await;
+    bearer_get("/crm/rest/v2/users/1", "access-1")
+        .respond_with(ok(json!({ "id": "1", "given_name": "Mary" })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    bearer_get("/crm/rest/v2/users/1", "access-2")
+        .respond_with(ok(json!({ "id": "1", "given_name": "Mary" })))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let crm = keap(&server);
+    let account = oauth_account(&server);
+
+    for _ in 0..3 {
+        let user = crm.user(&account, "1").await.expect("user read");
+        assert!(user.is_some());
+    }
+}
+
+#[tokio::test]
+async fn concurrent_calls_spend_the_refresh_token_once() {
+    let server = MockServer::start().await;
+    token_exchange("refresh-1")
+        .respond_with(
+            token_response("access-1", "refresh-2", 86_400).set_delay(Duration::from_millis(200)),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    bearer_get("/crm/rest/v2/users/1", "access-1")
+        .respond_with(ok(json!({ "id": "1", "given_name": "Mary" })))
+        .expect(3)
+        .mount(&server)
+        .await;
+    let crm = keap(&server);
+    let account = oauth_account(&server);
+
+    let (a, b, c) = tokio::join!(
+        crm.user(&account, "1"),
+        crm.user(&account, "1"),
+        crm.user(&account, "1")
+    );
+    for result in [a, b, c] {
+        assert!(matches!(result, Ok(Some(_))), "{result:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_new_refresh_token_in_the_configuration_starts_a_new_session() {
+    let server = MockServer::start().await;
+    token_exchange("refresh-1")
+        .respond_with(token_response("access-1", "refresh-2", 30))
+        .expect(1)
+        .mount(&server)
+        .await;
+    // An operator re-authorised the account: its configuration now holds a new token,
+    // which wins over the rotation this process kept.
+    token_exchange("refresh-from-operator")
+        .respond_with(token_response("access-2", "refresh-3", 86_400))
+        .expect(1)
+        .mount(&server)
+        .await;
+    for token in ["access-1", "access-2"] {
+        bearer_get("/crm/rest/v2/users/1", token)
+            .respond_with(ok(json!({ "id": "1", "given_name": "Mary" })))
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    let crm = keap(&server);
+    let mut account = oauth_account(&server);
+    crm.user(&account, "1").await.expect("first session");
+    account.crm = CrmConnection::Keap {
+        base_url: Some(format!("{}/crm", server.uri())),
+        auth: KeapAuth::OAuth {
+            client_id: "client-1".into(),
+            client_secret: Secret::new("client-secret-1"),
+            refresh_token: Secret::new("refresh-from-operator"),
+        },
+    };
+    crm.user(&account, "1").await.expect("new session");
+}
+
+#[tokio::test]
+async fn a_refused_access_token_is_renewed_once() {
+    let server = MockServer::start().await;
+    token_exchange("refresh-1")
+        .respond_with(token_response("access-1", "refresh-2", 86_400))
+        .expect(1)
+        .mount(&server)
+        .await;
+    token_exchange("refresh-2")
+        .respond_with(token_response("access-2", "refresh-3", 86_400))
+        .expect(1)
+        .mount(&server)
+        .await;
+    bearer_get("/crm/rest/v2/users/1", "access-1")
+        .respond_with(ResponseTemplate::new(401))
+        .expect(1)
+        .mount(&server)
+        .await;
+    bearer_get("/crm/rest/v2/users/1", "access-2")
+        .respond_with(ok(json!({ "id": "1", "given_name": "Mary" })))
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    let user = keap(&server)
+        .user(&oauth_account(&server), "1")
+        .await
+        .expect("read after renewing the token");
+    assert!(user.is_some());
+}
+
+#[tokio::test]
+async fn a_refused_refresh_token_is_unauthorized() {
+    let server = MockServer::start().await;
+    token_exchange("refresh-1")
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({
+            "error": "invalid_grant", "error_description": "Invalid refresh token"
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let result = keap(&server).user(&oauth_account(&server), "1").await;
+    assert!(
+        matches!(&result, Err(CrmError::Unauthorized(m))
+            if m.contains("invalid_grant") && !m.contains("refresh-1")),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn calls_are_paced_to_ten_per_second_per_token() {
+    let server = MockServer::start().await;
+    keap_get("/crm/rest/v2/users/1")
+        .respond_with(ok(json!({ "id": "1", "given_name": "Mary" })))
+        .expect(25)
+        .mount(&server)
+        .await;
+    let crm = keap(&server);
+    let account = api_key_account(&server);
+
+    let started = Instant::now();
+    for _ in 0..25 {
+        crm.user(&account, "1").await.expect("read");
+    }
+    let elapsed = started.elapsed();
+
+    let CrmConnection::Keap { auth, .. } = &account.crm else {
+        unreachable!("the test account uses Keap")
+    };
+    let reserved = crm.client.pacer().reserved(&pacing_key(&account, auth));
+    assert_eq!(reserved.len(), 25);
+    // Calls 11-20 start a second after calls 1-10, calls 21-25 a second after 11-15.
+    for i in 10..25 {
+        assert!(
+            reserved[i] - reserved[i - 10] >= Duration::from_secs(1),
+            "call {} started too early",
+            i + 1
+        );
+    }
+    assert!(
+        elapsed >= Duration::from_millis(1900),
+        "25 calls took {elapsed:?}"
+    );
+}
+
+#[test]
+fn ids_that_are_not_keap_ids_are_refused() {
+    let cases = [
+        ("5", Some(5)),
+        ("9223372036854775807", Some(i64::MAX as u64)),
+        ("9223372036854775808", None),
+        ("", None),
+        ("-5", None),
+        ("5/../6", None),
+        ("+5", None),
+        ("５", None),
+    ];
+    for (input, expected) in cases {
+        assert_eq!(numeric_id(input), expected, "{input:?}");
+    }
+}

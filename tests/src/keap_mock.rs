@@ -1,0 +1,828 @@
+//! A small, stateful Keap for tests: the REST calls smsflow's Keap adapter makes, answered
+//! with the JSON shapes of Keap's OpenAPI documents (REST v2 `Contact`, `ObjectModel`,
+//! `Tag`, `ApplyTagsResponse`, `User`, `AchieveGoalResponse`, `Error`; REST v1 `Note`).
+//! Each API key (`X-Keap-API-Key`) is one Keap app with its own contacts, tags, notes,
+//! users and goals, so two accounts are two separate CRMs.
+//!
+//! Requests are checked the way Keap documents them: required fields, id types (v2 ids are
+//! strings, v1 and goal `contact_id` integers), `phone_fields` with `phone_number`, known
+//! custom field ids, unknown body properties refused. Where Keap's documents are silent,
+//! the mock picks the plain answer: an unknown contact in a note or goal request is a 404,
+//! and a goal no published campaign uses answers `success: false` (as Keap's XML-RPC
+//! does, see keap.md).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Map, Value, json};
+use smsflow_shared::ports::crm::Note;
+
+/// A user of a mock Keap app.
+#[derive(Debug, Clone)]
+pub struct KeapUser {
+    pub id: u64,
+    pub given_name: String,
+    pub family_name: String,
+    pub email: String,
+}
+
+/// A goal the mock achieved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AchievedGoal {
+    pub integration: String,
+    pub call_name: String,
+    pub contact_id: u64,
+}
+
+#[derive(Debug, Default)]
+struct App {
+    next_id: u64,
+    contacts: BTreeMap<u64, Value>,
+    notes: BTreeMap<u64, Value>,
+    tags: BTreeMap<u64, String>,
+    users: BTreeMap<u64, KeapUser>,
+    /// `CustomFieldMetaData` of the contact model.
+    custom_fields: Vec<Value>,
+    unconfigured_goals: BTreeSet<(String, String)>,
+    achieved_goals: Vec<AchievedGoal>,
+}
+
+impl App {
+    fn new_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    fn custom_field_ids(&self) -> Vec<String> {
+        self.custom_fields
+            .iter()
+            .filter_map(|f| f["id"].as_str().map(str::to_string))
+            .collect()
+    }
+}
+
+type Apps = Arc<Mutex<HashMap<String, App>>>;
+
+/// A running mock Keap on `127.0.0.1`; it stops when dropped.
+pub struct KeapMock {
+    addr: SocketAddr,
+    apps: Apps,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for KeapMock {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl KeapMock {
+    pub async fn start() -> KeapMock {
+        let apps: Apps = Arc::default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("mock Keap binds a local port");
+        let addr = listener.local_addr().expect("bound address");
+        let router = router(apps.clone());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        KeapMock { addr, apps, task }
+    }
+
+    /// The base URL to configure (`…/crm`, like `https://api.infusionsoft.com/crm`).
+    pub fn base_url(&self) -> String {
+        format!("http://{}/crm", self.addr)
+    }
+
+    fn with_app<R>(&self, api_key: &str, f: impl FnOnce(&mut App) -> R) -> R {
+        let mut apps = self.apps.lock().unwrap_or_else(|p| p.into_inner());
+        f(apps.entry(api_key.to_string()).or_default())
+    }
+
+    /// Creates the Keap app reached with `api_key`, with these users and contact custom
+    /// fields (labels).
+    pub fn add_app(&self, api_key: &str, users: &[KeapUser], custom_field_labels: &[&str]) {
+        self.with_app(api_key, |app| {
+            for user in users {
+                app.users.insert(user.id, user.clone());
+            }
+            for label in custom_field_labels {
+                let id = app.new_id();
+                app.custom_fields.push(json!({
+                    "id": id.to_string(),
+                    "label": label,
+                    "field_name": format!("{label}{id}"),
+                    "field_type": "TEXT",
+                    "record_type": "CONTACT",
+                    "options": []
+                }));
+            }
+        });
+    }
+
+    /// Makes this goal unconfigured, as when no published campaign uses it.
+    pub fn unconfigure_goal(&self, api_key: &str, integration: &str, call_name: &str) {
+        self.with_app(api_key, |app| {
+            app.unconfigured_goals
+                .insert((integration.to_string(), call_name.to_string()));
+        });
+    }
+
+    pub fn achieved_goals(&self, api_key: &str) -> Vec<AchievedGoal> {
+        self.with_app(api_key, |app| app.achieved_goals.clone())
+    }
+
+    /// A note as the app holds it.
+    pub fn note(&self, api_key: &str, note_id: &str) -> Option<Note> {
+        let id: u64 = note_id.parse().ok()?;
+        self.with_app(api_key, |app| {
+            let note = app.notes.get(&id)?;
+            let text = |key: &str| note[key].as_str().unwrap_or_default().to_string();
+            let number = |key: &str| note[key].as_u64().map(|n| n.to_string());
+            Some(Note {
+                id: number("id")?,
+                contact_id: number("contact_id")?,
+                title: text("title"),
+                body: text("body"),
+                user_id: number("user_id"),
+            })
+        })
+    }
+}
+
+fn router(apps: Apps) -> Router {
+    Router::new()
+        .route(
+            "/crm/rest/v2/contacts",
+            get(list_contacts).post(create_contact),
+        )
+        .route("/crm/rest/v2/contacts/model", get(contact_model))
+        .route(
+            "/crm/rest/v2/contacts/{contact_id}",
+            get(get_contact).patch(update_contact),
+        )
+        .route("/crm/rest/v2/tags", get(list_tags).post(create_tag))
+        .route(
+            "/crm/rest/v2/tags/{tag_id}/contacts:applyTags",
+            post(apply_tags),
+        )
+        .route("/crm/rest/v2/users/{user_id}", get(get_user))
+        .route("/crm/rest/v2/automations/goals/achieve", post(achieve_goal))
+        .route("/crm/rest/v1/notes", post(create_note))
+        .route(
+            "/crm/rest/v1/notes/{note_id}",
+            get(get_note).patch(update_note),
+        )
+        .with_state(apps)
+}
+
+/// A refusal, answered with Keap's v2 `Error` body.
+#[derive(Debug)]
+struct KeapError {
+    status: StatusCode,
+    message: String,
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> KeapError {
+    KeapError {
+        status,
+        message: message.into(),
+    }
+}
+
+impl IntoResponse for KeapError {
+    fn into_response(self) -> Response {
+        let body = json!({
+            "code": self.status.as_u16(),
+            "message": self.message,
+            "status": self
+                .status
+                .canonical_reason()
+                .unwrap_or_default()
+                .to_uppercase()
+                .replace(' ', "_"),
+            "details": []
+        });
+        (self.status, axum::Json(body)).into_response()
+    }
+}
+
+/// A successful answer: status and JSON body.
+type Reply = (StatusCode, Value);
+
+fn answer(status: StatusCode, body: Value) -> Reply {
+    (status, body)
+}
+
+type Outcome = Result<Reply, KeapError>;
+
+/// Runs `f` on the app the request's API key opens (401 without a known key).
+fn in_app(apps: &Apps, headers: &HeaderMap, f: impl FnOnce(&mut App) -> Outcome) -> Response {
+    let key = headers
+        .get("x-keap-api-key")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let mut apps = apps.lock().unwrap_or_else(|p| p.into_inner());
+    let outcome = match apps.get_mut(key) {
+        Some(app) => f(app),
+        None => Err(error(StatusCode::UNAUTHORIZED, "Invalid API key")),
+    };
+    match outcome {
+        Ok((status, body)) => (status, axum::Json(body)).into_response(),
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+fn json_object(body: &Bytes) -> Result<Map<String, Value>, KeapError> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        _ => Err(error(
+            StatusCode::BAD_REQUEST,
+            "request body must be a JSON object",
+        )),
+    }
+}
+
+fn only_known_properties(body: &Map<String, Value>, known: &[&str]) -> Result<(), KeapError> {
+    match body.keys().find(|k| !known.contains(&k.as_str())) {
+        Some(unknown) => Err(error(
+            StatusCode::BAD_REQUEST,
+            format!("Unrecognized field \"{unknown}\""),
+        )),
+        None => Ok(()),
+    }
+}
+
+fn path_id(raw: &str, what: &str) -> Result<u64, KeapError> {
+    raw.parse().map_err(|_| {
+        error(
+            StatusCode::BAD_REQUEST,
+            format!("invalid {what} id '{raw}'"),
+        )
+    })
+}
+
+/// `key==value` conditions of a v2 `filter`, split on `;`.
+fn filter_conditions(filter: Option<&String>) -> Result<HashMap<String, String>, KeapError> {
+    let mut conditions = HashMap::new();
+    for condition in filter.map(String::as_str).unwrap_or_default().split(';') {
+        if condition.is_empty() {
+            continue;
+        }
+        let (key, value) = condition.split_once("==").ok_or_else(|| {
+            error(
+                StatusCode::BAD_REQUEST,
+                format!("unsupported filter '{condition}'"),
+            )
+        })?;
+        conditions.insert(key.to_string(), value.to_string());
+    }
+    Ok(conditions)
+}
+
+fn page_size(query: &HashMap<String, String>) -> Result<usize, KeapError> {
+    match query.get("page_size") {
+        None => Ok(1000),
+        Some(raw) => match raw.parse::<usize>() {
+            Ok(n) if n <= 1000 => Ok(if n == 0 { 1000 } else { n }),
+            _ => Err(error(
+                StatusCode::BAD_REQUEST,
+                format!("invalid page_size '{raw}'"),
+            )),
+        },
+    }
+}
+
+const SLOTS_EMAIL: [&str; 3] = ["EMAIL1", "EMAIL2", "EMAIL3"];
+const SLOTS_PHONE: [&str; 5] = ["PHONE1", "PHONE2", "PHONE3", "PHONE4", "PHONE5"];
+
+/// Checks `EmailAddressRequest` / `PhoneNumber` items and returns them as stored.
+fn slotted_items(
+    value: &Value,
+    what: &str,
+    key: &str,
+    slots: &[&str],
+) -> Result<Vec<Value>, KeapError> {
+    let bad = |why: &str| error(StatusCode::BAD_REQUEST, format!("{what}: {why}"));
+    let items = value.as_array().ok_or_else(|| bad("must be an array"))?;
+    items
+        .iter()
+        .map(|item| {
+            let field = item["field"].as_str().unwrap_or_default();
+            if !slots.contains(&field) {
+                return Err(bad(&format!("field '{field}' is not one of {slots:?}")));
+            }
+            let text = item[key]
+                .as_str()
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| bad(&format!("{key} is required")))?;
+            let mut stored = json!({ key: text, "field": field });
+            if key == "number" && text.starts_with('+') {
+                stored["number_e164"] = json!(text);
+            }
+            Ok(stored)
+        })
+        .collect()
+}
+
+fn custom_field_values(app: &App, value: &Value) -> Result<HashMap<String, Value>, KeapError> {
+    let known = app.custom_field_ids();
+    let items = value
+        .as_array()
+        .ok_or_else(|| error(StatusCode::BAD_REQUEST, "custom_fields must be an array"))?;
+    let mut values = HashMap::new();
+    for item in items {
+        let id = item["id"].as_str().unwrap_or_default();
+        if !known.iter().any(|k| k == id) {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                format!("custom field '{id}' does not exist"),
+            ));
+        }
+        values.insert(id.to_string(), item["content"].clone());
+    }
+    Ok(values)
+}
+
+/// Every custom field of the model, with the content given (or null).
+fn custom_field_list(app: &App, values: &HashMap<String, Value>) -> Value {
+    Value::Array(
+        app.custom_field_ids()
+            .into_iter()
+            .map(|id| {
+                let content = values.get(&id).cloned().unwrap_or(Value::Null);
+                json!({ "id": id, "content": content })
+            })
+            .collect(),
+    )
+}
+
+const CONTACT_PROPERTIES: [&str; 8] = [
+    "given_name",
+    "family_name",
+    "email_addresses",
+    "phone_numbers",
+    "owner_id",
+    "custom_fields",
+    "addresses",
+    "middle_name",
+];
+
+async fn list_contacts(
+    State(apps): State<Apps>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    in_app(&apps, &headers, |app| {
+        let conditions = filter_conditions(query.get("filter"))?;
+        let phone = conditions.get("phone_number");
+        let slots: Vec<&str> = match (phone, conditions.get("phone_fields")) {
+            (Some(_), None) => {
+                return Err(error(
+                    StatusCode::BAD_REQUEST,
+                    "phone_number requires phone_fields",
+                ));
+            }
+            (_, Some(fields)) => fields.split(',').collect(),
+            (None, None) => Vec::new(),
+        };
+        let descending = match query.get("order_by").map(String::as_str) {
+            None | Some("id asc") | Some("id") => false,
+            Some("id desc") => true,
+            Some(other) => {
+                return Err(error(
+                    StatusCode::BAD_REQUEST,
+                    format!("unsupported order_by '{other}'"),
+                ));
+            }
+        };
+        let size = page_size(&query)?;
+        let mut contacts: Vec<&Value> = app
+            .contacts
+            .values()
+            .filter(|c| {
+                phone.is_none_or(|number| {
+                    c["phone_numbers"].as_array().is_some_and(|numbers| {
+                        numbers.iter().any(|n| {
+                            n["number"].as_str() == Some(number.as_str())
+                                && slots.contains(&n["field"].as_str().unwrap_or_default())
+                        })
+                    })
+                })
+            })
+            .collect();
+        if descending {
+            contacts.reverse();
+        }
+        contacts.truncate(size);
+        Ok(answer(
+            StatusCode::OK,
+            json!({ "contacts": contacts, "next_page_token": null }),
+        ))
+    })
+}
+
+async fn create_contact(State(apps): State<Apps>, headers: HeaderMap, body: Bytes) -> Response {
+    in_app(&apps, &headers, |app| {
+        let body = json_object(&body)?;
+        only_known_properties(&body, &CONTACT_PROPERTIES)?;
+        let emails = match body.get("email_addresses") {
+            Some(v) => slotted_items(v, "email_addresses", "email", &SLOTS_EMAIL)?,
+            None => Vec::new(),
+        };
+        let phones = match body.get("phone_numbers") {
+            Some(v) => slotted_items(v, "phone_numbers", "number", &SLOTS_PHONE)?,
+            None => Vec::new(),
+        };
+        if emails.is_empty() && phones.is_empty() {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                "Contact must contain at least one item in email_addresses, phone_numbers, or addresses",
+            ));
+        }
+        if body.get("owner_id").is_some_and(|o| !o.is_string()) {
+            return Err(error(StatusCode::BAD_REQUEST, "owner_id must be a string"));
+        }
+        let values = match body.get("custom_fields") {
+            Some(v) => custom_field_values(app, v)?,
+            None => HashMap::new(),
+        };
+        let id = app.new_id();
+        let contact = json!({
+            "id": id.to_string(),
+            "given_name": body.get("given_name"),
+            "family_name": body.get("family_name"),
+            "email_addresses": emails,
+            "phone_numbers": phones,
+            "owner_id": body.get("owner_id"),
+            "tag_ids": [],
+            "custom_fields": custom_field_list(app, &values),
+            "create_time": "2026-01-01T00:00:00Z",
+        });
+        app.contacts.insert(id, contact.clone());
+        Ok(answer(StatusCode::CREATED, contact))
+    })
+}
+
+async fn get_contact(
+    State(apps): State<Apps>,
+    headers: HeaderMap,
+    Path(contact_id): Path<String>,
+) -> Response {
+    in_app(&apps, &headers, |app| {
+        let id = path_id(&contact_id, "contact")?;
+        match app.contacts.get(&id) {
+            Some(contact) => Ok(answer(StatusCode::OK, contact.clone())),
+            None => Err(error(
+                StatusCode::NOT_FOUND,
+                format!("Contact {id} not found"),
+            )),
+        }
+    })
+}
+
+async fn update_contact(
+    State(apps): State<Apps>,
+    headers: HeaderMap,
+    Path(contact_id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    body: Bytes,
+) -> Response {
+    in_app(&apps, &headers, |app| {
+        let id = path_id(&contact_id, "contact")?;
+        let body = json_object(&body)?;
+        only_known_properties(&body, &CONTACT_PROPERTIES)?;
+        let mask: Option<Vec<&str>> = query.get("update_mask").map(|m| m.split(',').collect());
+        let applies =
+            |key: &str| body.contains_key(key) && mask.as_ref().is_none_or(|m| m.contains(&key));
+        let emails = if applies("email_addresses") {
+            Some(slotted_items(
+                &body["email_addresses"],
+                "email_addresses",
+                "email",
+                &SLOTS_EMAIL,
+            )?)
+        } else {
+            None
+        };
+        let values = if applies("custom_fields") {
+            Some(custom_field_values(app, &body["custom_fields"])?)
+        } else {
+            None
+        };
+        let fields = values.map(|v| custom_field_list(app, &v));
+        let contact = app
+            .contacts
+            .get_mut(&id)
+            .ok_or_else(|| error(StatusCode::NOT_FOUND, format!("Contact {id} not found")))?;
+        if let Some(emails) = emails {
+            contact["email_addresses"] = Value::Array(emails);
+        }
+        if let Some(fields) = fields {
+            contact["custom_fields"] = fields;
+        }
+        for key in ["given_name", "family_name", "owner_id"] {
+            if applies(key) {
+                contact[key] = body[key].clone();
+            }
+        }
+        Ok(answer(StatusCode::OK, contact.clone()))
+    })
+}
+
+async fn contact_model(State(apps): State<Apps>, headers: HeaderMap) -> Response {
+    in_app(&apps, &headers, |app| {
+        Ok(answer(
+            StatusCode::OK,
+            json!({
+                "custom_fields": app.custom_fields,
+                "optional_properties": ["custom_fields", "tag_ids"]
+            }),
+        ))
+    })
+}
+
+fn tag_json(id: u64, name: &str) -> Value {
+    json!({
+        "id": id.to_string(),
+        "name": name,
+        "description": null,
+        "category": null,
+        "create_time": "2026-01-01T00:00:00Z",
+        "update_time": "2026-01-01T00:00:00Z"
+    })
+}
+
+async fn list_tags(
+    State(apps): State<Apps>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    in_app(&apps, &headers, |app| {
+        let conditions = filter_conditions(query.get("filter"))?;
+        let ids: Option<Vec<u64>> = conditions
+            .get("tag_ids")
+            .map(|ids| ids.split(',').filter_map(|i| i.parse().ok()).collect());
+        let size = page_size(&query)?;
+        let tags: Vec<Value> = app
+            .tags
+            .iter()
+            .filter(|(id, name)| {
+                conditions.get("name").is_none_or(|n| n == *name)
+                    && ids.as_ref().is_none_or(|ids| ids.contains(id))
+            })
+            .take(size)
+            .map(|(id, name)| tag_json(*id, name))
+            .collect();
+        Ok(answer(
+            StatusCode::OK,
+            json!({ "tags": tags, "next_page_token": null }),
+        ))
+    })
+}
+
+async fn create_tag(State(apps): State<Apps>, headers: HeaderMap, body: Bytes) -> Response {
+    in_app(&apps, &headers, |app| {
+        let body = json_object(&body)?;
+        only_known_properties(&body, &["name", "description", "category"])?;
+        let name = body
+            .get("name")
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
+            .ok_or_else(|| error(StatusCode::BAD_REQUEST, "name is required"))?;
+        if app.tags.values().any(|t| t == name) {
+            return Err(error(
+                StatusCode::CONFLICT,
+                format!("A tag named '{name}' already exists"),
+            ));
+        }
+        let id = app.new_id();
+        app.tags.insert(id, name.to_string());
+        Ok(answer(StatusCode::CREATED, tag_json(id, name)))
+    })
+}
+
+async fn apply_tags(
+    State(apps): State<Apps>,
+    headers: HeaderMap,
+    Path(tag_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    in_app(&apps, &headers, |app| {
+        let tag = path_id(&tag_id, "tag")?;
+        if !app.tags.contains_key(&tag) {
+            return Err(error(StatusCode::NOT_FOUND, format!("Tag {tag} not found")));
+        }
+        let body = json_object(&body)?;
+        only_known_properties(&body, &["contact_ids"])?;
+        let ids = body
+            .get("contact_ids")
+            .and_then(Value::as_array)
+            .filter(|ids| ids.iter().all(Value::is_string))
+            .ok_or_else(|| {
+                error(
+                    StatusCode::BAD_REQUEST,
+                    "contact_ids must be an array of strings",
+                )
+            })?;
+        let mut results = Map::new();
+        for raw in ids.iter().filter_map(Value::as_str) {
+            let contact = raw
+                .parse::<u64>()
+                .ok()
+                .and_then(|id| app.contacts.get_mut(&id));
+            let result = match contact {
+                None => "CONTACT_NOT_FOUND",
+                Some(contact) => {
+                    let tag_ids = contact["tag_ids"].as_array_mut();
+                    match tag_ids {
+                        Some(tag_ids) if tag_ids.contains(&json!(tag.to_string())) => "DUPLICATE",
+                        Some(tag_ids) => {
+                            tag_ids.push(json!(tag.to_string()));
+                            "SUCCESS"
+                        }
+                        None => "FAILURE",
+                    }
+                }
+            };
+            results.insert(raw.to_string(), json!(result));
+        }
+        Ok(answer(StatusCode::OK, json!({ "results": results })))
+    })
+}
+
+async fn get_user(
+    State(apps): State<Apps>,
+    headers: HeaderMap,
+    Path(user_id): Path<String>,
+) -> Response {
+    in_app(&apps, &headers, |app| {
+        let id = path_id(&user_id, "user")?;
+        let user = app
+            .users
+            .get(&id)
+            .ok_or_else(|| error(StatusCode::NOT_FOUND, format!("User {id} not found")))?;
+        Ok(answer(
+            StatusCode::OK,
+            json!({
+                "id": user.id.to_string(),
+                "given_name": user.given_name,
+                "family_name": user.family_name,
+                "email_addresses": [{ "email": user.email, "field": "EMAIL1" }],
+                "status": "ACTIVE",
+                "admin": false,
+                "partner": false
+            }),
+        ))
+    })
+}
+
+async fn achieve_goal(State(apps): State<Apps>, headers: HeaderMap, body: Bytes) -> Response {
+    in_app(&apps, &headers, |app| {
+        let body = json_object(&body)?;
+        only_known_properties(
+            &body,
+            &[
+                "integration",
+                "call_name",
+                "automation_id",
+                "goal_id",
+                "contact_id",
+            ],
+        )?;
+        let contact_id = body
+            .get("contact_id")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| error(StatusCode::BAD_REQUEST, "contact_id (int64) is required"))?;
+        let text = |key: &str| {
+            body.get(key)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+        };
+        let (Some(integration), Some(call_name)) = (text("integration"), text("call_name")) else {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                "integration and call_name (or automation_id and goal_id) are required",
+            ));
+        };
+        if !app.contacts.contains_key(&contact_id) {
+            return Err(error(
+                StatusCode::NOT_FOUND,
+                format!("Contact {contact_id} not found"),
+            ));
+        }
+        let key = (integration.to_string(), call_name.to_string());
+        let result = if app.unconfigured_goals.contains(&key) {
+            json!({
+                "success": false,
+                "message": "No Goals were configured to be achieved by this event.",
+                "automation_id": 0, "goal_id": 0,
+                "flow_start_results": [], "flow_stop_results": []
+            })
+        } else {
+            app.achieved_goals.push(AchievedGoal {
+                integration: key.0,
+                call_name: key.1,
+                contact_id,
+            });
+            json!({
+                "success": true, "message": "",
+                "automation_id": 3, "goal_id": 9,
+                "flow_start_results": [{ "success": true, "message": "", "flow_id": 12 }],
+                "flow_stop_results": []
+            })
+        };
+        Ok(answer(StatusCode::OK, json!({ "results": [result] })))
+    })
+}
+
+const NOTE_PROPERTIES: [&str; 5] = ["title", "body", "type", "contact_id", "user_id"];
+
+fn optional_int(body: &Map<String, Value>, key: &str) -> Result<Option<u64>, KeapError> {
+    match body.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_u64()
+            .map(Some)
+            .ok_or_else(|| error(StatusCode::BAD_REQUEST, format!("{key} must be an int64"))),
+    }
+}
+
+async fn create_note(State(apps): State<Apps>, headers: HeaderMap, body: Bytes) -> Response {
+    in_app(&apps, &headers, |app| {
+        let body = json_object(&body)?;
+        only_known_properties(&body, &NOTE_PROPERTIES)?;
+        let contact_id = optional_int(&body, "contact_id")?
+            .ok_or_else(|| error(StatusCode::BAD_REQUEST, "contact_id is required"))?;
+        let user_id = optional_int(&body, "user_id")?;
+        let text = |key: &str| body.get(key).and_then(Value::as_str).unwrap_or_default();
+        if text("title").is_empty() && text("body").is_empty() {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                "Either a title or body is required",
+            ));
+        }
+        if !app.contacts.contains_key(&contact_id) {
+            return Err(error(
+                StatusCode::NOT_FOUND,
+                format!("Contact {contact_id} not found"),
+            ));
+        }
+        let id = app.new_id();
+        let note = json!({
+            "id": id,
+            "contact_id": contact_id,
+            "user_id": user_id,
+            "title": text("title"),
+            "body": text("body"),
+            "type": body.get("type"),
+            "date_created": "2026-01-01T00:00:00.000Z",
+            "last_updated": "2026-01-01T00:00:00.000Z"
+        });
+        app.notes.insert(id, note.clone());
+        Ok(answer(StatusCode::CREATED, note))
+    })
+}
+
+async fn get_note(
+    State(apps): State<Apps>,
+    headers: HeaderMap,
+    Path(note_id): Path<String>,
+) -> Response {
+    in_app(&apps, &headers, |app| {
+        let id = path_id(&note_id, "note")?;
+        match app.notes.get(&id) {
+            Some(note) => Ok(answer(StatusCode::OK, note.clone())),
+            None => Err(error(StatusCode::NOT_FOUND, format!("Note {id} not found"))),
+        }
+    })
+}
+
+async fn update_note(
+    State(apps): State<Apps>,
+    headers: HeaderMap,
+    Path(note_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    in_app(&apps, &headers, |app| {
+        let id = path_id(&note_id, "note")?;
+        let body = json_object(&body)?;
+        only_known_properties(&body, &NOTE_PROPERTIES)?;
+        let note = app
+            .notes
+            .get_mut(&id)
+            .ok_or_else(|| error(StatusCode::NOT_FOUND, format!("Note {id} not found")))?;
+        for (key, value) in body {
+            note[key] = value;
+        }
+        Ok(answer(StatusCode::OK, note.clone()))
+    })
+}
