@@ -18,24 +18,50 @@ use tower::ServiceExt;
 
 const EXAMPLE: &str = include_str!("../../smsflow.example.toml");
 
-async fn runtime() -> Arc<LocalRuntime> {
-    let config = LocalConfig::parse(Path::new("example.toml"), EXAMPLE).expect("valid example");
+/// The example account with the fixtures' auth token (`events/README.md`), behind a given
+/// public base URL (`None`: rebuilt from the request's host, as on Lambda).
+async fn runtime_at(public_base_url: Option<&str>) -> Arc<LocalRuntime> {
+    let text = EXAMPLE.replace(
+        "auth_token = \"sandbox-auth-token\"",
+        "auth_token = \"test-auth-token\"",
+    );
+    let config = LocalConfig::parse(Path::new("example.toml"), &text).expect("valid example");
     let db = EmbeddedDb::in_memory().expect("in-memory db");
     Arc::new(
-        LocalRuntime::build_on(db, &config, "https://sms.example.com".into())
+        LocalRuntime::build_on(db, &config, public_base_url.map(str::to_string))
             .await
             .expect("runtime"),
     )
 }
 
-async fn call(router: Router, event: &str) -> (u16, Value) {
+async fn runtime() -> Arc<LocalRuntime> {
+    runtime_at(Some("https://sms.example.com")).await
+}
+
+/// Status, content type and body of the router's answer to a Lambda HTTP event.
+async fn call_raw(router: Router, event: &str) -> (u16, String, String) {
     let request = lambda_http::request::from_str(event).expect("fixture is a Lambda HTTP event");
     let response = router.oneshot(request).await.expect("router answers");
     let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
     let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
         .await
         .expect("body");
-    (status, serde_json::from_slice(&bytes).expect("JSON body"))
+    (
+        status,
+        content_type,
+        String::from_utf8_lossy(&bytes).into_owned(),
+    )
+}
+
+async fn call(router: Router, event: &str) -> (u16, Value) {
+    let (status, _, body) = call_raw(router, event).await;
+    (status, serde_json::from_str(&body).expect("JSON body"))
 }
 
 #[tokio::test]
@@ -44,12 +70,6 @@ async fn http_events_reach_their_function_routes() {
     let app = rt.app.clone();
     type Build = fn(Arc<App>) -> Router;
     let cases: &[(&str, &str, Build, u32)] = &[
-        (
-            "inbound webhook",
-            include_str!("../../events/apigw-http-twilio-inbound.json"),
-            http::inbound_sms,
-            3,
-        ),
         (
             "status callback",
             include_str!("../../events/apigw-http-twilio-status.json"),
@@ -180,4 +200,104 @@ async fn undecodable_jobs_are_reported_failed_for_the_dead_letter_queue() {
         .map(|f| f.item_identifier.as_str())
         .collect();
     assert_eq!(failed, ["c80e8021-a70a-47e0-ba42-35d4d0b8c7f1"]);
+}
+
+const INBOUND_EVENT: &str = include_str!("../../events/apigw-http-twilio-inbound.json");
+
+/// The inbound fixture with its JSON edited (e.g. a header or the body replaced).
+fn edited_inbound(edit: impl FnOnce(&mut Value)) -> String {
+    let mut event: Value = serde_json::from_str(INBOUND_EVENT).expect("fixture JSON");
+    edit(&mut event);
+    event.to_string()
+}
+
+#[tokio::test]
+async fn inbound_webhook_verifies_records_and_acknowledges_once() {
+    // No public base URL: the signed URL is rebuilt from the API Gateway host, as on Lambda.
+    let rt = runtime_at(None).await;
+    let router = || http::with_fallback(http::inbound_sms(rt.app.clone()));
+
+    let (status, content_type, body) = call_raw(router(), INBOUND_EVENT).await;
+    assert_eq!((status, content_type.as_str()), (200, "text/xml"), "{body}");
+    assert!(body.ends_with("<Response/>"), "{body}");
+    let stored = rt
+        .app
+        .store
+        .message_by_sid("SM1f0e8ae6ade43cb3c0ce4525424e404f")
+        .await
+        .expect("store")
+        .expect("the text is recorded before the answer");
+    assert_eq!(stored.contact_phone.as_str(), "+14155552671");
+    assert!(
+        stored.body.contains("jane.doe@example.com"),
+        "{}",
+        stored.body
+    );
+
+    // Twilio retries: acknowledged the same way, nothing recorded twice.
+    let (status, _, again) = call_raw(router(), INBOUND_EVENT).await;
+    assert_eq!((status, again.as_str()), (200, body.as_str()));
+    let conversation = rt
+        .app
+        .store
+        .conversation(&stored.account, &stored.contact_phone, 10)
+        .await
+        .expect("store");
+    assert_eq!(conversation.len(), 1);
+}
+
+#[tokio::test]
+async fn inbound_webhook_refuses_bad_requests_and_stores_nothing() {
+    let rt = runtime_at(None).await;
+    let wrong_signature = edited_inbound(|e| {
+        e["headers"]["x-twilio-signature"] = "bm90IHRoZSBzaWduYXR1cmU=".into();
+    });
+    let no_signature = edited_inbound(|e| {
+        if let Some(h) = e["headers"].as_object_mut() {
+            h.remove("x-twilio-signature");
+        }
+    });
+    // A body edited after signing (From changed): the signature no longer matches.
+    let tampered = edited_inbound(|e| {
+        e["isBase64Encoded"] = false.into();
+        let form = include_str!("../../events/twilio-inbound.form")
+            .replace("From=%2B14155552671", "From=%2B14155550199");
+        e["body"] = form.into();
+    });
+    let unknown_number = edited_inbound(|e| {
+        e["isBase64Encoded"] = false.into();
+        let form = include_str!("../../events/twilio-inbound.form")
+            .replace("To=%2B19523142318", "To=%2B14155550000");
+        e["body"] = form.into();
+    });
+    let no_fields = edited_inbound(|e| {
+        e["isBase64Encoded"] = false.into();
+        e["body"] = "Body=hello".into();
+    });
+    let cases = [
+        ("wrong signature", wrong_signature, 403, "invalid_signature"),
+        ("missing signature", no_signature, 403, "invalid_signature"),
+        ("tampered body", tampered, 403, "invalid_signature"),
+        ("unknown number", unknown_number, 404, "unknown_number"),
+        ("no To field", no_fields, 400, "invalid_request"),
+    ];
+    for (what, event, status, code) in cases {
+        let (got, body) = call(
+            http::with_fallback(http::inbound_sms(rt.app.clone())),
+            &event,
+        )
+        .await;
+        assert_eq!(
+            (got, body["error"].as_str()),
+            (status, Some(code)),
+            "{what}: {body}"
+        );
+    }
+    let stored = rt
+        .app
+        .store
+        .message_by_sid("SM1f0e8ae6ade43cb3c0ce4525424e404f")
+        .await
+        .expect("store");
+    assert!(stored.is_none(), "a refused webhook stores nothing");
 }

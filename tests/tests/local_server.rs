@@ -60,7 +60,6 @@ async fn routes_answer_with_json() {
 
     // Routes whose issues have not landed answer 501 with a clear JSON error.
     for path in [
-        "/twilio/inbound",
         "/twilio/status",
         "/crm/acme/send",
         "/crm/acme/sequences/welcome/start",
@@ -89,6 +88,19 @@ async fn routes_answer_with_json() {
     let (status, body) = get(&server, "/_sandbox/messages").await;
     assert_eq!((status, body), (200, json!({"messages": []})));
 
+    // The inbound webhook refuses what is not a signed Twilio request.
+    let r = http
+        .post(format!("{}/twilio/inbound", server.base_url()))
+        .form(&[
+            ("To", "+19523142318"),
+            ("From", "+14155552671"),
+            ("Body", "hi"),
+        ])
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(r.status().as_u16(), 403);
+
     // Playing a person texting: the sandbox signs and posts Twilio's webhook.
     let r = http
         .post(format!("{}/_sandbox/inbound", server.base_url()))
@@ -98,7 +110,13 @@ async fn routes_answer_with_json() {
         .expect("answers");
     assert_eq!(r.status().as_u16(), 200);
     let body: Value = r.json().await.expect("JSON");
-    assert_eq!(body["webhook"]["status"], 501, "{body}");
+    assert_eq!(body["webhook"]["status"], 200, "{body}");
+    assert!(
+        body["webhook"]["body"]
+            .as_str()
+            .is_some_and(|b| b.ends_with("<Response/>")),
+        "{body}"
+    );
     assert!(
         body["webhook"]["url"]
             .as_str()
@@ -243,5 +261,131 @@ async fn queue_consumers_run_and_state_survives_restart() {
         .await
         .expect("store");
     assert!(stored.is_some(), "conversation survives restart");
+    server.shutdown().await.expect("clean shutdown");
+}
+
+/// Posts a Twilio-signed inbound webhook (token of the example account) and returns the
+/// status and body of the answer.
+async fn post_signed_inbound(server: &RunningServer, params: &[(&str, &str)]) -> (u16, String) {
+    let url = format!("{}/twilio/inbound", server.base_url());
+    let owned: Vec<(String, String)> = params
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let signature =
+        smsflow_shared::domain::twilio_signature::sign("sandbox-auth-token", &url, &owned);
+    let r = reqwest::Client::new()
+        .post(&url)
+        .header("X-Twilio-Signature", signature)
+        .form(&owned)
+        .send()
+        .await
+        .expect("answers");
+    (r.status().as_u16(), r.text().await.expect("body"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inbound_text_creates_the_contact_forwards_it_and_fires_goals_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = local::start(&config(dir.path()))
+        .await
+        .expect("server starts");
+    let text = [
+        ("AccountSid", "AC00000000000000000000000000000001"),
+        ("MessageSid", "SM0123456789abcdef0123456789abcdef"),
+        ("From", "+14155552671"),
+        ("To", "+19523142318"),
+        ("Body", "Hi! It's Ann, my email is Ann.Lee@Example.com "),
+        ("NumMedia", "1"),
+        ("MediaUrl0", "https://api.twilio.com/media/ME1"),
+    ];
+    let (status, answer) = post_signed_inbound(&server, &text).await;
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer.ends_with("<Response/>"), "{answer}");
+
+    let expected_goals = [
+        "ContactAutoCreated",
+        "EmailInstalled",
+        "Inbound",
+        "Inbound19523142318",
+        "officeacmeexample",
+    ];
+    let goals = eventually(&server, "/_sandbox/crm/acme/goals", |b| {
+        b["goals"]
+            .as_array()
+            .is_some_and(|g| g.len() >= expected_goals.len())
+    })
+    .await;
+    let mut fired: Vec<&str> = goals["goals"]
+        .as_array()
+        .expect("goals")
+        .iter()
+        .filter_map(|g| g["call_name"].as_str())
+        .collect();
+    fired.sort_unstable();
+    assert_eq!(fired, expected_goals);
+
+    let (_, contacts) = get(&server, "/_sandbox/crm/acme/contacts").await;
+    let contacts = contacts["contacts"].as_array().expect("contacts").clone();
+    assert_eq!(contacts.len(), 1, "{contacts:?}");
+    assert_eq!(contacts[0]["first_name"], "(auto-created)");
+    assert_eq!(contacts[0]["email"], "Ann.Lee@example.com");
+    assert_eq!(contacts[0]["phone"], "+14155552671");
+
+    let emails = eventually(&server, "/_sandbox/emails", |b| {
+        b["emails"].as_array().is_some_and(|e| !e.is_empty())
+    })
+    .await;
+    let email = &emails["emails"][0];
+    assert_eq!(email["to"], json!(["office@acme.example"]));
+    let body = email["text"].as_str().expect("text");
+    for part in [
+        "+14155552671",
+        "my email is Ann.Lee@Example.com",
+        "https://api.twilio.com/media/ME1",
+        "backup",
+    ] {
+        assert!(body.contains(part), "forward lacks {part:?}: {body}");
+    }
+
+    // Twilio retries the same MessageSid: same answer, and nothing happens again.
+    let (status, again) = post_signed_inbound(&server, &text).await;
+    assert_eq!((status, again.as_str()), (200, answer.as_str()));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (_, goals) = get(&server, "/_sandbox/crm/acme/goals").await;
+    assert_eq!(
+        goals["goals"].as_array().map(Vec::len),
+        Some(expected_goals.len())
+    );
+    let (_, emails) = get(&server, "/_sandbox/emails").await;
+    assert_eq!(emails["emails"].as_array().map(Vec::len), Some(1));
+
+    // STOP is recorded at once, before the answer.
+    let stop = [
+        ("AccountSid", "AC00000000000000000000000000000001"),
+        ("MessageSid", "SMfedcba9876543210fedcba9876543210"),
+        ("From", "+14155552671"),
+        ("To", "+19523142318"),
+        ("Body", " Stop. "),
+    ];
+    let (status, _) = post_signed_inbound(&server, &stop).await;
+    assert_eq!(status, 200);
+    let consent = server
+        .runtime
+        .app
+        .store
+        .consent(
+            &"acme".parse().expect("id"),
+            &PhoneNumber::parse_e164("+14155552671").expect("phone"),
+        )
+        .await
+        .expect("store")
+        .expect("consent recorded");
+    assert!(consent.opted_out);
+    let goals = eventually(&server, "/_sandbox/crm/acme/goals", |b| {
+        b.to_string().contains("\"OptOut\"")
+    })
+    .await;
+    assert!(goals.to_string().contains("OptOut"));
     server.shutdown().await.expect("clean shutdown");
 }

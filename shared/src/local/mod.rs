@@ -67,13 +67,15 @@ impl LocalRuntime {
             path: path.clone(),
             detail: e.0,
         })?;
-        Self::build_on(db, config, public_base_url).await
+        Self::build_on(db, config, Some(public_base_url)).await
     }
 
+    /// As [`LocalRuntime::build`] on a given database. Without a public base URL, webhook
+    /// signatures are checked against `https://` + the request's host, as on Lambda.
     pub async fn build_on(
         db: EmbeddedDb,
         config: &LocalConfig,
-        public_base_url: String,
+        public_base_url: Option<String>,
     ) -> Result<Self, LocalError> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let ids: Arc<dyn IdGenerator> = Arc::new(UlidIds::default());
@@ -124,7 +126,7 @@ impl LocalRuntime {
             clock,
             ids,
             settings: AppSettings {
-                public_base_url: Some(public_base_url),
+                public_base_url,
                 mail_from: Some(config.mail.from.clone()),
             },
         });

@@ -40,6 +40,8 @@ pub enum AutomationJob {
     SendEmail {
         email: Email,
     },
+    /// Contact lookup, routing, forward and goals for one inbound text.
+    ProcessInbound(super::inbound::InboundText),
 }
 
 /// A job as it travels on the queue: with an id that makes redelivery harmless.
@@ -50,12 +52,15 @@ pub struct AutomationEnvelope {
     pub job: AutomationJob,
 }
 
-/// Puts a job on the automation queue.
+/// Puts a job on the automation queue under a fresh id.
 pub async fn enqueue(app: &App, job: AutomationJob) -> QueueResult<String> {
-    let envelope = AutomationEnvelope {
-        job_id: app.ids.new_id(),
-        job,
-    };
+    enqueue_with_id(app, app.ids.new_id(), job).await
+}
+
+/// Puts a job on the automation queue under `job_id`: jobs derived from one event get ids
+/// derived from it, so enqueueing them again (a retry) runs them once.
+pub async fn enqueue_with_id(app: &App, job_id: String, job: AutomationJob) -> QueueResult<String> {
+    let envelope = AutomationEnvelope { job_id, job };
     let body =
         serde_json::to_string(&envelope).map_err(|e| crate::ports::QueueError::Rejected {
             queue: QueueName::Automation,
@@ -130,6 +135,7 @@ async fn execute(app: &App, job: &AutomationJob) -> JobOutcome {
             Err(MailError::Unavailable(e)) => JobOutcome::Retry(e),
             Err(MailError::Rejected(e)) => JobOutcome::Dropped(format!("e-mail rejected: {e}")),
         },
+        AutomationJob::ProcessInbound(text) => super::inbound::process(app, text).await,
     }
 }
 

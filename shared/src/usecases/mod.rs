@@ -3,6 +3,7 @@
 
 pub mod automation;
 pub mod deliver;
+pub mod inbound;
 
 /// What became of one queued job.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,0 +1,534 @@
+//! Inbound SMS (issue #3): the webhook's fast path and the queued processing behind it.
+//!
+//! The webhook checks, records and acknowledges; everything that talks to the CRM or sends
+//! e-mail runs as an automation job, so a CRM or SES outage delays that work and loses none.
+//! Every step is idempotent on Twilio's `MessageSid`: a webhook retry is acknowledged and
+//! does nothing, and a redelivered job re-enqueues only sub-jobs whose ids are derived from
+//! the SID (so they run once).
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::JobOutcome;
+use super::automation::{self, AutomationJob};
+use crate::app::App;
+use crate::domain::contact::{AUTO_CREATED_FIRST_NAME, ContactOutcome, email_to_install};
+use crate::domain::goals::{InboundGoalContext, inbound_goals};
+use crate::domain::keywords::{
+    KeywordClass, KeywordInput, OptOutType, TwilioKeywordHandling, classify_inbound,
+};
+use crate::domain::routing::{ContactHistory, CrmUserRef, LastSms, RoutingFacts, route_inbound};
+use crate::domain::twilio_signature;
+use crate::domain::{
+    Account, AccountId, Direction, MessageRecord, MessageStatus, PhoneNumber, Timestamp,
+};
+use crate::ports::{
+    CachedContact, Claim, ConsentRecord, Contact, CrmError, Email, NewContact, Recorded,
+};
+
+/// How long a handled `MessageSid` is remembered (Twilio retries within minutes).
+const WEBHOOK_DEDUPE: Duration = Duration::from_secs(7 * 24 * 3600);
+/// How long a CRM contact lookup is reused (CRM quotas are tight; contacts change rarely).
+const CONTACT_CACHE: Duration = Duration::from_secs(10 * 60);
+/// How far back the conversation is searched for the last SMS we sent.
+const HISTORY: usize = 50;
+
+/// The empty TwiML answer: "received, nothing to say".
+pub const EMPTY_TWIML: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>";
+
+/// A webhook request as it arrived.
+#[derive(Debug, Clone)]
+pub struct WebhookRequest {
+    /// The URL Twilio called, as Twilio signed it.
+    pub url: String,
+    pub signature: Option<String>,
+    /// Every form field, in order, values untouched (signatures cover them exactly).
+    pub params: Vec<(String, String)>,
+}
+
+impl WebhookRequest {
+    fn field(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn required(&self, name: &str) -> Result<&str, InboundError> {
+        self.field(name)
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| InboundError::Invalid(format!("missing form field {name}")))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InboundError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("no account owns the number {0}")]
+    UnknownNumber(String),
+    #[error("the X-Twilio-Signature header is missing or does not match")]
+    BadSignature,
+    /// The same MessageSid is being handled right now; Twilio should retry.
+    #[error("message {0} is already being processed")]
+    InProgress(String),
+    #[error("{0}")]
+    Backend(String),
+}
+
+/// The processing job the webhook leaves behind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InboundText {
+    pub account: AccountId,
+    pub message_sid: String,
+    pub message_id: String,
+    pub from: PhoneNumber,
+    pub to: PhoneNumber,
+    pub body: String,
+    #[serde(default)]
+    pub media_urls: Vec<String>,
+    pub keyword: KeywordClass,
+    pub received_at: Timestamp,
+}
+
+/// The webhook: finds the account by `To`, checks Twilio's signature with its auth token,
+/// records the text and an opt-out/opt-in at once, queues the rest, and answers TwiML.
+pub async fn receive(app: &App, request: &WebhookRequest) -> Result<String, InboundError> {
+    let to_raw = request.required("To")?;
+    let to =
+        PhoneNumber::parse_e164(to_raw).map_err(|e| InboundError::Invalid(format!("To: {e}")))?;
+    let account = app
+        .store
+        .account_by_number(&to)
+        .await
+        .map_err(|e| InboundError::Backend(format!("account lookup: {e}")))?
+        .ok_or_else(|| InboundError::UnknownNumber(to.to_string()))?;
+    let signed = twilio_signature::validate(
+        account.twilio.auth_token.expose(),
+        &request.url,
+        &request.params,
+        request.signature.as_deref(),
+    );
+    if !signed {
+        return Err(InboundError::BadSignature);
+    }
+    let sid = request.required("MessageSid")?.to_string();
+    let from = PhoneNumber::parse_e164(request.required("From")?)
+        .map_err(|e| InboundError::Invalid(format!("From: {e}")))?;
+    let body = request.field("Body").unwrap_or_default().to_string();
+    let media_urls = media_urls(request)?;
+    let opt_out_type = match request.field("OptOutType").filter(|v| !v.is_empty()) {
+        Some(raw) => raw.parse::<OptOutType>().ok(),
+        None => None,
+    };
+
+    let claim_key = format!("inbound:{sid}");
+    let now = app.clock.now();
+    match app.store.claim(&claim_key, WEBHOOK_DEDUPE, now).await {
+        Ok(Claim::New) => {}
+        Ok(Claim::Existing(record)) => {
+            return match record.response {
+                Some(answer) => Ok(answer),
+                None => Err(InboundError::InProgress(sid)),
+            };
+        }
+        Err(e) => return Err(InboundError::Backend(format!("dedupe claim: {e}"))),
+    }
+    let result = accept(
+        app,
+        &account,
+        sid,
+        from,
+        to,
+        body,
+        media_urls,
+        opt_out_type,
+        now,
+    )
+    .await;
+    match result {
+        Ok(answer) => {
+            if let Err(e) = app.store.complete(&claim_key, &answer).await {
+                // The text is recorded and queued; a retry would be acknowledged as new work
+                // and then deduplicated by the job ids, so only log.
+                tracing::warn!(error = %e, "could not store the webhook answer");
+            }
+            Ok(answer)
+        }
+        Err(e) => {
+            if let Err(release) = app.store.release(&claim_key).await {
+                tracing::warn!(error = %release, "could not release the webhook claim");
+            }
+            Err(e)
+        }
+    }
+}
+
+fn media_urls(request: &WebhookRequest) -> Result<Vec<String>, InboundError> {
+    let count: usize = request
+        .field("NumMedia")
+        .filter(|v| !v.is_empty())
+        .map(|v| v.parse())
+        .transpose()
+        .map_err(|_| InboundError::Invalid("NumMedia is not a number".into()))?
+        .unwrap_or(0);
+    // Twilio sends at most 10 media per message.
+    Ok((0..count.min(10))
+        .filter_map(|i| request.field(&format!("MediaUrl{i}")).map(str::to_string))
+        .collect())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn accept(
+    app: &App,
+    account: &Account,
+    sid: String,
+    from: PhoneNumber,
+    to: PhoneNumber,
+    body: String,
+    media_urls: Vec<String>,
+    opt_out_type: Option<OptOutType>,
+    now: Timestamp,
+) -> Result<String, InboundError> {
+    let backend =
+        |what: &str, e: &dyn std::fmt::Display| InboundError::Backend(format!("{what}: {e}"));
+    let sender_kind = account
+        .number(&to)
+        .map(|n| n.kind)
+        .unwrap_or(crate::domain::SenderKind::LongCode);
+    let decision = classify_inbound(&KeywordInput {
+        body: &body,
+        sender_kind,
+        opt_out_type,
+        handling: TwilioKeywordHandling::Default,
+    });
+    // STOP wins: the consent change is durable before we answer, so no later send goes out.
+    if matches!(decision.class, KeywordClass::OptOut | KeywordClass::OptIn) {
+        let record = ConsentRecord {
+            opted_out: decision.class == KeywordClass::OptOut,
+            changed_at: now,
+            source: format!(
+                "inbound {} ({sid})",
+                if decision.class == KeywordClass::OptOut {
+                    "opt-out"
+                } else {
+                    "opt-in"
+                }
+            ),
+        };
+        app.store
+            .set_consent(&account.id, &from, &record)
+            .await
+            .map_err(|e| backend("consent", &e))?;
+    }
+    let message = MessageRecord {
+        id: app.ids.new_id(),
+        account: account.id.clone(),
+        contact_phone: from.clone(),
+        our_sender: to.to_string(),
+        direction: Direction::Inbound,
+        body: body.clone(),
+        media_urls: media_urls.clone(),
+        status: MessageStatus::Received,
+        provider_sid: Some(sid.clone()),
+        error_code: None,
+        user_id: None,
+        campaign: None,
+        created_at: now,
+        updated_at: now,
+    };
+    let message_id = match app.store.record_message(&message).await {
+        Ok(Recorded::New) => message.id.clone(),
+        // Recorded by an attempt whose answer was lost: reuse what is stored.
+        Ok(Recorded::Duplicate) => app
+            .store
+            .message_by_sid(&sid)
+            .await
+            .map_err(|e| backend("message lookup", &e))?
+            .map(|m| m.id)
+            .unwrap_or(message.id.clone()),
+        Err(e) => return Err(backend("record message", &e)),
+    };
+    let job = AutomationJob::ProcessInbound(InboundText {
+        account: account.id.clone(),
+        message_sid: sid.clone(),
+        message_id,
+        from,
+        to,
+        body,
+        media_urls,
+        keyword: decision.class,
+        received_at: now,
+    });
+    automation::enqueue_with_id(app, format!("inbound:{sid}"), job)
+        .await
+        .map_err(|e| backend("queue", &e))?;
+    Ok(EMPTY_TWIML.to_string())
+}
+
+// ---------------------------------------------------------------- queued processing
+
+/// What processing did, for logs and tests.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Processed {
+    pub contact: ContactOutcome,
+    pub contact_id: Option<String>,
+    pub email_installed: bool,
+    pub forwarded_to: String,
+    pub goals: Vec<String>,
+}
+
+/// Finds or creates the contact, captures an e-mail address, routes the text to one
+/// teammate by e-mail and fires the goals. CRM failures make the whole job retry; the
+/// e-mail and goals are queued as sub-jobs with ids derived from the SID, so a retry never
+/// sends them twice.
+pub async fn process(app: &App, text: &InboundText) -> JobOutcome {
+    match process_inner(app, text).await {
+        Ok(processed) => {
+            tracing::info!(
+                account = %text.account,
+                from = %text.from.masked(),
+                contact = ?processed.contact,
+                goals = processed.goals.len(),
+                "inbound text processed"
+            );
+            JobOutcome::Done
+        }
+        Err(outcome) => outcome,
+    }
+}
+
+pub async fn process_inner(app: &App, text: &InboundText) -> Result<Processed, JobOutcome> {
+    let account = match app.store.account(&text.account).await {
+        Ok(Some(a)) => a,
+        Ok(None) => {
+            return Err(JobOutcome::Dropped(format!(
+                "account {} no longer exists",
+                text.account
+            )));
+        }
+        Err(e) => return Err(JobOutcome::Retry(format!("cannot load account: {e}"))),
+    };
+    let crm_failed = |e: CrmError| {
+        if e.is_transient() {
+            JobOutcome::Retry(format!("CRM: {e}"))
+        } else {
+            JobOutcome::Dropped(format!("CRM: {e}"))
+        }
+    };
+
+    // Contact: cached lookup, else the CRM; auto-create for ordinary texts (not for
+    // keywords: a STOP should not create a CRM record).
+    let now = app.clock.now();
+    let mut contact = cached_or_found_contact(app, &account, &text.from, now)
+        .await
+        .map_err(crm_failed)?;
+    let mut outcome = if contact.is_some() {
+        ContactOutcome::Found
+    } else {
+        ContactOutcome::Unidentified
+    };
+    let mut email_installed = false;
+    if contact.is_none() && text.keyword == KeywordClass::None {
+        let email = email_to_install(&text.body, None, None, true);
+        let created = app
+            .crm
+            .create_contact(
+                &account,
+                &NewContact {
+                    first_name: Some(AUTO_CREATED_FIRST_NAME.to_string()),
+                    phone: Some(text.from.clone()),
+                    email: email.clone(),
+                    ..NewContact::default()
+                },
+            )
+            .await
+            .map_err(crm_failed)?;
+        // Cache at once: a retry of this job must find it, not create a second one.
+        cache_contact(app, &account, &text.from, &created, now).await;
+        email_installed = email.is_some();
+        outcome = ContactOutcome::AutoCreated;
+        contact = Some(created);
+    } else if let Some(found) = contact.as_mut() {
+        let install = email_to_install(
+            &text.body,
+            found.first_name.as_deref(),
+            found.email.as_ref(),
+            false,
+        );
+        if let Some(email) = install {
+            app.crm
+                .set_email(&account, &found.id, &email)
+                .await
+                .map_err(crm_failed)?;
+            found.email = Some(email);
+            cache_contact(app, &account, &text.from, found, now).await;
+            email_installed = true;
+        }
+    }
+
+    // Routing: the last SMS we sent, the contact's owner, else the backup address.
+    let history = app
+        .store
+        .conversation(&account.id, &text.from, HISTORY)
+        .await
+        .map_err(|e| JobOutcome::Retry(format!("conversation: {e}")))?;
+    let last_outbound = history.iter().find(|m| m.direction == Direction::Outbound);
+    let owner = match contact.as_ref().and_then(|c| c.owner_id.clone()) {
+        Some(owner_id) => app
+            .crm
+            .user(&account, &owner_id)
+            .await
+            .map_err(crm_failed)?,
+        None => None,
+    };
+    let backup_email = account
+        .number(&text.to)
+        .map(|n| n.backup_email.clone())
+        .or_else(|| account.numbers.first().map(|n| n.backup_email.clone()))
+        .ok_or_else(|| JobOutcome::Dropped("account has no numbers".into()))?;
+    let decision = route_inbound(&RoutingFacts {
+        contact: contact.as_ref().map(|_| ContactHistory {
+            last_sms: last_outbound.and_then(LastSms::from_record),
+            last_call_note: None,
+            owner: owner.as_ref().map(|u| CrmUserRef {
+                crm_user_id: &u.id,
+                name: Some(&u.name),
+                email: u.email.as_ref(),
+            }),
+        }),
+        users: &account.users,
+        backup_email: &backup_email,
+    });
+
+    // The forward, as its own job: SES trouble retries only the e-mail.
+    let from_address = app.settings.mail_from.clone().ok_or_else(|| {
+        JobOutcome::Dropped("no sender address for e-mail (SMSFLOW_MAIL_FROM / mail.from)".into())
+    })?;
+    let email = forward_email(
+        text,
+        contact.as_ref(),
+        &decision.reason,
+        from_address,
+        decision.to.clone(),
+    );
+    let forward_job = AutomationJob::SendEmail { email };
+    automation::enqueue_with_id(app, format!("forward:{}", text.message_sid), forward_job)
+        .await
+        .map_err(|e| JobOutcome::Retry(format!("queue: {e}")))?;
+
+    // Goals, one job each.
+    let goals = inbound_goals(&InboundGoalContext {
+        contact: outcome,
+        to: &text.to,
+        forwarded_to: Some(&decision.to),
+        email_installed,
+        keyword: text.keyword,
+    });
+    if let Some(contact) = contact.as_ref() {
+        for goal in &goals {
+            let job = AutomationJob::AchieveGoal {
+                account: account.id.clone(),
+                contact_id: contact.id.clone(),
+                call_name: goal.to_string(),
+            };
+            automation::enqueue_with_id(app, format!("goal:{}:{goal}", text.message_sid), job)
+                .await
+                .map_err(|e| JobOutcome::Retry(format!("queue: {e}")))?;
+        }
+    }
+    Ok(Processed {
+        contact: outcome,
+        contact_id: contact.map(|c| c.id),
+        email_installed,
+        forwarded_to: decision.to.to_string(),
+        goals: goals.iter().map(|g| g.to_string()).collect(),
+    })
+}
+
+async fn cached_or_found_contact(
+    app: &App,
+    account: &Account,
+    phone: &PhoneNumber,
+    now: Timestamp,
+) -> Result<Option<Contact>, CrmError> {
+    match app.store.cached_contact(&account.id, phone, now).await {
+        Ok(Some(cached)) => {
+            if let Ok(contact) = serde_json::from_value::<Contact>(cached.contact) {
+                return Ok(Some(contact));
+            }
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "contact cache unavailable; asking the CRM"),
+    }
+    let found = app.crm.find_contact_by_phone(account, phone).await?;
+    if let Some(contact) = &found {
+        cache_contact(app, account, phone, contact, now).await;
+    }
+    Ok(found)
+}
+
+async fn cache_contact(
+    app: &App,
+    account: &Account,
+    phone: &PhoneNumber,
+    contact: &Contact,
+    now: Timestamp,
+) {
+    let Ok(value) = serde_json::to_value(contact) else {
+        return;
+    };
+    let cached = CachedContact {
+        contact: value,
+        expires_at: now.plus(CONTACT_CACHE),
+    };
+    if let Err(e) = app.store.cache_contact(&account.id, phone, &cached).await {
+        tracing::warn!(error = %e, "could not cache the contact");
+    }
+}
+
+fn forward_email(
+    text: &InboundText,
+    contact: Option<&Contact>,
+    reason: &str,
+    from: crate::domain::EmailAddress,
+    to: crate::domain::EmailAddress,
+) -> Email {
+    let name = contact
+        .and_then(|c| {
+            let first = c
+                .first_name
+                .as_deref()
+                .filter(|n| *n != AUTO_CREATED_FIRST_NAME);
+            match (first, c.last_name.as_deref()) {
+                (Some(f), Some(l)) => Some(format!("{f} {l}")),
+                (Some(f), None) => Some(f.to_string()),
+                (None, Some(l)) => Some(l.to_string()),
+                (None, None) => None,
+            }
+        })
+        .unwrap_or_else(|| "Unknown sender".to_string());
+    let mut body = format!(
+        "{name} ({}) texted {}:\n\n{}\n",
+        text.from, text.to, text.body
+    );
+    if !text.media_urls.is_empty() {
+        body.push_str("\nMedia:\n");
+        for url in &text.media_urls {
+            body.push_str(&format!("  {url}\n"));
+        }
+    }
+    body.push_str(&format!(
+        "\nCRM contact: {}\nWhy you: {reason}\nMessage: {}\n",
+        contact.map(|c| c.id.as_str()).unwrap_or("none"),
+        text.message_sid
+    ));
+    Email {
+        from,
+        to: vec![to],
+        reply_to: contact.and_then(|c| c.email.clone()),
+        subject: format!("SMS from {name} ({})", text.from),
+        text: body,
+    }
+}
