@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use smsflow_shared::adapters::aws::dynamodb::{DynamoStore, create_table};
 use smsflow_shared::adapters::embedded::{EmbeddedDb, EmbeddedStore};
 use smsflow_shared::config::LocalConfig;
-use smsflow_shared::domain::{KeyHash, generate_key};
+use smsflow_shared::domain::{AccountId, KeyHash, generate_key};
 use smsflow_shared::local;
 use smsflow_shared::ports::Store;
 use tracing_subscriber::EnvFilter;
@@ -41,6 +41,31 @@ enum Command {
     /// Accounts in the local database or in the AWS deployment.
     #[command(subcommand)]
     Accounts(AccountsCommand),
+    /// CRM goals the CRM said are not configured (and smsflow stopped calling).
+    #[command(subcommand)]
+    Goals(GoalsCommand),
+}
+
+#[derive(Subcommand)]
+enum GoalsCommand {
+    /// List an account's disabled goals.
+    Disabled {
+        #[arg(long)]
+        account: String,
+        #[arg(long, short, default_value = "smsflow.toml", env = "SMSFLOW_CONFIG")]
+        config: PathBuf,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Forget an account's disabled goals, after adding them in the CRM.
+    Reset {
+        #[arg(long)]
+        account: String,
+        #[arg(long, short, default_value = "smsflow.toml", env = "SMSFLOW_CONFIG")]
+        config: PathBuf,
+        #[command(flatten)]
+        target: Target,
+    },
 }
 
 #[derive(Subcommand)]
@@ -137,6 +162,32 @@ async fn run(cli: Cli) -> Result<(), String> {
                     .map_err(|e| format!("account {}: {e}", account.id))?;
                 println!("stored account {}", account.id);
             }
+            Ok(())
+        }
+        Command::Goals(GoalsCommand::Disabled {
+            account,
+            config,
+            target,
+        }) => {
+            let id = AccountId::parse(&account).map_err(|e| e.to_string())?;
+            let store = open_store(&load(&config)?, &target).await?;
+            for goal in store.disabled_goals(&id).await.map_err(|e| e.to_string())? {
+                println!("{goal}");
+            }
+            Ok(())
+        }
+        Command::Goals(GoalsCommand::Reset {
+            account,
+            config,
+            target,
+        }) => {
+            let id = AccountId::parse(&account).map_err(|e| e.to_string())?;
+            let store = open_store(&load(&config)?, &target).await?;
+            let reset = store
+                .reset_disabled_goals(&id)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("reset {reset} disabled goal(s) of account {id}");
             Ok(())
         }
         Command::Accounts(AccountsCommand::List { config, target }) => {

@@ -389,3 +389,127 @@ async fn an_inbound_text_creates_the_contact_forwards_it_and_fires_goals_once() 
     assert!(goals.to_string().contains("OptOut"));
     server.shutdown().await.expect("clean shutdown");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crm_outage_delays_goals_and_loses_none() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = local::start(&config(dir.path()))
+        .await
+        .expect("server starts");
+    server.runtime.crm.set_unavailable(true);
+    let text = [
+        ("AccountSid", "AC00000000000000000000000000000001"),
+        ("MessageSid", "SM00000000000000000000000000000777"),
+        ("From", "+14155552673"),
+        ("To", "+19523142318"),
+        ("Body", "Is anyone there?"),
+    ];
+    // The webhook does not touch the CRM: it answers at once.
+    let (status, _) = post_signed_inbound(&server, &text).await;
+    assert_eq!(status, 200);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (_, goals) = get(&server, "/_sandbox/crm/acme/goals").await;
+    assert_eq!(
+        goals["goals"],
+        json!([]),
+        "nothing reaches a CRM that is down"
+    );
+
+    server.runtime.crm.set_unavailable(false);
+    let expected = [
+        "ContactAutoCreated",
+        "Inbound",
+        "Inbound19523142318",
+        "officeacmeexample",
+    ];
+    let goals = eventually(&server, "/_sandbox/crm/acme/goals", |b| {
+        b["goals"]
+            .as_array()
+            .is_some_and(|g| g.len() >= expected.len())
+    })
+    .await;
+    let mut fired: Vec<&str> = goals["goals"]
+        .as_array()
+        .expect("goals")
+        .iter()
+        .filter_map(|g| g["call_name"].as_str())
+        .collect();
+    fired.sort_unstable();
+    assert_eq!(fired, expected, "each goal exactly once after the outage");
+    let (_, contacts) = get(&server, "/_sandbox/crm/acme/contacts").await;
+    assert_eq!(
+        contacts["contacts"].as_array().map(Vec::len),
+        Some(1),
+        "one contact, not one per retry"
+    );
+    server.shutdown().await.expect("clean shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn goals_the_crm_lacks_are_disabled_until_reset() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = local::start(&config(dir.path()))
+        .await
+        .expect("server starts");
+    let acme: smsflow_shared::domain::AccountId = "acme".parse().expect("id");
+    server
+        .runtime
+        .crm
+        .disable_goal_in_crm(&acme, "smsflow", "Inbound")
+        .await
+        .expect("sandbox control");
+    let text = [
+        ("AccountSid", "AC00000000000000000000000000000001"),
+        ("MessageSid", "SM00000000000000000000000000000888"),
+        ("From", "+14155552674"),
+        ("To", "+19523142318"),
+        ("Body", "hello"),
+    ];
+    assert_eq!(post_signed_inbound(&server, &text).await.0, 200);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let disabled = server
+            .runtime
+            .app
+            .store
+            .disabled_goals(&acme)
+            .await
+            .expect("store");
+        if disabled.contains("Inbound") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Inbound never disabled: {disabled:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let http = reqwest::Client::new();
+    let reset = |query: &'static str| {
+        let url = format!("{}/crm/acme/goals/reset{query}", server.base_url());
+        let http = http.clone();
+        async move {
+            let r = http.post(url).send().await.expect("answers");
+            (r.status().as_u16(), r.json::<Value>().await.expect("JSON"))
+        }
+    };
+    let (status, body) = reset("").await;
+    assert_eq!((status, body["error"].as_str()), (401, Some("missing_key")));
+    let (status, body) = reset("?key=wrong-key-0123456789").await;
+    assert_eq!((status, body["error"].as_str()), (403, Some("invalid_key")));
+    let (status, body) = reset("?key=local-dev-key-change-me-0123456789").await;
+    assert_eq!(
+        (status, body),
+        (200, json!({"account": "acme", "reset": 1}))
+    );
+    let disabled = server
+        .runtime
+        .app
+        .store
+        .disabled_goals(&acme)
+        .await
+        .expect("store");
+    assert!(disabled.is_empty(), "{disabled:?}");
+    server.shutdown().await.expect("clean shutdown");
+}

@@ -18,6 +18,7 @@ pub const INBOUND_PATH: &str = "/twilio/inbound";
 pub const STATUS_PATH: &str = "/twilio/status";
 pub const SEND_PATH: &str = "/crm/{account}/send";
 pub const SEQUENCE_START_PATH: &str = "/crm/{account}/sequences/{sequence}/start";
+pub const GOALS_RESET_PATH: &str = "/crm/{account}/goals/reset";
 
 /// `POST /twilio/inbound`: Twilio's incoming-message webhook.
 pub fn inbound_sms(app: Arc<App>) -> Router {
@@ -33,9 +34,14 @@ pub fn status_callback(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
-/// `POST /crm/{account}/send`: CRM campaign send requests.
+/// `POST /crm/{account}/send`: CRM campaign send requests; and
+/// `POST /crm/{account}/goals/reset`: forget the goals the CRM said were not configured
+/// (after an operator adds them in the CRM).
 pub fn campaign_send(app: Arc<App>) -> Router {
-    Router::new().route(SEND_PATH, post(send)).with_state(app)
+    Router::new()
+        .route(SEND_PATH, post(send))
+        .route(GOALS_RESET_PATH, post(reset_goals))
+        .with_state(app)
 }
 
 /// `POST /crm/{account}/sequences/{sequence}/start`: start a conversational sequence.
@@ -121,6 +127,72 @@ async fn status(State(_app): State<Arc<App>>) -> ApiError {
 
 async fn send(State(_app): State<Arc<App>>, Path(_account): Path<String>) -> ApiError {
     ApiError::not_implemented("CRM send requests", 4)
+}
+
+#[derive(serde::Deserialize)]
+struct KeyQuery {
+    key: Option<String>,
+}
+
+/// Authenticates a CRM-facing request by the account's secret key, given as `key=` in the
+/// query string or as a form field (Keap's HTTP Post cannot set headers). Only the key's
+/// hash is stored; the comparison is constant-time.
+async fn authenticate(
+    app: &App,
+    account: &str,
+    query_key: Option<&str>,
+    body: &[u8],
+) -> Result<crate::domain::Account, ApiError> {
+    let id = crate::domain::AccountId::parse(account)
+        .map_err(|e| ApiError::new(StatusCode::NOT_FOUND, "unknown_account", e.to_string()))?;
+    let account = app
+        .store
+        .account(&id)
+        .await
+        .map_err(|e| ApiError::internal(format!("account lookup failed: {e}")))?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_account",
+                format!("no account {id}"),
+            )
+        })?;
+    let form_key = serde_urlencoded::from_bytes::<Vec<(String, String)>>(body)
+        .ok()
+        .and_then(|pairs| pairs.into_iter().find(|(k, _)| k == "key").map(|(_, v)| v));
+    let Some(key) = query_key.map(str::to_string).or(form_key) else {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "missing_key",
+            "give the account's key as ?key=... in the URL or as a key form field",
+        ));
+    };
+    if !account.send_key_hash.matches(&key) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "invalid_key",
+            "the key does not match this account's key",
+        ));
+    }
+    Ok(account)
+}
+
+async fn reset_goals(
+    State(app): State<Arc<App>>,
+    Path(account): Path<String>,
+    axum::extract::Query(query): axum::extract::Query<KeyQuery>,
+    body: Bytes,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    let account = authenticate(&app, &account, query.key.as_deref(), &body).await?;
+    let reset = app
+        .store
+        .reset_disabled_goals(&account.id)
+        .await
+        .map_err(|e| ApiError::internal(format!("reset failed: {e}")))?;
+    tracing::info!(account = %account.id, reset, "disabled goals reset");
+    Ok(axum::Json(
+        serde_json::json!({ "account": account.id, "reset": reset }),
+    ))
 }
 
 async fn start_sequence(
