@@ -301,3 +301,85 @@ async fn inbound_webhook_refuses_bad_requests_and_stores_nothing() {
         .expect("store");
     assert!(stored.is_none(), "a refused webhook stores nothing");
 }
+
+/// Routing through the real use case: the last SMS we sent decides who gets the reply, then
+/// the CRM owner, then the number's backup address.
+#[tokio::test]
+async fn replies_route_to_the_last_sender_then_the_owner_then_the_backup() {
+    use smsflow_shared::domain::keywords::KeywordClass;
+    use smsflow_shared::domain::{Direction, MessageRecord, MessageStatus, PhoneNumber, Timestamp};
+    use smsflow_shared::usecases::inbound::{InboundText, process_inner};
+
+    let rt = runtime().await;
+    let app = &rt.app;
+    let acme = app
+        .store
+        .account(&"acme".parse().expect("id"))
+        .await
+        .expect("store")
+        .expect("acme");
+    let phone = |s: &str| PhoneNumber::parse_e164(s).expect("phone");
+    let text = |from: &str, n: u32| InboundText {
+        account: acme.id.clone(),
+        message_sid: format!("SM{n:032x}"),
+        message_id: app.ids.new_id(),
+        from: phone(from),
+        to: phone("+19523142318"),
+        body: "Thanks!".into(),
+        media_urls: vec![],
+        keyword: KeywordClass::None,
+        received_at: Timestamp::from_millis(1_795_000_000_000),
+    };
+    let sent_by = |to: &str, user: Option<&str>, campaign: Option<&str>| MessageRecord {
+        id: app.ids.new_id(),
+        account: acme.id.clone(),
+        contact_phone: phone(to),
+        our_sender: "+19523142318".into(),
+        direction: Direction::Outbound,
+        body: "Hello".into(),
+        media_urls: vec![],
+        status: MessageStatus::Delivered,
+        provider_sid: None,
+        error_code: None,
+        user_id: user.map(str::to_string),
+        campaign: campaign.map(str::to_string),
+        created_at: Timestamp::from_millis(1_794_000_000_000),
+        updated_at: Timestamp::from_millis(1_794_000_000_000),
+    };
+    // Case 1: John texted this contact last.
+    app.store
+        .record_message(&sent_by("+14155552681", Some("john"), None))
+        .await
+        .expect("store");
+    // Case 4: a campaign SMS whose replies go to Mary.
+    app.store
+        .record_message(&sent_by("+14155552682", Some("mary"), Some("spring-promo")))
+        .await
+        .expect("store");
+    // Case 3: no SMS, but the CRM owner is Mary (CRM user 1).
+    app.crm
+        .create_contact(
+            &acme,
+            &NewContact {
+                first_name: Some("Olga".into()),
+                phone: Some(phone("+14155552683")),
+                owner_id: Some("1".into()),
+                ..NewContact::default()
+            },
+        )
+        .await
+        .expect("contact");
+    let cases = [
+        ("+14155552681", 1, "john@acme.example"),
+        ("+14155552682", 2, "mary@acme.example"),
+        ("+14155552683", 3, "mary@acme.example"),
+        // Case 2 ends at the backup: a new sender with no history and no owner.
+        ("+14155552684", 4, "office@acme.example"),
+    ];
+    for (from, n, expected) in cases {
+        let processed = process_inner(app, &text(from, n))
+            .await
+            .unwrap_or_else(|o| panic!("{from}: {o:?}"));
+        assert_eq!(processed.forwarded_to, expected, "{from}");
+    }
+}
