@@ -345,6 +345,7 @@ async fn replies_route_to_the_last_sender_then_the_owner_then_the_backup() {
         campaign: campaign.map(str::to_string),
         created_at: Timestamp::from_millis(1_794_000_000_000),
         updated_at: Timestamp::from_millis(1_794_000_000_000),
+        routing: None,
     };
     // Case 1: John texted this contact last.
     app.store
@@ -377,9 +378,27 @@ async fn replies_route_to_the_last_sender_then_the_owner_then_the_backup() {
         ("+14155552684", 4, "office@acme.example"),
     ];
     for (from, n, expected) in cases {
-        let processed = process_inner(app, &text(from, n))
+        let inbound = text(from, n);
+        // The webhook records the text before queueing its processing.
+        let mut record = sent_by(from, None, None);
+        record.id = inbound.message_id.clone();
+        record.direction = Direction::Inbound;
+        record.provider_sid = Some(inbound.message_sid.clone());
+        app.store.record_message(&record).await.expect("store");
+        let processed = process_inner(app, &inbound)
             .await
             .unwrap_or_else(|o| panic!("{from}: {o:?}"));
         assert_eq!(processed.forwarded_to, expected, "{from}");
+        let stored = app
+            .store
+            .message_by_sid(&inbound.message_sid)
+            .await
+            .expect("store")
+            .expect("recorded");
+        let routing = stored
+            .routing
+            .expect("the decision is recorded on the conversation");
+        assert_eq!(routing.to.as_str(), expected, "{from}");
+        assert!(!routing.reason.is_empty());
     }
 }

@@ -119,6 +119,9 @@ pub struct MessageRecord {
     pub campaign: Option<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// For inbound texts: who the text was forwarded to, and why.
+    #[serde(default)]
+    pub routing: Option<super::routing::RoutingDecision>,
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use crate::domain::routing::RoutingDecision;
 use crate::domain::{Account, AccountId, MessageRecord, MessageStatus, PhoneNumber, Timestamp};
 
 #[derive(Debug, thiserror::Error)]
@@ -90,6 +91,14 @@ pub trait ConversationStore: Send + Sync {
         phone: &PhoneNumber,
         message_id: &str,
         provider_sid: &str,
+    ) -> StoreResult<()>;
+    /// Records on an inbound message who it was routed to and why.
+    async fn record_routing(
+        &self,
+        account: &AccountId,
+        phone: &PhoneNumber,
+        message_id: &str,
+        routing: &RoutingDecision,
     ) -> StoreResult<()>;
     /// Applies a delivery status forward-only and keeps the first error code.
     async fn apply_status(

@@ -75,6 +75,7 @@ pub async fn deliver(app: &App, job: &SendJob) -> JobOutcome {
         campaign: job.campaign.clone(),
         created_at: now,
         updated_at: now,
+        routing: None,
     };
     match app.store.record_message(&record).await {
         Ok(Recorded::New | Recorded::Duplicate) => {}

@@ -237,6 +237,7 @@ async fn accept(
         campaign: None,
         created_at: now,
         updated_at: now,
+        routing: None,
     };
     let message_id = match app.store.record_message(&message).await {
         Ok(Recorded::New) => message.id.clone(),
@@ -401,6 +402,11 @@ pub async fn process_inner(app: &App, text: &InboundText) -> Result<Processed, J
         users: &account.users,
         backup_email: &backup_email,
     });
+
+    app.store
+        .record_routing(&account.id, &text.from, &text.message_id, &decision)
+        .await
+        .map_err(|e| JobOutcome::Retry(format!("record routing: {e}")))?;
 
     // The forward, as its own job: SES trouble retries only the e-mail.
     let from_address = app.settings.mail_from.clone().ok_or_else(|| {

@@ -47,6 +47,7 @@ fn message(account: &str, contact: &str, n: u32, provider_sid: Option<&str>) -> 
         campaign: None,
         created_at: t(i64::from(n)),
         updated_at: t(i64::from(n)),
+        routing: None,
     }
 }
 
@@ -282,6 +283,41 @@ pub async fn message_by_sid_finds_the_message(store: &dyn Store) {
             .await
             .expect("message_by_sid"),
         None
+    );
+}
+
+pub async fn record_routing_annotates_the_message(store: &dyn Store) {
+    use smsflow_shared::domain::routing::{RoutingDecision, RoutingRule};
+    let m = message("acme", N1, 1, Some("SMrouted"));
+    record(store, &m).await;
+    let decision = RoutingDecision {
+        to: smsflow_shared::domain::EmailAddress::parse("mary@example.com").expect("address"),
+        user_id: Some("mary".into()),
+        rule: RoutingRule::LastSms,
+        reason: "Mary sent the last SMS.".into(),
+    };
+    store
+        .record_routing(&m.account, &m.contact_phone, &m.id, &decision)
+        .await
+        .expect("record_routing");
+    let stored = store
+        .message_by_sid("SMrouted")
+        .await
+        .expect("message_by_sid")
+        .expect("stored");
+    assert_eq!(stored.routing, Some(decision.clone()));
+    assert_eq!(stored.body, m.body, "the rest of the message is unchanged");
+    let conversation = store
+        .conversation(&m.account, &m.contact_phone, 10)
+        .await
+        .expect("conversation");
+    assert_eq!(conversation[0].routing, Some(decision.clone()));
+    let missing = store
+        .record_routing(&m.account, &m.contact_phone, &message_id(99), &decision)
+        .await;
+    assert!(
+        matches!(missing, Err(StoreError::NotFound(_))),
+        "unknown message: {missing:?}"
     );
 }
 
@@ -1036,6 +1072,7 @@ macro_rules! store_conformance {
                 record_message_refuses_duplicates,
                 conversation_is_newest_first_and_isolated,
                 message_by_sid_finds_the_message,
+                record_routing_annotates_the_message,
                 attach_provider_sid_makes_the_message_findable,
                 apply_status_is_forward_only,
                 apply_status_keeps_the_first_error_code,

@@ -50,6 +50,7 @@ use aws_sdk_dynamodb::types::{
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::domain::routing::RoutingDecision;
 use crate::domain::{Account, AccountId, MessageRecord, MessageStatus, PhoneNumber, Timestamp};
 use crate::ports::store::{
     AccountStore, AdmissionStore, CachedContact, Claim, ConsentRecord, ConsentStore, ContactCache,
@@ -778,6 +779,10 @@ fn decode_message(item: &Item) -> StoreResult<MessageRecord> {
         .map_err(|e| corrupt(item, e.to_string()))?;
     message.updated_at = timestamp_attr(item, "updated_at")?;
     message.provider_sid = optional_string_attr(item, "provider_sid")?.map(str::to_string);
+    if let Some(routing) = optional_string_attr(item, "routing")? {
+        message.routing =
+            Some(serde_json::from_str(routing).map_err(|e| corrupt(item, e.to_string()))?);
+    }
     message.error_code = optional_number_attr(item, "error_code")?
         .map(|code| {
             u32::try_from(code)
@@ -948,6 +953,39 @@ impl ConversationStore for DynamoStore {
             )))
         } else {
             Err(cancelled_error(&context, &reasons))
+        }
+    }
+
+    async fn record_routing(
+        &self,
+        account: &AccountId,
+        phone: &PhoneNumber,
+        message_id: &str,
+        routing: &RoutingDecision,
+    ) -> StoreResult<()> {
+        let key = Key::message(account, phone, message_id);
+        let json = serde_json::to_string(routing).map_err(|e| StoreError::Corrupt {
+            key: key.to_string(),
+            detail: e.to_string(),
+        })?;
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key.item()))
+            // A separate attribute, laid over `data` on reads like the status.
+            .update_expression("SET routing = :routing")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":routing", s(&json))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) => {
+                // Only a failed condition (no such message) gets past this line.
+                condition_failed(&format!("UpdateItem {key}"), err)?;
+                Err(StoreError::NotFound(format!("message {message_id}")))
+            }
         }
     }
 
@@ -1426,6 +1464,7 @@ mod tests {
             campaign: None,
             created_at: Timestamp::from_millis(1),
             updated_at: Timestamp::from_millis(1),
+            routing: None,
         };
         let mut item = message_item(&message).expect("encodes");
         item.insert("status".into(), s("delivered"));

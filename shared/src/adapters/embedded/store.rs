@@ -13,6 +13,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{DbError, EmbeddedDb, open_read_table};
+use crate::domain::routing::RoutingDecision;
 use crate::domain::{Account, AccountId, MessageRecord, MessageStatus, PhoneNumber, Timestamp};
 use crate::ports::store::*;
 
@@ -291,6 +292,28 @@ impl ConversationStore for EmbeddedStore {
                 }
                 message.provider_sid = Some(sid.clone());
                 sids.insert(sid.as_str(), key.as_str())?;
+                messages.insert(key.as_str(), encode(&key, &message)?.as_slice())?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn record_routing(
+        &self,
+        account: &AccountId,
+        phone: &PhoneNumber,
+        message_id: &str,
+        routing: &RoutingDecision,
+    ) -> StoreResult<()> {
+        let key = format!("{}{message_id}", message_prefix(account, phone));
+        let routing = routing.clone();
+        self.db
+            .write(move |tx| {
+                let mut messages = tx.open_table(MESSAGES)?;
+                let Some(mut message): Option<MessageRecord> = get_json(&messages, &key)? else {
+                    return Err(StoreError::NotFound(format!("message {key}")));
+                };
+                message.routing = Some(routing);
                 messages.insert(key.as_str(), encode(&key, &message)?.as_slice())?;
                 Ok(())
             })
