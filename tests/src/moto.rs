@@ -4,6 +4,16 @@
 //! the test fails and says how to run it.
 
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex as StdMutex};
+
+use aws_smithy_http_client::tls::Provider;
+use aws_smithy_http_client::tls::rustls_provider::CryptoMode;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, SharedHttpClient, SharedHttpConnector,
+    http_client_fn,
+};
+use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use tokio::sync::Mutex;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::Credentials;
@@ -29,6 +39,71 @@ pub async fn sdk_config() -> SdkConfig {
         .credentials_provider(Credentials::new("test", "test", None, None, "moto"))
         .load()
         .await
+}
+
+/// The operations an SDK client sent, in order (`DynamoDB_20120810.GetItem`,
+/// `AmazonSQS.SendMessage`...), read from each request's `x-amz-target` header.
+pub type OperationLog = Arc<StdMutex<Vec<String>>>;
+
+/// `sdk_config()` with an HTTP client that sends one request at a time and, when given a
+/// log, records each request's operation.
+///
+/// moto's server handles requests on parallel threads without making a conditional write's
+/// check-and-write atomic, which DynamoDB guarantees; concurrent conditional writes then both
+/// pass their conditions (seen: 8 of 25 `try_admit` with limit 7 admitted). Sending one
+/// request at a time restores DynamoDB's per-request atomicity while tasks still interleave
+/// between requests, so an adapter's own concurrency logic is still what is tested.
+pub async fn serialized_sdk_config(log: Option<OperationLog>) -> SdkConfig {
+    // The SDK's own default client (rustls on aws-lc), made explicit so it can be wrapped.
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
+        .build_https();
+    sdk_config()
+        .await
+        .into_builder()
+        .http_client(one_request_at_a_time(http, log))
+        .build()
+}
+
+fn one_request_at_a_time(inner: SharedHttpClient, log: Option<OperationLog>) -> SharedHttpClient {
+    let turn = Arc::new(Mutex::new(()));
+    http_client_fn(move |settings, components| {
+        SharedHttpConnector::new(OneAtATime {
+            inner: inner.http_connector(settings, components),
+            turn: Arc::clone(&turn),
+            log: log.clone(),
+        })
+    })
+}
+
+#[derive(Debug)]
+struct OneAtATime {
+    inner: SharedHttpConnector,
+    turn: Arc<Mutex<()>>,
+    log: Option<OperationLog>,
+}
+
+impl HttpConnector for OneAtATime {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        if let Some(log) = &self.log {
+            let operation = request
+                .headers()
+                .get("x-amz-target")
+                .unwrap_or("(no x-amz-target)")
+                .to_string();
+            log.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(operation);
+        }
+        let inner = self.inner.clone();
+        let turn = Arc::clone(&self.turn);
+        HttpConnectorFuture::new(async move {
+            // moto answers only after applying the write, so holding the turn until the
+            // response arrives covers the whole server-side operation.
+            let _turn = turn.lock_owned().await;
+            inner.call(request).await
+        })
+    }
 }
 
 /// A name no other test in this run uses (tables, queues, identities).

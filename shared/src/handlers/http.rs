@@ -110,7 +110,6 @@ async fn inbound(
                 InboundError::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
                 InboundError::UnknownNumber(_) => (StatusCode::NOT_FOUND, "unknown_number"),
                 InboundError::BadSignature => (StatusCode::FORBIDDEN, "invalid_signature"),
-                InboundError::InProgress(_) => (StatusCode::SERVICE_UNAVAILABLE, "in_progress"),
                 InboundError::Backend(detail) => {
                     tracing::error!(detail, "inbound webhook failed");
                     (StatusCode::INTERNAL_SERVER_ERROR, "internal")

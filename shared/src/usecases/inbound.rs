@@ -2,9 +2,11 @@
 //!
 //! The webhook checks, records and acknowledges; everything that talks to the CRM or sends
 //! e-mail runs as an automation job, so a CRM or SES outage delays that work and loses none.
-//! Every step is idempotent on Twilio's `MessageSid`: a webhook retry is acknowledged and
-//! does nothing, and a redelivered job re-enqueues only sub-jobs whose ids are derived from
-//! the SID (so they run once).
+//! Every step is idempotent on Twilio's `MessageSid`: the message is stored once (the store
+//! refuses a second message with the same SID), and the processing job and its sub-jobs have
+//! ids derived from the SID, so a webhook retry or a redelivered job runs nothing twice.
+//! The hot path makes four storage/queue calls: number and account lookups, one
+//! transactional write of the message with its SID, one enqueue (+1 write for STOP/START).
 
 use std::time::Duration;
 
@@ -23,12 +25,8 @@ use crate::domain::twilio_signature;
 use crate::domain::{
     Account, AccountId, Direction, MessageRecord, MessageStatus, PhoneNumber, Timestamp,
 };
-use crate::ports::{
-    CachedContact, Claim, ConsentRecord, Contact, CrmError, Email, NewContact, Recorded,
-};
+use crate::ports::{CachedContact, ConsentRecord, Contact, CrmError, Email, NewContact, Recorded};
 
-/// How long a handled `MessageSid` is remembered (Twilio retries within minutes).
-const WEBHOOK_DEDUPE: Duration = Duration::from_secs(7 * 24 * 3600);
 /// How long a CRM contact lookup is reused (CRM quotas are tight; contacts change rarely).
 const CONTACT_CACHE: Duration = Duration::from_secs(10 * 60);
 /// How far back the conversation is searched for the last SMS we sent.
@@ -70,9 +68,6 @@ pub enum InboundError {
     UnknownNumber(String),
     #[error("the X-Twilio-Signature header is missing or does not match")]
     BadSignature,
-    /// The same MessageSid is being handled right now; Twilio should retry.
-    #[error("message {0} is already being processed")]
-    InProgress(String),
     #[error("{0}")]
     Backend(String),
 }
@@ -123,74 +118,7 @@ pub async fn receive(app: &App, request: &WebhookRequest) -> Result<String, Inbo
         None => None,
     };
 
-    let claim_key = format!("inbound:{sid}");
     let now = app.clock.now();
-    match app.store.claim(&claim_key, WEBHOOK_DEDUPE, now).await {
-        Ok(Claim::New) => {}
-        Ok(Claim::Existing(record)) => {
-            return match record.response {
-                Some(answer) => Ok(answer),
-                None => Err(InboundError::InProgress(sid)),
-            };
-        }
-        Err(e) => return Err(InboundError::Backend(format!("dedupe claim: {e}"))),
-    }
-    let result = accept(
-        app,
-        &account,
-        sid,
-        from,
-        to,
-        body,
-        media_urls,
-        opt_out_type,
-        now,
-    )
-    .await;
-    match result {
-        Ok(answer) => {
-            if let Err(e) = app.store.complete(&claim_key, &answer).await {
-                // The text is recorded and queued; a retry would be acknowledged as new work
-                // and then deduplicated by the job ids, so only log.
-                tracing::warn!(error = %e, "could not store the webhook answer");
-            }
-            Ok(answer)
-        }
-        Err(e) => {
-            if let Err(release) = app.store.release(&claim_key).await {
-                tracing::warn!(error = %release, "could not release the webhook claim");
-            }
-            Err(e)
-        }
-    }
-}
-
-fn media_urls(request: &WebhookRequest) -> Result<Vec<String>, InboundError> {
-    let count: usize = request
-        .field("NumMedia")
-        .filter(|v| !v.is_empty())
-        .map(|v| v.parse())
-        .transpose()
-        .map_err(|_| InboundError::Invalid("NumMedia is not a number".into()))?
-        .unwrap_or(0);
-    // Twilio sends at most 10 media per message.
-    Ok((0..count.min(10))
-        .filter_map(|i| request.field(&format!("MediaUrl{i}")).map(str::to_string))
-        .collect())
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn accept(
-    app: &App,
-    account: &Account,
-    sid: String,
-    from: PhoneNumber,
-    to: PhoneNumber,
-    body: String,
-    media_urls: Vec<String>,
-    opt_out_type: Option<OptOutType>,
-    now: Timestamp,
-) -> Result<String, InboundError> {
     let backend =
         |what: &str, e: &dyn std::fmt::Display| InboundError::Backend(format!("{what}: {e}"));
     let sender_kind = account
@@ -251,6 +179,9 @@ async fn accept(
             .unwrap_or(message.id.clone()),
         Err(e) => return Err(backend("record message", &e)),
     };
+    // Enqueued after the record, also on a retry: if the first attempt stored the text but
+    // failed before enqueueing, this is where its processing is not lost. A job already
+    // queued under this id is skipped when it runs again.
     let job = AutomationJob::ProcessInbound(InboundText {
         account: account.id.clone(),
         message_sid: sid.clone(),
@@ -266,6 +197,20 @@ async fn accept(
         .await
         .map_err(|e| backend("queue", &e))?;
     Ok(EMPTY_TWIML.to_string())
+}
+
+fn media_urls(request: &WebhookRequest) -> Result<Vec<String>, InboundError> {
+    let count: usize = request
+        .field("NumMedia")
+        .filter(|v| !v.is_empty())
+        .map(|v| v.parse())
+        .transpose()
+        .map_err(|_| InboundError::Invalid("NumMedia is not a number".into()))?
+        .unwrap_or(0);
+    // Twilio sends at most 10 media per message.
+    Ok((0..count.min(10))
+        .filter_map(|i| request.field(&format!("MediaUrl{i}")).map(str::to_string))
+        .collect())
 }
 
 // ---------------------------------------------------------------- queued processing
