@@ -513,3 +513,71 @@ async fn goals_the_crm_lacks_are_disabled_until_reset() {
     assert!(disabled.is_empty(), "{disabled:?}");
     server.shutdown().await.expect("clean shutdown");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pool_numbers_of_a_messaging_service_find_their_account() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = local::start(&config(dir.path()))
+        .await
+        .expect("server starts");
+    let text = |sid: &'static str, service: Option<&'static str>, account_sid: &'static str| {
+        let mut params = vec![
+            ("AccountSid", account_sid),
+            ("MessageSid", sid),
+            ("From", "+14155552675"),
+            // Not listed on any account: a number in the service's pool.
+            ("To", "+19525550199"),
+            ("Body", "hi from the pool"),
+        ];
+        if let Some(service) = service {
+            params.push(("MessagingServiceSid", service));
+        }
+        params
+    };
+    let service = Some("MG00000000000000000000000000000001");
+    let ours = "AC00000000000000000000000000000001";
+    let cases = [
+        (
+            "listed service",
+            text("SM000000000000000000000000000000p1", service, ours),
+            200,
+        ),
+        (
+            "no service",
+            text("SM000000000000000000000000000000p2", None, ours),
+            404,
+        ),
+        (
+            "another Twilio account",
+            text(
+                "SM000000000000000000000000000000p3",
+                service,
+                "AC00000000000000000000000000000002",
+            ),
+            404,
+        ),
+        (
+            "unknown service",
+            text(
+                "SM000000000000000000000000000000p4",
+                Some("MG00000000000000000000000000000009"),
+                ours,
+            ),
+            404,
+        ),
+    ];
+    for (what, params, status) in cases {
+        let (got, body) = post_signed_inbound(&server, &params).await;
+        assert_eq!(got, status, "{what}: {body}");
+    }
+    let stored = server
+        .runtime
+        .app
+        .store
+        .message_by_sid("SM000000000000000000000000000000p1")
+        .await
+        .expect("store")
+        .expect("the pool text is recorded");
+    assert_eq!(stored.our_sender, "+19525550199");
+    server.shutdown().await.expect("clean shutdown");
+}

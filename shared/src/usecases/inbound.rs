@@ -93,12 +93,17 @@ pub async fn receive(app: &App, request: &WebhookRequest) -> Result<String, Inbo
     let to_raw = request.required("To")?;
     let to =
         PhoneNumber::parse_e164(to_raw).map_err(|e| InboundError::Invalid(format!("To: {e}")))?;
-    let account = app
+    let account = match app
         .store
         .account_by_number(&to)
         .await
         .map_err(|e| InboundError::Backend(format!("account lookup: {e}")))?
-        .ok_or_else(|| InboundError::UnknownNumber(to.to_string()))?;
+    {
+        Some(account) => account,
+        None => account_by_messaging_service(app, request)
+            .await?
+            .ok_or_else(|| InboundError::UnknownNumber(to.to_string()))?,
+    };
     let signed = twilio_signature::validate(
         account.twilio.auth_token.expose(),
         &request.url,
@@ -197,6 +202,38 @@ pub async fn receive(app: &App, request: &WebhookRequest) -> Result<String, Inbo
         .await
         .map_err(|e| backend("queue", &e))?;
     Ok(EMPTY_TWIML.to_string())
+}
+
+/// A number in a Messaging Service pool need not be listed on the account: the account
+/// that lists the service (and owns the Twilio `AccountSid`) takes the text. Only reached
+/// for numbers no account lists; it reads the accounts one by one (a deployment has few).
+async fn account_by_messaging_service(
+    app: &App,
+    request: &WebhookRequest,
+) -> Result<Option<Account>, InboundError> {
+    let (Some(service), Some(twilio_account)) = (
+        request
+            .field("MessagingServiceSid")
+            .filter(|v| !v.is_empty()),
+        request.field("AccountSid").filter(|v| !v.is_empty()),
+    ) else {
+        return Ok(None);
+    };
+    let backend =
+        |e: crate::ports::StoreError| InboundError::Backend(format!("account lookup: {e}"));
+    for id in app.store.account_ids().await.map_err(backend)? {
+        if let Some(account) = app.store.account(&id).await.map_err(backend)?
+            && account.twilio.account_sid == twilio_account
+            && account
+                .twilio
+                .messaging_service_sids
+                .iter()
+                .any(|sid| sid.eq_ignore_ascii_case(service))
+        {
+            return Ok(Some(account));
+        }
+    }
+    Ok(None)
 }
 
 fn media_urls(request: &WebhookRequest) -> Result<Vec<String>, InboundError> {
