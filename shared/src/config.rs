@@ -10,6 +10,8 @@ use serde::Deserialize;
 
 use crate::adapters::aws::sqs::{QueueUrls, QueueUrlsError};
 
+use crate::domain::account::KeywordReplies;
+use crate::domain::keywords::TwilioKeywordHandling;
 use crate::domain::{
     Account, AccountId, Country, CrmConnection, EmailAddress, InboundNumber, KeapAuth, KeyHash,
     PhoneNumber, Secret, SendLimits, SenderKind, TwilioApiKey, TwilioCredentials, User,
@@ -86,12 +88,22 @@ struct RawAccount {
     send_key_sha256: Option<String>,
     queue_limit: Option<u32>,
     alert_number: Option<String>,
+    #[serde(default)]
+    replies: RawReplies,
     twilio: RawTwilio,
     #[serde(default)]
     numbers: Vec<RawNumber>,
     #[serde(default)]
     users: Vec<RawUser>,
     crm: RawCrm,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawReplies {
+    help: Option<String>,
+    opt_out: Option<String>,
+    opt_in: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -112,6 +124,8 @@ struct RawNumber {
     kind: SenderKind,
     backup_email: String,
     segments_per_second: Option<f64>,
+    #[serde(default)]
+    twilio_keywords: TwilioKeywordHandling,
 }
 
 #[derive(Deserialize)]
@@ -338,6 +352,7 @@ impl Validator {
                 kind: n.kind,
                 backup_email: self.email(&format!("{nat}.backup_email"), &n.backup_email)?,
                 segments_per_second: n.segments_per_second,
+                keyword_handling: n.twilio_keywords,
             });
         }
         if numbers.is_empty() {
@@ -394,6 +409,26 @@ impl Validator {
             limits: SendLimits { queue_limit },
             send_key_hash,
             alert_number,
+            replies: self.replies(&format!("{at}.replies"), raw.replies)?,
+        })
+    }
+
+    fn replies(&self, at: &str, raw: RawReplies) -> Result<KeywordReplies, ConfigError> {
+        let check = |name: &str, text: Option<String>| match text {
+            Some(t) if t.trim().is_empty() => Err(self.err(
+                format!("{at}.{name}"),
+                "must not be empty (leave it out to send nothing)",
+            )),
+            // Twilio's limit for one message body.
+            Some(t) if t.encode_utf16().count() > 1600 => {
+                Err(self.err(format!("{at}.{name}"), "is longer than 1600 characters"))
+            }
+            other => Ok(other),
+        };
+        Ok(KeywordReplies {
+            help: check("help", raw.help)?,
+            opt_out: check("opt_out", raw.opt_out)?,
+            opt_in: check("opt_in", raw.opt_in)?,
         })
     }
 

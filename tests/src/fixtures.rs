@@ -48,6 +48,7 @@ pub fn account(id: &str, numbers: &[&str]) -> Account {
                 kind: SenderKind::LongCode,
                 backup_email: email("office@example.com"),
                 segments_per_second: None,
+                keyword_handling: Default::default(),
             })
             .collect(),
         users,
@@ -56,5 +57,6 @@ pub fn account(id: &str, numbers: &[&str]) -> Account {
         limits: SendLimits::default(),
         send_key_hash: KeyHash::of("test-send-key"),
         alert_number: None,
+        replies: Default::default(),
     }
 }

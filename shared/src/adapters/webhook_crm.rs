@@ -465,6 +465,7 @@ mod tests {
             limits: SendLimits::default(),
             send_key_hash: KeyHash::of("send-key"),
             alert_number: None,
+            replies: Default::default(),
         }
     }
 

@@ -98,6 +98,10 @@ pub struct InboundNumber {
     pub backup_email: EmailAddress,
     /// Overrides the kind's default send rate (segments per second).
     pub segments_per_second: Option<f64>,
+    /// How Twilio treats STOP/START/HELP on this number (decides whether a confirmation
+    /// is ours to send).
+    #[serde(default)]
+    pub keyword_handling: super::keywords::TwilioKeywordHandling,
 }
 
 impl InboundNumber {
@@ -198,6 +202,18 @@ pub struct Account {
     pub send_key_hash: KeyHash,
     /// Where alert-mode sends go (Connectif's alert SMS), if the account uses them.
     pub alert_number: Option<PhoneNumber>,
+    /// Answers to keywords, sent only where Twilio did not already answer.
+    #[serde(default)]
+    pub replies: KeywordReplies,
+}
+
+/// What smsflow answers to a keyword when Twilio has not (Advanced Opt-Out without a
+/// match, built-in handling turned off, short codes). `None`: answer nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeywordReplies {
+    pub help: Option<String>,
+    pub opt_out: Option<String>,
+    pub opt_in: Option<String>,
 }
 
 impl Account {

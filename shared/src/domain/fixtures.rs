@@ -39,12 +39,14 @@ pub fn account() -> Account {
                 kind: SenderKind::LongCode,
                 backup_email: email("office@example.com"),
                 segments_per_second: None,
+                keyword_handling: Default::default(),
             },
             InboundNumber {
                 number: number("+18005550102"),
                 kind: SenderKind::TollFree,
                 backup_email: email("office@example.com"),
                 segments_per_second: Some(2.5),
+                keyword_handling: Default::default(),
             },
         ],
         users: BTreeMap::from([("mary".to_string(), mary)]),
@@ -53,5 +55,6 @@ pub fn account() -> Account {
         limits: SendLimits::default(),
         send_key_hash: KeyHash::of("key"),
         alert_number: Some(number("+14155550100")),
+        replies: Default::default(),
     }
 }

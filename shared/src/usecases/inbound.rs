@@ -35,6 +35,32 @@ const HISTORY: usize = 50;
 /// The empty TwiML answer: "received, nothing to say".
 pub const EMPTY_TWIML: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>";
 
+/// The TwiML answer: empty, or one reply message.
+pub fn twiml(reply: Option<&str>) -> String {
+    match reply {
+        None => EMPTY_TWIML.to_string(),
+        Some(text) => format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Message>{}</Message></Response>",
+            xml_escape(text)
+        ),
+    }
+}
+
+fn xml_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// A webhook request as it arrived.
 #[derive(Debug, Clone)]
 pub struct WebhookRequest {
@@ -126,15 +152,19 @@ pub async fn receive(app: &App, request: &WebhookRequest) -> Result<String, Inbo
     let now = app.clock.now();
     let backend =
         |what: &str, e: &dyn std::fmt::Display| InboundError::Backend(format!("{what}: {e}"));
-    let sender_kind = account
+    // A pool number no account lists: Twilio's defaults for a long code.
+    let (sender_kind, handling) = account
         .number(&to)
-        .map(|n| n.kind)
-        .unwrap_or(crate::domain::SenderKind::LongCode);
+        .map(|n| (n.kind, n.keyword_handling))
+        .unwrap_or((
+            crate::domain::SenderKind::LongCode,
+            TwilioKeywordHandling::Default,
+        ));
     let decision = classify_inbound(&KeywordInput {
         body: &body,
         sender_kind,
         opt_out_type,
-        handling: TwilioKeywordHandling::Default,
+        handling,
     });
     // STOP wins: the consent change is durable before we answer, so no later send goes out.
     if matches!(decision.class, KeywordClass::OptOut | KeywordClass::OptIn) {
@@ -201,7 +231,18 @@ pub async fn receive(app: &App, request: &WebhookRequest) -> Result<String, Inbo
     automation::enqueue_with_id(app, format!("inbound:{sid}"), job)
         .await
         .map_err(|e| backend("queue", &e))?;
-    Ok(EMPTY_TWIML.to_string())
+    // Answer a keyword only where Twilio did not: never a second confirmation.
+    let reply = if decision.we_should_reply() {
+        match decision.class {
+            KeywordClass::OptOut => account.replies.opt_out.as_deref(),
+            KeywordClass::OptIn => account.replies.opt_in.as_deref(),
+            KeywordClass::Help => account.replies.help.as_deref(),
+            KeywordClass::None => None,
+        }
+    } else {
+        None
+    };
+    Ok(twiml(reply))
 }
 
 /// A number in a Messaging Service pool need not be listed on the account: the account
@@ -248,6 +289,20 @@ fn media_urls(request: &WebhookRequest) -> Result<Vec<String>, InboundError> {
     Ok((0..count.min(10))
         .filter_map(|i| request.field(&format!("MediaUrl{i}")).map(str::to_string))
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn twiml_answers_are_escaped() {
+        assert_eq!(twiml(None), EMPTY_TWIML);
+        assert_eq!(
+            twiml(Some("Tom & Jerry's <help>")),
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Message>Tom &amp; Jerry&apos;s &lt;help&gt;</Message></Response>"
+        );
+    }
 }
 
 // ---------------------------------------------------------------- queued processing

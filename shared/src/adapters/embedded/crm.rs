@@ -643,6 +643,7 @@ mod tests {
             limits: SendLimits::default(),
             send_key_hash: KeyHash::of("key"),
             alert_number: None,
+            replies: Default::default(),
         }
     }
 

@@ -40,6 +40,7 @@ fn account_with(base_url: String, auth: KeapAuth) -> Account {
         limits: SendLimits::default(),
         send_key_hash: KeyHash::of("send-key"),
         alert_number: None,
+        replies: Default::default(),
     }
 }
 
