@@ -47,6 +47,22 @@ async fn eventually(server: &RunningServer, path: &str, done: impl Fn(&Value) ->
     }
 }
 
+/// Waits until the sandbox CRM has at least `count` achieved goals; their call names, sorted.
+async fn goal_names(server: &RunningServer, count: usize) -> Vec<String> {
+    let goals = eventually(server, "/_sandbox/crm/acme/goals", |b| {
+        b["goals"].as_array().is_some_and(|g| g.len() >= count)
+    })
+    .await;
+    let mut names: Vec<String> = goals["goals"]
+        .as_array()
+        .expect("goals")
+        .iter()
+        .filter_map(|g| g["call_name"].as_str().map(str::to_string))
+        .collect();
+    names.sort_unstable();
+    names
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn routes_answer_with_json() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -310,20 +326,10 @@ async fn an_inbound_text_creates_the_contact_forwards_it_and_fires_goals_once() 
         "Inbound19523142318",
         "officeacmeexample",
     ];
-    let goals = eventually(&server, "/_sandbox/crm/acme/goals", |b| {
-        b["goals"]
-            .as_array()
-            .is_some_and(|g| g.len() >= expected_goals.len())
-    })
-    .await;
-    let mut fired: Vec<&str> = goals["goals"]
-        .as_array()
-        .expect("goals")
-        .iter()
-        .filter_map(|g| g["call_name"].as_str())
-        .collect();
-    fired.sort_unstable();
-    assert_eq!(fired, expected_goals);
+    assert_eq!(
+        goal_names(&server, expected_goals.len()).await,
+        expected_goals
+    );
 
     let (_, contacts) = get(&server, "/_sandbox/crm/acme/contacts").await;
     let contacts = contacts["contacts"].as_array().expect("contacts").clone();
@@ -422,20 +428,11 @@ async fn a_crm_outage_delays_goals_and_loses_none() {
         "Inbound19523142318",
         "officeacmeexample",
     ];
-    let goals = eventually(&server, "/_sandbox/crm/acme/goals", |b| {
-        b["goals"]
-            .as_array()
-            .is_some_and(|g| g.len() >= expected.len())
-    })
-    .await;
-    let mut fired: Vec<&str> = goals["goals"]
-        .as_array()
-        .expect("goals")
-        .iter()
-        .filter_map(|g| g["call_name"].as_str())
-        .collect();
-    fired.sort_unstable();
-    assert_eq!(fired, expected, "each goal exactly once after the outage");
+    assert_eq!(
+        goal_names(&server, expected.len()).await,
+        expected,
+        "each goal exactly once after the outage"
+    );
     let (_, contacts) = get(&server, "/_sandbox/crm/acme/contacts").await;
     assert_eq!(
         contacts["contacts"].as_array().map(Vec::len),

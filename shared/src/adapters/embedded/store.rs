@@ -84,6 +84,22 @@ fn get_json<T: DeserializeOwned>(
     }
 }
 
+/// Reads the JSON item at `key`, changes it with `change` and writes it back, inside the
+/// caller's write transaction; `NotFound(what)` when there is no such item.
+fn modify_json<T: Serialize + DeserializeOwned>(
+    table: &mut redb::Table<&'static str, &'static [u8]>,
+    key: &str,
+    what: impl FnOnce() -> String,
+    change: impl FnOnce(&mut T),
+) -> StoreResult<()> {
+    let Some(mut item): Option<T> = get_json(table, key)? else {
+        return Err(StoreError::NotFound(what()));
+    };
+    change(&mut item);
+    table.insert(key, encode(key, &item)?.as_slice())?;
+    Ok(())
+}
+
 #[derive(Clone)]
 pub struct EmbeddedStore {
     db: EmbeddedDb,
@@ -309,13 +325,12 @@ impl ConversationStore for EmbeddedStore {
         let routing = routing.clone();
         self.db
             .write(move |tx| {
-                let mut messages = tx.open_table(MESSAGES)?;
-                let Some(mut message): Option<MessageRecord> = get_json(&messages, &key)? else {
-                    return Err(StoreError::NotFound(format!("message {key}")));
-                };
-                message.routing = Some(routing);
-                messages.insert(key.as_str(), encode(&key, &message)?.as_slice())?;
-                Ok(())
+                modify_json(
+                    &mut tx.open_table(MESSAGES)?,
+                    &key,
+                    || format!("message {key}"),
+                    |message: &mut MessageRecord| message.routing = Some(routing),
+                )
             })
             .await
     }
@@ -502,13 +517,12 @@ impl IdempotencyStore for EmbeddedStore {
         let response = response.to_string();
         self.db
             .write(move |tx| {
-                let mut table = tx.open_table(IDEMPOTENCY)?;
-                let Some(mut record): Option<IdempotencyRecord> = get_json(&table, &key)? else {
-                    return Err(StoreError::NotFound(format!("idempotency claim {key}")));
-                };
-                record.response = Some(response);
-                table.insert(key.as_str(), encode(&key, &record)?.as_slice())?;
-                Ok(())
+                modify_json(
+                    &mut tx.open_table(IDEMPOTENCY)?,
+                    &key,
+                    || format!("idempotency claim {key}"),
+                    |record: &mut IdempotencyRecord| record.response = Some(response),
+                )
             })
             .await
     }
