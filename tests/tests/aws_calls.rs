@@ -99,8 +99,8 @@ async fn inbound_webhook_aws_calls() {
             &[
                 "GetItem",
                 "GetItem",
-                "PutItem",
                 "TransactWriteItems",
+                "PutItem",
                 "SendMessage",
             ],
         ),

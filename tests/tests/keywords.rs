@@ -107,3 +107,30 @@ async fn keywords_set_consent_and_answer_only_where_twilio_did_not() {
 fn consent_before(cases: &[Case], upto: usize) -> Option<bool> {
     cases[..upto].iter().rev().find_map(|c| c.3)
 }
+
+#[tokio::test]
+async fn a_retried_old_stop_does_not_undo_a_later_start() {
+    let config = LocalConfig::parse(Path::new("example.toml"), EXAMPLE).expect("example");
+    let rt = LocalRuntime::build_on(
+        EmbeddedDb::in_memory().expect("db"),
+        &config,
+        Some("https://sms.example.com".into()),
+    )
+    .await
+    .expect("runtime");
+    let acme = AccountId::parse("acme").expect("id");
+    let phone = PhoneNumber::parse_e164("+14155552671").expect("phone");
+    let stop = request(1, LONG_CODE, "STOP", None);
+    let start = request(2, LONG_CODE, "START", None);
+    for step in [&stop, &start, &stop] {
+        inbound::receive(&rt.app, step).await.expect("accepted");
+        // Distinct receipt times (milliseconds).
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let consent = rt.app.store.consent(&acme, &phone).await.expect("store");
+    assert_eq!(
+        consent.map(|c| c.opted_out),
+        Some(false),
+        "Twilio's retry of the first STOP must not undo the START after it"
+    );
+}

@@ -166,25 +166,6 @@ pub async fn receive(app: &App, request: &WebhookRequest) -> Result<String, Inbo
         opt_out_type,
         handling,
     });
-    // STOP wins: the consent change is durable before we answer, so no later send goes out.
-    if matches!(decision.class, KeywordClass::OptOut | KeywordClass::OptIn) {
-        let record = ConsentRecord {
-            opted_out: decision.class == KeywordClass::OptOut,
-            changed_at: now,
-            source: format!(
-                "inbound {} ({sid})",
-                if decision.class == KeywordClass::OptOut {
-                    "opt-out"
-                } else {
-                    "opt-in"
-                }
-            ),
-        };
-        app.store
-            .set_consent(&account.id, &from, &record)
-            .await
-            .map_err(|e| backend("consent", &e))?;
-    }
     let message = MessageRecord {
         id: app.ids.new_id(),
         account: account.id.clone(),
@@ -202,18 +183,39 @@ pub async fn receive(app: &App, request: &WebhookRequest) -> Result<String, Inbo
         updated_at: now,
         routing: None,
     };
-    let message_id = match app.store.record_message(&message).await {
-        Ok(Recorded::New) => message.id.clone(),
-        // Recorded by an attempt whose answer was lost: reuse what is stored.
+    // A retry finds the text stored by the first attempt: keep its id and its time.
+    let (message_id, received_at) = match app.store.record_message(&message).await {
+        Ok(Recorded::New) => (message.id.clone(), now),
         Ok(Recorded::Duplicate) => app
             .store
             .message_by_sid(&sid)
             .await
             .map_err(|e| backend("message lookup", &e))?
-            .map(|m| m.id)
-            .unwrap_or(message.id.clone()),
+            .map(|m| (m.id, m.created_at))
+            .unwrap_or((message.id.clone(), now)),
         Err(e) => return Err(backend("record message", &e)),
     };
+    // STOP wins: the consent change is durable before we answer, so no later send goes
+    // out. It is dated by the text's first receipt, so a retry of an old STOP cannot undo
+    // a START that came after it (the store keeps the newer change).
+    if matches!(decision.class, KeywordClass::OptOut | KeywordClass::OptIn) {
+        let record = ConsentRecord {
+            opted_out: decision.class == KeywordClass::OptOut,
+            changed_at: received_at,
+            source: format!(
+                "inbound {} ({sid})",
+                if decision.class == KeywordClass::OptOut {
+                    "opt-out"
+                } else {
+                    "opt-in"
+                }
+            ),
+        };
+        app.store
+            .set_consent(&account.id, &from, &record)
+            .await
+            .map_err(|e| backend("consent", &e))?;
+    }
     // Enqueued after the record, also on a retry: if the first attempt stored the text but
     // failed before enqueueing, this is where its processing is not lost. A job already
     // queued under this id is skipped when it runs again.
@@ -226,7 +228,7 @@ pub async fn receive(app: &App, request: &WebhookRequest) -> Result<String, Inbo
         body,
         media_urls,
         keyword: decision.class,
-        received_at: now,
+        received_at,
     });
     automation::enqueue_with_id(app, format!("inbound:{sid}"), job)
         .await
