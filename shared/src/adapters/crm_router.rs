@@ -4,9 +4,12 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use crate::adapters::keap::{KeapCrm, KeapSettings};
+use crate::adapters::webhook_crm::WebhookCrm;
 use crate::domain::{Account, CrmConnection, EmailAddress, PhoneNumber};
 use crate::ports::{
-    Contact, Crm, CrmError, CrmResult, CrmUser, GoalOutcome, NewContact, NewNote, Note,
+    Clock, Contact, Crm, CrmError, CrmResult, CrmUser, GoalOutcome, IdGenerator, NewContact,
+    NewNote, Note,
 };
 
 /// The CRM port for a whole deployment: accounts may use different CRMs. An adapter left
@@ -22,6 +25,24 @@ pub struct CrmRouter {
 }
 
 impl CrmRouter {
+    /// The real CRMs (Keap and webhook) on a shared HTTP client, whose timeouts keep a slow
+    /// CRM inside the caller's; `sandbox` adds the embedded CRM of local mode.
+    pub fn with_real_crms(
+        http: reqwest::Client,
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdGenerator>,
+        sandbox: Option<Arc<dyn Crm>>,
+    ) -> Self {
+        CrmRouter {
+            sandbox,
+            keap: Some(Arc::new(KeapCrm::new(
+                http.clone(),
+                KeapSettings::default(),
+            ))),
+            webhook: Some(Arc::new(WebhookCrm::new(http, clock, ids))),
+        }
+    }
+
     fn pick(&self, account: &Account) -> CrmResult<&dyn Crm> {
         match &account.crm {
             CrmConnection::Sandbox => self.sandbox.as_deref().ok_or_else(|| {

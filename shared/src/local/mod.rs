@@ -17,8 +17,6 @@ use crate::adapters::crm_router::CrmRouter;
 use crate::adapters::embedded::{
     EmbeddedDb, EmbeddedQueue, EmbeddedStore, Outbox, SandboxCarrier, SandboxCrm,
 };
-use crate::adapters::keap::{KeapCrm, KeapSettings};
-use crate::adapters::webhook_crm::WebhookCrm;
 use crate::app::{App, AppSettings};
 use crate::config::LocalConfig;
 use crate::handlers::http;
@@ -111,18 +109,12 @@ impl LocalRuntime {
             mailer: outbox.clone(),
             sms: carrier.clone(),
             // Accounts may also point at a real Keap app or a webhook CRM in local mode.
-            crm: Arc::new(CrmRouter {
-                sandbox: Some(crm.clone()),
-                keap: Some(Arc::new(KeapCrm::new(
-                    http.clone(),
-                    KeapSettings::default(),
-                ))),
-                webhook: Some(Arc::new(WebhookCrm::new(
-                    http.clone(),
-                    clock.clone(),
-                    ids.clone(),
-                ))),
-            }),
+            crm: Arc::new(CrmRouter::with_real_crms(
+                http.clone(),
+                clock.clone(),
+                ids.clone(),
+                Some(crm.clone()),
+            )),
             clock,
             ids,
             settings: AppSettings {

@@ -10,9 +10,7 @@ use super::dynamodb::DynamoStore;
 use super::ses::SesMailer;
 use super::sqs::SqsQueue;
 use crate::adapters::crm_router::CrmRouter;
-use crate::adapters::keap::{KeapCrm, KeapSettings};
 use crate::adapters::twilio::{TWILIO_API_BASE_URL, TwilioClient};
-use crate::adapters::webhook_crm::WebhookCrm;
 use crate::app::{App, AppSettings};
 use crate::config::FunctionEnv;
 use crate::domain::PhoneNumber;
@@ -37,19 +35,7 @@ pub async fn app_from_env(env: &FunctionEnv) -> Result<App, WiringError> {
     std::thread::spawn(PhoneNumber::warm_up);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let ids: Arc<dyn IdGenerator> = Arc::new(UlidIds::default());
-    // CRM calls share the client: its timeouts keep a slow CRM inside the function's.
-    let crm = CrmRouter {
-        sandbox: None,
-        keap: Some(Arc::new(KeapCrm::new(
-            http.clone(),
-            KeapSettings::default(),
-        ))),
-        webhook: Some(Arc::new(WebhookCrm::new(
-            http.clone(),
-            clock.clone(),
-            ids.clone(),
-        ))),
-    };
+    let crm = CrmRouter::with_real_crms(http.clone(), clock.clone(), ids.clone(), None);
     Ok(App {
         store: Arc::new(DynamoStore::new(
             aws_sdk_dynamodb::Client::new(&sdk),
