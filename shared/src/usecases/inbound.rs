@@ -415,7 +415,16 @@ pub async fn process_inner(app: &App, text: &InboundText) -> Result<Processed, J
         .await
         .map_err(|e| JobOutcome::Retry(format!("conversation: {e}")))?;
     let last_outbound = history.iter().find(|m| m.direction == Direction::Outbound);
-    let owner = match contact.as_ref().and_then(|c| c.owner_id.clone()) {
+    // The owner only matters when the last SMS names no teammate of the account: spare the
+    // CRM call (CRM quotas are tight) when it does.
+    let last_sender_known = last_outbound
+        .and_then(|m| m.user_id.as_deref())
+        .is_some_and(|user| account.users.contains_key(user));
+    let owner_id = contact
+        .as_ref()
+        .and_then(|c| c.owner_id.clone())
+        .filter(|_| !last_sender_known);
+    let owner = match owner_id {
         Some(owner_id) => app
             .crm
             .user(&account, &owner_id)
