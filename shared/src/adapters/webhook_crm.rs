@@ -430,7 +430,7 @@ mod tests {
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
     use super::*;
-    use crate::domain::{AccountId, KeyHash, SendLimits, Timestamp, TwilioCredentials};
+    use crate::domain::Timestamp;
     use crate::ports::clock::ManualClock;
 
     /// An answer, its name, and what the adapter must make of it.
@@ -449,23 +449,9 @@ mod tests {
 
     fn account(crm: CrmConnection) -> Account {
         Account {
-            id: AccountId::parse("acme").expect("valid account id"),
-            name: "Acme".into(),
-            default_country: "US".parse().expect("US is a country"),
-            twilio: TwilioCredentials {
-                account_sid: "AC00000000000000000000000000000001".into(),
-                auth_token: Secret::new("twilio-token"),
-                api_key: None,
-                messaging_service_sids: vec![],
-            },
-            numbers: vec![],
             users: BTreeMap::new(),
             crm,
-            goal_integration: "smsflow".into(),
-            limits: SendLimits::default(),
-            send_key_hash: KeyHash::of("send-key"),
-            alert_number: None,
-            replies: Default::default(),
+            ..crate::domain::fixtures::account()
         }
     }
 

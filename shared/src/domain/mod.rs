@@ -6,7 +6,7 @@ pub mod consent;
 pub mod contact;
 pub mod email;
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;
 pub mod goals;
 pub mod keywords;
 pub mod merge;

@@ -616,7 +616,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::domain::{CrmConnection, KeyHash, Secret, SendLimits, TwilioCredentials, User};
+    use crate::domain::User;
     use crate::ports::clock::ManualClock;
 
     fn account(id: &str) -> Account {
@@ -629,21 +629,8 @@ mod tests {
         Account {
             id: AccountId::parse(id).expect("valid account id"),
             name: id.into(),
-            default_country: "US".parse().expect("US is a country"),
-            twilio: TwilioCredentials {
-                account_sid: "AC00000000000000000000000000000001".into(),
-                auth_token: Secret::new("token"),
-                api_key: None,
-                messaging_service_sids: vec![],
-            },
-            numbers: vec![],
             users: BTreeMap::from([("mary".to_string(), mary)]),
-            crm: CrmConnection::Sandbox,
-            goal_integration: "smsflow".into(),
-            limits: SendLimits::default(),
-            send_key_hash: KeyHash::of("key"),
-            alert_number: None,
-            replies: Default::default(),
+            ..crate::domain::fixtures::account()
         }
     }
 

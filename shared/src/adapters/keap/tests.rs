@@ -12,7 +12,7 @@ use wiremock::{Match, Mock, MockServer, Request, ResponseTemplate};
 
 use super::client::pacing_key;
 use super::*;
-use crate::domain::{CrmConnection, KeapAuth, KeyHash, Secret, SendLimits, TwilioCredentials};
+use crate::domain::{CrmConnection, KeapAuth, Secret};
 
 /// An answer, its name, and what the adapter must make of it.
 type ErrorCase = (ResponseTemplate, &'static str, fn(&CrmError) -> bool);
@@ -21,26 +21,12 @@ const KEY: &str = "KeapAK-test-personal-access-token";
 
 fn account_with(base_url: String, auth: KeapAuth) -> Account {
     Account {
-        id: AccountId::parse("acme").expect("valid account id"),
-        name: "Acme".into(),
-        default_country: "US".parse().expect("US is a country"),
-        twilio: TwilioCredentials {
-            account_sid: "AC00000000000000000000000000000001".into(),
-            auth_token: Secret::new("twilio-token"),
-            api_key: None,
-            messaging_service_sids: vec![],
-        },
-        numbers: vec![],
         users: BTreeMap::new(),
         crm: CrmConnection::Keap {
             base_url: Some(base_url),
             auth,
         },
-        goal_integration: "smsflow".into(),
-        limits: SendLimits::default(),
-        send_key_hash: KeyHash::of("send-key"),
-        alert_number: None,
-        replies: Default::default(),
+        ..crate::domain::fixtures::account()
     }
 }
 
