@@ -352,7 +352,15 @@ pub async fn receive_respects_the_batch_size(q: Adapter) {
     assert_eq!(got, sent);
 }
 
-pub async fn burst_is_received_exactly_once(q: Adapter) {
+fn distinct(received: &Mutex<Vec<(String, String)>>) -> usize {
+    let received = received.lock().expect("lock");
+    received.iter().collect::<BTreeSet<_>>().len()
+}
+
+/// SQS delivers at least once: a standard queue may hand a message out twice (and moto's
+/// threaded server does so under concurrent receives), so the shared contract is "none lost,
+/// bodies intact". The embedded queue's own unit tests pin its stronger exactly-once.
+pub async fn burst_is_received_at_least_once_and_none_is_lost(q: Adapter) {
     const BURST: usize = 50;
     let mut producers = tokio::task::JoinSet::new();
     for i in 0..BURST {
@@ -372,7 +380,7 @@ pub async fn burst_is_received_exactly_once(q: Adapter) {
     for _ in 0..3 {
         let (q, received) = (q.clone(), received.clone());
         consumers.spawn(async move {
-            while received.lock().expect("lock").len() < BURST && Instant::now() < deadline {
+            while distinct(&received) < BURST && Instant::now() < deadline {
                 let batch = q
                     .receive(SEND, 10, HIDDEN, SECOND)
                     .await
@@ -388,12 +396,7 @@ pub async fn burst_is_received_exactly_once(q: Adapter) {
 
     let received = received.lock().expect("lock").clone();
     let unique: BTreeSet<(String, String)> = received.iter().cloned().collect();
-    assert_eq!(
-        unique.len(),
-        received.len(),
-        "a message was delivered twice"
-    );
-    assert_eq!(unique, sent, "every message exactly once, bodies intact");
+    assert_eq!(unique, sent, "every message received, bodies intact");
     assert_nothing_visible(&q, SEND, "all were deleted").await;
 }
 
@@ -419,7 +422,7 @@ macro_rules! queue_conformance {
                 long_poll_returns_message_enqueued_during_the_wait,
                 message_received_too_often_moves_to_dead_letters,
                 receive_respects_the_batch_size,
-                burst_is_received_exactly_once,
+                burst_is_received_at_least_once_and_none_is_lost,
             );
         }
     };

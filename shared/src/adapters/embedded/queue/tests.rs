@@ -367,3 +367,37 @@ async fn an_expired_long_poll_returns_nothing_after_the_wait() {
     let waited = started.elapsed();
     assert!(waited >= Duration::from_millis(290) && waited < Duration::from_secs(3));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_consumers_receive_each_message_exactly_once() {
+    const BURST: usize = 200;
+    let q = Arc::new(real_time_queue());
+    for i in 0..BURST {
+        q.enqueue(SEND, OutgoingMessage::now(format!("burst {i}")))
+            .await
+            .expect("enqueue succeeds");
+    }
+    let received = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut consumers = tokio::task::JoinSet::new();
+    for _ in 0..4 {
+        let (q, received) = (q.clone(), received.clone());
+        consumers.spawn(async move {
+            loop {
+                let batch = receive_now(&q, SEND, HOUR).await;
+                if batch.is_empty() {
+                    break;
+                }
+                for m in batch {
+                    q.delete(SEND, &m.receipt).await.expect("delete succeeds");
+                    received.lock().expect("lock").push(m.body);
+                }
+            }
+        });
+    }
+    consumers.join_all().await;
+    let mut received = received.lock().expect("lock").clone();
+    assert_eq!(received.len(), BURST, "no message twice, none lost");
+    received.sort();
+    received.dedup();
+    assert_eq!(received.len(), BURST);
+}
