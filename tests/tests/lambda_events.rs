@@ -345,6 +345,7 @@ async fn replies_route_to_the_last_sender_then_the_owner_then_the_backup() {
         campaign: campaign.map(str::to_string),
         created_at: Timestamp::from_millis(1_794_000_000_000),
         updated_at: Timestamp::from_millis(1_794_000_000_000),
+        contact_id: None,
         routing: None,
     };
     // Case 1: John texted this contact last.

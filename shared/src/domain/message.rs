@@ -117,6 +117,9 @@ pub struct MessageRecord {
     pub user_id: Option<String>,
     /// The campaign or sequence an automated send belongs to.
     pub campaign: Option<String>,
+    /// The CRM contact this message is about, when known (goals are fired on it).
+    #[serde(default)]
+    pub contact_id: Option<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     /// For inbound texts: who the text was forwarded to, and why.

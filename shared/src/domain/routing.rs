@@ -644,6 +644,7 @@ mod tests {
             campaign: Some("drip".into()),
             created_at: MAY_1_2024,
             updated_at: MAY_1_2024,
+            contact_id: None,
             routing: None,
         };
         let outbound = record(Direction::Outbound);

@@ -75,6 +75,7 @@ pub async fn deliver(app: &App, job: &SendJob) -> JobOutcome {
         campaign: job.campaign.clone(),
         created_at: now,
         updated_at: now,
+        contact_id: None,
         routing: None,
     };
     match app.store.record_message(&record).await {

@@ -181,6 +181,7 @@ pub async fn receive(app: &App, request: &WebhookRequest) -> Result<String, Inbo
         campaign: None,
         created_at: now,
         updated_at: now,
+        contact_id: None,
         routing: None,
     };
     // A retry finds the text stored by the first attempt: keep its id and its time.

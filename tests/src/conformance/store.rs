@@ -47,6 +47,7 @@ fn message(account: &str, contact: &str, n: u32, provider_sid: Option<&str>) -> 
         campaign: None,
         created_at: t(i64::from(n)),
         updated_at: t(i64::from(n)),
+        contact_id: None,
         routing: None,
     }
 }

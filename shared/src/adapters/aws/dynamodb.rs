@@ -1464,6 +1464,7 @@ mod tests {
             campaign: None,
             created_at: Timestamp::from_millis(1),
             updated_at: Timestamp::from_millis(1),
+            contact_id: None,
             routing: None,
         };
         let mut item = message_item(&message).expect("encodes");
