@@ -16,6 +16,7 @@ pub mod routing;
 pub mod secret;
 pub mod segments;
 pub mod send_content;
+pub mod send_request;
 pub mod sender;
 pub mod time;
 pub mod twilio_errors;

@@ -1,0 +1,512 @@
+//! A CRM's send request (`POST /crm/{account}/send`), read and checked against its account.
+//!
+//! Keap's "Send HTTP Post" can only send name/value pairs, so the request is a flat list
+//! of fields, from a form body, a JSON object, or the URL's query string. Field names are
+//! matched without regard to case; the canonical spellings are the README's:
+//!
+//! | field | meaning |
+//! |---|---|
+//! | `contactId` | the CRM contact (its mobile is used when no `phone` is given) |
+//! | `phone` | the recipient, E.164 or national in the account's default country |
+//! | `message` | the body, with merge fields (`~Contact.FirstName~`, `~User.Name~`...) |
+//! | `media` | media URLs: repeat the field, give a JSON array, or separate with spaces/commas |
+//! | `from` | the sender: an account number, a Messaging Service SID or an alphanumeric id (default: the account's first number) |
+//! | `reply` | the user who gets the replies (campaign sends) |
+//! | `user` | the user a manual send goes out for (replies go to them too) |
+//! | `type` | `bulk` (default), `transactional` or `alert` |
+//! | `subscription` | the contact's SMS subscription as the CRM knows it (`subscribed`, `unsubscribed`, `none`) |
+//! | `campaign` | a label for automated sends, kept on the message |
+//! | `requestId` | the CRM's id of this request: a repeat with the same id is answered once |
+//!
+//! Parsing checks everything that can be checked without the CRM; the body is checked
+//! again after its merge fields are rendered (that is the text Twilio receives).
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::account::Account;
+use super::consent::{SendKind, SubscriptionStatus, UnknownConsentValue};
+use super::merge::{self, MergeError};
+use super::phone::{PhoneError, PhoneNumber};
+use super::send_content::{ContentError, check_content};
+use super::sender::{SenderError, SenderSpec};
+
+/// Longest `requestId`, `contactId` or `campaign` we keep (they end up in storage keys).
+pub const MAX_ID_LENGTH: usize = 128;
+
+/// Stands in for a body made only of merge fields while its content is checked: not
+/// empty, and as short as a rendering can be.
+const FIELDS_ONLY: &str = "~";
+
+/// The request's fields, names lower-cased, values in order of appearance.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SendFields(BTreeMap<String, Vec<String>>);
+
+/// Why a body is not a send request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FieldsError {
+    #[error("the body is not valid JSON: {0}")]
+    Json(String),
+    #[error("a JSON send request must be an object of fields")]
+    NotAnObject,
+    #[error("field '{0}' must be a string, number, boolean or a list of them")]
+    NestedValue(String),
+    #[error("the body is not application/x-www-form-urlencoded: {0}")]
+    Form(String),
+}
+
+impl SendFields {
+    /// Fields from a form body (or a query string).
+    pub fn from_form(body: &[u8]) -> Result<SendFields, FieldsError> {
+        let pairs: Vec<(String, String)> =
+            serde_urlencoded::from_bytes(body).map_err(|e| FieldsError::Form(e.to_string()))?;
+        let mut fields = SendFields::default();
+        fields.extend(pairs);
+        Ok(fields)
+    }
+
+    /// Fields from a JSON object; arrays are repeated fields.
+    pub fn from_json(body: &[u8]) -> Result<SendFields, FieldsError> {
+        let value: Value =
+            serde_json::from_slice(body).map_err(|e| FieldsError::Json(e.to_string()))?;
+        let Value::Object(object) = value else {
+            return Err(FieldsError::NotAnObject);
+        };
+        let mut fields = SendFields::default();
+        for (name, value) in object {
+            let values = match value {
+                Value::Array(items) => items,
+                other => vec![other],
+            };
+            for item in values {
+                let text = match item {
+                    Value::Null => continue,
+                    Value::String(s) => s,
+                    Value::Number(n) => n.to_string(),
+                    Value::Bool(b) => b.to_string(),
+                    Value::Array(_) | Value::Object(_) => {
+                        return Err(FieldsError::NestedValue(name));
+                    }
+                };
+                fields.push(&name, text);
+            }
+        }
+        Ok(fields)
+    }
+
+    /// Adds pairs; fields of the body win over the same fields of the query string because
+    /// the caller extends with the body last and [`SendFields::get`] reads the last value.
+    pub fn extend(&mut self, pairs: impl IntoIterator<Item = (String, String)>) {
+        for (name, value) in pairs {
+            self.push(&name, value);
+        }
+    }
+
+    fn push(&mut self, name: &str, value: String) {
+        self.0
+            .entry(name.to_ascii_lowercase())
+            .or_default()
+            .push(value);
+    }
+
+    /// The field's last non-blank value, trimmed.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .get(&name.to_ascii_lowercase())?
+            .iter()
+            .rev()
+            .map(|v| v.trim())
+            .find(|v| !v.is_empty())
+    }
+
+    /// The field's last value exactly as sent (a body keeps its spaces and line breaks).
+    fn raw(&self, name: &str) -> Option<&str> {
+        self.0
+            .get(&name.to_ascii_lowercase())?
+            .last()
+            .map(String::as_str)
+    }
+
+    /// Every value of a field.
+    fn all(&self, name: &str) -> &[String] {
+        self.0
+            .get(&name.to_ascii_lowercase())
+            .map_or(&[], Vec::as_slice)
+    }
+}
+
+/// Who receives the message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recipient {
+    /// A phone given in the request.
+    Phone(PhoneNumber),
+    /// Only a contact id: the contact's mobile comes from the CRM.
+    ContactMobile,
+    /// The account's alert number (Connectif's alert SMS).
+    AlertNumber(PhoneNumber),
+}
+
+/// A send request that passed every check possible before talking to the CRM.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SendRequest {
+    pub request_id: Option<String>,
+    pub contact_id: Option<String>,
+    pub recipient: Recipient,
+    /// The body with its merge fields still in it (syntax already checked).
+    pub template: String,
+    pub media_urls: Vec<String>,
+    pub sender: SenderSpec,
+    /// The account user a manual send goes out for.
+    pub user: Option<String>,
+    /// The account user who gets replies to a campaign send.
+    pub reply_to: Option<String>,
+    pub kind: SendKind,
+    pub subscription: Option<SubscriptionStatus>,
+    pub campaign: Option<String>,
+}
+
+impl SendRequest {
+    /// The user replies route to: the manual sender, else the campaign's reply-to user.
+    pub fn routing_user(&self) -> Option<&str> {
+        self.user.as_deref().or(self.reply_to.as_deref())
+    }
+
+    /// Whether the body needs the CRM contact's fields.
+    pub fn needs_contact_fields(&self) -> bool {
+        merge::fields_in(&self.template)
+            .iter()
+            .any(|f| f.starts_with("Contact."))
+    }
+}
+
+/// Why a send request was refused before anything happened. `code()` is stable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendRequestError {
+    #[error("give the recipient as phone=... or contactId=... (or type=alert)")]
+    MissingRecipient,
+    #[error("phone '{input}' is not a valid number: {problem}")]
+    InvalidPhone { input: String, problem: PhoneError },
+    #[error("type=alert needs an alert number on the account, and it has none")]
+    NoAlertNumber,
+    #[error(transparent)]
+    Content(#[from] ContentError),
+    #[error(transparent)]
+    Merge(#[from] MergeError),
+    #[error(transparent)]
+    Sender(#[from] SenderError),
+    #[error("{field}: the account has no user '{id}'")]
+    UnknownUser { field: &'static str, id: String },
+    #[error(transparent)]
+    InvalidValue(#[from] UnknownConsentValue),
+    #[error("{field} is longer than {MAX_ID_LENGTH} characters")]
+    TooLong { field: &'static str },
+}
+
+impl SendRequestError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            SendRequestError::MissingRecipient => "missing_recipient",
+            SendRequestError::InvalidPhone { .. } => "invalid_phone",
+            SendRequestError::NoAlertNumber => "no_alert_number",
+            SendRequestError::Content(e) => e.code(),
+            SendRequestError::Merge(e) => e.code(),
+            SendRequestError::Sender(e) => e.code(),
+            SendRequestError::UnknownUser { .. } => "unknown_user",
+            SendRequestError::InvalidValue(_) => "invalid_value",
+            SendRequestError::TooLong { .. } => "field_too_long",
+        }
+    }
+}
+
+/// Reads a send request for `account`. Errors come in the order a person fixes a form:
+/// recipient, content, sender, users, the rest.
+pub fn parse_send_request(
+    fields: &SendFields,
+    account: &Account,
+) -> Result<SendRequest, SendRequestError> {
+    let kind = match fields.get("type") {
+        Some(word) => word.to_ascii_lowercase().parse::<SendKind>()?,
+        None => SendKind::Bulk,
+    };
+    let contact_id = bounded(fields.get("contactId"), "contactId")?;
+    let recipient = if kind == SendKind::Alert {
+        Recipient::AlertNumber(
+            account
+                .alert_number
+                .clone()
+                .ok_or(SendRequestError::NoAlertNumber)?,
+        )
+    } else {
+        match (fields.get("phone"), &contact_id) {
+            (Some(input), _) => Recipient::Phone(account.parse_phone(input).map_err(|problem| {
+                SendRequestError::InvalidPhone {
+                    input: input.to_string(),
+                    problem,
+                }
+            })?),
+            (None, Some(_)) => Recipient::ContactMobile,
+            (None, None) => return Err(SendRequestError::MissingRecipient),
+        }
+    };
+
+    let template = fields.raw("message").unwrap_or_default().to_string();
+    let media = media_urls(fields);
+    // The shortest the body can render to (every field empty) also checks the merge
+    // syntax. A body of nothing but fields is not empty until the contact says so; its
+    // length is checked again once rendered.
+    let shortest = merge::render(&template, &|_| Some(String::new()))?;
+    let probe = if shortest.trim().is_empty() && !template.trim().is_empty() {
+        FIELDS_ONLY
+    } else {
+        &shortest
+    };
+    let content = check_content(probe, &media)?;
+
+    let sender = match fields.get("from") {
+        Some(input) => SenderSpec::parse(input, account)?,
+        None => account
+            .numbers
+            .first()
+            .map(|n| SenderSpec::Number(n.number.clone()))
+            .ok_or(SenderError::Missing)?,
+    };
+    let user = known_user(fields.get("user"), "user", account)?;
+    let reply_to = known_user(fields.get("reply"), "reply", account)?;
+    let subscription = fields
+        .get("subscription")
+        .map(|word| word.to_ascii_lowercase().parse::<SubscriptionStatus>())
+        .transpose()?;
+    Ok(SendRequest {
+        request_id: bounded(fields.get("requestId"), "requestId")?,
+        contact_id,
+        recipient,
+        template,
+        media_urls: content.media_urls,
+        sender,
+        user,
+        reply_to,
+        kind,
+        subscription,
+        campaign: bounded(fields.get("campaign"), "campaign")?,
+    })
+}
+
+fn bounded(value: Option<&str>, field: &'static str) -> Result<Option<String>, SendRequestError> {
+    match value {
+        Some(v) if v.chars().count() > MAX_ID_LENGTH => Err(SendRequestError::TooLong { field }),
+        v => Ok(v.map(str::to_string)),
+    }
+}
+
+fn known_user(
+    id: Option<&str>,
+    field: &'static str,
+    account: &Account,
+) -> Result<Option<String>, SendRequestError> {
+    match id {
+        None => Ok(None),
+        Some(id) if account.user(id).is_some() => Ok(Some(id.to_string())),
+        Some(id) => Err(SendRequestError::UnknownUser {
+            field,
+            id: id.to_string(),
+        }),
+    }
+}
+
+/// Media URLs from every `media` value, each split on whitespace and commas (a CRM field
+/// merged into one value holds a list); blanks dropped.
+fn media_urls(fields: &SendFields) -> Vec<String> {
+    fields
+        .all("media")
+        .iter()
+        .flat_map(|v| v.split(|c: char| c.is_whitespace() || c == ','))
+        .filter(|u| !u.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures;
+    use super::*;
+
+    fn form(body: &str) -> SendFields {
+        SendFields::from_form(body.as_bytes()).expect("form")
+    }
+
+    fn parse(body: &str) -> Result<SendRequest, SendRequestError> {
+        parse_send_request(&form(body), &fixtures::account())
+    }
+
+    fn code(body: &str) -> &'static str {
+        match parse(body) {
+            Ok(_) => "ok",
+            Err(e) => e.code(),
+        }
+    }
+
+    #[test]
+    fn refusals_name_the_problem() {
+        let long_body = "a".repeat(1601);
+        let eleven_media = (0..11)
+            .map(|i| format!("media=https://x.test/{i}.png"))
+            .collect::<Vec<_>>()
+            .join("&");
+        let cases = [
+            ("message=hi", "missing_recipient"),
+            ("phone=12&message=hi", "invalid_phone"),
+            ("phone=not+a+phone&message=hi", "invalid_phone"),
+            ("phone=%2B15005550006", "empty_message"),
+            ("phone=%2B15005550006&message=+++", "empty_message"),
+            (
+                &format!("phone=%2B15005550006&message={long_body}"),
+                "body_too_long",
+            ),
+            (
+                &format!("phone=%2B15005550006&message={long_body}~Contact.FirstName~"),
+                "body_too_long",
+            ),
+            (
+                &format!("phone=%2B15005550006&message=hi&{eleven_media}"),
+                "too_many_media",
+            ),
+            (
+                "phone=%2B15005550006&message=hi&media=ftp://x.test/a.png",
+                "invalid_media_url",
+            ),
+            (
+                "phone=%2B15005550006&message=Hi+~Contact.First",
+                "unterminated_merge_field",
+            ),
+            (
+                "phone=%2B15005550006&message=hi&from=%2B12025550199",
+                "unknown_sender_number",
+            ),
+            (
+                "phone=%2B15005550006&message=hi&from=TooLongSender1",
+                "invalid_alphanumeric_sender",
+            ),
+            (
+                "phone=%2B15005550006&message=hi&user=nobody",
+                "unknown_user",
+            ),
+            (
+                "phone=%2B15005550006&message=hi&reply=nobody",
+                "unknown_user",
+            ),
+            ("phone=%2B15005550006&message=hi&type=spam", "invalid_value"),
+            (
+                "phone=%2B15005550006&message=hi&subscription=maybe",
+                "invalid_value",
+            ),
+            (
+                &format!("phone=%2B15005550006&message=hi&requestId={}", "r".repeat(129)),
+                "field_too_long",
+            ),
+            ("phone=%2B15005550006&message=hi", "ok"),
+            ("contactId=42&message=hi", "ok"),
+            ("phone=%2B15005550006&media=https://x.test/a.png", "ok"),
+        ];
+        for (body, want) in cases {
+            assert_eq!(code(body), want, "{body}");
+        }
+    }
+
+    #[test]
+    fn the_body_length_is_checked_once_rendered() {
+        // Merge fields may render to nothing, so a template is refused only when even its
+        // shortest rendering is over the limit.
+        let fields = "~Contact.FirstName~".repeat(100);
+        assert_eq!(code(&format!("phone=%2B15005550006&message={fields}")), "ok");
+        let over = "a".repeat(1601);
+        assert_eq!(
+            parse(&format!("phone=%2B15005550006&message={over}")).map(|_| ()),
+            Err(SendRequestError::Content(ContentError::BodyTooLong {
+                length: 1601
+            }))
+        );
+    }
+
+    #[test]
+    fn reads_every_field() {
+        let account = fixtures::account();
+        let user = account.users.keys().next().expect("fixture user").clone();
+        let request = parse(&format!(
+            "contactId=42&phone=(612)+555-0100&message=Hi+~Contact.FirstName~%0A&media=https://x.test/a.png,+https://x.test/b.png\
+             &user={user}&reply={user}&type=Transactional&subscription=subscribed&campaign=spring&requestId=r-1&key=secret"
+        ))
+        .expect("valid");
+        assert_eq!(request.contact_id.as_deref(), Some("42"));
+        assert_eq!(
+            request.recipient,
+            Recipient::Phone(PhoneNumber::parse_e164("+16125550100").expect("e164"))
+        );
+        assert_eq!(request.template, "Hi ~Contact.FirstName~\n");
+        assert_eq!(
+            request.media_urls,
+            ["https://x.test/a.png", "https://x.test/b.png"]
+        );
+        assert_eq!(request.user.as_deref(), Some(user.as_str()));
+        assert_eq!(request.routing_user(), Some(user.as_str()));
+        assert_eq!(request.kind, SendKind::Transactional);
+        assert_eq!(request.subscription, Some(SubscriptionStatus::Subscribed));
+        assert_eq!(request.campaign.as_deref(), Some("spring"));
+        assert_eq!(request.request_id.as_deref(), Some("r-1"));
+        assert!(request.needs_contact_fields());
+        assert_eq!(
+            request.sender,
+            SenderSpec::Number(account.numbers[0].number.clone())
+        );
+    }
+
+    #[test]
+    fn json_bodies_read_like_forms() {
+        let json = br#"{"phone": "+15005550006", "message": "hi", "media": ["https://x.test/a.png"], "contactId": 42, "campaign": null}"#;
+        let fields = SendFields::from_json(json).expect("json");
+        let request = parse_send_request(&fields, &fixtures::account()).expect("valid");
+        assert_eq!(request.contact_id.as_deref(), Some("42"));
+        assert_eq!(request.media_urls, ["https://x.test/a.png"]);
+        assert_eq!(request.campaign, None);
+        assert_eq!(
+            SendFields::from_json(b"[1]"),
+            Err(FieldsError::NotAnObject)
+        );
+        assert_eq!(
+            SendFields::from_json(br#"{"phone": {"a": 1}}"#),
+            Err(FieldsError::NestedValue("phone".into()))
+        );
+        assert!(matches!(
+            SendFields::from_json(b"{"),
+            Err(FieldsError::Json(_))
+        ));
+    }
+
+    #[test]
+    fn alert_sends_go_to_the_account_alert_number() {
+        let mut account = fixtures::account();
+        account.alert_number = None;
+        let fields = form("contactId=42&message=New+lead&type=alert");
+        assert_eq!(
+            parse_send_request(&fields, &account).map(|_| ()),
+            Err(SendRequestError::NoAlertNumber)
+        );
+        let alert = PhoneNumber::parse_e164("+16125550199").expect("e164");
+        account.alert_number = Some(alert.clone());
+        let request = parse_send_request(&fields, &account).expect("valid");
+        assert_eq!(request.recipient, Recipient::AlertNumber(alert));
+        assert_eq!(request.kind, SendKind::Alert);
+    }
+
+    #[test]
+    fn later_values_win_and_names_ignore_case() {
+        let mut fields = form("PHONE=%2B15005550001&message=query");
+        fields.extend([("Message".to_string(), "body".to_string())]);
+        let request = parse_send_request(&fields, &fixtures::account()).expect("valid");
+        assert_eq!(request.template, "body");
+        assert_eq!(
+            request.recipient,
+            Recipient::Phone(PhoneNumber::parse_e164("+15005550001").expect("e164"))
+        );
+    }
+}
