@@ -90,6 +90,8 @@ struct RawAccount {
     alert_number: Option<String>,
     #[serde(default)]
     replies: RawReplies,
+    subscription_field: Option<String>,
+    sms_notes: Option<bool>,
     twilio: RawTwilio,
     #[serde(default)]
     numbers: Vec<RawNumber>,
@@ -410,6 +412,11 @@ impl Validator {
             send_key_hash,
             alert_number,
             replies: self.replies(&format!("{at}.replies"), raw.replies)?,
+            subscription_field: raw
+                .subscription_field
+                .map(|f| self.non_empty(&format!("{at}.subscription_field"), f))
+                .transpose()?,
+            sms_notes: raw.sms_notes.unwrap_or(true),
         })
     }
 

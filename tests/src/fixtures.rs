@@ -58,5 +58,7 @@ pub fn account(id: &str, numbers: &[&str]) -> Account {
         send_key_hash: KeyHash::of("test-send-key"),
         alert_number: None,
         replies: Default::default(),
+        subscription_field: None,
+        sms_notes: true,
     }
 }

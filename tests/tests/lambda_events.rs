@@ -13,7 +13,7 @@ use smsflow_shared::app::App;
 use smsflow_shared::config::LocalConfig;
 use smsflow_shared::handlers::{consumer, http};
 use smsflow_shared::local::LocalRuntime;
-use smsflow_shared::ports::NewContact;
+use smsflow_shared::ports::{NewContact, QueueReceiver};
 use tower::ServiceExt;
 
 const EXAMPLE: &str = include_str!("../../smsflow.example.toml");
@@ -21,10 +21,16 @@ const EXAMPLE: &str = include_str!("../../smsflow.example.toml");
 /// The example account with the fixtures' auth token (`events/README.md`), behind a given
 /// public base URL (`None`: rebuilt from the request's host, as on Lambda).
 async fn runtime_at(public_base_url: Option<&str>) -> Arc<LocalRuntime> {
-    let text = EXAMPLE.replace(
-        "auth_token = \"sandbox-auth-token\"",
-        "auth_token = \"test-auth-token\"",
-    );
+    let text = EXAMPLE
+        .replace(
+            "auth_token = \"sandbox-auth-token\"",
+            "auth_token = \"test-auth-token\"",
+        )
+        // The fixtures' key `test-send-key`, stored as its SHA-256 as in production.
+        .replace(
+            "send_key = \"local-dev-key-change-me-0123456789\"",
+            "send_key_sha256 = \"95ca8e1b9947c9832602eb6d6794a4b2638b6a10b34fd2404c327df2c0517add\"",
+        );
     let config = LocalConfig::parse(Path::new("example.toml"), &text).expect("valid example");
     let db = EmbeddedDb::in_memory().expect("in-memory db");
     Arc::new(
@@ -77,12 +83,6 @@ async fn http_events_reach_their_function_routes() {
             4,
         ),
         (
-            "campaign send",
-            include_str!("../../events/function-url-campaign-send.json"),
-            http::campaign_send,
-            4,
-        ),
-        (
             "sequence start",
             include_str!("../../events/function-url-sequence-start.json"),
             http::sequence_start,
@@ -110,6 +110,70 @@ async fn http_events_reach_their_function_routes() {
         (status, body["error"].as_str()),
         (404, Some("route_not_found"))
     );
+}
+
+#[tokio::test]
+async fn campaign_send_event_queues_one_send() {
+    let rt = runtime().await;
+    let acme = rt
+        .app
+        .store
+        .account(&"acme".parse().expect("id"))
+        .await
+        .expect("store")
+        .expect("acme");
+    // The fixture's contactId=1: the sandbox CRM's first contact.
+    let contact = rt
+        .app
+        .crm
+        .create_contact(
+            &acme,
+            &NewContact {
+                first_name: Some("Jane".into()),
+                phone: Some(acme.parse_phone("+14155552671").expect("phone")),
+                ..NewContact::default()
+            },
+        )
+        .await
+        .expect("sandbox contact");
+    assert_eq!(contact.id, "1");
+    let event = include_str!("../../events/function-url-campaign-send.json");
+    let (status, body) = call(
+        http::with_fallback(http::campaign_send(rt.app.clone())),
+        event,
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["outcome"], "queued");
+    let queued = rt
+        .queue
+        .receive(
+            smsflow_shared::ports::QueueName::Send,
+            10,
+            std::time::Duration::from_secs(30),
+            std::time::Duration::ZERO,
+        )
+        .await
+        .expect("receive");
+    assert_eq!(queued.len(), 1);
+    let job: smsflow_shared::usecases::deliver::SendJob =
+        serde_json::from_str(&queued[0].body).expect("send job");
+    assert_eq!(job.to.as_str(), "+14155552671");
+    assert_eq!(job.contact_id.as_deref(), Some("1"));
+    assert_eq!(
+        job.body,
+        "Hi Jane, your appointment is tomorrow at 3pm. Reply STOP to opt out."
+    );
+    assert_eq!(body["message_id"].as_str(), Some(job.message_id.as_str()));
+
+    // Lambda's retry of the same event is answered the same, and sends nothing more.
+    let (status, again) = call(
+        http::with_fallback(http::campaign_send(rt.app.clone())),
+        event,
+    )
+    .await;
+    assert_eq!((status, &again["message_id"]), (202, &body["message_id"]));
+    assert_eq!(again["repeated"], true);
 }
 
 fn sqs(event: &str) -> SqsEvent {

@@ -75,11 +75,7 @@ async fn routes_answer_with_json() {
     assert_eq!((status, body), (200, json!({"status": "ok"})));
 
     // Routes whose issues have not landed answer 501 with a clear JSON error.
-    for path in [
-        "/twilio/status",
-        "/crm/acme/send",
-        "/crm/acme/sequences/welcome/start",
-    ] {
+    for path in ["/twilio/status", "/crm/acme/sequences/welcome/start"] {
         let r = http
             .post(format!("{}{path}", server.base_url()))
             .form(&[("Body", "hi")])
@@ -223,6 +219,10 @@ async fn queue_consumers_run_and_state_survives_restart() {
         media_urls: vec![],
         user_id: Some("mary".into()),
         campaign: None,
+        contact_id: None,
+        manual: true,
+        kind: smsflow_shared::domain::consent::SendKind::Transactional,
+        not_before: None,
     };
     app.queue
         .enqueue(

@@ -205,6 +205,18 @@ pub struct Account {
     /// Answers to keywords, sent only where Twilio did not already answer.
     #[serde(default)]
     pub replies: KeywordReplies,
+    /// The CRM contact field that holds the SMS subscription (`subscribed`,
+    /// `unsubscribed`, `none`), read when a send request does not say.
+    #[serde(default)]
+    pub subscription_field: Option<String>,
+    /// Whether each sent SMS is also written as a note on the CRM contact (turboDial's
+    /// "SMS Note"), so the CRM shows the SMS history.
+    #[serde(default = "sms_notes_default")]
+    pub sms_notes: bool,
+}
+
+fn sms_notes_default() -> bool {
+    true
 }
 
 /// What smsflow answers to a keyword when Twilio has not (Advanced Opt-Out without a

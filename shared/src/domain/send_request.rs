@@ -103,6 +103,13 @@ impl SendFields {
         }
     }
 
+    /// Adds another source's fields after these (so its values win).
+    pub fn merge(&mut self, other: SendFields) {
+        for (name, values) in other.0 {
+            self.0.entry(name).or_default().extend(values);
+        }
+    }
+
     fn push(&mut self, name: &str, value: String) {
         self.0
             .entry(name.to_ascii_lowercase())
@@ -239,12 +246,14 @@ pub fn parse_send_request(
         )
     } else {
         match (fields.get("phone"), &contact_id) {
-            (Some(input), _) => Recipient::Phone(account.parse_phone(input).map_err(|problem| {
-                SendRequestError::InvalidPhone {
-                    input: input.to_string(),
-                    problem,
-                }
-            })?),
+            (Some(input), _) => {
+                Recipient::Phone(account.parse_phone(input).map_err(|problem| {
+                    SendRequestError::InvalidPhone {
+                        input: input.to_string(),
+                        problem,
+                    }
+                })?)
+            }
             (None, Some(_)) => Recipient::ContactMobile,
             (None, None) => return Err(SendRequestError::MissingRecipient),
         }
@@ -401,7 +410,10 @@ mod tests {
                 "invalid_value",
             ),
             (
-                &format!("phone=%2B15005550006&message=hi&requestId={}", "r".repeat(129)),
+                &format!(
+                    "phone=%2B15005550006&message=hi&requestId={}",
+                    "r".repeat(129)
+                ),
                 "field_too_long",
             ),
             ("phone=%2B15005550006&message=hi", "ok"),
@@ -418,7 +430,10 @@ mod tests {
         // Merge fields may render to nothing, so a template is refused only when even its
         // shortest rendering is over the limit.
         let fields = "~Contact.FirstName~".repeat(100);
-        assert_eq!(code(&format!("phone=%2B15005550006&message={fields}")), "ok");
+        assert_eq!(
+            code(&format!("phone=%2B15005550006&message={fields}")),
+            "ok"
+        );
         let over = "a".repeat(1601);
         assert_eq!(
             parse(&format!("phone=%2B15005550006&message={over}")).map(|_| ()),
@@ -468,10 +483,7 @@ mod tests {
         assert_eq!(request.contact_id.as_deref(), Some("42"));
         assert_eq!(request.media_urls, ["https://x.test/a.png"]);
         assert_eq!(request.campaign, None);
-        assert_eq!(
-            SendFields::from_json(b"[1]"),
-            Err(FieldsError::NotAnObject)
-        );
+        assert_eq!(SendFields::from_json(b"[1]"), Err(FieldsError::NotAnObject));
         assert_eq!(
             SendFields::from_json(br#"{"phone": {"a": 1}}"#),
             Err(FieldsError::NestedValue("phone".into()))

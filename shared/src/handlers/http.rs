@@ -12,7 +12,9 @@ use axum::routing::post;
 
 use super::error::{ApiError, route_not_found};
 use crate::app::{App, AppSettings};
+use crate::domain::send_request::SendFields;
 use crate::usecases::inbound::{self, InboundError, WebhookRequest};
+use crate::usecases::send_request::{self, SendOutcome};
 
 pub const INBOUND_PATH: &str = "/twilio/inbound";
 pub const STATUS_PATH: &str = "/twilio/status";
@@ -124,8 +126,68 @@ async fn status(State(_app): State<Arc<App>>) -> ApiError {
     ApiError::not_implemented("status callback processing", 4)
 }
 
-async fn send(State(_app): State<Arc<App>>, Path(_account): Path<String>) -> ApiError {
-    ApiError::not_implemented("CRM send requests", 4)
+/// A CRM's send request: the account's key authenticates it; fields come from the query
+/// string and the body (form or JSON, by `Content-Type`), the body's winning.
+async fn send(
+    State(app): State<Arc<App>>,
+    Path(account): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
+    let query = uri.query().unwrap_or_default();
+    let query_key = serde_urlencoded::from_str::<KeyQuery>(query)
+        .ok()
+        .and_then(|q| q.key);
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().starts_with("application/json"));
+    // The key may sit in the body only for form bodies (Keap's name/value pairs).
+    let form_body: &[u8] = if is_json { b"" } else { &body };
+    let account = match authenticate(&app, &account, query_key.as_deref(), form_body).await {
+        Ok(account) => account,
+        Err(e) => return e.into_response(),
+    };
+    let fields = SendFields::from_form(query.as_bytes()).and_then(|mut fields| {
+        let from_body = if is_json {
+            SendFields::from_json(&body)
+        } else {
+            SendFields::from_form(&body)
+        }?;
+        fields.merge(from_body);
+        Ok(fields)
+    });
+    let fields = match fields {
+        Ok(fields) => fields,
+        Err(e) => {
+            return ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", e.to_string())
+                .into_response();
+        }
+    };
+    match send_request::request_send(&app, &account, &fields).await {
+        Ok(reply) => {
+            let status = match reply.outcome {
+                SendOutcome::Queued => StatusCode::ACCEPTED,
+                SendOutcome::Invalid => StatusCode::BAD_REQUEST,
+                SendOutcome::UnknownContact => StatusCode::NOT_FOUND,
+                SendOutcome::Refused => StatusCode::CONFLICT,
+                SendOutcome::QueueFull => StatusCode::TOO_MANY_REQUESTS,
+                SendOutcome::InProgress => StatusCode::CONFLICT,
+            };
+            tracing::info!(account = %account.id, outcome = ?reply.outcome, code = ?reply.code, repeated = reply.repeated, "send request");
+            (status, axum::Json(reply)).into_response()
+        }
+        Err(e) => {
+            tracing::error!(account = %account.id, error = %e, "send request could not be handled");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                format!("{e}; nothing was queued, retry later"),
+            )
+            .into_response()
+        }
+    }
 }
 
 #[derive(serde::Deserialize)]

@@ -24,6 +24,58 @@ pub struct Contact {
     pub custom_fields: BTreeMap<String, String>,
 }
 
+impl Contact {
+    /// The value of a `Contact.*` merge field, named as Keap names them: `Contact.Id`,
+    /// `Contact.FirstName`, `Contact.LastName`, `Contact.Email`, `Contact.Phone1`, and a
+    /// custom field as `Contact._Name` (matched to the field's name ignoring case, spaces
+    /// and punctuation, since CRMs show labels). A known field with no value is `""`;
+    /// `None` for a name the contact does not have.
+    pub fn merge_field(&self, name: &str) -> Option<String> {
+        let field = name.strip_prefix("Contact.")?;
+        let text = |v: &Option<String>| Some(v.clone().unwrap_or_default());
+        match field {
+            "Id" => Some(self.id.clone()),
+            "FirstName" => text(&self.first_name),
+            "LastName" => text(&self.last_name),
+            "Email" => Some(
+                self.email
+                    .as_ref()
+                    .map(|e| e.as_str().to_string())
+                    .unwrap_or_default(),
+            ),
+            "Phone1" => Some(
+                self.phone
+                    .as_ref()
+                    .map(|p| p.as_str().to_string())
+                    .unwrap_or_default(),
+            ),
+            custom => self
+                .custom_field(custom.strip_prefix('_')?)
+                .map(str::to_string),
+        }
+    }
+
+    /// A custom field's value by name, ignoring case, spaces and punctuation.
+    pub fn custom_field(&self, name: &str) -> Option<&str> {
+        let key = |s: &str| -> String {
+            s.chars()
+                .filter(|c| c.is_alphanumeric())
+                .flat_map(char::to_lowercase)
+                .collect()
+        };
+        let wanted = key(name);
+        self.custom_fields
+            .get(name)
+            .or_else(|| {
+                self.custom_fields
+                    .iter()
+                    .find(|(k, _)| key(k) == wanted)
+                    .map(|(_, v)| v)
+            })
+            .map(String::as_str)
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewContact {
     pub first_name: Option<String>,
@@ -133,4 +185,42 @@ pub trait Crm: Send + Sync {
         integration: &str,
         call_name: &str,
     ) -> CrmResult<GoalOutcome>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_fields_of_a_contact() {
+        let contact = Contact {
+            id: "42".into(),
+            first_name: Some("Ana".into()),
+            last_name: None,
+            email: EmailAddress::parse("ana@example.com").ok(),
+            phone: PhoneNumber::parse_e164("+16125550100").ok(),
+            owner_id: None,
+            tags: vec![],
+            custom_fields: BTreeMap::from([
+                ("Sms Subscription".to_string(), "subscribed".to_string()),
+                ("Tier".to_string(), "gold".to_string()),
+            ]),
+        };
+        let cases = [
+            ("Contact.Id", Some("42")),
+            ("Contact.FirstName", Some("Ana")),
+            ("Contact.LastName", Some("")),
+            ("Contact.Email", Some("ana@example.com")),
+            ("Contact.Phone1", Some("+16125550100")),
+            ("Contact._Tier", Some("gold")),
+            ("Contact._SmsSubscription", Some("subscribed")),
+            ("Contact._sms_subscription", Some("subscribed")),
+            ("Contact._Missing", None),
+            ("Contact.Nickname", None),
+            ("Account.Name", None),
+        ];
+        for (name, want) in cases {
+            assert_eq!(contact.merge_field(name).as_deref(), want, "{name}");
+        }
+    }
 }

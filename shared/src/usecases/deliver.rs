@@ -1,18 +1,38 @@
-//! Delivering one admitted send: the send worker's job. The attempt is recorded before the
-//! provider is called, so a redelivered job whose outcome is unknown is never resent
-//! blindly. (Pacing, consent states and CRM goals of issue #4 build on this.)
+//! Delivering one admitted send: the send worker's job.
+//!
+//! - **Consent again**: STOP and a bounced or paused phone are checked at send time too.
+//! - **Pacing**: each sender sends at most its rate in segments per second. The job reserves
+//!   its slot in the sender's calendar (`RateStore::reserve_send_slot`, atomic) and, when
+//!   the slot is more than [`MAX_WAIT`] away, goes back on the queue delayed until then,
+//!   carrying its slot; a worker never sits on a backlog, so another account's message in
+//!   the queue is picked up at once (fairness without a queue per account).
+//! - **No double send**: the attempt is recorded before the provider is called, so a
+//!   redelivered job whose outcome is unknown is never resent blindly.
+//! - After the provider accepts: the message's SID is kept for status callbacks, the CRM
+//!   gets `SendManual` or `SendAuto` and, if the account wants it, a note with the SMS.
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use super::JobOutcome;
+use super::automation::{self, AutomationJob};
+use super::send_request::queue_goals;
 use crate::app::App;
-use crate::domain::{AccountId, Direction, MessageRecord, MessageStatus, PhoneNumber};
-use crate::ports::{Claim, OutboundSms, Recorded, Sender, SmsError};
+use crate::domain::consent::{PhoneStatus, SendKind};
+use crate::domain::goals::StandardGoal;
+use crate::domain::segments::{count_segments, send_cost};
+use crate::domain::sender::{AlphanumericSenderId, SenderSpec};
+use crate::domain::{
+    Account, AccountId, Direction, MessageRecord, MessageStatus, PhoneNumber, Timestamp,
+};
+use crate::ports::{Claim, OutboundSms, OutgoingMessage, QueueName, Recorded, Sender, SmsError};
 
 /// How long a send attempt is remembered (longer than any SQS redelivery).
 const ATTEMPT_WINDOW: Duration = Duration::from_secs(14 * 24 * 3600);
+/// The longest a worker waits for a job's slot; a later slot sends the job back to the
+/// queue. Short, so a worker (and a Lambda's billed time) is not held by one sender.
+pub const MAX_WAIT: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SendJob {
@@ -24,8 +44,24 @@ pub struct SendJob {
     pub body: String,
     #[serde(default)]
     pub media_urls: Vec<String>,
+    /// The account user replies route to: the manual sender or the campaign's reply-to.
     pub user_id: Option<String>,
     pub campaign: Option<String>,
+    /// The CRM contact, for goals and the SMS note.
+    #[serde(default)]
+    pub contact_id: Option<String>,
+    /// Sent by a user by hand (`SendManual`), not by a campaign (`SendAuto`).
+    #[serde(default)]
+    pub manual: bool,
+    #[serde(default = "transactional")]
+    pub kind: SendKind,
+    /// The slot reserved in the sender's calendar, once reserved.
+    #[serde(default)]
+    pub not_before: Option<Timestamp>,
+}
+
+fn transactional() -> SendKind {
+    SendKind::Transactional
 }
 
 pub async fn deliver(app: &App, job: &SendJob) -> JobOutcome {
@@ -36,14 +72,12 @@ pub async fn deliver(app: &App, job: &SendJob) -> JobOutcome {
         }
         Err(e) => return JobOutcome::Retry(format!("cannot load account: {e}")),
     };
-    // STOP wins, checked again at send time.
-    match app.store.consent(&account.id, &job.to).await {
-        Ok(Some(c)) if c.opted_out => {
-            release_admission(app, &account.id).await;
-            return JobOutcome::Dropped(format!("recipient opted out ({})", c.source));
+    match wait_for_slot(app, &account, job).await {
+        Ok(SlotWait::SendNow) => {}
+        Ok(SlotWait::Requeued(at)) => {
+            return JobOutcome::Skipped(format!("paced: back on the queue until {at}"));
         }
-        Ok(_) => {}
-        Err(e) => return JobOutcome::Retry(format!("cannot read consent: {e}")),
+        Err(outcome) => return outcome,
     }
     let attempt_key = format!("send:{}", job.message_id);
     let now = app.clock.now();
@@ -60,6 +94,30 @@ pub async fn deliver(app: &App, job: &SendJob) -> JobOutcome {
         }
         Err(e) => return JobOutcome::Retry(format!("cannot record the attempt: {e}")),
     }
+    // STOP wins, and a bounced or paused phone gets nothing: checked again at send time.
+    if let Some(refusal) = match refusal_at_send_time(app, &account, &job.to).await {
+        Ok(refusal) => refusal,
+        Err(e) => {
+            release_attempt(app, &attempt_key).await;
+            return JobOutcome::Retry(e);
+        }
+    } {
+        complete_attempt(app, &attempt_key, &format!("not sent: {}", refusal.1)).await;
+        release_admission(app, &account.id).await;
+        let goals = [
+            (refusal.0, job.contact_id.as_deref()),
+            (StandardGoal::SendFailed, job.contact_id.as_deref()),
+        ];
+        let goals = if refusal.0 == StandardGoal::SendFailed {
+            &goals[1..]
+        } else {
+            &goals[..]
+        };
+        if let Err(e) = queue_goals(app, &account, &job.message_id, goals).await {
+            tracing::warn!(message_id = %job.message_id, error = %e, "could not queue the refusal's goals");
+        }
+        return JobOutcome::Dropped(format!("not sent: {}", refusal.1));
+    }
     let record = MessageRecord {
         id: job.message_id.clone(),
         account: account.id.clone(),
@@ -73,9 +131,9 @@ pub async fn deliver(app: &App, job: &SendJob) -> JobOutcome {
         error_code: None,
         user_id: job.user_id.clone(),
         campaign: job.campaign.clone(),
+        contact_id: job.contact_id.clone(),
         created_at: now,
         updated_at: now,
-        contact_id: None,
         routing: None,
     };
     match app.store.record_message(&record).await {
@@ -103,6 +161,7 @@ pub async fn deliver(app: &App, job: &SendJob) -> JobOutcome {
                 tracing::error!(message_id = %job.message_id, error = %e, "sent, but could not attach the provider SID");
             }
             complete_attempt(app, &attempt_key, &format!("sent as {}", accepted.sid)).await;
+            after_sent(app, &account, job).await;
             JobOutcome::Done
         }
         Err(SmsError::RateLimited { code, .. }) => {
@@ -124,6 +183,141 @@ pub async fn deliver(app: &App, job: &SendJob) -> JobOutcome {
     };
     release_admission(app, &account.id).await;
     outcome
+}
+
+enum SlotWait {
+    SendNow,
+    /// Back on the queue until its slot.
+    Requeued(Timestamp),
+}
+
+/// Paces the job: reserves its slot in the sender's calendar (once: a job back from the
+/// queue keeps the slot it carries), waits for it if it is near, else puts the job back on
+/// the queue until then.
+async fn wait_for_slot(
+    app: &App,
+    account: &Account,
+    job: &SendJob,
+) -> Result<SlotWait, JobOutcome> {
+    let now = app.clock.now();
+    let slot = match job.not_before {
+        Some(slot) => slot,
+        None => {
+            let pacing = sender_spec(&job.sender).pacing(account);
+            // An MMS without text is one segment.
+            let segments = count_segments(&job.body).segments.max(1);
+            let cost = send_cost(segments, pacing.segments_per_second);
+            app.store
+                .reserve_send_slot(&pacing.key, cost, now)
+                .await
+                .map_err(|e| JobOutcome::Retry(format!("cannot reserve a send slot: {e}")))?
+        }
+    };
+    let wait = now.until(slot);
+    if wait <= MAX_WAIT {
+        tokio::time::sleep(wait).await;
+        return Ok(SlotWait::SendNow);
+    }
+    let later = SendJob {
+        not_before: Some(slot),
+        ..job.clone()
+    };
+    let body = serde_json::to_string(&later)
+        .map_err(|e| JobOutcome::Retry(format!("cannot serialise the paced job: {e}")))?;
+    app.queue
+        .enqueue(
+            QueueName::Send,
+            OutgoingMessage::delayed(body, wait.min(crate::ports::queue::MAX_DELAY)),
+        )
+        .await
+        .map_err(|e| JobOutcome::Retry(format!("cannot put the paced job back: {e}")))?;
+    Ok(SlotWait::Requeued(slot))
+}
+
+/// The sender as the account's configuration knows it, for its pacing. A stored sender
+/// that no longer reads as an alphanumeric id is paced as a Messaging Service (slowest).
+fn sender_spec(sender: &Sender) -> SenderSpec {
+    match sender {
+        Sender::Number(n) => SenderSpec::Number(n.clone()),
+        Sender::MessagingService(sid) => SenderSpec::MessagingService(sid.clone()),
+        Sender::Alphanumeric(id) => AlphanumericSenderId::parse(id)
+            .map(SenderSpec::Alphanumeric)
+            .unwrap_or_else(|_| SenderSpec::MessagingService(id.clone())),
+    }
+}
+
+/// Why the recipient may not get the message now, if so: the goal that tells the CRM, and
+/// the reason.
+async fn refusal_at_send_time(
+    app: &App,
+    account: &Account,
+    to: &PhoneNumber,
+) -> Result<Option<(StandardGoal, String)>, String> {
+    let consent = app
+        .store
+        .consent(&account.id, to)
+        .await
+        .map_err(|e| format!("cannot read consent: {e}"))?;
+    if let Some(c) = consent.filter(|c| c.opted_out) {
+        return Ok(Some((
+            StandardGoal::BlockedNumber,
+            format!("recipient opted out ({})", c.source),
+        )));
+    }
+    let health = app
+        .store
+        .phone_health(&account.id, to)
+        .await
+        .map_err(|e| format!("cannot read the phone's status: {e}"))?;
+    Ok(match health.status {
+        PhoneStatus::Active => None,
+        PhoneStatus::Bounced => Some((StandardGoal::SendFailed, "the phone is bounced".into())),
+        PhoneStatus::Paused => Some((StandardGoal::SendFailed, "the phone is paused".into())),
+    })
+}
+
+/// The CRM's side of a sent message: `SendManual`/`SendAuto`, and the SMS note. Queued
+/// under ids derived from the message, so a repeat queues nothing new; a failure to queue
+/// is logged, never a reason to send again.
+async fn after_sent(app: &App, account: &Account, job: &SendJob) {
+    let goal = if job.manual {
+        StandardGoal::SendManual
+    } else {
+        StandardGoal::SendAuto
+    };
+    if let Err(e) = queue_goals(
+        app,
+        account,
+        &job.message_id,
+        &[(goal, job.contact_id.as_deref())],
+    )
+    .await
+    {
+        tracing::error!(message_id = %job.message_id, error = %e, "sent, but its goal was not queued");
+    }
+    let Some(contact_id) = job.contact_id.clone().filter(|_| account.sms_notes) else {
+        return;
+    };
+    let user = job.user_id.as_deref().and_then(|id| account.user(id));
+    let note = AutomationJob::CreateNote {
+        account: account.id.clone(),
+        contact_id,
+        title: format!("SMS to {}", job.to),
+        body: match user {
+            Some(user) => format!(
+                "{}\n\n(sent by {} from {})",
+                job.body,
+                user.name,
+                job.sender.as_str()
+            ),
+            None => format!("{}\n\n(sent from {})", job.body, job.sender.as_str()),
+        },
+        user_id: user.and_then(|u| u.crm_user_id.clone()),
+    };
+    if let Err(e) = automation::enqueue_with_id(app, format!("note:{}", job.message_id), note).await
+    {
+        tracing::error!(message_id = %job.message_id, error = %e, "sent, but its CRM note was not queued");
+    }
 }
 
 async fn release_admission(app: &App, account: &AccountId) {

@@ -502,7 +502,7 @@ pub async fn process_inner(app: &App, text: &InboundText) -> Result<Processed, J
     })
 }
 
-async fn cached_or_found_contact(
+pub(crate) async fn cached_or_found_contact(
     app: &App,
     account: &Account,
     phone: &PhoneNumber,
@@ -524,7 +524,7 @@ async fn cached_or_found_contact(
     Ok(found)
 }
 
-async fn cache_contact(
+pub(crate) async fn cache_contact(
     app: &App,
     account: &Account,
     phone: &PhoneNumber,

@@ -1,0 +1,411 @@
+//! A CRM's send request (issue #4): checked, consented, admitted under the account's queue
+//! limit, and queued for the send worker, or refused with a reason the CRM is told (in the
+//! answer and by goals).
+//!
+//! Idempotent: the request is claimed under its `requestId` (or, without one, under the
+//! recipient, body, media, sender and kind) before anything happens, and the answer is
+//! kept; a CRM that retries gets the first answer, and no second message.
+//!
+//! Order of work, each step changing nothing when it refuses: read the fields (pure), claim
+//! the request, find the contact (the CRM, through the contact cache), render the body,
+//! check consent (opt-out list, phone health, subscription), take an admission slot, queue
+//! the send. Goals are queued as automation jobs with ids derived from the request, so a
+//! retried job fires each once.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::automation::{self, AutomationJob};
+use super::deliver::SendJob;
+use super::inbound::cached_or_found_contact;
+use crate::app::App;
+use crate::domain::consent::{SendKind, SubscriptionStatus, may_send};
+use crate::domain::goals::StandardGoal;
+use crate::domain::merge::{self, account_field};
+use crate::domain::send_content::check_content;
+use crate::domain::send_request::{Recipient, SendFields, SendRequest, parse_send_request};
+use crate::domain::{Account, PhoneNumber};
+use crate::ports::{Claim, Contact, OutgoingMessage, QueueName, Sender};
+
+/// How long a request with a `requestId` is remembered (a CRM's retries come within hours).
+const REQUEST_ID_WINDOW: Duration = Duration::from_secs(24 * 3600);
+/// How long the same recipient + body without a `requestId` counts as a repeat.
+const SAME_BODY_WINDOW: Duration = Duration::from_secs(10 * 60);
+
+/// What the CRM is answered. Stored with the claim, so a repeat gets the same answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendReply {
+    pub outcome: SendOutcome,
+    /// A stable identifier of the reason (`opted_out`, `queue_full`, `invalid_phone`...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// Our id of the queued message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+    /// Set when this answer repeats the first answer to the same request.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub repeated: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SendOutcome {
+    /// Admitted and queued for sending.
+    Queued,
+    /// The request is malformed or names something that does not exist.
+    Invalid,
+    /// The request names a contact the CRM does not have.
+    UnknownContact,
+    /// The recipient may not get this message (opted out, bounced, paused, not subscribed).
+    Refused,
+    /// The account's queue limit is reached.
+    QueueFull,
+    /// The same request is being handled right now.
+    InProgress,
+}
+
+impl SendReply {
+    fn queued(message_id: String) -> SendReply {
+        SendReply {
+            outcome: SendOutcome::Queued,
+            code: None,
+            detail: None,
+            message_id: Some(message_id),
+            repeated: false,
+        }
+    }
+
+    fn refusal(outcome: SendOutcome, code: &str, detail: impl Into<String>) -> SendReply {
+        SendReply {
+            outcome,
+            code: Some(code.to_string()),
+            detail: Some(detail.into()),
+            message_id: None,
+            repeated: false,
+        }
+    }
+
+    /// Whether the answer stands for repeats of the request. Answers about the request's
+    /// content do not: they changed nothing, and a corrected retry deserves a fresh look.
+    fn is_final(&self) -> bool {
+        matches!(
+            self.outcome,
+            SendOutcome::Queued | SendOutcome::Refused | SendOutcome::QueueFull
+        )
+    }
+}
+
+/// The request could not be handled now (storage, queue or CRM unavailable); nothing was
+/// queued and the claim was given back, so the CRM's retry is handled afresh.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Unavailable(pub String);
+
+/// Handles one send request for an authenticated account.
+pub async fn request_send(
+    app: &App,
+    account: &Account,
+    fields: &SendFields,
+) -> Result<SendReply, Unavailable> {
+    let request = match parse_send_request(fields, account) {
+        Ok(request) => request,
+        Err(e) => {
+            return Ok(SendReply::refusal(
+                SendOutcome::Invalid,
+                e.code(),
+                e.to_string(),
+            ));
+        }
+    };
+    let now = app.clock.now();
+    let (key, window) = idempotency_key(account, &request);
+    match app.store.claim(&key, window, now).await {
+        Ok(Claim::New) => {}
+        Ok(Claim::Existing(record)) => {
+            let first = record
+                .response
+                .and_then(|r| serde_json::from_str::<SendReply>(&r).ok());
+            return Ok(match first {
+                Some(first) => SendReply {
+                    repeated: true,
+                    ..first
+                },
+                None => SendReply::refusal(
+                    SendOutcome::InProgress,
+                    "in_progress",
+                    "the same request is being handled; retry in a few seconds",
+                ),
+            });
+        }
+        Err(e) => return Err(Unavailable(format!("cannot claim the request: {e}"))),
+    }
+    let result = admit(app, account, &request).await;
+    let settled = match &result {
+        Ok(reply) if reply.is_final() => match serde_json::to_string(reply) {
+            Ok(json) => app.store.complete(&key, &json).await,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot serialise a send reply");
+                app.store.release(&key).await
+            }
+        },
+        _ => app.store.release(&key).await,
+    };
+    if let Err(e) = settled {
+        tracing::warn!(account = %account.id, error = %e, "could not settle the request claim");
+    }
+    result
+}
+
+/// The claim key: the CRM's request id, else a digest of what would be sent to whom.
+fn idempotency_key(account: &Account, request: &SendRequest) -> (String, Duration) {
+    if let Some(id) = &request.request_id {
+        return (
+            format!("send-request:{}:id:{id}", account.id),
+            REQUEST_ID_WINDOW,
+        );
+    }
+    let recipient = match &request.recipient {
+        Recipient::Phone(p) | Recipient::AlertNumber(p) => p.as_str(),
+        Recipient::ContactMobile => "",
+    };
+    let mut digest = Sha256::new();
+    for part in [
+        recipient,
+        request.contact_id.as_deref().unwrap_or_default(),
+        &request.template,
+        &request.media_urls.join(" "),
+        request.sender.as_str(),
+        request.kind.as_str(),
+    ] {
+        // Length-prefixed, so no two different requests hash the same bytes.
+        digest.update((part.len() as u64).to_be_bytes());
+        digest.update(part.as_bytes());
+    }
+    (
+        format!(
+            "send-request:{}:body:{}",
+            account.id,
+            hex::encode(digest.finalize())
+        ),
+        SAME_BODY_WINDOW,
+    )
+}
+
+async fn admit(
+    app: &App,
+    account: &Account,
+    request: &SendRequest,
+) -> Result<SendReply, Unavailable> {
+    let message_id = app.ids.new_id();
+    let contact = match find_contact(app, account, request).await? {
+        Ok(contact) => contact,
+        Err(reply) => return Ok(reply),
+    };
+    let contact_id = contact.as_ref().map(|c| c.id.clone());
+    let to = match (&request.recipient, &contact) {
+        (Recipient::Phone(p) | Recipient::AlertNumber(p), _) => p.clone(),
+        (Recipient::ContactMobile, Some(Contact { phone: Some(p), .. })) => p.clone(),
+        (Recipient::ContactMobile, _) => {
+            return Ok(SendReply::refusal(
+                SendOutcome::Invalid,
+                "contact_has_no_phone",
+                "the contact has no phone number in the CRM; send phone=... with the request",
+            ));
+        }
+    };
+    let user = request.routing_user().and_then(|id| account.user(id));
+    let body = match merge::render(&request.template, &|name| {
+        account_field(name, account, user)
+            .or_else(|| contact.as_ref().and_then(|c| c.merge_field(name)))
+    }) {
+        Ok(body) => body,
+        Err(e) => {
+            return Ok(SendReply::refusal(
+                SendOutcome::Invalid,
+                e.code(),
+                e.to_string(),
+            ));
+        }
+    };
+    let content = match check_content(&body, &request.media_urls) {
+        Ok(content) => content,
+        Err(e) => {
+            return Ok(SendReply::refusal(
+                SendOutcome::Invalid,
+                e.code(),
+                e.to_string(),
+            ));
+        }
+    };
+
+    // The request passed validation: the CRM hears of it whatever happens next.
+    let goal = |goal: StandardGoal| (goal, contact_id.as_deref());
+    let mut goals = vec![goal(StandardGoal::SmsSendRequestReceived)];
+
+    let subscription = subscription(account, request, contact.as_ref());
+    let opted_out = app
+        .store
+        .consent(&account.id, &to)
+        .await
+        .map_err(|e| Unavailable(format!("cannot read consent: {e}")))?
+        .is_some_and(|c| c.opted_out);
+    let health = app
+        .store
+        .phone_health(&account.id, &to)
+        .await
+        .map_err(|e| Unavailable(format!("cannot read the phone's status: {e}")))?;
+    if let Err(refusal) = may_send(request.kind, health.status, subscription, opted_out) {
+        goals.push(goal(if refusal.code() == "opted_out" {
+            StandardGoal::BlockedNumber
+        } else {
+            StandardGoal::SendFailed
+        }));
+        queue_goals(app, account, &message_id, &goals).await?;
+        return Ok(SendReply::refusal(
+            SendOutcome::Refused,
+            refusal.code(),
+            refusal.to_string(),
+        ));
+    }
+
+    let admitted = app
+        .store
+        .try_admit(&account.id, account.limits.queue_limit)
+        .await
+        .map_err(|e| Unavailable(format!("cannot take an admission slot: {e}")))?;
+    if !admitted {
+        goals.push(goal(StandardGoal::QueueExceeded));
+        goals.push(goal(StandardGoal::SendFailed));
+        queue_goals(app, account, &message_id, &goals).await?;
+        return Ok(SendReply::refusal(
+            SendOutcome::QueueFull,
+            "queue_full",
+            format!(
+                "the account already has {} messages waiting to be sent (its queue limit); try again later",
+                account.limits.queue_limit
+            ),
+        ));
+    }
+
+    let job = SendJob {
+        message_id: message_id.clone(),
+        account: account.id.clone(),
+        to,
+        sender: Sender::from(request.sender.clone()),
+        body: content.body,
+        media_urls: content.media_urls,
+        user_id: request.routing_user().map(str::to_string),
+        campaign: request.campaign.clone(),
+        contact_id: contact_id.clone(),
+        manual: request.user.is_some(),
+        kind: request.kind,
+        not_before: None,
+    };
+    let queued = match serde_json::to_string(&job) {
+        Ok(body) => app
+            .queue
+            .enqueue(QueueName::Send, OutgoingMessage::now(body))
+            .await
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    if let Err(e) = queued {
+        if let Err(release) = app.store.release_admission(&account.id).await {
+            tracing::warn!(account = %account.id, error = %release, "could not give the admission slot back");
+        }
+        return Err(Unavailable(format!("cannot queue the send: {e}")));
+    }
+    // The send is queued: a goal that cannot be queued now must not turn the answer into
+    // a failure (the CRM would retry and be told "already queued"), so it is only logged.
+    if let Err(e) = queue_goals(app, account, &message_id, &goals).await {
+        tracing::error!(account = %account.id, message_id, error = %e, "send queued, but its goals were not");
+    }
+    Ok(SendReply::queued(message_id))
+}
+
+/// The contact the request is about: by its id, else by the recipient's phone. A contact
+/// the body or consent needs must be found (CRM trouble: `Unavailable`); one only wanted
+/// for goals is looked for, and its absence or a CRM failure does not stop the send.
+async fn find_contact(
+    app: &App,
+    account: &Account,
+    request: &SendRequest,
+) -> Result<Result<Option<Contact>, SendReply>, Unavailable> {
+    if let Some(id) = &request.contact_id {
+        return match app.crm.contact(account, id).await {
+            Ok(Some(contact)) => Ok(Ok(Some(contact))),
+            Ok(None) => Ok(Err(SendReply::refusal(
+                SendOutcome::UnknownContact,
+                "unknown_contact",
+                format!("the CRM has no contact {id}"),
+            ))),
+            Err(e) => Err(Unavailable(format!("CRM: {e}"))),
+        };
+    }
+    let phone: &PhoneNumber = match &request.recipient {
+        Recipient::Phone(p) => p,
+        // An alert goes to the team's number, not to a contact.
+        Recipient::AlertNumber(_) | Recipient::ContactMobile => return Ok(Ok(None)),
+    };
+    let needed = request.needs_contact_fields()
+        || (request.kind == SendKind::Bulk
+            && request.subscription.is_none()
+            && account.subscription_field.is_some());
+    match cached_or_found_contact(app, account, phone, app.clock.now()).await {
+        Ok(contact) => Ok(Ok(contact)),
+        Err(e) if needed => Err(Unavailable(format!("CRM: {e}"))),
+        Err(e) => {
+            tracing::warn!(account = %account.id, error = %e, "CRM lookup failed; sending without a contact");
+            Ok(Ok(None))
+        }
+    }
+}
+
+/// The subscription: as the request says, else the contact's configured CRM field, else
+/// unknown (Connectif's `none`, which allows transactional messages only).
+fn subscription(
+    account: &Account,
+    request: &SendRequest,
+    contact: Option<&Contact>,
+) -> SubscriptionStatus {
+    if let Some(stated) = request.subscription {
+        return stated;
+    }
+    account
+        .subscription_field
+        .as_deref()
+        .and_then(|field| contact?.custom_field(field))
+        .and_then(|value| value.trim().to_ascii_lowercase().parse().ok())
+        .unwrap_or_default()
+}
+
+/// Queues goal jobs with ids derived from the message id, so a retry fires each once.
+pub(crate) async fn queue_goals(
+    app: &App,
+    account: &Account,
+    message_id: &str,
+    goals: &[(StandardGoal, Option<&str>)],
+) -> Result<(), Unavailable> {
+    for (goal, contact_id) in goals {
+        let Some(contact_id) = contact_id else {
+            continue;
+        };
+        let call_name = goal.call_name();
+        automation::enqueue_with_id(
+            app,
+            format!("goal:{message_id}:{call_name}"),
+            AutomationJob::AchieveGoal {
+                account: account.id.clone(),
+                contact_id: contact_id.to_string(),
+                call_name: call_name.to_string(),
+            },
+        )
+        .await
+        .map_err(|e| Unavailable(format!("cannot queue goal {call_name}: {e}")))?;
+    }
+    Ok(())
+}
