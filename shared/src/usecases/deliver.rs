@@ -1,11 +1,12 @@
 //! Delivering one admitted send: the send worker's job.
 //!
 //! - **Consent again**: STOP and a bounced or paused phone are checked at send time too.
-//! - **Pacing**: each sender sends at most its rate in segments per second. The job reserves
-//!   its slot in the sender's calendar (`RateStore::reserve_send_slot`, atomic) and, when
-//!   the slot is more than [`MAX_WAIT`] away, goes back on the queue delayed until then,
-//!   carrying its slot; a worker never sits on a backlog, so another account's message in
-//!   the queue is picked up at once (fairness without a queue per account).
+//! - **Pacing**: each sender sends at most its rate in segments per second. Each job has a
+//!   slot in its sender's calendar (`RateStore::reserve_send_slot`, atomic), reserved when
+//!   the send request queues it, and waits in the queue, delayed, until the slot. A job that
+//!   comes early (SQS delays stop at 15 minutes) waits up to [`MAX_WAIT`] in the worker or
+//!   goes back on the queue carrying its slot. A backlog thus sits in the queue, never in
+//!   front of another account's message (fairness without a queue per account).
 //! - **No double send**: the attempt is recorded before the provider is called, so a
 //!   redelivered job whose outcome is unknown is never resent blindly.
 //! - After the provider accepts: the message's SID is kept for status callbacks, the CRM
@@ -202,16 +203,9 @@ async fn wait_for_slot(
     let now = app.clock.now();
     let slot = match job.not_before {
         Some(slot) => slot,
-        None => {
-            let pacing = sender_spec(&job.sender).pacing(account);
-            // An MMS without text is one segment.
-            let segments = count_segments(&job.body).segments.max(1);
-            let cost = send_cost(segments, pacing.segments_per_second);
-            app.store
-                .reserve_send_slot(&pacing.key, cost, now)
-                .await
-                .map_err(|e| JobOutcome::Retry(format!("cannot reserve a send slot: {e}")))?
-        }
+        None => reserve_slot(app, account, &job.sender, &job.body, now)
+            .await
+            .map_err(|e| JobOutcome::Retry(format!("cannot reserve a send slot: {e}")))?,
     };
     let wait = now.until(slot);
     if wait <= MAX_WAIT {
@@ -232,6 +226,24 @@ async fn wait_for_slot(
         .await
         .map_err(|e| JobOutcome::Retry(format!("cannot put the paced job back: {e}")))?;
     Ok(SlotWait::Requeued(slot))
+}
+
+/// Reserves a message's slot in its sender's calendar: its segments at the sender's rate.
+/// The send request does this when it queues the job, so the job waits in the queue
+/// (delayed until its slot) rather than in a worker, and another account's message queued
+/// after a backlog is not behind it.
+pub(crate) async fn reserve_slot(
+    app: &App,
+    account: &Account,
+    sender: &Sender,
+    body: &str,
+    now: Timestamp,
+) -> crate::ports::StoreResult<Timestamp> {
+    let pacing = sender_spec(sender).pacing(account);
+    // An MMS without text is one segment.
+    let segments = count_segments(body).segments.max(1);
+    let cost = send_cost(segments, pacing.segments_per_second);
+    app.store.reserve_send_slot(&pacing.key, cost, now).await
 }
 
 /// The sender as the account's configuration knows it, for its pacing. A stored sender

@@ -8,8 +8,8 @@
 //!
 //! Order of work, each step changing nothing when it refuses: read the fields (pure), claim
 //! the request, find the contact (the CRM, through the contact cache), render the body,
-//! check consent (opt-out list, phone health, subscription), take an admission slot, queue
-//! the send. Goals are queued as automation jobs with ids derived from the request, so a
+//! check consent (opt-out list, phone health, subscription), take an admission slot,
+//! reserve the sender's next send slot and queue the send delayed until it. Goals are queued as automation jobs with ids derived from the request, so a
 //! retried job fires each once.
 
 use std::time::Duration;
@@ -27,6 +27,7 @@ use crate::domain::merge::{self, account_field};
 use crate::domain::send_content::check_content;
 use crate::domain::send_request::{Recipient, SendFields, SendRequest, parse_send_request};
 use crate::domain::{Account, PhoneNumber};
+use crate::ports::queue::MAX_DELAY;
 use crate::ports::{Claim, Contact, OutgoingMessage, QueueName, Sender};
 
 /// How long a request with a `requestId` is remembered (a CRM's retries come within hours).
@@ -291,11 +292,20 @@ async fn admit(
         ));
     }
 
+    let sender = Sender::from(request.sender.clone());
+    let now = app.clock.now();
+    let slot = match super::deliver::reserve_slot(app, account, &sender, &content.body, now).await {
+        Ok(slot) => slot,
+        Err(e) => {
+            release_admission(app, account).await;
+            return Err(Unavailable(format!("cannot reserve a send slot: {e}")));
+        }
+    };
     let job = SendJob {
         message_id: message_id.clone(),
         account: account.id.clone(),
         to,
-        sender: Sender::from(request.sender.clone()),
+        sender,
         body: content.body,
         media_urls: content.media_urls,
         user_id: request.routing_user().map(str::to_string),
@@ -303,20 +313,20 @@ async fn admit(
         contact_id: contact_id.clone(),
         manual: request.user.is_some(),
         kind: request.kind,
-        not_before: None,
+        not_before: Some(slot),
     };
+    // Delayed until its slot (at most SQS's 15 minutes; the worker handles the rest).
+    let delay = now.until(slot).min(MAX_DELAY);
     let queued = match serde_json::to_string(&job) {
         Ok(body) => app
             .queue
-            .enqueue(QueueName::Send, OutgoingMessage::now(body))
+            .enqueue(QueueName::Send, OutgoingMessage::delayed(body, delay))
             .await
             .map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),
     };
     if let Err(e) = queued {
-        if let Err(release) = app.store.release_admission(&account.id).await {
-            tracing::warn!(account = %account.id, error = %release, "could not give the admission slot back");
-        }
+        release_admission(app, account).await;
         return Err(Unavailable(format!("cannot queue the send: {e}")));
     }
     // The send is queued: a goal that cannot be queued now must not turn the answer into
@@ -325,6 +335,12 @@ async fn admit(
         tracing::error!(account = %account.id, message_id, error = %e, "send queued, but its goals were not");
     }
     Ok(SendReply::queued(message_id))
+}
+
+async fn release_admission(app: &App, account: &Account) {
+    if let Err(e) = app.store.release_admission(&account.id).await {
+        tracing::warn!(account = %account.id, error = %e, "could not give the admission slot back");
+    }
 }
 
 /// The contact the request is about: by its id, else by the recipient's phone. A contact
