@@ -127,3 +127,109 @@ async fn inbound_webhook_aws_calls() {
         assert_eq!(calls, *expected, "{what}");
     }
 }
+
+#[tokio::test]
+async fn send_request_and_send_aws_calls() {
+    use smsflow_shared::domain::send_request::SendFields;
+    use smsflow_shared::ports::{QueueName, QueueReceiver};
+    use smsflow_shared::usecases::deliver::{self, SendJob};
+    use smsflow_shared::usecases::send_request;
+
+    let log = OperationLog::default();
+    let config = serialized_sdk_config(Some(log.clone())).await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let table = unique_name("sends");
+    create_table(&dynamodb, &table).await.expect("table");
+    let queues = create_queues(&sqs, &unique_name("sends"), 3)
+        .await
+        .expect("queues");
+    let local = LocalConfig::parse(Path::new("example.toml"), EXAMPLE).expect("example");
+    let db = EmbeddedDb::in_memory().expect("db");
+    let ids = Arc::new(UlidIds::default());
+    let clock = Arc::new(SystemClock);
+    let store = DynamoStore::new(dynamodb, table);
+    let account = local.accounts[0].clone();
+    store.put_account(&account).await.expect("account");
+    let queue = Arc::new(SqsQueue::new(sqs, queues));
+    let app = App {
+        store: Arc::new(store),
+        queue: queue.clone(),
+        mailer: Arc::new(Outbox::new(db.clone(), clock.clone(), ids.clone())),
+        sms: Arc::new(SandboxCarrier::new(
+            db.clone(),
+            reqwest::Client::new(),
+            clock.clone(),
+            ids.clone(),
+        )),
+        // The sandbox CRM, so the contact lookup is not an AWS call.
+        crm: Arc::new(CrmRouter::with_real_crms(
+            reqwest::Client::new(),
+            clock.clone(),
+            ids.clone(),
+            Some(Arc::new(
+                smsflow_shared::adapters::embedded::SandboxCrm::new(db, clock.clone()),
+            )),
+        )),
+        clock,
+        ids,
+        settings: AppSettings {
+            public_base_url: None,
+            mail_from: None,
+        },
+    };
+    take(&log);
+
+    let fields =
+        SendFields::from_form(b"phone=%2B14155552671&message=Hi&type=transactional").expect("form");
+    let reply = send_request::request_send(&app, &account, &fields)
+        .await
+        .expect("handled");
+    assert!(reply.message_id.is_some(), "{reply:?}");
+    let calls = take(&log);
+    println!("send request: {} calls: {}", calls.len(), calls.join(", "));
+    assert_eq!(
+        calls,
+        [
+            "PutItem",     // claim the request (idempotency)
+            "GetItem",     // contact cache (the CRM is asked on a miss)
+            "GetItem",     // opt-out
+            "GetItem",     // phone health
+            "UpdateItem",  // admission counter
+            "UpdateItem",  // the sender's next slot
+            "SendMessage", // the send job, delayed until its slot
+            "UpdateItem",  // the request's answer, for repeats
+        ]
+    );
+
+    let received = queue
+        .receive(
+            QueueName::Send,
+            1,
+            std::time::Duration::from_secs(30),
+            std::time::Duration::from_secs(2),
+        )
+        .await
+        .expect("receive");
+    let job: SendJob = serde_json::from_str(&received[0].body).expect("job");
+    take(&log);
+    assert_eq!(
+        deliver::deliver(&app, &job).await,
+        smsflow_shared::usecases::JobOutcome::Done
+    );
+    let calls = take(&log);
+    println!("send: {} calls: {}", calls.len(), calls.join(", "));
+    assert_eq!(
+        calls,
+        [
+            "GetItem",            // account
+            "PutItem",            // the attempt, before the provider call
+            "GetItem",            // opt-out
+            "GetItem",            // phone health
+            "TransactWriteItems", // the message on the conversation
+            "TransactWriteItems", // its provider SID
+            "UpdateItem",         // the attempt's outcome
+            "UpdateItem",         // admission slot given back
+        ]
+    );
+}
