@@ -29,6 +29,9 @@ pub fn router(runtime: Arc<LocalRuntime>) -> Router {
         .with_state(runtime)
 }
 
+/// Most items one sandbox listing returns (enough for a benchmark's backlog).
+const MAX_LIMIT: usize = 10_000;
+
 #[derive(Deserialize)]
 struct Limit {
     limit: Option<usize>,
@@ -36,7 +39,7 @@ struct Limit {
 
 impl Limit {
     fn get(&self) -> usize {
-        self.limit.unwrap_or(100).min(1000)
+        self.limit.unwrap_or(100).min(MAX_LIMIT)
     }
 }
 
