@@ -17,6 +17,7 @@ pub mod secret;
 pub mod segments;
 pub mod send_content;
 pub mod sender;
+pub mod sequence;
 pub mod time;
 pub mod twilio_errors;
 pub mod twilio_signature;
