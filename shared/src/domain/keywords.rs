@@ -287,7 +287,7 @@ fn classify_word(word: &str, sender_kind: SenderKind) -> KeywordClass {
 }
 
 /// Fullwidth forms folded to ASCII, then padding and trailing punctuation removed.
-fn normalise(body: &str) -> String {
+pub(crate) fn normalise(body: &str) -> String {
     let folded: String = body.chars().map(fold_fullwidth).collect();
     folded
         .trim_start_matches(is_padding)

@@ -18,6 +18,7 @@ pub mod segments;
 pub mod send_content;
 pub mod send_request;
 pub mod sender;
+pub mod sequence;
 pub mod time;
 pub mod twilio_errors;
 pub mod twilio_signature;
