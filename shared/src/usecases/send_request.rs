@@ -26,6 +26,7 @@ use crate::domain::goals::StandardGoal;
 use crate::domain::merge::{self, account_field};
 use crate::domain::send_content::check_content;
 use crate::domain::send_request::{Recipient, SendFields, SendRequest, parse_send_request};
+use crate::domain::sender::SenderSpec;
 use crate::domain::{Account, PhoneNumber};
 use crate::ports::queue::MAX_DELAY;
 use crate::ports::{Claim, Contact, OutgoingMessage, QueueName, Sender};
@@ -201,7 +202,6 @@ async fn admit(
     account: &Account,
     request: &SendRequest,
 ) -> Result<SendReply, Unavailable> {
-    let message_id = app.ids.new_id();
     let contact = match find_contact(app, account, request).await? {
         Ok(contact) => contact,
         Err(reply) => return Ok(reply),
@@ -243,23 +243,69 @@ async fn admit(
         }
     };
 
-    // The request passed validation: the CRM hears of it whatever happens next.
-    let goal = |goal: StandardGoal| (goal, contact_id.as_deref());
+    let message = Outgoing {
+        to,
+        contact_id,
+        body: content.body,
+        media_urls: content.media_urls,
+        sender: request.sender.clone(),
+        kind: request.kind,
+        subscription: subscription(account, request, contact.as_ref()),
+        user_id: request.routing_user().map(str::to_string),
+        manual: request.user.is_some(),
+        campaign: request.campaign.clone(),
+    };
+    queue_send(app, account, &message, app.ids.new_id()).await
+}
+
+/// A checked message on its way to the send queue: from a CRM's request, or one smsflow
+/// sends itself (a sequence step).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outgoing {
+    pub to: PhoneNumber,
+    pub contact_id: Option<String>,
+    /// The final text (merge fields rendered, content checked).
+    pub body: String,
+    pub media_urls: Vec<String>,
+    pub sender: SenderSpec,
+    pub kind: SendKind,
+    pub subscription: SubscriptionStatus,
+    /// The account user replies route to.
+    pub user_id: Option<String>,
+    /// Sent by hand (`SendManual`) rather than automatically (`SendAuto`).
+    pub manual: bool,
+    pub campaign: Option<String>,
+}
+
+/// The one way a message enters the send queue: consent (opt-out list, phone health,
+/// subscription), admission under the account's queue limit, the sender's next slot, then
+/// the send job delayed until it. Fires `SMSsendRequestReceived` and, on refusal,
+/// `BlockedNumber` / `QueueExceeded` + `SendFailed`, under ids derived from `message_id`
+/// (so a caller retrying with the same id fires each once).
+pub async fn queue_send(
+    app: &App,
+    account: &Account,
+    message: &Outgoing,
+    message_id: String,
+) -> Result<SendReply, Unavailable> {
+    let contact_id = message.contact_id.as_deref();
+    let goal = |goal: StandardGoal| (goal, contact_id);
+    // The message passed validation: the CRM hears of it whatever happens next.
     let mut goals = vec![goal(StandardGoal::SmsSendRequestReceived)];
 
-    let subscription = subscription(account, request, contact.as_ref());
+    let to = &message.to;
     let opted_out = app
         .store
-        .consent(&account.id, &to)
+        .consent(&account.id, to)
         .await
         .map_err(|e| Unavailable(format!("cannot read consent: {e}")))?
         .is_some_and(|c| c.opted_out);
     let health = app
         .store
-        .phone_health(&account.id, &to)
+        .phone_health(&account.id, to)
         .await
         .map_err(|e| Unavailable(format!("cannot read the phone's status: {e}")))?;
-    if let Err(refusal) = may_send(request.kind, health.status, subscription, opted_out) {
+    if let Err(refusal) = may_send(message.kind, health.status, message.subscription, opted_out) {
         goals.push(goal(if refusal.code() == "opted_out" {
             StandardGoal::BlockedNumber
         } else {
@@ -292,9 +338,9 @@ async fn admit(
         ));
     }
 
-    let sender = Sender::from(request.sender.clone());
+    let sender = Sender::from(message.sender.clone());
     let now = app.clock.now();
-    let slot = match super::deliver::reserve_slot(app, account, &sender, &content.body, now).await {
+    let slot = match super::deliver::reserve_slot(app, account, &sender, &message.body, now).await {
         Ok(slot) => slot,
         Err(e) => {
             release_admission(app, account).await;
@@ -304,15 +350,15 @@ async fn admit(
     let job = SendJob {
         message_id: message_id.clone(),
         account: account.id.clone(),
-        to,
+        to: to.clone(),
         sender,
-        body: content.body,
-        media_urls: content.media_urls,
-        user_id: request.routing_user().map(str::to_string),
-        campaign: request.campaign.clone(),
-        contact_id: contact_id.clone(),
-        manual: request.user.is_some(),
-        kind: request.kind,
+        body: message.body.clone(),
+        media_urls: message.media_urls.clone(),
+        user_id: message.user_id.clone(),
+        campaign: message.campaign.clone(),
+        contact_id: message.contact_id.clone(),
+        manual: message.manual,
+        kind: message.kind,
         not_before: Some(slot),
     };
     // Delayed until its slot (at most SQS's 15 minutes; the worker handles the rest).
