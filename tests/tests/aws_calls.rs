@@ -223,6 +223,7 @@ async fn send_request_and_send_aws_calls() {
         calls,
         [
             "GetItem",            // account
+            "UpdateItem",         // a slot among the sender's actual sends
             "PutItem",            // the attempt, before the provider call
             "GetItem",            // opt-out
             "GetItem",            // phone health

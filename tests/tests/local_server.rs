@@ -223,6 +223,7 @@ async fn queue_consumers_run_and_state_survives_restart() {
         manual: true,
         kind: smsflow_shared::domain::consent::SendKind::Transactional,
         not_before: None,
+        send_slot: None,
     };
     app.queue
         .enqueue(

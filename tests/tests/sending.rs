@@ -316,6 +316,7 @@ async fn the_worker_keeps_slots_and_never_sends_twice() {
         manual: false,
         kind: SendKind::Transactional,
         not_before: Some(now.plus(Duration::from_secs(30))),
+        send_slot: None,
     };
     let outcome = deliver::deliver(&app, &job).await;
     assert!(matches!(outcome, JobOutcome::Skipped(_)), "{outcome:?}");

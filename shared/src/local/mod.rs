@@ -15,7 +15,7 @@ use tokio::sync::watch;
 
 use crate::adapters::crm_router::CrmRouter;
 use crate::adapters::embedded::{
-    EmbeddedDb, EmbeddedQueue, EmbeddedStore, Outbox, SandboxCarrier, SandboxCrm,
+    DbCloseWatch, EmbeddedDb, EmbeddedQueue, EmbeddedStore, Outbox, SandboxCarrier, SandboxCrm,
 };
 use crate::app::{App, AppSettings};
 use crate::config::LocalConfig;
@@ -50,6 +50,8 @@ pub struct LocalRuntime {
     pub outbox: Arc<Outbox>,
     pub crm: Arc<SandboxCrm>,
     pub http: reqwest::Client,
+    /// Tells when the database is closed (see `RunningServer::shutdown`).
+    db_closed: DbCloseWatch,
 }
 
 /// The database file inside the configured data directory.
@@ -123,6 +125,7 @@ impl LocalRuntime {
             },
         });
         Ok(LocalRuntime {
+            db_closed: db.close_watch(),
             app,
             queue,
             carrier,
@@ -160,12 +163,25 @@ impl RunningServer {
     }
 
     /// Stops accepting requests, lets in-flight ones and queue batches finish, and waits.
+    /// Returns once the database is closed, so the same process can open it again.
     pub async fn shutdown(self) -> Result<(), LocalError> {
-        let _ = self.stop.send(true);
-        match self.task.await {
+        let RunningServer {
+            runtime,
+            stop,
+            task,
+            ..
+        } = self;
+        let db_closed = runtime.db_closed.clone();
+        drop(runtime);
+        let _ = stop.send(true);
+        let result = match task.await {
             Ok(result) => result,
             Err(e) => Err(LocalError::Serve(std::io::Error::other(e))),
+        };
+        if !db_closed.closed(std::time::Duration::from_secs(10)).await {
+            tracing::warn!("the database is still open 10 s after shutdown");
         }
+        result
     }
 }
 

@@ -6,7 +6,9 @@
 //!   the send request queues it, and waits in the queue, delayed, until the slot. A job that
 //!   comes early (SQS delays stop at 15 minutes) waits up to [`MAX_WAIT`] in the worker or
 //!   goes back on the queue carrying its slot. A backlog thus sits in the queue, never in
-//!   front of another account's message (fairness without a queue per account).
+//!   front of another account's message (fairness without a queue per account). Just
+//!   before sending, the job also books a slot among the sender's actual sends, so jobs
+//!   that reach a worker late and together (it fell behind) still go out at the rate.
 //! - **No double send**: the attempt is recorded before the provider is called, so a
 //!   redelivered job whose outcome is unknown is never resent blindly.
 //! - After the provider accepts: the message's SID is kept for status callbacks, the CRM
@@ -59,6 +61,9 @@ pub struct SendJob {
     /// The slot reserved in the sender's calendar, once reserved.
     #[serde(default)]
     pub not_before: Option<Timestamp>,
+    /// The slot reserved among the sender's actual sends, once reserved.
+    #[serde(default)]
+    pub send_slot: Option<Timestamp>,
 }
 
 fn transactional() -> SendKind {
@@ -192,29 +197,67 @@ enum SlotWait {
     Requeued(Timestamp),
 }
 
-/// Paces the job: reserves its slot in the sender's calendar (once: a job back from the
-/// queue keeps the slot it carries), waits for it if it is near, else puts the job back on
-/// the queue until then.
+/// Which of the sender's two books a reservation is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Book {
+    /// The calendar, booked when the job is queued: spreads a backlog over time.
+    Calendar,
+    /// The sends themselves, booked just before sending: even jobs that reach the worker
+    /// late and together (a worker that fell behind) go out no faster than the rate.
+    Sends,
+}
+
+/// Paces the job in two steps. First its calendar slot (reserved when the job was queued,
+/// else now): a job that comes early waits for it. Then a slot among the sender's actual
+/// sends, which spaces sends that reach the worker late and together: the calendar alone
+/// would let them out in a burst. A slot more than [`MAX_WAIT`] away sends the job back
+/// to the queue carrying the slot, so nothing is reserved twice.
 async fn wait_for_slot(
     app: &App,
     account: &Account,
     job: &SendJob,
 ) -> Result<SlotWait, JobOutcome> {
+    let reserve_failed = |e| JobOutcome::Retry(format!("cannot reserve a send slot: {e}"));
+    if let Some(slot) = job.send_slot {
+        return wait_or_requeue(app, job, slot, Book::Sends).await;
+    }
     let now = app.clock.now();
-    let slot = match job.not_before {
+    let calendar = match job.not_before {
         Some(slot) => slot,
-        None => reserve_slot(app, account, &job.sender, &job.body, now)
+        None => reserve_slot(app, account, &job.sender, &job.body, now, Book::Calendar)
             .await
-            .map_err(|e| JobOutcome::Retry(format!("cannot reserve a send slot: {e}")))?,
+            .map_err(reserve_failed)?,
     };
-    let wait = now.until(slot);
+    if let SlotWait::Requeued(at) = wait_or_requeue(app, job, calendar, Book::Calendar).await? {
+        return Ok(SlotWait::Requeued(at));
+    }
+    let now = app.clock.now();
+    let send_slot = reserve_slot(app, account, &job.sender, &job.body, now, Book::Sends)
+        .await
+        .map_err(reserve_failed)?;
+    wait_or_requeue(app, job, send_slot, Book::Sends).await
+}
+
+async fn wait_or_requeue(
+    app: &App,
+    job: &SendJob,
+    slot: Timestamp,
+    book: Book,
+) -> Result<SlotWait, JobOutcome> {
+    let wait = app.clock.now().until(slot);
     if wait <= MAX_WAIT {
         tokio::time::sleep(wait).await;
         return Ok(SlotWait::SendNow);
     }
-    let later = SendJob {
-        not_before: Some(slot),
-        ..job.clone()
+    let later = match book {
+        Book::Calendar => SendJob {
+            not_before: Some(slot),
+            ..job.clone()
+        },
+        Book::Sends => SendJob {
+            send_slot: Some(slot),
+            ..job.clone()
+        },
     };
     let body = serde_json::to_string(&later)
         .map_err(|e| JobOutcome::Retry(format!("cannot serialise the paced job: {e}")))?;
@@ -228,22 +271,38 @@ async fn wait_for_slot(
     Ok(SlotWait::Requeued(slot))
 }
 
-/// Reserves a message's slot in its sender's calendar: its segments at the sender's rate.
-/// The send request does this when it queues the job, so the job waits in the queue
-/// (delayed until its slot) rather than in a worker, and another account's message queued
-/// after a backlog is not behind it.
-pub(crate) async fn reserve_slot(
+/// Reserves a message's slot in one of its sender's books: its segments at the sender's
+/// rate. The send request reserves the calendar slot when it queues the job, so the job
+/// waits in the queue (delayed until its slot) rather than in a worker, and another
+/// account's message queued after a backlog is not behind it.
+async fn reserve_slot(
+    app: &App,
+    account: &Account,
+    sender: &Sender,
+    body: &str,
+    now: Timestamp,
+    book: Book,
+) -> crate::ports::StoreResult<Timestamp> {
+    let pacing = sender_spec(sender).pacing(account);
+    // An MMS without text is one segment.
+    let segments = count_segments(body).segments.max(1);
+    let cost = send_cost(segments, pacing.segments_per_second);
+    let key = match book {
+        Book::Calendar => pacing.key,
+        Book::Sends => format!("{}#sends", pacing.key),
+    };
+    app.store.reserve_send_slot(&key, cost, now).await
+}
+
+/// The calendar slot of a message about to be queued (see [`reserve_slot`]).
+pub(crate) async fn reserve_calendar_slot(
     app: &App,
     account: &Account,
     sender: &Sender,
     body: &str,
     now: Timestamp,
 ) -> crate::ports::StoreResult<Timestamp> {
-    let pacing = sender_spec(sender).pacing(account);
-    // An MMS without text is one segment.
-    let segments = count_segments(body).segments.max(1);
-    let cost = send_cost(segments, pacing.segments_per_second);
-    app.store.reserve_send_slot(&pacing.key, cost, now).await
+    reserve_slot(app, account, sender, body, now, Book::Calendar).await
 }
 
 /// The sender as the account's configuration knows it, for its pacing. A stored sender

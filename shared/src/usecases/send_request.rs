@@ -340,7 +340,15 @@ pub async fn queue_send(
 
     let sender = Sender::from(message.sender.clone());
     let now = app.clock.now();
-    let slot = match super::deliver::reserve_slot(app, account, &sender, &message.body, now).await {
+    let slot = match super::deliver::reserve_calendar_slot(
+        app,
+        account,
+        &sender,
+        &message.body,
+        now,
+    )
+    .await
+    {
         Ok(slot) => slot,
         Err(e) => {
             release_admission(app, account).await;
@@ -360,6 +368,7 @@ pub async fn queue_send(
         manual: message.manual,
         kind: message.kind,
         not_before: Some(slot),
+        send_slot: None,
     };
     // Delayed until its slot (at most SQS's 15 minutes; the worker handles the rest).
     let delay = now.until(slot).min(MAX_DELAY);

@@ -3,7 +3,8 @@
 //! it survives a restart of `smsflow serve`.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use redb::ReadableDatabase;
 
@@ -59,6 +60,13 @@ impl EmbeddedDb {
         }
         let db = redb::Database::create(path)?;
         Ok(EmbeddedDb { db: Arc::new(db) })
+    }
+
+    /// Something to wait on until every handle to the database is gone, without keeping
+    /// it open: a blocking task that outlives its caller (a cancelled long poll) holds a
+    /// handle for a moment after the server stops, and the file stays locked until then.
+    pub fn close_watch(&self) -> DbCloseWatch {
+        DbCloseWatch(Arc::downgrade(&self.db))
     }
 
     /// A database that lives in memory only (tests).
@@ -118,5 +126,23 @@ where
         Ok(t) => Ok(Some(t)),
         Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// See [`EmbeddedDb::close_watch`].
+#[derive(Clone)]
+pub struct DbCloseWatch(Weak<redb::Database>);
+
+impl DbCloseWatch {
+    /// Waits until the database is closed, for at most `limit`; returns whether it is.
+    pub async fn closed(&self, limit: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        while self.0.strong_count() > 0 {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        true
     }
 }
