@@ -12,6 +12,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use crate::domain::consent::{BouncePolicy, PhoneEvent, PhoneHealth};
 use crate::domain::routing::RoutingDecision;
 use crate::domain::{Account, AccountId, MessageRecord, MessageStatus, PhoneNumber, Timestamp};
 
@@ -136,6 +137,28 @@ pub trait ConsentStore: Send + Sync {
         account: &AccountId,
         phone: &PhoneNumber,
     ) -> StoreResult<Option<ConsentRecord>>;
+}
+
+// ---------------------------------------------------------------- phone health
+
+#[async_trait]
+pub trait PhoneStore: Send + Sync {
+    /// The phone's delivery health for this account; `PhoneHealth::default()` (active, no
+    /// failures) when nothing is stored.
+    async fn phone_health(
+        &self,
+        account: &AccountId,
+        phone: &PhoneNumber,
+    ) -> StoreResult<PhoneHealth>;
+    /// Applies `event` with `phone_status_after` atomically (no lost update when callbacks
+    /// race) and returns the new health.
+    async fn record_phone_event(
+        &self,
+        account: &AccountId,
+        phone: &PhoneNumber,
+        event: PhoneEvent,
+        policy: BouncePolicy,
+    ) -> StoreResult<PhoneHealth>;
 }
 
 // ---------------------------------------------------------------- sequence sessions
@@ -283,6 +306,7 @@ pub trait Store:
     AccountStore
     + ConversationStore
     + ConsentStore
+    + PhoneStore
     + SessionStore
     + IdempotencyStore
     + AdmissionStore
@@ -296,6 +320,7 @@ impl<T> Store for T where
     T: AccountStore
         + ConversationStore
         + ConsentStore
+        + PhoneStore
         + SessionStore
         + IdempotencyStore
         + AdmissionStore

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use futures::future::join_all;
 use serde_json::json;
+use smsflow_shared::domain::consent::{BouncePolicy, PhoneEvent, PhoneHealth, PhoneStatus};
 use smsflow_shared::domain::{Account, Direction, MessageRecord, MessageStatus, Timestamp};
 use smsflow_shared::ports::*;
 
@@ -1056,6 +1057,161 @@ pub async fn contact_cache_hit_expiry_forget(store: &dyn Store) {
         .expect("forgetting twice is fine");
 }
 
+// ---------------------------------------------------------------- phone health
+
+fn health(status: PhoneStatus, failures: u32) -> PhoneHealth {
+    PhoneHealth {
+        status,
+        consecutive_hard_failures: failures,
+    }
+}
+
+async fn phone_event(
+    store: &dyn Store,
+    account: &str,
+    contact: &str,
+    event: PhoneEvent,
+    policy: BouncePolicy,
+) -> PhoneHealth {
+    store
+        .record_phone_event(&account_id(account), &phone(contact), event, policy)
+        .await
+        .expect("record_phone_event")
+}
+
+async fn stored_health(store: &dyn Store, account: &str, contact: &str) -> PhoneHealth {
+    store
+        .phone_health(&account_id(account), &phone(contact))
+        .await
+        .expect("phone_health")
+}
+
+pub async fn phone_health_defaults_to_active(store: &dyn Store) {
+    assert_eq!(
+        stored_health(store, "acme", N1).await,
+        health(PhoneStatus::Active, 0)
+    );
+    // A delivery to a phone never seen is still active (and reads back the same).
+    let after = phone_event(
+        store,
+        "acme",
+        N1,
+        PhoneEvent::Delivered,
+        BouncePolicy::default(),
+    )
+    .await;
+    assert_eq!(after, health(PhoneStatus::Active, 0));
+    assert_eq!(stored_health(store, "acme", N1).await, after);
+}
+
+pub async fn phone_hard_failures_bounce_and_delivery_clears(store: &dyn Store) {
+    let policy = BouncePolicy {
+        hard_failures_to_bounce: 3,
+    };
+    let steps = [
+        (PhoneEvent::HardFailure, health(PhoneStatus::Active, 1)),
+        (PhoneEvent::HardFailure, health(PhoneStatus::Active, 2)),
+        (PhoneEvent::HardFailure, health(PhoneStatus::Bounced, 3)),
+        (PhoneEvent::HardFailure, health(PhoneStatus::Bounced, 4)),
+        (PhoneEvent::Delivered, health(PhoneStatus::Active, 0)),
+        (PhoneEvent::HardFailure, health(PhoneStatus::Active, 1)),
+        (PhoneEvent::InboundText, health(PhoneStatus::Active, 0)),
+    ];
+    for (i, (event, want)) in steps.into_iter().enumerate() {
+        assert_eq!(
+            phone_event(store, "acme", N1, event, policy).await,
+            want,
+            "step {i}: {event:?}"
+        );
+        assert_eq!(
+            stored_health(store, "acme", N1).await,
+            want,
+            "step {i} stored"
+        );
+    }
+    // Health is per (account, phone).
+    phone_event(store, "acme", N2, PhoneEvent::HardFailure, policy).await;
+    assert_eq!(
+        stored_health(store, "other", N1).await,
+        health(PhoneStatus::Active, 0)
+    );
+    assert_eq!(
+        stored_health(store, "acme", N2).await,
+        health(PhoneStatus::Active, 1)
+    );
+}
+
+pub async fn phone_paused_is_untouched_by_traffic(store: &dyn Store) {
+    let policy = BouncePolicy {
+        hard_failures_to_bounce: 1,
+    };
+    let paused = phone_event(
+        store,
+        "acme",
+        N1,
+        PhoneEvent::OperatorSet(PhoneStatus::Paused),
+        policy,
+    )
+    .await;
+    assert_eq!(paused, health(PhoneStatus::Paused, 0));
+    for event in [
+        PhoneEvent::HardFailure,
+        PhoneEvent::Delivered,
+        PhoneEvent::InboundText,
+        PhoneEvent::HardFailure,
+    ] {
+        assert_eq!(
+            phone_event(store, "acme", N1, event, policy).await,
+            paused,
+            "{event:?}"
+        );
+    }
+    assert_eq!(stored_health(store, "acme", N1).await, paused);
+}
+
+pub async fn phone_operator_sets_the_status(store: &dyn Store) {
+    let policy = BouncePolicy::default();
+    for _ in 0..2 {
+        phone_event(store, "acme", N1, PhoneEvent::HardFailure, policy).await;
+    }
+    let cases = [
+        (PhoneStatus::Bounced, health(PhoneStatus::Bounced, 0)),
+        (PhoneStatus::Paused, health(PhoneStatus::Paused, 0)),
+        (PhoneStatus::Active, health(PhoneStatus::Active, 0)),
+    ];
+    for (status, want) in cases {
+        assert_eq!(
+            phone_event(store, "acme", N1, PhoneEvent::OperatorSet(status), policy).await,
+            want,
+            "{status}"
+        );
+        assert_eq!(stored_health(store, "acme", N1).await, want, "{status}");
+    }
+}
+
+pub async fn phone_concurrent_hard_failures_all_count(store: &dyn Store) {
+    let policy = BouncePolicy {
+        hard_failures_to_bounce: 5,
+    };
+    let acme = account_id("acme");
+    let contact = phone(N1);
+    let results = join_all(
+        (0..10).map(|_| store.record_phone_event(&acme, &contact, PhoneEvent::HardFailure, policy)),
+    )
+    .await;
+    let mut counts: Vec<u32> = results
+        .into_iter()
+        .map(|r| r.expect("record_phone_event").consecutive_hard_failures)
+        .collect();
+    counts.sort_unstable();
+    // Each writer saw its own increment: no update was lost or applied twice.
+    assert_eq!(counts, (1..=10).collect::<Vec<u32>>());
+    assert_eq!(
+        stored_health(store, "acme", N1).await,
+        health(PhoneStatus::Bounced, 10)
+    );
+}
+
 /// One `#[tokio::test]` per storage conformance case, in a module `$name`, each on a fresh
 /// store from `$factory` (an expression whose `.await` yields something that derefs to a
 /// `dyn Store`, e.g. `Arc<dyn Store>`). Items of the invoking module are in scope.
@@ -1091,6 +1247,11 @@ macro_rules! store_conformance {
                 rate_concurrent_reservations_never_overlap,
                 disabled_goals_disable_list_reset,
                 contact_cache_hit_expiry_forget,
+                phone_health_defaults_to_active,
+                phone_hard_failures_bounce_and_delivery_clears,
+                phone_paused_is_untouched_by_traffic,
+                phone_operator_sets_the_status,
+                phone_concurrent_hard_failures_all_count,
             );
         }
     };

@@ -18,6 +18,7 @@
 //! | sender rate state    | `RATE#<sender>`             | `RATE`             | `next_free_ms`                                                                       |
 //! | disabled goal        | `ACCOUNT#<id>`              | `GOAL#<call_name>` | `call_name`                                                                          |
 //! | cached CRM contact   | `CONTACT#<account>#<phone>` | `CONTACT`          | `data` (JSON contact), `expires_at_ms`, `expires_at`                                 |
+//! | phone health         | `PHONE#<account>#<phone>`   | `PHONE`            | `phone_status` (`active`/`bounced`/`paused`), `hard_failures`, `version`             |
 //!
 //! Times are epoch milliseconds (`Timestamp`), except `expires_at`, which is in seconds because
 //! that is what DynamoDB's TTL reads. TTL deletes lazily (and moto never does), so every read
@@ -28,7 +29,8 @@
 //!
 //! Every invariant is carried by a conditional write or a transaction: duplicate messages
 //! (by id or provider SID), number ownership, forward-only status, one active session per
-//! contact, idempotency claims, the admission counter and send-slot reservations.
+//! contact, idempotency claims, the admission counter and send-slot reservations; phone
+//! health is written optimistically under its `version` (see `phone`).
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
@@ -57,6 +59,8 @@ use crate::ports::store::{
     ConversationStore, GoalStore, IdempotencyRecord, IdempotencyStore, RateStore, Recorded,
     SessionRecord, SessionStart, SessionStore, StatusUpdate, StoreError, StoreResult,
 };
+
+mod phone;
 
 type Item = HashMap<String, AttributeValue>;
 

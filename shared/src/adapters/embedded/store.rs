@@ -17,6 +17,8 @@ use crate::domain::routing::RoutingDecision;
 use crate::domain::{Account, AccountId, MessageRecord, MessageStatus, PhoneNumber, Timestamp};
 use crate::ports::store::*;
 
+mod phone;
+
 type JsonTable = TableDefinition<'static, &'static str, &'static [u8]>;
 
 const ACCOUNTS: JsonTable = TableDefinition::new("store_accounts");

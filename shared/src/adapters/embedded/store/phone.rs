@@ -1,0 +1,49 @@
+//! Phone health on redb: one JSON item per (account, phone). The read, the transition and
+//! the write happen in one write transaction, which redb runs one at a time, so racing
+//! callbacks never lose an update.
+
+use async_trait::async_trait;
+use redb::TableDefinition;
+
+use super::{EmbeddedStore, encode, get_json, pair_key};
+use crate::domain::consent::{BouncePolicy, PhoneEvent, PhoneHealth, phone_status_after};
+use crate::domain::{AccountId, PhoneNumber};
+use crate::ports::store::{PhoneStore, StoreResult};
+
+/// `account \0 phone` → `PhoneHealth` (JSON).
+const PHONES: TableDefinition<&str, &[u8]> = TableDefinition::new("store_phones");
+
+#[async_trait]
+impl PhoneStore for EmbeddedStore {
+    async fn phone_health(
+        &self,
+        account: &AccountId,
+        phone: &PhoneNumber,
+    ) -> StoreResult<PhoneHealth> {
+        let stored: Option<PhoneHealth> = self
+            .read_json(PHONES, pair_key(account, phone.as_str()))
+            .await?;
+        Ok(stored.unwrap_or_default())
+    }
+
+    async fn record_phone_event(
+        &self,
+        account: &AccountId,
+        phone: &PhoneNumber,
+        event: PhoneEvent,
+        policy: BouncePolicy,
+    ) -> StoreResult<PhoneHealth> {
+        let key = pair_key(account, phone.as_str());
+        self.db
+            .write(move |tx| {
+                let mut table = tx.open_table(PHONES)?;
+                let current: PhoneHealth = get_json(&table, &key)?.unwrap_or_default();
+                let next = phone_status_after(current, event, policy);
+                if next != current {
+                    table.insert(key.as_str(), encode(&key, &next)?.as_slice())?;
+                }
+                Ok(next)
+            })
+            .await
+    }
+}
