@@ -4,6 +4,7 @@
 pub mod account;
 pub mod consent;
 pub mod contact;
+pub mod delivery;
 pub mod email;
 #[cfg(test)]
 pub(crate) mod fixtures;
