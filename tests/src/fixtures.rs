@@ -58,5 +58,6 @@ pub fn account(id: &str, numbers: &[&str]) -> Account {
         send_key_hash: KeyHash::of("test-send-key"),
         alert_number: None,
         replies: Default::default(),
+        event_webhook: None,
     }
 }

@@ -205,6 +205,18 @@ pub struct Account {
     /// Answers to keywords, sent only where Twilio did not already answer.
     #[serde(default)]
     pub replies: KeywordReplies,
+    /// Where delivery events (queued, sent, delivered, undelivered, failed, opted out) are
+    /// POSTed as signed JSON, if anywhere (Swrve's SMS deliverability events, seed 004).
+    #[serde(default)]
+    pub event_webhook: Option<EventWebhook>,
+}
+
+/// An account's delivery event receiver: `url` gets each event as JSON, signed with
+/// `signing_secret` exactly as webhook CRM events are (`X-Smsflow-Signature`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventWebhook {
+    pub url: String,
+    pub signing_secret: Secret,
 }
 
 /// What smsflow answers to a keyword when Twilio has not (Advanced Opt-Out without a

@@ -15,9 +15,12 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use super::account::AccountId;
 use super::consent::PhoneEvent;
 use super::goals::StandardGoal;
-use super::message::MessageStatus;
+use super::message::{MessageRecord, MessageStatus};
+use super::phone::PhoneNumber;
+use super::time::Timestamp;
 use super::twilio_errors::{ErrorClass, classify_error_code};
 
 /// The delivery events an account's event webhook receives (Swrve's Twilio events: Queued,
@@ -50,6 +53,62 @@ impl DeliveryEventType {
 impl fmt::Display for DeliveryEventType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// One delivery event, as the account's event webhook receives it (see the README's
+/// "Delivery events"): what happened to which message, when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryEvent {
+    #[serde(rename = "type")]
+    pub event_type: DeliveryEventType,
+    pub account: AccountId,
+    /// Our id of the message.
+    pub message_id: String,
+    /// Twilio's SID, once the provider accepted the message.
+    pub message_sid: Option<String>,
+    /// The recipient, E.164.
+    pub phone: PhoneNumber,
+    /// Our side: the number, Messaging Service SID or alphanumeric sender.
+    pub sender: String,
+    pub status: MessageStatus,
+    pub error_code: Option<u32>,
+    pub error_class: Option<ErrorClass>,
+    pub contact_id: Option<String>,
+    pub campaign: Option<String>,
+    /// When the status was recorded (epoch milliseconds).
+    pub occurred_at: Timestamp,
+}
+
+impl DeliveryEvent {
+    /// The event for `message` reaching `status`.
+    pub fn new(
+        event_type: DeliveryEventType,
+        message: &MessageRecord,
+        status: MessageStatus,
+        error_code: Option<u32>,
+        occurred_at: Timestamp,
+    ) -> Self {
+        DeliveryEvent {
+            event_type,
+            account: message.account.clone(),
+            message_id: message.id.clone(),
+            message_sid: message.provider_sid.clone(),
+            phone: message.contact_phone.clone(),
+            sender: message.our_sender.clone(),
+            status,
+            error_code,
+            error_class: error_code.map(classify_error_code),
+            contact_id: message.contact_id.clone(),
+            campaign: message.campaign.clone(),
+            occurred_at,
+        }
+    }
+
+    /// The name receivers route on (`event` in the body, `X-Smsflow-Event`):
+    /// `message.delivered`, `message.opted_out`...
+    pub fn name(&self) -> String {
+        format!("message.{}", self.event_type)
     }
 }
 

@@ -56,5 +56,6 @@ pub fn account() -> Account {
         send_key_hash: KeyHash::of("key"),
         alert_number: Some(number("+14155550100")),
         replies: Default::default(),
+        event_webhook: None,
     }
 }

@@ -23,8 +23,8 @@ pub mod twilio_errors;
 pub mod twilio_signature;
 
 pub use account::{
-    Account, AccountId, CrmConnection, InboundNumber, KeapAuth, SendLimits, SenderKind,
-    TwilioApiKey, TwilioCredentials, User,
+    Account, AccountId, CrmConnection, EventWebhook, InboundNumber, KeapAuth, SendLimits,
+    SenderKind, TwilioApiKey, TwilioCredentials, User,
 };
 pub use email::EmailAddress;
 pub use message::{Direction, MessageRecord, MessageStatus};

@@ -90,7 +90,9 @@ pub async fn deliver(app: &App, job: &SendJob) -> JobOutcome {
         sender: job.sender.clone(),
         body: job.body.clone(),
         media_urls: job.media_urls.clone(),
-        status_callback: app.settings.status_callback_url(),
+        status_callback: app
+            .settings
+            .status_callback_url(&account.id, &job.message_id),
     };
     let outcome = match app.sms.send(&account.twilio, &sms).await {
         Ok(accepted) => {

@@ -4,6 +4,7 @@
 pub mod automation;
 pub mod deliver;
 pub mod inbound;
+pub mod status;
 
 /// What became of one queued job.
 #[derive(Debug, Clone, PartialEq, Eq)]
