@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use crate::domain::EmailAddress;
-use crate::ports::{Clock, Crm, IdGenerator, JobQueue, Mailer, SmsProvider, Store};
+use crate::domain::{AccountId, EmailAddress};
+use crate::ports::{Clock, Crm, EventPublisher, IdGenerator, JobQueue, Mailer, SmsProvider, Store};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AppSettings {
@@ -15,11 +15,17 @@ pub struct AppSettings {
 }
 
 impl AppSettings {
-    /// The status callback URL given to the provider with each send.
-    pub fn status_callback_url(&self) -> Option<String> {
-        self.public_base_url
-            .as_ref()
-            .map(|base| format!("{base}{}", crate::handlers::http::STATUS_PATH))
+    /// The status callback URL given to the provider with each send. It names the account
+    /// (whose auth token signs the callback) and our message, so a callback that arrives
+    /// before the send worker attached the provider's SID still finds its message.
+    /// Account ids and message ids (ULIDs) need no URL encoding.
+    pub fn status_callback_url(&self, account: &AccountId, message_id: &str) -> Option<String> {
+        self.public_base_url.as_ref().map(|base| {
+            format!(
+                "{base}{}?account={account}&message={message_id}",
+                crate::handlers::http::STATUS_PATH
+            )
+        })
     }
 }
 
@@ -29,6 +35,8 @@ pub struct App {
     pub mailer: Arc<dyn Mailer>,
     pub sms: Arc<dyn SmsProvider>,
     pub crm: Arc<dyn Crm>,
+    /// Delivery events to accounts' event webhooks.
+    pub events: Arc<dyn EventPublisher>,
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn IdGenerator>,
     pub settings: AppSettings,

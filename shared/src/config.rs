@@ -13,8 +13,9 @@ use crate::adapters::aws::sqs::{QueueUrls, QueueUrlsError};
 use crate::domain::account::KeywordReplies;
 use crate::domain::keywords::TwilioKeywordHandling;
 use crate::domain::{
-    Account, AccountId, Country, CrmConnection, EmailAddress, InboundNumber, KeapAuth, KeyHash,
-    PhoneNumber, Secret, SendLimits, SenderKind, TwilioApiKey, TwilioCredentials, User,
+    Account, AccountId, Country, CrmConnection, EmailAddress, EventWebhook, InboundNumber,
+    KeapAuth, KeyHash, PhoneNumber, Secret, SendLimits, SenderKind, TwilioApiKey,
+    TwilioCredentials, User,
 };
 
 /// A configuration problem: where it is and what is wrong.
@@ -98,6 +99,14 @@ struct RawAccount {
     #[serde(default)]
     users: Vec<RawUser>,
     crm: RawCrm,
+    event_webhook: Option<RawEventWebhook>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEventWebhook {
+    url: String,
+    signing_secret: String,
 }
 
 #[derive(Deserialize, Default)]
@@ -417,7 +426,27 @@ impl Validator {
                 .map(|f| self.non_empty(&format!("{at}.subscription_field"), f))
                 .transpose()?,
             sms_notes: raw.sms_notes.unwrap_or(true),
+            event_webhook: raw
+                .event_webhook
+                .map(|w| self.event_webhook(&format!("{at}.event_webhook"), w))
+                .transpose()?,
         })
+    }
+
+    fn event_webhook(&self, at: &str, raw: RawEventWebhook) -> Result<EventWebhook, ConfigError> {
+        Ok(EventWebhook {
+            url: self.http_url(&format!("{at}.url"), raw.url)?,
+            signing_secret: Secret::new(
+                self.non_empty(&format!("{at}.signing_secret"), raw.signing_secret)?,
+            ),
+        })
+    }
+
+    fn http_url(&self, field: &str, url: String) -> Result<String, ConfigError> {
+        if !url.starts_with("https://") && !url.starts_with("http://") {
+            return Err(self.err(field, format!("'{url}' is not an http(s) URL")));
+        }
+        Ok(url)
     }
 
     fn replies(&self, at: &str, raw: RawReplies) -> Result<KeywordReplies, ConfigError> {
@@ -530,20 +559,12 @@ impl Validator {
             RawCrm::Webhook {
                 url,
                 signing_secret,
-            } => {
-                if !url.starts_with("https://") && !url.starts_with("http://") {
-                    return Err(self.err(
-                        format!("{at}.url"),
-                        format!("'{url}' is not an http(s) URL"),
-                    ));
-                }
-                CrmConnection::Webhook {
-                    url,
-                    signing_secret: Secret::new(
-                        self.non_empty(&format!("{at}.signing_secret"), signing_secret)?,
-                    ),
-                }
-            }
+            } => CrmConnection::Webhook {
+                url: self.http_url(&format!("{at}.url"), url)?,
+                signing_secret: Secret::new(
+                    self.non_empty(&format!("{at}.signing_secret"), signing_secret)?,
+                ),
+            },
         })
     }
 }

@@ -60,5 +60,6 @@ pub fn account(id: &str, numbers: &[&str]) -> Account {
         replies: Default::default(),
         subscription_field: None,
         sms_notes: true,
+        event_webhook: None,
     }
 }

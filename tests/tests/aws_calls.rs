@@ -9,6 +9,7 @@ use smsflow_shared::adapters::aws::dynamodb::{DynamoStore, create_table};
 use smsflow_shared::adapters::aws::sqs::{SqsQueue, create_queues};
 use smsflow_shared::adapters::crm_router::CrmRouter;
 use smsflow_shared::adapters::embedded::{EmbeddedDb, Outbox, SandboxCarrier};
+use smsflow_shared::adapters::event_webhook::WebhookEvents;
 use smsflow_shared::app::{App, AppSettings};
 use smsflow_shared::config::LocalConfig;
 use smsflow_shared::domain::twilio_signature;
@@ -76,6 +77,7 @@ async fn inbound_webhook_aws_calls() {
             ids.clone(),
         )),
         crm: Arc::new(CrmRouter::default()),
+        events: Arc::new(WebhookEvents::new(reqwest::Client::new(), clock.clone())),
         clock,
         ids,
         settings: AppSettings {
@@ -162,6 +164,7 @@ async fn send_request_and_send_aws_calls() {
             clock.clone(),
             ids.clone(),
         )),
+        events: Arc::new(WebhookEvents::new(reqwest::Client::new(), clock.clone())),
         // The sandbox CRM, so the contact lookup is not an AWS call.
         crm: Arc::new(CrmRouter::with_real_crms(
             reqwest::Client::new(),

@@ -75,20 +75,12 @@ async fn http_events_reach_their_function_routes() {
     let rt = runtime().await;
     let app = rt.app.clone();
     type Build = fn(Arc<App>) -> Router;
-    let cases: &[(&str, &str, Build, u32)] = &[
-        (
-            "status callback",
-            include_str!("../../events/apigw-http-twilio-status.json"),
-            http::status_callback,
-            4,
-        ),
-        (
-            "sequence start",
-            include_str!("../../events/function-url-sequence-start.json"),
-            http::sequence_start,
-            5,
-        ),
-    ];
+    let cases: &[(&str, &str, Build, u32)] = &[(
+        "sequence start",
+        include_str!("../../events/function-url-sequence-start.json"),
+        http::sequence_start,
+        5,
+    )];
     for (what, event, build, issue) in cases {
         let (status, body) = call(http::with_fallback(build(app.clone())), event).await;
         assert_eq!(status, 501, "{what}: {body}");
@@ -246,10 +238,67 @@ async fn send_batch_sends_each_message_once() {
         sent.iter().any(|m| m.sid.starts_with("MM")),
         "the media send is an MMS"
     );
-    assert!(
-        sent.iter()
-            .all(|m| m.status_callback.as_deref() == Some("https://sms.example.com/twilio/status"))
-    );
+    // Each callback URL names the account and our message (the signed URL includes them).
+    for m in &sent {
+        let url = m.status_callback.as_deref().unwrap_or_default();
+        assert!(
+            url.starts_with("https://sms.example.com/twilio/status?account=acme&message=01"),
+            "{url}"
+        );
+    }
+}
+
+/// The status envelope as API Gateway delivers it, signed for the execute-api host (no
+/// public base URL): the stored message becomes delivered; the envelope again changes
+/// nothing.
+#[tokio::test]
+async fn status_envelope_applies_the_callback() {
+    use smsflow_shared::domain::{Direction, MessageRecord, MessageStatus, Timestamp};
+
+    let rt = runtime_at(None).await;
+    let acme: smsflow_shared::domain::AccountId = "acme".parse().expect("id");
+    let sid = "SMb7c0a2ce80504485a6f653a2c2c4e0ea";
+    let sent_at = Timestamp::from_millis(1_795_357_800_000);
+    rt.app
+        .store
+        .record_message(&MessageRecord {
+            id: "01JDELIVERED00000000000001".into(),
+            account: acme.clone(),
+            contact_phone: smsflow_shared::domain::PhoneNumber::parse_e164("+14155552671")
+                .expect("phone"),
+            our_sender: "+19523142318".into(),
+            direction: Direction::Outbound,
+            body: "Hello".into(),
+            media_urls: vec![],
+            status: MessageStatus::Sent,
+            provider_sid: Some(sid.into()),
+            error_code: None,
+            user_id: None,
+            campaign: None,
+            contact_id: None,
+            created_at: sent_at,
+            updated_at: sent_at,
+            routing: None,
+        })
+        .await
+        .expect("store");
+    let event = include_str!("../../events/apigw-http-twilio-status.json");
+    for attempt in 1..=2 {
+        let (status, _, body) = call_raw(
+            http::with_fallback(http::status_callback(rt.app.clone())),
+            event,
+        )
+        .await;
+        assert_eq!((status, body.as_str()), (204, ""), "attempt {attempt}");
+        let stored = rt
+            .app
+            .store
+            .message_by_sid(sid)
+            .await
+            .expect("store")
+            .expect("message");
+        assert_eq!(stored.status, MessageStatus::Delivered, "attempt {attempt}");
+    }
 }
 
 #[tokio::test]

@@ -75,7 +75,7 @@ async fn routes_answer_with_json() {
     assert_eq!((status, body), (200, json!({"status": "ok"})));
 
     // Routes whose issues have not landed answer 501 with a clear JSON error.
-    for path in ["/twilio/status", "/crm/acme/sequences/welcome/start"] {
+    for path in ["/crm/acme/sequences/welcome/start"] {
         let r = http
             .post(format!("{}{path}", server.base_url()))
             .form(&[("Body", "hi")])
@@ -92,6 +92,17 @@ async fn routes_answer_with_json() {
             "{path}"
         );
     }
+
+    // A status callback without Twilio's fields is refused.
+    let r = http
+        .post(format!("{}/twilio/status", server.base_url()))
+        .form(&[("Body", "hi")])
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(r.status().as_u16(), 400);
+    let body: Value = r.json().await.expect("JSON");
+    assert_eq!(body["error"], "invalid_request");
 
     let (status, body) = get(&server, "/no/such/route").await;
     assert_eq!(status, 404);

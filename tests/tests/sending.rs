@@ -342,3 +342,95 @@ async fn the_worker_keeps_slots_and_never_sends_twice() {
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].body, "Now");
 }
+
+/// The sandbox carrier's magic numbers, through the whole path: a CRM POST, the paced send,
+/// the provider's answer or its status callbacks, and the goal the CRM gets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn magic_numbers_produce_their_failures_and_goals() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = local::start(&config(dir.path()))
+        .await
+        .expect("server starts");
+    let app = server.runtime.app.clone();
+    let acme = app
+        .store
+        .account(&"acme".parse().expect("id"))
+        .await
+        .expect("store")
+        .expect("acme");
+    // (recipient, the goal its send ends in, the stored status and error code)
+    let cases = [
+        ("+14155550142", "GoodNumber", "delivered", None),
+        ("+15005550009", "BadNumber", "failed", Some(21614)),
+        ("+15005550002", "BadNumber", "failed", Some(21612)),
+        ("+15005550004", "BlockedNumber", "failed", Some(21610)),
+    ];
+    let mut contacts = Vec::new();
+    for (to, _, _, _) in cases {
+        let contact = app
+            .crm
+            .create_contact(
+                &acme,
+                &NewContact {
+                    first_name: Some("Test".into()),
+                    phone: Some(acme.parse_phone(to).expect("phone")),
+                    ..NewContact::default()
+                },
+            )
+            .await
+            .expect("contact");
+        send(
+            &server,
+            "acme",
+            ACME_KEY,
+            &[
+                ("contactId", contact.id.as_str()),
+                ("message", "Hello"),
+                ("type", "transactional"),
+            ],
+        )
+        .await;
+        contacts.push(contact.id);
+    }
+    for ((to, goal, status, code), contact_id) in cases.into_iter().zip(contacts) {
+        let goals = eventually(&server, "/_sandbox/crm/acme/goals?limit=1000", |b| {
+            b["goals"].as_array().is_some_and(|g| {
+                g.iter()
+                    .any(|g| g["contact_id"] == contact_id.as_str() && g["call_name"] == goal)
+            })
+        })
+        .await;
+        let fired: Vec<&str> = goals["goals"]
+            .as_array()
+            .expect("goals")
+            .iter()
+            .filter(|g| g["contact_id"] == contact_id.as_str())
+            .filter_map(|g| g["call_name"].as_str())
+            .collect();
+        for other in ["GoodNumber", "BadNumber", "BlockedNumber", "SpamBlock"] {
+            let times = fired.iter().filter(|n| **n == other).count();
+            assert_eq!(
+                times,
+                usize::from(other == goal),
+                "{to}: {other} in {fired:?}"
+            );
+        }
+        let phone = acme.parse_phone(to).expect("phone");
+        let conversation = app
+            .store
+            .conversation(&acme.id, &phone, 10)
+            .await
+            .expect("store");
+        assert_eq!(conversation[0].status.as_str(), status, "{to}");
+        assert_eq!(conversation[0].error_code, code, "{to}");
+    }
+    // 21610 also records the opt-out: the next request is refused.
+    let opted_out = app
+        .store
+        .consent(&acme.id, &acme.parse_phone("+15005550004").expect("phone"))
+        .await
+        .expect("store");
+    assert!(opted_out.is_some_and(|c| c.opted_out));
+    drop(app);
+    server.shutdown().await.expect("clean shutdown");
+}

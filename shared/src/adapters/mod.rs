@@ -3,6 +3,7 @@
 pub mod aws;
 pub mod crm_router;
 pub mod embedded;
+pub mod event_webhook;
 pub mod keap;
 pub mod twilio;
 pub mod webhook_crm;

@@ -113,6 +113,66 @@ fn bad_configuration_names_field_and_problem() {
     }
 }
 
+/// The example's commented-out event webhook, switched on.
+fn with_event_webhook() -> String {
+    let block = "# [accounts.event_webhook]\n# url = \"https://events.acme.example/smsflow\"\n# signing_secret = \"change-me-to-a-long-random-string\"";
+    assert!(
+        EXAMPLE.contains(block),
+        "the example documents the event webhook"
+    );
+    EXAMPLE.replacen(block, &block.replace("# ", ""), 1)
+}
+
+#[test]
+fn event_webhook_is_optional_and_validated() {
+    assert_eq!(
+        parse(EXAMPLE).expect("example").accounts[0].event_webhook,
+        None
+    );
+    let on = with_event_webhook();
+    let webhook = parse(&on).expect("event webhook parses").accounts[0]
+        .event_webhook
+        .clone()
+        .expect("configured");
+    assert_eq!(webhook.url, "https://events.acme.example/smsflow");
+    assert_eq!(
+        webhook.signing_secret.expose(),
+        "change-me-to-a-long-random-string"
+    );
+
+    let cases = [
+        (
+            "not a URL",
+            "url = \"https://events.acme.example/smsflow\"",
+            "url = \"events.acme.example\"",
+            "accounts[0].event_webhook.url: 'events.acme.example' is not an http(s) URL",
+        ),
+        (
+            "empty secret",
+            "signing_secret = \"change-me-to-a-long-random-string\"",
+            "signing_secret = \" \"",
+            "accounts[0].event_webhook.signing_secret: must not be empty",
+        ),
+        (
+            "missing secret",
+            "signing_secret = \"change-me-to-a-long-random-string\"",
+            "",
+            "accounts[0].event_webhook: missing field `signing_secret`",
+        ),
+        (
+            "unknown field",
+            "signing_secret = \"change-me-to-a-long-random-string\"",
+            "secret = \"x\"",
+            "accounts[0].event_webhook.secret: unknown field `secret`",
+        ),
+    ];
+    for (what, from, to, expected) in cases {
+        let edited = on.replacen(from, to, 1);
+        let err = parse(&edited).expect_err(what).to_string();
+        assert!(err.contains(expected), "{what}: got {err}");
+    }
+}
+
 #[test]
 fn duplicate_numbers_across_accounts_and_duplicate_ids_are_refused() {
     let second = EXAMPLE

@@ -213,10 +213,22 @@ pub struct Account {
     /// "SMS Note"), so the CRM shows the SMS history.
     #[serde(default = "sms_notes_default")]
     pub sms_notes: bool,
+    /// Where delivery events (queued, sent, delivered, undelivered, failed, opted out) are
+    /// POSTed as signed JSON, if anywhere (Swrve's SMS deliverability events, seed 004).
+    #[serde(default)]
+    pub event_webhook: Option<EventWebhook>,
 }
 
 fn sms_notes_default() -> bool {
     true
+}
+
+/// An account's delivery event receiver: `url` gets each event as JSON, signed with
+/// `signing_secret` exactly as webhook CRM events are (`X-Smsflow-Signature`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventWebhook {
+    pub url: String,
+    pub signing_secret: Secret,
 }
 
 /// What smsflow answers to a keyword when Twilio has not (Advanced Opt-Out without a

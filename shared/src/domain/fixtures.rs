@@ -58,5 +58,6 @@ pub fn account() -> Account {
         replies: Default::default(),
         subscription_field: None,
         sms_notes: true,
+        event_webhook: None,
     }
 }

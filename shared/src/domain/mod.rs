@@ -4,6 +4,7 @@
 pub mod account;
 pub mod consent;
 pub mod contact;
+pub mod delivery;
 pub mod email;
 #[cfg(test)]
 pub(crate) mod fixtures;
@@ -24,8 +25,8 @@ pub mod twilio_errors;
 pub mod twilio_signature;
 
 pub use account::{
-    Account, AccountId, CrmConnection, InboundNumber, KeapAuth, SendLimits, SenderKind,
-    TwilioApiKey, TwilioCredentials, User,
+    Account, AccountId, CrmConnection, EventWebhook, InboundNumber, KeapAuth, SendLimits,
+    SenderKind, TwilioApiKey, TwilioCredentials, User,
 };
 pub use email::EmailAddress;
 pub use message::{Direction, MessageRecord, MessageStatus};

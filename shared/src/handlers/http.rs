@@ -15,6 +15,7 @@ use crate::app::{App, AppSettings};
 use crate::domain::send_request::SendFields;
 use crate::usecases::inbound::{self, InboundError, WebhookRequest};
 use crate::usecases::send_request::{self, SendOutcome};
+use crate::usecases::status::{self as status_usecase, StatusError};
 
 pub const INBOUND_PATH: &str = "/twilio/inbound";
 pub const STATUS_PATH: &str = "/twilio/status";
@@ -122,8 +123,41 @@ async fn inbound(
     }
 }
 
-async fn status(State(_app): State<Arc<App>>) -> ApiError {
-    ApiError::not_implemented("status callback processing", 4)
+/// Answers 204 once the status is stored and what it sets off is recorded or queued.
+async fn status(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
+    let params = match form_params(&body) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    let request = WebhookRequest {
+        url: signed_url(&app.settings, &headers, &uri),
+        signature: headers
+            .get("x-twilio-signature")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+        params,
+    };
+    match status_usecase::receive(&app, &request).await {
+        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => {
+            let (status, code) = match &e {
+                StatusError::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+                StatusError::UnknownAccount(_) => (StatusCode::NOT_FOUND, "unknown_account"),
+                StatusError::UnknownMessage(_) => (StatusCode::NOT_FOUND, "unknown_message"),
+                StatusError::BadSignature => (StatusCode::FORBIDDEN, "invalid_signature"),
+                StatusError::Backend(detail) => {
+                    tracing::error!(detail, "status callback failed");
+                    (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+                }
+            };
+            ApiError::new(status, code, e.to_string()).into_response()
+        }
+    }
 }
 
 /// A CRM's send request: the account's key authenticates it; fields come from the query

@@ -17,6 +17,7 @@ use crate::adapters::crm_router::CrmRouter;
 use crate::adapters::embedded::{
     DbCloseWatch, EmbeddedDb, EmbeddedQueue, EmbeddedStore, Outbox, SandboxCarrier, SandboxCrm,
 };
+use crate::adapters::event_webhook::WebhookEvents;
 use crate::app::{App, AppSettings};
 use crate::config::LocalConfig;
 use crate::handlers::http;
@@ -117,6 +118,7 @@ impl LocalRuntime {
                 ids.clone(),
                 Some(crm.clone()),
             )),
+            events: Arc::new(WebhookEvents::new(http.clone(), clock.clone())),
             clock,
             ids,
             settings: AppSettings {

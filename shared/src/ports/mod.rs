@@ -3,6 +3,7 @@
 
 pub mod clock;
 pub mod crm;
+pub mod events;
 pub mod mail;
 pub mod queue;
 pub mod sms;
@@ -10,6 +11,7 @@ pub mod store;
 
 pub use clock::{Clock, IdGenerator, ManualClock, SystemClock, UlidIds};
 pub use crm::{Contact, Crm, CrmError, CrmResult, CrmUser, GoalOutcome, NewContact, NewNote, Note};
+pub use events::{EventError, EventPublisher};
 pub use mail::{Email, MailError, Mailer};
 pub use queue::{
     JobQueue, OutgoingMessage, QueueError, QueueName, QueueReceiver, QueueResult, ReceivedMessage,

@@ -101,6 +101,17 @@ pub trait ConversationStore: Send + Sync {
         message_id: &str,
         routing: &RoutingDecision,
     ) -> StoreResult<()>;
+    /// As [`ConversationStore::apply_status`], for a message addressed by our id: a send
+    /// the provider refused outright has no SID. `UnknownSid` means no such message.
+    async fn apply_status_by_id(
+        &self,
+        account: &AccountId,
+        phone: &PhoneNumber,
+        message_id: &str,
+        status: MessageStatus,
+        error_code: Option<u32>,
+        at: Timestamp,
+    ) -> StoreResult<StatusUpdate>;
     /// Applies a delivery status forward-only and keeps the first error code.
     async fn apply_status(
         &self,

@@ -42,6 +42,11 @@ pub enum AutomationJob {
     },
     /// Contact lookup, routing, forward and goals for one inbound text.
     ProcessInbound(super::inbound::InboundText),
+    /// POST one delivery event to the account's event webhook.
+    PostEvent {
+        account: AccountId,
+        event: crate::domain::delivery::DeliveryEvent,
+    },
 }
 
 /// A job as it travels on the queue: with an id that makes redelivery harmless.
@@ -136,6 +141,9 @@ async fn execute(app: &App, job: &AutomationJob) -> JobOutcome {
             Err(MailError::Rejected(e)) => JobOutcome::Dropped(format!("e-mail rejected: {e}")),
         },
         AutomationJob::ProcessInbound(text) => super::inbound::process(app, text).await,
+        AutomationJob::PostEvent { account, event } => {
+            super::status::post_event(app, account, event).await
+        }
     }
 }
 

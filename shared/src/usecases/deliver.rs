@@ -29,7 +29,9 @@ use crate::domain::sender::{AlphanumericSenderId, SenderSpec};
 use crate::domain::{
     Account, AccountId, Direction, MessageRecord, MessageStatus, PhoneNumber, Timestamp,
 };
-use crate::ports::{Claim, OutboundSms, OutgoingMessage, QueueName, Recorded, Sender, SmsError};
+use crate::ports::{
+    Claim, OutboundSms, OutgoingMessage, QueueName, Recorded, Sender, SmsError, StatusUpdate,
+};
 
 /// How long a send attempt is remembered (longer than any SQS redelivery).
 const ATTEMPT_WINDOW: Duration = Duration::from_secs(14 * 24 * 3600);
@@ -154,7 +156,9 @@ pub async fn deliver(app: &App, job: &SendJob) -> JobOutcome {
         sender: job.sender.clone(),
         body: job.body.clone(),
         media_urls: job.media_urls.clone(),
-        status_callback: app.settings.status_callback_url(),
+        status_callback: app
+            .settings
+            .status_callback_url(&account.id, &job.message_id),
     };
     let outcome = match app.sms.send(&account.twilio, &sms).await {
         Ok(accepted) => {
@@ -180,6 +184,7 @@ pub async fn deliver(app: &App, job: &SendJob) -> JobOutcome {
         }
         Err(SmsError::Rejected { code, message, .. }) => {
             complete_attempt(app, &attempt_key, &format!("rejected {code}")).await;
+            rejected(app, &account, job, code).await;
             JobOutcome::Dropped(format!("provider rejected the message: {code} {message}"))
         }
         Err(SmsError::OutcomeUnknown(e)) => {
@@ -345,6 +350,40 @@ async fn refusal_at_send_time(
         PhoneStatus::Bounced => Some((StandardGoal::SendFailed, "the phone is bounced".into())),
         PhoneStatus::Paused => Some((StandardGoal::SendFailed, "the phone is paused".into())),
     })
+}
+
+/// A send the provider refused outright: the message is `failed` with the code, and what
+/// that means (goal, phone health, an opt-out on 21610, the delivery event) is set off
+/// exactly as a status callback with that code would. The job is not retried, so trouble
+/// here is logged (each part is idempotent if run again by hand).
+async fn rejected(app: &App, account: &Account, job: &SendJob, code: u32) {
+    let failed = app
+        .store
+        .apply_status_by_id(
+            &account.id,
+            &job.to,
+            &job.message_id,
+            MessageStatus::Failed,
+            Some(code),
+            app.clock.now(),
+        )
+        .await;
+    let message = match failed {
+        Ok(StatusUpdate::Advanced(m) | StatusUpdate::Unchanged(m)) => m,
+        Ok(StatusUpdate::UnknownSid) => {
+            tracing::error!(message_id = %job.message_id, "rejected message is not on the conversation");
+            return;
+        }
+        Err(e) => {
+            tracing::error!(message_id = %job.message_id, error = %e, "could not mark the rejected message failed");
+            return;
+        }
+    };
+    if let Err(e) =
+        super::status::on_outcome(app, account, &message, MessageStatus::Failed, Some(code)).await
+    {
+        tracing::error!(message_id = %job.message_id, error = %e, "could not set off what the rejection means");
+    }
 }
 
 /// The CRM's side of a sent message: `SendManual`/`SendAuto`, and the SMS note. Queued

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::JobOutcome;
 use super::automation::{self, AutomationJob};
 use crate::app::App;
+use crate::domain::consent::{BouncePolicy, PhoneEvent};
 use crate::domain::contact::{AUTO_CREATED_FIRST_NAME, ContactOutcome, email_to_install};
 use crate::domain::goals::{InboundGoalContext, inbound_goals};
 use crate::domain::keywords::{
@@ -351,6 +352,17 @@ pub async fn process_inner(app: &App, text: &InboundText) -> Result<Processed, J
         }
         Err(e) => return Err(JobOutcome::Retry(format!("cannot load account: {e}"))),
     };
+    // A text from the phone proves it takes SMS: a bounced phone is active again. (Setting
+    // a state, so a retry of this job repeats it harmlessly.)
+    app.store
+        .record_phone_event(
+            &account.id,
+            &text.from,
+            PhoneEvent::InboundText,
+            BouncePolicy::default(),
+        )
+        .await
+        .map_err(|e| JobOutcome::Retry(format!("phone health: {e}")))?;
     let crm_failed = |e: CrmError| {
         if e.is_transient() {
             JobOutcome::Retry(format!("CRM: {e}"))

@@ -554,6 +554,56 @@ pub async fn apply_status_unknown_sid(store: &dyn Store) {
     );
 }
 
+pub async fn apply_status_by_id_for_a_message_without_sid(store: &dyn Store) {
+    use MessageStatus::*;
+    // A send the provider refused outright: no SID, addressed by our id.
+    record(store, &message("acme", N1, 1, None)).await;
+    let (account, contact) = (account_id("acme"), phone(N1));
+    let update = store
+        .apply_status_by_id(
+            &account,
+            &contact,
+            &message_id(1),
+            Failed,
+            Some(21211),
+            t(10),
+        )
+        .await
+        .expect("apply_status_by_id");
+    let StatusUpdate::Advanced(failed) = update else {
+        panic!("expected Advanced, got {update:?}");
+    };
+    assert_eq!(
+        (failed.status, failed.error_code, failed.updated_at),
+        (Failed, Some(21211), t(10))
+    );
+    // Forward-only and first error kept, as by SID.
+    let again = store
+        .apply_status_by_id(&account, &contact, &message_id(1), Sent, Some(30003), t(11))
+        .await
+        .expect("apply_status_by_id");
+    assert_eq!(again, StatusUpdate::Unchanged(failed.clone()));
+    let stored = store
+        .conversation(&account, &contact, 10)
+        .await
+        .expect("conversation");
+    assert_eq!(stored, [failed]);
+    // No such message: nothing is created.
+    let missing = store
+        .apply_status_by_id(&account, &contact, &message_id(2), Failed, None, t(12))
+        .await
+        .expect("apply_status_by_id");
+    assert_eq!(missing, StatusUpdate::UnknownSid);
+    assert_eq!(
+        store
+            .conversation(&account, &contact, 10)
+            .await
+            .expect("conversation")
+            .len(),
+        1
+    );
+}
+
 pub async fn apply_status_converges_whatever_the_order(store: &dyn Store) {
     use MessageStatus::*;
     /// A status callback, and the final state: (status, error code, at).
@@ -1234,6 +1284,7 @@ macro_rules! store_conformance {
                 apply_status_is_forward_only,
                 apply_status_keeps_the_first_error_code,
                 apply_status_unknown_sid,
+                apply_status_by_id_for_a_message_without_sid,
                 apply_status_converges_whatever_the_order,
                 consent_newer_change_wins,
                 sessions_one_active_per_contact,

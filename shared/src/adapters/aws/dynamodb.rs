@@ -1003,6 +1003,41 @@ impl ConversationStore for DynamoStore {
         let Some(key) = self.message_key_by_sid(provider_sid).await? else {
             return Ok(StatusUpdate::UnknownSid);
         };
+        self.apply_status_at(&key, status, error_code, at)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt {
+                key: Key::sid(provider_sid).to_string(),
+                detail: format!("points at missing message {key}"),
+            })
+    }
+
+    async fn apply_status_by_id(
+        &self,
+        account: &AccountId,
+        phone: &PhoneNumber,
+        message_id: &str,
+        status: MessageStatus,
+        error_code: Option<u32>,
+        at: Timestamp,
+    ) -> StoreResult<StatusUpdate> {
+        let key = Key::message(account, phone, message_id);
+        Ok(self
+            .apply_status_at(&key, status, error_code, at)
+            .await?
+            .unwrap_or(StatusUpdate::UnknownSid))
+    }
+}
+
+impl DynamoStore {
+    /// Moves the message at `key` forward (never back) and keeps its first error code;
+    /// `None` when there is no message there.
+    async fn apply_status_at(
+        &self,
+        key: &Key,
+        status: MessageStatus,
+        error_code: Option<u32>,
+        at: Timestamp,
+    ) -> StoreResult<Option<StatusUpdate>> {
         let mut update =
             String::from("SET #status = :status, status_rank = :rank, updated_at = :at");
         let mut request = self
@@ -1027,27 +1062,24 @@ impl ConversationStore for DynamoStore {
                 let item = out
                     .attributes
                     .ok_or_else(|| StoreError::Backend(format!("{context} returned no item")))?;
-                Ok(StatusUpdate::Advanced(decode_message(&item)?))
+                Ok(Some(StatusUpdate::Advanced(decode_message(&item)?)))
             }
             Err(err) => {
                 let seen = match condition_failed(&context, err)? {
                     Some(item) => item,
-                    None => self
-                        .get(&key, true)
-                        .await?
-                        .ok_or_else(|| StoreError::Corrupt {
-                            key: Key::sid(provider_sid).to_string(),
-                            detail: format!("points at missing message {key}"),
-                        })?,
+                    None => match self.get(key, true).await? {
+                        Some(item) => item,
+                        None => return Ok(None),
+                    },
                 };
                 let current = match error_code {
                     // Not progress, but an error code the message lacks is still kept.
                     Some(code) if !seen.contains_key("error_code") => {
-                        self.keep_first_error_code(&key, code).await?
+                        self.keep_first_error_code(key, code).await?
                     }
                     _ => seen,
                 };
-                Ok(StatusUpdate::Unchanged(decode_message(&current)?))
+                Ok(Some(StatusUpdate::Unchanged(decode_message(&current)?)))
             }
         }
     }

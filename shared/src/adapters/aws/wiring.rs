@@ -10,6 +10,7 @@ use super::dynamodb::DynamoStore;
 use super::ses::SesMailer;
 use super::sqs::SqsQueue;
 use crate::adapters::crm_router::CrmRouter;
+use crate::adapters::event_webhook::WebhookEvents;
 use crate::adapters::twilio::{TWILIO_API_BASE_URL, TwilioClient};
 use crate::app::{App, AppSettings};
 use crate::config::FunctionEnv;
@@ -46,6 +47,7 @@ pub async fn app_from_env(env: &FunctionEnv) -> Result<App, WiringError> {
             env.queues.clone(),
         )),
         mailer: Arc::new(SesMailer::new(aws_sdk_sesv2::Client::new(&sdk), None)),
+        events: Arc::new(WebhookEvents::new(http.clone(), clock.clone())),
         sms: Arc::new(TwilioClient::new(http, TWILIO_API_BASE_URL.to_string())),
         crm: Arc::new(crm),
         clock,

@@ -337,6 +337,27 @@ impl ConversationStore for EmbeddedStore {
             .await
     }
 
+    async fn apply_status_by_id(
+        &self,
+        account: &AccountId,
+        phone: &PhoneNumber,
+        message_id: &str,
+        status: MessageStatus,
+        error_code: Option<u32>,
+        at: Timestamp,
+    ) -> StoreResult<StatusUpdate> {
+        let key = format!("{}{message_id}", message_prefix(account, phone));
+        self.db
+            .write(move |tx| {
+                let mut messages = tx.open_table(MESSAGES)?;
+                let Some(message): Option<MessageRecord> = get_json(&messages, &key)? else {
+                    return Ok(StatusUpdate::UnknownSid);
+                };
+                apply_status_to(&mut messages, &key, message, status, error_code, at)
+            })
+            .await
+    }
+
     async fn apply_status(
         &self,
         provider_sid: &str,
@@ -352,32 +373,44 @@ impl ConversationStore for EmbeddedStore {
                     return Ok(StatusUpdate::UnknownSid);
                 };
                 let mut messages = tx.open_table(MESSAGES)?;
-                let Some(mut message): Option<MessageRecord> = get_json(&messages, &key)? else {
+                let Some(message): Option<MessageRecord> = get_json(&messages, &key)? else {
                     return Err(StoreError::Corrupt {
                         key: sid.clone(),
                         detail: "SID points at a missing message".into(),
                     });
                 };
-                let advanced = message.status.advances_to(status);
-                let gains_error = message.error_code.is_none() && error_code.is_some();
-                if advanced {
-                    message.status = status;
-                }
-                if gains_error {
-                    message.error_code = error_code;
-                }
-                if advanced || gains_error {
-                    message.updated_at = at;
-                    messages.insert(key.as_str(), encode(&key, &message)?.as_slice())?;
-                }
-                Ok(if advanced {
-                    StatusUpdate::Advanced(message)
-                } else {
-                    StatusUpdate::Unchanged(message)
-                })
+                apply_status_to(&mut messages, &key, message, status, error_code, at)
             })
             .await
     }
+}
+
+/// Moves a stored message's status forward (never back) and keeps its first error code.
+fn apply_status_to(
+    messages: &mut redb::Table<&str, &[u8]>,
+    key: &str,
+    mut message: MessageRecord,
+    status: MessageStatus,
+    error_code: Option<u32>,
+    at: Timestamp,
+) -> StoreResult<StatusUpdate> {
+    let advanced = message.status.advances_to(status);
+    let gains_error = message.error_code.is_none() && error_code.is_some();
+    if advanced {
+        message.status = status;
+    }
+    if gains_error {
+        message.error_code = error_code;
+    }
+    if advanced || gains_error {
+        message.updated_at = at;
+        messages.insert(key, encode(key, &message)?.as_slice())?;
+    }
+    Ok(if advanced {
+        StatusUpdate::Advanced(message)
+    } else {
+        StatusUpdate::Unchanged(message)
+    })
 }
 
 #[async_trait]

@@ -1,0 +1,357 @@
+//! Delivery status (issue #4): Twilio's status callbacks, and the same mapping for a send's
+//! immediate provider rejection.
+//!
+//! The callback finds the account (by the `account=` the send worker put in the callback
+//! URL, else by the message's SID), checks Twilio's signature with that account's auth
+//! token, and applies the status forward-only (the store keeps the order and the first
+//! error code). A status that is the message's status now (it just advanced, or this is a
+//! repeat of the callback that advanced it) sets off what [`classify_delivery`] says: an
+//! opt-out recorded at once, the phone's health, a CRM goal and a delivery event, queued.
+//! An out-of-order callback (`sent` after `delivered`) sets off nothing, so duplicated and
+//! reordered callbacks converge.
+//!
+//! Everything set off is idempotent per message, so a repeat completes what a failed
+//! attempt left undone and repeats nothing: jobs have ids derived from our message id and
+//! the goal or event (the automation worker runs a job id once); the opt-out is dated by
+//! the time the status was first stored; a phone event is recorded once per message (an
+//! idempotency claim: a repeated old `delivered` must not clear failures counted since).
+//! Job ids use our message id rather than the SID because an immediate rejection has no
+//! SID, and one message's goal must not fire twice whichever path reports it.
+
+use std::time::Duration;
+
+use super::JobOutcome;
+use super::automation::{self, AutomationJob};
+use super::inbound::WebhookRequest;
+use crate::app::App;
+use crate::domain::consent::{BouncePolicy, PhoneEvent};
+use crate::domain::delivery::{DeliveryEvent, DeliveryOutcome, classify_delivery};
+use crate::domain::goals::GoalName;
+use crate::domain::twilio_signature;
+use crate::domain::{Account, AccountId, MessageRecord, MessageStatus, PhoneNumber, Timestamp};
+use crate::ports::{Claim, ConsentRecord, EventError, StatusUpdate, StoreError};
+
+/// How long a counted hard failure is remembered against repeats of its callback.
+const PHONE_EVENT_DEDUPE: Duration = Duration::from_secs(7 * 24 * 3600);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StatusError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("no account {0}")]
+    UnknownAccount(String),
+    #[error("no message {0}")]
+    UnknownMessage(String),
+    #[error("the X-Twilio-Signature header is missing or does not match")]
+    BadSignature,
+    #[error("{0}")]
+    Backend(String),
+}
+
+fn backend(what: &str, e: &dyn std::fmt::Display) -> StatusError {
+    StatusError::Backend(format!("{what}: {e}"))
+}
+
+/// What a callback did, for logs and tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallbackOutcome {
+    /// The message is now at this status; these are what it set off.
+    Applied {
+        status: MessageStatus,
+        outcome: DeliveryOutcome,
+    },
+    /// Not progress: an older status arriving late. Nothing set off.
+    Stale { current: MessageStatus },
+    /// A status this version does not know (Twilio adds some): acknowledged, ignored.
+    UnknownStatus(String),
+}
+
+fn field<'a>(request: &'a WebhookRequest, name: &str) -> Option<&'a str> {
+    request
+        .params
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .filter(|v| !v.is_empty())
+}
+
+fn required<'a>(request: &'a WebhookRequest, name: &str) -> Result<&'a str, StatusError> {
+    field(request, name).ok_or_else(|| StatusError::Invalid(format!("missing form field {name}")))
+}
+
+/// `account=` and `message=` from the callback URL's query string.
+fn url_hints(url: &str) -> (Option<String>, Option<String>) {
+    let query = url.split_once('?').map(|(_, q)| q).unwrap_or_default();
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap_or_default();
+    let get = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, v)| k == name && !v.is_empty())
+            .map(|(_, v)| v.clone())
+    };
+    (get("account"), get("message"))
+}
+
+/// The status callback: verify, apply, set off (see the module documentation).
+pub async fn receive(app: &App, request: &WebhookRequest) -> Result<CallbackOutcome, StatusError> {
+    let (account_hint, message_hint) = url_hints(&request.url);
+    let sid = required(request, "MessageSid")?;
+    let by_sid = app
+        .store
+        .message_by_sid(sid)
+        .await
+        .map_err(|e| backend("message lookup", &e))?;
+    let account_id = match (&account_hint, &by_sid) {
+        (Some(id), _) => {
+            AccountId::parse(id).map_err(|_| StatusError::UnknownAccount(id.clone()))?
+        }
+        (None, Some(message)) => message.account.clone(),
+        (None, None) => return Err(StatusError::UnknownMessage(sid.to_string())),
+    };
+    let account = app
+        .store
+        .account(&account_id)
+        .await
+        .map_err(|e| backend("account lookup", &e))?
+        .ok_or_else(|| StatusError::UnknownAccount(account_id.to_string()))?;
+    let signed = twilio_signature::validate(
+        account.twilio.auth_token.expose(),
+        &request.url,
+        &request.params,
+        request.signature.as_deref(),
+    );
+    if !signed {
+        return Err(StatusError::BadSignature);
+    }
+    // A SID is only ever this account's business: another account's token cannot move it.
+    if by_sid.as_ref().is_some_and(|m| m.account != account.id) {
+        return Err(StatusError::UnknownMessage(sid.to_string()));
+    }
+
+    let raw_status = required(request, "MessageStatus")?;
+    let Ok(status) = raw_status.parse::<MessageStatus>() else {
+        tracing::warn!(account = %account.id, status = raw_status, "unknown message status ignored");
+        return Ok(CallbackOutcome::UnknownStatus(raw_status.to_string()));
+    };
+    let error_code = field(request, "ErrorCode")
+        .map(|code| {
+            code.parse::<u32>()
+                .map_err(|_| StatusError::Invalid(format!("ErrorCode '{code}' is not a number")))
+        })
+        .transpose()?;
+
+    if by_sid.is_none() {
+        // The callback beat the send worker's SID bookkeeping: attach it from the URL.
+        let message_id = message_hint.ok_or_else(|| StatusError::UnknownMessage(sid.into()))?;
+        let to = PhoneNumber::parse_e164(required(request, "To")?)
+            .map_err(|e| StatusError::Invalid(format!("To: {e}")))?;
+        match app
+            .store
+            .attach_provider_sid(&account.id, &to, &message_id, sid)
+            .await
+        {
+            Ok(()) => {}
+            Err(StoreError::NotFound(_)) => return Err(StatusError::UnknownMessage(message_id)),
+            Err(e) => return Err(backend("attach SID", &e)),
+        }
+    }
+    let now = app.clock.now();
+    let message = match app
+        .store
+        .apply_status(sid, status, error_code, now)
+        .await
+        .map_err(|e| backend("apply status", &e))?
+    {
+        StatusUpdate::Advanced(message) => message,
+        // A repeat of the callback that brought the message here: complete its effects.
+        StatusUpdate::Unchanged(message) if message.status == status => message,
+        StatusUpdate::Unchanged(message) => {
+            return Ok(CallbackOutcome::Stale {
+                current: message.status,
+            });
+        }
+        StatusUpdate::UnknownSid => {
+            return Err(StatusError::Backend(format!("message {sid} vanished")));
+        }
+    };
+    // The first error code is the message's; a later one never replaces it.
+    let code = message.error_code.or(error_code);
+    // Dated by when the status was first stored, so repeats carry the same date.
+    let at = message.updated_at;
+    let outcome = set_off(app, &account, &message, status, code, at).await?;
+    tracing::info!(
+        account = %account.id,
+        message = %message.id,
+        to = %message.contact_phone.masked(),
+        %status,
+        error_code = ?code,
+        goal = ?outcome.goal,
+        "delivery status applied"
+    );
+    Ok(CallbackOutcome::Applied { status, outcome })
+}
+
+/// For the send worker: what a send's immediate outcome (a provider rejection with its
+/// error code, or acceptance as `queued`) sets off, mapped exactly as a status callback
+/// would be. It does not change the stored message's status (the worker owns that); it
+/// fires the goal, records the phone event and an opt-out, and queues the delivery event,
+/// each idempotent per message, so calling it again for the same message and status
+/// repeats nothing.
+pub async fn on_outcome(
+    app: &App,
+    account: &Account,
+    message: &MessageRecord,
+    status: MessageStatus,
+    error_code: Option<u32>,
+) -> Result<DeliveryOutcome, StatusError> {
+    set_off(app, account, message, status, error_code, app.clock.now()).await
+}
+
+/// Sets off everything `status` means for `message` (its opt-out first: STOP wins).
+async fn set_off(
+    app: &App,
+    account: &Account,
+    message: &MessageRecord,
+    status: MessageStatus,
+    error_code: Option<u32>,
+    at: Timestamp,
+) -> Result<DeliveryOutcome, StatusError> {
+    let outcome = classify_delivery(status, error_code);
+    if outcome.record_opt_out {
+        let record = ConsentRecord {
+            opted_out: true,
+            changed_at: at,
+            source: format!(
+                "Twilio 21610 on message {}",
+                message.provider_sid.as_deref().unwrap_or(&message.id)
+            ),
+        };
+        app.store
+            .set_consent(&account.id, &message.contact_phone, &record)
+            .await
+            .map_err(|e| backend("record opt-out", &e))?;
+    }
+    if let Some(event) = outcome.phone_event {
+        record_phone_event(app, account, message, event).await?;
+    }
+    if let (Some(goal), Some(contact_id)) = (outcome.goal, &message.contact_id) {
+        let call_name = GoalName::from(goal);
+        let job = AutomationJob::AchieveGoal {
+            account: account.id.clone(),
+            contact_id: contact_id.clone(),
+            call_name: call_name.to_string(),
+        };
+        let job_id = format!("delivery:{}:goal:{call_name}", message.id);
+        automation::enqueue_with_id(app, job_id, job)
+            .await
+            .map_err(|e| backend("queue goal", &e))?;
+    }
+    if let (Some(event_type), Some(_)) = (outcome.event, &account.event_webhook) {
+        let event = DeliveryEvent::new(event_type, message, status, error_code, at);
+        let job = AutomationJob::PostEvent {
+            account: account.id.clone(),
+            event,
+        };
+        let job_id = format!("delivery:{}:event:{event_type}", message.id);
+        automation::enqueue_with_id(app, job_id, job)
+            .await
+            .map_err(|e| backend("queue event", &e))?;
+    }
+    Ok(outcome)
+}
+
+/// Records a phone event once per message and kind of event (a claim), so neither a
+/// repeated callback nor the same message reported by two paths counts twice.
+async fn record_phone_event(
+    app: &App,
+    account: &Account,
+    message: &MessageRecord,
+    event: PhoneEvent,
+) -> Result<(), StatusError> {
+    let kind = match event {
+        PhoneEvent::HardFailure => "hard_failure",
+        PhoneEvent::Delivered => "delivered",
+        PhoneEvent::InboundText => "inbound_text",
+        PhoneEvent::OperatorSet(_) => "operator_set",
+    };
+    let key = format!("delivery:{}:phone:{kind}", message.id);
+    match app
+        .store
+        .claim(&key, PHONE_EVENT_DEDUPE, app.clock.now())
+        .await
+        .map_err(|e| backend("claim phone event", &e))?
+    {
+        Claim::New => {}
+        Claim::Existing(_) => return Ok(()),
+    }
+    let recorded = app
+        .store
+        .record_phone_event(
+            &account.id,
+            &message.contact_phone,
+            event,
+            BouncePolicy::default(),
+        )
+        .await;
+    match recorded {
+        Ok(health) => {
+            if let Err(e) = app.store.complete(&key, health.status.as_str()).await {
+                tracing::warn!(key, error = %e, "could not record the phone event's outcome");
+            }
+            Ok(())
+        }
+        Err(e) => {
+            // Give the claim back so a repeat of the callback can record it.
+            if let Err(release) = app.store.release(&key).await {
+                tracing::warn!(key, error = %release, "could not release the phone event claim");
+            }
+            Err(backend("phone health", &e))
+        }
+    }
+}
+
+/// The automation job that posts one delivery event to the account's event webhook.
+/// Receiver trouble (timeouts, 5xx, 429) retries; any other refusal drops the event.
+pub async fn post_event(app: &App, account_id: &AccountId, event: &DeliveryEvent) -> JobOutcome {
+    let account = match app.store.account(account_id).await {
+        Ok(Some(account)) => account,
+        Ok(None) => return JobOutcome::Dropped(format!("account {account_id} no longer exists")),
+        Err(e) => return JobOutcome::Retry(format!("cannot load account {account_id}: {e}")),
+    };
+    let Some(webhook) = &account.event_webhook else {
+        return JobOutcome::Skipped(format!("account {account_id} has no event webhook now"));
+    };
+    match app.events.publish(webhook, event).await {
+        Ok(()) => JobOutcome::Done,
+        Err(e @ EventError::Unavailable(_)) => JobOutcome::Retry(e.to_string()),
+        Err(e @ EventError::Rejected(_)) => JobOutcome::Dropped(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hints_come_from_the_query_string() {
+        let cases = [
+            (
+                "https://sms.example.com/twilio/status?account=acme&message=01J2",
+                (Some("acme"), Some("01J2")),
+            ),
+            (
+                "https://sms.example.com/twilio/status?message=01J2",
+                (None, Some("01J2")),
+            ),
+            (
+                "https://sms.example.com/twilio/status?account=&message=",
+                (None, None),
+            ),
+            ("https://sms.example.com/twilio/status", (None, None)),
+        ];
+        for (url, (account, message)) in cases {
+            let (a, m) = url_hints(url);
+            assert_eq!((a.as_deref(), m.as_deref()), (account, message), "{url}");
+        }
+    }
+}
