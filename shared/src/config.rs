@@ -12,6 +12,7 @@ use crate::adapters::aws::sqs::{QueueUrls, QueueUrlsError};
 
 use crate::domain::account::KeywordReplies;
 use crate::domain::keywords::TwilioKeywordHandling;
+use crate::domain::quiet_hours::{QuietHours, QuietHoursError, TimeOfDay};
 use crate::domain::{
     Account, AccountId, Country, CrmConnection, EmailAddress, EventWebhook, InboundNumber,
     KeapAuth, KeyHash, PhoneNumber, Secret, SendLimits, SenderKind, TwilioApiKey,
@@ -100,6 +101,16 @@ struct RawAccount {
     users: Vec<RawUser>,
     crm: RawCrm,
     event_webhook: Option<RawEventWebhook>,
+    quiet_hours: Option<RawQuietHours>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawQuietHours {
+    start: String,
+    end: String,
+    /// For numbers whose country's zones smsflow does not know.
+    time_zone: String,
 }
 
 #[derive(Deserialize)]
@@ -426,6 +437,10 @@ impl Validator {
                 .map(|f| self.non_empty(&format!("{at}.subscription_field"), f))
                 .transpose()?,
             sms_notes: raw.sms_notes.unwrap_or(true),
+            quiet_hours: raw
+                .quiet_hours
+                .map(|q| self.quiet_hours(&format!("{at}.quiet_hours"), q))
+                .transpose()?,
             event_webhook: raw
                 .event_webhook
                 .map(|w| self.event_webhook(&format!("{at}.event_webhook"), w))
@@ -439,6 +454,23 @@ impl Validator {
             signing_secret: Secret::new(
                 self.non_empty(&format!("{at}.signing_secret"), raw.signing_secret)?,
             ),
+        })
+    }
+
+    fn quiet_hours(&self, at: &str, raw: RawQuietHours) -> Result<QuietHours, ConfigError> {
+        let time = |name: &str, value: &str| {
+            value
+                .parse::<TimeOfDay>()
+                .map_err(|e| self.err(format!("{at}.{name}"), e.to_string()))
+        };
+        let start = time("start", &raw.start)?;
+        let end = time("end", &raw.end)?;
+        QuietHours::new(start, end, &raw.time_zone).map_err(|e| {
+            let field = match e {
+                QuietHoursError::Zone(_) => "time_zone",
+                _ => "end",
+            };
+            self.err(format!("{at}.{field}"), e.to_string())
         })
     }
 

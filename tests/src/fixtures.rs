@@ -61,5 +61,6 @@ pub fn account(id: &str, numbers: &[&str]) -> Account {
         subscription_field: None,
         sms_notes: true,
         event_webhook: None,
+        quiet_hours: None,
     }
 }

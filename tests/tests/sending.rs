@@ -434,3 +434,74 @@ async fn magic_numbers_produce_their_failures_and_goals() {
     drop(app);
     server.shutdown().await.expect("clean shutdown");
 }
+
+/// Quiet hours hold bulk messages (back on the queue, not sent, not dropped) and let
+/// transactional ones through.
+#[tokio::test]
+async fn quiet_hours_hold_bulk_messages_only() {
+    use smsflow_shared::adapters::embedded::EmbeddedDb;
+    use smsflow_shared::domain::consent::SendKind;
+    use smsflow_shared::local::LocalRuntime;
+    use smsflow_shared::ports::Sender;
+    use smsflow_shared::usecases::JobOutcome;
+    use smsflow_shared::usecases::deliver::{self, SendJob};
+
+    let hour = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+        / 3600)
+        % 24;
+    // Quiet from an hour ago to two hours from now, in UTC (the zone of numbers from
+    // countries smsflow has no zones for, like Nigeria's).
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = config(dir.path());
+    config.accounts[0].quiet_hours = Some(
+        smsflow_shared::domain::quiet_hours::QuietHours::new(
+            format!("{:02}:00", (hour + 23) % 24)
+                .parse()
+                .expect("start"),
+            format!("{:02}:00", (hour + 2) % 24).parse().expect("end"),
+            "UTC",
+        )
+        .expect("quiet hours"),
+    );
+    let rt = LocalRuntime::build_on(EmbeddedDb::in_memory().expect("db"), &config, None)
+        .await
+        .expect("runtime");
+    let app = rt.app.clone();
+    let acme = app
+        .store
+        .account(&"acme".parse().expect("id"))
+        .await
+        .expect("store")
+        .expect("acme");
+    let job = |kind, body: &str| SendJob {
+        message_id: app.ids.new_id(),
+        account: acme.id.clone(),
+        to: smsflow_shared::domain::PhoneNumber::parse_e164("+2348031234567").expect("phone"),
+        sender: Sender::Number(acme.numbers[0].number.clone()),
+        body: body.into(),
+        media_urls: vec![],
+        user_id: None,
+        campaign: Some("night".into()),
+        contact_id: None,
+        manual: false,
+        kind,
+        not_before: None,
+        send_slot: None,
+    };
+    let held = deliver::deliver(&app, &job(SendKind::Bulk, "Sale!")).await;
+    assert!(
+        matches!(&held, JobOutcome::Skipped(why) if why.contains("quiet hours")),
+        "{held:?}"
+    );
+    assert!(rt.carrier.messages(10).await.expect("carrier").is_empty());
+    assert_eq!(
+        deliver::deliver(&app, &job(SendKind::Transactional, "Your code is 1234")).await,
+        JobOutcome::Done
+    );
+    let sent = rt.carrier.messages(10).await.expect("carrier");
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].body, "Your code is 1234");
+}

@@ -174,6 +174,50 @@ fn event_webhook_is_optional_and_validated() {
 }
 
 #[test]
+fn quiet_hours_are_optional_and_validated() {
+    assert_eq!(
+        parse(EXAMPLE).expect("example").accounts[0].quiet_hours,
+        None
+    );
+    let block = "# [accounts.quiet_hours]\n# start = \"21:00\"\n# end = \"08:00\"\n# time_zone = \"America/Chicago\"";
+    assert!(EXAMPLE.contains(block), "the example documents quiet hours");
+    let on = EXAMPLE.replacen(block, &block.replace("# ", ""), 1);
+    let quiet = parse(&on).expect("quiet hours parse").accounts[0]
+        .quiet_hours
+        .clone()
+        .expect("configured");
+    assert_eq!(
+        (
+            quiet.start.to_string(),
+            quiet.end.to_string(),
+            quiet.default_zone.as_str()
+        ),
+        ("21:00".to_string(), "08:00".to_string(), "America/Chicago")
+    );
+    let cases = [
+        (
+            "start = \"21:00\"",
+            "start = \"9pm\"",
+            "accounts[0].quiet_hours.start: '9pm' is not a time of day",
+        ),
+        (
+            "time_zone = \"America/Chicago\"",
+            "time_zone = \"Central\"",
+            "accounts[0].quiet_hours.time_zone: 'Central' is not an IANA time zone",
+        ),
+        (
+            "end = \"08:00\"",
+            "end = \"21:00\"",
+            "accounts[0].quiet_hours.end: the quiet hours start and end at the same time",
+        ),
+    ];
+    for (from, to, expected) in cases {
+        let err = parse(&on.replacen(from, to, 1)).expect_err(to).to_string();
+        assert!(err.contains(expected), "{to}: got {err}");
+    }
+}
+
+#[test]
 fn duplicate_numbers_across_accounts_and_duplicate_ids_are_refused() {
     let second = EXAMPLE
         .split("[[accounts]]")

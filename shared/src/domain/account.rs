@@ -217,6 +217,9 @@ pub struct Account {
     /// POSTed as signed JSON, if anywhere (Swrve's SMS deliverability events, seed 004).
     #[serde(default)]
     pub event_webhook: Option<EventWebhook>,
+    /// When bulk messages wait (recipient's local time), if the account wants that.
+    #[serde(default)]
+    pub quiet_hours: Option<super::quiet_hours::QuietHours>,
 }
 
 fn sms_notes_default() -> bool {

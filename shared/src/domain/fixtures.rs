@@ -59,5 +59,6 @@ pub fn account() -> Account {
         subscription_field: None,
         sms_notes: true,
         event_webhook: None,
+        quiet_hours: None,
     }
 }

@@ -13,6 +13,7 @@ pub mod keywords;
 pub mod merge;
 pub mod message;
 pub mod phone;
+pub mod quiet_hours;
 pub mod routing;
 pub mod secret;
 pub mod segments;

@@ -1,6 +1,8 @@
 //! Delivering one admitted send: the send worker's job.
 //!
 //! - **Consent again**: STOP and a bounced or paused phone are checked at send time too.
+//! - **Quiet hours**: an account may hold bulk messages outside a daily window in the
+//!   recipient's local time; a held message goes back on the queue, never dropped.
 //! - **Pacing**: each sender sends at most its rate in segments per second. Each job has a
 //!   slot in its sender's calendar (`RateStore::reserve_send_slot`, atomic), reserved when
 //!   the send request queues it, and waits in the queue, delayed, until the slot. A job that
@@ -80,6 +82,14 @@ pub async fn deliver(app: &App, job: &SendJob) -> JobOutcome {
         }
         Err(e) => return JobOutcome::Retry(format!("cannot load account: {e}")),
     };
+    if let Some(until) = quiet_until(&account, job, app.clock.now()) {
+        return match hold(app, job, until).await {
+            Ok(()) => {
+                JobOutcome::Skipped(format!("bulk message held for quiet hours until {until}"))
+            }
+            Err(outcome) => outcome,
+        };
+    }
     match wait_for_slot(app, &account, job).await {
         Ok(SlotWait::SendNow) => {}
         Ok(SlotWait::Requeued(at)) => {
@@ -194,6 +204,37 @@ pub async fn deliver(app: &App, job: &SendJob) -> JobOutcome {
     };
     release_admission(app, &account.id).await;
     outcome
+}
+
+/// When a bulk message may go, if the account's quiet hours hold it now.
+fn quiet_until(account: &Account, job: &SendJob, now: Timestamp) -> Option<Timestamp> {
+    if job.kind != SendKind::Bulk {
+        return None;
+    }
+    account.quiet_hours.as_ref()?.hold_until(&job.to, now)
+}
+
+/// Puts a held message back on the queue until the window opens (or SQS's longest delay,
+/// then it is looked at again). Its send slots are given up: it books new ones when it
+/// may go, so the sender's calendar is not held empty overnight.
+async fn hold(app: &App, job: &SendJob, until: Timestamp) -> Result<(), JobOutcome> {
+    let later = SendJob {
+        not_before: None,
+        send_slot: None,
+        ..job.clone()
+    };
+    let body = serde_json::to_string(&later)
+        .map_err(|e| JobOutcome::Retry(format!("cannot serialise the held job: {e}")))?;
+    let delay = app
+        .clock
+        .now()
+        .until(until)
+        .min(crate::ports::queue::MAX_DELAY);
+    app.queue
+        .enqueue(QueueName::Send, OutgoingMessage::delayed(body, delay))
+        .await
+        .map(|_| ())
+        .map_err(|e| JobOutcome::Retry(format!("cannot put the held job back: {e}")))
 }
 
 enum SlotWait {
