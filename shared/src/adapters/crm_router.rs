@@ -8,8 +8,8 @@ use crate::adapters::keap::{KeapCrm, KeapSettings};
 use crate::adapters::webhook_crm::WebhookCrm;
 use crate::domain::{Account, CrmConnection, EmailAddress, PhoneNumber};
 use crate::ports::{
-    Clock, Contact, Crm, CrmError, CrmResult, CrmUser, GoalOutcome, IdGenerator, NewContact,
-    NewNote, Note,
+    CallNote, Clock, Contact, Crm, CrmError, CrmResult, CrmUser, GoalOutcome, IdGenerator,
+    NewContact, NewNote, Note,
 };
 
 /// The CRM port for a whole deployment: accounts may use different CRMs. An adapter left
@@ -134,6 +134,16 @@ impl Crm for CrmRouter {
     async fn append_to_note(&self, account: &Account, note_id: &str, text: &str) -> CrmResult<()> {
         self.pick(account)?
             .append_to_note(account, note_id, text)
+            .await
+    }
+
+    async fn last_call_note(
+        &self,
+        account: &Account,
+        contact_id: &str,
+    ) -> CrmResult<Option<CallNote>> {
+        self.pick(account)?
+            .last_call_note(account, contact_id)
             .await
     }
 

@@ -9,7 +9,10 @@ pub mod sms;
 pub mod store;
 
 pub use clock::{Clock, IdGenerator, ManualClock, SystemClock, UlidIds};
-pub use crm::{Contact, Crm, CrmError, CrmResult, CrmUser, GoalOutcome, NewContact, NewNote, Note};
+pub use crm::{
+    CallNote, Contact, Crm, CrmError, CrmResult, CrmUser, GoalOutcome, NewContact, NewNote, Note,
+    NoteUser,
+};
 pub use mail::{Email, MailError, Mailer};
 pub use queue::{
     JobQueue, OutgoingMessage, QueueError, QueueName, QueueReceiver, QueueResult, ReceivedMessage,

@@ -1088,3 +1088,189 @@ fn ids_that_are_not_keap_ids_are_refused() {
         assert_eq!(numeric_id(input), expected, "{input:?}");
     }
 }
+
+fn v2_note(
+    id: &str,
+    note_type: Option<&str>,
+    user: serde_json::Value,
+    created: &str,
+) -> serde_json::Value {
+    json!({
+        "id": id,
+        "title": "Note",
+        "text": "Long text of the note",
+        "type": note_type,
+        "contact_id": "5",
+        "assigned_to_user": user,
+        "create_time": created,
+        "update_time": created,
+        "created_by_user_id": "3"
+    })
+}
+
+fn notes_page(notes: Vec<serde_json::Value>, next: Option<&str>) -> ResponseTemplate {
+    ok(json!({ "notes": notes, "next_page_token": next }))
+}
+
+fn note_query(page_token: Option<&str>) -> QueryIs {
+    let mut pairs = vec![("order_by", "create_time desc"), ("page_size", "25")];
+    pairs.extend(page_token.map(|t| ("page_token", t)));
+    query_is(&pairs)
+}
+
+#[tokio::test]
+async fn the_last_call_note_is_the_newest_note_of_type_call() {
+    let server = MockServer::start().await;
+    let bob = json!({ "id": "18", "given_name": "Bob", "family_name": "Stone",
+                      "email_address": "bob@team.example" });
+    keap_get("/crm/rest/v2/contacts/5/notes")
+        .and(note_query(None))
+        .respond_with(notes_page(
+            vec![
+                v2_note("44", Some("Email"), bob.clone(), "2024-05-02T09:00:00Z"),
+                v2_note("43", Some("Other"), json!(null), "2024-05-01T15:00:00Z"),
+            ],
+            Some("page-2"),
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    // Keap Classic lets admins name types: "call" in any case is a call.
+    keap_get("/crm/rest/v2/contacts/5/notes")
+        .and(note_query(Some("page-2")))
+        .respond_with(notes_page(
+            vec![
+                v2_note("41", Some("call"), bob, "2024-05-01T14:03:00.000Z"),
+                v2_note(
+                    "40",
+                    Some("Call"),
+                    json!({ "id": "17" }),
+                    "2024-04-01T10:00:00Z",
+                ),
+            ],
+            Some("page-3"),
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    let note = keap(&server)
+        .last_call_note(&api_key_account(&server), "5")
+        .await
+        .expect("read");
+    assert_eq!(
+        note,
+        Some(CallNote {
+            id: "41".into(),
+            user: Some(NoteUser {
+                id: "18".into(),
+                name: Some("Bob Stone".into()),
+                email: Some(email("bob@team.example")),
+            }),
+            logged_at: Some(crate::domain::Timestamp::from_millis(1_714_572_180_000)),
+        })
+    );
+}
+
+#[tokio::test]
+async fn a_call_note_without_user_or_readable_time_keeps_what_keap_gave() {
+    let cases = [
+        (json!(null), "not a time", None, None),
+        (
+            json!({ "id": "0" }),
+            "2024-05-01T14:03:00Z",
+            None,
+            Some(1_714_572_180_000),
+        ),
+        (
+            json!({ "id": "17", "email_address": "not an address" }),
+            "2024-05-01T14:03:00Z",
+            Some(NoteUser {
+                id: "17".into(),
+                name: None,
+                email: None,
+            }),
+            Some(1_714_572_180_000),
+        ),
+    ];
+    for (user, created, expected_user, expected_time) in cases {
+        let server = MockServer::start().await;
+        keap_get("/crm/rest/v2/contacts/5/notes")
+            .and(note_query(None))
+            .respond_with(notes_page(
+                vec![v2_note("41", Some("Call"), user.clone(), created)],
+                None,
+            ))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let note = keap(&server)
+            .last_call_note(&api_key_account(&server), "5")
+            .await
+            .expect("read")
+            .expect("a call note");
+        assert_eq!(
+            (note.user, note.logged_at.map(|t| t.as_millis())),
+            (expected_user, expected_time),
+            "{user} {created}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn no_call_note_is_none_and_the_search_stops_after_four_pages() {
+    // Only other notes, page after page: four pages are read, then none.
+    let server = MockServer::start().await;
+    keap_get("/crm/rest/v2/contacts/5/notes")
+        .respond_with(notes_page(
+            vec![v2_note(
+                "9",
+                Some("Other"),
+                json!(null),
+                "2024-05-01T14:03:00Z",
+            )],
+            Some("more"),
+        ))
+        .expect(4)
+        .mount(&server)
+        .await;
+    let crm = keap(&server);
+    let account = api_key_account(&server);
+    assert_eq!(crm.last_call_note(&account, "5").await, Ok(None));
+
+    // No notes at all; an unknown contact; an id that is not Keap's (no request).
+    let server = MockServer::start().await;
+    keap_get("/crm/rest/v2/contacts/5/notes")
+        .and(note_query(None))
+        .respond_with(notes_page(vec![], None))
+        .expect(1)
+        .mount(&server)
+        .await;
+    keap_get("/crm/rest/v2/contacts/6/notes")
+        .respond_with(ResponseTemplate::new(404).set_body_json(json!({
+            "code": 404, "message": "Contact 6 not found", "status": "NOT_FOUND"
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let crm = keap(&server);
+    let account = api_key_account(&server);
+    assert_eq!(crm.last_call_note(&account, "5").await, Ok(None));
+    assert_eq!(crm.last_call_note(&account, "6").await, Ok(None));
+    assert_eq!(crm.last_call_note(&account, "5/../6").await, Ok(None));
+
+    // Errors other than "not found" reach the caller (the job retries).
+    let server = MockServer::start().await;
+    keap_get("/crm/rest/v2/contacts/5/notes")
+        .respond_with(ResponseTemplate::new(503))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let result = keap(&server)
+        .last_call_note(&api_key_account(&server), "5")
+        .await;
+    assert!(
+        matches!(result, Err(CrmError::Unavailable(_))),
+        "{result:?}"
+    );
+}
