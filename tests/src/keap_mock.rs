@@ -99,8 +99,9 @@ pub struct LoggedRequest {
 
 #[derive(Debug, Default)]
 struct App {
-    /// Answers for the next requests, in order, before any handler runs.
-    scripted: VecDeque<ScriptedFailure>,
+    /// Answers for the next requests, in order, before any handler runs; each for any
+    /// request, or only for one method and path.
+    scripted: VecDeque<(Option<(String, String)>, ScriptedFailure)>,
     requests: Vec<LoggedRequest>,
     next_id: u64,
     contacts: BTreeMap<u64, Value>,
@@ -202,7 +203,25 @@ impl KeapMock {
     /// Answers the app's next requests with `failures`, one each, in order (after any
     /// failures already queued).
     pub fn fail_next(&self, api_key: &str, failures: &[ScriptedFailure]) {
-        self.with_app(api_key, |app| app.scripted.extend(failures.iter().copied()));
+        self.with_app(api_key, |app| {
+            app.scripted.extend(failures.iter().map(|f| (None, *f)));
+        });
+    }
+
+    /// As [`fail_next`](Self::fail_next), for requests with this method and path only
+    /// (`POST`, `/crm/rest/v2/automations/goals/achieve`).
+    pub fn fail_next_on(
+        &self,
+        api_key: &str,
+        method: &str,
+        path: &str,
+        failures: &[ScriptedFailure],
+    ) {
+        let route = (method.to_string(), path.to_string());
+        self.with_app(api_key, |app| {
+            app.scripted
+                .extend(failures.iter().map(|f| (Some(route.clone()), *f)));
+        });
     }
 
     /// Every request made with `api_key` so far, oldest first.
@@ -308,7 +327,15 @@ async fn script_and_log(State(apps): State<Apps>, request: Request, next: Next) 
         .unwrap_or_default();
     let scripted = {
         let mut apps = apps.lock().unwrap_or_else(|p| p.into_inner());
-        apps.get_mut(&key).and_then(|app| app.scripted.pop_front())
+        apps.get_mut(&key).and_then(|app| {
+            let applies = |route: &Option<(String, String)>| {
+                route
+                    .as_ref()
+                    .is_none_or(|(m, p)| *m == method && *p == path)
+            };
+            let index = app.scripted.iter().position(|(route, _)| applies(route))?;
+            app.scripted.remove(index).map(|(_, failure)| failure)
+        })
     };
     let response = match scripted {
         Some(failure) => failure.into_response(),

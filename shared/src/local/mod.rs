@@ -5,6 +5,8 @@
 mod pump;
 mod sandbox;
 
+pub use pump::RetryBackoff;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -169,8 +171,24 @@ impl RunningServer {
     }
 }
 
+/// How the local runtime runs, beyond what the configuration file says (tests make
+/// retries fast with it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LocalOptions {
+    /// How failed queue messages are redelivered.
+    pub retry_backoff: RetryBackoff,
+}
+
 /// Binds, builds the runtime and serves until `shutdown()` is called.
 pub async fn start(config: &LocalConfig) -> Result<RunningServer, LocalError> {
+    start_with(config, LocalOptions::default()).await
+}
+
+/// [`start`] with options.
+pub async fn start_with(
+    config: &LocalConfig,
+    options: LocalOptions,
+) -> Result<RunningServer, LocalError> {
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
         .map_err(|source| LocalError::Bind {
@@ -189,7 +207,14 @@ pub async fn start(config: &LocalConfig) -> Result<RunningServer, LocalError> {
     let router = runtime.router();
     let pumps: Vec<_> = QueueName::ALL
         .into_iter()
-        .map(|queue| tokio::spawn(pump::run(runtime.clone(), queue, stopped.clone())))
+        .map(|queue| {
+            tokio::spawn(pump::run(
+                runtime.clone(),
+                queue,
+                options.retry_backoff,
+                stopped.clone(),
+            ))
+        })
         .collect();
     let mut server_stopped = stopped.clone();
     let task = tokio::spawn(async move {
