@@ -5,9 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use smsflow_shared::adapters::embedded::{EmbeddedDb, SandboxCrm};
+use smsflow_shared::adapters::embedded::{EmbeddedDb, EmbeddedStore, SandboxCrm};
 use smsflow_shared::adapters::keap::{KeapCrm, KeapSettings};
 use smsflow_shared::domain::{Account, CrmConnection, KeapAuth, Secret, Timestamp};
+use smsflow_shared::ports::CredentialStore;
 use smsflow_shared::ports::clock::SystemClock;
 use smsflow_shared::ports::crm::{CrmUser, NewNote, Note};
 use smsflow_tests::conformance::crm::{CrmControl, CrmUnderTest};
@@ -142,6 +143,13 @@ fn keap_account(mock: &KeapMock, id: &str, number: &str, key: &str) -> Account {
     account
 }
 
+/// Where the Keap adapter keeps OAuth refresh tokens (these accounts use API keys).
+fn memory_credentials() -> Arc<dyn CredentialStore> {
+    Arc::new(EmbeddedStore::new(
+        EmbeddedDb::in_memory().expect("in-memory db"),
+    ))
+}
+
 async fn keap() -> CrmUnderTest {
     let mock = Arc::new(KeapMock::start().await);
     let account = keap_account(&mock, "acme", "+14155550100", "acme-keap-key");
@@ -152,7 +160,11 @@ async fn keap() -> CrmUnderTest {
         .build()
         .expect("HTTP client builds");
     CrmUnderTest {
-        crm: Arc::new(KeapCrm::new(http, KeapSettings::default())),
+        crm: Arc::new(KeapCrm::new(
+            http,
+            KeapSettings::default(),
+            memory_credentials(),
+        )),
         known_user: known_user(&account),
         account,
         other_account,
@@ -170,7 +182,11 @@ async fn keap_reads_notes_newest_first_a_page_at_a_time() {
     let mock = KeapMock::start().await;
     let key = "acme-keap-key";
     let account = keap_account(&mock, "acme", "+14155550100", key);
-    let crm = KeapCrm::new(reqwest::Client::new(), KeapSettings::default());
+    let crm = KeapCrm::new(
+        reqwest::Client::new(),
+        KeapSettings::default(),
+        memory_credentials(),
+    );
     let contact = smsflow_shared::ports::Crm::create_contact(
         &crm,
         &account,
@@ -194,24 +210,26 @@ async fn keap_reads_notes_newest_first_a_page_at_a_time() {
         .expect("the call under 30 newer e-mails");
     assert_eq!((found.id, found.logged_at), (call, Some(hour(0))));
 
-    let made: Vec<(String, String, Vec<(String, String)>, u16)> = mock.requests(key)[before..]
+    // Each request as `METHOD path?name=value&... -> status`, query pairs decoded.
+    let made: Vec<String> = mock.requests(key)[before..]
         .iter()
-        .map(|r| (r.method.clone(), r.path.clone(), r.query.clone(), r.status))
+        .map(|r| {
+            let query: Vec<String> = r.query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            format!(
+                "{} {}?{} -> {}",
+                r.method,
+                r.path,
+                query.join("&"),
+                r.status
+            )
+        })
         .collect();
-    let path = format!("/crm/rest/v2/contacts/{}/notes", contact.id);
-    let query = |token: Option<&str>| {
-        let mut pairs = vec![
-            ("order_by".to_string(), "create_time desc".to_string()),
-            ("page_size".to_string(), "25".to_string()),
-        ];
-        pairs.extend(token.map(|t| ("page_token".to_string(), t.to_string())));
-        pairs
-    };
+    let notes = format!("GET /crm/rest/v2/contacts/{}/notes", contact.id);
     assert_eq!(
         made,
         [
-            ("GET".to_string(), path.clone(), query(None), 200),
-            ("GET".to_string(), path, query(Some("25")), 200),
+            format!("{notes}?order_by=create_time desc&page_size=25 -> 200"),
+            format!("{notes}?order_by=create_time desc&page_size=25&page_token=25 -> 200"),
         ]
     );
 }

@@ -494,5 +494,6 @@ async fn with_keap_routing_asks_only_for_what_the_decision_needs() {
         goals_reach(&mock, 3 * (i + 1)).await;
         assert_eq!(routing_calls(&mock, before), calls, "{sid}");
     }
+    drop(app);
     server.shutdown().await.expect("clean shutdown");
 }

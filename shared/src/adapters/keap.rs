@@ -48,8 +48,8 @@
 //!   Numbers read back are normalised to E.164 with the account's default country.
 //!
 //! Auth: `X-Keap-API-Key` for personal access tokens and service account keys, or OAuth2
-//! bearer tokens from a rotating refresh token (the `oauth` module explains the in-memory
-//! rotation and why persisting it is a follow-up). Limits: calls are paced per token to Keap's
+//! bearer tokens from a rotating refresh token, the newest of which is kept in the
+//! [`CredentialStore`] so restarts and other processes use it (the `oauth` module). Limits: calls are paced per token to Keap's
 //! 10/s and 240/min ([`KeapPacing`]); a 429 whose `Retry-After` is short is waited out
 //! and retried a bounded number of times, a longer one becomes
 //! [`CrmError::RateLimited`] for the job queue to retry later. 5xx and transport
@@ -66,7 +66,7 @@ mod wire;
 mod tests;
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -76,6 +76,7 @@ pub use pacing::KeapPacing;
 
 use self::client::{Call, KeapClient};
 use crate::domain::{Account, AccountId, EmailAddress, PhoneNumber};
+use crate::ports::credentials::CredentialStore;
 use crate::ports::crm::{
     CALL_NOTE_TYPE, CallNote, Contact, Crm, CrmError, CrmResult, CrmUser, GoalOutcome, NewContact,
     NewNote, Note, NoteUser,
@@ -146,10 +147,15 @@ struct AccountCache {
 
 impl KeapCrm {
     /// `http` should carry a connect timeout and an overall timeout well inside the
-    /// function's own.
-    pub fn new(http: reqwest::Client, settings: KeapSettings) -> Self {
+    /// function's own. `credentials` keeps OAuth accounts' rotating refresh tokens (the
+    /// deployment's store, so every process sees the newest).
+    pub fn new(
+        http: reqwest::Client,
+        settings: KeapSettings,
+        credentials: Arc<dyn CredentialStore>,
+    ) -> Self {
         KeapCrm {
-            client: KeapClient::new(http, settings),
+            client: KeapClient::new(http, settings, credentials),
             caches: Mutex::new(HashMap::new()),
         }
     }

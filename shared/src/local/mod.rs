@@ -11,6 +11,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use tokio::sync::watch;
@@ -59,15 +60,21 @@ pub fn database_path(config: &LocalConfig) -> PathBuf {
     config.server.data_dir.join("smsflow.redb")
 }
 
+fn open_database(config: &LocalConfig) -> Result<EmbeddedDb, LocalError> {
+    let path = database_path(config);
+    EmbeddedDb::open(&path).map_err(|e| LocalError::Database {
+        path: path.clone(),
+        detail: e.0,
+    })
+}
+
+/// How long `shutdown` waits for database work still running on the blocking pool.
+const DATABASE_RELEASE_WAIT: Duration = Duration::from_secs(2);
+
 impl LocalRuntime {
     /// Opens the embedded database and loads the configured accounts into it.
     pub async fn build(config: &LocalConfig, public_base_url: String) -> Result<Self, LocalError> {
-        let path = database_path(config);
-        let db = EmbeddedDb::open(&path).map_err(|e| LocalError::Database {
-            path: path.clone(),
-            detail: e.0,
-        })?;
-        Self::build_on(db, config, Some(public_base_url)).await
+        Self::build_on(open_database(config)?, config, Some(public_base_url)).await
     }
 
     /// As [`LocalRuntime::build`] on a given database. Without a public base URL, webhook
@@ -106,7 +113,7 @@ impl LocalRuntime {
         let outbox = Arc::new(Outbox::new(db.clone(), clock.clone(), ids.clone()));
         let crm = Arc::new(SandboxCrm::new(db.clone(), clock.clone()));
         let app = Arc::new(App {
-            store,
+            store: store.clone(),
             queue: queue.clone(),
             mailer: outbox.clone(),
             sms: carrier.clone(),
@@ -115,6 +122,7 @@ impl LocalRuntime {
                 http.clone(),
                 clock.clone(),
                 ids.clone(),
+                store.clone(),
                 Some(crm.clone()),
             )),
             clock,
@@ -154,6 +162,7 @@ pub struct RunningServer {
     pub runtime: Arc<LocalRuntime>,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<Result<(), LocalError>>,
+    db: EmbeddedDb,
 }
 
 impl RunningServer {
@@ -161,13 +170,23 @@ impl RunningServer {
         format!("http://{}", self.addr)
     }
 
-    /// Stops accepting requests, lets in-flight ones and queue batches finish, and waits.
+    /// Stops accepting requests, lets in-flight ones and queue batches finish, and waits
+    /// until the database file is released (when nothing else holds the runtime), so it
+    /// can be opened again at once.
     pub async fn shutdown(self) -> Result<(), LocalError> {
         let _ = self.stop.send(true);
-        match self.task.await {
+        let served = match self.task.await {
             Ok(result) => result,
             Err(e) => Err(LocalError::Serve(std::io::Error::other(e))),
+        };
+        drop(self.runtime);
+        // A queue receive stopped mid-transaction finishes on the blocking pool, holding
+        // the file until it commits.
+        let deadline = tokio::time::Instant::now() + DATABASE_RELEASE_WAIT;
+        while self.db.handles() > 1 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
+        served
     }
 }
 
@@ -202,7 +221,9 @@ pub async fn start_with(
     } else {
         config.server.public_base_url.clone()
     };
-    let runtime = Arc::new(LocalRuntime::build(config, public_base_url).await?);
+    let db = open_database(config)?;
+    let runtime =
+        Arc::new(LocalRuntime::build_on(db.clone(), config, Some(public_base_url)).await?);
     let (stop, stopped) = watch::channel(false);
     let router = runtime.router();
     let pumps: Vec<_> = QueueName::ALL
@@ -233,6 +254,7 @@ pub async fn start_with(
         runtime,
         stop,
         task,
+        db,
     })
 }
 

@@ -2,6 +2,7 @@
 //! SDKs behind them. Every port has one conformance suite that all its adapters pass.
 
 pub mod clock;
+pub mod credentials;
 pub mod crm;
 pub mod mail;
 pub mod queue;
@@ -9,6 +10,7 @@ pub mod sms;
 pub mod store;
 
 pub use clock::{Clock, IdGenerator, ManualClock, SystemClock, UlidIds};
+pub use credentials::{CredentialStore, StoredRefreshToken, token_origin};
 pub use crm::{
     CallNote, Contact, Crm, CrmError, CrmResult, CrmUser, GoalOutcome, NewContact, NewNote, Note,
     NoteUser,

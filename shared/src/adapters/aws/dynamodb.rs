@@ -18,6 +18,7 @@
 //! | sender rate state    | `RATE#<sender>`             | `RATE`             | `next_free_ms`                                                                       |
 //! | disabled goal        | `ACCOUNT#<id>`              | `GOAL#<call_name>` | `call_name`                                                                          |
 //! | cached CRM contact   | `CONTACT#<account>#<phone>` | `CONTACT`          | `data` (JSON contact), `expires_at_ms`, `expires_at`                                 |
+//! | CRM refresh token    | `ACCOUNT#<id>`              | `CRM_REFRESH_TOKEN` | `token`, `version`, `origin` (see the `credentials` module)                        |
 //!
 //! Times are epoch milliseconds (`Timestamp`), except `expires_at`, which is in seconds because
 //! that is what DynamoDB's TTL reads. TTL deletes lazily (and moto never does), so every read
@@ -49,6 +50,8 @@ use aws_sdk_dynamodb::types::{
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+
+mod credentials;
 
 use crate::domain::routing::RoutingDecision;
 use crate::domain::{Account, AccountId, MessageRecord, MessageStatus, PhoneNumber, Timestamp};

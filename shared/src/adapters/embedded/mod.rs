@@ -68,6 +68,12 @@ impl EmbeddedDb {
         Ok(EmbeddedDb { db: Arc::new(db) })
     }
 
+    /// How many handles to this database exist, this one included: the file stays open
+    /// (and locked) until the last one is dropped.
+    pub fn handles(&self) -> usize {
+        Arc::strong_count(&self.db)
+    }
+
     /// Runs `f` in one write transaction on the blocking pool and commits if it returns
     /// `Ok`. redb allows one writer at a time, so everything inside `f` is atomic and
     /// isolated: check-then-write inside one call is safe.

@@ -12,7 +12,9 @@ use wiremock::{Match, Mock, MockServer, Request, ResponseTemplate};
 
 use super::client::pacing_key;
 use super::*;
+use crate::adapters::embedded::{EmbeddedDb, EmbeddedStore};
 use crate::domain::{CrmConnection, KeapAuth, Secret};
+use crate::ports::credentials::{StoredRefreshToken, token_origin};
 
 /// An answer, its name, and what the adapter must make of it.
 type ErrorCase = (ResponseTemplate, &'static str, fn(&CrmError) -> bool);
@@ -60,13 +62,25 @@ fn http() -> reqwest::Client {
 }
 
 fn keap(server: &MockServer) -> KeapCrm {
+    keap_with(server, memory_store())
+}
+
+/// A Keap adapter (one process) on a given credential store (shared by processes).
+fn keap_with(server: &MockServer, credentials: Arc<dyn CredentialStore>) -> KeapCrm {
     KeapCrm::new(
         http(),
         KeapSettings {
             token_url: format!("{}/token", server.uri()),
             ..KeapSettings::default()
         },
+        credentials,
     )
+}
+
+fn memory_store() -> Arc<dyn CredentialStore> {
+    Arc::new(EmbeddedStore::new(
+        EmbeddedDb::in_memory().expect("in-memory database"),
+    ))
 }
 
 fn phone(e164: &str) -> PhoneNumber {
@@ -812,7 +826,7 @@ async fn an_unreachable_keap_is_unavailable() {
             key: Secret::new(KEY),
         },
     );
-    let crm = KeapCrm::new(http(), KeapSettings::default());
+    let crm = KeapCrm::new(http(), KeapSettings::default(), memory_store());
     let result = crm.user(&account, "1").await;
     assert!(
         matches!(result, Err(CrmError::Unavailable(_))),
@@ -1271,6 +1285,309 @@ async fn no_call_note_is_none_and_the_search_stops_after_four_pages() {
         .await;
     assert!(
         matches!(result, Err(CrmError::Unavailable(_))),
+        "{result:?}"
+    );
+}
+
+fn acme() -> AccountId {
+    crate::domain::fixtures::account().id
+}
+
+/// What the store holds for the fixture account: token, version, and whether it descends
+/// from `configured`.
+async fn stored(store: &Arc<dyn CredentialStore>, configured: &str) -> Option<(String, u64, bool)> {
+    store
+        .refresh_token(&acme())
+        .await
+        .expect("store readable")
+        .map(
+            |StoredRefreshToken {
+                 token,
+                 version,
+                 origin,
+             }| {
+                let descends = origin == token_origin(&Secret::new(configured));
+                (token.expose().to_string(), version, descends)
+            },
+        )
+}
+
+fn mary() -> ResponseTemplate {
+    ok(json!({ "id": "1", "given_name": "Mary" }))
+}
+
+#[tokio::test]
+async fn rotated_refresh_tokens_survive_a_restart() {
+    let server = MockServer::start().await;
+    token_exchange("refresh-1")
+        .respond_with(token_response("access-1", "refresh-2", 86_400))
+        .expect(1)
+        .mount(&server)
+        .await;
+    // After the restart, the rotated token is spent, not the configured (voided) one.
+    token_exchange("refresh-2")
+        .respond_with(token_response("access-2", "refresh-3", 86_400))
+        .expect(1)
+        .mount(&server)
+        .await;
+    for token in ["access-1", "access-2"] {
+        bearer_get("/crm/rest/v2/users/1", token)
+            .respond_with(mary())
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    let store = memory_store();
+    let account = oauth_account(&server);
+
+    keap_with(&server, store.clone())
+        .user(&account, "1")
+        .await
+        .expect("first process");
+    assert_eq!(
+        stored(&store, "refresh-1").await,
+        Some(("refresh-2".into(), 1, true))
+    );
+    // A new process (a Lambda cold start) on the same store.
+    keap_with(&server, store.clone())
+        .user(&account, "1")
+        .await
+        .expect("after the restart");
+    assert_eq!(
+        stored(&store, "refresh-1").await,
+        Some(("refresh-3".into(), 2, true))
+    );
+}
+
+#[tokio::test]
+async fn a_process_refused_a_token_another_just_spent_uses_the_one_it_saved() {
+    let server = MockServer::start().await;
+    // Two processes spend refresh-1 at once. Keap honours the first and refuses the
+    // second (it voided refresh-1), later than the first process saves its rotation.
+    token_exchange("refresh-1")
+        .respond_with(
+            token_response("access-a", "refresh-a", 86_400).set_delay(Duration::from_millis(100)),
+        )
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    token_exchange("refresh-1")
+        .respond_with(
+            ResponseTemplate::new(400)
+                .set_body_json(json!({ "error": "invalid_grant" }))
+                .set_delay(Duration::from_millis(500)),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    token_exchange("refresh-a")
+        .respond_with(token_response("access-b", "refresh-b", 86_400))
+        .expect(1)
+        .mount(&server)
+        .await;
+    for token in ["access-a", "access-b"] {
+        bearer_get("/crm/rest/v2/users/1", token)
+            .respond_with(mary())
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    let store = memory_store();
+    let account = oauth_account(&server);
+    let (first, second) = (
+        keap_with(&server, store.clone()),
+        keap_with(&server, store.clone()),
+    );
+    let (a, b) = tokio::join!(first.user(&account, "1"), second.user(&account, "1"));
+    assert!(matches!(a, Ok(Some(_))), "{a:?}");
+    assert!(matches!(b, Ok(Some(_))), "{b:?}");
+    assert_eq!(
+        stored(&store, "refresh-1").await,
+        Some(("refresh-b".into(), 2, true))
+    );
+}
+
+#[tokio::test]
+async fn concurrent_rotations_keep_the_first_save() {
+    let server = MockServer::start().await;
+    // Keap honours both exchanges of refresh-1 (each answers its own rotation).
+    for (access, refresh) in [("access-a", "refresh-a"), ("access-b", "refresh-b")] {
+        token_exchange("refresh-1")
+            .respond_with(
+                token_response(access, refresh, 86_400).set_delay(Duration::from_millis(100)),
+            )
+            .up_to_n_times(1)
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    Mock::given(method("GET"))
+        .and(path("/crm/rest/v2/users/1"))
+        .respond_with(mary())
+        .expect(2)
+        .mount(&server)
+        .await;
+    let store = memory_store();
+    let account = oauth_account(&server);
+    let (first, second) = (
+        keap_with(&server, store.clone()),
+        keap_with(&server, store.clone()),
+    );
+    let (a, b) = tokio::join!(first.user(&account, "1"), second.user(&account, "1"));
+    assert!(a.is_ok() && b.is_ok(), "{a:?} {b:?}");
+    // One save, of one of the two rotations; the later one did not overwrite it.
+    let (token, version, descends) = stored(&store, "refresh-1").await.expect("saved");
+    assert_eq!((version, descends), (1, true));
+    assert!(
+        ["refresh-a", "refresh-b"].contains(&token.as_str()),
+        "{token}"
+    );
+}
+
+#[tokio::test]
+async fn an_operator_re_authorisation_wins_over_the_stored_chain() {
+    let server = MockServer::start().await;
+    token_exchange("refresh-from-operator")
+        .respond_with(token_response("access-9", "refresh-10", 86_400))
+        .expect(1)
+        .mount(&server)
+        .await;
+    bearer_get("/crm/rest/v2/users/1", "access-9")
+        .respond_with(mary())
+        .expect(1)
+        .mount(&server)
+        .await;
+    let store = memory_store();
+    // A chain that started from the old configured token.
+    let old_origin = token_origin(&Secret::new("refresh-1"));
+    store
+        .save_refresh_token(&acme(), None, &Secret::new("refresh-2"), &old_origin)
+        .await
+        .expect("seeded");
+    let mut account = oauth_account(&server);
+    account.crm = CrmConnection::Keap {
+        base_url: Some(format!("{}/crm", server.uri())),
+        auth: KeapAuth::OAuth {
+            client_id: "client-1".into(),
+            client_secret: Secret::new("client-secret-1"),
+            refresh_token: Secret::new("refresh-from-operator"),
+        },
+    };
+    keap_with(&server, store.clone())
+        .user(&account, "1")
+        .await
+        .expect("read with the operator's token");
+    assert_eq!(
+        stored(&store, "refresh-from-operator").await,
+        Some(("refresh-10".into(), 2, true))
+    );
+}
+
+/// A credential store that fails its next reads or saves, then works.
+struct FlakyCredentials {
+    inner: Arc<dyn CredentialStore>,
+    failing_reads: std::sync::atomic::AtomicU32,
+    failing_saves: std::sync::atomic::AtomicU32,
+}
+
+impl FlakyCredentials {
+    fn failing(reads: u32, saves: u32) -> Self {
+        FlakyCredentials {
+            inner: memory_store(),
+            failing_reads: reads.into(),
+            failing_saves: saves.into(),
+        }
+    }
+}
+
+fn take_failure(counter: &std::sync::atomic::AtomicU32) -> bool {
+    use std::sync::atomic::Ordering;
+    counter
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok()
+}
+
+#[async_trait::async_trait]
+impl CredentialStore for FlakyCredentials {
+    async fn refresh_token(
+        &self,
+        account: &AccountId,
+    ) -> crate::ports::StoreResult<Option<StoredRefreshToken>> {
+        if take_failure(&self.failing_reads) {
+            return Err(crate::ports::StoreError::Backend("store down".into()));
+        }
+        self.inner.refresh_token(account).await
+    }
+
+    async fn save_refresh_token(
+        &self,
+        account: &AccountId,
+        expected_version: Option<u64>,
+        token: &Secret,
+        origin: &str,
+    ) -> crate::ports::StoreResult<bool> {
+        if take_failure(&self.failing_saves) {
+            return Err(crate::ports::StoreError::Backend("store down".into()));
+        }
+        self.inner
+            .save_refresh_token(account, expected_version, token, origin)
+            .await
+    }
+}
+
+#[tokio::test]
+async fn a_rotation_the_store_cannot_take_is_spent_next_and_its_successor_saved() {
+    let server = MockServer::start().await;
+    // Each access token is stale at once (30 s is inside the refresh margin).
+    token_exchange("refresh-1")
+        .respond_with(token_response("access-1", "refresh-2", 30))
+        .expect(1)
+        .mount(&server)
+        .await;
+    token_exchange("refresh-2")
+        .respond_with(token_response("access-2", "refresh-3", 86_400))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/crm/rest/v2/users/1"))
+        .respond_with(mary())
+        .expect(2)
+        .mount(&server)
+        .await;
+    let flaky = Arc::new(FlakyCredentials::failing(0, 1));
+    let store: Arc<dyn CredentialStore> = flaky.clone();
+    let crm = keap_with(&server, store.clone());
+    let account = oauth_account(&server);
+    crm.user(&account, "1")
+        .await
+        .expect("works though the save failed");
+    assert_eq!(stored(&store, "refresh-1").await, None);
+    crm.user(&account, "1")
+        .await
+        .expect("spends the unsaved token");
+    assert_eq!(
+        stored(&store, "refresh-1").await,
+        Some(("refresh-3".into(), 1, true))
+    );
+}
+
+#[tokio::test]
+async fn an_unreadable_store_spends_no_refresh_token() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(token_response("access-1", "refresh-2", 86_400))
+        .expect(0)
+        .mount(&server)
+        .await;
+    let store: Arc<dyn CredentialStore> = Arc::new(FlakyCredentials::failing(1, 0));
+    let result = keap_with(&server, store)
+        .user(&oauth_account(&server), "1")
+        .await;
+    assert!(
+        matches!(&result, Err(e @ CrmError::Unavailable(_)) if e.is_transient()),
         "{result:?}"
     );
 }
