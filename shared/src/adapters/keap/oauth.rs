@@ -138,25 +138,33 @@ impl OAuthSessions {
             Some((token, version)) => Spendable { token, version },
             None => self.newest_refresh_token(account, client, &origin).await?,
         };
-        let granted = match self.exchange(http, client, &spent.token).await {
+        let exchanged = match self.exchange(http, client, &spent.token).await {
             Err(CrmError::Unauthorized(why)) => {
                 // Another process may have spent this token a moment ago and saved the
                 // one that replaced it.
                 let newest = self.newest_refresh_token(account, client, &origin).await?;
                 if newest.version == spent.version {
-                    return Err(refused(account, why));
+                    Err(CrmError::Unauthorized(why))
+                } else {
+                    spent = newest;
+                    self.exchange(http, client, &spent.token).await
                 }
-                spent = newest;
-                self.exchange(http, client, &spent.token)
-                    .await
-                    .map_err(|e| match e {
-                        CrmError::Unauthorized(why) => refused(account, why),
-                        other => other,
-                    })?
             }
-            other => other.inspect_err(
-                |e| tracing::warn!(%account, error = %e, "Keap token exchange failed"),
-            )?,
+            other => other,
+        };
+        let granted = match exchanged {
+            Ok(granted) => granted,
+            Err(e @ CrmError::Unauthorized(_)) => {
+                // Keap refused every refresh token we have: none is worth keeping, and
+                // only re-authorising the account helps.
+                session.unsaved = None;
+                tracing::error!(%account, error = %e, "Keap refused the OAuth refresh token");
+                return Err(e);
+            }
+            Err(e) => {
+                tracing::warn!(%account, error = %e, "Keap token exchange failed");
+                return Err(e);
+            }
         };
         session.unsaved = None;
         if let Some(rotated) = granted.refresh_token.filter(|t| !t.is_empty()) {
@@ -269,10 +277,4 @@ impl OAuthSessions {
             ))),
         }
     }
-}
-
-/// Keap refused every refresh token we have: only an operator can fix it.
-fn refused(account: &AccountId, why: String) -> CrmError {
-    tracing::error!(%account, "Keap refused the OAuth refresh token; the account must be re-authorised");
-    CrmError::Unauthorized(why)
 }
