@@ -10,18 +10,31 @@
 //! the mock picks the plain answer: an unknown contact in a note or goal request is a 404,
 //! and a goal no published campaign uses answers `success: false` (as Keap's XML-RPC
 //! does, see keap.md).
+//!
+//! v2's note list (`GET /rest/v2/contacts/{id}/notes`) serves the notes of both versions,
+//! newest first when asked `order_by=create_time desc`, with their `type` and
+//! `assigned_to_user`; [`KeapMock::add_note`] logs a typed note (a call) at a given time.
+//! Unknown query parameters are refused, as with every list route of the mock.
+//!
+//! Outages are scripted per app: [`KeapMock::fail_next`] queues answers (5xx, 429 with
+//! `Retry-After`) given to that app's next requests, whatever they are, before any handler
+//! runs. Every request is logged with its answer ([`KeapMock::requests`]), so a test can
+//! assert the exact calls made and when.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Map, Value, json};
+use smsflow_shared::domain::Timestamp;
 use smsflow_shared::ports::crm::Note;
 
 /// A user of a mock Keap app.
@@ -41,8 +54,55 @@ pub struct AchievedGoal {
     pub contact_id: u64,
 }
 
+/// An answer the mock gives instead of serving a request (see [`KeapMock::fail_next`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScriptedFailure {
+    /// This 5xx status, with Keap's error body.
+    ServerError(u16),
+    /// 429 with `Retry-After` in seconds and the body Keap's gateway sends.
+    RateLimited { retry_after_secs: u64 },
+}
+
+impl IntoResponse for ScriptedFailure {
+    fn into_response(self) -> Response {
+        match self {
+            ScriptedFailure::ServerError(code) => {
+                let status = StatusCode::from_u16(code)
+                    .ok()
+                    .filter(StatusCode::is_server_error)
+                    .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                error(status, "Scripted outage").into_response()
+            }
+            ScriptedFailure::RateLimited { retry_after_secs } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                [("retry-after", retry_after_secs.to_string())],
+                axum::Json(json!({
+                    "code": "429", "message": "Quota Exceeded", "status": "Request Throttled"
+                })),
+            )
+                .into_response(),
+        }
+    }
+}
+
+/// A request the mock received, and its answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedRequest {
+    pub method: String,
+    pub path: String,
+    /// The decoded query pairs, in order.
+    pub query: Vec<(String, String)>,
+    pub status: u16,
+    /// When the answer was ready.
+    pub at: Instant,
+}
+
 #[derive(Debug, Default)]
 struct App {
+    /// Answers for the next requests, in order, before any handler runs; each for any
+    /// request, or only for one method and path.
+    scripted: VecDeque<(Option<(String, String)>, ScriptedFailure)>,
+    requests: Vec<LoggedRequest>,
     next_id: u64,
     contacts: BTreeMap<u64, Value>,
     notes: BTreeMap<u64, Value>,
@@ -140,6 +200,71 @@ impl KeapMock {
         self.with_app(api_key, |app| app.achieved_goals.clone())
     }
 
+    /// Answers the app's next requests with `failures`, one each, in order (after any
+    /// failures already queued).
+    pub fn fail_next(&self, api_key: &str, failures: &[ScriptedFailure]) {
+        self.with_app(api_key, |app| {
+            app.scripted.extend(failures.iter().map(|f| (None, *f)));
+        });
+    }
+
+    /// As [`fail_next`](Self::fail_next), for requests with this method and path only
+    /// (`POST`, `/crm/rest/v2/automations/goals/achieve`).
+    pub fn fail_next_on(
+        &self,
+        api_key: &str,
+        method: &str,
+        path: &str,
+        failures: &[ScriptedFailure],
+    ) {
+        let route = (method.to_string(), path.to_string());
+        self.with_app(api_key, |app| {
+            app.scripted
+                .extend(failures.iter().map(|f| (Some(route.clone()), *f)));
+        });
+    }
+
+    /// Every request made with `api_key` so far, oldest first.
+    pub fn requests(&self, api_key: &str) -> Vec<LoggedRequest> {
+        self.with_app(api_key, |app| app.requests.clone())
+    }
+
+    /// Logs a note of type `note_type` (`Call`...) on a contact, assigned to `user_id`,
+    /// created at `created`; returns its id. Panics when the contact does not exist.
+    pub fn add_note(
+        &self,
+        api_key: &str,
+        contact_id: &str,
+        note_type: &str,
+        user_id: Option<&str>,
+        created: Timestamp,
+    ) -> String {
+        let contact: u64 = contact_id.parse().expect("Keap contact ids are numbers");
+        let user: Option<u64> = user_id.map(|u| u.parse().expect("Keap user ids are numbers"));
+        self.with_app(api_key, |app| {
+            assert!(
+                app.contacts.contains_key(&contact),
+                "no contact {contact} to add a note to"
+            );
+            let id = app.new_id();
+            let at = iso_time(created);
+            app.notes.insert(
+                id,
+                json!({
+                    "id": id,
+                    "contact_id": contact,
+                    "user_id": user,
+                    "title": format!("{note_type} note"),
+                    "body": "",
+                    "type": note_type,
+                    "date_created": at,
+                    "last_updated": at
+                }),
+            );
+            id.to_string()
+        })
+    }
+
     /// A note as the app holds it.
     pub fn note(&self, api_key: &str, note_id: &str) -> Option<Note> {
         let id: u64 = note_id.parse().ok()?;
@@ -160,6 +285,7 @@ impl KeapMock {
 
 fn router(apps: Apps) -> Router {
     Router::new()
+        .route("/crm/rest/v2/contacts/{contact_id}/notes", get(list_notes))
         .route(
             "/crm/rest/v2/contacts",
             get(list_contacts).post(create_contact),
@@ -181,7 +307,51 @@ fn router(apps: Apps) -> Router {
             "/crm/rest/v1/notes/{note_id}",
             get(get_note).patch(update_note),
         )
+        .layer(middleware::from_fn_with_state(apps.clone(), script_and_log))
         .with_state(apps)
+}
+
+/// Answers a scripted failure instead of the request when one is queued for its app, and
+/// logs the request with its answer.
+async fn script_and_log(State(apps): State<Apps>, request: Request, next: Next) -> Response {
+    let key = request
+        .headers()
+        .get("x-keap-api-key")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let method = request.method().to_string();
+    let path = request.uri().path().to_string();
+    let query = Query::<Vec<(String, String)>>::try_from_uri(request.uri())
+        .map(|q| q.0)
+        .unwrap_or_default();
+    let scripted = {
+        let mut apps = apps.lock().unwrap_or_else(|p| p.into_inner());
+        apps.get_mut(&key).and_then(|app| {
+            let applies = |route: &Option<(String, String)>| {
+                route
+                    .as_ref()
+                    .is_none_or(|(m, p)| *m == method && *p == path)
+            };
+            let index = app.scripted.iter().position(|(route, _)| applies(route))?;
+            app.scripted.remove(index).map(|(_, failure)| failure)
+        })
+    };
+    let response = match scripted {
+        Some(failure) => failure.into_response(),
+        None => next.run(request).await,
+    };
+    let mut apps = apps.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(app) = apps.get_mut(&key) {
+        app.requests.push(LoggedRequest {
+            method,
+            path,
+            query,
+            status: response.status().as_u16(),
+            at: Instant::now(),
+        });
+    }
+    response
 }
 
 /// A refusal, answered with Keap's v2 `Error` body.
@@ -286,6 +456,16 @@ fn filter_conditions(filter: Option<&String>) -> Result<HashMap<String, String>,
         conditions.insert(key.to_string(), value.to_string());
     }
     Ok(conditions)
+}
+
+fn only_known_query(query: &HashMap<String, String>, known: &[&str]) -> Result<(), KeapError> {
+    match query.keys().find(|k| !known.contains(&k.as_str())) {
+        Some(unknown) => Err(error(
+            StatusCode::BAD_REQUEST,
+            format!("Unrecognized query parameter \"{unknown}\""),
+        )),
+        None => Ok(()),
+    }
 }
 
 fn page_size(query: &HashMap<String, String>) -> Result<usize, KeapError> {
@@ -825,4 +1005,145 @@ async fn update_note(
         }
         Ok(answer(StatusCode::OK, note.clone()))
     })
+}
+
+/// A v1 note as v2 lists it (`Note`: string ids, `text`, `assigned_to_user`, ISO times).
+fn v2_note(app: &App, note: &Value) -> Value {
+    let user = note["user_id"].as_u64().map(|id| match app.users.get(&id) {
+        Some(u) => json!({
+            "id": id.to_string(),
+            "given_name": u.given_name,
+            "family_name": u.family_name,
+            "email_address": u.email,
+        }),
+        None => json!({ "id": id.to_string() }),
+    });
+    json!({
+        "id": note["id"].as_u64().map(|n| n.to_string()),
+        "title": note["title"],
+        "text": note["body"],
+        "type": note["type"],
+        "contact_id": note["contact_id"].as_u64().map(|n| n.to_string()),
+        "assigned_to_user": user,
+        "create_time": note["date_created"],
+        "update_time": note["last_updated"],
+        "created_by_user_id": note["user_id"].as_u64().map(|n| n.to_string()),
+    })
+}
+
+async fn list_notes(
+    State(apps): State<Apps>,
+    headers: HeaderMap,
+    Path(contact_id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    in_app(&apps, &headers, |app| {
+        only_known_query(
+            &query,
+            &["filter", "order_by", "page_size", "page_token", "fields"],
+        )?;
+        if query.contains_key("filter") || query.contains_key("fields") {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                "the mock serves note lists without filter or fields",
+            ));
+        }
+        let id = path_id(&contact_id, "contact")?;
+        if !app.contacts.contains_key(&id) {
+            return Err(error(
+                StatusCode::NOT_FOUND,
+                format!("Contact {id} not found"),
+            ));
+        }
+        // Times are all written `YYYY-MM-DDTHH:MM:SS.mmmZ`, so text order is time order.
+        let by_time = |n: &&Value| {
+            (
+                n["date_created"].as_str().unwrap_or_default().to_string(),
+                n["id"].as_u64(),
+            )
+        };
+        let mut notes: Vec<&Value> = app
+            .notes
+            .values()
+            .filter(|n| n["contact_id"].as_u64() == Some(id))
+            .collect();
+        match query.get("order_by").map(String::as_str) {
+            None | Some("id asc") => {}
+            Some("id desc") => notes.reverse(),
+            Some("create_time asc") => notes.sort_by_key(by_time),
+            Some("create_time desc") => {
+                notes.sort_by_key(by_time);
+                notes.reverse();
+            }
+            Some(other) => {
+                return Err(error(
+                    StatusCode::BAD_REQUEST,
+                    format!("unsupported order_by '{other}'"),
+                ));
+            }
+        }
+        let size = page_size(&query)?;
+        let offset: usize = match query.get("page_token") {
+            None => 0,
+            Some(token) => token.parse().map_err(|_| {
+                error(
+                    StatusCode::BAD_REQUEST,
+                    format!("invalid page_token '{token}'"),
+                )
+            })?,
+        };
+        let page: Vec<Value> = notes
+            .iter()
+            .skip(offset)
+            .take(size)
+            .map(|n| v2_note(app, n))
+            .collect();
+        let next = (offset + size < notes.len()).then(|| (offset + size).to_string());
+        Ok(answer(
+            StatusCode::OK,
+            json!({ "notes": page, "next_page_token": next }),
+        ))
+    })
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ`, as Keap writes times.
+pub fn iso_time(t: Timestamp) -> String {
+    let ms = t.as_millis();
+    let (days, ms_of_day) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
+    // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let secs = ms_of_day / 1000;
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60,
+        ms_of_day % 1000
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_written_as_keap_writes_them() {
+        let cases = [
+            (0, "1970-01-01T00:00:00.000Z"),
+            (1_714_572_180_007, "2024-05-01T14:03:00.007Z"),
+            (951_782_400_000, "2000-02-29T00:00:00.000Z"),
+            (-1, "1969-12-31T23:59:59.999Z"),
+        ];
+        for (ms, text) in cases {
+            assert_eq!(iso_time(Timestamp::from_millis(ms)), text);
+        }
+    }
 }

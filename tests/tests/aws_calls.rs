@@ -170,6 +170,9 @@ async fn send_request_and_send_aws_calls() {
             reqwest::Client::new(),
             clock.clone(),
             ids.clone(),
+            Arc::new(smsflow_shared::adapters::embedded::EmbeddedStore::new(
+                db.clone(),
+            )),
             Some(Arc::new(
                 smsflow_shared::adapters::embedded::SandboxCrm::new(db, clock.clone()),
             )),

@@ -8,8 +8,8 @@ use crate::adapters::keap::{KeapCrm, KeapSettings};
 use crate::adapters::webhook_crm::WebhookCrm;
 use crate::domain::{Account, CrmConnection, EmailAddress, PhoneNumber};
 use crate::ports::{
-    Clock, Contact, Crm, CrmError, CrmResult, CrmUser, GoalOutcome, IdGenerator, NewContact,
-    NewNote, Note,
+    CallNote, Clock, Contact, CredentialStore, Crm, CrmError, CrmResult, CrmUser, GoalOutcome,
+    IdGenerator, NewContact, NewNote, Note,
 };
 
 /// The CRM port for a whole deployment: accounts may use different CRMs. An adapter left
@@ -26,11 +26,13 @@ pub struct CrmRouter {
 
 impl CrmRouter {
     /// The real CRMs (Keap and webhook) on a shared HTTP client, whose timeouts keep a slow
-    /// CRM inside the caller's; `sandbox` adds the embedded CRM of local mode.
+    /// CRM inside the caller's; `credentials` keeps Keap's rotating OAuth refresh tokens
+    /// (the deployment's store); `sandbox` adds the embedded CRM of local mode.
     pub fn with_real_crms(
         http: reqwest::Client,
         clock: Arc<dyn Clock>,
         ids: Arc<dyn IdGenerator>,
+        credentials: Arc<dyn CredentialStore>,
         sandbox: Option<Arc<dyn Crm>>,
     ) -> Self {
         CrmRouter {
@@ -38,6 +40,7 @@ impl CrmRouter {
             keap: Some(Arc::new(KeapCrm::new(
                 http.clone(),
                 KeapSettings::default(),
+                credentials,
             ))),
             webhook: Some(Arc::new(WebhookCrm::new(http, clock, ids))),
         }
@@ -134,6 +137,16 @@ impl Crm for CrmRouter {
     async fn append_to_note(&self, account: &Account, note_id: &str, text: &str) -> CrmResult<()> {
         self.pick(account)?
             .append_to_note(account, note_id, text)
+            .await
+    }
+
+    async fn last_call_note(
+        &self,
+        account: &Account,
+        contact_id: &str,
+    ) -> CrmResult<Option<CallNote>> {
+        self.pick(account)?
+            .last_call_note(account, contact_id)
             .await
     }
 

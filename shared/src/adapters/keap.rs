@@ -11,6 +11,7 @@
 //! | `apply_tag` | v2 `GET /rest/v2/tags?filter=name==…` or `POST /rest/v2/tags` (id cached), then `POST /rest/v2/tags/{id}/contacts:applyTags` |
 //! | `create_note` | v1 `POST /rest/v1/notes` |
 //! | `append_to_note` | v1 `GET` then `PATCH /rest/v1/notes/{id}` |
+//! | `last_call_note` | v2 `GET /rest/v2/contacts/{id}/notes?order_by=create_time desc&page_size=25` (more pages only while no call note is found, 4 at most) |
 //! | `achieve_goal` | v2 `POST /rest/v2/automations/goals/achieve` |
 //!
 //! Why these choices:
@@ -24,6 +25,14 @@
 //!   under the contact (`/contacts/{contact_id}/notes/{note_id}`) and its create/update
 //!   bodies require a `user_id`, which the port leaves optional. v1 addresses a note by
 //!   its id alone and takes `user_id` as optional.
+//! - **Call notes on v2.** v1's `GET /rest/v1/notes?contact_id=` can neither order nor
+//!   filter by type, so finding the newest call note would mean reading every note of the
+//!   contact. v2's list orders by `create_time desc`, and each note carries its
+//!   `assigned_to_user` with name and e-mail, so routing needs no user lookup after it.
+//!   Neither version filters by type: pages are read newest first until a `Call` note
+//!   turns up (small pages, since notes smsflow appends SMS to can be long), at most
+//!   four pages of 25; a contact whose last call is older than its 100 newest notes
+//!   routes as if it had none.
 //! - **Array fields are read, then written whole.** v2's contact PATCH removes any
 //!   `email_addresses` / `custom_fields` item not listed, so `set_email` keeps EMAIL2/3
 //!   and `set_custom_field` keeps the other fields by sending the merged list. This is a
@@ -39,8 +48,8 @@
 //!   Numbers read back are normalised to E.164 with the account's default country.
 //!
 //! Auth: `X-Keap-API-Key` for personal access tokens and service account keys, or OAuth2
-//! bearer tokens from a rotating refresh token (the `oauth` module explains the in-memory
-//! rotation and why persisting it is a follow-up). Limits: calls are paced per token to Keap's
+//! bearer tokens from a rotating refresh token, the newest of which is kept in the
+//! [`CredentialStore`] so restarts and other processes use it (the `oauth` module). Limits: calls are paced per token to Keap's
 //! 10/s and 240/min ([`KeapPacing`]); a 429 whose `Retry-After` is short is waited out
 //! and retried a bounded number of times, a longer one becomes
 //! [`CrmError::RateLimited`] for the job queue to retry later. 5xx and transport
@@ -57,7 +66,7 @@ mod wire;
 mod tests;
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -67,8 +76,10 @@ pub use pacing::KeapPacing;
 
 use self::client::{Call, KeapClient};
 use crate::domain::{Account, AccountId, EmailAddress, PhoneNumber};
+use crate::ports::credentials::CredentialStore;
 use crate::ports::crm::{
-    Contact, Crm, CrmError, CrmResult, CrmUser, GoalOutcome, NewContact, NewNote, Note,
+    CALL_NOTE_TYPE, CallNote, Contact, Crm, CrmError, CrmResult, CrmUser, GoalOutcome, NewContact,
+    NewNote, Note, NoteUser,
 };
 
 /// Keap's REST API root (paths `/rest/v1/...`, `/rest/v2/...` go below it).
@@ -83,6 +94,11 @@ const CONTACT_FIELDS: &str =
 const PHONE_FIELDS: &str = "PHONE1,PHONE2,PHONE3,PHONE4,PHONE5";
 /// The largest page Keap serves.
 const MAX_PAGE_SIZE: &str = "1000";
+/// Notes per page when looking for the last call note: most contacts' last call is
+/// among their few newest notes, and note bodies can be long.
+const NOTE_PAGE_SIZE: &str = "25";
+/// Pages of notes read at most when looking for the last call note.
+const MAX_NOTE_PAGES: usize = 4;
 
 /// How the adapter talks to Keap. The defaults are Keap's production endpoints and
 /// published limits.
@@ -131,10 +147,15 @@ struct AccountCache {
 
 impl KeapCrm {
     /// `http` should carry a connect timeout and an overall timeout well inside the
-    /// function's own.
-    pub fn new(http: reqwest::Client, settings: KeapSettings) -> Self {
+    /// function's own. `credentials` keeps OAuth accounts' rotating refresh tokens (the
+    /// deployment's store, so every process sees the newest).
+    pub fn new(
+        http: reqwest::Client,
+        settings: KeapSettings,
+        credentials: Arc<dyn CredentialStore>,
+    ) -> Self {
         KeapCrm {
-            client: KeapClient::new(http, settings),
+            client: KeapClient::new(http, settings, credentials),
             caches: Mutex::new(HashMap::new()),
         }
     }
@@ -507,15 +528,7 @@ impl Crm for KeapCrm {
             Err(e) => return Err(e),
         };
         let email = primary_email(&user.email_addresses);
-        let full_name = [user.given_name, user.family_name]
-            .into_iter()
-            .flatten()
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
-            .collect::<Vec<_>>()
-            .join(" ");
-        let name = Some(full_name)
-            .filter(|n| !n.is_empty())
+        let name = full_name(user.given_name, user.family_name)
             .or(user.nickname.filter(|n| !n.trim().is_empty()))
             .or(email.as_ref().map(|e| e.to_string()))
             .unwrap_or_else(|| format!("Keap user {}", user.id));
@@ -621,6 +634,51 @@ impl Crm for KeapCrm {
         self.client.send(account, &write).await.map(drop)
     }
 
+    async fn last_call_note(
+        &self,
+        account: &Account,
+        contact_id: &str,
+    ) -> CrmResult<Option<CallNote>> {
+        let Some(id) = numeric_id(contact_id) else {
+            return Ok(None);
+        };
+        let mut page_token: Option<String> = None;
+        for _ in 0..MAX_NOTE_PAGES {
+            let mut call = Call::get(
+                format!("{}/notes", contact_path(id)),
+                contact_subject(contact_id),
+            )
+            .query("order_by", "create_time desc")
+            .query("page_size", NOTE_PAGE_SIZE);
+            if let Some(token) = page_token.take() {
+                call = call.query("page_token", token);
+            }
+            let page: wire::NoteList = match self.client.json(account, &call).await {
+                Ok(page) => page,
+                Err(CrmError::NotFound(_)) => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            let call_note = page.notes.into_iter().find(|n| {
+                n.note_type
+                    .as_deref()
+                    .is_some_and(|t| t.trim().eq_ignore_ascii_case(CALL_NOTE_TYPE))
+            });
+            if let Some(note) = call_note {
+                return Ok(Some(CallNote {
+                    id: note.id.0,
+                    user: note.assigned_to_user.and_then(note_user),
+                    logged_at: note.create_time.as_deref().and_then(wire::parse_time),
+                }));
+            }
+            match page.next_page_token.filter(|t| !t.is_empty()) {
+                Some(token) => page_token = Some(token),
+                None => return Ok(None),
+            }
+        }
+        tracing::debug!(account = %account.id, contact = %id, "no call note among the newest Keap notes");
+        Ok(None)
+    }
+
     async fn achieve_goal(
         &self,
         account: &Account,
@@ -672,6 +730,34 @@ fn contact_subject(contact_id: &str) -> String {
 
 fn contact_path(id: u64) -> String {
     format!("/rest/v2/contacts/{id}")
+}
+
+/// "Given Family", either alone, or `None` when both are blank.
+fn full_name(given: Option<String>, family: Option<String>) -> Option<String> {
+    let name = [given, family]
+        .into_iter()
+        .flatten()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    Some(name).filter(|n| !n.is_empty())
+}
+
+/// The user a note is assigned to; Keap writes `0` or nothing for "no user".
+fn note_user(user: wire::BasicUser) -> Option<NoteUser> {
+    let id = user
+        .id
+        .map(|id| id.0)
+        .filter(|id| !id.is_empty() && id != "0")?;
+    Some(NoteUser {
+        id,
+        name: full_name(user.given_name, user.family_name),
+        email: user
+            .email_address
+            .as_deref()
+            .and_then(|e| EmailAddress::parse(e).ok()),
+    })
 }
 
 /// EMAIL1 when it is a valid address, else the first valid one.

@@ -25,7 +25,8 @@
 //! | `contact.create_requested` | `contact_id`, `first_name`, `last_name`, `email`, `phone`, `owner_id` (each may be null) |
 //!
 //! A webhook CRM cannot be asked anything, so the lookups (`find_contact_by_phone`,
-//! `contact`, `user`) answer "nobody". Contact and note ids are therefore smsflow's:
+//! `contact`, `user`, `last_call_note`) answer "nobody" / "none": inbound routing then
+//! falls through to the number's backup address. Contact and note ids are therefore smsflow's:
 //! - `create_contact` sends `contact.create_requested` and, once the receiver accepts it
 //!   (2xx), returns a contact whose id is its phone number in E.164 (`+14155552671`), or
 //!   its e-mail address when it has no phone. Every later event about that person carries
@@ -71,7 +72,7 @@ use sha2::Sha256;
 use crate::domain::{Account, CrmConnection, EmailAddress, PhoneNumber, Secret};
 use crate::ports::clock::{Clock, IdGenerator};
 use crate::ports::crm::{
-    Contact, Crm, CrmError, CrmResult, CrmUser, GoalOutcome, NewContact, NewNote, Note,
+    CallNote, Contact, Crm, CrmError, CrmResult, CrmUser, GoalOutcome, NewContact, NewNote, Note,
 };
 
 pub const SIGNATURE_HEADER: &str = "X-Smsflow-Signature";
@@ -396,6 +397,16 @@ impl Crm for WebhookCrm {
             .await
     }
 
+    /// Call notes live in the receiver's CRM, which smsflow cannot ask: none.
+    async fn last_call_note(
+        &self,
+        account: &Account,
+        _contact_id: &str,
+    ) -> CrmResult<Option<CallNote>> {
+        webhook_target(account)?;
+        Ok(None)
+    }
+
     async fn achieve_goal(
         &self,
         account: &Account,
@@ -667,6 +678,7 @@ mod tests {
         );
         assert_eq!(crm.contact(&account, "123").await, Ok(None));
         assert_eq!(crm.user(&account, "7").await, Ok(None));
+        assert_eq!(crm.last_call_note(&account, "123").await, Ok(None));
         let nobody = crm.create_contact(&account, &NewContact::default()).await;
         assert!(matches!(nobody, Err(CrmError::Rejected(_))));
     }

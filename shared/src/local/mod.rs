@@ -5,6 +5,8 @@
 mod pump;
 mod sandbox;
 
+pub use pump::RetryBackoff;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -60,15 +62,18 @@ pub fn database_path(config: &LocalConfig) -> PathBuf {
     config.server.data_dir.join("smsflow.redb")
 }
 
+fn open_database(config: &LocalConfig) -> Result<EmbeddedDb, LocalError> {
+    let path = database_path(config);
+    EmbeddedDb::open(&path).map_err(|e| LocalError::Database {
+        path: path.clone(),
+        detail: e.0,
+    })
+}
+
 impl LocalRuntime {
     /// Opens the embedded database and loads the configured accounts into it.
     pub async fn build(config: &LocalConfig, public_base_url: String) -> Result<Self, LocalError> {
-        let path = database_path(config);
-        let db = EmbeddedDb::open(&path).map_err(|e| LocalError::Database {
-            path: path.clone(),
-            detail: e.0,
-        })?;
-        Self::build_on(db, config, Some(public_base_url)).await
+        Self::build_on(open_database(config)?, config, Some(public_base_url)).await
     }
 
     /// As [`LocalRuntime::build`] on a given database. Without a public base URL, webhook
@@ -107,7 +112,7 @@ impl LocalRuntime {
         let outbox = Arc::new(Outbox::new(db.clone(), clock.clone(), ids.clone()));
         let crm = Arc::new(SandboxCrm::new(db.clone(), clock.clone()));
         let app = Arc::new(App {
-            store,
+            store: store.clone(),
             queue: queue.clone(),
             mailer: outbox.clone(),
             sms: carrier.clone(),
@@ -116,6 +121,7 @@ impl LocalRuntime {
                 http.clone(),
                 clock.clone(),
                 ids.clone(),
+                store.clone(),
                 Some(crm.clone()),
             )),
             events: Arc::new(WebhookEvents::new(http.clone(), clock.clone())),
@@ -187,8 +193,24 @@ impl RunningServer {
     }
 }
 
+/// How the local runtime runs, beyond what the configuration file says (tests make
+/// retries fast with it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LocalOptions {
+    /// How failed queue messages are redelivered.
+    pub retry_backoff: RetryBackoff,
+}
+
 /// Binds, builds the runtime and serves until `shutdown()` is called.
 pub async fn start(config: &LocalConfig) -> Result<RunningServer, LocalError> {
+    start_with(config, LocalOptions::default()).await
+}
+
+/// [`start`] with options.
+pub async fn start_with(
+    config: &LocalConfig,
+    options: LocalOptions,
+) -> Result<RunningServer, LocalError> {
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
         .map_err(|source| LocalError::Bind {
@@ -202,12 +224,20 @@ pub async fn start(config: &LocalConfig) -> Result<RunningServer, LocalError> {
     } else {
         config.server.public_base_url.clone()
     };
-    let runtime = Arc::new(LocalRuntime::build(config, public_base_url).await?);
+    let db = open_database(config)?;
+    let runtime = Arc::new(LocalRuntime::build_on(db, config, Some(public_base_url)).await?);
     let (stop, stopped) = watch::channel(false);
     let router = runtime.router();
     let pumps: Vec<_> = QueueName::ALL
         .into_iter()
-        .map(|queue| tokio::spawn(pump::run(runtime.clone(), queue, stopped.clone())))
+        .map(|queue| {
+            tokio::spawn(pump::run(
+                runtime.clone(),
+                queue,
+                options.retry_backoff,
+                stopped.clone(),
+            ))
+        })
         .collect();
     let mut server_stopped = stopped.clone();
     let task = tokio::spawn(async move {

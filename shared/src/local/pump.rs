@@ -16,10 +16,38 @@ use crate::ports::{QueueName, QueueReceiver, ReceivedMessage};
 const BATCH: usize = 10;
 const VISIBILITY: Duration = Duration::from_secs(60);
 const LONG_POLL: Duration = Duration::from_secs(1);
-/// Longest pause before a failed message is tried again.
-const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
-pub async fn run(runtime: Arc<LocalRuntime>, queue: QueueName, mut stop: watch::Receiver<bool>) {
+/// How long a message a consumer reported failed stays invisible before it is delivered
+/// again: `first` after the first receive, doubling with each receive, at most `max`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryBackoff {
+    pub first: Duration,
+    pub max: Duration,
+}
+
+impl Default for RetryBackoff {
+    /// 2, 4, 8... seconds, at most 5 minutes.
+    fn default() -> Self {
+        RetryBackoff {
+            first: Duration::from_secs(2),
+            max: Duration::from_secs(300),
+        }
+    }
+}
+
+impl RetryBackoff {
+    fn delay(&self, receive_count: u32) -> Duration {
+        let doublings = receive_count.clamp(1, 16) - 1;
+        self.first.saturating_mul(1 << doublings).min(self.max)
+    }
+}
+
+pub async fn run(
+    runtime: Arc<LocalRuntime>,
+    queue: QueueName,
+    backoff: RetryBackoff,
+    mut stop: watch::Receiver<bool>,
+) {
     loop {
         let received = tokio::select! {
             _ = stop.wait_for(|s| *s) => break,
@@ -48,7 +76,11 @@ pub async fn run(runtime: Arc<LocalRuntime>, queue: QueueName, mut stop: watch::
             let result = if failed.contains(message.message_id.as_str()) {
                 runtime
                     .queue
-                    .change_visibility(queue, &message.receipt, backoff(message.receive_count))
+                    .change_visibility(
+                        queue,
+                        &message.receipt,
+                        backoff.delay(message.receive_count),
+                    )
                     .await
             } else {
                 runtime.queue.delete(queue, &message.receipt).await
@@ -58,11 +90,6 @@ pub async fn run(runtime: Arc<LocalRuntime>, queue: QueueName, mut stop: watch::
             }
         }
     }
-}
-
-/// 2, 4, 8... seconds, capped.
-fn backoff(receive_count: u32) -> Duration {
-    Duration::from_secs(1u64 << receive_count.clamp(1, 16)).min(MAX_BACKOFF)
 }
 
 fn sqs_event(queue: QueueName, messages: &[ReceivedMessage]) -> SqsEvent {
@@ -92,6 +119,13 @@ mod tests {
 
     #[test]
     fn backoff_grows_and_caps() {
+        let short = RetryBackoff {
+            first: Duration::from_millis(100),
+            max: Duration::from_millis(700),
+        };
+        let delays: Vec<u128> = (0..6).map(|n| short.delay(n).as_millis()).collect();
+        assert_eq!(delays, [100, 100, 200, 400, 700, 700]);
+        let backoff = RetryBackoff::default();
         let cases = [
             (0, 2),
             (1, 2),
@@ -102,7 +136,11 @@ mod tests {
             (40, 300),
         ];
         for (count, secs) in cases {
-            assert_eq!(backoff(count), Duration::from_secs(secs), "receive {count}");
+            assert_eq!(
+                backoff.delay(count),
+                Duration::from_secs(secs),
+                "receive {count}"
+            );
         }
     }
 }

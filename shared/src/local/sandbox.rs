@@ -1,29 +1,37 @@
-//! `/_sandbox/...`: what the sandbox carrier, outbox and CRM did, as JSON, plus a way to
-//! play the part of a person texting one of the account's numbers.
+//! `/_sandbox/...`: what the sandbox carrier, outbox and CRM did, as JSON, plus ways to
+//! play the other parties: a person texting one of the account's numbers, and people
+//! working in the CRM (creating contacts, logging calls).
 
 use std::sync::Arc;
 
+use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::LocalRuntime;
 use crate::adapters::embedded::carrier::sandbox_sid;
+use crate::adapters::embedded::crm::InAccount;
 use crate::domain::twilio_signature;
-use crate::domain::{AccountId, PhoneNumber};
+use crate::domain::{Account, AccountId, EmailAddress, PhoneNumber, Timestamp};
 use crate::handlers::ApiError;
 use crate::handlers::http::INBOUND_PATH;
+use crate::ports::{Crm, CrmError, NewContact, NewNote};
 
 pub fn router(runtime: Arc<LocalRuntime>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/_sandbox/messages", get(messages))
         .route("/_sandbox/emails", get(emails))
-        .route("/_sandbox/crm/{account}/contacts", get(contacts))
-        .route("/_sandbox/crm/{account}/notes", get(notes))
+        .route(
+            "/_sandbox/crm/{account}/contacts",
+            get(contacts).post(create_contact),
+        )
+        .route("/_sandbox/crm/{account}/notes", get(notes).post(log_note))
         .route("/_sandbox/crm/{account}/goals", get(goals))
         .route("/_sandbox/inbound", post(simulate_inbound))
         .with_state(runtime)
@@ -103,6 +111,143 @@ async fn goals(
         .await
         .map_err(backend)?;
     Ok(Json(json!({ "goals": goals })))
+}
+
+/// A JSON body, or a 400 that says what is wrong with it.
+fn json_body<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e.to_string()))
+}
+
+/// A configured account (the sandbox CRM acts for accounts of the configuration only).
+async fn configured_account(rt: &LocalRuntime, raw: &str) -> Result<Account, ApiError> {
+    let id = account_id(raw)?;
+    rt.app
+        .store
+        .account(&id)
+        .await
+        .map_err(backend)?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_account",
+                format!("no configured account '{id}'"),
+            )
+        })
+}
+
+fn crm_refused(e: CrmError) -> ApiError {
+    match e {
+        CrmError::NotFound(what) => ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("the sandbox CRM has no {what}"),
+        ),
+        CrmError::Rejected(why) => ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", why),
+        other => ApiError::internal(other.to_string()),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewSandboxContact {
+    first_name: Option<String>,
+    last_name: Option<String>,
+    email: Option<String>,
+    /// E.164.
+    phone: Option<String>,
+    /// The owning user's CRM id (an account user's `crm_user_id`).
+    owner_id: Option<String>,
+}
+
+/// Creates a contact in the account's sandbox CRM, as someone working in the CRM would.
+async fn create_contact(
+    State(rt): State<Arc<LocalRuntime>>,
+    Path(account): Path<String>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let account = configured_account(&rt, &account).await?;
+    let new: NewSandboxContact = json_body(&body)?;
+    let bad = |field: &str, e: String| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            format!("{field}: {e}"),
+        )
+    };
+    let phone = new
+        .phone
+        .as_deref()
+        .map(PhoneNumber::parse_e164)
+        .transpose()
+        .map_err(|e| bad("phone", e.to_string()))?;
+    let email = new
+        .email
+        .as_deref()
+        .map(EmailAddress::parse)
+        .transpose()
+        .map_err(|e| bad("email", e.to_string()))?;
+    let contact = rt
+        .crm
+        .create_contact(
+            &account,
+            &NewContact {
+                first_name: new.first_name,
+                last_name: new.last_name,
+                email,
+                phone,
+                owner_id: new.owner_id,
+            },
+        )
+        .await
+        .map_err(crm_refused)?;
+    Ok((StatusCode::CREATED, Json(json!({ "contact": contact }))))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewSandboxNote {
+    contact_id: String,
+    /// `Call` for a logged phone call (what inbound routing looks for), `Email`, `Other`...
+    #[serde(rename = "type")]
+    note_type: String,
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    body: String,
+    /// The CRM user the note is assigned to.
+    user_id: Option<String>,
+    /// Creation time in epoch milliseconds; now when left out.
+    created_at: Option<i64>,
+}
+
+/// Adds a typed note to a contact, as a dialer logging a call would.
+async fn log_note(
+    State(rt): State<Arc<LocalRuntime>>,
+    Path(account): Path<String>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let account = configured_account(&rt, &account).await?;
+    let new: NewSandboxNote = json_body(&body)?;
+    let note = rt
+        .crm
+        .log_note(
+            &account.id,
+            &new.contact_id,
+            &NewNote {
+                title: new.title,
+                body: new.body,
+                user_id: new.user_id,
+            },
+            &new.note_type,
+            new.created_at.map(Timestamp::from_millis),
+        )
+        .await
+        .map_err(crm_refused)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "note": InAccount { account: account.id, item: note } })),
+    ))
 }
 
 #[derive(Deserialize)]

@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{Account, EmailAddress, PhoneNumber};
+use crate::domain::{Account, EmailAddress, PhoneNumber, Timestamp};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Contact {
@@ -109,6 +109,29 @@ pub struct NewNote {
     pub user_id: Option<String>,
 }
 
+/// The note type CRMs give a logged phone call (Keap: `Call`).
+pub const CALL_NOTE_TYPE: &str = "Call";
+
+/// The contact's most recent call note: routing's rule 2 ("the user of the most recent
+/// call note", seed 001) needs who logged the call and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallNote {
+    pub id: String,
+    /// The CRM user the note is assigned to, as the CRM describes them with the note.
+    pub user: Option<NoteUser>,
+    /// When the note was created, when the CRM says.
+    pub logged_at: Option<Timestamp>,
+}
+
+/// A CRM user as a note names them: always an id, a name and e-mail when the CRM has
+/// them (Keap sends both with each note, which spares a user lookup).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoteUser {
+    pub id: String,
+    pub name: Option<String>,
+    pub email: Option<EmailAddress>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum GoalOutcome {
@@ -178,6 +201,14 @@ pub trait Crm: Send + Sync {
     ) -> CrmResult<Note>;
     /// Appends `text` to an existing note's body.
     async fn append_to_note(&self, account: &Account, note_id: &str, text: &str) -> CrmResult<()>;
+    /// The contact's most recently created note of type [`CALL_NOTE_TYPE`] (compared
+    /// without regard to case), or `None` when it has none; an unknown contact has none.
+    /// A CRM that cannot be asked answers `None`.
+    async fn last_call_note(
+        &self,
+        account: &Account,
+        contact_id: &str,
+    ) -> CrmResult<Option<CallNote>>;
     async fn achieve_goal(
         &self,
         account: &Account,

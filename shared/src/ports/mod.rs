@@ -2,6 +2,7 @@
 //! SDKs behind them. Every port has one conformance suite that all its adapters pass.
 
 pub mod clock;
+pub mod credentials;
 pub mod crm;
 pub mod events;
 pub mod mail;
@@ -10,7 +11,11 @@ pub mod sms;
 pub mod store;
 
 pub use clock::{Clock, IdGenerator, ManualClock, SystemClock, UlidIds};
-pub use crm::{Contact, Crm, CrmError, CrmResult, CrmUser, GoalOutcome, NewContact, NewNote, Note};
+pub use credentials::{CredentialStore, StoredRefreshToken, token_origin};
+pub use crm::{
+    CallNote, Contact, Crm, CrmError, CrmResult, CrmUser, GoalOutcome, NewContact, NewNote, Note,
+    NoteUser,
+};
 pub use events::{EventError, EventPublisher};
 pub use mail::{Email, MailError, Mailer};
 pub use queue::{

@@ -21,10 +21,14 @@ use crate::domain::goals::{InboundGoalContext, inbound_goals};
 use crate::domain::keywords::{
     KeywordClass, KeywordInput, OptOutType, TwilioKeywordHandling, classify_inbound,
 };
-use crate::domain::routing::{ContactHistory, CrmUserRef, LastSms, RoutingFacts, route_inbound};
+use crate::domain::routing::{
+    ContactHistory, CrmUserRef, LastCallNote, LastSms, RoutingDecision, RoutingFacts, RoutingRule,
+    route_inbound,
+};
 use crate::domain::twilio_signature;
 use crate::domain::{
-    Account, AccountId, Direction, MessageRecord, MessageStatus, PhoneNumber, Timestamp,
+    Account, AccountId, Direction, EmailAddress, MessageRecord, MessageStatus, PhoneNumber,
+    Timestamp,
 };
 use crate::ports::{CachedContact, ConsentRecord, Contact, CrmError, Email, NewContact, Recorded};
 
@@ -421,48 +425,28 @@ pub async fn process_inner(app: &App, text: &InboundText) -> Result<Processed, J
         }
     }
 
-    // Routing: the last SMS we sent, the contact's owner, else the backup address.
+    // Routing: the last SMS we sent, the last call note, the contact's owner, else the
+    // backup address.
     let history = app
         .store
         .conversation(&account.id, &text.from, HISTORY)
         .await
         .map_err(|e| JobOutcome::Retry(format!("conversation: {e}")))?;
     let last_outbound = history.iter().find(|m| m.direction == Direction::Outbound);
-    // The owner only matters when the last SMS names no teammate of the account: spare the
-    // CRM call (CRM quotas are tight) when it does.
-    let last_sender_known = last_outbound
-        .and_then(|m| m.user_id.as_deref())
-        .is_some_and(|user| account.users.contains_key(user));
-    let owner_id = contact
-        .as_ref()
-        .and_then(|c| c.owner_id.clone())
-        .filter(|_| !last_sender_known);
-    let owner = match owner_id {
-        Some(owner_id) => app
-            .crm
-            .user(&account, &owner_id)
-            .await
-            .map_err(crm_failed)?,
-        None => None,
-    };
     let backup_email = account
         .number(&text.to)
         .map(|n| n.backup_email.clone())
         .or_else(|| account.numbers.first().map(|n| n.backup_email.clone()))
         .ok_or_else(|| JobOutcome::Dropped("account has no numbers".into()))?;
-    let decision = route_inbound(&RoutingFacts {
-        contact: contact.as_ref().map(|_| ContactHistory {
-            last_sms: last_outbound.and_then(LastSms::from_record),
-            last_call_note: None,
-            owner: owner.as_ref().map(|u| CrmUserRef {
-                crm_user_id: &u.id,
-                name: Some(&u.name),
-                email: u.email.as_ref(),
-            }),
-        }),
-        users: &account.users,
-        backup_email: &backup_email,
-    });
+    let decision = route(
+        app,
+        &account,
+        contact.as_ref(),
+        last_outbound.and_then(LastSms::from_record),
+        &backup_email,
+    )
+    .await
+    .map_err(crm_failed)?;
 
     app.store
         .record_routing(&account.id, &text.from, &text.message_id, &decision)
@@ -512,6 +496,69 @@ pub async fn process_inner(app: &App, text: &InboundText) -> Result<Processed, J
         forwarded_to: decision.to.to_string(),
         goals: goals.iter().map(|g| g.to_string()).collect(),
     })
+}
+
+/// Decides who gets the text, asking the CRM only for what the decision still needs (CRM
+/// quotas are tight): nothing when the last SMS names a teammate; the last call note when
+/// it does not; the owner only when no call note names a reachable user either.
+async fn route(
+    app: &App,
+    account: &Account,
+    contact: Option<&Contact>,
+    last_sms: Option<LastSms<'_>>,
+    backup_email: &EmailAddress,
+) -> Result<RoutingDecision, CrmError> {
+    let decide = |history: Option<ContactHistory<'_>>| {
+        route_inbound(&RoutingFacts {
+            contact: history,
+            users: &account.users,
+            backup_email,
+        })
+    };
+    let Some(contact) = contact else {
+        return Ok(decide(None));
+    };
+    let by_sms = ContactHistory {
+        last_sms,
+        ..ContactHistory::default()
+    };
+    let decision = decide(Some(by_sms));
+    if matches!(
+        decision.rule,
+        RoutingRule::LastSms | RoutingRule::CampaignReplyTo
+    ) {
+        return Ok(decision);
+    }
+
+    let call_note = app.crm.last_call_note(account, &contact.id).await?;
+    let by_call = ContactHistory {
+        last_call_note: call_note.as_ref().map(|note| LastCallNote {
+            user: note.user.as_ref().map(|u| CrmUserRef {
+                crm_user_id: &u.id,
+                name: u.name.as_deref(),
+                email: u.email.as_ref(),
+            }),
+            logged_at: note.logged_at,
+        }),
+        ..by_sms
+    };
+    let decision = decide(Some(by_call));
+    if decision.rule == RoutingRule::LastCallNote {
+        return Ok(decision);
+    }
+
+    let owner = match contact.owner_id.as_deref() {
+        Some(owner_id) => app.crm.user(account, owner_id).await?,
+        None => None,
+    };
+    Ok(decide(Some(ContactHistory {
+        owner: owner.as_ref().map(|u| CrmUserRef {
+            crm_user_id: &u.id,
+            name: Some(&u.name),
+            email: u.email.as_ref(),
+        }),
+        ..by_call
+    })))
 }
 
 pub(crate) async fn cached_or_found_contact(

@@ -1,13 +1,15 @@
 //! CRM conformance: what every `Crm` adapter (the sandbox, Keap behind a local HTTP mock)
 //! must do, written against the port only. What the port cannot express (making a goal
-//! unconfigured, reading a note back) goes through the adapter's [`CrmControl`].
+//! unconfigured, reading a note back, logging a call) goes through the adapter's
+//! [`CrmControl`].
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use smsflow_shared::domain::{Account, EmailAddress, PhoneNumber};
+use smsflow_shared::domain::{Account, EmailAddress, PhoneNumber, Timestamp};
 use smsflow_shared::ports::crm::{
-    Contact, Crm, CrmError, CrmResult, CrmUser, GoalOutcome, NewContact, NewNote, Note,
+    CallNote, Contact, Crm, CrmError, CrmResult, CrmUser, GoalOutcome, NewContact, NewNote, Note,
+    NoteUser,
 };
 
 /// One adapter under test, fresh for each case.
@@ -28,6 +30,16 @@ pub trait CrmControl: Send + Sync {
     async fn unconfigure_goal(&self, account: &Account, integration: &str, call_name: &str);
     /// The note as the CRM now holds it.
     async fn read_note(&self, account: &Account, note_id: &str) -> Option<Note>;
+    /// Logs a note of type `note_type` (`Call`, `Email`...) on a contact, assigned to
+    /// `user_id`, created at `at`, as someone working in the CRM would; returns its id.
+    async fn log_note(
+        &self,
+        account: &Account,
+        contact_id: &str,
+        note_type: &str,
+        user_id: Option<&str>,
+        at: Timestamp,
+    ) -> String;
 }
 
 const UNKNOWN_ID: &str = "987654321";
@@ -228,6 +240,95 @@ pub async fn users_are_found_by_crm_id(t: CrmUnderTest) {
     assert_eq!(unknown, Ok(None));
 }
 
+pub async fn without_call_notes_there_is_no_last_call_note(t: CrmUnderTest) {
+    let contact = create(&t, "+14155552671").await;
+    assert_eq!(
+        t.crm.last_call_note(&t.account, &contact.id).await,
+        Ok(None)
+    );
+
+    // Notes smsflow writes, and notes of other types, are not calls.
+    let sms_note = NewNote {
+        title: "SMS: Welcome sequence".into(),
+        body: "Sent: Hi Ann!".into(),
+        user_id: Some(t.known_user.id.clone()),
+    };
+    t.crm
+        .create_note(&t.account, &contact.id, &sms_note)
+        .await
+        .expect("note created");
+    for note_type in ["Email", "Other", "Appointment"] {
+        t.control
+            .log_note(
+                &t.account,
+                &contact.id,
+                note_type,
+                Some(&t.known_user.id),
+                at_hour(1),
+            )
+            .await;
+    }
+    assert_eq!(
+        t.crm.last_call_note(&t.account, &contact.id).await,
+        Ok(None)
+    );
+    assert_eq!(t.crm.last_call_note(&t.account, UNKNOWN_ID).await, Ok(None));
+}
+
+/// 2024-05-01 14:00 UTC plus `hour` hours.
+fn at_hour(hour: i64) -> Timestamp {
+    Timestamp::from_millis(1_714_572_000_000 + hour * 3_600_000)
+}
+
+pub async fn the_newest_call_note_wins(t: CrmUnderTest) {
+    let contact = create(&t, "+14155552671").await;
+    let other = create(&t, "+14155552672").await;
+    let user = Some(t.known_user.id.as_str());
+    let log = |contact: &str, note_type: &'static str, user: Option<&str>, hour: i64| {
+        let (contact, user) = (contact.to_string(), user.map(str::to_string));
+        let (control, account) = (t.control.clone(), t.account.clone());
+        async move {
+            control
+                .log_note(
+                    &account,
+                    &contact,
+                    note_type,
+                    user.as_deref(),
+                    at_hour(hour),
+                )
+                .await
+        }
+    };
+    log(&contact.id, "Call", None, 1).await;
+    let newest_call = log(&contact.id, "Call", user, 3).await;
+    // Logged after the newest call but dated before it: time decides, not id order.
+    log(&contact.id, "Call", None, 2).await;
+    // Newer, but not calls; and a newer call on another contact.
+    log(&contact.id, "Email", None, 5).await;
+    log(&contact.id, "Other", None, 6).await;
+    log(&other.id, "Call", None, 7).await;
+
+    let found = t.crm.last_call_note(&t.account, &contact.id).await;
+    assert_eq!(
+        found,
+        Ok(Some(CallNote {
+            id: newest_call,
+            user: Some(NoteUser {
+                id: t.known_user.id.clone(),
+                name: Some(t.known_user.name.clone()),
+                email: t.known_user.email.clone(),
+            }),
+            logged_at: Some(at_hour(3)),
+        }))
+    );
+    let theirs = t.crm.last_call_note(&t.account, &other.id).await;
+    assert_eq!(
+        theirs.map(|n| n.map(|n| (n.user, n.logged_at))),
+        Ok(Some((None, Some(at_hour(7))))),
+        "a call note without user"
+    );
+}
+
 pub async fn achieving_a_configured_goal(t: CrmUnderTest) {
     let contact = create(&t, "+14155552671").await;
     let outcome = t
@@ -357,6 +458,8 @@ macro_rules! crm_conformance {
                 custom_fields_round_trip,
                 applying_a_tag_twice_keeps_one,
                 notes_are_created_then_appended,
+                without_call_notes_there_is_no_last_call_note,
+                the_newest_call_note_wins,
                 users_are_found_by_crm_id,
                 achieving_a_configured_goal,
                 an_unconfigured_goal_is_reported,

@@ -19,6 +19,7 @@
 //! | disabled goal        | `ACCOUNT#<id>`              | `GOAL#<call_name>` | `call_name`                                                                          |
 //! | cached CRM contact   | `CONTACT#<account>#<phone>` | `CONTACT`          | `data` (JSON contact), `expires_at_ms`, `expires_at`                                 |
 //! | phone health         | `PHONE#<account>#<phone>`   | `PHONE`            | `phone_status` (`active`/`bounced`/`paused`), `hard_failures`, `version`             |
+//! | CRM refresh token    | `ACCOUNT#<id>`              | `CRM_REFRESH_TOKEN` | `token`, `version`, `origin` (see the `credentials` module)                        |
 //!
 //! Times are epoch milliseconds (`Timestamp`), except `expires_at`, which is in seconds because
 //! that is what DynamoDB's TTL reads. TTL deletes lazily (and moto never does), so every read
@@ -51,6 +52,8 @@ use aws_sdk_dynamodb::types::{
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+
+mod credentials;
 
 use crate::domain::routing::RoutingDecision;
 use crate::domain::{Account, AccountId, MessageRecord, MessageStatus, PhoneNumber, Timestamp};

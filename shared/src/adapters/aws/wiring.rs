@@ -36,12 +36,20 @@ pub async fn app_from_env(env: &FunctionEnv) -> Result<App, WiringError> {
     std::thread::spawn(PhoneNumber::warm_up);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let ids: Arc<dyn IdGenerator> = Arc::new(UlidIds::default());
-    let crm = CrmRouter::with_real_crms(http.clone(), clock.clone(), ids.clone(), None);
+    let store = Arc::new(DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        env.table.clone(),
+    ));
+    // Keap's rotating OAuth refresh tokens live in the table, so cold starts use the newest.
+    let crm = CrmRouter::with_real_crms(
+        http.clone(),
+        clock.clone(),
+        ids.clone(),
+        store.clone(),
+        None,
+    );
     Ok(App {
-        store: Arc::new(DynamoStore::new(
-            aws_sdk_dynamodb::Client::new(&sdk),
-            env.table.clone(),
-        )),
+        store,
         queue: Arc::new(SqsQueue::new(
             aws_sdk_sqs::Client::new(&sdk),
             env.queues.clone(),

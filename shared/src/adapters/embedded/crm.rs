@@ -13,7 +13,8 @@ use super::{DbError, EmbeddedDb, open_read_table};
 use crate::domain::{Account, AccountId, EmailAddress, PhoneNumber, Timestamp};
 use crate::ports::clock::Clock;
 use crate::ports::crm::{
-    Contact, Crm, CrmError, CrmResult, CrmUser, GoalOutcome, NewContact, NewNote, Note,
+    CALL_NOTE_TYPE, CallNote, Contact, Crm, CrmError, CrmResult, CrmUser, GoalOutcome, NewContact,
+    NewNote, Note, NoteUser,
 };
 
 /// Rows keyed by (account id, integer id). Values are JSON.
@@ -45,6 +46,21 @@ pub struct AchievedGoal {
     pub achieved_at: Timestamp,
 }
 
+/// A note of the sandbox: the port's note plus what Keap keeps with it and smsflow reads
+/// back (routing looks for the newest `Call` note).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SandboxNote {
+    #[serde(flatten)]
+    pub note: Note,
+    /// Keap's note type (`Call`, `Email`, `Other`...); notes created through the port have
+    /// none.
+    #[serde(rename = "type", default)]
+    pub note_type: Option<String>,
+    /// When the note was created (notes stored before types existed have no time).
+    #[serde(default)]
+    pub created_at: Option<Timestamp>,
+}
+
 /// A goal switched off with [`SandboxCrm::disable_goal_in_crm`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DisabledGoal {
@@ -63,7 +79,10 @@ pub struct DisabledGoal {
 /// - every goal is configured, so `achieve_goal` records an [`AchievedGoal`], until
 ///   [`disable_goal_in_crm`](Self::disable_goal_in_crm) makes it answer `NotConfigured`,
 ///   as Keap does for a goal that no published campaign uses;
-/// - a contact or note id that does not exist is `CrmError::NotFound`.
+/// - a contact or note id that does not exist is `CrmError::NotFound`;
+/// - notes have a type and a creation time; [`log_note`](Self::log_note) creates one of a
+///   given type (a `Call` note, as a dialer would log it), and `last_call_note` finds the
+///   newest `Call` note of a contact.
 ///
 /// Outage simulation: [`set_unavailable(true)`](Self::set_unavailable) makes every `Crm`
 /// call fail with `CrmError::Unavailable` (nothing is read or changed) until it is switched
@@ -207,8 +226,72 @@ impl SandboxCrm {
     pub async fn notes(
         &self,
         account: Option<&AccountId>,
-    ) -> Result<Vec<InAccount<Note>>, DbError> {
+    ) -> Result<Vec<InAccount<SandboxNote>>, DbError> {
         self.scoped_rows(NOTES, account).await
+    }
+
+    /// Creates a note of type `note_type` on a contact, dated `created_at` (now when
+    /// `None`): what a dialer or a person in the CRM does when they log a call. A control
+    /// method: it works during a simulated outage. The contact must exist; a note needs a
+    /// title or a body.
+    pub async fn log_note(
+        &self,
+        account: &AccountId,
+        contact_id: &str,
+        note: &NewNote,
+        note_type: &str,
+        created_at: Option<Timestamp>,
+    ) -> CrmResult<SandboxNote> {
+        if note_type.trim().is_empty() {
+            return Err(CrmError::Rejected("a note type cannot be blank".into()));
+        }
+        let created_at = created_at.unwrap_or_else(|| self.clock.now());
+        self.insert_note(
+            account,
+            contact_id,
+            note,
+            Some(note_type.to_string()),
+            created_at,
+        )
+        .await
+    }
+
+    /// Stores a new note on an existing contact.
+    async fn insert_note(
+        &self,
+        account: &AccountId,
+        contact_id: &str,
+        note: &NewNote,
+        note_type: Option<String>,
+        created_at: Timestamp,
+    ) -> CrmResult<SandboxNote> {
+        if note.title.trim().is_empty() && note.body.trim().is_empty() {
+            return Err(CrmError::Rejected("a note needs a title or a body".into()));
+        }
+        let account = account.to_string();
+        let contact = contact_number(contact_id)?;
+        let new = note.clone();
+        self.db
+            .write(move |tx| {
+                existing_contact(&tx.open_table(CONTACTS)?, &account, contact)?;
+                let mut notes = tx.open_table(NOTES)?;
+                let id = next_id(&notes, &account)?;
+                let note = SandboxNote {
+                    note: Note {
+                        id: id.to_string(),
+                        contact_id: contact.to_string(),
+                        title: new.title,
+                        body: new.body,
+                        user_id: new.user_id,
+                    },
+                    note_type,
+                    created_at: Some(created_at),
+                };
+                put_json(&mut notes, (&account, id), &note)?;
+                Ok::<_, Failure>(note)
+            })
+            .await
+            .map_err(CrmError::from)
     }
 
     /// The `limit` most recently achieved goals of one account (or of all), newest first.
@@ -439,29 +522,9 @@ impl Crm for SandboxCrm {
         note: &NewNote,
     ) -> CrmResult<Note> {
         self.check_available()?;
-        if note.title.trim().is_empty() && note.body.trim().is_empty() {
-            return Err(CrmError::Rejected("a note needs a title or a body".into()));
-        }
-        let account = account.id.to_string();
-        let contact = contact_number(contact_id)?;
-        let new = note.clone();
-        self.db
-            .write(move |tx| {
-                existing_contact(&tx.open_table(CONTACTS)?, &account, contact)?;
-                let mut notes = tx.open_table(NOTES)?;
-                let id = next_id(&notes, &account)?;
-                let note = Note {
-                    id: id.to_string(),
-                    contact_id: contact.to_string(),
-                    title: new.title,
-                    body: new.body,
-                    user_id: new.user_id,
-                };
-                put_json(&mut notes, (&account, id), &note)?;
-                Ok::<_, Failure>(note)
-            })
+        self.insert_note(&account.id, contact_id, note, None, self.clock.now())
             .await
-            .map_err(CrmError::from)
+            .map(|stored| stored.note)
     }
 
     async fn append_to_note(&self, account: &Account, note_id: &str, text: &str) -> CrmResult<()> {
@@ -474,13 +537,44 @@ impl Crm for SandboxCrm {
         self.db
             .write(move |tx| {
                 let mut notes = tx.open_table(NOTES)?;
-                let mut note: Note = get_json(&notes, (&account, id))?.ok_or(missing)?;
-                note.body.push_str(&text);
-                put_json(&mut notes, (&account, id), &note)?;
+                let mut stored: SandboxNote = get_json(&notes, (&account, id))?.ok_or(missing)?;
+                stored.note.body.push_str(&text);
+                put_json(&mut notes, (&account, id), &stored)?;
                 Ok::<_, Failure>(())
             })
             .await
             .map_err(CrmError::from)
+    }
+
+    async fn last_call_note(
+        &self,
+        account: &Account,
+        contact_id: &str,
+    ) -> CrmResult<Option<CallNote>> {
+        self.check_available()?;
+        let Ok(contact) = contact_number(contact_id) else {
+            return Ok(None);
+        };
+        let contact = contact.to_string();
+        let newest = self
+            .notes(Some(&account.id))
+            .await
+            .map_err(|e| CrmError::Unavailable(e.to_string()))?
+            .into_iter()
+            .map(|row| row.item)
+            .filter(|n| n.note.contact_id == contact)
+            .filter(|n| {
+                n.note_type
+                    .as_deref()
+                    .is_some_and(|t| t.trim().eq_ignore_ascii_case(CALL_NOTE_TYPE))
+            })
+            // Newest by creation time; ids break ties (they only grow).
+            .max_by_key(|n| (n.created_at, n.note.id.parse::<u64>().unwrap_or(0)));
+        Ok(newest.map(|n| CallNote {
+            user: n.note.user_id.as_deref().map(|id| note_user(account, id)),
+            id: n.note.id,
+            logged_at: n.created_at,
+        }))
     }
 
     async fn achieve_goal(
@@ -536,9 +630,23 @@ impl ScopedRow for Contact {
     }
 }
 
-impl ScopedRow for Note {
+impl ScopedRow for SandboxNote {
     fn from_row(_: u64, value: &[u8]) -> Result<Self, DbError> {
         decode(value)
+    }
+}
+
+/// A note's user as the sandbox knows them: the account user with that CRM id, else the
+/// id alone (a user the sandbox CRM does not have).
+fn note_user(account: &Account, crm_user_id: &str) -> NoteUser {
+    let user = account
+        .users
+        .values()
+        .find(|u| u.crm_user_id.as_deref() == Some(crm_user_id));
+    NoteUser {
+        id: crm_user_id.to_string(),
+        name: user.map(|u| u.name.clone()),
+        email: user.map(|u| u.email.clone()),
     }
 }
 
@@ -746,6 +854,7 @@ mod tests {
             ("tag", crm.apply_tag(&acme, &id, "t").await),
             ("note", crm.create_note(&acme, &id, &note).await.map(drop)),
             ("append", crm.append_to_note(&acme, "1", "x").await),
+            ("call note", crm.last_call_note(&acme, &id).await.map(drop)),
             (
                 "goal",
                 crm.achieve_goal(&acme, &id, "smsflow", "Sent")
@@ -900,7 +1009,7 @@ mod tests {
         );
         let notes = crm.notes(Some(&acme.id)).await.expect("notes");
         assert_eq!(notes.len(), 1);
-        assert_eq!(notes[0].item.body, "hi again");
+        assert_eq!(notes[0].item.note.body, "hi again");
         assert_eq!(crm.goals(None, 10).await.expect("goals").len(), 1);
         assert_eq!(
             crm.achieve_goal(&acme, &found.id, "smsflow", "Sent").await,
@@ -918,20 +1027,111 @@ mod tests {
     fn sandbox_records_serialise_flat_with_their_account() {
         let note = InAccount {
             account: AccountId::parse("acme").expect("valid id"),
-            item: Note {
-                id: "3".into(),
-                contact_id: "1".into(),
-                title: "SMS".into(),
-                body: "hi".into(),
-                user_id: None,
+            item: SandboxNote {
+                note: Note {
+                    id: "3".into(),
+                    contact_id: "1".into(),
+                    title: "SMS".into(),
+                    body: "hi".into(),
+                    user_id: None,
+                },
+                note_type: Some("Call".into()),
+                created_at: Some(Timestamp::from_millis(7)),
             },
         };
         assert_eq!(
             serde_json::to_value(&note).expect("serialises"),
             serde_json::json!({
                 "account": "acme", "id": "3", "contact_id": "1",
-                "title": "SMS", "body": "hi", "user_id": null
+                "title": "SMS", "body": "hi", "user_id": null,
+                "type": "Call", "created_at": 7
             })
         );
+    }
+
+    #[test]
+    fn notes_stored_before_types_existed_still_read() {
+        let old = br#"{"id":"3","contact_id":"1","title":"SMS","body":"hi","user_id":"7"}"#;
+        let note = SandboxNote::from_row(3, old).expect("an old row decodes");
+        assert_eq!((note.note_type, note.created_at), (None, None));
+        assert_eq!(note.note.user_id.as_deref(), Some("7"));
+    }
+
+    #[tokio::test]
+    async fn logged_call_notes_name_their_user_and_work_during_an_outage() {
+        let (crm, clock) = in_memory();
+        let acme = account("acme");
+        let id = crm
+            .create_contact(&acme, &with_phone("+14155552671"))
+            .await
+            .expect("created")
+            .id;
+        let call = |user: &str| NewNote {
+            title: "Call".into(),
+            body: "Talked about the roof".into(),
+            user_id: Some(user.into()),
+        };
+        crm.set_unavailable(true);
+        let logged = crm
+            .log_note(&acme.id, &id, &call("7"), "Call", None)
+            .await
+            .expect("a control method works during an outage");
+        assert_eq!(logged.created_at, Some(clock.now()));
+        let during = crm.last_call_note(&acme, &id).await;
+        assert!(
+            matches!(during, Err(CrmError::Unavailable(_))),
+            "{during:?}"
+        );
+        crm.set_unavailable(false);
+
+        let mary = crm
+            .last_call_note(&acme, &id)
+            .await
+            .expect("read")
+            .expect("a call note");
+        assert_eq!(
+            mary.user,
+            Some(NoteUser {
+                id: "7".into(),
+                name: Some("Mary Anders".into()),
+                email: Some(EmailAddress::parse("mary@example.com").expect("valid e-mail")),
+            })
+        );
+        // A user the sandbox CRM does not have is named by id alone; case does not matter.
+        crm.log_note(
+            &acme.id,
+            &id,
+            &call("99"),
+            " call ",
+            Some(clock.now().plus(Duration::from_secs(1))),
+        )
+        .await
+        .expect("logged");
+        let ghost = crm.last_call_note(&acme, &id).await.expect("read");
+        assert_eq!(
+            ghost.and_then(|n| n.user),
+            Some(NoteUser {
+                id: "99".into(),
+                name: None,
+                email: None,
+            })
+        );
+
+        let refused = [
+            crm.log_note(&acme.id, &id, &call("7"), " ", None).await,
+            crm.log_note(&acme.id, "42", &call("7"), "Call", None).await,
+        ];
+        assert!(
+            matches!(refused[0], Err(CrmError::Rejected(_))),
+            "{:?}",
+            refused[0]
+        );
+        assert!(
+            matches!(refused[1], Err(CrmError::NotFound(_))),
+            "{:?}",
+            refused[1]
+        );
+        assert_eq!(crm.last_call_note(&acme, "42").await, Ok(None));
+        assert_eq!(crm.last_call_note(&acme, "not-a-number").await, Ok(None));
     }
 }

@@ -13,6 +13,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{DbError, EmbeddedDb, open_read_table};
+
+mod credentials;
 use crate::domain::routing::RoutingDecision;
 use crate::domain::{Account, AccountId, MessageRecord, MessageStatus, PhoneNumber, Timestamp};
 use crate::ports::store::*;

@@ -2,6 +2,7 @@
 //! 429s with a short `Retry-After` waited out, and every other answer mapped to a
 //! `CrmError`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::header::{ACCEPT, HeaderMap, RETRY_AFTER};
@@ -14,6 +15,7 @@ use super::pacing::Pacer;
 use super::wire::ErrorBody;
 use super::{KEAP_API_BASE_URL, KeapSettings};
 use crate::domain::{Account, CrmConnection, KeapAuth, Secret};
+use crate::ports::credentials::CredentialStore;
 use crate::ports::crm::{CrmError, CrmResult};
 
 /// The header Keap reads personal access tokens and service account keys from.
@@ -81,10 +83,18 @@ pub(super) struct KeapClient {
 }
 
 impl KeapClient {
-    pub(super) fn new(http: reqwest::Client, settings: KeapSettings) -> Self {
+    pub(super) fn new(
+        http: reqwest::Client,
+        settings: KeapSettings,
+        credentials: Arc<dyn CredentialStore>,
+    ) -> Self {
         KeapClient {
             pacer: Pacer::new(&settings.pacing),
-            oauth: OAuthSessions::new(settings.token_url.clone(), settings.token_refresh_margin),
+            oauth: OAuthSessions::new(
+                settings.token_url.clone(),
+                settings.token_refresh_margin,
+                credentials,
+            ),
             http,
             settings,
         }

@@ -2,18 +2,25 @@
 //!
 //! Keap rotates refresh tokens: every `grant_type=refresh_token` exchange at the token
 //! endpoint answers a new access token *and* a new refresh token, and the one just used
-//! stops working. So each account has one session, behind an async mutex held across
-//! the exchange: two concurrent calls never spend the same refresh token, and the second
-//! one uses the access token the first one got.
+//! stops working. So:
+//! - the newest refresh token lives in the [`CredentialStore`], shared by every process
+//!   (Lambda instances come and go): an exchange reads it first and saves the rotated
+//!   one right after, compare-and-set on the version it read, so two processes refreshing
+//!   at once cannot overwrite a newer token with an older one (the first save wins; the
+//!   other process keeps using its access token and reads the store next time);
+//! - a refused refresh token is read again from the store once: another process may have
+//!   spent it a moment before, and saved the one to use;
+//! - inside one process, each account has one session behind an async mutex held across
+//!   the exchange: two concurrent calls never spend the same refresh token, and the second
+//!   one uses the access token the first one got. The access token stays in memory only
+//!   (it lasts a day; a new process gets its own).
 //!
-//! The rotated refresh token lives in this process's memory only. When the process ends
-//! (a Lambda instance is recycled), the next one starts again from the refresh token in
-//! the account's configuration, which Keap has already invalidated if any exchange
-//! happened: the account then fails with `Unauthorized` until an operator re-authorises
-//! it. Persisting the rotated token (a conditional write per account in the store, read
-//! before the configured one) is the follow-up that makes OAuth accounts survive
-//! restarts; until then, prefer a personal access token or service account key
-//! (`X-Keap-API-Key`), which does not rotate.
+//! The configured refresh token is where a chain of rotations starts: it is used while the
+//! store has nothing for the account, or when the stored token descends from another
+//! configured token (an operator re-authorised the account and configured the new token).
+//! If a rotated token cannot be saved (the store is down), this process keeps it in memory
+//! and spends it next, saving the token that exchange returns; a restart before then needs
+//! the account re-authorised.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -25,6 +32,7 @@ use tokio::time::Instant;
 use super::client::{error_message, retry_after, transport_error};
 use super::wire::TokenResponse;
 use crate::domain::{AccountId, Secret};
+use crate::ports::credentials::{CredentialStore, token_origin};
 use crate::ports::crm::{CrmError, CrmResult};
 
 /// When Keap leaves `expires_in` out: its access tokens last 24 h, assume one.
@@ -40,11 +48,22 @@ pub(super) struct OAuthClient<'a> {
 #[derive(Debug)]
 struct Session {
     /// The configured refresh token this session started from: a different one in the
-    /// configuration means an operator re-authorised the account, so start over.
+    /// configuration starts a new session.
     configured: Secret,
-    /// The refresh token to spend next (the configured one, or the latest rotation).
-    refresh_token: Secret,
+    /// A rotated refresh token the store refused to take (it was down): the newest there
+    /// is, so it is spent next. The version is the stored one it replaces.
+    unsaved: Option<(Secret, Option<u64>)>,
     access: Option<AccessToken>,
+}
+
+impl Session {
+    fn new(configured: &Secret) -> Self {
+        Session {
+            configured: configured.clone(),
+            unsaved: None,
+            access: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -54,19 +73,31 @@ struct AccessToken {
     use_until: Instant,
 }
 
-/// Per-account OAuth sessions of one process.
-#[derive(Debug)]
+/// The refresh token to spend, and the stored version a save after spending it replaces.
+#[derive(Debug, Clone)]
+struct Spendable {
+    token: Secret,
+    version: Option<u64>,
+}
+
+/// Per-account OAuth sessions of one process, over the shared credential store.
 pub(super) struct OAuthSessions {
     token_url: String,
     refresh_margin: Duration,
+    credentials: Arc<dyn CredentialStore>,
     sessions: Mutex<HashMap<AccountId, Arc<tokio::sync::Mutex<Session>>>>,
 }
 
 impl OAuthSessions {
-    pub(super) fn new(token_url: String, refresh_margin: Duration) -> Self {
+    pub(super) fn new(
+        token_url: String,
+        refresh_margin: Duration,
+        credentials: Arc<dyn CredentialStore>,
+    ) -> Self {
         OAuthSessions {
             token_url,
             refresh_margin,
+            credentials,
             sessions: Mutex::new(HashMap::new()),
         }
     }
@@ -79,18 +110,12 @@ impl OAuthSessions {
         let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
         sessions
             .entry(account.clone())
-            .or_insert_with(|| {
-                Arc::new(tokio::sync::Mutex::new(Session {
-                    configured: configured.clone(),
-                    refresh_token: configured.clone(),
-                    access: None,
-                }))
-            })
+            .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(Session::new(configured))))
             .clone()
     }
 
     /// A usable access token for `account`: the cached one while it is fresh, otherwise
-    /// one from exchanging the current refresh token.
+    /// one from exchanging the newest refresh token.
     pub(super) async fn access_token(
         &self,
         http: &reqwest::Client,
@@ -101,23 +126,67 @@ impl OAuthSessions {
         let mut session = session.lock().await;
         if &session.configured != client.configured_refresh_token {
             tracing::info!(%account, "Keap refresh token changed in the configuration; starting a new OAuth session");
-            *session = Session {
-                configured: client.configured_refresh_token.clone(),
-                refresh_token: client.configured_refresh_token.clone(),
-                access: None,
-            };
+            *session = Session::new(client.configured_refresh_token);
         }
         if let Some(access) = &session.access
             && Instant::now() < access.use_until
         {
             return Ok(access.token.clone());
         }
-        let granted = self
-            .exchange(http, client, &session.refresh_token)
-            .await
-            .inspect_err(|e| tracing::warn!(%account, error = %e, "Keap token exchange failed"))?;
+        let origin = token_origin(client.configured_refresh_token);
+        let mut spent = match session.unsaved.clone() {
+            Some((token, version)) => Spendable { token, version },
+            None => self.newest_refresh_token(account, client, &origin).await?,
+        };
+        let exchanged = match self.exchange(http, client, &spent.token).await {
+            Err(CrmError::Unauthorized(why)) => {
+                // Another process may have spent this token a moment ago and saved the
+                // one that replaced it.
+                let newest = self.newest_refresh_token(account, client, &origin).await?;
+                if newest.version == spent.version {
+                    Err(CrmError::Unauthorized(why))
+                } else {
+                    spent = newest;
+                    self.exchange(http, client, &spent.token).await
+                }
+            }
+            other => other,
+        };
+        let granted = match exchanged {
+            Ok(granted) => granted,
+            Err(e @ CrmError::Unauthorized(_)) => {
+                // Keap refused every refresh token we have: none is worth keeping, and
+                // only re-authorising the account helps.
+                session.unsaved = None;
+                tracing::error!(%account, error = %e, "Keap refused the OAuth refresh token");
+                return Err(e);
+            }
+            Err(e) => {
+                tracing::warn!(%account, error = %e, "Keap token exchange failed");
+                return Err(e);
+            }
+        };
+        session.unsaved = None;
         if let Some(rotated) = granted.refresh_token.filter(|t| !t.is_empty()) {
-            session.refresh_token = Secret::new(rotated);
+            let rotated = Secret::new(rotated);
+            match self
+                .credentials
+                .save_refresh_token(account, spent.version, &rotated, &origin)
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => tracing::warn!(
+                    %account,
+                    "another process saved a Keap refresh token first; keeping its token for the next exchange"
+                ),
+                Err(e) => {
+                    tracing::error!(
+                        %account, error = %e,
+                        "cannot save the rotated Keap refresh token; this process keeps it and will save the next one"
+                    );
+                    session.unsaved = Some((rotated, spent.version));
+                }
+            }
         }
         let lifetime = granted
             .expires_in
@@ -130,6 +199,30 @@ impl OAuthSessions {
         });
         tracing::debug!(%account, lifetime_s = lifetime.as_secs(), "Keap access token obtained");
         Ok(token)
+    }
+
+    /// The stored refresh token when it descends from the configured one, else the
+    /// configured one (nothing stored yet, or an operator re-authorised the account).
+    async fn newest_refresh_token(
+        &self,
+        account: &AccountId,
+        client: &OAuthClient<'_>,
+        origin: &str,
+    ) -> CrmResult<Spendable> {
+        let stored = self.credentials.refresh_token(account).await.map_err(|e| {
+            // Spending a token we might not be able to replace is worse than waiting.
+            CrmError::Unavailable(format!("cannot read the stored Keap refresh token: {e}"))
+        })?;
+        Ok(match stored {
+            Some(stored) if stored.origin == origin => Spendable {
+                token: stored.token,
+                version: Some(stored.version),
+            },
+            other => Spendable {
+                token: client.configured_refresh_token.clone(),
+                version: other.map(|s| s.version),
+            },
+        })
     }
 
     /// Drops the cached access token (Keap refused it), keeping the refresh token.

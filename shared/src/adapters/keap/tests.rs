@@ -12,7 +12,9 @@ use wiremock::{Match, Mock, MockServer, Request, ResponseTemplate};
 
 use super::client::pacing_key;
 use super::*;
+use crate::adapters::embedded::{EmbeddedDb, EmbeddedStore};
 use crate::domain::{CrmConnection, KeapAuth, Secret};
+use crate::ports::credentials::{StoredRefreshToken, token_origin};
 
 /// An answer, its name, and what the adapter must make of it.
 type ErrorCase = (ResponseTemplate, &'static str, fn(&CrmError) -> bool);
@@ -60,13 +62,25 @@ fn http() -> reqwest::Client {
 }
 
 fn keap(server: &MockServer) -> KeapCrm {
+    keap_with(server, memory_store())
+}
+
+/// A Keap adapter (one process) on a given credential store (shared by processes).
+fn keap_with(server: &MockServer, credentials: Arc<dyn CredentialStore>) -> KeapCrm {
     KeapCrm::new(
         http(),
         KeapSettings {
             token_url: format!("{}/token", server.uri()),
             ..KeapSettings::default()
         },
+        credentials,
     )
+}
+
+fn memory_store() -> Arc<dyn CredentialStore> {
+    Arc::new(EmbeddedStore::new(
+        EmbeddedDb::in_memory().expect("in-memory database"),
+    ))
 }
 
 fn phone(e164: &str) -> PhoneNumber {
@@ -812,7 +826,7 @@ async fn an_unreachable_keap_is_unavailable() {
             key: Secret::new(KEY),
         },
     );
-    let crm = KeapCrm::new(http(), KeapSettings::default());
+    let crm = KeapCrm::new(http(), KeapSettings::default(), memory_store());
     let result = crm.user(&account, "1").await;
     assert!(
         matches!(result, Err(CrmError::Unavailable(_))),
@@ -1087,4 +1101,493 @@ fn ids_that_are_not_keap_ids_are_refused() {
     for (input, expected) in cases {
         assert_eq!(numeric_id(input), expected, "{input:?}");
     }
+}
+
+fn v2_note(
+    id: &str,
+    note_type: Option<&str>,
+    user: serde_json::Value,
+    created: &str,
+) -> serde_json::Value {
+    json!({
+        "id": id,
+        "title": "Note",
+        "text": "Long text of the note",
+        "type": note_type,
+        "contact_id": "5",
+        "assigned_to_user": user,
+        "create_time": created,
+        "update_time": created,
+        "created_by_user_id": "3"
+    })
+}
+
+fn notes_page(notes: Vec<serde_json::Value>, next: Option<&str>) -> ResponseTemplate {
+    ok(json!({ "notes": notes, "next_page_token": next }))
+}
+
+fn note_query(page_token: Option<&str>) -> QueryIs {
+    let mut pairs = vec![("order_by", "create_time desc"), ("page_size", "25")];
+    pairs.extend(page_token.map(|t| ("page_token", t)));
+    query_is(&pairs)
+}
+
+#[tokio::test]
+async fn the_last_call_note_is_the_newest_note_of_type_call() {
+    let server = MockServer::start().await;
+    let bob = json!({ "id": "18", "given_name": "Bob", "family_name": "Stone",
+                      "email_address": "bob@team.example" });
+    keap_get("/crm/rest/v2/contacts/5/notes")
+        .and(note_query(None))
+        .respond_with(notes_page(
+            vec![
+                v2_note("44", Some("Email"), bob.clone(), "2024-05-02T09:00:00Z"),
+                v2_note("43", Some("Other"), json!(null), "2024-05-01T15:00:00Z"),
+            ],
+            Some("page-2"),
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    // Keap Classic lets admins name types: "call" in any case is a call.
+    keap_get("/crm/rest/v2/contacts/5/notes")
+        .and(note_query(Some("page-2")))
+        .respond_with(notes_page(
+            vec![
+                v2_note("41", Some("call"), bob, "2024-05-01T14:03:00.000Z"),
+                v2_note(
+                    "40",
+                    Some("Call"),
+                    json!({ "id": "17" }),
+                    "2024-04-01T10:00:00Z",
+                ),
+            ],
+            Some("page-3"),
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    let note = keap(&server)
+        .last_call_note(&api_key_account(&server), "5")
+        .await
+        .expect("read");
+    assert_eq!(
+        note,
+        Some(CallNote {
+            id: "41".into(),
+            user: Some(NoteUser {
+                id: "18".into(),
+                name: Some("Bob Stone".into()),
+                email: Some(email("bob@team.example")),
+            }),
+            logged_at: Some(crate::domain::Timestamp::from_millis(1_714_572_180_000)),
+        })
+    );
+}
+
+#[tokio::test]
+async fn a_call_note_without_user_or_readable_time_keeps_what_keap_gave() {
+    let cases = [
+        (json!(null), "not a time", None, None),
+        (
+            json!({ "id": "0" }),
+            "2024-05-01T14:03:00Z",
+            None,
+            Some(1_714_572_180_000),
+        ),
+        (
+            json!({ "id": "17", "email_address": "not an address" }),
+            "2024-05-01T14:03:00Z",
+            Some(NoteUser {
+                id: "17".into(),
+                name: None,
+                email: None,
+            }),
+            Some(1_714_572_180_000),
+        ),
+    ];
+    for (user, created, expected_user, expected_time) in cases {
+        let server = MockServer::start().await;
+        keap_get("/crm/rest/v2/contacts/5/notes")
+            .and(note_query(None))
+            .respond_with(notes_page(
+                vec![v2_note("41", Some("Call"), user.clone(), created)],
+                None,
+            ))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let note = keap(&server)
+            .last_call_note(&api_key_account(&server), "5")
+            .await
+            .expect("read")
+            .expect("a call note");
+        assert_eq!(
+            (note.user, note.logged_at.map(|t| t.as_millis())),
+            (expected_user, expected_time),
+            "{user} {created}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn no_call_note_is_none_and_the_search_stops_after_four_pages() {
+    // Only other notes, page after page: four pages are read, then none.
+    let server = MockServer::start().await;
+    keap_get("/crm/rest/v2/contacts/5/notes")
+        .respond_with(notes_page(
+            vec![v2_note(
+                "9",
+                Some("Other"),
+                json!(null),
+                "2024-05-01T14:03:00Z",
+            )],
+            Some("more"),
+        ))
+        .expect(4)
+        .mount(&server)
+        .await;
+    let crm = keap(&server);
+    let account = api_key_account(&server);
+    assert_eq!(crm.last_call_note(&account, "5").await, Ok(None));
+
+    // No notes at all; an unknown contact; an id that is not Keap's (no request).
+    let server = MockServer::start().await;
+    keap_get("/crm/rest/v2/contacts/5/notes")
+        .and(note_query(None))
+        .respond_with(notes_page(vec![], None))
+        .expect(1)
+        .mount(&server)
+        .await;
+    keap_get("/crm/rest/v2/contacts/6/notes")
+        .respond_with(ResponseTemplate::new(404).set_body_json(json!({
+            "code": 404, "message": "Contact 6 not found", "status": "NOT_FOUND"
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let crm = keap(&server);
+    let account = api_key_account(&server);
+    assert_eq!(crm.last_call_note(&account, "5").await, Ok(None));
+    assert_eq!(crm.last_call_note(&account, "6").await, Ok(None));
+    assert_eq!(crm.last_call_note(&account, "5/../6").await, Ok(None));
+
+    // Errors other than "not found" reach the caller (the job retries).
+    let server = MockServer::start().await;
+    keap_get("/crm/rest/v2/contacts/5/notes")
+        .respond_with(ResponseTemplate::new(503))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let result = keap(&server)
+        .last_call_note(&api_key_account(&server), "5")
+        .await;
+    assert!(
+        matches!(result, Err(CrmError::Unavailable(_))),
+        "{result:?}"
+    );
+}
+
+fn acme() -> AccountId {
+    crate::domain::fixtures::account().id
+}
+
+/// What the store holds for the fixture account: token, version, and whether it descends
+/// from `configured`.
+async fn stored(store: &Arc<dyn CredentialStore>, configured: &str) -> Option<(String, u64, bool)> {
+    store
+        .refresh_token(&acme())
+        .await
+        .expect("store readable")
+        .map(
+            |StoredRefreshToken {
+                 token,
+                 version,
+                 origin,
+             }| {
+                let descends = origin == token_origin(&Secret::new(configured));
+                (token.expose().to_string(), version, descends)
+            },
+        )
+}
+
+fn mary() -> ResponseTemplate {
+    ok(json!({ "id": "1", "given_name": "Mary" }))
+}
+
+#[tokio::test]
+async fn rotated_refresh_tokens_survive_a_restart() {
+    let server = MockServer::start().await;
+    token_exchange("refresh-1")
+        .respond_with(token_response("access-1", "refresh-2", 86_400))
+        .expect(1)
+        .mount(&server)
+        .await;
+    // After the restart, the rotated token is spent, not the configured (voided) one.
+    token_exchange("refresh-2")
+        .respond_with(token_response("access-2", "refresh-3", 86_400))
+        .expect(1)
+        .mount(&server)
+        .await;
+    for token in ["access-1", "access-2"] {
+        bearer_get("/crm/rest/v2/users/1", token)
+            .respond_with(mary())
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    let store = memory_store();
+    let account = oauth_account(&server);
+
+    keap_with(&server, store.clone())
+        .user(&account, "1")
+        .await
+        .expect("first process");
+    assert_eq!(
+        stored(&store, "refresh-1").await,
+        Some(("refresh-2".into(), 1, true))
+    );
+    // A new process (a Lambda cold start) on the same store.
+    keap_with(&server, store.clone())
+        .user(&account, "1")
+        .await
+        .expect("after the restart");
+    assert_eq!(
+        stored(&store, "refresh-1").await,
+        Some(("refresh-3".into(), 2, true))
+    );
+}
+
+#[tokio::test]
+async fn a_process_refused_a_token_another_just_spent_uses_the_one_it_saved() {
+    let server = MockServer::start().await;
+    // Two processes spend refresh-1 at once. Keap honours the first and refuses the
+    // second (it voided refresh-1), later than the first process saves its rotation.
+    token_exchange("refresh-1")
+        .respond_with(
+            token_response("access-a", "refresh-a", 86_400).set_delay(Duration::from_millis(100)),
+        )
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    token_exchange("refresh-1")
+        .respond_with(
+            ResponseTemplate::new(400)
+                .set_body_json(json!({ "error": "invalid_grant" }))
+                .set_delay(Duration::from_millis(500)),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    token_exchange("refresh-a")
+        .respond_with(token_response("access-b", "refresh-b", 86_400))
+        .expect(1)
+        .mount(&server)
+        .await;
+    for token in ["access-a", "access-b"] {
+        bearer_get("/crm/rest/v2/users/1", token)
+            .respond_with(mary())
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    let store = memory_store();
+    let account = oauth_account(&server);
+    let (first, second) = (
+        keap_with(&server, store.clone()),
+        keap_with(&server, store.clone()),
+    );
+    let (a, b) = tokio::join!(first.user(&account, "1"), second.user(&account, "1"));
+    assert!(matches!(a, Ok(Some(_))), "{a:?}");
+    assert!(matches!(b, Ok(Some(_))), "{b:?}");
+    assert_eq!(
+        stored(&store, "refresh-1").await,
+        Some(("refresh-b".into(), 2, true))
+    );
+}
+
+#[tokio::test]
+async fn concurrent_rotations_keep_the_first_save() {
+    let server = MockServer::start().await;
+    // Keap honours both exchanges of refresh-1 (each answers its own rotation).
+    for (access, refresh) in [("access-a", "refresh-a"), ("access-b", "refresh-b")] {
+        token_exchange("refresh-1")
+            .respond_with(
+                token_response(access, refresh, 86_400).set_delay(Duration::from_millis(100)),
+            )
+            .up_to_n_times(1)
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    Mock::given(method("GET"))
+        .and(path("/crm/rest/v2/users/1"))
+        .respond_with(mary())
+        .expect(2)
+        .mount(&server)
+        .await;
+    let store = memory_store();
+    let account = oauth_account(&server);
+    let (first, second) = (
+        keap_with(&server, store.clone()),
+        keap_with(&server, store.clone()),
+    );
+    let (a, b) = tokio::join!(first.user(&account, "1"), second.user(&account, "1"));
+    assert!(a.is_ok() && b.is_ok(), "{a:?} {b:?}");
+    // One save, of one of the two rotations; the later one did not overwrite it.
+    let (token, version, descends) = stored(&store, "refresh-1").await.expect("saved");
+    assert_eq!((version, descends), (1, true));
+    assert!(
+        ["refresh-a", "refresh-b"].contains(&token.as_str()),
+        "{token}"
+    );
+}
+
+#[tokio::test]
+async fn an_operator_re_authorisation_wins_over_the_stored_chain() {
+    let server = MockServer::start().await;
+    token_exchange("refresh-from-operator")
+        .respond_with(token_response("access-9", "refresh-10", 86_400))
+        .expect(1)
+        .mount(&server)
+        .await;
+    bearer_get("/crm/rest/v2/users/1", "access-9")
+        .respond_with(mary())
+        .expect(1)
+        .mount(&server)
+        .await;
+    let store = memory_store();
+    // A chain that started from the old configured token.
+    let old_origin = token_origin(&Secret::new("refresh-1"));
+    store
+        .save_refresh_token(&acme(), None, &Secret::new("refresh-2"), &old_origin)
+        .await
+        .expect("seeded");
+    let mut account = oauth_account(&server);
+    account.crm = CrmConnection::Keap {
+        base_url: Some(format!("{}/crm", server.uri())),
+        auth: KeapAuth::OAuth {
+            client_id: "client-1".into(),
+            client_secret: Secret::new("client-secret-1"),
+            refresh_token: Secret::new("refresh-from-operator"),
+        },
+    };
+    keap_with(&server, store.clone())
+        .user(&account, "1")
+        .await
+        .expect("read with the operator's token");
+    assert_eq!(
+        stored(&store, "refresh-from-operator").await,
+        Some(("refresh-10".into(), 2, true))
+    );
+}
+
+/// A credential store that fails its next reads or saves, then works.
+struct FlakyCredentials {
+    inner: Arc<dyn CredentialStore>,
+    failing_reads: std::sync::atomic::AtomicU32,
+    failing_saves: std::sync::atomic::AtomicU32,
+}
+
+impl FlakyCredentials {
+    fn failing(reads: u32, saves: u32) -> Self {
+        FlakyCredentials {
+            inner: memory_store(),
+            failing_reads: reads.into(),
+            failing_saves: saves.into(),
+        }
+    }
+}
+
+fn take_failure(counter: &std::sync::atomic::AtomicU32) -> bool {
+    use std::sync::atomic::Ordering;
+    counter
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok()
+}
+
+#[async_trait::async_trait]
+impl CredentialStore for FlakyCredentials {
+    async fn refresh_token(
+        &self,
+        account: &AccountId,
+    ) -> crate::ports::StoreResult<Option<StoredRefreshToken>> {
+        if take_failure(&self.failing_reads) {
+            return Err(crate::ports::StoreError::Backend("store down".into()));
+        }
+        self.inner.refresh_token(account).await
+    }
+
+    async fn save_refresh_token(
+        &self,
+        account: &AccountId,
+        expected_version: Option<u64>,
+        token: &Secret,
+        origin: &str,
+    ) -> crate::ports::StoreResult<bool> {
+        if take_failure(&self.failing_saves) {
+            return Err(crate::ports::StoreError::Backend("store down".into()));
+        }
+        self.inner
+            .save_refresh_token(account, expected_version, token, origin)
+            .await
+    }
+}
+
+#[tokio::test]
+async fn a_rotation_the_store_cannot_take_is_spent_next_and_its_successor_saved() {
+    let server = MockServer::start().await;
+    // Each access token is stale at once (30 s is inside the refresh margin).
+    token_exchange("refresh-1")
+        .respond_with(token_response("access-1", "refresh-2", 30))
+        .expect(1)
+        .mount(&server)
+        .await;
+    token_exchange("refresh-2")
+        .respond_with(token_response("access-2", "refresh-3", 86_400))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/crm/rest/v2/users/1"))
+        .respond_with(mary())
+        .expect(2)
+        .mount(&server)
+        .await;
+    let flaky = Arc::new(FlakyCredentials::failing(0, 1));
+    let store: Arc<dyn CredentialStore> = flaky.clone();
+    let crm = keap_with(&server, store.clone());
+    let account = oauth_account(&server);
+    crm.user(&account, "1")
+        .await
+        .expect("works though the save failed");
+    assert_eq!(stored(&store, "refresh-1").await, None);
+    crm.user(&account, "1")
+        .await
+        .expect("spends the unsaved token");
+    assert_eq!(
+        stored(&store, "refresh-1").await,
+        Some(("refresh-3".into(), 1, true))
+    );
+}
+
+#[tokio::test]
+async fn an_unreadable_store_spends_no_refresh_token() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(token_response("access-1", "refresh-2", 86_400))
+        .expect(0)
+        .mount(&server)
+        .await;
+    let store: Arc<dyn CredentialStore> = Arc::new(FlakyCredentials::failing(1, 0));
+    let result = keap_with(&server, store)
+        .user(&oauth_account(&server), "1")
+        .await;
+    assert!(
+        matches!(&result, Err(e @ CrmError::Unavailable(_)) if e.is_transient()),
+        "{result:?}"
+    );
 }

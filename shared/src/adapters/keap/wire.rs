@@ -6,6 +6,8 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer};
 
+use crate::domain::Timestamp;
+
 /// A Keap id, kept as its decimal string.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(super) struct KeapId(pub String);
@@ -145,6 +147,34 @@ pub(super) struct V1Note {
     pub user_id: Option<KeapId>,
 }
 
+/// `Note` (v2), as listed: only what finding the last call note reads.
+#[derive(Debug, Deserialize)]
+pub(super) struct V2Note {
+    pub id: KeapId,
+    #[serde(rename = "type")]
+    pub note_type: Option<String>,
+    pub assigned_to_user: Option<BasicUser>,
+    /// ISO-8601.
+    pub create_time: Option<String>,
+}
+
+/// `BasicUser` (v2).
+#[derive(Debug, Deserialize)]
+pub(super) struct BasicUser {
+    pub id: Option<KeapId>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub email_address: Option<String>,
+}
+
+/// `ListNotesResponse` (v2).
+#[derive(Debug, Deserialize)]
+pub(super) struct NoteList {
+    #[serde(default)]
+    pub notes: Vec<V2Note>,
+    pub next_page_token: Option<String>,
+}
+
 /// `AchieveGoalResponse` (v2).
 #[derive(Debug, Deserialize)]
 pub(super) struct AchieveGoalResponse {
@@ -174,4 +204,123 @@ pub(super) struct TokenResponse {
     pub access_token: String,
     pub refresh_token: Option<String>,
     pub expires_in: Option<u64>,
+}
+
+/// An ISO-8601 date-time as Keap writes them (`2024-01-10T08:00:00Z` in v2,
+/// `2017-03-22T15:08:46.000+0000` in v1): date, `T`, time with optional fraction, then `Z`
+/// or an offset (`+HH:MM` or `+HHMM`). `None` for anything else.
+pub(super) fn parse_time(text: &str) -> Option<Timestamp> {
+    let text = text.trim();
+    let (date, rest) = text.split_once(['T', 't'])?;
+    let mut date_parts = date.splitn(3, '-');
+    let year: i64 = digits(date_parts.next()?, 4)?;
+    let month = digits(date_parts.next()?, 2)?;
+    let day = digits(date_parts.next()?, 2)?;
+    // The time ends where the zone begins.
+    let zone_at = rest.find(['Z', 'z', '+', '-'])?;
+    let (time, zone) = rest.split_at(zone_at);
+    let (clock, fraction) = match time.split_once('.') {
+        Some((clock, fraction)) => (clock, Some(fraction)),
+        None => (time, None),
+    };
+    let mut clock_parts = clock.splitn(3, ':');
+    let hour = digits(clock_parts.next()?, 2)?;
+    let minute = digits(clock_parts.next()?, 2)?;
+    let second = digits(clock_parts.next()?, 2)?;
+    let millis = match fraction {
+        None => 0,
+        Some(f) if !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()) => {
+            // Milliseconds: the first three digits, padded.
+            let ms: String = f.chars().chain("00".chars()).take(3).collect();
+            ms.parse::<i64>().ok()?
+        }
+        Some(_) => return None,
+    };
+    let offset_minutes = match zone {
+        "Z" | "z" => 0,
+        _ => {
+            let sign = if zone.starts_with('-') { -1 } else { 1 };
+            let hhmm = zone[1..].replace(':', "");
+            if hhmm.len() != 4 {
+                return None;
+            }
+            let hours: i64 = digits(&hhmm[..2], 2)?;
+            let minutes: i64 = digits(&hhmm[2..], 2)?;
+            if hours > 23 || minutes > 59 {
+                return None;
+            }
+            sign * (hours * 60 + minutes)
+        }
+    };
+    let days_in_month = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 => 28,
+        _ => return None,
+    };
+    // 60 is a leap second.
+    if !(1..=days_in_month).contains(&day) || hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    let days = days_from_civil(year, month, day);
+    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offset_minutes * 60;
+    Some(Timestamp::from_millis(seconds * 1000 + millis))
+}
+
+/// Exactly `len` ASCII digits as a number.
+fn digits(text: &str, len: usize) -> Option<i64> {
+    if text.len() != len || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year.rem_euclid(400);
+    let shifted_month = if month > 2 { month - 3 } else { month + 9 };
+    let day_of_year = (153 * shifted_month + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keap_times_parse_to_epoch_millis() {
+        let cases = [
+            ("1970-01-01T00:00:00Z", Some(0)),
+            ("2024-01-10T08:00:00Z", Some(1_704_873_600_000)),
+            ("2024-01-10T08:00:00.321Z", Some(1_704_873_600_321)),
+            ("2024-01-10T08:00:00.3Z", Some(1_704_873_600_300)),
+            ("2024-01-10T08:00:00.123456Z", Some(1_704_873_600_123)),
+            ("2017-03-22T15:08:46.000+0000", Some(1_490_195_326_000)),
+            ("2024-01-10T03:00:00-05:00", Some(1_704_873_600_000)),
+            ("2024-01-10T09:30:00+01:30", Some(1_704_873_600_000)),
+            ("2000-02-29T00:00:00Z", Some(951_782_400_000)),
+            ("1969-12-31T23:59:00Z", Some(-60_000)),
+            ("2023-02-29T00:00:00Z", None),
+            ("2024-13-01T00:00:00Z", None),
+            ("2024-01-10T24:00:00Z", None),
+            ("2024-01-10T08:00:00", None),
+            ("2024-01-10 08:00:00Z", None),
+            ("2024-01-10T08:00Z", None),
+            ("2024-01-10T08:00:00.Z", None),
+            ("2024-01-10T08:00:00+5", None),
+            ("", None),
+            ("yesterday", None),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(
+                parse_time(text).map(Timestamp::as_millis),
+                expected,
+                "{text:?}"
+            );
+        }
+    }
 }

@@ -1,0 +1,210 @@
+//! A failing CRM delays an inbound text's goals and loses none: the local server on a mock
+//! Keap that answers 503, then 429s with `Retry-After`, then works again. The webhook
+//! answers at once (it never calls the CRM); the automation queue's redelivery is what
+//! brings the work back, with retries made fast for the test.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use smsflow_shared::config::LocalConfig;
+use smsflow_shared::local::{self, LocalOptions, RetryBackoff};
+use smsflow_tests::keap_mock::{KeapMock, KeapUser, LoggedRequest, ScriptedFailure};
+
+const EXAMPLE: &str = include_str!("../../smsflow.example.toml");
+const KEAP_KEY: &str = "acme-keap-key";
+const SID: &str = "SM0000000000000000000000000000f001";
+const GOALS_PATH: &str = "/crm/rest/v2/automations/goals/achieve";
+/// The queue's first redelivery delay in this test (then 2x, 4x...).
+const FIRST_RETRY: Duration = Duration::from_millis(200);
+
+fn config(data_dir: &Path, keap_base_url: &str) -> LocalConfig {
+    let text = EXAMPLE
+        .replace("listen = \"127.0.0.1:8080\"", "listen = \"127.0.0.1:0\"")
+        .replace(
+            "data_dir = \".smsflow\"",
+            &format!("data_dir = {:?}", data_dir.display().to_string()),
+        )
+        .replace(
+            "kind = \"sandbox\"",
+            &format!("kind = \"keap\"\nbase_url = \"{keap_base_url}\"\napi_key = \"{KEAP_KEY}\""),
+        );
+    LocalConfig::parse(Path::new("example.toml"), &text).expect("example config is valid")
+}
+
+/// Posts a Twilio-signed inbound text; returns the status, the body and how long the
+/// answer took.
+async fn text_us(base_url: &str) -> (u16, String, Duration) {
+    let url = format!("{base_url}/twilio/inbound");
+    let params: Vec<(String, String)> = [
+        ("AccountSid", "AC00000000000000000000000000000001"),
+        ("MessageSid", SID),
+        ("From", "+14155552679"),
+        ("To", "+19523142318"),
+        ("Body", "Anyone there? I'm at ann@example.com"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let signature =
+        smsflow_shared::domain::twilio_signature::sign("sandbox-auth-token", &url, &params);
+    let started = Instant::now();
+    let answer = reqwest::Client::new()
+        .post(&url)
+        .header("X-Twilio-Signature", signature)
+        .form(&params)
+        .send()
+        .await
+        .expect("webhook answers");
+    let status = answer.status().as_u16();
+    let body = answer.text().await.expect("body");
+    (status, body, started.elapsed())
+}
+
+fn summary(requests: &[LoggedRequest]) -> Vec<(String, String, u16)> {
+    requests
+        .iter()
+        .map(|r| (r.method.clone(), r.path.clone(), r.status))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn goals_arrive_once_each_after_5xx_and_429s() {
+    let mock = KeapMock::start().await;
+    mock.add_app(
+        KEAP_KEY,
+        &[KeapUser {
+            id: 1,
+            given_name: "Mary".into(),
+            family_name: "Anders".into(),
+            email: "mary@acme.example".into(),
+        }],
+        &[],
+    );
+    // Attempt 1 meets a 503. Attempt 2 meets 429s: the adapter waits out two short
+    // Retry-Afters in place, then leaves the job to the queue. Attempt 3 goes through.
+    let rate_limited = ScriptedFailure::RateLimited {
+        retry_after_secs: 1,
+    };
+    mock.fail_next(
+        KEAP_KEY,
+        &[
+            ScriptedFailure::ServerError(503),
+            rate_limited,
+            rate_limited,
+            rate_limited,
+        ],
+    );
+    // Then Keap fails two goal calls: those goal jobs go back to the queue on their own.
+    mock.fail_next_on(
+        KEAP_KEY,
+        "POST",
+        GOALS_PATH,
+        &[
+            ScriptedFailure::ServerError(502),
+            ScriptedFailure::ServerError(500),
+        ],
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let options = LocalOptions {
+        retry_backoff: RetryBackoff {
+            first: FIRST_RETRY,
+            max: Duration::from_secs(2),
+        },
+    };
+    let server = local::start_with(&config(dir.path(), &mock.base_url()), options)
+        .await
+        .expect("server starts");
+
+    let (status, body, took) = text_us(&server.base_url()).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.ends_with("<Response/>"), "{body}");
+    assert!(took < Duration::from_secs(1), "the webhook took {took:?}");
+
+    let expected = [
+        "ContactAutoCreated",
+        "EmailInstalled",
+        "Inbound",
+        "Inbound19523142318",
+        "officeacmeexample",
+    ];
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while mock.achieved_goals(KEAP_KEY).len() < expected.len() {
+        assert!(
+            Instant::now() < deadline,
+            "goals never arrived: {:?}",
+            summary(&mock.requests(KEAP_KEY))
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Longer than any redelivery that could still be pending: nothing more arrives.
+    tokio::time::sleep(4 * FIRST_RETRY + Duration::from_millis(500)).await;
+
+    let mut goals: Vec<String> = mock
+        .achieved_goals(KEAP_KEY)
+        .into_iter()
+        .map(|g| g.call_name)
+        .collect();
+    goals.sort_unstable();
+    assert_eq!(goals, expected, "each goal exactly once");
+
+    let requests = mock.requests(KEAP_KEY);
+    let searched = |status: u16| {
+        (
+            "GET".to_string(),
+            "/crm/rest/v2/contacts".to_string(),
+            status,
+        )
+    };
+    assert_eq!(
+        summary(&requests[..5]),
+        [
+            searched(503),
+            searched(429),
+            searched(429),
+            searched(429),
+            searched(200)
+        ],
+        "the phone search, tried by three deliveries of the job"
+    );
+    let gap = |i: usize| requests[i].at - requests[i - 1].at;
+    // The 503 failed delivery 1: the queue delivered the job again after its backoff.
+    assert!(gap(1) >= FIRST_RETRY, "redelivered after {:?}", gap(1));
+    // Retry-After: 1 was obeyed in place, twice.
+    for i in [2, 3] {
+        assert!(
+            gap(i) >= Duration::from_secs(1),
+            "request {i}: {:?}",
+            gap(i)
+        );
+    }
+    // The third 429 failed delivery 2: the queue's second, longer backoff.
+    assert!(gap(4) >= 2 * FIRST_RETRY, "redelivered after {:?}", gap(4));
+    let goal_answers: Vec<u16> = requests
+        .iter()
+        .filter(|r| r.path == GOALS_PATH)
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(
+        goal_answers.iter().filter(|s| **s >= 500).count(),
+        2,
+        "{goal_answers:?}"
+    );
+    assert_eq!(
+        goal_answers.iter().filter(|s| **s == 200).count(),
+        expected.len(),
+        "one successful call per goal: {goal_answers:?}"
+    );
+    let created: Vec<_> = requests
+        .iter()
+        .filter(|r| r.method == "POST" && r.path == "/crm/rest/v2/contacts")
+        .collect();
+    assert_eq!(created.len(), 1, "one contact, not one per delivery");
+
+    let emails = server.runtime.outbox.list(10).await.expect("outbox");
+    let forwards = emails
+        .iter()
+        .filter(|e| serde_json::to_string(e).is_ok_and(|json| json.contains(SID)))
+        .count();
+    assert_eq!(forwards, 1, "the text is forwarded once");
+    server.shutdown().await.expect("clean shutdown");
+}

@@ -1,0 +1,499 @@
+//! Seed 001 end to end: who gets an inbound text, through the local server over HTTP.
+//! Each case sets the contact's history up the way it happens in use (an SMS we sent, a
+//! call logged in the CRM, an owner), posts a signed Twilio webhook, and checks the
+//! forwarded e-mail and the decision recorded on the conversation. The Keap case checks
+//! that routing asks the CRM only for what the decision needs.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use smsflow_shared::config::LocalConfig;
+use smsflow_shared::domain::routing::RoutingRule;
+use smsflow_shared::domain::{
+    AccountId, Direction, MessageRecord, MessageStatus, PhoneNumber, Timestamp,
+};
+use smsflow_shared::local::{self, RunningServer};
+use smsflow_shared::ports::NewContact;
+use smsflow_tests::keap_mock::{KeapMock, KeapUser};
+
+const EXAMPLE: &str = include_str!("../../smsflow.example.toml");
+const OUR_NUMBER: &str = "+19523142318";
+const AUTH_TOKEN: &str = "sandbox-auth-token";
+const KEAP_KEY: &str = "acme-keap-key";
+/// 2024-05-01 14:00 UTC.
+const MAY_1_14H: i64 = 1_714_572_000_000;
+
+fn config(data_dir: &Path, crm: Option<&str>) -> LocalConfig {
+    let mut text = EXAMPLE
+        .replace("listen = \"127.0.0.1:8080\"", "listen = \"127.0.0.1:0\"")
+        .replace(
+            "data_dir = \".smsflow\"",
+            &format!("data_dir = {:?}", data_dir.display().to_string()),
+        );
+    if let Some(crm) = crm {
+        text = text.replace("kind = \"sandbox\"", crm);
+    }
+    LocalConfig::parse(Path::new("example.toml"), &text).expect("example config is valid")
+}
+
+fn acme() -> AccountId {
+    "acme".parse().expect("account id")
+}
+
+fn phone(e164: &str) -> PhoneNumber {
+    PhoneNumber::parse_e164(e164).expect("phone")
+}
+
+async fn post_json(server: &RunningServer, path: &str, body: Value) -> (u16, Value) {
+    let r = reqwest::Client::new()
+        .post(format!("{}{path}", server.base_url()))
+        .json(&body)
+        .send()
+        .await
+        .expect("server answers");
+    let status = r.status().as_u16();
+    (status, r.json().await.expect("JSON body"))
+}
+
+/// Posts a Twilio-signed inbound text; returns the webhook's status.
+async fn text_us(server: &RunningServer, sid: &str, from: &str, body: &str) -> u16 {
+    let url = format!("{}/twilio/inbound", server.base_url());
+    let params: Vec<(String, String)> = [
+        ("AccountSid", "AC00000000000000000000000000000001"),
+        ("MessageSid", sid),
+        ("From", from),
+        ("To", OUR_NUMBER),
+        ("Body", body),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let signature = smsflow_shared::domain::twilio_signature::sign(AUTH_TOKEN, &url, &params);
+    reqwest::Client::new()
+        .post(&url)
+        .header("X-Twilio-Signature", signature)
+        .form(&params)
+        .send()
+        .await
+        .expect("webhook answers")
+        .status()
+        .as_u16()
+}
+
+/// An SMS we sent to `to` an hour before the inbound text: manual (`campaign` None) for
+/// `user`, or from a campaign whose reply-to user is `user`.
+async fn we_texted(server: &RunningServer, to: &str, user: &str, campaign: Option<&str>) {
+    let app = &server.runtime.app;
+    let at = Timestamp::from_millis(MAY_1_14H);
+    let sent = MessageRecord {
+        id: app.ids.new_id(),
+        account: acme(),
+        contact_phone: phone(to),
+        our_sender: OUR_NUMBER.into(),
+        direction: Direction::Outbound,
+        body: "Your roof inspection is tomorrow".into(),
+        media_urls: vec![],
+        status: MessageStatus::Delivered,
+        provider_sid: None,
+        error_code: None,
+        user_id: Some(user.into()),
+        campaign: campaign.map(str::to_string),
+        created_at: at,
+        updated_at: at,
+        contact_id: None,
+        routing: None,
+    };
+    app.store.record_message(&sent).await.expect("stored");
+}
+
+/// Where the text with this SID went: the forwarded e-mail (recipients, body) and the
+/// decision recorded on the stored message.
+struct Routed {
+    to: Vec<String>,
+    text: String,
+    rule: RoutingRule,
+    user_id: Option<String>,
+}
+
+async fn routed(server: &RunningServer, sid: &str) -> Routed {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let stored = server
+            .runtime
+            .app
+            .store
+            .message_by_sid(sid)
+            .await
+            .expect("store");
+        let emails = server.runtime.outbox.list(100).await.expect("outbox");
+        let email = emails
+            .iter()
+            .map(|e| serde_json::to_value(e).expect("serialisable"))
+            .find(|e| e["text"].as_str().is_some_and(|t| t.contains(sid)));
+        if let (Some(routing), Some(email)) = (stored.and_then(|m| m.routing), email) {
+            return Routed {
+                to: serde_json::from_value(email["to"].clone()).expect("recipients"),
+                text: email["text"].as_str().unwrap_or_default().to_string(),
+                rule: routing.rule,
+                user_id: routing.user_id,
+            };
+        }
+        assert!(Instant::now() < deadline, "{sid} was never routed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Creates a sandbox CRM contact over the sandbox API; returns its id.
+async fn contact(server: &RunningServer, phone: &str, owner: Option<&str>) -> String {
+    let (status, body) = post_json(
+        server,
+        "/_sandbox/crm/acme/contacts",
+        json!({ "first_name": "Ann", "last_name": "Lee", "phone": phone, "owner_id": owner }),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    body["contact"]["id"]
+        .as_str()
+        .expect("contact id")
+        .to_string()
+}
+
+/// Logs a call on a contact over the sandbox API, `hours` after 2024-05-01 14:00 UTC.
+async fn logged_call(server: &RunningServer, contact_id: &str, user: &str, hours: i64) {
+    let (status, body) = post_json(
+        server,
+        "/_sandbox/crm/acme/notes",
+        json!({
+            "contact_id": contact_id, "type": "Call", "title": "Call", "body": "Left a message",
+            "user_id": user, "created_at": MAY_1_14H + hours * 3_600_000
+        }),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["note"]["type"], "Call", "{body}");
+}
+
+struct Case {
+    name: &'static str,
+    sid: &'static str,
+    from: &'static str,
+    body: &'static str,
+    to: &'static str,
+    rule: RoutingRule,
+    user_id: Option<&'static str>,
+    /// Part of the "Why you" line.
+    why: &'static str,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_four_routing_cases_of_seed_001() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = local::start(&config(dir.path(), None))
+        .await
+        .expect("server starts");
+
+    // Case 1: a reply to John's manual SMS, though Mary owns the contact and logged a call.
+    let c1 = contact(&server, "+14155550101", Some("1")).await;
+    logged_call(&server, &c1, "1", 2).await;
+    we_texted(&server, "+14155550101", "john", None).await;
+    // Case 4: a reply to a campaign SMS goes to the campaign's reply-to user.
+    contact(&server, "+14155550104", Some("1")).await;
+    we_texted(&server, "+14155550104", "john", Some("spring-promo")).await;
+    // Case 2, called: never texted; John logged the newest call (Mary an older one).
+    let c2 = contact(&server, "+14155550102", Some("1")).await;
+    logged_call(&server, &c2, "1", 1).await;
+    logged_call(&server, &c2, "2", 3).await;
+    // Case 2, not called: the owner.
+    contact(&server, "+14155550103", Some("1")).await;
+    // A contact nobody on the team is linked to.
+    contact(&server, "+14155550105", None).await;
+
+    let cases = [
+        Case {
+            name: "case 1: last manual SMS",
+            sid: "SM000000000000000000000000000r0001",
+            from: "+14155550101",
+            body: "Sounds good",
+            to: "john@acme.example",
+            rule: RoutingRule::LastSms,
+            user_id: Some("john"),
+            why: "John Smith sent the last SMS to this contact on 2024-05-01 14:00 UTC.",
+        },
+        Case {
+            name: "case 4: campaign reply-to",
+            sid: "SM000000000000000000000000000r0004",
+            from: "+14155550104",
+            body: "Tell me more",
+            to: "john@acme.example",
+            rule: RoutingRule::CampaignReplyTo,
+            user_id: Some("john"),
+            why: "John Smith is the reply-to user of campaign 'spring-promo'",
+        },
+        Case {
+            name: "case 2: last call note",
+            sid: "SM000000000000000000000000000r0002",
+            from: "+14155550102",
+            body: "Returning your call",
+            to: "john@acme.example",
+            rule: RoutingRule::LastCallNote,
+            user_id: Some("john"),
+            why: "John Smith logged the last call with this contact on 2024-05-01 17:00 UTC.",
+        },
+        Case {
+            name: "case 2: owner",
+            sid: "SM000000000000000000000000000r0003",
+            from: "+14155550103",
+            body: "Saw your e-mail",
+            to: "mary@acme.example",
+            rule: RoutingRule::ContactOwner,
+            user_id: Some("mary"),
+            why: "Mary Anders owns this contact in the CRM.",
+        },
+        Case {
+            name: "no owner: backup address",
+            sid: "SM000000000000000000000000000r0005",
+            from: "+14155550105",
+            body: "Hello?",
+            to: "office@acme.example",
+            rule: RoutingRule::BackupEmail,
+            user_id: None,
+            why: "No teammate is linked to this contact",
+        },
+        Case {
+            name: "case 3: unknown number, auto-created contact",
+            sid: "SM000000000000000000000000000r0006",
+            from: "+14155550106",
+            body: "Who is this?",
+            to: "office@acme.example",
+            rule: RoutingRule::BackupEmail,
+            user_id: None,
+            why: "No teammate is linked to this contact",
+        },
+        Case {
+            name: "case 3: unknown number, keyword (no contact is created)",
+            sid: "SM000000000000000000000000000r0007",
+            from: "+14155550107",
+            body: "HELP",
+            to: "office@acme.example",
+            rule: RoutingRule::UnknownSender,
+            user_id: None,
+            why: "The sender is not a contact in the CRM",
+        },
+    ];
+    for case in &cases {
+        assert_eq!(
+            text_us(&server, case.sid, case.from, case.body).await,
+            200,
+            "{}",
+            case.name
+        );
+    }
+    for case in &cases {
+        let got = routed(&server, case.sid).await;
+        assert_eq!(got.to, [case.to], "{}", case.name);
+        assert_eq!(
+            (got.rule, got.user_id.as_deref()),
+            (case.rule, case.user_id),
+            "{}",
+            case.name
+        );
+        assert!(
+            got.text.contains(&format!("Why you: {}", case.why)),
+            "{}: {}",
+            case.name,
+            got.text
+        );
+    }
+    server.shutdown().await.expect("clean shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sandbox_crm_api_refuses_bad_seeds() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = local::start(&config(dir.path(), None))
+        .await
+        .expect("server starts");
+    let id = contact(&server, "+14155550101", None).await;
+    let cases = [
+        (
+            "/_sandbox/crm/nobody/notes",
+            json!({ "contact_id": id, "type": "Call", "title": "t" }),
+            404,
+            "unknown_account",
+        ),
+        (
+            "/_sandbox/crm/acme/notes",
+            json!({ "contact_id": "99", "type": "Call", "title": "t" }),
+            404,
+            "not_found",
+        ),
+        (
+            "/_sandbox/crm/acme/notes",
+            json!({ "contact_id": id, "type": "Call" }),
+            400,
+            "invalid_request",
+        ),
+        (
+            "/_sandbox/crm/acme/notes",
+            json!({ "contact_id": id, "title": "t" }),
+            400,
+            "invalid_request",
+        ),
+        (
+            "/_sandbox/crm/acme/notes",
+            json!({ "contact_id": id, "type": "Call", "title": "t", "colour": "red" }),
+            400,
+            "invalid_request",
+        ),
+        (
+            "/_sandbox/crm/acme/contacts",
+            json!({ "first_name": "Ann" }),
+            400,
+            "invalid_request",
+        ),
+        (
+            "/_sandbox/crm/acme/contacts",
+            json!({ "phone": "415 555 0101" }),
+            400,
+            "invalid_request",
+        ),
+    ];
+    for (path, body, status, error) in cases {
+        let (got, answer) = post_json(&server, path, body.clone()).await;
+        assert_eq!(
+            (got, answer["error"].as_str()),
+            (status, Some(error)),
+            "{path} {body}: {answer}"
+        );
+    }
+    let notes: Value = reqwest::get(format!("{}/_sandbox/crm/acme/notes", server.base_url()))
+        .await
+        .expect("answers")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(notes, json!({ "notes": [] }), "nothing was stored");
+    server.shutdown().await.expect("clean shutdown");
+}
+
+/// What one inbound text made the Keap adapter ask: each request's method and path,
+/// without the contact search and creation every text starts with.
+fn routing_calls(mock: &KeapMock, from: usize) -> Vec<String> {
+    mock.requests(KEAP_KEY)[from..]
+        .iter()
+        .filter(|r| r.path.contains("/notes") || r.path.contains("/users/"))
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect()
+}
+
+/// Waits until the mock has achieved `count` goals in total.
+async fn goals_reach(mock: &KeapMock, count: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while mock.achieved_goals(KEAP_KEY).len() < count {
+        assert!(Instant::now() < deadline, "goals never reached {count}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_keap_routing_asks_only_for_what_the_decision_needs() {
+    let mock = KeapMock::start().await;
+    let user = |id: u64, given: &str, email: &str| KeapUser {
+        id,
+        given_name: given.into(),
+        family_name: "Team".into(),
+        email: email.into(),
+    };
+    mock.add_app(
+        KEAP_KEY,
+        &[
+            user(1, "Mary", "mary@acme.example"),
+            user(2, "John", "john@acme.example"),
+            // Not a user of the smsflow account: reached by the e-mail Keap knows.
+            user(3, "Pat", "pat@elsewhere.example"),
+        ],
+        &[],
+    );
+    let crm = format!(
+        "kind = \"keap\"\nbase_url = \"{}\"\napi_key = \"{KEAP_KEY}\"",
+        mock.base_url()
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = local::start(&config(dir.path(), Some(&crm)))
+        .await
+        .expect("server starts");
+    let app = server.runtime.app.clone();
+    let account = app
+        .store
+        .account(&acme())
+        .await
+        .expect("store")
+        .expect("acme");
+    let mut contact_ids = Vec::new();
+    for (number, owner) in [
+        ("+14155550201", "1"),
+        ("+14155550202", "1"),
+        ("+14155550203", "3"),
+    ] {
+        let created = app
+            .crm
+            .create_contact(
+                &account,
+                &NewContact {
+                    first_name: Some("Ann".into()),
+                    phone: Some(phone(number)),
+                    owner_id: Some(owner.into()),
+                    ..NewContact::default()
+                },
+            )
+            .await
+            .expect("Keap contact");
+        contact_ids.push(created.id);
+    }
+    we_texted(&server, "+14155550201", "john", None).await;
+    mock.add_note(
+        KEAP_KEY,
+        &contact_ids[1],
+        "Call",
+        Some("2"),
+        Timestamp::from_millis(MAY_1_14H),
+    );
+
+    let notes = |i: usize| format!("GET /crm/rest/v2/contacts/{}/notes", contact_ids[i]);
+    let cases = [
+        (
+            "SM000000000000000000000000000k0001",
+            "+14155550201",
+            "john@acme.example",
+            RoutingRule::LastSms,
+            vec![],
+        ),
+        (
+            "SM000000000000000000000000000k0002",
+            "+14155550202",
+            "john@acme.example",
+            RoutingRule::LastCallNote,
+            vec![notes(1)],
+        ),
+        (
+            "SM000000000000000000000000000k0003",
+            "+14155550203",
+            "pat@elsewhere.example",
+            RoutingRule::ContactOwner,
+            vec![notes(2), "GET /crm/rest/v2/users/3".to_string()],
+        ),
+    ];
+    for (i, (sid, from, to, rule, calls)) in cases.into_iter().enumerate() {
+        let before = mock.requests(KEAP_KEY).len();
+        assert_eq!(text_us(&server, sid, from, "Hi").await, 200);
+        let got = routed(&server, sid).await;
+        assert_eq!((got.to, got.rule), (vec![to.to_string()], rule), "{sid}");
+        // Three goals per text (Inbound, Inbound<number>, the forward address): once they
+        // are in, the text's processing is over.
+        goals_reach(&mock, 3 * (i + 1)).await;
+        assert_eq!(routing_calls(&mock, before), calls, "{sid}");
+    }
+    drop(app);
+    server.shutdown().await.expect("clean shutdown");
+}
