@@ -11,9 +11,9 @@ use serde::de::DeserializeOwned;
 use crate::app::App;
 use crate::usecases::{JobOutcome, automation, deliver};
 
-/// Runs `handle` on each record's decoded body; returns the records to retry. A body that
-/// does not decode is a failure too, so it ends in the dead-letter queue for an operator
-/// instead of vanishing.
+/// Runs `handle` on each record's decoded body, one after the other; returns the records
+/// to retry. A body that does not decode is a failure too, so it ends in the dead-letter
+/// queue for an operator instead of vanishing.
 pub async fn consume<J, F, Fut>(event: SqsEvent, handle: F) -> SqsBatchResponse
 where
     J: DeserializeOwned,
@@ -22,27 +22,57 @@ where
 {
     let mut response = SqsBatchResponse::default();
     for record in event.records {
-        let id = record.message_id.clone().unwrap_or_default();
-        let retry = match decode::<J>(&record) {
-            Ok(job) => {
-                let outcome = handle(job).await;
-                log_outcome(&id, &outcome);
-                outcome.should_retry()
-            }
-            Err(problem) => {
-                tracing::error!(message_id = %id, problem, "undecodable queue message");
-                true
-            }
-        };
-        if retry {
-            // A record without an id cannot be reported: fail the whole batch instead.
-            if id.is_empty() {
-                tracing::error!("record without messageId failed; failing the batch");
-            }
-            response.add_failure(id);
+        if let Some(failed) = settle(record, &handle).await {
+            response.add_failure(failed);
         }
     }
     response
+}
+
+/// As [`consume`], with the batch's records handled at the same time: the send worker's
+/// jobs wait for their senders' slots, and one sender's wait must not hold up another's.
+pub async fn consume_concurrently<J, F, Fut>(event: SqsEvent, handle: F) -> SqsBatchResponse
+where
+    J: DeserializeOwned,
+    F: Fn(J) -> Fut,
+    Fut: Future<Output = JobOutcome>,
+{
+    let settled =
+        futures::future::join_all(event.records.into_iter().map(|r| settle(r, &handle))).await;
+    let mut response = SqsBatchResponse::default();
+    for failed in settled.into_iter().flatten() {
+        response.add_failure(failed);
+    }
+    response
+}
+
+/// Handles one record; the id to report if it is to be retried.
+async fn settle<J, F, Fut>(record: SqsMessage, handle: &F) -> Option<String>
+where
+    J: DeserializeOwned,
+    F: Fn(J) -> Fut,
+    Fut: Future<Output = JobOutcome>,
+{
+    let id = record.message_id.clone().unwrap_or_default();
+    let retry = match decode::<J>(&record) {
+        Ok(job) => {
+            let outcome = handle(job).await;
+            log_outcome(&id, &outcome);
+            outcome.should_retry()
+        }
+        Err(problem) => {
+            tracing::error!(message_id = %id, problem, "undecodable queue message");
+            true
+        }
+    };
+    if !retry {
+        return None;
+    }
+    // A record without an id cannot be reported: its empty id fails the whole batch.
+    if id.is_empty() {
+        tracing::error!("record without messageId failed; failing the batch");
+    }
+    Some(id)
 }
 
 fn decode<J: DeserializeOwned>(record: &SqsMessage) -> Result<J, String> {
@@ -69,7 +99,7 @@ pub async fn automation_worker(app: &App, event: SqsEvent) -> SqsBatchResponse {
 
 /// The send worker: delivers admitted sends through the SMS provider.
 pub async fn send_worker(app: &App, event: SqsEvent) -> SqsBatchResponse {
-    consume(event, |job: deliver::SendJob| async move {
+    consume_concurrently(event, |job: deliver::SendJob| async move {
         deliver::deliver(app, &job).await
     })
     .await
