@@ -229,11 +229,11 @@ async fn send_request_and_send_aws_calls() {
         calls,
         [
             "GetItem",            // account
-            "UpdateItem",         // a slot among the sender's actual sends
             "PutItem",            // the attempt, before the provider call
             "GetItem",            // opt-out
             "GetItem",            // phone health
             "TransactWriteItems", // the message on the conversation
+            "UpdateItem",         // a slot among the sender's actual sends
             "TransactWriteItems", // its provider SID
             "UpdateItem",         // the attempt's outcome
             "UpdateItem",         // admission slot given back

@@ -8,9 +8,10 @@
 //!   the send request queues it, and waits in the queue, delayed, until the slot. A job that
 //!   comes early (SQS delays stop at 15 minutes) waits up to [`MAX_WAIT`] in the worker or
 //!   goes back on the queue carrying its slot. A backlog thus sits in the queue, never in
-//!   front of another account's message (fairness without a queue per account). Just
-//!   before sending, the job also books a slot among the sender's actual sends, so jobs
-//!   that reach a worker late and together (it fell behind) still go out at the rate.
+//!   front of another account's message (fairness without a queue per account). Right
+//!   before the provider call, the job also books a slot among the sender's actual sends,
+//!   so jobs that reach a worker late and together (it fell behind) still go out at the
+//!   rate.
 //! - **No double send**: the attempt is recorded before the provider is called, so a
 //!   redelivered job whose outcome is unknown is never resent blindly.
 //! - After the provider accepts: the message's SID is kept for status callbacks, the CRM
@@ -90,7 +91,7 @@ pub async fn deliver(app: &App, job: &SendJob) -> JobOutcome {
             Err(outcome) => outcome,
         };
     }
-    match wait_for_slot(app, &account, job).await {
+    match wait_for_calendar(app, &account, job).await {
         Ok(SlotWait::SendNow) => {}
         Ok(SlotWait::Requeued(at)) => {
             return JobOutcome::Skipped(format!("paced: back on the queue until {at}"));
@@ -159,6 +160,18 @@ pub async fn deliver(app: &App, job: &SendJob) -> JobOutcome {
         Err(e) => {
             release_attempt(app, &attempt_key).await;
             return JobOutcome::Retry(format!("cannot record the message: {e}"));
+        }
+    }
+    match wait_for_send_slot(app, &account, job).await {
+        Ok(SlotWait::SendNow) => {}
+        Ok(SlotWait::Requeued(at)) => {
+            // Not attempted after all: the job comes back with its slot and claims again.
+            release_attempt(app, &attempt_key).await;
+            return JobOutcome::Skipped(format!("paced: back on the queue until {at}"));
+        }
+        Err(outcome) => {
+            release_attempt(app, &attempt_key).await;
+            return outcome;
         }
     }
     let sms = OutboundSms {
@@ -253,35 +266,56 @@ enum Book {
     Sends,
 }
 
-/// Paces the job in two steps. First its calendar slot (reserved when the job was queued,
-/// else now): a job that comes early waits for it. Then a slot among the sender's actual
-/// sends, which spaces sends that reach the worker late and together: the calendar alone
-/// would let them out in a burst. A slot more than [`MAX_WAIT`] away sends the job back
-/// to the queue carrying the slot, so nothing is reserved twice.
-async fn wait_for_slot(
+/// Paces the job, first step: its calendar slot (reserved when the job was queued, else
+/// now). A job that comes early waits for it, or goes back to the queue carrying it. A job
+/// that already holds a slot among actual sends (it came back from the second step) has
+/// passed this step.
+async fn wait_for_calendar(
     app: &App,
     account: &Account,
     job: &SendJob,
 ) -> Result<SlotWait, JobOutcome> {
-    let reserve_failed = |e| JobOutcome::Retry(format!("cannot reserve a send slot: {e}"));
-    if let Some(slot) = job.send_slot {
-        return wait_or_requeue(app, job, slot, Book::Sends).await;
+    if job.send_slot.is_some() {
+        return Ok(SlotWait::SendNow);
     }
-    let now = app.clock.now();
     let calendar = match job.not_before {
         Some(slot) => slot,
-        None => reserve_slot(app, account, &job.sender, &job.body, now, Book::Calendar)
-            .await
-            .map_err(reserve_failed)?,
-    };
-    if let SlotWait::Requeued(at) = wait_or_requeue(app, job, calendar, Book::Calendar).await? {
-        return Ok(SlotWait::Requeued(at));
-    }
-    let now = app.clock.now();
-    let send_slot = reserve_slot(app, account, &job.sender, &job.body, now, Book::Sends)
+        None => reserve_slot(
+            app,
+            account,
+            &job.sender,
+            &job.body,
+            app.clock.now(),
+            Book::Calendar,
+        )
         .await
-        .map_err(reserve_failed)?;
-    wait_or_requeue(app, job, send_slot, Book::Sends).await
+        .map_err(|e| JobOutcome::Retry(format!("cannot reserve a send slot: {e}")))?,
+    };
+    wait_or_requeue(app, job, calendar, Book::Calendar).await
+}
+
+/// Paces the job, second step, just before the provider call: a slot among the sender's
+/// actual sends, which spaces sends that reached the worker late and together (the
+/// calendar alone would let them out in a burst).
+async fn wait_for_send_slot(
+    app: &App,
+    account: &Account,
+    job: &SendJob,
+) -> Result<SlotWait, JobOutcome> {
+    let slot = match job.send_slot {
+        Some(slot) => slot,
+        None => reserve_slot(
+            app,
+            account,
+            &job.sender,
+            &job.body,
+            app.clock.now(),
+            Book::Sends,
+        )
+        .await
+        .map_err(|e| JobOutcome::Retry(format!("cannot reserve a send slot: {e}")))?,
+    };
+    wait_or_requeue(app, job, slot, Book::Sends).await
 }
 
 async fn wait_or_requeue(
