@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::JobOutcome;
 use crate::app::App;
-use crate::domain::AccountId;
+use crate::domain::{AccountId, EmailAddress};
 use crate::ports::{
     Claim, CrmError, Email, GoalOutcome, MailError, NewNote, OutgoingMessage, QueueName,
     QueueResult,
@@ -42,6 +42,31 @@ pub enum AutomationJob {
     },
     /// Contact lookup, routing, forward and goals for one inbound text.
     ProcessInbound(super::inbound::InboundText),
+    /// A sequence step's message, through the send path under `message_id`.
+    SequenceSend {
+        message_id: String,
+        message: super::sequence::SequenceMessage,
+    },
+    /// A sequence saved an e-mail address from a reply.
+    SetEmail {
+        account: AccountId,
+        contact_id: String,
+        email: EmailAddress,
+    },
+    /// A sequence saved a reply (or the texter's number) to a custom field.
+    SetCustomField {
+        account: AccountId,
+        contact_id: String,
+        field: String,
+        value: String,
+    },
+    /// Lines of a sequence's conversation for the contact's note of that sequence.
+    SequenceNote {
+        account: AccountId,
+        contact_id: String,
+        sequence: String,
+        lines: Vec<String>,
+    },
 }
 
 /// A job as it travels on the queue: with an id that makes redelivery harmless.
@@ -136,6 +161,51 @@ async fn execute(app: &App, job: &AutomationJob) -> JobOutcome {
             Err(MailError::Rejected(e)) => JobOutcome::Dropped(format!("e-mail rejected: {e}")),
         },
         AutomationJob::ProcessInbound(text) => super::inbound::process(app, text).await,
+        AutomationJob::SequenceSend {
+            message_id,
+            message,
+        } => {
+            with_account(app, &message.account, |acct| async move {
+                super::sequence::send_step(app, &acct, message, message_id).await
+            })
+            .await
+        }
+        AutomationJob::SetEmail {
+            account,
+            contact_id,
+            email,
+        } => {
+            with_account(app, account, |acct| async move {
+                crm_outcome(app.crm.set_email(&acct, contact_id, email).await)
+            })
+            .await
+        }
+        AutomationJob::SetCustomField {
+            account,
+            contact_id,
+            field,
+            value,
+        } => {
+            with_account(app, account, |acct| async move {
+                crm_outcome(
+                    app.crm
+                        .set_custom_field(&acct, contact_id, field, value)
+                        .await,
+                )
+            })
+            .await
+        }
+        AutomationJob::SequenceNote {
+            account,
+            contact_id,
+            sequence,
+            lines,
+        } => {
+            with_account(app, account, |acct| async move {
+                super::sequence::write_note(app, &acct, contact_id, sequence, lines).await
+            })
+            .await
+        }
     }
 }
 
