@@ -193,6 +193,7 @@ impl Harness {
             media_urls: vec![],
             keyword: match body {
                 "STOP" => KeywordClass::OptOut,
+                "YES" => KeywordClass::OptIn,
                 _ => KeywordClass::None,
             },
             received_at: Timestamp::from_millis(1_795_000_000_000),
@@ -493,16 +494,23 @@ async fn a_retried_text_queues_the_same_jobs_and_advances_once() {
             .expect("receive");
     assert_eq!(sends.len(), 1, "one send job for the step");
 
-    // The next reply advances from the stored state, once.
-    process_inner(app, &h.text(ANN, "SM11", "sure!").await)
+    // The next reply advances from the stored state, once. YES is an opt-in word too: its
+    // consent change is the webhook's business; the run takes it as an answer.
+    let processed = process_inner(app, &h.text(ANN, "SM11", "YES").await)
         .await
         .expect("processed");
+    assert_eq!(
+        processed.sequence,
+        Handoff::Took {
+            sequence: "survey".into()
+        }
+    );
     assert_eq!(
         effects(&h.jobs().await),
         [
             "tag:Quote OK",
             "send:Thanks for your time, Ann!",
-            "note:Reply: sure!|Sent: Thanks for your time, Ann!"
+            "note:Reply: YES|Sent: Thanks for your time, Ann!"
         ]
     );
 }

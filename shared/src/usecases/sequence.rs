@@ -719,14 +719,16 @@ pub async fn on_inbound(
 ) -> Result<Handoff, JobOutcome> {
     let retry = |what: &str, e: &dyn std::fmt::Display| JobOutcome::Retry(format!("{what}: {e}"));
     let event = match text.keyword {
-        KeywordClass::None => Event::Reply {
+        // An opt-in word (YES, START) is also an answer: "Reply YES or NO". Its consent
+        // change was recorded by the webhook; a run in progress takes it as a reply.
+        KeywordClass::None | KeywordClass::OptIn => Event::Reply {
             message_sid: text.message_sid.clone(),
             body: text.body.clone(),
             media: text.media_urls.clone(),
         },
         KeywordClass::OptOut => Event::OptedOut,
-        // START and HELP are answered by the keyword handling, not by a run.
-        KeywordClass::OptIn | KeywordClass::Help => return Ok(Handoff::NotTaken),
+        // HELP is answered by the keyword handling (Twilio's or ours), not by a run.
+        KeywordClass::Help => return Ok(Handoff::NotTaken),
     };
     let now = app.clock.now();
     let active = app
