@@ -42,6 +42,7 @@ sender: "+19523142318"
 collect_email_first: false
 note: true
 opted_out_tag: Survey opted out
+invalid_number_tag: Survey invalid number
 steps:
   - name: ask-rating
     message: "Hi ~Contact.FirstName~! How would you rate us, 1-10?"
@@ -566,4 +567,60 @@ async fn a_deleted_sequence_ends_its_runs() {
     assert_eq!(processed.sequence, Handoff::NotTaken);
     assert!(processed.forwarded_to.is_some());
     assert_eq!(h.active_step(ANN).await, None);
+}
+
+/// A step's message the carrier refuses because the number is no mobile (the sandbox's
+/// magic +15005550009: 21614) ends the run with the invalid-number tag.
+#[tokio::test]
+async fn an_invalid_number_ends_the_run_with_its_tag() {
+    use smsflow_shared::usecases::automation;
+    use smsflow_shared::usecases::deliver::{self, SendJob};
+
+    let h = harness().await;
+    let app = &h.rt.app;
+    const LANDLINE: &str = "+15005550009";
+    let ivy = app
+        .crm
+        .create_contact(
+            &h.account,
+            &NewContact {
+                first_name: Some("Ivy".into()),
+                phone: Some(phone(LANDLINE)),
+                ..NewContact::default()
+            },
+        )
+        .await
+        .expect("contact");
+    let (status, body) = h.start("survey", &format!("contactId={}", ivy.id)).await;
+    assert_eq!(status, 202, "{body}");
+    for envelope in h.jobs().await {
+        if matches!(envelope.job, AutomationJob::SequenceSend { .. }) {
+            assert_eq!(automation::run(app, &envelope).await, JobOutcome::Done);
+        }
+    }
+    let sends =
+        h.rt.queue
+            .receive(QueueName::Send, 10, Duration::from_secs(60), Duration::ZERO)
+            .await
+            .expect("receive");
+    assert_eq!(sends.len(), 1);
+    let job: SendJob = serde_json::from_str(&sends[0].body).expect("send job");
+    let outcome = deliver::deliver(app, &job).await;
+    assert!(matches!(outcome, JobOutcome::Dropped(_)), "{outcome:?}");
+
+    assert_eq!(h.active_step(LANDLINE).await, None, "the run ended");
+    assert_eq!(
+        effects(&h.jobs().await),
+        [
+            "tag:Survey invalid number",
+            "note:Not a valid mobile number: the sequence ended."
+        ]
+    );
+    // A redelivered failure changes nothing more.
+    assert_eq!(
+        sequence::on_invalid_number(app, &h.account, &phone(LANDLINE), &job.message_id)
+            .await
+            .expect("handled"),
+        None
+    );
 }

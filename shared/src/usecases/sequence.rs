@@ -805,41 +805,79 @@ async fn continue_run(
     record: SessionRecord,
     event: Event,
 ) -> Result<Handoff, JobOutcome> {
-    let retry = |e: String| JobOutcome::Retry(e);
-    let phone = &text.from;
-    let name = record.sequence.clone();
-    let handoff = |finished_by_stop: bool| {
-        if finished_by_stop {
-            Handoff::Ended {
-                sequence: name.clone(),
-            }
-        } else {
-            Handoff::Took {
-                sequence: name.clone(),
-            }
-        }
-    };
     let is_stop = matches!(event, Event::OptedOut);
+    let sequence = record.sequence.clone();
+    let applied = apply_event(
+        app,
+        account,
+        &text.from,
+        RunEvent {
+            key: text.message_sid.clone(),
+            event,
+        },
+        contact,
+        record,
+    )
+    .await;
+    match applied {
+        Ok(RunAdvance::Applied | RunAdvance::AlreadyTaken) if is_stop => {
+            Ok(Handoff::Ended { sequence })
+        }
+        Ok(RunAdvance::Applied | RunAdvance::AlreadyTaken) => Ok(Handoff::Took { sequence }),
+        Ok(RunAdvance::RunGone) => Ok(Handoff::NotTaken),
+        Err(e) => Err(JobOutcome::Retry(e)),
+    }
+}
+
+/// An event for a run and the key that makes it happen once: the `MessageSid` of a text,
+/// or a name derived from what caused it.
+struct RunEvent {
+    key: String,
+    event: Event,
+}
+
+/// What [`apply_event`] did.
+enum RunAdvance {
+    /// The new state is stored and its effects are queued.
+    Applied,
+    /// The run had taken this event already (effects queued again if it was the latest).
+    AlreadyTaken,
+    /// The run could not go on (its sequence deleted or no longer valid, its session
+    /// unreadable): it was ended, and the event is not the run's.
+    RunGone,
+}
+
+/// Applies an event to the run in `record`, exactly once: the new state is written only
+/// over the revision read (a writer that lost the race gets an error and retries on the
+/// new state), then the effects are queued under derived ids. An event whose key is the
+/// run's latest is a retry: its stored effects are queued again (each runs once).
+async fn apply_event(
+    app: &App,
+    account: &Account,
+    phone: &PhoneNumber,
+    run_event: RunEvent,
+    contact: Option<&Contact>,
+    record: SessionRecord,
+) -> Result<RunAdvance, String> {
+    let RunEvent { key, event } = run_event;
     let mut session = match decode_session(&record) {
         Ok(session) => session,
         Err(e) => {
             // Never written by this version: end it rather than block the contact.
             tracing::error!(account = %account.id, error = %e, "ending an unreadable sequence session");
             end_quietly(app, &account.id, phone, &record.session_id).await;
-            return Ok(Handoff::NotTaken);
+            return Ok(RunAdvance::RunGone);
         }
     };
-    let key = text.message_sid.clone();
     if session.last.key == key {
-        // A retry of this very text: its state is stored, its effects may not be queued.
+        // A retry of this very event: its state is stored, its effects may not be queued.
         carry_out(
             app,
             &RunTarget::of(&account.id, &record, phone, &session),
             &session.last,
         )
-        .await
-        .map_err(retry)?;
-        return Ok(handoff(is_stop));
+        .await?;
+        return Ok(RunAdvance::AlreadyTaken);
     }
     let sequence = match app.store.sequence(&account.id, &record.sequence).await {
         Ok(Some(Ok(sequence))) => sequence,
@@ -851,9 +889,9 @@ async fn continue_run(
                 "the run's sequence was deleted or is no longer valid: the run ends"
             );
             end_quietly(app, &account.id, phone, &record.session_id).await;
-            return Ok(Handoff::NotTaken);
+            return Ok(RunAdvance::RunGone);
         }
-        Err(e) => return Err(retry(format!("sequence: {e}"))),
+        Err(e) => return Err(format!("sequence: {e}")),
     };
     let now = app.clock.now();
     let snapshot = contact_fields(&sequence, contact, Some(&session.run));
@@ -862,12 +900,12 @@ async fn continue_run(
         Err(e) => {
             tracing::error!(account = %account.id, error = %e, "the run cannot take the event; it ends");
             end_quietly(app, &account.id, phone, &record.session_id).await;
-            return Ok(Handoff::NotTaken);
+            return Ok(RunAdvance::RunGone);
         }
     };
     if transition.effects.is_empty() && transition.state == session.run {
         // A text the run already took (the keyword that started it, a repeated reply).
-        return Ok(handoff(is_stop));
+        return Ok(RunAdvance::AlreadyTaken);
     }
     session.run = transition.state;
     session.last = AppliedEvent {
@@ -876,7 +914,7 @@ async fn continue_run(
         effects: transition.effects,
     };
     let next = SessionRecord {
-        state: encode_session(&session).map_err(retry)?,
+        state: encode_session(&session)?,
         expires_at: session.run.expires_at,
         revision: record.revision + 1,
         ..record.clone()
@@ -885,28 +923,56 @@ async fn continue_run(
         .store
         .update_session(&account.id, phone, &next)
         .await
-        .map_err(|e| retry(format!("cannot store the run: {e}")))?;
+        .map_err(|e| format!("cannot store the run: {e}"))?;
     if !stored {
-        // Another text of this contact moved the run first: apply this one after it.
-        return Err(JobOutcome::Retry(
-            "the run changed while this text was applied; retrying on its new state".into(),
-        ));
+        // Another event of this contact moved the run first: apply this one after it.
+        return Err(
+            "the run changed while this event was applied; retrying on its new state".into(),
+        );
     }
     carry_out(
         app,
         &RunTarget::of(&account.id, &record, phone, &session),
         &session.last,
     )
-    .await
-    .map_err(retry)?;
+    .await?;
     tracing::info!(
         account = %account.id,
         sequence = record.sequence,
-        from = %phone.masked(),
+        to = %phone.masked(),
         step = session.run.current_step().unwrap_or("(finished)"),
         "sequence run advanced"
     );
-    Ok(handoff(is_stop))
+    Ok(RunAdvance::Applied)
+}
+
+/// A send to `phone` failed because it is not a valid mobile number: the contact's run,
+/// if one is active, ends with the sequence's invalid-number tag. `cause` names the
+/// failed message (the event's key, so a redelivery applies it once). Returns the
+/// sequence whose run ended.
+pub async fn on_invalid_number(
+    app: &App,
+    account: &Account,
+    phone: &PhoneNumber,
+    cause: &str,
+) -> Result<Option<String>, String> {
+    let active = app
+        .store
+        .active_session(&account.id, phone, app.clock.now())
+        .await
+        .map_err(|e| format!("active sequence session: {e}"))?;
+    let Some(record) = active else {
+        return Ok(None);
+    };
+    let sequence = record.sequence.clone();
+    let run_event = RunEvent {
+        key: format!("invalid-number:{cause}"),
+        event: Event::InvalidNumber,
+    };
+    match apply_event(app, account, phone, run_event, None, record).await? {
+        RunAdvance::Applied | RunAdvance::AlreadyTaken => Ok(Some(sequence)),
+        RunAdvance::RunGone => Ok(None),
+    }
 }
 
 async fn end_quietly(app: &App, account: &AccountId, phone: &PhoneNumber, session_id: &str) {
