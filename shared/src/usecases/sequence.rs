@@ -10,7 +10,8 @@
 //!   ([`on_inbound`], in the inbound pipeline). A start claims the contact's session lock
 //!   (`SessionStore::start_session`, a conditional write): one unexpired run per contact,
 //!   correct under concurrent starts; a second start is refused.
-//! - **Events** (a reply, STOP) advance the run through [`advance`]. Exactly once under
+//! - **Events** (a reply, STOP, a send refused for an invalid number) advance the run
+//!   through [`advance`]. Exactly once under
 //!   retries: the new state is written conditionally on the revision read (a writer that
 //!   lost the race retries on top of the winner's state), together with the event's key
 //!   (the text's `MessageSid`) and its effects. The effects then become automation jobs
@@ -23,8 +24,9 @@
 //!   the run's sender, fixed at its start (sticky sender); fields, the e-mail, tags and the
 //!   conversation note are CRM jobs. The note is one per contact and sequence, created on
 //!   first use and appended to after, on later runs too (its id is kept in the store).
-//! - A run ends when the engine says so, 24 h after its last activity (the lock expires),
-//!   or when its definition is deleted or no longer valid (at its next event).
+//! - A run ends when the engine says so (a finish, STOP, an invalid number), 24 h after
+//!   its last activity (the lock expires), or when its definition is deleted or no longer
+//!   valid (at its next event).
 
 use std::time::Duration;
 
@@ -186,7 +188,8 @@ struct RunSession {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct AppliedEvent {
-    /// `start`, or the `MessageSid` of the text (a keyword start, a reply, a STOP).
+    /// What caused it: `start` (a CRM start), the `MessageSid` of a text (a keyword start,
+    /// a reply, a STOP), or `invalid-number:<message id>`.
     key: String,
     at: Timestamp,
     effects: Vec<Effect>,
