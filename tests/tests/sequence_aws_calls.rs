@@ -256,9 +256,9 @@ async fn sequence_step_aws_calls() {
             "GetItem",     // active session
             "GetItem",     // the sequence
             "PutItem",     // the new state, conditional on the revision read
+            "SendMessage", // the closing message's job (first: the person waits for it)
             "SendMessage", // the field's job
             "SendMessage", // the tag's job
-            "SendMessage", // the closing message's job
             "SendMessage", // the note's job
             "DeleteItem",  // the run is over: the lock is released
         ],

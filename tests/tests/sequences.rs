@@ -416,9 +416,9 @@ async fn a_keyword_text_starts_a_run_and_replies_walk_it() {
             "SM02",
             "3",
             vec![
+                "send:What could we do better?",
                 "field:Rating=3",
                 "tag:Detractor",
-                "send:What could we do better?",
                 "note:Reply: 3|Sent: What could we do better?",
             ],
         ),
@@ -426,8 +426,8 @@ async fn a_keyword_text_starts_a_run_and_replies_walk_it() {
             "SM03",
             "Faster replies",
             vec![
-                "field:Feedback=Faster replies",
                 "send:Thanks for your time, Ann!",
+                "field:Feedback=Faster replies",
                 "note:Reply: Faster replies|Sent: Thanks for your time, Ann!",
             ],
         ),
@@ -509,8 +509,8 @@ async fn a_retried_text_queues_the_same_jobs_and_advances_once() {
     assert_eq!(
         effects(&h.jobs().await),
         [
-            "tag:Quote OK",
             "send:Thanks for your time, Ann!",
+            "tag:Quote OK",
             "note:Reply: YES|Sent: Thanks for your time, Ann!"
         ]
     );

@@ -255,8 +255,9 @@ impl<'a> RunTarget<'a> {
     }
 }
 
-/// The automation jobs of one applied event, with their ids, in effect order; the note
-/// lines of the event go as one job so they stay in order.
+/// The automation jobs of one applied event, with their ids: the message first (the
+/// person waits for it; the CRM's updates do not hold it up), then the CRM's in effect
+/// order, the event's note lines as one job so they stay in order.
 fn jobs_for(target: &RunTarget<'_>, event: &AppliedEvent) -> Vec<(String, AutomationJob)> {
     let prefix = format!("seq:{}:{}", target.session_id, event.key);
     let account = target.account.clone();
@@ -303,6 +304,8 @@ fn jobs_for(target: &RunTarget<'_>, event: &AppliedEvent) -> Vec<(String, Automa
         };
         jobs.push((job_id, job));
     }
+    // Stable: sends keep their order, as do the others.
+    jobs.sort_by_key(|(_, job)| !matches!(job, AutomationJob::SequenceSend { .. }));
     if !note_lines.is_empty() {
         jobs.push((
             format!("{prefix}:note"),

@@ -170,15 +170,15 @@ fn effects_become_jobs_with_derived_ids_and_one_note() {
     assert_eq!(
         ids,
         [
+            "seq:S1:SM1:4",
             "seq:S1:SM1:1",
             "seq:S1:SM1:2",
             "seq:S1:SM1:3",
-            "seq:S1:SM1:4",
             "seq:S1:SM1:note"
         ]
     );
     assert_eq!(
-        jobs[0].1,
+        jobs[1].1,
         AutomationJob::SetEmail {
             account: account.clone(),
             contact_id: "42".into(),
@@ -186,7 +186,7 @@ fn effects_become_jobs_with_derived_ids_and_one_note() {
         }
     );
     assert_eq!(
-        jobs[1].1,
+        jobs[2].1,
         AutomationJob::SetCustomField {
             account: account.clone(),
             contact_id: "42".into(),
@@ -194,7 +194,7 @@ fn effects_become_jobs_with_derived_ids_and_one_note() {
             value: "300".into(),
         }
     );
-    match &jobs[3].1 {
+    match &jobs[0].1 {
         AutomationJob::SequenceSend {
             message_id,
             message,
