@@ -8,9 +8,11 @@ use clap::{Args, Parser, Subcommand};
 use smsflow_shared::adapters::aws::dynamodb::{DynamoStore, create_table};
 use smsflow_shared::adapters::embedded::{EmbeddedDb, EmbeddedStore};
 use smsflow_shared::config::LocalConfig;
+use smsflow_shared::domain::sequence::{Sequence, StartMode};
 use smsflow_shared::domain::{AccountId, KeyHash, generate_key};
 use smsflow_shared::local;
 use smsflow_shared::ports::Store;
+use smsflow_shared::usecases::sequence::{self, Applied};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -44,6 +46,51 @@ enum Command {
     /// CRM goals the CRM said are not configured (and smsflow stopped calling).
     #[command(subcommand)]
     Goals(GoalsCommand),
+    /// Conversational SMS sequences in the local database or in the AWS deployment.
+    #[command(subcommand)]
+    Sequences(SequencesCommand),
+}
+
+#[derive(Subcommand)]
+enum SequencesCommand {
+    /// Validate a sequence file (YAML, TOML or JSON) and store it for its account,
+    /// replacing the sequence of the same name.
+    Apply {
+        file: PathBuf,
+        #[arg(long, short, default_value = "smsflow.toml", env = "SMSFLOW_CONFIG")]
+        config: PathBuf,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// List an account's sequences: name, how they start, keywords.
+    List {
+        #[arg(long)]
+        account: String,
+        #[arg(long, short, default_value = "smsflow.toml", env = "SMSFLOW_CONFIG")]
+        config: PathBuf,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Print a stored sequence's definition (JSON).
+    Show {
+        #[arg(long)]
+        account: String,
+        name: String,
+        #[arg(long, short, default_value = "smsflow.toml", env = "SMSFLOW_CONFIG")]
+        config: PathBuf,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Delete a sequence; runs in progress end at their next reply.
+    Delete {
+        #[arg(long)]
+        account: String,
+        name: String,
+        #[arg(long, short, default_value = "smsflow.toml", env = "SMSFLOW_CONFIG")]
+        config: PathBuf,
+        #[command(flatten)]
+        target: Target,
+    },
 }
 
 #[derive(Subcommand)]
@@ -190,6 +237,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             println!("reset {reset} disabled goal(s) of account {id}");
             Ok(())
         }
+        Command::Sequences(command) => sequences(command).await,
         Command::Accounts(AccountsCommand::List { config, target }) => {
             let config = load(&config)?;
             let store = open_store(&config, &target).await?;
@@ -206,6 +254,121 @@ async fn run(cli: Cli) -> Result<(), String> {
             }
             Ok(())
         }
+    }
+}
+
+async fn sequences(command: SequencesCommand) -> Result<(), String> {
+    match command {
+        SequencesCommand::Apply {
+            file,
+            config,
+            target,
+        } => {
+            let origin = file.display().to_string();
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| format!("{origin}: cannot read: {e}"))?;
+            // Validation first: a bad file needs no configuration or store to be refused.
+            let sequence = Sequence::load(&origin, &text).map_err(|e| e.to_string())?;
+            let store = open_store(&load(&config)?, &target).await?;
+            let applied = sequence::apply(store.as_ref(), &sequence)
+                .await
+                .map_err(|e| e.to_string())?;
+            for warning in sequence.warnings() {
+                eprintln!("warning: {origin}: {warning}");
+            }
+            println!(
+                "{} sequence {}/{}",
+                match applied {
+                    Applied::Created => "created",
+                    Applied::Replaced => "replaced",
+                },
+                sequence.account(),
+                sequence.name()
+            );
+            Ok(())
+        }
+        SequencesCommand::List {
+            account,
+            config,
+            target,
+        } => {
+            let id = AccountId::parse(&account).map_err(|e| e.to_string())?;
+            let store = open_store(&load(&config)?, &target).await?;
+            for name in store.sequence_names(&id).await.map_err(|e| e.to_string())? {
+                match store
+                    .sequence(&id, &name)
+                    .await
+                    .map_err(|e| e.to_string())?
+                {
+                    Some(Ok(sequence)) => println!(
+                        "{name}\t{}\t{}",
+                        start_mode(sequence.start_mode()),
+                        sequence.keywords().join(", ")
+                    ),
+                    Some(Err(invalid)) => println!(
+                        "{name}\tinvalid: {} (apply it again)",
+                        invalid
+                            .problems
+                            .first()
+                            .map(ToString::to_string)
+                            .unwrap_or_default()
+                    ),
+                    // Deleted between the listing and the read.
+                    None => {}
+                }
+            }
+            Ok(())
+        }
+        SequencesCommand::Show {
+            account,
+            name,
+            config,
+            target,
+        } => {
+            let id = AccountId::parse(&account).map_err(|e| e.to_string())?;
+            let store = open_store(&load(&config)?, &target).await?;
+            match store
+                .sequence(&id, &name)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                Some(Ok(sequence)) => {
+                    let json = serde_json::to_string_pretty(sequence.definition())
+                        .map_err(|e| e.to_string())?;
+                    println!("{json}");
+                    Ok(())
+                }
+                Some(Err(invalid)) => Err(invalid.to_string()),
+                None => Err(format!("account {id} has no sequence '{name}'")),
+            }
+        }
+        SequencesCommand::Delete {
+            account,
+            name,
+            config,
+            target,
+        } => {
+            let id = AccountId::parse(&account).map_err(|e| e.to_string())?;
+            let store = open_store(&load(&config)?, &target).await?;
+            if store
+                .delete_sequence(&id, &name)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                println!("deleted sequence {id}/{name}");
+                Ok(())
+            } else {
+                Err(format!("account {id} has no sequence '{name}'"))
+            }
+        }
+    }
+}
+
+fn start_mode(mode: StartMode) -> &'static str {
+    match mode {
+        StartMode::Keyword => "keyword",
+        StartMode::Crm => "crm",
+        StartMode::Both => "both",
     }
 }
 

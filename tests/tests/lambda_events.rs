@@ -9,7 +9,6 @@ use aws_lambda_events::sqs::SqsEvent;
 use axum::Router;
 use serde_json::Value;
 use smsflow_shared::adapters::embedded::EmbeddedDb;
-use smsflow_shared::app::App;
 use smsflow_shared::config::LocalConfig;
 use smsflow_shared::handlers::{consumer, http};
 use smsflow_shared::local::LocalRuntime;
@@ -71,27 +70,9 @@ async fn call(router: Router, event: &str) -> (u16, Value) {
 }
 
 #[tokio::test]
-async fn http_events_reach_their_function_routes() {
+async fn each_function_serves_only_its_own_routes() {
     let rt = runtime().await;
     let app = rt.app.clone();
-    type Build = fn(Arc<App>) -> Router;
-    let cases: &[(&str, &str, Build, u32)] = &[(
-        "sequence start",
-        include_str!("../../events/function-url-sequence-start.json"),
-        http::sequence_start,
-        5,
-    )];
-    for (what, event, build, issue) in cases {
-        let (status, body) = call(http::with_fallback(build(app.clone())), event).await;
-        assert_eq!(status, 501, "{what}: {body}");
-        assert_eq!(body["error"], "not_implemented", "{what}");
-        let detail = body["detail"].as_str().unwrap_or_default();
-        assert!(
-            detail.contains(&format!("issue #{issue}")),
-            "{what}: {detail}"
-        );
-    }
-
     // Each function serves only its own route: another function's event is a JSON 404.
     let (status, body) = call(
         http::with_fallback(http::inbound_sms(app)),
@@ -166,6 +147,94 @@ async fn campaign_send_event_queues_one_send() {
     .await;
     assert_eq!((status, &again["message_id"]), (202, &body["message_id"]));
     assert_eq!(again["repeated"], true);
+}
+
+/// The fixture's CRM start of `appointment` (the example sequence) at `ask-day` for
+/// contact 1: a run starts, its first message is queued as an automation job, and the
+/// same POST again is refused with 409 while the run is active.
+#[tokio::test]
+async fn sequence_start_event_starts_one_run() {
+    use smsflow_shared::domain::sequence::Sequence;
+    use smsflow_shared::usecases::automation::{AutomationEnvelope, AutomationJob};
+    use smsflow_shared::usecases::sequence;
+
+    let rt = runtime().await;
+    let acme = rt
+        .app
+        .store
+        .account(&"acme".parse().expect("id"))
+        .await
+        .expect("store")
+        .expect("acme");
+    let appointment = Sequence::load(
+        "appointment.yaml",
+        include_str!("../../examples/sequences/appointment.yaml"),
+    )
+    .expect("the example sequence is valid");
+    sequence::apply(rt.app.store.as_ref(), &appointment)
+        .await
+        .expect("applies to the example account");
+    let contact = rt
+        .app
+        .crm
+        .create_contact(
+            &acme,
+            &NewContact {
+                first_name: Some("Jane".into()),
+                phone: Some(acme.parse_phone("+14155552671").expect("phone")),
+                ..NewContact::default()
+            },
+        )
+        .await
+        .expect("contact");
+    assert_eq!(contact.id, "1");
+
+    let event = include_str!("../../events/function-url-sequence-start.json");
+    let router = || http::with_fallback(http::sequence_start(rt.app.clone()));
+    let (status, body) = call(router(), event).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["sequence"], "appointment");
+    assert_eq!(body["contact_id"], "1");
+    assert_eq!(body["step"], "ask-day");
+
+    let queued = rt
+        .queue
+        .receive(
+            smsflow_shared::ports::QueueName::Automation,
+            10,
+            std::time::Duration::from_secs(30),
+            std::time::Duration::ZERO,
+        )
+        .await
+        .expect("receive");
+    let jobs: Vec<AutomationJob> = queued
+        .iter()
+        .map(|m| {
+            serde_json::from_str::<AutomationEnvelope>(&m.body)
+                .expect("automation job")
+                .job
+        })
+        .collect();
+    let sent: Vec<&str> = jobs
+        .iter()
+        .filter_map(|job| match job {
+            AutomationJob::SequenceSend { message, .. } => Some(message.body.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        sent,
+        ["Thanks Jane! Which weekday would suit you for a visit?"]
+    );
+    assert!(
+        jobs.iter()
+            .any(|job| matches!(job, AutomationJob::SequenceNote { .. })),
+        "the example keeps a note: {jobs:?}"
+    );
+
+    let (status, again) = call(router(), event).await;
+    assert_eq!(status, 409, "{again}");
+    assert_eq!(again["error"], "already_in_sequence");
 }
 
 fn sqs(event: &str) -> SqsEvent {
@@ -502,7 +571,7 @@ async fn replies_route_to_the_last_sender_then_the_owner_then_the_backup() {
         let processed = process_inner(app, &inbound)
             .await
             .unwrap_or_else(|o| panic!("{from}: {o:?}"));
-        assert_eq!(processed.forwarded_to, expected, "{from}");
+        assert_eq!(processed.forwarded_to.as_deref(), Some(expected), "{from}");
         let stored = app
             .store
             .message_by_sid(&inbound.message_sid)

@@ -74,25 +74,6 @@ async fn routes_answer_with_json() {
     let (status, body) = get(&server, "/healthz").await;
     assert_eq!((status, body), (200, json!({"status": "ok"})));
 
-    // Routes whose issues have not landed answer 501 with a clear JSON error.
-    for path in ["/crm/acme/sequences/welcome/start"] {
-        let r = http
-            .post(format!("{}{path}", server.base_url()))
-            .form(&[("Body", "hi")])
-            .send()
-            .await
-            .expect("answers");
-        assert_eq!(r.status().as_u16(), 501, "{path}");
-        let body: Value = r.json().await.expect("JSON");
-        assert_eq!(body["error"], "not_implemented", "{path}");
-        assert!(
-            body["detail"]
-                .as_str()
-                .is_some_and(|d| d.contains("issue #")),
-            "{path}"
-        );
-    }
-
     // A status callback without Twilio's fields is refused.
     let r = http
         .post(format!("{}/twilio/status", server.base_url()))

@@ -24,18 +24,6 @@ impl ApiError {
         }
     }
 
-    /// A route whose behaviour lands with a later issue: it answers, clearly, that it is not
-    /// there yet, and changes nothing.
-    pub fn not_implemented(what: &str, issue: u32) -> Self {
-        ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "not_implemented",
-            format!(
-                "{what} is not implemented yet (tracked in issue #{issue}); nothing was stored or sent"
-            ),
-        )
-    }
-
     pub fn internal(detail: impl Into<String>) -> Self {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", detail)
     }

@@ -15,6 +15,7 @@ use crate::app::{App, AppSettings};
 use crate::domain::send_request::SendFields;
 use crate::usecases::inbound::{self, InboundError, WebhookRequest};
 use crate::usecases::send_request::{self, SendOutcome};
+use crate::usecases::sequence::{self, StartFields, StartRefusal};
 use crate::usecases::status::{self as status_usecase, StatusError};
 
 pub const INBOUND_PATH: &str = "/twilio/inbound";
@@ -290,9 +291,84 @@ async fn reset_goals(
     ))
 }
 
+/// A CRM's sequence start: authenticated by the account's key like a send request;
+/// `contactId` and the optional `step` from the query string and the body (form or JSON).
+/// 202 started, 404 unknown sequence or contact, 409 already in a run (or opted out),
+/// 400 a bad step or request.
 async fn start_sequence(
-    State(_app): State<Arc<App>>,
-    Path((_account, _sequence)): Path<(String, String)>,
-) -> ApiError {
-    ApiError::not_implemented("sequence starts", 5)
+    State(app): State<Arc<App>>,
+    Path((account, sequence_name)): Path<(String, String)>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
+    let query = uri.query().unwrap_or_default();
+    let query_pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap_or_default();
+    let query_key = query_pairs
+        .iter()
+        .find(|(k, _)| k == "key")
+        .map(|(_, v)| v.clone());
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().starts_with("application/json"));
+    let form_body: &[u8] = if is_json { b"" } else { &body };
+    let account = match authenticate(&app, &account, query_key.as_deref(), form_body).await {
+        Ok(account) => account,
+        Err(e) => return e.into_response(),
+    };
+    let from_body = if is_json {
+        StartFields::from_json(&body)
+    } else {
+        serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body)
+            .map(|pairs| StartFields::from_pairs(&pairs))
+            .map_err(|e| format!("body is not application/x-www-form-urlencoded: {e}"))
+    };
+    let fields = match from_body {
+        Ok(fields) => StartFields::from_pairs(&query_pairs).merge(fields),
+        Err(e) => return ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", e).into_response(),
+    };
+    let Some(contact_id) = fields.contact_id else {
+        return ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "missing_contact_id",
+            "give the contact as contactId (in Keap: ~Contact.Id~)",
+        )
+        .into_response();
+    };
+    let started = sequence::start_by_crm(
+        &app,
+        &account,
+        &sequence_name,
+        &contact_id,
+        fields.step.as_deref(),
+    )
+    .await;
+    match started {
+        Ok(Ok(started)) => (StatusCode::ACCEPTED, axum::Json(started)).into_response(),
+        Ok(Err(refusal)) => {
+            let status = match refusal {
+                StartRefusal::UnknownSequence { .. } | StartRefusal::UnknownContact(_) => {
+                    StatusCode::NOT_FOUND
+                }
+                StartRefusal::AlreadyActive { .. }
+                | StartRefusal::OptedOut(_)
+                | StartRefusal::InvalidSequence { .. } => StatusCode::CONFLICT,
+                StartRefusal::UnknownStep { .. }
+                | StartRefusal::CrmStartOff(_)
+                | StartRefusal::NoPhone { .. } => StatusCode::BAD_REQUEST,
+            };
+            tracing::info!(account = %account.id, sequence = sequence_name, code = refusal.code(), "sequence start refused");
+            ApiError::new(status, refusal.code(), refusal.to_string()).into_response()
+        }
+        Err(e) => {
+            tracing::error!(account = %account.id, error = %e, "sequence start could not be handled");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                format!("{e}; nothing was started, retry later"),
+            )
+            .into_response()
+        }
+    }
 }

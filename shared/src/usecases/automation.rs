@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::JobOutcome;
 use crate::app::App;
-use crate::domain::AccountId;
+use crate::domain::{AccountId, EmailAddress};
 use crate::ports::{
     Claim, CrmError, Email, GoalOutcome, MailError, NewNote, OutgoingMessage, QueueName,
     QueueResult,
@@ -46,6 +46,31 @@ pub enum AutomationJob {
     PostEvent {
         account: AccountId,
         event: crate::domain::delivery::DeliveryEvent,
+    },
+    /// A sequence step's message, through the send path under `message_id`.
+    SequenceSend {
+        message_id: String,
+        message: super::sequence::SequenceMessage,
+    },
+    /// A sequence saved an e-mail address from a reply.
+    SetEmail {
+        account: AccountId,
+        contact_id: String,
+        email: EmailAddress,
+    },
+    /// A sequence saved a reply (or the texter's number) to a custom field.
+    SetCustomField {
+        account: AccountId,
+        contact_id: String,
+        field: String,
+        value: String,
+    },
+    /// Lines of a sequence's conversation for the contact's note of that sequence.
+    SequenceNote {
+        account: AccountId,
+        contact_id: String,
+        sequence: String,
+        lines: Vec<String>,
     },
 }
 
@@ -143,6 +168,51 @@ async fn execute(app: &App, job: &AutomationJob) -> JobOutcome {
         AutomationJob::ProcessInbound(text) => super::inbound::process(app, text).await,
         AutomationJob::PostEvent { account, event } => {
             super::status::post_event(app, account, event).await
+        }
+        AutomationJob::SequenceSend {
+            message_id,
+            message,
+        } => {
+            with_account(app, &message.account, |acct| async move {
+                super::sequence::send_step(app, &acct, message, message_id).await
+            })
+            .await
+        }
+        AutomationJob::SetEmail {
+            account,
+            contact_id,
+            email,
+        } => {
+            with_account(app, account, |acct| async move {
+                crm_outcome(app.crm.set_email(&acct, contact_id, email).await)
+            })
+            .await
+        }
+        AutomationJob::SetCustomField {
+            account,
+            contact_id,
+            field,
+            value,
+        } => {
+            with_account(app, account, |acct| async move {
+                crm_outcome(
+                    app.crm
+                        .set_custom_field(&acct, contact_id, field, value)
+                        .await,
+                )
+            })
+            .await
+        }
+        AutomationJob::SequenceNote {
+            account,
+            contact_id,
+            sequence,
+            lines,
+        } => {
+            with_account(app, account, |acct| async move {
+                super::sequence::write_note(app, &acct, contact_id, sequence, lines).await
+            })
+            .await
         }
     }
 }

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::JobOutcome;
 use super::automation::{self, AutomationJob};
+use super::sequence::Handoff;
 use crate::app::App;
 use crate::domain::consent::{BouncePolicy, PhoneEvent};
 use crate::domain::contact::{AUTO_CREATED_FIRST_NAME, ContactOutcome, email_to_install};
@@ -321,12 +322,16 @@ pub struct Processed {
     pub contact: ContactOutcome,
     pub contact_id: Option<String>,
     pub email_installed: bool,
-    pub forwarded_to: String,
+    /// Where the text was forwarded; `None` when a sequence run took it.
+    pub forwarded_to: Option<String>,
     pub goals: Vec<String>,
+    /// What the sequences did with the text.
+    pub sequence: Handoff,
 }
 
-/// Finds or creates the contact, captures an e-mail address, routes the text to one
-/// teammate by e-mail and fires the goals. CRM failures make the whole job retry; the
+/// Finds or creates the contact, captures an e-mail address, hands the text to a sequence
+/// run (see `usecases::sequence::on_inbound`), routes the text to one teammate by e-mail
+/// (unless a run took it) and fires the goals. CRM failures make the whole job retry; the
 /// e-mail and goals are queued as sub-jobs with ids derived from the SID, so a retry never
 /// sends them twice.
 pub async fn process(app: &App, text: &InboundText) -> JobOutcome {
@@ -425,6 +430,31 @@ pub async fn process_inner(app: &App, text: &InboundText) -> Result<Processed, J
         }
     }
 
+    // Sequences: an active run takes the text (STOP ends it), or the text is a keyword
+    // that starts one. A text a run took is not forwarded by e-mail (the run answers it,
+    // and its note keeps the conversation) but still fires the inbound goals.
+    let handoff = super::sequence::on_inbound(app, &account, text, contact.as_ref()).await?;
+    if matches!(handoff, Handoff::Took { .. }) {
+        let goals = queue_inbound_goals(
+            app,
+            &account,
+            text,
+            contact.as_ref(),
+            outcome,
+            None,
+            email_installed,
+        )
+        .await?;
+        return Ok(Processed {
+            contact: outcome,
+            contact_id: contact.map(|c| c.id),
+            email_installed,
+            forwarded_to: None,
+            goals,
+            sequence: handoff,
+        });
+    }
+
     // Routing: the last SMS we sent, the last call note, the contact's owner, else the
     // backup address.
     let history = app
@@ -469,15 +499,44 @@ pub async fn process_inner(app: &App, text: &InboundText) -> Result<Processed, J
         .await
         .map_err(|e| JobOutcome::Retry(format!("queue: {e}")))?;
 
-    // Goals, one job each.
+    let goals = queue_inbound_goals(
+        app,
+        &account,
+        text,
+        contact.as_ref(),
+        outcome,
+        Some(&decision.to),
+        email_installed,
+    )
+    .await?;
+    Ok(Processed {
+        contact: outcome,
+        contact_id: contact.map(|c| c.id),
+        email_installed,
+        forwarded_to: Some(decision.to.to_string()),
+        goals,
+        sequence: handoff,
+    })
+}
+
+/// The inbound goals, one job each under ids derived from the SID; their names.
+async fn queue_inbound_goals(
+    app: &App,
+    account: &Account,
+    text: &InboundText,
+    contact: Option<&Contact>,
+    outcome: ContactOutcome,
+    forwarded_to: Option<&crate::domain::EmailAddress>,
+    email_installed: bool,
+) -> Result<Vec<String>, JobOutcome> {
     let goals = inbound_goals(&InboundGoalContext {
         contact: outcome,
         to: &text.to,
-        forwarded_to: Some(&decision.to),
+        forwarded_to,
         email_installed,
         keyword: text.keyword,
     });
-    if let Some(contact) = contact.as_ref() {
+    if let Some(contact) = contact {
         for goal in &goals {
             let job = AutomationJob::AchieveGoal {
                 account: account.id.clone(),
@@ -489,13 +548,7 @@ pub async fn process_inner(app: &App, text: &InboundText) -> Result<Processed, J
                 .map_err(|e| JobOutcome::Retry(format!("queue: {e}")))?;
         }
     }
-    Ok(Processed {
-        contact: outcome,
-        contact_id: contact.map(|c| c.id),
-        email_installed,
-        forwarded_to: decision.to.to_string(),
-        goals: goals.iter().map(|g| g.to_string()).collect(),
-    })
+    Ok(goals.iter().map(|g| g.to_string()).collect())
 }
 
 /// Decides who gets the text, asking the CRM only for what the decision still needs (CRM

@@ -5,6 +5,7 @@ pub mod automation;
 pub mod deliver;
 pub mod inbound;
 pub mod send_request;
+pub mod sequence;
 pub mod status;
 
 /// What became of one queued job.

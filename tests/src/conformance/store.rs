@@ -13,6 +13,7 @@ use std::time::Duration;
 use futures::future::join_all;
 use serde_json::json;
 use smsflow_shared::domain::consent::{BouncePolicy, PhoneEvent, PhoneHealth, PhoneStatus};
+use smsflow_shared::domain::sequence::{FileFormat, Sequence};
 use smsflow_shared::domain::{Account, Direction, MessageRecord, MessageStatus, Timestamp};
 use smsflow_shared::ports::*;
 
@@ -721,6 +722,7 @@ fn session(id: &str, started_at: i64, expires_at: i64) -> SessionRecord {
         state: json!({"step": 0}),
         started_at: t(started_at),
         expires_at: t(expires_at),
+        revision: 0,
     }
 }
 
@@ -781,6 +783,7 @@ pub async fn sessions_update_and_end_need_the_session_id(store: &dyn Store) {
 
     let impostor = SessionRecord {
         session_id: "other".into(),
+        revision: 1,
         ..first.clone()
     };
     assert!(
@@ -797,6 +800,7 @@ pub async fn sessions_update_and_end_need_the_session_id(store: &dyn Store) {
     let advanced = SessionRecord {
         state: json!({"step": 2, "answers": ["yes"]}),
         expires_at: t(2_000),
+        revision: 1,
         ..first.clone()
     };
     assert!(
@@ -847,6 +851,236 @@ pub async fn sessions_update_and_end_need_the_session_id(store: &dyn Store) {
         .await
         .expect("start_session");
     assert_eq!(next, SessionStart::Started);
+}
+
+/// The one-run-per-contact lock under a burst of starts for one contact: exactly one wins,
+/// every other start sees the winner.
+pub async fn sessions_one_start_wins_under_concurrency(store: &dyn Store) {
+    let acme = account_id("acme");
+    let contact = phone(N1);
+    let candidates: Vec<SessionRecord> = (0..10)
+        .map(|i| session(&format!("s{i}"), 0, 1_000))
+        .collect();
+    let results = join_all(
+        candidates
+            .iter()
+            .map(|candidate| store.start_session(&acme, &contact, candidate, t(0))),
+    )
+    .await;
+    let winners: Vec<&SessionRecord> = results
+        .iter()
+        .zip(&candidates)
+        .filter(|(r, _)| matches!(r, Ok(SessionStart::Started)))
+        .map(|(_, c)| c)
+        .collect();
+    assert_eq!(winners.len(), 1, "{results:?}");
+    let winner = winners[0];
+    for result in &results {
+        match result.as_ref().expect("start_session") {
+            SessionStart::Started => {}
+            SessionStart::AlreadyActive(holder) => assert_eq!(holder, winner),
+        }
+    }
+    let active = store
+        .active_session(&acme, &contact, t(0))
+        .await
+        .expect("active_session");
+    assert_eq!(active.as_ref(), Some(winner));
+}
+
+/// An update is written only over the revision it was computed from: a stale writer (or
+/// all but one of concurrent writers from the same read) is refused and changes nothing.
+pub async fn sessions_update_needs_the_revision_read(store: &dyn Store) {
+    let acme = account_id("acme");
+    let contact = phone(N1);
+    let first = session("s1", 0, 1_000);
+    store
+        .start_session(&acme, &contact, &first, t(0))
+        .await
+        .expect("start_session");
+    let at = |revision: u64, step: u64| SessionRecord {
+        state: json!({ "step": step }),
+        revision,
+        ..first.clone()
+    };
+    let stored = || async {
+        store
+            .active_session(&acme, &contact, t(0))
+            .await
+            .expect("active_session")
+    };
+    let cases = [
+        (
+            "revision 0 is the start's, never an update",
+            at(0, 9),
+            false,
+        ),
+        ("1 over 0", at(1, 1), true),
+        ("a second writer from revision 0", at(1, 2), false),
+        ("a writer skipping a revision", at(3, 3), false),
+        ("2 over 1", at(2, 4), true),
+    ];
+    let mut expected = first.clone();
+    for (what, update, written) in cases {
+        let result = store
+            .update_session(&acme, &contact, &update)
+            .await
+            .expect("update_session");
+        assert_eq!(result, written, "{what}");
+        if written {
+            expected = update;
+        }
+        assert_eq!(stored().await.as_ref(), Some(&expected), "{what}");
+    }
+
+    let racers: Vec<SessionRecord> = (10..20).map(|step| at(3, step)).collect();
+    let results = join_all(
+        racers
+            .iter()
+            .map(|r| store.update_session(&acme, &contact, r)),
+    )
+    .await;
+    let won: Vec<&SessionRecord> = results
+        .iter()
+        .zip(&racers)
+        .filter(|(r, _)| matches!(r, Ok(true)))
+        .map(|(_, racer)| racer)
+        .collect();
+    assert_eq!(won.len(), 1, "{results:?}");
+    assert_eq!(stored().await.as_ref(), Some(won[0]));
+}
+
+// ---------------------------------------------------------------- sequence definitions
+
+/// A valid sequence of `account` named `name` starting on `keyword`.
+fn sequence(account: &str, name: &str, keyword: &str) -> Sequence {
+    let text = format!(
+        "account: {account}\nname: {name}\nstart: both\nkeywords: [{keyword}]\n\
+         sender: '{N4}'\nsteps:\n  - name: ask\n    message: Hi ~Contact.FirstName~\n    \
+         save_to: Contact._Answer\n    next: finish\n"
+    );
+    Sequence::parse(&format!("{name}.yaml"), &text, FileFormat::Yaml)
+        .unwrap_or_else(|e| panic!("fixture sequence {name}: {e}"))
+}
+
+fn read_back(stored: Option<StoredSequence>) -> Option<Sequence> {
+    stored.map(|s| s.unwrap_or_else(|e| panic!("stored sequence no longer valid: {e}")))
+}
+
+pub async fn sequences_put_get_list_delete(store: &dyn Store) {
+    let acme = account_id("acme");
+    let welcome = sequence("acme", "welcome", "HELLO");
+    let book = sequence("acme", "book", "BOOK");
+    let bravo_welcome = sequence("bravo", "welcome", "HI");
+    for s in [&welcome, &book, &bravo_welcome] {
+        store.put_sequence(s).await.expect("put_sequence");
+    }
+    let got = read_back(store.sequence(&acme, "welcome").await.expect("sequence")).expect("stored");
+    assert_eq!(got.definition(), welcome.definition());
+    assert!(got.is_started_by("hello"));
+    assert!(
+        store
+            .sequence(&acme, "nope")
+            .await
+            .expect("sequence")
+            .is_none()
+    );
+    assert_eq!(
+        store.sequence_names(&acme).await.expect("names"),
+        ["book", "welcome"]
+    );
+    let all: Vec<String> = store
+        .sequences(&acme)
+        .await
+        .expect("sequences")
+        .into_iter()
+        .map(|s| s.expect("valid").name().to_string())
+        .collect();
+    assert_eq!(all, ["book", "welcome"]);
+
+    // Replacing keeps one entry with the new definition.
+    let changed = sequence("acme", "welcome", "WELCOME");
+    store.put_sequence(&changed).await.expect("put_sequence");
+    let got = read_back(store.sequence(&acme, "welcome").await.expect("sequence")).expect("stored");
+    assert_eq!(got.definition(), changed.definition());
+    assert_eq!(store.sequences(&acme).await.expect("sequences").len(), 2);
+
+    assert!(
+        store
+            .delete_sequence(&acme, "welcome")
+            .await
+            .expect("delete")
+    );
+    assert!(
+        !store
+            .delete_sequence(&acme, "welcome")
+            .await
+            .expect("delete")
+    );
+    assert_eq!(store.sequence_names(&acme).await.expect("names"), ["book"]);
+    // The other account's sequence of the same name is untouched.
+    let bravo = read_back(
+        store
+            .sequence(&account_id("bravo"), "welcome")
+            .await
+            .expect("sequence"),
+    )
+    .expect("bravo's");
+    assert_eq!(bravo.definition(), bravo_welcome.definition());
+    assert!(
+        store
+            .sequence_names(&account_id("nobody"))
+            .await
+            .expect("names")
+            .is_empty()
+    );
+}
+
+/// One note per (account, contact, sequence): the first id recorded stays, also when
+/// several jobs race to record theirs.
+pub async fn sequence_note_is_recorded_once(store: &dyn Store) {
+    let acme = account_id("acme");
+    let note = |contact: &'static str, sequence: &'static str| {
+        let acme = acme.clone();
+        async move {
+            store
+                .sequence_note(&acme, contact, sequence)
+                .await
+                .expect("sequence_note")
+        }
+    };
+    assert_eq!(note("7", "welcome").await, None);
+    let first = store
+        .remember_sequence_note(&acme, "7", "welcome", "n1")
+        .await
+        .expect("remember");
+    assert_eq!(first, "n1");
+    let second = store
+        .remember_sequence_note(&acme, "7", "welcome", "n2")
+        .await
+        .expect("remember");
+    assert_eq!(second, "n1", "the first note stays");
+    assert_eq!(note("7", "welcome").await.as_deref(), Some("n1"));
+    // Other sequences, contacts and accounts have notes of their own.
+    assert_eq!(note("7", "book").await, None);
+    assert_eq!(note("8", "welcome").await, None);
+    assert_eq!(
+        store
+            .sequence_note(&account_id("bravo"), "7", "welcome")
+            .await
+            .expect("sequence_note"),
+        None
+    );
+
+    let ids: Vec<String> = (0..10).map(|i| format!("race{i}")).collect();
+    let results = join_all(
+        ids.iter()
+            .map(|id| store.remember_sequence_note(&acme, "9", "welcome", id)),
+    )
+    .await;
+    let on_record: BTreeSet<String> = results.into_iter().map(|r| r.expect("remember")).collect();
+    assert_eq!(on_record.len(), 1, "{on_record:?}");
+    assert_eq!(note("9", "welcome").await, on_record.into_iter().next());
 }
 
 // ---------------------------------------------------------------- idempotency
@@ -1289,6 +1523,10 @@ macro_rules! store_conformance {
                 consent_newer_change_wins,
                 sessions_one_active_per_contact,
                 sessions_update_and_end_need_the_session_id,
+                sessions_one_start_wins_under_concurrency,
+                sessions_update_needs_the_revision_read,
+                sequences_put_get_list_delete,
+                sequence_note_is_recorded_once,
                 idempotency_claim_complete_release,
                 idempotency_expired_claim_is_new,
                 idempotency_claim_is_exclusive_under_concurrency,

@@ -12,7 +12,9 @@
 //! | message              | `CONV#<account>#<phone>`    | `MSG#<ulid id>`    | `data` (JSON `MessageRecord`), `status`, `status_rank`, `updated_at`, `error_code`?, `provider_sid`? |
 //! | provider SID pointer | `SID#<sid>`                 | `SID`              | `msg_pk`, `msg_sk` (the message's key)                                               |
 //! | consent              | `CONSENT#<account>#<phone>` | `CONSENT`          | `data` (JSON `ConsentRecord`), `changed_at`                                          |
-//! | sequence session     | `SESSION#<account>#<phone>` | `SESSION`          | `data` (JSON `SessionRecord`), `session_id`, `expires_at_ms`, `expires_at`           |
+//! | sequence session     | `SESSION#<account>#<phone>` | `SESSION`          | `data` (JSON `SessionRecord`), `session_id`, `revision`, `expires_at_ms`, `expires_at` |
+//! | sequence definition  | `ACCOUNT#<id>`              | `SEQUENCE#<name>`  | `data` (JSON of the definition file, validated again on read), `name`               |
+//! | sequence note        | `SEQNOTE#<account>#<contact id>` | `SEQUENCE#<name>` | `note_id` (the CRM note a contact's runs of the sequence append to)            |
 //! | idempotency record   | `IDEM#<key>`                | `IDEM`             | `created_at_ms`, `expires_at_ms`, `expires_at`, `response_body`?                     |
 //! | pending sends        | `ACCOUNT#<id>`              | `PENDING`          | `n`                                                                                  |
 //! | sender rate state    | `RATE#<sender>`             | `RATE`             | `next_free_ms`                                                                       |
@@ -30,8 +32,9 @@
 //!
 //! Every invariant is carried by a conditional write or a transaction: duplicate messages
 //! (by id or provider SID), number ownership, forward-only status, one active session per
-//! contact, idempotency claims, the admission counter and send-slot reservations; phone
-//! health is written optimistically under its `version` (see `phone`).
+//! contact and its updates (by `revision`), one note per contact and sequence, idempotency
+//! claims, the admission counter and send-slot reservations; phone health is written
+//! optimistically under its `version` (see `phone`). Sequence definitions live in `sequences`.
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
@@ -64,6 +67,7 @@ use crate::ports::store::{
 };
 
 mod phone;
+mod sequences;
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -1142,6 +1146,7 @@ fn session_item(key: &Key, session: &SessionRecord) -> StoreResult<Item> {
         [
             ("data", encode(session, key)?),
             ("session_id", s(&session.session_id)),
+            ("revision", n(session.revision)),
             expires_ms,
             expires_s,
         ],
@@ -1184,13 +1189,18 @@ impl SessionStore for DynamoStore {
         session: &SessionRecord,
     ) -> StoreResult<bool> {
         let key = Key::session(account, phone);
+        // Revision 0 is the start: there is no update that writes it.
+        let Some(read_revision) = session.revision.checked_sub(1) else {
+            return Ok(false);
+        };
         let result = self
             .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(session_item(&key, session)?))
-            .condition_expression("session_id = :session_id")
+            .condition_expression("session_id = :session_id AND revision = :read_revision")
             .expression_attribute_values(":session_id", s(&session.session_id))
+            .expression_attribute_values(":read_revision", n(read_revision))
             .send()
             .await;
         match result {

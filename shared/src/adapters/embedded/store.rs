@@ -20,6 +20,7 @@ use crate::domain::{Account, AccountId, MessageRecord, MessageStatus, PhoneNumbe
 use crate::ports::store::*;
 
 mod phone;
+mod sequences;
 
 type JsonTable = TableDefinition<'static, &'static str, &'static [u8]>;
 
@@ -496,7 +497,10 @@ impl SessionStore for EmbeddedStore {
             .write(move |tx| {
                 let mut table = tx.open_table(SESSIONS)?;
                 let current: Option<SessionRecord> = get_json(&table, &key)?;
-                if current.is_none_or(|c| c.session_id != session.session_id) {
+                let read_revision = session.revision.checked_sub(1);
+                if current.is_none_or(|c| {
+                    c.session_id != session.session_id || Some(c.revision) != read_revision
+                }) {
                     return Ok(false);
                 }
                 table.insert(key.as_str(), encode(&key, &session)?.as_slice())?;

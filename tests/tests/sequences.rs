@@ -1,0 +1,626 @@
+//! Sequence starts and replies, courier style: a request or a text in -> the answer, the
+//! session and the jobs queued. On the example account (sandbox CRM, in-memory store and
+//! queues) with no consumers running, so every effect is still on its queue.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::Request;
+use futures::future::join_all;
+use serde_json::Value;
+use smsflow_shared::adapters::embedded::EmbeddedDb;
+use smsflow_shared::config::LocalConfig;
+use smsflow_shared::domain::keywords::KeywordClass;
+use smsflow_shared::domain::sequence::Sequence;
+use smsflow_shared::domain::{
+    Account, Direction, MessageRecord, MessageStatus, PhoneNumber, Timestamp,
+};
+use smsflow_shared::handlers::http;
+use smsflow_shared::local::LocalRuntime;
+use smsflow_shared::ports::{ConsentRecord, NewContact, QueueName, QueueReceiver};
+use smsflow_shared::usecases::JobOutcome;
+use smsflow_shared::usecases::automation::{AutomationEnvelope, AutomationJob};
+use smsflow_shared::usecases::inbound::{InboundText, process_inner};
+use smsflow_shared::usecases::sequence::{self, Handoff};
+use tower::ServiceExt;
+
+const EXAMPLE: &str = include_str!("../../smsflow.example.toml");
+const KEY: &str = "local-dev-key-change-me-0123456789";
+const ANN: &str = "+14155552671";
+const OUR_NUMBER: &str = "+19523142318";
+
+/// Three questions with branching: a rating, then "why" or a quote, then thanks.
+const SURVEY: &str = r#"
+account: acme
+name: survey
+start: both
+keywords: [SURVEY]
+sender: "+19523142318"
+collect_email_first: false
+note: true
+opted_out_tag: Survey opted out
+invalid_number_tag: Survey invalid number
+steps:
+  - name: ask-rating
+    message: "Hi ~Contact.FirstName~! How would you rate us, 1-10?"
+    save_to: Contact._Rating
+    next:
+      conditions:
+        - greater_than: 7
+          tag: Promoter
+          goto: ask-quote
+      fallback: ask-why
+      fallback_tag: Detractor
+  - name: ask-why
+    message: What could we do better?
+    save_to: Contact._Feedback
+    next: thanks
+  - name: ask-quote
+    message: Glad to hear it! May we quote you? YES or NO
+    next:
+      conditions:
+        - equals_any: ["yes*", "*sure*"]
+          tag: Quote OK
+          goto: thanks
+      fallback: thanks
+  - name: thanks
+    message: Thanks for your time, ~Contact.FirstName~!
+    await_reply: false
+"#;
+
+struct Harness {
+    rt: Arc<LocalRuntime>,
+    account: Account,
+    ann_id: String,
+}
+
+fn phone(e164: &str) -> PhoneNumber {
+    PhoneNumber::parse_e164(e164).expect("E.164")
+}
+
+async fn harness() -> Harness {
+    let config = LocalConfig::parse(Path::new("example.toml"), EXAMPLE).expect("valid example");
+    let db = EmbeddedDb::in_memory().expect("in-memory db");
+    let rt = Arc::new(
+        LocalRuntime::build_on(db, &config, Some("https://sms.example.com".into()))
+            .await
+            .expect("runtime"),
+    );
+    let account = rt
+        .app
+        .store
+        .account(&"acme".parse().expect("id"))
+        .await
+        .expect("store")
+        .expect("acme");
+    let survey = Sequence::load("survey.yaml", SURVEY).expect("the test sequence is valid");
+    sequence::apply(rt.app.store.as_ref(), &survey)
+        .await
+        .expect("applies");
+    let ann = rt
+        .app
+        .crm
+        .create_contact(
+            &account,
+            &NewContact {
+                first_name: Some("Ann".into()),
+                phone: Some(phone(ANN)),
+                ..NewContact::default()
+            },
+        )
+        .await
+        .expect("sandbox contact");
+    Harness {
+        rt,
+        account,
+        ann_id: ann.id,
+    }
+}
+
+impl Harness {
+    async fn post(&self, uri: &str, content_type: &str, body: String) -> (u16, Value) {
+        let request = Request::post(uri)
+            .header("content-type", content_type)
+            .body(Body::from(body))
+            .expect("request");
+        let response = http::sequence_start(self.rt.app.clone())
+            .oneshot(request)
+            .await
+            .expect("router answers");
+        let status = response.status().as_u16();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .expect("body");
+        (status, serde_json::from_slice(&bytes).expect("JSON answer"))
+    }
+
+    async fn start(&self, sequence: &str, form: &str) -> (u16, Value) {
+        self.post(
+            &format!("/crm/acme/sequences/{sequence}/start?key={KEY}"),
+            "application/x-www-form-urlencoded",
+            form.replace("{ann}", &self.ann_id),
+        )
+        .await
+    }
+
+    /// Every automation job queued so far (taken off the queue).
+    async fn jobs(&self) -> Vec<AutomationEnvelope> {
+        let mut jobs = Vec::new();
+        loop {
+            let batch = self
+                .rt
+                .queue
+                .receive(
+                    QueueName::Automation,
+                    10,
+                    Duration::from_secs(60),
+                    Duration::ZERO,
+                )
+                .await
+                .expect("receive");
+            if batch.is_empty() {
+                return jobs;
+            }
+            jobs.extend(
+                batch
+                    .iter()
+                    .map(|m| serde_json::from_str(&m.body).expect("automation job")),
+            );
+        }
+    }
+
+    async fn active_step(&self, contact: &str) -> Option<String> {
+        self.rt
+            .app
+            .store
+            .active_session(&self.account.id, &phone(contact), self.rt.app.clock.now())
+            .await
+            .expect("store")
+            .map(|s| s.sequence)
+    }
+
+    /// An inbound text as the webhook leaves it: recorded, and its processing job.
+    async fn text(&self, from: &str, sid: &str, body: &str) -> InboundText {
+        let text = InboundText {
+            account: self.account.id.clone(),
+            message_sid: sid.into(),
+            message_id: self.rt.app.ids.new_id(),
+            from: phone(from),
+            to: phone(OUR_NUMBER),
+            body: body.into(),
+            media_urls: vec![],
+            keyword: match body {
+                "STOP" => KeywordClass::OptOut,
+                "YES" => KeywordClass::OptIn,
+                _ => KeywordClass::None,
+            },
+            received_at: Timestamp::from_millis(1_795_000_000_000),
+        };
+        let record = MessageRecord {
+            id: text.message_id.clone(),
+            account: text.account.clone(),
+            contact_phone: text.from.clone(),
+            our_sender: OUR_NUMBER.into(),
+            direction: Direction::Inbound,
+            body: text.body.clone(),
+            media_urls: vec![],
+            status: MessageStatus::Received,
+            provider_sid: Some(sid.into()),
+            error_code: None,
+            user_id: None,
+            campaign: None,
+            created_at: text.received_at,
+            updated_at: text.received_at,
+            contact_id: None,
+            routing: None,
+        };
+        // A retry of the same text finds it recorded already.
+        self.rt
+            .app
+            .store
+            .record_message(&record)
+            .await
+            .expect("record the text");
+        text
+    }
+}
+
+/// What a list of jobs does, in a form a case can spell out: `send:<body>`, `tag:<tag>`,
+/// `field:<name>=<value>`, `email:<address>`, `note:<lines joined by |>`; goals and
+/// inbound processing left out.
+fn effects(jobs: &[AutomationEnvelope]) -> Vec<String> {
+    jobs.iter()
+        .filter_map(|envelope| match &envelope.job {
+            AutomationJob::SequenceSend { message, .. } => Some(format!("send:{}", message.body)),
+            AutomationJob::ApplyTag { tag, .. } => Some(format!("tag:{tag}")),
+            AutomationJob::SetCustomField { field, value, .. } => {
+                Some(format!("field:{field}={value}"))
+            }
+            AutomationJob::SetEmail { email, .. } => Some(format!("email:{email}")),
+            AutomationJob::SequenceNote { lines, .. } => Some(format!("note:{}", lines.join("|"))),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn start_requests_in_answers_and_effects_out() {
+    let h = harness().await;
+    let account = &h.account;
+    // A contact without a phone, and one who opted out.
+    let no_phone =
+        h.rt.app
+            .crm
+            .create_contact(
+                account,
+                &NewContact {
+                    first_name: Some("Noel".into()),
+                    email: Some("noel@example.com".parse().expect("address")),
+                    ..NewContact::default()
+                },
+            )
+            .await
+            .expect("contact");
+    let stopped =
+        h.rt.app
+            .crm
+            .create_contact(
+                account,
+                &NewContact {
+                    first_name: Some("Sam".into()),
+                    phone: Some(phone("+14155552690")),
+                    ..NewContact::default()
+                },
+            )
+            .await
+            .expect("contact");
+    h.rt.app
+        .store
+        .set_consent(
+            &account.id,
+            &phone("+14155552690"),
+            &ConsentRecord {
+                opted_out: true,
+                changed_at: Timestamp::from_millis(1),
+                source: "STOP keyword".into(),
+            },
+        )
+        .await
+        .expect("consent");
+
+    // (sequence, form, status, error code or started step, effects queued)
+    let no_phone_form = format!("contactId={}", no_phone.id);
+    let stopped_form = format!("contactId={}", stopped.id);
+    let cases: Vec<(&str, &str, u16, &str, Vec<&str>)> = vec![
+        ("survey", "", 400, "missing_contact_id", vec![]),
+        ("nope", "contactId={ann}", 404, "unknown_sequence", vec![]),
+        ("survey", "contactId=999", 404, "unknown_contact", vec![]),
+        (
+            "survey",
+            "contactId={ann}&step=ask-nothing",
+            400,
+            "unknown_step",
+            vec![],
+        ),
+        (
+            "survey",
+            &no_phone_form,
+            400,
+            "contact_has_no_phone",
+            vec![],
+        ),
+        ("survey", &stopped_form, 409, "opted_out", vec![]),
+        (
+            "survey",
+            "contactId={ann}&step=ask-why",
+            202,
+            "ask-why",
+            vec![
+                "send:What could we do better?",
+                "note:Sent: What could we do better?",
+            ],
+        ),
+        (
+            "survey",
+            "contactId={ann}",
+            409,
+            "already_in_sequence",
+            vec![],
+        ),
+    ];
+    for (sequence, form, status, code_or_step, want) in cases {
+        let (got, body) = h.start(sequence, form).await;
+        assert_eq!(got, status, "{sequence} {form}: {body}");
+        if status == 202 {
+            assert_eq!(body["step"], code_or_step, "{form}");
+            assert_eq!(body["sequence"], sequence);
+            assert_eq!(body["contact_id"], h.ann_id.as_str());
+        } else {
+            assert_eq!(body["error"], code_or_step, "{form}: {body}");
+            assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()));
+        }
+        assert_eq!(effects(&h.jobs().await), want, "{form}");
+    }
+    assert_eq!(h.active_step(ANN).await.as_deref(), Some("survey"));
+    assert_eq!(h.active_step("+14155552690").await, None);
+
+    // JSON bodies work too, and the key is required.
+    let (status, body) = h
+        .post(
+            "/crm/acme/sequences/survey/start",
+            "application/json",
+            r#"{"contactId": 1}"#.into(),
+        )
+        .await;
+    assert_eq!((status, body["error"].as_str()), (401, Some("missing_key")));
+}
+
+#[tokio::test]
+async fn concurrent_starts_start_one_run() {
+    let h = harness().await;
+    let answers = join_all((0..10).map(|_| h.start("survey", "contactId={ann}"))).await;
+    let statuses: Vec<u16> = answers.iter().map(|(s, _)| *s).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 202).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 409).count(),
+        9,
+        "{statuses:?}"
+    );
+    let sends: Vec<String> = effects(&h.jobs().await)
+        .into_iter()
+        .filter(|e| e.starts_with("send:"))
+        .collect();
+    assert_eq!(sends, ["send:Hi Ann! How would you rate us, 1-10?"]);
+}
+
+#[tokio::test]
+async fn a_keyword_text_starts_a_run_and_replies_walk_it() {
+    let h = harness().await;
+    let app = &h.rt.app;
+    // The keyword (any case) from Ann: the run starts; the text is not forwarded.
+    let processed = process_inner(app, &h.text(ANN, "SM01", "survey!").await)
+        .await
+        .expect("processed");
+    assert_eq!(
+        processed.sequence,
+        Handoff::Took {
+            sequence: "survey".into()
+        }
+    );
+    assert_eq!(processed.forwarded_to, None);
+    assert!(processed.goals.contains(&"Inbound".to_string()));
+    let jobs = h.jobs().await;
+    assert_eq!(
+        effects(&jobs),
+        [
+            "send:Hi Ann! How would you rate us, 1-10?",
+            "note:Sent: Hi Ann! How would you rate us, 1-10?"
+        ]
+    );
+    assert!(
+        !jobs
+            .iter()
+            .any(|j| matches!(j.job, AutomationJob::SendEmail { .. })),
+        "a text the run took is not forwarded"
+    );
+
+    let steps: [(&str, &str, Vec<&str>); 2] = [
+        (
+            "SM02",
+            "3",
+            vec![
+                "send:What could we do better?",
+                "field:Rating=3",
+                "tag:Detractor",
+                "note:Reply: 3|Sent: What could we do better?",
+            ],
+        ),
+        (
+            "SM03",
+            "Faster replies",
+            vec![
+                "send:Thanks for your time, Ann!",
+                "field:Feedback=Faster replies",
+                "note:Reply: Faster replies|Sent: Thanks for your time, Ann!",
+            ],
+        ),
+    ];
+    for (sid, body, want) in steps {
+        let processed = process_inner(app, &h.text(ANN, sid, body).await)
+            .await
+            .unwrap_or_else(|o| panic!("{body}: {o:?}"));
+        assert_eq!(processed.forwarded_to, None, "{body}");
+        assert_eq!(effects(&h.jobs().await), want, "{body}");
+    }
+    // Finished: the lock is released, and the next text is an ordinary one again.
+    assert_eq!(h.active_step(ANN).await, None);
+    let processed = process_inner(app, &h.text(ANN, "SM04", "Thanks!").await)
+        .await
+        .expect("processed");
+    assert_eq!(processed.sequence, Handoff::NotTaken);
+    assert_eq!(
+        processed.forwarded_to.as_deref(),
+        Some("office@acme.example")
+    );
+    assert!(effects(&h.jobs().await).is_empty());
+}
+
+/// A job that is run again (a crash, a redelivery) re-queues the same job ids, so the
+/// automation worker runs each effect once; a repeated reply changes nothing.
+#[tokio::test]
+async fn a_retried_text_queues_the_same_jobs_and_advances_once() {
+    let h = harness().await;
+    let app = &h.rt.app;
+    let (status, _) = h.start("survey", "contactId={ann}").await;
+    assert_eq!(status, 202);
+    h.jobs().await;
+
+    let reply = h.text(ANN, "SM10", "9").await;
+    process_inner(app, &reply).await.expect("first attempt");
+    let first = h.jobs().await;
+    process_inner(app, &reply).await.expect("retry");
+    let retried = h.jobs().await;
+    let ids = |jobs: &[AutomationEnvelope]| -> BTreeSet<String> {
+        jobs.iter()
+            .filter(|j| j.job_id.starts_with("seq:"))
+            .map(|j| j.job_id.clone())
+            .collect()
+    };
+    assert!(!ids(&first).is_empty());
+    assert_eq!(ids(&retried), ids(&first), "the retry queues the same jobs");
+    // Running both copies sends the step's message once.
+    let mut outcomes = Vec::new();
+    for envelope in first.iter().chain(&retried) {
+        if matches!(envelope.job, AutomationJob::SequenceSend { .. }) {
+            outcomes.push(smsflow_shared::usecases::automation::run(app, envelope).await);
+        }
+    }
+    assert_eq!(outcomes.len(), 2);
+    assert_eq!(outcomes[0], JobOutcome::Done);
+    assert!(
+        matches!(outcomes[1], JobOutcome::Skipped(_)),
+        "{outcomes:?}"
+    );
+    let sends =
+        h.rt.queue
+            .receive(QueueName::Send, 10, Duration::from_secs(60), Duration::ZERO)
+            .await
+            .expect("receive");
+    assert_eq!(sends.len(), 1, "one send job for the step");
+
+    // The next reply advances from the stored state, once. YES is an opt-in word too: its
+    // consent change is the webhook's business; the run takes it as an answer.
+    let processed = process_inner(app, &h.text(ANN, "SM11", "YES").await)
+        .await
+        .expect("processed");
+    assert_eq!(
+        processed.sequence,
+        Handoff::Took {
+            sequence: "survey".into()
+        }
+    );
+    assert_eq!(
+        effects(&h.jobs().await),
+        [
+            "send:Thanks for your time, Ann!",
+            "tag:Quote OK",
+            "note:Reply: YES|Sent: Thanks for your time, Ann!"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn stop_inside_a_run_ends_it_with_the_opt_out_tag() {
+    let h = harness().await;
+    let app = &h.rt.app;
+    let (status, _) = h.start("survey", "contactId={ann}").await;
+    assert_eq!(status, 202);
+    h.jobs().await;
+
+    let processed = process_inner(app, &h.text(ANN, "SM20", "STOP").await)
+        .await
+        .expect("processed");
+    assert_eq!(
+        processed.sequence,
+        Handoff::Ended {
+            sequence: "survey".into()
+        }
+    );
+    // STOP keeps its usual handling: forwarded, OptOut goal.
+    assert!(processed.forwarded_to.is_some());
+    assert!(processed.goals.contains(&"OptOut".to_string()));
+    assert_eq!(
+        effects(&h.jobs().await),
+        [
+            "tag:Survey opted out",
+            "note:Opted out (STOP): the sequence ended."
+        ]
+    );
+    assert_eq!(h.active_step(ANN).await, None);
+}
+
+/// A run whose sequence was deleted ends at its next text, which then goes on as an
+/// ordinary text.
+#[tokio::test]
+async fn a_deleted_sequence_ends_its_runs() {
+    let h = harness().await;
+    let app = &h.rt.app;
+    let (status, _) = h.start("survey", "contactId={ann}").await;
+    assert_eq!(status, 202);
+    h.jobs().await;
+    assert!(
+        app.store
+            .delete_sequence(&h.account.id, "survey")
+            .await
+            .expect("delete")
+    );
+    let processed = process_inner(app, &h.text(ANN, "SM30", "8").await)
+        .await
+        .expect("processed");
+    assert_eq!(processed.sequence, Handoff::NotTaken);
+    assert!(processed.forwarded_to.is_some());
+    assert_eq!(h.active_step(ANN).await, None);
+}
+
+/// A step's message the carrier refuses because the number is no mobile (the sandbox's
+/// magic +15005550009: 21614) ends the run with the invalid-number tag.
+#[tokio::test]
+async fn an_invalid_number_ends_the_run_with_its_tag() {
+    use smsflow_shared::usecases::automation;
+    use smsflow_shared::usecases::deliver::{self, SendJob};
+
+    let h = harness().await;
+    let app = &h.rt.app;
+    const LANDLINE: &str = "+15005550009";
+    let ivy = app
+        .crm
+        .create_contact(
+            &h.account,
+            &NewContact {
+                first_name: Some("Ivy".into()),
+                phone: Some(phone(LANDLINE)),
+                ..NewContact::default()
+            },
+        )
+        .await
+        .expect("contact");
+    let (status, body) = h.start("survey", &format!("contactId={}", ivy.id)).await;
+    assert_eq!(status, 202, "{body}");
+    for envelope in h.jobs().await {
+        if matches!(envelope.job, AutomationJob::SequenceSend { .. }) {
+            assert_eq!(automation::run(app, &envelope).await, JobOutcome::Done);
+        }
+    }
+    let sends =
+        h.rt.queue
+            .receive(QueueName::Send, 10, Duration::from_secs(60), Duration::ZERO)
+            .await
+            .expect("receive");
+    assert_eq!(sends.len(), 1);
+    let job: SendJob = serde_json::from_str(&sends[0].body).expect("send job");
+    let outcome = deliver::deliver(app, &job).await;
+    assert!(matches!(outcome, JobOutcome::Dropped(_)), "{outcome:?}");
+
+    assert_eq!(h.active_step(LANDLINE).await, None, "the run ended");
+    assert_eq!(
+        effects(&h.jobs().await),
+        [
+            "tag:Survey invalid number",
+            "note:Not a valid mobile number: the sequence ended."
+        ]
+    );
+    // A redelivered failure changes nothing more.
+    assert_eq!(
+        sequence::on_invalid_number(app, &h.account, &phone(LANDLINE), &job.message_id)
+            .await
+            .expect("handled"),
+        None
+    );
+}

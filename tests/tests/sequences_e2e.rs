@@ -1,0 +1,376 @@
+//! End to end on the local server: people text a sequence's keyword and their replies walk
+//! it; the sandbox carrier, CRM and outbox show what happened.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use smsflow_shared::config::LocalConfig;
+use smsflow_shared::domain::sequence::Sequence;
+use smsflow_shared::domain::twilio_signature;
+use smsflow_shared::local::{self, RunningServer};
+use smsflow_shared::ports::NewContact;
+use smsflow_shared::usecases::sequence;
+
+const EXAMPLE: &str = include_str!("../../smsflow.example.toml");
+const OUR_NUMBER: &str = "+19523142318";
+const ANN: &str = "+14155552671";
+const BEN: &str = "+14155552672";
+
+/// Three questions with branching, a closing message, a note and an opt-out tag.
+const SURVEY: &str = r#"
+account: acme
+name: survey
+start: keyword
+keywords: [SURVEY]
+sender: "+19523142318"
+collect_email_first: false
+note: true
+opted_out_tag: Survey opted out
+steps:
+  - name: ask-rating
+    message: "Hi ~Contact.FirstName~! How would you rate us, 1-10?"
+    save_to: Contact._Rating
+    next:
+      conditions:
+        - greater_than: 7
+          tag: Promoter
+          goto: ask-quote
+      fallback: ask-why
+      fallback_tag: Detractor
+  - name: ask-why
+    message: What could we do better?
+    save_to: Contact._Feedback
+    next: thanks
+  - name: ask-quote
+    message: Glad to hear it, ~Contact.FirstName~! May we quote you? YES or NO
+    save_to: Contact._QuoteOk
+    next:
+      conditions:
+        - equals_any: ["yes*", "*sure*"]
+          tag: Quote OK
+          goto: thanks
+      fallback: thanks
+  - name: thanks
+    message: "Thanks, ~Contact.FirstName~: you rated us ~Contact._Rating~."
+    await_reply: false
+"#;
+
+/// The example config on a random port; the long code sends fast here (its default 1
+/// segment/s would make each step wait for its slot).
+fn config(data_dir: &Path) -> LocalConfig {
+    let text = EXAMPLE
+        .replace("listen = \"127.0.0.1:8080\"", "listen = \"127.0.0.1:0\"")
+        .replace(
+            "data_dir = \".smsflow\"",
+            &format!("data_dir = {:?}", data_dir.display().to_string()),
+        )
+        .replace(
+            "number = \"(952) 314-2318\"",
+            "number = \"(952) 314-2318\"\nsegments_per_second = 100",
+        );
+    LocalConfig::parse(Path::new("example.toml"), &text).expect("test config is valid")
+}
+
+async fn get(server: &RunningServer, path: &str) -> Value {
+    reqwest::get(format!("{}{path}", server.base_url()))
+        .await
+        .expect("server answers")
+        .json()
+        .await
+        .expect("JSON body")
+}
+
+/// Polls `path` until `done` holds for its JSON, for at most 20 s.
+async fn eventually(server: &RunningServer, path: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let body = get(server, path).await;
+        if done(&body) {
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting on {path}: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Posts Twilio's signed inbound webhook for a text with a given `MessageSid` (so a test
+/// can repeat it, as Twilio does when it retries).
+async fn text(server: &RunningServer, from: &str, sid: &str, body: &str) {
+    let url = format!("{}/twilio/inbound", server.base_url());
+    let params: Vec<(String, String)> = [
+        ("AccountSid", "AC00000000000000000000000000000001"),
+        ("Body", body),
+        ("From", from),
+        ("MessageSid", sid),
+        ("NumMedia", "0"),
+        ("To", OUR_NUMBER),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let signature = twilio_signature::sign("sandbox-auth-token", &url, &params);
+    let response = reqwest::Client::new()
+        .post(&url)
+        .header("X-Twilio-Signature", signature)
+        .form(&params)
+        .send()
+        .await
+        .expect("webhook answers");
+    assert_eq!(response.status().as_u16(), 200, "{body}");
+}
+
+/// The bodies the carrier accepted for `to`, oldest first.
+fn sent_to(carrier: &Value, to: &str) -> Vec<String> {
+    let mut messages: Vec<(i64, String)> = carrier["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .filter(|m| m["to"] == to)
+        .map(|m| {
+            (
+                m["accepted_at"].as_i64().expect("accepted_at"),
+                m["body"].as_str().expect("body").to_string(),
+            )
+        })
+        .collect();
+    messages.sort();
+    messages.into_iter().map(|(_, body)| body).collect()
+}
+
+/// Waits until the carrier has sent `count` messages to `to`; their bodies.
+async fn wait_for_messages(server: &RunningServer, to: &str, count: usize) -> Vec<String> {
+    let carrier = eventually(server, "/_sandbox/messages?limit=1000", |b| {
+        sent_to(b, to).len() >= count
+    })
+    .await;
+    sent_to(&carrier, to)
+}
+
+fn contact<'a>(contacts: &'a Value, phone: &str) -> &'a Value {
+    contacts["contacts"]
+        .as_array()
+        .expect("contacts")
+        .iter()
+        .find(|c| c["phone"] == phone)
+        .unwrap_or_else(|| panic!("no contact {phone}: {contacts}"))
+}
+
+fn tags(contact: &Value) -> Vec<&str> {
+    let mut tags: Vec<&str> = contact["tags"]
+        .as_array()
+        .expect("tags")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    tags.sort_unstable();
+    tags
+}
+
+/// The survey notes (one per contact), by contact id.
+fn survey_notes(notes: &Value) -> Vec<(String, String)> {
+    notes["notes"]
+        .as_array()
+        .expect("notes")
+        .iter()
+        .filter(|n| n["title"] == "SMS sequence: survey")
+        .map(|n| {
+            (
+                n["contact_id"].as_str().unwrap_or_default().to_string(),
+                n["body"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+async fn start_server(dir: &Path) -> RunningServer {
+    let server = local::start(&config(dir)).await.expect("server starts");
+    let app = server.runtime.app.clone();
+    let survey = Sequence::load("survey.yaml", SURVEY).expect("valid sequence");
+    sequence::apply(app.store.as_ref(), &survey)
+        .await
+        .expect("applies");
+    let acme = app
+        .store
+        .account(&"acme".parse().expect("id"))
+        .await
+        .expect("store")
+        .expect("acme");
+    for (name, phone) in [("Ann", ANN), ("Ben", BEN)] {
+        app.crm
+            .create_contact(
+                &acme,
+                &NewContact {
+                    first_name: Some(name.into()),
+                    phone: Some(acme.parse_phone(phone).expect("phone")),
+                    ..NewContact::default()
+                },
+            )
+            .await
+            .expect("contact");
+    }
+    server
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keyword_walks_the_sequence_to_its_finish_and_keeps_one_note() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = start_server(dir.path()).await;
+
+    text(&server, ANN, "SM00000000000000000000000000000001", "Survey").await;
+    assert_eq!(
+        wait_for_messages(&server, ANN, 1).await,
+        ["Hi Ann! How would you rate us, 1-10?"]
+    );
+    text(
+        &server,
+        ANN,
+        "SM00000000000000000000000000000002",
+        "9, love it",
+    )
+    .await;
+    wait_for_messages(&server, ANN, 2).await;
+    // Twilio repeats the webhook of that reply: nothing advances.
+    text(
+        &server,
+        ANN,
+        "SM00000000000000000000000000000002",
+        "9, love it",
+    )
+    .await;
+    text(
+        &server,
+        ANN,
+        "SM00000000000000000000000000000003",
+        "Yes, sure",
+    )
+    .await;
+    let sent = wait_for_messages(&server, ANN, 3).await;
+    assert_eq!(
+        sent,
+        [
+            "Hi Ann! How would you rate us, 1-10?",
+            "Glad to hear it, Ann! May we quote you? YES or NO",
+            "Thanks, Ann: you rated us 9, love it.",
+        ]
+    );
+
+    let contacts = eventually(&server, "/_sandbox/crm/acme/contacts", |b| {
+        let ann = contact(b, ANN);
+        tags(ann).len() == 2 && ann["custom_fields"]["QuoteOk"] == "Yes, sure"
+    })
+    .await;
+    let ann = contact(&contacts, ANN);
+    assert_eq!(tags(ann), ["Promoter", "Quote OK"]);
+    assert_eq!(ann["custom_fields"]["Rating"], "9, love it");
+    let ann_id = ann["id"].as_str().expect("id").to_string();
+
+    let expected_note = "Sent: Hi Ann! How would you rate us, 1-10?\n\
+                         Reply: 9, love it\n\
+                         Sent: Glad to hear it, Ann! May we quote you? YES or NO\n\
+                         Reply: Yes, sure\n\
+                         Sent: Thanks, Ann: you rated us 9, love it.";
+    let notes = eventually(&server, "/_sandbox/crm/acme/notes", |b| {
+        survey_notes(b)
+            .first()
+            .is_some_and(|(_, body)| body.ends_with("you rated us 9, love it."))
+    })
+    .await;
+    assert_eq!(
+        survey_notes(&notes),
+        [(ann_id.clone(), expected_note.to_string())]
+    );
+
+    // The texts the run took were not forwarded by e-mail, but fired the inbound goals.
+    let emails = get(&server, "/_sandbox/emails").await;
+    assert_eq!(emails["emails"], json!([]), "{emails}");
+    let goals = eventually(&server, "/_sandbox/crm/acme/goals?limit=1000", |b| {
+        b["goals"]
+            .as_array()
+            .is_some_and(|g| g.iter().filter(|g| g["call_name"] == "Inbound").count() >= 3)
+    })
+    .await;
+    let inbound = goals["goals"]
+        .as_array()
+        .expect("goals")
+        .iter()
+        .filter(|g| g["call_name"] == "Inbound")
+        .count();
+    assert_eq!(inbound, 3, "one per text, the repeated webhook none");
+
+    // The run is over: Ann is free, and a new run appends to the same note.
+    text(&server, ANN, "SM00000000000000000000000000000004", "SURVEY").await;
+    wait_for_messages(&server, ANN, 4).await;
+    let notes = eventually(&server, "/_sandbox/crm/acme/notes", |b| {
+        survey_notes(b)
+            .first()
+            .is_some_and(|(_, body)| body.matches("How would you rate us").count() == 2)
+    })
+    .await;
+    let survey = survey_notes(&notes);
+    assert_eq!(survey.len(), 1, "still one note: {survey:?}");
+    assert_eq!(
+        survey[0].1,
+        format!("{expected_note}\nSent: Hi Ann! How would you rate us, 1-10?")
+    );
+    server.shutdown().await.expect("clean shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_mid_run_ends_it_with_the_tag() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = start_server(dir.path()).await;
+
+    text(&server, BEN, "SM00000000000000000000000000000011", "survey").await;
+    wait_for_messages(&server, BEN, 1).await;
+    text(&server, BEN, "SM00000000000000000000000000000012", "3").await;
+    assert_eq!(
+        wait_for_messages(&server, BEN, 2).await,
+        [
+            "Hi Ben! How would you rate us, 1-10?",
+            "What could we do better?"
+        ]
+    );
+    text(&server, BEN, "SM00000000000000000000000000000013", "STOP").await;
+    let contacts = eventually(&server, "/_sandbox/crm/acme/contacts", |b| {
+        tags(contact(b, BEN)).contains(&"Survey opted out")
+    })
+    .await;
+    assert_eq!(
+        tags(contact(&contacts, BEN)),
+        ["Detractor", "Survey opted out"]
+    );
+    let notes = eventually(&server, "/_sandbox/crm/acme/notes", |b| {
+        survey_notes(b)
+            .first()
+            .is_some_and(|(_, body)| body.ends_with("the sequence ended."))
+    })
+    .await;
+    assert!(survey_notes(&notes)[0].1.ends_with(
+        "Reply: 3\nSent: What could we do better?\nOpted out (STOP): the sequence ended."
+    ));
+
+    // The run is over: a later text is an ordinary one (forwarded), and nothing more is sent.
+    text(
+        &server,
+        BEN,
+        "SM00000000000000000000000000000014",
+        "Too slow",
+    )
+    .await;
+    eventually(&server, "/_sandbox/emails", |b| {
+        b["emails"].as_array().is_some_and(|e| {
+            e.iter()
+                .any(|m| m["text"].as_str().is_some_and(|t| t.contains("Too slow")))
+        })
+    })
+    .await;
+    let sent = sent_to(&get(&server, "/_sandbox/messages?limit=1000").await, BEN);
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    let ben = contact(&get(&server, "/_sandbox/crm/acme/contacts").await, BEN).clone();
+    assert_eq!(ben["custom_fields"].get("Feedback"), None, "{ben}");
+    server.shutdown().await.expect("clean shutdown");
+}
