@@ -29,7 +29,6 @@ use crate::domain::consent::{PhoneStatus, SendKind};
 use crate::domain::goals::StandardGoal;
 use crate::domain::segments::{count_segments, send_cost};
 use crate::domain::sender::{AlphanumericSenderId, SenderSpec};
-use crate::domain::twilio_errors::{ErrorClass, classify_error_code};
 use crate::domain::{
     Account, AccountId, Direction, MessageRecord, MessageStatus, PhoneNumber, Timestamp,
 };
@@ -209,7 +208,6 @@ pub async fn deliver(app: &App, job: &SendJob) -> JobOutcome {
         Err(SmsError::Rejected { code, message, .. }) => {
             complete_attempt(app, &attempt_key, &format!("rejected {code}")).await;
             rejected(app, &account, job, code).await;
-            end_runs_of_invalid_number(app, &account, job, code).await;
             JobOutcome::Dropped(format!("provider rejected the message: {code} {message}"))
         }
         Err(SmsError::OutcomeUnknown(e)) => {
@@ -504,27 +502,6 @@ async fn after_sent(app: &App, account: &Account, job: &SendJob) {
     if let Err(e) = automation::enqueue_with_id(app, format!("note:{}", job.message_id), note).await
     {
         tracing::error!(message_id = %job.message_id, error = %e, "sent, but its CRM note was not queued");
-    }
-}
-
-/// A number that is not a valid mobile ends the contact's sequence run, if any (with the
-/// sequence's invalid-number tag): no later step could reach them. Logged on failure: the
-/// message itself is dropped either way.
-async fn end_runs_of_invalid_number(app: &App, account: &Account, job: &SendJob, code: u32) {
-    if !matches!(
-        classify_error_code(code),
-        ErrorClass::InvalidNumber | ErrorClass::NotSmsCapable
-    ) {
-        return;
-    }
-    match super::sequence::on_invalid_number(app, account, &job.to, &job.message_id).await {
-        Ok(Some(sequence)) => {
-            tracing::info!(account = %account.id, to = %job.to.masked(), sequence, code, "sequence run ended: not a valid mobile number");
-        }
-        Ok(None) => {}
-        Err(e) => {
-            tracing::error!(account = %account.id, error = %e, "could not end the sequence run of an invalid number");
-        }
     }
 }
 

@@ -27,6 +27,7 @@ use crate::app::App;
 use crate::domain::consent::{BouncePolicy, PhoneEvent};
 use crate::domain::delivery::{DeliveryEvent, DeliveryOutcome, classify_delivery};
 use crate::domain::goals::GoalName;
+use crate::domain::twilio_errors::{ErrorClass, classify_error_code};
 use crate::domain::twilio_signature;
 use crate::domain::{Account, AccountId, MessageRecord, MessageStatus, PhoneNumber, Timestamp};
 use crate::ports::{Claim, ConsentRecord, EventError, StatusUpdate, StoreError};
@@ -233,6 +234,21 @@ async fn set_off(
     }
     if let Some(event) = outcome.phone_event {
         record_phone_event(app, account, message, event).await?;
+    }
+    // A number that cannot take SMS ends the contact's sequence run (with its tag).
+    let not_a_mobile = error_code.is_some_and(|code| {
+        matches!(
+            classify_error_code(code),
+            ErrorClass::InvalidNumber | ErrorClass::NotSmsCapable
+        )
+    });
+    if not_a_mobile
+        && let Some(sequence) =
+            super::sequence::on_invalid_number(app, account, &message.contact_phone, &message.id)
+                .await
+                .map_err(|e| backend("end the sequence run", &e))?
+    {
+        tracing::info!(account = %account.id, to = %message.contact_phone.masked(), sequence, "sequence run ended: not a valid mobile number");
     }
     if let (Some(goal), Some(contact_id)) = (outcome.goal, &message.contact_id) {
         let call_name = GoalName::from(goal);
