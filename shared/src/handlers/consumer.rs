@@ -9,6 +9,7 @@ use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use serde::de::DeserializeOwned;
 
 use crate::app::App;
+use crate::ports::{JobFailure, QueueName};
 use crate::usecases::{JobOutcome, automation, deliver};
 
 /// Runs `handle` on each record's decoded body; returns the records to retry. A body that
@@ -20,29 +21,66 @@ where
     F: Fn(J) -> Fut,
     Fut: Future<Output = JobOutcome>,
 {
+    consume_with_reasons(event, handle).await.0
+}
+
+/// As [`consume`], also returning why each retried record failed: `(message id, reason)`.
+async fn consume_with_reasons<J, F, Fut>(
+    event: SqsEvent,
+    handle: F,
+) -> (SqsBatchResponse, Vec<(String, String)>)
+where
+    J: DeserializeOwned,
+    F: Fn(J) -> Fut,
+    Fut: Future<Output = JobOutcome>,
+{
     let mut response = SqsBatchResponse::default();
+    let mut reasons = Vec::new();
     for record in event.records {
         let id = record.message_id.clone().unwrap_or_default();
-        let retry = match decode::<J>(&record) {
+        let failure = match decode::<J>(&record) {
             Ok(job) => {
                 let outcome = handle(job).await;
                 log_outcome(&id, &outcome);
-                outcome.should_retry()
+                match outcome {
+                    JobOutcome::Retry(why) => Some(why),
+                    _ => None,
+                }
             }
             Err(problem) => {
                 tracing::error!(message_id = %id, problem, "undecodable queue message");
-                true
+                Some(problem)
             }
         };
-        if retry {
+        if let Some(why) = failure {
             // A record without an id cannot be reported: fail the whole batch instead.
             if id.is_empty() {
                 tracing::error!("record without messageId failed; failing the batch");
+            } else {
+                reasons.push((id.clone(), why));
             }
             response.add_failure(id);
         }
     }
-    response
+    (response, reasons)
+}
+
+/// Remembers why each message failed, for `smsflow dlq list` once it is dead-lettered. Best
+/// effort: the message is retried either way, so a store error is only logged.
+async fn record_failures(app: &App, queue: QueueName, reasons: Vec<(String, String)>) {
+    for (message_id, error) in reasons {
+        let failure = JobFailure {
+            error,
+            failed_at: app.clock.now(),
+        };
+        if let Err(e) = app
+            .store
+            .record_job_failure(queue, &message_id, &failure)
+            .await
+        {
+            tracing::warn!(%queue, message_id, error = %e, "cannot record the job failure");
+        }
+    }
 }
 
 fn decode<J: DeserializeOwned>(record: &SqsMessage) -> Result<J, String> {
@@ -61,16 +99,24 @@ fn log_outcome(id: &str, outcome: &JobOutcome) {
 
 /// The automation worker: CRM goals, tags, notes and e-mails.
 pub async fn automation_worker(app: &App, event: SqsEvent) -> SqsBatchResponse {
-    consume(event, |envelope: automation::AutomationEnvelope| async move {
-        automation::run(app, &envelope).await
-    })
-    .await
+    let (response, reasons) =
+        consume_with_reasons(
+            event,
+            |envelope: automation::AutomationEnvelope| async move {
+                automation::run(app, &envelope).await
+            },
+        )
+        .await;
+    record_failures(app, QueueName::Automation, reasons).await;
+    response
 }
 
 /// The send worker: delivers admitted sends through the SMS provider.
 pub async fn send_worker(app: &App, event: SqsEvent) -> SqsBatchResponse {
-    consume(event, |job: deliver::SendJob| async move {
+    let (response, reasons) = consume_with_reasons(event, |job: deliver::SendJob| async move {
         deliver::deliver(app, &job).await
     })
-    .await
+    .await;
+    record_failures(app, QueueName::Send, reasons).await;
+    response
 }
