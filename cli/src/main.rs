@@ -1,25 +1,39 @@
 //! `smsflow`: run smsflow locally and administer a deployment.
+//!
+//! Each command group lives in its own module; this file only wires them. Exit codes and
+//! `--json` are described in `output`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use clap::{Args, Parser, Subcommand};
-use smsflow_shared::adapters::aws::dynamodb::{DynamoStore, create_table};
-use smsflow_shared::adapters::embedded::{EmbeddedDb, EmbeddedStore};
-use smsflow_shared::config::LocalConfig;
-use smsflow_shared::domain::{AccountId, KeyHash, generate_key};
+use clap::{Parser, Subcommand};
+use serde::Serialize;
+use smsflow_shared::domain::{KeyHash, generate_key};
 use smsflow_shared::local;
-use smsflow_shared::ports::Store;
 use tracing_subscriber::EnvFilter;
+
+mod accounts;
+mod goals;
+mod optouts;
+mod output;
+mod target;
+
+use output::{CliError, CliResult, ErrorKind, Output};
+#[allow(unused_imports)] // the names command modules share
+use target::{Target, load, open_store};
 
 #[derive(Parser)]
 #[command(
     name = "smsflow",
     version,
-    about = "SMS automation for teams that run on a CRM"
+    about = "SMS automation for teams that run on a CRM",
+    after_help = "Exit codes: 0 ok, 1 internal error, 2 usage, 3 not found, 4 invalid input, \
+                  5 backend failure (safe to re-run), 6 finished with rejected input rows."
 )]
 struct Cli {
+    /// Print results as JSON (errors too, on stderr).
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -40,61 +54,13 @@ enum Command {
     Keygen,
     /// Accounts in the local database or in the AWS deployment.
     #[command(subcommand)]
-    Accounts(AccountsCommand),
+    Accounts(accounts::Command),
     /// CRM goals the CRM said are not configured (and smsflow stopped calling).
     #[command(subcommand)]
-    Goals(GoalsCommand),
-}
-
-#[derive(Subcommand)]
-enum GoalsCommand {
-    /// List an account's disabled goals.
-    Disabled {
-        #[arg(long)]
-        account: String,
-        #[arg(long, short, default_value = "smsflow.toml", env = "SMSFLOW_CONFIG")]
-        config: PathBuf,
-        #[command(flatten)]
-        target: Target,
-    },
-    /// Forget an account's disabled goals, after adding them in the CRM.
-    Reset {
-        #[arg(long)]
-        account: String,
-        #[arg(long, short, default_value = "smsflow.toml", env = "SMSFLOW_CONFIG")]
-        config: PathBuf,
-        #[command(flatten)]
-        target: Target,
-    },
-}
-
-#[derive(Subcommand)]
-enum AccountsCommand {
-    /// Store the accounts of a configuration file (validates first; all or nothing per account).
-    Push {
-        #[arg(long, short, default_value = "smsflow.toml", env = "SMSFLOW_CONFIG")]
-        config: PathBuf,
-        #[command(flatten)]
-        target: Target,
-    },
-    /// List stored account ids and their numbers.
-    List {
-        #[arg(long, short, default_value = "smsflow.toml", env = "SMSFLOW_CONFIG")]
-        config: PathBuf,
-        #[command(flatten)]
-        target: Target,
-    },
-}
-
-#[derive(Args)]
-struct Target {
-    /// Use the AWS deployment: the DynamoDB table named by SMSFLOW_TABLE, with the usual
-    /// AWS environment (AWS_PROFILE / AWS_REGION / AWS_ENDPOINT_URL...).
-    #[arg(long)]
-    aws: bool,
-    /// With --aws: create the table first if it does not exist (moto / local setups).
-    #[arg(long, requires = "aws")]
-    create_table: bool,
+    Goals(goals::Command),
+    /// An account's opt-out list: import from CSV, export to CSV.
+    #[command(subcommand)]
+    Optouts(optouts::Command),
 }
 
 #[tokio::main]
@@ -105,17 +71,16 @@ async fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    match run(Cli::parse()).await {
+    let cli = Cli::parse();
+    let out = Output { json: cli.json };
+    match run(cli.command, out).await {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("error: {message}");
-            ExitCode::FAILURE
-        }
+        Err(error) => error.report(out.json),
     }
 }
 
-async fn run(cli: Cli) -> Result<(), String> {
-    match cli.command {
+async fn run(command: Command, out: Output) -> CliResult {
+    match command {
         Command::Serve { config } => {
             let config = load(&config)?;
             local::serve(&config, async {
@@ -124,116 +89,74 @@ async fn run(cli: Cli) -> Result<(), String> {
                 }
             })
             .await
-            .map_err(|e| e.to_string())
+            .map_err(|e| CliError::new(ErrorKind::Backend, e.to_string()))
         }
-        Command::CheckConfig { config: path } => {
-            let config = load(&path)?;
-            println!("{}: ok", path.display());
-            println!(
-                "  listen {} (public {})",
-                config.server.listen, config.server.public_base_url
-            );
-            for a in &config.accounts {
-                let numbers: Vec<&str> = a.numbers.iter().map(|n| n.number.as_str()).collect();
-                println!(
-                    "  account {} ({}): numbers {}; {} users; queue limit {}",
-                    a.id,
-                    a.name,
-                    numbers.join(", "),
-                    a.users.len(),
-                    a.limits.queue_limit
-                );
-            }
-            Ok(())
-        }
+        Command::CheckConfig { config: path } => check_config(&path, out),
         Command::Keygen => {
             let key = generate_key();
-            println!("send_key        = \"{key}\"");
-            println!("send_key_sha256 = \"{}\"", KeyHash::of(&key).as_hex());
-            Ok(())
+            let digest = KeyHash::of(&key).as_hex().to_string();
+            let keys = serde_json::json!({ "send_key": key, "send_key_sha256": digest });
+            out.emit(&keys, || {
+                println!("send_key        = \"{key}\"");
+                println!("send_key_sha256 = \"{digest}\"");
+            })
         }
-        Command::Accounts(AccountsCommand::Push { config, target }) => {
-            let config = load(&config)?;
-            let store = open_store(&config, &target).await?;
-            for account in &config.accounts {
-                store
-                    .put_account(account)
-                    .await
-                    .map_err(|e| format!("account {}: {e}", account.id))?;
-                println!("stored account {}", account.id);
-            }
-            Ok(())
-        }
-        Command::Goals(GoalsCommand::Disabled {
-            account,
-            config,
-            target,
-        }) => {
-            let id = AccountId::parse(&account).map_err(|e| e.to_string())?;
-            let store = open_store(&load(&config)?, &target).await?;
-            for goal in store.disabled_goals(&id).await.map_err(|e| e.to_string())? {
-                println!("{goal}");
-            }
-            Ok(())
-        }
-        Command::Goals(GoalsCommand::Reset {
-            account,
-            config,
-            target,
-        }) => {
-            let id = AccountId::parse(&account).map_err(|e| e.to_string())?;
-            let store = open_store(&load(&config)?, &target).await?;
-            let reset = store
-                .reset_disabled_goals(&id)
-                .await
-                .map_err(|e| e.to_string())?;
-            println!("reset {reset} disabled goal(s) of account {id}");
-            Ok(())
-        }
-        Command::Accounts(AccountsCommand::List { config, target }) => {
-            let config = load(&config)?;
-            let store = open_store(&config, &target).await?;
-            for id in store.account_ids().await.map_err(|e| e.to_string())? {
-                let numbers = match store.account(&id).await.map_err(|e| e.to_string())? {
-                    Some(a) => a
-                        .numbers
-                        .iter()
-                        .map(|n| n.number.to_string())
-                        .collect::<Vec<_>>(),
-                    None => vec![],
-                };
-                println!("{id}\t{}", numbers.join(", "));
-            }
-            Ok(())
-        }
+        Command::Accounts(command) => accounts::run(command, out).await,
+        Command::Goals(command) => goals::run(command, out).await,
+        Command::Optouts(command) => optouts::run(command, out).await,
     }
 }
 
-fn load(path: &std::path::Path) -> Result<LocalConfig, String> {
-    LocalConfig::load(path).map_err(|e| e.to_string())
+#[derive(Serialize)]
+struct ConfigSummary {
+    file: String,
+    listen: String,
+    public_base_url: String,
+    accounts: Vec<ConfigAccount>,
 }
 
-async fn open_store(config: &LocalConfig, target: &Target) -> Result<Arc<dyn Store>, String> {
-    if target.aws {
-        let table = std::env::var("SMSFLOW_TABLE").map_err(|_| {
-            "SMSFLOW_TABLE is not set (the DynamoDB table of the stack; see the stack outputs)"
-                .to_string()
-        })?;
-        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        let client = aws_sdk_dynamodb::Client::new(&sdk);
-        if target.create_table {
-            create_table(&client, &table)
-                .await
-                .map_err(|e| format!("cannot create table {table}: {e}"))?;
+#[derive(Serialize)]
+struct ConfigAccount {
+    id: String,
+    name: String,
+    numbers: Vec<String>,
+    users: usize,
+    queue_limit: u32,
+}
+
+fn check_config(path: &std::path::Path, out: Output) -> CliResult {
+    let config = load(path)?;
+    let summary = ConfigSummary {
+        file: path.display().to_string(),
+        listen: config.server.listen.to_string(),
+        public_base_url: config.server.public_base_url.clone(),
+        accounts: config
+            .accounts
+            .iter()
+            .map(|a| ConfigAccount {
+                id: a.id.to_string(),
+                name: a.name.clone(),
+                numbers: a.numbers.iter().map(|n| n.number.to_string()).collect(),
+                users: a.users.len(),
+                queue_limit: a.limits.queue_limit,
+            })
+            .collect(),
+    };
+    out.emit(&summary, || {
+        println!("{}: ok", summary.file);
+        println!(
+            "  listen {} (public {})",
+            summary.listen, summary.public_base_url
+        );
+        for a in &summary.accounts {
+            println!(
+                "  account {} ({}): numbers {}; {} users; queue limit {}",
+                a.id,
+                a.name,
+                a.numbers.join(", "),
+                a.users,
+                a.queue_limit
+            );
         }
-        return Ok(Arc::new(DynamoStore::new(client, table)));
-    }
-    let path = local::database_path(config);
-    let db = EmbeddedDb::open(&path).map_err(|e| {
-        format!(
-            "{}: {e} (is `smsflow serve` running on it? stop it first)",
-            path.display()
-        )
-    })?;
-    Ok(Arc::new(EmbeddedStore::new(db)))
+    })
 }
