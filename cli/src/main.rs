@@ -13,7 +13,10 @@ use smsflow_shared::local;
 use tracing_subscriber::EnvFilter;
 
 mod accounts;
+mod conversations;
+mod dlq;
 mod goals;
+mod numbers;
 mod optouts;
 mod output;
 mod target;
@@ -61,6 +64,18 @@ enum Command {
     /// An account's opt-out list: import from CSV, export to CSV.
     #[command(subcommand)]
     Optouts(optouts::Command),
+    /// Dead-lettered queue jobs: list them with their last error, send them back.
+    #[command(subcommand)]
+    Dlq(dlq::Command),
+    /// Conversations of an account: the recent ones, and one contact's thread.
+    #[command(subcommand)]
+    Conversations(conversations::Command),
+    /// An account's inbound numbers.
+    #[command(subcommand)]
+    Numbers(numbers::NumbersCommand),
+    /// An account's users.
+    #[command(subcommand)]
+    Users(numbers::UsersCommand),
 }
 
 #[tokio::main]
@@ -104,6 +119,10 @@ async fn run(command: Command, out: Output) -> CliResult {
         Command::Accounts(command) => accounts::run(command, out).await,
         Command::Goals(command) => goals::run(command, out).await,
         Command::Optouts(command) => optouts::run(command, out).await,
+        Command::Dlq(command) => dlq::run(command, out).await,
+        Command::Conversations(command) => conversations::run(command, out).await,
+        Command::Numbers(command) => numbers::run_numbers(command, out).await,
+        Command::Users(command) => numbers::run_users(command, out).await,
     }
 }
 
