@@ -6,7 +6,9 @@
 use std::future::Future;
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use tracing::Instrument;
 
 use crate::app::App;
 use crate::ports::{JobFailure, QueueName};
@@ -40,8 +42,16 @@ where
         let id = record.message_id.clone().unwrap_or_default();
         let failure = match decode::<J>(&record) {
             Ok(job) => {
-                let outcome = handle(job).await;
-                log_outcome(&id, &outcome);
+                // Every log line of the job carries its queue message id and account.
+                let span =
+                    tracing::info_span!("job", message_id = %id, account = %account_of(&record));
+                let outcome = async {
+                    let outcome = handle(job).await;
+                    log_outcome(&id, &outcome);
+                    outcome
+                }
+                .instrument(span)
+                .await;
                 match outcome {
                     JobOutcome::Retry(why) => Some(why),
                     _ => None,
@@ -81,6 +91,21 @@ async fn record_failures(app: &App, queue: QueueName, reasons: Vec<(String, Stri
             tracing::warn!(%queue, message_id, error = %e, "cannot record the job failure");
         }
     }
+}
+
+/// The account a job body names at its top level (every send job and nearly every
+/// automation job), for the log span; empty when it names none.
+fn account_of(record: &SqsMessage) -> String {
+    #[derive(Deserialize)]
+    struct Tenant {
+        account: Option<String>,
+    }
+    record
+        .body
+        .as_deref()
+        .and_then(|body| serde_json::from_str::<Tenant>(body).ok())
+        .and_then(|t| t.account)
+        .unwrap_or_default()
 }
 
 fn decode<J: DeserializeOwned>(record: &SqsMessage) -> Result<J, String> {
