@@ -29,9 +29,8 @@ pub(super) fn index_message(
     let mut recent = tx.open_table(RECENT)?;
     let current: Option<ConversationSummary> = get_json(&latest, &key)?;
     if let Some(current) = &current {
-        if (current.last_message_at, current.last_message_id.as_str())
-            > (message.created_at, message.id.as_str())
-        {
+        // As on DynamoDB: the later-recorded of two messages at the same time wins.
+        if current.last_message_at > message.created_at {
             return Ok(());
         }
         recent.remove((account, current.last_message_at.as_millis(), phone))?;
