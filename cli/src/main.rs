@@ -22,7 +22,8 @@ mod output;
 mod target;
 
 use output::{CliError, CliResult, ErrorKind, Output};
-#[allow(unused_imports)] // the names command modules share
+// Target and open_store stay importable here for command groups still written in this file.
+#[allow(unused_imports)]
 use target::{Target, load, open_store};
 
 #[derive(Parser)]
