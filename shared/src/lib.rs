@@ -11,5 +11,6 @@ pub mod config;
 pub mod domain;
 pub mod handlers;
 pub mod local;
+pub mod metrics;
 pub mod ports;
 pub mod usecases;

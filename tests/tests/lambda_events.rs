@@ -12,7 +12,7 @@ use smsflow_shared::adapters::embedded::EmbeddedDb;
 use smsflow_shared::config::LocalConfig;
 use smsflow_shared::handlers::{consumer, http};
 use smsflow_shared::local::LocalRuntime;
-use smsflow_shared::ports::{NewContact, QueueReceiver};
+use smsflow_shared::ports::{NewContact, QueueName, QueueReceiver};
 use tower::ServiceExt;
 
 const EXAMPLE: &str = include_str!("../../smsflow.example.toml");
@@ -382,6 +382,27 @@ async fn undecodable_jobs_are_reported_failed_for_the_dead_letter_queue() {
         .map(|f| f.item_identifier.as_str())
         .collect();
     assert_eq!(failed, ["c80e8021-a70a-47e0-ba42-35d4d0b8c7f1"]);
+    // Why it failed is kept for `smsflow dlq list`; the jobs that ran record nothing.
+    let ids: Vec<String> = sqs(include_str!("../../events/sqs-automation-batch.json"))
+        .records
+        .into_iter()
+        .filter_map(|r| r.message_id)
+        .collect();
+    let now = rt.app.clock.now();
+    for (i, id) in ids.iter().enumerate() {
+        let recorded = rt
+            .app
+            .store
+            .job_failure(QueueName::Automation, id, now)
+            .await
+            .expect("job_failure");
+        match recorded {
+            Some(failure) if i == 0 => {
+                assert!(failure.error.starts_with("not a valid job"), "{failure:?}")
+            }
+            other => assert_eq!(other, None, "{id}"),
+        }
+    }
 }
 
 const INBOUND_EVENT: &str = include_str!("../../events/apigw-http-twilio-inbound.json");

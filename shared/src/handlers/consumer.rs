@@ -6,9 +6,12 @@
 use std::future::Future;
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use tracing::Instrument;
 
 use crate::app::App;
+use crate::ports::{JobFailure, QueueName};
 use crate::usecases::{JobOutcome, automation, deliver};
 
 /// Runs `handle` on each record's decoded body, one after the other; returns the records
@@ -20,59 +23,120 @@ where
     F: Fn(J) -> Fut,
     Fut: Future<Output = JobOutcome>,
 {
-    let mut response = SqsBatchResponse::default();
-    for record in event.records {
-        if let Some(failed) = settle(record, &handle).await {
-            response.add_failure(failed);
-        }
-    }
-    response
+    consume_with_reasons(event, handle, Order::OneAfterAnother)
+        .await
+        .0
 }
 
-/// As [`consume`], with the batch's records handled at the same time: the send worker's
-/// jobs wait for their senders' slots, and one sender's wait must not hold up another's.
-pub async fn consume_concurrently<J, F, Fut>(event: SqsEvent, handle: F) -> SqsBatchResponse
+/// How a batch's records are handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Order {
+    OneAfterAnother,
+    /// All at once: the send worker's jobs wait for their senders' slots, and one sender's
+    /// wait must not hold up another's.
+    AtOnce,
+}
+
+/// As [`consume`], also returning why each retried record failed: `(message id, reason)`.
+async fn consume_with_reasons<J, F, Fut>(
+    event: SqsEvent,
+    handle: F,
+    order: Order,
+) -> (SqsBatchResponse, Vec<(String, String)>)
 where
     J: DeserializeOwned,
     F: Fn(J) -> Fut,
     Fut: Future<Output = JobOutcome>,
 {
-    let settled =
-        futures::future::join_all(event.records.into_iter().map(|r| settle(r, &handle))).await;
+    let settled: Vec<Option<(String, String)>> = match order {
+        Order::OneAfterAnother => {
+            let mut settled = Vec::with_capacity(event.records.len());
+            for record in event.records {
+                settled.push(settle(record, &handle).await);
+            }
+            settled
+        }
+        Order::AtOnce => {
+            futures::future::join_all(event.records.into_iter().map(|r| settle(r, &handle))).await
+        }
+    };
     let mut response = SqsBatchResponse::default();
-    for failed in settled.into_iter().flatten() {
-        response.add_failure(failed);
+    let mut reasons = Vec::new();
+    for (id, why) in settled.into_iter().flatten() {
+        // A record without an id cannot be reported: its empty id fails the whole batch.
+        if id.is_empty() {
+            tracing::error!("record without messageId failed; failing the batch");
+        } else {
+            reasons.push((id.clone(), why));
+        }
+        response.add_failure(id);
     }
-    response
+    (response, reasons)
 }
 
-/// Handles one record; the id to report if it is to be retried.
-async fn settle<J, F, Fut>(record: SqsMessage, handle: &F) -> Option<String>
+/// Handles one record; `(message id, why)` if it is to be retried.
+async fn settle<J, F, Fut>(record: SqsMessage, handle: &F) -> Option<(String, String)>
 where
     J: DeserializeOwned,
     F: Fn(J) -> Fut,
     Fut: Future<Output = JobOutcome>,
 {
     let id = record.message_id.clone().unwrap_or_default();
-    let retry = match decode::<J>(&record) {
+    let failure = match decode::<J>(&record) {
         Ok(job) => {
-            let outcome = handle(job).await;
-            log_outcome(&id, &outcome);
-            outcome.should_retry()
+            // Every log line of the job carries its queue message id and account.
+            let span = tracing::info_span!("job", message_id = %id, account = %account_of(&record));
+            let outcome = async {
+                let outcome = handle(job).await;
+                log_outcome(&id, &outcome);
+                outcome
+            }
+            .instrument(span)
+            .await;
+            match outcome {
+                JobOutcome::Retry(why) => Some(why),
+                _ => None,
+            }
         }
         Err(problem) => {
             tracing::error!(message_id = %id, problem, "undecodable queue message");
-            true
+            Some(problem)
         }
     };
-    if !retry {
-        return None;
+    failure.map(|why| (id, why))
+}
+
+/// Remembers why each message failed, for `smsflow dlq list` once it is dead-lettered. Best
+/// effort: the message is retried either way, so a store error is only logged.
+async fn record_failures(app: &App, queue: QueueName, reasons: Vec<(String, String)>) {
+    for (message_id, error) in reasons {
+        let failure = JobFailure {
+            error,
+            failed_at: app.clock.now(),
+        };
+        if let Err(e) = app
+            .store
+            .record_job_failure(queue, &message_id, &failure)
+            .await
+        {
+            tracing::warn!(%queue, message_id, error = %e, "cannot record the job failure");
+        }
     }
-    // A record without an id cannot be reported: its empty id fails the whole batch.
-    if id.is_empty() {
-        tracing::error!("record without messageId failed; failing the batch");
+}
+
+/// The account a job body names at its top level (every send job and nearly every
+/// automation job), for the log span; empty when it names none.
+fn account_of(record: &SqsMessage) -> String {
+    #[derive(Deserialize)]
+    struct Tenant {
+        account: Option<String>,
     }
-    Some(id)
+    record
+        .body
+        .as_deref()
+        .and_then(|body| serde_json::from_str::<Tenant>(body).ok())
+        .and_then(|t| t.account)
+        .unwrap_or_default()
 }
 
 fn decode<J: DeserializeOwned>(record: &SqsMessage) -> Result<J, String> {
@@ -91,16 +155,27 @@ fn log_outcome(id: &str, outcome: &JobOutcome) {
 
 /// The automation worker: CRM goals, tags, notes and e-mails.
 pub async fn automation_worker(app: &App, event: SqsEvent) -> SqsBatchResponse {
-    consume(event, |envelope: automation::AutomationEnvelope| async move {
-        automation::run(app, &envelope).await
-    })
-    .await
+    let (response, reasons) =
+        consume_with_reasons(
+            event,
+            |envelope: automation::AutomationEnvelope| async move {
+                automation::run(app, &envelope).await
+            },
+            Order::OneAfterAnother,
+        )
+        .await;
+    record_failures(app, QueueName::Automation, reasons).await;
+    response
 }
 
 /// The send worker: delivers admitted sends through the SMS provider.
 pub async fn send_worker(app: &App, event: SqsEvent) -> SqsBatchResponse {
-    consume_concurrently(event, |job: deliver::SendJob| async move {
-        deliver::deliver(app, &job).await
-    })
-    .await
+    let (response, reasons) = consume_with_reasons(
+        event,
+        |job: deliver::SendJob| async move { deliver::deliver(app, &job).await },
+        Order::AtOnce,
+    )
+    .await;
+    record_failures(app, QueueName::Send, reasons).await;
+    response
 }

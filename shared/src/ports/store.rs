@@ -15,7 +15,10 @@ use serde::{Deserialize, Serialize};
 use crate::domain::consent::{BouncePolicy, PhoneEvent, PhoneHealth};
 use crate::domain::routing::RoutingDecision;
 use crate::domain::sequence::{DefinitionError, FileFormat, Sequence};
-use crate::domain::{Account, AccountId, MessageRecord, MessageStatus, PhoneNumber, Timestamp};
+use crate::domain::{
+    Account, AccountId, Direction, MessageRecord, MessageStatus, PhoneNumber, Timestamp,
+};
+use crate::ports::queue::QueueName;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -149,6 +152,109 @@ pub trait ConsentStore: Send + Sync {
         account: &AccountId,
         phone: &PhoneNumber,
     ) -> StoreResult<Option<ConsentRecord>>;
+}
+
+// ---------------------------------------------------------------- opt-out lists
+
+/// One phone on an account's opt-out list, as imported and exported by operators.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OptOut {
+    pub phone: PhoneNumber,
+    /// When the contact opted out.
+    pub changed_at: Timestamp,
+    /// What caused it (`STOP keyword`, `import optouts.csv`...).
+    pub source: String,
+}
+
+/// What importing one opt-out did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OptOutImport {
+    /// Stored: the phone is opted out now.
+    Added,
+    /// The phone was already opted out; nothing changed (so re-running an import adds
+    /// nothing).
+    AlreadyOptedOut,
+    /// A newer opt-in is stored (the contact re-subscribed after this opt-out); kept.
+    NewerOptIn,
+}
+
+#[async_trait]
+pub trait OptOutStore: Send + Sync {
+    /// Opts each phone out, each atomically and independently: a phone already opted out is
+    /// left as it is, and a newer opt-in wins as in [`ConsentStore::set_consent`]. Returns
+    /// one outcome per entry, in order.
+    async fn import_opt_outs(
+        &self,
+        account: &AccountId,
+        opt_outs: &[OptOut],
+    ) -> StoreResult<Vec<OptOutImport>>;
+    /// The account's opted-out phones in E.164 order, starting after `after`, at most
+    /// `limit` (page through with the last phone returned). Opt-outs stored before this
+    /// list existed (DynamoDB items written by older versions) are not listed until the
+    /// phone's consent changes again or is imported.
+    async fn opt_outs(
+        &self,
+        account: &AccountId,
+        after: Option<&PhoneNumber>,
+        limit: usize,
+    ) -> StoreResult<Vec<OptOut>>;
+}
+
+// ---------------------------------------------------------------- conversation list
+
+/// An account's conversation with one phone, as of its newest message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversationSummary {
+    pub phone: PhoneNumber,
+    pub last_message_id: String,
+    pub last_message_at: Timestamp,
+    pub last_direction: Direction,
+}
+
+#[async_trait]
+pub trait ConversationIndex: Send + Sync {
+    /// The account's conversations, most recent first, at most `limit`. Kept by
+    /// [`ConversationStore::record_message`]: conversations whose last message was stored
+    /// before the index existed are not listed until their next message.
+    async fn recent_conversations(
+        &self,
+        account: &AccountId,
+        limit: usize,
+    ) -> StoreResult<Vec<ConversationSummary>>;
+}
+
+// ---------------------------------------------------------------- queue job failures
+
+/// Why a queue message failed the last time it was handled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobFailure {
+    pub error: String,
+    pub failed_at: Timestamp,
+}
+
+/// How long a job failure is kept: as long as a dead-letter queue keeps the message
+/// (SQS's longest retention, 14 days).
+pub const JOB_FAILURE_RETENTION: Duration = Duration::from_secs(14 * 24 * 3600);
+
+#[async_trait]
+pub trait JobFailureStore: Send + Sync {
+    /// Remembers why a queue message failed (the latest failure replaces earlier ones) for
+    /// [`JOB_FAILURE_RETENTION`]. Queue message ids survive the move to the dead-letter
+    /// queue, so `dlq list` can show it.
+    async fn record_job_failure(
+        &self,
+        queue: QueueName,
+        message_id: &str,
+        failure: &JobFailure,
+    ) -> StoreResult<()>;
+    /// The last failure of a queue message, unless expired at `now`.
+    async fn job_failure(
+        &self,
+        queue: QueueName,
+        message_id: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<JobFailure>>;
 }
 
 // ---------------------------------------------------------------- phone health
@@ -380,6 +486,9 @@ pub trait Store:
     AccountStore
     + ConversationStore
     + ConsentStore
+    + OptOutStore
+    + ConversationIndex
+    + JobFailureStore
     + PhoneStore
     + SessionStore
     + SequenceStore
@@ -395,6 +504,9 @@ impl<T> Store for T where
     T: AccountStore
         + ConversationStore
         + ConsentStore
+        + OptOutStore
+        + ConversationIndex
+        + JobFailureStore
         + PhoneStore
         + SessionStore
         + SequenceStore

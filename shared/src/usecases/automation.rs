@@ -258,7 +258,10 @@ async fn achieve_goal(
             .achieve_goal(&account, contact_id, &account.goal_integration, call_name)
             .await;
         match result {
-            Ok(GoalOutcome::Achieved) => JobOutcome::Done,
+            Ok(GoalOutcome::Achieved) => {
+                crate::metrics::count(&account.id, crate::metrics::Metric::GoalsFired);
+                JobOutcome::Done
+            }
             Ok(GoalOutcome::NotConfigured) => {
                 match app.store.disable_goal(&account.id, call_name).await {
                     Ok(()) => JobOutcome::Skipped(format!(
@@ -268,7 +271,10 @@ async fn achieve_goal(
                     Err(e) => JobOutcome::Retry(format!("cannot disable goal: {e}")),
                 }
             }
-            Err(e) => crm_outcome(Err(e)),
+            Err(e) => {
+                crate::metrics::count(&account.id, crate::metrics::Metric::GoalsFailed);
+                crm_outcome(Err(e))
+            }
         }
     })
     .await

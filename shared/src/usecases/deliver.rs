@@ -185,6 +185,7 @@ pub async fn deliver(app: &App, job: &SendJob) -> JobOutcome {
     };
     let outcome = match app.sms.send(&account.twilio, &sms).await {
         Ok(accepted) => {
+            crate::metrics::count(&account.id, crate::metrics::Metric::Sent);
             if let Err(e) = app
                 .store
                 .attach_provider_sid(&account.id, &job.to, &job.message_id, &accepted.sid)

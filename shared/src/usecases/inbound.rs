@@ -192,7 +192,10 @@ pub async fn receive(app: &App, request: &WebhookRequest) -> Result<String, Inbo
     };
     // A retry finds the text stored by the first attempt: keep its id and its time.
     let (message_id, received_at) = match app.store.record_message(&message).await {
-        Ok(Recorded::New) => (message.id.clone(), now),
+        Ok(Recorded::New) => {
+            crate::metrics::count(&account.id, crate::metrics::Metric::InboundReceived);
+            (message.id.clone(), now)
+        }
         Ok(Recorded::Duplicate) => app
             .store
             .message_by_sid(&sid)

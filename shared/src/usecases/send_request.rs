@@ -28,6 +28,7 @@ use crate::domain::send_content::check_content;
 use crate::domain::send_request::{Recipient, SendFields, SendRequest, parse_send_request};
 use crate::domain::sender::SenderSpec;
 use crate::domain::{Account, PhoneNumber};
+use crate::metrics::{self, Metric};
 use crate::ports::queue::MAX_DELAY;
 use crate::ports::{Claim, Contact, OutgoingMessage, QueueName, Sender};
 
@@ -292,6 +293,7 @@ pub async fn queue_send(
     let goal = |goal: StandardGoal| (goal, contact_id);
     // The message passed validation: the CRM hears of it whatever happens next.
     let mut goals = vec![goal(StandardGoal::SmsSendRequestReceived)];
+    metrics::count(&account.id, Metric::SendsRequested);
 
     let to = &message.to;
     let opted_out = app
@@ -312,6 +314,7 @@ pub async fn queue_send(
             StandardGoal::SendFailed
         }));
         queue_goals(app, account, &message_id, &goals).await?;
+        metrics::count(&account.id, Metric::SendsRefused(refusal.code()));
         return Ok(SendReply::refusal(
             SendOutcome::Refused,
             refusal.code(),
@@ -328,6 +331,7 @@ pub async fn queue_send(
         goals.push(goal(StandardGoal::QueueExceeded));
         goals.push(goal(StandardGoal::SendFailed));
         queue_goals(app, account, &message_id, &goals).await?;
+        metrics::count(&account.id, Metric::SendsRefused("queue_full"));
         return Ok(SendReply::refusal(
             SendOutcome::QueueFull,
             "queue_full",
@@ -338,6 +342,7 @@ pub async fn queue_send(
         ));
     }
 
+    metrics::count(&account.id, Metric::SendsAdmitted);
     let sender = Sender::from(message.sender.clone());
     let now = app.clock.now();
     let slot = match super::deliver::reserve_calendar_slot(

@@ -163,7 +163,10 @@ pub async fn receive(app: &App, request: &WebhookRequest) -> Result<CallbackOutc
         .await
         .map_err(|e| backend("apply status", &e))?
     {
-        StatusUpdate::Advanced(message) => message,
+        StatusUpdate::Advanced(message) => {
+            crate::metrics::delivery(&account.id, status, message.error_code.or(error_code));
+            message
+        }
         // A repeat of the callback that brought the message here: complete its effects.
         StatusUpdate::Unchanged(message) if message.status == status => message,
         StatusUpdate::Unchanged(message) => {
@@ -205,6 +208,7 @@ pub async fn on_outcome(
     status: MessageStatus,
     error_code: Option<u32>,
 ) -> Result<DeliveryOutcome, StatusError> {
+    crate::metrics::delivery(&account.id, status, error_code);
     set_off(app, account, message, status, error_code, app.clock.now()).await
 }
 

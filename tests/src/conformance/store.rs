@@ -1496,6 +1496,283 @@ pub async fn phone_concurrent_hard_failures_all_count(store: &dyn Store) {
     );
 }
 
+// ---------------------------------------------------------------- opt-out lists
+
+fn opt_out(contact: &str, at: i64, source: &str) -> OptOut {
+    OptOut {
+        phone: phone(contact),
+        changed_at: t(at),
+        source: source.into(),
+    }
+}
+
+async fn listed_opt_outs(store: &dyn Store, account: &str) -> Vec<OptOut> {
+    store
+        .opt_outs(&account_id(account), None, 100)
+        .await
+        .expect("opt_outs")
+}
+
+pub async fn opt_out_import_adds_once_and_keeps_newer_opt_ins(store: &dyn Store) {
+    let acme = account_id("acme");
+    // N2 opted out by keyword, N3 opted back in after the date the import gives.
+    let consent = |opted_out, at: i64, source: &str| ConsentRecord {
+        opted_out,
+        changed_at: t(at),
+        source: source.into(),
+    };
+    store
+        .set_consent(&acme, &phone(N2), &consent(true, 10, "STOP keyword"))
+        .await
+        .expect("set_consent");
+    store
+        .set_consent(&acme, &phone(N3), &consent(false, 500, "START keyword"))
+        .await
+        .expect("set_consent");
+
+    let batch = [
+        opt_out(N1, 100, "import"),
+        opt_out(N2, 100, "import"),
+        opt_out(N3, 100, "import"),
+        opt_out(N4, 100, "import"),
+    ];
+    let first = store
+        .import_opt_outs(&acme, &batch)
+        .await
+        .expect("import_opt_outs");
+    assert_eq!(
+        first,
+        vec![
+            OptOutImport::Added,
+            OptOutImport::AlreadyOptedOut,
+            OptOutImport::NewerOptIn,
+            OptOutImport::Added,
+        ]
+    );
+    // Running the same import again adds nothing.
+    let again = store
+        .import_opt_outs(&acme, &batch)
+        .await
+        .expect("import_opt_outs");
+    assert_eq!(
+        again,
+        vec![
+            OptOutImport::AlreadyOptedOut,
+            OptOutImport::AlreadyOptedOut,
+            OptOutImport::NewerOptIn,
+            OptOutImport::AlreadyOptedOut,
+        ]
+    );
+    // The keyword's record is kept as it was; the imported ones are stored as given.
+    let kept = store.consent(&acme, &phone(N2)).await.expect("consent");
+    assert_eq!(kept, Some(consent(true, 10, "STOP keyword")));
+    let added = store.consent(&acme, &phone(N1)).await.expect("consent");
+    assert_eq!(added, Some(consent(true, 100, "import")));
+    assert_eq!(
+        store.consent(&acme, &phone(N3)).await.expect("consent"),
+        Some(consent(false, 500, "START keyword"))
+    );
+    // An opt-in older than the import does not stop it.
+    store
+        .set_consent(&acme, &phone(N3), &consent(false, 50, "operator"))
+        .await
+        .expect("set_consent");
+    let other = account_id("other");
+    store
+        .set_consent(&other, &phone(N1), &consent(false, 50, "START keyword"))
+        .await
+        .expect("set_consent");
+    let imported = store
+        .import_opt_outs(&other, &[opt_out(N1, 100, "import")])
+        .await
+        .expect("import_opt_outs");
+    assert_eq!(imported, vec![OptOutImport::Added]);
+    assert_eq!(
+        store
+            .import_opt_outs(&acme, &[])
+            .await
+            .expect("empty import"),
+        vec![]
+    );
+}
+
+pub async fn opt_outs_are_listed_per_account_in_phone_order(store: &dyn Store) {
+    let acme = account_id("acme");
+    let stop = |at: i64| ConsentRecord {
+        opted_out: true,
+        changed_at: t(at),
+        source: "STOP keyword".into(),
+    };
+    // Keyword opt-outs and imported ones both count; out of order on purpose.
+    store
+        .set_consent(&acme, &phone(N3), &stop(30))
+        .await
+        .expect("set_consent");
+    store
+        .import_opt_outs(
+            &acme,
+            &[opt_out(N4, 40, "import"), opt_out(N1, 10, "import")],
+        )
+        .await
+        .expect("import_opt_outs");
+    store
+        .set_consent(&acme, &phone(N2), &stop(20))
+        .await
+        .expect("set_consent");
+    store
+        .set_consent(&account_id("other"), &phone(N1), &stop(5))
+        .await
+        .expect("set_consent");
+    let phones =
+        |list: &[OptOut]| -> Vec<String> { list.iter().map(|o| o.phone.to_string()).collect() };
+    let all = listed_opt_outs(store, "acme").await;
+    assert_eq!(phones(&all), vec![N1, N2, N3, N4]);
+    assert_eq!(all[0], opt_out(N1, 10, "import"));
+    assert_eq!(all[2], opt_out(N3, 30, "STOP keyword"));
+
+    // Paging: after the last phone of a page.
+    let page = store.opt_outs(&acme, None, 2).await.expect("first page");
+    assert_eq!(phones(&page), vec![N1, N2]);
+    let next = store
+        .opt_outs(&acme, Some(&phone(N2)), 2)
+        .await
+        .expect("second page");
+    assert_eq!(phones(&next), vec![N3, N4]);
+    let end = store
+        .opt_outs(&acme, Some(&phone(N4)), 2)
+        .await
+        .expect("past the end");
+    assert!(end.is_empty(), "{end:?}");
+
+    // Opting back in takes a phone off the list.
+    let start = ConsentRecord {
+        opted_out: false,
+        changed_at: t(100),
+        source: "START keyword".into(),
+    };
+    store
+        .set_consent(&acme, &phone(N2), &start)
+        .await
+        .expect("set_consent");
+    assert_eq!(
+        phones(&listed_opt_outs(store, "acme").await),
+        vec![N1, N3, N4]
+    );
+    assert_eq!(phones(&listed_opt_outs(store, "other").await), vec![N1]);
+    assert!(listed_opt_outs(store, "nobody").await.is_empty());
+}
+
+// ---------------------------------------------------------------- conversation list
+
+async fn recent(store: &dyn Store, account: &str, limit: usize) -> Vec<(String, String)> {
+    store
+        .recent_conversations(&account_id(account), limit)
+        .await
+        .expect("recent_conversations")
+        .into_iter()
+        .map(|c| (c.phone.to_string(), c.last_message_id))
+        .collect()
+}
+
+pub async fn recent_conversations_are_newest_first_per_account(store: &dyn Store) {
+    assert!(recent(store, "acme", 10).await.is_empty());
+    record(store, &message("acme", N1, 1, None)).await;
+    record(store, &message("acme", N2, 2, None)).await;
+    record(store, &message("acme", N3, 3, None)).await;
+    record(store, &message("other", N1, 4, None)).await;
+    // N1 writes again: its conversation moves to the top.
+    let mut inbound = message("acme", N1, 5, Some("SM5"));
+    inbound.direction = Direction::Inbound;
+    record(store, &inbound).await;
+    let id = |n: u32| message_id(n);
+    assert_eq!(
+        recent(store, "acme", 10).await,
+        vec![
+            (N1.to_string(), id(5)),
+            (N3.to_string(), id(3)),
+            (N2.to_string(), id(2)),
+        ]
+    );
+    let top = store
+        .recent_conversations(&account_id("acme"), 1)
+        .await
+        .expect("recent_conversations");
+    assert_eq!(
+        top,
+        vec![ConversationSummary {
+            phone: phone(N1),
+            last_message_id: id(5),
+            last_message_at: t(5),
+            last_direction: Direction::Inbound,
+        }]
+    );
+    // A message recorded late (older than the newest) is stored but does not take over.
+    assert_eq!(
+        record(store, &message("acme", N3, 0, None)).await,
+        Recorded::New
+    );
+    // A duplicate changes nothing either.
+    assert_eq!(
+        record(store, &message("acme", N2, 2, None)).await,
+        Recorded::Duplicate
+    );
+    assert_eq!(
+        recent(store, "acme", 2).await,
+        vec![(N1.to_string(), id(5)), (N3.to_string(), id(3))]
+    );
+    assert_eq!(
+        conversation_ids(store, "acme", N3, 10).await,
+        vec![id(3), id(0)]
+    );
+    assert_eq!(
+        recent(store, "other", 10).await,
+        vec![(N1.to_string(), id(4))]
+    );
+}
+
+// ---------------------------------------------------------------- queue job failures
+
+pub async fn job_failures_keep_the_latest_until_they_expire(store: &dyn Store) {
+    let failure = |error: &str, at: i64| JobFailure {
+        error: error.into(),
+        failed_at: t(at),
+    };
+    let read = |queue, id: &'static str, now: i64| async move {
+        store
+            .job_failure(queue, id, t(now))
+            .await
+            .expect("job_failure")
+    };
+    assert_eq!(read(QueueName::Send, "m1", 0).await, None);
+    store
+        .record_job_failure(QueueName::Send, "m1", &failure("twilio timed out", 1_000))
+        .await
+        .expect("record_job_failure");
+    store
+        .record_job_failure(
+            QueueName::Send,
+            "m1",
+            &failure("twilio answered 500", 2_000),
+        )
+        .await
+        .expect("record_job_failure");
+    store
+        .record_job_failure(QueueName::Automation, "m2", &failure("keap 503", 3_000))
+        .await
+        .expect("record_job_failure");
+    assert_eq!(
+        read(QueueName::Send, "m1", 2_500).await,
+        Some(failure("twilio answered 500", 2_000))
+    );
+    assert_eq!(read(QueueName::Automation, "m1", 2_500).await, None);
+    assert_eq!(
+        read(QueueName::Automation, "m2", 3_000).await,
+        Some(failure("keap 503", 3_000))
+    );
+    let retention = i64::try_from(JOB_FAILURE_RETENTION.as_millis()).expect("fits");
+    assert_eq!(read(QueueName::Send, "m1", 2_000 + retention).await, None);
+}
+
 /// One `#[tokio::test]` per storage conformance case, in a module `$name`, each on a fresh
 /// store from `$factory` (an expression whose `.await` yields something that derefs to a
 /// `dyn Store`, e.g. `Arc<dyn Store>`). Items of the invoking module are in scope.
@@ -1541,6 +1818,10 @@ macro_rules! store_conformance {
                 phone_paused_is_untouched_by_traffic,
                 phone_operator_sets_the_status,
                 phone_concurrent_hard_failures_all_count,
+                opt_out_import_adds_once_and_keeps_newer_opt_ins,
+                opt_outs_are_listed_per_account_in_phone_order,
+                recent_conversations_are_newest_first_per_account,
+                job_failures_keep_the_latest_until_they_expire,
             );
         }
     };

@@ -1,8 +1,9 @@
 //! The storage ports on one DynamoDB table (single-table design).
 //!
-//! The table has a string hash key `pk` and a string range key `sk`, is billed per request and
-//! has TTL on `expires_at` (epoch seconds). [`create_table`] creates exactly that, as the SAM
-//! template does.
+//! The table has a string hash key `pk` and a string range key `sk`, is billed per request,
+//! has TTL on `expires_at` (epoch seconds) and one sparse global secondary index `gsi1`
+//! (hash `gsi1pk`, range `gsi1sk`, all attributes projected) for the per-account lists.
+//! [`create_table`] creates exactly that, as the SAM template does.
 //!
 //! | Item                 | `pk`                        | `sk`               | Attributes besides `pk`/`sk`                                                         |
 //! |----------------------|-----------------------------|--------------------|--------------------------------------------------------------------------------------|
@@ -11,7 +12,9 @@
 //! | number ownership     | `NUMBER#<e164>`             | `NUMBER`           | `account_id`                                                                         |
 //! | message              | `CONV#<account>#<phone>`    | `MSG#<ulid id>`    | `data` (JSON `MessageRecord`), `status`, `status_rank`, `updated_at`, `error_code`?, `provider_sid`? |
 //! | provider SID pointer | `SID#<sid>`                 | `SID`              | `msg_pk`, `msg_sk` (the message's key)                                               |
-//! | consent              | `CONSENT#<account>#<phone>` | `CONSENT`          | `data` (JSON `ConsentRecord`), `changed_at`                                          |
+//! | consent              | `CONSENT#<account>#<phone>` | `CONSENT`          | `data` (JSON `ConsentRecord`), `changed_at`; when opted out `gsi1pk` = `OPTOUT#<account>`, `gsi1sk` = `<phone>` |
+//! | conversation summary | `CONVLAST#<account>#<phone>`| `CONVLAST`         | `data` (JSON `ConversationSummary`), `last_at`, `gsi1pk` = `CONVS#<account>`, `gsi1sk` = `<last_at, 16 digits>#<phone>` |
+//! | queue job failure    | `JOBFAIL#<queue>#<msg id>`  | `JOBFAIL`          | `data` (JSON `JobFailure`), `expires_at_ms`, `expires_at`                            |
 //! | sequence session     | `SESSION#<account>#<phone>` | `SESSION`          | `data` (JSON `SessionRecord`), `session_id`, `revision`, `expires_at_ms`, `expires_at` |
 //! | sequence definition  | `ACCOUNT#<id>`              | `SEQUENCE#<name>`  | `data` (JSON of the definition file, validated again on read), `name`               |
 //! | sequence note        | `SEQNOTE#<account>#<contact id>` | `SEQUENCE#<name>` | `note_id` (the CRM note a contact's runs of the sequence append to)            |
@@ -22,6 +25,10 @@
 //! | cached CRM contact   | `CONTACT#<account>#<phone>` | `CONTACT`          | `data` (JSON contact), `expires_at_ms`, `expires_at`                                 |
 //! | phone health         | `PHONE#<account>#<phone>`   | `PHONE`            | `phone_status` (`active`/`bounced`/`paused`), `hard_failures`, `version`             |
 //! | CRM refresh token    | `ACCOUNT#<id>`              | `CRM_REFRESH_TOKEN` | `token`, `version`, `origin` (see the `credentials` module)                        |
+//!
+//! Access patterns served by `gsi1` (eventually consistent, like every GSI): an account's
+//! opt-outs in phone order (`gsi1pk = OPTOUT#<account>`, see `optout`) and its conversations
+//! most recent first (`gsi1pk = CONVS#<account>`, descending, see `conversations`).
 //!
 //! Times are epoch milliseconds (`Timestamp`), except `expires_at`, which is in seconds because
 //! that is what DynamoDB's TTL reads. TTL deletes lazily (and moto never does), so every read
@@ -49,8 +56,9 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, Delete, KeySchemaElement, KeyType, Put,
-    ReturnValue, ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, AttributeValue, BillingMode, Delete, GlobalSecondaryIndex,
+    KeySchemaElement, KeyType, Projection, ProjectionType, Put, ReturnValue,
+    ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TimeToLiveSpecification,
     TransactWriteItem, Update,
 };
 use serde::Serialize;
@@ -66,8 +74,14 @@ use crate::ports::store::{
     SessionRecord, SessionStart, SessionStore, StatusUpdate, StoreError, StoreResult,
 };
 
+mod conversations;
+mod job_failures;
+mod optout;
 mod phone;
 mod sequences;
+
+/// The sparse global secondary index of the per-account lists (see the module documentation).
+pub const GSI1: &str = "gsi1";
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -84,7 +98,8 @@ const CONDITION_FAILED: &str = "ConditionalCheckFailed";
 const CONFLICT_CODES: [&str; 2] = ["TransactionConflict", "ConditionalCheckFailed"];
 
 /// Creates the smsflow table as the SAM template does (`pk`/`sk` strings, on-demand billing,
-/// TTL on `expires_at`) and waits until it is active. Used by tests and local setups.
+/// the `gsi1` index, TTL on `expires_at`) and waits until it is active. Used by tests and
+/// local setups.
 pub async fn create_table(client: &Client, name: &str) -> StoreResult<()> {
     let key_attribute = |attribute: &str| {
         AttributeDefinition::builder()
@@ -105,8 +120,23 @@ pub async fn create_table(client: &Client, name: &str) -> StoreResult<()> {
         .table_name(name)
         .attribute_definitions(key_attribute("pk")?)
         .attribute_definitions(key_attribute("sk")?)
+        .attribute_definitions(key_attribute("gsi1pk")?)
+        .attribute_definitions(key_attribute("gsi1sk")?)
         .key_schema(key_element("pk", KeyType::Hash)?)
         .key_schema(key_element("sk", KeyType::Range)?)
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(GSI1)
+                .key_schema(key_element("gsi1pk", KeyType::Hash)?)
+                .key_schema(key_element("gsi1sk", KeyType::Range)?)
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
+                .build()
+                .map_err(build_error)?,
+        )
         .billing_mode(BillingMode::PayPerRequest)
         .send()
         .await
@@ -850,20 +880,26 @@ impl ConversationStore for DynamoStore {
         if let Some(sid) = &message.provider_sid {
             items.push(self.transact_put(sid_pointer_item(sid, &key), "attribute_not_exists(pk)")?);
         }
-        let err = match self.transact(items).await {
-            Ok(()) => return Ok(Recorded::New),
-            Err(err) => err,
-        };
+        let message_items = items.len();
+        items.push(self.conversation_summary_put(message)?);
         let context = format!("TransactWriteItems record_message {key}");
-        let reasons = cancellation_reasons(&context, err)?;
-        if reasons
-            .iter()
-            .flatten()
-            .any(|code| code == CONDITION_FAILED)
-        {
-            Ok(Recorded::Duplicate)
-        } else {
-            Err(cancelled_error(&context, &reasons))
+        // At most twice: the second time without the summary, when a newer message already
+        // is the conversation's latest.
+        loop {
+            let with_summary = items.len() > message_items;
+            let err = match self.transact(items.clone()).await {
+                Ok(()) => return Ok(Recorded::New),
+                Err(err) => err,
+            };
+            let reasons = cancellation_reasons(&context, err)?;
+            if (0..message_items).any(|i| reason_is(&reasons, i, CONDITION_FAILED)) {
+                return Ok(Recorded::Duplicate);
+            }
+            if with_summary && reason_is(&reasons, message_items, CONDITION_FAILED) {
+                items.truncate(message_items);
+                continue;
+            }
+            return Err(cancelled_error(&context, &reasons));
         }
     }
 
@@ -1103,13 +1139,7 @@ impl ConsentStore for DynamoStore {
         record: &ConsentRecord,
     ) -> StoreResult<bool> {
         let key = Key::consent(account, phone);
-        let item = item_with(
-            &key,
-            [
-                ("data", encode(record, &key)?),
-                ("changed_at", n(record.changed_at.as_millis())),
-            ],
-        );
+        let item = optout::consent_item(account, phone, record)?;
         let result = self
             .client
             .put_item()

@@ -19,6 +19,9 @@ use crate::domain::routing::RoutingDecision;
 use crate::domain::{Account, AccountId, MessageRecord, MessageStatus, PhoneNumber, Timestamp};
 use crate::ports::store::*;
 
+mod conversations;
+mod job_failures;
+mod optout;
 mod phone;
 mod sequences;
 
@@ -71,7 +74,11 @@ fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> StoreResult<T> {
 }
 
 fn pair_key(account: &AccountId, second: &str) -> String {
-    format!("{account}\0{second}")
+    pair_key_str(account.as_str(), second)
+}
+
+fn pair_key_str(first: &str, second: &str) -> String {
+    format!("{first}\0{second}")
 }
 
 fn message_prefix(account: &AccountId, phone: &PhoneNumber) -> String {
@@ -237,6 +244,7 @@ impl ConversationStore for EmbeddedStore {
                     sids.insert(sid.as_str(), key.as_str())?;
                 }
                 messages.insert(key.as_str(), encode(&key, &message)?.as_slice())?;
+                conversations::index_message(tx, &message)?;
                 Ok(Recorded::New)
             })
             .await

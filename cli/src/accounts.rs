@@ -1,0 +1,346 @@
+//! `smsflow accounts ...`: store the accounts of a configuration file, list and show them,
+//! rotate an account's CRM key and change its limits. Changes read the stored account,
+//! change it and write it back with `put_account`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::Subcommand;
+use serde::Serialize;
+use smsflow_shared::domain::{Account, AccountId, CrmConnection, KeyHash, generate_key};
+use smsflow_shared::ports::Store;
+
+use crate::output::{CliError, CliResult, Output, table};
+use crate::target::{Location, Target, load, open_store};
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Store the accounts of a configuration file (validates first; all or nothing per account).
+    Push {
+        #[arg(long, short, default_value = "smsflow.toml", env = "SMSFLOW_CONFIG")]
+        config: PathBuf,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// List stored account ids and their numbers.
+    List {
+        #[command(flatten)]
+        at: Location,
+    },
+    /// Show a stored account: numbers, users, CRM, limits (never its secrets).
+    Show {
+        #[arg(long)]
+        account: String,
+        #[command(flatten)]
+        at: Location,
+    },
+    /// Replace the account's CRM send key; prints the new send URL (with the key) once.
+    RotateKey {
+        #[arg(long)]
+        account: String,
+        /// Base URL of the CRM-facing routes: the stack's CampaignSendFunctionUrl output
+        /// (locally: the configuration's public_base_url).
+        #[arg(long, env = "SMSFLOW_CRM_URL")]
+        crm_url: Option<String>,
+        #[command(flatten)]
+        at: Location,
+    },
+    /// Change the account's limits.
+    SetLimit {
+        #[arg(long)]
+        account: String,
+        /// Most send requests admitted but not yet sent; beyond it requests are refused.
+        #[arg(long)]
+        queue_limit: u32,
+        #[command(flatten)]
+        at: Location,
+    },
+}
+
+pub async fn run(command: Command, out: Output) -> CliResult {
+    match command {
+        Command::Push { config, target } => push(config, target, out).await,
+        Command::List { at } => list(&*at.store().await?, out).await,
+        Command::Show { account, at } => {
+            let id = AccountId::parse(&account)?;
+            let account = stored_account(&*at.store().await?, &id).await?;
+            let view = AccountView::of(&account);
+            out.emit(&view, || println!("{}", view.render()))
+        }
+        Command::RotateKey {
+            account,
+            crm_url,
+            at,
+        } => rotate_key(&account, crm_url, &at, out).await,
+        Command::SetLimit {
+            account,
+            queue_limit,
+            at,
+        } => {
+            let store = at.store().await?;
+            let id = AccountId::parse(&account)?;
+            let mut account = stored_account(&*store, &id).await?;
+            let before = account.limits.queue_limit;
+            account.limits.queue_limit = queue_limit;
+            store.put_account(&account).await?;
+            local_change_note(&at);
+            let summary = serde_json::json!({
+                "account": id,
+                "queue_limit": queue_limit,
+                "previous_queue_limit": before,
+            });
+            out.emit(&summary, || {
+                println!("account {id}: queue limit {before} -> {queue_limit}")
+            })
+        }
+    }
+}
+
+/// The stored account, or a not-found error that says how accounts get stored.
+pub async fn stored_account(store: &dyn Store, id: &AccountId) -> CliResult<Account> {
+    store.account(id).await?.ok_or_else(|| {
+        CliError::not_found(format!("account {id} is not stored")).with_hint(
+            "`smsflow accounts list` shows the stored accounts; `smsflow accounts push` stores those of a configuration file",
+        )
+    })
+}
+
+/// Locally, `smsflow serve` stores the configuration file's accounts again when it starts.
+pub fn local_change_note(at: &Location) {
+    if !at.target.aws {
+        eprintln!(
+            "note: `smsflow serve` stores the accounts of {} again when it starts; make the same change there to keep it",
+            at.config.display()
+        );
+    }
+}
+
+async fn push(config: PathBuf, target: Target, out: Output) -> CliResult {
+    let config = load(&config)?;
+    let store = open_store(&config, &target).await?;
+    let mut stored = Vec::new();
+    for account in &config.accounts {
+        store
+            .put_account(account)
+            .await
+            .map_err(|e| CliError::from(e).context(format!("account {}", account.id)))?;
+        if !out.json {
+            println!("stored account {}", account.id);
+        }
+        stored.push(account.id.clone());
+    }
+    if out.json {
+        out.emit(&serde_json::json!({ "stored": stored }), || {})?;
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct ListedAccount {
+    id: AccountId,
+    name: String,
+    numbers: Vec<String>,
+}
+
+async fn list(store: &dyn Store, out: Output) -> CliResult {
+    let mut accounts = Vec::new();
+    for id in store.account_ids().await? {
+        let (name, numbers) = match store.account(&id).await? {
+            Some(a) => (
+                a.name,
+                a.numbers.iter().map(|n| n.number.to_string()).collect(),
+            ),
+            None => (String::new(), vec![]),
+        };
+        accounts.push(ListedAccount { id, name, numbers });
+    }
+    out.emit(&accounts, || {
+        for a in &accounts {
+            println!("{}\t{}", a.id, a.numbers.join(", "));
+        }
+    })
+}
+
+async fn rotate_key(
+    account: &str,
+    crm_url: Option<String>,
+    at: &Location,
+    out: Output,
+) -> CliResult {
+    let id = AccountId::parse(account)?;
+    // Locally the URL is the configuration's; it is read before anything changes.
+    let base = match crm_url {
+        Some(url) => Some(url),
+        None if !at.target.aws => Some(load(&at.config)?.server.public_base_url),
+        None => None,
+    };
+    let store: Arc<dyn Store> = at.store().await?;
+    let mut stored = stored_account(&*store, &id).await?;
+    let key = generate_key();
+    stored.send_key_hash = KeyHash::of(&key);
+    store.put_account(&stored).await?;
+    local_change_note(at);
+    let path = format!("crm/{id}/send?key={key}");
+    let url = base.map(|b| format!("{}/{path}", b.trim_end_matches('/')));
+    let result = serde_json::json!({
+        "account": id,
+        "send_key": key,
+        "send_key_sha256": stored.send_key_hash.as_hex(),
+        "send_url": url,
+    });
+    out.emit(&result, || {
+        println!("new send key of account {id} (shown once; the old key stops working now):");
+        match &url {
+            Some(url) => println!("  {url}"),
+            None => println!(
+                "  <CampaignSendFunctionUrl>{path}\n(pass --crm-url or set SMSFLOW_CRM_URL to print the full URL)"
+            ),
+        }
+        println!("put it in the CRM's HTTP POST actions; it is stored only as its SHA-256 digest");
+    })
+}
+
+/// An account as operators see it: everything but secrets.
+#[derive(Serialize)]
+struct AccountView {
+    id: AccountId,
+    name: String,
+    default_country: String,
+    twilio_account_sid: String,
+    messaging_service_sids: Vec<String>,
+    numbers: Vec<NumberView>,
+    users: Vec<UserView>,
+    crm: String,
+    goal_integration: String,
+    queue_limit: u32,
+    alert_number: Option<String>,
+    sms_notes: bool,
+    subscription_field: Option<String>,
+    event_webhook_url: Option<String>,
+    send_key_sha256: String,
+}
+
+#[derive(Serialize)]
+pub struct NumberView {
+    pub number: String,
+    pub kind: String,
+    pub segments_per_second: f64,
+    pub backup_email: String,
+}
+
+#[derive(Serialize)]
+pub struct UserView {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    pub crm_user_id: Option<String>,
+}
+
+pub fn number_views(account: &Account) -> Vec<NumberView> {
+    account
+        .numbers
+        .iter()
+        .map(|n| NumberView {
+            number: n.number.to_string(),
+            kind: serde_json::to_value(n.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            segments_per_second: n.segments_per_second(),
+            backup_email: n.backup_email.to_string(),
+        })
+        .collect()
+}
+
+pub fn user_views(account: &Account) -> Vec<UserView> {
+    account
+        .users
+        .values()
+        .map(|u| UserView {
+            id: u.id.clone(),
+            name: u.name.clone(),
+            email: u.email.to_string(),
+            crm_user_id: u.crm_user_id.clone(),
+        })
+        .collect()
+}
+
+impl AccountView {
+    fn of(a: &Account) -> Self {
+        AccountView {
+            id: a.id.clone(),
+            name: a.name.clone(),
+            default_country: a.default_country.to_string(),
+            twilio_account_sid: a.twilio.account_sid.clone(),
+            messaging_service_sids: a.twilio.messaging_service_sids.clone(),
+            numbers: number_views(a),
+            users: user_views(a),
+            crm: match &a.crm {
+                CrmConnection::Sandbox => "sandbox".into(),
+                CrmConnection::Keap { .. } => "keap".into(),
+                CrmConnection::Webhook { url, .. } => format!("webhook {url}"),
+            },
+            goal_integration: a.goal_integration.clone(),
+            queue_limit: a.limits.queue_limit,
+            alert_number: a.alert_number.as_ref().map(ToString::to_string),
+            sms_notes: a.sms_notes,
+            subscription_field: a.subscription_field.clone(),
+            event_webhook_url: a.event_webhook.as_ref().map(|w| w.url.clone()),
+            send_key_sha256: a.send_key_hash.as_hex().to_string(),
+        }
+    }
+
+    fn render(&self) -> String {
+        let none = || "-".to_string();
+        let mut lines = vec![
+            format!("account {} ({})", self.id, self.name),
+            format!("  default country   {}", self.default_country),
+            format!("  twilio account    {}", self.twilio_account_sid),
+            format!("  crm               {}", self.crm),
+            format!("  goal integration  {}", self.goal_integration),
+            format!("  queue limit       {}", self.queue_limit),
+            format!(
+                "  alert number      {}",
+                self.alert_number.clone().unwrap_or_else(none)
+            ),
+            format!("  sms notes         {}", self.sms_notes),
+            format!(
+                "  event webhook     {}",
+                self.event_webhook_url.clone().unwrap_or_else(none)
+            ),
+            format!("  send key sha256   {}", self.send_key_sha256),
+            String::new(),
+        ];
+        let numbers: Vec<Vec<String>> = self
+            .numbers
+            .iter()
+            .map(|n| {
+                vec![
+                    n.number.clone(),
+                    n.kind.clone(),
+                    n.segments_per_second.to_string(),
+                    n.backup_email.clone(),
+                ]
+            })
+            .collect();
+        lines.push(table(
+            &["NUMBER", "KIND", "SEG/S", "BACKUP E-MAIL"],
+            &numbers,
+        ));
+        lines.push(String::new());
+        let users: Vec<Vec<String>> = self
+            .users
+            .iter()
+            .map(|u| {
+                vec![
+                    u.id.clone(),
+                    u.name.clone(),
+                    u.email.clone(),
+                    u.crm_user_id.clone().unwrap_or_else(none),
+                ]
+            })
+            .collect();
+        lines.push(table(&["USER", "NAME", "E-MAIL", "CRM USER"], &users));
+        lines.join("\n")
+    }
+}

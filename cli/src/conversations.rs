@@ -1,0 +1,219 @@
+//! `smsflow conversations list` / `show`: an account's recent conversations, and one
+//! contact's thread, oldest first so it reads like a chat, with each message's status,
+//! error, user or campaign, and for inbound texts who got them and why.
+
+use clap::Subcommand;
+use serde::Serialize;
+use smsflow_shared::domain::consent::PhoneHealth;
+use smsflow_shared::domain::twilio_errors::{ErrorClass, classify_error_code};
+use smsflow_shared::domain::{AccountId, Direction, MessageRecord};
+use smsflow_shared::ports::{ConsentRecord, ConversationSummary};
+
+use crate::accounts::stored_account;
+use crate::output::{CliError, CliResult, Output, table, time};
+use crate::target::Location;
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// The account's most recent conversations, newest first.
+    List {
+        #[arg(long)]
+        account: String,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        #[command(flatten)]
+        at: Location,
+    },
+    /// One contact's thread, newest last.
+    Show {
+        #[arg(long)]
+        account: String,
+        /// The contact's phone (national numbers are read in the account's country).
+        phone: String,
+        /// Show the last this many messages.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[command(flatten)]
+        at: Location,
+    },
+}
+
+#[derive(Serialize)]
+struct Listed {
+    #[serde(flatten)]
+    summary: ConversationSummary,
+    opted_out: bool,
+}
+
+#[derive(Serialize)]
+struct Thread {
+    account: AccountId,
+    phone: String,
+    consent: Option<ConsentRecord>,
+    phone_health: PhoneHealth,
+    /// Oldest first.
+    messages: Vec<ThreadMessage>,
+}
+
+#[derive(Serialize)]
+struct ThreadMessage {
+    #[serde(flatten)]
+    message: MessageRecord,
+    error_class: Option<ErrorClass>,
+}
+
+pub async fn run(command: Command, out: Output) -> CliResult {
+    match command {
+        Command::List { account, limit, at } => {
+            let id = AccountId::parse(&account)?;
+            let store = at.store().await?;
+            stored_account(&*store, &id).await?;
+            let mut listed = Vec::new();
+            for summary in store.recent_conversations(&id, limit).await? {
+                let consent = store.consent(&id, &summary.phone).await?;
+                listed.push(Listed {
+                    opted_out: consent.is_some_and(|c| c.opted_out),
+                    summary,
+                });
+            }
+            out.emit(&listed, || {
+                if listed.is_empty() {
+                    println!("account {id} has no recorded conversations yet");
+                    return;
+                }
+                let rows: Vec<Vec<String>> = listed
+                    .iter()
+                    .map(|l| {
+                        vec![
+                            l.summary.phone.to_string(),
+                            time(l.summary.last_message_at),
+                            direction(l.summary.last_direction).to_string(),
+                            if l.opted_out { "opted out" } else { "" }.to_string(),
+                        ]
+                    })
+                    .collect();
+                println!(
+                    "{}",
+                    table(&["PHONE", "LAST MESSAGE (UTC)", "LAST", "CONSENT"], &rows)
+                );
+            })
+        }
+        Command::Show {
+            account,
+            phone,
+            limit,
+            at,
+        } => {
+            let id = AccountId::parse(&account)?;
+            let store = at.store().await?;
+            let account = stored_account(&*store, &id).await?;
+            let phone = account.parse_phone(&phone)?;
+            let mut messages = store.conversation(&id, &phone, limit).await?;
+            if messages.is_empty() {
+                return Err(CliError::not_found(format!(
+                    "account {id} has no messages with {phone}"
+                ))
+                .with_hint(format!(
+                    "`smsflow conversations list --account {id}` shows its recent conversations"
+                )));
+            }
+            messages.reverse();
+            let thread = Thread {
+                account: id.clone(),
+                phone: phone.to_string(),
+                consent: store.consent(&id, &phone).await?,
+                phone_health: store.phone_health(&id, &phone).await?,
+                messages: messages
+                    .into_iter()
+                    .map(|m| ThreadMessage {
+                        error_class: m.error_code.map(classify_error_code),
+                        message: m,
+                    })
+                    .collect(),
+            };
+            out.emit(&thread, || println!("{}", render(&thread)))
+        }
+    }
+}
+
+fn direction(d: Direction) -> &'static str {
+    match d {
+        Direction::Inbound => "in",
+        Direction::Outbound => "out",
+    }
+}
+
+fn render(thread: &Thread) -> String {
+    let mut lines = vec![format!(
+        "account {} with {}: {} message(s), newest last",
+        thread.account,
+        thread.phone,
+        thread.messages.len()
+    )];
+    let consent = match &thread.consent {
+        Some(c) if c.opted_out => format!("opted out {} UTC ({})", time(c.changed_at), c.source),
+        Some(c) => format!("opted in {} UTC ({})", time(c.changed_at), c.source),
+        None => "no opt-out recorded".to_string(),
+    };
+    lines.push(format!(
+        "consent: {consent}; phone status: {} ({} hard failure(s) in a row)",
+        thread.phone_health.status.as_str(),
+        thread.phone_health.consecutive_hard_failures
+    ));
+    for m in &thread.messages {
+        let m_ = &m.message;
+        lines.push(String::new());
+        let arrow = match m_.direction {
+            Direction::Inbound => "<- in ",
+            Direction::Outbound => "-> out",
+        };
+        let mut head = format!("{} UTC  {arrow}  {}", time(m_.created_at), m_.status);
+        if let Some(code) = m_.error_code {
+            let class = m
+                .error_class
+                .map(|c| format!(" {}", class_name(c)))
+                .unwrap_or_default();
+            head.push_str(&format!("  error {code}{class}"));
+        }
+        if let Some(user) = &m_.user_id {
+            head.push_str(&format!("  user {user}"));
+        }
+        if let Some(campaign) = &m_.campaign {
+            head.push_str(&format!("  campaign {campaign}"));
+        }
+        lines.push(head);
+        for text in m_.body.lines() {
+            lines.push(format!("    {text}"));
+        }
+        for url in &m_.media_urls {
+            lines.push(format!("    [media] {url}"));
+        }
+        if let Some(routing) = &m_.routing {
+            let who = match &routing.user_id {
+                Some(user) => format!("user {user} <{}>", routing.to),
+                None => format!("<{}>", routing.to),
+            };
+            lines.push(format!("    routed to {who}: {}", routing.reason));
+        }
+        lines.push(format!(
+            "    id {}{}  via {}",
+            m_.id,
+            m_.provider_sid
+                .as_deref()
+                .map(|sid| format!("  sid {sid}"))
+                .unwrap_or_default(),
+            m_.our_sender
+        ));
+        if m_.updated_at != m_.created_at {
+            lines.push(format!("    status updated {} UTC", time(m_.updated_at)));
+        }
+    }
+    lines.join("\n")
+}
+
+fn class_name(class: ErrorClass) -> String {
+    serde_json::to_value(class)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}

@@ -1,0 +1,48 @@
+//! `smsflow goals ...`: the CRM goals an account's CRM said are not configured, which
+//! smsflow stopped calling until they are reset.
+
+use clap::Subcommand;
+use smsflow_shared::domain::AccountId;
+
+use crate::output::{CliResult, Output};
+use crate::target::Location;
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// List an account's disabled goals.
+    Disabled {
+        #[arg(long)]
+        account: String,
+        #[command(flatten)]
+        at: Location,
+    },
+    /// Forget an account's disabled goals, after adding them in the CRM.
+    Reset {
+        #[arg(long)]
+        account: String,
+        #[command(flatten)]
+        at: Location,
+    },
+}
+
+pub async fn run(command: Command, out: Output) -> CliResult {
+    match command {
+        Command::Disabled { account, at } => {
+            let id = AccountId::parse(&account)?;
+            let goals = at.store().await?.disabled_goals(&id).await?;
+            out.emit(&goals, || {
+                for goal in &goals {
+                    println!("{goal}");
+                }
+            })
+        }
+        Command::Reset { account, at } => {
+            let id = AccountId::parse(&account)?;
+            let reset = at.store().await?.reset_disabled_goals(&id).await?;
+            out.emit(
+                &serde_json::json!({ "account": id, "reset": reset }),
+                || println!("reset {reset} disabled goal(s) of account {id}"),
+            )
+        }
+    }
+}

@@ -1,0 +1,264 @@
+//! `smsflow numbers ...` and `smsflow users ...`: an account's inbound numbers and its
+//! users. Each change reads the stored account, changes it and stores it with
+//! `put_account`, which claims and releases numbers atomically.
+
+use clap::Subcommand;
+use smsflow_shared::domain::keywords::TwilioKeywordHandling;
+use smsflow_shared::domain::{AccountId, EmailAddress, InboundNumber, SenderKind, User};
+
+use crate::accounts::{local_change_note, number_views, stored_account, user_views};
+use crate::output::{CliError, CliResult, Output, table};
+use crate::target::Location;
+
+#[derive(Subcommand, Debug)]
+pub enum NumbersCommand {
+    /// Add an inbound number to an account (it must not belong to another account).
+    Add {
+        #[arg(long)]
+        account: String,
+        /// The number (national numbers are read in the account's country).
+        #[arg(long)]
+        number: String,
+        /// long_code, toll_free, short_code or alphanumeric.
+        #[arg(long, default_value = "long_code", value_parser = parse_kind)]
+        kind: SenderKind,
+        /// Where inbound texts go when nobody better is found.
+        #[arg(long)]
+        backup_email: String,
+        /// Send rate in segments per second (default: the kind's).
+        #[arg(long)]
+        segments_per_second: Option<f64>,
+        #[command(flatten)]
+        at: Location,
+    },
+    /// List an account's inbound numbers.
+    List {
+        #[arg(long)]
+        account: String,
+        #[command(flatten)]
+        at: Location,
+    },
+    /// Remove an inbound number from an account (it is released for other accounts).
+    Remove {
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        number: String,
+        #[command(flatten)]
+        at: Location,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UsersCommand {
+    /// Add a user (or replace the user with the same id).
+    Add {
+        #[arg(long)]
+        account: String,
+        /// Stable id used in send requests (user=, reply=).
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        email: String,
+        /// The user's id in the CRM.
+        #[arg(long)]
+        crm_user_id: Option<String>,
+        #[command(flatten)]
+        at: Location,
+    },
+    /// List an account's users.
+    List {
+        #[arg(long)]
+        account: String,
+        #[command(flatten)]
+        at: Location,
+    },
+    /// Remove a user.
+    Remove {
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        id: String,
+        #[command(flatten)]
+        at: Location,
+    },
+}
+
+fn parse_kind(text: &str) -> Result<SenderKind, String> {
+    serde_json::from_value(serde_json::Value::String(text.to_string())).map_err(|_| {
+        format!("'{text}' is not a sender kind (long_code, toll_free, short_code, alphanumeric)")
+    })
+}
+
+fn email(text: &str) -> CliResult<EmailAddress> {
+    EmailAddress::parse(text).map_err(|e| CliError::invalid(e.to_string()))
+}
+
+pub async fn run_numbers(command: NumbersCommand, out: Output) -> CliResult {
+    match command {
+        NumbersCommand::Add {
+            account,
+            number,
+            kind,
+            backup_email,
+            segments_per_second,
+            at,
+        } => {
+            if let Some(rate) = segments_per_second
+                && !(rate.is_finite() && rate > 0.0)
+            {
+                return Err(CliError::invalid(format!(
+                    "segments per second must be a positive number, not {rate}"
+                )));
+            }
+            let id = AccountId::parse(&account)?;
+            let backup_email = email(&backup_email)?;
+            let store = at.store().await?;
+            let mut stored = stored_account(&*store, &id).await?;
+            let number = stored.parse_phone(&number)?;
+            if stored.number(&number).is_some() {
+                return Err(
+                    CliError::invalid(format!("account {id} already has number {number}"))
+                        .with_hint("remove it first to change its settings"),
+                );
+            }
+            stored.numbers.push(InboundNumber {
+                number: number.clone(),
+                kind,
+                backup_email,
+                segments_per_second,
+                keyword_handling: TwilioKeywordHandling::default(),
+            });
+            store.put_account(&stored).await?;
+            local_change_note(&at);
+            out.emit(&number_views(&stored), || {
+                println!("added {number} to account {id}")
+            })
+        }
+        NumbersCommand::List { account, at } => {
+            let id = AccountId::parse(&account)?;
+            let stored = stored_account(&*at.store().await?, &id).await?;
+            let numbers = number_views(&stored);
+            out.emit(&numbers, || {
+                let rows: Vec<Vec<String>> = numbers
+                    .iter()
+                    .map(|n| {
+                        vec![
+                            n.number.clone(),
+                            n.kind.clone(),
+                            n.segments_per_second.to_string(),
+                            n.backup_email.clone(),
+                        ]
+                    })
+                    .collect();
+                println!(
+                    "{}",
+                    table(&["NUMBER", "KIND", "SEG/S", "BACKUP E-MAIL"], &rows)
+                );
+            })
+        }
+        NumbersCommand::Remove {
+            account,
+            number,
+            at,
+        } => {
+            let id = AccountId::parse(&account)?;
+            let store = at.store().await?;
+            let mut stored = stored_account(&*store, &id).await?;
+            let number = stored.parse_phone(&number)?;
+            let before = stored.numbers.len();
+            stored.numbers.retain(|n| n.number != number);
+            if stored.numbers.len() == before {
+                return Err(
+                    CliError::not_found(format!("account {id} has no number {number}"))
+                        .with_hint(format!("`smsflow numbers list --account {id}` lists them")),
+                );
+            }
+            store.put_account(&stored).await?;
+            local_change_note(&at);
+            out.emit(&number_views(&stored), || {
+                println!("removed {number} from account {id}")
+            })
+        }
+    }
+}
+
+pub async fn run_users(command: UsersCommand, out: Output) -> CliResult {
+    match command {
+        UsersCommand::Add {
+            account,
+            id: user_id,
+            name,
+            email: address,
+            crm_user_id,
+            at,
+        } => {
+            if user_id.trim().is_empty() || name.trim().is_empty() {
+                return Err(CliError::invalid("a user needs a non-empty id and name"));
+            }
+            let id = AccountId::parse(&account)?;
+            let address = email(&address)?;
+            let store = at.store().await?;
+            let mut stored = stored_account(&*store, &id).await?;
+            let replaced = stored
+                .users
+                .insert(
+                    user_id.clone(),
+                    User {
+                        id: user_id.clone(),
+                        name,
+                        email: address,
+                        crm_user_id,
+                    },
+                )
+                .is_some();
+            store.put_account(&stored).await?;
+            local_change_note(&at);
+            out.emit(&user_views(&stored), || {
+                let verb = if replaced { "replaced" } else { "added" };
+                println!("{verb} user {user_id} of account {id}")
+            })
+        }
+        UsersCommand::List { account, at } => {
+            let id = AccountId::parse(&account)?;
+            let stored = stored_account(&*at.store().await?, &id).await?;
+            let users = user_views(&stored);
+            out.emit(&users, || {
+                let rows: Vec<Vec<String>> = users
+                    .iter()
+                    .map(|u| {
+                        vec![
+                            u.id.clone(),
+                            u.name.clone(),
+                            u.email.clone(),
+                            u.crm_user_id.clone().unwrap_or_else(|| "-".into()),
+                        ]
+                    })
+                    .collect();
+                println!("{}", table(&["USER", "NAME", "E-MAIL", "CRM USER"], &rows));
+            })
+        }
+        UsersCommand::Remove {
+            account,
+            id: user_id,
+            at,
+        } => {
+            let id = AccountId::parse(&account)?;
+            let store = at.store().await?;
+            let mut stored = stored_account(&*store, &id).await?;
+            if stored.users.remove(&user_id).is_none() {
+                return Err(
+                    CliError::not_found(format!("account {id} has no user {user_id}"))
+                        .with_hint(format!("`smsflow users list --account {id}` lists them")),
+                );
+            }
+            store.put_account(&stored).await?;
+            local_change_note(&at);
+            out.emit(&user_views(&stored), || {
+                println!("removed user {user_id} from account {id}")
+            })
+        }
+    }
+}

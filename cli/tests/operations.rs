@@ -1,0 +1,842 @@
+//! The operator commands against the local store: their output, `--json`, errors and exit
+//! codes (0 ok, 2 usage, 3 not found, 4 invalid input, 5 backend, 6 rows rejected).
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use smsflow_shared::adapters::embedded::queue::QueuePolicy;
+use smsflow_shared::adapters::embedded::{EmbeddedDb, EmbeddedQueue, EmbeddedStore};
+use smsflow_shared::domain::routing::{RoutingDecision, RoutingRule};
+use smsflow_shared::domain::{
+    AccountId, Direction, EmailAddress, KeyHash, MessageRecord, MessageStatus, PhoneNumber,
+    Timestamp,
+};
+use smsflow_shared::ports::{
+    ConsentStore, ConversationStore, JobFailure, JobFailureStore, JobQueue, OutgoingMessage,
+    QueueName, QueueReceiver, SystemClock,
+};
+use support::{Local, smsflow};
+
+const SEND_JOB: &str = r#"{"message_id":"01JSEND","account":"acme","to":"+19523140001","sender":{"kind":"number","number":"+19523142318"},"body":"hi","campaign":"spring"}"#;
+const GOAL_JOB: &str = r#"{"job_id":"inbound:SM1:goal","kind":"achieve_goal","account":"acme","contact_id":"42","call_name":"Inbound19523142318"}"#;
+
+fn acme() -> AccountId {
+    AccountId::parse("acme").expect("valid id")
+}
+
+fn phone(e164: &str) -> PhoneNumber {
+    PhoneNumber::parse_e164(e164).expect("valid phone")
+}
+
+#[test]
+fn exit_codes_tell_failures_apart() {
+    let local = Local::new();
+    let cases: [(&[&str], i32, &str); 6] = [
+        (&["optouts", "import"], 2, "required"),
+        (
+            &["accounts", "show", "--account", "nobody"],
+            3,
+            "account nobody is not stored",
+        ),
+        (
+            &["accounts", "show", "--account", "Not_An_Id"],
+            4,
+            "is not an account id",
+        ),
+        (&["dlq", "list", "--queue", "sms"], 2, "unknown queue 'sms'"),
+        (
+            &[
+                "numbers",
+                "remove",
+                "--account",
+                "acme",
+                "--number",
+                "+14155550199",
+            ],
+            3,
+            "account acme has no number +14155550199",
+        ),
+        (
+            &["conversations", "show", "--account", "acme", "555-01"],
+            4,
+            "is not a valid number",
+        ),
+    ];
+    for (args, code, message) in cases {
+        let run = local.run(args);
+        let stderr = run.fails_with(code);
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+    }
+    // Errors name what to do, and come as JSON with --json.
+    let run = local.run(&["accounts", "show", "--account", "nobody"]);
+    assert!(
+        run.stderr.contains("hint: `smsflow accounts list`"),
+        "{}",
+        run.stderr
+    );
+    let run = local.run(&["--json", "accounts", "show", "--account", "nobody"]);
+    let error: Value = serde_json::from_str(run.fails_with(3).trim()).expect("JSON error");
+    assert_eq!(error["exit_code"], 3);
+    assert_eq!(error["error"]["kind"], "not_found");
+    assert!(error["error"]["hint"].is_string());
+    // A missing configuration file is invalid input.
+    let run = smsflow(
+        &["accounts", "list", "--config", "/nonexistent/smsflow.toml"],
+        &[],
+    );
+    assert!(run.fails_with(4).contains("/nonexistent/smsflow.toml"));
+}
+
+#[test]
+fn a_locked_database_is_a_backend_failure_with_a_hint() {
+    let local = Local::new();
+    let _held = EmbeddedDb::open(&local.db_path()).expect("database opens");
+    let run = local.run(&["accounts", "list"]);
+    let stderr = run.fails_with(5);
+    assert!(
+        stderr.contains("is `smsflow serve` running on it?"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn existing_commands_print_json_too() {
+    let local = Local::new();
+    let listed = local.run(&["--json", "accounts", "list"]).json();
+    assert_eq!(listed[0]["id"], "acme");
+    assert_eq!(
+        listed[0]["numbers"],
+        json!(["+19523142318", "+18885550100"])
+    );
+    let keys = smsflow(&["--json", "keygen"], &[]).json();
+    let key = keys["send_key"].as_str().expect("key");
+    assert_eq!(keys["send_key_sha256"], KeyHash::of(key).as_hex());
+    let config = local.run(&["--json", "check-config"]).json();
+    assert_eq!(config["accounts"][0]["id"], "acme");
+    assert_eq!(
+        local
+            .run(&["--json", "goals", "disabled", "--account", "acme"])
+            .json(),
+        json!([])
+    );
+    assert_eq!(
+        local
+            .run(&["--json", "goals", "reset", "--account", "acme"])
+            .json(),
+        json!({"account": "acme", "reset": 0})
+    );
+    assert_eq!(
+        local.run(&["--json", "accounts", "push"]).json(),
+        json!({"stored": ["acme"]})
+    );
+}
+
+#[test]
+fn optouts_import_reports_rows_and_a_second_run_adds_nothing() {
+    let local = Local::new();
+    let csv = local.file(
+        "optouts.csv",
+        "Phone,Date,Source\n\
+         (952) 314-0001,2024-05-01,web form\n\
+         952-314-0002,,\n\
+         555-01,,\n\
+         \"(952) 314-0001\",,\n\
+         +44 20 7946 0018,2024-02-30,\n\
+         +44 20 7946 0018,2024-02-01T10:00:00Z,\n",
+    );
+    let first = local.run(&["--json", "optouts", "import", &csv, "--account", "acme"]);
+    first.fails_with(6);
+    let summary: Value = serde_json::from_str(&first.stdout).expect("JSON summary");
+    assert_eq!(summary["rows"], 6);
+    assert_eq!(summary["accepted"], 3);
+    assert_eq!(summary["duplicates"], 1);
+    let invalid: Vec<(u64, String)> = summary["invalid"]
+        .as_array()
+        .expect("invalid rows")
+        .iter()
+        .map(|r| {
+            (
+                r["line"].as_u64().expect("line"),
+                r["value"].as_str().expect("value").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        invalid,
+        vec![(4, "555-01".to_string()), (6, "2024-02-30".to_string())]
+    );
+
+    let second = local.run(&["optouts", "import", &csv, "--account", "acme"]);
+    let stderr = second.fails_with(6);
+    assert!(stderr.contains("2 invalid row(s)"), "{stderr}");
+    assert!(
+        second.stdout.contains("  accepted            0\n"),
+        "{}",
+        second.stdout
+    );
+    assert!(
+        second.stdout.contains("  duplicates          4\n"),
+        "{}",
+        second.stdout
+    );
+    assert!(
+        second.stdout.contains("    line 4: '555-01'"),
+        "{}",
+        second.stdout
+    );
+
+    let export = local.run(&["optouts", "export", "--account", "acme"]);
+    let lines: Vec<&str> = export.ok().lines().collect();
+    assert_eq!(lines[0], "phone,date,source");
+    assert_eq!(lines[1], "+19523140001,2024-05-01T00:00:00Z,web form");
+    assert!(lines[2].starts_with("+19523140002,"), "{lines:?}");
+    assert!(lines[2].ends_with(",import optouts.csv"), "{lines:?}");
+    assert_eq!(
+        lines[3],
+        "+442079460018,2024-02-01T10:00:00Z,import optouts.csv"
+    );
+    assert_eq!(lines.len(), 4);
+
+    // The export reads back in as duplicates only; --output writes a file.
+    let file = local.dir.path().join("export.csv").display().to_string();
+    let written = local
+        .run(&[
+            "--json",
+            "optouts",
+            "export",
+            "--account",
+            "acme",
+            "--output",
+            &file,
+        ])
+        .json();
+    assert_eq!(written["exported"], 3);
+    let again = local
+        .run(&["--json", "optouts", "import", &file, "--account", "acme"])
+        .json();
+    assert_eq!(
+        (again["accepted"].clone(), again["duplicates"].clone()),
+        (json!(0), json!(3))
+    );
+
+    let exported = local
+        .run(&["--json", "optouts", "export", "--account", "acme"])
+        .json();
+    assert_eq!(exported[0]["phone"], "+19523140001");
+    assert_eq!(exported[0]["source"], "web form");
+}
+
+#[test]
+fn optouts_import_refuses_a_file_without_a_phone_column() {
+    let local = Local::new();
+    let csv = local.file("people.csv", "name,email\nJohn,john@example.com\n");
+    let run = local.run(&["optouts", "import", &csv, "--account", "acme"]);
+    let stderr = run.fails_with(4);
+    assert!(
+        stderr.contains("names no phone column (it is: name,email)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("hint: start the file with a header"),
+        "{stderr}"
+    );
+    let missing = local.run(&["optouts", "import", "/nonexistent.csv", "--account", "acme"]);
+    assert!(
+        missing
+            .fails_with(4)
+            .contains("cannot read /nonexistent.csv")
+    );
+    // Nothing was imported.
+    let export = local.run(&["optouts", "export", "--account", "acme"]);
+    assert_eq!(export.ok(), "phone,date,source\n");
+}
+
+#[test]
+fn accounts_show_rotate_key_and_set_limit() {
+    let local = Local::new();
+    let shown = local
+        .run(&["--json", "accounts", "show", "--account", "acme"])
+        .json();
+    assert_eq!(shown["name"], "Acme Roofing");
+    assert_eq!(shown["queue_limit"], 500);
+    assert_eq!(shown["users"].as_array().map(Vec::len), Some(2));
+    let text = local.run(&["accounts", "show", "--account", "acme"]);
+    assert!(
+        text.ok()
+            .contains("+19523142318  long_code  1      office@acme.example"),
+        "{}",
+        text.stdout
+    );
+    // Secrets never appear.
+    let everything = format!(
+        "{}{}",
+        text.stdout,
+        serde_json::to_string(&shown).expect("json")
+    );
+    for secret in ["local-dev-key-change-me", "auth_token", "signing_secret"] {
+        assert!(!everything.contains(secret), "{secret} printed");
+    }
+
+    let rotated = local
+        .run(&["--json", "accounts", "rotate-key", "--account", "acme"])
+        .json();
+    let key = rotated["send_key"].as_str().expect("key");
+    let url = rotated["send_url"].as_str().expect("url");
+    assert!(url.ends_with(&format!("/crm/acme/send?key={key}")), "{url}");
+    assert!(url.starts_with("http"), "{url}");
+    let after = local
+        .run(&["--json", "accounts", "show", "--account", "acme"])
+        .json();
+    assert_eq!(after["send_key_sha256"], KeyHash::of(key).as_hex());
+    assert_ne!(after["send_key_sha256"], shown["send_key_sha256"]);
+    let human = local.run(&[
+        "accounts",
+        "rotate-key",
+        "--account",
+        "acme",
+        "--crm-url",
+        "https://x.lambda-url.aws/",
+    ]);
+    assert!(
+        human
+            .ok()
+            .contains("  https://x.lambda-url.aws/crm/acme/send?key="),
+        "{}",
+        human.stdout
+    );
+    assert!(
+        human
+            .stderr
+            .contains("note: `smsflow serve` stores the accounts"),
+        "{}",
+        human.stderr
+    );
+
+    let limit = local
+        .run(&[
+            "--json",
+            "accounts",
+            "set-limit",
+            "--account",
+            "acme",
+            "--queue-limit",
+            "25",
+        ])
+        .json();
+    assert_eq!(
+        limit,
+        json!({"account": "acme", "queue_limit": 25, "previous_queue_limit": 500})
+    );
+    let shown = local
+        .run(&["--json", "accounts", "show", "--account", "acme"])
+        .json();
+    assert_eq!(shown["queue_limit"], 25);
+    local
+        .run(&[
+            "accounts",
+            "set-limit",
+            "--account",
+            "acme",
+            "--queue-limit",
+            "many",
+        ])
+        .fails_with(2);
+}
+
+#[test]
+fn numbers_and_users_add_list_remove() {
+    let local = Local::new();
+    let added = local
+        .run(&[
+            "--json",
+            "numbers",
+            "add",
+            "--account",
+            "acme",
+            "--number",
+            "(952) 314-9999",
+            "--kind",
+            "toll_free",
+            "--backup-email",
+            "desk@acme.example",
+        ])
+        .json();
+    assert_eq!(added.as_array().map(Vec::len), Some(3));
+    let listed = local
+        .run(&["--json", "numbers", "list", "--account", "acme"])
+        .json();
+    assert_eq!(listed[2]["number"], "+19523149999");
+    assert_eq!(listed[2]["kind"], "toll_free");
+    assert_eq!(listed[2]["segments_per_second"], 3.0);
+    let cases: [(&[&str], i32, &str); 4] = [
+        (
+            &[
+                "numbers",
+                "add",
+                "--account",
+                "acme",
+                "--number",
+                "+19523149999",
+                "--backup-email",
+                "a@b.example",
+            ],
+            4,
+            "already has number +19523149999",
+        ),
+        (
+            &[
+                "numbers",
+                "add",
+                "--account",
+                "acme",
+                "--number",
+                "+19523149998",
+                "--backup-email",
+                "not-an-address",
+            ],
+            4,
+            "not-an-address",
+        ),
+        (
+            &[
+                "numbers",
+                "add",
+                "--account",
+                "acme",
+                "--number",
+                "+19523149998",
+                "--kind",
+                "pager",
+                "--backup-email",
+                "a@b.example",
+            ],
+            2,
+            "'pager' is not a sender kind",
+        ),
+        (
+            &["users", "remove", "--account", "acme", "--id", "zoe"],
+            3,
+            "account acme has no user zoe",
+        ),
+    ];
+    for (args, code, message) in cases {
+        let run = local.run(args);
+        assert!(
+            run.fails_with(code).contains(message),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
+    let text = local.run(&["numbers", "list", "--account", "acme"]);
+    assert!(
+        text.ok()
+            .contains("+19523149999  toll_free  3      desk@acme.example"),
+        "{}",
+        text.stdout
+    );
+    let removed = local
+        .run(&[
+            "--json",
+            "numbers",
+            "remove",
+            "--account",
+            "acme",
+            "--number",
+            "952-314-9999",
+        ])
+        .json();
+    assert_eq!(removed.as_array().map(Vec::len), Some(2));
+
+    local
+        .run(&[
+            "users",
+            "add",
+            "--account",
+            "acme",
+            "--id",
+            "zoe",
+            "--name",
+            "Zoe Park",
+            "--email",
+            "zoe@acme.example",
+            "--crm-user-id",
+            "7",
+        ])
+        .ok();
+    let users = local
+        .run(&["--json", "users", "list", "--account", "acme"])
+        .json();
+    let ids: Vec<&str> = users
+        .as_array()
+        .expect("users")
+        .iter()
+        .filter_map(|u| u["id"].as_str())
+        .collect();
+    assert_eq!(ids, vec!["john", "mary", "zoe"]);
+    assert_eq!(users[2]["crm_user_id"], "7");
+    let text = local.run(&["users", "list", "--account", "acme"]);
+    assert!(
+        text.ok()
+            .contains("zoe   Zoe Park     zoe@acme.example   7"),
+        "{}",
+        text.stdout
+    );
+    local
+        .run(&["users", "remove", "--account", "acme", "--id", "zoe"])
+        .ok();
+    let users = local
+        .run(&["--json", "users", "list", "--account", "acme"])
+        .json();
+    assert_eq!(users.as_array().map(Vec::len), Some(2));
+}
+
+#[test]
+fn a_number_of_another_account_is_refused() {
+    let local = Local::new();
+    local.with_db(|db| async move {
+        let store = EmbeddedStore::new(db);
+        let mut other = smsflow_shared::config::LocalConfig::parse(
+            std::path::Path::new("x.toml"),
+            support::EXAMPLE,
+        )
+        .expect("example parses")
+        .accounts
+        .remove(0);
+        other.id = AccountId::parse("other").expect("id");
+        other.numbers.truncate(0);
+        use smsflow_shared::ports::AccountStore;
+        store.put_account(&other).await.expect("put other");
+    });
+    let run = local.run(&[
+        "numbers",
+        "add",
+        "--account",
+        "other",
+        "--number",
+        "+19523142318",
+        "--backup-email",
+        "a@b.example",
+    ]);
+    let stderr = run.fails_with(4);
+    assert!(
+        stderr.contains("number +19523142318 already belongs to account acme"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("hint: remove the number from account acme first"),
+        "{stderr}"
+    );
+}
+
+fn message(n: u32, contact: &str, direction: Direction, status: MessageStatus) -> MessageRecord {
+    MessageRecord {
+        id: format!("01J{n:023}"),
+        account: acme(),
+        contact_phone: phone(contact),
+        our_sender: "+19523142318".into(),
+        direction,
+        body: format!("message {n}"),
+        media_urls: vec![],
+        status,
+        provider_sid: Some(format!("SM{n}")),
+        error_code: None,
+        user_id: None,
+        campaign: None,
+        created_at: Timestamp::from_millis(1_714_564_800_000 + i64::from(n) * 60_000),
+        updated_at: Timestamp::from_millis(1_714_564_800_000 + i64::from(n) * 60_000),
+        contact_id: None,
+        routing: None,
+    }
+}
+
+#[test]
+fn conversations_list_and_show() {
+    let local = Local::new();
+    local
+        .run(&["conversations", "list", "--account", "acme"])
+        .ok();
+    local.with_db(|db| async move {
+        let store = EmbeddedStore::new(db);
+        let mut first = message(
+            1,
+            "+19523140001",
+            Direction::Outbound,
+            MessageStatus::Delivered,
+        );
+        first.user_id = Some("mary".into());
+        first.campaign = Some("spring".into());
+        let mut reply = message(
+            2,
+            "+19523140001",
+            Direction::Inbound,
+            MessageStatus::Received,
+        );
+        reply.body = "Thanks!\nSee you".into();
+        reply.routing = Some(RoutingDecision {
+            to: EmailAddress::parse("mary@acme.example").expect("email"),
+            user_id: Some("mary".into()),
+            rule: RoutingRule::LastSms,
+            reason: "Mary sent the last SMS.".into(),
+        });
+        let mut failed = message(
+            3,
+            "+19523140002",
+            Direction::Outbound,
+            MessageStatus::Undelivered,
+        );
+        failed.error_code = Some(30003);
+        for m in [&first, &reply, &failed] {
+            store.record_message(m).await.expect("record");
+        }
+        store
+            .set_consent(
+                &acme(),
+                &phone("+19523140002"),
+                &smsflow_shared::ports::ConsentRecord {
+                    opted_out: true,
+                    changed_at: Timestamp::from_millis(1_714_565_000_000),
+                    source: "STOP keyword".into(),
+                },
+            )
+            .await
+            .expect("consent");
+    });
+    let listed = local
+        .run(&["--json", "conversations", "list", "--account", "acme"])
+        .json();
+    let phones: Vec<&str> = listed
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|c| c["phone"].as_str())
+        .collect();
+    assert_eq!(phones, vec!["+19523140002", "+19523140001"]);
+    assert_eq!(listed[0]["opted_out"], true);
+    assert_eq!(listed[1]["last_direction"], "inbound");
+    let text = local.run(&["conversations", "list", "--account", "acme"]);
+    assert!(
+        text.ok()
+            .contains("+19523140002  2024-05-01 12:03:00  out   opted out"),
+        "{}",
+        text.stdout
+    );
+
+    let thread = local
+        .run(&[
+            "--json",
+            "conversations",
+            "show",
+            "--account",
+            "acme",
+            "(952) 314-0001",
+        ])
+        .json();
+    let ids: Vec<&str> = thread["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .filter_map(|m| m["id"].as_str())
+        .collect();
+    assert_eq!(
+        ids,
+        vec!["01J00000000000000000000001", "01J00000000000000000000002"],
+        "newest last"
+    );
+    assert_eq!(thread["messages"][1]["routing"]["user_id"], "mary");
+    assert_eq!(thread["phone_health"]["status"], "active");
+    let text = local.run(&["conversations", "show", "--account", "acme", "+19523140001"]);
+    let out = text.ok();
+    assert!(
+        out.contains("2024-05-01 12:01:00 UTC  -> out  delivered  user mary  campaign spring"),
+        "{out}"
+    );
+    assert!(out.contains("    Thanks!\n    See you\n    routed to user mary <mary@acme.example>: Mary sent the last SMS."), "{out}");
+    let failed = local.run(&["conversations", "show", "--account", "acme", "+19523140002"]);
+    assert!(
+        failed.ok().contains("undelivered  error 30003 transient"),
+        "{}",
+        failed.stdout
+    );
+    assert!(
+        failed
+            .stdout
+            .contains("consent: opted out 2024-05-01 12:03:20 UTC (STOP keyword)"),
+        "{}",
+        failed.stdout
+    );
+    let none = local.run(&["conversations", "show", "--account", "acme", "+19523140009"]);
+    assert!(
+        none.fails_with(3)
+            .contains("account acme has no messages with +19523140009")
+    );
+}
+
+/// Dead-letters `body` on `queue` of the local database: one receive with a policy of one.
+async fn dead_letter(db: EmbeddedDb, queue: QueueName, body: &str, error: Option<&str>) -> String {
+    let q = EmbeddedQueue::new(db.clone(), Arc::new(SystemClock))
+        .with_policy(queue, QueuePolicy { max_receives: 1 });
+    let id = q
+        .enqueue(queue, OutgoingMessage::now(body))
+        .await
+        .expect("enqueue");
+    let got = q
+        .receive(queue, 1, Duration::ZERO, Duration::ZERO)
+        .await
+        .expect("receive");
+    assert_eq!(got.len(), 1);
+    let moved = q
+        .receive(queue, 1, Duration::ZERO, Duration::ZERO)
+        .await
+        .expect("receive");
+    assert!(moved.is_empty(), "moved to the dead-letter queue");
+    if let Some(error) = error {
+        EmbeddedStore::new(db)
+            .record_job_failure(
+                queue,
+                &id,
+                &JobFailure {
+                    error: error.into(),
+                    failed_at: recently(),
+                },
+            )
+            .await
+            .expect("record failure");
+    }
+    id
+}
+
+#[test]
+fn dlq_list_shows_jobs_and_redrive_moves_them_back() {
+    let local = Local::new();
+    let empty = local.run(&["dlq", "list", "--queue", "send"]);
+    assert!(empty.ok().contains("the send dead-letter queue is empty"));
+    let (send_id, goal_id, poison_id) = local.with_db(|db| async move {
+        let send = dead_letter(
+            db.clone(),
+            QueueName::Send,
+            SEND_JOB,
+            Some("twilio answered 500"),
+        )
+        .await;
+        let goal = dead_letter(db.clone(), QueueName::Automation, GOAL_JOB, None).await;
+        let poison = dead_letter(
+            db,
+            QueueName::Automation,
+            "not a job",
+            Some("not a valid job: expected value"),
+        )
+        .await;
+        (send, goal, poison)
+    });
+
+    let listed = local
+        .run(&["--json", "dlq", "list", "--queue", "send"])
+        .json();
+    assert_eq!(listed.as_array().map(Vec::len), Some(1));
+    assert_eq!(listed[0]["message_id"], send_id.as_str());
+    assert_eq!(listed[0]["kind"], "send");
+    assert_eq!(listed[0]["account"], "acme");
+    assert_eq!(listed[0]["details"]["message_id"], "01JSEND");
+    assert_eq!(listed[0]["last_error"]["error"], "twilio answered 500");
+    // Listing leaves them in place.
+    let text = local.run(&["dlq", "list", "--queue", "automation"]);
+    let out = text.ok();
+    assert!(out.contains("2 dead-lettered automation job(s)"), "{out}");
+    assert!(
+        out.contains(&format!("{goal_id}  achieve_goal  account acme")),
+        "{out}"
+    );
+    assert!(
+        out.contains("call_name=Inbound19523142318  contact_id=42  job_id=inbound:SM1:goal"),
+        "{out}"
+    );
+    assert!(out.contains("last error: not recorded"), "{out}");
+    assert!(
+        out.contains(&format!("{poison_id}  undecodable  account -")),
+        "{out}"
+    );
+    assert!(
+        out.contains(" UTC): not a valid job: expected value"),
+        "{out}"
+    );
+
+    // Redrive one by id; an unknown id is reported as not found after the rest moved.
+    let run = local.run(&[
+        "dlq",
+        "redrive",
+        "--queue",
+        "automation",
+        "--message-id",
+        &goal_id,
+        "--message-id",
+        "nope",
+    ]);
+    let stderr = run.fails_with(3);
+    assert!(
+        stderr.contains("not in the automation dead-letter queue: nope"),
+        "{stderr}"
+    );
+    assert!(
+        run.stdout.contains(&format!(
+            "moved {goal_id} (achieve_goal) back to the automation queue as "
+        )),
+        "{}",
+        run.stdout
+    );
+    let left = local
+        .run(&["--json", "dlq", "list", "--queue", "automation"])
+        .json();
+    assert_eq!(left[0]["message_id"], poison_id.as_str());
+    assert_eq!(left.as_array().map(Vec::len), Some(1));
+
+    let moved = local
+        .run(&["--json", "dlq", "redrive", "--queue", "send"])
+        .json();
+    assert_eq!(moved["moved"][0]["dead_letter_id"], send_id.as_str());
+    let new_id = moved["moved"][0]["new_message_id"]
+        .as_str()
+        .expect("new id")
+        .to_string();
+    assert!(
+        local
+            .run(&["dlq", "list", "--queue", "send"])
+            .ok()
+            .contains("is empty")
+    );
+
+    // The jobs are back on their queues, bodies intact.
+    let bodies = local.with_db(|db| async move {
+        let q = EmbeddedQueue::new(db, Arc::new(SystemClock));
+        let mut bodies = vec![];
+        for queue in QueueName::ALL {
+            for m in q
+                .receive(queue, 10, Duration::from_secs(60), Duration::ZERO)
+                .await
+                .expect("receive")
+            {
+                bodies.push((queue, m.message_id, m.body));
+            }
+        }
+        bodies
+    });
+    assert_eq!(bodies.len(), 2, "{bodies:?}");
+    assert!(
+        bodies.contains(&(QueueName::Send, new_id, SEND_JOB.to_string())),
+        "{bodies:?}"
+    );
+    assert!(
+        bodies
+            .iter()
+            .any(|(q, _, b)| *q == QueueName::Automation && b == GOAL_JOB),
+        "{bodies:?}"
+    );
+}
+
+/// A failure time inside the retention window (failures older than 14 days are not shown).
+fn recently() -> Timestamp {
+    use smsflow_shared::ports::Clock;
+    smsflow_shared::ports::SystemClock.now()
+}

@@ -1,0 +1,120 @@
+//! Running the `smsflow` binary against a local setup (a configuration in a temporary
+//! directory, whose database the tests seed directly) or against moto.
+
+#![allow(dead_code)] // each test binary uses part of this
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde_json::Value;
+use smsflow_shared::adapters::embedded::EmbeddedDb;
+use smsflow_shared::config::LocalConfig;
+use smsflow_shared::local;
+
+pub const EXAMPLE: &str = include_str!("../../../smsflow.example.toml");
+
+/// What one run of the binary did.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// Asserts success and returns stdout.
+    pub fn ok(&self) -> &str {
+        assert_eq!(
+            self.code, 0,
+            "stdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
+        &self.stdout
+    }
+
+    /// Asserts success and parses stdout as JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(self.ok())
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
+    }
+
+    /// Asserts the exit code and returns stderr.
+    pub fn fails_with(&self, code: i32) -> &str {
+        assert_eq!(
+            self.code, code,
+            "stdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
+        &self.stderr
+    }
+}
+
+pub fn smsflow(args: &[&str], envs: &[(&str, &str)]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_smsflow"))
+        .args(args)
+        .envs(envs.iter().copied())
+        .env_remove("SMSFLOW_CONFIG")
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("smsflow runs");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// The example configuration in a temporary directory, its accounts stored.
+pub struct Local {
+    pub dir: tempfile::TempDir,
+    pub config: String,
+}
+
+impl Local {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("smsflow.toml");
+        std::fs::write(&path, EXAMPLE).expect("write config");
+        let local = Local {
+            config: path.display().to_string(),
+            dir,
+        };
+        local.run(&["accounts", "push"]).ok();
+        local
+    }
+
+    /// Runs a command with `--config` of this setup appended.
+    pub fn run(&self, args: &[&str]) -> Run {
+        let mut all = args.to_vec();
+        all.extend(["--config", &self.config]);
+        smsflow(&all, &[])
+    }
+
+    pub fn file(&self, name: &str, text: &str) -> String {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, text).expect("write file");
+        path.display().to_string()
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        let config = LocalConfig::load(std::path::Path::new(&self.config)).expect("config");
+        local::database_path(&config)
+    }
+
+    /// Runs `seed` on the database (closed again before it returns, so the binary can
+    /// open it).
+    pub fn with_db<T, F, Fut>(&self, seed: F) -> T
+    where
+        F: FnOnce(EmbeddedDb) -> Fut,
+        Fut: std::future::Future<Output = T>,
+    {
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        let db = EmbeddedDb::open(&self.db_path()).expect("database opens");
+        let watch = db.close_watch();
+        let out = runtime.block_on(seed(db));
+        assert!(
+            runtime.block_on(watch.closed(std::time::Duration::from_secs(5))),
+            "the seed kept the database open"
+        );
+        out
+    }
+}
