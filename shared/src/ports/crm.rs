@@ -35,7 +35,13 @@ impl Contact {
         let text = |v: &Option<String>| Some(v.clone().unwrap_or_default());
         match field {
             "Id" => Some(self.id.clone()),
-            "FirstName" => text(&self.first_name),
+            // The placeholder of an auto-created contact is not a name to greet anyone by.
+            "FirstName" => Some(
+                self.first_name
+                    .clone()
+                    .filter(|n| n != crate::domain::contact::AUTO_CREATED_FIRST_NAME)
+                    .unwrap_or_default(),
+            ),
             "LastName" => text(&self.last_name),
             "Email" => Some(
                 self.email
@@ -221,6 +227,24 @@ pub trait Crm: Send + Sync {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_auto_created_contact_has_no_first_name_to_merge() {
+        let contact = Contact {
+            id: "1".into(),
+            first_name: Some(crate::domain::contact::AUTO_CREATED_FIRST_NAME.into()),
+            last_name: None,
+            email: None,
+            phone: None,
+            owner_id: None,
+            tags: vec![],
+            custom_fields: BTreeMap::new(),
+        };
+        assert_eq!(
+            contact.merge_field("Contact.FirstName").as_deref(),
+            Some("")
+        );
+    }
 
     #[test]
     fn merge_fields_of_a_contact() {
