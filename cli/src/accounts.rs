@@ -45,6 +45,16 @@ pub enum Command {
         #[command(flatten)]
         at: Location,
     },
+    /// Turn logging of the account's message bodies on or off (for debugging its flow).
+    SetDebug {
+        #[arg(long)]
+        account: String,
+        /// Whether message bodies are written to the logs.
+        #[arg(long, action = clap::ArgAction::Set)]
+        log_bodies: bool,
+        #[command(flatten)]
+        at: Location,
+    },
     /// Change the account's limits.
     SetLimit {
         #[arg(long)]
@@ -72,6 +82,23 @@ pub async fn run(command: Command, out: Output) -> CliResult {
             crm_url,
             at,
         } => rotate_key(&account, crm_url, &at, out).await,
+        Command::SetDebug {
+            account,
+            log_bodies,
+            at,
+        } => {
+            let store = at.store().await?;
+            let id = AccountId::parse(&account)?;
+            let mut account = stored_account(&*store, &id).await?;
+            account.debug_log_bodies = log_bodies;
+            store.put_account(&account).await?;
+            local_change_note(&at);
+            let summary = serde_json::json!({ "account": id, "debug_log_bodies": log_bodies });
+            out.emit(&summary, || {
+                let state = if log_bodies { "on" } else { "off" };
+                println!("account {id}: logging of message bodies {state}")
+            })
+        }
         Command::SetLimit {
             account,
             queue_limit,
@@ -105,11 +132,12 @@ pub async fn stored_account(store: &dyn Store, id: &AccountId) -> CliResult<Acco
     })
 }
 
-/// Locally, `smsflow serve` stores the configuration file's accounts again when it starts.
+/// Locally, `smsflow serve` keeps a stored account until its entry in the configuration
+/// file changes; then the file's version replaces it.
 pub fn local_change_note(at: &Location) {
     if !at.target.aws {
         eprintln!(
-            "note: `smsflow serve` stores the accounts of {} again when it starts; make the same change there to keep it",
+            "note: the change lasts until the account's entry in {} changes; `smsflow serve` then stores the file's version",
             at.config.display()
         );
     }
@@ -215,6 +243,7 @@ struct AccountView {
     queue_limit: u32,
     alert_number: Option<String>,
     sms_notes: bool,
+    debug_log_bodies: bool,
     subscription_field: Option<String>,
     event_webhook_url: Option<String>,
     send_key_sha256: String,
@@ -284,6 +313,7 @@ impl AccountView {
             queue_limit: a.limits.queue_limit,
             alert_number: a.alert_number.as_ref().map(ToString::to_string),
             sms_notes: a.sms_notes,
+            debug_log_bodies: a.debug_log_bodies,
             subscription_field: a.subscription_field.clone(),
             event_webhook_url: a.event_webhook.as_ref().map(|w| w.url.clone()),
             send_key_sha256: a.send_key_hash.as_hex().to_string(),
@@ -304,6 +334,7 @@ impl AccountView {
                 self.alert_number.clone().unwrap_or_else(none)
             ),
             format!("  sms notes         {}", self.sms_notes),
+            format!("  log bodies        {}", self.debug_log_bodies),
             format!(
                 "  event webhook     {}",
                 self.event_webhook_url.clone().unwrap_or_else(none)

@@ -310,7 +310,7 @@ fn accounts_show_rotate_key_and_set_limit() {
     assert!(
         human
             .stderr
-            .contains("note: `smsflow serve` stores the accounts"),
+            .contains("note: the change lasts until the account's entry in"),
         "{}",
         human.stderr
     );
@@ -334,6 +334,25 @@ fn accounts_show_rotate_key_and_set_limit() {
         .run(&["--json", "accounts", "show", "--account", "acme"])
         .json();
     assert_eq!(shown["queue_limit"], 25);
+    assert_eq!(shown["debug_log_bodies"], false);
+
+    let debug = local
+        .run(&[
+            "--json",
+            "accounts",
+            "set-debug",
+            "--account",
+            "acme",
+            "--log-bodies",
+            "true",
+        ])
+        .json();
+    assert_eq!(debug, json!({"account": "acme", "debug_log_bodies": true}));
+    let shown = local.run(&["accounts", "show", "--account", "acme"]);
+    assert!(shown.ok().contains("  log bodies        true"), "{}", shown.stdout);
+    local
+        .run(&["accounts", "set-debug", "--account", "acme", "--log-bodies", "yes"])
+        .fails_with(2);
     local
         .run(&[
             "accounts",

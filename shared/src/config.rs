@@ -102,6 +102,7 @@ struct RawAccount {
     crm: RawCrm,
     event_webhook: Option<RawEventWebhook>,
     quiet_hours: Option<RawQuietHours>,
+    debug_log_bodies: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -437,6 +438,7 @@ impl Validator {
                 .map(|f| self.non_empty(&format!("{at}.subscription_field"), f))
                 .transpose()?,
             sms_notes: raw.sms_notes.unwrap_or(true),
+            debug_log_bodies: raw.debug_log_bodies.unwrap_or(false),
             quiet_hours: raw
                 .quiet_hours
                 .map(|q| self.quiet_hours(&format!("{at}.quiet_hours"), q))

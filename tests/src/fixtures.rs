@@ -62,5 +62,6 @@ pub fn account(id: &str, numbers: &[&str]) -> Account {
         sms_notes: true,
         event_webhook: None,
         quiet_hours: None,
+        debug_log_bodies: false,
     }
 }

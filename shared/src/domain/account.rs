@@ -220,6 +220,10 @@ pub struct Account {
     /// When bulk messages wait (recipient's local time), if the account wants that.
     #[serde(default)]
     pub quiet_hours: Option<super::quiet_hours::QuietHours>,
+    /// Whether message bodies of this account are written to the logs (for debugging a
+    /// customer's flow; bodies are never logged otherwise).
+    #[serde(default)]
+    pub debug_log_bodies: bool,
 }
 
 fn sms_notes_default() -> bool {

@@ -60,5 +60,6 @@ pub fn account() -> Account {
         sms_notes: true,
         event_webhook: None,
         quiet_hours: None,
+        debug_log_bodies: false,
     }
 }

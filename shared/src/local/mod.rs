@@ -2,6 +2,7 @@
 //! backends (redb store and queues, sandbox carrier, outbox, sandbox CRM). What the
 //! sandbox did is readable under `/_sandbox/...`.
 
+mod config_accounts;
 mod pump;
 mod sandbox;
 
@@ -23,7 +24,7 @@ use crate::adapters::event_webhook::WebhookEvents;
 use crate::app::{App, AppSettings};
 use crate::config::LocalConfig;
 use crate::handlers::http;
-use crate::ports::{AccountStore, Clock, IdGenerator, QueueName, StoreError, SystemClock, UlidIds};
+use crate::ports::{Clock, IdGenerator, QueueName, StoreError, SystemClock, UlidIds};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LocalError {
@@ -93,15 +94,7 @@ impl LocalRuntime {
                 detail: e.to_string(),
             })?;
         let store = Arc::new(EmbeddedStore::new(db.clone()));
-        for account in &config.accounts {
-            store
-                .put_account(account)
-                .await
-                .map_err(|source| LocalError::Account {
-                    account: account.id.to_string(),
-                    source,
-                })?;
-        }
+        config_accounts::load(&db, &*store, &config.accounts).await?;
         let queue = Arc::new(EmbeddedQueue::new(db.clone(), clock.clone()));
         let carrier = Arc::new(SandboxCarrier::new(
             db.clone(),

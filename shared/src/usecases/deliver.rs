@@ -195,6 +195,7 @@ pub async fn deliver(app: &App, job: &SendJob) -> JobOutcome {
                 tracing::error!(message_id = %job.message_id, error = %e, "sent, but could not attach the provider SID");
             }
             complete_attempt(app, &attempt_key, &format!("sent as {}", accepted.sid)).await;
+            super::log_body(&account, &job.message_id, &job.body);
             after_sent(app, &account, job).await;
             JobOutcome::Done
         }
@@ -445,7 +446,12 @@ async fn rejected(app: &App, account: &Account, job: &SendJob, code: u32) {
         )
         .await;
     let message = match failed {
-        Ok(StatusUpdate::Advanced(m) | StatusUpdate::Unchanged(m)) => m,
+        // Counted once: a redelivered job finds the message already failed.
+        Ok(StatusUpdate::Advanced(m)) => {
+            crate::metrics::delivery(&account.id, MessageStatus::Failed, Some(code));
+            m
+        }
+        Ok(StatusUpdate::Unchanged(m)) => m,
         Ok(StatusUpdate::UnknownSid) => {
             tracing::error!(message_id = %job.message_id, "rejected message is not on the conversation");
             return;

@@ -8,6 +8,14 @@ pub mod send_request;
 pub mod sequence;
 pub mod status;
 
+/// Logs a message body when the account has `debug_log_bodies` on; bodies are private
+/// and stay out of the logs otherwise.
+pub(crate) fn log_body(account: &crate::domain::Account, message_id: &str, body: &str) {
+    if account.debug_log_bodies {
+        tracing::info!(account = %account.id, message = message_id, body, "message body (debug_log_bodies is on)");
+    }
+}
+
 /// What became of one queued job.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JobOutcome {
@@ -23,5 +31,54 @@ pub enum JobOutcome {
 impl JobOutcome {
     pub fn should_retry(&self) -> bool {
         matches!(self, JobOutcome::Retry(_))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    use super::log_body;
+    use crate::domain::fixtures;
+
+    /// Collects what the logs would print.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .map_err(|_| std::io::Error::other("poisoned"))?
+                .extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn logs_of(f: impl FnOnce()) -> String {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, f);
+        let bytes = captured.0.lock().expect("logs").clone();
+        String::from_utf8(bytes).expect("utf-8 logs")
+    }
+
+    #[test]
+    fn bodies_are_logged_only_for_accounts_being_debugged() {
+        for (debug, logged) in [(false, false), (true, true)] {
+            let mut account = fixtures::account();
+            account.debug_log_bodies = debug;
+            let logs = logs_of(|| log_body(&account, "01MSG", "see you at 5pm"));
+            assert_eq!(logs.contains("see you at 5pm"), logged, "debug {debug}: {logs}");
+            assert_eq!(logs.contains("01MSG"), logged, "debug {debug}: {logs}");
+        }
     }
 }

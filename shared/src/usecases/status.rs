@@ -197,10 +197,10 @@ pub async fn receive(app: &App, request: &WebhookRequest) -> Result<CallbackOutc
 
 /// For the send worker: what a send's immediate outcome (a provider rejection with its
 /// error code, or acceptance as `queued`) sets off, mapped exactly as a status callback
-/// would be. It does not change the stored message's status (the worker owns that); it
-/// fires the goal, records the phone event and an opt-out, and queues the delivery event,
-/// each idempotent per message, so calling it again for the same message and status
-/// repeats nothing.
+/// would be. It does not change the stored message's status nor count it (the worker owns
+/// both); it fires the goal, records the phone event and an opt-out, and queues the
+/// delivery event, each idempotent per message, so calling it again for the same message
+/// and status repeats nothing.
 pub async fn on_outcome(
     app: &App,
     account: &Account,
@@ -208,7 +208,6 @@ pub async fn on_outcome(
     status: MessageStatus,
     error_code: Option<u32>,
 ) -> Result<DeliveryOutcome, StatusError> {
-    crate::metrics::delivery(&account.id, status, error_code);
     set_off(app, account, message, status, error_code, app.clock.now()).await
 }
 
