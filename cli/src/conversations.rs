@@ -1,13 +1,14 @@
 //! `smsflow conversations list` / `show`: an account's recent conversations, and one
 //! contact's thread, oldest first so it reads like a chat, with each message's status,
-//! error, user or campaign, and for inbound texts who got them and why.
+//! error, user or campaign, for inbound texts who got them and why, and the CRM goals each
+//! message set off (also those of send requests that never became a message: refused).
 
 use clap::Subcommand;
 use serde::Serialize;
 use smsflow_shared::domain::consent::PhoneHealth;
 use smsflow_shared::domain::twilio_errors::{ErrorClass, classify_error_code};
 use smsflow_shared::domain::{AccountId, Direction, MessageRecord};
-use smsflow_shared::ports::{ConsentRecord, ConversationSummary};
+use smsflow_shared::ports::{ConsentRecord, ConversationSummary, GoalRecord, GoalResult};
 
 use crate::accounts::stored_account;
 use crate::output::{CliError, CliResult, Output, table, time};
@@ -53,6 +54,8 @@ struct Thread {
     phone_health: PhoneHealth,
     /// Oldest first.
     messages: Vec<ThreadMessage>,
+    /// Goals of send requests with no message in the thread: refused, or not sent yet.
+    requests_without_message: Vec<RequestGoals>,
 }
 
 #[derive(Serialize)]
@@ -60,6 +63,14 @@ struct ThreadMessage {
     #[serde(flatten)]
     message: MessageRecord,
     error_class: Option<ErrorClass>,
+    /// The CRM goals the message set off, and what became of each.
+    goals: Vec<GoalRecord>,
+}
+
+#[derive(Serialize)]
+struct RequestGoals {
+    message_id: String,
+    goals: Vec<GoalRecord>,
 }
 
 pub async fn run(command: Command, out: Output) -> CliResult {
@@ -109,7 +120,11 @@ pub async fn run(command: Command, out: Output) -> CliResult {
             let account = stored_account(&*store, &id).await?;
             let phone = account.parse_phone(&phone)?;
             let mut messages = store.conversation(&id, &phone, limit).await?;
-            if messages.is_empty() {
+            messages.reverse();
+            // The goals of the messages shown, and of requests since the oldest of them.
+            let oldest = messages.first().map_or("", |m| m.id.as_str());
+            let mut goals = store.goals_fired(&id, &phone, oldest).await?;
+            if messages.is_empty() && goals.is_empty() {
                 return Err(CliError::not_found(format!(
                     "account {id} has no messages with {phone}"
                 ))
@@ -117,23 +132,60 @@ pub async fn run(command: Command, out: Output) -> CliResult {
                     "`smsflow conversations list --account {id}` shows its recent conversations"
                 )));
             }
-            messages.reverse();
+            let messages: Vec<ThreadMessage> = messages
+                .into_iter()
+                .map(|m| ThreadMessage {
+                    error_class: m.error_code.map(classify_error_code),
+                    goals: take_goals(&mut goals, &m.id),
+                    message: m,
+                })
+                .collect();
+            let mut requests_without_message: Vec<RequestGoals> = Vec::new();
+            for record in goals {
+                match requests_without_message.last_mut() {
+                    Some(last) if last.message_id == record.message_id => last.goals.push(record),
+                    _ => requests_without_message.push(RequestGoals {
+                        message_id: record.message_id.clone(),
+                        goals: vec![record],
+                    }),
+                }
+            }
             let thread = Thread {
                 account: id.clone(),
                 phone: phone.to_string(),
                 consent: store.consent(&id, &phone).await?,
                 phone_health: store.phone_health(&id, &phone).await?,
-                messages: messages
-                    .into_iter()
-                    .map(|m| ThreadMessage {
-                        error_class: m.error_code.map(classify_error_code),
-                        message: m,
-                    })
-                    .collect(),
+                messages,
+                requests_without_message,
             };
             out.emit(&thread, || println!("{}", render(&thread)))
         }
     }
+}
+
+/// Removes and returns the records about `message_id`.
+fn take_goals(goals: &mut Vec<GoalRecord>, message_id: &str) -> Vec<GoalRecord> {
+    let (mine, rest) = std::mem::take(goals)
+        .into_iter()
+        .partition(|g| g.message_id == message_id);
+    *goals = rest;
+    mine
+}
+
+fn goal_line(goals: &[GoalRecord]) -> String {
+    let each: Vec<String> = goals
+        .iter()
+        .map(|g| {
+            let outcome = match g.outcome {
+                GoalResult::Achieved => "achieved",
+                GoalResult::Disabled => "disabled, not called",
+                GoalResult::NotConfigured => "not configured in the CRM",
+                GoalResult::Failed => "failed",
+            };
+            format!("{} ({outcome})", g.goal)
+        })
+        .collect();
+    format!("    goals: {}", each.join(", "))
 }
 
 fn direction(d: Direction) -> &'static str {
@@ -160,8 +212,22 @@ fn render(thread: &Thread) -> String {
         thread.phone_health.status.as_str(),
         thread.phone_health.consecutive_hard_failures
     ));
+    // Messages and message-less requests, in id (= time) order.
+    let mut requests = thread.requests_without_message.iter().peekable();
+    let mut request_lines = |lines: &mut Vec<String>, before: Option<&str>| {
+        while let Some(r) = requests.next_if(|r| before.is_none_or(|id| r.message_id.as_str() < id))
+        {
+            lines.push(String::new());
+            lines.push(format!(
+                "request {}: no message sent (refused, or not sent yet)",
+                r.message_id
+            ));
+            lines.push(goal_line(&r.goals));
+        }
+    };
     for m in &thread.messages {
         let m_ = &m.message;
+        request_lines(&mut lines, Some(&m_.id));
         lines.push(String::new());
         let arrow = match m_.direction {
             Direction::Inbound => "<- in ",
@@ -207,7 +273,11 @@ fn render(thread: &Thread) -> String {
         if m_.updated_at != m_.created_at {
             lines.push(format!("    status updated {} UTC", time(m_.updated_at)));
         }
+        if !m.goals.is_empty() {
+            lines.push(goal_line(&m.goals));
+        }
     }
+    request_lines(&mut lines, None);
     lines.join("\n")
 }
 

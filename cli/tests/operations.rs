@@ -15,8 +15,8 @@ use smsflow_shared::domain::{
     Timestamp,
 };
 use smsflow_shared::ports::{
-    ConsentStore, ConversationStore, JobFailure, JobFailureStore, JobQueue, OutgoingMessage,
-    QueueName, QueueReceiver, SystemClock,
+    ConsentStore, ConversationStore, GoalLog, GoalRecord, GoalResult, JobFailure, JobFailureStore,
+    JobQueue, OutgoingMessage, QueueName, QueueReceiver, SystemClock,
 };
 use support::{Local, smsflow};
 
@@ -349,9 +349,20 @@ fn accounts_show_rotate_key_and_set_limit() {
         .json();
     assert_eq!(debug, json!({"account": "acme", "debug_log_bodies": true}));
     let shown = local.run(&["accounts", "show", "--account", "acme"]);
-    assert!(shown.ok().contains("  log bodies        true"), "{}", shown.stdout);
+    assert!(
+        shown.ok().contains("  log bodies        true"),
+        "{}",
+        shown.stdout
+    );
     local
-        .run(&["accounts", "set-debug", "--account", "acme", "--log-bodies", "yes"])
+        .run(&[
+            "accounts",
+            "set-debug",
+            "--account",
+            "acme",
+            "--log-bodies",
+            "yes",
+        ])
         .fails_with(2);
     local
         .run(&[
@@ -610,6 +621,45 @@ fn conversations_list_and_show() {
         for m in [&first, &reply, &failed] {
             store.record_message(m).await.expect("record");
         }
+        let goal = |id: &str, name: &str, outcome: GoalResult| GoalRecord {
+            message_id: id.into(),
+            goal: name.into(),
+            outcome,
+            at: Timestamp::from_millis(1_714_565_000_000),
+        };
+        let goals = [
+            (
+                "+19523140001",
+                goal(&first.id, "SendAuto", GoalResult::Achieved),
+            ),
+            (
+                "+19523140001",
+                goal(&first.id, "GoodNumber", GoalResult::NotConfigured),
+            ),
+            // A later request that was refused: no message, only its goals.
+            (
+                "+19523140001",
+                goal(
+                    "01J00000000000000000000005",
+                    "BlockedNumber",
+                    GoalResult::Achieved,
+                ),
+            ),
+            (
+                "+19523140003",
+                goal(
+                    "01J00000000000000000000006",
+                    "QueueExceeded",
+                    GoalResult::Failed,
+                ),
+            ),
+        ];
+        for (to, record) in &goals {
+            store
+                .record_goal(&acme(), &phone(to), record)
+                .await
+                .expect("goal");
+        }
         store
             .set_consent(
                 &acme(),
@@ -665,6 +715,25 @@ fn conversations_list_and_show() {
         "newest last"
     );
     assert_eq!(thread["messages"][1]["routing"]["user_id"], "mary");
+    let goals: Vec<(&str, &str)> = thread["messages"][0]["goals"]
+        .as_array()
+        .expect("goals")
+        .iter()
+        .filter_map(|g| Some((g["goal"].as_str()?, g["outcome"].as_str()?)))
+        .collect();
+    assert_eq!(
+        goals,
+        vec![("GoodNumber", "not_configured"), ("SendAuto", "achieved")]
+    );
+    assert_eq!(thread["messages"][1]["goals"], json!([]));
+    assert_eq!(
+        thread["requests_without_message"][0]["message_id"],
+        "01J00000000000000000000005"
+    );
+    assert_eq!(
+        thread["requests_without_message"][0]["goals"][0]["goal"],
+        "BlockedNumber"
+    );
     assert_eq!(thread["phone_health"]["status"], "active");
     let text = local.run(&["conversations", "show", "--account", "acme", "+19523140001"]);
     let out = text.ok();
@@ -673,6 +742,24 @@ fn conversations_list_and_show() {
         "{out}"
     );
     assert!(out.contains("    Thanks!\n    See you\n    routed to user mary <mary@acme.example>: Mary sent the last SMS."), "{out}");
+    assert!(
+        out.contains("    goals: GoodNumber (not configured in the CRM), SendAuto (achieved)"),
+        "{out}"
+    );
+    assert!(
+        out.ends_with(
+            "request 01J00000000000000000000005: no message sent (refused, or not sent yet)\n    goals: BlockedNumber (achieved)\n"
+        ),
+        "{out}"
+    );
+    let refused_only = local.run(&["conversations", "show", "--account", "acme", "+19523140003"]);
+    assert!(
+        refused_only
+            .ok()
+            .contains("    goals: QueueExceeded (failed)"),
+        "{}",
+        refused_only.stdout
+    );
     let failed = local.run(&["conversations", "show", "--account", "acme", "+19523140002"]);
     assert!(
         failed.ok().contains("undelivered  error 30003 transient"),

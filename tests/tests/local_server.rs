@@ -171,6 +171,7 @@ async fn queue_consumers_run_and_state_survives_restart() {
             account: acme.id.clone(),
             contact_id: contact.id.clone(),
             call_name: "Inbound".into(),
+            about: None,
         },
     )
     .await
@@ -501,6 +502,35 @@ async fn goals_the_crm_lacks_are_disabled_until_reset() {
         .await
         .expect("store");
     assert!(disabled.is_empty(), "{disabled:?}");
+
+    // The conversation logs what became of the text's goals.
+    let from = smsflow_shared::domain::PhoneNumber::parse_e164("+14155552674").expect("phone");
+    let logged = server
+        .runtime
+        .app
+        .store
+        .goals_fired(&acme, &from, "")
+        .await
+        .expect("goal log");
+    let inbound = logged
+        .iter()
+        .find(|g| g.goal == "Inbound")
+        .expect("Inbound logged");
+    assert_eq!(
+        inbound.outcome,
+        smsflow_shared::ports::GoalResult::NotConfigured
+    );
+    let thread = server
+        .runtime
+        .app
+        .store
+        .conversation(&acme, &from, 10)
+        .await
+        .expect("conversation");
+    assert!(
+        logged.iter().all(|g| g.message_id == thread[0].id),
+        "every goal is about the text: {logged:?}"
+    );
     server.shutdown().await.expect("clean shutdown");
 }
 

@@ -38,9 +38,7 @@ pub async fn load(
             source,
         };
         let digest = digest(account).map_err(failed)?;
-        let previous = file_digest(db, account.id.as_str())
-            .await
-            .map_err(failed)?;
+        let previous = file_digest(db, account.id.as_str()).await.map_err(failed)?;
         let stored = store.account(&account.id).await.map_err(failed)?;
         if stored.is_some() && previous.as_deref() == Some(digest.as_str()) {
             loaded.push(Loaded::Kept);
@@ -127,7 +125,11 @@ mod tests {
         changed.name = "Renamed".into();
         let after_change = load(&db, &store, std::slice::from_ref(&changed)).await;
         assert_eq!(after_change.expect("load"), vec![Loaded::FromFile]);
-        let stored = store.account(&file.id).await.expect("read").expect("stored");
+        let stored = store
+            .account(&file.id)
+            .await
+            .expect("read")
+            .expect("stored");
         assert_eq!(stored, changed);
 
         // A stored account deleted behind the file's back is stored again.

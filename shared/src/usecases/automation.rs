@@ -6,11 +6,11 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::JobOutcome;
+use super::goals::GoalSubject;
 use crate::app::App;
 use crate::domain::{AccountId, EmailAddress};
 use crate::ports::{
-    Claim, CrmError, Email, GoalOutcome, MailError, NewNote, OutgoingMessage, QueueName,
-    QueueResult,
+    Claim, CrmError, Email, MailError, NewNote, OutgoingMessage, QueueName, QueueResult,
 };
 
 /// How long a finished job id is remembered against SQS redelivery.
@@ -24,6 +24,9 @@ pub enum AutomationJob {
         account: AccountId,
         contact_id: String,
         call_name: String,
+        /// The message the goal is about, where what became of it is logged.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        about: Option<GoalSubject>,
     },
     ApplyTag {
         account: AccountId,
@@ -127,7 +130,13 @@ async fn execute(app: &App, job: &AutomationJob) -> JobOutcome {
             account,
             contact_id,
             call_name,
-        } => achieve_goal(app, account, contact_id, call_name).await,
+            about,
+        } => {
+            with_account(app, account, |acct| async move {
+                super::goals::achieve(app, &acct, contact_id, call_name, about.as_ref()).await
+            })
+            .await
+        }
         AutomationJob::ApplyTag {
             account,
             contact_id,
@@ -235,47 +244,4 @@ fn crm_outcome(result: Result<(), CrmError>) -> JobOutcome {
         Err(e) if e.is_transient() => JobOutcome::Retry(e.to_string()),
         Err(e) => JobOutcome::Dropped(e.to_string()),
     }
-}
-
-/// Fires a goal unless the CRM said before that it is not configured; remembers when it
-/// says so now (turboDial's "disabled goals", reset by an operator).
-async fn achieve_goal(
-    app: &App,
-    account_id: &AccountId,
-    contact_id: &str,
-    call_name: &str,
-) -> JobOutcome {
-    with_account(app, account_id, |account| async move {
-        match app.store.disabled_goals(&account.id).await {
-            Ok(disabled) if disabled.contains(call_name) => {
-                return JobOutcome::Skipped(format!("goal {call_name} is disabled"));
-            }
-            Ok(_) => {}
-            Err(e) => return JobOutcome::Retry(format!("cannot read disabled goals: {e}")),
-        }
-        let result = app
-            .crm
-            .achieve_goal(&account, contact_id, &account.goal_integration, call_name)
-            .await;
-        match result {
-            Ok(GoalOutcome::Achieved) => {
-                crate::metrics::count(&account.id, crate::metrics::Metric::GoalsFired);
-                JobOutcome::Done
-            }
-            Ok(GoalOutcome::NotConfigured) => {
-                match app.store.disable_goal(&account.id, call_name).await {
-                    Ok(()) => JobOutcome::Skipped(format!(
-                        "goal {}.{call_name} is not configured in the CRM; disabled until reset",
-                        account.goal_integration
-                    )),
-                    Err(e) => JobOutcome::Retry(format!("cannot disable goal: {e}")),
-                }
-            }
-            Err(e) => {
-                crate::metrics::count(&account.id, crate::metrics::Metric::GoalsFailed);
-                crm_outcome(Err(e))
-            }
-        }
-    })
-    .await
 }

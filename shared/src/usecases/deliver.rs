@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use super::JobOutcome;
 use super::automation::{self, AutomationJob};
-use super::send_request::queue_goals;
+use super::goals::{GoalSubject, queue_standard_goals};
 use crate::app::App;
 use crate::domain::consent::{PhoneStatus, SendKind};
 use crate::domain::goals::StandardGoal;
@@ -73,6 +73,16 @@ pub struct SendJob {
 
 fn transactional() -> SendKind {
     SendKind::Transactional
+}
+
+impl SendJob {
+    /// What the job's goals are about: its message.
+    fn about(&self) -> GoalSubject {
+        GoalSubject {
+            phone: self.to.clone(),
+            message_id: self.message_id.clone(),
+        }
+    }
 }
 
 pub async fn deliver(app: &App, job: &SendJob) -> JobOutcome {
@@ -132,7 +142,7 @@ pub async fn deliver(app: &App, job: &SendJob) -> JobOutcome {
         } else {
             &goals[..]
         };
-        if let Err(e) = queue_goals(app, &account, &job.message_id, goals).await {
+        if let Err(e) = queue_standard_goals(app, &account, &job.about(), goals).await {
             tracing::warn!(message_id = %job.message_id, error = %e, "could not queue the refusal's goals");
         }
         return JobOutcome::Dropped(format!("not sent: {}", refusal.1));
@@ -477,10 +487,10 @@ async fn after_sent(app: &App, account: &Account, job: &SendJob) {
     } else {
         StandardGoal::SendAuto
     };
-    if let Err(e) = queue_goals(
+    if let Err(e) = queue_standard_goals(
         app,
         account,
-        &job.message_id,
+        &job.about(),
         &[(goal, job.contact_id.as_deref())],
     )
     .await

@@ -8,12 +8,12 @@
 //! The hot path makes four storage/queue calls: number and account lookups, one
 //! transactional write of the message with its SID, one enqueue (+1 write for STOP/START).
 
-use std::time::Duration;
-
 use serde::{Deserialize, Serialize};
 
 use super::JobOutcome;
 use super::automation::{self, AutomationJob};
+use super::contacts::{cache_contact, cached_or_found_contact};
+use super::goals::{GoalSubject, queue_goal};
 use super::sequence::Handoff;
 use crate::app::App;
 use crate::domain::consent::{BouncePolicy, PhoneEvent};
@@ -31,10 +31,8 @@ use crate::domain::{
     Account, AccountId, Direction, EmailAddress, MessageRecord, MessageStatus, PhoneNumber,
     Timestamp,
 };
-use crate::ports::{CachedContact, ConsentRecord, Contact, CrmError, Email, NewContact, Recorded};
+use crate::ports::{ConsentRecord, Contact, CrmError, Email, NewContact, Recorded};
 
-/// How long a CRM contact lookup is reused (CRM quotas are tight; contacts change rarely).
-const CONTACT_CACHE: Duration = Duration::from_secs(10 * 60);
 /// How far back the conversation is searched for the last SMS we sent.
 const HISTORY: usize = 50;
 
@@ -541,13 +539,14 @@ async fn queue_inbound_goals(
         keyword: text.keyword,
     });
     if let Some(contact) = contact {
+        let about = GoalSubject {
+            phone: text.from.clone(),
+            message_id: text.message_id.clone(),
+        };
         for goal in &goals {
-            let job = AutomationJob::AchieveGoal {
-                account: account.id.clone(),
-                contact_id: contact.id.clone(),
-                call_name: goal.to_string(),
-            };
-            automation::enqueue_with_id(app, format!("goal:{}:{goal}", text.message_sid), job)
+            let job_id = format!("goal:{}:{goal}", text.message_sid);
+            let call_name = goal.to_string();
+            queue_goal(app, &account.id, &contact.id, &call_name, &about, job_id)
                 .await
                 .map_err(|e| JobOutcome::Retry(format!("queue: {e}")))?;
         }
@@ -616,47 +615,6 @@ async fn route(
         }),
         ..by_call
     })))
-}
-
-pub(crate) async fn cached_or_found_contact(
-    app: &App,
-    account: &Account,
-    phone: &PhoneNumber,
-    now: Timestamp,
-) -> Result<Option<Contact>, CrmError> {
-    match app.store.cached_contact(&account.id, phone, now).await {
-        Ok(Some(cached)) => {
-            if let Ok(contact) = serde_json::from_value::<Contact>(cached.contact) {
-                return Ok(Some(contact));
-            }
-        }
-        Ok(None) => {}
-        Err(e) => tracing::warn!(error = %e, "contact cache unavailable; asking the CRM"),
-    }
-    let found = app.crm.find_contact_by_phone(account, phone).await?;
-    if let Some(contact) = &found {
-        cache_contact(app, account, phone, contact, now).await;
-    }
-    Ok(found)
-}
-
-pub(crate) async fn cache_contact(
-    app: &App,
-    account: &Account,
-    phone: &PhoneNumber,
-    contact: &Contact,
-    now: Timestamp,
-) {
-    let Ok(value) = serde_json::to_value(contact) else {
-        return;
-    };
-    let cached = CachedContact {
-        contact: value,
-        expires_at: now.plus(CONTACT_CACHE),
-    };
-    if let Err(e) = app.store.cache_contact(&account.id, phone, &cached).await {
-        tracing::warn!(error = %e, "could not cache the contact");
-    }
 }
 
 fn forward_email(

@@ -2,7 +2,9 @@
 //! outcome the handler turns into a response.
 
 pub mod automation;
+mod contacts;
 pub mod deliver;
+pub mod goals;
 pub mod inbound;
 pub mod send_request;
 pub mod sequence;
@@ -77,7 +79,11 @@ mod tests {
             let mut account = fixtures::account();
             account.debug_log_bodies = debug;
             let logs = logs_of(|| log_body(&account, "01MSG", "see you at 5pm"));
-            assert_eq!(logs.contains("see you at 5pm"), logged, "debug {debug}: {logs}");
+            assert_eq!(
+                logs.contains("see you at 5pm"),
+                logged,
+                "debug {debug}: {logs}"
+            );
             assert_eq!(logs.contains("01MSG"), logged, "debug {debug}: {logs}");
         }
     }

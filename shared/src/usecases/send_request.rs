@@ -17,9 +17,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::automation::{self, AutomationJob};
+use super::contacts::cached_or_found_contact;
 use super::deliver::SendJob;
-use super::inbound::cached_or_found_contact;
+use super::goals::{GoalSubject, queue_standard_goals};
 use crate::app::App;
 use crate::domain::consent::{SendKind, SubscriptionStatus, may_send};
 use crate::domain::goals::StandardGoal;
@@ -296,6 +296,10 @@ pub async fn queue_send(
     metrics::count(&account.id, Metric::SendsRequested);
 
     let to = &message.to;
+    let about = GoalSubject {
+        phone: to.clone(),
+        message_id: message_id.clone(),
+    };
     let opted_out = app
         .store
         .consent(&account.id, to)
@@ -313,7 +317,7 @@ pub async fn queue_send(
         } else {
             StandardGoal::SendFailed
         }));
-        queue_goals(app, account, &message_id, &goals).await?;
+        queue_standard_goals(app, account, &about, &goals).await?;
         metrics::count(&account.id, Metric::SendsRefused(refusal.code()));
         return Ok(SendReply::refusal(
             SendOutcome::Refused,
@@ -330,7 +334,7 @@ pub async fn queue_send(
     if !admitted {
         goals.push(goal(StandardGoal::QueueExceeded));
         goals.push(goal(StandardGoal::SendFailed));
-        queue_goals(app, account, &message_id, &goals).await?;
+        queue_standard_goals(app, account, &about, &goals).await?;
         metrics::count(&account.id, Metric::SendsRefused("queue_full"));
         return Ok(SendReply::refusal(
             SendOutcome::QueueFull,
@@ -391,7 +395,7 @@ pub async fn queue_send(
     }
     // The send is queued: a goal that cannot be queued now must not turn the answer into
     // a failure (the CRM would retry and be told "already queued"), so it is only logged.
-    if let Err(e) = queue_goals(app, account, &message_id, &goals).await {
+    if let Err(e) = queue_standard_goals(app, account, &about, &goals).await {
         tracing::error!(account = %account.id, message_id, error = %e, "send queued, but its goals were not");
     }
     Ok(SendReply::queued(message_id))
@@ -457,31 +461,4 @@ fn subscription(
         .and_then(|field| contact?.custom_field(field))
         .and_then(|value| value.trim().to_ascii_lowercase().parse().ok())
         .unwrap_or_default()
-}
-
-/// Queues goal jobs with ids derived from the message id, so a retry fires each once.
-pub(crate) async fn queue_goals(
-    app: &App,
-    account: &Account,
-    message_id: &str,
-    goals: &[(StandardGoal, Option<&str>)],
-) -> Result<(), Unavailable> {
-    for (goal, contact_id) in goals {
-        let Some(contact_id) = contact_id else {
-            continue;
-        };
-        let call_name = goal.call_name();
-        automation::enqueue_with_id(
-            app,
-            format!("goal:{message_id}:{call_name}"),
-            AutomationJob::AchieveGoal {
-                account: account.id.clone(),
-                contact_id: contact_id.to_string(),
-                call_name: call_name.to_string(),
-            },
-        )
-        .await
-        .map_err(|e| Unavailable(format!("cannot queue goal {call_name}: {e}")))?;
-    }
-    Ok(())
 }

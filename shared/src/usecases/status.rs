@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use super::JobOutcome;
 use super::automation::{self, AutomationJob};
+use super::goals::{GoalSubject, queue_goal};
 use super::inbound::WebhookRequest;
 use crate::app::App;
 use crate::domain::consent::{BouncePolicy, PhoneEvent};
@@ -254,14 +255,13 @@ async fn set_off(
         tracing::info!(account = %account.id, to = %message.contact_phone.masked(), sequence, "sequence run ended: not a valid mobile number");
     }
     if let (Some(goal), Some(contact_id)) = (outcome.goal, &message.contact_id) {
-        let call_name = GoalName::from(goal);
-        let job = AutomationJob::AchieveGoal {
-            account: account.id.clone(),
-            contact_id: contact_id.clone(),
-            call_name: call_name.to_string(),
+        let call_name = GoalName::from(goal).to_string();
+        let about = GoalSubject {
+            phone: message.contact_phone.clone(),
+            message_id: message.id.clone(),
         };
         let job_id = format!("delivery:{}:goal:{call_name}", message.id);
-        automation::enqueue_with_id(app, job_id, job)
+        queue_goal(app, &account.id, contact_id, &call_name, &about, job_id)
             .await
             .map_err(|e| backend("queue goal", &e))?;
     }

@@ -324,6 +324,77 @@ pub async fn record_routing_annotates_the_message(store: &dyn Store) {
     );
 }
 
+pub async fn goal_log_lists_a_threads_goals_once_each(store: &dyn Store) {
+    let goal = |n: u32, name: &str, outcome: GoalResult| GoalRecord {
+        message_id: message_id(n),
+        goal: name.into(),
+        outcome,
+        at: t(i64::from(n) * 10),
+    };
+    let (acme, n1) = (account_id("acme"), phone(N1));
+    let records = [
+        goal(1, "SendAuto", GoalResult::Achieved),
+        goal(2, "SMSsendRequestReceived", GoalResult::Achieved),
+        goal(2, "BlockedNumber", GoalResult::NotConfigured),
+        goal(3, "GoodNumber", GoalResult::Disabled),
+    ];
+    for record in &records {
+        store
+            .record_goal(&acme, &n1, record)
+            .await
+            .expect("record_goal");
+    }
+    // A repeat of a goal job replaces its record; other conversations stay apart.
+    let retried = goal(1, "SendAuto", GoalResult::Failed);
+    store
+        .record_goal(&acme, &n1, &retried)
+        .await
+        .expect("record_goal");
+    let elsewhere = goal(2, "SendAuto", GoalResult::Achieved);
+    store
+        .record_goal(&acme, &phone(N2), &elsewhere)
+        .await
+        .expect("record_goal");
+    store
+        .record_goal(&account_id("other"), &n1, &elsewhere)
+        .await
+        .expect("record_goal");
+
+    let all = store
+        .goals_fired(&acme, &n1, &message_id(0))
+        .await
+        .expect("goals_fired");
+    let listed: Vec<(String, &str, GoalResult)> = all
+        .iter()
+        .map(|r| (r.message_id.clone(), r.goal.as_str(), r.outcome))
+        .collect();
+    assert_eq!(
+        listed,
+        vec![
+            (message_id(1), "SendAuto", GoalResult::Failed),
+            (message_id(2), "BlockedNumber", GoalResult::NotConfigured),
+            (
+                message_id(2),
+                "SMSsendRequestReceived",
+                GoalResult::Achieved
+            ),
+            (message_id(3), "GoodNumber", GoalResult::Disabled),
+        ]
+    );
+    let from_two = store
+        .goals_fired(&acme, &n1, &message_id(2))
+        .await
+        .expect("goals_fired");
+    assert_eq!(from_two, all[1..].to_vec(), "from a message id on");
+    let none = store
+        .goals_fired(&acme, &phone(N3), &message_id(0))
+        .await
+        .expect("goals_fired");
+    assert!(none.is_empty(), "{none:?}");
+    // Goal records are not messages.
+    assert!(conversation_ids(store, "acme", N1, 10).await.is_empty());
+}
+
 pub async fn attach_provider_sid_makes_the_message_findable(store: &dyn Store) {
     let m = message("acme", N1, 1, None);
     record(store, &m).await;
@@ -1791,6 +1862,7 @@ macro_rules! store_conformance {
                 conversation_is_newest_first_and_isolated,
                 message_by_sid_finds_the_message,
                 record_routing_annotates_the_message,
+                goal_log_lists_a_threads_goals_once_each,
                 attach_provider_sid_makes_the_message_findable,
                 apply_status_is_forward_only,
                 apply_status_keeps_the_first_error_code,

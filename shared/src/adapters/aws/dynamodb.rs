@@ -75,6 +75,7 @@ use crate::ports::store::{
 };
 
 mod conversations;
+mod goal_log;
 mod job_failures;
 mod optout;
 mod phone;

@@ -20,6 +20,7 @@ use crate::domain::{Account, AccountId, MessageRecord, MessageStatus, PhoneNumbe
 use crate::ports::store::*;
 
 mod conversations;
+mod goal_log;
 mod job_failures;
 mod optout;
 mod phone;

@@ -1,0 +1,54 @@
+//! CRM contacts looked up by phone, through a short-lived cache: CRM quotas are tight and
+//! inbound texts and send requests often ask for the same contact within minutes.
+
+use std::time::Duration;
+
+use crate::app::App;
+use crate::domain::{Account, PhoneNumber, Timestamp};
+use crate::ports::{CachedContact, Contact, CrmError};
+
+/// How long a CRM contact lookup is reused (contacts change rarely).
+const CONTACT_CACHE: Duration = Duration::from_secs(10 * 60);
+
+/// The contact with this phone: from the cache, else from the CRM (and then cached).
+pub(crate) async fn cached_or_found_contact(
+    app: &App,
+    account: &Account,
+    phone: &PhoneNumber,
+    now: Timestamp,
+) -> Result<Option<Contact>, CrmError> {
+    match app.store.cached_contact(&account.id, phone, now).await {
+        Ok(Some(cached)) => {
+            if let Ok(contact) = serde_json::from_value::<Contact>(cached.contact) {
+                return Ok(Some(contact));
+            }
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "contact cache unavailable; asking the CRM"),
+    }
+    let found = app.crm.find_contact_by_phone(account, phone).await?;
+    if let Some(contact) = &found {
+        cache_contact(app, account, phone, contact, now).await;
+    }
+    Ok(found)
+}
+
+/// Caches a contact just found or created (best effort: a failure only costs a lookup).
+pub(crate) async fn cache_contact(
+    app: &App,
+    account: &Account,
+    phone: &PhoneNumber,
+    contact: &Contact,
+    now: Timestamp,
+) {
+    let Ok(value) = serde_json::to_value(contact) else {
+        return;
+    };
+    let cached = CachedContact {
+        contact: value,
+        expires_at: now.plus(CONTACT_CACHE),
+    };
+    if let Err(e) = app.store.cache_contact(&account.id, phone, &cached).await {
+        tracing::warn!(error = %e, "could not cache the contact");
+    }
+}

@@ -1,0 +1,145 @@
+//! CRM goals: queued as automation jobs about a message, fired by the automation worker
+//! (unless the CRM said the goal is not configured), and logged on the conversation so an
+//! operator sees what each message set off (`smsflow conversations show`).
+
+use serde::{Deserialize, Serialize};
+
+use super::JobOutcome;
+use super::automation::{self, AutomationJob};
+use super::send_request::Unavailable;
+use crate::app::App;
+use crate::domain::goals::StandardGoal;
+use crate::domain::{Account, AccountId, PhoneNumber};
+use crate::metrics::{self, Metric};
+use crate::ports::{GoalOutcome, GoalRecord, GoalResult, QueueResult};
+
+/// The message (or refused send request) a goal is about: where its record is logged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GoalSubject {
+    pub phone: PhoneNumber,
+    pub message_id: String,
+}
+
+/// Queues the goal `call_name` for a contact under `job_id`, which the caller derives from
+/// the event, so queueing it again (a retry) fires it once.
+pub(crate) async fn queue_goal(
+    app: &App,
+    account: &AccountId,
+    contact_id: &str,
+    call_name: &str,
+    about: &GoalSubject,
+    job_id: String,
+) -> QueueResult<String> {
+    let job = AutomationJob::AchieveGoal {
+        account: account.clone(),
+        contact_id: contact_id.to_string(),
+        call_name: call_name.to_string(),
+        about: Some(about.clone()),
+    };
+    automation::enqueue_with_id(app, job_id, job).await
+}
+
+/// Queues standard goals about a message, under ids derived from the message id. Goals
+/// without a contact are skipped: the CRM has no one to fire them on.
+pub(crate) async fn queue_standard_goals(
+    app: &App,
+    account: &Account,
+    about: &GoalSubject,
+    goals: &[(StandardGoal, Option<&str>)],
+) -> Result<(), Unavailable> {
+    for (goal, contact_id) in goals {
+        let Some(contact_id) = contact_id else {
+            continue;
+        };
+        let call_name = goal.call_name();
+        let job_id = format!("goal:{}:{call_name}", about.message_id);
+        queue_goal(app, &account.id, contact_id, call_name, about, job_id)
+            .await
+            .map_err(|e| Unavailable(format!("cannot queue goal {call_name}: {e}")))?;
+    }
+    Ok(())
+}
+
+/// Fires a goal unless the CRM said before that it is not configured; remembers when it
+/// says so now (turboDial's "disabled goals", reset by an operator). What became of it is
+/// logged on the conversation it is about.
+pub(crate) async fn achieve(
+    app: &App,
+    account: &Account,
+    contact_id: &str,
+    call_name: &str,
+    about: Option<&GoalSubject>,
+) -> JobOutcome {
+    let (outcome, result) = fire(app, account, contact_id, call_name).await;
+    if let (Some(result), Some(about)) = (result, about) {
+        let record = GoalRecord {
+            message_id: about.message_id.clone(),
+            goal: call_name.to_string(),
+            outcome: result,
+            at: app.clock.now(),
+        };
+        // The log is for reading; failing to write it must not fire the goal again.
+        if let Err(e) = app
+            .store
+            .record_goal(&account.id, &about.phone, &record)
+            .await
+        {
+            tracing::warn!(account = %account.id, message_id = %about.message_id, goal = call_name, error = %e, "could not log the goal");
+        }
+    }
+    outcome
+}
+
+/// Calls the CRM; the result is `None` while the job will be retried.
+async fn fire(
+    app: &App,
+    account: &Account,
+    contact_id: &str,
+    call_name: &str,
+) -> (JobOutcome, Option<GoalResult>) {
+    match app.store.disabled_goals(&account.id).await {
+        Ok(disabled) if disabled.contains(call_name) => {
+            return (
+                JobOutcome::Skipped(format!("goal {call_name} is disabled")),
+                Some(GoalResult::Disabled),
+            );
+        }
+        Ok(_) => {}
+        Err(e) => {
+            return (
+                JobOutcome::Retry(format!("cannot read disabled goals: {e}")),
+                None,
+            );
+        }
+    }
+    let result = app
+        .crm
+        .achieve_goal(account, contact_id, &account.goal_integration, call_name)
+        .await;
+    match result {
+        Ok(GoalOutcome::Achieved) => {
+            metrics::count(&account.id, Metric::GoalsFired);
+            (JobOutcome::Done, Some(GoalResult::Achieved))
+        }
+        Ok(GoalOutcome::NotConfigured) => {
+            match app.store.disable_goal(&account.id, call_name).await {
+                Ok(()) => (
+                    JobOutcome::Skipped(format!(
+                        "goal {}.{call_name} is not configured in the CRM; disabled until reset",
+                        account.goal_integration
+                    )),
+                    Some(GoalResult::NotConfigured),
+                ),
+                Err(e) => (JobOutcome::Retry(format!("cannot disable goal: {e}")), None),
+            }
+        }
+        Err(e) => {
+            metrics::count(&account.id, Metric::GoalsFailed);
+            if e.is_transient() {
+                (JobOutcome::Retry(e.to_string()), None)
+            } else {
+                (JobOutcome::Dropped(e.to_string()), Some(GoalResult::Failed))
+            }
+        }
+    }
+}
