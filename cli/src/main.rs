@@ -19,6 +19,7 @@ mod goals;
 mod numbers;
 mod optouts;
 mod output;
+mod send;
 mod sequences;
 mod target;
 
@@ -33,7 +34,8 @@ use target::{Target, load, open_store};
     version,
     about = "SMS automation for teams that run on a CRM",
     after_help = "Exit codes: 0 ok, 1 internal error, 2 usage, 3 not found, 4 invalid input, \
-                  5 backend failure (safe to re-run), 6 finished with rejected input rows."
+                  5 backend failure (safe to re-run), 6 finished with rejected input rows, \
+                  7 refused (opted out, bounced, paused, not subscribed, queue full)."
 )]
 struct Cli {
     /// Print results as JSON (errors too, on stderr).
@@ -78,6 +80,9 @@ enum Command {
     /// An account's users.
     #[command(subcommand)]
     Users(numbers::UsersCommand),
+    /// Send an SMS on behalf of an account user, through the same path as a CRM's send
+    /// request (validation, consent, queue limit, pacing, goals).
+    Send(send::SendArgs),
     /// Conversational SMS sequences in the local database or in the AWS deployment.
     #[command(subcommand)]
     Sequences(sequences::Command),
@@ -132,6 +137,7 @@ async fn run(command: Command, out: Output) -> CliResult {
         Command::Conversations(command) => conversations::run(command, out).await,
         Command::Numbers(command) => numbers::run_numbers(command, out).await,
         Command::Users(command) => numbers::run_users(command, out).await,
+        Command::Send(args) => send::run(args, out).await,
         Command::Sequences(command) => sequences::run(command, out).await,
     }
 }

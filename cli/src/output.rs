@@ -25,6 +25,9 @@ pub enum ErrorKind {
     Backend,
     /// The command finished, but some input rows were rejected and listed (6).
     RowsRejected,
+    /// The request was understood but refused: the recipient opted out, bounced, is paused
+    /// or not subscribed, or the account's send queue is full; nothing was queued (7).
+    Refused,
 }
 
 impl ErrorKind {
@@ -35,6 +38,7 @@ impl ErrorKind {
             ErrorKind::InvalidInput => 4,
             ErrorKind::Backend => 5,
             ErrorKind::RowsRejected => 6,
+            ErrorKind::Refused => 7,
         }
     }
 }
@@ -237,6 +241,7 @@ mod tests {
             ErrorKind::InvalidInput,
             ErrorKind::Backend,
             ErrorKind::RowsRejected,
+            ErrorKind::Refused,
         ];
         let mut codes: Vec<u8> = kinds.iter().map(|k| k.exit_code()).collect();
         codes.push(2); // clap's usage errors

@@ -8,9 +8,11 @@ use std::sync::Arc;
 use clap::Args;
 use smsflow_shared::adapters::aws::dynamodb::{DynamoStore, create_table};
 use smsflow_shared::adapters::aws::sqs::{QueueUrls, SqsQueue};
+use smsflow_shared::adapters::aws::wiring::app_from_env;
 use smsflow_shared::adapters::embedded::{EmbeddedDb, EmbeddedQueue, EmbeddedStore};
-use smsflow_shared::config::LocalConfig;
-use smsflow_shared::local;
+use smsflow_shared::app::App;
+use smsflow_shared::config::{EnvError, FunctionEnv, LocalConfig};
+use smsflow_shared::local::{self, LocalError, LocalRuntime};
 use smsflow_shared::ports::{JobQueue, QueueReceiver, Store, SystemClock};
 
 use crate::output::{CliError, CliResult, ErrorKind};
@@ -109,6 +111,59 @@ impl Location {
         let db = open_local_db(&load(&self.config)?)?;
         let queue = EmbeddedQueue::new(db.clone(), Arc::new(SystemClock));
         Ok((Arc::new(EmbeddedStore::new(db)), Arc::new(queue)))
+    }
+}
+
+/// What the stack output named by an environment variable the application reads holds.
+fn env_error(e: EnvError) -> CliError {
+    let output = match e.name {
+        "SMSFLOW_TABLE" => Some(("the DynamoDB table of the stack", "TableName")),
+        "SMSFLOW_SEND_QUEUE_URL" => Some(("the send queue", "SendQueueUrl")),
+        "SMSFLOW_AUTOMATION_QUEUE_URL" => Some(("the automation queue", "AutomationQueueUrl")),
+        _ => None,
+    };
+    match output {
+        Some((what, output)) => missing_env(e.name, what, output),
+        None => CliError::invalid(e.to_string()),
+    }
+}
+
+impl Location {
+    /// The whole application of the target, as the Lambda functions or `smsflow serve`
+    /// build it, for commands that go through a use case (`smsflow send`). Locally: the
+    /// embedded store and queues with the sandbox carrier and CRM; on AWS: the table,
+    /// the queues (SMSFLOW_SEND_QUEUE_URL, SMSFLOW_AUTOMATION_QUEUE_URL) and the real CRMs.
+    pub async fn app(&self) -> CliResult<Arc<App>> {
+        if self.target.aws {
+            let env = FunctionEnv::from_env().map_err(env_error)?;
+            if self.target.create_table {
+                dynamo_store(&self.target).await?;
+            }
+            let app = app_from_env(&env)
+                .await
+                .map_err(|e| CliError::new(ErrorKind::Internal, e.to_string()))?;
+            return Ok(Arc::new(app));
+        }
+        let config = load(&self.config)?;
+        let db = open_local_db(&config).map_err(|e| {
+            e.with_hint(
+                "is `smsflow serve` running on it? Stop it first (it sends the message when it \
+                 starts again), or POST the request to its /crm/ACCOUNT/send route with the \
+                 account's key",
+            )
+        })?;
+        let public_base_url = Some(config.server.public_base_url.clone());
+        let runtime = LocalRuntime::build_on(db, &config, public_base_url)
+            .await
+            .map_err(|e| match e {
+                LocalError::Account { .. } => {
+                    CliError::new(ErrorKind::Backend, e.to_string()).with_hint(
+                        "the local database failed; check the disk under the configuration's data_dir and run the command again",
+                    )
+                }
+                other => CliError::new(ErrorKind::Internal, other.to_string()),
+            })?;
+        Ok(runtime.app)
     }
 }
 

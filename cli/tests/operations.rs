@@ -1,5 +1,6 @@
 //! The operator commands against the local store: their output, `--json`, errors and exit
-//! codes (0 ok, 2 usage, 3 not found, 4 invalid input, 5 backend, 6 rows rejected).
+//! codes (0 ok, 2 usage, 3 not found, 4 invalid input, 5 backend, 6 rows rejected; 7 refused
+//! is `smsflow send`'s, tested in send.rs).
 
 mod support;
 

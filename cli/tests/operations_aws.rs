@@ -1,5 +1,6 @@
 //! The operator commands with `--aws`, against moto: DynamoDB for the store, SQS for the
-//! dead-letter queues. Set SMSFLOW_TEST_AWS_ENDPOINT (./scripts/test.sh starts moto).
+//! dead-letter queues and the send queue. Set SMSFLOW_TEST_AWS_ENDPOINT (./scripts/test.sh
+//! starts moto).
 
 mod support;
 
@@ -430,4 +431,75 @@ fn dlq_list_and_redrive_on_sqs() {
 fn recently() -> Timestamp {
     use smsflow_shared::ports::Clock;
     smsflow_shared::ports::SystemClock.now()
+}
+
+#[test]
+fn send_queues_the_job_on_sqs() {
+    let aws = Aws::new();
+    let reply = aws
+        .run(&[
+            "--json",
+            "send",
+            "--account",
+            "acme",
+            "--to",
+            "952-314-0001",
+            "--message",
+            "Hi, ~User.FirstName~ here",
+            "--user",
+            "mary",
+            "--type",
+            "transactional",
+        ])
+        .json();
+    assert_eq!(reply["outcome"], "queued", "{reply}");
+    let jobs = aws.runtime.block_on(async {
+        aws.queue
+            .receive(
+                QueueName::Send,
+                10,
+                Duration::from_secs(30),
+                Duration::from_secs(5),
+            )
+            .await
+            .expect("receive")
+    });
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    let job: Value = serde_json::from_str(&jobs[0].body).expect("a JSON send job");
+    assert_eq!(job["message_id"], reply["message_id"]);
+    assert_eq!(job["to"], "+19523140001");
+    assert_eq!(job["body"], "Hi, Mary here");
+    assert_eq!(job["sender"]["value"], "+19523142318");
+    assert_eq!(
+        (&job["user_id"], &job["manual"]),
+        (&json!("mary"), &json!(true))
+    );
+
+    // Without the send queue's URL the command says which variable to set.
+    let env: Vec<(&str, &str)> = aws
+        .env
+        .iter()
+        .filter(|(k, _)| k != "SMSFLOW_SEND_QUEUE_URL")
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let run = smsflow(
+        &[
+            "send",
+            "--account",
+            "acme",
+            "--to",
+            "+19523140001",
+            "--message",
+            "hi",
+            "--user",
+            "mary",
+            "--aws",
+        ],
+        &env,
+    );
+    let stderr = run.fails_with(4);
+    assert!(
+        stderr.contains("hint: export SMSFLOW_SEND_QUEUE_URL=<the stack's SendQueueUrl output>"),
+        "{stderr}"
+    );
 }
