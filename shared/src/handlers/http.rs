@@ -89,23 +89,33 @@ fn form_params(body: &[u8]) -> Result<Vec<(String, String)>, ApiError> {
     })
 }
 
+/// A Twilio webhook as the use cases check it: the signed URL, the signature header and the
+/// form fields.
+fn twilio_request(
+    settings: &AppSettings,
+    headers: &HeaderMap,
+    uri: &Uri,
+    body: &[u8],
+) -> Result<WebhookRequest, ApiError> {
+    Ok(WebhookRequest {
+        url: signed_url(settings, headers, uri),
+        signature: headers
+            .get("x-twilio-signature")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+        params: form_params(body)?,
+    })
+}
+
 async fn inbound(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
     uri: Uri,
     body: Bytes,
 ) -> Response {
-    let params = match form_params(&body) {
-        Ok(p) => p,
+    let request = match twilio_request(&app.settings, &headers, &uri, &body) {
+        Ok(request) => request,
         Err(e) => return e.into_response(),
-    };
-    let request = WebhookRequest {
-        url: signed_url(&app.settings, &headers, &uri),
-        signature: headers
-            .get("x-twilio-signature")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string),
-        params,
     };
     match inbound::receive(&app, &request).await {
         Ok(twiml) => ([(header::CONTENT_TYPE, "text/xml")], twiml).into_response(),
@@ -131,17 +141,9 @@ async fn status(
     uri: Uri,
     body: Bytes,
 ) -> Response {
-    let params = match form_params(&body) {
-        Ok(p) => p,
+    let request = match twilio_request(&app.settings, &headers, &uri, &body) {
+        Ok(request) => request,
         Err(e) => return e.into_response(),
-    };
-    let request = WebhookRequest {
-        url: signed_url(&app.settings, &headers, &uri),
-        signature: headers
-            .get("x-twilio-signature")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string),
-        params,
     };
     match status_usecase::receive(&app, &request).await {
         Ok(_) => StatusCode::NO_CONTENT.into_response(),

@@ -248,18 +248,22 @@ async fn hold(app: &App, job: &SendJob, until: Timestamp) -> Result<(), JobOutco
         send_slot: None,
         ..job.clone()
     };
-    let body = serde_json::to_string(&later)
-        .map_err(|e| JobOutcome::Retry(format!("cannot serialise the held job: {e}")))?;
-    let delay = app
-        .clock
-        .now()
-        .until(until)
-        .min(crate::ports::queue::MAX_DELAY);
+    requeue(app, &later, app.clock.now().until(until)).await
+}
+
+/// Puts `job` back on the send queue, delayed by `delay` (at most the queue's longest delay:
+/// a job due later comes back and is put back again).
+async fn requeue(app: &App, job: &SendJob, delay: Duration) -> Result<(), JobOutcome> {
+    let body = serde_json::to_string(job)
+        .map_err(|e| JobOutcome::Retry(format!("cannot serialise the job: {e}")))?;
     app.queue
-        .enqueue(QueueName::Send, OutgoingMessage::delayed(body, delay))
+        .enqueue(
+            QueueName::Send,
+            OutgoingMessage::delayed(body, delay.min(crate::ports::queue::MAX_DELAY)),
+        )
         .await
         .map(|_| ())
-        .map_err(|e| JobOutcome::Retry(format!("cannot put the held job back: {e}")))
+        .map_err(|e| JobOutcome::Retry(format!("cannot put the job back on the queue: {e}")))
 }
 
 enum SlotWait {
@@ -351,15 +355,7 @@ async fn wait_or_requeue(
             ..job.clone()
         },
     };
-    let body = serde_json::to_string(&later)
-        .map_err(|e| JobOutcome::Retry(format!("cannot serialise the paced job: {e}")))?;
-    app.queue
-        .enqueue(
-            QueueName::Send,
-            OutgoingMessage::delayed(body, wait.min(crate::ports::queue::MAX_DELAY)),
-        )
-        .await
-        .map_err(|e| JobOutcome::Retry(format!("cannot put the paced job back: {e}")))?;
+    requeue(app, &later, wait).await?;
     Ok(SlotWait::Requeued(slot))
 }
 
