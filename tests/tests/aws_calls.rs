@@ -197,14 +197,13 @@ async fn send_request_and_send_aws_calls() {
     assert_eq!(
         calls,
         [
-            "PutItem",     // claim the request (idempotency)
-            "GetItem",     // contact cache (the CRM is asked on a miss)
-            "GetItem",     // opt-out
-            "GetItem",     // phone health
-            "UpdateItem",  // admission counter
-            "UpdateItem",  // the sender's next slot
-            "SendMessage", // the send job, delayed until its slot
-            "UpdateItem",  // the request's answer, for repeats
+            "PutItem",      // claim the request (idempotency)
+            "GetItem",      // contact cache (the CRM is asked on a miss)
+            "BatchGetItem", // opt-out and phone health
+            "UpdateItem",   // admission counter
+            "UpdateItem",   // the sender's next slot
+            "SendMessage",  // the send job, delayed until its slot
+            "UpdateItem",   // the request's answer, for repeats
         ]
     );
 
@@ -230,8 +229,7 @@ async fn send_request_and_send_aws_calls() {
         [
             "GetItem",            // account
             "PutItem",            // the attempt, before the provider call
-            "GetItem",            // opt-out
-            "GetItem",            // phone health
+            "BatchGetItem",       // opt-out and phone health
             "TransactWriteItems", // the message on the conversation
             "UpdateItem",         // a slot among the sender's actual sends
             "TransactWriteItems", // its provider SID

@@ -224,15 +224,14 @@ async fn sequence_step_aws_calls() {
         "sequence_send job",
         job_calls("sequence_send"),
         &[
-            "PutItem",     // the job's claim
-            "GetItem",     // account
-            "GetItem",     // opt-out
-            "GetItem",     // phone health
-            "UpdateItem",  // admission counter
-            "UpdateItem",  // the sender's next slot
-            "SendMessage", // the send job, delayed until its slot
-            "SendMessage", // SMSsendRequestReceived goal
-            "UpdateItem",  // the job's outcome
+            "PutItem",      // the job's claim
+            "GetItem",      // account
+            "BatchGetItem", // opt-out and phone health
+            "UpdateItem",   // admission counter
+            "UpdateItem",   // the sender's next slot
+            "SendMessage",  // the send job, delayed until its slot
+            "SendMessage",  // SMSsendRequestReceived goal
+            "UpdateItem",   // the job's outcome
         ],
     );
     check(
@@ -282,6 +281,12 @@ async fn sequence_step_aws_calls() {
             &["PutItem", "GetItem", "UpdateItem"][..],
         ),
         ("apply_tag", &["PutItem", "GetItem", "UpdateItem"][..]),
+        (
+            "achieve_goal",
+            // The job's claim, account, the disabled goals, the goal's log entry, the
+            // job's outcome (the CRM call between is not AWS).
+            &["PutItem", "GetItem", "Query", "PutItem", "UpdateItem"][..],
+        ),
         (
             "sequence_note",
             // An existing note: read its id and append (a CRM call).

@@ -259,6 +259,19 @@ pub trait JobFailureStore: Send + Sync {
 
 // ---------------------------------------------------------------- phone health
 
+/// What decides whether a phone may be texted: its opt-out record and its delivery health.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PhoneStanding {
+    pub consent: Option<ConsentRecord>,
+    pub health: PhoneHealth,
+}
+
+impl PhoneStanding {
+    pub fn opted_out(&self) -> bool {
+        self.consent.as_ref().is_some_and(|c| c.opted_out)
+    }
+}
+
 #[async_trait]
 pub trait PhoneStore: Send + Sync {
     /// The phone's delivery health for this account; `PhoneHealth::default()` (active, no
@@ -268,6 +281,13 @@ pub trait PhoneStore: Send + Sync {
         account: &AccountId,
         phone: &PhoneNumber,
     ) -> StoreResult<PhoneHealth>;
+    /// The phone's opt-out record and health together, in one read: what every send asks
+    /// before it goes out (twice: when requested and when sent).
+    async fn phone_standing(
+        &self,
+        account: &AccountId,
+        phone: &PhoneNumber,
+    ) -> StoreResult<PhoneStanding>;
     /// Applies `event` with `phone_status_after` atomically (no lost update when callbacks
     /// race) and returns the new health.
     async fn record_phone_event(

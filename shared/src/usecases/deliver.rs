@@ -412,23 +412,18 @@ async fn refusal_at_send_time(
     account: &Account,
     to: &PhoneNumber,
 ) -> Result<Option<(StandardGoal, String)>, String> {
-    let consent = app
+    let standing = app
         .store
-        .consent(&account.id, to)
+        .phone_standing(&account.id, to)
         .await
-        .map_err(|e| format!("cannot read consent: {e}"))?;
-    if let Some(c) = consent.filter(|c| c.opted_out) {
+        .map_err(|e| format!("cannot read the phone's opt-out and status: {e}"))?;
+    if let Some(c) = standing.consent.filter(|c| c.opted_out) {
         return Ok(Some((
             StandardGoal::BlockedNumber,
             format!("recipient opted out ({})", c.source),
         )));
     }
-    let health = app
-        .store
-        .phone_health(&account.id, to)
-        .await
-        .map_err(|e| format!("cannot read the phone's status: {e}"))?;
-    Ok(match health.status {
+    Ok(match standing.health.status {
         PhoneStatus::Active => None,
         PhoneStatus::Bounced => Some((StandardGoal::SendFailed, "the phone is bounced".into())),
         PhoneStatus::Paused => Some((StandardGoal::SendFailed, "the phone is paused".into())),

@@ -300,18 +300,17 @@ pub async fn queue_send(
         phone: to.clone(),
         message_id: message_id.clone(),
     };
-    let opted_out = app
+    let standing = app
         .store
-        .consent(&account.id, to)
+        .phone_standing(&account.id, to)
         .await
-        .map_err(|e| Unavailable(format!("cannot read consent: {e}")))?
-        .is_some_and(|c| c.opted_out);
-    let health = app
-        .store
-        .phone_health(&account.id, to)
-        .await
-        .map_err(|e| Unavailable(format!("cannot read the phone's status: {e}")))?;
-    if let Err(refusal) = may_send(message.kind, health.status, message.subscription, opted_out) {
+        .map_err(|e| Unavailable(format!("cannot read the phone's opt-out and status: {e}")))?;
+    if let Err(refusal) = may_send(
+        message.kind,
+        standing.health.status,
+        message.subscription,
+        standing.opted_out(),
+    ) {
         goals.push(goal(if refusal.code() == "opted_out" {
             StandardGoal::BlockedNumber
         } else {

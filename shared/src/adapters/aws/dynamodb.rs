@@ -57,7 +57,7 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, Delete, GlobalSecondaryIndex,
-    KeySchemaElement, KeyType, Projection, ProjectionType, Put, ReturnValue,
+    KeySchemaElement, KeyType, KeysAndAttributes, Projection, ProjectionType, Put, ReturnValue,
     ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TimeToLiveSpecification,
     TransactWriteItem, Update,
 };
@@ -257,6 +257,11 @@ impl Key {
     }
 
     /// The key attributes alone, for GetItem/DeleteItem/UpdateItem, or as the start of an item.
+    /// The key as the map key of [`DynamoStore::batch_get`]'s answer.
+    fn pair(&self) -> (String, String) {
+        (self.pk.clone(), self.sk.clone())
+    }
+
     fn item(&self) -> Item {
         HashMap::from([
             ("pk".to_string(), s(&self.pk)),
@@ -522,6 +527,44 @@ impl DynamoStore {
             .await
             .map_err(|e| backend(&format!("GetItem {key}"), &e))?;
         Ok(out.item)
+    }
+
+    /// The items at `keys` that exist, read strongly consistent in one BatchGetItem (and
+    /// again for any keys DynamoDB leaves unprocessed under load), keyed by their keys.
+    async fn batch_get(&self, keys: &[&Key]) -> StoreResult<HashMap<(String, String), Item>> {
+        let mut pending = Some(
+            KeysAndAttributes::builder()
+                .set_keys(Some(keys.iter().map(|k| k.item()).collect()))
+                .consistent_read(true)
+                .build()
+                .map_err(build_error)?,
+        );
+        let mut found = HashMap::new();
+        while let Some(request) = pending.take() {
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(|e| backend("BatchGetItem", &e))?;
+            for item in out
+                .responses
+                .and_then(|mut r| r.remove(&self.table))
+                .unwrap_or_default()
+            {
+                let key = (
+                    string_attr(&item, "pk")?.to_string(),
+                    string_attr(&item, "sk")?.to_string(),
+                );
+                found.insert(key, item);
+            }
+            pending = out
+                .unprocessed_keys
+                .and_then(|mut u| u.remove(&self.table))
+                .filter(|k| !k.keys.is_empty());
+        }
+        Ok(found)
     }
 
     async fn put(&self, item: Item) -> StoreResult<()> {

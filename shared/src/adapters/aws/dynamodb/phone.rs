@@ -8,14 +8,14 @@
 use std::time::Duration;
 
 use super::{
-    DynamoStore, Item, Key, condition_failed, corrupt, item_with, n, optional_number_attr,
+    DynamoStore, Item, Key, condition_failed, corrupt, decode, item_with, n, optional_number_attr,
     optional_string_attr, s,
 };
 use crate::domain::consent::{
     BouncePolicy, PhoneEvent, PhoneHealth, PhoneStatus, phone_status_after,
 };
 use crate::domain::{AccountId, PhoneNumber};
-use crate::ports::store::{PhoneStore, StoreError, StoreResult};
+use crate::ports::store::{PhoneStanding, PhoneStore, StoreError, StoreResult};
 use async_trait::async_trait;
 
 /// Attempts before a write that keeps losing races gives up (with a retryable backend
@@ -113,6 +113,24 @@ impl PhoneStore for DynamoStore {
     ) -> StoreResult<PhoneHealth> {
         let stored = self.stored_phone(&phone_key(account, phone)).await?;
         Ok(stored.map(|(health, _)| health).unwrap_or_default())
+    }
+
+    async fn phone_standing(
+        &self,
+        account: &AccountId,
+        phone: &PhoneNumber,
+    ) -> StoreResult<PhoneStanding> {
+        let (consent_key, health_key) = (Key::consent(account, phone), phone_key(account, phone));
+        let mut items = self.batch_get(&[&consent_key, &health_key]).await?;
+        let consent = items
+            .remove(&consent_key.pair())
+            .map(|item| decode(&item))
+            .transpose()?;
+        let health = match items.remove(&health_key.pair()) {
+            Some(item) => decode_phone(&item)?.0,
+            None => PhoneHealth::default(),
+        };
+        Ok(PhoneStanding { consent, health })
     }
 
     async fn record_phone_event(

@@ -5,10 +5,11 @@
 use async_trait::async_trait;
 use redb::TableDefinition;
 
-use super::{EmbeddedStore, encode, get_json, pair_key};
+use super::{CONSENT, EmbeddedStore, encode, get_json, pair_key};
+use crate::adapters::embedded::open_read_table;
 use crate::domain::consent::{BouncePolicy, PhoneEvent, PhoneHealth, phone_status_after};
 use crate::domain::{AccountId, PhoneNumber};
-use crate::ports::store::{PhoneStore, StoreResult};
+use crate::ports::store::{PhoneStanding, PhoneStore, StoreResult};
 
 /// `account \0 phone` → `PhoneHealth` (JSON).
 const PHONES: TableDefinition<&str, &[u8]> = TableDefinition::new("store_phones");
@@ -24,6 +25,28 @@ impl PhoneStore for EmbeddedStore {
             .read_json(PHONES, pair_key(account, phone.as_str()))
             .await?;
         Ok(stored.unwrap_or_default())
+    }
+
+    async fn phone_standing(
+        &self,
+        account: &AccountId,
+        phone: &PhoneNumber,
+    ) -> StoreResult<PhoneStanding> {
+        let key = pair_key(account, phone.as_str());
+        // One read transaction: both parts as of the same moment.
+        self.db
+            .read(move |tx| {
+                let consent = match open_read_table(tx, CONSENT)? {
+                    Some(table) => get_json(&table, &key)?,
+                    None => None,
+                };
+                let health = match open_read_table(tx, PHONES)? {
+                    Some(table) => get_json(&table, &key)?.unwrap_or_default(),
+                    None => PhoneHealth::default(),
+                };
+                Ok(PhoneStanding { consent, health })
+            })
+            .await
     }
 
     async fn record_phone_event(
