@@ -2,10 +2,16 @@
 
 use std::collections::BTreeMap;
 
+use smsflow_shared::domain::consent::SendKind;
 use smsflow_shared::domain::{
-    Account, AccountId, CrmConnection, EmailAddress, InboundNumber, KeyHash, PhoneNumber, Secret,
-    SendLimits, SenderKind, TwilioCredentials, User,
+    Account, AccountId, CrmConnection, Direction, EmailAddress, InboundNumber, KeyHash,
+    MessageRecord, MessageStatus, PhoneNumber, Secret, SendLimits, SenderKind, Timestamp,
+    TwilioCredentials, User,
 };
+use smsflow_shared::ports::{NewContact, Sender};
+use smsflow_shared::usecases::deliver::SendJob;
+
+use crate::example::ACME_LONG_CODE;
 
 pub fn account_id(id: &str) -> AccountId {
     AccountId::parse(id).expect("fixture account id is valid")
@@ -17,6 +23,15 @@ pub fn phone(e164: &str) -> PhoneNumber {
 
 pub fn email(address: &str) -> EmailAddress {
     EmailAddress::parse(address).expect("fixture e-mail is valid")
+}
+
+/// A CRM contact to create: `first_name` with the phone `e164`, nothing else.
+pub fn new_contact(first_name: &str, e164: &str) -> NewContact {
+    NewContact {
+        first_name: Some(first_name.into()),
+        phone: Some(phone(e164)),
+        ..NewContact::default()
+    }
 }
 
 /// An account on the sandbox CRM owning `numbers` (E.164 strings), with one user `mary`.
@@ -63,5 +78,58 @@ pub fn account(id: &str, numbers: &[&str]) -> Account {
         event_webhook: None,
         quiet_hours: None,
         debug_log_bodies: false,
+    }
+}
+
+/// Message `id` between the example's long code and `contact`, as first recorded at `at`
+/// (outbound: queued; inbound: received), with no body, SID, user, campaign or contact: a
+/// test sets what it needs with `..`.
+pub fn message(
+    id: String,
+    account: &AccountId,
+    contact: &str,
+    direction: Direction,
+    at: Timestamp,
+) -> MessageRecord {
+    MessageRecord {
+        id,
+        account: account.clone(),
+        contact_phone: phone(contact),
+        our_sender: ACME_LONG_CODE.into(),
+        direction,
+        body: String::new(),
+        media_urls: vec![],
+        status: match direction {
+            Direction::Outbound => MessageStatus::Queued,
+            Direction::Inbound => MessageStatus::Received,
+        },
+        provider_sid: None,
+        error_code: None,
+        user_id: None,
+        campaign: None,
+        contact_id: None,
+        created_at: at,
+        updated_at: at,
+        routing: None,
+    }
+}
+
+/// A transactional send job `message_id` of `body` to `to` from the account's first number,
+/// due now, for no user, campaign or contact: a test sets what it needs with `..`.
+pub fn send_job(message_id: String, account: &Account, to: PhoneNumber, body: &str) -> SendJob {
+    SendJob {
+        message_id,
+        account: account.id.clone(),
+        to,
+        sender: Sender::Number(account.numbers[0].number.clone()),
+        body: body.into(),
+        media_urls: vec![],
+        user_id: None,
+        campaign: None,
+        contact_id: None,
+        manual: false,
+        kind: SendKind::Transactional,
+        not_before: None,
+        send_slot: None,
     }
 }

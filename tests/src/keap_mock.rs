@@ -431,6 +431,25 @@ fn only_known_properties(body: &Map<String, Value>, known: &[&str]) -> Result<()
     }
 }
 
+/// Record `id` of `records` (contacts, notes...), or Keap's 404 for it (`Contact 7 not
+/// found`).
+fn record<'a, T>(records: &'a BTreeMap<u64, T>, kind: &str, id: u64) -> Result<&'a T, KeapError> {
+    records.get(&id).ok_or_else(|| not_found(kind, id))
+}
+
+/// [`record`], to change it.
+fn record_mut<'a, T>(
+    records: &'a mut BTreeMap<u64, T>,
+    kind: &str,
+    id: u64,
+) -> Result<&'a mut T, KeapError> {
+    records.get_mut(&id).ok_or_else(|| not_found(kind, id))
+}
+
+fn not_found(kind: &str, id: u64) -> KeapError {
+    error(StatusCode::NOT_FOUND, format!("{kind} {id} not found"))
+}
+
 fn path_id(raw: &str, what: &str) -> Result<u64, KeapError> {
     raw.parse().map_err(|_| {
         error(
@@ -659,13 +678,8 @@ async fn get_contact(
 ) -> Response {
     in_app(&apps, &headers, |app| {
         let id = path_id(&contact_id, "contact")?;
-        match app.contacts.get(&id) {
-            Some(contact) => Ok(answer(StatusCode::OK, contact.clone())),
-            None => Err(error(
-                StatusCode::NOT_FOUND,
-                format!("Contact {id} not found"),
-            )),
-        }
+        let contact = record(&app.contacts, "Contact", id)?;
+        Ok(answer(StatusCode::OK, contact.clone()))
     })
 }
 
@@ -699,10 +713,7 @@ async fn update_contact(
             None
         };
         let fields = values.map(|v| custom_field_list(app, &v));
-        let contact = app
-            .contacts
-            .get_mut(&id)
-            .ok_or_else(|| error(StatusCode::NOT_FOUND, format!("Contact {id} not found")))?;
+        let contact = record_mut(&mut app.contacts, "Contact", id)?;
         if let Some(emails) = emails {
             contact["email_addresses"] = Value::Array(emails);
         }
@@ -798,9 +809,7 @@ async fn apply_tags(
 ) -> Response {
     in_app(&apps, &headers, |app| {
         let tag = path_id(&tag_id, "tag")?;
-        if !app.tags.contains_key(&tag) {
-            return Err(error(StatusCode::NOT_FOUND, format!("Tag {tag} not found")));
-        }
+        record(&app.tags, "Tag", tag)?;
         let body = json_object(&body)?;
         only_known_properties(&body, &["contact_ids"])?;
         let ids = body
@@ -846,10 +855,7 @@ async fn get_user(
 ) -> Response {
     in_app(&apps, &headers, |app| {
         let id = path_id(&user_id, "user")?;
-        let user = app
-            .users
-            .get(&id)
-            .ok_or_else(|| error(StatusCode::NOT_FOUND, format!("User {id} not found")))?;
+        let user = record(&app.users, "User", id)?;
         Ok(answer(
             StatusCode::OK,
             json!({
@@ -893,12 +899,7 @@ async fn achieve_goal(State(apps): State<Apps>, headers: HeaderMap, body: Bytes)
                 "integration and call_name (or automation_id and goal_id) are required",
             ));
         };
-        if !app.contacts.contains_key(&contact_id) {
-            return Err(error(
-                StatusCode::NOT_FOUND,
-                format!("Contact {contact_id} not found"),
-            ));
-        }
+        record(&app.contacts, "Contact", contact_id)?;
         let key = (integration.to_string(), call_name.to_string());
         let result = if app.unconfigured_goals.contains(&key) {
             json!({
@@ -950,12 +951,7 @@ async fn create_note(State(apps): State<Apps>, headers: HeaderMap, body: Bytes) 
                 "Either a title or body is required",
             ));
         }
-        if !app.contacts.contains_key(&contact_id) {
-            return Err(error(
-                StatusCode::NOT_FOUND,
-                format!("Contact {contact_id} not found"),
-            ));
-        }
+        record(&app.contacts, "Contact", contact_id)?;
         let id = app.new_id();
         let note = json!({
             "id": id,
@@ -979,10 +975,8 @@ async fn get_note(
 ) -> Response {
     in_app(&apps, &headers, |app| {
         let id = path_id(&note_id, "note")?;
-        match app.notes.get(&id) {
-            Some(note) => Ok(answer(StatusCode::OK, note.clone())),
-            None => Err(error(StatusCode::NOT_FOUND, format!("Note {id} not found"))),
-        }
+        let note = record(&app.notes, "Note", id)?;
+        Ok(answer(StatusCode::OK, note.clone()))
     })
 }
 
@@ -996,10 +990,7 @@ async fn update_note(
         let id = path_id(&note_id, "note")?;
         let body = json_object(&body)?;
         only_known_properties(&body, &NOTE_PROPERTIES)?;
-        let note = app
-            .notes
-            .get_mut(&id)
-            .ok_or_else(|| error(StatusCode::NOT_FOUND, format!("Note {id} not found")))?;
+        let note = record_mut(&mut app.notes, "Note", id)?;
         for (key, value) in body {
             note[key] = value;
         }
@@ -1049,12 +1040,7 @@ async fn list_notes(
             ));
         }
         let id = path_id(&contact_id, "contact")?;
-        if !app.contacts.contains_key(&id) {
-            return Err(error(
-                StatusCode::NOT_FOUND,
-                format!("Contact {id} not found"),
-            ));
-        }
+        record(&app.contacts, "Contact", id)?;
         // Times are all written `YYYY-MM-DDTHH:MM:SS.mmmZ`, so text order is time order.
         let by_time = |n: &&Value| {
             (

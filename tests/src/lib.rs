@@ -1,7 +1,16 @@
-//! Shared helpers for the workspace's integration tests: the moto connection, a mock Keap,
-//! and one conformance suite per port, run against every adapter of that port.
+//! Shared helpers for the workspace's integration tests: the moto connection and an App on
+//! it, a mock Keap, the example configuration, the local runtime in memory and the local
+//! server over HTTP, and one conformance suite per port, run against every adapter of that
+//! port.
 
+pub mod aws_app;
 pub mod conformance;
+pub mod example;
 pub mod fixtures;
+pub mod handler;
 pub mod keap_mock;
+pub mod local_server;
 pub mod moto;
+pub mod poll;
+pub mod runtime;
+pub mod twilio;

@@ -3,60 +3,32 @@
 //! answers at once (it never calls the CRM); the automation queue's redelivery is what
 //! brings the work back, with retries made fast for the test.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use smsflow_shared::config::LocalConfig;
-use smsflow_shared::local::{self, LocalOptions, RetryBackoff};
+use smsflow_shared::local::{self, LocalOptions, RetryBackoff, RunningServer};
+use smsflow_tests::example::{ACME_TWILIO_SID, ExampleConfig};
 use smsflow_tests::keap_mock::{KeapMock, KeapUser, LoggedRequest, ScriptedFailure};
+use smsflow_tests::local_server::post_signed_inbound;
+use smsflow_tests::poll::{Patience, eventually};
 
-const EXAMPLE: &str = include_str!("../../smsflow.example.toml");
 const KEAP_KEY: &str = "acme-keap-key";
 const SID: &str = "SM0000000000000000000000000000f001";
 const GOALS_PATH: &str = "/crm/rest/v2/automations/goals/achieve";
 /// The queue's first redelivery delay in this test (then 2x, 4x...).
 const FIRST_RETRY: Duration = Duration::from_millis(200);
 
-fn config(data_dir: &Path, keap_base_url: &str) -> LocalConfig {
-    let text = EXAMPLE
-        .replace("listen = \"127.0.0.1:8080\"", "listen = \"127.0.0.1:0\"")
-        .replace(
-            "data_dir = \".smsflow\"",
-            &format!("data_dir = {:?}", data_dir.display().to_string()),
-        )
-        .replace(
-            "kind = \"sandbox\"",
-            &format!("kind = \"keap\"\nbase_url = \"{keap_base_url}\"\napi_key = \"{KEAP_KEY}\""),
-        );
-    LocalConfig::parse(Path::new("example.toml"), &text).expect("example config is valid")
-}
-
 /// Posts a Twilio-signed inbound text; returns the status, the body and how long the
 /// answer took.
-async fn text_us(base_url: &str) -> (u16, String, Duration) {
-    let url = format!("{base_url}/twilio/inbound");
-    let params: Vec<(String, String)> = [
-        ("AccountSid", "AC00000000000000000000000000000001"),
+async fn text_us(server: &RunningServer) -> (u16, String, Duration) {
+    let params = [
+        ("AccountSid", ACME_TWILIO_SID),
         ("MessageSid", SID),
         ("From", "+14155552679"),
         ("To", "+19523142318"),
         ("Body", "Anyone there? I'm at ann@example.com"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    let signature =
-        smsflow_shared::domain::twilio_signature::sign("sandbox-auth-token", &url, &params);
+    ];
     let started = Instant::now();
-    let answer = reqwest::Client::new()
-        .post(&url)
-        .header("X-Twilio-Signature", signature)
-        .form(&params)
-        .send()
-        .await
-        .expect("webhook answers");
-    let status = answer.status().as_u16();
-    let body = answer.text().await.expect("body");
+    let (status, body) = post_signed_inbound(server, &params).await;
     (status, body, started.elapsed())
 }
 
@@ -111,11 +83,14 @@ async fn goals_arrive_once_each_after_5xx_and_429s() {
             max: Duration::from_secs(2),
         },
     };
-    let server = local::start_with(&config(dir.path(), &mock.base_url()), options)
+    let config = ExampleConfig::served_from(dir.path())
+        .keap_crm(&mock.base_url(), KEAP_KEY)
+        .parse();
+    let server = local::start_with(&config, options)
         .await
         .expect("server starts");
 
-    let (status, body, took) = text_us(&server.base_url()).await;
+    let (status, body, took) = text_us(&server).await;
     assert_eq!(status, 200, "{body}");
     assert!(body.ends_with("<Response/>"), "{body}");
     assert!(took < Duration::from_secs(1), "the webhook took {took:?}");
@@ -127,15 +102,21 @@ async fn goals_arrive_once_each_after_5xx_and_429s() {
         "Inbound19523142318",
         "officeacmeexample",
     ];
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while mock.achieved_goals(KEAP_KEY).len() < expected.len() {
-        assert!(
-            Instant::now() < deadline,
-            "goals never arrived: {:?}",
-            summary(&mock.requests(KEAP_KEY))
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let patience = Patience {
+        within: Duration::from_secs(15),
+        every: Duration::from_millis(50),
+    };
+    eventually(patience, async || {
+        if mock.achieved_goals(KEAP_KEY).len() < expected.len() {
+            Err(format!(
+                "goals never arrived: {:?}",
+                summary(&mock.requests(KEAP_KEY))
+            ))
+        } else {
+            Ok(())
+        }
+    })
+    .await;
     // Longer than any redelivery that could still be pending: nothing more arrives.
     tokio::time::sleep(4 * FIRST_RETRY + Duration::from_millis(500)).await;
 

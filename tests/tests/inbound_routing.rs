@@ -5,80 +5,43 @@
 //! that routing asks the CRM only for what the decision needs.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::json;
 use smsflow_shared::config::LocalConfig;
 use smsflow_shared::domain::routing::RoutingRule;
-use smsflow_shared::domain::{
-    AccountId, Direction, MessageRecord, MessageStatus, PhoneNumber, Timestamp,
-};
-use smsflow_shared::local::{self, RunningServer};
+use smsflow_shared::domain::{AccountId, Direction, MessageRecord, MessageStatus, Timestamp};
+use smsflow_shared::local::RunningServer;
 use smsflow_shared::ports::NewContact;
+use smsflow_tests::example::{ACME_LONG_CODE, ACME_TWILIO_SID, ExampleConfig};
+use smsflow_tests::fixtures::{message, new_contact};
 use smsflow_tests::keap_mock::{KeapMock, KeapUser};
+use smsflow_tests::local_server::{get_body, post_json, post_signed_inbound, start};
+use smsflow_tests::poll::{Patience, eventually};
+use smsflow_tests::runtime;
 
-const EXAMPLE: &str = include_str!("../../smsflow.example.toml");
-const OUR_NUMBER: &str = "+19523142318";
-const AUTH_TOKEN: &str = "sandbox-auth-token";
 const KEAP_KEY: &str = "acme-keap-key";
 /// 2024-05-01 14:00 UTC.
 const MAY_1_14H: i64 = 1_714_572_000_000;
 
-fn config(data_dir: &Path, crm: Option<&str>) -> LocalConfig {
-    let mut text = EXAMPLE
-        .replace("listen = \"127.0.0.1:8080\"", "listen = \"127.0.0.1:0\"")
-        .replace(
-            "data_dir = \".smsflow\"",
-            &format!("data_dir = {:?}", data_dir.display().to_string()),
-        );
-    if let Some(crm) = crm {
-        text = text.replace("kind = \"sandbox\"", crm);
-    }
-    LocalConfig::parse(Path::new("example.toml"), &text).expect("example config is valid")
+fn config(data_dir: &Path) -> LocalConfig {
+    ExampleConfig::served_from(data_dir).parse()
 }
 
 fn acme() -> AccountId {
     "acme".parse().expect("account id")
 }
 
-fn phone(e164: &str) -> PhoneNumber {
-    PhoneNumber::parse_e164(e164).expect("phone")
-}
-
-async fn post_json(server: &RunningServer, path: &str, body: Value) -> (u16, Value) {
-    let r = reqwest::Client::new()
-        .post(format!("{}{path}", server.base_url()))
-        .json(&body)
-        .send()
-        .await
-        .expect("server answers");
-    let status = r.status().as_u16();
-    (status, r.json().await.expect("JSON body"))
-}
-
 /// Posts a Twilio-signed inbound text; returns the webhook's status.
 async fn text_us(server: &RunningServer, sid: &str, from: &str, body: &str) -> u16 {
-    let url = format!("{}/twilio/inbound", server.base_url());
-    let params: Vec<(String, String)> = [
-        ("AccountSid", "AC00000000000000000000000000000001"),
+    let params = [
+        ("AccountSid", ACME_TWILIO_SID),
         ("MessageSid", sid),
         ("From", from),
-        ("To", OUR_NUMBER),
+        ("To", ACME_LONG_CODE),
         ("Body", body),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    let signature = smsflow_shared::domain::twilio_signature::sign(AUTH_TOKEN, &url, &params);
-    reqwest::Client::new()
-        .post(&url)
-        .header("X-Twilio-Signature", signature)
-        .form(&params)
-        .send()
-        .await
-        .expect("webhook answers")
-        .status()
-        .as_u16()
+    ];
+    post_signed_inbound(server, &params).await.0
 }
 
 /// An SMS we sent to `to` an hour before the inbound text: manual (`campaign` None) for
@@ -87,22 +50,11 @@ async fn we_texted(server: &RunningServer, to: &str, user: &str, campaign: Optio
     let app = &server.runtime.app;
     let at = Timestamp::from_millis(MAY_1_14H);
     let sent = MessageRecord {
-        id: app.ids.new_id(),
-        account: acme(),
-        contact_phone: phone(to),
-        our_sender: OUR_NUMBER.into(),
-        direction: Direction::Outbound,
         body: "Your roof inspection is tomorrow".into(),
-        media_urls: vec![],
         status: MessageStatus::Delivered,
-        provider_sid: None,
-        error_code: None,
         user_id: Some(user.into()),
         campaign: campaign.map(str::to_string),
-        created_at: at,
-        updated_at: at,
-        contact_id: None,
-        routing: None,
+        ..message(app.ids.new_id(), &acme(), to, Direction::Outbound, at)
     };
     app.store.record_message(&sent).await.expect("stored");
 }
@@ -117,8 +69,11 @@ struct Routed {
 }
 
 async fn routed(server: &RunningServer, sid: &str) -> Routed {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    let patience = Patience {
+        within: Duration::from_secs(10),
+        every: Duration::from_millis(100),
+    };
+    eventually(patience, async || {
         let stored = server
             .runtime
             .app
@@ -131,17 +86,17 @@ async fn routed(server: &RunningServer, sid: &str) -> Routed {
             .iter()
             .map(|e| serde_json::to_value(e).expect("serialisable"))
             .find(|e| e["text"].as_str().is_some_and(|t| t.contains(sid)));
-        if let (Some(routing), Some(email)) = (stored.and_then(|m| m.routing), email) {
-            return Routed {
+        match (stored.and_then(|m| m.routing), email) {
+            (Some(routing), Some(email)) => Ok(Routed {
                 to: serde_json::from_value(email["to"].clone()).expect("recipients"),
                 text: email["text"].as_str().unwrap_or_default().to_string(),
                 rule: routing.rule,
                 user_id: routing.user_id,
-            };
+            }),
+            _ => Err(format!("{sid} was never routed")),
         }
-        assert!(Instant::now() < deadline, "{sid} was never routed");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await
 }
 
 /// Creates a sandbox CRM contact over the sandbox API; returns its id.
@@ -149,7 +104,7 @@ async fn contact(server: &RunningServer, phone: &str, owner: Option<&str>) -> St
     let (status, body) = post_json(
         server,
         "/_sandbox/crm/acme/contacts",
-        json!({ "first_name": "Ann", "last_name": "Lee", "phone": phone, "owner_id": owner }),
+        &json!({ "first_name": "Ann", "last_name": "Lee", "phone": phone, "owner_id": owner }),
     )
     .await;
     assert_eq!(status, 201, "{body}");
@@ -164,7 +119,7 @@ async fn logged_call(server: &RunningServer, contact_id: &str, user: &str, hours
     let (status, body) = post_json(
         server,
         "/_sandbox/crm/acme/notes",
-        json!({
+        &json!({
             "contact_id": contact_id, "type": "Call", "title": "Call", "body": "Left a message",
             "user_id": user, "created_at": MAY_1_14H + hours * 3_600_000
         }),
@@ -189,9 +144,7 @@ struct Case {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_four_routing_cases_of_seed_001() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = local::start(&config(dir.path(), None))
-        .await
-        .expect("server starts");
+    let server = start(&config(dir.path())).await;
 
     // Case 1: a reply to John's manual SMS, though Mary owns the contact and logged a call.
     let c1 = contact(&server, "+14155550101", Some("1")).await;
@@ -311,9 +264,7 @@ async fn the_four_routing_cases_of_seed_001() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sandbox_crm_api_refuses_bad_seeds() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = local::start(&config(dir.path(), None))
-        .await
-        .expect("server starts");
+    let server = start(&config(dir.path())).await;
     let id = contact(&server, "+14155550101", None).await;
     let cases = [
         (
@@ -360,19 +311,14 @@ async fn the_sandbox_crm_api_refuses_bad_seeds() {
         ),
     ];
     for (path, body, status, error) in cases {
-        let (got, answer) = post_json(&server, path, body.clone()).await;
+        let (got, answer) = post_json(&server, path, &body).await;
         assert_eq!(
             (got, answer["error"].as_str()),
             (status, Some(error)),
             "{path} {body}: {answer}"
         );
     }
-    let notes: Value = reqwest::get(format!("{}/_sandbox/crm/acme/notes", server.base_url()))
-        .await
-        .expect("answers")
-        .json()
-        .await
-        .expect("JSON");
+    let notes = get_body(&server, "/_sandbox/crm/acme/notes").await;
     assert_eq!(notes, json!({ "notes": [] }), "nothing was stored");
     server.shutdown().await.expect("clean shutdown");
 }
@@ -389,11 +335,18 @@ fn routing_calls(mock: &KeapMock, from: usize) -> Vec<String> {
 
 /// Waits until the mock has achieved `count` goals in total.
 async fn goals_reach(mock: &KeapMock, count: usize) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while mock.achieved_goals(KEAP_KEY).len() < count {
-        assert!(Instant::now() < deadline, "goals never reached {count}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let patience = Patience {
+        within: Duration::from_secs(10),
+        every: Duration::from_millis(50),
+    };
+    eventually(patience, async || {
+        if mock.achieved_goals(KEAP_KEY).len() < count {
+            Err(format!("goals never reached {count}"))
+        } else {
+            Ok(())
+        }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -415,40 +368,24 @@ async fn with_keap_routing_asks_only_for_what_the_decision_needs() {
         ],
         &[],
     );
-    let crm = format!(
-        "kind = \"keap\"\nbase_url = \"{}\"\napi_key = \"{KEAP_KEY}\"",
-        mock.base_url()
-    );
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = local::start(&config(dir.path(), Some(&crm)))
-        .await
-        .expect("server starts");
+    let config = ExampleConfig::served_from(dir.path())
+        .keap_crm(&mock.base_url(), KEAP_KEY)
+        .parse();
+    let server = start(&config).await;
     let app = server.runtime.app.clone();
-    let account = app
-        .store
-        .account(&acme())
-        .await
-        .expect("store")
-        .expect("acme");
+    let account = runtime::account(&app, "acme").await;
     let mut contact_ids = Vec::new();
     for (number, owner) in [
         ("+14155550201", "1"),
         ("+14155550202", "1"),
         ("+14155550203", "3"),
     ] {
-        let created = app
-            .crm
-            .create_contact(
-                &account,
-                &NewContact {
-                    first_name: Some("Ann".into()),
-                    phone: Some(phone(number)),
-                    owner_id: Some(owner.into()),
-                    ..NewContact::default()
-                },
-            )
-            .await
-            .expect("Keap contact");
+        let ann = NewContact {
+            owner_id: Some(owner.into()),
+            ..new_contact("Ann", number)
+        };
+        let created = runtime::add_contact(&app, &account, ann).await;
         contact_ids.push(created.id);
     }
     we_texted(&server, "+14155550201", "john", None).await;

@@ -1,16 +1,11 @@
 //! Keywords at the webhook: STOP wins before anything else, consent is recorded before the
 //! answer, and smsflow answers a keyword only where Twilio did not.
 
-use std::path::Path;
-
-use smsflow_shared::adapters::embedded::EmbeddedDb;
-use smsflow_shared::config::LocalConfig;
-use smsflow_shared::domain::twilio_signature;
-use smsflow_shared::domain::{AccountId, PhoneNumber};
-use smsflow_shared::local::LocalRuntime;
+use smsflow_shared::domain::AccountId;
 use smsflow_shared::usecases::inbound::{self, EMPTY_TWIML, WebhookRequest, twiml};
+use smsflow_tests::example::{ACME_TWILIO_SID, ExampleConfig};
+use smsflow_tests::{fixtures, runtime, twilio};
 
-const EXAMPLE: &str = include_str!("../../smsflow.example.toml");
 const URL: &str = "https://sms.example.com/twilio/inbound";
 const LONG_CODE: &str = "+19523142318"; // Twilio's default keyword handling
 const ADVANCED: &str = "+18885550100"; // Advanced Opt-Out (example config), as a long code
@@ -26,42 +21,30 @@ type Case<'a> = (
 
 fn request(n: u32, to: &str, body: &str, opt_out_type: Option<&str>) -> WebhookRequest {
     let sid = format!("SM{n:032x}");
-    let mut params: Vec<(String, String)> = vec![
-        (
-            "AccountSid".into(),
-            "AC00000000000000000000000000000001".into(),
-        ),
-        ("MessageSid".into(), sid),
-        ("From".into(), "+14155552671".into()),
-        ("To".into(), to.into()),
-        ("Body".into(), body.into()),
+    let mut params = vec![
+        ("AccountSid", ACME_TWILIO_SID),
+        ("MessageSid", sid.as_str()),
+        ("From", "+14155552671"),
+        ("To", to),
+        ("Body", body),
     ];
     if let Some(kind) = opt_out_type {
-        params.push(("OptOutType".into(), kind.into()));
+        params.push(("OptOutType", kind));
     }
-    WebhookRequest {
-        url: URL.into(),
-        signature: Some(twilio_signature::sign("sandbox-auth-token", URL, &params)),
-        params,
-    }
+    twilio::webhook_request(URL, &params)
 }
 
 #[tokio::test]
 async fn keywords_set_consent_and_answer_only_where_twilio_did_not() {
     // The example's second number is toll-free with Advanced Opt-Out; on toll-free the
     // carrier answers STOP/START itself, so make it a long code to see our answers.
-    let text = EXAMPLE.replacen("kind = \"toll_free\"", "kind = \"long_code\"", 1);
-    let config = LocalConfig::parse(Path::new("example.toml"), &text).expect("example");
+    let config = ExampleConfig::new()
+        .replace_first("kind = \"toll_free\"", "kind = \"long_code\"")
+        .parse();
     let replies = config.accounts[0].replies.clone();
-    let rt = LocalRuntime::build_on(
-        EmbeddedDb::in_memory().expect("db"),
-        &config,
-        Some("https://sms.example.com".into()),
-    )
-    .await
-    .expect("runtime");
+    let rt = runtime::in_memory(&config, Some("https://sms.example.com")).await;
     let acme = AccountId::parse("acme").expect("id");
-    let phone = PhoneNumber::parse_e164("+14155552671").expect("phone");
+    let phone = fixtures::phone("+14155552671");
     let help = replies.help.as_deref();
     let stop = replies.opt_out.as_deref();
     let start = replies.opt_in.as_deref();
@@ -110,16 +93,13 @@ fn consent_before(cases: &[Case], upto: usize) -> Option<bool> {
 
 #[tokio::test]
 async fn a_retried_old_stop_does_not_undo_a_later_start() {
-    let config = LocalConfig::parse(Path::new("example.toml"), EXAMPLE).expect("example");
-    let rt = LocalRuntime::build_on(
-        EmbeddedDb::in_memory().expect("db"),
-        &config,
-        Some("https://sms.example.com".into()),
+    let rt = runtime::in_memory(
+        &ExampleConfig::new().parse(),
+        Some("https://sms.example.com"),
     )
-    .await
-    .expect("runtime");
+    .await;
     let acme = AccountId::parse("acme").expect("id");
-    let phone = PhoneNumber::parse_e164("+14155552671").expect("phone");
+    let phone = fixtures::phone("+14155552671");
     let stop = request(1, LONG_CODE, "STOP", None);
     let start = request(2, LONG_CODE, "START", None);
     for step in [&stop, &start, &stop] {

@@ -2,41 +2,39 @@
 //! function URLs and SQS hand to the Lambda binaries, through the same routers and consumers
 //! the binaries run (request in -> status, body, effects out).
 
-use std::path::Path;
 use std::sync::Arc;
 
 use aws_lambda_events::sqs::SqsEvent;
 use axum::Router;
 use serde_json::Value;
-use smsflow_shared::adapters::embedded::EmbeddedDb;
-use smsflow_shared::config::LocalConfig;
+use smsflow_shared::domain::Account;
 use smsflow_shared::handlers::{consumer, http};
 use smsflow_shared::local::LocalRuntime;
 use smsflow_shared::ports::{NewContact, QueueName, QueueReceiver};
-use tower::ServiceExt;
-
-const EXAMPLE: &str = include_str!("../../smsflow.example.toml");
+use smsflow_tests::example::ExampleConfig;
+use smsflow_tests::fixtures::{message, new_contact, phone};
+use smsflow_tests::{handler, runtime};
 
 /// The example account with the fixtures' auth token (`events/README.md`), behind a given
 /// public base URL (`None`: rebuilt from the request's host, as on Lambda).
 async fn runtime_at(public_base_url: Option<&str>) -> Arc<LocalRuntime> {
-    let text = EXAMPLE
-        .replace(
-            "auth_token = \"sandbox-auth-token\"",
-            "auth_token = \"test-auth-token\"",
-        )
+    let config = ExampleConfig::new()
+        .twilio_auth_token("test-auth-token")
         // The fixtures' key `test-send-key`, stored as its SHA-256 as in production.
         .replace(
             "send_key = \"local-dev-key-change-me-0123456789\"",
             "send_key_sha256 = \"95ca8e1b9947c9832602eb6d6794a4b2638b6a10b34fd2404c327df2c0517add\"",
-        );
-    let config = LocalConfig::parse(Path::new("example.toml"), &text).expect("valid example");
-    let db = EmbeddedDb::in_memory().expect("in-memory db");
-    Arc::new(
-        LocalRuntime::build_on(db, &config, public_base_url.map(str::to_string))
-            .await
-            .expect("runtime"),
-    )
+        )
+        .parse();
+    Arc::new(runtime::in_memory(&config, public_base_url).await)
+}
+
+/// acme, and the fixtures' contact 1 (Jane, +14155552671), the sandbox CRM's first.
+async fn acme_with_jane(rt: &LocalRuntime) -> Account {
+    let acme = runtime::account(&rt.app, "acme").await;
+    let contact = runtime::add_contact(&rt.app, &acme, new_contact("Jane", "+14155552671")).await;
+    assert_eq!(contact.id, "1");
+    acme
 }
 
 async fn runtime() -> Arc<LocalRuntime> {
@@ -46,22 +44,8 @@ async fn runtime() -> Arc<LocalRuntime> {
 /// Status, content type and body of the router's answer to a Lambda HTTP event.
 async fn call_raw(router: Router, event: &str) -> (u16, String, String) {
     let request = lambda_http::request::from_str(event).expect("fixture is a Lambda HTTP event");
-    let response = router.oneshot(request).await.expect("router answers");
-    let status = response.status().as_u16();
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
-    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
-        .await
-        .expect("body");
-    (
-        status,
-        content_type,
-        String::from_utf8_lossy(&bytes).into_owned(),
-    )
+    let answer = handler::respond(router, request).await;
+    (answer.status, answer.content_type, answer.body)
 }
 
 async fn call(router: Router, event: &str) -> (u16, Value) {
@@ -88,28 +72,8 @@ async fn each_function_serves_only_its_own_routes() {
 #[tokio::test]
 async fn campaign_send_event_queues_one_send() {
     let rt = runtime().await;
-    let acme = rt
-        .app
-        .store
-        .account(&"acme".parse().expect("id"))
-        .await
-        .expect("store")
-        .expect("acme");
-    // The fixture's contactId=1: the sandbox CRM's first contact.
-    let contact = rt
-        .app
-        .crm
-        .create_contact(
-            &acme,
-            &NewContact {
-                first_name: Some("Jane".into()),
-                phone: Some(acme.parse_phone("+14155552671").expect("phone")),
-                ..NewContact::default()
-            },
-        )
-        .await
-        .expect("sandbox contact");
-    assert_eq!(contact.id, "1");
+    // The fixture's contactId=1.
+    acme_with_jane(&rt).await;
     let event = include_str!("../../events/function-url-campaign-send.json");
     let (status, body) = call(
         http::with_fallback(http::campaign_send(rt.app.clone())),
@@ -159,13 +123,6 @@ async fn sequence_start_event_starts_one_run() {
     use smsflow_shared::usecases::sequence;
 
     let rt = runtime().await;
-    let acme = rt
-        .app
-        .store
-        .account(&"acme".parse().expect("id"))
-        .await
-        .expect("store")
-        .expect("acme");
     let appointment = Sequence::load(
         "appointment.yaml",
         include_str!("../../examples/sequences/appointment.yaml"),
@@ -174,20 +131,7 @@ async fn sequence_start_event_starts_one_run() {
     sequence::apply(rt.app.store.as_ref(), &appointment)
         .await
         .expect("applies to the example account");
-    let contact = rt
-        .app
-        .crm
-        .create_contact(
-            &acme,
-            &NewContact {
-                first_name: Some("Jane".into()),
-                phone: Some(acme.parse_phone("+14155552671").expect("phone")),
-                ..NewContact::default()
-            },
-        )
-        .await
-        .expect("contact");
-    assert_eq!(contact.id, "1");
+    acme_with_jane(&rt).await;
 
     let event = include_str!("../../events/function-url-sequence-start.json");
     let router = || http::with_fallback(http::sequence_start(rt.app.clone()));
@@ -244,28 +188,8 @@ fn sqs(event: &str) -> SqsEvent {
 #[tokio::test]
 async fn automation_batch_fires_goal_and_email_once() {
     let rt = runtime().await;
-    let acme = rt
-        .app
-        .store
-        .account(&"acme".parse().expect("id"))
-        .await
-        .expect("store")
-        .expect("acme");
-    // The fixture's contact id "1": the sandbox CRM's first contact.
-    let contact = rt
-        .app
-        .crm
-        .create_contact(
-            &acme,
-            &NewContact {
-                first_name: Some("Jane".into()),
-                phone: Some(acme.parse_phone("+14155552671").expect("phone")),
-                ..NewContact::default()
-            },
-        )
-        .await
-        .expect("contact");
-    assert_eq!(contact.id, "1");
+    // The fixture's contact id "1".
+    let acme = acme_with_jane(&rt).await;
 
     let event = include_str!("../../events/sqs-automation-batch.json");
     for attempt in 1..=2 {
@@ -331,23 +255,16 @@ async fn status_envelope_applies_the_callback() {
     rt.app
         .store
         .record_message(&MessageRecord {
-            id: "01JDELIVERED00000000000001".into(),
-            account: acme.clone(),
-            contact_phone: smsflow_shared::domain::PhoneNumber::parse_e164("+14155552671")
-                .expect("phone"),
-            our_sender: "+19523142318".into(),
-            direction: Direction::Outbound,
             body: "Hello".into(),
-            media_urls: vec![],
             status: MessageStatus::Sent,
             provider_sid: Some(sid.into()),
-            error_code: None,
-            user_id: None,
-            campaign: None,
-            contact_id: None,
-            created_at: sent_at,
-            updated_at: sent_at,
-            routing: None,
+            ..message(
+                "01JDELIVERED00000000000001".into(),
+                &acme,
+                "+14155552671",
+                Direction::Outbound,
+                sent_at,
+            )
         })
         .await
         .expect("store");
@@ -510,18 +427,12 @@ async fn inbound_webhook_refuses_bad_requests_and_stores_nothing() {
 #[tokio::test]
 async fn replies_route_to_the_last_sender_then_the_owner_then_the_backup() {
     use smsflow_shared::domain::keywords::KeywordClass;
-    use smsflow_shared::domain::{Direction, MessageRecord, MessageStatus, PhoneNumber, Timestamp};
+    use smsflow_shared::domain::{Direction, MessageRecord, MessageStatus, Timestamp};
     use smsflow_shared::usecases::inbound::{InboundText, process_inner};
 
     let rt = runtime().await;
     let app = &rt.app;
-    let acme = app
-        .store
-        .account(&"acme".parse().expect("id"))
-        .await
-        .expect("store")
-        .expect("acme");
-    let phone = |s: &str| PhoneNumber::parse_e164(s).expect("phone");
+    let acme = runtime::account(app, "acme").await;
     let text = |from: &str, n: u32| InboundText {
         account: acme.id.clone(),
         message_sid: format!("SM{n:032x}"),
@@ -534,22 +445,17 @@ async fn replies_route_to_the_last_sender_then_the_owner_then_the_backup() {
         received_at: Timestamp::from_millis(1_795_000_000_000),
     };
     let sent_by = |to: &str, user: Option<&str>, campaign: Option<&str>| MessageRecord {
-        id: app.ids.new_id(),
-        account: acme.id.clone(),
-        contact_phone: phone(to),
-        our_sender: "+19523142318".into(),
-        direction: Direction::Outbound,
         body: "Hello".into(),
-        media_urls: vec![],
         status: MessageStatus::Delivered,
-        provider_sid: None,
-        error_code: None,
         user_id: user.map(str::to_string),
         campaign: campaign.map(str::to_string),
-        created_at: Timestamp::from_millis(1_794_000_000_000),
-        updated_at: Timestamp::from_millis(1_794_000_000_000),
-        contact_id: None,
-        routing: None,
+        ..message(
+            app.ids.new_id(),
+            &acme.id,
+            to,
+            Direction::Outbound,
+            Timestamp::from_millis(1_794_000_000_000),
+        )
     };
     // Case 1: John texted this contact last.
     app.store
@@ -562,18 +468,11 @@ async fn replies_route_to_the_last_sender_then_the_owner_then_the_backup() {
         .await
         .expect("store");
     // Case 3: no SMS, but the CRM owner is Mary (CRM user 1).
-    app.crm
-        .create_contact(
-            &acme,
-            &NewContact {
-                first_name: Some("Olga".into()),
-                phone: Some(phone("+14155552683")),
-                owner_id: Some("1".into()),
-                ..NewContact::default()
-            },
-        )
-        .await
-        .expect("contact");
+    let olga = NewContact {
+        owner_id: Some("1".into()),
+        ..new_contact("Olga", "+14155552683")
+    };
+    runtime::add_contact(app, &acme, olga).await;
     let cases = [
         ("+14155552681", 1, "john@acme.example"),
         ("+14155552682", 2, "mary@acme.example"),

@@ -1,55 +1,33 @@
 //! End to end: the local server as a user runs it, over HTTP on a random loopback port.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use smsflow_shared::config::LocalConfig;
-use smsflow_shared::domain::PhoneNumber;
-use smsflow_shared::local::{self, RunningServer};
-use smsflow_shared::ports::{NewContact, OutgoingMessage, QueueName, Sender};
+use smsflow_shared::local::RunningServer;
 use smsflow_shared::usecases::automation::{self, AutomationJob};
 use smsflow_shared::usecases::deliver::SendJob;
+use smsflow_tests::example::ExampleConfig;
+use smsflow_tests::fixtures::{new_contact, phone, send_job};
+use smsflow_tests::local_server::{
+    eventually_json, get_json, post_json, post_signed_inbound, start,
+};
+use smsflow_tests::poll::{Patience, eventually};
+use smsflow_tests::runtime;
 
-const EXAMPLE: &str = include_str!("../../smsflow.example.toml");
+const PATIENCE: Patience = Patience {
+    within: Duration::from_secs(10),
+    every: Duration::from_millis(100),
+};
 
 fn config(data_dir: &Path) -> LocalConfig {
-    let text = EXAMPLE
-        .replace("listen = \"127.0.0.1:8080\"", "listen = \"127.0.0.1:0\"")
-        .replace(
-            "data_dir = \".smsflow\"",
-            &format!("data_dir = {:?}", data_dir.display().to_string()),
-        );
-    LocalConfig::parse(Path::new("example.toml"), &text).expect("example config is valid")
-}
-
-async fn get(server: &RunningServer, path: &str) -> (u16, Value) {
-    let r = reqwest::get(format!("{}{path}", server.base_url()))
-        .await
-        .expect("server answers");
-    let status = r.status().as_u16();
-    (status, r.json().await.expect("JSON body"))
-}
-
-/// Polls `path` until `done` holds for its JSON, for at most 10 s.
-async fn eventually(server: &RunningServer, path: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let (_, body) = get(server, path).await;
-        if done(&body) {
-            return body;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting on {path}: {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    ExampleConfig::served_from(data_dir).parse()
 }
 
 /// Waits until the sandbox CRM has at least `count` achieved goals; their call names, sorted.
 async fn goal_names(server: &RunningServer, count: usize) -> Vec<String> {
-    let goals = eventually(server, "/_sandbox/crm/acme/goals", |b| {
+    let goals = eventually_json(server, "/_sandbox/crm/acme/goals", PATIENCE, |b| {
         b["goals"].as_array().is_some_and(|g| g.len() >= count)
     })
     .await;
@@ -66,12 +44,10 @@ async fn goal_names(server: &RunningServer, count: usize) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn routes_answer_with_json() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = local::start(&config(dir.path()))
-        .await
-        .expect("server starts");
+    let server = start(&config(dir.path())).await;
     let http = reqwest::Client::new();
 
-    let (status, body) = get(&server, "/healthz").await;
+    let (status, body) = get_json(&server, "/healthz").await;
     assert_eq!((status, body), (200, json!({"status": "ok"})));
 
     // A status callback without Twilio's fields is refused.
@@ -85,11 +61,11 @@ async fn routes_answer_with_json() {
     let body: Value = r.json().await.expect("JSON");
     assert_eq!(body["error"], "invalid_request");
 
-    let (status, body) = get(&server, "/no/such/route").await;
+    let (status, body) = get_json(&server, "/no/such/route").await;
     assert_eq!(status, 404);
     assert_eq!(body["error"], "route_not_found");
 
-    let (status, body) = get(&server, "/_sandbox/messages").await;
+    let (status, body) = get_json(&server, "/_sandbox/messages").await;
     assert_eq!((status, body), (200, json!({"messages": []})));
 
     // The inbound webhook refuses what is not a signed Twilio request.
@@ -106,14 +82,13 @@ async fn routes_answer_with_json() {
     assert_eq!(r.status().as_u16(), 403);
 
     // Playing a person texting: the sandbox signs and posts Twilio's webhook.
-    let r = http
-        .post(format!("{}/_sandbox/inbound", server.base_url()))
-        .json(&json!({"from": "+14155552671", "to": "+19523142318", "body": "hello"}))
-        .send()
-        .await
-        .expect("answers");
-    assert_eq!(r.status().as_u16(), 200);
-    let body: Value = r.json().await.expect("JSON");
+    let (status, body) = post_json(
+        &server,
+        "/_sandbox/inbound",
+        &json!({"from": "+14155552671", "to": "+19523142318", "body": "hello"}),
+    )
+    .await;
+    assert_eq!(status, 200);
     assert_eq!(body["webhook"]["status"], 200, "{body}");
     assert!(
         body["webhook"]["body"]
@@ -141,30 +116,12 @@ async fn routes_answer_with_json() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queue_consumers_run_and_state_survives_restart() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = local::start(&config(dir.path()))
-        .await
-        .expect("server starts");
+    let server = start(&config(dir.path())).await;
     let app = server.runtime.app.clone();
-    let acme = app
-        .store
-        .account(&"acme".parse().expect("id"))
-        .await
-        .expect("store")
-        .expect("acme loaded from config");
+    let acme = runtime::account(&app, "acme").await;
 
     // Automation: a goal for a CRM contact, and an e-mail.
-    let contact = app
-        .crm
-        .create_contact(
-            &acme,
-            &NewContact {
-                first_name: Some("Ann".into()),
-                phone: Some(PhoneNumber::parse_e164("+14155552671").expect("phone")),
-                ..NewContact::default()
-            },
-        )
-        .await
-        .expect("sandbox contact");
+    let contact = runtime::add_contact(&app, &acme, new_contact("Ann", "+14155552671")).await;
     automation::enqueue(
         &app,
         AutomationJob::AchieveGoal {
@@ -176,7 +133,7 @@ async fn queue_consumers_run_and_state_survives_restart() {
     )
     .await
     .expect("enqueued");
-    let goals = eventually(&server, "/_sandbox/crm/acme/goals", |b| {
+    let goals = eventually_json(&server, "/_sandbox/crm/acme/goals", PATIENCE, |b| {
         b["goals"].as_array().is_some_and(|g| !g.is_empty())
     })
     .await;
@@ -196,36 +153,20 @@ async fn queue_consumers_run_and_state_survives_restart() {
     )
     .await
     .expect("enqueued");
-    eventually(&server, "/_sandbox/emails", |b| {
+    eventually_json(&server, "/_sandbox/emails", PATIENCE, |b| {
         b.to_string().contains("Reply from Ann")
     })
     .await;
 
     // A send job goes through the sandbox carrier and gets its provider SID.
-    let to = PhoneNumber::parse_e164("+14155552672").expect("phone");
+    let to = phone("+14155552672");
     let job = SendJob {
-        message_id: app.ids.new_id(),
-        account: acme.id.clone(),
-        to: to.clone(),
-        sender: Sender::Number(acme.numbers[0].number.clone()),
-        body: "Your roof is ready".into(),
-        media_urls: vec![],
         user_id: Some("mary".into()),
-        campaign: None,
-        contact_id: None,
         manual: true,
-        kind: smsflow_shared::domain::consent::SendKind::Transactional,
-        not_before: None,
-        send_slot: None,
+        ..send_job(app.ids.new_id(), &acme, to.clone(), "Your roof is ready")
     };
-    app.queue
-        .enqueue(
-            QueueName::Send,
-            OutgoingMessage::now(serde_json::to_string(&job).expect("job")),
-        )
-        .await
-        .expect("enqueued");
-    let carrier = eventually(&server, "/_sandbox/messages", |b| {
+    runtime::enqueue_send(&app, &job).await;
+    let carrier = eventually_json(&server, "/_sandbox/messages", PATIENCE, |b| {
         b["messages"].as_array().is_some_and(|m| !m.is_empty())
     })
     .await;
@@ -235,33 +176,27 @@ async fn queue_consumers_run_and_state_survives_restart() {
         .as_str()
         .expect("sid")
         .to_string();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    let sent = eventually(PATIENCE, async || {
         let conversation = app
             .store
             .conversation(&acme.id, &to, 10)
             .await
             .expect("store");
-        if conversation.first().and_then(|m| m.provider_sid.as_deref()) == Some(sid.as_str()) {
-            assert_eq!(conversation[0].user_id.as_deref(), Some("mary"));
-            break;
+        match conversation.first() {
+            Some(m) if m.provider_sid.as_deref() == Some(sid.as_str()) => Ok(m.clone()),
+            _ => Err(format!("SID never attached: {conversation:?}")),
         }
-        assert!(
-            Instant::now() < deadline,
-            "SID never attached: {conversation:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await;
+    assert_eq!(sent.user_id.as_deref(), Some("mary"));
     drop(app);
     server.shutdown().await.expect("clean shutdown");
 
     // Restart on the same data directory: everything is still there.
-    let server = local::start(&config(dir.path()))
-        .await
-        .expect("server restarts");
-    let (_, messages) = get(&server, "/_sandbox/messages").await;
+    let server = start(&config(dir.path())).await;
+    let (_, messages) = get_json(&server, "/_sandbox/messages").await;
     assert_eq!(messages["messages"][0]["sid"], sid.as_str());
-    let (_, goals) = get(&server, "/_sandbox/crm/acme/goals").await;
+    let (_, goals) = get_json(&server, "/_sandbox/crm/acme/goals").await;
     assert!(goals.to_string().contains("Inbound"), "{goals}");
     let stored = server
         .runtime
@@ -274,32 +209,10 @@ async fn queue_consumers_run_and_state_survives_restart() {
     server.shutdown().await.expect("clean shutdown");
 }
 
-/// Posts a Twilio-signed inbound webhook (token of the example account) and returns the
-/// status and body of the answer.
-async fn post_signed_inbound(server: &RunningServer, params: &[(&str, &str)]) -> (u16, String) {
-    let url = format!("{}/twilio/inbound", server.base_url());
-    let owned: Vec<(String, String)> = params
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let signature =
-        smsflow_shared::domain::twilio_signature::sign("sandbox-auth-token", &url, &owned);
-    let r = reqwest::Client::new()
-        .post(&url)
-        .header("X-Twilio-Signature", signature)
-        .form(&owned)
-        .send()
-        .await
-        .expect("answers");
-    (r.status().as_u16(), r.text().await.expect("body"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_inbound_text_creates_the_contact_forwards_it_and_fires_goals_once() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = local::start(&config(dir.path()))
-        .await
-        .expect("server starts");
+    let server = start(&config(dir.path())).await;
     let text = [
         ("AccountSid", "AC00000000000000000000000000000001"),
         ("MessageSid", "SM0123456789abcdef0123456789abcdef"),
@@ -325,14 +238,14 @@ async fn an_inbound_text_creates_the_contact_forwards_it_and_fires_goals_once() 
         expected_goals
     );
 
-    let (_, contacts) = get(&server, "/_sandbox/crm/acme/contacts").await;
+    let (_, contacts) = get_json(&server, "/_sandbox/crm/acme/contacts").await;
     let contacts = contacts["contacts"].as_array().expect("contacts").clone();
     assert_eq!(contacts.len(), 1, "{contacts:?}");
     assert_eq!(contacts[0]["first_name"], "(auto-created)");
     assert_eq!(contacts[0]["email"], "Ann.Lee@example.com");
     assert_eq!(contacts[0]["phone"], "+14155552671");
 
-    let emails = eventually(&server, "/_sandbox/emails", |b| {
+    let emails = eventually_json(&server, "/_sandbox/emails", PATIENCE, |b| {
         b["emails"].as_array().is_some_and(|e| !e.is_empty())
     })
     .await;
@@ -352,12 +265,12 @@ async fn an_inbound_text_creates_the_contact_forwards_it_and_fires_goals_once() 
     let (status, again) = post_signed_inbound(&server, &text).await;
     assert_eq!((status, again.as_str()), (200, answer.as_str()));
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let (_, goals) = get(&server, "/_sandbox/crm/acme/goals").await;
+    let (_, goals) = get_json(&server, "/_sandbox/crm/acme/goals").await;
     assert_eq!(
         goals["goals"].as_array().map(Vec::len),
         Some(expected_goals.len())
     );
-    let (_, emails) = get(&server, "/_sandbox/emails").await;
+    let (_, emails) = get_json(&server, "/_sandbox/emails").await;
     assert_eq!(emails["emails"].as_array().map(Vec::len), Some(1));
 
     // STOP is recorded at once, before the answer.
@@ -374,15 +287,12 @@ async fn an_inbound_text_creates_the_contact_forwards_it_and_fires_goals_once() 
         .runtime
         .app
         .store
-        .consent(
-            &"acme".parse().expect("id"),
-            &PhoneNumber::parse_e164("+14155552671").expect("phone"),
-        )
+        .consent(&"acme".parse().expect("id"), &phone("+14155552671"))
         .await
         .expect("store")
         .expect("consent recorded");
     assert!(consent.opted_out);
-    let goals = eventually(&server, "/_sandbox/crm/acme/goals", |b| {
+    let goals = eventually_json(&server, "/_sandbox/crm/acme/goals", PATIENCE, |b| {
         b.to_string().contains("\"OptOut\"")
     })
     .await;
@@ -393,9 +303,7 @@ async fn an_inbound_text_creates_the_contact_forwards_it_and_fires_goals_once() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crm_outage_delays_goals_and_loses_none() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = local::start(&config(dir.path()))
-        .await
-        .expect("server starts");
+    let server = start(&config(dir.path())).await;
     server.runtime.crm.set_unavailable(true);
     let text = [
         ("AccountSid", "AC00000000000000000000000000000001"),
@@ -408,7 +316,7 @@ async fn a_crm_outage_delays_goals_and_loses_none() {
     let (status, _) = post_signed_inbound(&server, &text).await;
     assert_eq!(status, 200);
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let (_, goals) = get(&server, "/_sandbox/crm/acme/goals").await;
+    let (_, goals) = get_json(&server, "/_sandbox/crm/acme/goals").await;
     assert_eq!(
         goals["goals"],
         json!([]),
@@ -427,7 +335,7 @@ async fn a_crm_outage_delays_goals_and_loses_none() {
         expected,
         "each goal exactly once after the outage"
     );
-    let (_, contacts) = get(&server, "/_sandbox/crm/acme/contacts").await;
+    let (_, contacts) = get_json(&server, "/_sandbox/crm/acme/contacts").await;
     assert_eq!(
         contacts["contacts"].as_array().map(Vec::len),
         Some(1),
@@ -439,9 +347,7 @@ async fn a_crm_outage_delays_goals_and_loses_none() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn goals_the_crm_lacks_are_disabled_until_reset() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = local::start(&config(dir.path()))
-        .await
-        .expect("server starts");
+    let server = start(&config(dir.path())).await;
     let acme: smsflow_shared::domain::AccountId = "acme".parse().expect("id");
     server
         .runtime
@@ -457,8 +363,7 @@ async fn goals_the_crm_lacks_are_disabled_until_reset() {
         ("Body", "hello"),
     ];
     assert_eq!(post_signed_inbound(&server, &text).await.0, 200);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    eventually(PATIENCE, async || {
         let disabled = server
             .runtime
             .app
@@ -467,14 +372,12 @@ async fn goals_the_crm_lacks_are_disabled_until_reset() {
             .await
             .expect("store");
         if disabled.contains("Inbound") {
-            break;
+            Ok(())
+        } else {
+            Err(format!("Inbound never disabled: {disabled:?}"))
         }
-        assert!(
-            Instant::now() < deadline,
-            "Inbound never disabled: {disabled:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await;
 
     let http = reqwest::Client::new();
     let reset = |query: &'static str| {
@@ -537,9 +440,7 @@ async fn goals_the_crm_lacks_are_disabled_until_reset() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pool_numbers_of_a_messaging_service_find_their_account() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = local::start(&config(dir.path()))
-        .await
-        .expect("server starts");
+    let server = start(&config(dir.path())).await;
     let text = |sid: &'static str, service: Option<&'static str>, account_sid: &'static str| {
         let mut params = vec![
             ("AccountSid", account_sid),

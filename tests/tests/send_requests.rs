@@ -3,26 +3,21 @@
 //! (sandbox CRM, in-memory store and queues) with no consumers running, so every effect
 //! is still on its queue to be inspected.
 
-use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
-use axum::body::Body;
-use axum::http::Request;
 use serde_json::Value;
-use smsflow_shared::adapters::embedded::EmbeddedDb;
-use smsflow_shared::config::LocalConfig;
+use smsflow_shared::domain::Timestamp;
 use smsflow_shared::domain::consent::{BouncePolicy, PhoneEvent};
-use smsflow_shared::domain::{PhoneNumber, Timestamp};
 use smsflow_shared::handlers::http;
 use smsflow_shared::local::LocalRuntime;
-use smsflow_shared::ports::{ConsentRecord, NewContact, QueueName, QueueReceiver};
+use smsflow_shared::ports::{ConsentRecord, NewContact, QueueName};
 use smsflow_shared::usecases::automation::{AutomationEnvelope, AutomationJob};
 use smsflow_shared::usecases::deliver::SendJob;
-use tower::ServiceExt;
+use smsflow_tests::example::{ACME_SEND_KEY, ExampleConfig};
+use smsflow_tests::fixtures::{new_contact, phone};
+use smsflow_tests::handler;
+use smsflow_tests::runtime::{self, Drain, drain};
 
-const EXAMPLE: &str = include_str!("../../smsflow.example.toml");
-const KEY: &str = "local-dev-key-change-me-0123456789";
 /// Ann, a contact of the sandbox CRM (created by `runtime`).
 const ANN: &str = "+14155552671";
 /// A phone no contact has.
@@ -36,40 +31,17 @@ struct Harness {
 async fn harness_with(queue_limit: u32) -> Harness {
     // The long code sends fast here, so queued jobs are due at once (pacing has its own
     // tests): at 1 segment/s, the 5th job of a burst waits 4 s in the queue.
-    let text = EXAMPLE
+    let config = ExampleConfig::new()
         .replace("queue_limit = 500", &format!("queue_limit = {queue_limit}"))
-        .replace(
-            "number = \"(952) 314-2318\"",
-            "number = \"(952) 314-2318\"\nsegments_per_second = 1000",
-        );
-    let config = LocalConfig::parse(Path::new("example.toml"), &text).expect("valid example");
-    let db = EmbeddedDb::in_memory().expect("in-memory db");
-    let rt = Arc::new(
-        LocalRuntime::build_on(db, &config, Some("https://sms.example.com".into()))
-            .await
-            .expect("runtime"),
-    );
-    let account = rt
-        .app
-        .store
-        .account(&"acme".parse().expect("id"))
-        .await
-        .expect("store")
-        .expect("acme");
-    let ann = rt
-        .app
-        .crm
-        .create_contact(
-            &account,
-            &NewContact {
-                first_name: Some("Ann".into()),
-                last_name: Some("Lee".into()),
-                phone: Some(phone(ANN)),
-                ..NewContact::default()
-            },
-        )
-        .await
-        .expect("sandbox contact");
+        .long_code_rate(1000)
+        .parse();
+    let rt = Arc::new(runtime::in_memory(&config, Some("https://sms.example.com")).await);
+    let account = runtime::account(&rt.app, "acme").await;
+    let ann = NewContact {
+        last_name: Some("Lee".into()),
+        ..new_contact("Ann", ANN)
+    };
+    let ann = runtime::add_contact(&rt.app, &account, ann).await;
     Harness { rt, ann_id: ann.id }
 }
 
@@ -77,25 +49,10 @@ async fn harness() -> Harness {
     harness_with(500).await
 }
 
-fn phone(e164: &str) -> PhoneNumber {
-    PhoneNumber::parse_e164(e164).expect("E.164")
-}
-
 impl Harness {
     async fn post(&self, uri: &str, content_type: &str, body: String) -> (u16, Value) {
-        let request = Request::post(uri)
-            .header("content-type", content_type)
-            .body(Body::from(body))
-            .expect("request");
-        let response = http::campaign_send(self.rt.app.clone())
-            .oneshot(request)
-            .await
-            .expect("router answers");
-        let status = response.status().as_u16();
-        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
-            .await
-            .expect("body");
-        (status, serde_json::from_slice(&bytes).expect("JSON answer"))
+        let router = http::campaign_send(self.rt.app.clone());
+        handler::post(router, uri, content_type, body).await
     }
 
     /// Posts a form with the account key added.
@@ -104,25 +61,17 @@ impl Harness {
         self.post(
             "/crm/acme/send",
             "application/x-www-form-urlencoded",
-            format!("key={KEY}&{form}"),
+            format!("key={ACME_SEND_KEY}&{form}"),
         )
         .await
     }
 
     async fn drain(&self, queue: QueueName) -> Vec<String> {
-        let mut bodies = Vec::new();
-        loop {
-            let batch = self
-                .rt
-                .queue
-                .receive(queue, 10, Duration::from_secs(60), Duration::ZERO)
-                .await
-                .expect("receive");
-            if batch.is_empty() {
-                return bodies;
-            }
-            bodies.extend(batch.into_iter().map(|m| m.body));
-        }
+        drain(self.rt.queue.as_ref(), queue, Drain::Hide)
+            .await
+            .into_iter()
+            .map(|m| m.body)
+            .collect()
     }
 
     async fn send_jobs(&self) -> Vec<SendJob> {
@@ -416,7 +365,7 @@ async fn keys_are_checked() {
     // The key in the URL, the fields as JSON.
     let (status, answer) = h
         .post(
-            &format!("/crm/acme/send?key={KEY}"),
+            &format!("/crm/acme/send?key={ACME_SEND_KEY}"),
             "application/json",
             r#"{"phone": "+14155552671", "message": "hi", "type": "transactional"}"#.into(),
         )

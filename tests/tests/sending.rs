@@ -2,34 +2,33 @@
 //! carrier, with the CRM told (goals, SMS notes).
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use smsflow_shared::config::LocalConfig;
-use smsflow_shared::local::{self, RunningServer};
-use smsflow_shared::ports::NewContact;
+use smsflow_shared::local::RunningServer;
+use smsflow_tests::example::{ACME_SEND_KEY, ExampleConfig};
+use smsflow_tests::fixtures::{new_contact, phone, send_job};
+use smsflow_tests::local_server::{eventually_json, start};
+use smsflow_tests::poll::Patience;
+use smsflow_tests::runtime;
 
-const EXAMPLE: &str = include_str!("../../smsflow.example.toml");
-const ACME_KEY: &str = "local-dev-key-change-me-0123456789";
 const BRAVO_KEY: &str = "bravo-key-0123456789abcdef";
 /// The rate of acme's long code in these tests.
 const RATE: f64 = 5.0;
 
+const PATIENCE: Patience = Patience {
+    within: Duration::from_secs(20),
+    every: Duration::from_millis(100),
+};
+
 /// The example config on a random port, acme's long code at [`RATE`], plus a second
 /// account "bravo" with its own number.
 fn config(data_dir: &Path) -> LocalConfig {
-    let mut text = EXAMPLE
-        .replace("listen = \"127.0.0.1:8080\"", "listen = \"127.0.0.1:0\"")
-        .replace(
-            "data_dir = \".smsflow\"",
-            &format!("data_dir = {:?}", data_dir.display().to_string()),
-        )
-        .replace(
-            "number = \"(952) 314-2318\"",
-            &format!("number = \"(952) 314-2318\"\nsegments_per_second = {RATE}"),
-        );
-    text.push_str(&format!(
-        r#"
+    ExampleConfig::served_from(data_dir)
+        .long_code_rate(RATE)
+        .append(&format!(
+            r#"
 [[accounts]]
 id = "bravo"
 name = "Bravo Dental"
@@ -49,33 +48,8 @@ backup_email = "front@bravo.example"
 [accounts.crm]
 kind = "sandbox"
 "#
-    ));
-    LocalConfig::parse(Path::new("example.toml"), &text).expect("test config is valid")
-}
-
-async fn get(server: &RunningServer, path: &str) -> Value {
-    reqwest::get(format!("{}{path}", server.base_url()))
-        .await
-        .expect("server answers")
-        .json()
-        .await
-        .expect("JSON body")
-}
-
-/// Polls `path` until `done` holds for its JSON, for at most 20 s.
-async fn eventually(server: &RunningServer, path: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let body = get(server, path).await;
-        if done(&body) {
-            return body;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting on {path}: {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        ))
+        .parse()
 }
 
 async fn send(server: &RunningServer, account: &str, key: &str, form: &[(&str, &str)]) -> Value {
@@ -95,9 +69,7 @@ async fn send(server: &RunningServer, account: &str, key: &str, form: &[(&str, &
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backlog_is_paced_and_does_not_hold_up_another_account() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = local::start(&config(dir.path()))
-        .await
-        .expect("server starts");
+    let server = start(&config(dir.path())).await;
     let backlog = 15;
     for i in 0..backlog {
         let to = format!("+1415555{:04}", 3000 + i);
@@ -105,7 +77,7 @@ async fn a_backlog_is_paced_and_does_not_hold_up_another_account() {
         send(
             &server,
             "acme",
-            ACME_KEY,
+            ACME_SEND_KEY,
             &[
                 ("phone", to.as_str()),
                 ("message", body.as_str()),
@@ -126,7 +98,7 @@ async fn a_backlog_is_paced_and_does_not_hold_up_another_account() {
     )
     .await;
 
-    let carrier = eventually(&server, "/_sandbox/messages", |b| {
+    let carrier = eventually_json(&server, "/_sandbox/messages", PATIENCE, |b| {
         b["messages"].as_array().is_some_and(|m| m.len() > backlog)
     })
     .await;
@@ -165,34 +137,16 @@ async fn a_backlog_is_paced_and_does_not_hold_up_another_account() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sent_message_fires_its_goal_and_leaves_a_note() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = local::start(&config(dir.path()))
-        .await
-        .expect("server starts");
+    let server = start(&config(dir.path())).await;
     let app = server.runtime.app.clone();
-    let acme = app
-        .store
-        .account(&"acme".parse().expect("id"))
-        .await
-        .expect("store")
-        .expect("acme");
-    let ann = app
-        .crm
-        .create_contact(
-            &acme,
-            &NewContact {
-                first_name: Some("Ann".into()),
-                phone: Some(acme.parse_phone("+14155552671").expect("phone")),
-                ..NewContact::default()
-            },
-        )
-        .await
-        .expect("contact");
+    let acme = runtime::account(&app, "acme").await;
+    let ann = runtime::add_contact(&app, &acme, new_contact("Ann", "+14155552671")).await;
 
     // A manual send by Mary, then a campaign send.
     let manual = send(
         &server,
         "acme",
-        ACME_KEY,
+        ACME_SEND_KEY,
         &[
             ("contactId", ann.id.as_str()),
             ("message", "Hi ~Contact.FirstName~, Mary here"),
@@ -204,7 +158,7 @@ async fn a_sent_message_fires_its_goal_and_leaves_a_note() {
     send(
         &server,
         "acme",
-        ACME_KEY,
+        ACME_SEND_KEY,
         &[
             ("contactId", ann.id.as_str()),
             ("message", "Spring sale!"),
@@ -215,7 +169,7 @@ async fn a_sent_message_fires_its_goal_and_leaves_a_note() {
     )
     .await;
 
-    let goals = eventually(&server, "/_sandbox/crm/acme/goals", |b| {
+    let goals = eventually_json(&server, "/_sandbox/crm/acme/goals", PATIENCE, |b| {
         let names = b.to_string();
         names.contains("SendManual") && names.contains("SendAuto")
     })
@@ -239,7 +193,7 @@ async fn a_sent_message_fires_its_goal_and_leaves_a_note() {
     );
 
     // Each SMS is a note on the contact, assigned to the sending user's CRM user.
-    let notes = eventually(&server, "/_sandbox/crm/acme/notes", |b| {
+    let notes = eventually_json(&server, "/_sandbox/crm/acme/notes", PATIENCE, |b| {
         b["notes"].as_array().is_some_and(|n| n.len() >= 2)
     })
     .await;
@@ -280,43 +234,18 @@ async fn a_sent_message_fires_its_goal_and_leaves_a_note() {
 /// queue; a due job is sent once, and its redelivery is not sent again.
 #[tokio::test]
 async fn the_worker_keeps_slots_and_never_sends_twice() {
-    use smsflow_shared::adapters::embedded::EmbeddedDb;
-    use smsflow_shared::domain::consent::SendKind;
-    use smsflow_shared::local::LocalRuntime;
-    use smsflow_shared::ports::{QueueName, QueueReceiver, Sender};
+    use smsflow_shared::ports::{QueueName, QueueReceiver};
     use smsflow_shared::usecases::JobOutcome;
     use smsflow_shared::usecases::deliver::{self, SendJob};
 
     let dir = tempfile::tempdir().expect("temp dir");
-    let rt = LocalRuntime::build_on(
-        EmbeddedDb::in_memory().expect("db"),
-        &config(dir.path()),
-        None,
-    )
-    .await
-    .expect("runtime");
+    let rt = runtime::in_memory(&config(dir.path()), None).await;
     let app = rt.app.clone();
-    let acme = app
-        .store
-        .account(&"acme".parse().expect("id"))
-        .await
-        .expect("store")
-        .expect("acme");
+    let acme = runtime::account(&app, "acme").await;
     let now = app.clock.now();
     let job = SendJob {
-        message_id: app.ids.new_id(),
-        account: acme.id.clone(),
-        to: acme.parse_phone("+14155552671").expect("phone"),
-        sender: Sender::Number(acme.numbers[0].number.clone()),
-        body: "Later".into(),
-        media_urls: vec![],
-        user_id: None,
-        campaign: None,
-        contact_id: None,
-        manual: false,
-        kind: SendKind::Transactional,
         not_before: Some(now.plus(Duration::from_secs(30))),
-        send_slot: None,
+        ..send_job(app.ids.new_id(), &acme, phone("+14155552671"), "Later")
     };
     let outcome = deliver::deliver(&app, &job).await;
     assert!(matches!(outcome, JobOutcome::Skipped(_)), "{outcome:?}");
@@ -348,16 +277,9 @@ async fn the_worker_keeps_slots_and_never_sends_twice() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn magic_numbers_produce_their_failures_and_goals() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = local::start(&config(dir.path()))
-        .await
-        .expect("server starts");
+    let server = start(&config(dir.path())).await;
     let app = server.runtime.app.clone();
-    let acme = app
-        .store
-        .account(&"acme".parse().expect("id"))
-        .await
-        .expect("store")
-        .expect("acme");
+    let acme = runtime::account(&app, "acme").await;
     // (recipient, the goal its send ends in, the stored status and error code)
     let cases = [
         ("+14155550142", "GoodNumber", "delivered", None),
@@ -367,22 +289,11 @@ async fn magic_numbers_produce_their_failures_and_goals() {
     ];
     let mut contacts = Vec::new();
     for (to, _, _, _) in cases {
-        let contact = app
-            .crm
-            .create_contact(
-                &acme,
-                &NewContact {
-                    first_name: Some("Test".into()),
-                    phone: Some(acme.parse_phone(to).expect("phone")),
-                    ..NewContact::default()
-                },
-            )
-            .await
-            .expect("contact");
+        let contact = runtime::add_contact(&app, &acme, new_contact("Test", to)).await;
         send(
             &server,
             "acme",
-            ACME_KEY,
+            ACME_SEND_KEY,
             &[
                 ("contactId", contact.id.as_str()),
                 ("message", "Hello"),
@@ -393,12 +304,17 @@ async fn magic_numbers_produce_their_failures_and_goals() {
         contacts.push(contact.id);
     }
     for ((to, goal, status, code), contact_id) in cases.into_iter().zip(contacts) {
-        let goals = eventually(&server, "/_sandbox/crm/acme/goals?limit=1000", |b| {
-            b["goals"].as_array().is_some_and(|g| {
-                g.iter()
-                    .any(|g| g["contact_id"] == contact_id.as_str() && g["call_name"] == goal)
-            })
-        })
+        let goals = eventually_json(
+            &server,
+            "/_sandbox/crm/acme/goals?limit=1000",
+            PATIENCE,
+            |b| {
+                b["goals"].as_array().is_some_and(|g| {
+                    g.iter()
+                        .any(|g| g["contact_id"] == contact_id.as_str() && g["call_name"] == goal)
+                })
+            },
+        )
         .await;
         let fired: Vec<&str> = goals["goals"]
             .as_array()
@@ -439,10 +355,7 @@ async fn magic_numbers_produce_their_failures_and_goals() {
 /// transactional ones through.
 #[tokio::test]
 async fn quiet_hours_hold_bulk_messages_only() {
-    use smsflow_shared::adapters::embedded::EmbeddedDb;
     use smsflow_shared::domain::consent::SendKind;
-    use smsflow_shared::local::LocalRuntime;
-    use smsflow_shared::ports::Sender;
     use smsflow_shared::usecases::JobOutcome;
     use smsflow_shared::usecases::deliver::{self, SendJob};
 
@@ -466,30 +379,13 @@ async fn quiet_hours_hold_bulk_messages_only() {
         )
         .expect("quiet hours"),
     );
-    let rt = LocalRuntime::build_on(EmbeddedDb::in_memory().expect("db"), &config, None)
-        .await
-        .expect("runtime");
+    let rt = runtime::in_memory(&config, None).await;
     let app = rt.app.clone();
-    let acme = app
-        .store
-        .account(&"acme".parse().expect("id"))
-        .await
-        .expect("store")
-        .expect("acme");
+    let acme = runtime::account(&app, "acme").await;
     let job = |kind, body: &str| SendJob {
-        message_id: app.ids.new_id(),
-        account: acme.id.clone(),
-        to: smsflow_shared::domain::PhoneNumber::parse_e164("+2348031234567").expect("phone"),
-        sender: Sender::Number(acme.numbers[0].number.clone()),
-        body: body.into(),
-        media_urls: vec![],
-        user_id: None,
         campaign: Some("night".into()),
-        contact_id: None,
-        manual: false,
         kind,
-        not_before: None,
-        send_slot: None,
+        ..send_job(app.ids.new_id(), &acme, phone("+2348031234567"), body)
     };
     let held = deliver::deliver(&app, &job(SendKind::Bulk, "Sale!")).await;
     assert!(

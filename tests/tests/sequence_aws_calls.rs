@@ -3,33 +3,19 @@
 //! of the design, reported in BENCHMARKS.md; a change that adds a call here has to change
 //! this test and say why.
 
-use std::path::Path;
-use std::sync::Arc;
-use std::time::Duration;
-
-use smsflow_shared::adapters::aws::dynamodb::{DynamoStore, create_table};
-use smsflow_shared::adapters::aws::sqs::{SqsQueue, create_queues};
-use smsflow_shared::adapters::crm_router::CrmRouter;
-use smsflow_shared::adapters::embedded::{
-    EmbeddedDb, EmbeddedStore, Outbox, SandboxCarrier, SandboxCrm,
-};
-use smsflow_shared::adapters::event_webhook::WebhookEvents;
-use smsflow_shared::app::App;
-use smsflow_shared::app::AppSettings;
-use smsflow_shared::config::LocalConfig;
+use smsflow_shared::adapters::aws::sqs::SqsQueue;
+use smsflow_shared::domain::Timestamp;
 use smsflow_shared::domain::keywords::KeywordClass;
 use smsflow_shared::domain::sequence::Sequence;
-use smsflow_shared::domain::{PhoneNumber, Timestamp};
-use smsflow_shared::ports::{
-    AccountStore, NewContact, QueueName, QueueReceiver, SystemClock, UlidIds,
-};
+use smsflow_shared::ports::QueueName;
 use smsflow_shared::usecases::JobOutcome;
 use smsflow_shared::usecases::automation::{self, AutomationEnvelope, AutomationJob};
 use smsflow_shared::usecases::inbound::InboundText;
 use smsflow_shared::usecases::sequence::{self, Handoff};
-use smsflow_tests::moto::{OperationLog, serialized_sdk_config, unique_name};
+use smsflow_tests::aws_app::{MotoApp, MotoCrm};
+use smsflow_tests::fixtures::{new_contact, phone};
+use smsflow_tests::runtime::{self, Drain, drain};
 
-const EXAMPLE: &str = include_str!("../../smsflow.example.toml");
 const ANN: &str = "+14155552671";
 
 const SURVEY: &str = r#"
@@ -55,20 +41,13 @@ steps:
     await_reply: false
 "#;
 
-fn take(log: &OperationLog) -> Vec<String> {
-    std::mem::take(&mut *log.lock().unwrap_or_else(|p| p.into_inner()))
-        .into_iter()
-        .map(|op| op.rsplit('.').next().unwrap_or_default().to_string())
-        .collect()
-}
-
 fn text(sid: &str, body: &str) -> InboundText {
     InboundText {
         account: "acme".parse().expect("id"),
         message_sid: sid.into(),
         message_id: "01J00000000000000000000000".into(),
-        from: PhoneNumber::parse_e164(ANN).expect("phone"),
-        to: PhoneNumber::parse_e164("+19523142318").expect("phone"),
+        from: phone(ANN),
+        to: phone("+19523142318"),
         body: body.into(),
         media_urls: vec![],
         keyword: KeywordClass::None,
@@ -78,28 +57,11 @@ fn text(sid: &str, body: &str) -> InboundText {
 
 /// Takes every job off the automation queue.
 async fn queued_jobs(queue: &SqsQueue) -> Vec<AutomationEnvelope> {
-    let mut jobs = Vec::new();
-    loop {
-        let batch = queue
-            .receive(
-                QueueName::Automation,
-                10,
-                Duration::from_secs(60),
-                Duration::ZERO,
-            )
-            .await
-            .expect("receive");
-        if batch.is_empty() {
-            return jobs;
-        }
-        for message in &batch {
-            jobs.push(serde_json::from_str(&message.body).expect("automation job"));
-            queue
-                .delete(QueueName::Automation, &message.receipt)
-                .await
-                .expect("delete");
-        }
-    }
+    drain(queue, QueueName::Automation, Drain::Delete)
+        .await
+        .iter()
+        .map(|m| serde_json::from_str(&m.body).expect("automation job"))
+        .collect()
 }
 
 fn kind(job: &AutomationJob) -> &'static str {
@@ -115,67 +77,15 @@ fn kind(job: &AutomationJob) -> &'static str {
 
 #[tokio::test]
 async fn sequence_step_aws_calls() {
-    let log = OperationLog::default();
-    let config = serialized_sdk_config(Some(log.clone())).await;
-    let dynamodb = aws_sdk_dynamodb::Client::new(&config);
-    let sqs = aws_sdk_sqs::Client::new(&config);
-    let table = unique_name("seqcalls");
-    create_table(&dynamodb, &table).await.expect("table");
-    let queues = create_queues(&sqs, &unique_name("seqcalls"), 3)
-        .await
-        .expect("queues");
-    let local = LocalConfig::parse(Path::new("example.toml"), EXAMPLE).expect("example");
-    let account = local.accounts[0].clone();
-    let db = EmbeddedDb::in_memory().expect("db");
-    let ids = Arc::new(UlidIds::default());
-    let clock = Arc::new(SystemClock);
-    let store = DynamoStore::new(dynamodb, table);
-    store.put_account(&account).await.expect("account");
-    let queue = Arc::new(SqsQueue::new(sqs, queues));
-    let sandbox = Arc::new(SandboxCrm::new(db.clone(), clock.clone()));
-    let app = App {
-        store: Arc::new(store),
-        queue: queue.clone(),
-        mailer: Arc::new(Outbox::new(db.clone(), clock.clone(), ids.clone())),
-        sms: Arc::new(SandboxCarrier::new(
-            db.clone(),
-            reqwest::Client::new(),
-            clock.clone(),
-            ids.clone(),
-        )),
-        events: Arc::new(WebhookEvents::new(reqwest::Client::new(), clock.clone())),
-        // Keap refresh tokens would live in the embedded store: the sandbox CRM needs none.
-        crm: Arc::new(CrmRouter::with_real_crms(
-            reqwest::Client::new(),
-            clock.clone(),
-            ids.clone(),
-            Arc::new(EmbeddedStore::new(db)),
-            Some(sandbox),
-        )),
-        clock,
-        ids,
-        settings: AppSettings {
-            public_base_url: None,
-            mail_from: None,
-        },
-    };
+    let moto = MotoApp::start("seqcalls", MotoCrm::Sandbox, None).await;
+    let (app, account, queue) = (&moto.app, &moto.account, &moto.queue);
+    let take = || moto.take_calls();
     let survey = Sequence::load("survey.yaml", SURVEY).expect("valid");
     sequence::apply(app.store.as_ref(), &survey)
         .await
         .expect("applies");
-    let ann = app
-        .crm
-        .create_contact(
-            &account,
-            &NewContact {
-                first_name: Some("Ann".into()),
-                phone: Some(PhoneNumber::parse_e164(ANN).expect("phone")),
-                ..NewContact::default()
-            },
-        )
-        .await
-        .expect("contact");
-    take(&log);
+    let ann = runtime::add_contact(app, account, new_contact("Ann", ANN)).await;
+    take();
 
     let mut report = Vec::new();
     let mut check = |what: &str, calls: Vec<String>, expected: &[&str]| {
@@ -188,13 +98,13 @@ async fn sequence_step_aws_calls() {
     };
 
     // 1. A keyword text starts a run (inside the inbound job, after the contact step).
-    let handoff = sequence::on_inbound(&app, &account, &text("SM01", "survey"), Some(&ann))
+    let handoff = sequence::on_inbound(app, account, &text("SM01", "survey"), Some(&ann))
         .await
         .expect("handed off");
     assert!(matches!(handoff, Handoff::Took { .. }), "{handoff:?}");
     check(
         "keyword start",
-        take(&log),
+        take(),
         &[
             "GetItem",     // active session of the contact (none)
             "Query",       // the account's sequences (keyword match)
@@ -207,11 +117,11 @@ async fn sequence_step_aws_calls() {
 
     // 2. Each effect job in the automation worker.
     let mut by_kind: Vec<(String, Vec<String>)> = Vec::new();
-    for envelope in queued_jobs(&queue).await {
-        take(&log);
-        let outcome = automation::run(&app, &envelope).await;
+    for envelope in queued_jobs(queue).await {
+        take();
+        let outcome = automation::run(app, &envelope).await;
         assert_eq!(outcome, JobOutcome::Done, "{:?}", envelope.job);
-        by_kind.push((kind(&envelope.job).to_string(), take(&log)));
+        by_kind.push((kind(&envelope.job).to_string(), take()));
     }
     let job_calls = |kind: &str| {
         by_kind
@@ -250,13 +160,13 @@ async fn sequence_step_aws_calls() {
 
     // 3. A reply advances the run and finishes it (a closing step). A reply that does not
     //    finish the run makes the same calls but the last (the lock stays).
-    let handoff = sequence::on_inbound(&app, &account, &text("SM02", "9"), Some(&ann))
+    let handoff = sequence::on_inbound(app, account, &text("SM02", "9"), Some(&ann))
         .await
         .expect("handed off");
     assert!(matches!(handoff, Handoff::Took { .. }), "{handoff:?}");
     check(
         "reply (last step)",
-        take(&log),
+        take(),
         &[
             "GetItem",     // active session
             "GetItem",     // the sequence
@@ -268,12 +178,12 @@ async fn sequence_step_aws_calls() {
             "DeleteItem",  // the run is over: the lock is released
         ],
     );
-    let jobs = queued_jobs(&queue).await;
+    let jobs = queued_jobs(queue).await;
     let mut seen = Vec::new();
     for envelope in &jobs {
-        take(&log);
-        assert_eq!(automation::run(&app, envelope).await, JobOutcome::Done);
-        seen.push((kind(&envelope.job), take(&log)));
+        take();
+        assert_eq!(automation::run(app, envelope).await, JobOutcome::Done);
+        seen.push((kind(&envelope.job), take()));
     }
     for (kind, expected) in [
         (

@@ -3,21 +3,14 @@
 //! queues) with no consumers running, so every effect is still on its queue.
 
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::http::Request;
 use futures::future::join_all;
 use serde_json::Value;
-use smsflow_shared::adapters::embedded::EmbeddedDb;
-use smsflow_shared::config::LocalConfig;
 use smsflow_shared::domain::keywords::KeywordClass;
 use smsflow_shared::domain::sequence::Sequence;
-use smsflow_shared::domain::{
-    Account, Direction, MessageRecord, MessageStatus, PhoneNumber, Timestamp,
-};
+use smsflow_shared::domain::{Account, Direction, MessageRecord, Timestamp};
 use smsflow_shared::handlers::http;
 use smsflow_shared::local::LocalRuntime;
 use smsflow_shared::ports::{ConsentRecord, NewContact, QueueName, QueueReceiver};
@@ -25,12 +18,12 @@ use smsflow_shared::usecases::JobOutcome;
 use smsflow_shared::usecases::automation::{AutomationEnvelope, AutomationJob};
 use smsflow_shared::usecases::inbound::{InboundText, process_inner};
 use smsflow_shared::usecases::sequence::{self, Handoff};
-use tower::ServiceExt;
+use smsflow_tests::example::{ACME_LONG_CODE, ACME_SEND_KEY, ExampleConfig};
+use smsflow_tests::fixtures::{self, new_contact, phone};
+use smsflow_tests::handler;
+use smsflow_tests::runtime::{self, Drain, drain};
 
-const EXAMPLE: &str = include_str!("../../smsflow.example.toml");
-const KEY: &str = "local-dev-key-change-me-0123456789";
 const ANN: &str = "+14155552671";
-const OUR_NUMBER: &str = "+19523142318";
 
 /// Three questions with branching: a rating, then "why" or a quote, then thanks.
 const SURVEY: &str = r#"
@@ -77,42 +70,15 @@ struct Harness {
     ann_id: String,
 }
 
-fn phone(e164: &str) -> PhoneNumber {
-    PhoneNumber::parse_e164(e164).expect("E.164")
-}
-
 async fn harness() -> Harness {
-    let config = LocalConfig::parse(Path::new("example.toml"), EXAMPLE).expect("valid example");
-    let db = EmbeddedDb::in_memory().expect("in-memory db");
-    let rt = Arc::new(
-        LocalRuntime::build_on(db, &config, Some("https://sms.example.com".into()))
-            .await
-            .expect("runtime"),
-    );
-    let account = rt
-        .app
-        .store
-        .account(&"acme".parse().expect("id"))
-        .await
-        .expect("store")
-        .expect("acme");
+    let config = ExampleConfig::new().parse();
+    let rt = Arc::new(runtime::in_memory(&config, Some("https://sms.example.com")).await);
+    let account = runtime::account(&rt.app, "acme").await;
     let survey = Sequence::load("survey.yaml", SURVEY).expect("the test sequence is valid");
     sequence::apply(rt.app.store.as_ref(), &survey)
         .await
         .expect("applies");
-    let ann = rt
-        .app
-        .crm
-        .create_contact(
-            &account,
-            &NewContact {
-                first_name: Some("Ann".into()),
-                phone: Some(phone(ANN)),
-                ..NewContact::default()
-            },
-        )
-        .await
-        .expect("sandbox contact");
+    let ann = runtime::add_contact(&rt.app, &account, new_contact("Ann", ANN)).await;
     Harness {
         rt,
         account,
@@ -122,24 +88,13 @@ async fn harness() -> Harness {
 
 impl Harness {
     async fn post(&self, uri: &str, content_type: &str, body: String) -> (u16, Value) {
-        let request = Request::post(uri)
-            .header("content-type", content_type)
-            .body(Body::from(body))
-            .expect("request");
-        let response = http::sequence_start(self.rt.app.clone())
-            .oneshot(request)
-            .await
-            .expect("router answers");
-        let status = response.status().as_u16();
-        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
-            .await
-            .expect("body");
-        (status, serde_json::from_slice(&bytes).expect("JSON answer"))
+        let router = http::sequence_start(self.rt.app.clone());
+        handler::post(router, uri, content_type, body).await
     }
 
     async fn start(&self, sequence: &str, form: &str) -> (u16, Value) {
         self.post(
-            &format!("/crm/acme/sequences/{sequence}/start?key={KEY}"),
+            &format!("/crm/acme/sequences/{sequence}/start?key={ACME_SEND_KEY}"),
             "application/x-www-form-urlencoded",
             form.replace("{ann}", &self.ann_id),
         )
@@ -148,28 +103,11 @@ impl Harness {
 
     /// Every automation job queued so far (taken off the queue).
     async fn jobs(&self) -> Vec<AutomationEnvelope> {
-        let mut jobs = Vec::new();
-        loop {
-            let batch = self
-                .rt
-                .queue
-                .receive(
-                    QueueName::Automation,
-                    10,
-                    Duration::from_secs(60),
-                    Duration::ZERO,
-                )
-                .await
-                .expect("receive");
-            if batch.is_empty() {
-                return jobs;
-            }
-            jobs.extend(
-                batch
-                    .iter()
-                    .map(|m| serde_json::from_str(&m.body).expect("automation job")),
-            );
-        }
+        drain(self.rt.queue.as_ref(), QueueName::Automation, Drain::Hide)
+            .await
+            .iter()
+            .map(|m| serde_json::from_str(&m.body).expect("automation job"))
+            .collect()
     }
 
     async fn active_step(&self, contact: &str) -> Option<String> {
@@ -189,7 +127,7 @@ impl Harness {
             message_sid: sid.into(),
             message_id: self.rt.app.ids.new_id(),
             from: phone(from),
-            to: phone(OUR_NUMBER),
+            to: phone(ACME_LONG_CODE),
             body: body.into(),
             media_urls: vec![],
             keyword: match body {
@@ -200,22 +138,15 @@ impl Harness {
             received_at: Timestamp::from_millis(1_795_000_000_000),
         };
         let record = MessageRecord {
-            id: text.message_id.clone(),
-            account: text.account.clone(),
-            contact_phone: text.from.clone(),
-            our_sender: OUR_NUMBER.into(),
-            direction: Direction::Inbound,
             body: text.body.clone(),
-            media_urls: vec![],
-            status: MessageStatus::Received,
             provider_sid: Some(sid.into()),
-            error_code: None,
-            user_id: None,
-            campaign: None,
-            created_at: text.received_at,
-            updated_at: text.received_at,
-            contact_id: None,
-            routing: None,
+            ..fixtures::message(
+                text.message_id.clone(),
+                &text.account,
+                from,
+                Direction::Inbound,
+                text.received_at,
+            )
         };
         // A retry of the same text finds it recorded already.
         self.rt
@@ -251,32 +182,14 @@ async fn start_requests_in_answers_and_effects_out() {
     let h = harness().await;
     let account = &h.account;
     // A contact without a phone, and one who opted out.
-    let no_phone =
-        h.rt.app
-            .crm
-            .create_contact(
-                account,
-                &NewContact {
-                    first_name: Some("Noel".into()),
-                    email: Some("noel@example.com".parse().expect("address")),
-                    ..NewContact::default()
-                },
-            )
-            .await
-            .expect("contact");
+    let noel = NewContact {
+        first_name: Some("Noel".into()),
+        email: Some("noel@example.com".parse().expect("address")),
+        ..NewContact::default()
+    };
+    let no_phone = runtime::add_contact(&h.rt.app, account, noel).await;
     let stopped =
-        h.rt.app
-            .crm
-            .create_contact(
-                account,
-                &NewContact {
-                    first_name: Some("Sam".into()),
-                    phone: Some(phone("+14155552690")),
-                    ..NewContact::default()
-                },
-            )
-            .await
-            .expect("contact");
+        runtime::add_contact(&h.rt.app, account, new_contact("Sam", "+14155552690")).await;
     h.rt.app
         .store
         .set_consent(
@@ -579,18 +492,7 @@ async fn an_invalid_number_ends_the_run_with_its_tag() {
     let h = harness().await;
     let app = &h.rt.app;
     const LANDLINE: &str = "+15005550009";
-    let ivy = app
-        .crm
-        .create_contact(
-            &h.account,
-            &NewContact {
-                first_name: Some("Ivy".into()),
-                phone: Some(phone(LANDLINE)),
-                ..NewContact::default()
-            },
-        )
-        .await
-        .expect("contact");
+    let ivy = runtime::add_contact(app, &h.account, new_contact("Ivy", LANDLINE)).await;
     let (status, body) = h.start("survey", &format!("contactId={}", ivy.id)).await;
     assert_eq!(status, 202, "{body}");
     for envelope in h.jobs().await {

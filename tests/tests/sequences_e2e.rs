@@ -2,18 +2,19 @@
 //! it; the sandbox carrier, CRM and outbox show what happened.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use smsflow_shared::config::LocalConfig;
 use smsflow_shared::domain::sequence::Sequence;
-use smsflow_shared::domain::twilio_signature;
-use smsflow_shared::local::{self, RunningServer};
-use smsflow_shared::ports::NewContact;
+use smsflow_shared::local::RunningServer;
 use smsflow_shared::usecases::sequence;
+use smsflow_tests::example::{ACME_LONG_CODE, ACME_TWILIO_SID, ExampleConfig};
+use smsflow_tests::fixtures::new_contact;
+use smsflow_tests::local_server::{self, eventually_json, get_body, post_signed_inbound};
+use smsflow_tests::poll::Patience;
+use smsflow_tests::runtime;
 
-const EXAMPLE: &str = include_str!("../../smsflow.example.toml");
-const OUR_NUMBER: &str = "+19523142318";
 const ANN: &str = "+14155552671";
 const BEN: &str = "+14155552672";
 
@@ -56,71 +57,32 @@ steps:
     await_reply: false
 "#;
 
+const PATIENCE: Patience = Patience {
+    within: Duration::from_secs(20),
+    every: Duration::from_millis(50),
+};
+
 /// The example config on a random port; the long code sends fast here (its default 1
 /// segment/s would make each step wait for its slot).
 fn config(data_dir: &Path) -> LocalConfig {
-    let text = EXAMPLE
-        .replace("listen = \"127.0.0.1:8080\"", "listen = \"127.0.0.1:0\"")
-        .replace(
-            "data_dir = \".smsflow\"",
-            &format!("data_dir = {:?}", data_dir.display().to_string()),
-        )
-        .replace(
-            "number = \"(952) 314-2318\"",
-            "number = \"(952) 314-2318\"\nsegments_per_second = 100",
-        );
-    LocalConfig::parse(Path::new("example.toml"), &text).expect("test config is valid")
-}
-
-async fn get(server: &RunningServer, path: &str) -> Value {
-    reqwest::get(format!("{}{path}", server.base_url()))
-        .await
-        .expect("server answers")
-        .json()
-        .await
-        .expect("JSON body")
-}
-
-/// Polls `path` until `done` holds for its JSON, for at most 20 s.
-async fn eventually(server: &RunningServer, path: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let body = get(server, path).await;
-        if done(&body) {
-            return body;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting on {path}: {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    ExampleConfig::served_from(data_dir)
+        .long_code_rate(100)
+        .parse()
 }
 
 /// Posts Twilio's signed inbound webhook for a text with a given `MessageSid` (so a test
 /// can repeat it, as Twilio does when it retries).
 async fn text(server: &RunningServer, from: &str, sid: &str, body: &str) {
-    let url = format!("{}/twilio/inbound", server.base_url());
-    let params: Vec<(String, String)> = [
-        ("AccountSid", "AC00000000000000000000000000000001"),
+    let params = [
+        ("AccountSid", ACME_TWILIO_SID),
         ("Body", body),
         ("From", from),
         ("MessageSid", sid),
         ("NumMedia", "0"),
-        ("To", OUR_NUMBER),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    let signature = twilio_signature::sign("sandbox-auth-token", &url, &params);
-    let response = reqwest::Client::new()
-        .post(&url)
-        .header("X-Twilio-Signature", signature)
-        .form(&params)
-        .send()
-        .await
-        .expect("webhook answers");
-    assert_eq!(response.status().as_u16(), 200, "{body}");
+        ("To", ACME_LONG_CODE),
+    ];
+    let (status, _) = post_signed_inbound(server, &params).await;
+    assert_eq!(status, 200, "{body}");
 }
 
 /// The bodies the carrier accepted for `to`, oldest first.
@@ -143,7 +105,7 @@ fn sent_to(carrier: &Value, to: &str) -> Vec<String> {
 
 /// Waits until the carrier has sent `count` messages to `to`; their bodies.
 async fn wait_for_messages(server: &RunningServer, to: &str, count: usize) -> Vec<String> {
-    let carrier = eventually(server, "/_sandbox/messages?limit=1000", |b| {
+    let carrier = eventually_json(server, "/_sandbox/messages?limit=1000", PATIENCE, |b| {
         sent_to(b, to).len() >= count
     })
     .await;
@@ -187,30 +149,15 @@ fn survey_notes(notes: &Value) -> Vec<(String, String)> {
 }
 
 async fn start_server(dir: &Path) -> RunningServer {
-    let server = local::start(&config(dir)).await.expect("server starts");
+    let server = local_server::start(&config(dir)).await;
     let app = server.runtime.app.clone();
     let survey = Sequence::load("survey.yaml", SURVEY).expect("valid sequence");
     sequence::apply(app.store.as_ref(), &survey)
         .await
         .expect("applies");
-    let acme = app
-        .store
-        .account(&"acme".parse().expect("id"))
-        .await
-        .expect("store")
-        .expect("acme");
+    let acme = runtime::account(&app, "acme").await;
     for (name, phone) in [("Ann", ANN), ("Ben", BEN)] {
-        app.crm
-            .create_contact(
-                &acme,
-                &NewContact {
-                    first_name: Some(name.into()),
-                    phone: Some(acme.parse_phone(phone).expect("phone")),
-                    ..NewContact::default()
-                },
-            )
-            .await
-            .expect("contact");
+        runtime::add_contact(&app, &acme, new_contact(name, phone)).await;
     }
     server
 }
@@ -258,7 +205,7 @@ async fn a_keyword_walks_the_sequence_to_its_finish_and_keeps_one_note() {
         ]
     );
 
-    let contacts = eventually(&server, "/_sandbox/crm/acme/contacts", |b| {
+    let contacts = eventually_json(&server, "/_sandbox/crm/acme/contacts", PATIENCE, |b| {
         let ann = contact(b, ANN);
         tags(ann).len() == 2 && ann["custom_fields"]["QuoteOk"] == "Yes, sure"
     })
@@ -273,7 +220,7 @@ async fn a_keyword_walks_the_sequence_to_its_finish_and_keeps_one_note() {
                          Sent: Glad to hear it, Ann! May we quote you? YES or NO\n\
                          Reply: Yes, sure\n\
                          Sent: Thanks, Ann: you rated us 9, love it.";
-    let notes = eventually(&server, "/_sandbox/crm/acme/notes", |b| {
+    let notes = eventually_json(&server, "/_sandbox/crm/acme/notes", PATIENCE, |b| {
         survey_notes(b)
             .first()
             .is_some_and(|(_, body)| body.ends_with("you rated us 9, love it."))
@@ -285,13 +232,18 @@ async fn a_keyword_walks_the_sequence_to_its_finish_and_keeps_one_note() {
     );
 
     // The texts the run took were not forwarded by e-mail, but fired the inbound goals.
-    let emails = get(&server, "/_sandbox/emails").await;
+    let emails = get_body(&server, "/_sandbox/emails").await;
     assert_eq!(emails["emails"], json!([]), "{emails}");
-    let goals = eventually(&server, "/_sandbox/crm/acme/goals?limit=1000", |b| {
-        b["goals"]
-            .as_array()
-            .is_some_and(|g| g.iter().filter(|g| g["call_name"] == "Inbound").count() >= 3)
-    })
+    let goals = eventually_json(
+        &server,
+        "/_sandbox/crm/acme/goals?limit=1000",
+        PATIENCE,
+        |b| {
+            b["goals"]
+                .as_array()
+                .is_some_and(|g| g.iter().filter(|g| g["call_name"] == "Inbound").count() >= 3)
+        },
+    )
     .await;
     let inbound = goals["goals"]
         .as_array()
@@ -304,7 +256,7 @@ async fn a_keyword_walks_the_sequence_to_its_finish_and_keeps_one_note() {
     // The run is over: Ann is free, and a new run appends to the same note.
     text(&server, ANN, "SM00000000000000000000000000000004", "SURVEY").await;
     wait_for_messages(&server, ANN, 4).await;
-    let notes = eventually(&server, "/_sandbox/crm/acme/notes", |b| {
+    let notes = eventually_json(&server, "/_sandbox/crm/acme/notes", PATIENCE, |b| {
         survey_notes(b)
             .first()
             .is_some_and(|(_, body)| body.matches("How would you rate us").count() == 2)
@@ -335,7 +287,7 @@ async fn stop_mid_run_ends_it_with_the_tag() {
         ]
     );
     text(&server, BEN, "SM00000000000000000000000000000013", "STOP").await;
-    let contacts = eventually(&server, "/_sandbox/crm/acme/contacts", |b| {
+    let contacts = eventually_json(&server, "/_sandbox/crm/acme/contacts", PATIENCE, |b| {
         tags(contact(b, BEN)).contains(&"Survey opted out")
     })
     .await;
@@ -343,7 +295,7 @@ async fn stop_mid_run_ends_it_with_the_tag() {
         tags(contact(&contacts, BEN)),
         ["Detractor", "Survey opted out"]
     );
-    let notes = eventually(&server, "/_sandbox/crm/acme/notes", |b| {
+    let notes = eventually_json(&server, "/_sandbox/crm/acme/notes", PATIENCE, |b| {
         survey_notes(b)
             .first()
             .is_some_and(|(_, body)| body.ends_with("the sequence ended."))
@@ -361,16 +313,19 @@ async fn stop_mid_run_ends_it_with_the_tag() {
         "Too slow",
     )
     .await;
-    eventually(&server, "/_sandbox/emails", |b| {
+    eventually_json(&server, "/_sandbox/emails", PATIENCE, |b| {
         b["emails"].as_array().is_some_and(|e| {
             e.iter()
                 .any(|m| m["text"].as_str().is_some_and(|t| t.contains("Too slow")))
         })
     })
     .await;
-    let sent = sent_to(&get(&server, "/_sandbox/messages?limit=1000").await, BEN);
+    let sent = sent_to(
+        &get_body(&server, "/_sandbox/messages?limit=1000").await,
+        BEN,
+    );
     assert_eq!(sent.len(), 2, "{sent:?}");
-    let ben = contact(&get(&server, "/_sandbox/crm/acme/contacts").await, BEN).clone();
+    let ben = contact(&get_body(&server, "/_sandbox/crm/acme/contacts").await, BEN).clone();
     assert_eq!(ben["custom_fields"].get("Feedback"), None, "{ben}");
     server.shutdown().await.expect("clean shutdown");
 }

@@ -4,7 +4,6 @@
 //! beats the send worker's SID bookkeeping, bounces, and the signed delivery events.
 //! Queued jobs are run in-test by draining the automation queue.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,24 +12,25 @@ use serde_json::Value;
 use smsflow_shared::adapters::webhook_crm::{
     EVENT_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature,
 };
-use smsflow_shared::config::LocalConfig;
 use smsflow_shared::domain::consent::{PhoneHealth, PhoneStatus};
 use smsflow_shared::domain::keywords::KeywordClass;
 use smsflow_shared::domain::{
-    Account, Direction, MessageRecord, MessageStatus, PhoneNumber, Timestamp, twilio_signature,
+    Account, Direction, MessageRecord, MessageStatus, Timestamp, twilio_signature,
 };
 use smsflow_shared::handlers::http;
 use smsflow_shared::local::LocalRuntime;
-use smsflow_shared::ports::{NewContact, QueueName, QueueReceiver};
+use smsflow_shared::ports::{QueueName, QueueReceiver};
 use smsflow_shared::usecases::JobOutcome;
 use smsflow_shared::usecases::automation::{self, AutomationEnvelope};
 use smsflow_shared::usecases::inbound::{InboundText, process_inner};
 use smsflow_shared::usecases::status;
-use tower::ServiceExt;
+use smsflow_tests::example::ExampleConfig;
+use smsflow_tests::fixtures::{self, new_contact, phone};
+use smsflow_tests::poll::{Patience, eventually};
+use smsflow_tests::{handler, local_server, runtime};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-const EXAMPLE: &str = include_str!("../../smsflow.example.toml");
 const BASE: &str = "https://sms.example.com";
 const TOKEN: &str = "test-auth-token";
 /// The `MessageSid` and `To` of every status fixture.
@@ -56,48 +56,17 @@ struct Harness {
 /// The example account with the fixtures' auth token, its contact `1` (+14155552671) in the
 /// sandbox CRM, and optionally an event webhook at `events_url`.
 async fn harness(events_url: Option<&str>) -> Harness {
-    let mut text = EXAMPLE.replace(
-        "auth_token = \"sandbox-auth-token\"",
-        "auth_token = \"test-auth-token\"",
-    );
+    let mut config = ExampleConfig::new().twilio_auth_token(TOKEN);
     if let Some(url) = events_url {
-        text.push_str(&format!(
+        config = config.append(&format!(
             "\n[accounts.event_webhook]\nurl = \"{url}\"\nsigning_secret = \"{EVENT_SECRET}\"\n"
         ));
     }
-    let config = LocalConfig::parse(Path::new("example.toml"), &text).expect("valid config");
-    let db = smsflow_shared::adapters::embedded::EmbeddedDb::in_memory().expect("db");
-    let rt = Arc::new(
-        LocalRuntime::build_on(db, &config, Some(BASE.into()))
-            .await
-            .expect("runtime"),
-    );
-    let acme = rt
-        .app
-        .store
-        .account(&"acme".parse().expect("id"))
-        .await
-        .expect("store")
-        .expect("acme");
-    let contact = rt
-        .app
-        .crm
-        .create_contact(
-            &acme,
-            &NewContact {
-                first_name: Some("Jane".into()),
-                phone: Some(phone(CONTACT)),
-                ..NewContact::default()
-            },
-        )
-        .await
-        .expect("contact");
+    let rt = Arc::new(runtime::in_memory(&config.parse(), Some(BASE)).await);
+    let acme = runtime::account(&rt.app, "acme").await;
+    let contact = runtime::add_contact(&rt.app, &acme, new_contact("Jane", CONTACT)).await;
     assert_eq!(contact.id, "1");
     Harness { rt, acme }
-}
-
-fn phone(e164: &str) -> PhoneNumber {
-    PhoneNumber::parse_e164(e164).expect("valid phone")
 }
 
 /// A ULID-shaped id of our own for message `n`.
@@ -120,22 +89,11 @@ impl Harness {
     async fn sent_message(&self, n: u32, to: &str, attached: bool) -> MessageRecord {
         let at = Timestamp::from_millis(1_795_000_000_000);
         let message = MessageRecord {
-            id: message_id(n),
-            account: self.acme.id.clone(),
-            contact_phone: phone(to),
-            our_sender: "+19523142318".into(),
-            direction: Direction::Outbound,
             body: "Your appointment is tomorrow".into(),
-            media_urls: vec![],
-            status: MessageStatus::Queued,
             provider_sid: attached.then(|| sid(n)),
-            error_code: None,
-            user_id: None,
             campaign: Some("reminders".into()),
             contact_id: Some("1".into()),
-            created_at: at,
-            updated_at: at,
-            routing: None,
+            ..fixtures::message(message_id(n), &self.acme.id, to, Direction::Outbound, at)
         };
         self.rt
             .app
@@ -179,12 +137,8 @@ impl Harness {
         };
         let request = request.body(Body::from(form)).expect("request");
         let router = http::with_fallback(http::status_callback(self.rt.app.clone()));
-        let response = router.oneshot(request).await.expect("router answers");
-        let status = response.status().as_u16();
-        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
-            .await
-            .expect("body");
-        (status, String::from_utf8_lossy(&bytes).into_owned())
+        let answer = handler::respond(router, request).await;
+        (answer.status, answer.body)
     }
 
     /// Posts `form` for message `n` with the callback URL the send worker gives Twilio.
@@ -903,27 +857,13 @@ fn fixture_signatures_match_the_events_readme() {
 /// `delivered`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sandbox_carrier_callbacks_reach_the_local_server() {
-    use smsflow_shared::ports::{OutgoingMessage, Sender};
     use smsflow_shared::usecases::deliver::SendJob;
+    use smsflow_tests::fixtures::send_job;
 
     let dir = tempfile::tempdir().expect("temp dir");
-    let text = EXAMPLE
-        .replace("listen = \"127.0.0.1:8080\"", "listen = \"127.0.0.1:0\"")
-        .replace(
-            "data_dir = \".smsflow\"",
-            &format!("data_dir = {:?}", dir.path().display().to_string()),
-        );
-    let config = LocalConfig::parse(Path::new("example.toml"), &text).expect("valid config");
-    let server = smsflow_shared::local::start(&config)
-        .await
-        .expect("server starts");
+    let server = local_server::start(&ExampleConfig::served_from(dir.path()).parse()).await;
     let app = server.runtime.app.clone();
-    let acme = app
-        .store
-        .account(&"acme".parse().expect("id"))
-        .await
-        .expect("store")
-        .expect("acme");
+    let acme = runtime::account(&app, "acme").await;
     let to = phone("+14155552699");
     // Two earlier hard failures: the delivery will clear them.
     for _ in 0..2 {
@@ -938,29 +878,16 @@ async fn sandbox_carrier_callbacks_reach_the_local_server() {
             .expect("phone health");
     }
     let job = SendJob {
-        message_id: app.ids.new_id(),
-        account: acme.id.clone(),
-        to: to.clone(),
-        sender: Sender::Number(acme.numbers[0].number.clone()),
-        body: "Your roof is ready".into(),
-        media_urls: vec![],
         user_id: Some("mary".into()),
-        campaign: None,
-        contact_id: None,
         manual: true,
-        kind: smsflow_shared::domain::consent::SendKind::Transactional,
-        not_before: None,
-        send_slot: None,
+        ..send_job(app.ids.new_id(), &acme, to.clone(), "Your roof is ready")
     };
-    app.queue
-        .enqueue(
-            QueueName::Send,
-            OutgoingMessage::now(serde_json::to_string(&job).expect("job")),
-        )
-        .await
-        .expect("enqueued");
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
+    runtime::enqueue_send(&app, &job).await;
+    let patience = Patience {
+        within: Duration::from_secs(10),
+        every: Duration::from_millis(100),
+    };
+    eventually(patience, async || {
         let conversation = app
             .store
             .conversation(&acme.id, &to, 10)
@@ -976,14 +903,14 @@ async fn sandbox_carrier_callbacks_reach_the_local_server() {
             .expect("phone health")
             == PhoneHealth::default();
         if delivered && cleared {
-            break;
+            Ok(())
+        } else {
+            Err(format!(
+                "the carrier's callbacks never delivered the message: {conversation:?}"
+            ))
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the carrier's callbacks never delivered the message: {conversation:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await;
     drop(app);
     server.shutdown().await.expect("clean shutdown");
 }

@@ -4,21 +4,14 @@
 
 use std::sync::Arc;
 
-use smsflow_shared::adapters::aws::dynamodb::{DynamoStore, create_table};
 use smsflow_shared::adapters::embedded::{EmbeddedDb, EmbeddedStore};
 use smsflow_shared::ports::Store;
-use smsflow_tests::moto::{serialized_sdk_config, unique_name};
+use smsflow_tests::aws_app::fresh_dynamo_store;
 use smsflow_tests::store_conformance;
 
 /// A `DynamoStore` on a fresh table of its own.
 async fn dynamo_store() -> Arc<dyn Store> {
-    let config = serialized_sdk_config(None).await;
-    let client = aws_sdk_dynamodb::Client::new(&config);
-    let table = unique_name("store");
-    create_table(&client, &table)
-        .await
-        .expect("create the test table in moto");
-    Arc::new(DynamoStore::new(client, table))
+    Arc::new(fresh_dynamo_store("store").await)
 }
 
 /// An `EmbeddedStore` on a fresh in-memory redb database.

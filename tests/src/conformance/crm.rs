@@ -12,6 +12,8 @@ use smsflow_shared::ports::crm::{
     NoteUser,
 };
 
+use crate::fixtures::phone;
+
 /// One adapter under test, fresh for each case.
 pub struct CrmUnderTest {
     pub crm: Arc<dyn Crm>,
@@ -43,10 +45,6 @@ pub trait CrmControl: Send + Sync {
 }
 
 const UNKNOWN_ID: &str = "987654321";
-
-fn phone(e164: &str) -> PhoneNumber {
-    PhoneNumber::parse_e164(e164).expect("test phone is valid")
-}
 
 fn email(address: &str) -> EmailAddress {
     EmailAddress::parse(address).expect("test e-mail is valid")

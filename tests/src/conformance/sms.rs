@@ -5,8 +5,10 @@
 
 use std::sync::Arc;
 
-use smsflow_shared::domain::{MessageStatus, PhoneNumber, Secret, TwilioCredentials};
+use smsflow_shared::domain::{MessageStatus, Secret, TwilioCredentials};
 use smsflow_shared::ports::{OutboundSms, Sender, SmsError, SmsProvider};
+
+use crate::fixtures::phone;
 
 /// One adapter under test, fresh for each case.
 pub struct SmsUnderTest {
@@ -28,14 +30,10 @@ pub fn test_credentials() -> TwilioCredentials {
 /// Twilio's magic sender that "passes all validation".
 pub const VALID_FROM: &str = "+15005550006";
 
-fn number(e164: &str) -> PhoneNumber {
-    PhoneNumber::parse_e164(e164).expect("test number is valid")
-}
-
 fn sms(from: &str, to: &str) -> OutboundSms {
     OutboundSms {
-        to: number(to),
-        sender: Sender::Number(number(from)),
+        to: phone(to),
+        sender: Sender::Number(phone(from)),
         body: "Your appointment is confirmed ✓".into(),
         media_urls: vec![],
         status_callback: None,
