@@ -109,9 +109,8 @@ async fn sequence_step_aws_calls() {
             "GetItem",     // active session of the contact (none)
             "Query",       // the account's sequences (keyword match)
             "GetItem",     // opt-out
-            "PutItem",     // the session lock, conditional, with the first state
-            "SendMessage", // the first message's job
-            "SendMessage", // the note's job
+            "PutItem",          // the session lock, conditional, with the first state
+            "SendMessageBatch", // the first message's job and the note's job
         ],
     );
 
@@ -170,12 +169,9 @@ async fn sequence_step_aws_calls() {
         &[
             "GetItem",     // active session
             "GetItem",     // the sequence
-            "PutItem",     // the new state, conditional on the revision read
-            "SendMessage", // the closing message's job (first: the person waits for it)
-            "SendMessage", // the field's job
-            "SendMessage", // the tag's job
-            "SendMessage", // the note's job
-            "DeleteItem",  // the run is over: the lock is released
+            "PutItem",          // the new state, conditional on the revision read
+            "SendMessageBatch", // the closing message's, field's, tag's and note's jobs
+            "DeleteItem",       // the run is over: the lock is released
         ],
     );
     let jobs = queued_jobs(queue).await;

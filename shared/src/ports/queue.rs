@@ -99,6 +99,15 @@ pub const MAX_DELAY: Duration = Duration::from_secs(15 * 60);
 pub trait JobQueue: Send + Sync {
     /// Durably enqueues a message; returns its id.
     async fn enqueue(&self, queue: QueueName, message: OutgoingMessage) -> QueueResult<String>;
+    /// Durably enqueues several messages in as few calls as the backend allows (SQS: one
+    /// per 10); returns their ids in order. Every message is checked before any is sent.
+    /// An error may leave some of them enqueued, so callers send messages that are
+    /// harmless twice (jobs with derived ids) and enqueue them all again.
+    async fn enqueue_batch(
+        &self,
+        queue: QueueName,
+        messages: Vec<OutgoingMessage>,
+    ) -> QueueResult<Vec<String>>;
 }
 
 /// Receiving side, used by the local runtime's pollers and by tests (on Lambda, SQS

@@ -93,15 +93,34 @@ pub async fn enqueue(app: &App, job: AutomationJob) -> QueueResult<String> {
 /// Puts a job on the automation queue under `job_id`: jobs derived from one event get ids
 /// derived from it, so enqueueing them again (a retry) runs them once.
 pub async fn enqueue_with_id(app: &App, job_id: String, job: AutomationJob) -> QueueResult<String> {
+    app.queue
+        .enqueue(QueueName::Automation, message(job_id, job)?)
+        .await
+}
+
+/// As [`enqueue_with_id`] for several jobs, in as few queue calls as the queue allows. On
+/// an error some may be queued: enqueueing them all again is harmless (their ids).
+pub async fn enqueue_all_with_ids(
+    app: &App,
+    jobs: Vec<(String, AutomationJob)>,
+) -> QueueResult<Vec<String>> {
+    let messages = jobs
+        .into_iter()
+        .map(|(job_id, job)| message(job_id, job))
+        .collect::<QueueResult<Vec<_>>>()?;
+    app.queue
+        .enqueue_batch(QueueName::Automation, messages)
+        .await
+}
+
+fn message(job_id: String, job: AutomationJob) -> QueueResult<OutgoingMessage> {
     let envelope = AutomationEnvelope { job_id, job };
     let body =
         serde_json::to_string(&envelope).map_err(|e| crate::ports::QueueError::Rejected {
             queue: QueueName::Automation,
             detail: e.to_string(),
         })?;
-    app.queue
-        .enqueue(QueueName::Automation, OutgoingMessage::now(body))
-        .await
+    Ok(OutgoingMessage::now(body))
 }
 
 /// Runs one job at most once per job id (a redelivered job that already ran is skipped).

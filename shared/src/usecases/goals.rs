@@ -20,23 +20,31 @@ pub struct GoalSubject {
     pub message_id: String,
 }
 
-/// Queues the goal `call_name` for a contact under `job_id`, which the caller derives from
-/// the event, so queueing it again (a retry) fires it once.
-pub(crate) async fn queue_goal(
-    app: &App,
+/// The job that fires goal `call_name` for a contact, about a message.
+pub(crate) fn goal_job(
     account: &AccountId,
     contact_id: &str,
     call_name: &str,
     about: &GoalSubject,
-    job_id: String,
-) -> QueueResult<String> {
-    let job = AutomationJob::AchieveGoal {
+) -> AutomationJob {
+    AutomationJob::AchieveGoal {
         account: account.clone(),
         contact_id: contact_id.to_string(),
         call_name: call_name.to_string(),
         about: Some(about.clone()),
-    };
-    automation::enqueue_with_id(app, job_id, job).await
+    }
+}
+
+/// Queues goal jobs (in one queue call where the queue allows) under ids the caller derives
+/// from the event, so queueing them again (a retry) fires each once.
+pub(crate) async fn queue_goals(
+    app: &App,
+    jobs: Vec<(String, AutomationJob)>,
+) -> QueueResult<Vec<String>> {
+    if jobs.is_empty() {
+        return Ok(Vec::new());
+    }
+    automation::enqueue_all_with_ids(app, jobs).await
 }
 
 /// Queues standard goals about a message, under ids derived from the message id. Goals
@@ -47,17 +55,21 @@ pub(crate) async fn queue_standard_goals(
     about: &GoalSubject,
     goals: &[(StandardGoal, Option<&str>)],
 ) -> Result<(), Unavailable> {
-    for (goal, contact_id) in goals {
-        let Some(contact_id) = contact_id else {
-            continue;
-        };
-        let call_name = goal.call_name();
-        let job_id = format!("goal:{}:{call_name}", about.message_id);
-        queue_goal(app, &account.id, contact_id, call_name, about, job_id)
-            .await
-            .map_err(|e| Unavailable(format!("cannot queue goal {call_name}: {e}")))?;
-    }
-    Ok(())
+    let jobs = goals
+        .iter()
+        .filter_map(|(goal, contact_id)| {
+            let call_name = goal.call_name();
+            let job_id = format!("goal:{}:{call_name}", about.message_id);
+            Some((
+                job_id,
+                goal_job(&account.id, (*contact_id)?, call_name, about),
+            ))
+        })
+        .collect();
+    queue_goals(app, jobs)
+        .await
+        .map(|_| ())
+        .map_err(|e| Unavailable(format!("cannot queue the goals: {e}")))
 }
 
 /// Fires a goal unless the CRM said before that it is not configured; remembers when it

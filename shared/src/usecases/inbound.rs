@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::JobOutcome;
 use super::automation::{self, AutomationJob};
 use super::contacts::{cache_contact, cached_or_found_contact};
-use super::goals::{GoalSubject, queue_goal};
+use super::goals::{GoalSubject, goal_job, queue_goals};
 use super::sequence::Handoff;
 use crate::app::App;
 use crate::domain::consent::{BouncePolicy, PhoneEvent};
@@ -543,13 +543,17 @@ async fn queue_inbound_goals(
             phone: text.from.clone(),
             message_id: text.message_id.clone(),
         };
-        for goal in &goals {
-            let job_id = format!("goal:{}:{goal}", text.message_sid);
-            let call_name = goal.to_string();
-            queue_goal(app, &account.id, &contact.id, &call_name, &about, job_id)
-                .await
-                .map_err(|e| JobOutcome::Retry(format!("queue: {e}")))?;
-        }
+        let jobs = goals
+            .iter()
+            .map(|goal| {
+                let job_id = format!("goal:{}:{goal}", text.message_sid);
+                let job = goal_job(&account.id, &contact.id, &goal.to_string(), &about);
+                (job_id, job)
+            })
+            .collect();
+        queue_goals(app, jobs)
+            .await
+            .map_err(|e| JobOutcome::Retry(format!("queue: {e}")))?;
     }
     Ok(goals.iter().map(|g| g.to_string()).collect())
 }

@@ -331,12 +331,11 @@ fn derived_message_id(job_id: &str, at: Timestamp) -> String {
 }
 
 async fn queue_jobs(app: &App, jobs: Vec<(String, AutomationJob)>) -> Result<(), String> {
-    for (job_id, job) in jobs {
-        automation::enqueue_with_id(app, job_id.clone(), job)
-            .await
-            .map_err(|e| format!("cannot queue {job_id}: {e}"))?;
-    }
-    Ok(())
+    let count = jobs.len();
+    automation::enqueue_all_with_ids(app, jobs)
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("cannot queue the run's {count} jobs: {e}"))
 }
 
 /// Queues the event's effects, then releases the lock if the run is over.

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use super::JobOutcome;
 use super::automation::{self, AutomationJob};
-use super::goals::{GoalSubject, queue_goal};
+use super::goals::{GoalSubject, goal_job};
 use super::inbound::WebhookRequest;
 use crate::app::App;
 use crate::domain::consent::{BouncePolicy, PhoneEvent};
@@ -261,7 +261,8 @@ async fn set_off(
             message_id: message.id.clone(),
         };
         let job_id = format!("delivery:{}:goal:{call_name}", message.id);
-        queue_goal(app, &account.id, contact_id, &call_name, &about, job_id)
+        let job = goal_job(&account.id, contact_id, &call_name, &about);
+        automation::enqueue_with_id(app, job_id, job)
             .await
             .map_err(|e| backend("queue goal", &e))?;
     }

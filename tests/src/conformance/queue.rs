@@ -224,6 +224,52 @@ pub async fn oversized_messages_are_rejected(q: Adapter) {
     enqueue(&q, SEND, OutgoingMessage::now("a".repeat(1024 * 1024))).await;
 }
 
+pub async fn batch_enqueue_returns_ids_in_order(q: Adapter) {
+    // More than one SQS batch (10), with one delayed message.
+    let mut messages: Vec<OutgoingMessage> = (0..12)
+        .map(|i| OutgoingMessage::now(format!("job {i}")))
+        .collect();
+    messages[11] = OutgoingMessage::delayed("job 11", Duration::from_secs(2));
+    let ids = q
+        .enqueue_batch(AUTOMATION, messages)
+        .await
+        .expect("enqueue_batch succeeds");
+    assert_eq!(ids.len(), 12);
+    let got = receive_n(&q, AUTOMATION, 12, HIDDEN, Duration::from_secs(10)).await;
+    let body_of: HashMap<&str, &str> = got
+        .iter()
+        .map(|m| (m.message_id.as_str(), m.body.as_str()))
+        .collect();
+    for (i, id) in ids.iter().enumerate() {
+        assert_eq!(
+            body_of.get(id.as_str()),
+            Some(&format!("job {i}").as_str()),
+            "id {i}"
+        );
+    }
+    assert_nothing_visible(&q, SEND, "nothing on the other queue").await;
+
+    // A message the queue cannot take refuses the whole batch before any is sent.
+    let refused = q
+        .enqueue_batch(
+            SEND,
+            vec![
+                OutgoingMessage::now("fine"),
+                OutgoingMessage::delayed("too late", MAX_DELAY + SECOND),
+            ],
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(QueueError::Rejected { queue: SEND, .. })),
+        "{refused:?}"
+    );
+    assert_nothing_visible(&q, SEND, "a refused batch enqueues nothing").await;
+    assert_eq!(
+        q.enqueue_batch(SEND, vec![]).await.expect("empty batch"),
+        Vec::<String>::new()
+    );
+}
+
 pub async fn unknown_receipts_are_stale(q: Adapter) {
     enqueue(&q, SEND, OutgoingMessage::now("job")).await;
     let real = receive_one(&q, SEND, HIDDEN).await;
@@ -423,6 +469,7 @@ macro_rules! queue_conformance {
                 message_received_too_often_moves_to_dead_letters,
                 receive_respects_the_batch_size,
                 burst_is_received_at_least_once_and_none_is_lost,
+                batch_enqueue_returns_ids_in_order,
             );
         }
     };

@@ -11,7 +11,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, QueueAttributeName};
+use aws_sdk_sqs::types::{
+    Message, MessageSystemAttributeName, QueueAttributeName, SendMessageBatchRequestEntry,
+};
 
 use crate::ports::queue::{
     JobQueue, MAX_DELAY, OutgoingMessage, QueueError, QueueName, QueueReceiver, QueueResult,
@@ -95,6 +97,42 @@ impl QueueUrls {
 pub struct SqsQueue {
     client: Client,
     urls: QueueUrls,
+}
+
+/// SQS's most entries per SendMessageBatch.
+const BATCH_LIMIT: usize = 10;
+/// SQS's most payload per SendMessageBatch (the bodies together), as for one message.
+const BATCH_BYTES: usize = 1024 * 1024;
+
+/// `messages` cut into SendMessageBatch-sized runs, in order.
+fn batches(messages: &[OutgoingMessage]) -> Vec<&[OutgoingMessage]> {
+    let mut runs = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, message) in messages.iter().enumerate() {
+        let size = message.body.len();
+        if i > start && (i - start == BATCH_LIMIT || bytes + size > BATCH_BYTES) {
+            runs.push(&messages[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += size;
+    }
+    if start < messages.len() {
+        runs.push(&messages[start..]);
+    }
+    runs
+}
+
+fn check_delay(queue: QueueName, message: &OutgoingMessage) -> QueueResult<()> {
+    if message.delay > MAX_DELAY {
+        return Err(QueueError::Rejected {
+            queue,
+            detail: format!(
+                "delay {:?} is longer than the maximum {MAX_DELAY:?}",
+                message.delay
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Whole seconds, rounded up (SQS's unit), as the SDK's `i32`.
@@ -233,15 +271,7 @@ fn batch_size(max: usize) -> i32 {
 #[async_trait]
 impl JobQueue for SqsQueue {
     async fn enqueue(&self, queue: QueueName, message: OutgoingMessage) -> QueueResult<String> {
-        if message.delay > MAX_DELAY {
-            return Err(QueueError::Rejected {
-                queue,
-                detail: format!(
-                    "delay {:?} is longer than the maximum {MAX_DELAY:?}",
-                    message.delay
-                ),
-            });
-        }
+        check_delay(queue, &message)?;
         let out = self
             .client
             .send_message()
@@ -256,6 +286,73 @@ impl JobQueue for SqsQueue {
                 "SendMessage on the {queue} queue returned no MessageId"
             ))
         })
+    }
+
+    async fn enqueue_batch(
+        &self,
+        queue: QueueName,
+        messages: Vec<OutgoingMessage>,
+    ) -> QueueResult<Vec<String>> {
+        for message in &messages {
+            check_delay(queue, message)?;
+        }
+        if let [_] = messages.as_slice() {
+            // One message: the plain call, whose errors are simpler.
+            let message = messages.into_iter().next();
+            return match message {
+                Some(m) => Ok(vec![self.enqueue(queue, m).await?]),
+                None => Ok(vec![]),
+            };
+        }
+        let mut ids = Vec::with_capacity(messages.len());
+        for chunk in batches(&messages) {
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, m)| {
+                    SendMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .message_body(&m.body)
+                        .delay_seconds(whole_seconds(m.delay))
+                        .build()
+                        .map_err(|e| QueueError::Rejected {
+                            queue,
+                            detail: e.to_string(),
+                        })
+                })
+                .collect::<QueueResult<Vec<_>>>()?;
+            let out = self
+                .client
+                .send_message_batch()
+                .queue_url(&self.urls.get(queue).queue)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| sqs_error("SendMessageBatch", queue, e))?;
+            if let Some(failed) = out.failed.first() {
+                return Err(QueueError::Backend(format!(
+                    "SendMessageBatch on the {queue} queue: {} of {} entries failed, first: {} {}",
+                    out.failed.len(),
+                    chunk.len(),
+                    failed.code,
+                    failed.message.as_deref().unwrap_or("")
+                )));
+            }
+            let mut by_entry: HashMap<String, String> = out
+                .successful
+                .into_iter()
+                .map(|ok| (ok.id, ok.message_id))
+                .collect();
+            for i in 0..chunk.len() {
+                let id = by_entry.remove(&i.to_string()).ok_or_else(|| {
+                    QueueError::Backend(format!(
+                        "SendMessageBatch on the {queue} queue did not report entry {i}"
+                    ))
+                })?;
+                ids.push(id);
+            }
+        }
+        Ok(ids)
     }
 }
 
@@ -389,6 +486,30 @@ async fn queue_arn(client: &Client, url: &str) -> QueueResult<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn batches_keep_order_within_sqs_limits() {
+        let small = |n: usize| vec![OutgoingMessage::now("x"); n];
+        let big = || OutgoingMessage::now("b".repeat(600 * 1024));
+        let cases: [(&str, Vec<OutgoingMessage>, Vec<usize>); 5] = [
+            ("none", vec![], vec![]),
+            ("one", small(1), vec![1]),
+            ("ten", small(10), vec![10]),
+            ("twenty-three", small(23), vec![10, 10, 3]),
+            // Two 600 KiB bodies exceed one batch's 1 MiB; each goes alone.
+            (
+                "by size",
+                vec![big(), big(), OutgoingMessage::now("x")],
+                vec![1, 2],
+            ),
+        ];
+        for (name, messages, sizes) in cases {
+            let runs = batches(&messages);
+            let got: Vec<usize> = runs.iter().map(|r| r.len()).collect();
+            assert_eq!(got, sizes, "{name}");
+            assert_eq!(runs.concat(), messages, "{name}: order and content kept");
+        }
+    }
 
     #[test]
     fn durations_round_up_to_whole_seconds() {

@@ -333,25 +333,49 @@ impl EmbeddedQueue {
 #[async_trait]
 impl JobQueue for EmbeddedQueue {
     async fn enqueue(&self, queue: QueueName, message: OutgoingMessage) -> QueueResult<String> {
-        validate(queue, &message)?;
-        let id = self.ids.new_id();
-        let visible_at = self.now_ms().saturating_add(millis(message.delay));
-        let row_id = id.clone();
+        let mut ids = self.enqueue_batch(queue, vec![message]).await?;
+        ids.pop()
+            .ok_or_else(|| QueueError::Backend("enqueue returned no id".into()))
+    }
+
+    /// All of them in one transaction: all or none are enqueued.
+    async fn enqueue_batch(
+        &self,
+        queue: QueueName,
+        messages: Vec<OutgoingMessage>,
+    ) -> QueueResult<Vec<String>> {
+        for message in &messages {
+            validate(queue, message)?;
+        }
+        let now = self.now_ms();
+        let rows: Vec<(String, i64, String)> = messages
+            .into_iter()
+            .map(|m| {
+                (
+                    self.ids.new_id(),
+                    now.saturating_add(millis(m.delay)),
+                    m.body,
+                )
+            })
+            .collect();
+        let ids = rows.iter().map(|(id, _, _)| id.clone()).collect();
         self.db
             .write(move |tx| {
                 let name = queue.as_str();
-                tx.open_table(BODIES)?
-                    .insert(row_id.as_str(), message.body.as_str())?;
-                tx.open_table(ENTRIES)?
-                    .insert(row_id.as_str(), (name, false, visible_at, 0))?;
-                tx.open_table(VISIBILITY)?
-                    .insert((name, false, visible_at, row_id.as_str()), ())?;
+                let mut bodies = tx.open_table(BODIES)?;
+                let mut entries = tx.open_table(ENTRIES)?;
+                let mut visibility = tx.open_table(VISIBILITY)?;
+                for (id, visible_at, body) in &rows {
+                    bodies.insert(id.as_str(), body.as_str())?;
+                    entries.insert(id.as_str(), (name, false, *visible_at, 0))?;
+                    visibility.insert((name, false, *visible_at, id.as_str()), ())?;
+                }
                 Ok::<_, QueueError>(())
             })
             .await?;
         // Waiters recompute their wake-up time, so a delayed message is worth a wake too.
         self.waker(queue).notify_waiters();
-        Ok(id)
+        Ok(ids)
     }
 }
 
