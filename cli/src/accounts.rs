@@ -16,6 +16,7 @@ use crate::target::{Location, Target, load, open_store};
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Store the accounts of a configuration file (validates first; all or nothing per account).
+    #[command(visible_alias = "create")]
     Push {
         #[arg(long, short, default_value = "smsflow.toml", env = "SMSFLOW_CONFIG")]
         config: PathBuf,

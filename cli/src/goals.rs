@@ -17,6 +17,7 @@ pub enum Command {
         at: Location,
     },
     /// Forget an account's disabled goals, after adding them in the CRM.
+    #[command(visible_alias = "reset-disabled")]
     Reset {
         #[arg(long)]
         account: String,

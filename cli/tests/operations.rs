@@ -123,16 +123,21 @@ fn existing_commands_print_json_too() {
             .json(),
         json!([])
     );
-    assert_eq!(
-        local
-            .run(&["--json", "goals", "reset", "--account", "acme"])
-            .json(),
-        json!({"account": "acme", "reset": 0})
-    );
-    assert_eq!(
-        local.run(&["--json", "accounts", "push"]).json(),
-        json!({"stored": ["acme"]})
-    );
+    // The names work as aliases.
+    for reset in ["reset", "reset-disabled"] {
+        assert_eq!(
+            local
+                .run(&["--json", "goals", reset, "--account", "acme"])
+                .json(),
+            json!({"account": "acme", "reset": 0})
+        );
+    }
+    for push in ["push", "create"] {
+        assert_eq!(
+            local.run(&["--json", "accounts", push]).json(),
+            json!({"stored": ["acme"]})
+        );
+    }
 }
 
 #[test]
