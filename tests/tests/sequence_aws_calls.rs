@@ -106,9 +106,9 @@ async fn sequence_step_aws_calls() {
         "keyword start",
         take(),
         &[
-            "GetItem",     // active session of the contact (none)
-            "Query",       // the account's sequences (keyword match)
-            "GetItem",     // opt-out
+            "GetItem",          // active session of the contact (none)
+            "Query",            // the account's sequences (keyword match)
+            "GetItem",          // opt-out
             "PutItem",          // the session lock, conditional, with the first state
             "SendMessageBatch", // the first message's job and the note's job
         ],
@@ -167,8 +167,8 @@ async fn sequence_step_aws_calls() {
         "reply (last step)",
         take(),
         &[
-            "GetItem",     // active session
-            "GetItem",     // the sequence
+            "GetItem",          // active session
+            "GetItem",          // the sequence
             "PutItem",          // the new state, conditional on the revision read
             "SendMessageBatch", // the closing message's, field's, tag's and note's jobs
             "DeleteItem",       // the run is over: the lock is released

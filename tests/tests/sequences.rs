@@ -236,6 +236,14 @@ async fn start_requests_in_answers_and_effects_out() {
                 "note:Sent: What could we do better?",
             ],
         ),
+        // The CRM retries the start it got 202 for: the same answer, nothing more sent.
+        (
+            "survey",
+            "contactId={ann}&step=ask-why",
+            202,
+            "ask-why",
+            vec![],
+        ),
         (
             "survey",
             "contactId={ann}",
@@ -243,7 +251,15 @@ async fn start_requests_in_answers_and_effects_out() {
             "already_in_sequence",
             vec![],
         ),
+        (
+            "survey",
+            "contactId={ann}&requestId=crm-42",
+            409,
+            "already_in_sequence",
+            vec![],
+        ),
     ];
+    let mut first_session = None;
     for (sequence, form, status, code_or_step, want) in cases {
         let (got, body) = h.start(sequence, form).await;
         assert_eq!(got, status, "{sequence} {form}: {body}");
@@ -251,6 +267,16 @@ async fn start_requests_in_answers_and_effects_out() {
             assert_eq!(body["step"], code_or_step, "{form}");
             assert_eq!(body["sequence"], sequence);
             assert_eq!(body["contact_id"], h.ann_id.as_str());
+            match &first_session {
+                None => {
+                    assert_eq!(body.get("repeated"), None, "{body}");
+                    first_session = Some(body["session_id"].clone());
+                }
+                Some(first) => {
+                    assert_eq!(body["repeated"], true, "{body}");
+                    assert_eq!(&body["session_id"], first, "the first answer");
+                }
+            }
         } else {
             assert_eq!(body["error"], code_or_step, "{form}: {body}");
             assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()));
@@ -274,18 +300,35 @@ async fn start_requests_in_answers_and_effects_out() {
 #[tokio::test]
 async fn concurrent_starts_start_one_run() {
     let h = harness().await;
+    // Ten copies of one request: one starts the run; the others are told it is in
+    // progress, or (once it is done) get its answer as a repeat.
     let answers = join_all((0..10).map(|_| h.start("survey", "contactId={ann}"))).await;
-    let statuses: Vec<u16> = answers.iter().map(|(s, _)| *s).collect();
-    assert_eq!(
-        statuses.iter().filter(|s| **s == 202).count(),
-        1,
-        "{statuses:?}"
-    );
-    assert_eq!(
-        statuses.iter().filter(|s| **s == 409).count(),
-        9,
-        "{statuses:?}"
-    );
+    let first: Vec<&Value> = answers
+        .iter()
+        .filter(|(s, b)| *s == 202 && b.get("repeated").is_none())
+        .map(|(_, b)| b)
+        .collect();
+    assert_eq!(first.len(), 1, "{answers:?}");
+    for (status, body) in &answers {
+        let repeat = *status == 202 && body["repeated"] == true;
+        let in_progress = *status == 409 && body["error"] == "in_progress";
+        assert!(
+            repeat || in_progress || (*status == 202 && body == first[0]),
+            "{status} {body}"
+        );
+    }
+    // Different requests for the same contact are refused while the run lasts.
+    let forms: Vec<String> = (0..5)
+        .map(|i| format!("contactId={{ann}}&requestId=other-{i}"))
+        .collect();
+    let answers = join_all(forms.iter().map(|form| h.start("survey", form))).await;
+    for (status, body) in &answers {
+        assert_eq!(
+            (*status, body["error"].as_str()),
+            (409, Some("already_in_sequence")),
+            "{body}"
+        );
+    }
     let sends: Vec<String> = effects(&h.jobs().await)
         .into_iter()
         .filter(|e| e.starts_with("send:"))

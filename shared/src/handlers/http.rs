@@ -330,7 +330,7 @@ async fn start_sequence(
         Ok(fields) => StartFields::from_pairs(&query_pairs).merge(fields),
         Err(e) => return ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", e).into_response(),
     };
-    let Some(contact_id) = fields.contact_id else {
+    let Some(contact_id) = fields.contact_id.clone() else {
         return ApiError::new(
             StatusCode::BAD_REQUEST,
             "missing_contact_id",
@@ -338,14 +338,8 @@ async fn start_sequence(
         )
         .into_response();
     };
-    let started = sequence::start_by_crm(
-        &app,
-        &account,
-        &sequence_name,
-        &contact_id,
-        fields.step.as_deref(),
-    )
-    .await;
+    let started =
+        sequence::start_by_crm(&app, &account, &sequence_name, &contact_id, &fields).await;
     match started {
         Ok(Ok(started)) => (StatusCode::ACCEPTED, axum::Json(started)).into_response(),
         Ok(Err(refusal)) => {
@@ -354,6 +348,7 @@ async fn start_sequence(
                     StatusCode::NOT_FOUND
                 }
                 StartRefusal::AlreadyActive { .. }
+                | StartRefusal::InProgress
                 | StartRefusal::OptedOut(_)
                 | StartRefusal::InvalidSequence { .. } => StatusCode::CONFLICT,
                 StartRefusal::UnknownStep { .. }

@@ -17,6 +17,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::answers::{self, Claimed};
 use super::contacts::cached_or_found_contact;
 use super::deliver::SendJob;
 use super::goals::{GoalSubject, queue_standard_goals};
@@ -30,7 +31,7 @@ use crate::domain::sender::SenderSpec;
 use crate::domain::{Account, PhoneNumber};
 use crate::metrics::{self, Metric};
 use crate::ports::queue::MAX_DELAY;
-use crate::ports::{Claim, Contact, OutgoingMessage, QueueName, Sender};
+use crate::ports::{Contact, OutgoingMessage, QueueName, Sender};
 
 /// How long a request with a `requestId` is remembered (a CRM's retries come within hours).
 const REQUEST_ID_WINDOW: Duration = Duration::from_secs(24 * 3600);
@@ -124,42 +125,27 @@ pub async fn request_send(
             ));
         }
     };
-    let now = app.clock.now();
     let (key, window) = idempotency_key(account, &request);
-    match app.store.claim(&key, window, now).await {
-        Ok(Claim::New) => {}
-        Ok(Claim::Existing(record)) => {
-            let first = record
-                .response
-                .and_then(|r| serde_json::from_str::<SendReply>(&r).ok());
-            return Ok(match first {
-                Some(first) => SendReply {
-                    repeated: true,
-                    ..first
-                },
-                None => SendReply::refusal(
-                    SendOutcome::InProgress,
-                    "in_progress",
-                    "the same request is being handled; retry in a few seconds",
-                ),
+    match answers::claim::<SendReply>(app, &key, window).await {
+        Ok(Claimed::First) => {}
+        Ok(Claimed::Answered(first)) => {
+            return Ok(SendReply {
+                repeated: true,
+                ..first
             });
+        }
+        Ok(Claimed::InProgress) => {
+            return Ok(SendReply::refusal(
+                SendOutcome::InProgress,
+                "in_progress",
+                "the same request is being handled; retry in a few seconds",
+            ));
         }
         Err(e) => return Err(Unavailable(format!("cannot claim the request: {e}"))),
     }
     let result = admit(app, account, &request).await;
-    let settled = match &result {
-        Ok(reply) if reply.is_final() => match serde_json::to_string(reply) {
-            Ok(json) => app.store.complete(&key, &json).await,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot serialise a send reply");
-                app.store.release(&key).await
-            }
-        },
-        _ => app.store.release(&key).await,
-    };
-    if let Err(e) = settled {
-        tracing::warn!(account = %account.id, error = %e, "could not settle the request claim");
-    }
+    let final_answer = result.as_ref().ok().filter(|reply| reply.is_final());
+    answers::settle(app, &key, final_answer).await;
     result
 }
 

@@ -34,6 +34,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::JobOutcome;
+use super::answers::{self, Claimed};
 use super::automation::{self, AutomationJob};
 use super::inbound::InboundText;
 use super::send_request::{Outgoing, SendOutcome, Unavailable, queue_send};
@@ -383,14 +384,23 @@ fn contact_fields(
 // ---------------------------------------------------------------- starts
 
 /// A run that began.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Started {
     pub sequence: String,
     pub contact_id: String,
     pub session_id: String,
     /// The step whose message was queued.
     pub step: String,
+    /// Set when this answers a repeat of the request that started the run (a CRM retry):
+    /// nothing more was started or sent.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub repeated: bool,
 }
+
+/// How long a start with a `requestId` is remembered (a CRM's retries come within hours).
+const START_ID_WINDOW: Duration = Duration::from_secs(24 * 3600);
+/// How long the same start (sequence, contact, step) without a `requestId` is a repeat.
+const SAME_START_WINDOW: Duration = Duration::from_secs(10 * 60);
 
 /// Why a start was refused; nothing was stored or sent.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -414,6 +424,8 @@ pub enum StartRefusal {
          contact runs one sequence at a time (until it ends or 24 h pass without a reply)"
     )]
     AlreadyActive { sequence: String, step: String },
+    #[error("the same start is being handled; retry in a few seconds")]
+    InProgress,
 }
 
 impl StartRefusal {
@@ -428,6 +440,7 @@ impl StartRefusal {
             StartRefusal::NoPhone { .. } => "contact_has_no_phone",
             StartRefusal::OptedOut(_) => "opted_out",
             StartRefusal::AlreadyActive { .. } => "already_in_sequence",
+            StartRefusal::InProgress => "in_progress",
         }
     }
 }
@@ -437,6 +450,8 @@ impl StartRefusal {
 pub struct StartFields {
     pub contact_id: Option<String>,
     pub step: Option<String>,
+    /// The CRM's id of the request: its retries within 24 h get the first answer.
+    pub request_id: Option<String>,
 }
 
 impl StartFields {
@@ -454,6 +469,7 @@ impl StartFields {
         StartFields {
             contact_id: value(&["contactId", "contact_id"]),
             step: value(&["step"]),
+            request_id: value(&["requestId", "request_id"]),
         }
     }
 
@@ -482,6 +498,7 @@ impl StartFields {
         Ok(StartFields {
             contact_id: text(&["contactId", "contact_id"])?,
             step: text(&["step"])?,
+            request_id: text(&["requestId", "request_id"])?,
         })
     }
 
@@ -490,12 +507,60 @@ impl StartFields {
         StartFields {
             contact_id: over.contact_id.or(self.contact_id),
             step: over.step.or(self.step),
+            request_id: over.request_id.or(self.request_id),
         }
     }
 }
 
-/// Starts `sequence_name` for a CRM contact, at its first step or at `step`.
+/// Starts `sequence_name` for a CRM contact, at its first step or at `step`. A repeat of a
+/// start that began a run (the same `request_id` within 24 h; without one, the same
+/// sequence, contact and step within 10 minutes) gets the first answer, marked `repeated`,
+/// and starts nothing: a CRM retrying a request whose answer it lost is not told "already
+/// in sequence". Refusals are not kept, so a corrected retry is handled afresh.
 pub async fn start_by_crm(
+    app: &App,
+    account: &Account,
+    sequence_name: &str,
+    contact_id: &str,
+    fields: &StartFields,
+) -> Result<Result<Started, StartRefusal>, Unavailable> {
+    let step = fields.step.as_deref().map(str::trim);
+    let (key, window) = match &fields.request_id {
+        Some(id) => (
+            format!("sequence-start:{}:id:{id}", account.id),
+            START_ID_WINDOW,
+        ),
+        None => (
+            // Sequence names and steps are identifiers; CRM contact ids contain no ':'.
+            format!(
+                "sequence-start:{}:{sequence_name}:{contact_id}:{}",
+                account.id,
+                step.unwrap_or_default()
+            ),
+            SAME_START_WINDOW,
+        ),
+    };
+    match answers::claim::<Started>(app, &key, window).await {
+        Ok(Claimed::First) => {}
+        Ok(Claimed::Answered(first)) => {
+            return Ok(Ok(Started {
+                repeated: true,
+                ..first
+            }));
+        }
+        Ok(Claimed::InProgress) => return Ok(Err(StartRefusal::InProgress)),
+        Err(e) => return Err(Unavailable(format!("cannot claim the request: {e}"))),
+    }
+    let result = start_for_contact(app, account, sequence_name, contact_id, step).await;
+    let started = match &result {
+        Ok(Ok(started)) => Some(started),
+        _ => None,
+    };
+    answers::settle(app, &key, started).await;
+    result
+}
+
+async fn start_for_contact(
     app: &App,
     account: &Account,
     sequence_name: &str,
@@ -689,6 +754,7 @@ async fn begin(
         contact_id: contact.id.clone(),
         session_id: record.session_id,
         step,
+        repeated: false,
     }))
 }
 

@@ -59,6 +59,7 @@ fn start_fields_from_pairs_and_json() {
     let fields = |contact: Option<&str>, step: Option<&str>| StartFields {
         contact_id: contact.map(str::to_string),
         step: step.map(str::to_string),
+        request_id: None,
     };
     let form_cases = [
         (pairs(&[("contactId", "7")]), fields(Some("7"), None)),
@@ -77,6 +78,13 @@ fn start_fields_from_pairs_and_json() {
             fields(None, None),
         ),
         (pairs(&[("phone", "+14155552671")]), fields(None, None)),
+        (
+            pairs(&[("contactId", "7"), ("requestId", "r-1")]),
+            StartFields {
+                request_id: Some("r-1".into()),
+                ..fields(Some("7"), None)
+            },
+        ),
     ];
     for (input, want) in form_cases {
         assert_eq!(StartFields::from_pairs(&input), want, "{input:?}");

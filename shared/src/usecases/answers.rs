@@ -1,0 +1,55 @@
+//! Requests a CRM may retry (send requests, sequence starts) are claimed under a key before
+//! anything happens, and their answer is kept with the claim: a retry gets the first answer
+//! and changes nothing. An answer that is not final (the request could not be handled, or
+//! was refused for something a corrected retry can fix) gives the claim back.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::app::App;
+use crate::ports::{Claim, StoreResult};
+
+/// What a claim found.
+pub(crate) enum Claimed<T> {
+    /// The first time: handle the request, then [`settle`] the claim.
+    First,
+    /// A repeat of a request already answered: this was the answer.
+    Answered(T),
+    /// A repeat of a request still being handled.
+    InProgress,
+}
+
+/// Claims `key` for `window`.
+pub(crate) async fn claim<T: DeserializeOwned>(
+    app: &App,
+    key: &str,
+    window: Duration,
+) -> StoreResult<Claimed<T>> {
+    Ok(match app.store.claim(key, window, app.clock.now()).await? {
+        Claim::New => Claimed::First,
+        Claim::Existing(record) => {
+            match record.response.and_then(|r| serde_json::from_str(&r).ok()) {
+                Some(answer) => Claimed::Answered(answer),
+                None => Claimed::InProgress,
+            }
+        }
+    })
+}
+
+/// Keeps a final answer with the claim, or gives the claim back (`None`). Failing to
+/// settle is logged: the request was handled, and at worst a retry is handled afresh.
+pub(crate) async fn settle<T: Serialize>(app: &App, key: &str, final_answer: Option<&T>) {
+    let settled = match final_answer.map(serde_json::to_string) {
+        Some(Ok(json)) => app.store.complete(key, &json).await,
+        Some(Err(e)) => {
+            tracing::error!(key, error = %e, "cannot serialise an answer; the claim is given back");
+            app.store.release(key).await
+        }
+        None => app.store.release(key).await,
+    };
+    if let Err(e) = settled {
+        tracing::warn!(key, error = %e, "could not settle the request's claim");
+    }
+}
