@@ -245,6 +245,7 @@ struct AccountView {
     alert_number: Option<String>,
     sms_notes: bool,
     debug_log_bodies: bool,
+    bounce_after: u32,
     subscription_field: Option<String>,
     event_webhook_url: Option<String>,
     send_key_sha256: String,
@@ -315,6 +316,7 @@ impl AccountView {
             alert_number: a.alert_number.as_ref().map(ToString::to_string),
             sms_notes: a.sms_notes,
             debug_log_bodies: a.debug_log_bodies,
+            bounce_after: a.bounce_policy.hard_failures_to_bounce,
             subscription_field: a.subscription_field.clone(),
             event_webhook_url: a.event_webhook.as_ref().map(|w| w.url.clone()),
             send_key_sha256: a.send_key_hash.as_hex().to_string(),
@@ -336,6 +338,7 @@ impl AccountView {
             ),
             format!("  sms notes         {}", self.sms_notes),
             format!("  log bodies        {}", self.debug_log_bodies),
+            format!("  bounce after      {} hard failures", self.bounce_after),
             format!(
                 "  event webhook     {}",
                 self.event_webhook_url.clone().unwrap_or_else(none)

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use crate::adapters::aws::sqs::{QueueUrls, QueueUrlsError};
 
 use crate::domain::account::KeywordReplies;
+use crate::domain::consent::BouncePolicy;
 use crate::domain::keywords::TwilioKeywordHandling;
 use crate::domain::quiet_hours::{QuietHours, QuietHoursError, TimeOfDay};
 use crate::domain::{
@@ -103,6 +104,7 @@ struct RawAccount {
     event_webhook: Option<RawEventWebhook>,
     quiet_hours: Option<RawQuietHours>,
     debug_log_bodies: Option<bool>,
+    bounce_after: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -420,6 +422,13 @@ impl Validator {
         if queue_limit == 0 {
             return Err(self.err(format!("{at}.queue_limit"), "must be at least 1"));
         }
+        let bounce_policy = match raw.bounce_after {
+            Some(0) => return Err(self.err(format!("{at}.bounce_after"), "must be at least 1")),
+            Some(n) => BouncePolicy {
+                hard_failures_to_bounce: n,
+            },
+            None => BouncePolicy::default(),
+        };
         Ok(Account {
             name: self.non_empty(&format!("{at}.name"), raw.name)?,
             id,
@@ -439,6 +448,7 @@ impl Validator {
                 .transpose()?,
             sms_notes: raw.sms_notes.unwrap_or(true),
             debug_log_bodies: raw.debug_log_bodies.unwrap_or(false),
+            bounce_policy,
             quiet_hours: raw
                 .quiet_hours
                 .map(|q| self.quiet_hours(&format!("{at}.quiet_hours"), q))

@@ -78,6 +78,7 @@ pub fn account(id: &str, numbers: &[&str]) -> Account {
         event_webhook: None,
         quiet_hours: None,
         debug_log_bodies: false,
+        bounce_policy: Default::default(),
     }
 }
 

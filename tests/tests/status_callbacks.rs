@@ -62,6 +62,10 @@ async fn harness(events_url: Option<&str>) -> Harness {
             "\n[accounts.event_webhook]\nurl = \"{url}\"\nsigning_secret = \"{EVENT_SECRET}\"\n"
         ));
     }
+    harness_of(config).await
+}
+
+async fn harness_of(config: ExampleConfig) -> Harness {
     let rt = Arc::new(runtime::in_memory(&config.parse(), Some(BASE)).await);
     let acme = runtime::account(&rt.app, "acme").await;
     let contact = runtime::add_contact(&rt.app, &acme, new_contact("Jane", CONTACT)).await;
@@ -659,6 +663,18 @@ async fn repeated_hard_failures_bounce_the_phone_and_signs_of_life_revive_it() {
     h.sent_message(8, landline, true).await;
     h.callback(DELIVERED, 8, landline).await;
     assert_eq!(h.health(landline).await, health(PhoneStatus::Active, 0));
+}
+
+#[tokio::test]
+async fn the_account_sets_how_many_failures_bounce_a_phone() {
+    let strict = ExampleConfig::new()
+        .twilio_auth_token(TOKEN)
+        .replace("queue_limit = 500", "queue_limit = 500\nbounce_after = 1");
+    let h = harness_of(strict).await;
+    let landline = "+14155550123";
+    h.sent_message(1, landline, true).await;
+    h.callback(UNDELIVERED_30006, 1, landline).await;
+    assert_eq!(h.health(landline).await, health(PhoneStatus::Bounced, 1));
 }
 
 /// What the event webhook received: (event header, JSON body), after checking each

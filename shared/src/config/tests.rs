@@ -25,6 +25,14 @@ fn the_shipped_example_is_valid() {
     );
     assert_eq!(acme.users.len(), 2);
     assert_eq!(acme.crm, CrmConnection::Sandbox);
+    assert_eq!(acme.bounce_policy.hard_failures_to_bounce, 3, "the default");
+    let strict = EXAMPLE.replacen(
+        "queue_limit = 500",
+        "queue_limit = 500\nbounce_after = 1",
+        1,
+    );
+    let strict = parse(&strict).expect("bounce_after parses");
+    assert_eq!(strict.accounts[0].bounce_policy.hard_failures_to_bounce, 1);
 }
 
 /// Applies `edit` to the example and expects an error at `field` mentioning `problem`.
@@ -97,6 +105,12 @@ fn bad_configuration_names_field_and_problem() {
             "id = \"acme\"",
             "id = \"Acme Inc\"",
             "accounts[0].id: 'Acme Inc' is not an account id",
+        ),
+        (
+            "bounce after zero failures",
+            "queue_limit = 500",
+            "queue_limit = 500\nbounce_after = 0",
+            "accounts[0].bounce_after: must be at least 1",
         ),
         ("syntax error", "[mail]", "[mail", "(syntax): "),
     ];

@@ -224,6 +224,9 @@ pub struct Account {
     /// customer's flow; bodies are never logged otherwise).
     #[serde(default)]
     pub debug_log_bodies: bool,
+    /// When repeated hard failures mark a phone bounced (no more sends until it texts in).
+    #[serde(default)]
+    pub bounce_policy: super::consent::BouncePolicy,
 }
 
 fn sms_notes_default() -> bool {

@@ -61,5 +61,6 @@ pub fn account() -> Account {
         event_webhook: None,
         quiet_hours: None,
         debug_log_bodies: false,
+        bounce_policy: Default::default(),
     }
 }

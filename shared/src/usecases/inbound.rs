@@ -16,7 +16,7 @@ use super::contacts::{cache_contact, cached_or_found_contact};
 use super::goals::{GoalSubject, goal_job, queue_goals};
 use super::sequence::Handoff;
 use crate::app::App;
-use crate::domain::consent::{BouncePolicy, PhoneEvent};
+use crate::domain::consent::PhoneEvent;
 use crate::domain::contact::{AUTO_CREATED_FIRST_NAME, ContactOutcome, email_to_install};
 use crate::domain::goals::{InboundGoalContext, inbound_goals};
 use crate::domain::keywords::{
@@ -370,7 +370,7 @@ pub async fn process_inner(app: &App, text: &InboundText) -> Result<Processed, J
             &account.id,
             &text.from,
             PhoneEvent::InboundText,
-            BouncePolicy::default(),
+            account.bounce_policy,
         )
         .await
         .map_err(|e| JobOutcome::Retry(format!("phone health: {e}")))?;

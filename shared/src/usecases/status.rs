@@ -25,7 +25,7 @@ use super::automation::{self, AutomationJob};
 use super::goals::{GoalSubject, goal_job};
 use super::inbound::WebhookRequest;
 use crate::app::App;
-use crate::domain::consent::{BouncePolicy, PhoneEvent};
+use crate::domain::consent::PhoneEvent;
 use crate::domain::delivery::{DeliveryEvent, DeliveryOutcome, classify_delivery};
 use crate::domain::goals::GoalName;
 use crate::domain::twilio_errors::{ErrorClass, classify_error_code};
@@ -310,7 +310,7 @@ async fn record_phone_event(
             &account.id,
             &message.contact_phone,
             event,
-            BouncePolicy::default(),
+            account.bounce_policy,
         )
         .await;
     match recorded {
