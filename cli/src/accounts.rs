@@ -39,8 +39,8 @@ pub enum Command {
     RotateKey {
         #[arg(long)]
         account: String,
-        /// Base URL of the CRM-facing routes: the stack's CampaignSendFunctionUrl output
-        /// (locally: the configuration's public_base_url).
+        /// Base URL of the CRM-facing routes (default: the stack's CampaignSendFunctionUrl
+        /// output; locally the configuration's public_base_url).
         #[arg(long, env = "SMSFLOW_CRM_URL")]
         crm_url: Option<String>,
         #[command(flatten)]
@@ -136,7 +136,7 @@ pub async fn stored_account(store: &dyn Store, id: &AccountId) -> CliResult<Acco
 /// Locally, `smsflow serve` keeps a stored account until its entry in the configuration
 /// file changes; then the file's version replaces it.
 pub fn local_change_note(at: &Location) {
-    if !at.target.aws {
+    if !at.target.is_aws() {
         eprintln!(
             "note: the change lasts until the account's entry in {} changes; `smsflow serve` then stores the file's version",
             at.config.display()
@@ -197,13 +197,21 @@ async fn rotate_key(
     out: Output,
 ) -> CliResult {
     let id = AccountId::parse(account)?;
-    // Locally the URL is the configuration's; it is read before anything changes.
-    let base = match crm_url {
-        Some(url) => Some(url),
-        None if !at.target.aws => Some(load(&at.config)?.server.public_base_url),
-        None => None,
+    // The URL is read before anything changes: on AWS the stack's CampaignSendFunctionUrl
+    // output, locally the configuration's public_base_url.
+    let (store, base): (Arc<dyn Store>, Option<String>) = match at.target.deployment().await? {
+        Some(aws) => {
+            let base = crm_url.or_else(|| aws.crm_url());
+            (aws.store().await?, base)
+        }
+        None => {
+            let base = match crm_url {
+                Some(url) => url,
+                None => load(&at.config)?.server.public_base_url,
+            };
+            (at.local_store()?, Some(base))
+        }
     };
-    let store: Arc<dyn Store> = at.store().await?;
     let mut stored = stored_account(&*store, &id).await?;
     let key = generate_key();
     stored.send_key_hash = KeyHash::of(&key);
@@ -222,7 +230,7 @@ async fn rotate_key(
         match &url {
             Some(url) => println!("  {url}"),
             None => println!(
-                "  <CampaignSendFunctionUrl>{path}\n(pass --crm-url or set SMSFLOW_CRM_URL to print the full URL)"
+                "  <CampaignSendFunctionUrl>{path}\n(pass --stack NAME or --crm-url URL to print the full URL)"
             ),
         }
         println!("put it in the CRM's HTTP POST actions; it is stored only as its SHA-256 digest");

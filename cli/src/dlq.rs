@@ -128,7 +128,7 @@ async fn receive_all(
         let batch = queue_port
             .receive_dead_letters(queue, BATCH.min(max - all.len()), HOLD)
             .await
-            .map_err(|e| dead_letter_error(queue, e))?;
+            .map_err(CliError::from)?;
         if batch.is_empty() {
             break;
         }
@@ -139,26 +139,6 @@ async fn receive_all(
         }
     }
     Ok(all)
-}
-
-fn dead_letter_error(queue: QueueName, e: smsflow_shared::ports::QueueError) -> CliError {
-    let text = e.to_string();
-    let error = CliError::from(e);
-    if text.contains("no dead-letter queue URL") {
-        let var = match queue {
-            QueueName::Send => "SMSFLOW_SEND_DLQ_URL",
-            QueueName::Automation => "SMSFLOW_AUTOMATION_DLQ_URL",
-        };
-        return CliError::invalid(text).with_hint(format!(
-            "export {var}=<the stack's {}DeadLetterQueueUrl output>",
-            if queue == QueueName::Send {
-                "Send"
-            } else {
-                "Automation"
-            }
-        ));
-    }
-    error
 }
 
 /// Makes received dead letters visible again (best effort: they reappear anyway after
@@ -203,7 +183,7 @@ async fn dead_job(
 pub async fn run(command: Command, out: Output) -> CliResult {
     match command {
         Command::List { queue, max, at } => {
-            let (store, queue_port) = at.store_and_queue().await?;
+            let (store, queue_port) = at.store_and_queue(queue).await?;
             let messages = receive_all(&*queue_port, queue, max).await?;
             let mut jobs = Vec::new();
             let mut failed = None;
@@ -228,7 +208,7 @@ pub async fn run(command: Command, out: Output) -> CliResult {
             max,
             at,
         } => {
-            let (_, queue_port) = at.store_and_queue().await?;
+            let (_, queue_port) = at.store_and_queue(queue).await?;
             redrive(&*queue_port, queue, &message_ids, max, out).await
         }
     }
@@ -298,7 +278,7 @@ async fn redrive(
         let batch = match queue_port.receive_dead_letters(queue, BATCH, HOLD).await {
             Ok(batch) => batch,
             Err(e) => {
-                failure = Some(dead_letter_error(queue, e));
+                failure = Some(CliError::from(e));
                 break;
             }
         };

@@ -111,8 +111,7 @@ impl From<CliError> for String {
     }
 }
 
-const RETRY_HINT: &str =
-    "check the connection and credentials (AWS_PROFILE, AWS_REGION), then run the command again";
+const RETRY_HINT: &str = "check the connection and credentials (--profile, --region, or AWS_PROFILE, AWS_REGION), then run the command again";
 
 impl From<StoreError> for CliError {
     fn from(e: StoreError) -> Self {

@@ -142,7 +142,7 @@ fn print_queued(reply: &SendReply, args: &SendArgs) {
             args.account
         );
     }
-    if args.at.target.aws {
+    if args.at.target.is_aws() {
         println!("  the send worker sends it; follow it with `smsflow conversations show --aws`");
     } else {
         println!("  `smsflow serve` sends it: it waits in this database's send queue until then");

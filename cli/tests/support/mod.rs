@@ -48,12 +48,22 @@ impl Run {
     }
 }
 
+/// Runs the binary with `envs` and none of the caller's AWS_* or SMSFLOW_* variables, nor
+/// its AWS configuration files (the profiles of the machine running the tests).
 pub fn smsflow(args: &[&str], envs: &[(&str, &str)]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_smsflow"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_smsflow"));
+    for (name, _) in std::env::vars_os() {
+        let inherited = name.to_string_lossy();
+        if inherited.starts_with("AWS_") || inherited.starts_with("SMSFLOW_") {
+            command.env_remove(&name);
+        }
+    }
+    let out = command
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("RUST_LOG", "warn")
         .args(args)
         .envs(envs.iter().copied())
-        .env_remove("SMSFLOW_CONFIG")
-        .env("RUST_LOG", "warn")
         .output()
         .expect("smsflow runs");
     Run {

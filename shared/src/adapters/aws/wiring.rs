@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_config::BehaviorVersion;
+use aws_config::{BehaviorVersion, SdkConfig};
 
 use super::dynamodb::DynamoStore;
 use super::ses::SesMailer;
@@ -23,6 +23,12 @@ pub struct WiringError(String);
 
 pub async fn app_from_env(env: &FunctionEnv) -> Result<App, WiringError> {
     let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    app_from_sdk(&sdk, env)
+}
+
+/// As [`app_from_env`], on an SDK configuration the caller loaded (the CLI's, with its
+/// `--profile` and `--region`).
+pub fn app_from_sdk(sdk: &SdkConfig, env: &FunctionEnv) -> Result<App, WiringError> {
     // Twilio must answer well inside the function timeout; a send that times out is
     // treated as "outcome unknown" and never resent blindly.
     let http = reqwest::Client::builder()
@@ -37,7 +43,7 @@ pub async fn app_from_env(env: &FunctionEnv) -> Result<App, WiringError> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let ids: Arc<dyn IdGenerator> = Arc::new(UlidIds::default());
     let store = Arc::new(DynamoStore::new(
-        aws_sdk_dynamodb::Client::new(&sdk),
+        aws_sdk_dynamodb::Client::new(sdk),
         env.table.clone(),
     ));
     // Keap's rotating OAuth refresh tokens live in the table, so cold starts use the newest.
@@ -51,10 +57,10 @@ pub async fn app_from_env(env: &FunctionEnv) -> Result<App, WiringError> {
     Ok(App {
         store,
         queue: Arc::new(SqsQueue::new(
-            aws_sdk_sqs::Client::new(&sdk),
+            aws_sdk_sqs::Client::new(sdk),
             env.queues.clone(),
         )),
-        mailer: Arc::new(SesMailer::new(aws_sdk_sesv2::Client::new(&sdk), None)),
+        mailer: Arc::new(SesMailer::new(aws_sdk_sesv2::Client::new(sdk), None)),
         events: Arc::new(WebhookEvents::new(http.clone(), clock.clone())),
         sms: Arc::new(TwilioClient::new(http, TWILIO_API_BASE_URL.to_string())),
         crm: Arc::new(crm),
