@@ -176,9 +176,22 @@ async fn sequence_start_event_starts_one_run() {
         "the example keeps a note: {jobs:?}"
     );
 
+    // The CRM retrying the same request gets the first answer; nothing more is queued.
     let (status, again) = call(router(), event).await;
-    assert_eq!(status, 409, "{again}");
-    assert_eq!(again["error"], "already_in_sequence");
+    assert_eq!(status, 202, "{again}");
+    assert_eq!(again["repeated"], true, "{again}");
+    assert_eq!(again["session_id"], body["session_id"]);
+    let more = rt
+        .queue
+        .receive(
+            smsflow_shared::ports::QueueName::Automation,
+            10,
+            std::time::Duration::from_secs(30),
+            std::time::Duration::ZERO,
+        )
+        .await
+        .expect("receive");
+    assert!(more.is_empty(), "a repeat queues nothing: {more:?}");
 }
 
 fn sqs(event: &str) -> SqsEvent {
