@@ -15,7 +15,7 @@ use smsflow_shared::domain::{
 };
 use smsflow_shared::ports::{
     ConversationStore, JobFailure, JobFailureStore, JobQueue, OutgoingMessage, QueueName,
-    QueueReceiver,
+    QueueReceiver, ReceivedMessage,
 };
 use smsflow_tests::moto;
 use support::{Local, Run, smsflow};
@@ -70,6 +70,16 @@ impl Aws {
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
         smsflow(&all, &env)
+    }
+
+    /// Up to 10 messages of `queue`, hidden for 30 s, waiting up to `wait` for the first.
+    fn receive(&self, queue: QueueName, wait: Duration) -> Vec<ReceivedMessage> {
+        self.runtime.block_on(async {
+            self.queue
+                .receive(queue, 10, Duration::from_secs(30), wait)
+                .await
+                .expect("receive")
+        })
     }
 }
 
@@ -407,17 +417,7 @@ fn dlq_list_and_redrive_on_sqs() {
             .json(),
         json!([])
     );
-    let back = aws.runtime.block_on(async {
-        aws.queue
-            .receive(
-                QueueName::Automation,
-                10,
-                Duration::from_secs(30),
-                Duration::ZERO,
-            )
-            .await
-            .expect("receive")
-    });
+    let back = aws.receive(QueueName::Automation, Duration::ZERO);
     assert_eq!(back.len(), 1);
     assert_eq!(back[0].body, body);
 
@@ -462,17 +462,7 @@ fn send_queues_the_job_on_sqs() {
         ])
         .json();
     assert_eq!(reply["outcome"], "queued", "{reply}");
-    let jobs = aws.runtime.block_on(async {
-        aws.queue
-            .receive(
-                QueueName::Send,
-                10,
-                Duration::from_secs(30),
-                Duration::from_secs(5),
-            )
-            .await
-            .expect("receive")
-    });
+    let jobs = aws.receive(QueueName::Send, Duration::from_secs(5));
     assert_eq!(jobs.len(), 1, "{jobs:?}");
     let job: Value = serde_json::from_str(&jobs[0].body).expect("a JSON send job");
     assert_eq!(job["message_id"], reply["message_id"]);
@@ -611,17 +601,7 @@ fn commands_find_the_table_and_queues_in_the_stack_outputs() {
     )
     .json();
     assert_eq!(reply["outcome"], "queued", "{reply}");
-    let jobs = aws.runtime.block_on(async {
-        aws.queue
-            .receive(
-                QueueName::Send,
-                10,
-                Duration::from_secs(30),
-                Duration::from_secs(5),
-            )
-            .await
-            .expect("receive")
-    });
+    let jobs = aws.receive(QueueName::Send, Duration::from_secs(5));
     assert_eq!(jobs.len(), 1, "{jobs:?}");
 
     let rotated = smsflow(

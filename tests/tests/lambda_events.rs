@@ -141,16 +141,19 @@ async fn sequence_start_event_starts_one_run() {
     assert_eq!(body["contact_id"], "1");
     assert_eq!(body["step"], "ask-day");
 
-    let queued = rt
-        .queue
-        .receive(
-            smsflow_shared::ports::QueueName::Automation,
-            10,
-            std::time::Duration::from_secs(30),
-            std::time::Duration::ZERO,
-        )
-        .await
-        .expect("receive");
+    // The automation jobs queued so far (hidden once taken).
+    let queued_jobs = || async {
+        rt.queue
+            .receive(
+                smsflow_shared::ports::QueueName::Automation,
+                10,
+                std::time::Duration::from_secs(30),
+                std::time::Duration::ZERO,
+            )
+            .await
+            .expect("receive")
+    };
+    let queued = queued_jobs().await;
     let jobs: Vec<AutomationJob> = queued
         .iter()
         .map(|m| {
@@ -181,16 +184,7 @@ async fn sequence_start_event_starts_one_run() {
     assert_eq!(status, 202, "{again}");
     assert_eq!(again["repeated"], true, "{again}");
     assert_eq!(again["session_id"], body["session_id"]);
-    let more = rt
-        .queue
-        .receive(
-            smsflow_shared::ports::QueueName::Automation,
-            10,
-            std::time::Duration::from_secs(30),
-            std::time::Duration::ZERO,
-        )
-        .await
-        .expect("receive");
+    let more = queued_jobs().await;
     assert!(more.is_empty(), "a repeat queues nothing: {more:?}");
 }
 
