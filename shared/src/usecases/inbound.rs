@@ -224,10 +224,10 @@ pub async fn receive(app: &App, request: &WebhookRequest) -> Result<String, Inbo
             .await
             .map_err(|e| backend("consent", &e))?;
     }
+    super::log_body(&account, &message_id, &body);
     // Enqueued after the record, also on a retry: if the first attempt stored the text but
     // failed before enqueueing, this is where its processing is not lost. A job already
     // queued under this id is skipped when it runs again.
-    super::log_body(&account, &message_id, &body);
     let job = AutomationJob::ProcessInbound(InboundText {
         account: account.id.clone(),
         message_sid: sid.clone(),
