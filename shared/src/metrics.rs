@@ -11,8 +11,11 @@ use std::sync::LazyLock;
 
 use serde_json::{Map, Value, json};
 
+use std::time::Duration;
+
 use crate::domain::twilio_errors::classify_error_code;
 use crate::domain::{AccountId, MessageStatus, Timestamp};
+use crate::ports::QueueName;
 
 pub const NAMESPACE: &str = "smsflow";
 const SERVICE: &str = "smsflow";
@@ -33,6 +36,9 @@ pub enum Metric<'a> {
     GoalsFired,
     /// The CRM failed a goal call (the job is retried).
     GoalsFailed,
+    /// How long a job waited in its queue (`send`, `automation`) before a worker first took
+    /// it, deliberate delays (pacing, quiet hours) included; in milliseconds.
+    QueueAge(&'a str),
 }
 
 impl Metric<'_> {
@@ -47,6 +53,14 @@ impl Metric<'_> {
             Metric::SendsFailed(_) => "SendsFailed",
             Metric::GoalsFired => "GoalsFired",
             Metric::GoalsFailed => "GoalsFailed",
+            Metric::QueueAge(_) => "QueueAge",
+        }
+    }
+
+    fn unit(&self) -> &'static str {
+        match self {
+            Metric::QueueAge(_) => "Milliseconds",
+            _ => "Count",
         }
     }
 
@@ -55,13 +69,14 @@ impl Metric<'_> {
         match self {
             Metric::SendsRefused(reason) => Some(("reason", reason)),
             Metric::SendsFailed(class) => Some(("class", class)),
+            Metric::QueueAge(queue) => Some(("queue", queue)),
             _ => None,
         }
     }
 }
 
-/// One EMF document counting `metric` once for `account` at `at`.
-pub fn emf_line(account: &AccountId, metric: Metric<'_>, at: Timestamp) -> String {
+/// One EMF document: `metric` of `account` at `at` is `value` (1 for a counter).
+pub fn emf_line(account: &AccountId, metric: Metric<'_>, value: u64, at: Timestamp) -> String {
     let name = metric.name();
     let mut per_account = vec!["account"];
     let mut doc = Map::new();
@@ -71,7 +86,7 @@ pub fn emf_line(account: &AccountId, metric: Metric<'_>, at: Timestamp) -> Strin
         per_account.push(key);
         doc.insert(key.into(), Value::from(value));
     }
-    doc.insert(name.into(), Value::from(1));
+    doc.insert(name.into(), Value::from(value));
     doc.insert(
         "_aws".into(),
         json!({
@@ -79,7 +94,7 @@ pub fn emf_line(account: &AccountId, metric: Metric<'_>, at: Timestamp) -> Strin
             "CloudWatchMetrics": [{
                 "Namespace": NAMESPACE,
                 "Dimensions": [per_account, ["service"]],
-                "Metrics": [{"Name": name, "Unit": "Count"}],
+                "Metrics": [{"Name": name, "Unit": metric.unit()}],
             }],
         }),
     );
@@ -100,7 +115,21 @@ fn now() -> Timestamp {
 
 /// Counts `metric` once for `account`.
 pub fn count(account: &AccountId, metric: Metric<'_>) {
-    let line = emf_line(account, metric, now());
+    publish(emf_line(account, metric, 1, now()));
+}
+
+/// Records how long a job of `account` waited in `queue`.
+pub fn queue_age(account: &AccountId, queue: QueueName, age: Duration) {
+    let millis = u64::try_from(age.as_millis()).unwrap_or(u64::MAX);
+    publish(emf_line(
+        account,
+        Metric::QueueAge(queue.as_str()),
+        millis,
+        now(),
+    ));
+}
+
+fn publish(line: String) {
     if *ON_LAMBDA {
         println!("{line}");
     } else {
@@ -131,8 +160,13 @@ mod tests {
 
     fn doc(metric: Metric<'_>) -> Value {
         let account = AccountId::parse("acme").expect("valid id");
-        serde_json::from_str(&emf_line(&account, metric, Timestamp::from_millis(1_700)))
-            .expect("one JSON document")
+        serde_json::from_str(&emf_line(
+            &account,
+            metric,
+            1,
+            Timestamp::from_millis(1_700),
+        ))
+        .expect("one JSON document")
     }
 
     #[test]
@@ -148,6 +182,29 @@ mod tests {
         assert_eq!(
             directive["Metrics"],
             json!([{"Name": "Sent", "Unit": "Count"}])
+        );
+    }
+
+    #[test]
+    fn queue_age_is_a_measure_in_milliseconds_by_queue() {
+        let account = AccountId::parse("acme").expect("valid id");
+        let line = emf_line(
+            &account,
+            Metric::QueueAge("send"),
+            2_500,
+            Timestamp::from_millis(1_700),
+        );
+        let d: Value = serde_json::from_str(&line).expect("one JSON document");
+        assert_eq!(d["QueueAge"], 2_500);
+        assert_eq!(d["queue"], "send");
+        let directive = &d["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(
+            directive["Metrics"],
+            json!([{"Name": "QueueAge", "Unit": "Milliseconds"}])
+        );
+        assert_eq!(
+            directive["Dimensions"],
+            json!([["account", "queue"], ["service"]])
         );
     }
 

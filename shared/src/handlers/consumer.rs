@@ -10,23 +10,13 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
+use std::time::Duration;
+
 use crate::app::App;
+use crate::domain::{AccountId, Timestamp};
+use crate::metrics;
 use crate::ports::{JobFailure, QueueName};
 use crate::usecases::{JobOutcome, automation, deliver};
-
-/// Runs `handle` on each record's decoded body, one after the other; returns the records
-/// to retry. A body that does not decode is a failure too, so it ends in the dead-letter
-/// queue for an operator instead of vanishing.
-pub async fn consume<J, F, Fut>(event: SqsEvent, handle: F) -> SqsBatchResponse
-where
-    J: DeserializeOwned,
-    F: Fn(J) -> Fut,
-    Fut: Future<Output = JobOutcome>,
-{
-    consume_with_reasons(event, handle, Order::OneAfterAnother)
-        .await
-        .0
-}
 
 /// How a batch's records are handled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,8 +27,13 @@ enum Order {
     AtOnce,
 }
 
-/// As [`consume`], also returning why each retried record failed: `(message id, reason)`.
+/// Runs `handle` on each record's decoded body; returns the records to retry and why each
+/// failed: `(message id, reason)`. A body that does not decode is a failure too, so it ends
+/// in the dead-letter queue for an operator instead of vanishing. Also publishes each job's
+/// wait in `queue`.
 async fn consume_with_reasons<J, F, Fut>(
+    app: &App,
+    queue: QueueName,
     event: SqsEvent,
     handle: F,
     order: Order,
@@ -48,6 +43,10 @@ where
     F: Fn(J) -> Fut,
     Fut: Future<Output = JobOutcome>,
 {
+    let now = app.clock.now();
+    for record in &event.records {
+        count_queue_age(queue, record, now);
+    }
     let settled: Vec<Option<(String, String)>> = match order {
         Order::OneAfterAnother => {
             let mut settled = Vec::with_capacity(event.records.len());
@@ -124,6 +123,28 @@ async fn record_failures(app: &App, queue: QueueName, reasons: Vec<(String, Stri
     }
 }
 
+/// Publishes how long a job waited before its first receive (`SentTimestamp` to `now`);
+/// redeliveries are not counted again, and jobs naming no account are not counted.
+fn count_queue_age(queue: QueueName, record: &SqsMessage, now: Timestamp) {
+    let Some(age) = first_wait(record, now) else {
+        return;
+    };
+    if let Ok(account) = AccountId::parse(&account_of(record)) {
+        metrics::queue_age(&account, queue, age);
+    }
+}
+
+/// The wait of a record received for the first time.
+fn first_wait(record: &SqsMessage, now: Timestamp) -> Option<Duration> {
+    let attribute = |name: &str| record.attributes.get(name).map(String::as_str);
+    if attribute("ApproximateReceiveCount") != Some("1") {
+        return None;
+    }
+    let sent = attribute("SentTimestamp")?.parse::<i64>().ok()?;
+    let waited = now.as_millis().checked_sub(sent)?;
+    u64::try_from(waited).ok().map(Duration::from_millis)
+}
+
 /// The account a job body names at its top level (every send job and nearly every
 /// automation job), for the log span; empty when it names none.
 fn account_of(record: &SqsMessage) -> String {
@@ -157,6 +178,8 @@ fn log_outcome(id: &str, outcome: &JobOutcome) {
 pub async fn automation_worker(app: &App, event: SqsEvent) -> SqsBatchResponse {
     let (response, reasons) =
         consume_with_reasons(
+            app,
+            QueueName::Automation,
             event,
             |envelope: automation::AutomationEnvelope| async move {
                 automation::run(app, &envelope).await
@@ -171,6 +194,8 @@ pub async fn automation_worker(app: &App, event: SqsEvent) -> SqsBatchResponse {
 /// The send worker: delivers admitted sends through the SMS provider.
 pub async fn send_worker(app: &App, event: SqsEvent) -> SqsBatchResponse {
     let (response, reasons) = consume_with_reasons(
+        app,
+        QueueName::Send,
         event,
         |job: deliver::SendJob| async move { deliver::deliver(app, &job).await },
         Order::AtOnce,
@@ -178,4 +203,49 @@ pub async fn send_worker(app: &App, event: SqsEvent) -> SqsBatchResponse {
     .await;
     record_failures(app, QueueName::Send, reasons).await;
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn record(attributes: &[(&str, &str)]) -> SqsMessage {
+        let mut record = SqsMessage::default();
+        record.attributes = attributes
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<HashMap<_, _>>();
+        record
+    }
+
+    #[test]
+    fn a_jobs_wait_is_counted_on_its_first_receive_only() {
+        let now = Timestamp::from_millis(10_000);
+        let cases: [(&[(&str, &str)], Option<Duration>); 5] = [
+            (
+                &[("ApproximateReceiveCount", "1"), ("SentTimestamp", "7500")],
+                Some(Duration::from_millis(2_500)),
+            ),
+            (
+                &[("ApproximateReceiveCount", "2"), ("SentTimestamp", "7500")],
+                None,
+            ),
+            // The local queue sends no SentTimestamp.
+            (&[("ApproximateReceiveCount", "1")], None),
+            (
+                &[("ApproximateReceiveCount", "1"), ("SentTimestamp", "soon")],
+                None,
+            ),
+            // A clock behind the queue's: no negative wait.
+            (
+                &[("ApproximateReceiveCount", "1"), ("SentTimestamp", "12000")],
+                None,
+            ),
+        ];
+        for (attributes, want) in cases {
+            assert_eq!(first_wait(&record(attributes), now), want, "{attributes:?}");
+        }
+    }
 }
