@@ -211,7 +211,9 @@ mod tests {
 
     use super::*;
 
-    fn record(attributes: &[(&str, &str)]) -> SqsMessage {
+    type Attributes<'a> = &'a [(&'a str, &'a str)];
+
+    fn record(attributes: Attributes<'_>) -> SqsMessage {
         let mut record = SqsMessage::default();
         record.attributes = attributes
             .iter()
@@ -223,7 +225,7 @@ mod tests {
     #[test]
     fn a_jobs_wait_is_counted_on_its_first_receive_only() {
         let now = Timestamp::from_millis(10_000);
-        let cases: [(&[(&str, &str)], Option<Duration>); 5] = [
+        let cases: [(Attributes<'_>, Option<Duration>); 5] = [
             (
                 &[("ApproximateReceiveCount", "1"), ("SentTimestamp", "7500")],
                 Some(Duration::from_millis(2_500)),
