@@ -65,10 +65,8 @@ fn sandbox_contact(local: &Local, first_name: &str, phone: &str) -> String {
     let account = config.accounts[0].clone();
     let contact = NewContact {
         first_name: Some(first_name.to_string()),
-        last_name: None,
-        email: None,
         phone: Some(PhoneNumber::parse_e164(phone).expect("phone")),
-        owner_id: None,
+        ..NewContact::default()
     };
     local.with_db(|db: EmbeddedDb| async move {
         let crm = SandboxCrm::new(db, Arc::new(SystemClock));

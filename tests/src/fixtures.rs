@@ -132,5 +132,6 @@ pub fn send_job(message_id: String, account: &Account, to: PhoneNumber, body: &s
         kind: SendKind::Transactional,
         not_before: None,
         send_slot: None,
+        time_zone: None,
     }
 }

@@ -39,6 +39,7 @@ async fn harness_with(queue_limit: u32) -> Harness {
     let account = runtime::account(&rt.app, "acme").await;
     let ann = NewContact {
         last_name: Some("Lee".into()),
+        time_zone: Some("America/Denver".into()),
         ..new_contact("Ann", ANN)
     };
     let ann = runtime::add_contact(&rt.app, &account, ann).await;
@@ -325,6 +326,33 @@ async fn the_recipients_state_refuses_sends() {
         (409, Some("phone_bounced"))
     );
     assert!(h.send_jobs().await.is_empty());
+}
+
+#[tokio::test]
+async fn the_contacts_time_zone_travels_with_the_job_for_quiet_hours() {
+    let h = harness().await;
+    for form in [
+        "contactId={ann_id}&message=Hi+Ann&type=transactional",
+        // A number no CRM contact has: no zone is known.
+        "phone=%2B14155550177&message=Hi+there&type=transactional",
+    ] {
+        let (status, body) = h.send(form).await;
+        assert_eq!(status, 202, "{form}: {body}");
+    }
+    let mut zones: Vec<(String, Option<String>)> = h
+        .send_jobs()
+        .await
+        .into_iter()
+        .map(|job| (job.body, job.time_zone))
+        .collect();
+    zones.sort();
+    assert_eq!(
+        zones,
+        [
+            ("Hi Ann".to_string(), Some("America/Denver".to_string())),
+            ("Hi there".to_string(), None),
+        ]
+    );
 }
 
 #[tokio::test]

@@ -400,4 +400,29 @@ async fn quiet_hours_hold_bulk_messages_only() {
     let sent = rt.carrier.messages(10).await.expect("carrier");
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].body, "Your code is 1234");
+
+    // The CRM knows the recipient is six hours ahead, where the window is open: it goes.
+    // A zone that is not a time zone is ignored: the number's guess holds it.
+    let zoned = |zone: &str, body: &str| SendJob {
+        time_zone: Some(zone.into()),
+        ..job(SendKind::Bulk, body)
+    };
+    // (zone, body, sent now)
+    let cases = [
+        ("Asia/Dhaka", "Sale in Dhaka!", true),
+        ("Mars/Olympus_Mons", "Sale on Mars!", false),
+    ];
+    for (zone, body, sent_now) in cases {
+        let outcome = deliver::deliver(&app, &zoned(zone, body)).await;
+        let held = matches!(&outcome, JobOutcome::Skipped(why) if why.contains("quiet hours"));
+        assert_eq!(
+            (outcome == JobOutcome::Done, held),
+            (sent_now, !sent_now),
+            "{zone}: {outcome:?}"
+        );
+    }
+    let sent = rt.carrier.messages(10).await.expect("carrier");
+    let bodies: Vec<&str> = sent.iter().map(|m| m.body.as_str()).collect();
+    assert!(bodies.contains(&"Sale in Dhaka!"), "{bodies:?}");
+    assert!(!bodies.contains(&"Sale on Mars!"), "{bodies:?}");
 }

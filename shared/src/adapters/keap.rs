@@ -89,7 +89,7 @@ pub const KEAP_TOKEN_URL: &str = "https://api.infusionsoft.com/token";
 
 /// The contact properties smsflow reads (v2 `fields`).
 const CONTACT_FIELDS: &str =
-    "given_name,family_name,email_addresses,phone_numbers,owner_id,tag_ids,custom_fields";
+    "given_name,family_name,email_addresses,phone_numbers,owner_id,tag_ids,custom_fields,time_zone";
 /// Every phone slot, for the phone search.
 const PHONE_FIELDS: &str = "PHONE1,PHONE2,PHONE3,PHONE4,PHONE5";
 /// The largest page Keap serves.
@@ -368,6 +368,7 @@ impl KeapCrm {
                 .filter(|o| !o.is_empty() && o != "0"),
             tags,
             custom_fields,
+            time_zone: keap.time_zone.filter(|z| !z.trim().is_empty()),
         })
     }
 }
@@ -442,6 +443,9 @@ impl Crm for KeapCrm {
         }
         if let Some(owner) = &contact.owner_id {
             put("owner_id", json!(owner));
+        }
+        if let Some(zone) = &contact.time_zone {
+            put("time_zone", json!(zone));
         }
         let call = Call::post(
             "/rest/v2/contacts".into(),

@@ -315,6 +315,7 @@ impl Crm for WebhookCrm {
             owner_id: contact.owner_id.clone(),
             tags: Vec::new(),
             custom_fields: Default::default(),
+            time_zone: contact.time_zone.clone(),
         })
     }
 

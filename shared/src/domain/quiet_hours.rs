@@ -128,8 +128,18 @@ impl QuietHours {
     }
 
     /// `None` if a bulk message to `phone` may go at `now`; else the earliest time it may.
-    pub fn hold_until(&self, phone: &PhoneNumber, now: Timestamp) -> Option<Timestamp> {
-        let zones = recipient_zones(phone, &self.default_zone);
+    /// The recipient's zone is `known_zone` (the CRM's, when it is a valid IANA zone), else
+    /// guessed from the number's country.
+    pub fn hold_until(
+        &self,
+        phone: &PhoneNumber,
+        known_zone: Option<&str>,
+        now: Timestamp,
+    ) -> Option<Timestamp> {
+        let zones = match known_zone.and_then(|z| TimeZone::get(z.trim()).ok()) {
+            Some(zone) => vec![zone],
+            None => recipient_zones(phone, &self.default_zone),
+        };
         let open_at = |ms: i64| {
             let Ok(instant) = Instant::from_millisecond(ms) else {
                 return true;
@@ -333,10 +343,31 @@ mod tests {
         ];
         for (number, now, want) in cases {
             assert_eq!(
-                night.hold_until(&phone(number), at(now)),
+                night.hold_until(&phone(number), None, at(now)),
                 want.map(at),
                 "{number} at {now}"
             );
+        }
+    }
+
+    #[test]
+    fn the_crms_zone_wins_over_the_numbers_guess() {
+        let night = hours("21:00", "08:00");
+        let us = phone("+16125550100");
+        // 12:00 UTC: 7:00 in New York and earlier further west, held by the guess; the CRM
+        // says the contact lives in Berlin (13:00 there): sent.
+        let now = at("2026-01-15T12:00:00Z");
+        let cases = [
+            (None, Some(at("2026-01-15T16:00:00Z"))),
+            (Some("Europe/Berlin"), None),
+            (Some(" Europe/Berlin "), None),
+            // New York alone opens at 08:00 there, 13:00 UTC.
+            (Some("America/New_York"), Some(at("2026-01-15T13:00:00Z"))),
+            // Not a zone: the guess.
+            (Some("Central"), Some(at("2026-01-15T16:00:00Z"))),
+        ];
+        for (zone, want) in cases {
+            assert_eq!(night.hold_until(&us, zone, now), want, "{zone:?}");
         }
     }
 
@@ -345,11 +376,17 @@ mod tests {
         // Quiet over lunch only (start < end).
         let lunch = hours("12:00", "13:00");
         let uk = phone("+447911123456");
-        assert_eq!(lunch.hold_until(&uk, at("2026-01-15T11:59:00Z")), None);
         assert_eq!(
-            lunch.hold_until(&uk, at("2026-01-15T12:10:00Z")),
+            lunch.hold_until(&uk, None, at("2026-01-15T11:59:00Z")),
+            None
+        );
+        assert_eq!(
+            lunch.hold_until(&uk, None, at("2026-01-15T12:10:00Z")),
             Some(at("2026-01-15T13:00:00Z"))
         );
-        assert_eq!(lunch.hold_until(&uk, at("2026-01-15T13:00:00Z")), None);
+        assert_eq!(
+            lunch.hold_until(&uk, None, at("2026-01-15T13:00:00Z")),
+            None
+        );
     }
 }

@@ -158,6 +158,8 @@ struct NewSandboxContact {
     phone: Option<String>,
     /// The owning user's CRM id (an account user's `crm_user_id`).
     owner_id: Option<String>,
+    /// IANA time zone (`America/Denver`), as a CRM records it.
+    time_zone: Option<String>,
 }
 
 /// Creates a contact in the account's sandbox CRM, as someone working in the CRM would.
@@ -187,6 +189,14 @@ async fn create_contact(
         .map(EmailAddress::parse)
         .transpose()
         .map_err(|e| bad("email", e.to_string()))?;
+    if let Some(zone) = &new.time_zone
+        && jiff::tz::TimeZone::get(zone).is_err()
+    {
+        return Err(bad(
+            "time_zone",
+            format!("'{zone}' is not an IANA time zone (e.g. America/Denver)"),
+        ));
+    }
     let contact = rt
         .crm
         .create_contact(
@@ -197,6 +207,7 @@ async fn create_contact(
                 email,
                 phone,
                 owner_id: new.owner_id,
+                time_zone: new.time_zone,
             },
         )
         .await

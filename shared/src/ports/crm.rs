@@ -22,6 +22,10 @@ pub struct Contact {
     pub tags: Vec<String>,
     #[serde(default)]
     pub custom_fields: BTreeMap<String, String>,
+    /// The contact's time zone as the CRM records it (IANA, e.g. `America/Denver`), if it
+    /// does: quiet hours use it before guessing from the number.
+    #[serde(default)]
+    pub time_zone: Option<String>,
 }
 
 impl Contact {
@@ -89,6 +93,8 @@ pub struct NewContact {
     pub email: Option<EmailAddress>,
     pub phone: Option<PhoneNumber>,
     pub owner_id: Option<String>,
+    /// IANA time zone.
+    pub time_zone: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -239,6 +245,7 @@ mod tests {
             owner_id: None,
             tags: vec![],
             custom_fields: BTreeMap::new(),
+            time_zone: None,
         };
         assert_eq!(
             contact.merge_field("Contact.FirstName").as_deref(),
@@ -260,6 +267,7 @@ mod tests {
                 ("Sms Subscription".to_string(), "subscribed".to_string()),
                 ("Tier".to_string(), "gold".to_string()),
             ]),
+            time_zone: None,
         };
         let cases = [
             ("Contact.Id", Some("42")),

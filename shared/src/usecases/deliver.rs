@@ -69,6 +69,9 @@ pub struct SendJob {
     /// The slot reserved among the sender's actual sends, once reserved.
     #[serde(default)]
     pub send_slot: Option<Timestamp>,
+    /// The recipient's time zone as the CRM records it (IANA), for quiet hours.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
 }
 
 fn transactional() -> SendKind {
@@ -236,7 +239,10 @@ fn quiet_until(account: &Account, job: &SendJob, now: Timestamp) -> Option<Times
     if job.kind != SendKind::Bulk {
         return None;
     }
-    account.quiet_hours.as_ref()?.hold_until(&job.to, now)
+    account
+        .quiet_hours
+        .as_ref()?
+        .hold_until(&job.to, job.time_zone.as_deref(), now)
 }
 
 /// Puts a held message back on the queue until the window opens (or SQS's longest delay,

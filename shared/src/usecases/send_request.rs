@@ -241,6 +241,7 @@ async fn admit(
         user_id: request.routing_user().map(str::to_string),
         manual: request.user.is_some(),
         campaign: request.campaign.clone(),
+        time_zone: contact.as_ref().and_then(|c| c.time_zone.clone()),
     };
     queue_send(app, account, &message, app.ids.new_id()).await
 }
@@ -262,6 +263,8 @@ pub struct Outgoing {
     /// Sent by hand (`SendManual`) rather than automatically (`SendAuto`).
     pub manual: bool,
     pub campaign: Option<String>,
+    /// The recipient's time zone as the CRM records it, for quiet hours.
+    pub time_zone: Option<String>,
 }
 
 /// The one way a message enters the send queue: consent (opt-out list, phone health,
@@ -363,6 +366,7 @@ pub async fn queue_send(
         kind: message.kind,
         not_before: Some(slot),
         send_slot: None,
+        time_zone: message.time_zone.clone(),
     };
     // Delayed until its slot (at most SQS's 15 minutes; the worker handles the rest).
     let delay = now.until(slot).min(MAX_DELAY);

@@ -1086,6 +1086,8 @@ pub async fn send_step(
         user_id: None,
         manual: false,
         campaign: Some(format!("sequence:{}", message.sequence)),
+        // Sequence messages are transactional: quiet hours do not hold them.
+        time_zone: None,
     };
     match queue_send(app, account, &outgoing, message_id.to_string()).await {
         Ok(reply) => match reply.outcome {

@@ -57,6 +57,7 @@ fn new_contact(number: &str) -> NewContact {
         email: None,
         phone: Some(phone(number)),
         owner_id: None,
+        time_zone: None,
     }
 }
 

@@ -453,6 +453,7 @@ impl Crm for SandboxCrm {
                     owner_id: new.owner_id,
                     tags: Vec::new(),
                     custom_fields: Default::default(),
+                    time_zone: new.time_zone,
                 };
                 put_json(&mut table, (&account, id), &contact)?;
                 Ok::<_, Failure>(contact)

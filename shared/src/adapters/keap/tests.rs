@@ -167,7 +167,7 @@ fn ok(body: serde_json::Value) -> ResponseTemplate {
 }
 
 const FIELDS: &str =
-    "given_name,family_name,email_addresses,phone_numbers,owner_id,tag_ids,custom_fields";
+    "given_name,family_name,email_addresses,phone_numbers,owner_id,tag_ids,custom_fields,time_zone";
 
 async fn mount_model(server: &MockServer) {
     keap_get("/crm/rest/v2/contacts/model")
@@ -217,7 +217,8 @@ fn keap_contact() -> serde_json::Value {
         "custom_fields": [
             { "id": "7", "content": "Are you open?" },
             { "id": "9", "content": null }
-        ]
+        ],
+        "time_zone": "America/Los_Angeles"
     })
 }
 
@@ -262,6 +263,7 @@ async fn find_by_phone_searches_every_slot_and_maps_the_contact() {
             owner_id: Some("1".into()),
             tags: vec!["sms-lead".into()],
             custom_fields: [("LastSms".to_string(), "Are you open?".to_string())].into(),
+            time_zone: Some("America/Los_Angeles".into()),
         }
     );
     // The '+' travels percent-encoded, not as a space.
@@ -333,7 +335,8 @@ async fn create_contact_posts_a_v2_contact() {
             "given_name": "(auto-created)",
             "email_addresses": [{ "email": "ann@example.com", "field": "EMAIL1" }],
             "phone_numbers": [{ "number": "+14155552671", "field": "PHONE1" }],
-            "owner_id": "1"
+            "owner_id": "1",
+            "time_zone": "America/Chicago"
         })))
         .respond_with(ResponseTemplate::new(201).set_body_json(json!({
             "id": "42",
@@ -342,7 +345,8 @@ async fn create_contact_posts_a_v2_contact() {
             "phone_numbers": [{ "number": "+14155552671", "number_e164": "+14155552671", "field": "PHONE1" }],
             "owner_id": "1",
             "tag_ids": [],
-            "custom_fields": []
+            "custom_fields": [],
+            "time_zone": "America/Chicago"
         })))
         .expect(1)
         .mount(&server)
@@ -355,6 +359,7 @@ async fn create_contact_posts_a_v2_contact() {
         email: Some(email("ann@example.com")),
         phone: Some(phone("+14155552671")),
         owner_id: Some("1".into()),
+        time_zone: Some("America/Chicago".into()),
     };
 
     let created = crm.create_contact(&account, &new).await.expect("created");
@@ -369,6 +374,7 @@ async fn create_contact_posts_a_v2_contact() {
             owner_id: Some("1".into()),
             tags: vec![],
             custom_fields: Default::default(),
+            time_zone: Some("America/Chicago".into()),
         }
     );
 

@@ -48,6 +48,7 @@ pub(super) struct Contact {
     pub tag_ids: Vec<KeapId>,
     #[serde(default)]
     pub custom_fields: Vec<CustomFieldValue>,
+    pub time_zone: Option<String>,
 }
 
 /// The array properties of a contact that smsflow rewrites whole (v2 PATCH removes any

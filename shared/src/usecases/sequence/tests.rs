@@ -45,6 +45,7 @@ fn contact(first_name: Option<&str>, custom: &[(&str, &str)]) -> Contact {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
+        time_zone: None,
     }
 }
 
