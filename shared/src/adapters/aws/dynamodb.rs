@@ -11,6 +11,7 @@
 //! | account index        | `ACCOUNTS`                  | `<id>`             | —                                                                                    |
 //! | number ownership     | `NUMBER#<e164>`             | `NUMBER`           | `account_id`                                                                         |
 //! | message              | `CONV#<account>#<phone>`    | `MSG#<ulid id>`    | `data` (JSON `MessageRecord`), `status`, `status_rank`, `updated_at`, `error_code`?, `provider_sid`? |
+//! | goal log entry       | `CONV#<account>#<phone>`    | `FIRED#<message id>#<goal>` | `data` (JSON `GoalRecord`): what became of a goal about that message |
 //! | provider SID pointer | `SID#<sid>`                 | `SID`              | `msg_pk`, `msg_sk` (the message's key)                                               |
 //! | consent              | `CONSENT#<account>#<phone>` | `CONSENT`          | `data` (JSON `ConsentRecord`), `changed_at`; when opted out `gsi1pk` = `OPTOUT#<account>`, `gsi1sk` = `<phone>` |
 //! | conversation summary | `CONVLAST#<account>#<phone>`| `CONVLAST`         | `data` (JSON `ConversationSummary`), `last_at`, `gsi1pk` = `CONVS#<account>`, `gsi1sk` = `<last_at, 16 digits>#<phone>` |
