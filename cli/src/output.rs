@@ -118,6 +118,12 @@ impl From<StoreError> for CliError {
         match &e {
             StoreError::NumberTaken { owner, .. } => CliError::invalid(e.to_string())
                 .with_hint(format!("remove the number from account {owner} first")),
+            StoreError::ServiceTaken { owner, .. } => CliError::invalid(e.to_string()).with_hint(
+                format!("remove the service from account {owner}'s twilio.messaging_service_sids and store that account again first"),
+            ),
+            StoreError::TooManyClaims { .. } => CliError::invalid(e.to_string()).with_hint(
+                "list fewer numbers (a Messaging Service's pool numbers need not be listed), or add and remove numbers in separate steps",
+            ),
             StoreError::NotFound(_) => CliError::not_found(e.to_string()),
             StoreError::Corrupt { .. } => CliError::new(ErrorKind::Internal, e.to_string())
                 .with_hint("this is a bug or a schema mismatch between smsflow versions: report it with the message above"),

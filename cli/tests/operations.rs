@@ -543,6 +543,8 @@ fn a_number_of_another_account_is_refused() {
         .remove(0);
         other.id = AccountId::parse("other").expect("id");
         other.numbers.truncate(0);
+        // acme's Messaging Service is acme's too.
+        other.twilio.messaging_service_sids.clear();
         use smsflow_shared::ports::AccountStore;
         store.put_account(&other).await.expect("put other");
     });
@@ -563,6 +565,47 @@ fn a_number_of_another_account_is_refused() {
     );
     assert!(
         stderr.contains("hint: remove the number from account acme first"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_messaging_service_of_another_account_is_refused() {
+    let local = Local::new();
+    local.with_db(|db| async move {
+        let store = EmbeddedStore::new(db);
+        let mut other = smsflow_shared::config::LocalConfig::parse(
+            std::path::Path::new("x.toml"),
+            support::EXAMPLE,
+        )
+        .expect("example parses")
+        .accounts
+        .remove(0);
+        other.id = AccountId::parse("other").expect("id");
+        other.numbers.truncate(0);
+        other.twilio.messaging_service_sids = vec!["MG000000000000000000000000000000aa".into()];
+        use smsflow_shared::ports::AccountStore;
+        store.put_account(&other).await.expect("put other");
+    });
+    // acme's entry in the file now lists other's service (in another case).
+    local.file(
+        "smsflow.toml",
+        &support::EXAMPLE.replacen(
+            "MG00000000000000000000000000000001",
+            "MG000000000000000000000000000000AA",
+            1,
+        ),
+    );
+    let run = local.run(&["accounts", "push"]);
+    let stderr = run.fails_with(4);
+    assert!(
+        stderr.contains(
+            "Messaging Service MG000000000000000000000000000000aa already belongs to account other"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("hint: remove the service from account other's"),
         "{stderr}"
     );
 }

@@ -17,7 +17,7 @@ use crate::domain::quiet_hours::{QuietHours, QuietHoursError, TimeOfDay};
 use crate::domain::{
     Account, AccountId, Country, CrmConnection, EmailAddress, EventWebhook, InboundNumber,
     KeapAuth, KeyHash, PhoneNumber, Secret, SendLimits, SenderKind, TwilioApiKey,
-    TwilioCredentials, User,
+    TwilioCredentials, User, canonical_service_sid,
 };
 
 /// A configuration problem: where it is and what is wrong.
@@ -205,6 +205,8 @@ impl LocalConfig {
         let mut accounts = Vec::with_capacity(raw.accounts.len());
         let mut account_ids: HashMap<String, usize> = HashMap::new();
         let mut owners: HashMap<PhoneNumber, String> = HashMap::new();
+        // Canonical SID → the field of the account that lists it first.
+        let mut service_owners: HashMap<String, (AccountId, String)> = HashMap::new();
         for (i, raw_account) in raw.accounts.into_iter().enumerate() {
             let at = format!("accounts[{i}]");
             let account = v.account(&at, raw_account)?;
@@ -223,6 +225,22 @@ impl LocalConfig {
                     return Err(v.err(
                         field,
                         format!("duplicate inbound number {} (also {other})", n.number),
+                    ));
+                }
+            }
+            for (k, sid) in account.twilio.messaging_service_sids.iter().enumerate() {
+                let field = format!("{at}.twilio.messaging_service_sids[{k}]");
+                let first = service_owners
+                    .entry(canonical_service_sid(sid))
+                    .or_insert_with(|| (account.id.clone(), field.clone()));
+                // One account may repeat a service; two accounts cannot share one.
+                if first.0 != account.id {
+                    return Err(v.err(
+                        field,
+                        format!(
+                            "Messaging Service {sid} belongs to another account (also {})",
+                            first.1
+                        ),
                     ));
                 }
             }

@@ -9,15 +9,30 @@ use smsflow_tests::twilio;
 
 const URL: &str = "https://sms.example.com/twilio/inbound";
 
-fn signed(sid: &str, body: &str) -> WebhookRequest {
-    let params = [
+/// acme's Messaging Service (in the example configuration).
+const ACME_SERVICE_SID: &str = "MG00000000000000000000000000000001";
+
+/// A text to acme's long code or, with `via_pool`, to a number of its Messaging Service's
+/// pool that the account does not list.
+fn signed(sid: &str, body: &str, via_pool: bool) -> WebhookRequest {
+    let mut params = vec![
         ("AccountSid", ACME_TWILIO_SID),
         ("MessageSid", sid),
         ("From", "+14155552671"),
-        ("To", "+19523142318"),
+        (
+            "To",
+            if via_pool {
+                "+19525550199"
+            } else {
+                "+19523142318"
+            },
+        ),
         ("Body", body),
         ("NumMedia", "0"),
     ];
+    if via_pool {
+        params.push(("MessagingServiceSid", ACME_SERVICE_SID));
+    }
     twilio::webhook_request(URL, &params)
 }
 
@@ -28,17 +43,34 @@ async fn inbound_webhook_aws_calls() {
     let app = &moto.app;
     moto.take_calls();
 
-    let cases: &[(&str, &str, &str, &[&str])] = &[
+    let cases: &[(&str, &str, &str, bool, &[&str])] = &[
         (
             "a new text",
             "SM00000000000000000000000000000a01",
             "Hello there",
+            false,
             &["GetItem", "GetItem", "TransactWriteItems", "SendMessage"],
+        ),
+        (
+            // The number misses, then the service's claim and its account: 3 reads however
+            // many accounts the table holds.
+            "a text to a pool number of the account's Messaging Service",
+            "SM00000000000000000000000000000a03",
+            "Hello from the pool",
+            true,
+            &[
+                "GetItem",
+                "GetItem",
+                "GetItem",
+                "TransactWriteItems",
+                "SendMessage",
+            ],
         ),
         (
             "an opt-out (consent written before the answer)",
             "SM00000000000000000000000000000a02",
             "STOP",
+            false,
             &[
                 "GetItem",
                 "GetItem",
@@ -51,6 +83,7 @@ async fn inbound_webhook_aws_calls() {
             "Twilio's retry of the first text (rare path: finds the stored id, re-queues a job that will be skipped)",
             "SM00000000000000000000000000000a01",
             "Hello there",
+            false,
             &[
                 "GetItem",
                 "GetItem",
@@ -61,8 +94,8 @@ async fn inbound_webhook_aws_calls() {
             ],
         ),
     ];
-    for (what, sid, body, expected) in cases {
-        inbound::receive(app, &signed(sid, body))
+    for (what, sid, body, via_pool, expected) in cases {
+        inbound::receive(app, &signed(sid, body, *via_pool))
             .await
             .unwrap_or_else(|e| panic!("{what}: {e}"));
         let calls = moto.take_calls();

@@ -2,11 +2,15 @@
 //!
 //! DynamoDB runs against moto: set `SMSFLOW_TEST_AWS_ENDPOINT` (see `smsflow_tests::moto`).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use smsflow_shared::adapters::embedded::{EmbeddedDb, EmbeddedStore};
+use aws_sdk_dynamodb::types::AttributeValue;
+use smsflow_shared::adapters::embedded::{DbError, EmbeddedDb, EmbeddedStore};
 use smsflow_shared::ports::Store;
 use smsflow_tests::aws_app::fresh_dynamo_store;
+use smsflow_tests::conformance::store::stored_accounts_without_service_claims_are_indexed;
+use smsflow_tests::moto::sdk_config;
 use smsflow_tests::store_conformance;
 
 /// A `DynamoStore` on a fresh table of its own.
@@ -22,3 +26,70 @@ async fn embedded_store() -> Arc<dyn Store> {
 
 store_conformance!(dynamodb, dynamo_store());
 store_conformance!(embedded, embedded_store());
+
+// What versions before the Messaging Service index stored: accounts without service claims.
+// Each hook removes the claims and the "index built" marker, in the backend's own layout.
+
+#[tokio::test]
+async fn dynamodb_accounts_stored_without_service_claims_are_indexed() {
+    let store = fresh_dynamo_store("legacy").await;
+    let client = aws_sdk_dynamodb::Client::new(&sdk_config().await);
+    let table = store.table().to_string();
+    let forget = || async {
+        let items = client
+            .scan()
+            .table_name(&table)
+            .send()
+            .await
+            .expect("scan")
+            .items
+            .unwrap_or_default();
+        for item in items {
+            let pk = match item.get("pk") {
+                Some(AttributeValue::S(pk)) => pk.clone(),
+                other => panic!("item without a string pk: {other:?}"),
+            };
+            let key: HashMap<String, AttributeValue> = ["pk", "sk"]
+                .into_iter()
+                .map(|k| (k.to_string(), item[k].clone()))
+                .collect();
+            if pk.starts_with("SERVICE#") || pk.starts_with("INDEX#") {
+                client
+                    .delete_item()
+                    .table_name(&table)
+                    .set_key(Some(key))
+                    .send()
+                    .await
+                    .expect("delete claim");
+            } else if pk.starts_with("ACCOUNT#") && item.contains_key("services") {
+                client
+                    .update_item()
+                    .table_name(&table)
+                    .set_key(Some(key))
+                    .update_expression("REMOVE services")
+                    .send()
+                    .await
+                    .expect("remove the services list");
+            }
+        }
+    };
+    stored_accounts_without_service_claims_are_indexed(&store, forget).await;
+}
+
+#[tokio::test]
+async fn embedded_accounts_stored_without_service_claims_are_indexed() {
+    let db = EmbeddedDb::in_memory().expect("in-memory database");
+    let store = EmbeddedStore::new(db.clone());
+    let forget = || async {
+        db.write(|tx| {
+            for table in ["store_services", "store_indexes"] {
+                tx.delete_table(redb::TableDefinition::<&str, &str>::new(table))
+                    .map_err(DbError::from)?;
+            }
+            Ok::<_, DbError>(())
+        })
+        .await
+        .expect("forget the service claims");
+    };
+    stored_accounts_without_service_claims_are_indexed(&store, forget).await;
+}

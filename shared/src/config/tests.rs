@@ -254,6 +254,53 @@ fn duplicate_numbers_across_accounts_and_duplicate_ids_are_refused() {
 }
 
 #[test]
+fn a_messaging_service_in_two_accounts_is_refused_whatever_its_case() {
+    let with_service =
+        |toml: &str, sid: &str| toml.replacen("MG00000000000000000000000000000001", sid, 1);
+    let first = with_service(EXAMPLE, "MG00000000000000000000000000000abc");
+    let second = EXAMPLE
+        .split("[[accounts]]")
+        .nth(1)
+        .expect("example has an account")
+        .replacen("id = \"acme\"", "id = \"beta\"", 1)
+        .replacen(
+            "number = \"(952) 314-2318\"",
+            "number = \"+16125550111\"",
+            1,
+        )
+        .replacen("number = \"+18885550100\"", "number = \"+16125550112\"", 1);
+    for sid in [
+        "MG00000000000000000000000000000abc",
+        "MG00000000000000000000000000000ABC",
+    ] {
+        let toml = format!("{first}\n[[accounts]]{}", with_service(&second, sid));
+        let err = parse(&toml).expect_err(sid);
+        assert_eq!(
+            err.field, "accounts[1].twilio.messaging_service_sids[0]",
+            "{sid}"
+        );
+        assert!(
+            err.problem
+                .contains("also accounts[0].twilio.messaging_service_sids[0]"),
+            "{sid}: {err}"
+        );
+    }
+    let other_service = format!(
+        "{first}\n[[accounts]]{}",
+        with_service(&second, "MG00000000000000000000000000000abd")
+    );
+    parse(&other_service).expect("two accounts, two services");
+
+    // One account listing its service twice is not a conflict.
+    let repeated = EXAMPLE.replacen(
+        "[\"MG00000000000000000000000000000001\"]",
+        "[\"MG00000000000000000000000000000abc\", \"MG00000000000000000000000000000ABC\"]",
+        1,
+    );
+    parse(&repeated).expect("a repeated service in one account");
+}
+
+#[test]
 fn function_env_requires_table_and_queues() {
     let full = |name: &str| match name {
         "SMSFLOW_TABLE" => Some("smsflow".to_string()),

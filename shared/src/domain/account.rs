@@ -2,7 +2,7 @@
 //! users are and what limits apply. Built only through validation (see `crate::config`), so
 //! a value of these types is always internally consistent.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -134,6 +134,32 @@ pub struct TwilioCredentials {
     /// Messaging Services (`MG…`) of this account, for senders drawn from a pool.
     #[serde(default)]
     pub messaging_service_sids: Vec<String>,
+}
+
+impl TwilioCredentials {
+    /// The account's Messaging Services in [`canonical_service_sid`] form, each once.
+    pub fn canonical_service_sids(&self) -> BTreeSet<String> {
+        self.messaging_service_sids
+            .iter()
+            .map(|sid| canonical_service_sid(sid))
+            .collect()
+    }
+}
+
+/// A Messaging Service SID as it is indexed and compared: Twilio's own spelling, `MG` then
+/// lower-case hex. SIDs are matched regardless of ASCII case (a webhook's `mg0A…` is the
+/// configured `MG0a…`), and two SIDs match exactly when their canonical forms are equal.
+pub fn canonical_service_sid(sid: &str) -> String {
+    sid.chars()
+        .enumerate()
+        .map(|(i, c)| {
+            if i < 2 {
+                c.to_ascii_uppercase()
+            } else {
+                c.to_ascii_lowercase()
+            }
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -277,6 +303,23 @@ mod tests {
         for bad in ["", "Acme", "acme_roofing", "-acme", "a/b", &"a".repeat(65)] {
             assert!(AccountId::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn service_sids_match_regardless_of_case() {
+        let canonical = "MG0123456789abcdef0123456789abcdef";
+        for spelling in [
+            canonical,
+            "mg0123456789ABCDEF0123456789ABCDEF",
+            "Mg0123456789AbCdEf0123456789aBcDeF",
+        ] {
+            assert_eq!(canonical_service_sid(spelling), canonical, "{spelling}");
+            assert!(spelling.eq_ignore_ascii_case(canonical), "{spelling}");
+        }
+        assert_ne!(
+            canonical_service_sid("MG0123456789abcdef0123456789abcdee"),
+            canonical
+        );
     }
 
     #[test]

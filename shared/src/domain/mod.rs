@@ -27,7 +27,7 @@ pub mod twilio_signature;
 
 pub use account::{
     Account, AccountId, CrmConnection, EventWebhook, InboundNumber, KeapAuth, SendLimits,
-    SenderKind, TwilioApiKey, TwilioCredentials, User,
+    SenderKind, TwilioApiKey, TwilioCredentials, User, canonical_service_sid,
 };
 pub use email::EmailAddress;
 pub use message::{Direction, MessageRecord, MessageStatus};

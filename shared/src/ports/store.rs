@@ -28,6 +28,19 @@ pub enum StoreError {
         number: PhoneNumber,
         owner: AccountId,
     },
+    /// A Messaging Service (`service`, in canonical form) is already another account's.
+    #[error("Messaging Service {service} already belongs to account {owner}")]
+    ServiceTaken { service: String, owner: AccountId },
+    /// The account changes more number and Messaging Service claims than the backend writes
+    /// in one atomic step (DynamoDB: 100 items per transaction, 2 of them the account's).
+    #[error(
+        "account {account} would write {claims} number and Messaging Service claims at once; at most {limit} fit in one write"
+    )]
+    TooManyClaims {
+        account: AccountId,
+        claims: usize,
+        limit: usize,
+    },
     /// The addressed item does not exist (e.g. ending a session that is not there).
     #[error("{0} not found")]
     NotFound(String),
@@ -45,12 +58,21 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 #[async_trait]
 pub trait AccountStore: Send + Sync {
-    /// Creates or replaces an account and claims its inbound numbers atomically. Fails with
-    /// `NumberTaken` (changing nothing) if another account owns one of them; numbers the
-    /// account no longer lists are released.
+    /// Creates or replaces an account and claims its inbound numbers and its Messaging
+    /// Services (by [`canonical_service_sid`](crate::domain::canonical_service_sid), so
+    /// case does not matter) atomically. Fails, changing nothing, with `NumberTaken` or
+    /// `ServiceTaken` if another account owns one of them (numbers are checked first);
+    /// numbers and services the account no longer lists are released.
     async fn put_account(&self, account: &Account) -> StoreResult<()>;
     async fn account(&self, id: &AccountId) -> StoreResult<Option<Account>>;
     async fn account_by_number(&self, number: &PhoneNumber) -> StoreResult<Option<Account>>;
+    /// The account that lists the Messaging Service `service_sid` (any ASCII case), read
+    /// through the claims `put_account` keeps: a constant number of reads, however many
+    /// accounts there are. Accounts stored by versions before this index have no claims: the
+    /// first lookup that misses indexes them all once (see the backends), so they are found
+    /// without an operator step.
+    async fn account_by_messaging_service(&self, service_sid: &str)
+    -> StoreResult<Option<Account>>;
     /// All account ids, sorted.
     async fn account_ids(&self) -> StoreResult<Vec<AccountId>>;
 }

@@ -7,6 +7,8 @@
 //! ids derived from the SID, so a webhook retry or a redelivered job runs nothing twice.
 //! The hot path makes four storage/queue calls: number and account lookups, one
 //! transactional write of the message with its SID, one enqueue (+1 write for STOP/START).
+//! A pool number of a Messaging Service that no account lists costs one read more: the
+//! number lookup misses, then the service's claim and its account are read.
 
 use serde::{Deserialize, Serialize};
 
@@ -258,7 +260,8 @@ pub async fn receive(app: &App, request: &WebhookRequest) -> Result<String, Inbo
 
 /// A number in a Messaging Service pool need not be listed on the account: the account
 /// that lists the service (and owns the Twilio `AccountSid`) takes the text. Only reached
-/// for numbers no account lists; it reads the accounts one by one (a deployment has few).
+/// for numbers no account lists; the store's service index finds the account in a constant
+/// number of reads, however many accounts the deployment holds.
 async fn account_by_messaging_service(
     app: &App,
     request: &WebhookRequest,
@@ -271,21 +274,12 @@ async fn account_by_messaging_service(
     ) else {
         return Ok(None);
     };
-    let backend =
-        |e: crate::ports::StoreError| InboundError::Backend(format!("account lookup: {e}"));
-    for id in app.store.account_ids().await.map_err(backend)? {
-        if let Some(account) = app.store.account(&id).await.map_err(backend)?
-            && account.twilio.account_sid == twilio_account
-            && account
-                .twilio
-                .messaging_service_sids
-                .iter()
-                .any(|sid| sid.eq_ignore_ascii_case(service))
-        {
-            return Ok(Some(account));
-        }
-    }
-    Ok(None)
+    let account = app
+        .store
+        .account_by_messaging_service(service)
+        .await
+        .map_err(|e| InboundError::Backend(format!("account lookup: {e}")))?;
+    Ok(account.filter(|a| a.twilio.account_sid == twilio_account))
 }
 
 fn media_urls(request: &WebhookRequest) -> Result<Vec<String>, InboundError> {

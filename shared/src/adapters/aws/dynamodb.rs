@@ -7,9 +7,11 @@
 //!
 //! | Item                 | `pk`                        | `sk`               | Attributes besides `pk`/`sk`                                                         |
 //! |----------------------|-----------------------------|--------------------|--------------------------------------------------------------------------------------|
-//! | account              | `ACCOUNT#<id>`              | `ACCOUNT`          | `data` (JSON `Account`), `numbers` (list of E.164), `version`                         |
+//! | account              | `ACCOUNT#<id>`              | `ACCOUNT`          | `data` (JSON `Account`), `numbers` (list of E.164), `services` (list of `MG…` it claims; absent on accounts stored before services were indexed), `version` |
 //! | account index        | `ACCOUNTS`                  | `<id>`             | —                                                                                    |
 //! | number ownership     | `NUMBER#<e164>`             | `NUMBER`           | `account_id`                                                                         |
+//! | Messaging Service ownership | `SERVICE#<MG…>` (canonical: `MG` + lower-case hex) | `SERVICE` | `account_id`                                                  |
+//! | index built          | `INDEX#messaging-services`  | `INDEX`            | — (every stored account's services are claimed; see `account_by_messaging_service`) |
 //! | message              | `CONV#<account>#<phone>`    | `MSG#<ulid id>`    | `data` (JSON `MessageRecord`), `status`, `status_rank`, `updated_at`, `error_code`?, `provider_sid`? |
 //! | goal log entry       | `CONV#<account>#<phone>`    | `FIRED#<message id>#<goal>` | `data` (JSON `GoalRecord`): what became of a goal about that message |
 //! | provider SID pointer | `SID#<sid>`                 | `SID`              | `msg_pk`, `msg_sk` (the message's key)                                               |
@@ -39,13 +41,15 @@
 //! SID) live in their own attributes, which win over the copy inside `data` on reads.
 //!
 //! Every invariant is carried by a conditional write or a transaction: duplicate messages
-//! (by id or provider SID), number ownership, forward-only status, one active session per
+//! (by id or provider SID), number and Messaging Service ownership, forward-only status, one active session per
 //! contact and its updates (by `revision`), one note per contact and sequence, idempotency
 //! claims, the admission counter and send-slot reservations; phone health is written
 //! optimistically under its `version` (see `phone`). Sequence definitions live in `sequences`.
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -68,7 +72,9 @@ use serde::de::DeserializeOwned;
 mod credentials;
 
 use crate::domain::routing::RoutingDecision;
-use crate::domain::{Account, AccountId, MessageRecord, MessageStatus, PhoneNumber, Timestamp};
+use crate::domain::{
+    Account, AccountId, MessageRecord, MessageStatus, PhoneNumber, Timestamp, canonical_service_sid,
+};
 use crate::ports::store::{
     AccountStore, AdmissionStore, CachedContact, Claim, ConsentRecord, ConsentStore, ContactCache,
     ConversationStore, GoalStore, IdempotencyRecord, IdempotencyStore, RateStore, Recorded,
@@ -90,6 +96,9 @@ type Item = HashMap<String, AttributeValue>;
 /// How often a write that lost a race with a concurrent writer of the same items is retried
 /// before giving up with a (retryable) backend error.
 const MAX_RACE_RETRIES: usize = 8;
+
+/// The most items one TransactWriteItems call may hold.
+const MAX_TRANSACTION_ITEMS: usize = 100;
 
 /// How long [`create_table`] waits for a new table to become active.
 const TABLE_ACTIVE_TIMEOUT: Duration = Duration::from_secs(300);
@@ -171,6 +180,8 @@ pub async fn create_table(client: &Client, name: &str) -> StoreResult<()> {
 pub struct DynamoStore {
     client: Client,
     table: String,
+    /// Seen the `INDEX#messaging-services` item: it is never removed, so once is enough.
+    services_indexed: Arc<AtomicBool>,
 }
 
 impl DynamoStore {
@@ -178,6 +189,7 @@ impl DynamoStore {
         DynamoStore {
             client,
             table: table.into(),
+            services_indexed: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -213,6 +225,15 @@ impl Key {
 
     fn number(number: &PhoneNumber) -> Self {
         Key::new(format!("NUMBER#{}", number.as_str()), "NUMBER")
+    }
+
+    /// `service` is in [`canonical_service_sid`] form.
+    fn service(service: &str) -> Self {
+        Key::new(format!("SERVICE#{service}"), "SERVICE")
+    }
+
+    fn services_indexed() -> Self {
+        Key::new("INDEX#messaging-services", "INDEX")
     }
 
     fn message(account: &AccountId, phone: &PhoneNumber, id: &str) -> Self {
@@ -667,19 +688,69 @@ impl DynamoStore {
             .map_err(|e| corrupt(&item, e.to_string()))
     }
 
-    /// One attempt at `put_account`: reads the account's current version and numbers, then
-    /// writes the account, its index entry, its number claims and its number releases in one
-    /// transaction guarded by that version.
+    async fn service_owner(&self, service: &str) -> StoreResult<Option<AccountId>> {
+        let Some(item) = self.get(&Key::service(service), true).await? else {
+            return Ok(None);
+        };
+        let owner = string_attr(&item, "account_id")?;
+        AccountId::parse(owner)
+            .map(Some)
+            .map_err(|e| corrupt(&item, e.to_string()))
+    }
+
+    /// A claim item (number or service) for account `me`, written unless another account
+    /// holds it.
+    fn claim(&self, key: &Key, me: &AttributeValue) -> StoreResult<TransactWriteItem> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item_with(key, [("account_id", me.clone())])))
+            .condition_expression("attribute_not_exists(pk) OR account_id = :me")
+            .expression_attribute_values(":me", me.clone())
+            .build()
+            .map_err(build_error)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// Deletes a claim item (number or service) if it is `me`'s: never another account's.
+    fn release(&self, key: &Key, me: &AttributeValue) -> StoreResult<TransactWriteItem> {
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key.item()))
+            .condition_expression("account_id = :me")
+            .expression_attribute_values(":me", me.clone())
+            .build()
+            .map_err(build_error)?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+
+    /// One attempt at `put_account`: reads the account's current version, numbers and
+    /// services, then writes the account, its index entry, its number and service claims and
+    /// their releases in one transaction guarded by that version.
     async fn try_put_account(&self, account: &Account) -> StoreResult<Attempt<()>> {
         let key = Key::account(&account.id);
         let previous = self.get(&key, true).await?;
-        let (previous_version, previous_numbers) = match &previous {
-            Some(item) => (Some(number_attr(item, "version")?), stored_numbers(item)?),
-            None => (None, BTreeSet::new()),
+        let (previous_version, previous_numbers, previous_services) = match &previous {
+            Some(item) => (
+                Some(number_attr(item, "version")?),
+                stored_numbers(item)?,
+                stored_services(item)?,
+            ),
+            None => (None, BTreeSet::new(), BTreeSet::new()),
         };
         let numbers: BTreeSet<PhoneNumber> =
             account.numbers.iter().map(|n| n.number.clone()).collect();
         let released: Vec<&PhoneNumber> = previous_numbers.difference(&numbers).collect();
+        let services = account.twilio.canonical_service_sids();
+        let released_services: Vec<&String> = previous_services.difference(&services).collect();
+        // The account and its index entry take 2 items of the transaction.
+        let claims = numbers.len() + released.len() + services.len() + released_services.len();
+        if claims + 2 > MAX_TRANSACTION_ITEMS {
+            return Err(StoreError::TooManyClaims {
+                account: account.id.clone(),
+                claims,
+                limit: MAX_TRANSACTION_ITEMS - 2,
+            });
+        }
         let me = s(account.id.as_str());
 
         let account_item = item_with(
@@ -689,6 +760,10 @@ impl DynamoStore {
                 (
                     "numbers",
                     AttributeValue::L(numbers.iter().map(|p| s(p.as_str())).collect()),
+                ),
+                (
+                    "services",
+                    AttributeValue::L(services.iter().map(s).collect()),
                 ),
                 ("version", n(previous_version.map_or(1, |v| v + 1))),
             ],
@@ -718,28 +793,17 @@ impl DynamoStore {
         ];
         const FIRST_CLAIM: usize = 2;
         for number in &numbers {
-            let claim = Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(item_with(
-                    &Key::number(number),
-                    [("account_id", me.clone())],
-                )))
-                .condition_expression("attribute_not_exists(pk) OR account_id = :me")
-                .expression_attribute_values(":me", me.clone())
-                .build()
-                .map_err(build_error)?;
-            items.push(TransactWriteItem::builder().put(claim).build());
+            items.push(self.claim(&Key::number(number), &me)?);
+        }
+        let first_service_claim = items.len();
+        for service in &services {
+            items.push(self.claim(&Key::service(service), &me)?);
         }
         for number in &released {
-            // Only ever delete our own claim.
-            let release = Delete::builder()
-                .table_name(&self.table)
-                .set_key(Some(Key::number(number).item()))
-                .condition_expression("account_id = :me")
-                .expression_attribute_values(":me", me.clone())
-                .build()
-                .map_err(build_error)?;
-            items.push(TransactWriteItem::builder().delete(release).build());
+            items.push(self.release(&Key::number(number), &me)?);
+        }
+        for service in &released_services {
+            items.push(self.release(&Key::service(service), &me)?);
         }
 
         let context = format!("TransactWriteItems put_account {}", account.id);
@@ -756,6 +820,17 @@ impl DynamoStore {
                         owner,
                     }),
                     // Released since: try again.
+                    _ => Ok(Attempt::Raced),
+                };
+            }
+        }
+        for (i, service) in services.iter().enumerate() {
+            if reason_is(&reasons, first_service_claim + i, CONDITION_FAILED) {
+                return match self.service_owner(service).await? {
+                    Some(owner) if owner != account.id => Err(StoreError::ServiceTaken {
+                        service: service.clone(),
+                        owner,
+                    }),
                     _ => Ok(Attempt::Raced),
                 };
             }
@@ -791,6 +866,138 @@ fn stored_numbers(item: &Item) -> StoreResult<BTreeSet<PhoneNumber>> {
         .collect()
 }
 
+/// The Messaging Services an account item claims (like `numbers`, kept beside `data`). An
+/// account stored before services were indexed has no such list and claims none.
+fn stored_services(item: &Item) -> StoreResult<BTreeSet<String>> {
+    let Some(value) = item.get("services") else {
+        return Ok(BTreeSet::new());
+    };
+    let AttributeValue::L(list) = value else {
+        return Err(corrupt(item, "attribute services is not a list"));
+    };
+    list.iter()
+        .map(|entry| match entry {
+            AttributeValue::S(service) => Ok(service.clone()),
+            _ => Err(corrupt(item, "services holds a non-string")),
+        })
+        .collect()
+}
+
+// Accounts stored before Messaging Services were indexed claim none. The first lookup by
+// service that misses claims them all, once per table: a scan of the accounts, then the
+// `INDEX#messaging-services` item, so later misses cost one more read (none once this
+// process has seen that item). Without it the index could not tell "no account lists this
+// service" from "an older account lists it unclaimed" but by scanning on every miss, which
+// an unsigned webhook could trigger at will (the account, and so the signature check,
+// comes after the lookup).
+impl DynamoStore {
+    async fn services_indexed(&self) -> StoreResult<bool> {
+        if self.services_indexed.load(Ordering::Relaxed) {
+            return Ok(true);
+        }
+        let indexed = self.get(&Key::services_indexed(), true).await?.is_some();
+        if indexed {
+            self.services_indexed.store(true, Ordering::Relaxed);
+        }
+        Ok(indexed)
+    }
+
+    /// Claims the services of every account stored without a `services` list, then records
+    /// that the index is complete. Safe to run concurrently (each account's claims are
+    /// written under its version) and to run again.
+    async fn index_stored_services(&self) -> StoreResult<()> {
+        for id in self.account_ids().await? {
+            let mut indexed = false;
+            for _ in 0..MAX_RACE_RETRIES {
+                if let Attempt::Done(()) = self.try_index_account_services(&id).await? {
+                    indexed = true;
+                    break;
+                }
+            }
+            if !indexed {
+                return Err(StoreError::Backend(format!(
+                    "account {id} kept changing while its Messaging Services were indexed; gave up after {MAX_RACE_RETRIES} attempts"
+                )));
+            }
+        }
+        self.put(Key::services_indexed().item()).await?;
+        self.services_indexed.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// One attempt at claiming the services of an account stored without a `services` list.
+    /// The claims and the list are written with a new version, so a concurrent
+    /// `put_account` that read the account before them retries and sees what to release.
+    /// A service another account holds stays with it (the first by id, which the scan this
+    /// index replaces found first): this account is refused it at its next `put_account`.
+    async fn try_index_account_services(&self, id: &AccountId) -> StoreResult<Attempt<()>> {
+        let key = Key::account(id);
+        let Some(item) = self.get(&key, true).await? else {
+            return Ok(Attempt::Done(()));
+        };
+        if item.contains_key("services") {
+            return Ok(Attempt::Done(()));
+        }
+        let version = number_attr(&item, "version")?;
+        let account: Account = decode(&item)?;
+        let mut claimable = Vec::new();
+        for service in account.twilio.canonical_service_sids() {
+            match self.service_owner(&service).await? {
+                Some(owner) if owner != *id => tracing::warn!(
+                    account = %id,
+                    %owner,
+                    service,
+                    "two stored accounts list one Messaging Service: it stays with the first"
+                ),
+                _ => claimable.push(service),
+            }
+        }
+        if claimable.is_empty() {
+            return Ok(Attempt::Done(()));
+        }
+        if claimable.len() + 1 > MAX_TRANSACTION_ITEMS {
+            return Err(StoreError::TooManyClaims {
+                account: id.clone(),
+                claims: claimable.len(),
+                limit: MAX_TRANSACTION_ITEMS - 1,
+            });
+        }
+        let me = s(id.as_str());
+        let list = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key.item()))
+            .update_expression("SET services = :services, version = :next")
+            .condition_expression("version = :version")
+            .expression_attribute_values(
+                ":services",
+                AttributeValue::L(claimable.iter().map(s).collect()),
+            )
+            .expression_attribute_values(":next", n(version + 1))
+            .expression_attribute_values(":version", n(version))
+            .build()
+            .map_err(build_error)?;
+        let mut items = vec![TransactWriteItem::builder().update(list).build()];
+        for service in &claimable {
+            items.push(self.claim(&Key::service(service), &me)?);
+        }
+        let context = format!("TransactWriteItems index services of {id}");
+        let err = match self.transact(items).await {
+            Ok(()) => return Ok(Attempt::Done(())),
+            Err(err) => err,
+        };
+        let reasons = cancellation_reasons(&context, err)?;
+        let raced = reasons
+            .iter()
+            .flatten()
+            .any(|code| CONFLICT_CODES.contains(&code.as_str()));
+        if raced {
+            Ok(Attempt::Raced)
+        } else {
+            Err(cancelled_error(&context, &reasons))
+        }
+    }
+}
+
 #[async_trait]
 impl AccountStore for DynamoStore {
     async fn put_account(&self, account: &Account) -> StoreResult<()> {
@@ -814,6 +1021,24 @@ impl AccountStore for DynamoStore {
 
     async fn account_by_number(&self, number: &PhoneNumber) -> StoreResult<Option<Account>> {
         match self.number_owner(number).await? {
+            Some(owner) => self.account(&owner).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn account_by_messaging_service(
+        &self,
+        service_sid: &str,
+    ) -> StoreResult<Option<Account>> {
+        let service = canonical_service_sid(service_sid);
+        if let Some(owner) = self.service_owner(&service).await? {
+            return self.account(&owner).await;
+        }
+        if self.services_indexed().await? {
+            return Ok(None);
+        }
+        self.index_stored_services().await?;
+        match self.service_owner(&service).await? {
             Some(owner) => self.account(&owner).await,
             None => Ok(None),
         }

@@ -16,7 +16,9 @@ use super::{DbError, EmbeddedDb, open_read_table};
 
 mod credentials;
 use crate::domain::routing::RoutingDecision;
-use crate::domain::{Account, AccountId, MessageRecord, MessageStatus, PhoneNumber, Timestamp};
+use crate::domain::{
+    Account, AccountId, MessageRecord, MessageStatus, PhoneNumber, Timestamp, canonical_service_sid,
+};
 use crate::ports::store::*;
 
 mod conversations;
@@ -30,6 +32,12 @@ type JsonTable = TableDefinition<'static, &'static str, &'static [u8]>;
 
 const ACCOUNTS: JsonTable = TableDefinition::new("store_accounts");
 const NUMBERS: TableDefinition<&str, &str> = TableDefinition::new("store_numbers");
+/// Messaging Service SID (canonical form) → the account that lists it.
+const SERVICES: TableDefinition<&str, &str> = TableDefinition::new("store_services");
+/// Indexes built once over what older versions stored: their names, when done.
+const INDEXES: TableDefinition<&str, ()> = TableDefinition::new("store_indexes");
+/// [`INDEXES`] entry: every stored account's Messaging Services are claimed.
+const SERVICES_INDEXED: &str = "messaging_services";
 /// `account \0 phone \0 message id` → message. ULID ids make the key order time order.
 const MESSAGES: JsonTable = TableDefinition::new("store_messages");
 /// provider SID → message key.
@@ -136,6 +144,86 @@ impl EmbeddedStore {
     }
 }
 
+/// The owner recorded in a claim table (numbers or services) under `key`, if any.
+fn claim_owner(
+    table: &impl ReadableTable<&'static str, &'static str>,
+    key: &str,
+) -> StoreResult<Option<AccountId>> {
+    let Some(owner) = table.get(key)? else {
+        return Ok(None);
+    };
+    AccountId::parse(owner.value())
+        .map(Some)
+        .map_err(|e| StoreError::Corrupt {
+            key: key.to_string(),
+            detail: e.to_string(),
+        })
+}
+
+/// What the service index says about a Messaging Service.
+enum ServiceLookup {
+    /// The claiming account, or none when the index is complete and has no claim.
+    Found(Option<Box<Account>>),
+    /// No claim, and accounts stored before the index may still lack theirs.
+    NotIndexed,
+}
+
+fn account_by_service(tx: &redb::ReadTransaction, service: &str) -> StoreResult<ServiceLookup> {
+    let owner = match open_read_table(tx, SERVICES)? {
+        Some(services) => claim_owner(&services, service)?,
+        None => None,
+    };
+    if let Some(owner) = owner {
+        let account: Option<Account> = match open_read_table(tx, ACCOUNTS)? {
+            Some(accounts) => get_json(&accounts, owner.as_str())?,
+            None => None,
+        };
+        return Ok(ServiceLookup::Found(account.map(Box::new)));
+    }
+    let indexed = match open_read_table(tx, INDEXES)? {
+        Some(indexes) => indexes.get(SERVICES_INDEXED)?.is_some(),
+        None => false,
+    };
+    Ok(if indexed {
+        ServiceLookup::Found(None)
+    } else {
+        ServiceLookup::NotIndexed
+    })
+}
+
+/// Claims the Messaging Services of accounts stored before services were indexed, once per
+/// database (then marks it done). A service two such accounts list goes to the first by id,
+/// the one the scan this replaces found first; the other account is refused it at its next
+/// `put_account`.
+fn index_stored_services(tx: &redb::WriteTransaction) -> StoreResult<()> {
+    let mut indexes = tx.open_table(INDEXES)?;
+    if indexes.get(SERVICES_INDEXED)?.is_some() {
+        return Ok(());
+    }
+    let mut services = tx.open_table(SERVICES)?;
+    let accounts = tx.open_table(ACCOUNTS)?;
+    for entry in accounts.iter()? {
+        let (key, value) = entry?;
+        let account: Account = decode(key.value(), value.value())?;
+        for service in account.twilio.canonical_service_sids() {
+            match claim_owner(&services, &service)? {
+                None => {
+                    services.insert(service.as_str(), account.id.as_str())?;
+                }
+                Some(owner) if owner != account.id => tracing::warn!(
+                    account = %account.id,
+                    %owner,
+                    service,
+                    "two stored accounts list one Messaging Service: it stays with the first"
+                ),
+                Some(_) => {}
+            }
+        }
+    }
+    indexes.insert(SERVICES_INDEXED, ())?;
+    Ok(())
+}
+
 #[async_trait]
 impl AccountStore for EmbeddedStore {
     async fn put_account(&self, account: &Account) -> StoreResult<()> {
@@ -143,22 +231,28 @@ impl AccountStore for EmbeddedStore {
         self.db
             .write(move |tx| {
                 let mut numbers = tx.open_table(NUMBERS)?;
+                let mut services = tx.open_table(SERVICES)?;
                 let me = account.id.as_str();
+                let listed_services = account.twilio.canonical_service_sids();
                 // Check every claim before writing anything: a refusal changes nothing.
                 for n in &account.numbers {
-                    if let Some(owner) = numbers.get(n.number.as_str())? {
-                        let owner = owner.value().to_string();
-                        if owner != me {
-                            return Err(StoreError::NumberTaken {
-                                number: n.number.clone(),
-                                owner: AccountId::parse(&owner).map_err(|e| {
-                                    StoreError::Corrupt {
-                                        key: n.number.to_string(),
-                                        detail: e.to_string(),
-                                    }
-                                })?,
-                            });
-                        }
+                    if let Some(owner) = claim_owner(&numbers, n.number.as_str())?
+                        && owner != account.id
+                    {
+                        return Err(StoreError::NumberTaken {
+                            number: n.number.clone(),
+                            owner,
+                        });
+                    }
+                }
+                for service in &listed_services {
+                    if let Some(owner) = claim_owner(&services, service)?
+                        && owner != account.id
+                    {
+                        return Err(StoreError::ServiceTaken {
+                            service: service.clone(),
+                            owner,
+                        });
                     }
                 }
                 let mut accounts = tx.open_table(ACCOUNTS)?;
@@ -169,9 +263,21 @@ impl AccountStore for EmbeddedStore {
                             numbers.remove(old.number.as_str())?;
                         }
                     }
+                    // Only our own claims: an account stored before services were indexed
+                    // may list a service it never claimed.
+                    for old in previous.twilio.canonical_service_sids() {
+                        if !listed_services.contains(&old)
+                            && claim_owner(&services, &old)?.as_ref() == Some(&account.id)
+                        {
+                            services.remove(old.as_str())?;
+                        }
+                    }
                 }
                 for n in &account.numbers {
                     numbers.insert(n.number.as_str(), me)?;
+                }
+                for service in &listed_services {
+                    services.insert(service.as_str(), me)?;
                 }
                 accounts.insert(me, encode(me, &account)?.as_slice())?;
                 Ok(())
@@ -199,6 +305,33 @@ impl AccountStore for EmbeddedStore {
                 }
             })
             .await
+    }
+
+    async fn account_by_messaging_service(
+        &self,
+        service_sid: &str,
+    ) -> StoreResult<Option<Account>> {
+        let service = canonical_service_sid(service_sid);
+        let first = {
+            let service = service.clone();
+            self.db
+                .read(move |tx| account_by_service(tx, &service))
+                .await?
+        };
+        match first {
+            ServiceLookup::Found(account) => Ok(account.map(|a| *a)),
+            ServiceLookup::NotIndexed => {
+                self.db.write(index_stored_services).await?;
+                match self
+                    .db
+                    .read(move |tx| account_by_service(tx, &service))
+                    .await?
+                {
+                    ServiceLookup::Found(account) => Ok(account.map(|a| *a)),
+                    ServiceLookup::NotIndexed => Ok(None),
+                }
+            }
+        }
     }
 
     async fn account_ids(&self) -> StoreResult<Vec<AccountId>> {
