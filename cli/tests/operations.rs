@@ -529,11 +529,11 @@ fn numbers_and_users_add_list_remove() {
     assert_eq!(users.as_array().map(Vec::len), Some(2));
 }
 
-#[test]
-fn a_number_of_another_account_is_refused() {
-    let local = Local::new();
+/// Stores account `other`: the example's acme without numbers, listing `services`.
+fn store_other_account(local: &Local, services: &[&str]) {
+    let services: Vec<String> = services.iter().map(|s| s.to_string()).collect();
     local.with_db(|db| async move {
-        let store = EmbeddedStore::new(db);
+        use smsflow_shared::ports::AccountStore;
         let mut other = smsflow_shared::config::LocalConfig::parse(
             std::path::Path::new("x.toml"),
             support::EXAMPLE,
@@ -543,11 +543,19 @@ fn a_number_of_another_account_is_refused() {
         .remove(0);
         other.id = AccountId::parse("other").expect("id");
         other.numbers.truncate(0);
-        // acme's Messaging Service is acme's too.
-        other.twilio.messaging_service_sids.clear();
-        use smsflow_shared::ports::AccountStore;
-        store.put_account(&other).await.expect("put other");
+        other.twilio.messaging_service_sids = services;
+        EmbeddedStore::new(db)
+            .put_account(&other)
+            .await
+            .expect("put other");
     });
+}
+
+#[test]
+fn a_number_of_another_account_is_refused() {
+    let local = Local::new();
+    // acme's Messaging Service is acme's too.
+    store_other_account(&local, &[]);
     let run = local.run(&[
         "numbers",
         "add",
@@ -572,21 +580,7 @@ fn a_number_of_another_account_is_refused() {
 #[test]
 fn a_messaging_service_of_another_account_is_refused() {
     let local = Local::new();
-    local.with_db(|db| async move {
-        let store = EmbeddedStore::new(db);
-        let mut other = smsflow_shared::config::LocalConfig::parse(
-            std::path::Path::new("x.toml"),
-            support::EXAMPLE,
-        )
-        .expect("example parses")
-        .accounts
-        .remove(0);
-        other.id = AccountId::parse("other").expect("id");
-        other.numbers.truncate(0);
-        other.twilio.messaging_service_sids = vec!["MG000000000000000000000000000000aa".into()];
-        use smsflow_shared::ports::AccountStore;
-        store.put_account(&other).await.expect("put other");
-    });
+    store_other_account(&local, &["MG000000000000000000000000000000aa"]);
     // acme's entry in the file now lists other's service (in another case).
     local.file(
         "smsflow.toml",

@@ -679,17 +679,16 @@ enum Attempt<T> {
 
 impl DynamoStore {
     async fn number_owner(&self, number: &PhoneNumber) -> StoreResult<Option<AccountId>> {
-        let Some(item) = self.get(&Key::number(number), true).await? else {
-            return Ok(None);
-        };
-        let owner = string_attr(&item, "account_id")?;
-        AccountId::parse(owner)
-            .map(Some)
-            .map_err(|e| corrupt(&item, e.to_string()))
+        self.claim_owner(&Key::number(number)).await
     }
 
     async fn service_owner(&self, service: &str) -> StoreResult<Option<AccountId>> {
-        let Some(item) = self.get(&Key::service(service), true).await? else {
+        self.claim_owner(&Key::service(service)).await
+    }
+
+    /// The account holding the claim item at `key` (a number's or a service's), if any.
+    async fn claim_owner(&self, key: &Key) -> StoreResult<Option<AccountId>> {
+        let Some(item) = self.get(key, true).await? else {
             return Ok(None);
         };
         let owner = string_attr(&item, "account_id")?;
