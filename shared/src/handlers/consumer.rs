@@ -44,20 +44,16 @@ where
     Fut: Future<Output = JobOutcome>,
 {
     let now = app.clock.now();
-    for record in &event.records {
-        count_queue_age(queue, record, now);
-    }
+    let settle = |record| settle(record, &handle, queue, now);
     let settled: Vec<Option<(String, String)>> = match order {
         Order::OneAfterAnother => {
             let mut settled = Vec::with_capacity(event.records.len());
             for record in event.records {
-                settled.push(settle(record, &handle).await);
+                settled.push(settle(record).await);
             }
             settled
         }
-        Order::AtOnce => {
-            futures::future::join_all(event.records.into_iter().map(|r| settle(r, &handle))).await
-        }
+        Order::AtOnce => futures::future::join_all(event.records.into_iter().map(settle)).await,
     };
     let mut response = SqsBatchResponse::default();
     let mut reasons = Vec::new();
@@ -73,18 +69,26 @@ where
     (response, reasons)
 }
 
-/// Handles one record; `(message id, why)` if it is to be retried.
-async fn settle<J, F, Fut>(record: SqsMessage, handle: &F) -> Option<(String, String)>
+/// Handles one record of `queue` (received at `now`); `(message id, why)` if it is to be
+/// retried.
+async fn settle<J, F, Fut>(
+    record: SqsMessage,
+    handle: &F,
+    queue: QueueName,
+    now: Timestamp,
+) -> Option<(String, String)>
 where
     J: DeserializeOwned,
     F: Fn(J) -> Fut,
     Fut: Future<Output = JobOutcome>,
 {
     let id = record.message_id.clone().unwrap_or_default();
+    let account = account_of(&record);
+    count_queue_age(queue, &record, &account, now);
     let failure = match decode::<J>(&record) {
         Ok(job) => {
             // Every log line of the job carries its queue message id and account.
-            let span = tracing::info_span!("job", message_id = %id, account = %account_of(&record));
+            let span = tracing::info_span!("job", message_id = %id, account = %account);
             let outcome = async {
                 let outcome = handle(job).await;
                 log_outcome(&id, &outcome);
@@ -125,11 +129,11 @@ async fn record_failures(app: &App, queue: QueueName, reasons: Vec<(String, Stri
 
 /// Publishes how long a job waited before its first receive (`SentTimestamp` to `now`);
 /// redeliveries are not counted again, and jobs naming no account are not counted.
-fn count_queue_age(queue: QueueName, record: &SqsMessage, now: Timestamp) {
+fn count_queue_age(queue: QueueName, record: &SqsMessage, account: &str, now: Timestamp) {
     let Some(age) = first_wait(record, now) else {
         return;
     };
-    if let Ok(account) = AccountId::parse(&account_of(record)) {
+    if let Ok(account) = AccountId::parse(account) {
         metrics::queue_age(&account, queue, age);
     }
 }
