@@ -330,7 +330,7 @@ async fn start_sequence(
         Ok(fields) => StartFields::from_pairs(&query_pairs).merge(fields),
         Err(e) => return ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", e).into_response(),
     };
-    let Some(contact_id) = fields.contact_id.clone() else {
+    let Some(contact_id) = fields.contact_id else {
         return ApiError::new(
             StatusCode::BAD_REQUEST,
             "missing_contact_id",
@@ -338,8 +338,15 @@ async fn start_sequence(
         )
         .into_response();
     };
-    let started =
-        sequence::start_by_crm(&app, &account, &sequence_name, &contact_id, &fields).await;
+    let started = sequence::start_by_crm(
+        &app,
+        &account,
+        &sequence_name,
+        &contact_id,
+        fields.step.as_deref(),
+        fields.request_id.as_deref(),
+    )
+    .await;
     match started {
         Ok(Ok(started)) => (StatusCode::ACCEPTED, axum::Json(started)).into_response(),
         Ok(Err(refusal)) => {

@@ -522,10 +522,11 @@ pub async fn start_by_crm(
     account: &Account,
     sequence_name: &str,
     contact_id: &str,
-    fields: &StartFields,
+    step: Option<&str>,
+    request_id: Option<&str>,
 ) -> Result<Result<Started, StartRefusal>, Unavailable> {
-    let step = fields.step.as_deref().map(str::trim);
-    let (key, window) = match &fields.request_id {
+    let step = step.map(str::trim);
+    let (key, window) = match request_id {
         Some(id) => (
             format!("sequence-start:{}:id:{id}", account.id),
             START_ID_WINDOW,
