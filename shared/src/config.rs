@@ -641,6 +641,8 @@ pub struct FunctionEnv {
     /// Empty: derive from the API Gateway request's domain.
     pub public_base_url: Option<String>,
     pub mail_from: Option<EmailAddress>,
+    /// Twilio's REST API base URL (`SMSFLOW_TWILIO_API_BASE_URL`); empty: Twilio's own.
+    pub twilio_api_base_url: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -682,6 +684,8 @@ impl FunctionEnv {
             public_base_url: optional("SMSFLOW_PUBLIC_BASE_URL")
                 .map(|u| u.trim_end_matches('/').to_string()),
             mail_from,
+            twilio_api_base_url: optional("SMSFLOW_TWILIO_API_BASE_URL")
+                .map(|u| u.trim_end_matches('/').to_string()),
         })
     }
 }

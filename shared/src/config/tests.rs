@@ -308,6 +308,7 @@ fn function_env_requires_table_and_queues() {
         "SMSFLOW_AUTOMATION_QUEUE_URL" => Some("https://sqs/automation".to_string()),
         "SMSFLOW_PUBLIC_BASE_URL" => Some("https://sms.example.com/".to_string()),
         "SMSFLOW_MAIL_FROM" => Some("sms@example.com".to_string()),
+        "SMSFLOW_TWILIO_API_BASE_URL" => Some("https://api.dublin.ie1.twilio.com/".to_string()),
         _ => None,
     };
     let env = FunctionEnv::from_lookup(full).expect("complete env");
@@ -315,6 +316,15 @@ fn function_env_requires_table_and_queues() {
         env.public_base_url.as_deref(),
         Some("https://sms.example.com")
     );
+    assert_eq!(
+        env.twilio_api_base_url.as_deref(),
+        Some("https://api.dublin.ie1.twilio.com")
+    );
+    let without = FunctionEnv::from_lookup(|n| {
+        (n != "SMSFLOW_TWILIO_API_BASE_URL").then(|| full(n)).flatten()
+    })
+    .expect("Twilio's URL is optional");
+    assert_eq!(without.twilio_api_base_url, None);
     for missing in [
         "SMSFLOW_TABLE",
         "SMSFLOW_SEND_QUEUE_URL",

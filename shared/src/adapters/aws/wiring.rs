@@ -62,7 +62,12 @@ pub fn app_from_sdk(sdk: &SdkConfig, env: &FunctionEnv) -> Result<App, WiringErr
         )),
         mailer: Arc::new(SesMailer::new(aws_sdk_sesv2::Client::new(sdk), None)),
         events: Arc::new(WebhookEvents::new(http.clone(), clock.clone())),
-        sms: Arc::new(TwilioClient::new(http, TWILIO_API_BASE_URL.to_string())),
+        sms: Arc::new(TwilioClient::new(
+            http,
+            env.twilio_api_base_url
+                .clone()
+                .unwrap_or_else(|| TWILIO_API_BASE_URL.to_string()),
+        )),
         crm: Arc::new(crm),
         clock,
         ids,

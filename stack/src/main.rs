@@ -1,0 +1,3 @@
+//! `smsflow-stack`: runs template.yaml's stack on one machine (see README "Stack runner").
+
+fn main() {}
