@@ -4,4 +4,23 @@
 //! environment and only its role's permissions, fronts its HTTP API routes and function
 //! URLs, polls its SQS event source mappings, and stands in for Twilio and Keap.
 
+pub mod aws_proxy;
+pub mod aws_request;
+pub mod event_source;
+pub mod fronts;
+pub mod lambda;
 pub mod manifest;
+pub mod policy;
+
+/// A UUID-shaped id, as AWS's request ids.
+pub(crate) fn request_id() -> String {
+    let hex = format!("{:032x}", ulid::Ulid::new().0);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
+}

@@ -321,7 +321,9 @@ fn function_env_requires_table_and_queues() {
         Some("https://api.dublin.ie1.twilio.com")
     );
     let without = FunctionEnv::from_lookup(|n| {
-        (n != "SMSFLOW_TWILIO_API_BASE_URL").then(|| full(n)).flatten()
+        (n != "SMSFLOW_TWILIO_API_BASE_URL")
+            .then(|| full(n))
+            .flatten()
     })
     .expect("Twilio's URL is optional");
     assert_eq!(without.twilio_api_base_url, None);

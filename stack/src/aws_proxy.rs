@@ -1,0 +1,242 @@
+//! The AWS endpoint the functions call (`AWS_ENDPOINT_URL`): each request is signed with
+//! its function's own credentials, checked against that function's role as IAM would, and
+//! forwarded to moto only when allowed. A refusal answers in the service's own error shape
+//! (`AccessDeniedException`, AWS's message) and is logged and kept, so a missing grant
+//! fails the run the way it would on AWS. Allowed calls are kept too: which function made
+//! which call is what the grant audit and the benchmarks read.
+//!
+//! DynamoDB requests reach moto one at a time: moto does not make a conditional write's
+//! check-and-write atomic across its request threads, which DynamoDB guarantees.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::json;
+use tokio::sync::Mutex;
+
+use crate::aws_request::{self, Authorisation, Check, Partition};
+use crate::policy::{Decision, Policy};
+
+/// A function's identity: its role, and the session name Lambda gives it.
+pub struct Caller {
+    pub function: String,
+    pub role_name: String,
+    pub session: String,
+    pub policy: Policy,
+}
+
+/// One call a function made, allowed or not.
+#[derive(Debug, Clone, Serialize)]
+pub struct CallRecord {
+    pub function: String,
+    pub operation: String,
+    pub checks: Vec<Check>,
+    pub allowed: bool,
+    /// Why not, in AWS's words.
+    pub denial: Option<String>,
+    pub at_ms: u64,
+}
+
+pub struct AwsProxy {
+    partition: Partition,
+    callers: HashMap<String, Caller>,
+    moto: String,
+    http: reqwest::Client,
+    dynamodb_turn: Mutex<()>,
+    calls: std::sync::Mutex<Vec<CallRecord>>,
+}
+
+impl AwsProxy {
+    /// `callers` by access key id; `moto` is moto's base URL.
+    pub fn new(partition: Partition, callers: HashMap<String, Caller>, moto: String) -> Arc<Self> {
+        Arc::new(AwsProxy {
+            partition,
+            callers,
+            moto: moto.trim_end_matches('/').to_string(),
+            http: reqwest::Client::new(),
+            dynamodb_turn: Mutex::new(()),
+            calls: std::sync::Mutex::new(Vec::new()),
+        })
+    }
+
+    pub fn router(self: &Arc<Self>) -> Router {
+        Router::new().fallback(handle).with_state(self.clone())
+    }
+
+    /// Every call so far.
+    pub fn calls(&self) -> Vec<CallRecord> {
+        self.calls.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn record(&self, record: CallRecord) {
+        self.calls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(record);
+    }
+
+    /// The first check the caller's role does not allow, in AWS's words.
+    fn refusal(&self, caller: &Caller, authorisation: &Authorisation) -> Option<String> {
+        authorisation.checks.iter().find_map(|check| {
+            let decisions: Vec<Decision> = check
+                .resources
+                .iter()
+                .map(|r| caller.policy.decide(&check.action, r))
+                .collect();
+            if decisions.contains(&Decision::Allowed) {
+                return None;
+            }
+            let why = if decisions.contains(&Decision::ExplicitDeny) {
+                "with an explicit deny in an identity-based policy"
+            } else {
+                "because no identity-based policy allows the action"
+            };
+            Some(format!(
+                "User: arn:aws:sts::{}:assumed-role/{}/{} is not authorized to perform: {} on resource: {} {why}",
+                self.partition.account_id,
+                caller.role_name,
+                caller.session,
+                check.action,
+                check.resources.join(" or "),
+            ))
+        })
+    }
+
+    async fn forward(
+        &self,
+        method: Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: Bytes,
+    ) -> Response {
+        let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+        let mut request = self.http.request(method, format!("{}{path}", self.moto));
+        for (name, value) in headers {
+            if !matches!(name.as_str(), "host" | "content-length" | "connection") {
+                request = request.header(name, value);
+            }
+        }
+        match request.body(body).send().await {
+            Ok(answer) => {
+                let status = answer.status();
+                let mut out = HeaderMap::new();
+                for (name, value) in answer.headers() {
+                    if !matches!(
+                        name.as_str(),
+                        "content-length" | "transfer-encoding" | "connection"
+                    ) {
+                        out.append(name, value.clone());
+                    }
+                }
+                let body = answer.bytes().await.unwrap_or_default();
+                (status, out, body).into_response()
+            }
+            Err(e) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(json!({"message": format!("moto is unreachable: {e}")})),
+            )
+                .into_response(),
+        }
+    }
+}
+
+async fn handle(
+    State(proxy): State<Arc<AwsProxy>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let Some(caller) = header("authorization")
+        .and_then(aws_request::access_key)
+        .and_then(|key| proxy.callers.get(key))
+    else {
+        return denied(
+            "UnrecognizedClientException",
+            "The security token included in the request is invalid.",
+            None,
+        );
+    };
+    let target = header("x-amz-target");
+    let authorisation = match aws_request::authorisation(
+        &proxy.partition,
+        target,
+        method.as_str(),
+        uri.path(),
+        &body,
+    ) {
+        Ok(a) => a,
+        Err(unreadable) => {
+            let message = format!("the stack runner cannot authorise this request: {unreadable}");
+            tracing::error!(function = %caller.function, %message, "AWS call refused");
+            return denied("AccessDeniedException", &message, target);
+        }
+    };
+    let refusal = proxy.refusal(caller, &authorisation);
+    proxy.record(CallRecord {
+        function: caller.function.clone(),
+        operation: authorisation.operation.clone(),
+        checks: authorisation.checks.clone(),
+        allowed: refusal.is_none(),
+        denial: refusal.clone(),
+        at_ms: now_ms(),
+    });
+    if let Some(message) = refusal {
+        tracing::error!(function = %caller.function, operation = %authorisation.operation, %message, "AccessDenied");
+        return denied("AccessDeniedException", &message, target);
+    }
+    if authorisation.operation.starts_with("DynamoDB.") {
+        let _turn = proxy.dynamodb_turn.lock().await;
+        proxy.forward(method, &uri, &headers, body).await
+    } else {
+        proxy.forward(method, &uri, &headers, body).await
+    }
+}
+
+/// A refusal in the calling protocol's error shape: JSON 1.0 `__type` for DynamoDB and
+/// SQS, the REST `x-amzn-ErrorType` header for SES v2.
+fn denied(code: &str, message: &str, target: Option<&str>) -> Response {
+    match target {
+        Some(target) => {
+            let status = if target.starts_with("DynamoDB") {
+                StatusCode::BAD_REQUEST
+            } else {
+                StatusCode::FORBIDDEN
+            };
+            (
+                status,
+                [
+                    ("content-type", "application/x-amz-json-1.0"),
+                    ("x-amzn-query-error", "AccessDenied;Sender"),
+                ],
+                json!({"__type": format!("com.amazon.coral.service#{code}"), "message": message})
+                    .to_string(),
+            )
+                .into_response()
+        }
+        None => (
+            StatusCode::FORBIDDEN,
+            [
+                ("x-amzn-errortype", code),
+                ("content-type", "application/json"),
+            ],
+            json!({"message": message}).to_string(),
+        )
+            .into_response(),
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,224 @@
+//! An SQS event source mapping as Lambda runs it: pollers (at most the mapping's
+//! `MaximumConcurrency`) receive up to `BatchSize` messages, waiting at most the batching
+//! window to fill a batch, and invoke the function with them. With
+//! `ReportBatchItemFailures` the messages the function names stay on the queue and the
+//! rest are deleted; a function error or timeout leaves the whole batch. Messages left on
+//! the queue come back after the queue's visibility timeout, and moto moves them to the
+//! dead-letter queue after `maxReceiveCount` receives. The poller calls SQS with the
+//! function's role, as Lambda does, so the role must allow it.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
+use axum::body::Bytes;
+use futures::FutureExt;
+use serde_json::{Map, Value, json};
+use tokio::sync::watch;
+
+use crate::lambda::FunctionPool;
+use crate::manifest::EventSourceMapping;
+
+/// Lambda's pollers when a mapping sets no `MaximumConcurrency`.
+const DEFAULT_POLLERS: u32 = 5;
+/// The longest single receive; SQS's long-poll limit.
+const LONG_POLL_SECONDS: i32 = 20;
+
+pub struct Mapping {
+    pub config: EventSourceMapping,
+    pub region: String,
+    pub sqs: aws_sdk_sqs::Client,
+    pub pool: Arc<FunctionPool>,
+}
+
+/// Runs the mapping's pollers until `stop` turns true.
+pub async fn run(mapping: Arc<Mapping>, stop: watch::Receiver<bool>) {
+    let pollers = mapping
+        .config
+        .maximum_concurrency
+        .unwrap_or(DEFAULT_POLLERS)
+        .max(1);
+    let tasks: Vec<_> = (0..pollers)
+        .map(|_| tokio::spawn(poll(mapping.clone(), stop.clone())))
+        .collect();
+    for task in tasks {
+        let _ = task.await;
+    }
+}
+
+async fn poll(mapping: Arc<Mapping>, mut stop: watch::Receiver<bool>) {
+    loop {
+        let batch = tokio::select! {
+            _ = stop.wait_for(|s| *s).map(|r| r.is_ok()) => return,
+            batch = gather(&mapping) => batch,
+        };
+        match batch {
+            Ok(batch) if batch.is_empty() => {}
+            Ok(batch) => deliver(&mapping, batch).await,
+            Err(e) => {
+                tracing::warn!(queue = %mapping.config.queue_url, error = %e, "cannot receive");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+/// One batch: up to `BatchSize` messages, within the batching window once one arrived.
+async fn gather(mapping: &Mapping) -> Result<Vec<Message>, String> {
+    let config = &mapping.config;
+    let window = Duration::from_secs(u64::from(config.maximum_batching_window_seconds));
+    let mut batch: Vec<Message> = Vec::new();
+    let mut window_ends: Option<Instant> = None;
+    loop {
+        let wanted = (config.batch_size as usize)
+            .saturating_sub(batch.len())
+            .min(10);
+        let wait = match window_ends {
+            None => LONG_POLL_SECONDS,
+            Some(end) => end.saturating_duration_since(Instant::now()).as_secs() as i32,
+        };
+        let received = mapping
+            .sqs
+            .receive_message()
+            .queue_url(&config.queue_url)
+            .max_number_of_messages(wanted as i32)
+            .wait_time_seconds(wait)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .message_attribute_names("All")
+            .send()
+            .await
+            .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())?;
+        batch.extend(received.messages.unwrap_or_default());
+        if batch.is_empty() {
+            return Ok(batch);
+        }
+        let end = *window_ends.get_or_insert_with(|| Instant::now() + window);
+        if batch.len() >= config.batch_size as usize || Instant::now() >= end {
+            return Ok(batch);
+        }
+    }
+}
+
+async fn deliver(mapping: &Mapping, batch: Vec<Message>) {
+    let event = json!({"Records": batch.iter().map(|m| record(mapping, m)).collect::<Vec<_>>()});
+    let failed = match mapping.pool.invoke(Bytes::from(event.to_string())).await {
+        Ok(response) => failed_ids(mapping, &response, &batch),
+        Err(e) => {
+            tracing::warn!(error = %e, "batch left on the queue");
+            return;
+        }
+    };
+    let done: Vec<&Message> = batch
+        .iter()
+        .filter(|m| !failed.contains(m.message_id().unwrap_or_default()))
+        .collect();
+    if let Err(e) = delete(mapping, &done).await {
+        tracing::warn!(queue = %mapping.config.queue_url, error = %e, "cannot delete a processed batch");
+    }
+}
+
+/// The ids the function reported failed. As Lambda: without `ReportBatchItemFailures`
+/// none are; a response naming an id not in the batch, or no id, fails the whole batch.
+fn failed_ids(mapping: &Mapping, response: &[u8], batch: &[Message]) -> HashSet<String> {
+    let reports = mapping
+        .config
+        .function_response_types
+        .iter()
+        .any(|t| t == "ReportBatchItemFailures");
+    if !reports {
+        return HashSet::new();
+    }
+    let all = || -> HashSet<String> {
+        batch
+            .iter()
+            .filter_map(|m| m.message_id().map(str::to_string))
+            .collect()
+    };
+    let doc: Value = serde_json::from_slice(response).unwrap_or(Value::Null);
+    let Some(failures) = doc.get("batchItemFailures") else {
+        return HashSet::new();
+    };
+    let ids: Option<HashSet<String>> = failures.as_array().and_then(|items| {
+        items
+            .iter()
+            .map(|i| {
+                i["itemIdentifier"]
+                    .as_str()
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+            })
+            .collect()
+    });
+    let batch_ids = all();
+    match ids {
+        Some(ids) if ids.is_subset(&batch_ids) => ids,
+        _ => batch_ids,
+    }
+}
+
+async fn delete(mapping: &Mapping, messages: &[&Message]) -> Result<(), String> {
+    for chunk in messages.chunks(10) {
+        let mut request = mapping
+            .sqs
+            .delete_message_batch()
+            .queue_url(&mapping.config.queue_url);
+        for (i, message) in chunk.iter().enumerate() {
+            let entry = aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
+                .id(i.to_string())
+                .receipt_handle(message.receipt_handle().unwrap_or_default())
+                .build()
+                .map_err(|e| e.to_string())?;
+            request = request.entries(entry);
+        }
+        let answer = request
+            .send()
+            .await
+            .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())?;
+        if !answer.failed().is_empty() {
+            return Err(format!("{} deletes failed", answer.failed().len()));
+        }
+    }
+    Ok(())
+}
+
+/// One record of the SQS event, as Lambda builds it.
+fn record(mapping: &Mapping, message: &Message) -> Value {
+    let attributes: Map<String, Value> = message
+        .attributes()
+        .map(|a| {
+            a.iter()
+                .map(|(k, v)| (k.as_str().to_string(), Value::String(v.clone())))
+                .collect()
+        })
+        .unwrap_or_default();
+    let message_attributes: HashMap<String, Value> = message
+        .message_attributes()
+        .map(|a| {
+            a.iter()
+                .map(|(name, value)| {
+                    (
+                        name.clone(),
+                        json!({
+                            "stringValue": value.string_value(),
+                            "stringListValues": [],
+                            "binaryListValues": [],
+                            "dataType": value.data_type(),
+                        }),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    json!({
+        "messageId": message.message_id(),
+        "receiptHandle": message.receipt_handle(),
+        "body": message.body(),
+        "attributes": attributes,
+        "messageAttributes": message_attributes,
+        "md5OfBody": message.md5_of_body(),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": mapping.config.queue_arn,
+        "awsRegion": mapping.region,
+    })
+}
