@@ -8,9 +8,13 @@ pub mod aws_proxy;
 pub mod aws_request;
 pub mod event_source;
 pub mod fronts;
+pub mod functions;
 pub mod lambda;
 pub mod manifest;
+pub mod moto_process;
 pub mod policy;
+pub mod runner;
+pub mod stack_config;
 
 /// A UUID-shaped id, as AWS's request ids.
 pub(crate) fn request_id() -> String {

@@ -40,8 +40,12 @@ impl ExampleConfig {
     /// The example listening on a random loopback port, its database in `data_dir`: how
     /// the tests run the local server.
     pub fn served_from(data_dir: &Path) -> Self {
-        Self::new()
-            .replace("listen = \"127.0.0.1:8080\"", "listen = \"127.0.0.1:0\"")
+        Self::new().serving_from(data_dir)
+    }
+
+    /// This configuration on a random loopback port, its database in `data_dir`.
+    pub fn serving_from(self, data_dir: &Path) -> Self {
+        self.replace("listen = \"127.0.0.1:8080\"", "listen = \"127.0.0.1:0\"")
             .replace(
                 "data_dir = \".smsflow\"",
                 &format!("data_dir = {:?}", data_dir.display().to_string()),
@@ -93,6 +97,11 @@ impl ExampleConfig {
             "kind = \"sandbox\"",
             &format!("kind = \"keap\"\nbase_url = \"{base_url}\"\napi_key = \"{api_key}\""),
         )
+    }
+
+    /// The configuration file's text.
+    pub fn text(&self) -> &str {
+        &self.text
     }
 
     /// The text parsed as `example.toml`.

@@ -1,0 +1,337 @@
+//! `up`: the whole stack on one machine, in the order a deployment would bring it up —
+//! moto with the template's resources, the AWS proxy holding each role, the functions, the
+//! fronts of their routes and URLs, the accounts pushed with `smsflow accounts push
+//! --stack`, then the queue pollers — and `down`, which stops it all.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use axum::http::Method;
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::aws_proxy::AwsProxy;
+use crate::aws_request::Partition;
+use crate::event_source::{self, Mapping};
+use crate::fronts::{self, ApiRoute, Front};
+use crate::functions::{self, Placement, RoleCredentials};
+use crate::lambda::FunctionPool;
+use crate::manifest::Manifest;
+use crate::moto_process::{self, MotoStack, MotoStackOptions};
+
+/// Credentials of the operator (the runner itself and the CLI): moto accepts any, and
+/// the operator talks to moto directly, not through the proxy that enforces the roles.
+pub const OPERATOR_KEY: &str = "AKIASTACKOPERATOR000";
+pub const OPERATOR_SECRET: &str = "stack-operator-secret";
+
+#[derive(Debug, Clone)]
+pub struct StackOptions {
+    /// The repository: `stack/moto_stack.py` and `.venv` are found from here.
+    pub root: PathBuf,
+    pub template: PathBuf,
+    pub python: PathBuf,
+    /// Where the function binaries and `smsflow` are (`target/debug`).
+    pub bin_dir: PathBuf,
+    /// Logs, the manifest, the pushed configuration and `stack.json`.
+    pub state_dir: PathBuf,
+    pub stack_name: String,
+    pub region: String,
+    /// First port of the fronts and the runner API, in that order; 0: any free ports.
+    pub port_base: u16,
+    /// Template parameters besides the ones the runner sets.
+    pub parameters: Vec<(String, String)>,
+}
+
+/// Where everything listens, as `stack.json` records it.
+#[derive(Debug, Clone, Serialize)]
+pub struct StackUrls {
+    pub stack_name: String,
+    pub region: String,
+    pub moto: String,
+    pub aws_proxy: String,
+    /// By HTTP API logical id: the local URL and the public domain it stands for.
+    pub http_apis: BTreeMap<String, Endpoint>,
+    /// By the logical id of the function the URL invokes.
+    pub function_urls: BTreeMap<String, Endpoint>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Endpoint {
+    pub local: String,
+    pub public: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StackError {
+    #[error("{what}: {detail}")]
+    Setup { what: String, detail: String },
+    #[error(transparent)]
+    Moto(#[from] moto_process::MotoError),
+    #[error(transparent)]
+    Functions(#[from] functions::FunctionsError),
+}
+
+fn setup(what: impl Into<String>, detail: impl std::fmt::Display) -> StackError {
+    StackError::Setup {
+        what: what.into(),
+        detail: detail.to_string(),
+    }
+}
+
+/// The running stack; `down` stops it (dropping it kills the processes too).
+pub struct RunningStack {
+    pub manifest: Manifest,
+    pub urls: StackUrls,
+    pub proxy: Arc<AwsProxy>,
+    pub pools: BTreeMap<String, Arc<FunctionPool>>,
+    pub credentials: BTreeMap<String, RoleCredentials>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    moto: Option<MotoStack>,
+}
+
+/// Hands out listeners: consecutive ports from a base, or any free ones.
+struct Ports {
+    next: u16,
+}
+
+impl Ports {
+    async fn bind(&mut self, what: &str) -> Result<(TcpListener, SocketAddr), StackError> {
+        let port = self.next;
+        if self.next != 0 {
+            self.next += 1;
+        }
+        let listener = TcpListener::bind(("127.0.0.1", port))
+            .await
+            .map_err(|e| setup(format!("{what} on 127.0.0.1:{port}"), e))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| setup(what.to_string(), e))?;
+        Ok((listener, addr))
+    }
+}
+
+impl RunningStack {
+    /// Creates the stack in a new moto and starts everything that runs it.
+    pub async fn up(options: &StackOptions) -> Result<Self, StackError> {
+        let log_dir = options.state_dir.join("logs");
+        std::fs::create_dir_all(&log_dir).map_err(|e| setup(log_dir.display().to_string(), e))?;
+        let moto = MotoStack::start(MotoStackOptions {
+            python: &options.python,
+            script: &moto_process::script(&options.root),
+            template: &options.template,
+            manifest: &options.state_dir.join("manifest.json"),
+            stack_name: &options.stack_name,
+            region: &options.region,
+            parameters: &options.parameters,
+            mail_identities: &mail_identities(&options.parameters),
+            log: &log_dir.join("moto.log"),
+        })
+        .await?;
+        let manifest = moto.manifest.clone();
+        let mut ports = Ports {
+            next: options.port_base,
+        };
+        let (stop, stopped) = watch::channel(false);
+        let mut tasks = Vec::new();
+
+        let (proxy_listener, proxy_addr) = ports.bind("AWS proxy").await?;
+        let aws_endpoint = format!("http://{proxy_addr}");
+        let prepared = functions::prepare(
+            &manifest,
+            &Placement {
+                bin_dir: &options.bin_dir,
+                log_dir: &log_dir,
+                aws_endpoint: &aws_endpoint,
+            },
+        )?;
+        let proxy = AwsProxy::new(
+            Partition {
+                region: manifest.region.clone(),
+                account_id: manifest.account_id.clone(),
+            },
+            prepared.callers,
+            manifest.moto_endpoint.clone(),
+        );
+        let router = proxy.router();
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = axum::serve(proxy_listener, router).await {
+                tracing::warn!(error = %e, "AWS proxy stopped");
+            }
+        }));
+
+        let (http_apis, function_urls) =
+            start_fronts(&manifest, &prepared.pools, &mut ports, &mut tasks).await?;
+        for mapping in &manifest.event_source_mappings {
+            let pool = pool_of(&prepared.pools, &mapping.function)?;
+            let credentials = &prepared.credentials[&mapping.function];
+            let sqs = sqs_client(&manifest.region, &aws_endpoint, credentials).await;
+            let mapping = Arc::new(Mapping {
+                config: mapping.clone(),
+                region: manifest.region.clone(),
+                sqs,
+                pool,
+            });
+            tasks.push(tokio::spawn(event_source::run(mapping, stopped.clone())));
+        }
+        let urls = StackUrls {
+            stack_name: manifest.stack_name.clone(),
+            region: manifest.region.clone(),
+            moto: manifest.moto_endpoint.clone(),
+            aws_proxy: aws_endpoint,
+            http_apis,
+            function_urls,
+        };
+        Ok(RunningStack {
+            manifest,
+            urls,
+            proxy,
+            pools: prepared.pools,
+            credentials: prepared.credentials,
+            stop,
+            tasks,
+            moto: Some(moto),
+        })
+    }
+
+    /// Stops the pollers, the fronts and every instance, then moto.
+    pub async fn down(mut self) {
+        self.stop.send_replace(true);
+        for task in self.tasks.drain(..) {
+            task.abort();
+        }
+        for pool in self.pools.values() {
+            pool.stop().await;
+        }
+        if let Some(moto) = self.moto.take() {
+            moto.stop().await;
+        }
+    }
+
+    /// The environment under which the operator's `smsflow ... --stack` reaches this stack.
+    pub fn operator_env(&self) -> Vec<(String, String)> {
+        [
+            ("AWS_ENDPOINT_URL", self.urls.moto.as_str()),
+            ("AWS_ACCESS_KEY_ID", OPERATOR_KEY),
+            ("AWS_SECRET_ACCESS_KEY", OPERATOR_SECRET),
+            ("AWS_REGION", self.urls.region.as_str()),
+            ("SMSFLOW_STACK", self.urls.stack_name.as_str()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+}
+
+/// The SES identity the template's sender belongs to, which an operator verifies first.
+fn mail_identities(parameters: &[(String, String)]) -> Vec<String> {
+    parameters
+        .iter()
+        .filter(|(k, _)| k == "MailFromAddress")
+        .filter_map(|(_, v)| v.rsplit_once('@').map(|(_, domain)| domain.to_string()))
+        .collect()
+}
+
+fn pool_of(
+    pools: &BTreeMap<String, Arc<FunctionPool>>,
+    function: &str,
+) -> Result<Arc<FunctionPool>, StackError> {
+    pools
+        .get(function)
+        .cloned()
+        .ok_or_else(|| setup(function.to_string(), "no such function in the manifest"))
+}
+
+type Endpoints = BTreeMap<String, Endpoint>;
+
+async fn start_fronts(
+    manifest: &Manifest,
+    pools: &BTreeMap<String, Arc<FunctionPool>>,
+    ports: &mut Ports,
+    tasks: &mut Vec<JoinHandle<()>>,
+) -> Result<(Endpoints, Endpoints), StackError> {
+    let mut http_apis = BTreeMap::new();
+    for api in &manifest.http_apis {
+        let routes = api
+            .routes
+            .iter()
+            .map(|route| {
+                Ok(ApiRoute {
+                    method: Method::from_bytes(route.method.as_bytes())
+                        .map_err(|e| setup(format!("{} {}", route.method, route.path), e))?,
+                    path: route.path.clone(),
+                    pool: pool_of(pools, &route.function)?,
+                })
+            })
+            .collect::<Result<Vec<_>, StackError>>()?;
+        let (listener, addr) = ports.bind(&api.logical_id).await?;
+        let front = Arc::new(Front::HttpApi {
+            api_id: api.api_id.clone(),
+            domain: api.domain.clone(),
+            stage: api.stage.clone(),
+            account_id: manifest.account_id.clone(),
+            routes,
+        });
+        tasks.push(tokio::spawn(fronts::serve(front, listener)));
+        http_apis.insert(
+            api.logical_id.clone(),
+            Endpoint {
+                local: format!("http://{addr}"),
+                public: format!("https://{}", api.domain),
+            },
+        );
+    }
+    let mut function_urls = BTreeMap::new();
+    for url in &manifest.function_urls {
+        let domain = url
+            .url
+            .trim_start_matches("https://")
+            .trim_end_matches('/')
+            .to_string();
+        let (listener, addr) = ports.bind(&url.logical_id).await?;
+        let front = Arc::new(Front::FunctionUrl {
+            url_id: domain.split('.').next().unwrap_or_default().to_string(),
+            domain: domain.clone(),
+            pool: pool_of(pools, &url.function)?,
+        });
+        tasks.push(tokio::spawn(fronts::serve(front, listener)));
+        function_urls.insert(
+            url.function.clone(),
+            Endpoint {
+                local: format!("http://{addr}"),
+                public: format!("https://{domain}"),
+            },
+        );
+    }
+    Ok((http_apis, function_urls))
+}
+
+/// An SQS client that signs as the function's role, through the proxy.
+async fn sqs_client(region: &str, endpoint: &str, credentials: &RoleCredentials) -> aws_sdk_sqs::Client {
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(region.to_string()))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+            credentials.access_key_id.clone(),
+            credentials.secret_access_key.clone(),
+            Some(credentials.session_token.clone()),
+            None,
+            "stack-runner",
+        ))
+        .load()
+        .await;
+    aws_sdk_sqs::Client::new(&config)
+}
+
+/// `path` relative to `root` unless absolute.
+pub fn resolve(root: &Path, path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        root.join(path)
+    }
+}

@@ -1,0 +1,264 @@
+//! One interface to the two shapes smsflow runs in, so an end-to-end scenario is written
+//! once and run against both: the local server (`smsflow serve`: every route and consumer
+//! in one process) and the deployed shape (the stack runner: template.yaml's functions,
+//! roles, triggers and environment, against moto). A scenario sees base URLs, the
+//! `/_sandbox` API of what Twilio, the CRM and the mail service saw, and the operator's
+//! `smsflow` commands; it cannot tell which shape it drives.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use serde_json::Value;
+use smsflow_shared::domain::twilio_signature;
+use smsflow_shared::local::RunningServer;
+use smsflow_stack::runner::{RunningStack, StackOptions};
+use tempfile::TempDir;
+
+use crate::example::{ACME_AUTH_TOKEN, ExampleConfig};
+use crate::poll::{Patience, eventually};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    Local,
+    Stack,
+}
+
+enum Running {
+    Local(RunningServer),
+    Stack(Box<RunningStack>),
+}
+
+/// A running deployment of either shape, with its URLs.
+pub struct Deployment {
+    pub shape: Shape,
+    /// Where Twilio's webhooks are posted (`/twilio/inbound`, `/twilio/status`).
+    pub twilio_local: String,
+    /// The URL Twilio signs: the public base of the webhooks.
+    pub twilio_public: String,
+    /// Base of `/crm/{account}/send` and `/crm/{account}/goals/reset`.
+    pub crm: String,
+    /// Base of `/crm/{account}/sequences/{sequence}/start`.
+    pub sequences: String,
+    /// Base of `/_sandbox/...`.
+    pub sandbox: String,
+    running: Running,
+    dir: TempDir,
+    http: reqwest::Client,
+}
+
+/// The workspace root (this crate's parent).
+fn repository() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the tests crate is in the workspace")
+        .to_path_buf()
+}
+
+/// Where cargo put this test's binaries' siblings: `target/<profile>`.
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test>-<hash>
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("the test runs from target/<profile>/deps")
+        .to_path_buf()
+}
+
+impl Deployment {
+    /// Starts `shape` on `config` (an edited example: the local server listens on a free
+    /// port, the stack's accounts are pushed from it).
+    pub async fn start(shape: Shape, config: ExampleConfig) -> Deployment {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let http = reqwest::Client::new();
+        match shape {
+            Shape::Local => {
+                let server = crate::local_server::start(
+                    &config.serving_from(dir.path()).parse(),
+                )
+                .await;
+                let base = server.base_url();
+                Deployment {
+                    shape,
+                    twilio_local: base.clone(),
+                    twilio_public: base.clone(),
+                    crm: base.clone(),
+                    sequences: base.clone(),
+                    sandbox: base,
+                    running: Running::Local(server),
+                    dir,
+                    http,
+                }
+            }
+            Shape::Stack => {
+                let config_path = dir.path().join("smsflow.toml");
+                std::fs::write(&config_path, config.text()).expect("config written");
+                let root = repository();
+                let options = StackOptions {
+                    template: root.join("template.yaml"),
+                    python: root.join(".venv/bin/python"),
+                    bin_dir: bin_dir(),
+                    state_dir: dir.path().join("stack"),
+                    config: config_path,
+                    stack_name: "smsflow-test".into(),
+                    region: "us-east-1".into(),
+                    port_base: 0,
+                    parameters: vec![],
+                    root,
+                };
+                let stack = RunningStack::up(&options)
+                    .await
+                    .unwrap_or_else(|e| panic!("the stack runner starts: {e}"));
+                let api = stack
+                    .urls
+                    .http_apis
+                    .values()
+                    .next()
+                    .expect("the template has an HTTP API")
+                    .clone();
+                let url = |function: &str| {
+                    stack.urls.function_urls[function].local.clone()
+                };
+                Deployment {
+                    shape,
+                    twilio_local: api.local,
+                    twilio_public: api.public,
+                    crm: url("CampaignSendFunction"),
+                    sequences: url("SequenceStepFunction"),
+                    sandbox: stack.urls.sandbox.clone(),
+                    running: Running::Stack(Box::new(stack)),
+                    dir,
+                    http,
+                }
+            }
+        }
+    }
+
+    /// Stops the deployment; on the stack, fails the scenario if any AWS call was denied.
+    pub async fn stop(self) {
+        match self.running {
+            Running::Local(server) => server.shutdown().await.expect("clean shutdown"),
+            Running::Stack(stack) => {
+                let denied: Vec<String> = stack
+                    .proxy
+                    .calls()
+                    .into_iter()
+                    .filter_map(|c| c.denial.map(|d| format!("{}: {d}", c.function)))
+                    .collect();
+                stack.down().await;
+                assert!(denied.is_empty(), "AccessDenied:\n{}", denied.join("\n"));
+            }
+        }
+        drop(self.dir);
+    }
+
+    /// GETs a `/_sandbox/...` path: its JSON.
+    pub async fn sandbox_json(&self, path: &str) -> Value {
+        self.get(&format!("{}{path}", self.sandbox)).await.1
+    }
+
+    /// GETs `url`: status and JSON body.
+    pub async fn get(&self, url: &str) -> (u16, Value) {
+        let r = self.http.get(url).send().await.expect("answers");
+        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// POSTs a form to `url`: status and JSON body (`Null` if none).
+    pub async fn post_form(&self, url: &str, form: &[(&str, &str)]) -> (u16, Value) {
+        let r = self
+            .http
+            .post(url)
+            .form(form)
+            .send()
+            .await
+            .expect("answers");
+        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// POSTs JSON to `url`: status and JSON body.
+    pub async fn post_json(&self, url: &str, body: &Value) -> (u16, Value) {
+        let r = self
+            .http
+            .post(url)
+            .json(body)
+            .send()
+            .await
+            .expect("answers");
+        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Twilio's inbound webhook with `params`, signed with acme's auth token for the public
+    /// URL: the status and the body of the answer.
+    pub async fn twilio_inbound(&self, params: &[(&str, &str)]) -> (u16, String) {
+        let owned: Vec<(String, String)> = params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let public = format!("{}/twilio/inbound", self.twilio_public);
+        let signature = twilio_signature::sign(ACME_AUTH_TOKEN, &public, &owned);
+        let r = self
+            .http
+            .post(format!("{}/twilio/inbound", self.twilio_local))
+            .header("X-Twilio-Signature", signature)
+            .form(&owned)
+            .send()
+            .await
+            .expect("webhook answers");
+        (r.status().as_u16(), r.text().await.expect("body"))
+    }
+
+    /// A CRM's send request for `account` with `key` and the form `fields`.
+    pub async fn crm_send(&self, account: &str, key: &str, fields: &[(&str, &str)]) -> (u16, Value) {
+        let url = format!("{}/crm/{account}/send?key={key}", self.crm);
+        self.post_form(&url, fields).await
+    }
+
+    /// A CRM's sequence start.
+    pub async fn start_sequence(
+        &self,
+        account: &str,
+        sequence: &str,
+        key: &str,
+        fields: &[(&str, &str)],
+    ) -> (u16, Value) {
+        let url = format!(
+            "{}/crm/{account}/sequences/{sequence}/start?key={key}",
+            self.sequences
+        );
+        self.post_form(&url, fields).await
+    }
+
+    /// GETs a sandbox path until `done` holds for its JSON, and returns it.
+    pub async fn eventually_sandbox(
+        &self,
+        path: &str,
+        patience: Patience,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
+        eventually(patience, async || {
+            let body = self.sandbox_json(path).await;
+            if done(&body) {
+                Ok(body)
+            } else {
+                Err(format!("{:?}: timed out waiting on {path}: {body}", self.shape))
+            }
+        })
+        .await
+    }
+
+    /// Runs `smsflow` with `args` against this deployment as its operator would: on the
+    /// stack with `--stack` (its outputs in moto); locally only once the server stopped
+    /// (it holds the database), so scenarios use it on the stack.
+    pub fn smsflow(&self, args: &[&str]) -> Output {
+        let Running::Stack(stack) = &self.running else {
+            panic!("smsflow commands run against the stack shape here");
+        };
+        std::process::Command::new(bin_dir().join("smsflow"))
+            .args(args)
+            .args(["--stack", &stack.urls.stack_name])
+            .env_clear()
+            .envs(stack.operator_env())
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .output()
+            .expect("smsflow runs")
+    }
+}
