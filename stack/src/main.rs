@@ -25,7 +25,7 @@ struct UpArgs {
     /// The smsflow configuration whose accounts are pushed to the stack.
     #[arg(long, default_value = "smsflow.example.toml")]
     config: PathBuf,
-    /// The repository root (template.yaml, stack/moto_stack.py, .venv).
+    /// The repository root (template.yaml, stack/moto_stack, .venv).
     #[arg(long, default_value = ".")]
     root: PathBuf,
     #[arg(long, default_value = "template.yaml")]

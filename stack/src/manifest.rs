@@ -1,4 +1,4 @@
-//! The deployed stack as `moto_stack.py` describes it after creating `template.yaml` in
+//! The deployed stack as `stack/moto_stack` describes it after creating `template.yaml` in
 //! moto's CloudFormation: every reference resolved to the moto resource it names.
 
 use std::collections::BTreeMap;

@@ -1,4 +1,4 @@
-//! The stack's moto: `moto_stack.py` starts moto, creates the SAM-expanded template in its
+//! The stack's moto: `stack/moto_stack` starts moto, creates the SAM-expanded template in its
 //! CloudFormation and writes the manifest, then serves until its stdin closes. The runner
 //! holds that stdin, so moto never outlives the runner, even when the runner is killed.
 
@@ -42,7 +42,7 @@ pub enum MotoError {
 pub struct MotoStack {
     pub manifest: Manifest,
     child: Child,
-    /// Closing it tells moto_stack.py to stop.
+    /// Closing it tells moto_stack to stop.
     lifeline: Option<ChildStdin>,
 }
 
@@ -123,10 +123,10 @@ async fn wait_ready(stdout: tokio::process::ChildStdout) -> Result<(), String> {
         }
         tracing::info!(target: "moto_stack", "{line}");
     }
-    Err("moto_stack.py exited before the stack was ready".into())
+    Err("moto_stack exited before the stack was ready".into())
 }
 
-/// `stack/moto_stack.py` in the repository at `root`.
+/// `stack/moto_stack` (a Python package run as a directory) in the repository at `root`.
 pub fn script(root: &Path) -> PathBuf {
-    root.join("stack").join("moto_stack.py")
+    root.join("stack").join("moto_stack")
 }

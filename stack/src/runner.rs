@@ -30,7 +30,7 @@ pub const OPERATOR_SECRET: &str = "stack-operator-secret";
 
 #[derive(Debug, Clone)]
 pub struct StackOptions {
-    /// The repository: `stack/moto_stack.py` and `.venv` are found from here.
+    /// The repository: `stack/moto_stack` and `.venv` are found from here.
     pub root: PathBuf,
     pub template: PathBuf,
     pub python: PathBuf,

@@ -1,0 +1,234 @@
+//! End to end, in both shapes: each scenario runs against the local server and against the
+//! deployed shape (template.yaml's functions, roles and triggers on the stack runner), over
+//! HTTP only, through [`Deployment`]. A scenario that passes locally but not on the stack is
+//! a deployment defect (a missing grant, a trigger setting, an environment variable); the
+//! stack shape also fails any scenario during which a function was denied an AWS call.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use smsflow_tests::example::{ACME_LONG_CODE, ACME_SEND_KEY, ACME_TWILIO_SID, ExampleConfig};
+use smsflow_tests::poll::Patience;
+use smsflow_tests::shape::{Deployment, Shape};
+
+/// Cold starts and queue polling make the stack slower to settle than the local server.
+const PATIENCE: Patience = Patience {
+    within: Duration::from_secs(30),
+    every: Duration::from_millis(200),
+};
+
+const ANN: &str = "+14155552671";
+
+/// Runs `scenario` on a fresh deployment of `shape`, then stops it.
+async fn run(shape: Shape, scenario: impl AsyncFnOnce(&Deployment)) {
+    let deployment = Deployment::start(shape, ExampleConfig::new()).await;
+    scenario(&deployment).await;
+    deployment.stop().await;
+}
+
+/// `scenario` as two tests: `<scenario>::local` and `<scenario>::stack`.
+macro_rules! in_both_shapes {
+    ($($scenario:ident),* $(,)?) => {$(
+        mod $scenario {
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn local() {
+                run(Shape::Local, super::$scenario).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn stack() {
+                run(Shape::Stack, super::$scenario).await;
+            }
+        }
+    )*};
+}
+
+in_both_shapes!(
+    an_inbound_text_is_forwarded_and_fires_goals_once,
+    a_crm_send_is_sent_delivered_and_fires_its_goals,
+    magic_numbers_fail_as_twilio_says,
+    stop_wins_over_a_later_send,
+);
+
+/// The call names of the goals fired on `contact` (any contact when `None`), sorted, once
+/// there are at least `count`.
+async fn goals(d: &Deployment, contact: Option<&str>, count: usize) -> Vec<String> {
+    let of_contact = |g: &&Value| contact.is_none_or(|c| g["contact_id"] == c);
+    let body = d
+        .eventually_sandbox("/_sandbox/crm/acme/goals?limit=1000", PATIENCE, |b| {
+            b["goals"]
+                .as_array()
+                .is_some_and(|g| g.iter().filter(of_contact).count() >= count)
+        })
+        .await;
+    let mut names: Vec<String> = body["goals"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(of_contact)
+        .filter_map(|g| g["call_name"].as_str().map(str::to_string))
+        .collect();
+    names.sort_unstable();
+    names
+}
+
+/// A contact created in the CRM, as a person working in it would: its id.
+async fn crm_contact(d: &Deployment, first_name: &str, phone: &str) -> String {
+    let (status, body) = d
+        .post_json(
+            &format!("{}/_sandbox/crm/acme/contacts", d.sandbox),
+            &json!({"first_name": first_name, "phone": phone}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    body["contact"]["id"]
+        .as_str()
+        .expect("contact id")
+        .to_string()
+}
+
+async fn an_inbound_text_is_forwarded_and_fires_goals_once(d: &Deployment) {
+    let text = [
+        ("AccountSid", ACME_TWILIO_SID),
+        ("MessageSid", "SM0123456789abcdef0123456789abcdef"),
+        ("From", ANN),
+        ("To", ACME_LONG_CODE),
+        ("Body", "Hi! It's Ann, my email is Ann.Lee@Example.com "),
+    ];
+    let (status, answer) = d.twilio_inbound(&text).await;
+    assert_eq!(status, 200, "{answer}");
+    let expected = [
+        "ContactAutoCreated",
+        "EmailInstalled",
+        "Inbound",
+        "Inbound19523142318",
+        "officeacmeexample",
+    ];
+    assert_eq!(goals(d, None, expected.len()).await, expected);
+    let emails = d
+        .eventually_sandbox("/_sandbox/emails", PATIENCE, |b| {
+            b["emails"].as_array().is_some_and(|e| !e.is_empty())
+        })
+        .await;
+    assert_eq!(emails["emails"][0]["to"], json!(["office@acme.example"]));
+    let forwarded = emails["emails"][0]["text"].as_str().unwrap_or_default();
+    assert!(forwarded.contains("my email is Ann.Lee@Example.com"), "{forwarded}");
+
+    // Twilio retries the same MessageSid: the same answer, and nothing happens again.
+    let (status, again) = d.twilio_inbound(&text).await;
+    assert_eq!((status, again.as_str()), (200, answer.as_str()));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(goals(d, None, expected.len()).await, expected);
+    let emails = d.sandbox_json("/_sandbox/emails").await;
+    assert_eq!(emails["emails"].as_array().map(Vec::len), Some(1));
+}
+
+async fn a_crm_send_is_sent_delivered_and_fires_its_goals(d: &Deployment) {
+    let ben = crm_contact(d, "Ben", "+14155550142").await;
+    let (status, answer) = d
+        .crm_send(
+            "acme",
+            ACME_SEND_KEY,
+            &[
+                ("contactId", &ben),
+                ("message", "Hi ~Contact.FirstName~, see you at 3."),
+                ("type", "transactional"),
+                ("requestId", "req-1"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 202, "{answer}");
+    let messages = d
+        .eventually_sandbox("/_sandbox/messages", PATIENCE, |b| {
+            b["messages"].as_array().is_some_and(|m| !m.is_empty())
+        })
+        .await;
+    let sent = &messages["messages"][0];
+    assert_eq!(sent["to"], "+14155550142");
+    assert_eq!(sent["body"], "Hi Ben, see you at 3.");
+    assert_eq!(
+        goals(d, Some(&ben), 3).await,
+        ["GoodNumber", "SMSsendRequestReceived", "SendAuto"]
+    );
+    // The CRM retries the request: the first answer, no second message.
+    let (status, again) = d
+        .crm_send(
+            "acme",
+            ACME_SEND_KEY,
+            &[
+                ("contactId", &ben),
+                ("message", "Hi ~Contact.FirstName~, see you at 3."),
+                ("type", "transactional"),
+                ("requestId", "req-1"),
+            ],
+        )
+        .await;
+    assert_eq!((status, &again["repeated"]), (202, &json!(true)), "{again}");
+    assert_eq!(again["message_id"], answer["message_id"]);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let messages = d.sandbox_json("/_sandbox/messages").await;
+    assert_eq!(messages["messages"].as_array().map(Vec::len), Some(1));
+}
+
+async fn magic_numbers_fail_as_twilio_says(d: &Deployment) {
+    // (recipient, the goal its send ends in)
+    let cases = [
+        ("+15005550009", "BadNumber"),
+        ("+15005550004", "BlockedNumber"),
+    ];
+    for (phone, goal) in cases {
+        let contact = crm_contact(d, "Test", phone).await;
+        let (status, answer) = d
+            .crm_send(
+                "acme",
+                ACME_SEND_KEY,
+                &[
+                    ("contactId", &contact),
+                    ("message", "Hello"),
+                    ("type", "transactional"),
+                ],
+            )
+            .await;
+        assert_eq!(status, 202, "{answer}");
+        let fired = goals(d, Some(&contact), 3).await;
+        assert!(fired.contains(&goal.to_string()), "{phone}: {fired:?}");
+        assert!(!fired.contains(&"GoodNumber".to_string()), "{phone}: {fired:?}");
+    }
+}
+
+async fn stop_wins_over_a_later_send(d: &Deployment) {
+    let ann = crm_contact(d, "Ann", ANN).await;
+    let stop = [
+        ("AccountSid", ACME_TWILIO_SID),
+        ("MessageSid", "SMfedcba9876543210fedcba9876543210"),
+        ("From", ANN),
+        ("To", ACME_LONG_CODE),
+        ("Body", " Stop. "),
+    ];
+    let (status, _) = d.twilio_inbound(&stop).await;
+    assert_eq!(status, 200);
+    let (status, answer) = d
+        .crm_send(
+            "acme",
+            ACME_SEND_KEY,
+            &[
+                ("contactId", &ann),
+                ("message", "Our spring sale!"),
+                ("type", "transactional"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (409, Some("opted_out")),
+        "{answer}"
+    );
+    let fired = goals(d, Some(&ann), 3).await;
+    for goal in ["OptOut", "SMSsendRequestReceived", "BlockedNumber"] {
+        assert!(fired.contains(&goal.to_string()), "{goal}: {fired:?}");
+    }
+    let messages = d.sandbox_json("/_sandbox/messages").await;
+    assert_eq!(messages["messages"], json!([]), "nothing sent to Ann");
+}
