@@ -8,6 +8,7 @@ pub mod aws_proxy;
 pub mod aws_request;
 pub mod event_source;
 pub mod fronts;
+pub mod keap;
 pub mod lambda;
 pub mod manifest;
 pub mod policy;

@@ -1,15 +1,19 @@
-//! A small, stateful Keap for tests: the REST calls smsflow's Keap adapter makes, answered
-//! with the JSON shapes of Keap's OpenAPI documents (REST v2 `Contact`, `ObjectModel`,
-//! `Tag`, `ApplyTagsResponse`, `User`, `AchieveGoalResponse`, `Error`; REST v1 `Note`).
-//! Each API key (`X-Keap-API-Key`) is one Keap app with its own contacts, tags, notes,
-//! users and goals, so two accounts are two separate CRMs.
+//! Keap's stand-in: a small, stateful Keap serving the REST calls smsflow's Keap adapter
+//! makes (`shared/src/adapters/keap.rs`), answered with the JSON shapes of Keap's OpenAPI
+//! documents (REST v2 `Contact`, `ObjectModel`, `Tag`, `ApplyTagsResponse`, `User`,
+//! `AchieveGoalResponse`, `Error`; REST v1 `Note`). Each API key (`X-Keap-API-Key`) is one
+//! Keap app with its own contacts, tags, notes, users and goals, so two accounts are two
+//! separate CRMs. The workspace's tests use it as `smsflow_tests::keap_mock`; the stack
+//! runner's sandbox reads its state in the sandbox CRM's shapes ([`KeapMock::contacts`],
+//! [`KeapMock::notes`], [`KeapMock::goals`]) and plays people working in the CRM
+//! ([`KeapMock::create_contact`], [`KeapMock::log_note`]).
 //!
 //! Requests are checked the way Keap documents them: required fields, id types (v2 ids are
 //! strings, v1 and goal `contact_id` integers), `phone_fields` with `phone_number`, known
 //! custom field ids, unknown body properties refused. Where Keap's documents are silent,
 //! the mock picks the plain answer: an unknown contact in a note or goal request is a 404,
 //! and a goal no published campaign uses answers `success: false` (as Keap's XML-RPC
-//! does, see keap.md).
+//! does).
 //!
 //! v2's note list (`GET /rest/v2/contacts/{id}/notes`) serves the notes of both versions,
 //! newest first when asked `order_by=create_time desc`, with their `type` and
