@@ -12,6 +12,7 @@ pub mod keap;
 pub mod lambda;
 pub mod manifest;
 pub mod policy;
+pub mod sandbox;
 pub mod twilio;
 
 /// A UUID-shaped id, as AWS's request ids.
