@@ -241,7 +241,9 @@ mod tests {
     #[test]
     fn dynamodb_requests_name_their_actions_and_tables() {
         let index = format!("{TABLE}/index/gsi1");
-        let cases: Vec<(&str, Value, Vec<(String, String)>)> = vec![
+        // (action, request body, expected (action, resource) checks)
+        type Case = (&'static str, Value, Vec<(String, String)>);
+        let cases: Vec<Case> = vec![
             (
                 "GetItem",
                 json!({"TableName": "t"}),

@@ -387,7 +387,9 @@ mod tests {
 
     #[test]
     fn path_templates_bind_their_parameters() {
-        let cases: &[(&str, &str, Option<&[(&str, &str)]>)] = &[
+        // (template, path, expected parameters)
+        type Case<'a> = (&'a str, &'a str, Option<&'a [(&'a str, &'a str)]>);
+        let cases: &[Case] = &[
             ("/twilio/inbound", "/twilio/inbound", Some(&[])),
             ("/twilio/inbound", "/twilio/status", None),
             (

@@ -9,12 +9,16 @@ pub mod aws_request;
 pub mod event_source;
 pub mod fronts;
 pub mod functions;
+pub mod keap;
 pub mod lambda;
 pub mod manifest;
 pub mod moto_process;
 pub mod policy;
+pub mod operator;
 pub mod runner;
+pub mod sandbox;
 pub mod stack_config;
+pub mod twilio;
 
 /// A UUID-shaped id, as AWS's request ids.
 pub(crate) fn request_id() -> String {

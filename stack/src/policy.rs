@@ -235,7 +235,7 @@ mod tests {
         ];
         for statement in bad {
             assert!(
-                Policy::from_statements(&[statement.clone()]).is_err(),
+                Policy::from_statements(std::slice::from_ref(&statement)).is_err(),
                 "{statement}"
             );
         }

@@ -8,7 +8,8 @@ pub mod conformance;
 pub mod example;
 pub mod fixtures;
 pub mod handler;
-pub mod keap_mock;
+/// The stateful Keap mock, now the stack runner's Keap stand-in.
+pub use smsflow_stack::keap as keap_mock;
 pub mod local_server;
 pub mod moto;
 pub mod poll;

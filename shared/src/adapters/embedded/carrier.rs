@@ -13,6 +13,11 @@
 //! |                |        | | +15005550009 | 21614 not a mobile number |
 //!
 //! Every other number is accepted and delivered.
+//!
+//! Callbacks are posted to the URL the message names, unless a [`CallbackRoute`] says that
+//! URL's public origin is served elsewhere (the stack runner's API front on a loopback
+//! port): then the callback still carries the signature of the public URL, as Twilio's
+//! would, but travels to the local origin with the public `Host`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -102,6 +107,55 @@ fn magic_error(sms: &OutboundSms) -> Option<SmsError> {
     }
 }
 
+/// Status callbacks to `public_origin` (scheme and authority, e.g.
+/// `https://abc.execute-api.us-east-1.amazonaws.com`) are posted to `local_origin` (e.g.
+/// `http://127.0.0.1:4100`) instead, with the public authority as `Host`; they are still
+/// signed for the public URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallbackRoute {
+    public_origin: String,
+    local_origin: String,
+}
+
+/// Where one callback goes: the URL to connect to, and the `Host` to send when it is not
+/// that URL's own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallbackTarget {
+    pub url: String,
+    pub host: Option<String>,
+}
+
+impl CallbackRoute {
+    /// A trailing `/` on either origin is ignored.
+    pub fn new(public_origin: &str, local_origin: &str) -> Self {
+        CallbackRoute {
+            public_origin: public_origin.trim_end_matches('/').to_string(),
+            local_origin: local_origin.trim_end_matches('/').to_string(),
+        }
+    }
+
+    /// Where a callback to `url` is posted: on the local origin when `url` is on the
+    /// public one (the same path and query), else `url` itself.
+    pub fn target(&self, url: &str) -> CallbackTarget {
+        let rest = url
+            .strip_prefix(&self.public_origin)
+            .filter(|rest| rest.is_empty() || rest.starts_with(['/', '?']));
+        match rest {
+            Some(rest) => CallbackTarget {
+                url: format!("{}{rest}", self.local_origin),
+                host: self
+                    .public_origin
+                    .split_once("://")
+                    .map(|(_, authority)| authority.to_string()),
+            },
+            None => CallbackTarget {
+                url: url.to_string(),
+                host: None,
+            },
+        }
+    }
+}
+
 pub struct SandboxCarrier {
     db: EmbeddedDb,
     http: reqwest::Client,
@@ -109,6 +163,17 @@ pub struct SandboxCarrier {
     ids: Arc<dyn IdGenerator>,
     /// Pause between the status callbacks, like a real carrier's reports.
     callback_delay: Duration,
+    /// Where callbacks to a public origin really go (none: to the URL as given).
+    callback_route: Option<CallbackRoute>,
+}
+
+/// What posting one message's status callbacks needs.
+struct DeliveryReport {
+    http: reqwest::Client,
+    auth_token: String,
+    message: CarrierMessage,
+    delay: Duration,
+    route: Option<CallbackRoute>,
 }
 
 impl SandboxCarrier {
@@ -124,7 +189,15 @@ impl SandboxCarrier {
             clock,
             ids,
             callback_delay: Duration::from_millis(200),
+            callback_route: None,
         }
+    }
+
+    /// Posts callbacks for `route`'s public origin to its local origin (see
+    /// [`CallbackRoute`]); local mode has none, its callback URLs are reachable as given.
+    pub fn with_callback_route(mut self, route: CallbackRoute) -> Self {
+        self.callback_route = Some(route);
+        self
     }
 
     /// Sets the pause before each status callback (tests use a short one).
@@ -153,18 +226,22 @@ impl SandboxCarrier {
             .await
     }
 
-    /// Posts `sent` then `delivered` for `message`, signed with the account's auth token.
-    async fn report_delivery(
-        http: reqwest::Client,
-        auth_token: String,
-        message: CarrierMessage,
-        delay: Duration,
-    ) {
-        let Some(url) = message.status_callback.clone() else {
+    /// Posts `sent` then `delivered` for the message, signed with the account's auth token
+    /// for the message's status callback URL.
+    async fn report_delivery(report: DeliveryReport) {
+        let Some(url) = report.message.status_callback.clone() else {
             return;
         };
+        let target = match &report.route {
+            Some(route) => route.target(&url),
+            None => CallbackTarget {
+                url: url.clone(),
+                host: None,
+            },
+        };
+        let message = &report.message;
         for status in [MessageStatus::Sent, MessageStatus::Delivered] {
-            tokio::time::sleep(delay).await;
+            tokio::time::sleep(report.delay).await;
             let params: Vec<(String, String)> = vec![
                 ("AccountSid".into(), message.account_sid.clone()),
                 ("ApiVersion".into(), "2010-04-01".into()),
@@ -175,14 +252,16 @@ impl SandboxCarrier {
                 ("SmsStatus".into(), status.as_str().into()),
                 ("To".into(), message.to.clone()),
             ];
-            let signature = twilio_signature::sign(&auth_token, &url, &params);
-            let result = http
-                .post(&url)
+            let signature = twilio_signature::sign(&report.auth_token, &url, &params);
+            let mut request = report
+                .http
+                .post(&target.url)
                 .header("X-Twilio-Signature", signature)
-                .form(&params)
-                .send()
-                .await;
-            match result {
+                .form(&params);
+            if let Some(host) = &target.host {
+                request = request.header(reqwest::header::HOST, host);
+            }
+            match request.send().await {
                 Ok(r) if r.status().is_success() => {}
                 Ok(r) => {
                     tracing::warn!(sid = %message.sid, status = %r.status(), "status callback refused")
@@ -235,12 +314,13 @@ impl SmsProvider for SandboxCarrier {
             })
             .await
             .map_err(|e| SmsError::Unavailable(format!("sandbox carrier: {e}")))?;
-        tokio::spawn(Self::report_delivery(
-            self.http.clone(),
-            credentials.auth_token.expose().to_string(),
+        tokio::spawn(Self::report_delivery(DeliveryReport {
+            http: self.http.clone(),
+            auth_token: credentials.auth_token.expose().to_string(),
             message,
-            self.callback_delay,
-        ));
+            delay: self.callback_delay,
+            route: self.callback_route.clone(),
+        }));
         Ok(ProviderAccepted {
             sid,
             status: MessageStatus::Queued,
@@ -291,70 +371,93 @@ mod tests {
         ));
     }
 
-    #[tokio::test]
-    async fn posts_signed_status_callbacks_and_keeps_what_it_accepted() {
-        use crate::domain::Secret;
+    fn credentials() -> TwilioCredentials {
+        TwilioCredentials {
+            account_sid: "AC00000000000000000000000000000001".into(),
+            auth_token: crate::domain::Secret::new("token-123"),
+            api_key: None,
+            messaging_service_sids: vec![],
+        }
+    }
+
+    fn carrier() -> SandboxCarrier {
         use crate::ports::{SystemClock, UlidIds};
+        SandboxCarrier::new(
+            EmbeddedDb::in_memory().expect("db"),
+            reqwest::Client::new(),
+            Arc::new(SystemClock),
+            Arc::new(UlidIds::default()),
+        )
+        .with_callback_delay(Duration::from_millis(10))
+    }
+
+    /// A server answering 204 to `POST /twilio/status`, like our status route.
+    async fn callback_server() -> wiremock::MockServer {
         use wiremock::matchers::{method, path};
         use wiremock::{Mock, MockServer, ResponseTemplate};
-
         let callbacks = MockServer::start().await;
         Mock::given(method("POST"))
             .and(path("/twilio/status"))
             .respond_with(ResponseTemplate::new(204))
             .mount(&callbacks)
             .await;
-        let carrier = SandboxCarrier::new(
-            EmbeddedDb::in_memory().expect("db"),
-            reqwest::Client::new(),
-            Arc::new(SystemClock),
-            Arc::new(UlidIds::default()),
-        )
-        .with_callback_delay(Duration::from_millis(10));
-        let credentials = TwilioCredentials {
-            account_sid: "AC00000000000000000000000000000001".into(),
-            auth_token: Secret::new("token-123"),
-            api_key: None,
-            messaging_service_sids: vec![],
-        };
+        callbacks
+    }
+
+    /// The callbacks `server` received once there are `count` (or after 5 s).
+    async fn received(server: &wiremock::MockServer, count: usize) -> Vec<wiremock::Request> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let requests = server.received_requests().await.unwrap_or_default();
+            if requests.len() >= count || std::time::Instant::now() > deadline {
+                return requests;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The form of a callback, after checking its signature for `url`.
+    fn signed_form(request: &wiremock::Request, url: &str) -> Vec<(String, String)> {
+        let params: Vec<(String, String)> =
+            serde_urlencoded::from_bytes(&request.body).expect("form body");
+        let signature = request
+            .headers
+            .get("X-Twilio-Signature")
+            .and_then(|v| v.to_str().ok());
+        assert!(
+            twilio_signature::validate("token-123", url, &params, signature),
+            "callback signature must validate for {url}"
+        );
+        params
+    }
+
+    fn field(params: &[(String, String)], name: &str) -> String {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    }
+
+    #[tokio::test]
+    async fn posts_signed_status_callbacks_and_keeps_what_it_accepted() {
+        let callbacks = callback_server().await;
+        let carrier = carrier();
         let url = format!("{}/twilio/status", callbacks.uri());
         let mut message = sms("+15005550006", "+14155552671");
         message.status_callback = Some(url.clone());
         let accepted = carrier
-            .send(&credentials, &message)
+            .send(&credentials(), &message)
             .await
             .expect("accepted");
 
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        let requests = loop {
-            let requests = callbacks.received_requests().await.unwrap_or_default();
-            if requests.len() >= 2 || std::time::Instant::now() > deadline {
-                break requests;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        };
-        let statuses: Vec<String> = requests
+        let statuses: Vec<String> = received(&callbacks, 2)
+            .await
             .iter()
             .map(|r| {
-                let params: Vec<(String, String)> =
-                    serde_urlencoded::from_bytes(&r.body).expect("form body");
-                let signature = r
-                    .headers
-                    .get("X-Twilio-Signature")
-                    .and_then(|v| v.to_str().ok());
-                assert!(
-                    twilio_signature::validate("token-123", &url, &params, signature),
-                    "callback signature must validate"
-                );
-                let field = |name: &str| {
-                    params
-                        .iter()
-                        .find(|(k, _)| k == name)
-                        .map(|(_, v)| v.clone())
-                        .unwrap_or_default()
-                };
-                assert_eq!(field("MessageSid"), accepted.sid);
-                field("MessageStatus")
+                let params = signed_form(r, &url);
+                assert_eq!(field(&params, "MessageSid"), accepted.sid);
+                field(&params, "MessageStatus")
             })
             .collect();
         assert_eq!(statuses, ["sent", "delivered"]);
@@ -363,5 +466,67 @@ mod tests {
         assert_eq!(kept.len(), 1);
         assert_eq!(kept[0].sid, accepted.sid);
         assert_eq!(kept[0].to, "+14155552671");
+    }
+
+    #[test]
+    fn a_callback_route_moves_only_urls_on_its_public_origin() {
+        let public = "https://abc123.execute-api.us-east-1.amazonaws.com";
+        let route = CallbackRoute::new(&format!("{public}/"), "http://127.0.0.1:4100/");
+        let moved = |url: &str, host: &str| CallbackTarget {
+            url: url.into(),
+            host: Some(host.into()),
+        };
+        let kept = |url: &str| CallbackTarget {
+            url: url.into(),
+            host: None,
+        };
+        let host = "abc123.execute-api.us-east-1.amazonaws.com";
+        let cases = [
+            (
+                format!("{public}/twilio/status"),
+                moved("http://127.0.0.1:4100/twilio/status", host),
+            ),
+            (
+                format!("{public}/twilio/status?a=1"),
+                moved("http://127.0.0.1:4100/twilio/status?a=1", host),
+            ),
+            (
+                format!("{public}.evil.example/twilio/status"),
+                kept(&format!("{public}.evil.example/twilio/status")),
+            ),
+            (
+                "https://hooks.example.com/twilio/status".to_string(),
+                kept("https://hooks.example.com/twilio/status"),
+            ),
+        ];
+        for (url, expected) in cases {
+            assert_eq!(route.target(&url), expected, "{url}");
+        }
+    }
+
+    #[tokio::test]
+    async fn routed_callbacks_are_signed_for_the_public_url_and_carry_its_host() {
+        let callbacks = callback_server().await;
+        let public = "https://abc123.execute-api.us-east-1.amazonaws.com";
+        let carrier = carrier().with_callback_route(CallbackRoute::new(public, &callbacks.uri()));
+        let url = format!("{public}/twilio/status");
+        let mut message = sms("+15005550006", "+14155552671");
+        message.status_callback = Some(url.clone());
+        carrier
+            .send(&credentials(), &message)
+            .await
+            .expect("accepted");
+
+        let requests = received(&callbacks, 2).await;
+        assert_eq!(
+            requests.len(),
+            2,
+            "sent and delivered reach the local origin"
+        );
+        for request in &requests {
+            signed_form(request, &url);
+            let host = request.headers.get("host").and_then(|h| h.to_str().ok());
+            assert_eq!(host, Some("abc123.execute-api.us-east-1.amazonaws.com"));
+        }
     }
 }

@@ -1,15 +1,19 @@
-//! A small, stateful Keap for tests: the REST calls smsflow's Keap adapter makes, answered
-//! with the JSON shapes of Keap's OpenAPI documents (REST v2 `Contact`, `ObjectModel`,
-//! `Tag`, `ApplyTagsResponse`, `User`, `AchieveGoalResponse`, `Error`; REST v1 `Note`).
-//! Each API key (`X-Keap-API-Key`) is one Keap app with its own contacts, tags, notes,
-//! users and goals, so two accounts are two separate CRMs.
+//! Keap's stand-in: a small, stateful Keap serving the REST calls smsflow's Keap adapter
+//! makes (`shared/src/adapters/keap.rs`), answered with the JSON shapes of Keap's OpenAPI
+//! documents (REST v2 `Contact`, `ObjectModel`, `Tag`, `ApplyTagsResponse`, `User`,
+//! `AchieveGoalResponse`, `Error`; REST v1 `Note`). Each API key (`X-Keap-API-Key`) is one
+//! Keap app with its own contacts, tags, notes, users and goals, so two accounts are two
+//! separate CRMs. The workspace's tests use it as `smsflow_tests::keap_mock`; the stack
+//! runner's sandbox reads its state in the sandbox CRM's shapes ([`KeapMock::contacts`],
+//! [`KeapMock::notes`], [`KeapMock::goals`]) and plays people working in the CRM
+//! ([`KeapMock::create_contact`], [`KeapMock::log_note`]).
 //!
 //! Requests are checked the way Keap documents them: required fields, id types (v2 ids are
 //! strings, v1 and goal `contact_id` integers), `phone_fields` with `phone_number`, known
 //! custom field ids, unknown body properties refused. Where Keap's documents are silent,
 //! the mock picks the plain answer: an unknown contact in a note or goal request is a 404,
 //! and a goal no published campaign uses answers `success: false` (as Keap's XML-RPC
-//! does, see keap.md).
+//! does).
 //!
 //! v2's note list (`GET /rest/v2/contacts/{id}/notes`) serves the notes of both versions,
 //! newest first when asked `order_by=create_time desc`, with their `type` and
@@ -34,8 +38,10 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Map, Value, json};
-use smsflow_shared::domain::Timestamp;
-use smsflow_shared::ports::crm::Note;
+use smsflow_shared::adapters::embedded::crm::SandboxNote;
+use smsflow_shared::domain::{EmailAddress, PhoneNumber, Timestamp};
+use smsflow_shared::ports::crm::{Contact, CrmError, CrmResult, NewContact, NewNote, Note};
+use smsflow_shared::ports::{Clock, SystemClock};
 
 /// A user of a mock Keap app.
 #[derive(Debug, Clone)]
@@ -52,6 +58,7 @@ pub struct AchievedGoal {
     pub integration: String,
     pub call_name: String,
     pub contact_id: u64,
+    pub achieved_at: Timestamp,
 }
 
 /// An answer the mock gives instead of serving a request (see [`KeapMock::fail_next`]).
@@ -106,6 +113,9 @@ struct App {
     next_id: u64,
     contacts: BTreeMap<u64, Value>,
     notes: BTreeMap<u64, Value>,
+    /// When each note was really created: v1 notes created through the API all answer
+    /// the same `date_created`, which the sandbox's note list should not show.
+    note_times: BTreeMap<u64, Timestamp>,
     tags: BTreeMap<u64, String>,
     users: BTreeMap<u64, KeapUser>,
     /// `CustomFieldMetaData` of the contact model.
@@ -165,6 +175,31 @@ impl KeapMock {
     fn with_app<R>(&self, api_key: &str, f: impl FnOnce(&mut App) -> R) -> R {
         let mut apps = self.apps.lock().unwrap_or_else(|p| p.into_inner());
         f(apps.entry(api_key.to_string()).or_default())
+    }
+
+    /// Runs `f` on the app `api_key` opens, which must exist: the sandbox's calls neither
+    /// create apps nor act in one that does not exist.
+    fn in_existing_app<R>(
+        &self,
+        api_key: &str,
+        f: impl FnOnce(&mut App) -> CrmResult<R>,
+    ) -> CrmResult<R> {
+        let mut apps = self.apps.lock().unwrap_or_else(|p| p.into_inner());
+        match apps.get_mut(api_key) {
+            Some(app) => f(app),
+            None => Err(CrmError::Unauthorized(
+                "no Keap app has this API key".into(),
+            )),
+        }
+    }
+
+    /// What `f` reads from the app `api_key` opens, or from an empty app when none does.
+    fn read_app<R>(&self, api_key: &str, f: impl FnOnce(&App) -> R) -> R {
+        let apps = self.apps.lock().unwrap_or_else(|p| p.into_inner());
+        match apps.get(api_key) {
+            Some(app) => f(app),
+            None => f(&App::default()),
+        }
     }
 
     /// Creates the Keap app reached with `api_key`, with these users and contact custom
@@ -246,22 +281,8 @@ impl KeapMock {
                 app.contacts.contains_key(&contact),
                 "no contact {contact} to add a note to"
             );
-            let id = app.new_id();
-            let at = iso_time(created);
-            app.notes.insert(
-                id,
-                json!({
-                    "id": id,
-                    "contact_id": contact,
-                    "user_id": user,
-                    "title": format!("{note_type} note"),
-                    "body": "",
-                    "type": note_type,
-                    "date_created": at,
-                    "last_updated": at
-                }),
-            );
-            id.to_string()
+            let title = format!("{note_type} note");
+            insert_typed_note(app, contact, user, (&title, ""), note_type, created).to_string()
         })
     }
 
@@ -281,6 +302,261 @@ impl KeapMock {
             })
         })
     }
+}
+
+/// The sandbox's view of an app: its records in the shapes of local mode's sandbox CRM
+/// (`shared/src/adapters/embedded/crm.rs`), read the way smsflow's Keap adapter reads them
+/// (tags by name, custom fields by label, the `EMAIL1` address and the `PHONE1` number
+/// first), and what people working in the CRM do, refused as the sandbox CRM refuses it.
+impl KeapMock {
+    /// The app's contacts, by id.
+    pub fn contacts(&self, api_key: &str) -> Vec<Contact> {
+        self.read_app(api_key, |app| {
+            app.contacts
+                .values()
+                .map(|contact| port_contact(app, contact))
+                .collect()
+        })
+    }
+
+    /// The app's notes, by id, with their type and when they were created.
+    pub fn notes(&self, api_key: &str) -> Vec<SandboxNote> {
+        self.read_app(api_key, |app| {
+            app.notes
+                .iter()
+                .map(|(id, note)| sandbox_note(note, app.note_times.get(id).copied()))
+                .collect()
+        })
+    }
+
+    /// The `limit` goals achieved most recently, newest first.
+    pub fn goals(&self, api_key: &str, limit: usize) -> Vec<AchievedGoal> {
+        self.read_app(api_key, |app| {
+            app.achieved_goals
+                .iter()
+                .rev()
+                .take(limit)
+                .cloned()
+                .collect()
+        })
+    }
+
+    /// Creates a contact, as someone working in Keap would: like a v2 create, plus the
+    /// contact's time zone (Keap keeps one; the v2 create of this mock refuses it as an
+    /// unknown property, as smsflow never sends one).
+    pub fn create_contact(&self, api_key: &str, new: &NewContact) -> CrmResult<Contact> {
+        if new.email.is_none() && new.phone.is_none() {
+            return Err(CrmError::Rejected(
+                "a contact needs an e-mail address or a phone number".into(),
+            ));
+        }
+        let body = create_contact_body(new);
+        self.in_existing_app(api_key, |app| {
+            let mut contact = insert_contact(app, &body).map_err(CrmError::from)?;
+            if let Some(zone) = &new.time_zone {
+                contact["time_zone"] = json!(zone);
+                if let Some(stored) = contact_id(&contact).and_then(|id| app.contacts.get_mut(&id))
+                {
+                    stored["time_zone"] = json!(zone);
+                }
+            }
+            Ok(port_contact(app, &contact))
+        })
+    }
+
+    /// Logs a note of type `note_type` on a contact, dated `created_at`, as a dialer logging
+    /// a call would. Keap user ids are integers, so a `user_id` that is not one is refused.
+    pub fn log_note(
+        &self,
+        api_key: &str,
+        contact_id: &str,
+        note: &NewNote,
+        note_type: &str,
+        created_at: Timestamp,
+    ) -> CrmResult<SandboxNote> {
+        if note_type.trim().is_empty() {
+            return Err(CrmError::Rejected("a note type cannot be blank".into()));
+        }
+        if note.title.trim().is_empty() && note.body.trim().is_empty() {
+            return Err(CrmError::Rejected("a note needs a title or a body".into()));
+        }
+        let user = match &note.user_id {
+            None => None,
+            Some(raw) => Some(raw.parse::<u64>().map_err(|_| {
+                CrmError::Rejected(format!(
+                    "user_id '{raw}' is not a Keap user id (an integer)"
+                ))
+            })?),
+        };
+        let missing = || CrmError::NotFound(format!("contact '{contact_id}'"));
+        let contact: u64 = contact_id.parse().map_err(|_| missing())?;
+        self.in_existing_app(api_key, |app| {
+            if !app.contacts.contains_key(&contact) {
+                return Err(missing());
+            }
+            let text = (note.title.as_str(), note.body.as_str());
+            let id = insert_typed_note(app, contact, user, text, note_type, created_at);
+            let stored = app.notes.get(&id).ok_or_else(missing)?;
+            Ok(sandbox_note(stored, Some(created_at)))
+        })
+    }
+}
+
+/// A refusal of the mock as the port's error: a 404 names what is missing.
+impl From<KeapError> for CrmError {
+    fn from(refusal: KeapError) -> Self {
+        if refusal.status == StatusCode::NOT_FOUND {
+            CrmError::NotFound(refusal.message)
+        } else {
+            CrmError::Rejected(refusal.message)
+        }
+    }
+}
+
+/// The v2 create-contact body smsflow's adapter would send for `new` (without its time
+/// zone).
+fn create_contact_body(new: &NewContact) -> Map<String, Value> {
+    let mut body = Map::new();
+    let fields = [
+        ("given_name", new.first_name.as_ref().map(|n| json!(n))),
+        ("family_name", new.last_name.as_ref().map(|n| json!(n))),
+        (
+            "email_addresses",
+            new.email
+                .as_ref()
+                .map(|e| json!([{ "email": e.as_str(), "field": "EMAIL1" }])),
+        ),
+        (
+            "phone_numbers",
+            new.phone
+                .as_ref()
+                .map(|p| json!([{ "number": p.as_str(), "field": "PHONE1" }])),
+        ),
+        ("owner_id", new.owner_id.as_ref().map(|o| json!(o))),
+    ];
+    for (key, value) in fields {
+        if let Some(value) = value {
+            body.insert(key.to_string(), value);
+        }
+    }
+    body
+}
+
+fn contact_id(contact: &Value) -> Option<u64> {
+    contact["id"].as_str()?.parse().ok()
+}
+
+/// A stored v2 contact as the port's [`Contact`].
+fn port_contact(app: &App, contact: &Value) -> Contact {
+    let text = |key: &str| {
+        contact[key]
+            .as_str()
+            .filter(|s| !s.trim().is_empty())
+            .map(str::to_string)
+    };
+    Contact {
+        id: text("id").unwrap_or_default(),
+        first_name: text("given_name"),
+        last_name: text("family_name"),
+        email: slot_value(&contact["email_addresses"], "email", "EMAIL1")
+            .and_then(|e| EmailAddress::parse(e).ok()),
+        phone: slot_value(&contact["phone_numbers"], "number", "PHONE1")
+            .and_then(|p| PhoneNumber::parse_e164(p).ok()),
+        owner_id: text("owner_id").filter(|o| o != "0"),
+        tags: tag_names(app, &contact["tag_ids"]),
+        custom_fields: custom_field_texts(app, &contact["custom_fields"]),
+        time_zone: text("time_zone"),
+    }
+}
+
+/// `key` of the item in slot `preferred`, else of the first item.
+fn slot_value<'a>(items: &'a Value, key: &str, preferred: &str) -> Option<&'a str> {
+    let items = items.as_array()?;
+    items
+        .iter()
+        .find(|item| item["field"] == preferred)
+        .or_else(|| items.first())
+        .and_then(|item| item[key].as_str())
+}
+
+fn tag_names(app: &App, ids: &Value) -> Vec<String> {
+    ids.as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|id| app.tags.get(&id.as_str()?.parse().ok()?).cloned())
+        .collect()
+}
+
+/// Custom fields with a value, by label (the field's name when it has no label).
+fn custom_field_texts(app: &App, values: &Value) -> BTreeMap<String, String> {
+    let name_of = |id: &str| {
+        app.custom_fields
+            .iter()
+            .find(|f| f["id"] == id)
+            .and_then(|f| f["label"].as_str().or(f["field_name"].as_str()))
+            .unwrap_or(id)
+            .to_string()
+    };
+    values
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .filter(|v| !v["content"].is_null())
+        .filter_map(|v| {
+            let text = match &v["content"] {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            Some((name_of(v["id"].as_str()?), text))
+        })
+        .collect()
+}
+
+/// A stored v1 note as the sandbox CRM's note.
+fn sandbox_note(note: &Value, created_at: Option<Timestamp>) -> SandboxNote {
+    let text = |key: &str| note[key].as_str().unwrap_or_default().to_string();
+    let number = |key: &str| note[key].as_u64().map(|n| n.to_string());
+    SandboxNote {
+        note: Note {
+            id: number("id").unwrap_or_default(),
+            contact_id: number("contact_id").unwrap_or_default(),
+            title: text("title"),
+            body: text("body"),
+            user_id: number("user_id"),
+        },
+        note_type: note["type"].as_str().map(str::to_string),
+        created_at,
+    }
+}
+
+/// Stores a v1 note of type `note_type` dated `created` on an existing contact; its id.
+fn insert_typed_note(
+    app: &mut App,
+    contact: u64,
+    user: Option<u64>,
+    (title, body): (&str, &str),
+    note_type: &str,
+    created: Timestamp,
+) -> u64 {
+    let id = app.new_id();
+    let at = iso_time(created);
+    app.note_times.insert(id, created);
+    app.notes.insert(
+        id,
+        json!({
+            "id": id,
+            "contact_id": contact,
+            "user_id": user,
+            "title": title,
+            "body": body,
+            "type": note_type,
+            "date_created": at,
+            "last_updated": at
+        }),
+    );
+    id
 }
 
 fn router(apps: Apps) -> Router {
@@ -632,43 +908,49 @@ async fn list_contacts(
 async fn create_contact(State(apps): State<Apps>, headers: HeaderMap, body: Bytes) -> Response {
     in_app(&apps, &headers, |app| {
         let body = json_object(&body)?;
-        only_known_properties(&body, &CONTACT_PROPERTIES)?;
-        let emails = match body.get("email_addresses") {
-            Some(v) => slotted_items(v, "email_addresses", "email", &SLOTS_EMAIL)?,
-            None => Vec::new(),
-        };
-        let phones = match body.get("phone_numbers") {
-            Some(v) => slotted_items(v, "phone_numbers", "number", &SLOTS_PHONE)?,
-            None => Vec::new(),
-        };
-        if emails.is_empty() && phones.is_empty() {
-            return Err(error(
-                StatusCode::BAD_REQUEST,
-                "Contact must contain at least one item in email_addresses, phone_numbers, or addresses",
-            ));
-        }
-        if body.get("owner_id").is_some_and(|o| !o.is_string()) {
-            return Err(error(StatusCode::BAD_REQUEST, "owner_id must be a string"));
-        }
-        let values = match body.get("custom_fields") {
-            Some(v) => custom_field_values(app, v)?,
-            None => HashMap::new(),
-        };
-        let id = app.new_id();
-        let contact = json!({
-            "id": id.to_string(),
-            "given_name": body.get("given_name"),
-            "family_name": body.get("family_name"),
-            "email_addresses": emails,
-            "phone_numbers": phones,
-            "owner_id": body.get("owner_id"),
-            "tag_ids": [],
-            "custom_fields": custom_field_list(app, &values),
-            "create_time": "2026-01-01T00:00:00Z",
-        });
-        app.contacts.insert(id, contact.clone());
+        let contact = insert_contact(app, &body)?;
         Ok(answer(StatusCode::CREATED, contact))
     })
+}
+
+/// Checks a v2 create-contact body and stores the contact; the stored contact.
+fn insert_contact(app: &mut App, body: &Map<String, Value>) -> Result<Value, KeapError> {
+    only_known_properties(body, &CONTACT_PROPERTIES)?;
+    let emails = match body.get("email_addresses") {
+        Some(v) => slotted_items(v, "email_addresses", "email", &SLOTS_EMAIL)?,
+        None => Vec::new(),
+    };
+    let phones = match body.get("phone_numbers") {
+        Some(v) => slotted_items(v, "phone_numbers", "number", &SLOTS_PHONE)?,
+        None => Vec::new(),
+    };
+    if emails.is_empty() && phones.is_empty() {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "Contact must contain at least one item in email_addresses, phone_numbers, or addresses",
+        ));
+    }
+    if body.get("owner_id").is_some_and(|o| !o.is_string()) {
+        return Err(error(StatusCode::BAD_REQUEST, "owner_id must be a string"));
+    }
+    let values = match body.get("custom_fields") {
+        Some(v) => custom_field_values(app, v)?,
+        None => HashMap::new(),
+    };
+    let id = app.new_id();
+    let contact = json!({
+        "id": id.to_string(),
+        "given_name": body.get("given_name"),
+        "family_name": body.get("family_name"),
+        "email_addresses": emails,
+        "phone_numbers": phones,
+        "owner_id": body.get("owner_id"),
+        "tag_ids": [],
+        "custom_fields": custom_field_list(app, &values),
+        "create_time": "2026-01-01T00:00:00Z",
+    });
+    app.contacts.insert(id, contact.clone());
+    Ok(contact)
 }
 
 async fn get_contact(
@@ -913,6 +1195,7 @@ async fn achieve_goal(State(apps): State<Apps>, headers: HeaderMap, body: Bytes)
                 integration: key.0,
                 call_name: key.1,
                 contact_id,
+                achieved_at: SystemClock.now(),
             });
             json!({
                 "success": true, "message": "",
@@ -964,6 +1247,7 @@ async fn create_note(State(apps): State<Apps>, headers: HeaderMap, body: Bytes) 
             "last_updated": "2026-01-01T00:00:00.000Z"
         });
         app.notes.insert(id, note.clone());
+        app.note_times.insert(id, SystemClock.now());
         Ok(answer(StatusCode::CREATED, note))
     })
 }
@@ -1131,5 +1415,214 @@ mod tests {
         for (ms, text) in cases {
             assert_eq!(iso_time(Timestamp::from_millis(ms)), text);
         }
+    }
+
+    const KEY: &str = "acme-key";
+
+    /// A Keap app with user 1 and a `Rating` custom field, and Ann in it.
+    async fn app_with_ann() -> (KeapMock, Contact) {
+        let mock = KeapMock::start().await;
+        let mary = KeapUser {
+            id: 1,
+            given_name: "Mary".into(),
+            family_name: "Anders".into(),
+            email: "mary@example.com".into(),
+        };
+        mock.add_app(KEY, &[mary], &["Rating"]);
+        let ann = NewContact {
+            first_name: Some("Ann".into()),
+            last_name: None,
+            email: EmailAddress::parse("ann@example.com").ok(),
+            phone: PhoneNumber::parse_e164("+14155552671").ok(),
+            owner_id: Some("1".into()),
+            time_zone: Some("America/Denver".into()),
+        };
+        let created = mock.create_contact(KEY, &ann).expect("Ann is created");
+        (mock, created)
+    }
+
+    /// A request to the mock as the app's API key; its status and JSON answer.
+    async fn call(mock: &KeapMock, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("a method");
+        let mut request = reqwest::Client::new()
+            .request(method, format!("{}{path}", mock.base_url()))
+            .header("X-Keap-API-Key", KEY);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("the mock answers");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    #[tokio::test]
+    async fn contacts_read_as_the_adapter_names_them() {
+        let (mock, ann) = app_with_ann().await;
+        let id = ann.id.clone();
+        let (_, tag) = call(
+            &mock,
+            "POST",
+            "/rest/v2/tags",
+            Some(json!({"name": "sms-lead"})),
+        )
+        .await;
+        let tag_id = tag["id"].as_str().expect("a tag id");
+        let apply = format!("/rest/v2/tags/{tag_id}/contacts:applyTags");
+        call(&mock, "POST", &apply, Some(json!({"contact_ids": [id]}))).await;
+        let (_, model) = call(&mock, "GET", "/rest/v2/contacts/model", None).await;
+        let field = model["custom_fields"][0]["id"].clone();
+        let patch = format!("/rest/v2/contacts/{id}?update_mask=custom_fields");
+        let fields = json!({"custom_fields": [{"id": field, "content": "9"}]});
+        assert_eq!(call(&mock, "PATCH", &patch, Some(fields)).await.0, 200);
+        let (_, served) = call(&mock, "GET", &format!("/rest/v2/contacts/{id}"), None).await;
+        assert_eq!(
+            served["time_zone"], "America/Denver",
+            "the adapter reads it"
+        );
+
+        let expected = Contact {
+            tags: vec!["sms-lead".into()],
+            custom_fields: BTreeMap::from([("Rating".to_string(), "9".to_string())]),
+            ..ann
+        };
+        assert_eq!(mock.contacts(KEY), [expected]);
+        assert_eq!(
+            mock.contacts(KEY)[0].time_zone.as_deref(),
+            Some("America/Denver")
+        );
+    }
+
+    #[tokio::test]
+    async fn notes_and_goals_read_with_their_times_newest_goal_first() {
+        let (mock, ann) = app_with_ann().await;
+        let number: u64 = ann.id.parse().expect("a numeric id");
+        let call_note = NewNote {
+            title: "Call".into(),
+            body: "Talked about the roof".into(),
+            user_id: Some("1".into()),
+        };
+        let at = Timestamp::from_millis(1_714_572_180_000);
+        let logged = mock
+            .log_note(KEY, &ann.id, &call_note, "Call", at)
+            .expect("logged");
+        let before = SystemClock.now();
+        let sms_note = json!({"contact_id": number, "title": "SMS", "body": "hi"});
+        assert_eq!(
+            call(&mock, "POST", "/rest/v1/notes", Some(sms_note))
+                .await
+                .0,
+            201
+        );
+
+        let notes = mock.notes(KEY);
+        assert_eq!(notes.len(), 2);
+        assert_eq!(notes[0], logged);
+        assert_eq!(
+            (
+                logged.note.user_id.as_deref(),
+                logged.note_type.as_deref(),
+                logged.created_at
+            ),
+            (Some("1"), Some("Call"), Some(at))
+        );
+        assert_eq!(
+            (notes[1].note.title.as_str(), notes[1].note_type.as_deref()),
+            ("SMS", None)
+        );
+        assert!(
+            notes[1].created_at.is_some_and(|t| t >= before),
+            "{notes:?}"
+        );
+
+        for call_name in ["Sent", "Delivered"] {
+            let goal =
+                json!({"integration": "smsflow", "call_name": call_name, "contact_id": number});
+            call(
+                &mock,
+                "POST",
+                "/rest/v2/automations/goals/achieve",
+                Some(goal),
+            )
+            .await;
+        }
+        let names = |goals: Vec<AchievedGoal>| -> Vec<String> {
+            goals.into_iter().map(|g| g.call_name).collect()
+        };
+        assert_eq!(names(mock.goals(KEY, 10)), ["Delivered", "Sent"]);
+        assert_eq!(names(mock.goals(KEY, 1)), ["Delivered"]);
+    }
+
+    #[tokio::test]
+    async fn what_people_do_in_the_crm_is_refused_as_the_sandbox_crm_refuses_it() {
+        let (mock, ann) = app_with_ann().await;
+        let note = |title: &str, user: Option<&str>| NewNote {
+            title: title.into(),
+            body: String::new(),
+            user_id: user.map(str::to_string),
+        };
+        let at = Timestamp::from_millis(0);
+        let rejected = |r: CrmResult<SandboxNote>| matches!(r, Err(CrmError::Rejected(_)));
+        assert!(rejected(mock.log_note(
+            KEY,
+            &ann.id,
+            &note("Call", None),
+            " ",
+            at
+        )));
+        assert!(rejected(mock.log_note(
+            KEY,
+            &ann.id,
+            &note(" ", None),
+            "Call",
+            at
+        )));
+        assert!(rejected(mock.log_note(
+            KEY,
+            &ann.id,
+            &note("Call", Some("mary")),
+            "Call",
+            at
+        )));
+        for missing in ["42", "not-a-number"] {
+            assert_eq!(
+                mock.log_note(KEY, missing, &note("Call", None), "Call", at),
+                Err(CrmError::NotFound(format!("contact '{missing}'")))
+            );
+        }
+        let nameless = NewContact {
+            first_name: Some("Bob".into()),
+            ..NewContact::default()
+        };
+        assert_eq!(
+            mock.create_contact(KEY, &nameless),
+            Err(CrmError::Rejected(
+                "a contact needs an e-mail address or a phone number".into()
+            ))
+        );
+        assert_eq!(mock.notes(KEY), []);
+    }
+
+    #[tokio::test]
+    async fn the_sandbox_never_creates_an_app() {
+        let mock = KeapMock::start().await;
+        assert_eq!(mock.contacts("nobody"), []);
+        assert_eq!(mock.notes("nobody"), []);
+        assert_eq!(mock.goals("nobody", 10), []);
+        let bob = NewContact {
+            phone: PhoneNumber::parse_e164("+14155552672").ok(),
+            ..NewContact::default()
+        };
+        assert!(matches!(
+            mock.create_contact("nobody", &bob),
+            Err(CrmError::Unauthorized(_))
+        ));
+        let (status, _) = reqwest::Client::new()
+            .get(format!("{}/rest/v2/contacts", mock.base_url()))
+            .header("X-Keap-API-Key", "nobody")
+            .send()
+            .await
+            .map(|r| (r.status().as_u16(), ()))
+            .expect("the mock answers");
+        assert_eq!(status, 401, "still no app for that key");
     }
 }

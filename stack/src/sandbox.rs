@@ -1,0 +1,525 @@
+//! The stack runner's `/_sandbox/...` API, served on its own port: the routes and JSON
+//! shapes of the local server's sandbox (`shared/src/local/sandbox.rs`), so a scenario
+//! written against `smsflow serve` drives the deployed shape unchanged. What local mode
+//! reads from its embedded sandbox comes here from the stand-ins and moto:
+//!
+//! | route | local mode | here |
+//! |---|---|---|
+//! | `GET /_sandbox/messages` | the sandbox carrier | the same carrier, behind the Twilio stand-in |
+//! | `GET /_sandbox/emails` | the outbox | moto's SES (`GET <moto>/moto-api/data.json`) |
+//! | `GET/POST /_sandbox/crm/{account}/contacts`, `…/notes`, `GET …/goals` | the sandbox CRM | the Keap stand-in's app for the account's API key |
+//! | `POST /_sandbox/inbound` | signed webhook to the local server | signed webhook to the HTTP API front |
+//!
+//! Where the answers cannot be identical:
+//! - **E-mails**: moto keeps neither an e-mail's Reply-To nor when it was sent. `reply_to`
+//!   is always null, and `sent_at` is when this sandbox first saw the e-mail in moto
+//!   (the first listing after the send), so it is never earlier than the real send. `id`
+//!   is SES's message id, where the outbox has a ULID.
+//! - **CRM ids** are the Keap stand-in's: one counter per app for contacts, notes, tags
+//!   and custom fields together, where the sandbox CRM counts contacts and notes apart.
+//!   Read ids from answers, never assume `1`.
+//! - **Notes**: a logged note's `user_id` must be a Keap user id (an integer); the sandbox
+//!   CRM takes any text. A note's `created_at` is when it was created, though Keap's own
+//!   API answers one fixed date for notes created through it (see `stack/src/keap.rs`).
+//! - **Accounts**: listings for an account the runner was not given are empty, as the
+//!   sandbox CRM's are for an account with no records.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use smsflow_shared::adapters::embedded::carrier::sandbox_sid;
+use smsflow_shared::adapters::embedded::crm::{AchievedGoal, InAccount};
+use smsflow_shared::domain::twilio_signature;
+use smsflow_shared::domain::{AccountId, EmailAddress, PhoneNumber, Timestamp, TwilioCredentials};
+use smsflow_shared::handlers::ApiError;
+use smsflow_shared::handlers::error::route_not_found;
+use smsflow_shared::handlers::http::INBOUND_PATH;
+use smsflow_shared::ports::{Clock, CrmError, NewContact, NewNote, SystemClock};
+
+use crate::keap::KeapMock;
+use crate::twilio::TwilioStandIn;
+
+/// What the sandbox reads from and acts on.
+pub struct SandboxTargets {
+    /// moto's base URL (`http://127.0.0.1:5123`).
+    pub moto_endpoint: String,
+    pub http_api: HttpApiTarget,
+    /// The accounts the stack was deployed with.
+    pub accounts: BTreeMap<AccountId, SandboxAccount>,
+    pub twilio: Arc<TwilioStandIn>,
+    pub keap: Arc<KeapMock>,
+}
+
+/// The HTTP API that Twilio's webhooks reach.
+pub struct HttpApiTarget {
+    /// Where its front listens (`http://127.0.0.1:4100`).
+    pub local_url: String,
+    /// Its public domain (`abc123.execute-api.us-east-1.amazonaws.com`): webhooks are
+    /// signed for `https://<domain>/twilio/inbound` and sent with this `Host`.
+    pub public_domain: String,
+}
+
+/// One account, as the sandbox needs it.
+pub struct SandboxAccount {
+    /// Signs the webhooks of texts to the account's numbers.
+    pub twilio: TwilioCredentials,
+    /// The numbers people text (E.164).
+    pub numbers: Vec<PhoneNumber>,
+    /// The account's app in the Keap stand-in (see [`KeapMock::add_app`]).
+    pub keap_api_key: String,
+}
+
+/// Why the sandbox cannot be served.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("cannot build the sandbox's HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+}
+
+struct Sandbox {
+    targets: SandboxTargets,
+    http: reqwest::Client,
+    /// When each SES message id was first seen in moto (see the module's notes).
+    emails_seen: Mutex<HashMap<String, Timestamp>>,
+}
+
+type Shared = Arc<Sandbox>;
+
+/// The sandbox API, with the local server's answer for unknown routes.
+pub fn router(targets: SandboxTargets) -> Result<Router, SandboxError> {
+    // Long enough for a cold start of the inbound function behind the front.
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let sandbox = Arc::new(Sandbox {
+        targets,
+        http,
+        emails_seen: Mutex::default(),
+    });
+    Ok(Router::new()
+        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/_sandbox/messages", get(messages))
+        .route("/_sandbox/emails", get(emails))
+        .route(
+            "/_sandbox/crm/{account}/contacts",
+            get(contacts).post(create_contact),
+        )
+        .route("/_sandbox/crm/{account}/notes", get(notes).post(log_note))
+        .route("/_sandbox/crm/{account}/goals", get(goals))
+        .route("/_sandbox/inbound", post(simulate_inbound))
+        .fallback(route_not_found)
+        .with_state(sandbox))
+}
+
+/// Most items one sandbox listing returns (as local mode).
+const MAX_LIMIT: usize = 10_000;
+
+#[derive(Deserialize)]
+struct Limit {
+    limit: Option<usize>,
+}
+
+impl Limit {
+    fn get(&self) -> usize {
+        self.limit.unwrap_or(100).min(MAX_LIMIT)
+    }
+}
+
+fn backend(e: impl std::fmt::Display) -> ApiError {
+    ApiError::internal(format!("sandbox read failed: {e}"))
+}
+
+fn account_id(raw: &str) -> Result<AccountId, ApiError> {
+    AccountId::parse(raw)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_account", e.to_string()))
+}
+
+fn invalid(field: &str, e: impl std::fmt::Display) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        format!("{field}: {e}"),
+    )
+}
+
+async fn messages(
+    State(sandbox): State<Shared>,
+    Query(limit): Query<Limit>,
+) -> Result<Json<Value>, ApiError> {
+    let messages = sandbox
+        .targets
+        .twilio
+        .messages(limit.get())
+        .await
+        .map_err(backend)?;
+    Ok(Json(json!({ "messages": messages })))
+}
+
+/// An e-mail in the local outbox's shape (`shared/src/adapters/embedded/outbox.rs`,
+/// `OutboxEntry`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+struct SentEmail {
+    id: String,
+    sent_at: Timestamp,
+    from: String,
+    to: Vec<String>,
+    reply_to: Option<String>,
+    subject: String,
+    text: String,
+}
+
+async fn emails(
+    State(sandbox): State<Shared>,
+    Query(limit): Query<Limit>,
+) -> Result<Json<Value>, ApiError> {
+    let url = format!(
+        "{}/moto-api/data.json",
+        sandbox.targets.moto_endpoint.trim_end_matches('/')
+    );
+    let dump: Value = read_json(&sandbox.http, &url)
+        .await
+        .map_err(|e| backend(format!("cannot read {url}: {e}")))?;
+    let mut emails = ses_messages(&dump, &sandbox.emails_seen);
+    emails.reverse();
+    emails.truncate(limit.get());
+    Ok(Json(json!({ "emails": emails })))
+}
+
+async fn read_json(http: &reqwest::Client, url: &str) -> Result<Value, reqwest::Error> {
+    http.get(url).send().await?.error_for_status()?.json().await
+}
+
+/// moto's SES messages (`ses.Message[]` of its dump, v1 and v2 sends alike) in send order,
+/// each dated when `seen` first met its id.
+fn ses_messages(dump: &Value, seen: &Mutex<HashMap<String, Timestamp>>) -> Vec<SentEmail> {
+    let now = SystemClock.now();
+    let mut seen = seen.lock().unwrap_or_else(|p| p.into_inner());
+    let text = |m: &Value, key: &str| m[key].as_str().unwrap_or_default().to_string();
+    dump["ses"]["Message"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|m| {
+            let id = text(m, "id");
+            let sent_at = *seen.entry(id.clone()).or_insert(now);
+            SentEmail {
+                id,
+                sent_at,
+                from: text(m, "source"),
+                to: m["destinations"]["ToAddresses"]
+                    .as_array()
+                    .map(Vec::as_slice)
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|a| a.as_str().map(str::to_string))
+                    .collect(),
+                reply_to: None,
+                subject: text(m, "subject"),
+                text: text(m, "body"),
+            }
+        })
+        .collect()
+}
+
+/// The Keap app of a given account, if the runner was given the account.
+fn keap_key<'a>(sandbox: &'a Sandbox, account: &AccountId) -> Option<&'a str> {
+    sandbox
+        .targets
+        .accounts
+        .get(account)
+        .map(|a| a.keap_api_key.as_str())
+}
+
+fn in_account<T>(account: &AccountId, items: Vec<T>) -> Vec<InAccount<T>> {
+    items
+        .into_iter()
+        .map(|item| InAccount {
+            account: account.clone(),
+            item,
+        })
+        .collect()
+}
+
+async fn contacts(
+    State(sandbox): State<Shared>,
+    Path(account): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let account = account_id(&account)?;
+    let contacts = keap_key(&sandbox, &account)
+        .map(|key| sandbox.targets.keap.contacts(key))
+        .unwrap_or_default();
+    Ok(Json(json!({ "contacts": in_account(&account, contacts) })))
+}
+
+async fn notes(
+    State(sandbox): State<Shared>,
+    Path(account): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let account = account_id(&account)?;
+    let notes = keap_key(&sandbox, &account)
+        .map(|key| sandbox.targets.keap.notes(key))
+        .unwrap_or_default();
+    Ok(Json(json!({ "notes": in_account(&account, notes) })))
+}
+
+async fn goals(
+    State(sandbox): State<Shared>,
+    Path(account): Path<String>,
+    Query(limit): Query<Limit>,
+) -> Result<Json<Value>, ApiError> {
+    let account = account_id(&account)?;
+    let goals: Vec<AchievedGoal> = keap_key(&sandbox, &account)
+        .map(|key| sandbox.targets.keap.goals(key, limit.get()))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|goal| AchievedGoal {
+            account: account.clone(),
+            integration: goal.integration,
+            call_name: goal.call_name,
+            contact_id: goal.contact_id.to_string(),
+            achieved_at: goal.achieved_at,
+        })
+        .collect();
+    Ok(Json(json!({ "goals": goals })))
+}
+
+/// A JSON body, or a 400 that says what is wrong with it.
+fn json_body<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e.to_string()))
+}
+
+/// An account the runner was given, and its Keap app (the CRM acts for those only).
+fn configured_account<'a>(
+    sandbox: &'a Sandbox,
+    raw: &str,
+) -> Result<(AccountId, &'a str), ApiError> {
+    let id = account_id(raw)?;
+    match keap_key(sandbox, &id) {
+        Some(key) => Ok((id, key)),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_account",
+            format!("no configured account '{id}'"),
+        )),
+    }
+}
+
+fn crm_refused(e: CrmError) -> ApiError {
+    match e {
+        CrmError::NotFound(what) => ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("the sandbox CRM has no {what}"),
+        ),
+        CrmError::Rejected(why) => ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", why),
+        other => ApiError::internal(other.to_string()),
+    }
+}
+
+/// The local sandbox's new-contact request.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewSandboxContact {
+    first_name: Option<String>,
+    last_name: Option<String>,
+    email: Option<String>,
+    /// E.164.
+    phone: Option<String>,
+    /// The owning user's CRM id.
+    owner_id: Option<String>,
+    /// IANA time zone (`America/Denver`).
+    time_zone: Option<String>,
+}
+
+impl NewSandboxContact {
+    /// The contact to create, or a 400 naming the field that is wrong.
+    fn checked(self) -> Result<NewContact, ApiError> {
+        let phone = self
+            .phone
+            .as_deref()
+            .map(PhoneNumber::parse_e164)
+            .transpose()
+            .map_err(|e| invalid("phone", e))?;
+        let email = self
+            .email
+            .as_deref()
+            .map(EmailAddress::parse)
+            .transpose()
+            .map_err(|e| invalid("email", e))?;
+        if let Some(zone) = &self.time_zone
+            && jiff::tz::TimeZone::get(zone).is_err()
+        {
+            return Err(invalid(
+                "time_zone",
+                format!("'{zone}' is not an IANA time zone (e.g. America/Denver)"),
+            ));
+        }
+        Ok(NewContact {
+            first_name: self.first_name,
+            last_name: self.last_name,
+            email,
+            phone,
+            owner_id: self.owner_id,
+            time_zone: self.time_zone,
+        })
+    }
+}
+
+/// Creates a contact in the account's Keap app, as someone working in the CRM would.
+async fn create_contact(
+    State(sandbox): State<Shared>,
+    Path(account): Path<String>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let (_, key) = configured_account(&sandbox, &account)?;
+    let new = json_body::<NewSandboxContact>(&body)?.checked()?;
+    let contact = sandbox
+        .targets
+        .keap
+        .create_contact(key, &new)
+        .map_err(crm_refused)?;
+    Ok((StatusCode::CREATED, Json(json!({ "contact": contact }))))
+}
+
+/// The local sandbox's new-note request.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewSandboxNote {
+    contact_id: String,
+    /// `Call` for a logged phone call, `Email`, `Other`...
+    #[serde(rename = "type")]
+    note_type: String,
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    body: String,
+    /// The Keap user the note is assigned to.
+    user_id: Option<String>,
+    /// Creation time in epoch milliseconds; now when left out.
+    created_at: Option<i64>,
+}
+
+/// Adds a typed note to a contact, as a dialer logging a call would.
+async fn log_note(
+    State(sandbox): State<Shared>,
+    Path(account): Path<String>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let (account, key) = configured_account(&sandbox, &account)?;
+    let new: NewSandboxNote = json_body(&body)?;
+    let created_at = new
+        .created_at
+        .map_or_else(|| SystemClock.now(), Timestamp::from_millis);
+    let note = NewNote {
+        title: new.title,
+        body: new.body,
+        user_id: new.user_id,
+    };
+    let note = sandbox
+        .targets
+        .keap
+        .log_note(key, &new.contact_id, &note, &new.note_type, created_at)
+        .map_err(crm_refused)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "note": InAccount { account, item: note } })),
+    ))
+}
+
+/// The local sandbox's inbound-text request.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InboundText {
+    /// The person's phone (E.164).
+    from: String,
+    /// One of the account's numbers (E.164).
+    to: String,
+    body: String,
+    #[serde(default)]
+    media_urls: Vec<String>,
+}
+
+/// Posts a signed Twilio inbound webhook for a text from `from` to `to` to the HTTP API
+/// front, signed for the API's public URL as Twilio would, and answers with what the
+/// webhook answered.
+async fn simulate_inbound(
+    State(sandbox): State<Shared>,
+    Json(text): Json<InboundText>,
+) -> Result<Json<Value>, ApiError> {
+    let from = PhoneNumber::parse_e164(&text.from).map_err(|e| invalid("from", e))?;
+    let to = PhoneNumber::parse_e164(&text.to).map_err(|e| invalid("to", e))?;
+    let account = sandbox
+        .targets
+        .accounts
+        .values()
+        .find(|a| a.numbers.contains(&to))
+        .ok_or_else(|| {
+            invalid(
+                "to",
+                format!("{to} is not a number of any configured account"),
+            )
+        })?;
+    let sid = sandbox_sid("SM", &ulid::Ulid::new().to_string());
+    let params = inbound_params(&account.twilio.account_sid, &sid, &from, &to, &text);
+    let api = &sandbox.targets.http_api;
+    let url = format!("https://{}{INBOUND_PATH}", api.public_domain);
+    let signature = twilio_signature::sign(account.twilio.auth_token.expose(), &url, &params);
+    let front = format!("{}{INBOUND_PATH}", api.local_url.trim_end_matches('/'));
+    let response = sandbox
+        .http
+        .post(&front)
+        .header(header::HOST, &api.public_domain)
+        .header(twilio_signature::SIGNATURE_HEADER, signature)
+        .form(&params)
+        .send()
+        .await
+        .map_err(|e| ApiError::internal(format!("cannot reach {url} at {front}: {e}")))?;
+    let status = response.status().as_u16();
+    let body = response.text().await.unwrap_or_default();
+    Ok(Json(json!({
+        "message_sid": sid,
+        "webhook": { "url": url, "status": status, "body": body },
+    })))
+}
+
+/// The form of Twilio's inbound webhook for `text`.
+fn inbound_params(
+    account_sid: &str,
+    sid: &str,
+    from: &PhoneNumber,
+    to: &PhoneNumber,
+    text: &InboundText,
+) -> Vec<(String, String)> {
+    let mut params: Vec<(String, String)> = vec![
+        ("AccountSid".into(), account_sid.to_string()),
+        ("ApiVersion".into(), "2010-04-01".into()),
+        ("Body".into(), text.body.clone()),
+        ("From".into(), from.to_string()),
+        ("MessageSid".into(), sid.to_string()),
+        ("NumMedia".into(), text.media_urls.len().to_string()),
+        ("NumSegments".into(), "1".into()),
+        ("SmsMessageSid".into(), sid.to_string()),
+        ("SmsSid".into(), sid.to_string()),
+        ("SmsStatus".into(), "received".into()),
+        ("To".into(), to.to_string()),
+    ];
+    for (i, media) in text.media_urls.iter().enumerate() {
+        params.push((format!("MediaUrl{i}"), media.clone()));
+        params.push((format!("MediaContentType{i}"), "image/jpeg".into()));
+    }
+    params
+}
+
+#[cfg(test)]
+mod tests;
