@@ -12,6 +12,7 @@ from types import FrameType
 
 from botocore.exceptions import BotoCoreError, ClientError
 from moto.server import ThreadedMotoServer
+from moto.utilities.docker_utilities import DockerModel
 
 # Defines moto CloudFormation models: before any stack is created (see cfn_models).
 from moto_stack import cfn_models, deploy, manifest, sam
@@ -46,6 +47,14 @@ def _key_value(text: str) -> tuple[str, str]:
     return key, value
 
 
+def _no_docker(_model: DockerModel) -> None:
+    """The runner runs the functions itself, and no Docker engine runs here. moto's
+    `/moto-api/data.json` (which the sandbox reads SES mail from) reads every attribute of
+    every model and skips those raising AttributeError; a Lambda model's Docker client
+    would raise DockerException instead and fail the whole dump."""
+    raise AttributeError("docker_client: the stack runner runs functions without Docker")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.monotonic()
@@ -55,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     # SAM attaches AWS managed policies (AWSLambdaBasicExecutionRole...); moto knows them
     # only when asked to load them.
     os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
+    DockerModel.docker_client = property(_no_docker)  # type: ignore[assignment]
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=args.port, verbose=False)
     server.start()
     try:

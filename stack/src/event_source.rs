@@ -76,7 +76,15 @@ async fn gather(mapping: &Mapping) -> Result<Vec<Message>, String> {
             .min(10);
         let wait = match window_ends {
             None => LONG_POLL_SECONDS,
-            Some(end) => end.saturating_duration_since(Instant::now()).as_secs() as i32,
+            Some(end) => {
+                // SQS waits in whole seconds: long-poll what is left of the window, and
+                // once under a second is left, sleep it out and take what has arrived.
+                let left = end.saturating_duration_since(Instant::now());
+                if left < Duration::from_secs(1) {
+                    tokio::time::sleep(left).await;
+                }
+                left.as_secs().min(LONG_POLL_SECONDS as u64) as i32
+            }
         };
         let received = mapping
             .sqs

@@ -71,14 +71,13 @@ pub fn prepare(manifest: &Manifest, placement: &Placement) -> Result<Functions, 
                 binary: binary.display().to_string(),
             });
         }
-        let policy =
-            Policy::from_statements(&function.role.statements).map_err(|source| {
-                FunctionsError::Policy {
-                    function: function.logical_id.clone(),
-                    role: function.role.name.clone(),
-                    source,
-                }
-            })?;
+        let policy = Policy::from_statements(&function.role.statements).map_err(|source| {
+            FunctionsError::Policy {
+                function: function.logical_id.clone(),
+                role: function.role.name.clone(),
+                source,
+            }
+        })?;
         let credentials = RoleCredentials::new();
         functions.callers.insert(
             credentials.access_key_id.clone(),
@@ -120,13 +119,22 @@ fn environment(
         ("AWS_REGION", manifest.region.clone()),
         ("AWS_DEFAULT_REGION", manifest.region.clone()),
         ("AWS_ACCESS_KEY_ID", credentials.access_key_id.clone()),
-        ("AWS_SECRET_ACCESS_KEY", credentials.secret_access_key.clone()),
+        (
+            "AWS_SECRET_ACCESS_KEY",
+            credentials.secret_access_key.clone(),
+        ),
         ("AWS_SESSION_TOKEN", credentials.session_token.clone()),
         ("AWS_LAMBDA_FUNCTION_NAME", function.name.clone()),
         ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
-        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", function.memory_mb.to_string()),
+        (
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+            function.memory_mb.to_string(),
+        ),
         ("AWS_LAMBDA_LOG_GROUP_NAME", function.log_group.clone()),
-        ("AWS_LAMBDA_LOG_STREAM_NAME", format!("[$LATEST]{}", crate::request_id())),
+        (
+            "AWS_LAMBDA_LOG_STREAM_NAME",
+            format!("[$LATEST]{}", crate::request_id()),
+        ),
         ("AWS_LAMBDA_LOG_FORMAT", function.log_format.clone()),
         ("_HANDLER", "bootstrap".into()),
         ("LAMBDA_TASK_ROOT", task_root.clone()),

@@ -6,6 +6,7 @@
 
 pub mod aws_proxy;
 pub mod aws_request;
+pub mod control;
 pub mod event_source;
 pub mod fronts;
 pub mod functions;
@@ -13,11 +14,12 @@ pub mod keap;
 pub mod lambda;
 pub mod manifest;
 pub mod moto_process;
-pub mod policy;
 pub mod operator;
+pub mod policy;
 pub mod runner;
 pub mod sandbox;
 pub mod stack_config;
+pub mod stand_ins;
 pub mod twilio;
 
 /// A UUID-shaped id, as AWS's request ids.

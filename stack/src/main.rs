@@ -8,7 +8,10 @@ use clap::{Parser, Subcommand};
 use smsflow_stack::runner::{RunningStack, StackOptions, resolve};
 
 #[derive(Parser, Debug)]
-#[command(name = "smsflow-stack", about = "Run template.yaml's stack on this machine against moto")]
+#[command(
+    name = "smsflow-stack",
+    about = "Run template.yaml's stack on this machine against moto"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -58,8 +61,7 @@ fn parse_parameter(raw: &str) -> Result<(String, String), String> {
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -70,6 +72,7 @@ async fn main() -> ExitCode {
         python: root.join(".venv/bin/python"),
         bin_dir: resolve(&root, &args.bin_dir),
         state_dir: resolve(&root, &args.state_dir),
+        config: resolve(&root, &args.config),
         stack_name: args.stack_name,
         region: args.region,
         port_base: args.port_base,

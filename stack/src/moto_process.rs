@@ -59,7 +59,12 @@ impl MotoStack {
             .arg(options.template)
             .arg("--manifest")
             .arg(options.manifest)
-            .args(["--stack-name", options.stack_name, "--region", options.region]);
+            .args([
+                "--stack-name",
+                options.stack_name,
+                "--region",
+                options.region,
+            ]);
         for (key, value) in options.parameters {
             command.arg("--parameter").arg(format!("{key}={value}"));
         }

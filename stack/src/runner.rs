@@ -19,9 +19,14 @@ use crate::aws_request::Partition;
 use crate::event_source::{self, Mapping};
 use crate::fronts::{self, ApiRoute, Front};
 use crate::functions::{self, Placement, RoleCredentials};
+use crate::keap::KeapMock;
 use crate::lambda::FunctionPool;
 use crate::manifest::Manifest;
 use crate::moto_process::{self, MotoStack, MotoStackOptions};
+use crate::operator;
+use crate::sandbox::{self, HttpApiTarget, SandboxTargets};
+use crate::stack_config::{self, StackConfigError};
+use crate::stand_ins::{self, StandIns, TwilioSeat};
 
 /// Credentials of the operator (the runner itself and the CLI): moto accepts any, and
 /// the operator talks to moto directly, not through the proxy that enforces the roles.
@@ -38,6 +43,8 @@ pub struct StackOptions {
     pub bin_dir: PathBuf,
     /// Logs, the manifest, the pushed configuration and `stack.json`.
     pub state_dir: PathBuf,
+    /// The smsflow configuration whose accounts are pushed to the stack.
+    pub config: PathBuf,
     pub stack_name: String,
     pub region: String,
     /// First port of the fronts and the runner API, in that order; 0: any free ports.
@@ -57,6 +64,11 @@ pub struct StackUrls {
     pub http_apis: BTreeMap<String, Endpoint>,
     /// By the logical id of the function the URL invokes.
     pub function_urls: BTreeMap<String, Endpoint>,
+    /// The runner's own API: `/_sandbox/...` (what Twilio, the CRM and SES saw; a person
+    /// texting) and `/_stack/...` (the functions' AWS calls, their cold starts).
+    pub sandbox: String,
+    pub twilio: String,
+    pub keap: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -73,6 +85,8 @@ pub enum StackError {
     Moto(#[from] moto_process::MotoError),
     #[error(transparent)]
     Functions(#[from] functions::FunctionsError),
+    #[error(transparent)]
+    Config(#[from] StackConfigError),
 }
 
 fn setup(what: impl Into<String>, detail: impl std::fmt::Display) -> StackError {
@@ -89,6 +103,7 @@ pub struct RunningStack {
     pub proxy: Arc<AwsProxy>,
     pub pools: BTreeMap<String, Arc<FunctionPool>>,
     pub credentials: BTreeMap<String, RoleCredentials>,
+    pub stand_ins: StandIns,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     moto: Option<MotoStack>,
@@ -100,11 +115,17 @@ struct Ports {
 }
 
 impl Ports {
-    async fn bind(&mut self, what: &str) -> Result<(TcpListener, SocketAddr), StackError> {
+    /// The next port to bind (0: any).
+    fn take(&mut self) -> u16 {
         let port = self.next;
         if self.next != 0 {
             self.next += 1;
         }
+        port
+    }
+
+    async fn bind(&mut self, what: &str) -> Result<(TcpListener, SocketAddr), StackError> {
+        let port = self.take();
         let listener = TcpListener::bind(("127.0.0.1", port))
             .await
             .map_err(|e| setup(format!("{what} on 127.0.0.1:{port}"), e))?;
@@ -120,6 +141,26 @@ impl RunningStack {
     pub async fn up(options: &StackOptions) -> Result<Self, StackError> {
         let log_dir = options.state_dir.join("logs");
         std::fs::create_dir_all(&log_dir).map_err(|e| setup(log_dir.display().to_string(), e))?;
+        let mut ports = Ports {
+            next: options.port_base,
+        };
+        let keap = Arc::new(KeapMock::start().await);
+        let config = stack_config::derive(
+            &options.config,
+            &options.state_dir.join("smsflow.toml"),
+            &keap.base_url(),
+        )?;
+        let twilio_seat = TwilioSeat::bind(ports.take())
+            .await
+            .map_err(|e| setup("Twilio stand-in", e))?;
+        let mut parameters = vec![
+            (
+                "MailFromAddress".to_string(),
+                config.parsed.mail.from.to_string(),
+            ),
+            ("TwilioApiBaseUrl".to_string(), twilio_seat.base_url.clone()),
+        ];
+        parameters.extend(options.parameters.iter().cloned());
         let moto = MotoStack::start(MotoStackOptions {
             python: &options.python,
             script: &moto_process::script(&options.root),
@@ -127,15 +168,12 @@ impl RunningStack {
             manifest: &options.state_dir.join("manifest.json"),
             stack_name: &options.stack_name,
             region: &options.region,
-            parameters: &options.parameters,
-            mail_identities: &mail_identities(&options.parameters),
+            parameters: &parameters,
+            mail_identities: &mail_identities(&parameters),
             log: &log_dir.join("moto.log"),
         })
         .await?;
         let manifest = moto.manifest.clone();
-        let mut ports = Ports {
-            next: options.port_base,
-        };
         let (stop, stopped) = watch::channel(false);
         let mut tasks = Vec::new();
 
@@ -166,6 +204,66 @@ impl RunningStack {
 
         let (http_apis, function_urls) =
             start_fronts(&manifest, &prepared.pools, &mut ports, &mut tasks).await?;
+        let api = http_apis
+            .values()
+            .next()
+            .ok_or_else(|| setup("template", "declares no HTTP API for Twilio's webhooks"))?
+            .clone();
+        let twilio = Arc::new(
+            twilio_seat
+                .start(&config.parsed, &api.public, &api.local)
+                .await
+                .map_err(|e| setup("Twilio stand-in", e))?,
+        );
+        stand_ins::provision_keap(&keap, &config.parsed, &config.keap_apps)
+            .map_err(|e| setup("Keap stand-in", e))?;
+        let stand_ins = StandIns { twilio, keap };
+
+        let mut urls = StackUrls {
+            stack_name: manifest.stack_name.clone(),
+            region: manifest.region.clone(),
+            moto: manifest.moto_endpoint.clone(),
+            aws_proxy: aws_endpoint.clone(),
+            http_apis,
+            function_urls,
+            sandbox: String::new(),
+            twilio: stand_ins.twilio.base_url(),
+            keap: stand_ins.keap.base_url(),
+        };
+        let config_path = config.path.display().to_string();
+        operator::smsflow(
+            &options.bin_dir,
+            &urls.stack_name,
+            &operator_env(&urls),
+            &["accounts", "push", "--config", &config_path],
+        )
+        .await
+        .map_err(|e| setup("pushing the accounts", e))?;
+
+        let targets = SandboxTargets {
+            moto_endpoint: manifest.moto_endpoint.clone(),
+            http_api: HttpApiTarget {
+                local_url: api.local.clone(),
+                public_domain: api.public.trim_start_matches("https://").to_string(),
+            },
+            accounts: stand_ins::sandbox_accounts(&config.parsed, &config.keap_apps),
+            twilio: stand_ins.twilio.clone(),
+            keap: stand_ins.keap.clone(),
+        };
+        let (listener, addr) = ports.bind("runner API").await?;
+        let router = sandbox::router(targets)
+            .map_err(|e| setup("sandbox API", e))?
+            .merge(crate::control::router(
+                proxy.clone(),
+                prepared.pools.clone(),
+            ));
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, router).await {
+                tracing::warn!(error = %e, "runner API stopped");
+            }
+        }));
+        urls.sandbox = format!("http://{addr}");
+
         for mapping in &manifest.event_source_mappings {
             let pool = pool_of(&prepared.pools, &mapping.function)?;
             let credentials = &prepared.credentials[&mapping.function];
@@ -178,20 +276,13 @@ impl RunningStack {
             });
             tasks.push(tokio::spawn(event_source::run(mapping, stopped.clone())));
         }
-        let urls = StackUrls {
-            stack_name: manifest.stack_name.clone(),
-            region: manifest.region.clone(),
-            moto: manifest.moto_endpoint.clone(),
-            aws_proxy: aws_endpoint,
-            http_apis,
-            function_urls,
-        };
         Ok(RunningStack {
             manifest,
             urls,
             proxy,
             pools: prepared.pools,
             credentials: prepared.credentials,
+            stand_ins,
             stop,
             tasks,
             moto: Some(moto),
@@ -214,17 +305,20 @@ impl RunningStack {
 
     /// The environment under which the operator's `smsflow ... --stack` reaches this stack.
     pub fn operator_env(&self) -> Vec<(String, String)> {
-        [
-            ("AWS_ENDPOINT_URL", self.urls.moto.as_str()),
-            ("AWS_ACCESS_KEY_ID", OPERATOR_KEY),
-            ("AWS_SECRET_ACCESS_KEY", OPERATOR_SECRET),
-            ("AWS_REGION", self.urls.region.as_str()),
-            ("SMSFLOW_STACK", self.urls.stack_name.as_str()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+        operator_env(&self.urls)
     }
+}
+
+fn operator_env(urls: &StackUrls) -> Vec<(String, String)> {
+    [
+        ("AWS_ENDPOINT_URL", urls.moto.as_str()),
+        ("AWS_ACCESS_KEY_ID", OPERATOR_KEY),
+        ("AWS_SECRET_ACCESS_KEY", OPERATOR_SECRET),
+        ("AWS_REGION", urls.region.as_str()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
 }
 
 /// The SES identity the template's sender belongs to, which an operator verifies first.
@@ -311,7 +405,11 @@ async fn start_fronts(
 }
 
 /// An SQS client that signs as the function's role, through the proxy.
-async fn sqs_client(region: &str, endpoint: &str, credentials: &RoleCredentials) -> aws_sdk_sqs::Client {
+async fn sqs_client(
+    region: &str,
+    endpoint: &str,
+    credentials: &RoleCredentials,
+) -> aws_sdk_sqs::Client {
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new(region.to_string()))
         .endpoint_url(endpoint)

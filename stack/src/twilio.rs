@@ -87,6 +87,17 @@ impl TwilioStandIn {
         accounts: Vec<TwilioCredentials>,
         callback_route: Option<CallbackRoute>,
     ) -> Result<Self, TwilioStandInError> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        Self::start_on(listener, accounts, callback_route).await
+    }
+
+    /// As [`start`](Self::start), on a listener bound earlier (the runner binds it before
+    /// the stack exists, to give the template its URL).
+    pub async fn start_on(
+        listener: tokio::net::TcpListener,
+        accounts: Vec<TwilioCredentials>,
+        callback_route: Option<CallbackRoute>,
+    ) -> Result<Self, TwilioStandInError> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()?;
@@ -99,7 +110,7 @@ impl TwilioStandIn {
         if let Some(route) = callback_route {
             carrier = carrier.with_callback_route(route);
         }
-        Self::start_with_carrier(accounts, carrier).await
+        Self::serve(listener, accounts, carrier)
     }
 
     /// As [`start`](Self::start), in front of a carrier set up by the caller.
@@ -108,6 +119,14 @@ impl TwilioStandIn {
         carrier: SandboxCarrier,
     ) -> Result<Self, TwilioStandInError> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        Self::serve(listener, accounts, carrier)
+    }
+
+    fn serve(
+        listener: tokio::net::TcpListener,
+        accounts: Vec<TwilioCredentials>,
+        carrier: SandboxCarrier,
+    ) -> Result<Self, TwilioStandInError> {
         let addr = listener.local_addr()?;
         let carrier = Arc::new(carrier);
         let service = Arc::new(Service {

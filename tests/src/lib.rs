@@ -14,4 +14,5 @@ pub mod local_server;
 pub mod moto;
 pub mod poll;
 pub mod runtime;
+pub mod shape;
 pub mod twilio;

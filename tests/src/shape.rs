@@ -72,10 +72,8 @@ impl Deployment {
         let http = reqwest::Client::new();
         match shape {
             Shape::Local => {
-                let server = crate::local_server::start(
-                    &config.serving_from(dir.path()).parse(),
-                )
-                .await;
+                let server =
+                    crate::local_server::start(&config.serving_from(dir.path()).parse()).await;
                 let base = server.base_url();
                 Deployment {
                     shape,
@@ -115,9 +113,7 @@ impl Deployment {
                     .next()
                     .expect("the template has an HTTP API")
                     .clone();
-                let url = |function: &str| {
-                    stack.urls.function_urls[function].local.clone()
-                };
+                let url = |function: &str| stack.urls.function_urls[function].local.clone();
                 Deployment {
                     shape,
                     twilio_local: api.local,
@@ -207,7 +203,12 @@ impl Deployment {
     }
 
     /// A CRM's send request for `account` with `key` and the form `fields`.
-    pub async fn crm_send(&self, account: &str, key: &str, fields: &[(&str, &str)]) -> (u16, Value) {
+    pub async fn crm_send(
+        &self,
+        account: &str,
+        key: &str,
+        fields: &[(&str, &str)],
+    ) -> (u16, Value) {
         let url = format!("{}/crm/{account}/send?key={key}", self.crm);
         self.post_form(&url, fields).await
     }
@@ -239,7 +240,10 @@ impl Deployment {
             if done(&body) {
                 Ok(body)
             } else {
-                Err(format!("{:?}: timed out waiting on {path}: {body}", self.shape))
+                Err(format!(
+                    "{:?}: timed out waiting on {path}: {body}",
+                    self.shape
+                ))
             }
         })
         .await

@@ -1,0 +1,112 @@
+//! The parties outside the stack — Twilio and the CRM — as real HTTP servers on loopback:
+//! the Twilio stand-in (REST `Messages.json`, magic test numbers, signed status callbacks
+//! to the API's public URL) and the Keap stand-in (one Keap app per account moved off the
+//! sandbox CRM, with the account's users).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use smsflow_shared::adapters::embedded::carrier::CallbackRoute;
+use smsflow_shared::config::LocalConfig;
+use smsflow_shared::domain::AccountId;
+use tokio::net::TcpListener;
+
+use crate::keap::{KeapMock, KeapUser};
+use crate::sandbox::SandboxAccount;
+use crate::stack_config::KeapApp;
+use crate::twilio::{TwilioStandIn, TwilioStandInError};
+
+/// The Twilio stand-in's listener, bound before the stack exists so the template's
+/// `TwilioApiBaseUrl` can name it.
+pub struct TwilioSeat {
+    listener: TcpListener,
+    pub base_url: String,
+}
+
+impl TwilioSeat {
+    pub async fn bind(port: u16) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(("127.0.0.1", port)).await?;
+        let base_url = format!("http://{}", listener.local_addr()?);
+        Ok(TwilioSeat { listener, base_url })
+    }
+
+    /// Starts Twilio for the configuration's accounts; callbacks for `public_origin` go to
+    /// the HTTP API front at `local_origin`.
+    pub async fn start(
+        self,
+        config: &LocalConfig,
+        public_origin: &str,
+        local_origin: &str,
+    ) -> Result<TwilioStandIn, TwilioStandInError> {
+        let accounts = config.accounts.iter().map(|a| a.twilio.clone()).collect();
+        let route = CallbackRoute::new(public_origin, local_origin);
+        TwilioStandIn::start_on(self.listener, accounts, Some(route)).await
+    }
+}
+
+/// Creates each moved account's Keap app with its users (their `crm_user_id` is a Keap
+/// user id, a number). Accounts keep the CRMs they name otherwise.
+pub fn provision_keap(
+    keap: &KeapMock,
+    config: &LocalConfig,
+    apps: &[KeapApp],
+) -> Result<(), String> {
+    for app in apps {
+        let account = config
+            .accounts
+            .iter()
+            .find(|a| a.id.as_str() == app.account)
+            .ok_or_else(|| format!("no account {} in the configuration", app.account))?;
+        let users = account
+            .users
+            .values()
+            .filter_map(|user| {
+                let id = user.crm_user_id.as_deref()?.parse().ok()?;
+                let (given_name, family_name) = user
+                    .name
+                    .split_once(' ')
+                    .unwrap_or((user.name.as_str(), ""));
+                Some(KeapUser {
+                    id,
+                    given_name: given_name.to_string(),
+                    family_name: family_name.to_string(),
+                    email: user.email.to_string(),
+                })
+            })
+            .collect::<Vec<_>>();
+        keap.add_app(&app.api_key, &users, &[]);
+    }
+    Ok(())
+}
+
+/// The accounts as the sandbox API plays them: their Twilio credentials, numbers and Keap app.
+pub fn sandbox_accounts(
+    config: &LocalConfig,
+    apps: &[KeapApp],
+) -> BTreeMap<AccountId, SandboxAccount> {
+    config
+        .accounts
+        .iter()
+        .map(|account| {
+            let keap_api_key = apps
+                .iter()
+                .find(|a| a.account == account.id.as_str())
+                .map(|a| a.api_key.clone())
+                .unwrap_or_default();
+            (
+                account.id.clone(),
+                SandboxAccount {
+                    twilio: account.twilio.clone(),
+                    numbers: account.numbers.iter().map(|n| n.number.clone()).collect(),
+                    keap_api_key,
+                },
+            )
+        })
+        .collect()
+}
+
+/// Both stand-ins, shared with the sandbox API.
+pub struct StandIns {
+    pub twilio: Arc<TwilioStandIn>,
+    pub keap: Arc<KeapMock>,
+}
