@@ -3,7 +3,9 @@
 #
 # Installs what it needs (moto, cfn-lint, SAM CLI into .venv), starts moto on a free
 # loopback port for the AWS adapter conformance suites, runs formatting and lint checks,
-# every test of the workspace, and the SAM template checks; stops moto on the way out.
+# every test of the workspace (the end-to-end suite also on the stack runner: each stack
+# scenario creates template.yaml in its own moto), and the SAM template checks; stops moto
+# on the way out.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,6 +32,11 @@ cargo fmt --all -- --check
 
 log "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+# The stack suites run the workspace's binaries (the six functions, the CLI and the stack
+# runner) as processes, as Lambda and an operator would: build them once, first.
+log "binaries (cargo build --bins)"
+cargo build --workspace --bins --locked
 
 log "tests"
 if command -v cargo-nextest >/dev/null 2>&1; then

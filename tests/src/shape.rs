@@ -17,6 +17,10 @@ use tempfile::TempDir;
 use crate::example::{ACME_AUTH_TOKEN, ExampleConfig};
 use crate::poll::{Patience, eventually};
 
+/// Runs the stack scenarios on another template (`scripts/grant-ablation.sh` gives one with
+/// a grant removed, to show which scenario needs it).
+pub const TEMPLATE_VAR: &str = "SMSFLOW_STACK_TEMPLATE";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Shape {
     Local,
@@ -92,7 +96,9 @@ impl Deployment {
                 std::fs::write(&config_path, config.text()).expect("config written");
                 let root = repository();
                 let options = StackOptions {
-                    template: root.join("template.yaml"),
+                    template: std::env::var_os(TEMPLATE_VAR)
+                        .map(PathBuf::from)
+                        .unwrap_or_else(|| root.join("template.yaml")),
                     python: root.join(".venv/bin/python"),
                     bin_dir: bin_dir(),
                     state_dir: dir.path().join("stack"),
@@ -131,20 +137,29 @@ impl Deployment {
 
     /// Stops the deployment; on the stack, fails the scenario if any AWS call was denied.
     pub async fn stop(self) {
+        let denied = self.denials();
         match self.running {
             Running::Local(server) => server.shutdown().await.expect("clean shutdown"),
-            Running::Stack(stack) => {
-                let denied: Vec<String> = stack
-                    .proxy
-                    .calls()
-                    .into_iter()
-                    .filter_map(|c| c.denial.map(|d| format!("{}: {d}", c.function)))
-                    .collect();
-                stack.down().await;
-                assert!(denied.is_empty(), "AccessDenied:\n{}", denied.join("\n"));
-            }
+            Running::Stack(stack) => stack.down().await,
         }
+        assert!(denied.is_empty(), "{}", denied.join("\n"));
         drop(self.dir);
+    }
+
+    /// The AWS calls the stack's functions were denied, in AWS's words (none locally).
+    pub fn denials(&self) -> Vec<String> {
+        let Running::Stack(stack) = &self.running else {
+            return Vec::new();
+        };
+        stack
+            .proxy
+            .calls()
+            .into_iter()
+            .filter_map(|c| {
+                c.denial
+                    .map(|d| format!("AccessDenied: {} {}: {d}", c.function, c.operation))
+            })
+            .collect()
     }
 
     /// GETs a `/_sandbox/...` path: its JSON.
@@ -236,6 +251,9 @@ impl Deployment {
         done: impl Fn(&Value) -> bool,
     ) -> Value {
         eventually(patience, async || {
+            // A denied call is why the wait would time out: say so at once.
+            let denied = self.denials();
+            assert!(denied.is_empty(), "{}", denied.join("\n"));
             let body = self.sandbox_json(path).await;
             if done(&body) {
                 Ok(body)
