@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::domain::retry_backoff::RetryBackoff;
 use crate::domain::{AccountId, EmailAddress};
 use crate::ports::{Clock, Crm, EventPublisher, IdGenerator, JobQueue, Mailer, SmsProvider, Store};
 
@@ -12,6 +13,8 @@ pub struct AppSettings {
     pub public_base_url: Option<String>,
     /// Sender address of the e-mails smsflow sends.
     pub mail_from: Option<EmailAddress>,
+    /// How long a failed queue job waits before it is delivered again.
+    pub retry_backoff: RetryBackoff,
 }
 
 impl AppSettings {

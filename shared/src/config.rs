@@ -643,6 +643,8 @@ pub struct FunctionEnv {
     pub mail_from: Option<EmailAddress>,
     /// Twilio's REST API base URL (`SMSFLOW_TWILIO_API_BASE_URL`); empty: Twilio's own.
     pub twilio_api_base_url: Option<String>,
+    /// The first retry backoff of a failed queue job (`SMSFLOW_RETRY_BACKOFF_SECONDS`).
+    pub retry_backoff: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -686,8 +688,24 @@ impl FunctionEnv {
             mail_from,
             twilio_api_base_url: optional("SMSFLOW_TWILIO_API_BASE_URL")
                 .map(|u| u.trim_end_matches('/').to_string()),
+            retry_backoff: match optional("SMSFLOW_RETRY_BACKOFF_SECONDS") {
+                Some(v) => Some(seconds(&v).ok_or(EnvError {
+                    name: "SMSFLOW_RETRY_BACKOFF_SECONDS",
+                    problem: format!("'{v}' is not a whole number of seconds above 0"),
+                })?),
+                None => None,
+            },
         })
     }
+}
+
+/// A whole, positive number of seconds.
+fn seconds(raw: &str) -> Option<std::time::Duration> {
+    raw.trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|s| *s > 0)
+        .map(std::time::Duration::from_secs)
 }
 
 #[cfg(test)]

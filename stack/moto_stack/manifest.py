@@ -71,7 +71,11 @@ def _function(aws: Aws, stack: Stack, logical_id: str, name: str) -> dict[str, A
         "binary": binary,
         "timeout_seconds": config["Timeout"],
         "memory_mb": config["MemorySize"],
-        "environment": config.get("Environment", {}).get("Variables", {}),
+        # Lambda's variables are strings; moto keeps a Number parameter's Ref as a number.
+        "environment": {
+            name: str(value)
+            for name, value in config.get("Environment", {}).get("Variables", {}).items()
+        },
         "log_format": log_format,
         "application_log_level": level,
         "log_group": logging.get("LogGroup", f"/aws/lambda/{config['FunctionName']}"),

@@ -4,6 +4,7 @@
 //! environment and only its role's permissions, fronts its HTTP API routes and function
 //! URLs, polls its SQS event source mappings, and stands in for Twilio and Keap.
 
+pub mod audit;
 pub mod aws_proxy;
 pub mod aws_request;
 pub mod control;

@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::audit::{self, GrantUsage};
 use crate::aws_proxy::AwsProxy;
 use crate::aws_request::Partition;
 use crate::event_source::{self, Mapping};
@@ -301,6 +302,11 @@ impl RunningStack {
         if let Some(moto) = self.moto.take() {
             moto.stop().await;
         }
+    }
+
+    /// Per function: the actions its role grants and the ones its calls used so far.
+    pub fn grant_usage(&self) -> BTreeMap<String, GrantUsage> {
+        audit::grant_usage(&self.manifest.functions, &self.proxy.calls())
     }
 
     /// The environment under which the operator's `smsflow ... --stack` reaches this stack.

@@ -94,6 +94,7 @@ impl MotoApp {
             settings: AppSettings {
                 public_base_url: public_base_url.map(str::to_string),
                 mail_from: None,
+                ..AppSettings::default()
             },
         };
         MotoApp {

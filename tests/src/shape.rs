@@ -7,15 +7,20 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
+use std::time::Duration;
 
 use serde_json::Value;
 use smsflow_shared::domain::twilio_signature;
-use smsflow_shared::local::RunningServer;
+use smsflow_shared::local::{self, LocalOptions, RetryBackoff, RunningServer};
 use smsflow_stack::runner::{RunningStack, StackOptions};
 use tempfile::TempDir;
 
 use crate::example::{ACME_AUTH_TOKEN, ExampleConfig};
 use crate::poll::{Patience, eventually};
+
+/// Both shapes retry a failed job after 1 s, then 2, 4...: scenarios with outages settle in
+/// seconds (the template's default is 20 s).
+pub const RETRY_BACKOFF: Duration = Duration::from_secs(1);
 
 /// Runs the stack scenarios on another template (`scripts/grant-ablation.sh` gives one with
 /// a grant removed, to show which scenario needs it).
@@ -76,8 +81,12 @@ impl Deployment {
         let http = reqwest::Client::new();
         match shape {
             Shape::Local => {
-                let server =
-                    crate::local_server::start(&config.serving_from(dir.path()).parse()).await;
+                let options = LocalOptions {
+                    retry_backoff: RetryBackoff::starting_at(RETRY_BACKOFF),
+                };
+                let server = local::start_with(&config.serving_from(dir.path()).parse(), options)
+                    .await
+                    .expect("the local server starts");
                 let base = server.base_url();
                 Deployment {
                     shape,
@@ -106,7 +115,10 @@ impl Deployment {
                     stack_name: "smsflow-test".into(),
                     region: "us-east-1".into(),
                     port_base: 0,
-                    parameters: vec![],
+                    parameters: vec![(
+                        "RetryBackoffSeconds".into(),
+                        RETRY_BACKOFF.as_secs().to_string(),
+                    )],
                     root,
                 };
                 let stack = RunningStack::up(&options)
@@ -140,7 +152,10 @@ impl Deployment {
         let denied = self.denials();
         match self.running {
             Running::Local(server) => server.shutdown().await.expect("clean shutdown"),
-            Running::Stack(stack) => stack.down().await,
+            Running::Stack(stack) => {
+                record_grant_usage(&stack);
+                stack.down().await;
+            }
         }
         assert!(denied.is_empty(), "{}", denied.join("\n"));
         drop(self.dir);
@@ -282,5 +297,27 @@ impl Deployment {
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .output()
             .expect("smsflow runs")
+    }
+}
+
+/// Where each stack scenario leaves the grants its functions used, for
+/// `scripts/grant-audit.py` (which sums them over the suite).
+fn record_grant_usage(stack: &RunningStack) {
+    let dir = bin_dir().join("..").join("stack-audit");
+    let file = dir.join(format!(
+        "{}-{}.json",
+        std::thread::current()
+            .name()
+            .unwrap_or("scenario")
+            .replace("::", "-"),
+        std::process::id()
+    ));
+    let written = std::fs::create_dir_all(&dir).and_then(|()| {
+        let usage =
+            serde_json::to_vec_pretty(&stack.grant_usage()).map_err(std::io::Error::other)?;
+        std::fs::write(&file, usage)
+    });
+    if let Err(e) = written {
+        eprintln!("cannot record the grants used in {}: {e}", file.display());
     }
 }

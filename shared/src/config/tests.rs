@@ -320,6 +320,17 @@ fn function_env_requires_table_and_queues() {
         env.twilio_api_base_url.as_deref(),
         Some("https://api.dublin.ie1.twilio.com")
     );
+    for (raw, expected) in [("7", Some(7)), ("0", None), ("-1", None), ("soon", None)] {
+        let env = FunctionEnv::from_lookup(|n| match n {
+            "SMSFLOW_RETRY_BACKOFF_SECONDS" => Some(raw.to_string()),
+            _ => full(n),
+        });
+        assert_eq!(
+            env.map(|e| e.retry_backoff.map(|d| d.as_secs())).ok(),
+            expected.map(Some),
+            "{raw}"
+        );
+    }
     let without = FunctionEnv::from_lookup(|n| {
         (n != "SMSFLOW_TWILIO_API_BASE_URL")
             .then(|| full(n))

@@ -14,6 +14,7 @@ pub mod merge;
 pub mod message;
 pub mod phone;
 pub mod quiet_hours;
+pub mod retry_backoff;
 pub mod routing;
 pub mod secret;
 pub mod segments;

@@ -1,7 +1,7 @@
 //! Queue consumers, written once as "batch in, failed item ids out": Lambda feeds them SQS
 //! events (with `ReportBatchItemFailures`), the local runtime feeds them the in-process
-//! queue. A message that fails goes back to the queue and, after enough receives, to the
-//! dead-letter queue.
+//! queue. A message that fails goes back to the queue, hidden for the retry backoff (not the
+//! queue's whole visibility timeout), and after enough receives to the dead-letter queue.
 
 use std::future::Future;
 
@@ -27,17 +27,24 @@ enum Order {
     AtOnce,
 }
 
+/// A record to retry: its message id, why it failed, and what its backoff needs.
+struct Failed {
+    id: String,
+    why: String,
+    receipt: Option<String>,
+    receive_count: u32,
+}
+
 /// Runs `handle` on each record's decoded body; returns the records to retry and why each
-/// failed: `(message id, reason)`. A body that does not decode is a failure too, so it ends
-/// in the dead-letter queue for an operator instead of vanishing. Also publishes each job's
-/// wait in `queue`.
+/// failed. A body that does not decode is a failure too, so it ends in the dead-letter queue
+/// for an operator instead of vanishing. Also publishes each job's wait in `queue`.
 async fn consume_with_reasons<J, F, Fut>(
     app: &App,
     queue: QueueName,
     event: SqsEvent,
     handle: F,
     order: Order,
-) -> (SqsBatchResponse, Vec<(String, String)>)
+) -> (SqsBatchResponse, Vec<Failed>)
 where
     J: DeserializeOwned,
     F: Fn(J) -> Fut,
@@ -45,7 +52,7 @@ where
 {
     let now = app.clock.now();
     let settle = |record| settle(record, &handle, queue, now);
-    let settled: Vec<Option<(String, String)>> = match order {
+    let settled: Vec<Option<Failed>> = match order {
         Order::OneAfterAnother => {
             let mut settled = Vec::with_capacity(event.records.len());
             for record in event.records {
@@ -56,27 +63,25 @@ where
         Order::AtOnce => futures::future::join_all(event.records.into_iter().map(settle)).await,
     };
     let mut response = SqsBatchResponse::default();
-    let mut reasons = Vec::new();
-    for (id, why) in settled.into_iter().flatten() {
+    let mut failures = Vec::new();
+    for failed in settled.into_iter().flatten() {
         // A record without an id cannot be reported: its empty id fails the whole batch.
-        if id.is_empty() {
+        if failed.id.is_empty() {
             tracing::error!("record without messageId failed; failing the batch");
-        } else {
-            reasons.push((id.clone(), why));
         }
-        response.add_failure(id);
+        response.add_failure(failed.id.clone());
+        failures.push(failed);
     }
-    (response, reasons)
+    (response, failures)
 }
 
-/// Handles one record of `queue` (received at `now`); `(message id, why)` if it is to be
-/// retried.
+/// Handles one record of `queue` (received at `now`); what to retry, if it failed.
 async fn settle<J, F, Fut>(
     record: SqsMessage,
     handle: &F,
     queue: QueueName,
     now: Timestamp,
-) -> Option<(String, String)>
+) -> Option<Failed>
 where
     J: DeserializeOwned,
     F: Fn(J) -> Fut,
@@ -106,25 +111,51 @@ where
             Some(problem)
         }
     };
-    failure.map(|why| (id, why))
+    failure.map(|why| Failed {
+        id,
+        why,
+        receive_count: record
+            .attributes
+            .get("ApproximateReceiveCount")
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(1),
+        receipt: record.receipt_handle,
+    })
 }
 
-/// Remembers why each message failed, for `smsflow dlq list` once it is dead-lettered. Best
-/// effort: the message is retried either way, so a store error is only logged.
-async fn record_failures(app: &App, queue: QueueName, reasons: Vec<(String, String)>) {
-    for (message_id, error) in reasons {
+/// Hides each failed message for its retry backoff, so a brief outage costs seconds rather
+/// than the queue's whole visibility timeout. Best effort: a message that cannot be hidden
+/// comes back when its visibility timeout ends.
+async fn back_off(app: &App, queue: QueueName, failures: &[Failed]) {
+    for failed in failures {
+        let Some(receipt) = &failed.receipt else {
+            continue;
+        };
+        let delay = app.settings.retry_backoff.delay(failed.receive_count);
+        if let Err(e) = app.queue.change_visibility(queue, receipt, delay).await {
+            tracing::warn!(%queue, message_id = %failed.id, error = %e, "cannot delay the retry");
+        }
+    }
+}
+
+/// Remembers why each message failed, for `smsflow dlq list` once it is dead-lettered, then
+/// sets when it comes back. Best effort: the message is retried either way, so a store error
+/// is only logged.
+async fn record_failures(app: &App, queue: QueueName, failures: Vec<Failed>) {
+    for failed in failures.iter().filter(|f| !f.id.is_empty()) {
         let failure = JobFailure {
-            error,
+            error: failed.why.clone(),
             failed_at: app.clock.now(),
         };
         if let Err(e) = app
             .store
-            .record_job_failure(queue, &message_id, &failure)
+            .record_job_failure(queue, &failed.id, &failure)
             .await
         {
-            tracing::warn!(%queue, message_id, error = %e, "cannot record the job failure");
+            tracing::warn!(%queue, message_id = %failed.id, error = %e, "cannot record the job failure");
         }
     }
+    back_off(app, queue, &failures).await;
 }
 
 /// Publishes how long a job waited before its first receive (`SentTimestamp` to `now`);

@@ -6,7 +6,7 @@ mod config_accounts;
 mod pump;
 mod sandbox;
 
-pub use pump::RetryBackoff;
+pub use crate::domain::retry_backoff::RetryBackoff;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -84,6 +84,16 @@ impl LocalRuntime {
         config: &LocalConfig,
         public_base_url: Option<String>,
     ) -> Result<Self, LocalError> {
+        Self::build_with(db, config, public_base_url, LocalOptions::default()).await
+    }
+
+    /// As [`LocalRuntime::build_on`], with options.
+    pub async fn build_with(
+        db: EmbeddedDb,
+        config: &LocalConfig,
+        public_base_url: Option<String>,
+        options: LocalOptions,
+    ) -> Result<Self, LocalError> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let ids: Arc<dyn IdGenerator> = Arc::new(UlidIds::default());
         let http = reqwest::Client::builder()
@@ -123,6 +133,7 @@ impl LocalRuntime {
             settings: AppSettings {
                 public_base_url,
                 mail_from: Some(config.mail.from.clone()),
+                retry_backoff: options.retry_backoff,
             },
         });
         Ok(LocalRuntime {
@@ -218,19 +229,13 @@ pub async fn start_with(
         config.server.public_base_url.clone()
     };
     let db = open_database(config)?;
-    let runtime = Arc::new(LocalRuntime::build_on(db, config, Some(public_base_url)).await?);
+    let runtime =
+        Arc::new(LocalRuntime::build_with(db, config, Some(public_base_url), options).await?);
     let (stop, stopped) = watch::channel(false);
     let router = runtime.router();
     let pumps: Vec<_> = QueueName::ALL
         .into_iter()
-        .map(|queue| {
-            tokio::spawn(pump::run(
-                runtime.clone(),
-                queue,
-                options.retry_backoff,
-                stopped.clone(),
-            ))
-        })
+        .map(|queue| tokio::spawn(pump::run(runtime.clone(), queue, stopped.clone())))
         .collect();
     let mut server_stopped = stopped.clone();
     let task = tokio::spawn(async move {

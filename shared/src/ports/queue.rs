@@ -95,8 +95,10 @@ pub type QueueResult<T> = Result<T, QueueError>;
 /// SQS's longest delay; the in-process queue enforces the same bound.
 pub const MAX_DELAY: Duration = Duration::from_secs(15 * 60);
 
+/// A queue jobs are sent to; its consumers also settle what they received (a failed job's
+/// retry backoff), hence the receiving side.
 #[async_trait]
-pub trait JobQueue: Send + Sync {
+pub trait JobQueue: QueueReceiver + Send + Sync {
     /// Durably enqueues a message; returns its id.
     async fn enqueue(&self, queue: QueueName, message: OutgoingMessage) -> QueueResult<String>;
     /// Durably enqueues several messages in as few calls as the backend allows (SQS: one

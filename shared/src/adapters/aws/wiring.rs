@@ -15,6 +15,7 @@ use crate::adapters::twilio::{TWILIO_API_BASE_URL, TwilioClient};
 use crate::app::{App, AppSettings};
 use crate::config::FunctionEnv;
 use crate::domain::PhoneNumber;
+use crate::domain::retry_backoff::RetryBackoff;
 use crate::ports::{Clock, IdGenerator, SystemClock, UlidIds};
 
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +75,10 @@ pub fn app_from_sdk(sdk: &SdkConfig, env: &FunctionEnv) -> Result<App, WiringErr
         settings: AppSettings {
             public_base_url: env.public_base_url.clone(),
             mail_from: env.mail_from.clone(),
+            retry_backoff: env
+                .retry_backoff
+                .map(RetryBackoff::starting_at)
+                .unwrap_or_default(),
         },
     })
 }
