@@ -109,6 +109,8 @@ struct App {
     /// Answers for the next requests, in order, before any handler runs; each for any
     /// request, or only for one method and path.
     scripted: VecDeque<(Option<(String, String)>, ScriptedFailure)>,
+    /// Down: every request answers 503 until the app is up again.
+    down: bool,
     requests: Vec<LoggedRequest>,
     next_id: u64,
     contacts: BTreeMap<u64, Value>,
@@ -241,6 +243,12 @@ impl KeapMock {
         self.with_app(api_key, |app| {
             app.scripted.extend(failures.iter().map(|f| (None, *f)));
         });
+    }
+
+    /// Takes the app down (every request answers 503, as Keap does in an outage) or brings
+    /// it back up.
+    pub fn set_down(&self, api_key: &str, down: bool) {
+        self.with_app(api_key, |app| app.down = down);
     }
 
     /// As [`fail_next`](Self::fail_next), for requests with this method and path only
@@ -609,6 +617,9 @@ async fn script_and_log(State(apps): State<Apps>, request: Request, next: Next) 
                     .as_ref()
                     .is_none_or(|(m, p)| *m == method && *p == path)
             };
+            if app.down {
+                return Some(ScriptedFailure::ServerError(503));
+            }
             let index = app.scripted.iter().position(|(route, _)| applies(route))?;
             app.scripted.remove(index).map(|(_, failure)| failure)
         })

@@ -31,7 +31,7 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -39,11 +39,14 @@ use serde_json::{Value, json};
 use smsflow_shared::adapters::embedded::carrier::sandbox_sid;
 use smsflow_shared::adapters::embedded::crm::{AchievedGoal, InAccount};
 use smsflow_shared::domain::twilio_signature;
-use smsflow_shared::domain::{AccountId, EmailAddress, PhoneNumber, Timestamp, TwilioCredentials};
+use smsflow_shared::domain::{AccountId, PhoneNumber, Timestamp, TwilioCredentials};
 use smsflow_shared::handlers::ApiError;
 use smsflow_shared::handlers::error::route_not_found;
 use smsflow_shared::handlers::http::INBOUND_PATH;
-use smsflow_shared::ports::{Clock, CrmError, NewContact, NewNote, SystemClock};
+use smsflow_shared::local::sandbox_requests::{
+    InboundText, NewSandboxContact, NewSandboxNote, Outage, invalid,
+};
+use smsflow_shared::ports::{Clock, CrmError, NewNote, SystemClock};
 
 use crate::keap::KeapMock;
 use crate::twilio::TwilioStandIn;
@@ -115,6 +118,7 @@ pub fn router(targets: SandboxTargets) -> Result<Router, SandboxError> {
         )
         .route("/_sandbox/crm/{account}/notes", get(notes).post(log_note))
         .route("/_sandbox/crm/{account}/goals", get(goals))
+        .route("/_sandbox/crm/{account}/outage", put(outage))
         .route("/_sandbox/inbound", post(simulate_inbound))
         .fallback(route_not_found)
         .with_state(sandbox))
@@ -141,14 +145,6 @@ fn backend(e: impl std::fmt::Display) -> ApiError {
 fn account_id(raw: &str) -> Result<AccountId, ApiError> {
     AccountId::parse(raw)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_account", e.to_string()))
-}
-
-fn invalid(field: &str, e: impl std::fmt::Display) -> ApiError {
-    ApiError::new(
-        StatusCode::BAD_REQUEST,
-        "invalid_request",
-        format!("{field}: {e}"),
-    )
 }
 
 async fn messages(
@@ -327,56 +323,20 @@ fn crm_refused(e: CrmError) -> ApiError {
     }
 }
 
-/// The local sandbox's new-contact request.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewSandboxContact {
-    first_name: Option<String>,
-    last_name: Option<String>,
-    email: Option<String>,
-    /// E.164.
-    phone: Option<String>,
-    /// The owning user's CRM id.
-    owner_id: Option<String>,
-    /// IANA time zone (`America/Denver`).
-    time_zone: Option<String>,
-}
-
-impl NewSandboxContact {
-    /// The contact to create, or a 400 naming the field that is wrong.
-    fn checked(self) -> Result<NewContact, ApiError> {
-        let phone = self
-            .phone
-            .as_deref()
-            .map(PhoneNumber::parse_e164)
-            .transpose()
-            .map_err(|e| invalid("phone", e))?;
-        let email = self
-            .email
-            .as_deref()
-            .map(EmailAddress::parse)
-            .transpose()
-            .map_err(|e| invalid("email", e))?;
-        if let Some(zone) = &self.time_zone
-            && jiff::tz::TimeZone::get(zone).is_err()
-        {
-            return Err(invalid(
-                "time_zone",
-                format!("'{zone}' is not an IANA time zone (e.g. America/Denver)"),
-            ));
-        }
-        Ok(NewContact {
-            first_name: self.first_name,
-            last_name: self.last_name,
-            email,
-            phone,
-            owner_id: self.owner_id,
-            time_zone: self.time_zone,
-        })
-    }
-}
-
 /// Creates a contact in the account's Keap app, as someone working in the CRM would.
+/// `{"down": true}` takes the account's CRM down (every call answers 503) until
+/// `{"down": false}`.
+async fn outage(
+    State(sandbox): State<Shared>,
+    Path(account): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let (_, key) = configured_account(&sandbox, &account)?;
+    let Outage { down } = json_body(&body)?;
+    sandbox.targets.keap.set_down(key, down);
+    Ok(Json(json!({ "down": down })))
+}
+
 async fn create_contact(
     State(sandbox): State<Shared>,
     Path(account): Path<String>,
@@ -390,24 +350,6 @@ async fn create_contact(
         .create_contact(key, &new)
         .map_err(crm_refused)?;
     Ok((StatusCode::CREATED, Json(json!({ "contact": contact }))))
-}
-
-/// The local sandbox's new-note request.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewSandboxNote {
-    contact_id: String,
-    /// `Call` for a logged phone call, `Email`, `Other`...
-    #[serde(rename = "type")]
-    note_type: String,
-    #[serde(default)]
-    title: String,
-    #[serde(default)]
-    body: String,
-    /// The Keap user the note is assigned to.
-    user_id: Option<String>,
-    /// Creation time in epoch milliseconds; now when left out.
-    created_at: Option<i64>,
 }
 
 /// Adds a typed note to a contact, as a dialer logging a call would.
@@ -435,19 +377,6 @@ async fn log_note(
         StatusCode::CREATED,
         Json(json!({ "note": InAccount { account, item: note } })),
     ))
-}
-
-/// The local sandbox's inbound-text request.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct InboundText {
-    /// The person's phone (E.164).
-    from: String,
-    /// One of the account's numbers (E.164).
-    to: String,
-    body: String,
-    #[serde(default)]
-    media_urls: Vec<String>,
 }
 
 /// Posts a signed Twilio inbound webhook for a text from `from` to `to` to the HTTP API

@@ -77,6 +77,16 @@ impl Deployment {
     /// Starts `shape` on `config` (an edited example: the local server listens on a free
     /// port, the stack's accounts are pushed from it).
     pub async fn start(shape: Shape, config: ExampleConfig) -> Deployment {
+        Self::start_with(shape, config, &[]).await
+    }
+
+    /// As [`Deployment::start`]; the stack is deployed with these template `parameters`
+    /// besides the retry backoff (e.g. `MaxReceiveCount`).
+    pub async fn start_with(
+        shape: Shape,
+        config: ExampleConfig,
+        parameters: &[(&str, &str)],
+    ) -> Deployment {
         let dir = tempfile::tempdir().expect("temp dir");
         let http = reqwest::Client::new();
         match shape {
@@ -115,10 +125,11 @@ impl Deployment {
                     stack_name: "smsflow-test".into(),
                     region: "us-east-1".into(),
                     port_base: 0,
-                    parameters: vec![(
-                        "RetryBackoffSeconds".into(),
-                        RETRY_BACKOFF.as_secs().to_string(),
-                    )],
+                    parameters: [("RetryBackoffSeconds", RETRY_BACKOFF.as_secs().to_string())]
+                        .into_iter()
+                        .chain(parameters.iter().map(|(k, v)| (*k, v.to_string())))
+                        .map(|(k, v)| (k.to_string(), v))
+                        .collect(),
                     root,
                 };
                 let stack = RunningStack::up(&options)
@@ -198,6 +209,18 @@ impl Deployment {
             .await
             .expect("answers");
         (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Takes acme's CRM down (`true`) or brings it back, through `/_sandbox`.
+    pub async fn crm_outage(&self, down: bool) {
+        let r = self
+            .http
+            .put(format!("{}/_sandbox/crm/acme/outage", self.sandbox))
+            .json(&serde_json::json!({ "down": down }))
+            .send()
+            .await
+            .expect("answers");
+        assert_eq!(r.status().as_u16(), 200, "{:?}", r.text().await);
     }
 
     /// POSTs JSON to `url`: status and JSON body.

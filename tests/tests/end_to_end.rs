@@ -50,7 +50,27 @@ in_both_shapes!(
     a_crm_send_is_sent_delivered_and_fires_its_goals,
     magic_numbers_fail_as_twilio_says,
     stop_wins_over_a_later_send,
+    a_crm_outage_delays_goals_and_loses_none,
 );
+
+/// What a new text's automation sets off on the example account (no e-mail in the text).
+const NEW_TEXT_GOALS: [&str; 4] = [
+    "ContactAutoCreated",
+    "Inbound",
+    "Inbound19523142318",
+    "officeacmeexample",
+];
+
+/// A text from `from` with `sid`, as Twilio posts it.
+fn text<'a>(sid: &'a str, from: &'a str, body: &'a str) -> [(&'a str, &'a str); 5] {
+    [
+        ("AccountSid", ACME_TWILIO_SID),
+        ("MessageSid", sid),
+        ("From", from),
+        ("To", ACME_LONG_CODE),
+        ("Body", body),
+    ]
+}
 
 /// The call names of the goals fired on `contact` (any contact when `None`), sorted, once
 /// `done` holds for them.
@@ -255,4 +275,37 @@ async fn stop_wins_over_a_later_send(d: &Deployment) {
     .await;
     let messages = d.sandbox_json("/_sandbox/messages").await;
     assert_eq!(messages["messages"], json!([]), "nothing sent to Ann");
+}
+
+async fn a_crm_outage_delays_goals_and_loses_none(d: &Deployment) {
+    d.crm_outage(true).await;
+    // The webhook does not touch the CRM: it answers at once.
+    let (status, _) = d
+        .twilio_inbound(&text(
+            "SM00000000000000000000000000000777",
+            "+14155552673",
+            "Anyone there?",
+        ))
+        .await;
+    assert_eq!(status, 200);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let goals_so_far = d.sandbox_json("/_sandbox/crm/acme/goals").await;
+    assert_eq!(
+        goals_so_far["goals"],
+        json!([]),
+        "nothing reaches a CRM that is down"
+    );
+
+    d.crm_outage(false).await;
+    assert_eq!(
+        goals(d, None, NEW_TEXT_GOALS.len()).await,
+        NEW_TEXT_GOALS,
+        "each goal exactly once after the outage"
+    );
+    let contacts = d.sandbox_json("/_sandbox/crm/acme/contacts").await;
+    assert_eq!(
+        contacts["contacts"].as_array().map(Vec::len),
+        Some(1),
+        "one contact, not one per retry"
+    );
 }

@@ -5,6 +5,7 @@
 mod config_accounts;
 mod pump;
 mod sandbox;
+pub mod sandbox_requests;
 
 pub use crate::domain::retry_backoff::RetryBackoff;
 

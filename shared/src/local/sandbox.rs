@@ -7,20 +7,21 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::LocalRuntime;
+use super::sandbox_requests::{InboundText, NewSandboxContact, NewSandboxNote, Outage, invalid};
 use crate::adapters::embedded::carrier::sandbox_sid;
 use crate::adapters::embedded::crm::InAccount;
 use crate::domain::twilio_signature;
-use crate::domain::{Account, AccountId, EmailAddress, PhoneNumber, Timestamp};
+use crate::domain::{Account, AccountId, PhoneNumber, Timestamp};
 use crate::handlers::ApiError;
 use crate::handlers::http::INBOUND_PATH;
-use crate::ports::{Crm, CrmError, NewContact, NewNote};
+use crate::ports::{Crm, CrmError, NewNote};
 
 pub fn router(runtime: Arc<LocalRuntime>) -> Router {
     Router::new()
@@ -33,6 +34,7 @@ pub fn router(runtime: Arc<LocalRuntime>) -> Router {
         )
         .route("/_sandbox/crm/{account}/notes", get(notes).post(log_note))
         .route("/_sandbox/crm/{account}/goals", get(goals))
+        .route("/_sandbox/crm/{account}/outage", put(outage))
         .route("/_sandbox/inbound", post(simulate_inbound))
         .with_state(runtime)
 }
@@ -148,18 +150,16 @@ fn crm_refused(e: CrmError) -> ApiError {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewSandboxContact {
-    first_name: Option<String>,
-    last_name: Option<String>,
-    email: Option<String>,
-    /// E.164.
-    phone: Option<String>,
-    /// The owning user's CRM id (an account user's `crm_user_id`).
-    owner_id: Option<String>,
-    /// IANA time zone (`America/Denver`), as a CRM records it.
-    time_zone: Option<String>,
+/// Takes the sandbox CRM down (every account's: the local server has one) or brings it up.
+async fn outage(
+    State(rt): State<Arc<LocalRuntime>>,
+    Path(account): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    configured_account(&rt, &account).await?;
+    let Outage { down } = json_body(&body)?;
+    rt.crm.set_unavailable(down);
+    Ok(Json(json!({ "down": down })))
 }
 
 /// Creates a contact in the account's sandbox CRM, as someone working in the CRM would.
@@ -169,67 +169,13 @@ async fn create_contact(
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let account = configured_account(&rt, &account).await?;
-    let new: NewSandboxContact = json_body(&body)?;
-    let bad = |field: &str, e: String| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            format!("{field}: {e}"),
-        )
-    };
-    let phone = new
-        .phone
-        .as_deref()
-        .map(PhoneNumber::parse_e164)
-        .transpose()
-        .map_err(|e| bad("phone", e.to_string()))?;
-    let email = new
-        .email
-        .as_deref()
-        .map(EmailAddress::parse)
-        .transpose()
-        .map_err(|e| bad("email", e.to_string()))?;
-    if let Some(zone) = &new.time_zone
-        && jiff::tz::TimeZone::get(zone).is_err()
-    {
-        return Err(bad(
-            "time_zone",
-            format!("'{zone}' is not an IANA time zone (e.g. America/Denver)"),
-        ));
-    }
+    let new = json_body::<NewSandboxContact>(&body)?.checked()?;
     let contact = rt
         .crm
-        .create_contact(
-            &account,
-            &NewContact {
-                first_name: new.first_name,
-                last_name: new.last_name,
-                email,
-                phone,
-                owner_id: new.owner_id,
-                time_zone: new.time_zone,
-            },
-        )
+        .create_contact(&account, &new)
         .await
         .map_err(crm_refused)?;
     Ok((StatusCode::CREATED, Json(json!({ "contact": contact }))))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewSandboxNote {
-    contact_id: String,
-    /// `Call` for a logged phone call (what inbound routing looks for), `Email`, `Other`...
-    #[serde(rename = "type")]
-    note_type: String,
-    #[serde(default)]
-    title: String,
-    #[serde(default)]
-    body: String,
-    /// The CRM user the note is assigned to.
-    user_id: Option<String>,
-    /// Creation time in epoch milliseconds; now when left out.
-    created_at: Option<i64>,
 }
 
 /// Adds a typed note to a contact, as a dialer logging a call would.
@@ -261,33 +207,14 @@ async fn log_note(
     ))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct InboundText {
-    /// The person's phone (E.164).
-    from: String,
-    /// One of the account's numbers (E.164).
-    to: String,
-    body: String,
-    #[serde(default)]
-    media_urls: Vec<String>,
-}
-
 /// Posts a signed Twilio inbound webhook for a text from `from` to `to`, exactly as Twilio
 /// would, and answers with what the webhook answered.
 async fn simulate_inbound(
     State(rt): State<Arc<LocalRuntime>>,
     Json(text): Json<InboundText>,
 ) -> Result<Json<Value>, ApiError> {
-    let bad = |field: &str, e: String| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            format!("{field}: {e}"),
-        )
-    };
-    let from = PhoneNumber::parse_e164(&text.from).map_err(|e| bad("from", e.to_string()))?;
-    let to = PhoneNumber::parse_e164(&text.to).map_err(|e| bad("to", e.to_string()))?;
+    let from = PhoneNumber::parse_e164(&text.from).map_err(|e| invalid("from", e))?;
+    let to = PhoneNumber::parse_e164(&text.to).map_err(|e| invalid("to", e))?;
     let account = rt
         .app
         .store
@@ -295,7 +222,7 @@ async fn simulate_inbound(
         .await
         .map_err(backend)?
         .ok_or_else(|| {
-            bad(
+            invalid(
                 "to",
                 format!("{to} is not a number of any configured account"),
             )

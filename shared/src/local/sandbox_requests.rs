@@ -1,0 +1,107 @@
+//! The requests of the `/_sandbox` API, shared by the local server's sandbox and the stack
+//! runner's, so a scenario's request means the same thing in both shapes.
+
+use axum::http::StatusCode;
+use serde::Deserialize;
+
+use crate::domain::{EmailAddress, PhoneNumber};
+use crate::handlers::ApiError;
+use crate::ports::NewContact;
+
+/// A 400 naming the field that is wrong.
+pub fn invalid(field: &str, e: impl std::fmt::Display) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        format!("{field}: {e}"),
+    )
+}
+
+/// `POST /_sandbox/crm/{account}/contacts`: a contact created as someone working in the
+/// CRM would.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewSandboxContact {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: Option<String>,
+    /// E.164.
+    pub phone: Option<String>,
+    /// The owning user's CRM id (an account user's `crm_user_id`).
+    pub owner_id: Option<String>,
+    /// IANA time zone (`America/Denver`), as a CRM records it.
+    pub time_zone: Option<String>,
+}
+
+impl NewSandboxContact {
+    /// The contact to create, or a 400 naming the field that is wrong.
+    pub fn checked(self) -> Result<NewContact, ApiError> {
+        let phone = self
+            .phone
+            .as_deref()
+            .map(PhoneNumber::parse_e164)
+            .transpose()
+            .map_err(|e| invalid("phone", e))?;
+        let email = self
+            .email
+            .as_deref()
+            .map(EmailAddress::parse)
+            .transpose()
+            .map_err(|e| invalid("email", e))?;
+        if let Some(zone) = &self.time_zone
+            && jiff::tz::TimeZone::get(zone).is_err()
+        {
+            return Err(invalid(
+                "time_zone",
+                format!("'{zone}' is not an IANA time zone (e.g. America/Denver)"),
+            ));
+        }
+        Ok(NewContact {
+            first_name: self.first_name,
+            last_name: self.last_name,
+            email,
+            phone,
+            owner_id: self.owner_id,
+            time_zone: self.time_zone,
+        })
+    }
+}
+
+/// `POST /_sandbox/crm/{account}/notes`: a typed note, as a dialer logging a call would.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewSandboxNote {
+    pub contact_id: String,
+    /// `Call` for a logged phone call (what inbound routing looks for), `Email`, `Other`...
+    #[serde(rename = "type")]
+    pub note_type: String,
+    #[serde(default)]
+    pub title: String,
+    #[serde(default)]
+    pub body: String,
+    /// The CRM user the note is assigned to.
+    pub user_id: Option<String>,
+    /// Creation time in epoch milliseconds; now when left out.
+    pub created_at: Option<i64>,
+}
+
+/// `POST /_sandbox/inbound`: a person texting one of the account's numbers.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InboundText {
+    /// The person's phone (E.164).
+    pub from: String,
+    /// One of the account's numbers (E.164).
+    pub to: String,
+    pub body: String,
+    #[serde(default)]
+    pub media_urls: Vec<String>,
+}
+
+/// `PUT /_sandbox/crm/{account}/outage`: `{"down": true}` takes the CRM down (every call
+/// fails as in an outage) until `{"down": false}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Outage {
+    pub down: bool,
+}
