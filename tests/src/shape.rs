@@ -12,6 +12,7 @@ use std::time::Duration;
 use serde_json::Value;
 use smsflow_shared::domain::twilio_signature;
 use smsflow_shared::local::{self, LocalOptions, RetryBackoff, RunningServer};
+use smsflow_shared::ports::{QueueName, QueueReceiver};
 use smsflow_stack::runner::{RunningStack, StackOptions};
 use tempfile::TempDir;
 
@@ -209,6 +210,33 @@ impl Deployment {
             .await
             .expect("answers");
         (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// The bodies of the jobs in `queue`'s dead-letter queue, as an operator finds them:
+    /// `smsflow dlq list --stack` on the stack; locally the same read in-process (the
+    /// server holds its database, so the CLI cannot open it while it serves).
+    pub async fn dead_letter_bodies(&self, queue: QueueName) -> Vec<String> {
+        match &self.running {
+            Running::Stack(_) => {
+                let output = self.smsflow(&["dlq", "list", "--queue", queue.as_str(), "--json"]);
+                assert!(output.status.success(), "{output:?}");
+                let jobs: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+                jobs.as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|j| j["body"].as_str().map(str::to_string))
+                    .collect()
+            }
+            Running::Local(server) => server
+                .runtime
+                .queue
+                .receive_dead_letters(queue, 100, Duration::ZERO)
+                .await
+                .expect("the local dead-letter queue reads")
+                .into_iter()
+                .map(|m| m.body)
+                .collect(),
+        }
     }
 
     /// Takes acme's CRM down (`true`) or brings it back, through `/_sandbox`.

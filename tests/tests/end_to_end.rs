@@ -7,8 +7,9 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use smsflow_shared::ports::QueueName;
 use smsflow_tests::example::{ACME_LONG_CODE, ACME_SEND_KEY, ACME_TWILIO_SID, ExampleConfig};
-use smsflow_tests::poll::Patience;
+use smsflow_tests::poll::{Patience, eventually};
 use smsflow_tests::shape::{Deployment, Shape};
 
 /// Cold starts and queue polling make the stack slower to settle than the local server.
@@ -17,32 +18,45 @@ const PATIENCE: Patience = Patience {
     every: Duration::from_millis(200),
 };
 
+/// Five tries with 1, 2, 4 and 8 s between them.
+const DEAD_LETTER_PATIENCE: Patience = Patience {
+    within: Duration::from_secs(60),
+    every: Duration::from_millis(500),
+};
+
 const ANN: &str = "+14155552671";
 
-/// Runs `scenario` on a fresh deployment of `shape`, then stops it.
-async fn run(shape: Shape, scenario: impl AsyncFnOnce(&Deployment)) {
-    let deployment = Deployment::start(shape, ExampleConfig::new()).await;
+/// Runs `scenario` on a fresh deployment of `shape` on `config`, then stops it.
+async fn run(shape: Shape, config: ExampleConfig, scenario: impl AsyncFnOnce(&Deployment)) {
+    let deployment = Deployment::start(shape, config).await;
     scenario(&deployment).await;
     deployment.stop().await;
 }
 
-/// `scenario` as two tests: `<scenario>::local` and `<scenario>::stack`.
+/// `scenario` as two tests: `<scenario>::local` and `<scenario>::stack`, on the example
+/// configuration or, with `on <expr>`, on an edited one.
 macro_rules! in_both_shapes {
-    ($($scenario:ident),* $(,)?) => {$(
+    ($($scenario:ident $(on $config:expr)?),* $(,)?) => {$(
         mod $scenario {
             use super::*;
 
+            fn config() -> ExampleConfig {
+                in_both_shapes!(@config $($config)?)
+            }
+
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn local() {
-                run(Shape::Local, super::$scenario).await;
+                run(Shape::Local, config(), super::$scenario).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn stack() {
-                run(Shape::Stack, super::$scenario).await;
+                run(Shape::Stack, config(), super::$scenario).await;
             }
         }
     )*};
+    (@config) => { ExampleConfig::new() };
+    (@config $config:expr) => { $config };
 }
 
 in_both_shapes!(
@@ -51,7 +65,19 @@ in_both_shapes!(
     magic_numbers_fail_as_twilio_says,
     stop_wins_over_a_later_send,
     a_crm_outage_delays_goals_and_loses_none,
+    sends_from_one_number_are_paced,
+    a_rate_limited_send_is_retried_then_dead_lettered on with_rate_limited_number(),
 );
+
+/// Twilio's magic From number that is always "rate limited" (21611), as an acme number.
+const RATE_LIMITED_FROM: &str = "+15005550008";
+
+fn with_rate_limited_number() -> ExampleConfig {
+    ExampleConfig::new().append(&format!(
+        "\n[[accounts.numbers]]\nnumber = \"{RATE_LIMITED_FROM}\"\nkind = \"long_code\"\n\
+         backup_email = \"office@acme.example\"\n"
+    ))
+}
 
 /// What a new text's automation sets off on the example account (no e-mail in the text).
 const NEW_TEXT_GOALS: [&str; 4] = [
@@ -308,4 +334,82 @@ async fn a_crm_outage_delays_goals_and_loses_none(d: &Deployment) {
         Some(1),
         "one contact, not one per retry"
     );
+}
+
+async fn sends_from_one_number_are_paced(d: &Deployment) {
+    // The long code sends one segment a second; three requests arrive at once.
+    let phones = ["+14155550161", "+14155550162", "+14155550163"];
+    for phone in phones {
+        let (status, answer) = d
+            .crm_send(
+                "acme",
+                ACME_SEND_KEY,
+                &[
+                    ("phone", phone),
+                    ("message", "Your roof is done."),
+                    ("type", "transactional"),
+                ],
+            )
+            .await;
+        assert_eq!(status, 202, "{answer}");
+    }
+    let messages = d
+        .eventually_sandbox("/_sandbox/messages", PATIENCE, |b| {
+            b["messages"]
+                .as_array()
+                .is_some_and(|m| m.len() == phones.len())
+        })
+        .await;
+    let mut accepted: Vec<i64> = messages["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m["accepted_at"].as_i64())
+        .collect();
+    accepted.sort_unstable();
+    for pair in accepted.windows(2) {
+        // Slots are a second apart; the carrier stamps acceptance a little after the slot.
+        assert!(
+            pair[1] - pair[0] >= 900,
+            "sent closer than the rate allows: {accepted:?}"
+        );
+    }
+}
+
+async fn a_rate_limited_send_is_retried_then_dead_lettered(d: &Deployment) {
+    let (status, answer) = d
+        .crm_send(
+            "acme",
+            ACME_SEND_KEY,
+            &[
+                ("phone", ANN),
+                ("message", "Hello"),
+                ("type", "transactional"),
+                ("from", RATE_LIMITED_FROM),
+            ],
+        )
+        .await;
+    assert_eq!(status, 202, "{answer}");
+    let message_id = answer["message_id"]
+        .as_str()
+        .expect("message id")
+        .to_string();
+    // Twilio refuses every try for now (21611). Each try gives its attempt back, so the next
+    // one sends again instead of being skipped as "already attempted"; after the queue's
+    // tries the job waits in the dead-letter queue for an operator.
+    let dead = eventually(DEAD_LETTER_PATIENCE, async || {
+        let bodies = d.dead_letter_bodies(QueueName::Send).await;
+        if bodies.iter().any(|b| b.contains(&message_id)) {
+            Ok(bodies)
+        } else {
+            Err(format!(
+                "{:?}: {message_id} not dead-lettered yet: {bodies:?}",
+                d.shape
+            ))
+        }
+    })
+    .await;
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    let messages = d.sandbox_json("/_sandbox/messages").await;
+    assert_eq!(messages["messages"], json!([]), "Twilio accepted nothing");
 }
