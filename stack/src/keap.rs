@@ -132,6 +132,23 @@ impl App {
         self.next_id
     }
 
+    /// Adds a TEXT custom field of the contact model labelled `label`.
+    fn add_custom_field(&mut self, label: &str) {
+        let id = self.new_id();
+        self.custom_fields.push(json!({
+            "id": id.to_string(),
+            "label": label,
+            "field_name": format!("{label}{id}"),
+            "field_type": "TEXT",
+            "record_type": "CONTACT",
+            "options": []
+        }));
+    }
+
+    fn has_custom_field(&self, label: &str) -> bool {
+        self.custom_fields.iter().any(|f| f["label"] == label)
+    }
+
     fn custom_field_ids(&self) -> Vec<String> {
         self.custom_fields
             .iter()
@@ -212,15 +229,7 @@ impl KeapMock {
                 app.users.insert(user.id, user.clone());
             }
             for label in custom_field_labels {
-                let id = app.new_id();
-                app.custom_fields.push(json!({
-                    "id": id.to_string(),
-                    "label": label,
-                    "field_name": format!("{label}{id}"),
-                    "field_type": "TEXT",
-                    "record_type": "CONTACT",
-                    "options": []
-                }));
+                app.add_custom_field(label);
             }
         });
     }
@@ -369,6 +378,22 @@ impl KeapMock {
                 }
             }
             Ok(port_contact(app, &contact))
+        })
+    }
+
+    /// Creates the contact custom fields labelled `labels` that the app lacks, as someone
+    /// setting up Keap does before smsflow writes them (smsflow's Keap adapter only finds
+    /// fields by label, it never creates one); the labels created, in order.
+    pub fn create_custom_fields(&self, api_key: &str, labels: &[&str]) -> CrmResult<Vec<String>> {
+        self.in_existing_app(api_key, |app| {
+            let mut created = Vec::new();
+            for label in labels {
+                if !app.has_custom_field(label) {
+                    app.add_custom_field(label);
+                    created.push((*label).to_string());
+                }
+            }
+            Ok(created)
         })
     }
 
@@ -1611,6 +1636,33 @@ mod tests {
             ))
         );
         assert_eq!(mock.notes(KEY), []);
+    }
+
+    #[tokio::test]
+    async fn custom_fields_created_as_in_keap_are_written_by_label() {
+        let (mock, ann) = app_with_ann().await;
+        let created = mock.create_custom_fields(KEY, &["Rating", "Feedback", "QuoteOk"]);
+        assert_eq!(created, Ok(vec!["Feedback".into(), "QuoteOk".into()]));
+        assert_eq!(mock.create_custom_fields(KEY, &["Feedback"]), Ok(vec![]));
+        let (_, model) = call(&mock, "GET", "/rest/v2/contacts/model", None).await;
+        let labels: Vec<&str> = model["custom_fields"]
+            .as_array()
+            .expect("custom fields")
+            .iter()
+            .filter_map(|f| f["label"].as_str())
+            .collect();
+        assert_eq!(labels, ["Rating", "Feedback", "QuoteOk"]);
+
+        let feedback = model["custom_fields"][1]["id"].clone();
+        let patch = format!("/rest/v2/contacts/{}?update_mask=custom_fields", ann.id);
+        let fields = json!({"custom_fields": [{"id": feedback, "content": "Faster"}]});
+        assert_eq!(call(&mock, "PATCH", &patch, Some(fields)).await.0, 200);
+        let fields = &mock.contacts(KEY)[0].custom_fields;
+        assert_eq!(fields.get("Feedback").map(String::as_str), Some("Faster"));
+        assert!(matches!(
+            mock.create_custom_fields("nobody", &["Rating"]),
+            Err(CrmError::Unauthorized(_))
+        ));
     }
 
     #[tokio::test]

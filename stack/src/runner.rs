@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use axum::http::Method;
 use serde::Serialize;
+use smsflow_shared::domain::sequence::Sequence;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -26,7 +27,7 @@ use crate::manifest::Manifest;
 use crate::moto_process::{self, MotoStack, MotoStackOptions};
 use crate::operator;
 use crate::sandbox::{self, HttpApiTarget, SandboxTargets};
-use crate::stack_config::{self, StackConfigError};
+use crate::stack_config::{self, KeapApp, StackConfigError};
 use crate::stand_ins::{self, StandIns, TwilioSeat};
 
 /// Credentials of the operator (the runner itself and the CLI): moto accepts any, and
@@ -105,6 +106,8 @@ pub struct RunningStack {
     pub pools: BTreeMap<String, Arc<FunctionPool>>,
     pub credentials: BTreeMap<String, RoleCredentials>,
     pub stand_ins: StandIns,
+    /// The accounts moved off the sandbox CRM to the Keap stand-in.
+    keap_apps: Vec<KeapApp>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     moto: Option<MotoStack>,
@@ -284,6 +287,7 @@ impl RunningStack {
             pools: prepared.pools,
             credentials: prepared.credentials,
             stand_ins,
+            keap_apps: config.keap_apps,
             stop,
             tasks,
             moto: Some(moto),
@@ -307,6 +311,14 @@ impl RunningStack {
     /// Per function: the actions its role grants and the ones its calls used so far.
     pub fn grant_usage(&self) -> BTreeMap<String, GrantUsage> {
         audit::grant_usage(&self.manifest.functions, &self.proxy.calls())
+    }
+
+    /// Gives `sequence`'s account the custom fields the sequence uses before it is applied,
+    /// when that account was moved to the Keap stand-in (see
+    /// [`stand_ins::create_sequence_fields`]); the labels created.
+    pub fn create_sequence_fields(&self, sequence: &Sequence) -> Result<Vec<String>, StackError> {
+        stand_ins::create_sequence_fields(&self.stand_ins.keap, &self.keap_apps, sequence)
+            .map_err(|e| setup("Keap stand-in", e))
     }
 
     /// The environment under which the operator's `smsflow ... --stack` reaches this stack.

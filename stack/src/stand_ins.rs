@@ -9,6 +9,7 @@ use std::sync::Arc;
 use smsflow_shared::adapters::embedded::carrier::CallbackRoute;
 use smsflow_shared::config::LocalConfig;
 use smsflow_shared::domain::AccountId;
+use smsflow_shared::domain::sequence::Sequence;
 use tokio::net::TcpListener;
 
 use crate::keap::{KeapMock, KeapUser};
@@ -79,6 +80,32 @@ pub fn provision_keap(
     Ok(())
 }
 
+/// Creates in the Keap app of `sequence`'s account the custom fields the sequence reads or
+/// writes ([`Sequence::custom_fields`]) that the app lacks; the labels created.
+///
+/// An account moved off the sandbox CRM (`stack/src/stack_config.rs`) had every custom
+/// field there: the sandbox CRM (`shared/src/adapters/embedded/crm.rs`) stores any field
+/// it is given. Keap writes only the fields its app has, as the Keap stand-in does, so a
+/// sequence saving answers would fail on the stack where it runs locally. Creating its
+/// fields when the sequence is applied is what the person connecting Keap does first;
+/// an account on a CRM of its own is left as it is (nothing created).
+pub fn create_sequence_fields(
+    keap: &KeapMock,
+    apps: &[KeapApp],
+    sequence: &Sequence,
+) -> Result<Vec<String>, String> {
+    let Some(app) = apps
+        .iter()
+        .find(|a| a.account == sequence.account().as_str())
+    else {
+        return Ok(Vec::new());
+    };
+    let fields = sequence.custom_fields();
+    let labels: Vec<&str> = fields.iter().map(|f| f.name()).collect();
+    keap.create_custom_fields(&app.api_key, &labels)
+        .map_err(|e| format!("{}: custom fields {labels:?}: {e}", sequence.origin()))
+}
+
 /// The accounts as the sandbox API plays them: their Twilio credentials, numbers and Keap app.
 pub fn sandbox_accounts(
     config: &LocalConfig,
@@ -109,4 +136,46 @@ pub fn sandbox_accounts(
 pub struct StandIns {
     pub twilio: Arc<TwilioStandIn>,
     pub keap: Arc<KeapMock>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A sequence of `account` that saves to `_Rating` and merges `_Tier`.
+    fn sequence(account: &str) -> Sequence {
+        let yaml = format!(
+            "account: {account}
+name: survey
+start: crm
+sender: '+19523142318'
+collect_email_first: false
+steps:
+  - name: ask
+    message: Hi ~Contact._Tier~! Rate us?
+    save_to: Contact._Rating
+    next: finish
+"
+        );
+        Sequence::load("survey.yaml", &yaml).expect("valid")
+    }
+
+    #[tokio::test]
+    async fn only_moved_accounts_get_their_sequences_fields() {
+        let keap = KeapMock::start().await;
+        keap.add_app("stack-keap-key-acme", &[], &["Tier"]);
+        let apps = [KeapApp {
+            account: "acme".into(),
+            api_key: "stack-keap-key-acme".into(),
+        }];
+        // (the sequence's account, the fields created)
+        let cases: [(&str, &[&str]); 3] = [("acme", &["Rating"]), ("acme", &[]), ("beta", &[])];
+        for (account, expected) in cases {
+            let created = create_sequence_fields(&keap, &apps, &sequence(account));
+            assert_eq!(
+                created,
+                Ok(expected.iter().map(|l| l.to_string()).collect())
+            );
+        }
+    }
 }

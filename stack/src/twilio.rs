@@ -2,8 +2,9 @@
 //! `POST /2010-04-01/Accounts/{AccountSid}/Messages.json` as smsflow's adapter
 //! (`shared/src/adapters/twilio.rs`) calls it, in front of local mode's sandbox carrier
 //! (`shared/src/adapters/embedded/carrier.rs`). The carrier is the one implementation of
-//! the magic test numbers, the accepted-message store and the signed `sent` → `delivered`
-//! status callbacks; this module only adds what Twilio's HTTP side does:
+//! the magic test numbers, the accepted-message store and the signed status callbacks
+//! (`sent` → `delivered`, or `undelivered` 30006 for its landline); this module only adds
+//! what Twilio's HTTP side does:
 //!
 //! - **Authentication**: HTTP Basic with `AccountSid:AuthToken` or, when the account has
 //!   one, `ApiKeySid:ApiKeySecret`, for the account named in the path. Anything else is

@@ -10,9 +10,11 @@ use std::process::Output;
 use std::time::Duration;
 
 use serde_json::Value;
+use smsflow_shared::domain::sequence::Sequence;
 use smsflow_shared::domain::twilio_signature;
 use smsflow_shared::local::{self, LocalOptions, RetryBackoff, RunningServer};
 use smsflow_shared::ports::{QueueName, QueueReceiver};
+use smsflow_shared::usecases::sequence;
 use smsflow_stack::runner::{RunningStack, StackOptions};
 use tempfile::TempDir;
 
@@ -331,6 +333,39 @@ impl Deployment {
             }
         })
         .await
+    }
+
+    /// Stores the sequence defined by `yaml` for its account, as its operator would, and
+    /// fails the scenario if it is refused. On the stack that is `smsflow sequences apply`,
+    /// after the runner gave a Keap-backed account the custom fields the sequence uses
+    /// (`RunningStack::create_sequence_fields`: the sandbox CRM has them all, Keap only the
+    /// ones created). Locally the server holds the database, so the CLI cannot open it
+    /// while it serves: the sequence is applied in-process, by the same use case the CLI
+    /// runs (`smsflow_shared::usecases::sequence::apply`).
+    pub async fn apply_sequence(&self, yaml: &str) {
+        let sequence = Sequence::load("sequence.yaml", yaml)
+            .unwrap_or_else(|e| panic!("the scenario's sequence is valid: {e}"));
+        match &self.running {
+            Running::Local(server) => {
+                sequence::apply(server.runtime.app.store.as_ref(), &sequence)
+                    .await
+                    .unwrap_or_else(|e| panic!("the sequence applies: {e}"));
+            }
+            Running::Stack(stack) => {
+                stack
+                    .create_sequence_fields(&sequence)
+                    .unwrap_or_else(|e| panic!("the sequence's custom fields: {e}"));
+                let file = self.dir.path().join(format!("{}.yaml", sequence.name()));
+                std::fs::write(&file, yaml).expect("sequence file written");
+                let applied = self.smsflow(&["sequences", "apply", &file.display().to_string()]);
+                assert!(
+                    applied.status.success(),
+                    "smsflow sequences apply: {}{}",
+                    String::from_utf8_lossy(&applied.stdout),
+                    String::from_utf8_lossy(&applied.stderr)
+                );
+            }
+        }
     }
 
     /// Runs `smsflow` with `args` against this deployment as its operator would: on the

@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use smsflow_shared::adapters::embedded::carrier::UNDELIVERABLE_LANDLINE;
 use smsflow_shared::ports::QueueName;
 use smsflow_tests::example::{ACME_LONG_CODE, ACME_SEND_KEY, ACME_TWILIO_SID, ExampleConfig};
 use smsflow_tests::poll::{Patience, eventually};
@@ -25,6 +26,52 @@ const DEAD_LETTER_PATIENCE: Patience = Patience {
 };
 
 const ANN: &str = "+14155552671";
+const BEN: &str = "+14155550142";
+
+/// Three questions with branching, a closing message, a note and the tags for an opt-out
+/// and an invalid number; started by the keyword SURVEY or by the CRM. It saves answers to
+/// custom fields, which the sandbox CRM takes as they come and a Keap app must have.
+const SURVEY: &str = r#"
+account: acme
+name: survey
+start: both
+keywords: [SURVEY]
+sender: "+19523142318"
+collect_email_first: false
+note: true
+opted_out_tag: Survey opted out
+invalid_number_tag: Survey invalid number
+steps:
+  - name: ask-rating
+    message: "Hi ~Contact.FirstName~! How would you rate us, 1-10?"
+    save_to: Contact._Rating
+    next:
+      conditions:
+        - greater_than: 7
+          tag: Promoter
+          goto: ask-quote
+      fallback: ask-why
+      fallback_tag: Detractor
+  - name: ask-why
+    message: What could we do better?
+    save_to: Contact._Feedback
+    next: thanks
+  - name: ask-quote
+    message: Glad to hear it, ~Contact.FirstName~! May we quote you? YES or NO
+    save_to: Contact._QuoteOk
+    next:
+      conditions:
+        - equals_any: ["yes*", "*sure*"]
+          tag: Quote OK
+          goto: thanks
+      fallback: thanks
+  - name: thanks
+    message: "Thanks, ~Contact.FirstName~: you rated us ~Contact._Rating~."
+    await_reply: false
+"#;
+
+/// The title of the survey's conversation note.
+const SURVEY_NOTE: &str = "SMS sequence: survey";
 
 /// Runs `scenario` on a fresh deployment of `shape` on `config`, then stops it.
 async fn run(shape: Shape, config: ExampleConfig, scenario: impl AsyncFnOnce(&Deployment)) {
@@ -67,6 +114,11 @@ in_both_shapes!(
     a_crm_outage_delays_goals_and_loses_none,
     sends_from_one_number_are_paced,
     a_rate_limited_send_is_retried_then_dead_lettered on with_rate_limited_number(),
+    a_keyword_walks_the_survey_through_its_branches_to_its_closing_message,
+    a_repeated_crm_start_gets_the_first_answer_and_starts_nothing_more,
+    // On the stack, the status-callback function ends the run (`end_session`: DynamoDB
+    // DeleteItem): the scenario that proves template.yaml grants it.
+    a_landline_reported_undelivered_ends_the_run_with_the_invalid_number_tag,
 );
 
 /// Twilio's magic From number that is always "rate limited" (21611), as an acme number.
@@ -86,17 +138,6 @@ const NEW_TEXT_GOALS: [&str; 4] = [
     "Inbound19523142318",
     "officeacmeexample",
 ];
-
-/// A text from `from` with `sid`, as Twilio posts it.
-fn text<'a>(sid: &'a str, from: &'a str, body: &'a str) -> [(&'a str, &'a str); 5] {
-    [
-        ("AccountSid", ACME_TWILIO_SID),
-        ("MessageSid", sid),
-        ("From", from),
-        ("To", ACME_LONG_CODE),
-        ("Body", body),
-    ]
-}
 
 /// The call names of the goals fired on `contact` (any contact when `None`), sorted, once
 /// `done` holds for them.
@@ -152,6 +193,99 @@ async fn crm_contact(d: &Deployment, first_name: &str, phone: &str) -> String {
         .to_string()
 }
 
+/// A text from `from` with Twilio's `MessageSid` `sid` (a test repeats one to play
+/// Twilio's retry): the webhook must take it.
+async fn text(d: &Deployment, from: &str, sid: &str, body: &str) {
+    let params = [
+        ("AccountSid", ACME_TWILIO_SID),
+        ("MessageSid", sid),
+        ("From", from),
+        ("To", ACME_LONG_CODE),
+        ("Body", body),
+    ];
+    let (status, answer) = d.twilio_inbound(&params).await;
+    assert_eq!(status, 200, "{body}: {answer}");
+}
+
+/// The bodies the carrier accepted for `to`, oldest first.
+fn bodies_to(messages: &Value, to: &str) -> Vec<String> {
+    let mut sent: Vec<(i64, String)> = messages["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| m["to"] == to)
+        .filter_map(|m| Some((m["accepted_at"].as_i64()?, m["body"].as_str()?.to_string())))
+        .collect();
+    sent.sort();
+    sent.into_iter().map(|(_, body)| body).collect()
+}
+
+/// The bodies sent to `to`, oldest first, once there are at least `count`.
+async fn sent_to(d: &Deployment, to: &str, count: usize) -> Vec<String> {
+    let path = "/_sandbox/messages?limit=1000";
+    let messages = d
+        .eventually_sandbox(path, PATIENCE, |b| bodies_to(b, to).len() >= count)
+        .await;
+    bodies_to(&messages, to)
+}
+
+/// The bodies sent to `to` now, after a pause in which nothing more should be sent.
+async fn sent_to_after_a_pause(d: &Deployment, to: &str) -> Vec<String> {
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    bodies_to(&d.sandbox_json("/_sandbox/messages?limit=1000").await, to)
+}
+
+/// Contact `id` of acme's CRM, once `done` holds for it.
+async fn contact_when(d: &Deployment, id: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let find = |contacts: &Value| {
+        contacts["contacts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["id"] == id)
+            .cloned()
+    };
+    let contacts = d
+        .eventually_sandbox("/_sandbox/crm/acme/contacts", PATIENCE, |b| {
+            find(b).is_some_and(|c| done(&c))
+        })
+        .await;
+    find(&contacts).expect("the contact")
+}
+
+/// A contact's tags, sorted.
+fn tags(contact: &Value) -> Vec<&str> {
+    let mut tags: Vec<&str> = contact["tags"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    tags.sort_unstable();
+    tags
+}
+
+/// The bodies of the survey notes on `contact`.
+fn survey_notes(notes: &Value, contact: &str) -> Vec<String> {
+    notes["notes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|n| n["title"] == SURVEY_NOTE && n["contact_id"] == contact)
+        .filter_map(|n| n["body"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// The survey notes on `contact` once one ends with `end`.
+async fn survey_notes_ending(d: &Deployment, contact: &str, end: &str) -> Vec<String> {
+    let notes = d
+        .eventually_sandbox("/_sandbox/crm/acme/notes", PATIENCE, |b| {
+            survey_notes(b, contact).iter().any(|n| n.ends_with(end))
+        })
+        .await;
+    survey_notes(&notes, contact)
+}
+
 async fn an_inbound_text_is_forwarded_and_fires_goals_once(d: &Deployment) {
     let text = [
         ("AccountSid", ACME_TWILIO_SID),
@@ -192,7 +326,7 @@ async fn an_inbound_text_is_forwarded_and_fires_goals_once(d: &Deployment) {
 }
 
 async fn a_crm_send_is_sent_delivered_and_fires_its_goals(d: &Deployment) {
-    let ben = crm_contact(d, "Ben", "+14155550142").await;
+    let ben = crm_contact(d, "Ben", BEN).await;
     let (status, answer) = d
         .crm_send(
             "acme",
@@ -212,7 +346,7 @@ async fn a_crm_send_is_sent_delivered_and_fires_its_goals(d: &Deployment) {
         })
         .await;
     let sent = &messages["messages"][0];
-    assert_eq!(sent["to"], "+14155550142");
+    assert_eq!(sent["to"], BEN);
     assert_eq!(sent["body"], "Hi Ben, see you at 3.");
     assert_eq!(
         goals(d, Some(&ben), 3).await,
@@ -233,9 +367,7 @@ async fn a_crm_send_is_sent_delivered_and_fires_its_goals(d: &Deployment) {
         .await;
     assert_eq!((status, &again["repeated"]), (202, &json!(true)), "{again}");
     assert_eq!(again["message_id"], answer["message_id"]);
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let messages = d.sandbox_json("/_sandbox/messages").await;
-    assert_eq!(messages["messages"].as_array().map(Vec::len), Some(1));
+    assert_eq!(sent_to_after_a_pause(d, BEN).await.len(), 1);
 }
 
 async fn magic_numbers_fail_as_twilio_says(d: &Deployment) {
@@ -306,14 +438,13 @@ async fn stop_wins_over_a_later_send(d: &Deployment) {
 async fn a_crm_outage_delays_goals_and_loses_none(d: &Deployment) {
     d.crm_outage(true).await;
     // The webhook does not touch the CRM: it answers at once.
-    let (status, _) = d
-        .twilio_inbound(&text(
-            "SM00000000000000000000000000000777",
-            "+14155552673",
-            "Anyone there?",
-        ))
-        .await;
-    assert_eq!(status, 200);
+    text(
+        d,
+        "+14155552673",
+        "SM00000000000000000000000000000777",
+        "Anyone there?",
+    )
+    .await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let goals_so_far = d.sandbox_json("/_sandbox/crm/acme/goals").await;
     assert_eq!(
@@ -412,4 +543,141 @@ async fn a_rate_limited_send_is_retried_then_dead_lettered(d: &Deployment) {
     assert_eq!(dead.len(), 1, "{dead:?}");
     let messages = d.sandbox_json("/_sandbox/messages").await;
     assert_eq!(messages["messages"], json!([]), "Twilio accepted nothing");
+}
+
+async fn a_keyword_walks_the_survey_through_its_branches_to_its_closing_message(d: &Deployment) {
+    d.apply_sequence(SURVEY).await;
+    let ann = crm_contact(d, "Ann", ANN).await;
+
+    text(d, ANN, "SM00000000000000000000000000000001", "Survey").await;
+    assert_eq!(
+        sent_to(d, ANN, 1).await,
+        ["Hi Ann! How would you rate us, 1-10?"]
+    );
+    text(d, ANN, "SM00000000000000000000000000000002", "9, love it").await;
+    sent_to(d, ANN, 2).await;
+    // Twilio repeats the webhook of that reply: nothing advances.
+    text(d, ANN, "SM00000000000000000000000000000002", "9, love it").await;
+    text(d, ANN, "SM00000000000000000000000000000003", "Yes, sure").await;
+    assert_eq!(
+        sent_to(d, ANN, 3).await,
+        [
+            "Hi Ann! How would you rate us, 1-10?",
+            "Glad to hear it, Ann! May we quote you? YES or NO",
+            "Thanks, Ann: you rated us 9, love it.",
+        ]
+    );
+
+    let contact = contact_when(d, &ann, |c| {
+        tags(c).len() == 2 && c["custom_fields"]["QuoteOk"] == "Yes, sure"
+    })
+    .await;
+    assert_eq!(tags(&contact), ["Promoter", "Quote OK"]);
+    assert_eq!(contact["custom_fields"]["Rating"], "9, love it");
+    let conversation = "Sent: Hi Ann! How would you rate us, 1-10?\n\
+                        Reply: 9, love it\n\
+                        Sent: Glad to hear it, Ann! May we quote you? YES or NO\n\
+                        Reply: Yes, sure\n\
+                        Sent: Thanks, Ann: you rated us 9, love it.";
+    assert_eq!(
+        survey_notes_ending(d, &ann, "you rated us 9, love it.").await,
+        [conversation]
+    );
+
+    // The texts the run took fired the inbound goals (the repeated webhook none) and were
+    // not forwarded by e-mail.
+    let inbound = goals_when(d, Some(&ann), |names| {
+        names.iter().filter(|n| *n == "Inbound").count() >= 3
+    })
+    .await;
+    assert_eq!(inbound.iter().filter(|n| *n == "Inbound").count(), 3);
+    assert_eq!(
+        d.sandbox_json("/_sandbox/emails").await["emails"],
+        json!([])
+    );
+
+    // The run is over: the keyword starts a new one, whose lines join the same note.
+    text(d, ANN, "SM00000000000000000000000000000004", "SURVEY").await;
+    sent_to(d, ANN, 4).await;
+    let again = format!("{conversation}\nSent: Hi Ann! How would you rate us, 1-10?");
+    assert_eq!(survey_notes_ending(d, &ann, &again).await, [again]);
+}
+
+async fn a_repeated_crm_start_gets_the_first_answer_and_starts_nothing_more(d: &Deployment) {
+    d.apply_sequence(SURVEY).await;
+    let ben = crm_contact(d, "Ben", BEN).await;
+    let start = [("contactId", ben.as_str()), ("requestId", "start-ben-1")];
+    let (status, first) = d
+        .start_sequence("acme", "survey", ACME_SEND_KEY, &start)
+        .await;
+    assert_eq!(status, 202, "{first}");
+    assert_eq!(
+        (&first["sequence"], &first["contact_id"], &first["step"]),
+        (&json!("survey"), &json!(ben), &json!("ask-rating")),
+        "{first}"
+    );
+    assert_eq!(
+        sent_to(d, BEN, 1).await,
+        ["Hi Ben! How would you rate us, 1-10?"]
+    );
+
+    // The CRM lost the answer and posts again: the first answer, marked as a repeat.
+    let (status, again) = d
+        .start_sequence("acme", "survey", ACME_SEND_KEY, &start)
+        .await;
+    assert_eq!(status, 202, "{again}");
+    let mut expected = first.clone();
+    expected["repeated"] = json!(true);
+    assert_eq!(again, expected);
+    // Another request while the run is on is refused: there is one run, and one message.
+    let other = [("contactId", ben.as_str()), ("requestId", "start-ben-2")];
+    let (status, refused) = d
+        .start_sequence("acme", "survey", ACME_SEND_KEY, &other)
+        .await;
+    assert_eq!(
+        (status, refused["error"].as_str()),
+        (409, Some("already_in_sequence")),
+        "{refused}"
+    );
+    assert_eq!(sent_to_after_a_pause(d, BEN).await.len(), 1);
+}
+
+async fn a_landline_reported_undelivered_ends_the_run_with_the_invalid_number_tag(d: &Deployment) {
+    d.apply_sequence(SURVEY).await;
+    let ivy = crm_contact(d, "Ivy", UNDELIVERABLE_LANDLINE).await;
+    let start = [("contactId", ivy.as_str()), ("requestId", "start-ivy-1")];
+    let (status, started) = d
+        .start_sequence("acme", "survey", ACME_SEND_KEY, &start)
+        .await;
+    assert_eq!(status, 202, "{started}");
+    // The carrier accepts the first question, then reports it sent and undelivered (30006).
+    assert_eq!(
+        sent_to(d, UNDELIVERABLE_LANDLINE, 1).await,
+        ["Hi Ivy! How would you rate us, 1-10?"]
+    );
+    let contact = contact_when(d, &ivy, |c| tags(c).contains(&"Survey invalid number")).await;
+    assert_eq!(tags(&contact), ["Survey invalid number"]);
+    assert_eq!(
+        survey_notes_ending(d, &ivy, "the sequence ended.").await,
+        ["Sent: Hi Ivy! How would you rate us, 1-10?\n\
+          Not a valid mobile number: the sequence ended."]
+    );
+    let fired = goals_including(d, &ivy, &["BadNumber"]).await;
+    assert!(!fired.contains(&"GoodNumber".to_string()), "{fired:?}");
+
+    // The run ended in storage: the contact may start again (a new request, not a repeat;
+    // the tag job may land a moment before the run's end is written, and a refusal is not
+    // remembered, so the start is tried until it is taken).
+    let restart = [("contactId", ivy.as_str()), ("requestId", "start-ivy-2")];
+    let restarted = eventually(PATIENCE, async || {
+        match d
+            .start_sequence("acme", "survey", ACME_SEND_KEY, &restart)
+            .await
+        {
+            (202, answer) => Ok(answer),
+            (status, answer) => Err(format!("{:?}: the restart: {status} {answer}", d.shape)),
+        }
+    })
+    .await;
+    assert_ne!(restarted["session_id"], started["session_id"]);
 }

@@ -1,10 +1,12 @@
 //! End to end on the local server: people text a sequence's keyword and their replies walk
-//! it; the sandbox carrier, CRM and outbox show what happened.
+//! it; the sandbox carrier, CRM and outbox show what happened. The keyword walk through the
+//! survey's branches, a repeated CRM start and an invalid number run in both shapes, in
+//! `tests/tests/end_to_end.rs`.
 
 use std::path::Path;
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use smsflow_shared::config::LocalConfig;
 use smsflow_shared::domain::sequence::Sequence;
 use smsflow_shared::local::RunningServer;
@@ -160,115 +162,6 @@ async fn start_server(dir: &Path) -> RunningServer {
         runtime::add_contact(&app, &acme, new_contact(name, phone)).await;
     }
     server
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_keyword_walks_the_sequence_to_its_finish_and_keeps_one_note() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let server = start_server(dir.path()).await;
-
-    text(&server, ANN, "SM00000000000000000000000000000001", "Survey").await;
-    assert_eq!(
-        wait_for_messages(&server, ANN, 1).await,
-        ["Hi Ann! How would you rate us, 1-10?"]
-    );
-    text(
-        &server,
-        ANN,
-        "SM00000000000000000000000000000002",
-        "9, love it",
-    )
-    .await;
-    wait_for_messages(&server, ANN, 2).await;
-    // Twilio repeats the webhook of that reply: nothing advances.
-    text(
-        &server,
-        ANN,
-        "SM00000000000000000000000000000002",
-        "9, love it",
-    )
-    .await;
-    text(
-        &server,
-        ANN,
-        "SM00000000000000000000000000000003",
-        "Yes, sure",
-    )
-    .await;
-    let sent = wait_for_messages(&server, ANN, 3).await;
-    assert_eq!(
-        sent,
-        [
-            "Hi Ann! How would you rate us, 1-10?",
-            "Glad to hear it, Ann! May we quote you? YES or NO",
-            "Thanks, Ann: you rated us 9, love it.",
-        ]
-    );
-
-    let contacts = eventually_json(&server, "/_sandbox/crm/acme/contacts", PATIENCE, |b| {
-        let ann = contact(b, ANN);
-        tags(ann).len() == 2 && ann["custom_fields"]["QuoteOk"] == "Yes, sure"
-    })
-    .await;
-    let ann = contact(&contacts, ANN);
-    assert_eq!(tags(ann), ["Promoter", "Quote OK"]);
-    assert_eq!(ann["custom_fields"]["Rating"], "9, love it");
-    let ann_id = ann["id"].as_str().expect("id").to_string();
-
-    let expected_note = "Sent: Hi Ann! How would you rate us, 1-10?\n\
-                         Reply: 9, love it\n\
-                         Sent: Glad to hear it, Ann! May we quote you? YES or NO\n\
-                         Reply: Yes, sure\n\
-                         Sent: Thanks, Ann: you rated us 9, love it.";
-    let notes = eventually_json(&server, "/_sandbox/crm/acme/notes", PATIENCE, |b| {
-        survey_notes(b)
-            .first()
-            .is_some_and(|(_, body)| body.ends_with("you rated us 9, love it."))
-    })
-    .await;
-    assert_eq!(
-        survey_notes(&notes),
-        [(ann_id.clone(), expected_note.to_string())]
-    );
-
-    // The texts the run took were not forwarded by e-mail, but fired the inbound goals.
-    let emails = get_body(&server, "/_sandbox/emails").await;
-    assert_eq!(emails["emails"], json!([]), "{emails}");
-    let goals = eventually_json(
-        &server,
-        "/_sandbox/crm/acme/goals?limit=1000",
-        PATIENCE,
-        |b| {
-            b["goals"]
-                .as_array()
-                .is_some_and(|g| g.iter().filter(|g| g["call_name"] == "Inbound").count() >= 3)
-        },
-    )
-    .await;
-    let inbound = goals["goals"]
-        .as_array()
-        .expect("goals")
-        .iter()
-        .filter(|g| g["call_name"] == "Inbound")
-        .count();
-    assert_eq!(inbound, 3, "one per text, the repeated webhook none");
-
-    // The run is over: Ann is free, and a new run appends to the same note.
-    text(&server, ANN, "SM00000000000000000000000000000004", "SURVEY").await;
-    wait_for_messages(&server, ANN, 4).await;
-    let notes = eventually_json(&server, "/_sandbox/crm/acme/notes", PATIENCE, |b| {
-        survey_notes(b)
-            .first()
-            .is_some_and(|(_, body)| body.matches("How would you rate us").count() == 2)
-    })
-    .await;
-    let survey = survey_notes(&notes);
-    assert_eq!(survey.len(), 1, "still one note: {survey:?}");
-    assert_eq!(
-        survey[0].1,
-        format!("{expected_note}\nSent: Hi Ann! How would you rate us, 1-10?")
-    );
-    server.shutdown().await.expect("clean shutdown");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

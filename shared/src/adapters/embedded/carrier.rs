@@ -11,8 +11,14 @@
 //! | +15005550008   | 21611 sender queue full (rate limited) | | +15005550003 | 21408 no permission for region |
 //! | +15005550006   | passes | | +15005550004 | 21610 recipient unsubscribed |
 //! |                |        | | +15005550009 | 21614 not a mobile number |
+//! |                |        | | +15005550010 | sandbox only: accepted, then `sent` and `undelivered` 30006 |
 //!
-//! Every other number is accepted and delivered.
+//! Every magic number above fails at once, when the send is made. Twilio's test
+//! credentials have no number for a failure reported after acceptance, which is how a real
+//! landline fails (`sent`, then `undelivered` 30006: landline or unreachable carrier), so
+//! the sandbox adds [`UNDELIVERABLE_LANDLINE`], a number of Twilio's test range that no
+//! magic number uses: its messages are accepted and reported `sent`, then `undelivered`
+//! with `ErrorCode` 30006. Every other number is accepted and delivered.
 //!
 //! Callbacks are posted to the URL the message names, unless a [`CallbackRoute`] says that
 //! URL's public origin is served elsewhere (the stack runner's API front on a loopback
@@ -56,6 +62,24 @@ pub fn sandbox_sid(prefix: &str, ulid: &str) -> String {
         "{prefix}{}",
         hex::encode(&ulid.as_bytes()[ulid.len().saturating_sub(16)..])
     )
+}
+
+/// The sandbox's landline: accepted, then reported `sent` and `undelivered` with 30006.
+pub const UNDELIVERABLE_LANDLINE: &str = "+15005550010";
+
+/// The status callbacks the carrier posts for a message it accepted, in order, each with
+/// its `ErrorCode`.
+fn delivery_reports(to: &str) -> &'static [(MessageStatus, Option<u32>)] {
+    match to {
+        UNDELIVERABLE_LANDLINE => &[
+            (MessageStatus::Sent, None),
+            (MessageStatus::Undelivered, Some(30006)),
+        ],
+        _ => &[
+            (MessageStatus::Sent, None),
+            (MessageStatus::Delivered, None),
+        ],
+    }
 }
 
 /// A magic number's documented refusal, if `sms` uses one.
@@ -226,8 +250,8 @@ impl SandboxCarrier {
             .await
     }
 
-    /// Posts `sent` then `delivered` for the message, signed with the account's auth token
-    /// for the message's status callback URL.
+    /// Posts the message's [`delivery_reports`] (`sent` then `delivered`, unless its number
+    /// says otherwise), signed with the account's auth token for its status callback URL.
     async fn report_delivery(report: DeliveryReport) {
         let Some(url) = report.message.status_callback.clone() else {
             return;
@@ -240,9 +264,9 @@ impl SandboxCarrier {
             },
         };
         let message = &report.message;
-        for status in [MessageStatus::Sent, MessageStatus::Delivered] {
+        for (status, error_code) in delivery_reports(&message.to) {
             tokio::time::sleep(report.delay).await;
-            let params: Vec<(String, String)> = vec![
+            let mut params: Vec<(String, String)> = vec![
                 ("AccountSid".into(), message.account_sid.clone()),
                 ("ApiVersion".into(), "2010-04-01".into()),
                 ("From".into(), message.from.clone()),
@@ -252,6 +276,9 @@ impl SandboxCarrier {
                 ("SmsStatus".into(), status.as_str().into()),
                 ("To".into(), message.to.clone()),
             ];
+            if let Some(code) = error_code {
+                params.push(("ErrorCode".into(), code.to_string()));
+            }
             let signature = twilio_signature::sign(&report.auth_token, &url, &params);
             let mut request = report
                 .http
@@ -356,6 +383,7 @@ mod tests {
             (ok, "+15005550003", Some(21408)),
             (ok, "+15005550004", Some(21610)),
             (ok, "+15005550009", Some(21614)),
+            (ok, UNDELIVERABLE_LANDLINE, None),
             (ok, "+14155552671", None),
         ];
         for (from, to, expected) in cases {
@@ -441,31 +469,42 @@ mod tests {
 
     #[tokio::test]
     async fn posts_signed_status_callbacks_and_keeps_what_it_accepted() {
-        let callbacks = callback_server().await;
-        let carrier = carrier();
-        let url = format!("{}/twilio/status", callbacks.uri());
-        let mut message = sms("+15005550006", "+14155552671");
-        message.status_callback = Some(url.clone());
-        let accepted = carrier
-            .send(&credentials(), &message)
-            .await
-            .expect("accepted");
+        // (recipient, the callbacks' MessageStatus and ErrorCode, in order)
+        let cases: [(&str, [(&str, &str); 2]); 2] = [
+            ("+14155552671", [("sent", ""), ("delivered", "")]),
+            (
+                UNDELIVERABLE_LANDLINE,
+                [("sent", ""), ("undelivered", "30006")],
+            ),
+        ];
+        for (to, expected) in cases {
+            let callbacks = callback_server().await;
+            let carrier = carrier();
+            let url = format!("{}/twilio/status", callbacks.uri());
+            let mut message = sms("+15005550006", to);
+            message.status_callback = Some(url.clone());
+            let accepted = carrier
+                .send(&credentials(), &message)
+                .await
+                .expect("accepted");
 
-        let statuses: Vec<String> = received(&callbacks, 2)
-            .await
-            .iter()
-            .map(|r| {
-                let params = signed_form(r, &url);
-                assert_eq!(field(&params, "MessageSid"), accepted.sid);
-                field(&params, "MessageStatus")
-            })
-            .collect();
-        assert_eq!(statuses, ["sent", "delivered"]);
+            let reports: Vec<(String, String)> = received(&callbacks, 2)
+                .await
+                .iter()
+                .map(|r| {
+                    let params = signed_form(r, &url);
+                    assert_eq!(field(&params, "MessageSid"), accepted.sid);
+                    (field(&params, "MessageStatus"), field(&params, "ErrorCode"))
+                })
+                .collect();
+            let expected = expected.map(|(s, c)| (s.to_string(), c.to_string()));
+            assert_eq!(reports, expected, "{to}");
 
-        let kept = carrier.messages(10).await.expect("readable");
-        assert_eq!(kept.len(), 1);
-        assert_eq!(kept[0].sid, accepted.sid);
-        assert_eq!(kept[0].to, "+14155552671");
+            let kept = carrier.messages(10).await.expect("readable");
+            assert_eq!(kept.len(), 1);
+            assert_eq!(kept[0].sid, accepted.sid);
+            assert_eq!(kept[0].to, to);
+        }
     }
 
     #[test]

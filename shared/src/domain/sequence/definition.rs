@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use super::conditions::{Condition, Goto, Test, normalise_answer};
-use super::fields::ContactField;
+use super::fields::{ContactField, CustomField};
 use super::file::{SequenceFile, StartMode};
 use super::validate::Problem;
 use crate::domain::account::AccountId;
@@ -215,6 +215,22 @@ impl Sequence {
             }
         }
         fields
+    }
+
+    /// Every custom field the sequence reads or writes: a custom `phone_field`, the steps'
+    /// `save_to` and the fields of [`Sequence::fields_read`]. The account's CRM must have
+    /// each one: Keap refuses to write a custom field its app lacks (the Keap adapter's
+    /// `set_custom_field`, `shared/src/adapters/keap.rs`), so they are created there first.
+    pub fn custom_fields(&self) -> BTreeSet<CustomField> {
+        let written = self.steps.iter().filter_map(|s| s.save_to.clone());
+        std::iter::once(self.phone_field.clone())
+            .chain(written)
+            .chain(self.fields_read())
+            .filter_map(|field| match field {
+                ContactField::Custom(custom) => Some(custom),
+                ContactField::Standard(_) => None,
+            })
+            .collect()
     }
 }
 

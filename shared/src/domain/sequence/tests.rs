@@ -708,6 +708,47 @@ fn lists_the_fields_it_reads() {
 }
 
 #[test]
+fn lists_the_custom_fields_it_reads_and_writes() {
+    // (phone_field, steps, the custom fields)
+    let cases: [(&str, &str, &[&str]); 3] = [
+        ("Contact.Phone1", ONE_STEP, &[]),
+        (
+            "Contact._Mobile",
+            "  - name: a
+    message: Hi ~Contact.FirstName~, ~Contact._Tier~
+    save_to: Contact._Answer
+    next:
+      conditions:
+        - less_than: { field: Contact._Budget }
+          goto: finish
+      fallback: finish
+",
+            &["Answer", "Budget", "Mobile", "Tier"],
+        ),
+        (
+            "Contact.Phone1",
+            "  - name: a
+    message: Your e-mail?
+    save_to: Contact.Email
+    next: b
+  - name: b
+    message: And your budget?
+    save_to: Contact._Budget
+    next: finish
+",
+            &["Budget"],
+        ),
+    ];
+    for (phone_field, steps, expected) in cases {
+        let yaml = format!("phone_field: {phone_field}\n{}", with_steps(steps));
+        let seq = load(&yaml).expect("valid");
+        let fields = seq.custom_fields();
+        let names: Vec<&str> = fields.iter().map(|f| f.name()).collect();
+        assert_eq!(names, expected, "{phone_field}: {steps}");
+    }
+}
+
+#[test]
 fn stored_definitions_validate_again() {
     let seq = load(&with_steps(ONE_STEP)).expect("valid");
     let json = serde_json::to_string(seq.definition()).expect("serialise");
