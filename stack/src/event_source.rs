@@ -110,8 +110,17 @@ async fn gather(mapping: &Mapping) -> Result<Vec<Message>, String> {
 
 async fn deliver(mapping: &Mapping, batch: Vec<Message>) {
     let event = json!({"Records": batch.iter().map(|m| record(mapping, m)).collect::<Vec<_>>()});
+    let reports_failures = mapping
+        .config
+        .function_response_types
+        .iter()
+        .any(|t| t == "ReportBatchItemFailures");
+    let ids: HashSet<String> = batch
+        .iter()
+        .filter_map(|m| m.message_id().map(str::to_string))
+        .collect();
     let failed = match mapping.pool.invoke(Bytes::from(event.to_string())).await {
-        Ok(response) => failed_ids(mapping, &response, &batch),
+        Ok(response) => failed_ids(reports_failures, &response, &ids),
         Err(e) => {
             tracing::warn!(error = %e, "batch left on the queue");
             return;
@@ -126,43 +135,32 @@ async fn deliver(mapping: &Mapping, batch: Vec<Message>) {
     }
 }
 
-/// The ids the function reported failed. As Lambda: without `ReportBatchItemFailures`
-/// none are; a response naming an id not in the batch, or no id, fails the whole batch.
-fn failed_ids(mapping: &Mapping, response: &[u8], batch: &[Message]) -> HashSet<String> {
-    let reports = mapping
-        .config
-        .function_response_types
+/// The ids the function reported failed, as Lambda reads a partial batch response: without
+/// `ReportBatchItemFailures` none; with it, an empty or null response or failure list is a
+/// complete success, and invalid JSON or a failure with an empty, missing or unknown
+/// `itemIdentifier` fails the whole batch.
+fn failed_ids(reports_failures: bool, response: &[u8], batch: &HashSet<String>) -> HashSet<String> {
+    if !reports_failures {
+        return HashSet::new();
+    }
+    let Ok(doc) = serde_json::from_slice::<Value>(response) else {
+        return batch.clone();
+    };
+    let failures = match doc.get("batchItemFailures") {
+        None | Some(Value::Null) => return HashSet::new(),
+        Some(Value::Array(items)) => items,
+        Some(_) => return batch.clone(),
+    };
+    let ids: Option<HashSet<String>> = failures
         .iter()
-        .any(|t| t == "ReportBatchItemFailures");
-    if !reports {
-        return HashSet::new();
-    }
-    let all = || -> HashSet<String> {
-        batch
-            .iter()
-            .filter_map(|m| m.message_id().map(str::to_string))
-            .collect()
-    };
-    let doc: Value = serde_json::from_slice(response).unwrap_or(Value::Null);
-    let Some(failures) = doc.get("batchItemFailures") else {
-        return HashSet::new();
-    };
-    let ids: Option<HashSet<String>> = failures.as_array().and_then(|items| {
-        items
-            .iter()
-            .map(|i| {
-                i["itemIdentifier"]
-                    .as_str()
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_string)
-            })
-            .collect()
-    });
-    let batch_ids = all();
-    match ids {
-        Some(ids) if ids.is_subset(&batch_ids) => ids,
-        _ => batch_ids,
-    }
+        .map(|i| {
+            i["itemIdentifier"]
+                .as_str()
+                .filter(|id| batch.contains(*id))
+                .map(str::to_string)
+        })
+        .collect();
+    ids.unwrap_or_else(|| batch.clone())
 }
 
 async fn delete(mapping: &Mapping, messages: &[&Message]) -> Result<(), String> {
@@ -229,4 +227,56 @@ fn record(mapping: &Mapping, message: &Message) -> Value {
         "eventSourceARN": mapping.config.queue_arn,
         "awsRegion": mapping.region,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partial_batch_responses_read_as_lambda_reads_them() {
+        let batch: HashSet<String> = ["a", "b"].into_iter().map(str::to_string).collect();
+        let none = HashSet::new();
+        let only_a: HashSet<String> = ["a".to_string()].into();
+        let cases: [(&str, bool, &[u8], &HashSet<String>); 10] = [
+            (
+                "no reporting: all done",
+                false,
+                br#"{"batchItemFailures":[{"itemIdentifier":"a"}]}"#,
+                &none,
+            ),
+            ("empty list", true, br#"{"batchItemFailures":[]}"#, &none),
+            ("null list", true, br#"{"batchItemFailures":null}"#, &none),
+            ("empty response", true, b"{}", &none),
+            ("null response", true, b"null", &none),
+            (
+                "one failure",
+                true,
+                br#"{"batchItemFailures":[{"itemIdentifier":"a"}]}"#,
+                &only_a,
+            ),
+            ("invalid JSON", true, b"{not json", &batch),
+            (
+                "empty id",
+                true,
+                br#"{"batchItemFailures":[{"itemIdentifier":""}]}"#,
+                &batch,
+            ),
+            (
+                "unknown id",
+                true,
+                br#"{"batchItemFailures":[{"itemIdentifier":"z"}]}"#,
+                &batch,
+            ),
+            (
+                "bad key",
+                true,
+                br#"{"batchItemFailures":[{"id":"a"}]}"#,
+                &batch,
+            ),
+        ];
+        for (case, reports, response, expected) in cases {
+            assert_eq!(&failed_ids(reports, response, &batch), expected, "{case}");
+        }
+    }
 }

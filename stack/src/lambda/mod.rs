@@ -275,3 +275,6 @@ impl FunctionPool {
             });
     }
 }
+
+#[cfg(test)]
+mod tests;
