@@ -2,7 +2,6 @@
 //! the function does with it (answer, fail, hang, crash).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use super::*;
@@ -56,7 +55,7 @@ fn fixture(extra_env: &[(&str, &str)]) -> Fixture {
         binary,
         timeout: Duration::from_secs(2),
         environment,
-        log_file: PathBuf::from(dir.path().join("test.log")),
+        log_file: dir.path().join("test.log"),
     });
     Fixture { _dir: dir, pool }
 }
