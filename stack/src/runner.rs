@@ -27,7 +27,7 @@ use crate::manifest::Manifest;
 use crate::moto_process::{self, MotoStack, MotoStackOptions};
 use crate::operator;
 use crate::sandbox::{self, HttpApiTarget, SandboxTargets};
-use crate::stack_config::{self, KeapApp, StackConfigError};
+use crate::stack_config::{self, KeapApp, StackConfig, StackConfigError};
 use crate::stand_ins::{self, StandIns, TwilioSeat};
 
 /// Credentials of the operator (the runner itself and the CLI): moto accepts any, and
@@ -145,8 +145,11 @@ impl RunningStack {
     pub async fn up(options: &StackOptions) -> Result<Self, StackError> {
         let log_dir = options.state_dir.join("logs");
         std::fs::create_dir_all(&log_dir).map_err(|e| setup(log_dir.display().to_string(), e))?;
-        let mut ports = Ports {
-            next: options.port_base,
+        let mut launch = Launch {
+            ports: Ports {
+                next: options.port_base,
+            },
+            tasks: Vec::new(),
         };
         let keap = Arc::new(KeapMock::start().await);
         let config = stack_config::derive(
@@ -154,96 +157,40 @@ impl RunningStack {
             &options.state_dir.join("smsflow.toml"),
             &keap.base_url(),
         )?;
-        let twilio_seat = TwilioSeat::bind(ports.take())
+        let twilio_seat = TwilioSeat::bind(launch.ports.take())
             .await
             .map_err(|e| setup("Twilio stand-in", e))?;
-        let mut parameters = vec![
-            (
-                "MailFromAddress".to_string(),
-                config.parsed.mail.from.to_string(),
-            ),
-            ("TwilioApiBaseUrl".to_string(), twilio_seat.base_url.clone()),
-        ];
-        parameters.extend(options.parameters.iter().cloned());
-        let moto = MotoStack::start(MotoStackOptions {
-            python: &options.python,
-            script: &moto_process::script(&options.root),
-            template: &options.template,
-            manifest: &options.state_dir.join("manifest.json"),
-            stack_name: &options.stack_name,
-            region: &options.region,
-            parameters: &parameters,
-            mail_identities: &mail_identities(&parameters),
-            log: &log_dir.join("moto.log"),
-        })
-        .await?;
+        let moto = create_stack(options, &config, &twilio_seat.base_url, &log_dir).await?;
         let manifest = moto.manifest.clone();
-        let (stop, stopped) = watch::channel(false);
-        let mut tasks = Vec::new();
-
-        let (proxy_listener, proxy_addr) = ports.bind("AWS proxy").await?;
-        let aws_endpoint = format!("http://{proxy_addr}");
-        let prepared = functions::prepare(
-            &manifest,
-            &Placement {
-                bin_dir: &options.bin_dir,
-                log_dir: &log_dir,
-                aws_endpoint: &aws_endpoint,
-            },
-        )?;
-        let proxy = AwsProxy::new(
-            Partition {
-                region: manifest.region.clone(),
-                account_id: manifest.account_id.clone(),
-            },
-            prepared.callers,
-            manifest.moto_endpoint.clone(),
-        );
-        let router = proxy.router();
-        tasks.push(tokio::spawn(async move {
-            if let Err(e) = axum::serve(proxy_listener, router).await {
-                tracing::warn!(error = %e, "AWS proxy stopped");
-            }
-        }));
-
-        let (http_apis, function_urls) =
-            start_fronts(&manifest, &prepared.pools, &mut ports, &mut tasks).await?;
+        let (proxy, prepared) = launch.functions(options, &manifest, &log_dir).await?;
+        let (http_apis, function_urls) = launch.fronts(&manifest, &prepared.pools).await?;
         let api = http_apis
             .values()
             .next()
             .ok_or_else(|| setup("template", "declares no HTTP API for Twilio's webhooks"))?
             .clone();
-        let twilio = Arc::new(
-            twilio_seat
-                .start(&config.parsed, &api.public, &api.local)
-                .await
-                .map_err(|e| setup("Twilio stand-in", e))?,
-        );
+        let twilio = twilio_seat
+            .start(&config.parsed, &api.public, &api.local)
+            .await
+            .map_err(|e| setup("Twilio stand-in", e))?;
         stand_ins::provision_keap(&keap, &config.parsed, &config.keap_apps)
             .map_err(|e| setup("Keap stand-in", e))?;
-        let stand_ins = StandIns { twilio, keap };
-
+        let stand_ins = StandIns {
+            twilio: Arc::new(twilio),
+            keap,
+        };
         let mut urls = StackUrls {
             stack_name: manifest.stack_name.clone(),
             region: manifest.region.clone(),
             moto: manifest.moto_endpoint.clone(),
-            aws_proxy: aws_endpoint.clone(),
+            aws_proxy: proxy.endpoint.clone(),
             http_apis,
             function_urls,
             sandbox: String::new(),
             twilio: stand_ins.twilio.base_url(),
             keap: stand_ins.keap.base_url(),
         };
-        let config_path = config.path.display().to_string();
-        operator::smsflow(
-            &options.bin_dir,
-            &urls.stack_name,
-            &operator_env(&urls),
-            &["accounts", "push", "--config", &config_path],
-        )
-        .await
-        .map_err(|e| setup("pushing the accounts", e))?;
-
+        push_accounts(options, &urls, &config).await?;
         let targets = SandboxTargets {
             moto_endpoint: manifest.moto_endpoint.clone(),
             http_api: HttpApiTarget {
@@ -254,42 +201,27 @@ impl RunningStack {
             twilio: stand_ins.twilio.clone(),
             keap: stand_ins.keap.clone(),
         };
-        let (listener, addr) = ports.bind("runner API").await?;
-        let router = sandbox::router(targets)
+        let runner_api = sandbox::router(targets)
             .map_err(|e| setup("sandbox API", e))?
             .merge(crate::control::router(
-                proxy.clone(),
+                proxy.proxy.clone(),
                 prepared.pools.clone(),
             ));
-        tasks.push(tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, router).await {
-                tracing::warn!(error = %e, "runner API stopped");
-            }
-        }));
-        urls.sandbox = format!("http://{addr}");
-
-        for mapping in &manifest.event_source_mappings {
-            let pool = pool_of(&prepared.pools, &mapping.function)?;
-            let credentials = &prepared.credentials[&mapping.function];
-            let sqs = sqs_client(&manifest.region, &aws_endpoint, credentials).await;
-            let mapping = Arc::new(Mapping {
-                config: mapping.clone(),
-                region: manifest.region.clone(),
-                sqs,
-                pool,
-            });
-            tasks.push(tokio::spawn(event_source::run(mapping, stopped.clone())));
-        }
+        urls.sandbox = launch.serve("runner API", runner_api).await?;
+        let (stop, stopped) = watch::channel(false);
+        launch
+            .mappings(&manifest, &prepared, &proxy.endpoint, stopped)
+            .await?;
         Ok(RunningStack {
             manifest,
             urls,
-            proxy,
+            proxy: proxy.proxy,
             pools: prepared.pools,
             credentials: prepared.credentials,
             stand_ins,
             keap_apps: config.keap_apps,
             stop,
-            tasks,
+            tasks: launch.tasks,
             moto: Some(moto),
         })
     }
@@ -325,6 +257,153 @@ impl RunningStack {
     pub fn operator_env(&self) -> Vec<(String, String)> {
         operator_env(&self.urls)
     }
+}
+
+/// The AWS proxy, with the URL the functions reach it at.
+struct ProxyEndpoint {
+    proxy: Arc<AwsProxy>,
+    endpoint: String,
+}
+
+/// What `up` has started so far: the ports it handed out and the tasks it spawned.
+struct Launch {
+    ports: Ports,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Launch {
+    /// Serves `router` on the next port: its URL.
+    async fn serve(
+        &mut self,
+        what: &'static str,
+        router: axum::Router,
+    ) -> Result<String, StackError> {
+        let (listener, addr) = self.ports.bind(what).await?;
+        self.tasks.push(tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, router).await {
+                tracing::warn!(error = %e, "{what} stopped");
+            }
+        }));
+        Ok(format!("http://{addr}"))
+    }
+
+    /// The functions, ready to start instances, and the proxy that holds their roles.
+    async fn functions(
+        &mut self,
+        options: &StackOptions,
+        manifest: &Manifest,
+        log_dir: &Path,
+    ) -> Result<(ProxyEndpoint, functions::Functions), StackError> {
+        let (listener, addr) = self.ports.bind("AWS proxy").await?;
+        let endpoint = format!("http://{addr}");
+        let mut prepared = functions::prepare(
+            manifest,
+            &Placement {
+                bin_dir: &options.bin_dir,
+                log_dir,
+                aws_endpoint: &endpoint,
+            },
+        )?;
+        let proxy = AwsProxy::new(
+            Partition {
+                region: manifest.region.clone(),
+                account_id: manifest.account_id.clone(),
+            },
+            std::mem::take(&mut prepared.callers),
+            manifest.moto_endpoint.clone(),
+        );
+        let router = proxy.router();
+        self.tasks.push(tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, router).await {
+                tracing::warn!(error = %e, "AWS proxy stopped");
+            }
+        }));
+        Ok((ProxyEndpoint { proxy, endpoint }, prepared))
+    }
+
+    /// The fronts of the template's HTTP APIs and function URLs.
+    async fn fronts(
+        &mut self,
+        manifest: &Manifest,
+        pools: &BTreeMap<String, Arc<FunctionPool>>,
+    ) -> Result<(Endpoints, Endpoints), StackError> {
+        start_fronts(manifest, pools, &mut self.ports, &mut self.tasks).await
+    }
+
+    /// One poller set per SQS event source mapping, polling with its function's role.
+    async fn mappings(
+        &mut self,
+        manifest: &Manifest,
+        prepared: &functions::Functions,
+        aws_endpoint: &str,
+        stopped: watch::Receiver<bool>,
+    ) -> Result<(), StackError> {
+        for mapping in &manifest.event_source_mappings {
+            let pool = pool_of(&prepared.pools, &mapping.function)?;
+            let credentials = prepared
+                .credentials
+                .get(&mapping.function)
+                .ok_or_else(|| setup(mapping.function.clone(), "no credentials"))?;
+            let sqs = sqs_client(&manifest.region, aws_endpoint, credentials).await;
+            let mapping = Arc::new(Mapping {
+                config: mapping.clone(),
+                region: manifest.region.clone(),
+                sqs,
+                pool,
+            });
+            self.tasks
+                .push(tokio::spawn(event_source::run(mapping, stopped.clone())));
+        }
+        Ok(())
+    }
+}
+
+/// Creates the template in a new moto with the parameters the runner sets: the
+/// configuration's sender and the Twilio stand-in, then the caller's.
+async fn create_stack(
+    options: &StackOptions,
+    config: &StackConfig,
+    twilio_base_url: &str,
+    log_dir: &Path,
+) -> Result<MotoStack, StackError> {
+    let mut parameters = vec![
+        (
+            "MailFromAddress".to_string(),
+            config.parsed.mail.from.to_string(),
+        ),
+        ("TwilioApiBaseUrl".to_string(), twilio_base_url.to_string()),
+    ];
+    parameters.extend(options.parameters.iter().cloned());
+    Ok(MotoStack::start(MotoStackOptions {
+        python: &options.python,
+        script: &moto_process::script(&options.root),
+        template: &options.template,
+        manifest: &options.state_dir.join("manifest.json"),
+        stack_name: &options.stack_name,
+        region: &options.region,
+        parameters: &parameters,
+        mail_identities: &mail_identities(&parameters),
+        log: &log_dir.join("moto.log"),
+    })
+    .await?)
+}
+
+/// `smsflow accounts push --stack`, as the operator stores accounts after deploying.
+async fn push_accounts(
+    options: &StackOptions,
+    urls: &StackUrls,
+    config: &StackConfig,
+) -> Result<(), StackError> {
+    let config_path = config.path.display().to_string();
+    operator::smsflow(
+        &options.bin_dir,
+        &urls.stack_name,
+        &operator_env(urls),
+        &["accounts", "push", "--config", &config_path],
+    )
+    .await
+    .map(|_| ())
+    .map_err(|e| setup("pushing the accounts", e))
 }
 
 fn operator_env(urls: &StackUrls) -> Vec<(String, String)> {
