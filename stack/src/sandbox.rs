@@ -33,8 +33,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Value, json};
 use smsflow_shared::adapters::embedded::carrier::sandbox_sid;
 use smsflow_shared::adapters::embedded::crm::{AchievedGoal, InAccount};
@@ -43,10 +42,11 @@ use smsflow_shared::domain::{AccountId, PhoneNumber, Timestamp, TwilioCredential
 use smsflow_shared::handlers::ApiError;
 use smsflow_shared::handlers::error::route_not_found;
 use smsflow_shared::handlers::http::INBOUND_PATH;
-use smsflow_shared::local::sandbox_requests::{
-    InboundText, NewSandboxContact, NewSandboxNote, Outage, invalid,
+use smsflow_shared::local::sandbox_api::{
+    InboundText, Limit, NewSandboxContact, NewSandboxNote, Outage, account_id, backend,
+    crm_refused, invalid, json_body,
 };
-use smsflow_shared::ports::{Clock, CrmError, NewNote, SystemClock};
+use smsflow_shared::ports::{Clock, NewNote, SystemClock};
 
 use crate::keap::KeapMock;
 use crate::twilio::TwilioStandIn;
@@ -122,29 +122,6 @@ pub fn router(targets: SandboxTargets) -> Result<Router, SandboxError> {
         .route("/_sandbox/inbound", post(simulate_inbound))
         .fallback(route_not_found)
         .with_state(sandbox))
-}
-
-/// Most items one sandbox listing returns (as local mode).
-const MAX_LIMIT: usize = 10_000;
-
-#[derive(Deserialize)]
-struct Limit {
-    limit: Option<usize>,
-}
-
-impl Limit {
-    fn get(&self) -> usize {
-        self.limit.unwrap_or(100).min(MAX_LIMIT)
-    }
-}
-
-fn backend(e: impl std::fmt::Display) -> ApiError {
-    ApiError::internal(format!("sandbox read failed: {e}"))
-}
-
-fn account_id(raw: &str) -> Result<AccountId, ApiError> {
-    AccountId::parse(raw)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_account", e.to_string()))
 }
 
 async fn messages(
@@ -289,12 +266,6 @@ async fn goals(
     Ok(Json(json!({ "goals": goals })))
 }
 
-/// A JSON body, or a 400 that says what is wrong with it.
-fn json_body<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e.to_string()))
-}
-
 /// An account the runner was given, and its Keap app (the CRM acts for those only).
 fn configured_account<'a>(
     sandbox: &'a Sandbox,
@@ -311,19 +282,6 @@ fn configured_account<'a>(
     }
 }
 
-fn crm_refused(e: CrmError) -> ApiError {
-    match e {
-        CrmError::NotFound(what) => ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("the sandbox CRM has no {what}"),
-        ),
-        CrmError::Rejected(why) => ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", why),
-        other => ApiError::internal(other.to_string()),
-    }
-}
-
-/// Creates a contact in the account's Keap app, as someone working in the CRM would.
 /// `{"down": true}` takes the account's CRM down (every call answers 503) until
 /// `{"down": false}`.
 async fn outage(
@@ -337,6 +295,7 @@ async fn outage(
     Ok(Json(json!({ "down": down })))
 }
 
+/// Creates a contact in the account's Keap app, as someone working in the CRM would.
 async fn create_contact(
     State(sandbox): State<Shared>,
     Path(account): Path<String>,

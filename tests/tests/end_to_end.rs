@@ -119,6 +119,7 @@ in_both_shapes!(
     // On the stack, the status-callback function ends the run (`end_session`: DynamoDB
     // DeleteItem): the scenario that proves template.yaml grants it.
     a_landline_reported_undelivered_ends_the_run_with_the_invalid_number_tag,
+    stop_mid_run_ends_it_with_the_opt_out_tag,
 );
 
 /// Twilio's magic From number that is always "rate limited" (21611), as an acme number.
@@ -689,4 +690,42 @@ async fn a_landline_reported_undelivered_ends_the_run_with_the_invalid_number_ta
     })
     .await;
     assert_ne!(restarted["session_id"], started["session_id"]);
+}
+
+async fn stop_mid_run_ends_it_with_the_opt_out_tag(d: &Deployment) {
+    const BEN: &str = "+14155552672";
+    d.apply_sequence(SURVEY).await;
+    let ben = crm_contact(d, "Ben", BEN).await;
+    text(d, BEN, "SM00000000000000000000000000000011", "survey").await;
+    sent_to(d, BEN, 1).await;
+    text(d, BEN, "SM00000000000000000000000000000012", "3").await;
+    assert_eq!(
+        sent_to(d, BEN, 2).await,
+        [
+            "Hi Ben! How would you rate us, 1-10?",
+            "What could we do better?"
+        ]
+    );
+    text(d, BEN, "SM00000000000000000000000000000013", "STOP").await;
+    let contact = contact_when(d, &ben, |c| tags(c).contains(&"Survey opted out")).await;
+    assert_eq!(tags(&contact), ["Detractor", "Survey opted out"]);
+    let notes = survey_notes_ending(d, &ben, "the sequence ended.").await;
+    assert!(
+        notes[0].ends_with(
+            "Reply: 3\nSent: What could we do better?\nOpted out (STOP): the sequence ended."
+        ),
+        "{notes:?}"
+    );
+    // The run is over: a later text is an ordinary one (forwarded), and nothing more is sent.
+    text(d, BEN, "SM00000000000000000000000000000014", "Too slow").await;
+    d.eventually_sandbox("/_sandbox/emails", PATIENCE, |b| {
+        b["emails"].as_array().is_some_and(|e| {
+            e.iter()
+                .any(|m| m["text"].as_str().is_some_and(|t| t.contains("Too slow")))
+        })
+    })
+    .await;
+    assert_eq!(sent_to_after_a_pause(d, BEN).await.len(), 2);
+    let contact = contact_when(d, &ben, |_| true).await;
+    assert_eq!(contact["custom_fields"].get("Feedback"), None, "{contact}");
 }

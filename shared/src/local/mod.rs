@@ -5,7 +5,7 @@
 mod config_accounts;
 mod pump;
 mod sandbox;
-pub mod sandbox_requests;
+pub mod sandbox_api;
 
 pub use crate::domain::retry_backoff::RetryBackoff;
 

@@ -9,19 +9,20 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::LocalRuntime;
-use super::sandbox_requests::{InboundText, NewSandboxContact, NewSandboxNote, Outage, invalid};
+use super::sandbox_api::{
+    InboundText, Limit, NewSandboxContact, NewSandboxNote, Outage, account_id, backend,
+    crm_refused, invalid, json_body,
+};
 use crate::adapters::embedded::carrier::sandbox_sid;
 use crate::adapters::embedded::crm::InAccount;
 use crate::domain::twilio_signature;
-use crate::domain::{Account, AccountId, PhoneNumber, Timestamp};
+use crate::domain::{Account, PhoneNumber, Timestamp};
 use crate::handlers::ApiError;
 use crate::handlers::http::INBOUND_PATH;
-use crate::ports::{Crm, CrmError, NewNote};
+use crate::ports::{Crm, NewNote};
 
 pub fn router(runtime: Arc<LocalRuntime>) -> Router {
     Router::new()
@@ -37,29 +38,6 @@ pub fn router(runtime: Arc<LocalRuntime>) -> Router {
         .route("/_sandbox/crm/{account}/outage", put(outage))
         .route("/_sandbox/inbound", post(simulate_inbound))
         .with_state(runtime)
-}
-
-/// Most items one sandbox listing returns (enough for a benchmark's backlog).
-const MAX_LIMIT: usize = 10_000;
-
-#[derive(Deserialize)]
-struct Limit {
-    limit: Option<usize>,
-}
-
-impl Limit {
-    fn get(&self) -> usize {
-        self.limit.unwrap_or(100).min(MAX_LIMIT)
-    }
-}
-
-fn backend(e: impl std::fmt::Display) -> ApiError {
-    ApiError::internal(format!("sandbox read failed: {e}"))
-}
-
-fn account_id(raw: &str) -> Result<AccountId, ApiError> {
-    AccountId::parse(raw)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_account", e.to_string()))
 }
 
 async fn messages(
@@ -115,12 +93,6 @@ async fn goals(
     Ok(Json(json!({ "goals": goals })))
 }
 
-/// A JSON body, or a 400 that says what is wrong with it.
-fn json_body<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e.to_string()))
-}
-
 /// A configured account (the sandbox CRM acts for accounts of the configuration only).
 async fn configured_account(rt: &LocalRuntime, raw: &str) -> Result<Account, ApiError> {
     let id = account_id(raw)?;
@@ -136,18 +108,6 @@ async fn configured_account(rt: &LocalRuntime, raw: &str) -> Result<Account, Api
                 format!("no configured account '{id}'"),
             )
         })
-}
-
-fn crm_refused(e: CrmError) -> ApiError {
-    match e {
-        CrmError::NotFound(what) => ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("the sandbox CRM has no {what}"),
-        ),
-        CrmError::Rejected(why) => ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", why),
-        other => ApiError::internal(other.to_string()),
-    }
 }
 
 /// Takes the sandbox CRM down (every account's: the local server has one) or brings it up.

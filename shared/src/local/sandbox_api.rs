@@ -1,12 +1,60 @@
-//! The requests of the `/_sandbox` API, shared by the local server's sandbox and the stack
-//! runner's, so a scenario's request means the same thing in both shapes.
+//! The `/_sandbox` API's requests, listing limit and error answers, shared by the local
+//! server's sandbox and the stack runner's, so a scenario's request means the same thing and
+//! gets the same answer in both shapes.
 
+use axum::body::Bytes;
 use axum::http::StatusCode;
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
-use crate::domain::{EmailAddress, PhoneNumber};
+use crate::domain::{AccountId, EmailAddress, PhoneNumber};
 use crate::handlers::ApiError;
-use crate::ports::NewContact;
+use crate::ports::{CrmError, NewContact};
+
+/// Most items one sandbox listing returns (enough for a benchmark's backlog).
+pub const MAX_LIMIT: usize = 10_000;
+
+/// `?limit=`: how many items a listing returns (100 unless asked, at most [`MAX_LIMIT`]).
+#[derive(Debug, Deserialize)]
+pub struct Limit {
+    limit: Option<usize>,
+}
+
+impl Limit {
+    pub fn get(&self) -> usize {
+        self.limit.unwrap_or(100).min(MAX_LIMIT)
+    }
+}
+
+/// A 500 for a read the sandbox could not make.
+pub fn backend(e: impl std::fmt::Display) -> ApiError {
+    ApiError::internal(format!("sandbox read failed: {e}"))
+}
+
+/// The account id in a sandbox path, or a 400.
+pub fn account_id(raw: &str) -> Result<AccountId, ApiError> {
+    AccountId::parse(raw)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_account", e.to_string()))
+}
+
+/// A JSON body, or a 400 that says what is wrong with it.
+pub fn json_body<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e.to_string()))
+}
+
+/// A CRM's refusal of a sandbox write: 404 for what it lacks, 400 for what it rejects.
+pub fn crm_refused(e: CrmError) -> ApiError {
+    match e {
+        CrmError::NotFound(what) => ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("the sandbox CRM has no {what}"),
+        ),
+        CrmError::Rejected(why) => ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", why),
+        other => ApiError::internal(other.to_string()),
+    }
+}
 
 /// A 400 naming the field that is wrong.
 pub fn invalid(field: &str, e: impl std::fmt::Display) -> ApiError {
