@@ -120,6 +120,7 @@ in_both_shapes!(
     // DeleteItem): the scenario that proves template.yaml grants it.
     a_landline_reported_undelivered_ends_the_run_with_the_invalid_number_tag,
     stop_mid_run_ends_it_with_the_opt_out_tag,
+    texts_are_routed_by_the_four_rules_of_seed_001,
 );
 
 /// Twilio's magic From number that is always "rate limited" (21611), as an acme number.
@@ -728,4 +729,149 @@ async fn stop_mid_run_ends_it_with_the_opt_out_tag(d: &Deployment) {
     assert_eq!(sent_to_after_a_pause(d, BEN).await.len(), 2);
     let contact = contact_when(d, &ben, |_| true).await;
     assert_eq!(contact["custom_fields"].get("Feedback"), None, "{contact}");
+}
+
+/// One routing case: a text from `from` with a unique `body`, and where its forward goes.
+struct Routed {
+    name: &'static str,
+    from: &'static str,
+    body: &'static str,
+    to: &'static str,
+    /// The start of the forward's "Why you" line.
+    why: &'static str,
+}
+
+/// A call `user` (a Keap user id) logged on `contact` `hours_ago`.
+async fn logged_call(d: &Deployment, contact: &str, user: &str, hours_ago: i64) {
+    let (status, body) = d
+        .post_json(
+            &format!("{}/_sandbox/crm/acme/notes", d.sandbox),
+            &json!({
+                "contact_id": contact, "type": "Call", "title": "Call", "body": "Left a message",
+                "user_id": user, "created_at": now_ms() - hours_ago * 3_600_000
+            }),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+}
+
+/// A contact created in the CRM with an owner (a Keap user id) or none.
+async fn owned_contact(d: &Deployment, phone: &str, owner: Option<&str>) -> String {
+    let (status, body) = d
+        .post_json(
+            &format!("{}/_sandbox/crm/acme/contacts", d.sandbox),
+            &json!({"first_name": "Ann", "last_name": "Lee", "phone": phone, "owner_id": owner}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    body["contact"]["id"]
+        .as_str()
+        .expect("contact id")
+        .to_string()
+}
+
+/// A send request, waited for until the carrier accepted it (so a reply finds it).
+async fn sent_before(d: &Deployment, contact: &str, phone: &str, fields: &[(&str, &str)]) {
+    let mut form = vec![
+        ("contactId", contact),
+        ("message", "Your quote is ready."),
+        ("type", "transactional"),
+    ];
+    form.extend_from_slice(fields);
+    let (status, answer) = d.crm_send("acme", ACME_SEND_KEY, &form).await;
+    assert_eq!(status, 202, "{answer}");
+    sent_to(d, phone, 1).await;
+}
+
+async fn texts_are_routed_by_the_four_rules_of_seed_001(d: &Deployment) {
+    // Case 1: a reply to John's manual SMS, though Mary owns the contact and logged a call.
+    let c1 = owned_contact(d, "+14155550101", Some("1")).await;
+    logged_call(d, &c1, "1", 2).await;
+    sent_before(d, &c1, "+14155550101", &[("user", "john")]).await;
+    // Case 4: a reply to a campaign SMS goes to the campaign's reply-to user.
+    let c4 = owned_contact(d, "+14155550104", Some("1")).await;
+    sent_before(
+        d,
+        &c4,
+        "+14155550104",
+        &[("campaign", "spring-promo"), ("reply", "john")],
+    )
+    .await;
+    // Case 2, called: never texted; John logged the newest call (Mary an older one).
+    let c2 = owned_contact(d, "+14155550102", Some("1")).await;
+    logged_call(d, &c2, "1", 3).await;
+    logged_call(d, &c2, "2", 1).await;
+    // Case 2, not called: the owner. Then a contact nobody on the team is linked to.
+    owned_contact(d, "+14155550103", Some("1")).await;
+    owned_contact(d, "+14155550105", None).await;
+    let cases = [
+        Routed {
+            name: "case 1: last manual SMS",
+            from: "+14155550101",
+            body: "Sounds good",
+            to: "john@acme.example",
+            why: "John Smith sent the last SMS to this contact",
+        },
+        Routed {
+            name: "case 4: campaign reply-to",
+            from: "+14155550104",
+            body: "Tell me more",
+            to: "john@acme.example",
+            why: "John Smith is the reply-to user of campaign 'spring-promo'",
+        },
+        Routed {
+            name: "case 2: last call note",
+            from: "+14155550102",
+            body: "Returning your call",
+            to: "john@acme.example",
+            why: "John Smith logged the last call with this contact",
+        },
+        Routed {
+            name: "case 2: owner",
+            from: "+14155550103",
+            body: "Saw your e-mail",
+            to: "mary@acme.example",
+            why: "Mary Anders owns this contact in the CRM.",
+        },
+        Routed {
+            name: "no owner: backup address",
+            from: "+14155550105",
+            body: "Hello?",
+            to: "office@acme.example",
+            why: "No teammate is linked to this contact",
+        },
+        Routed {
+            name: "case 3: unknown number",
+            from: "+14155550106",
+            body: "Who is this?",
+            to: "office@acme.example",
+            why: "No teammate is linked to this contact",
+        },
+    ];
+    for (i, case) in cases.iter().enumerate() {
+        let sid = format!("SM000000000000000000000000000r{i:04}");
+        text(d, case.from, &sid, case.body).await;
+    }
+    let emails = d
+        .eventually_sandbox("/_sandbox/emails?limit=1000", PATIENCE, |b| {
+            b["emails"]
+                .as_array()
+                .is_some_and(|e| e.len() >= cases.len())
+        })
+        .await;
+    for case in &cases {
+        let forward = emails["emails"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|e| e["text"].as_str().is_some_and(|t| t.contains(case.body)))
+            .unwrap_or_else(|| panic!("{}: no forward in {emails}", case.name));
+        assert_eq!(forward["to"], json!([case.to]), "{}", case.name);
+        let text = forward["text"].as_str().unwrap_or_default();
+        assert!(
+            text.contains(&format!("Why you: {}", case.why)),
+            "{}: {text}",
+            case.name
+        );
+    }
 }
