@@ -111,6 +111,8 @@ in_both_shapes!(
     a_crm_send_is_sent_delivered_and_fires_its_goals,
     magic_numbers_fail_as_twilio_says,
     stop_wins_over_a_later_send,
+    // On the stack, campaign-send gives the refused request's claim back (DeleteItem).
+    a_send_for_an_unknown_contact_is_sent_when_the_crm_retries_it_corrected,
     a_crm_outage_delays_goals_and_loses_none,
     sends_from_one_number_are_paced,
     a_rate_limited_send_is_retried_then_dead_lettered on with_rate_limited_number(),
@@ -435,6 +437,46 @@ async fn stop_wins_over_a_later_send(d: &Deployment) {
     .await;
     let messages = d.sandbox_json("/_sandbox/messages").await;
     assert_eq!(messages["messages"], json!([]), "nothing sent to Ann");
+}
+
+async fn a_send_for_an_unknown_contact_is_sent_when_the_crm_retries_it_corrected(d: &Deployment) {
+    let (status, refused) = d
+        .crm_send(
+            "acme",
+            ACME_SEND_KEY,
+            &[
+                ("contactId", "999999"),
+                ("message", "Hi ~Contact.FirstName~, see you at 3."),
+                ("type", "transactional"),
+                ("requestId", "req-ben"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (404, Some("unknown_contact")),
+        "{refused}"
+    );
+    // A refusal a corrected retry can fix is not kept: the same requestId is handled afresh.
+    let ben = crm_contact(d, "Ben", BEN).await;
+    let (status, answer) = d
+        .crm_send(
+            "acme",
+            ACME_SEND_KEY,
+            &[
+                ("contactId", &ben),
+                ("message", "Hi ~Contact.FirstName~, see you at 3."),
+                ("type", "transactional"),
+                ("requestId", "req-ben"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (status, &answer["repeated"]),
+        (202, &Value::Null),
+        "{answer}"
+    );
+    assert_eq!(sent_to(d, BEN, 1).await, ["Hi Ben, see you at 3."]);
 }
 
 async fn a_crm_outage_delays_goals_and_loses_none(d: &Deployment) {
