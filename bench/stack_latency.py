@@ -140,7 +140,9 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as state_dir:
         state = Path(state_dir)
+        began = time.time()
         runner, urls = start_stack(Path(args.bin_dir).resolve(), state)
+        up_seconds = time.time() - began
         try:
             email, answers = inbound_to_email(urls, args.runs)
             accept = crm_to_accept(urls, args.runs)
@@ -152,6 +154,8 @@ def main() -> None:
         finally:
             runner.terminate()
             runner.wait(timeout=30)
+    print(f"stack up (moto, template created, functions ready, accounts pushed): {up_seconds:.1f} s")
+    print()
     print("| path | runs | p50 ms | p90 ms | p99 ms | min ms | max ms |")
     print("|---|---|---|---|---|---|---|")
     print(summary("inbound text -> forwarded e-mail (SES SendEmail)", email))
