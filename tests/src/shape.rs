@@ -6,7 +6,6 @@
 //! `smsflow` commands; it cannot tell which shape it drives.
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -15,6 +14,7 @@ use smsflow_shared::domain::twilio_signature;
 use smsflow_shared::local::{self, LocalOptions, RetryBackoff, RunningServer};
 use smsflow_shared::ports::{QueueName, QueueReceiver};
 use smsflow_shared::usecases::sequence;
+use smsflow_stack::operator;
 use smsflow_stack::runner::{RunningStack, StackOptions};
 use tempfile::TempDir;
 
@@ -91,73 +91,79 @@ impl Deployment {
         parameters: &[(&str, &str)],
     ) -> Deployment {
         let dir = tempfile::tempdir().expect("temp dir");
-        let http = reqwest::Client::new();
         match shape {
-            Shape::Local => {
-                let options = LocalOptions {
-                    retry_backoff: RetryBackoff::starting_at(RETRY_BACKOFF),
-                };
-                let server = local::start_with(&config.serving_from(dir.path()).parse(), options)
-                    .await
-                    .expect("the local server starts");
-                let base = server.base_url();
-                Deployment {
-                    shape,
-                    twilio_local: base.clone(),
-                    twilio_public: base.clone(),
-                    crm: base.clone(),
-                    sequences: base.clone(),
-                    sandbox: base,
-                    running: Running::Local(server),
-                    dir,
-                    http,
-                }
-            }
-            Shape::Stack => {
-                let config_path = dir.path().join("smsflow.toml");
-                std::fs::write(&config_path, config.text()).expect("config written");
-                let root = repository();
-                let options = StackOptions {
-                    template: std::env::var_os(TEMPLATE_VAR)
-                        .map(PathBuf::from)
-                        .unwrap_or_else(|| root.join("template.yaml")),
-                    python: root.join(".venv/bin/python"),
-                    bin_dir: bin_dir(),
-                    state_dir: dir.path().join("stack"),
-                    config: config_path,
-                    stack_name: "smsflow-test".into(),
-                    region: "us-east-1".into(),
-                    port_base: 0,
-                    parameters: [("RetryBackoffSeconds", RETRY_BACKOFF.as_secs().to_string())]
-                        .into_iter()
-                        .chain(parameters.iter().map(|(k, v)| (*k, v.to_string())))
-                        .map(|(k, v)| (k.to_string(), v))
-                        .collect(),
-                    root,
-                };
-                let stack = RunningStack::up(&options)
-                    .await
-                    .unwrap_or_else(|e| panic!("the stack runner starts: {e}"));
-                let api = stack
-                    .urls
-                    .http_apis
-                    .values()
-                    .next()
-                    .expect("the template has an HTTP API")
-                    .clone();
-                let url = |function: &str| stack.urls.function_urls[function].local.clone();
-                Deployment {
-                    shape,
-                    twilio_local: api.local,
-                    twilio_public: api.public,
-                    crm: url("CampaignSendFunction"),
-                    sequences: url("SequenceStepFunction"),
-                    sandbox: stack.urls.sandbox.clone(),
-                    running: Running::Stack(Box::new(stack)),
-                    dir,
-                    http,
-                }
-            }
+            Shape::Local => Self::local(config, dir).await,
+            Shape::Stack => Self::stack(config, parameters, dir).await,
+        }
+    }
+
+    /// The local server, retrying failed jobs after [`RETRY_BACKOFF`].
+    async fn local(config: ExampleConfig, dir: TempDir) -> Deployment {
+        let options = LocalOptions {
+            retry_backoff: RetryBackoff::starting_at(RETRY_BACKOFF),
+        };
+        let server = local::start_with(&config.serving_from(dir.path()).parse(), options)
+            .await
+            .expect("the local server starts");
+        let base = server.base_url();
+        Deployment {
+            shape: Shape::Local,
+            twilio_local: base.clone(),
+            twilio_public: base.clone(),
+            crm: base.clone(),
+            sequences: base.clone(),
+            sandbox: base,
+            running: Running::Local(server),
+            dir,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// The stack runner on template.yaml (or [`TEMPLATE_VAR`]'s), the accounts pushed from
+    /// `config`, deployed with `RetryBackoffSeconds` of [`RETRY_BACKOFF`] and `parameters`.
+    async fn stack(config: ExampleConfig, parameters: &[(&str, &str)], dir: TempDir) -> Deployment {
+        let config_path = dir.path().join("smsflow.toml");
+        std::fs::write(&config_path, config.text()).expect("config written");
+        let root = repository();
+        let options = StackOptions {
+            template: std::env::var_os(TEMPLATE_VAR)
+                .map(PathBuf::from)
+                .unwrap_or_else(|| root.join("template.yaml")),
+            python: root.join(".venv/bin/python"),
+            bin_dir: bin_dir(),
+            state_dir: dir.path().join("stack"),
+            config: config_path,
+            stack_name: "smsflow-test".into(),
+            region: "us-east-1".into(),
+            port_base: 0,
+            parameters: [("RetryBackoffSeconds", RETRY_BACKOFF.as_secs().to_string())]
+                .into_iter()
+                .chain(parameters.iter().map(|(k, v)| (*k, v.to_string())))
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+            root,
+        };
+        let stack = RunningStack::up(&options)
+            .await
+            .unwrap_or_else(|e| panic!("the stack runner starts: {e}"));
+        let api = stack
+            .urls
+            .http_apis
+            .values()
+            .next()
+            .expect("the template has an HTTP API")
+            .clone();
+        let url = |function: &str| stack.urls.function_urls[function].local.clone();
+        Deployment {
+            shape: Shape::Stack,
+            twilio_local: api.local,
+            twilio_public: api.public,
+            crm: url("CampaignSendFunction"),
+            sequences: url("SequenceStepFunction"),
+            sandbox: stack.urls.sandbox.clone(),
+            running: Running::Stack(Box::new(stack)),
+            dir,
+            http: reqwest::Client::new(),
         }
     }
 
@@ -220,9 +226,10 @@ impl Deployment {
     pub async fn dead_letter_bodies(&self, queue: QueueName) -> Vec<String> {
         match &self.running {
             Running::Stack(_) => {
-                let output = self.smsflow(&["dlq", "list", "--queue", queue.as_str(), "--json"]);
-                assert!(output.status.success(), "{output:?}");
-                let jobs: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+                let listed = self
+                    .smsflow(&["dlq", "list", "--queue", queue.as_str(), "--json"])
+                    .await;
+                let jobs: Value = serde_json::from_str(&listed).expect("JSON");
                 jobs.as_array()
                     .into_iter()
                     .flatten()
@@ -357,32 +364,28 @@ impl Deployment {
                     .unwrap_or_else(|e| panic!("the sequence's custom fields: {e}"));
                 let file = self.dir.path().join(format!("{}.yaml", sequence.name()));
                 std::fs::write(&file, yaml).expect("sequence file written");
-                let applied = self.smsflow(&["sequences", "apply", &file.display().to_string()]);
-                assert!(
-                    applied.status.success(),
-                    "smsflow sequences apply: {}{}",
-                    String::from_utf8_lossy(&applied.stdout),
-                    String::from_utf8_lossy(&applied.stderr)
-                );
+                self.smsflow(&["sequences", "apply", &file.display().to_string()])
+                    .await;
             }
         }
     }
 
-    /// Runs `smsflow` with `args` against this deployment as its operator would: on the
-    /// stack with `--stack` (its outputs in moto); locally only once the server stopped
-    /// (it holds the database), so scenarios use it on the stack.
-    pub fn smsflow(&self, args: &[&str]) -> Output {
+    /// Runs `smsflow` with `args` against this deployment as its operator would, and
+    /// returns what it printed (the scenario fails with its error otherwise): on the stack
+    /// with `--stack` (its outputs in moto); locally only once the server stopped (it holds
+    /// the database), so scenarios use it on the stack.
+    pub async fn smsflow(&self, args: &[&str]) -> String {
         let Running::Stack(stack) = &self.running else {
             panic!("smsflow commands run against the stack shape here");
         };
-        std::process::Command::new(bin_dir().join("smsflow"))
-            .args(args)
-            .args(["--stack", &stack.urls.stack_name])
-            .env_clear()
-            .envs(stack.operator_env())
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .output()
-            .expect("smsflow runs")
+        operator::smsflow(
+            &bin_dir(),
+            &stack.urls.stack_name,
+            &stack.operator_env(),
+            args,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
     }
 }
 

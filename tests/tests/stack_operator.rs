@@ -3,7 +3,6 @@
 //! would in AWS. (The runner itself pushed the accounts with `smsflow accounts push
 //! --stack`.)
 
-use std::process::Output;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -18,20 +17,9 @@ const PATIENCE: Patience = Patience {
 
 const CAROL: &str = "+14155552673";
 
-/// stdout as JSON, or the test fails with what the command said.
-fn json_out(output: &Output) -> Value {
-    assert!(
-        output.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-        panic!(
-            "not JSON ({e}): {}",
-            String::from_utf8_lossy(&output.stdout)
-        )
-    })
+/// A command's `--json` output.
+fn json_out(printed: &str) -> Value {
+    serde_json::from_str(printed).unwrap_or_else(|e| panic!("not JSON ({e}): {printed}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -54,7 +42,10 @@ async fn dead_letters_are_listed_with_their_error_and_redriven() {
     assert_eq!(d.twilio_inbound(&text).await.0, 200);
 
     let listed = eventually(PATIENCE, async || {
-        let listed = json_out(&d.smsflow(&["dlq", "list", "--queue", "automation", "--json"]));
+        let listed = json_out(
+            &d.smsflow(&["dlq", "list", "--queue", "automation", "--json"])
+                .await,
+        );
         let jobs = listed.as_array().map(Vec::len).unwrap_or(0);
         if jobs > 0 {
             Ok(listed)
@@ -69,7 +60,10 @@ async fn dead_letters_are_listed_with_their_error_and_redriven() {
     assert!(error.contains("503"), "the last error says why: {job}");
 
     d.crm_outage(false).await;
-    let redriven = json_out(&d.smsflow(&["dlq", "redrive", "--queue", "automation", "--json"]));
+    let redriven = json_out(
+        &d.smsflow(&["dlq", "redrive", "--queue", "automation", "--json"])
+            .await,
+    );
     assert!(
         redriven
             .to_string()
@@ -83,14 +77,17 @@ async fn dead_letters_are_listed_with_their_error_and_redriven() {
         .await;
     assert!(goals.to_string().contains("Inbound19523142318"), "{goals}");
 
-    let thread = json_out(&d.smsflow(&[
-        "conversations",
-        "show",
-        "--account",
-        "acme",
-        CAROL,
-        "--json",
-    ]));
+    let thread = json_out(
+        &d.smsflow(&[
+            "conversations",
+            "show",
+            "--account",
+            "acme",
+            CAROL,
+            "--json",
+        ])
+        .await,
+    );
     assert!(
         thread.to_string().contains("Hello? Is this the roofer?"),
         "{thread}"
