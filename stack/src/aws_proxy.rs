@@ -5,6 +5,8 @@
 //! fails the run the way it would on AWS. Allowed calls are kept too: which function made
 //! which call is what the grant audit and the benchmarks read.
 //!
+//! An SQS message body SQS would refuse (moto takes any) is refused here as SQS refuses it.
+//!
 //! DynamoDB requests reach moto one at a time: moto does not make a conditional write's
 //! check-and-write atomic across its request threads, which DynamoDB guarantees.
 
@@ -23,6 +25,7 @@ use tokio::sync::Mutex;
 
 use crate::aws_request::{self, Authorisation, Check, Partition};
 use crate::policy::{Decision, Policy};
+use crate::sqs_rules;
 
 /// A function's identity: its role, and the session name Lambda gives it.
 pub struct Caller {
@@ -193,12 +196,30 @@ async fn handle(
         tracing::error!(function = %caller.function, operation = %authorisation.operation, %message, "AccessDenied");
         return denied("AccessDeniedException", &message, target);
     }
+    let doc: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    if let Some(message) = sqs_rules::refused_body(&authorisation.operation, &doc) {
+        return sqs_refusal(&message);
+    }
     if authorisation.operation.starts_with("DynamoDB.") {
         let _turn = proxy.dynamodb_turn.lock().await;
         proxy.forward(method, &uri, &headers, body).await
     } else {
         proxy.forward(method, &uri, &headers, body).await
     }
+}
+
+/// SQS's answer to a request it refuses as invalid.
+fn sqs_refusal(message: &str) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        [
+            ("content-type", "application/x-amz-json-1.0"),
+            ("x-amzn-query-error", "InvalidParameterValue;Sender"),
+        ],
+        json!({"__type": "com.amazonaws.sqs#InvalidParameterValue", "message": message})
+            .to_string(),
+    )
+        .into_response()
 }
 
 /// A refusal in the calling protocol's error shape: JSON 1.0 `__type` for DynamoDB and

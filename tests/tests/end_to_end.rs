@@ -123,6 +123,7 @@ in_both_shapes!(
     a_landline_reported_undelivered_ends_the_run_with_the_invalid_number_tag,
     stop_mid_run_ends_it_with_the_opt_out_tag,
     texts_are_routed_by_the_four_rules_of_seed_001,
+    text_sqs_cannot_carry_as_is_is_still_processed,
 );
 
 /// Twilio's magic From number that is always "rate limited" (21611), as an acme number.
@@ -916,4 +917,37 @@ async fn texts_are_routed_by_the_four_rules_of_seed_001(d: &Deployment) {
             case.name
         );
     }
+}
+
+async fn text_sqs_cannot_carry_as_is_is_still_processed(d: &Deployment) {
+    // SQS refuses U+FFFE and U+FFFF in a message body (the stack runner refuses them as SQS
+    // does): the jobs carrying such a text escape them, and the text is processed.
+    const DANA: &str = "+14155550177";
+    text(
+        d,
+        DANA,
+        "SM00000000000000000000000000000fff",
+        "hi\u{FFFF} there",
+    )
+    .await;
+    d.eventually_sandbox("/_sandbox/emails", PATIENCE, |b| {
+        b["emails"].as_array().is_some_and(|e| {
+            e.iter()
+                .any(|m| m["text"].as_str().is_some_and(|t| t.contains(DANA)))
+        })
+    })
+    .await;
+    let (status, answer) = d
+        .crm_send(
+            "acme",
+            ACME_SEND_KEY,
+            &[
+                ("phone", "+14155550178"),
+                ("message", "hi\u{FFFE} back"),
+                ("type", "transactional"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(sent_to(d, "+14155550178", 1).await, ["hi\u{FFFE} back"]);
 }

@@ -115,12 +115,12 @@ pub async fn enqueue_all_with_ids(
 
 fn message(job_id: String, job: AutomationJob) -> QueueResult<OutgoingMessage> {
     let envelope = AutomationEnvelope { job_id, job };
-    let body =
-        serde_json::to_string(&envelope).map_err(|e| crate::ports::QueueError::Rejected {
+    OutgoingMessage::job(&envelope, Duration::ZERO).map_err(|e| {
+        crate::ports::QueueError::Rejected {
             queue: QueueName::Automation,
             detail: e.to_string(),
-        })?;
-    Ok(OutgoingMessage::now(body))
+        }
+    })
 }
 
 /// Runs one job at most once per job id (a redelivered job that already ran is skipped).

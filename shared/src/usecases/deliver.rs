@@ -260,13 +260,10 @@ async fn hold(app: &App, job: &SendJob, until: Timestamp) -> Result<(), JobOutco
 /// Puts `job` back on the send queue, delayed by `delay` (at most the queue's longest delay:
 /// a job due later comes back and is put back again).
 async fn requeue(app: &App, job: &SendJob, delay: Duration) -> Result<(), JobOutcome> {
-    let body = serde_json::to_string(job)
+    let message = OutgoingMessage::job(job, delay.min(crate::ports::queue::MAX_DELAY))
         .map_err(|e| JobOutcome::Retry(format!("cannot serialise the job: {e}")))?;
     app.queue
-        .enqueue(
-            QueueName::Send,
-            OutgoingMessage::delayed(body, delay.min(crate::ports::queue::MAX_DELAY)),
-        )
+        .enqueue(QueueName::Send, message)
         .await
         .map(|_| ())
         .map_err(|e| JobOutcome::Retry(format!("cannot put the job back on the queue: {e}")))

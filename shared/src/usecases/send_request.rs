@@ -370,10 +370,10 @@ pub async fn queue_send(
     };
     // Delayed until its slot (at most SQS's 15 minutes; the worker handles the rest).
     let delay = now.until(slot).min(MAX_DELAY);
-    let queued = match serde_json::to_string(&job) {
-        Ok(body) => app
+    let queued = match OutgoingMessage::job(&job, delay) {
+        Ok(message) => app
             .queue
-            .enqueue(QueueName::Send, OutgoingMessage::delayed(body, delay))
+            .enqueue(QueueName::Send, message)
             .await
             .map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),

@@ -30,7 +30,7 @@ use tokio::time::Instant;
 use super::{DbError, EmbeddedDb};
 use crate::ports::queue::{
     JobQueue, MAX_DELAY, OutgoingMessage, QueueError, QueueName, QueueReceiver, QueueResult,
-    ReceivedMessage,
+    ReceivedMessage, allowed_in_body,
 };
 use crate::ports::{Clock, IdGenerator, UlidIds};
 
@@ -151,12 +151,6 @@ fn parse_receipt(receipt: &str) -> QueueResult<(&str, u32)> {
         .and_then(|(id, count)| Some((id, count.parse().ok()?)))
         .filter(|(id, _)| !id.is_empty())
         .ok_or_else(|| QueueError::StaleReceipt(format!("malformed receipt '{receipt}'")))
-}
-
-/// SQS accepts only these characters in a body (`#x9 | #xA | #xD | #x20-#xD7FF |
-/// #xE000-#xFFFD | #x10000-#x10FFFF`); checking here catches locally what SQS would refuse.
-fn allowed_in_body(c: char) -> bool {
-    matches!(c, '\t' | '\n' | '\r' | ' '..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
 }
 
 fn validate(queue: QueueName, message: &OutgoingMessage) -> QueueResult<()> {
