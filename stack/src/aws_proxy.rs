@@ -196,8 +196,7 @@ async fn handle(
         tracing::error!(function = %caller.function, operation = %authorisation.operation, %message, "AccessDenied");
         return denied("AccessDeniedException", &message, target);
     }
-    let doc: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-    if let Some(message) = sqs_rules::refused_body(&authorisation.operation, &doc) {
+    if let Some(message) = sqs_rules::refused_body(&authorisation.operation, &body) {
         return sqs_refusal(&message);
     }
     if authorisation.operation.starts_with("DynamoDB.") {

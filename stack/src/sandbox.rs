@@ -43,8 +43,9 @@ use smsflow_shared::handlers::ApiError;
 use smsflow_shared::handlers::error::route_not_found;
 use smsflow_shared::handlers::http::INBOUND_PATH;
 use smsflow_shared::local::sandbox_api::{
-    InboundText, Limit, NewSandboxContact, NewSandboxNote, Outage, account_id, backend,
-    crm_refused, invalid, json_body,
+    CONTACTS_PATH, EMAILS_PATH, GOALS_PATH, HEALTH_PATH, INBOUND_TEXT_PATH, InboundText, Limit,
+    MESSAGES_PATH, NOTES_PATH, NewSandboxContact, NewSandboxNote, OUTAGE_PATH, Outage, account_id,
+    backend, crm_refused, invalid, json_body,
 };
 use smsflow_shared::ports::{Clock, NewNote, SystemClock};
 
@@ -109,17 +110,14 @@ pub fn router(targets: SandboxTargets) -> Result<Router, SandboxError> {
         emails_seen: Mutex::default(),
     });
     Ok(Router::new()
-        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
-        .route("/_sandbox/messages", get(messages))
-        .route("/_sandbox/emails", get(emails))
-        .route(
-            "/_sandbox/crm/{account}/contacts",
-            get(contacts).post(create_contact),
-        )
-        .route("/_sandbox/crm/{account}/notes", get(notes).post(log_note))
-        .route("/_sandbox/crm/{account}/goals", get(goals))
-        .route("/_sandbox/crm/{account}/outage", put(outage))
-        .route("/_sandbox/inbound", post(simulate_inbound))
+        .route(HEALTH_PATH, get(|| async { Json(json!({"status": "ok"})) }))
+        .route(MESSAGES_PATH, get(messages))
+        .route(EMAILS_PATH, get(emails))
+        .route(CONTACTS_PATH, get(contacts).post(create_contact))
+        .route(NOTES_PATH, get(notes).post(log_note))
+        .route(GOALS_PATH, get(goals))
+        .route(OUTAGE_PATH, put(outage))
+        .route(INBOUND_TEXT_PATH, post(simulate_inbound))
         .fallback(route_not_found)
         .with_state(sandbox))
 }

@@ -6,8 +6,12 @@ use serde_json::Value;
 use smsflow_shared::ports::queue::allowed_in_body;
 
 /// SQS's message for a body it refuses, if the `SendMessage` or `SendMessageBatch` request
-/// `doc` carries one.
-pub fn refused_body(operation: &str, doc: &Value) -> Option<String> {
+/// `body` carries one (other requests are not read).
+pub fn refused_body(operation: &str, body: &[u8]) -> Option<String> {
+    if !matches!(operation, "SQS.SendMessage" | "SQS.SendMessageBatch") {
+        return None;
+    }
+    let doc: Value = serde_json::from_slice(body).ok()?;
     let bodies: Vec<&str> = match operation {
         "SQS.SendMessage" => doc["MessageBody"].as_str().into_iter().collect(),
         "SQS.SendMessageBatch" => doc["Entries"]
@@ -54,7 +58,7 @@ mod tests {
             ),
         ];
         for (operation, doc, expected) in cases {
-            let refused = refused_body(operation, &doc);
+            let refused = refused_body(operation, doc.to_string().as_bytes());
             assert_eq!(
                 refused
                     .as_deref()

@@ -183,12 +183,22 @@ async fn goals_including(d: &Deployment, contact: &str, expected: &[&str]) -> Ve
     .await
 }
 
+/// A send request of acme's CRM with the form `fields`.
+async fn send(d: &Deployment, fields: &[(&str, &str)]) -> (u16, Value) {
+    d.crm_send("acme", ACME_SEND_KEY, fields).await
+}
+
 /// A contact created in the CRM, as a person working in it would: its id.
 async fn crm_contact(d: &Deployment, first_name: &str, phone: &str) -> String {
+    new_contact(d, json!({"first_name": first_name, "phone": phone})).await
+}
+
+/// A contact created in acme's CRM from the sandbox's contact fields: its id.
+async fn new_contact(d: &Deployment, fields: Value) -> String {
     let (status, body) = d
         .post_json(
             &format!("{}/_sandbox/crm/acme/contacts", d.sandbox),
-            &json!({"first_name": first_name, "phone": phone}),
+            &fields,
         )
         .await;
     assert_eq!(status, 201, "{body}");
@@ -332,18 +342,13 @@ async fn an_inbound_text_is_forwarded_and_fires_goals_once(d: &Deployment) {
 
 async fn a_crm_send_is_sent_delivered_and_fires_its_goals(d: &Deployment) {
     let ben = crm_contact(d, "Ben", BEN).await;
-    let (status, answer) = d
-        .crm_send(
-            "acme",
-            ACME_SEND_KEY,
-            &[
-                ("contactId", &ben),
-                ("message", "Hi ~Contact.FirstName~, see you at 3."),
-                ("type", "transactional"),
-                ("requestId", "req-1"),
-            ],
-        )
-        .await;
+    let request = [
+        ("contactId", ben.as_str()),
+        ("message", "Hi ~Contact.FirstName~, see you at 3."),
+        ("type", "transactional"),
+        ("requestId", "req-1"),
+    ];
+    let (status, answer) = send(d, &request).await;
     assert_eq!(status, 202, "{answer}");
     let messages = d
         .eventually_sandbox("/_sandbox/messages", PATIENCE, |b| {
@@ -358,18 +363,7 @@ async fn a_crm_send_is_sent_delivered_and_fires_its_goals(d: &Deployment) {
         ["GoodNumber", "SMSsendRequestReceived", "SendAuto"]
     );
     // The CRM retries the request: the first answer, no second message.
-    let (status, again) = d
-        .crm_send(
-            "acme",
-            ACME_SEND_KEY,
-            &[
-                ("contactId", &ben),
-                ("message", "Hi ~Contact.FirstName~, see you at 3."),
-                ("type", "transactional"),
-                ("requestId", "req-1"),
-            ],
-        )
-        .await;
+    let (status, again) = send(d, &request).await;
     assert_eq!((status, &again["repeated"]), (202, &json!(true)), "{again}");
     assert_eq!(again["message_id"], answer["message_id"]);
     assert_eq!(sent_to_after_a_pause(d, BEN).await.len(), 1);
@@ -383,17 +377,15 @@ async fn magic_numbers_fail_as_twilio_says(d: &Deployment) {
     ];
     for (phone, goal) in cases {
         let contact = crm_contact(d, "Test", phone).await;
-        let (status, answer) = d
-            .crm_send(
-                "acme",
-                ACME_SEND_KEY,
-                &[
-                    ("contactId", &contact),
-                    ("message", "Hello"),
-                    ("type", "transactional"),
-                ],
-            )
-            .await;
+        let (status, answer) = send(
+            d,
+            &[
+                ("contactId", &contact),
+                ("message", "Hello"),
+                ("type", "transactional"),
+            ],
+        )
+        .await;
         assert_eq!(status, 202, "{answer}");
         let fired = goals_including(d, &contact, &["SMSsendRequestReceived", goal]).await;
         assert!(
@@ -414,17 +406,15 @@ async fn stop_wins_over_a_later_send(d: &Deployment) {
     ];
     let (status, _) = d.twilio_inbound(&stop).await;
     assert_eq!(status, 200);
-    let (status, answer) = d
-        .crm_send(
-            "acme",
-            ACME_SEND_KEY,
-            &[
-                ("contactId", &ann),
-                ("message", "Our spring sale!"),
-                ("type", "transactional"),
-            ],
-        )
-        .await;
+    let (status, answer) = send(
+        d,
+        &[
+            ("contactId", &ann),
+            ("message", "Our spring sale!"),
+            ("type", "transactional"),
+        ],
+    )
+    .await;
     assert_eq!(
         (status, answer["code"].as_str()),
         (409, Some("opted_out")),
@@ -441,18 +431,16 @@ async fn stop_wins_over_a_later_send(d: &Deployment) {
 }
 
 async fn a_send_for_an_unknown_contact_is_sent_when_the_crm_retries_it_corrected(d: &Deployment) {
-    let (status, refused) = d
-        .crm_send(
-            "acme",
-            ACME_SEND_KEY,
-            &[
-                ("contactId", "999999"),
-                ("message", "Hi ~Contact.FirstName~, see you at 3."),
-                ("type", "transactional"),
-                ("requestId", "req-ben"),
-            ],
-        )
-        .await;
+    let (status, refused) = send(
+        d,
+        &[
+            ("contactId", "999999"),
+            ("message", "Hi ~Contact.FirstName~, see you at 3."),
+            ("type", "transactional"),
+            ("requestId", "req-ben"),
+        ],
+    )
+    .await;
     assert_eq!(
         (status, refused["code"].as_str()),
         (404, Some("unknown_contact")),
@@ -460,18 +448,16 @@ async fn a_send_for_an_unknown_contact_is_sent_when_the_crm_retries_it_corrected
     );
     // A refusal a corrected retry can fix is not kept: the same requestId is handled afresh.
     let ben = crm_contact(d, "Ben", BEN).await;
-    let (status, answer) = d
-        .crm_send(
-            "acme",
-            ACME_SEND_KEY,
-            &[
-                ("contactId", &ben),
-                ("message", "Hi ~Contact.FirstName~, see you at 3."),
-                ("type", "transactional"),
-                ("requestId", "req-ben"),
-            ],
-        )
-        .await;
+    let (status, answer) = send(
+        d,
+        &[
+            ("contactId", &ben),
+            ("message", "Hi ~Contact.FirstName~, see you at 3."),
+            ("type", "transactional"),
+            ("requestId", "req-ben"),
+        ],
+    )
+    .await;
     assert_eq!(
         (status, &answer["repeated"]),
         (202, &Value::Null),
@@ -517,17 +503,15 @@ async fn sends_from_one_number_are_paced(d: &Deployment) {
     let phones = ["+14155550161", "+14155550162", "+14155550163"];
     let requested_at = now_ms();
     for phone in phones {
-        let (status, answer) = d
-            .crm_send(
-                "acme",
-                ACME_SEND_KEY,
-                &[
-                    ("phone", phone),
-                    ("message", "Your roof is done."),
-                    ("type", "transactional"),
-                ],
-            )
-            .await;
+        let (status, answer) = send(
+            d,
+            &[
+                ("phone", phone),
+                ("message", "Your roof is done."),
+                ("type", "transactional"),
+            ],
+        )
+        .await;
         assert_eq!(status, 202, "{answer}");
     }
     let messages = d
@@ -562,18 +546,16 @@ fn now_ms() -> i64 {
 }
 
 async fn a_rate_limited_send_is_retried_then_dead_lettered(d: &Deployment) {
-    let (status, answer) = d
-        .crm_send(
-            "acme",
-            ACME_SEND_KEY,
-            &[
-                ("phone", ANN),
-                ("message", "Hello"),
-                ("type", "transactional"),
-                ("from", RATE_LIMITED_FROM),
-            ],
-        )
-        .await;
+    let (status, answer) = send(
+        d,
+        &[
+            ("phone", ANN),
+            ("message", "Hello"),
+            ("type", "transactional"),
+            ("from", RATE_LIMITED_FROM),
+        ],
+    )
+    .await;
     assert_eq!(status, 202, "{answer}");
     let message_id = answer["message_id"]
         .as_str()
@@ -800,17 +782,11 @@ async fn logged_call(d: &Deployment, contact: &str, user: &str, hours_ago: i64) 
 
 /// A contact created in the CRM with an owner (a Keap user id) or none.
 async fn owned_contact(d: &Deployment, phone: &str, owner: Option<&str>) -> String {
-    let (status, body) = d
-        .post_json(
-            &format!("{}/_sandbox/crm/acme/contacts", d.sandbox),
-            &json!({"first_name": "Ann", "last_name": "Lee", "phone": phone, "owner_id": owner}),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    body["contact"]["id"]
-        .as_str()
-        .expect("contact id")
-        .to_string()
+    new_contact(
+        d,
+        json!({"first_name": "Ann", "last_name": "Lee", "phone": phone, "owner_id": owner}),
+    )
+    .await
 }
 
 /// A send request, waited for until the carrier accepted it (so a reply finds it).
@@ -821,7 +797,7 @@ async fn sent_before(d: &Deployment, contact: &str, phone: &str, fields: &[(&str
         ("type", "transactional"),
     ];
     form.extend_from_slice(fields);
-    let (status, answer) = d.crm_send("acme", ACME_SEND_KEY, &form).await;
+    let (status, answer) = send(d, &form).await;
     assert_eq!(status, 202, "{answer}");
     sent_to(d, phone, 1).await;
 }
@@ -937,17 +913,15 @@ async fn text_sqs_cannot_carry_as_is_is_still_processed(d: &Deployment) {
         })
     })
     .await;
-    let (status, answer) = d
-        .crm_send(
-            "acme",
-            ACME_SEND_KEY,
-            &[
-                ("phone", "+14155550178"),
-                ("message", "hi\u{FFFE} back"),
-                ("type", "transactional"),
-            ],
-        )
-        .await;
+    let (status, answer) = send(
+        d,
+        &[
+            ("phone", "+14155550178"),
+            ("message", "hi\u{FFFE} back"),
+            ("type", "transactional"),
+        ],
+    )
+    .await;
     assert_eq!(status, 202, "{answer}");
     assert_eq!(sent_to(d, "+14155550178", 1).await, ["hi\u{FFFE} back"]);
 }

@@ -13,8 +13,9 @@ use serde_json::{Value, json};
 
 use super::LocalRuntime;
 use super::sandbox_api::{
-    InboundText, Limit, NewSandboxContact, NewSandboxNote, Outage, account_id, backend,
-    crm_refused, invalid, json_body,
+    CONTACTS_PATH, EMAILS_PATH, GOALS_PATH, HEALTH_PATH, INBOUND_TEXT_PATH, InboundText, Limit,
+    MESSAGES_PATH, NOTES_PATH, NewSandboxContact, NewSandboxNote, OUTAGE_PATH, Outage, account_id,
+    backend, crm_refused, invalid, json_body,
 };
 use crate::adapters::embedded::carrier::sandbox_sid;
 use crate::adapters::embedded::crm::InAccount;
@@ -26,17 +27,14 @@ use crate::ports::{Crm, NewNote};
 
 pub fn router(runtime: Arc<LocalRuntime>) -> Router {
     Router::new()
-        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
-        .route("/_sandbox/messages", get(messages))
-        .route("/_sandbox/emails", get(emails))
-        .route(
-            "/_sandbox/crm/{account}/contacts",
-            get(contacts).post(create_contact),
-        )
-        .route("/_sandbox/crm/{account}/notes", get(notes).post(log_note))
-        .route("/_sandbox/crm/{account}/goals", get(goals))
-        .route("/_sandbox/crm/{account}/outage", put(outage))
-        .route("/_sandbox/inbound", post(simulate_inbound))
+        .route(HEALTH_PATH, get(|| async { Json(json!({"status": "ok"})) }))
+        .route(MESSAGES_PATH, get(messages))
+        .route(EMAILS_PATH, get(emails))
+        .route(CONTACTS_PATH, get(contacts).post(create_contact))
+        .route(NOTES_PATH, get(notes).post(log_note))
+        .route(GOALS_PATH, get(goals))
+        .route(OUTAGE_PATH, put(outage))
+        .route(INBOUND_TEXT_PATH, post(simulate_inbound))
         .with_state(runtime)
 }
 

@@ -11,6 +11,16 @@ use crate::domain::{AccountId, EmailAddress, PhoneNumber};
 use crate::handlers::ApiError;
 use crate::ports::{CrmError, NewContact};
 
+// The routes, served by both sandboxes.
+pub const HEALTH_PATH: &str = "/healthz";
+pub const MESSAGES_PATH: &str = "/_sandbox/messages";
+pub const EMAILS_PATH: &str = "/_sandbox/emails";
+pub const CONTACTS_PATH: &str = "/_sandbox/crm/{account}/contacts";
+pub const NOTES_PATH: &str = "/_sandbox/crm/{account}/notes";
+pub const GOALS_PATH: &str = "/_sandbox/crm/{account}/goals";
+pub const OUTAGE_PATH: &str = "/_sandbox/crm/{account}/outage";
+pub const INBOUND_TEXT_PATH: &str = "/_sandbox/inbound";
+
 /// Most items one sandbox listing returns (enough for a benchmark's backlog).
 pub const MAX_LIMIT: usize = 10_000;
 
