@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::domain::leases::Leases;
 use crate::domain::retry_backoff::RetryBackoff;
 use crate::domain::{AccountId, EmailAddress};
 use crate::ports::{Clock, Crm, EventPublisher, IdGenerator, JobQueue, Mailer, SmsProvider, Store};
@@ -15,6 +16,8 @@ pub struct AppSettings {
     pub mail_from: Option<EmailAddress>,
     /// How long a failed queue job waits before it is delivered again.
     pub retry_backoff: RetryBackoff,
+    /// How long claimed work is left to a holder that may have died.
+    pub leases: Leases,
 }
 
 impl AppSettings {

@@ -14,6 +14,8 @@
 //!   (21603; a `From` starting with `+` that is not E.164 is 21212, any other `From` is an
 //!   alphanumeric sender), content `Body` or `MediaUrl` (21602). A body that is not a form
 //!   has none of these fields, so it is refused with 21604, as Twilio refuses JSON.
+//! - **Listing**: `GET …/Messages.json` with `To`, `From` and `PageSize` filters, newest
+//!   first, as smsflow asks when it resolves a send whose answer was lost.
 //! - **Answers**: `201` with Twilio's Message resource, or Twilio's error JSON with the
 //!   HTTP status our adapter turns back into the carrier's [`SmsError`] (see
 //!   [`TwilioFailure::from_sms_error`]).
@@ -28,7 +30,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -39,7 +41,7 @@ use smsflow_shared::adapters::embedded::carrier::{CallbackRoute, CarrierMessage,
 use smsflow_shared::adapters::embedded::{DbError, EmbeddedDb};
 use smsflow_shared::domain::segments::count_segments;
 use smsflow_shared::domain::twilio_errors::{ErrorClass, classify_error_code};
-use smsflow_shared::domain::{PhoneNumber, TwilioCredentials};
+use smsflow_shared::domain::{MessageStatus, PhoneNumber, TwilioCredentials};
 use smsflow_shared::ports::{
     OutboundSms, ProviderAccepted, Sender, SmsError, SmsProvider, SystemClock, UlidIds,
 };
@@ -164,7 +166,7 @@ fn router(service: Arc<Service>) -> Router {
     Router::new()
         .route(
             "/2010-04-01/Accounts/{account_sid}/Messages.json",
-            post(create_message),
+            post(create_message).get(list_messages),
         )
         .fallback(not_found)
         .with_state(service)
@@ -191,6 +193,80 @@ async fn create_message(
     }
 }
 
+/// Twilio's message list: the account's messages matching the `To` and `From` filters,
+/// newest first, one page of at most `PageSize` (Twilio's default 50).
+async fn list_messages(
+    State(service): State<Arc<Service>>,
+    Path(account_sid): Path<String>,
+    Query(filters): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(failure) = authenticate(&service.accounts, &account_sid, &headers) {
+        return failure.into_response();
+    }
+    let page_size = filters
+        .get("PageSize")
+        .and_then(|size| size.parse::<usize>().ok())
+        .unwrap_or(50)
+        .clamp(1, 1000);
+    let wanted = |value: &str, filter: &str| filters.get(filter).is_none_or(|f| f == value);
+    let stored = match service.carrier.messages(usize::MAX).await {
+        Ok(stored) => stored,
+        Err(e) => {
+            return TwilioFailure::from_sms_error(SmsError::Unavailable(e.to_string()))
+                .into_response();
+        }
+    };
+    let messages: Vec<Value> = stored
+        .iter()
+        .filter(|m| m.account_sid == account_sid && wanted(&m.to, "To") && wanted(&m.from, "From"))
+        .take(page_size)
+        .filter_map(listed_resource)
+        .collect();
+    let uri = format!("/2010-04-01/Accounts/{account_sid}/Messages.json");
+    let page = json!({
+        "end": messages.len().saturating_sub(1),
+        "first_page_uri": uri,
+        "next_page_uri": null,
+        "page": 0,
+        "page_size": page_size,
+        "previous_page_uri": null,
+        "start": 0,
+        "uri": uri,
+        "messages": messages,
+    });
+    axum::Json(page).into_response()
+}
+
+/// A stored message as a Message resource of the list (`queued`: the carrier keeps no
+/// later status).
+fn listed_resource(message: &CarrierMessage) -> Option<Value> {
+    let sender = if message.from.starts_with("MG") {
+        Sender::MessagingService(message.from.clone())
+    } else {
+        sender_from(&message.from).ok()?
+    };
+    let sms = OutboundSms {
+        to: PhoneNumber::parse_e164(&message.to).ok()?,
+        sender,
+        body: message.body.clone(),
+        media_urls: message.media_urls.clone(),
+        status_callback: message.status_callback.clone(),
+    };
+    let accepted = ProviderAccepted {
+        sid: message.sid.clone(),
+        status: MessageStatus::Queued,
+        segments: None,
+    };
+    let created = jiff::Timestamp::from_millisecond(message.accepted_at.as_millis()).ok()?;
+    Some(message_resource(
+        &message.account_sid,
+        &sms,
+        &accepted,
+        created,
+    ))
+}
+
 /// Authenticates, validates and hands the message to the carrier; Twilio's Message resource
 /// when the carrier accepts it.
 async fn accept(
@@ -207,7 +283,12 @@ async fn accept(
         .send(credentials, &sms)
         .await
         .map_err(TwilioFailure::from_sms_error)?;
-    Ok(message_resource(account_sid, &sms, &accepted))
+    Ok(message_resource(
+        account_sid,
+        &sms,
+        &accepted,
+        jiff::Timestamp::now(),
+    ))
 }
 
 /// The account of the path, when the request's Basic credentials are its auth token or
@@ -312,7 +393,12 @@ fn sender_from(from: &str) -> Result<Sender, TwilioFailure> {
 /// sends them; with a Messaging Service `from` is null and `num_segments` is `"0"` until
 /// Twilio picks a sender. `status` is the carrier's (`queued`), also with a Messaging
 /// Service, where Twilio answers `accepted`: both shapes then record the same status.
-fn message_resource(account_sid: &str, sms: &OutboundSms, accepted: &ProviderAccepted) -> Value {
+fn message_resource(
+    account_sid: &str,
+    sms: &OutboundSms,
+    accepted: &ProviderAccepted,
+    created: jiff::Timestamp,
+) -> Value {
     let (from, service) = match &sms.sender {
         Sender::MessagingService(sid) => (None, Some(sid.as_str())),
         other => (Some(other.as_str()), None),
@@ -321,7 +407,7 @@ fn message_resource(account_sid: &str, sms: &OutboundSms, accepted: &ProviderAcc
         Some(_) => 0,
         None => count_segments(&sms.body).segments,
     };
-    let now = rfc2822_now();
+    let now = rfc2822(created);
     let uri = format!(
         "/2010-04-01/Accounts/{account_sid}/Messages/{}",
         accepted.sid
@@ -350,11 +436,10 @@ fn message_resource(account_sid: &str, sms: &OutboundSms, accepted: &ProviderAcc
     })
 }
 
-/// Now as Twilio writes dates (`Thu, 30 Jul 2015 20:12:31 +0000`); null if it cannot be
-/// written.
-fn rfc2822_now() -> Option<String> {
-    let now = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC);
-    jiff::fmt::rfc2822::to_string(&now).ok()
+/// A time as Twilio writes dates (`Thu, 30 Jul 2015 20:12:31 +0000`); null if it cannot
+/// be written.
+fn rfc2822(at: jiff::Timestamp) -> Option<String> {
+    jiff::fmt::rfc2822::to_string(&at.to_zoned(jiff::tz::TimeZone::UTC)).ok()
 }
 
 /// An error answer in Twilio's shape: `{code, message, more_info, status}`.

@@ -133,14 +133,14 @@ async fn sequence_step_aws_calls() {
         "sequence_send job",
         job_calls("sequence_send"),
         &[
-            "PutItem",      // the job's claim
-            "GetItem",      // account
-            "BatchGetItem", // opt-out and phone health
-            "UpdateItem",   // admission counter
-            "UpdateItem",   // the sender's next slot
-            "SendMessage",  // the send job, delayed until its slot
-            "SendMessage",  // SMSsendRequestReceived goal
-            "UpdateItem",   // the job's outcome
+            "PutItem",            // the job's claim
+            "GetItem",            // account
+            "BatchGetItem",       // opt-out and phone health
+            "TransactWriteItems", // admission: the message's slot and the counter
+            "UpdateItem",         // the sender's next slot
+            "SendMessage",        // the send job, delayed until its slot
+            "SendMessage",        // SMSsendRequestReceived goal
+            "UpdateItem",         // the job's outcome
         ],
     );
     check(

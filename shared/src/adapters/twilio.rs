@@ -14,8 +14,10 @@ use reqwest::header::{HeaderMap, RETRY_AFTER};
 use serde::Deserialize;
 
 use crate::domain::twilio_errors::{ErrorClass, classify_error_code};
-use crate::domain::{MessageStatus, TwilioCredentials};
+use crate::domain::{MessageStatus, Timestamp, TwilioCredentials};
 use crate::ports::sms::{OutboundSms, ProviderAccepted, Sender, SmsError, SmsProvider};
+
+mod sent_lookup;
 
 /// Twilio's production API host.
 pub const TWILIO_API_BASE_URL: &str = "https://api.twilio.com";
@@ -56,15 +58,7 @@ impl SmsProvider for TwilioClient {
         credentials: &TwilioCredentials,
         sms: &OutboundSms,
     ) -> Result<ProviderAccepted, SmsError> {
-        // The SID goes into the path: anything but a plain SID could redirect the request.
-        let sid = &credentials.account_sid;
-        if sid.is_empty() || !sid.chars().all(|c| c.is_ascii_alphanumeric()) {
-            return Err(SmsError::Rejected {
-                code: 0,
-                message: format!("'{sid}' is not a Twilio account SID"),
-                http_status: 0,
-            });
-        }
+        let sid = checked_account_sid(credentials)?;
         let (user, password) = basic_auth(credentials);
         let response = self
             .http
@@ -90,6 +84,29 @@ impl SmsProvider for TwilioClient {
             Err(error_from_response(status, retry_after, &body))
         }
     }
+
+    async fn find_sent(
+        &self,
+        credentials: &TwilioCredentials,
+        sms: &OutboundSms,
+        since: Timestamp,
+    ) -> Result<Option<ProviderAccepted>, SmsError> {
+        self.find_sent_message(credentials, sms, since).await
+    }
+}
+
+/// The account SID, checked: it goes into the path, where anything but a plain SID could
+/// redirect the request.
+fn checked_account_sid(credentials: &TwilioCredentials) -> Result<&str, SmsError> {
+    let sid = &credentials.account_sid;
+    if sid.is_empty() || !sid.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(SmsError::Rejected {
+            code: 0,
+            message: format!("'{sid}' is not a Twilio account SID"),
+            http_status: 0,
+        });
+    }
+    Ok(sid)
 }
 
 /// API key (`SK…`:secret) when the account has one, Twilio's recommendation; otherwise

@@ -10,6 +10,7 @@ pub mod email;
 pub(crate) mod fixtures;
 pub mod goals;
 pub mod keywords;
+pub mod leases;
 pub mod merge;
 pub mod message;
 pub mod phone;

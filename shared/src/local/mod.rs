@@ -7,6 +7,7 @@ mod pump;
 mod sandbox;
 pub mod sandbox_api;
 
+pub use crate::domain::leases::Leases;
 pub use crate::domain::retry_backoff::RetryBackoff;
 
 use std::future::Future;
@@ -135,6 +136,7 @@ impl LocalRuntime {
                 public_base_url,
                 mail_from: Some(config.mail.from.clone()),
                 retry_backoff: options.retry_backoff,
+                leases: options.leases,
             },
         });
         Ok(LocalRuntime {
@@ -204,6 +206,8 @@ impl RunningServer {
 pub struct LocalOptions {
     /// How failed queue messages are redelivered.
     pub retry_backoff: RetryBackoff,
+    /// How long a claim outlives a process that died holding it.
+    pub leases: Leases,
 }
 
 /// Binds, builds the runtime and serves until `shutdown()` is called.

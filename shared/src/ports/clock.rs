@@ -67,9 +67,38 @@ impl IdGenerator for UlidIds {
     }
 }
 
+/// The id of work first claimed at `at` under `key`: a ULID of that time whose random
+/// part comes from the key, so a handler that takes the work over from one that died
+/// derives the same id (and the work is not done twice under two ids).
+pub fn derived_id(at: Timestamp, key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(key.as_bytes());
+    let mut random = [0u8; 16];
+    random[6..].copy_from_slice(&digest[..10]);
+    let millis = u64::try_from(at.as_millis()).unwrap_or_default();
+    ulid::Ulid::from_parts(millis, u128::from_be_bytes(random)).to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn derived_ids_depend_on_time_and_key_only() {
+        let at = Timestamp::from_millis(1_700_000_000_000);
+        let id = derived_id(at, "send-request:acme:id:42");
+        assert_eq!(id, derived_id(at, "send-request:acme:id:42"));
+        assert_ne!(id, derived_id(at, "send-request:acme:id:43"));
+        assert_ne!(
+            id,
+            derived_id(
+                at.plus(std::time::Duration::from_millis(1)),
+                "send-request:acme:id:42"
+            )
+        );
+        let parsed = ulid::Ulid::from_string(&id).expect("a ULID");
+        assert_eq!(parsed.timestamp_ms(), 1_700_000_000_000);
+    }
 
     #[test]
     fn ulids_sort_in_creation_order() {

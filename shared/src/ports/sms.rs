@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::sender::SenderSpec;
-use crate::domain::{MessageStatus, PhoneNumber, TwilioCredentials};
+use crate::domain::{MessageStatus, PhoneNumber, Timestamp, TwilioCredentials};
 
 /// Who a message is sent from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,6 +91,16 @@ pub trait SmsProvider: Send + Sync {
         credentials: &TwilioCredentials,
         sms: &OutboundSms,
     ) -> Result<ProviderAccepted, SmsError>;
+
+    /// The message the provider took for `sms` (same recipient, sender and text) at or
+    /// after `since`, if it has one: how a send whose answer was lost (the process died
+    /// during the call) is resolved, neither sent twice nor lost.
+    async fn find_sent(
+        &self,
+        credentials: &TwilioCredentials,
+        sms: &OutboundSms,
+        since: Timestamp,
+    ) -> Result<Option<ProviderAccepted>, SmsError>;
 }
 
 #[cfg(test)]

@@ -110,6 +110,13 @@ pub trait ConversationStore: Send + Sync {
         limit: usize,
     ) -> StoreResult<Vec<MessageRecord>>;
     async fn message_by_sid(&self, provider_sid: &str) -> StoreResult<Option<MessageRecord>>;
+    /// One message of a conversation, by our id.
+    async fn message(
+        &self,
+        account: &AccountId,
+        phone: &PhoneNumber,
+        message_id: &str,
+    ) -> StoreResult<Option<MessageRecord>>;
     /// Attaches the provider SID to a stored outbound message (after the provider accepted
     /// it), so status callbacks can find it. Idempotent for the same SID.
     async fn attach_provider_sid(
@@ -441,37 +448,118 @@ pub trait SequenceStore: Send + Sync {
 pub struct IdempotencyRecord {
     /// The answer given the first time, once there is one.
     pub response: Option<String>,
+    /// When the key was first claimed (kept when a claim is taken over).
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
+    /// Until when an unanswered claim is its holder's (see [`ClaimTerms::lease`]). Records
+    /// written before leases existed have none: they can be taken over at once.
+    #[serde(default)]
+    pub lease_until: Option<Timestamp>,
+}
+
+impl IdempotencyRecord {
+    /// Whether an unanswered claim's holder is taken to have died: its lease ran out.
+    pub fn lease_lapsed(&self, now: Timestamp) -> bool {
+        self.response.is_none() && self.lease_until.is_none_or(|until| until <= now)
+    }
+}
+
+/// How long a claim holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClaimTerms {
+    /// How long the key (and its answer) is remembered.
+    pub keep: Duration,
+    /// How long an unanswered claim stays its holder's. A holder that neither answers nor
+    /// gives the claim back within it is taken to have died (a crash, a function timeout),
+    /// and the next claimant takes the work over. Longer than the work can take.
+    pub lease: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
-    /// First time this key is seen (or its earlier record expired): proceed.
-    New,
-    /// Seen before and unexpired: do not repeat the work.
+    /// Ours: the first claim of the key (or its earlier record expired), or one taken over
+    /// from a holder whose lease lapsed. `first_claimed_at` is when the key was first
+    /// claimed, kept across takeovers so what is derived from it (ids) comes out the same.
+    New { first_claimed_at: Timestamp },
+    /// Seen before and unexpired, answered or still leased: do not repeat the work.
     Existing(IdempotencyRecord),
 }
 
 #[async_trait]
 pub trait IdempotencyStore: Send + Sync {
-    /// Atomically claims `key` for `ttl`.
-    async fn claim(&self, key: &str, ttl: Duration, now: Timestamp) -> StoreResult<Claim>;
+    /// Atomically claims `key` on `terms`: a new key, an expired one, or an unanswered one
+    /// whose lease lapsed (taken over, exactly one claimant wins).
+    async fn claim(&self, key: &str, terms: ClaimTerms, now: Timestamp) -> StoreResult<Claim>;
     /// Stores the answer for a claimed key (for repeats to return).
     async fn complete(&self, key: &str, response: &str) -> StoreResult<()>;
     /// Gives a claim back after the work failed, so a retry can do it.
     async fn release(&self, key: &str) -> StoreResult<()>;
 }
 
-// ---------------------------------------------------------------- admission and pacing
+// ---------------------------------------------------------------- send attempts
+
+/// How long a send attempt is remembered (longer than any SQS redelivery).
+pub const ATTEMPT_KEEP: Duration = Duration::from_secs(14 * 24 * 3600);
+
+/// An attempt to send a message, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttemptState {
+    /// Recorded right before the provider call, with no outcome since: the process may
+    /// have died anywhere in the call. Resolved, never dropped: by the provider's SID on
+    /// the message (a status callback), else by asking the provider.
+    Unresolved { attempted_at: Timestamp },
+    /// What came of it.
+    Finished { outcome: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttemptStart {
+    /// Recorded: call the provider now.
+    Begun,
+    /// The phone opted out of the account before the attempt could be recorded: STOP wins.
+    OptedOut,
+    /// Another attempt is on record (a redelivered or concurrent job).
+    Earlier(AttemptState),
+}
 
 #[async_trait]
+pub trait SendAttemptStore: Send + Sync {
+    async fn send_attempt(&self, message_id: &str) -> StoreResult<Option<AttemptState>>;
+    /// Records an attempt to send `message_id` to `phone`, in one conditional write against
+    /// the phone's opt-out state: no attempt is recorded after a STOP is. Refused when
+    /// another attempt is on record, except the unresolved one made at `replacing`, which
+    /// the provider said it never received.
+    async fn begin_attempt(
+        &self,
+        account: &AccountId,
+        phone: &PhoneNumber,
+        message_id: &str,
+        replacing: Option<Timestamp>,
+        now: Timestamp,
+    ) -> StoreResult<AttemptStart>;
+    /// Records what came of the attempt (once; a later call changes nothing).
+    async fn finish_attempt(&self, message_id: &str, outcome: &str) -> StoreResult<()>;
+    /// Forgets the unresolved attempt made at `attempted_at` (the provider surely did not
+    /// take the message), so a retry records a new one.
+    async fn withdraw_attempt(&self, message_id: &str, attempted_at: Timestamp) -> StoreResult<()>;
+}
+
+// ---------------------------------------------------------------- admission and pacing
+
+/// An account's sends waiting to go out, each counted once under its message id.
+#[async_trait]
 pub trait AdmissionStore: Send + Sync {
-    /// Increments the account's pending-send counter if it is below `limit`; exact under
-    /// concurrency. Returns whether the send was admitted.
-    async fn try_admit(&self, account: &AccountId, limit: u32) -> StoreResult<bool>;
-    /// Decrements the counter (a send finished or was dropped); never below zero.
-    async fn release_admission(&self, account: &AccountId) -> StoreResult<()>;
+    /// Admits `message_id` if the account has fewer than `limit` pending sends; exact under
+    /// concurrency. A message already admitted stays admitted (true) and is counted once.
+    async fn try_admit(
+        &self,
+        account: &AccountId,
+        message_id: &str,
+        limit: u32,
+    ) -> StoreResult<bool>;
+    /// Gives `message_id`'s slot back (it was sent, or will never be): exactly once, however
+    /// often it is called.
+    async fn release_admission(&self, account: &AccountId, message_id: &str) -> StoreResult<()>;
     async fn pending_sends(&self, account: &AccountId) -> StoreResult<u32>;
 }
 
@@ -585,6 +673,7 @@ pub trait Store:
     + SessionStore
     + SequenceStore
     + IdempotencyStore
+    + SendAttemptStore
     + AdmissionStore
     + RateStore
     + GoalStore
@@ -604,6 +693,7 @@ impl<T> Store for T where
         + SessionStore
         + SequenceStore
         + IdempotencyStore
+        + SendAttemptStore
         + AdmissionStore
         + RateStore
         + GoalStore

@@ -1,7 +1,9 @@
 //! Requests a CRM may retry (send requests, sequence starts) are claimed under a key before
 //! anything happens, and their answer is kept with the claim: a retry gets the first answer
 //! and changes nothing. An answer that is not final (the request could not be handled, or
-//! was refused for something a corrected retry can fix) gives the claim back.
+//! was refused for something a corrected retry can fix) gives the claim back. A claim is
+//! leased for longer than a request can take: the retry of a request whose handler died
+//! (a crash, a function timeout) takes it over instead of waiting for the claim to expire.
 
 use std::time::Duration;
 
@@ -9,12 +11,15 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::app::App;
-use crate::ports::{Claim, StoreResult};
+use crate::domain::Timestamp;
+use crate::ports::{Claim, ClaimTerms, StoreResult};
 
 /// What a claim found.
 pub(crate) enum Claimed<T> {
-    /// The first time: handle the request, then [`settle`] the claim.
-    First,
+    /// The first time (or a takeover from a handler that died): handle the request, then
+    /// [`settle`] the claim. `first_claimed_at` is the same for the first handler and any
+    /// that takes over, so ids derived from it come out the same.
+    First { first_claimed_at: Timestamp },
     /// A repeat of a request already answered: this was the answer.
     Answered(T),
     /// A repeat of a request still being handled.
@@ -27,8 +32,12 @@ pub(crate) async fn claim<T: DeserializeOwned>(
     key: &str,
     window: Duration,
 ) -> StoreResult<Claimed<T>> {
-    Ok(match app.store.claim(key, window, app.clock.now()).await? {
-        Claim::New => Claimed::First,
+    let terms = ClaimTerms {
+        keep: window,
+        lease: app.settings.leases.request,
+    };
+    Ok(match app.store.claim(key, terms, app.clock.now()).await? {
+        Claim::New { first_claimed_at } => Claimed::First { first_claimed_at },
         Claim::Existing(record) => {
             match record.response.and_then(|r| serde_json::from_str(&r).ok()) {
                 Some(answer) => Claimed::Answered(answer),

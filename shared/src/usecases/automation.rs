@@ -1,5 +1,12 @@
 //! Slow side effects behind the automation queue: CRM goals, tags and notes, and e-mails.
 //! A CRM or SES outage delays them (the job is retried, then dead-lettered); it loses none.
+//!
+//! Each job runs under a claim on its id, leased for longer than the worker may run: a
+//! redelivery while the job runs elsewhere comes back when the lease ends, and one whose
+//! holder died (a crash, a function timeout) takes the job over. A job can thus run twice
+//! when its holder dies after the side effect and before recording it: CRM goals, tags
+//! and field updates are idempotent at the CRM; an e-mail may then arrive twice, which is
+//! preferred to losing it.
 
 use std::time::Duration;
 
@@ -8,9 +15,11 @@ use serde::{Deserialize, Serialize};
 use super::JobOutcome;
 use super::goals::GoalSubject;
 use crate::app::App;
+use crate::domain::Timestamp;
 use crate::domain::{AccountId, EmailAddress};
 use crate::ports::{
-    Claim, CrmError, Email, MailError, NewNote, OutgoingMessage, QueueName, QueueResult,
+    Claim, ClaimTerms, CrmError, Email, IdempotencyRecord, MailError, NewNote, OutgoingMessage,
+    QueueName, QueueResult,
 };
 
 /// How long a finished job id is remembered against SQS redelivery.
@@ -114,21 +123,31 @@ pub async fn enqueue_all_with_ids(
 }
 
 fn message(job_id: String, job: AutomationJob) -> QueueResult<OutgoingMessage> {
-    let envelope = AutomationEnvelope { job_id, job };
-    OutgoingMessage::job(&envelope, Duration::ZERO).map_err(|e| {
-        crate::ports::QueueError::Rejected {
-            queue: QueueName::Automation,
-            detail: e.to_string(),
-        }
+    delayed_message(&AutomationEnvelope { job_id, job }, Duration::ZERO)
+}
+
+fn delayed_message(envelope: &AutomationEnvelope, delay: Duration) -> QueueResult<OutgoingMessage> {
+    OutgoingMessage::job(envelope, delay).map_err(|e| crate::ports::QueueError::Rejected {
+        queue: QueueName::Automation,
+        detail: e.to_string(),
     })
 }
 
-/// Runs one job at most once per job id (a redelivered job that already ran is skipped).
+/// Runs one job once per job id: a redelivered job that already ran is skipped, one that
+/// runs elsewhere comes back when that run's lease ends (see the module documentation).
 pub async fn run(app: &App, envelope: &AutomationEnvelope) -> JobOutcome {
     let key = format!("automation:{}", envelope.job_id);
-    match app.store.claim(&key, DEDUPE_WINDOW, app.clock.now()).await {
-        Ok(Claim::New) => {}
-        Ok(Claim::Existing(_)) => return JobOutcome::Skipped("job already handled".into()),
+    let terms = ClaimTerms {
+        keep: DEDUPE_WINDOW,
+        lease: app.settings.leases.job,
+    };
+    let now = app.clock.now();
+    match app.store.claim(&key, terms, now).await {
+        Ok(Claim::New { .. }) => {}
+        Ok(Claim::Existing(record)) if record.response.is_some() => {
+            return JobOutcome::Skipped("job already handled".into());
+        }
+        Ok(Claim::Existing(record)) => return come_back_later(app, envelope, &record, now).await,
         Err(e) => return JobOutcome::Retry(format!("cannot claim job: {e}")),
     }
     let outcome = execute(app, &envelope.job).await;
@@ -141,6 +160,29 @@ pub async fn run(app: &App, envelope: &AutomationEnvelope) -> JobOutcome {
         tracing::warn!(job_id = %envelope.job_id, error = %e, "could not record job outcome");
     }
     outcome
+}
+
+/// A job another worker holds: back on the queue until its lease ends, when it is either
+/// done (and this copy skipped) or taken over. Not a failed try: it counts no receive
+/// toward the dead-letter queue.
+async fn come_back_later(
+    app: &App,
+    envelope: &AutomationEnvelope,
+    held: &IdempotencyRecord,
+    now: Timestamp,
+) -> JobOutcome {
+    let until = held.lease_until.unwrap_or(now);
+    let delay = now.until(until).min(crate::ports::queue::MAX_DELAY);
+    let queued = match delayed_message(envelope, delay) {
+        Ok(message) => app.queue.enqueue(QueueName::Automation, message).await,
+        Err(e) => Err(e),
+    };
+    match queued {
+        Ok(_) => JobOutcome::Skipped(format!("job is running elsewhere: back at {until}")),
+        Err(e) => JobOutcome::Retry(format!(
+            "job is running elsewhere, and cannot be requeued: {e}"
+        )),
+    }
 }
 
 async fn execute(app: &App, job: &AutomationJob) -> JobOutcome {

@@ -12,8 +12,13 @@
 //!   before the provider call, the job also books a slot among the sender's actual sends,
 //!   so jobs that reach a worker late and together (it fell behind) still go out at the
 //!   rate.
-//! - **No double send**: the attempt is recorded before the provider is called, so a
-//!   redelivered job whose outcome is unknown is never resent blindly.
+//! - **No double send, no loss**: the attempt is recorded right before the provider is
+//!   called (nothing in between), in one conditional write against the phone's opt-out
+//!   state, so no send recorded after a STOP goes out. A redelivered job whose attempt has
+//!   no outcome (the process died in the call) is resolved, never dropped: see
+//!   `send_recovery`.
+//! - **Admission**: every path that ends the job gives its admission slot back, exactly
+//!   once (the slot is stored under the message id).
 //! - After the provider accepts: the message's SID is kept for status callbacks, the CRM
 //!   gets `SendManual` or `SendAuto` and, if the account wants it, a note with the SMS.
 
@@ -33,11 +38,10 @@ use crate::domain::{
     Account, AccountId, Direction, MessageRecord, MessageStatus, PhoneNumber, Timestamp,
 };
 use crate::ports::{
-    Claim, OutboundSms, OutgoingMessage, QueueName, Recorded, Sender, SmsError, StatusUpdate,
+    AttemptStart, AttemptState, OutboundSms, OutgoingMessage, QueueName, Sender, SmsError,
+    StatusUpdate,
 };
 
-/// How long a send attempt is remembered (longer than any SQS redelivery).
-const ATTEMPT_WINDOW: Duration = Duration::from_secs(14 * 24 * 3600);
 /// The longest a worker waits for a job's slot; a later slot sends the job back to the
 /// queue. Short, so a worker (and a Lambda's billed time) is not held by one sender.
 pub const MAX_WAIT: Duration = Duration::from_secs(1);
@@ -92,10 +96,23 @@ pub async fn deliver(app: &App, job: &SendJob) -> JobOutcome {
     let account = match app.store.account(&job.account).await {
         Ok(Some(a)) => a,
         Ok(None) => {
+            release_admission(app, &job.account, &job.message_id).await;
             return JobOutcome::Dropped(format!("account {} no longer exists", job.account));
         }
         Err(e) => return JobOutcome::Retry(format!("cannot load account: {e}")),
     };
+    // A job seen before: what became of its attempt decides.
+    match app.store.send_attempt(&job.message_id).await {
+        Ok(None) => {}
+        Ok(Some(AttemptState::Finished { outcome })) => {
+            release_admission(app, &account.id, &job.message_id).await;
+            return JobOutcome::Skipped(format!("send already attempted ({outcome})"));
+        }
+        Ok(Some(AttemptState::Unresolved { attempted_at })) => {
+            return super::send_recovery::resolve(app, &account, job, attempted_at).await;
+        }
+        Err(e) => return JobOutcome::Retry(format!("cannot read the send attempt: {e}")),
+    }
     if let Some(until) = quiet_until(&account, job, app.clock.now()) {
         return match hold(app, job, until).await {
             Ok(()) => {
@@ -111,46 +128,33 @@ pub async fn deliver(app: &App, job: &SendJob) -> JobOutcome {
         }
         Err(outcome) => return outcome,
     }
-    let attempt_key = format!("send:{}", job.message_id);
-    let now = app.clock.now();
-    match app.store.claim(&attempt_key, ATTEMPT_WINDOW, now).await {
-        Ok(Claim::New) => {}
-        Ok(Claim::Existing(record)) => {
-            return JobOutcome::Skipped(format!(
-                "send already attempted ({})",
-                record
-                    .response
-                    .as_deref()
-                    .unwrap_or("outcome unknown: not resent")
-            ));
-        }
-        Err(e) => return JobOutcome::Retry(format!("cannot record the attempt: {e}")),
+    // A bounced or paused phone gets nothing, and STOP wins: checked again at send time
+    // (opt-outs once more, atomically, when the attempt is recorded).
+    match refusal_at_send_time(app, &account, &job.to).await {
+        Ok(None) => {}
+        Ok(Some(refusal)) => return refuse(app, &account, job, refusal).await,
+        Err(e) => return JobOutcome::Retry(e),
     }
-    // STOP wins, and a bounced or paused phone gets nothing: checked again at send time.
-    if let Some(refusal) = match refusal_at_send_time(app, &account, &job.to).await {
-        Ok(refusal) => refusal,
-        Err(e) => {
-            release_attempt(app, &attempt_key).await;
-            return JobOutcome::Retry(e);
-        }
-    } {
-        complete_attempt(app, &attempt_key, &format!("not sent: {}", refusal.1)).await;
-        release_admission(app, &account.id).await;
-        let goals = [
-            (refusal.0, job.contact_id.as_deref()),
-            (StandardGoal::SendFailed, job.contact_id.as_deref()),
-        ];
-        let goals = if refusal.0 == StandardGoal::SendFailed {
-            &goals[1..]
-        } else {
-            &goals[..]
-        };
-        if let Err(e) = queue_standard_goals(app, &account, &job.about(), goals).await {
-            tracing::warn!(message_id = %job.message_id, error = %e, "could not queue the refusal's goals");
-        }
-        return JobOutcome::Dropped(format!("not sent: {}", refusal.1));
+    if let Err(e) = app
+        .store
+        .record_message(&queued_record(&account, job, app.clock.now()))
+        .await
+    {
+        return JobOutcome::Retry(format!("cannot record the message: {e}"));
     }
-    let record = MessageRecord {
+    match wait_for_send_slot(app, &account, job).await {
+        Ok(SlotWait::SendNow) => {}
+        Ok(SlotWait::Requeued(at)) => {
+            return JobOutcome::Skipped(format!("paced: back on the queue until {at}"));
+        }
+        Err(outcome) => return outcome,
+    }
+    attempt(app, &account, job, None).await
+}
+
+/// The message as stored before it is sent (a repeat of the same id changes nothing).
+fn queued_record(account: &Account, job: &SendJob, now: Timestamp) -> MessageRecord {
+    MessageRecord {
         id: job.message_id.clone(),
         account: account.id.clone(),
         contact_phone: job.to.clone(),
@@ -167,27 +171,78 @@ pub async fn deliver(app: &App, job: &SendJob) -> JobOutcome {
         created_at: now,
         updated_at: now,
         routing: None,
-    };
-    match app.store.record_message(&record).await {
-        Ok(Recorded::New | Recorded::Duplicate) => {}
-        Err(e) => {
-            release_attempt(app, &attempt_key).await;
-            return JobOutcome::Retry(format!("cannot record the message: {e}"));
-        }
     }
-    match wait_for_send_slot(app, &account, job).await {
-        Ok(SlotWait::SendNow) => {}
-        Ok(SlotWait::Requeued(at)) => {
-            // Not attempted after all: the job comes back with its slot and claims again.
-            release_attempt(app, &attempt_key).await;
-            return JobOutcome::Skipped(format!("paced: back on the queue until {at}"));
+}
+
+/// Records the attempt, then calls the provider: nothing that can fail or wait in between,
+/// so an attempt on record with no outcome means the process died in the call itself.
+/// `replacing` is the unresolved attempt this one repeats (the provider never got it).
+pub(super) async fn attempt(
+    app: &App,
+    account: &Account,
+    job: &SendJob,
+    replacing: Option<Timestamp>,
+) -> JobOutcome {
+    let attempted_at = app.clock.now();
+    let begun = app
+        .store
+        .begin_attempt(
+            &account.id,
+            &job.to,
+            &job.message_id,
+            replacing,
+            attempted_at,
+        )
+        .await;
+    match begun {
+        Ok(AttemptStart::Begun) => {}
+        Ok(AttemptStart::OptedOut) => {
+            cancel_recorded(app, account, job).await;
+            let refusal = (
+                StandardGoal::BlockedNumber,
+                "recipient opted out".to_string(),
+            );
+            return refuse(app, account, job, refusal).await;
         }
-        Err(outcome) => {
-            release_attempt(app, &attempt_key).await;
-            return outcome;
+        Ok(AttemptStart::Earlier(earlier)) => {
+            // A concurrent copy of the job holds it; its own redelivery resolves it.
+            return JobOutcome::Skipped(format!("send already attempted ({earlier:?})"));
         }
+        Err(e) => return JobOutcome::Retry(format!("cannot record the attempt: {e}")),
     }
-    let sms = OutboundSms {
+    match app
+        .sms
+        .send(&account.twilio, &outbound(app, account, job))
+        .await
+    {
+        Ok(accepted) => {
+            crate::metrics::count(&account.id, crate::metrics::Metric::Sent);
+            sent(app, account, job, &accepted.sid).await
+        }
+        Err(SmsError::RateLimited { code, .. }) => {
+            withdraw_attempt(app, job, attempted_at).await;
+            JobOutcome::Retry(format!("provider rate limited ({code})"))
+        }
+        Err(SmsError::Unavailable(e)) => {
+            withdraw_attempt(app, job, attempted_at).await;
+            JobOutcome::Retry(format!("provider unavailable: {e}"))
+        }
+        Err(SmsError::Rejected { code, message, .. }) => {
+            rejected(app, account, job, code).await;
+            release_admission(app, &account.id, &job.message_id).await;
+            finish_attempt(app, job, &format!("rejected {code}")).await;
+            JobOutcome::Dropped(format!("provider rejected the message: {code} {message}"))
+        }
+        // Left unresolved: the redelivery finds out from the provider, never resends blindly.
+        Err(SmsError::OutcomeUnknown(e)) => JobOutcome::Retry(format!(
+            "provider outcome unknown ({e}): resolved on redelivery"
+        )),
+    }
+}
+
+/// The provider's request for the job.
+pub(super) fn outbound(app: &App, account: &Account, job: &SendJob) -> OutboundSms {
+    OutboundSms {
         to: job.to.clone(),
         sender: job.sender.clone(),
         body: job.body.clone(),
@@ -195,43 +250,67 @@ pub async fn deliver(app: &App, job: &SendJob) -> JobOutcome {
         status_callback: app
             .settings
             .status_callback_url(&account.id, &job.message_id),
+    }
+}
+
+/// Everything that follows a send the provider took (now, or found when resolving a lost
+/// answer). Each step is idempotent and the attempt is finished last: a crash or a failure
+/// on the way leaves it unresolved, and the redelivery, finding the SID, does the rest.
+pub(super) async fn sent(app: &App, account: &Account, job: &SendJob, sid: &str) -> JobOutcome {
+    if let Err(e) = app
+        .store
+        .attach_provider_sid(&account.id, &job.to, &job.message_id, sid)
+        .await
+    {
+        return JobOutcome::Retry(format!("sent as {sid}, but cannot attach the SID: {e}"));
+    }
+    super::log_body(account, &job.message_id, &job.body);
+    if let Err(e) = after_sent(app, account, job).await {
+        return JobOutcome::Retry(format!("sent as {sid}, but {e}"));
+    }
+    release_admission(app, &account.id, &job.message_id).await;
+    finish_attempt(app, job, &format!("sent as {sid}")).await;
+    JobOutcome::Done
+}
+
+/// A message stored as queued that will never be sent (a STOP stored at the last moment).
+async fn cancel_recorded(app: &App, account: &Account, job: &SendJob) {
+    let canceled = app
+        .store
+        .apply_status_by_id(
+            &account.id,
+            &job.to,
+            &job.message_id,
+            MessageStatus::Canceled,
+            None,
+            app.clock.now(),
+        )
+        .await;
+    if let Err(e) = canceled {
+        tracing::warn!(message_id = %job.message_id, error = %e, "could not mark the message canceled");
+    }
+}
+
+/// A send that may not go: the attempt (if any) says why, the slot is given back and the
+/// CRM hears of it (`BlockedNumber` or the failure, then `SendFailed`).
+async fn refuse(
+    app: &App,
+    account: &Account,
+    job: &SendJob,
+    (goal, why): (StandardGoal, String),
+) -> JobOutcome {
+    let contact = job.contact_id.as_deref();
+    let goals = if goal == StandardGoal::SendFailed {
+        vec![(StandardGoal::SendFailed, contact)]
+    } else {
+        vec![(goal, contact), (StandardGoal::SendFailed, contact)]
     };
-    let outcome = match app.sms.send(&account.twilio, &sms).await {
-        Ok(accepted) => {
-            crate::metrics::count(&account.id, crate::metrics::Metric::Sent);
-            if let Err(e) = app
-                .store
-                .attach_provider_sid(&account.id, &job.to, &job.message_id, &accepted.sid)
-                .await
-            {
-                // The message went out; only the bookkeeping failed. Never resend.
-                tracing::error!(message_id = %job.message_id, error = %e, "sent, but could not attach the provider SID");
-            }
-            complete_attempt(app, &attempt_key, &format!("sent as {}", accepted.sid)).await;
-            super::log_body(&account, &job.message_id, &job.body);
-            after_sent(app, &account, job).await;
-            JobOutcome::Done
-        }
-        Err(SmsError::RateLimited { code, .. }) => {
-            release_attempt(app, &attempt_key).await;
-            return JobOutcome::Retry(format!("provider rate limited ({code})"));
-        }
-        Err(SmsError::Unavailable(e)) => {
-            release_attempt(app, &attempt_key).await;
-            return JobOutcome::Retry(format!("provider unavailable: {e}"));
-        }
-        Err(SmsError::Rejected { code, message, .. }) => {
-            complete_attempt(app, &attempt_key, &format!("rejected {code}")).await;
-            rejected(app, &account, job, code).await;
-            JobOutcome::Dropped(format!("provider rejected the message: {code} {message}"))
-        }
-        Err(SmsError::OutcomeUnknown(e)) => {
-            complete_attempt(app, &attempt_key, "outcome unknown: not resent").await;
-            JobOutcome::Dropped(format!("provider outcome unknown, not resent: {e}"))
-        }
-    };
-    release_admission(app, &account.id).await;
-    outcome
+    if let Err(e) = queue_standard_goals(app, account, &job.about(), &goals).await {
+        // Queued under ids derived from the message: a retry queues each once.
+        return JobOutcome::Retry(format!("cannot queue the refusal's goals: {e}"));
+    }
+    release_admission(app, &account.id, &job.message_id).await;
+    JobOutcome::Dropped(format!("not sent: {why}"))
 }
 
 /// When a bulk message may go, if the account's quiet hours hold it now.
@@ -259,7 +338,7 @@ async fn hold(app: &App, job: &SendJob, until: Timestamp) -> Result<(), JobOutco
 
 /// Puts `job` back on the send queue, delayed by `delay` (at most the queue's longest delay:
 /// a job due later comes back and is put back again).
-async fn requeue(app: &App, job: &SendJob, delay: Duration) -> Result<(), JobOutcome> {
+pub(super) async fn requeue(app: &App, job: &SendJob, delay: Duration) -> Result<(), JobOutcome> {
     let message = OutgoingMessage::job(job, delay.min(crate::ports::queue::MAX_DELAY))
         .map_err(|e| JobOutcome::Retry(format!("cannot serialise the job: {e}")))?;
     app.queue
@@ -472,27 +551,24 @@ async fn rejected(app: &App, account: &Account, job: &SendJob, code: u32) {
     }
 }
 
-/// The CRM's side of a sent message: `SendManual`/`SendAuto`, and the SMS note. Queued
-/// under ids derived from the message, so a repeat queues nothing new; a failure to queue
-/// is logged, never a reason to send again.
-async fn after_sent(app: &App, account: &Account, job: &SendJob) {
+/// The CRM's side of a sent message: `SendManual`/`SendAuto`, and the SMS note, queued
+/// under ids derived from the message, so a repeat queues nothing new.
+async fn after_sent(app: &App, account: &Account, job: &SendJob) -> Result<(), String> {
     let goal = if job.manual {
         StandardGoal::SendManual
     } else {
         StandardGoal::SendAuto
     };
-    if let Err(e) = queue_standard_goals(
+    queue_standard_goals(
         app,
         account,
         &job.about(),
         &[(goal, job.contact_id.as_deref())],
     )
     .await
-    {
-        tracing::error!(message_id = %job.message_id, error = %e, "sent, but its goal was not queued");
-    }
+    .map_err(|e| format!("cannot queue the sent message's goal: {e}"))?;
     let Some(contact_id) = job.contact_id.clone().filter(|_| account.sms_notes) else {
-        return;
+        return Ok(());
     };
     let user = job.user_id.as_deref().and_then(|id| account.user(id));
     let note = AutomationJob::CreateNote {
@@ -510,26 +586,30 @@ async fn after_sent(app: &App, account: &Account, job: &SendJob) {
         },
         user_id: user.and_then(|u| u.crm_user_id.clone()),
     };
-    if let Err(e) = automation::enqueue_with_id(app, format!("note:{}", job.message_id), note).await
+    automation::enqueue_with_id(app, format!("note:{}", job.message_id), note)
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("cannot queue the sent message's CRM note: {e}"))
+}
+
+async fn release_admission(app: &App, account: &AccountId, message_id: &str) {
+    if let Err(e) = app.store.release_admission(account, message_id).await {
+        tracing::warn!(account = %account, message_id, error = %e, "could not release the admission slot");
+    }
+}
+
+async fn withdraw_attempt(app: &App, job: &SendJob, attempted_at: Timestamp) {
+    if let Err(e) = app
+        .store
+        .withdraw_attempt(&job.message_id, attempted_at)
+        .await
     {
-        tracing::error!(message_id = %job.message_id, error = %e, "sent, but its CRM note was not queued");
+        tracing::warn!(message_id = %job.message_id, error = %e, "could not withdraw the send attempt");
     }
 }
 
-async fn release_admission(app: &App, account: &AccountId) {
-    if let Err(e) = app.store.release_admission(account).await {
-        tracing::warn!(account = %account, error = %e, "could not release the admission slot");
-    }
-}
-
-async fn release_attempt(app: &App, key: &str) {
-    if let Err(e) = app.store.release(key).await {
-        tracing::warn!(key, error = %e, "could not release the send attempt");
-    }
-}
-
-async fn complete_attempt(app: &App, key: &str, response: &str) {
-    if let Err(e) = app.store.complete(key, response).await {
-        tracing::warn!(key, error = %e, "could not record the send outcome");
+pub(super) async fn finish_attempt(app: &App, job: &SendJob, outcome: &str) {
+    if let Err(e) = app.store.finish_attempt(&job.message_id, outcome).await {
+        tracing::warn!(message_id = %job.message_id, error = %e, "could not record the send outcome");
     }
 }

@@ -7,6 +7,7 @@ mod contacts;
 pub mod deliver;
 pub mod goals;
 pub mod inbound;
+mod send_recovery;
 pub mod send_request;
 pub mod sequence;
 pub mod status;

@@ -126,8 +126,8 @@ pub async fn request_send(
         }
     };
     let (key, window) = idempotency_key(account, &request);
-    match answers::claim::<SendReply>(app, &key, window).await {
-        Ok(Claimed::First) => {}
+    let first_claimed_at = match answers::claim::<SendReply>(app, &key, window).await {
+        Ok(Claimed::First { first_claimed_at }) => first_claimed_at,
         Ok(Claimed::Answered(first)) => {
             return Ok(SendReply {
                 repeated: true,
@@ -142,8 +142,10 @@ pub async fn request_send(
             ));
         }
         Err(e) => return Err(Unavailable(format!("cannot claim the request: {e}"))),
-    }
-    let result = admit(app, account, &request).await;
+    };
+    // The same id for a handler that takes over from one that died: one message, not two.
+    let message_id = crate::ports::derived_id(first_claimed_at, &key);
+    let result = admit(app, account, &request, message_id).await;
     let final_answer = result.as_ref().ok().filter(|reply| reply.is_final());
     answers::settle(app, &key, final_answer).await;
     result
@@ -188,6 +190,7 @@ async fn admit(
     app: &App,
     account: &Account,
     request: &SendRequest,
+    message_id: String,
 ) -> Result<SendReply, Unavailable> {
     let contact = match find_contact(app, account, request).await? {
         Ok(contact) => contact,
@@ -243,7 +246,7 @@ async fn admit(
         campaign: request.campaign.clone(),
         time_zone: contact.as_ref().and_then(|c| c.time_zone.clone()),
     };
-    queue_send(app, account, &message, app.ids.new_id()).await
+    queue_send(app, account, &message, message_id).await
 }
 
 /// A checked message on its way to the send queue: from a CRM's request, or one smsflow
@@ -316,7 +319,7 @@ pub async fn queue_send(
 
     let admitted = app
         .store
-        .try_admit(&account.id, account.limits.queue_limit)
+        .try_admit(&account.id, &message_id, account.limits.queue_limit)
         .await
         .map_err(|e| Unavailable(format!("cannot take an admission slot: {e}")))?;
     if !admitted {
@@ -348,7 +351,7 @@ pub async fn queue_send(
     {
         Ok(slot) => slot,
         Err(e) => {
-            release_admission(app, account).await;
+            release_admission(app, account, &message_id).await;
             return Err(Unavailable(format!("cannot reserve a send slot: {e}")));
         }
     };
@@ -379,7 +382,7 @@ pub async fn queue_send(
         Err(e) => Err(e.to_string()),
     };
     if let Err(e) = queued {
-        release_admission(app, account).await;
+        release_admission(app, account, &message_id).await;
         return Err(Unavailable(format!("cannot queue the send: {e}")));
     }
     // The send is queued: a goal that cannot be queued now must not turn the answer into
@@ -390,8 +393,8 @@ pub async fn queue_send(
     Ok(SendReply::queued(message_id))
 }
 
-async fn release_admission(app: &App, account: &Account) {
-    if let Err(e) = app.store.release_admission(&account.id).await {
+async fn release_admission(app: &App, account: &Account, message_id: &str) {
+    if let Err(e) = app.store.release_admission(&account.id, message_id).await {
         tracing::warn!(account = %account.id, error = %e, "could not give the admission slot back");
     }
 }

@@ -49,7 +49,7 @@ use crate::domain::sequence::{
 };
 use crate::domain::{Account, AccountId, PhoneNumber, Timestamp};
 use crate::ports::{
-    Claim, Contact, CrmError, NewNote, SessionRecord, SessionStart, Store, StoreError,
+    Claim, ClaimTerms, Contact, CrmError, NewNote, SessionRecord, SessionStart, Store, StoreError,
 };
 
 /// How long a job creating a contact's sequence note holds the right to create it: other
@@ -542,7 +542,7 @@ pub async fn start_by_crm(
         ),
     };
     match answers::claim::<Started>(app, &key, window).await {
-        Ok(Claimed::First) => {}
+        Ok(Claimed::First { .. }) => {}
         Ok(Claimed::Answered(first)) => {
             return Ok(Ok(Started {
                 repeated: true,
@@ -1129,10 +1129,17 @@ pub async fn write_note(
     let lock = format!("sequence-note:{}:{contact_id}:{sequence}", account.id);
     match app
         .store
-        .claim(&lock, NOTE_CREATION_LOCK, app.clock.now())
+        .claim(
+            &lock,
+            ClaimTerms {
+                keep: NOTE_CREATION_LOCK,
+                lease: NOTE_CREATION_LOCK,
+            },
+            app.clock.now(),
+        )
         .await
     {
-        Ok(Claim::New) => {}
+        Ok(Claim::New { .. }) => {}
         Ok(Claim::Existing(_)) => {
             return JobOutcome::Retry("the note is being created by another job".into());
         }

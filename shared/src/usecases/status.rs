@@ -31,7 +31,7 @@ use crate::domain::goals::GoalName;
 use crate::domain::twilio_errors::{ErrorClass, classify_error_code};
 use crate::domain::twilio_signature;
 use crate::domain::{Account, AccountId, MessageRecord, MessageStatus, PhoneNumber, Timestamp};
-use crate::ports::{Claim, ConsentRecord, EventError, StatusUpdate, StoreError};
+use crate::ports::{Claim, ClaimTerms, ConsentRecord, EventError, StatusUpdate, StoreError};
 
 /// How long a counted hard failure is remembered against repeats of its callback.
 const PHONE_EVENT_DEDUPE: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -297,11 +297,18 @@ async fn record_phone_event(
     let key = format!("delivery:{}:phone:{kind}", message.id);
     match app
         .store
-        .claim(&key, PHONE_EVENT_DEDUPE, app.clock.now())
+        .claim(
+            &key,
+            ClaimTerms {
+                keep: PHONE_EVENT_DEDUPE,
+                lease: app.settings.leases.request,
+            },
+            app.clock.now(),
+        )
         .await
         .map_err(|e| backend("claim phone event", &e))?
     {
-        Claim::New => {}
+        Claim::New { .. } => {}
         Claim::Existing(_) => return Ok(()),
     }
     let recorded = app

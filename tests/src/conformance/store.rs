@@ -14,7 +14,9 @@ use futures::future::join_all;
 use serde_json::json;
 use smsflow_shared::domain::consent::{BouncePolicy, PhoneEvent, PhoneHealth, PhoneStatus};
 use smsflow_shared::domain::sequence::{FileFormat, Sequence};
-use smsflow_shared::domain::{Account, Direction, MessageRecord, MessageStatus, Timestamp};
+use smsflow_shared::domain::{
+    Account, AccountId, Direction, MessageRecord, MessageStatus, PhoneNumber, Timestamp,
+};
 use smsflow_shared::ports::*;
 
 use crate::fixtures::{account, account_id, phone};
@@ -1322,20 +1324,35 @@ pub async fn sequence_note_is_recorded_once(store: &dyn Store) {
 
 // ---------------------------------------------------------------- idempotency
 
+/// Claims kept `keep_ms` and leased `lease_ms`.
+fn terms(keep_ms: u64, lease_ms: u64) -> ClaimTerms {
+    ClaimTerms {
+        keep: Duration::from_millis(keep_ms),
+        lease: Duration::from_millis(lease_ms),
+    }
+}
+
+fn new_claim(first_claimed_at: i64) -> Claim {
+    Claim::New {
+        first_claimed_at: t(first_claimed_at),
+    }
+}
+
 pub async fn idempotency_claim_complete_release(store: &dyn Store) {
-    let ttl = Duration::from_secs(60);
-    let claim = |key: &'static str, now: i64| store.claim(key, ttl, t(now));
+    let terms = terms(60_000, 60_000);
+    let claim = |key: &'static str, now: i64| store.claim(key, terms, t(now));
     let existing = |response: Option<&str>, created_at: i64| {
         Claim::Existing(IdempotencyRecord {
             response: response.map(str::to_string),
             created_at: t(created_at),
             expires_at: t(created_at + 60_000),
+            lease_until: Some(t(created_at + 60_000)),
         })
     };
 
-    assert_eq!(claim("k1", 0).await.expect("claim"), Claim::New);
+    assert_eq!(claim("k1", 0).await.expect("claim"), new_claim(0));
     assert_eq!(claim("k1", 1_000).await.expect("claim"), existing(None, 0));
-    assert_eq!(claim("k2", 1_000).await.expect("claim"), Claim::New);
+    assert_eq!(claim("k2", 1_000).await.expect("claim"), new_claim(1_000));
 
     store
         .complete("k1", r#"{"sid":"SM1"}"#)
@@ -1347,7 +1364,7 @@ pub async fn idempotency_claim_complete_release(store: &dyn Store) {
     );
 
     store.release("k1").await.expect("release");
-    assert_eq!(claim("k1", 3_000).await.expect("claim"), Claim::New);
+    assert_eq!(claim("k1", 3_000).await.expect("claim"), new_claim(3_000));
     assert_eq!(
         claim("k1", 3_001).await.expect("claim"),
         existing(None, 3_000)
@@ -1360,45 +1377,225 @@ pub async fn idempotency_claim_complete_release(store: &dyn Store) {
 }
 
 pub async fn idempotency_expired_claim_is_new(store: &dyn Store) {
-    let ttl = Duration::from_secs(1);
+    let terms = terms(1_000, 1_000);
     assert_eq!(
-        store.claim("k", ttl, t(0)).await.expect("claim"),
-        Claim::New
+        store.claim("k", terms, t(0)).await.expect("claim"),
+        new_claim(0)
     );
     assert!(matches!(
-        store.claim("k", ttl, t(999)).await.expect("claim"),
+        store.claim("k", terms, t(999)).await.expect("claim"),
         Claim::Existing(_)
     ));
     assert_eq!(
-        store.claim("k", ttl, t(5_000)).await.expect("claim"),
-        Claim::New
+        store.claim("k", terms, t(5_000)).await.expect("claim"),
+        new_claim(5_000)
     );
     assert_eq!(
-        store.claim("k", ttl, t(5_001)).await.expect("claim"),
+        store.claim("k", terms, t(5_001)).await.expect("claim"),
         Claim::Existing(IdempotencyRecord {
             response: None,
             created_at: t(5_000),
             expires_at: t(6_000),
+            lease_until: Some(t(6_000)),
         })
     );
 }
 
+/// An unanswered claim whose lease lapsed (its holder died) is taken over, keeping when
+/// the key was first claimed; an answered one never is.
+pub async fn idempotency_lapsed_lease_is_taken_over(store: &dyn Store) {
+    let terms = terms(60_000, 5_000);
+    let claim = |key: &'static str, now: i64| store.claim(key, terms, t(now));
+    assert_eq!(claim("crashed", 0).await.expect("claim"), new_claim(0));
+    assert!(matches!(
+        claim("crashed", 4_999).await.expect("claim"),
+        Claim::Existing(IdempotencyRecord { response: None, .. })
+    ));
+    assert_eq!(claim("crashed", 5_000).await.expect("claim"), new_claim(0));
+    // The taker holds a fresh lease.
+    assert_eq!(
+        claim("crashed", 9_999).await.expect("claim"),
+        Claim::Existing(IdempotencyRecord {
+            response: None,
+            created_at: t(0),
+            expires_at: t(65_000),
+            lease_until: Some(t(10_000)),
+        })
+    );
+
+    assert_eq!(claim("answered", 0).await.expect("claim"), new_claim(0));
+    store.complete("answered", "done").await.expect("complete");
+    assert!(matches!(
+        claim("answered", 30_000).await.expect("claim"),
+        Claim::Existing(IdempotencyRecord {
+            response: Some(_),
+            ..
+        })
+    ));
+
+    // Many claimants of one lapsed claim: exactly one takes it over.
+    assert_eq!(claim("race", 0).await.expect("claim"), new_claim(0));
+    let takers = join_all((0..10).map(|_| store.claim("race", terms, t(6_000))))
+        .await
+        .into_iter()
+        .map(|c| c.expect("claim"))
+        .filter(|c| *c == new_claim(0))
+        .count();
+    assert_eq!(takers, 1);
+}
+
 pub async fn idempotency_claim_is_exclusive_under_concurrency(store: &dyn Store) {
-    let ttl = Duration::from_secs(60);
-    let claims = join_all((0..10).map(|_| store.claim("race", ttl, t(0)))).await;
+    let terms = terms(60_000, 60_000);
+    let claims = join_all((0..10).map(|_| store.claim("race", terms, t(0)))).await;
     let new = claims
         .into_iter()
         .map(|c| c.expect("claim"))
-        .filter(|c| *c == Claim::New)
+        .filter(|c| *c == new_claim(0))
         .count();
     assert_eq!(new, 1);
+}
+
+// ---------------------------------------------------------------- send attempts
+
+pub async fn send_attempts_begin_once_and_finish_once(store: &dyn Store) {
+    let acme = account_id("acme");
+    let to = phone(N1);
+    assert_eq!(store.send_attempt("m1").await.expect("read"), None);
+    let begin = |id: &'static str, replacing: Option<i64>, now: i64| {
+        store.begin_attempt(&acme, &to, id, replacing.map(t), t(now))
+    };
+    assert_eq!(
+        begin("m1", None, 100).await.expect("begin"),
+        AttemptStart::Begun
+    );
+    let unresolved = AttemptState::Unresolved {
+        attempted_at: t(100),
+    };
+    assert_eq!(
+        begin("m1", None, 200).await.expect("begin"),
+        AttemptStart::Earlier(unresolved.clone())
+    );
+    // Replacing needs the very attempt on record.
+    assert_eq!(
+        begin("m1", Some(99), 300).await.expect("begin"),
+        AttemptStart::Earlier(unresolved)
+    );
+    assert_eq!(
+        begin("m1", Some(100), 300).await.expect("begin"),
+        AttemptStart::Begun
+    );
+    assert_eq!(
+        store.send_attempt("m1").await.expect("read"),
+        Some(AttemptState::Unresolved {
+            attempted_at: t(300)
+        })
+    );
+
+    store
+        .finish_attempt("m1", "sent as SM1")
+        .await
+        .expect("finish");
+    store
+        .finish_attempt("m1", "sent as SM2")
+        .await
+        .expect("finish again");
+    let finished = AttemptState::Finished {
+        outcome: "sent as SM1".into(),
+    };
+    assert_eq!(
+        store.send_attempt("m1").await.expect("read"),
+        Some(finished.clone())
+    );
+    assert_eq!(
+        begin("m1", Some(300), 400).await.expect("begin"),
+        AttemptStart::Earlier(finished)
+    );
+
+    // Concurrent copies of one job: one attempt.
+    let begun = join_all((0..10).map(|_| store.begin_attempt(&acme, &to, "m2", None, t(0))))
+        .await
+        .into_iter()
+        .filter(|r| *r.as_ref().expect("begin") == AttemptStart::Begun)
+        .count();
+    assert_eq!(begun, 1);
+}
+
+pub async fn send_attempts_withdraw_only_the_attempt_named(store: &dyn Store) {
+    let acme = account_id("acme");
+    let to = phone(N1);
+    let begin = |now: i64| store.begin_attempt(&acme, &to, "m1", None, t(now));
+    assert_eq!(begin(100).await.expect("begin"), AttemptStart::Begun);
+    store.withdraw_attempt("m1", t(99)).await.expect("withdraw");
+    assert!(store.send_attempt("m1").await.expect("read").is_some());
+    store
+        .withdraw_attempt("m1", t(100))
+        .await
+        .expect("withdraw");
+    assert_eq!(store.send_attempt("m1").await.expect("read"), None);
+    assert_eq!(begin(200).await.expect("begin"), AttemptStart::Begun);
+    store
+        .finish_attempt("m1", "rejected 21211")
+        .await
+        .expect("finish");
+    store
+        .withdraw_attempt("m1", t(200))
+        .await
+        .expect("withdraw");
+    assert!(matches!(
+        store.send_attempt("m1").await.expect("read"),
+        Some(AttemptState::Finished { .. })
+    ));
+}
+
+/// STOP wins at the last moment: no attempt is recorded once an opt-out is stored; an
+/// opt-in (or another account's or phone's STOP) does not stand in the way.
+pub async fn send_attempts_are_refused_after_an_opt_out(store: &dyn Store) {
+    let acme = account_id("acme");
+    let (stopped, other) = (phone(N1), phone(N2));
+    let consent = |opted_out: bool, at: i64| ConsentRecord {
+        opted_out,
+        changed_at: t(at),
+        source: "STOP keyword".into(),
+    };
+    store
+        .set_consent(&acme, &stopped, &consent(true, 10))
+        .await
+        .expect("set_consent");
+    let begin = |to: &PhoneNumber, id: &'static str, account: &AccountId| {
+        let (to, account) = (to.clone(), account.clone());
+        async move { store.begin_attempt(&account, &to, id, None, t(20)).await }
+    };
+    assert_eq!(
+        begin(&stopped, "m1", &acme).await.expect("begin"),
+        AttemptStart::OptedOut
+    );
+    assert_eq!(store.send_attempt("m1").await.expect("read"), None);
+    assert_eq!(
+        begin(&other, "m2", &acme).await.expect("begin"),
+        AttemptStart::Begun
+    );
+    let bravo = account_id("bravo");
+    assert_eq!(
+        begin(&stopped, "m3", &bravo).await.expect("begin"),
+        AttemptStart::Begun
+    );
+
+    store
+        .set_consent(&acme, &stopped, &consent(false, 30))
+        .await
+        .expect("set_consent");
+    assert_eq!(
+        begin(&stopped, "m4", &acme).await.expect("begin"),
+        AttemptStart::Begun
+    );
 }
 
 // ---------------------------------------------------------------- admission
 
 pub async fn admission_is_exact_under_concurrency(store: &dyn Store) {
     let acme = account_id("acme");
-    let admitted = join_all((0..25).map(|_| store.try_admit(&acme, 7)))
+    let ids: Vec<String> = (0..25).map(|i| format!("m{i}")).collect();
+    let admitted = join_all(ids.iter().map(|id| store.try_admit(&acme, id, 7)))
         .await
         .into_iter()
         .map(|r| r.expect("try_admit"))
@@ -1406,11 +1603,11 @@ pub async fn admission_is_exact_under_concurrency(store: &dyn Store) {
         .count();
     assert_eq!(admitted, 7);
     assert_eq!(store.pending_sends(&acme).await.expect("pending_sends"), 7);
-    assert!(!store.try_admit(&acme, 7).await.expect("try_admit"));
+    assert!(!store.try_admit(&acme, "late", 7).await.expect("try_admit"));
     // A higher limit admits more.
-    assert!(store.try_admit(&acme, 8).await.expect("try_admit"));
+    assert!(store.try_admit(&acme, "late", 8).await.expect("try_admit"));
     assert_eq!(store.pending_sends(&acme).await.expect("pending_sends"), 8);
-    assert!(!store.try_admit(&acme, 0).await.expect("try_admit"));
+    assert!(!store.try_admit(&acme, "later", 0).await.expect("try_admit"));
     assert_eq!(
         store
             .pending_sends(&account_id("other"))
@@ -1420,29 +1617,42 @@ pub async fn admission_is_exact_under_concurrency(store: &dyn Store) {
     );
 }
 
-pub async fn admission_release_never_goes_below_zero(store: &dyn Store) {
+/// A message is counted once however often it is admitted or released (a redelivered
+/// job, a request taken over from a handler that died).
+pub async fn admission_counts_each_message_once(store: &dyn Store) {
     let acme = account_id("acme");
     for _ in 0..3 {
-        assert!(store.try_admit(&acme, 10).await.expect("try_admit"));
+        assert!(store.try_admit(&acme, "m1", 10).await.expect("try_admit"));
     }
-    store
-        .release_admission(&acme)
-        .await
-        .expect("release_admission");
+    assert!(store.try_admit(&acme, "m2", 10).await.expect("try_admit"));
     assert_eq!(store.pending_sends(&acme).await.expect("pending_sends"), 2);
+    // At the limit, a message already admitted stays admitted.
+    assert!(store.try_admit(&acme, "m1", 2).await.expect("try_admit"));
+    assert!(!store.try_admit(&acme, "m3", 2).await.expect("try_admit"));
 
-    for result in join_all((0..5).map(|_| store.release_admission(&acme))).await {
+    for result in join_all((0..5).map(|_| store.release_admission(&acme, "m1"))).await {
         result.expect("release_admission");
     }
+    assert_eq!(store.pending_sends(&acme).await.expect("pending_sends"), 1);
+    store
+        .release_admission(&acme, "never-admitted")
+        .await
+        .expect("release_admission");
+    assert_eq!(store.pending_sends(&acme).await.expect("pending_sends"), 1);
+    store
+        .release_admission(&acme, "m2")
+        .await
+        .expect("release_admission");
     assert_eq!(store.pending_sends(&acme).await.expect("pending_sends"), 0);
-    assert!(store.try_admit(&acme, 1).await.expect("try_admit"));
-    assert!(!store.try_admit(&acme, 1).await.expect("try_admit"));
+    // Released, the message may be admitted again (a redrive from the dead-letter queue).
+    assert!(store.try_admit(&acme, "m1", 1).await.expect("try_admit"));
+    assert!(!store.try_admit(&acme, "m2", 1).await.expect("try_admit"));
     assert_eq!(store.pending_sends(&acme).await.expect("pending_sends"), 1);
 
     // Releasing for an account that never sent is harmless.
     let idle = account_id("idle");
     store
-        .release_admission(&idle)
+        .release_admission(&idle, "m1")
         .await
         .expect("release_admission");
     assert_eq!(store.pending_sends(&idle).await.expect("pending_sends"), 0);
@@ -2047,9 +2257,13 @@ macro_rules! store_conformance {
                 sequence_note_is_recorded_once,
                 idempotency_claim_complete_release,
                 idempotency_expired_claim_is_new,
+                idempotency_lapsed_lease_is_taken_over,
                 idempotency_claim_is_exclusive_under_concurrency,
+                send_attempts_begin_once_and_finish_once,
+                send_attempts_withdraw_only_the_attempt_named,
+                send_attempts_are_refused_after_an_opt_out,
                 admission_is_exact_under_concurrency,
-                admission_release_never_goes_below_zero,
+                admission_counts_each_message_once,
                 rate_sequential_reservations_are_spaced_by_cost,
                 rate_concurrent_reservations_never_overlap,
                 disabled_goals_disable_list_reset,

@@ -76,11 +76,12 @@ use crate::domain::{
     Account, AccountId, MessageRecord, MessageStatus, PhoneNumber, Timestamp, canonical_service_sid,
 };
 use crate::ports::store::{
-    AccountStore, AdmissionStore, CachedContact, Claim, ConsentRecord, ConsentStore, ContactCache,
-    ConversationStore, GoalStore, IdempotencyRecord, IdempotencyStore, RateStore, Recorded,
-    SessionRecord, SessionStart, SessionStore, StatusUpdate, StoreError, StoreResult,
+    AccountStore, CachedContact, ConsentRecord, ConsentStore, ContactCache, ConversationStore,
+    GoalStore, RateStore, Recorded, SessionRecord, SessionStart, SessionStore, StatusUpdate,
+    StoreError, StoreResult,
 };
 
+mod claims;
 mod conversations;
 mod goal_log;
 mod job_failures;
@@ -261,6 +262,14 @@ impl Key {
 
     fn pending(account: &AccountId) -> Self {
         Key::new(format!("ACCOUNT#{account}"), "PENDING")
+    }
+
+    /// One send counted in the account's [`Key::pending`] counter.
+    fn admitted(account: &AccountId, message_id: &str) -> Self {
+        Key::new(
+            format!("ACCOUNT#{account}"),
+            format!("ADMITTED#{message_id}"),
+        )
     }
 
     fn rate(sender: &str) -> Self {
@@ -649,6 +658,23 @@ impl DynamoStore {
             .table_name(&self.table)
             .set_item(Some(item))
             .condition_expression(condition)
+            .build()
+            .map_err(build_error)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// As [`Self::transact_put`], with one value the condition names.
+    fn transact_put_with(
+        &self,
+        item: Item,
+        condition: &str,
+        value: (&str, AttributeValue),
+    ) -> StoreResult<TransactWriteItem> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(condition)
+            .expression_attribute_values(value.0, value.1)
             .build()
             .map_err(build_error)?;
         Ok(TransactWriteItem::builder().put(put).build())
@@ -1223,6 +1249,19 @@ impl ConversationStore for DynamoStore {
         }
     }
 
+    async fn message(
+        &self,
+        account: &AccountId,
+        phone: &PhoneNumber,
+        message_id: &str,
+    ) -> StoreResult<Option<MessageRecord>> {
+        let key = Key::message(account, phone, message_id);
+        self.get(&key, true)
+            .await?
+            .map(|item| decode_message(&item))
+            .transpose()
+    }
+
     async fn attach_provider_sid(
         &self,
         account: &AccountId,
@@ -1531,111 +1570,7 @@ impl SessionStore for DynamoStore {
     }
 }
 
-// ---------------------------------------------------------------- idempotency
-
-fn decode_idempotency(item: &Item) -> StoreResult<IdempotencyRecord> {
-    Ok(IdempotencyRecord {
-        response: optional_string_attr(item, "response_body")?.map(str::to_string),
-        created_at: timestamp_attr(item, "created_at_ms")?,
-        expires_at: timestamp_attr(item, "expires_at_ms")?,
-    })
-}
-
-#[async_trait]
-impl IdempotencyStore for DynamoStore {
-    async fn claim(&self, key: &str, ttl: Duration, now: Timestamp) -> StoreResult<Claim> {
-        let item_key = Key::idempotency(key);
-        let [expires_ms, expires_s] = expiry_attributes(now.plus(ttl));
-        let item = item_with(
-            &item_key,
-            [("created_at_ms", n(now.as_millis())), expires_ms, expires_s],
-        );
-        let Some(existing) = self.put_unless_live(&item_key, item, now).await? else {
-            return Ok(Claim::New);
-        };
-        Ok(Claim::Existing(decode_idempotency(&existing)?))
-    }
-
-    async fn complete(&self, key: &str, response: &str) -> StoreResult<()> {
-        let item_key = Key::idempotency(key);
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(item_key.item()))
-            .update_expression("SET response_body = :response")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":response", s(response))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err) => {
-                condition_failed(&format!("UpdateItem {item_key}"), err)?;
-                Err(StoreError::NotFound(format!("idempotency key {key}")))
-            }
-        }
-    }
-
-    async fn release(&self, key: &str) -> StoreResult<()> {
-        self.delete(&Key::idempotency(key)).await.map(|_| ())
-    }
-}
-
-// ---------------------------------------------------------------- admission and pacing
-
-#[async_trait]
-impl AdmissionStore for DynamoStore {
-    async fn try_admit(&self, account: &AccountId, limit: u32) -> StoreResult<bool> {
-        if limit == 0 {
-            return Ok(false);
-        }
-        let key = Key::pending(account);
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key.item()))
-            .update_expression("ADD n :one")
-            .condition_expression("attribute_not_exists(n) OR n < :limit")
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":limit", n(limit))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err) => condition_failed(&format!("UpdateItem {key}"), err).map(|_| false),
-        }
-    }
-
-    async fn release_admission(&self, account: &AccountId) -> StoreResult<()> {
-        let key = Key::pending(account);
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key.item()))
-            .update_expression("ADD n :minus_one")
-            .condition_expression("n > :zero")
-            .expression_attribute_values(":minus_one", n(-1))
-            .expression_attribute_values(":zero", n(0))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            // Already zero: nothing to release.
-            Err(err) => condition_failed(&format!("UpdateItem {key}"), err).map(|_| ()),
-        }
-    }
-
-    async fn pending_sends(&self, account: &AccountId) -> StoreResult<u32> {
-        let Some(item) = self.get(&Key::pending(account), true).await? else {
-            return Ok(0);
-        };
-        let count = optional_number_attr(&item, "n")?.unwrap_or(0);
-        u32::try_from(count).map_err(|_| corrupt(&item, format!("pending count {count}")))
-    }
-}
+// ---------------------------------------------------------------- pacing
 
 /// Milliseconds of a cost, rounded up so a sender is never paced faster than its rate.
 fn cost_millis(cost: Duration) -> i64 {

@@ -15,6 +15,7 @@ use crate::adapters::twilio::{TWILIO_API_BASE_URL, TwilioClient};
 use crate::app::{App, AppSettings};
 use crate::config::FunctionEnv;
 use crate::domain::PhoneNumber;
+use crate::domain::leases::Leases;
 use crate::domain::retry_backoff::RetryBackoff;
 use crate::ports::{Clock, IdGenerator, SystemClock, UlidIds};
 
@@ -79,6 +80,7 @@ pub fn app_from_sdk(sdk: &SdkConfig, env: &FunctionEnv) -> Result<App, WiringErr
                 .retry_backoff
                 .map(RetryBackoff::starting_at)
                 .unwrap_or_default(),
+            leases: Leases::default(),
         },
     })
 }

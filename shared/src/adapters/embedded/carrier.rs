@@ -354,6 +354,46 @@ impl SmsProvider for SandboxCarrier {
             segments: None,
         })
     }
+
+    /// As Twilio's message list: the newest message of this account to this recipient
+    /// from this sender with this text, accepted at or after `since`.
+    async fn find_sent(
+        &self,
+        credentials: &TwilioCredentials,
+        sms: &OutboundSms,
+        since: Timestamp,
+    ) -> Result<Option<ProviderAccepted>, SmsError> {
+        let (account_sid, to) = (credentials.account_sid.clone(), sms.to.to_string());
+        let (from, body) = (sms.sender.as_str().to_string(), sms.body.clone());
+        self.db
+            .read(move |tx| {
+                let Some(table) = open_read_table(tx, MESSAGES)? else {
+                    return Ok(None);
+                };
+                for entry in table.iter()?.rev() {
+                    let (_, value) = entry?;
+                    let message: CarrierMessage = serde_json::from_slice(value.value())
+                        .map_err(|e| DbError(format!("corrupt carrier message: {e}")))?;
+                    if message.accepted_at >= since
+                        && (
+                            &message.account_sid,
+                            &message.to,
+                            &message.from,
+                            &message.body,
+                        ) == (&account_sid, &to, &from, &body)
+                    {
+                        return Ok(Some(ProviderAccepted {
+                            sid: message.sid,
+                            status: MessageStatus::Queued,
+                            segments: None,
+                        }));
+                    }
+                }
+                Ok::<_, DbError>(None)
+            })
+            .await
+            .map_err(|e| SmsError::Unavailable(format!("sandbox carrier: {e}")))
+    }
 }
 
 #[cfg(test)]

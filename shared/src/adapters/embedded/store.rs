@@ -21,6 +21,7 @@ use crate::domain::{
 };
 use crate::ports::store::*;
 
+mod claims;
 mod conversations;
 mod goal_log;
 mod job_failures;
@@ -44,8 +45,6 @@ const MESSAGES: JsonTable = TableDefinition::new("store_messages");
 const SIDS: TableDefinition<&str, &str> = TableDefinition::new("store_sids");
 const CONSENT: JsonTable = TableDefinition::new("store_consent");
 const SESSIONS: JsonTable = TableDefinition::new("store_sessions");
-const IDEMPOTENCY: JsonTable = TableDefinition::new("store_idempotency");
-const PENDING: TableDefinition<&str, u64> = TableDefinition::new("store_pending");
 const RATES: TableDefinition<&str, i64> = TableDefinition::new("store_rates");
 /// `account \0 call name` → nothing.
 const DISABLED_GOALS: TableDefinition<&str, ()> = TableDefinition::new("store_disabled_goals");
@@ -428,6 +427,16 @@ impl ConversationStore for EmbeddedStore {
             .await
     }
 
+    async fn message(
+        &self,
+        account: &AccountId,
+        phone: &PhoneNumber,
+        message_id: &str,
+    ) -> StoreResult<Option<MessageRecord>> {
+        let key = format!("{}{message_id}", message_prefix(account, phone));
+        self.read_json(MESSAGES, key).await
+    }
+
     async fn attach_provider_sid(
         &self,
         account: &AccountId,
@@ -668,97 +677,6 @@ impl SessionStore for EmbeddedStore {
                 }
                 table.remove(key.as_str())?;
                 Ok(true)
-            })
-            .await
-    }
-}
-
-#[async_trait]
-impl IdempotencyStore for EmbeddedStore {
-    async fn claim(&self, key: &str, ttl: Duration, now: Timestamp) -> StoreResult<Claim> {
-        let key = key.to_string();
-        self.db
-            .write(move |tx| {
-                let mut table = tx.open_table(IDEMPOTENCY)?;
-                let current: Option<IdempotencyRecord> = get_json(&table, &key)?;
-                if let Some(current) = current.filter(|c| c.expires_at > now) {
-                    return Ok(Claim::Existing(current));
-                }
-                let record = IdempotencyRecord {
-                    response: None,
-                    created_at: now,
-                    expires_at: now.plus(ttl),
-                };
-                table.insert(key.as_str(), encode(&key, &record)?.as_slice())?;
-                Ok(Claim::New)
-            })
-            .await
-    }
-
-    async fn complete(&self, key: &str, response: &str) -> StoreResult<()> {
-        let key = key.to_string();
-        let response = response.to_string();
-        self.db
-            .write(move |tx| {
-                modify_json(
-                    &mut tx.open_table(IDEMPOTENCY)?,
-                    &key,
-                    || format!("idempotency claim {key}"),
-                    |record: &mut IdempotencyRecord| record.response = Some(response),
-                )
-            })
-            .await
-    }
-
-    async fn release(&self, key: &str) -> StoreResult<()> {
-        let key = key.to_string();
-        self.db
-            .write(move |tx| {
-                tx.open_table(IDEMPOTENCY)?.remove(key.as_str())?;
-                Ok(())
-            })
-            .await
-    }
-}
-
-#[async_trait]
-impl AdmissionStore for EmbeddedStore {
-    async fn try_admit(&self, account: &AccountId, limit: u32) -> StoreResult<bool> {
-        let key = account.to_string();
-        self.db
-            .write(move |tx| {
-                let mut table = tx.open_table(PENDING)?;
-                let pending = table.get(key.as_str())?.map(|v| v.value()).unwrap_or(0);
-                if pending >= u64::from(limit) {
-                    return Ok(false);
-                }
-                table.insert(key.as_str(), pending + 1)?;
-                Ok(true)
-            })
-            .await
-    }
-
-    async fn release_admission(&self, account: &AccountId) -> StoreResult<()> {
-        let key = account.to_string();
-        self.db
-            .write(move |tx| {
-                let mut table = tx.open_table(PENDING)?;
-                let pending = table.get(key.as_str())?.map(|v| v.value()).unwrap_or(0);
-                table.insert(key.as_str(), pending.saturating_sub(1))?;
-                Ok(())
-            })
-            .await
-    }
-
-    async fn pending_sends(&self, account: &AccountId) -> StoreResult<u32> {
-        let key = account.to_string();
-        self.db
-            .read(move |tx| {
-                let pending = match open_read_table(tx, PENDING)? {
-                    Some(t) => t.get(key.as_str())?.map(|v| v.value()).unwrap_or(0),
-                    None => 0,
-                };
-                Ok(u32::try_from(pending).unwrap_or(u32::MAX))
             })
             .await
     }

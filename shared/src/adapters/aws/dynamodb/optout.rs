@@ -22,7 +22,7 @@ use crate::domain::{AccountId, PhoneNumber};
 use crate::ports::store::{ConsentRecord, OptOut, OptOutImport, OptOutStore, StoreResult};
 
 /// The marker of an opted-out consent record inside its JSON.
-const OPTED_OUT_JSON: &str = "\"opted_out\":true";
+pub(super) const OPTED_OUT_JSON: &str = "\"opted_out\":true";
 /// Conditional writes an import keeps in flight.
 const IMPORT_CONCURRENCY: usize = 16;
 

@@ -1,0 +1,351 @@
+//! Claims on DynamoDB: idempotency keys with leases, send attempts, and admission slots.
+//! Every check-and-write is one conditional write or one transaction, so concurrent
+//! claimants (two workers with one redelivered job, a CRM retry racing its first request)
+//! see exactly one winner.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{ConditionCheck, Delete, TransactWriteItem, Update};
+
+use super::optout::OPTED_OUT_JSON;
+use super::{
+    DynamoStore, Item, Key, MAX_RACE_RETRIES, build_error, cancellation_reasons, cancelled_error,
+    condition_failed, expiry_attributes, item_with, n, optional_number_attr, optional_string_attr,
+    reason_is, s, timestamp_attr,
+};
+use crate::domain::{AccountId, PhoneNumber, Timestamp};
+use crate::ports::store::{
+    ATTEMPT_KEEP, AdmissionStore, AttemptStart, AttemptState, Claim, ClaimTerms, IdempotencyRecord,
+    IdempotencyStore, SendAttemptStore, StoreError, StoreResult,
+};
+
+const CONDITION_FAILED: &str = "ConditionalCheckFailed";
+
+fn decode_idempotency(item: &Item) -> StoreResult<IdempotencyRecord> {
+    Ok(IdempotencyRecord {
+        response: optional_string_attr(item, "response_body")?.map(str::to_string),
+        created_at: timestamp_attr(item, "created_at_ms")?,
+        expires_at: timestamp_attr(item, "expires_at_ms")?,
+        lease_until: optional_number_attr(item, "lease_until_ms")?.map(Timestamp::from_millis),
+    })
+}
+
+/// A send attempt is an idempotency item under this key (as before attempts had states).
+fn attempt_key(message_id: &str) -> Key {
+    Key::idempotency(&format!("send:{message_id}"))
+}
+
+fn attempt_state(record: IdempotencyRecord) -> AttemptState {
+    match record.response {
+        Some(outcome) => AttemptState::Finished { outcome },
+        None => AttemptState::Unresolved {
+            attempted_at: record.created_at,
+        },
+    }
+}
+
+impl DynamoStore {
+    /// Takes over `lapsed`, an unanswered claim whose lease ran out: one conditional write,
+    /// so of several claimants exactly one wins. `None` when another got there first.
+    async fn take_over(
+        &self,
+        key: &Key,
+        lapsed: &IdempotencyRecord,
+        terms: ClaimTerms,
+        now: Timestamp,
+    ) -> StoreResult<Option<Claim>> {
+        let [(_, expires_ms), (_, expires_s)] = expiry_attributes(now.plus(terms.keep));
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key.item()))
+            .update_expression(
+                "SET lease_until_ms = :lease, expires_at_ms = :expires_ms, expires_at = :expires_s",
+            )
+            .condition_expression(
+                "attribute_not_exists(response_body) AND created_at_ms = :created \
+                 AND (attribute_not_exists(lease_until_ms) OR lease_until_ms <= :now)",
+            )
+            .expression_attribute_values(":lease", n(now.plus(terms.lease).as_millis()))
+            .expression_attribute_values(":expires_ms", expires_ms)
+            .expression_attribute_values(":expires_s", expires_s)
+            .expression_attribute_values(":created", n(lapsed.created_at.as_millis()))
+            .expression_attribute_values(":now", n(now.as_millis()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Some(Claim::New {
+                first_claimed_at: lapsed.created_at,
+            })),
+            Err(err) => condition_failed(&format!("UpdateItem {key}"), err).map(|_| None),
+        }
+    }
+}
+
+#[async_trait]
+impl IdempotencyStore for DynamoStore {
+    async fn claim(&self, key: &str, terms: ClaimTerms, now: Timestamp) -> StoreResult<Claim> {
+        let item_key = Key::idempotency(key);
+        for _ in 0..MAX_RACE_RETRIES {
+            let [expires_ms, expires_s] = expiry_attributes(now.plus(terms.keep));
+            let item = item_with(
+                &item_key,
+                [
+                    ("created_at_ms", n(now.as_millis())),
+                    ("lease_until_ms", n(now.plus(terms.lease).as_millis())),
+                    expires_ms,
+                    expires_s,
+                ],
+            );
+            let Some(existing) = self.put_unless_live(&item_key, item, now).await? else {
+                return Ok(Claim::New {
+                    first_claimed_at: now,
+                });
+            };
+            let record = decode_idempotency(&existing)?;
+            if !record.lease_lapsed(now) {
+                return Ok(Claim::Existing(record));
+            }
+            if let Some(taken) = self.take_over(&item_key, &record, terms, now).await? {
+                return Ok(taken);
+            }
+            // Another claimant took it over, answered or released it first: look again.
+        }
+        Err(StoreError::Backend(format!(
+            "claim {item_key}: still racing after {MAX_RACE_RETRIES} tries"
+        )))
+    }
+
+    async fn complete(&self, key: &str, response: &str) -> StoreResult<()> {
+        let item_key = Key::idempotency(key);
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(item_key.item()))
+            .update_expression("SET response_body = :response")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":response", s(response))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) => {
+                condition_failed(&format!("UpdateItem {item_key}"), err)?;
+                Err(StoreError::NotFound(format!("idempotency key {key}")))
+            }
+        }
+    }
+
+    async fn release(&self, key: &str) -> StoreResult<()> {
+        self.delete(&Key::idempotency(key)).await.map(|_| ())
+    }
+}
+
+#[async_trait]
+impl SendAttemptStore for DynamoStore {
+    async fn send_attempt(&self, message_id: &str) -> StoreResult<Option<AttemptState>> {
+        let Some(item) = self.get(&attempt_key(message_id), true).await? else {
+            return Ok(None);
+        };
+        Ok(Some(attempt_state(decode_idempotency(&item)?)))
+    }
+
+    /// A transaction of the attempt's write and a condition check on the phone's consent
+    /// item: a STOP stored before it makes it fail, one stored after finds it recorded.
+    async fn begin_attempt(
+        &self,
+        account: &AccountId,
+        phone: &PhoneNumber,
+        message_id: &str,
+        replacing: Option<Timestamp>,
+        now: Timestamp,
+    ) -> StoreResult<AttemptStart> {
+        let key = attempt_key(message_id);
+        for _ in 0..MAX_RACE_RETRIES {
+            let [expires_ms, expires_s] = expiry_attributes(now.plus(ATTEMPT_KEEP));
+            let item = item_with(
+                &key,
+                [("created_at_ms", n(now.as_millis())), expires_ms, expires_s],
+            );
+            let put = match replacing {
+                None => self.transact_put(item, "attribute_not_exists(pk)")?,
+                Some(at) => self.transact_put_with(
+                    item,
+                    "attribute_not_exists(response_body) AND created_at_ms = :replacing",
+                    (":replacing", n(at.as_millis())),
+                )?,
+            };
+            let consent = ConditionCheck::builder()
+                .table_name(&self.table)
+                .set_key(Some(Key::consent(account, phone).item()))
+                .condition_expression("attribute_not_exists(pk) OR NOT contains(#data, :opted_out)")
+                .expression_attribute_names("#data", "data")
+                .expression_attribute_values(":opted_out", s(OPTED_OUT_JSON))
+                .build()
+                .map_err(build_error)?;
+            let items = vec![
+                put,
+                TransactWriteItem::builder()
+                    .condition_check(consent)
+                    .build(),
+            ];
+            let context = format!("TransactWriteItems {key}");
+            let reasons = match self.transact(items).await {
+                Ok(()) => return Ok(AttemptStart::Begun),
+                Err(err) => cancellation_reasons(&context, err)?,
+            };
+            if reason_is(&reasons, 0, CONDITION_FAILED) {
+                match self.send_attempt(message_id).await? {
+                    Some(earlier) => return Ok(AttemptStart::Earlier(earlier)),
+                    None => continue, // withdrawn meanwhile: try again
+                }
+            }
+            if reason_is(&reasons, 1, CONDITION_FAILED) {
+                return Ok(AttemptStart::OptedOut);
+            }
+            if !reasons
+                .iter()
+                .any(|r| r.as_deref() == Some("TransactionConflict"))
+            {
+                return Err(cancelled_error(&context, &reasons));
+            }
+        }
+        Err(StoreError::Backend(format!(
+            "send attempt {key}: still racing after {MAX_RACE_RETRIES} tries"
+        )))
+    }
+
+    async fn finish_attempt(&self, message_id: &str, outcome: &str) -> StoreResult<()> {
+        let key = attempt_key(message_id);
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key.item()))
+            .update_expression("SET response_body = if_not_exists(response_body, :outcome)")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":outcome", s(outcome))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) => {
+                condition_failed(&format!("UpdateItem {key}"), err)?;
+                Err(StoreError::NotFound(format!("send attempt {message_id}")))
+            }
+        }
+    }
+
+    async fn withdraw_attempt(&self, message_id: &str, attempted_at: Timestamp) -> StoreResult<()> {
+        let key = attempt_key(message_id);
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key.item()))
+            .condition_expression("attribute_not_exists(response_body) AND created_at_ms = :at")
+            .expression_attribute_values(":at", n(attempted_at.as_millis()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Finished, replaced or gone: not ours to withdraw.
+            Err(err) => condition_failed(&format!("DeleteItem {key}"), err).map(|_| ()),
+        }
+    }
+}
+
+impl DynamoStore {
+    fn counter_update(
+        &self,
+        account: &AccountId,
+        by: i64,
+        condition: &str,
+        bound: (&str, i64),
+    ) -> StoreResult<TransactWriteItem> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(Key::pending(account).item()))
+            .update_expression("ADD n :by")
+            .condition_expression(condition)
+            .expression_attribute_values(":by", n(by))
+            .expression_attribute_values(bound.0, n(bound.1))
+            .build()
+            .map_err(build_error)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+}
+
+#[async_trait]
+impl AdmissionStore for DynamoStore {
+    /// The slot's own item and the counter in one transaction: the item makes a repeat
+    /// count nothing, the counter's condition keeps the limit.
+    async fn try_admit(
+        &self,
+        account: &AccountId,
+        message_id: &str,
+        limit: u32,
+    ) -> StoreResult<bool> {
+        if limit == 0 {
+            return Ok(false);
+        }
+        let slot = Key::admitted(account, message_id);
+        let items = vec![
+            self.transact_put(slot.item(), "attribute_not_exists(pk)")?,
+            self.counter_update(
+                account,
+                1,
+                "attribute_not_exists(n) OR n < :limit",
+                (":limit", i64::from(limit)),
+            )?,
+        ];
+        let context = format!("TransactWriteItems {slot}");
+        let reasons = match self.transact(items).await {
+            Ok(()) => return Ok(true),
+            Err(err) => cancellation_reasons(&context, err)?,
+        };
+        if reason_is(&reasons, 0, CONDITION_FAILED) {
+            return Ok(true); // admitted before
+        }
+        if reason_is(&reasons, 1, CONDITION_FAILED) {
+            return Ok(false);
+        }
+        Err(cancelled_error(&context, &reasons))
+    }
+
+    async fn release_admission(&self, account: &AccountId, message_id: &str) -> StoreResult<()> {
+        let slot = Key::admitted(account, message_id);
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(slot.item()))
+            .condition_expression("attribute_exists(pk)")
+            .build()
+            .map_err(build_error)?;
+        let items = vec![
+            TransactWriteItem::builder().delete(delete).build(),
+            self.counter_update(account, -1, "n > :zero", (":zero", 0))?,
+        ];
+        let context = format!("TransactWriteItems {slot}");
+        let reasons = match self.transact(items).await {
+            Ok(()) => return Ok(()),
+            Err(err) => cancellation_reasons(&context, err)?,
+        };
+        if reason_is(&reasons, 0, CONDITION_FAILED) {
+            return Ok(()); // released before
+        }
+        if reason_is(&reasons, 1, CONDITION_FAILED) {
+            // The counter is already zero: only the slot's item is left to remove.
+            return self.delete(&slot).await.map(|_| ());
+        }
+        Err(cancelled_error(&context, &reasons))
+    }
+
+    async fn pending_sends(&self, account: &AccountId) -> StoreResult<u32> {
+        let Some(item) = self.get(&Key::pending(account), true).await? else {
+            return Ok(0);
+        };
+        let count = optional_number_attr(&item, "n")?.unwrap_or(0);
+        u32::try_from(count).map_err(|_| super::corrupt(&item, format!("pending count {count}")))
+    }
+}
