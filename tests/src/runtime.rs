@@ -7,10 +7,11 @@ use smsflow_shared::adapters::embedded::EmbeddedDb;
 use smsflow_shared::app::App;
 use smsflow_shared::config::LocalConfig;
 use smsflow_shared::domain::Account;
-use smsflow_shared::local::LocalRuntime;
+use smsflow_shared::local::{LocalOptions, LocalRuntime};
 use smsflow_shared::ports::{
     Contact, NewContact, OutgoingMessage, QueueName, QueueReceiver, ReceivedMessage,
 };
+use smsflow_shared::usecases::automation::{AutomationEnvelope, AutomationJob};
 use smsflow_shared::usecases::deliver::SendJob;
 
 /// The local runtime of `config` on an in-memory database, behind `public_base_url`
@@ -80,4 +81,31 @@ pub async fn enqueue_send(app: &App, job: &SendJob) {
         )
         .await
         .expect("enqueued");
+}
+
+/// As [`in_memory`], with `options` (short leases, fast retries).
+pub async fn in_memory_with(config: &LocalConfig, options: LocalOptions) -> LocalRuntime {
+    LocalRuntime::build_with(
+        EmbeddedDb::in_memory().expect("in-memory db"),
+        config,
+        None,
+        options,
+    )
+    .await
+    .expect("runtime")
+}
+
+/// The call names of the goal jobs waiting on the automation queue (taken off it).
+pub async fn queued_goals(queue: &dyn QueueReceiver) -> Vec<String> {
+    drain(queue, QueueName::Automation, Drain::Delete)
+        .await
+        .iter()
+        .filter_map(|m| {
+            let envelope: AutomationEnvelope = serde_json::from_str(&m.body).ok()?;
+            match envelope.job {
+                AutomationJob::AchieveGoal { call_name, .. } => Some(call_name),
+                _ => None,
+            }
+        })
+        .collect()
 }

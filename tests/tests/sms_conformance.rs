@@ -7,6 +7,7 @@ use std::time::Duration;
 use smsflow_shared::adapters::embedded::{EmbeddedDb, SandboxCarrier};
 use smsflow_shared::adapters::twilio::TwilioClient;
 use smsflow_shared::ports::{SystemClock, UlidIds};
+use smsflow_stack::twilio::TwilioStandIn;
 use smsflow_tests::conformance::sms::{SmsUnderTest, test_credentials};
 use smsflow_tests::sms_conformance;
 use wiremock::matchers::{body_string_contains, method, path};
@@ -108,5 +109,39 @@ async fn twilio() -> SmsUnderTest {
     }
 }
 
+/// The Twilio REST adapter against the stack runner's Twilio stand-in (Twilio's HTTP side
+/// over a sandbox carrier), which also lists what it took.
+async fn twilio_stand_in() -> SmsUnderTest {
+    let stand_in = TwilioStandIn::start(vec![test_credentials()], None)
+        .await
+        .expect("the Twilio stand-in starts");
+    SmsUnderTest {
+        provider: Arc::new(TwilioClient::new(
+            reqwest::Client::new(),
+            stand_in.base_url(),
+        )),
+        credentials: test_credentials(),
+        _guard: Some(Box::new(stand_in)),
+    }
+}
+
 sms_conformance!(sandbox_carrier, sandbox);
 sms_conformance!(twilio_rest, twilio);
+sms_conformance!(twilio_rest_on_the_stand_in, twilio_stand_in);
+
+// Finding a lost send needs a provider that keeps what it took: the wiremock Twilio above
+// answers sends only (the adapter's list request is pinned in its own unit tests).
+mod lost_send_lookup {
+    use super::*;
+    use smsflow_tests::conformance::sms::finds_a_message_it_took_and_nothing_else as finds;
+
+    #[tokio::test]
+    async fn sandbox_carrier() {
+        finds(sandbox().await).await;
+    }
+
+    #[tokio::test]
+    async fn twilio_rest_on_the_stand_in() {
+        finds(twilio_stand_in().await).await;
+    }
+}

@@ -197,6 +197,9 @@ pub(super) async fn attempt(
     match begun {
         Ok(AttemptStart::Begun) => {}
         Ok(AttemptStart::OptedOut) => {
+            if replacing.is_some() {
+                finish_attempt(app, job, "not sent: recipient opted out").await;
+            }
             cancel_recorded(app, account, job).await;
             let refusal = (
                 StandardGoal::BlockedNumber,

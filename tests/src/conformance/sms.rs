@@ -5,8 +5,8 @@
 
 use std::sync::Arc;
 
-use smsflow_shared::domain::{MessageStatus, Secret, TwilioCredentials};
-use smsflow_shared::ports::{OutboundSms, Sender, SmsError, SmsProvider};
+use smsflow_shared::domain::{MessageStatus, Secret, Timestamp, TwilioCredentials};
+use smsflow_shared::ports::{Clock, OutboundSms, Sender, SmsError, SmsProvider, SystemClock};
 
 use crate::fixtures::phone;
 
@@ -113,6 +113,50 @@ pub async fn full_sender_queue_is_rate_limited(t: SmsUnderTest) {
     {
         Err(SmsError::RateLimited { code, .. }) => assert_eq!(code, 21611),
         other => panic!("expected RateLimited 21611, got {other:?}"),
+    }
+}
+
+/// A send whose answer was lost is found by what it was (recipient, sender, text) and
+/// when; nothing else is taken for it: another text, another recipient or sender, or a
+/// message taken before the attempt.
+pub async fn finds_a_message_it_took_and_nothing_else(t: SmsUnderTest) {
+    let message = sms(VALID_FROM, "+14155552671");
+    let now = SystemClock.now().as_millis();
+    let before = Timestamp::from_millis(now - 2_000);
+    let accepted = t
+        .provider
+        .send(&t.credentials, &message)
+        .await
+        .expect("accepted");
+    let find = |sms: OutboundSms, since| {
+        let (provider, credentials) = (t.provider.clone(), t.credentials.clone());
+        async move {
+            provider
+                .find_sent(&credentials, &sms, since)
+                .await
+                .expect("the provider answers")
+        }
+    };
+    let found = find(message.clone(), before).await.expect("found");
+    assert_eq!(found.sid, accepted.sid);
+
+    let other_text = OutboundSms {
+        body: "Another text".into(),
+        ..message.clone()
+    };
+    let other_recipient = OutboundSms {
+        to: phone("+14155552672"),
+        ..message.clone()
+    };
+    let other_sender = sms("+15005550010", "+14155552671");
+    let later = Timestamp::from_millis(now + 60_000);
+    for (what, sms, since) in [
+        ("another text", other_text, before),
+        ("another recipient", other_recipient, before),
+        ("another sender", other_sender, before),
+        ("taken before the attempt", message, later),
+    ] {
+        assert_eq!(find(sms, since).await, None, "{what}");
     }
 }
 

@@ -121,3 +121,181 @@ impl TwilioClient {
             .map(ListedMessage::accepted))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use wiremock::matchers::{header, method, path, query_param};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    use super::*;
+    use crate::domain::{PhoneNumber, Secret};
+
+    const ACCOUNT_SID: &str = "AC00000000000000000000000000000001";
+    const SERVICE: &str = "MG0123456789abcdef0123456789abcdef";
+
+    fn credentials() -> TwilioCredentials {
+        TwilioCredentials {
+            account_sid: ACCOUNT_SID.into(),
+            auth_token: Secret::new("auth-token-1"),
+            api_key: None,
+            messaging_service_sids: vec![],
+        }
+    }
+
+    fn sms(sender: Sender, body: &str) -> OutboundSms {
+        OutboundSms {
+            to: PhoneNumber::parse_e164("+14155552671").expect("valid"),
+            sender,
+            body: body.into(),
+            media_urls: vec![],
+            status_callback: None,
+        }
+    }
+
+    /// A listed message as Twilio writes it (counts as strings, RFC 2822 dates).
+    fn listed(
+        sid: &str,
+        from: Option<&str>,
+        service: Option<&str>,
+        body: &str,
+        created: &str,
+    ) -> serde_json::Value {
+        json!({
+            "sid": sid, "account_sid": ACCOUNT_SID, "to": "+14155552671", "from": from,
+            "messaging_service_sid": service, "body": body, "status": "delivered",
+            "num_segments": "1", "date_created": created, "date_sent": created,
+            "direction": "outbound-api",
+        })
+    }
+
+    /// 2026-12-06 12:00:00 UTC.
+    const ATTEMPT_MS: i64 = 1_796_558_400_000;
+
+    #[tokio::test]
+    async fn asks_for_the_recipient_and_sender_and_matches_text_and_time() {
+        let server = MockServer::start().await;
+        let messages = vec![
+            listed(
+                "SM3",
+                Some("+15005550006"),
+                None,
+                "Other",
+                "Sun, 06 Dec 2026 12:00:05 +0000",
+            ),
+            listed(
+                "SM2",
+                Some("+15005550006"),
+                None,
+                "Booked",
+                "Sun, 06 Dec 2026 12:00:00 +0000",
+            ),
+            listed(
+                "SM1",
+                Some("+15005550006"),
+                None,
+                "Booked",
+                "Sat, 05 Dec 2026 09:00:00 +0000",
+            ),
+        ];
+        Mock::given(method("GET"))
+            .and(path(format!(
+                "/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"
+            )))
+            .and(query_param("To", "+14155552671"))
+            .and(query_param("From", "+15005550006"))
+            .and(query_param("PageSize", "50"))
+            .and(header(
+                "authorization",
+                "Basic QUMwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMTphdXRoLXRva2VuLTE=",
+            ))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(json!({"messages": messages, "page": 0})),
+            )
+            .expect(2)
+            .mount(&server)
+            .await;
+        let client = TwilioClient::new(reqwest::Client::new(), server.uri());
+        let number = Sender::Number(PhoneNumber::parse_e164("+15005550006").expect("valid"));
+        // Whole seconds at Twilio: a send attempted 400 ms into a second is still found.
+        let attempt = Timestamp::from_millis(ATTEMPT_MS + 400);
+        let found = client
+            .find_sent_message(&credentials(), &sms(number.clone(), "Booked"), attempt)
+            .await
+            .expect("answered");
+        assert_eq!(found.map(|f| f.sid), Some("SM2".into()));
+        let later = Timestamp::from_millis(ATTEMPT_MS + 3_000);
+        let none = client
+            .find_sent_message(&credentials(), &sms(number, "Booked"), later)
+            .await
+            .expect("answered");
+        assert_eq!(none, None, "yesterday's identical text is not the lost one");
+    }
+
+    #[tokio::test]
+    async fn a_messaging_service_send_is_matched_by_its_service() {
+        let server = MockServer::start().await;
+        let messages = vec![
+            listed(
+                "SM9",
+                Some("+15005550006"),
+                None,
+                "Hi",
+                "Sun, 06 Dec 2026 12:00:01 +0000",
+            ),
+            listed(
+                "SM8",
+                Some("+16125550111"),
+                Some(SERVICE),
+                "Hi",
+                "Sun, 06 Dec 2026 12:00:01 +0000",
+            ),
+        ];
+        Mock::given(method("GET"))
+            .and(query_param("To", "+14155552671"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"messages": messages})))
+            .mount(&server)
+            .await;
+        let client = TwilioClient::new(reqwest::Client::new(), server.uri());
+        let found = client
+            .find_sent_message(
+                &credentials(),
+                &sms(Sender::MessagingService(SERVICE.into()), "Hi"),
+                Timestamp::from_millis(ATTEMPT_MS),
+            )
+            .await
+            .expect("answered");
+        assert_eq!(found.map(|f| f.sid), Some("SM8".into()));
+        let requests = server.received_requests().await.expect("recorded");
+        assert!(
+            !requests[0]
+                .url
+                .query()
+                .unwrap_or_default()
+                .contains("From="),
+            "Twilio picks the service's number: no From filter"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_error_answer_is_a_reason_to_ask_again() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(503))
+            .mount(&server)
+            .await;
+        let client = TwilioClient::new(reqwest::Client::new(), server.uri());
+        let number = Sender::Number(PhoneNumber::parse_e164("+15005550006").expect("valid"));
+        let answer = client
+            .find_sent_message(
+                &credentials(),
+                &sms(number, "Hi"),
+                Timestamp::from_millis(ATTEMPT_MS),
+            )
+            .await;
+        assert!(
+            matches!(answer, Err(SmsError::Unavailable(_))),
+            "{answer:?}"
+        );
+    }
+}
