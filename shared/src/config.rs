@@ -645,6 +645,8 @@ pub struct FunctionEnv {
     pub twilio_api_base_url: Option<String>,
     /// The first retry backoff of a failed queue job (`SMSFLOW_RETRY_BACKOFF_SECONDS`).
     pub retry_backoff: Option<std::time::Duration>,
+    /// Every lease on claimed work (`SMSFLOW_LEASE_SECONDS`); unset: the defaults.
+    pub lease: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -695,7 +697,24 @@ impl FunctionEnv {
                 })?),
                 None => None,
             },
+            lease: lease_from_lookup(&get)?,
         })
+    }
+}
+
+/// `SMSFLOW_LEASE_SECONDS`: how long work claimed by a handler that died waits before
+/// another takes it over (every lease alike; unset: the defaults of
+/// [`crate::domain::leases::Leases`]). Only for handlers that surely finish sooner.
+pub fn lease_from_lookup(
+    get: impl Fn(&str) -> Option<String>,
+) -> Result<Option<std::time::Duration>, EnvError> {
+    const NAME: &str = "SMSFLOW_LEASE_SECONDS";
+    match get(NAME).filter(|v| !v.trim().is_empty()) {
+        Some(v) => seconds(&v).map(Some).ok_or(EnvError {
+            name: NAME,
+            problem: format!("'{v}' is not a whole number of seconds above 0"),
+        }),
+        None => Ok(None),
     }
 }
 

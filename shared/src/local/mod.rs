@@ -46,6 +46,8 @@ pub enum LocalError {
     },
     #[error("server failed: {0}")]
     Serve(#[source] std::io::Error),
+    #[error(transparent)]
+    Environment(#[from] crate::config::EnvError),
 }
 
 /// The embedded backends, kept concrete so the sandbox routes can read them back.
@@ -267,7 +269,13 @@ pub async fn serve(
     config: &LocalConfig,
     signal: impl Future<Output = ()>,
 ) -> Result<(), LocalError> {
-    let server = start(config).await?;
+    let lease = crate::config::lease_from_lookup(|name| std::env::var(name).ok())
+?;
+    let options = LocalOptions {
+        leases: lease.map(Leases::all).unwrap_or_default(),
+        ..LocalOptions::default()
+    };
+    let server = start_with(config, options).await?;
     println!(
         "smsflow listening on {} (public URL {}, data in {})",
         server.base_url(),

@@ -80,7 +80,7 @@ pub fn app_from_sdk(sdk: &SdkConfig, env: &FunctionEnv) -> Result<App, WiringErr
                 .retry_backoff
                 .map(RetryBackoff::starting_at)
                 .unwrap_or_default(),
-            leases: Leases::default(),
+            leases: env.lease.map(Leases::all).unwrap_or_default(),
         },
     })
 }
