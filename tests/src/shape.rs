@@ -101,6 +101,7 @@ impl Deployment {
     async fn local(config: ExampleConfig, dir: TempDir) -> Deployment {
         let options = LocalOptions {
             retry_backoff: RetryBackoff::starting_at(RETRY_BACKOFF),
+            ..LocalOptions::default()
         };
         let server = local::start_with(&config.serving_from(dir.path()).parse(), options)
             .await

@@ -82,6 +82,7 @@ async fn goals_arrive_once_each_after_5xx_and_429s() {
             first: FIRST_RETRY,
             max: Duration::from_secs(2),
         },
+        ..LocalOptions::default()
     };
     let config = ExampleConfig::served_from(dir.path())
         .keap_crm(&mock.base_url(), KEAP_KEY)
