@@ -58,6 +58,46 @@ fn assert_json_error(answer: &Answer, status: u16, code: &str, case: &str) {
     );
 }
 
+/// A request and the error it must get.
+struct Case {
+    name: &'static str,
+    method: &'static str,
+    target: String,
+    headers: &'static str,
+    body: Vec<u8>,
+    status: u16,
+    code: &'static str,
+}
+
+impl Case {
+    fn new(
+        name: &'static str,
+        method: &'static str,
+        target: &str,
+        status: u16,
+        code: &'static str,
+    ) -> Self {
+        Case {
+            name,
+            method,
+            target: target.to_string(),
+            headers: "",
+            body: vec![],
+            status,
+            code,
+        }
+    }
+
+    /// With a body of this `Content-Type` header line.
+    fn body(self, content_type: &'static str, body: Vec<u8>) -> Self {
+        Case {
+            headers: content_type,
+            body,
+            ..self
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_error_answer_is_json_with_its_status() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -65,86 +105,24 @@ async fn every_error_answer_is_json_with_its_status() {
     let form = "Content-Type: application/x-www-form-urlencoded\r\n";
     let json = "Content-Type: application/json\r\n";
     let long_query = format!("/crm/acme/send?x={}", "a".repeat(9_000));
-    let big_body = 3 * 1024 * 1024;
-    // (case, method, target, headers, body, status, code)
-    let cases: [(&str, &str, &str, &str, Vec<u8>, u16, &str); 8] = [
-        (
-            "unknown route",
-            "GET",
-            "/nowhere",
-            "",
-            vec![],
-            404,
-            "route_not_found",
-        ),
-        (
-            "wrong method",
-            "GET",
-            "/twilio/inbound",
-            "",
-            vec![],
-            405,
-            "method_not_allowed",
-        ),
-        (
-            "long URL",
-            "GET",
-            &long_query,
-            "",
-            vec![],
-            414,
-            "uri_too_long",
-        ),
-        (
-            "body too large",
-            "POST",
-            "/crm/acme/send",
-            form,
-            vec![b'a'; big_body],
-            413,
-            "payload_too_large",
-        ),
-        (
-            "invalid UTF-8 in a path",
-            "POST",
-            "/crm/%FF/send",
-            form,
-            vec![],
-            400,
-            "bad_request",
-        ),
-        (
-            "a repeated key",
-            "POST",
-            "/crm/acme/goals/reset?key=a&key=b",
-            form,
-            vec![],
-            400,
-            "bad_request",
-        ),
-        (
-            "sandbox body not JSON",
-            "POST",
-            "/_sandbox/inbound",
-            form,
-            b"from=x".to_vec(),
-            415,
-            "unsupported_media_type",
-        ),
-        (
-            "sandbox JSON missing fields",
-            "POST",
-            "/_sandbox/inbound",
-            json,
-            b"{}".to_vec(),
-            422,
-            "unprocessable_entity",
-        ),
+    #[rustfmt::skip] // a table
+    let cases = [
+        Case::new("unknown route", "GET", "/nowhere", 404, "route_not_found"),
+        Case::new("wrong method", "GET", "/twilio/inbound", 405, "method_not_allowed"),
+        Case::new("long URL", "GET", &long_query, 414, "uri_too_long"),
+        Case::new("body too large", "POST", "/crm/acme/send", 413, "payload_too_large")
+            .body(form, vec![b'a'; 3 * 1024 * 1024]),
+        Case::new("bad UTF-8 in a path", "POST", "/crm/%FF/send", 400, "bad_request"),
+        Case::new("a repeated key", "POST", "/crm/acme/goals/reset?key=a&key=b", 400, "bad_request"),
+        Case::new("sandbox form body", "POST", "/_sandbox/inbound", 415, "unsupported_media_type")
+            .body(form, b"from=x".to_vec()),
+        Case::new("sandbox JSON lacking fields", "POST", "/_sandbox/inbound", 422, "unprocessable_entity")
+            .body(json, b"{}".to_vec()),
     ];
-    for (case, method, target, headers, body, status, code) in cases {
-        let head = request(method, target, headers, body.len());
-        let answer = exchange(server.addr, &head, body, PATIENCE).await;
-        assert_json_error(&answer, status, code, case);
+    for case in cases {
+        let head = request(case.method, &case.target, case.headers, case.body.len());
+        let answer = exchange(server.addr, &head, case.body, PATIENCE).await;
+        assert_json_error(&answer, case.status, case.code, case.name);
     }
     // The 405 still says what is allowed.
     let head = request("GET", "/twilio/inbound", "", 0);
