@@ -40,8 +40,7 @@ use smsflow_shared::adapters::embedded::crm::{AchievedGoal, InAccount};
 use smsflow_shared::domain::twilio_signature;
 use smsflow_shared::domain::{AccountId, PhoneNumber, Timestamp, TwilioCredentials};
 use smsflow_shared::handlers::ApiError;
-use smsflow_shared::handlers::error::route_not_found;
-use smsflow_shared::handlers::http::INBOUND_PATH;
+use smsflow_shared::handlers::http::{INBOUND_PATH, with_fallback};
 use smsflow_shared::local::sandbox_api::{
     CONTACTS_PATH, EMAILS_PATH, GOALS_PATH, HEALTH_PATH, INBOUND_TEXT_PATH, InboundText, Limit,
     MESSAGES_PATH, NOTES_PATH, NewSandboxContact, NewSandboxNote, OUTAGE_PATH, Outage, account_id,
@@ -98,7 +97,7 @@ struct Sandbox {
 
 type Shared = Arc<Sandbox>;
 
-/// The sandbox API, with the local server's answer for unknown routes.
+/// The sandbox API, with the local server's answers for unknown routes and errors.
 pub fn router(targets: SandboxTargets) -> Result<Router, SandboxError> {
     // Long enough for a cold start of the inbound function behind the front.
     let http = reqwest::Client::builder()
@@ -109,7 +108,7 @@ pub fn router(targets: SandboxTargets) -> Result<Router, SandboxError> {
         http,
         emails_seen: Mutex::default(),
     });
-    Ok(Router::new()
+    let routes = Router::new()
         .route(HEALTH_PATH, get(|| async { Json(json!({"status": "ok"})) }))
         .route(MESSAGES_PATH, get(messages))
         .route(EMAILS_PATH, get(emails))
@@ -118,8 +117,8 @@ pub fn router(targets: SandboxTargets) -> Result<Router, SandboxError> {
         .route(GOALS_PATH, get(goals))
         .route(OUTAGE_PATH, put(outage))
         .route(INBOUND_TEXT_PATH, post(simulate_inbound))
-        .fallback(route_not_found)
-        .with_state(sandbox))
+        .with_state(sandbox);
+    Ok(with_fallback(routes))
 }
 
 async fn messages(

@@ -13,6 +13,7 @@ pub use smsflow_stack::keap as keap_mock;
 pub mod local_server;
 pub mod moto;
 pub mod poll;
+pub mod raw_http;
 pub mod runtime;
 pub mod shape;
 pub mod twilio;

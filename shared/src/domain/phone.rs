@@ -126,14 +126,7 @@ impl PhoneNumber {
 
     /// A masked form for logs: country code and the last two digits only.
     pub fn masked(&self) -> String {
-        let digits = self.digits();
-        let keep_tail = 2.min(digits.len());
-        let head: String = digits.chars().take(2).collect();
-        format!(
-            "+{head}{}{}",
-            "*".repeat(digits.len().saturating_sub(2 + keep_tail)),
-            &digits[digits.len() - keep_tail..]
-        )
+        mask_digits(self.digits())
     }
 
     /// Loads the numbering-plan database; call during cold start so the first request
@@ -142,6 +135,45 @@ impl PhoneNumber {
         LazyLock::force(&DEFAULT_FOR_E164);
         let _ = phonenumber::parse(None, "+14155550100");
     }
+}
+
+/// `+` and `digits` masked as [`PhoneNumber::masked`] shows them: the first two digits and
+/// the last two, the rest starred.
+fn mask_digits(digits: &str) -> String {
+    let keep_tail = 2.min(digits.len());
+    let head: String = digits.chars().take(2).collect();
+    format!(
+        "+{head}{}{}",
+        "*".repeat(digits.len().saturating_sub(2 + keep_tail)),
+        &digits[digits.len() - keep_tail..]
+    )
+}
+
+/// Fewest and most digits of an E.164 number (ITU-T E.164 allows up to 15).
+const E164_DIGITS: std::ops::RangeInclusive<usize> = 7..=15;
+
+/// `text` with every E.164-looking number in it (`+` and 7 to 15 digits) masked as
+/// [`PhoneNumber::masked`] masks one: for texts that carry numbers inside them, such as
+/// store keys and the errors that quote them, so none reaches a log line in full.
+pub fn mask_numbers(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(plus) = rest.find('+') {
+        out.push_str(&rest[..plus]);
+        let after = &rest[plus + 1..];
+        let run = after
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(after.len());
+        if E164_DIGITS.contains(&run) {
+            out.push_str(&mask_digits(&after[..run]));
+        } else {
+            out.push('+');
+            out.push_str(&after[..run]);
+        }
+        rest = &after[run..];
+    }
+    out.push_str(rest);
+    out
 }
 
 static DEFAULT_FOR_E164: LazyLock<Country> =
@@ -242,6 +274,19 @@ mod tests {
         let p = PhoneNumber::parse_e164("+19523142318").expect("valid");
         assert_eq!(p.digits(), "19523142318");
         assert_eq!(p.masked(), "+19*******18");
+    }
+
+    #[test]
+    fn masks_every_number_in_a_text() {
+        let key = "message acme\0+14155550103\0MSG1 (to +447400123456)";
+        assert_eq!(
+            mask_numbers(key),
+            "message acme\0+14*******03\0MSG1 (to +44********56)"
+        );
+        // Short runs and a lone `+` are not numbers; the text is otherwise unchanged.
+        assert_eq!(mask_numbers("a+b +123 c+"), "a+b +123 c+");
+        let p = PhoneNumber::parse_e164("+19523142318").expect("valid");
+        assert_eq!(mask_numbers(p.as_str()), p.masked());
     }
 
     #[test]

@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 
-use super::error::{ApiError, route_not_found};
+use super::error::{ApiError, json_errors, route_not_found};
 use crate::app::{App, AppSettings};
 use crate::domain::send_request::SendFields;
 use crate::usecases::inbound::{self, InboundError, WebhookRequest};
@@ -55,10 +55,12 @@ pub fn sequence_start(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
-/// Adds the JSON 404 for unknown paths; each Lambda's router and the local server end
-/// with it.
+/// Adds the JSON 404 for unknown paths and makes every error answer `{error, detail}` JSON
+/// (see [`json_errors`]); each Lambda's router and the local server end with it.
 pub fn with_fallback(router: Router) -> Router {
-    router.fallback(route_not_found)
+    router
+        .fallback(route_not_found)
+        .layer(axum::middleware::from_fn(json_errors))
 }
 
 /// The URL Twilio called and signed: the configured public base URL (custom domains,

@@ -6,9 +6,11 @@ mod config_accounts;
 mod pump;
 mod sandbox;
 pub mod sandbox_api;
+mod serve;
 
 pub use crate::domain::leases::Leases;
 pub use crate::domain::retry_backoff::RetryBackoff;
+pub use serve::{BODY_READ_TIMEOUT, HEADER_READ_TIMEOUT, ReadTimeouts};
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -203,13 +205,15 @@ impl RunningServer {
 }
 
 /// How the local runtime runs, beyond what the configuration file says (tests make
-/// retries fast with it).
+/// retries fast and read timeouts short with it).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LocalOptions {
     /// How failed queue messages are redelivered.
     pub retry_backoff: RetryBackoff,
     /// How long a claim outlives a process that died holding it.
     pub leases: Leases,
+    /// How long the server waits for a request's head and body.
+    pub read_timeouts: ReadTimeouts,
 }
 
 /// Binds, builds the runtime and serves until `shutdown()` is called.
@@ -244,17 +248,12 @@ pub async fn start_with(
         .into_iter()
         .map(|queue| tokio::spawn(pump::run(runtime.clone(), queue, stopped.clone())))
         .collect();
-    let mut server_stopped = stopped.clone();
     let task = tokio::spawn(async move {
-        let served = axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                let _ = server_stopped.wait_for(|stop| *stop).await;
-            })
-            .await;
+        serve::run(listener, router, options.read_timeouts, stopped).await;
         for pump in pumps {
             let _ = pump.await;
         }
-        served.map_err(LocalError::Serve)
+        Ok(())
     });
     Ok(RunningServer {
         addr,

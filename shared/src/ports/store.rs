@@ -13,6 +13,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::consent::{BouncePolicy, PhoneEvent, PhoneHealth};
+use crate::domain::phone::mask_numbers;
 use crate::domain::routing::RoutingDecision;
 use crate::domain::sequence::{DefinitionError, FileFormat, Sequence};
 use crate::domain::{
@@ -20,6 +21,8 @@ use crate::domain::{
 };
 use crate::ports::queue::QueueName;
 
+/// Store keys hold contacts' numbers (`acme\0+14155550103\0…`), and the texts below quote
+/// keys: they are shown with every number masked, as everything that reaches a log is.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// An inbound number is already owned by another account.
@@ -42,13 +45,13 @@ pub enum StoreError {
         limit: usize,
     },
     /// The addressed item does not exist (e.g. ending a session that is not there).
-    #[error("{0} not found")]
+    #[error("{} not found", mask_numbers(.0))]
     NotFound(String),
     /// A stored item could not be decoded: a bug or a schema drift, never user input.
-    #[error("stored item {key} is corrupt: {detail}")]
+    #[error("stored item {} is corrupt: {}", mask_numbers(.key), mask_numbers(.detail))]
     Corrupt { key: String, detail: String },
     /// The backend failed (network, throttling, I/O). Safe to retry.
-    #[error("storage backend failed: {0}")]
+    #[error("storage backend failed: {}", mask_numbers(.0))]
     Backend(String),
 }
 

@@ -492,6 +492,44 @@ pub async fn record_routing_annotates_the_message(store: &dyn Store) {
     );
 }
 
+/// Errors that quote a store key (which holds the contact's number) show the number
+/// masked, never in full (issue #12, row 7): they end up in log lines.
+pub async fn errors_quote_numbers_masked(store: &dyn Store) {
+    use smsflow_shared::domain::routing::{RoutingDecision, RoutingRule};
+    let taken = message("acme", N1, 1, Some("SMtaken"));
+    let other = message("acme", N2, 2, None);
+    record(store, &taken).await;
+    record(store, &other).await;
+    let decision = RoutingDecision {
+        to: smsflow_shared::domain::EmailAddress::parse("mary@example.com").expect("address"),
+        user_id: None,
+        rule: RoutingRule::LastSms,
+        reason: "test".into(),
+    };
+    // Two texts with one SID from two phones: the second cannot take the SID.
+    let errors = [
+        store
+            .record_routing(&other.account, &phone(N1), &message_id(99), &decision)
+            .await
+            .expect_err("no such message"),
+        store
+            .attach_provider_sid(&other.account, &other.contact_phone, &other.id, "SMtaken")
+            .await
+            .expect_err("the SID is another message's"),
+    ];
+    let texts: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    for text in &texts {
+        assert!(!text.contains(N1) && !text.contains(N2), "{text}");
+    }
+    let masked = [phone(N1).masked(), phone(N2).masked()];
+    assert!(
+        texts
+            .iter()
+            .any(|t| masked.iter().any(|m| t.contains(m.as_str()))),
+        "the key's number is quoted masked: {texts:?}"
+    );
+}
+
 pub async fn goal_log_lists_a_threads_goals_once_each(store: &dyn Store) {
     let goal = |n: u32, name: &str, outcome: GoalResult| GoalRecord {
         message_id: message_id(n),
@@ -2241,6 +2279,7 @@ macro_rules! store_conformance {
                 conversation_is_newest_first_and_isolated,
                 message_by_sid_finds_the_message,
                 record_routing_annotates_the_message,
+                errors_quote_numbers_masked,
                 goal_log_lists_a_threads_goals_once_each,
                 attach_provider_sid_makes_the_message_findable,
                 apply_status_is_forward_only,
