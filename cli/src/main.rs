@@ -51,6 +51,10 @@ enum Command {
     Serve {
         #[arg(long, short, default_value = "smsflow.toml", env = "SMSFLOW_CONFIG")]
         config: PathBuf,
+        /// Allow a `server.listen` address that is not loopback (e.g. 0.0.0.0:8080): the
+        /// webhooks and the unauthenticated /_sandbox become reachable from the network.
+        #[arg(long)]
+        allow_remote: bool,
     },
     /// Validate a configuration file and summarise it.
     CheckConfig {
@@ -110,15 +114,25 @@ async fn main() -> ExitCode {
 
 async fn run(command: Command, out: Output) -> CliResult {
     match command {
-        Command::Serve { config } => {
-            let config = load(&config)?;
+        Command::Serve {
+            config,
+            allow_remote,
+        } => {
+            let mut config = load(&config)?;
+            config.server.allow_remote_listen |= allow_remote;
             local::serve(&config, async {
                 if let Err(e) = tokio::signal::ctrl_c().await {
                     eprintln!("cannot listen for Ctrl-C: {e}");
                 }
             })
             .await
-            .map_err(|e| CliError::new(ErrorKind::Backend, e.to_string()))
+            .map_err(|e| {
+                let kind = match e {
+                    local::LocalError::RemoteListen { .. } => ErrorKind::InvalidInput,
+                    _ => ErrorKind::Backend,
+                };
+                CliError::new(kind, e.to_string())
+            })
         }
         Command::CheckConfig { config: path } => check_config(&path, out),
         Command::Keygen => {
@@ -146,6 +160,9 @@ async fn run(command: Command, out: Output) -> CliResult {
 struct ConfigSummary {
     file: String,
     listen: String,
+    /// Set when `serve` will refuse `listen` (not loopback) without `--allow-remote`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    listen_refused: Option<String>,
     public_base_url: String,
     accounts: Vec<ConfigAccount>,
 }
@@ -164,6 +181,9 @@ fn check_config(path: &std::path::Path, out: Output) -> CliResult {
     let summary = ConfigSummary {
         file: path.display().to_string(),
         listen: config.server.listen.to_string(),
+        listen_refused: local::check_listen(&config.server)
+            .err()
+            .map(|e| e.to_string()),
         public_base_url: config.server.public_base_url.clone(),
         accounts: config
             .accounts
@@ -183,6 +203,9 @@ fn check_config(path: &std::path::Path, out: Output) -> CliResult {
             "  listen {} (public {})",
             summary.listen, summary.public_base_url
         );
+        if let Some(refused) = &summary.listen_refused {
+            println!("  warning: serve is {refused}");
+        }
         for a in &summary.accounts {
             println!(
                 "  account {} ({}): numbers {}; {} users; queue limit {}",

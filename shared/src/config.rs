@@ -45,6 +45,9 @@ pub struct ServerSettings {
     pub public_base_url: String,
     /// Where the embedded database lives, relative to the config file unless absolute.
     pub data_dir: PathBuf,
+    /// Whether `listen` may be an address other than loopback (the webhooks and the
+    /// unauthenticated `/_sandbox` become reachable from the network).
+    pub allow_remote_listen: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +74,8 @@ struct RawServer {
     listen: Option<String>,
     public_base_url: Option<String>,
     data_dir: Option<String>,
+    #[serde(default)]
+    allow_remote_listen: bool,
 }
 
 #[derive(Deserialize)]
@@ -336,6 +341,7 @@ impl Validator {
             listen,
             public_base_url: public_base_url.trim_end_matches('/').to_string(),
             data_dir,
+            allow_remote_listen: raw.allow_remote_listen,
         })
     }
 

@@ -21,8 +21,11 @@
 //! - **Notes**: a logged note's `user_id` must be a Keap user id (an integer); the sandbox
 //!   CRM takes any text. A note's `created_at` is when it was created, though Keap's own
 //!   API answers one fixed date for notes created through it (see `stack/src/keap.rs`).
-//! - **Accounts**: listings for an account the runner was not given are empty, as the
-//!   sandbox CRM's are for an account with no records.
+//! - **Accounts**: the runner gives the sandbox its stand-in accounts only (sandbox CRM
+//!   moved to the Keap stand-in, no event webhook; see `stand_ins::sandbox_accounts`).
+//!   Listings for another account are empty, as the sandbox CRM's are for an account with
+//!   no records, and a text to its number is refused (400) where local mode answers
+//!   `403 not_a_sandbox_account`. Messages and e-mails are all the stand-ins' and moto's.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -44,7 +47,7 @@ use smsflow_shared::handlers::http::{INBOUND_PATH, with_fallback};
 use smsflow_shared::local::sandbox_api::{
     CONTACTS_PATH, EMAILS_PATH, GOALS_PATH, HEALTH_PATH, INBOUND_TEXT_PATH, InboundText, Limit,
     MESSAGES_PATH, NOTES_PATH, NewSandboxContact, NewSandboxNote, OUTAGE_PATH, Outage, account_id,
-    backend, crm_refused, invalid, json_body,
+    backend, crm_refused, inbound_params, invalid, json_body,
 };
 use smsflow_shared::ports::{Clock, NewNote, SystemClock};
 
@@ -376,34 +379,6 @@ async fn simulate_inbound(
         "message_sid": sid,
         "webhook": { "url": url, "status": status, "body": body },
     })))
-}
-
-/// The form of Twilio's inbound webhook for `text`.
-fn inbound_params(
-    account_sid: &str,
-    sid: &str,
-    from: &PhoneNumber,
-    to: &PhoneNumber,
-    text: &InboundText,
-) -> Vec<(String, String)> {
-    let mut params: Vec<(String, String)> = vec![
-        ("AccountSid".into(), account_sid.to_string()),
-        ("ApiVersion".into(), "2010-04-01".into()),
-        ("Body".into(), text.body.clone()),
-        ("From".into(), from.to_string()),
-        ("MessageSid".into(), sid.to_string()),
-        ("NumMedia".into(), text.media_urls.len().to_string()),
-        ("NumSegments".into(), "1".into()),
-        ("SmsMessageSid".into(), sid.to_string()),
-        ("SmsSid".into(), sid.to_string()),
-        ("SmsStatus".into(), "received".into()),
-        ("To".into(), to.to_string()),
-    ];
-    for (i, media) in text.media_urls.iter().enumerate() {
-        params.push((format!("MediaUrl{i}"), media.clone()));
-        params.push((format!("MediaContentType{i}"), "image/jpeg".into()));
-    }
-    params
 }
 
 #[cfg(test)]

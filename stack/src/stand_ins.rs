@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use smsflow_shared::adapters::embedded::carrier::CallbackRoute;
 use smsflow_shared::config::LocalConfig;
-use smsflow_shared::domain::AccountId;
 use smsflow_shared::domain::sequence::Sequence;
+use smsflow_shared::domain::{Account, AccountId};
 use tokio::net::TcpListener;
 
 use crate::keap::{KeapMock, KeapUser};
@@ -106,28 +106,31 @@ pub fn create_sequence_fields(
         .map_err(|e| format!("{}: custom fields {labels:?}: {e}", sequence.origin()))
 }
 
-/// The accounts as the sandbox API plays them: their Twilio credentials, numbers and Keap app.
+/// The accounts the sandbox API plays the other parties for: their Twilio credentials,
+/// numbers and Keap app. Only stand-in accounts (a sandbox CRM moved to the Keap stand-in,
+/// no event webhook), as in local mode: texts to any other account are not played.
 pub fn sandbox_accounts(
     config: &LocalConfig,
     apps: &[KeapApp],
 ) -> BTreeMap<AccountId, SandboxAccount> {
-    config
-        .accounts
+    sandbox_accounts_of(&config.accounts, apps)
+}
+
+fn sandbox_accounts_of(
+    accounts: &[Account],
+    apps: &[KeapApp],
+) -> BTreeMap<AccountId, SandboxAccount> {
+    accounts
         .iter()
-        .map(|account| {
-            let keap_api_key = apps
-                .iter()
-                .find(|a| a.account == account.id.as_str())
-                .map(|a| a.api_key.clone())
-                .unwrap_or_default();
-            (
-                account.id.clone(),
-                SandboxAccount {
-                    twilio: account.twilio.clone(),
-                    numbers: account.numbers.iter().map(|n| n.number.clone()).collect(),
-                    keap_api_key,
-                },
-            )
+        .filter(|account| account.event_webhook.is_none())
+        .filter_map(|account| {
+            let app = apps.iter().find(|a| a.account == account.id.as_str())?;
+            let played = SandboxAccount {
+                twilio: account.twilio.clone(),
+                numbers: account.numbers.iter().map(|n| n.number.clone()).collect(),
+                keap_api_key: app.api_key.clone(),
+            };
+            Some((account.id.clone(), played))
         })
         .collect()
 }
@@ -158,6 +161,33 @@ steps:
 "
         );
         Sequence::load("survey.yaml", &yaml).expect("valid")
+    }
+
+    #[test]
+    fn the_sandbox_plays_stand_in_accounts_only() {
+        let acme = smsflow_shared::config::LocalConfig::parse(
+            std::path::Path::new("example.toml"),
+            include_str!("../../smsflow.example.toml"),
+        )
+        .expect("the example parses")
+        .accounts
+        .remove(0);
+        let mut with_events = acme.clone();
+        with_events.id = "events".parse().expect("id");
+        with_events.event_webhook = Some(smsflow_shared::domain::EventWebhook {
+            url: "https://events.example".into(),
+            signing_secret: smsflow_shared::domain::Secret::new("secret"),
+        });
+        let mut real = acme.clone();
+        real.id = "real".parse().expect("id");
+        let app = |account: &str| KeapApp {
+            account: account.into(),
+            api_key: format!("stack-keap-key-{account}"),
+        };
+        let config_accounts = vec![acme, with_events, real];
+        let played = sandbox_accounts_of(&config_accounts, &[app("acme"), app("events")]);
+        let ids: Vec<&str> = played.keys().map(AccountId::as_str).collect();
+        assert_eq!(ids, ["acme"]);
     }
 
     #[tokio::test]

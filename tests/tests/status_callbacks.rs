@@ -558,8 +558,8 @@ async fn reordered_callbacks_converge() {
             (Delivered, None),
             good,
         ),
-        // One final status wins (the first); a later contradicting one changes nothing
-        // but the error code, which is kept when the message has none yet.
+        // One final status wins (the first); a later contradicting one changes nothing,
+        // its error code included.
         (
             "undelivered then delivered",
             vec![UNDELIVERED_30006, DELIVERED, SENT],
@@ -569,7 +569,7 @@ async fn reordered_callbacks_converge() {
         (
             "delivered then undelivered",
             vec![SENT, DELIVERED, UNDELIVERED_30006],
-            (Delivered, Some(30006)),
+            (Delivered, None),
             good,
         ),
     ];
@@ -583,6 +583,91 @@ async fn reordered_callbacks_converge() {
         let stored = h.stored(1, CONTACT).await;
         assert_eq!((stored.status, stored.error_code), want, "{what}");
         assert_eq!(h.goals().await, goals, "{what}");
+    }
+}
+
+/// A `read` receipt (RCS/WhatsApp) made from the delivered fixture.
+fn read_form() -> String {
+    DELIVERED.replace("Status=delivered", "Status=read")
+}
+
+/// Callbacks in arrival order, and what they leave: status, error code, goals fired and
+/// the phone's run of hard failures.
+struct Sequence<'a> {
+    what: &'a str,
+    callbacks: Vec<&'a str>,
+    status: MessageStatus,
+    error_code: Option<u32>,
+    goals: &'a [&'a str],
+    hard_failures: u32,
+}
+
+#[tokio::test]
+async fn nothing_follows_a_failure_and_a_late_failure_changes_nothing() {
+    use MessageStatus::*;
+    let read = read_form();
+    let sequences = [
+        Sequence {
+            what: "undelivered 30006, then read",
+            callbacks: vec![SENT, UNDELIVERED_30006, &read],
+            status: Undelivered,
+            error_code: Some(30006),
+            goals: &["BadNumber"],
+            hard_failures: 1,
+        },
+        Sequence {
+            what: "failed 30007, then read",
+            callbacks: vec![FAILED_30007, &read],
+            status: Failed,
+            error_code: Some(30007),
+            goals: &["SpamBlock"],
+            hard_failures: 0,
+        },
+        Sequence {
+            what: "delivered, then undelivered 30006",
+            callbacks: vec![SENT, DELIVERED, UNDELIVERED_30006],
+            status: Delivered,
+            error_code: None,
+            goals: &["GoodNumber"],
+            hard_failures: 0,
+        },
+        Sequence {
+            what: "read, then undelivered 30006",
+            callbacks: vec![DELIVERED, &read, UNDELIVERED_30006],
+            status: Read,
+            error_code: None,
+            goals: &["GoodNumber"],
+            hard_failures: 0,
+        },
+        Sequence {
+            what: "read without delivered",
+            callbacks: vec![SENT, &read],
+            status: Read,
+            error_code: None,
+            goals: &["GoodNumber"],
+            hard_failures: 0,
+        },
+    ];
+    for seq in sequences {
+        let what = seq.what;
+        let h = harness(None).await;
+        h.sent_message(1, CONTACT, true).await;
+        for form in &seq.callbacks {
+            h.callback(form, 1, CONTACT).await;
+            h.run_jobs().await;
+        }
+        let stored = h.stored(1, CONTACT).await;
+        assert_eq!(
+            (stored.status, stored.error_code),
+            (seq.status, seq.error_code),
+            "{what}"
+        );
+        assert_eq!(h.goals().await, seq.goals, "{what}");
+        assert_eq!(
+            h.health(CONTACT).await,
+            health(PhoneStatus::Active, seq.hard_failures),
+            "{what}"
+        );
     }
 }
 

@@ -4,9 +4,9 @@
 //! seed 004) it is. Status callbacks and a send's immediate provider rejections both go
 //! through [`classify_delivery`], so the two paths can never disagree.
 //!
-//! `GoodNumber` fires on `delivered` (or a later `read`), not on `sent`: turboDial's goal
-//! "registers that a phone number is known to be capable of receiving SMS messages", and
-//! `sent` only says the nearest carrier accepted the message. A landline is `sent` first
+//! `GoodNumber` fires on `delivered` (or a `read`, which never follows a failure), not on
+//! `sent`: turboDial's goal "registers that a phone number is known to be capable of
+//! receiving SMS messages", and `sent` only says the nearest carrier accepted the message. A landline is `sent` first
 //! and `undelivered` (30006) afterwards; firing on `sent` would tell the CRM it is good and
 //! then bad. The price: numbers on carriers that never return delivery receipts get no
 //! `GoodNumber`, which is the honest answer ("not known to be capable").

@@ -39,8 +39,9 @@ pub enum MessageStatus {
 pub struct UnknownStatus(pub String);
 
 impl MessageStatus {
-    /// Position in the forward-only order `queued < sending < sent < final`: a status only
-    /// replaces one of lower rank, so late and duplicate callbacks converge.
+    /// Position in the forward-only order `queued < sending < sent < final < read`: a
+    /// status only replaces one of lower rank that is not an end ([`Self::ENDS`]), so late
+    /// and duplicate callbacks converge.
     pub fn rank(self) -> u8 {
         match self {
             MessageStatus::Accepted | MessageStatus::Scheduled => 0,
@@ -57,9 +58,35 @@ impl MessageStatus {
         }
     }
 
-    /// Whether moving from `self` to `next` is progress.
+    /// Whether moving from `self` to `next` is progress: a higher rank, and `self` is not
+    /// an end (a failed message is never `read`; only `delivered` goes on, to `read`).
     pub fn advances_to(self, next: MessageStatus) -> bool {
-        next.rank() > self.rank()
+        !self.is_end() && next.rank() > self.rank()
+    }
+
+    /// Final statuses nothing follows: every final one but `delivered`.
+    pub const ENDS: [MessageStatus; 5] = [
+        MessageStatus::Undelivered,
+        MessageStatus::Failed,
+        MessageStatus::Canceled,
+        MessageStatus::Received,
+        MessageStatus::Read,
+    ];
+
+    pub fn is_end(self) -> bool {
+        Self::ENDS.contains(&self)
+    }
+
+    /// Whether the message failed (its error code says why).
+    pub fn is_failure(self) -> bool {
+        matches!(self, MessageStatus::Undelivered | MessageStatus::Failed)
+    }
+
+    /// Whether a callback that is not progress may still record its error code on a
+    /// message at `self` that has none: only on a failure (a repeat of it that carries
+    /// the code). A delivered message never takes a late failure's code.
+    pub fn takes_late_error_code(self) -> bool {
+        self.is_failure()
     }
 
     pub fn as_str(self) -> &'static str {
@@ -149,10 +176,39 @@ mod tests {
             (Sent, Sent, false),
             (Accepted, Queued, true),
             (Delivered, Read, true),
+            (Sent, Read, true),
+            // A failure is an end: a read receipt after it is not news.
+            (Undelivered, Read, false),
+            (Failed, Read, false),
+            (Canceled, Read, false),
+            (Delivered, Undelivered, false),
+            (Read, Delivered, false),
         ];
         for (from, to, expected) in cases {
             assert_eq!(from.advances_to(to), expected, "{from} -> {to}");
         }
+    }
+
+    #[test]
+    fn only_failures_take_a_late_error_code() {
+        let takes: Vec<MessageStatus> = [
+            Accepted,
+            Scheduled,
+            Queued,
+            Sending,
+            Sent,
+            Delivered,
+            Undelivered,
+            Failed,
+            Canceled,
+            Read,
+            Receiving,
+            Received,
+        ]
+        .into_iter()
+        .filter(|s| s.takes_late_error_code())
+        .collect();
+        assert_eq!(takes, [Undelivered, Failed]);
     }
 
     #[test]

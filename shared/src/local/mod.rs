@@ -6,6 +6,7 @@ mod config_accounts;
 mod pump;
 mod sandbox;
 pub mod sandbox_api;
+pub mod sandbox_scope;
 mod serve;
 
 pub use crate::domain::leases::Leases;
@@ -26,7 +27,7 @@ use crate::adapters::embedded::{
 };
 use crate::adapters::event_webhook::WebhookEvents;
 use crate::app::{App, AppSettings};
-use crate::config::LocalConfig;
+use crate::config::{LocalConfig, ServerSettings};
 use crate::handlers::http;
 use crate::ports::{Clock, IdGenerator, QueueName, StoreError, SystemClock, UlidIds};
 
@@ -46,6 +47,13 @@ pub enum LocalError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "refusing to listen on {addr}: it is not a loopback address, so the webhooks and the \
+         unauthenticated /_sandbox routes would be reachable from the network; listen on \
+         127.0.0.1 (or [::1]), or allow it with `smsflow serve --allow-remote` or \
+         `allow_remote_listen = true` under [server]"
+    )]
+    RemoteListen { addr: SocketAddr },
     #[error("server failed: {0}")]
     Serve(#[source] std::io::Error),
     #[error(transparent)]
@@ -221,11 +229,25 @@ pub async fn start(config: &LocalConfig) -> Result<RunningServer, LocalError> {
     start_with(config, LocalOptions::default()).await
 }
 
+/// Refuses a non-loopback `listen` unless the settings allow it, and warns when they do.
+pub fn check_listen(server: &ServerSettings) -> Result<(), LocalError> {
+    let addr = server.listen;
+    if addr.ip().is_loopback() {
+        return Ok(());
+    }
+    if !server.allow_remote_listen {
+        return Err(LocalError::RemoteListen { addr });
+    }
+    tracing::warn!(%addr, "listening on a non-loopback address (allowed): the webhooks and /_sandbox are reachable from the network, and /_sandbox has no authentication");
+    Ok(())
+}
+
 /// [`start`] with options.
 pub async fn start_with(
     config: &LocalConfig,
     options: LocalOptions,
 ) -> Result<RunningServer, LocalError> {
+    check_listen(&config.server)?;
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
         .map_err(|source| LocalError::Bind {

@@ -1,6 +1,7 @@
 //! `/_sandbox/...`: what the sandbox carrier, outbox and CRM did, as JSON, plus ways to
 //! play the other parties: a person texting one of the account's numbers, and people
-//! working in the CRM (creating contacts, logging calls).
+//! working in the CRM (creating contacts, logging calls). For sandbox accounts only (see
+//! `sandbox_scope`): the others answer 403 and their data is not listed.
 
 use std::sync::Arc;
 
@@ -15,12 +16,13 @@ use super::LocalRuntime;
 use super::sandbox_api::{
     CONTACTS_PATH, EMAILS_PATH, GOALS_PATH, HEALTH_PATH, INBOUND_TEXT_PATH, InboundText, Limit,
     MESSAGES_PATH, NOTES_PATH, NewSandboxContact, NewSandboxNote, OUTAGE_PATH, Outage, account_id,
-    backend, crm_refused, invalid, json_body,
+    backend, crm_refused, inbound_params, invalid, json_body,
 };
+use super::sandbox_scope::{SandboxScope, is_sandbox_account, not_sandbox};
 use crate::adapters::embedded::carrier::sandbox_sid;
 use crate::adapters::embedded::crm::InAccount;
 use crate::domain::twilio_signature;
-use crate::domain::{Account, PhoneNumber, Timestamp};
+use crate::domain::{Account, AccountId, PhoneNumber, Timestamp};
 use crate::handlers::ApiError;
 use crate::handlers::http::INBOUND_PATH;
 use crate::ports::{Crm, NewNote};
@@ -38,19 +40,35 @@ pub fn router(runtime: Arc<LocalRuntime>) -> Router {
         .with_state(runtime)
 }
 
+async fn scope(rt: &LocalRuntime) -> Result<SandboxScope, ApiError> {
+    SandboxScope::load(&*rt.app.store).await.map_err(backend)
+}
+
+/// The carrier's messages sent on sandbox accounts' Twilio accounts.
 async fn messages(
     State(rt): State<Arc<LocalRuntime>>,
     Query(limit): Query<Limit>,
 ) -> Result<Json<Value>, ApiError> {
-    let messages = rt.carrier.messages(limit.get()).await.map_err(backend)?;
+    let scope = scope(&rt).await?;
+    let messages = rt
+        .carrier
+        .messages_where(limit.get(), move |m| scope.shows_message(m))
+        .await
+        .map_err(backend)?;
     Ok(Json(json!({ "messages": messages })))
 }
 
+/// The outbox's e-mails to sandbox accounts' addresses.
 async fn emails(
     State(rt): State<Arc<LocalRuntime>>,
     Query(limit): Query<Limit>,
 ) -> Result<Json<Value>, ApiError> {
-    let emails = rt.outbox.list(limit.get()).await.map_err(backend)?;
+    let scope = scope(&rt).await?;
+    let emails = rt
+        .outbox
+        .list_where(limit.get(), move |e| scope.shows_email(e))
+        .await
+        .map_err(backend)?;
     Ok(Json(json!({ "emails": emails })))
 }
 
@@ -58,11 +76,8 @@ async fn contacts(
     State(rt): State<Arc<LocalRuntime>>,
     Path(account): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let contacts = rt
-        .crm
-        .contacts(Some(&account_id(&account)?))
-        .await
-        .map_err(backend)?;
+    let id = listed_account(&rt, &account).await?;
+    let contacts = rt.crm.contacts(Some(&id)).await.map_err(backend)?;
     Ok(Json(json!({ "contacts": contacts })))
 }
 
@@ -70,11 +85,8 @@ async fn notes(
     State(rt): State<Arc<LocalRuntime>>,
     Path(account): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let notes = rt
-        .crm
-        .notes(Some(&account_id(&account)?))
-        .await
-        .map_err(backend)?;
+    let id = listed_account(&rt, &account).await?;
+    let notes = rt.crm.notes(Some(&id)).await.map_err(backend)?;
     Ok(Json(json!({ "notes": notes })))
 }
 
@@ -83,18 +95,32 @@ async fn goals(
     Path(account): Path<String>,
     Query(limit): Query<Limit>,
 ) -> Result<Json<Value>, ApiError> {
+    let id = listed_account(&rt, &account).await?;
     let goals = rt
         .crm
-        .goals(Some(&account_id(&account)?), limit.get())
+        .goals(Some(&id), limit.get())
         .await
         .map_err(backend)?;
     Ok(Json(json!({ "goals": goals })))
 }
 
-/// A configured account (the sandbox CRM acts for accounts of the configuration only).
+/// The account a sandbox CRM listing is for: a 403 for a stored account that is not a
+/// sandbox account; an unknown one lists nothing, as an account without records does.
+async fn listed_account(rt: &LocalRuntime, raw: &str) -> Result<AccountId, ApiError> {
+    let id = account_id(raw)?;
+    match rt.app.store.account(&id).await.map_err(backend)? {
+        Some(account) if !is_sandbox_account(&account) => {
+            Err(not_sandbox(&account, &format!("'{id}'")))
+        }
+        _ => Ok(id),
+    }
+}
+
+/// A configured sandbox account (the sandbox CRM acts for those only).
 async fn configured_account(rt: &LocalRuntime, raw: &str) -> Result<Account, ApiError> {
     let id = account_id(raw)?;
-    rt.app
+    let account = rt
+        .app
         .store
         .account(&id)
         .await
@@ -105,7 +131,11 @@ async fn configured_account(rt: &LocalRuntime, raw: &str) -> Result<Account, Api
                 "unknown_account",
                 format!("no configured account '{id}'"),
             )
-        })
+        })?;
+    if !is_sandbox_account(&account) {
+        return Err(not_sandbox(&account, &format!("'{id}'")));
+    }
+    Ok(account)
 }
 
 /// Takes the sandbox CRM down (every account's: the local server has one) or brings it up.
@@ -185,26 +215,14 @@ async fn simulate_inbound(
                 format!("{to} is not a number of any configured account"),
             )
         })?;
+    // Signing with a real account's token would forge its texts and fire its real goals.
+    if !is_sandbox_account(&account) {
+        return Err(not_sandbox(&account, &format!("{to}")));
+    }
     let base = rt.app.settings.public_base_url.clone().unwrap_or_default();
     let url = format!("{base}{INBOUND_PATH}");
     let sid = sandbox_sid("SM", &rt.app.ids.new_id());
-    let mut params: Vec<(String, String)> = vec![
-        ("AccountSid".into(), account.twilio.account_sid.clone()),
-        ("ApiVersion".into(), "2010-04-01".into()),
-        ("Body".into(), text.body),
-        ("From".into(), from.to_string()),
-        ("MessageSid".into(), sid.clone()),
-        ("NumMedia".into(), text.media_urls.len().to_string()),
-        ("NumSegments".into(), "1".into()),
-        ("SmsMessageSid".into(), sid.clone()),
-        ("SmsSid".into(), sid.clone()),
-        ("SmsStatus".into(), "received".into()),
-        ("To".into(), to.to_string()),
-    ];
-    for (i, media) in text.media_urls.iter().enumerate() {
-        params.push((format!("MediaUrl{i}"), media.clone()));
-        params.push((format!("MediaContentType{i}"), "image/jpeg".into()));
-    }
+    let params = inbound_params(&account.twilio.account_sid, &sid, &from, &to, &text);
     let signature = twilio_signature::sign(account.twilio.auth_token.expose(), &url, &params);
     let response = rt
         .http

@@ -156,6 +156,34 @@ pub struct InboundText {
     pub media_urls: Vec<String>,
 }
 
+/// The form of Twilio's inbound webhook for `text`.
+pub fn inbound_params(
+    account_sid: &str,
+    sid: &str,
+    from: &PhoneNumber,
+    to: &PhoneNumber,
+    text: &InboundText,
+) -> Vec<(String, String)> {
+    let mut params: Vec<(String, String)> = vec![
+        ("AccountSid".into(), account_sid.to_string()),
+        ("ApiVersion".into(), "2010-04-01".into()),
+        ("Body".into(), text.body.clone()),
+        ("From".into(), from.to_string()),
+        ("MessageSid".into(), sid.to_string()),
+        ("NumMedia".into(), text.media_urls.len().to_string()),
+        ("NumSegments".into(), "1".into()),
+        ("SmsMessageSid".into(), sid.to_string()),
+        ("SmsSid".into(), sid.to_string()),
+        ("SmsStatus".into(), "received".into()),
+        ("To".into(), to.to_string()),
+    ];
+    for (i, media) in text.media_urls.iter().enumerate() {
+        params.push((format!("MediaUrl{i}"), media.clone()));
+        params.push((format!("MediaContentType{i}"), "image/jpeg".into()));
+    }
+    params
+}
+
 /// `PUT /_sandbox/crm/{account}/outage`: `{"down": true}` takes the CRM down (every call
 /// fails as in an outage) until `{"down": false}`.
 #[derive(Debug, Deserialize)]

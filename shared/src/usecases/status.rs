@@ -8,7 +8,8 @@
 //! repeat of the callback that advanced it) sets off what [`classify_delivery`] says: an
 //! opt-out recorded at once, the phone's health, a CRM goal and a delivery event, queued.
 //! An out-of-order callback (`sent` after `delivered`) sets off nothing, so duplicated and
-//! reordered callbacks converge.
+//! reordered callbacks converge; so does one after an end (`read` after a failure, a late
+//! failure after `delivered`: see [`MessageStatus::advances_to`]).
 //!
 //! Everything set off is idempotent per message, so a repeat completes what a failed
 //! attempt left undone and repeats nothing: jobs have ids derived from our message id and

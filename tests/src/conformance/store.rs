@@ -730,7 +730,7 @@ pub async fn apply_status_keeps_the_first_error_code(store: &dyn Store) {
         MessageStatus,
         Option<u32>,
     );
-    let cases: [(&str, &[Step]); 4] = [
+    let cases: [(&str, &[Step]); 5] = [
         (
             "a later error code never replaces the first",
             &[
@@ -778,22 +778,36 @@ pub async fn apply_status_keeps_the_first_error_code(store: &dyn Store) {
             ],
         ),
         (
-            "a late error code is kept though the status does not move",
+            "a late error code is kept on a failure that had none",
             &[
-                (Delivered, None, Outcome::Advanced, Delivered, None),
+                (Undelivered, None, Outcome::Advanced, Undelivered, None),
                 (
-                    Sent,
-                    Some(30007),
+                    Undelivered,
+                    Some(30006),
                     Outcome::Unchanged,
-                    Delivered,
-                    Some(30007),
+                    Undelivered,
+                    Some(30006),
                 ),
                 (
                     Failed,
                     Some(30008),
                     Outcome::Unchanged,
+                    Undelivered,
+                    Some(30006),
+                ),
+            ],
+        ),
+        (
+            "a delivered message never takes a late error code",
+            &[
+                (Delivered, None, Outcome::Advanced, Delivered, None),
+                (Sent, Some(30007), Outcome::Unchanged, Delivered, None),
+                (
+                    Undelivered,
+                    Some(30006),
+                    Outcome::Unchanged,
                     Delivered,
-                    Some(30007),
+                    None,
                 ),
             ],
         ),
@@ -812,6 +826,111 @@ pub async fn apply_status_keeps_the_first_error_code(store: &dyn Store) {
             );
             let stored = store.message_by_sid(&sid).await.expect("message_by_sid");
             assert_eq!(stored, Some(returned), "{case}, step {i}");
+        }
+    }
+}
+
+/// Callbacks `(status, error code)` on one message, and what is stored after the last.
+type EndCase<'a> = (
+    &'a str,
+    &'a [(MessageStatus, Option<u32>)],
+    (MessageStatus, Option<u32>),
+);
+
+/// A failure is an end: a read receipt after it, or a late failure after a delivery,
+/// changes nothing stored (status, error code, time), by SID and by our id alike.
+pub async fn apply_status_after_an_end_changes_nothing(store: &dyn Store) {
+    use MessageStatus::*;
+    let cases: [EndCase; 8] = [
+        (
+            "undelivered, then read",
+            &[(Undelivered, Some(30006)), (Read, None)],
+            (Undelivered, Some(30006)),
+        ),
+        (
+            "failed, then read",
+            &[(Failed, Some(30007)), (Read, None)],
+            (Failed, Some(30007)),
+        ),
+        (
+            "failed without a code, then read",
+            &[(Failed, None), (Read, None)],
+            (Failed, None),
+        ),
+        (
+            "canceled, then read",
+            &[(Canceled, None), (Read, None)],
+            (Canceled, None),
+        ),
+        (
+            "delivered, then a late undelivered",
+            &[(Delivered, None), (Undelivered, Some(30006))],
+            (Delivered, None),
+        ),
+        (
+            "delivered with a stray code, then a late failure",
+            &[(Delivered, Some(30003)), (Failed, Some(30006))],
+            (Delivered, Some(30003)),
+        ),
+        (
+            "read, then a late failure",
+            &[(Delivered, None), (Read, None), (Failed, Some(30005))],
+            (Read, None),
+        ),
+        (
+            "read after sent is progress",
+            &[(Sent, None), (Read, None)],
+            (Read, None),
+        ),
+    ];
+    let (account, contact) = (account_id("acme"), phone(N1));
+    for (n, (case, callbacks, expected)) in (1..).zip(cases) {
+        for by_id in [false, true] {
+            let number = n * 2 + u32::from(by_id);
+            let sid = format!("SMend{number}");
+            record(store, &message("acme", N1, number, Some(&sid))).await;
+            let mut last = None;
+            for (i, &(status, code)) in callbacks.iter().enumerate() {
+                let at = t(100 + i as i64);
+                let update = if by_id {
+                    store
+                        .apply_status_by_id(
+                            &account,
+                            &contact,
+                            &message_id(number),
+                            status,
+                            code,
+                            at,
+                        )
+                        .await
+                } else {
+                    store.apply_status(&sid, status, code, at).await
+                };
+                let update = update.expect("apply_status");
+                let is_last = i + 1 == callbacks.len();
+                match (is_last, update) {
+                    (false, StatusUpdate::Advanced(m)) => last = Some(m),
+                    (true, StatusUpdate::Advanced(m)) if (m.status, m.error_code) == expected => {
+                        last = Some(m)
+                    }
+                    (true, StatusUpdate::Unchanged(m)) => {
+                        assert_eq!(Some(&m), last.as_ref(), "{case} (by id {by_id}): returned");
+                    }
+                    (_, other) => panic!("{case} (by id {by_id}), step {i}: {other:?}"),
+                }
+            }
+            let stored = store.message_by_sid(&sid).await.expect("message_by_sid");
+            let stored = stored.expect("message is stored");
+            assert_eq!(
+                (stored.status, stored.error_code),
+                expected,
+                "{case} (by id {by_id})"
+            );
+            assert_eq!(
+                Some(stored),
+                last,
+                "{case} (by id {by_id}): nothing else changed"
+            );
         }
     }
 }
@@ -2287,6 +2406,7 @@ macro_rules! store_conformance {
                 apply_status_unknown_sid,
                 apply_status_by_id_for_a_message_without_sid,
                 apply_status_converges_whatever_the_order,
+                apply_status_after_an_end_changes_nothing,
                 consent_newer_change_wins,
                 sessions_one_active_per_contact,
                 sessions_update_and_end_need_the_session_id,

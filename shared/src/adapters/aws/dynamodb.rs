@@ -1379,6 +1379,10 @@ impl ConversationStore for DynamoStore {
     }
 }
 
+/// `:end0`...: the statuses nothing follows ([`MessageStatus::ENDS`]), in a condition.
+const END_PLACEHOLDERS: [&str; MessageStatus::ENDS.len()] =
+    [":end0", ":end1", ":end2", ":end3", ":end4"];
+
 impl DynamoStore {
     /// Moves the message at `key` forward (never back) and keeps its first error code;
     /// `None` when there is no message there.
@@ -1396,13 +1400,19 @@ impl DynamoStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key.item()))
-            .condition_expression("attribute_exists(pk) AND status_rank < :rank")
+            .condition_expression(format!(
+                "attribute_exists(pk) AND status_rank < :rank AND NOT (#status IN ({}))",
+                END_PLACEHOLDERS.join(", ")
+            ))
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":status", s(status.as_str()))
             .expression_attribute_values(":rank", n(status.rank()))
             .expression_attribute_values(":at", n(at.as_millis()))
             .return_values(ReturnValue::AllNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        for (placeholder, end) in END_PLACEHOLDERS.iter().zip(MessageStatus::ENDS) {
+            request = request.expression_attribute_values(*placeholder, s(end.as_str()));
+        }
         if let Some(code) = error_code {
             update.push_str(", error_code = if_not_exists(error_code, :ec)");
             request = request.expression_attribute_values(":ec", n(code));
@@ -1423,16 +1433,28 @@ impl DynamoStore {
                         None => return Ok(None),
                     },
                 };
-                let current = match error_code {
-                    // Not progress, but an error code the message lacks is still kept.
-                    Some(code) if !seen.contains_key("error_code") => {
-                        self.keep_first_error_code(key, code).await?
-                    }
-                    _ => seen,
-                };
-                Ok(Some(StatusUpdate::Unchanged(decode_message(&current)?)))
+                self.not_progress(key, &seen, error_code).await.map(Some)
             }
         }
+    }
+
+    /// A status that is not progress for the message `seen` at `key`: nothing changes,
+    /// except that a failure without an error code keeps this one (failures are ends, so
+    /// the status cannot change under this write).
+    async fn not_progress(
+        &self,
+        key: &Key,
+        seen: &Item,
+        error_code: Option<u32>,
+    ) -> StoreResult<StatusUpdate> {
+        let seen = decode_message(seen)?;
+        let current = match error_code {
+            Some(code) if seen.error_code.is_none() && seen.status.takes_late_error_code() => {
+                decode_message(&self.keep_first_error_code(key, code).await?)?
+            }
+            _ => seen,
+        };
+        Ok(StatusUpdate::Unchanged(current))
     }
 }
 

@@ -232,18 +232,31 @@ impl SandboxCarrier {
 
     /// Everything the carrier accepted, newest first.
     pub async fn messages(&self, limit: usize) -> Result<Vec<CarrierMessage>, DbError> {
+        self.messages_where(limit, |_| true).await
+    }
+
+    /// The `limit` newest messages that `keep` accepts, newest first.
+    pub async fn messages_where(
+        &self,
+        limit: usize,
+        keep: impl Fn(&CarrierMessage) -> bool + Send + 'static,
+    ) -> Result<Vec<CarrierMessage>, DbError> {
         self.db
             .read(move |tx| {
                 let Some(table) = open_read_table(tx, MESSAGES)? else {
                     return Ok(vec![]);
                 };
                 let mut out = Vec::new();
-                for entry in table.iter()?.rev().take(limit) {
+                for entry in table.iter()?.rev() {
+                    if out.len() == limit {
+                        break;
+                    }
                     let (_, value) = entry?;
-                    out.push(
-                        serde_json::from_slice(value.value())
-                            .map_err(|e| DbError(format!("corrupt carrier message: {e}")))?,
-                    );
+                    let message: CarrierMessage = serde_json::from_slice(value.value())
+                        .map_err(|e| DbError(format!("corrupt carrier message: {e}")))?;
+                    if keep(&message) {
+                        out.push(message);
+                    }
                 }
                 Ok(out)
             })

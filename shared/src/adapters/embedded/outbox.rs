@@ -54,21 +54,33 @@ impl Outbox {
 
     /// The `limit` most recently sent e-mails, newest first.
     pub async fn list(&self, limit: usize) -> Result<Vec<OutboxEntry>, DbError> {
+        self.list_where(limit, |_| true).await
+    }
+
+    /// The `limit` most recently sent e-mails that `keep` accepts, newest first.
+    pub async fn list_where(
+        &self,
+        limit: usize,
+        keep: impl Fn(&Email) -> bool + Send + 'static,
+    ) -> Result<Vec<OutboxEntry>, DbError> {
         self.db
             .read(move |tx| {
                 let Some(table) = open_read_table(tx, OUTBOX)? else {
                     return Ok(Vec::new());
                 };
-                table
-                    .iter()?
-                    .rev()
-                    .take(limit)
-                    .map(|row| {
-                        let (_, value) = row?;
-                        serde_json::from_slice(value.value())
-                            .map_err(|e| DbError(format!("unreadable outbox entry: {e}")))
-                    })
-                    .collect()
+                let mut out = Vec::new();
+                for row in table.iter()?.rev() {
+                    if out.len() == limit {
+                        break;
+                    }
+                    let (_, value) = row?;
+                    let entry: OutboxEntry = serde_json::from_slice(value.value())
+                        .map_err(|e| DbError(format!("unreadable outbox entry: {e}")))?;
+                    if keep(&entry.email) {
+                        out.push(entry);
+                    }
+                }
+                Ok(out)
             })
             .await
     }

@@ -539,7 +539,8 @@ impl ConversationStore for EmbeddedStore {
     }
 }
 
-/// Moves a stored message's status forward (never back) and keeps its first error code.
+/// Moves a stored message's status forward (never back) and keeps its first error code;
+/// a callback that is not progress records a code only on a failure without one.
 fn apply_status_to(
     messages: &mut redb::Table<&str, &[u8]>,
     key: &str,
@@ -549,7 +550,9 @@ fn apply_status_to(
     at: Timestamp,
 ) -> StoreResult<StatusUpdate> {
     let advanced = message.status.advances_to(status);
-    let gains_error = message.error_code.is_none() && error_code.is_some();
+    let gains_error = message.error_code.is_none()
+        && error_code.is_some()
+        && (advanced || message.status.takes_late_error_code());
     if advanced {
         message.status = status;
     }
