@@ -33,9 +33,14 @@ pub fn endpoint() -> String {
 
 /// SDK configuration pointing every AWS client at moto with dummy credentials.
 pub async fn sdk_config() -> SdkConfig {
+    sdk_config_at(&endpoint(), "us-east-1").await
+}
+
+/// SDK configuration for the moto at `endpoint` (a stack's own), in `region`.
+pub async fn sdk_config_at(endpoint: &str, region: &str) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(endpoint())
-        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .region(Region::new(region.to_string()))
         .credentials_provider(Credentials::new("test", "test", None, None, "moto"))
         .load()
         .await

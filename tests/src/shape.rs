@@ -14,6 +14,7 @@ use smsflow_shared::domain::twilio_signature;
 use smsflow_shared::local::{self, LocalOptions, RetryBackoff, RunningServer};
 use smsflow_shared::ports::{QueueName, QueueReceiver};
 use smsflow_shared::usecases::sequence;
+use smsflow_stack::lambda::Deaths;
 use smsflow_stack::operator;
 use smsflow_stack::runner::{RunningStack, StackOptions};
 use tempfile::TempDir;
@@ -180,6 +181,40 @@ impl Deployment {
         }
         assert!(denied.is_empty(), "{}", denied.join("\n"));
         drop(self.dir);
+    }
+
+    /// The stack's table as a test inspects it: straight in its moto, not through a
+    /// function's role. The stack shape only.
+    pub async fn stack_table(&self) -> smsflow_shared::adapters::aws::dynamodb::DynamoStore {
+        let Running::Stack(stack) = &self.running else {
+            panic!("the stack shape only");
+        };
+        let manifest = &stack.manifest;
+        let table = manifest
+            .functions
+            .iter()
+            .find_map(|f| f.environment.get("SMSFLOW_TABLE"))
+            .expect("the functions name the table")
+            .clone();
+        let sdk = crate::moto::sdk_config_at(&manifest.moto_endpoint, &manifest.region).await;
+        smsflow_shared::adapters::aws::dynamodb::DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(&sdk),
+            table,
+        )
+    }
+
+    /// Kills `function`'s instances mid-invocation from now on (`None`: no more); how many
+    /// it killed so far. The stack shape only.
+    pub fn instance_deaths(&self, function: &str, deaths: Option<Deaths>) -> u32 {
+        let Running::Stack(stack) = &self.running else {
+            panic!("the stack shape only");
+        };
+        let pool = stack
+            .pools
+            .get(function)
+            .unwrap_or_else(|| panic!("no function {function}"));
+        pool.set_deaths(deaths);
+        pool.deaths()
     }
 
     /// The AWS calls the stack's functions were denied, in AWS's words (none locally).

@@ -8,6 +8,10 @@
 //! Leases are 2 s (`SMSFLOW_LEASE_SECONDS`), so work a killed server held is taken over
 //! quickly; queue messages it had received come back after the local queue's visibility
 //! timeout, as on SQS.
+//!
+//! The same on the stack runner: template.yaml's functions, whose instances the runner
+//! kills mid-invocation (a lost host, an out-of-memory kill), which is also what a function
+//! timeout does to an instance.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -213,7 +217,9 @@ fn counts(list: &Value, field: &str, prefix: &str) -> BTreeMap<usize, usize> {
     let mut counts = BTreeMap::new();
     for item in list.as_array().into_iter().flatten() {
         let text = item[field].as_str().unwrap_or_default();
-        let Some(at) = text.find(prefix) else { continue };
+        let Some(at) = text.find(prefix) else {
+            continue;
+        };
         let digits: String = text[at + prefix.len()..]
             .chars()
             .take_while(char::is_ascii_digit)
@@ -296,7 +302,10 @@ async fn nothing_is_lost_or_sent_twice_when_the_server_is_killed() {
         }
     })
     .await;
-    assert!(all_answered.is_ok(), "every request answered after the kills");
+    assert!(
+        all_answered.is_ok(),
+        "every request answered after the kills"
+    );
 
     let started = Instant::now();
     let done = loop {
@@ -332,7 +341,12 @@ async fn nothing_is_lost_or_sent_twice_when_the_server_is_killed() {
     assert!(
         done.contacts_with_inbound_goal >= TEXTS,
         "every text fired its goal\n{}",
-        server_log().lines().rev().take(40).collect::<Vec<_>>().join("\n")
+        server_log()
+            .lines()
+            .rev()
+            .take(40)
+            .collect::<Vec<_>>()
+            .join("\n")
     );
 
     // Nothing left behind: no admission slot, every attempt finished.
@@ -366,4 +380,115 @@ async fn stored_send_ids(store: &EmbeddedStore, acme: &AccountId) -> Vec<String>
         ids.extend(outbound.into_iter().map(|m| m.id));
     }
     ids
+}
+
+/// The deployed shape under instance deaths: the CRM's send function, the inbound webhook
+/// and the send worker lose instances mid-invocation while sends and texts arrive. A batch
+/// whose instance died comes back after the send queue's visibility timeout (180 s, the
+/// template's), as on Lambda. The automation worker is spared: its queue's 360 s would
+/// double the scenario, and its jobs' takeover is what the local kills above exercise.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nothing_is_lost_or_sent_twice_when_function_instances_die() {
+    use smsflow_stack::lambda::Deaths;
+    use smsflow_tests::shape::{Deployment, Shape};
+
+    const STACK_SENDS: usize = 20;
+    const STACK_TEXTS: usize = 10;
+    let config = ExampleConfig::new().long_code_rate(SEND_RATE);
+    let d = Deployment::start_with(Shape::Stack, config, &[("LeaseSeconds", "2")]).await;
+    let dying = [
+        ("CampaignSendFunction", 0.3, 80),
+        ("InboundSmsFunction", 0.3, 80),
+        ("SendWorkerFunction", 0.4, 400),
+    ];
+    for (function, chance, within_ms) in dying {
+        let deaths = Deaths {
+            chance,
+            within: Duration::from_millis(within_ms),
+        };
+        d.instance_deaths(function, Some(deaths));
+    }
+
+    let mut retries = 0;
+    for i in 0..STACK_SENDS {
+        let fields = [
+            ("phone", recipient(i)),
+            ("message", format!("crash test message {i}")),
+            ("type", "transactional".into()),
+            ("requestId", format!("crash-{i}")),
+        ];
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        while d.crm_send("acme", ACME_SEND_KEY, &fields).await.0 != 202 {
+            retries += 1;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    for i in 0..STACK_TEXTS {
+        let (sid, from, body) = (format!("SM{i:032x}"), texter(i), format!("crash text {i}"));
+        let params = [
+            ("AccountSid", ACME_TWILIO_SID),
+            ("MessageSid", sid.as_str()),
+            ("From", from.as_str()),
+            ("To", ACME_LONG_CODE),
+            ("Body", body.as_str()),
+        ];
+        while d.twilio_inbound(&params).await.0 != 200 {
+            retries += 1;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    // Let the send worker die over the backlog, then stop the deaths.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let deaths: u32 = dying
+        .iter()
+        .map(|(function, _, _)| d.instance_deaths(function, None))
+        .sum();
+
+    let started = Instant::now();
+    let done = loop {
+        let now = drained(&d.sandbox).await;
+        let complete = now.sends.len() == STACK_SENDS
+            && now.forwards.len() == STACK_TEXTS
+            && now.contacts_with_inbound_goal >= STACK_TEXTS;
+        if complete || started.elapsed() > Duration::from_secs(300) {
+            break now;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    let twice: Vec<_> = done.sends.iter().filter(|(_, n)| **n > 1).collect();
+    println!(
+        "stack: {deaths} instance deaths; {retries} client retries; {} of {STACK_SENDS} sends \
+         delivered, sent twice: {twice:?}; {} of {STACK_TEXTS} texts forwarded; drained in {:.1} s",
+        done.sends.len(),
+        done.forwards.len(),
+        started.elapsed().as_secs_f64()
+    );
+    assert!(deaths > 0, "the scenario killed instances");
+    assert_eq!(
+        done.sends.len(),
+        STACK_SENDS,
+        "every admitted send delivered"
+    );
+    assert!(twice.is_empty(), "no send delivered twice: {twice:?}");
+    assert_eq!(done.forwards.len(), STACK_TEXTS, "every text forwarded");
+    assert!(
+        done.contacts_with_inbound_goal >= STACK_TEXTS,
+        "every text fired its goal"
+    );
+
+    // Slots given back and attempts finished land right after the send.
+    let table = d.stack_table().await;
+    let acme: AccountId = "acme".parse().expect("account id");
+    let settled = async {
+        while table.pending_sends(&acme).await.expect("pending") != 0 {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    };
+    assert!(
+        tokio::time::timeout(Duration::from_secs(30), settled)
+            .await
+            .is_ok(),
+        "every admission slot given back"
+    );
+    d.stop().await;
 }

@@ -290,8 +290,7 @@ pub async fn serve(
     config: &LocalConfig,
     signal: impl Future<Output = ()>,
 ) -> Result<(), LocalError> {
-    let lease = crate::config::lease_from_lookup(|name| std::env::var(name).ok())
-?;
+    let lease = crate::config::lease_from_lookup(|name| std::env::var(name).ok())?;
     let options = LocalOptions {
         leases: lease.map(Leases::all).unwrap_or_default(),
         ..LocalOptions::default()

@@ -2,7 +2,8 @@
 //! binary, each with its own Runtime API endpoint; an invocation takes an idle instance or
 //! starts one (a cold start: init ends at the runtime's first `next`), hands it the event,
 //! and waits at most the function's `Timeout`. A timed-out or crashed instance is killed and
-//! never reused, as on Lambda.
+//! never reused, as on Lambda. [`Deaths`] kill instances mid-invocation on purpose, as a
+//! lost host or an out-of-memory kill would: what the crash scenarios run the stack under.
 
 pub mod runtime_api;
 
@@ -70,11 +71,21 @@ struct Instance {
     api: RuntimeApi,
 }
 
+/// Instances dying mid-invocation: each invocation's instance is killed (SIGKILL) with
+/// probability `chance`, at a random moment within `within` of the event's hand-over.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Deaths {
+    pub chance: f64,
+    pub within: Duration,
+}
+
 pub struct FunctionPool {
     spec: FunctionSpec,
     idle: Mutex<Vec<Instance>>,
     started: AtomicU32,
     cold_starts: std::sync::Mutex<Vec<ColdStart>>,
+    deaths: std::sync::Mutex<Option<Deaths>>,
+    died: AtomicU32,
 }
 
 impl FunctionPool {
@@ -84,7 +95,29 @@ impl FunctionPool {
             idle: Mutex::new(Vec::new()),
             started: AtomicU32::new(0),
             cold_starts: std::sync::Mutex::new(Vec::new()),
+            deaths: std::sync::Mutex::new(None),
+            died: AtomicU32::new(0),
         })
+    }
+
+    /// Kills instances mid-invocation from now on (`None`: no more).
+    pub fn set_deaths(&self, deaths: Option<Deaths>) {
+        *self.deaths.lock().unwrap_or_else(|p| p.into_inner()) = deaths;
+    }
+
+    /// How many instances [`Deaths`] killed.
+    pub fn deaths(&self) -> u32 {
+        self.died.load(Ordering::Relaxed)
+    }
+
+    /// When this invocation's instance dies, if it does.
+    fn death_in(&self) -> Option<Duration> {
+        let deaths = (*self.deaths.lock().unwrap_or_else(|p| p.into_inner()))?;
+        if fastrand::f64() >= deaths.chance {
+            return None;
+        }
+        let within_ms = u64::try_from(deaths.within.as_millis()).unwrap_or(u64::MAX);
+        Some(Duration::from_millis(fastrand::u64(0..within_ms.max(1))))
     }
 
     pub fn spec(&self) -> &FunctionSpec {
@@ -116,6 +149,7 @@ impl FunctionPool {
             outcome: outcome_tx,
         };
         let started = Instant::now();
+        let death = self.death_in();
         if instance.api.events.send(pending).await.is_err() {
             return Err(self.exited("the runtime API is gone".into()));
         }
@@ -124,6 +158,11 @@ impl FunctionPool {
             status = instance.child.wait() => {
                 let detail = status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
                 return Err(self.exited(detail));
+            }
+            () = sleep_or_never(death) => {
+                let _ = instance.child.kill().await;
+                self.died.fetch_add(1, Ordering::Relaxed);
+                return Err(self.exited("killed mid-invocation (instance death)".into()));
             }
             () = tokio::time::sleep(self.spec.timeout) => {
                 // Lambda stops the instance; the next event gets a fresh one.
@@ -278,3 +317,11 @@ impl FunctionPool {
 
 #[cfg(test)]
 mod tests;
+
+/// Sleeps `for_how_long`, or for ever when `None`.
+async fn sleep_or_never(for_how_long: Option<Duration>) {
+    match for_how_long {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending().await,
+    }
+}
