@@ -144,15 +144,37 @@ fn texter(i: usize) -> String {
     format!("+1415555{:04}", 6000 + i)
 }
 
-/// Posts send request `i` until a final answer; its message id.
-async fn send_until_answered(base_url: &str, i: usize, retries: &AtomicUsize) -> String {
-    let http = reqwest::Client::new();
-    let form = [
+/// Send request `i`'s form: its own recipient, text and `requestId`.
+fn send_form(i: usize) -> [(&'static str, String); 4] {
+    [
         ("phone", recipient(i)),
         ("message", format!("crash test message {i}")),
         ("type", "transactional".into()),
         ("requestId", format!("crash-{i}")),
-    ];
+    ]
+}
+
+/// Inbound text `i` as Twilio posts it: its own SID, texter and text.
+fn text_params(i: usize) -> [(&'static str, String); 5] {
+    [
+        ("AccountSid", ACME_TWILIO_SID.into()),
+        ("MessageSid", format!("SM{i:032x}")),
+        ("From", texter(i)),
+        ("To", ACME_LONG_CODE.into()),
+        ("Body", format!("crash text {i}")),
+    ]
+}
+
+fn borrowed<'a, const N: usize>(
+    pairs: &'a [(&'static str, String); N],
+) -> Vec<(&'static str, &'a str)> {
+    pairs.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+/// Posts send request `i` until a final answer; its message id.
+async fn send_until_answered(base_url: &str, i: usize, retries: &AtomicUsize) -> String {
+    let http = reqwest::Client::new();
+    let form = send_form(i);
     loop {
         let answer = http
             .post(format!("{base_url}/crm/acme/send?key={ACME_SEND_KEY}"))
@@ -177,15 +199,8 @@ async fn send_until_answered(base_url: &str, i: usize, retries: &AtomicUsize) ->
 /// Posts inbound text `i`, signed, until the webhook answers 200 (Twilio's retry).
 async fn text_until_answered(base_url: &str, i: usize, retries: &AtomicUsize) {
     let url = format!("{base_url}/twilio/inbound");
-    let (sid, from, body) = (format!("SM{i:032x}"), texter(i), format!("crash text {i}"));
-    let params = [
-        ("AccountSid", ACME_TWILIO_SID),
-        ("MessageSid", sid.as_str()),
-        ("From", from.as_str()),
-        ("To", ACME_LONG_CODE),
-        ("Body", body.as_str()),
-    ];
-    let (form, signature) = twilio::sign(&url, &params);
+    let params = text_params(i);
+    let (form, signature) = twilio::sign(&url, &borrowed(&params));
     let http = reqwest::Client::new();
     loop {
         let answer = http
@@ -273,21 +288,21 @@ async fn nothing_is_lost_or_sent_twice_when_the_server_is_killed() {
     // The CRM and Twilio: requests spread over the kills, each retried until answered.
     let retries = Arc::new(AtomicUsize::new(0));
     let mut clients = tokio::task::JoinSet::new();
-    // Sends arrive in the first 3 s and drain at the sender's rate over the kills after.
-    for i in 0..SENDS {
+    // Sends arrive in the first 3 s and drain at the sender's rate over the kills after;
+    // texts arrive over 15 s.
+    let requests = (0..SENDS)
+        .map(|i| (i, true, 3_000))
+        .chain((0..TEXTS).map(|i| (i, false, 15_000)));
+    for (i, is_send, window_ms) in requests {
         let (base_url, retries) = (base_url.clone(), retries.clone());
-        let start_after = Duration::from_millis(rng.u64(0..3_000));
+        let start_after = Duration::from_millis(rng.u64(0..window_ms));
         clients.spawn(async move {
             tokio::time::sleep(start_after).await;
-            send_until_answered(&base_url, i, &retries).await;
-        });
-    }
-    for i in 0..TEXTS {
-        let (base_url, retries) = (base_url.clone(), retries.clone());
-        let start_after = Duration::from_millis(rng.u64(0..15_000));
-        clients.spawn(async move {
-            tokio::time::sleep(start_after).await;
-            text_until_answered(&base_url, i, &retries).await;
+            if is_send {
+                send_until_answered(&base_url, i, &retries).await;
+            } else {
+                text_until_answered(&base_url, i, &retries).await;
+            }
         });
     }
 
@@ -411,28 +426,15 @@ async fn nothing_is_lost_or_sent_twice_when_function_instances_die() {
 
     let mut retries = 0;
     for i in 0..STACK_SENDS {
-        let fields = [
-            ("phone", recipient(i)),
-            ("message", format!("crash test message {i}")),
-            ("type", "transactional".into()),
-            ("requestId", format!("crash-{i}")),
-        ];
-        let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        while d.crm_send("acme", ACME_SEND_KEY, &fields).await.0 != 202 {
+        let form = send_form(i);
+        while d.crm_send("acme", ACME_SEND_KEY, &borrowed(&form)).await.0 != 202 {
             retries += 1;
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
     for i in 0..STACK_TEXTS {
-        let (sid, from, body) = (format!("SM{i:032x}"), texter(i), format!("crash text {i}"));
-        let params = [
-            ("AccountSid", ACME_TWILIO_SID),
-            ("MessageSid", sid.as_str()),
-            ("From", from.as_str()),
-            ("To", ACME_LONG_CODE),
-            ("Body", body.as_str()),
-        ];
-        while d.twilio_inbound(&params).await.0 != 200 {
+        let params = text_params(i);
+        while d.twilio_inbound(&borrowed(&params)).await.0 != 200 {
             retries += 1;
             tokio::time::sleep(Duration::from_millis(200)).await;
         }

@@ -320,17 +320,29 @@ fn function_env_requires_table_and_queues() {
         env.twilio_api_base_url.as_deref(),
         Some("https://api.dublin.ie1.twilio.com")
     );
-    for (raw, expected) in [("7", Some(7)), ("0", None), ("-1", None), ("soon", None)] {
-        let env = FunctionEnv::from_lookup(|n| match n {
-            "SMSFLOW_RETRY_BACKOFF_SECONDS" => Some(raw.to_string()),
-            _ => full(n),
-        });
-        assert_eq!(
-            env.map(|e| e.retry_backoff.map(|d| d.as_secs())).ok(),
-            expected.map(Some),
-            "{raw}"
-        );
+    type Seconds = fn(&FunctionEnv) -> Option<std::time::Duration>;
+    let knobs: [(&str, Seconds); 2] = [
+        ("SMSFLOW_RETRY_BACKOFF_SECONDS", |e| e.retry_backoff),
+        ("SMSFLOW_LEASE_SECONDS", |e| e.lease),
+    ];
+    for (name, read) in knobs {
+        for (raw, expected) in [("7", Some(7)), ("0", None), ("-1", None), ("soon", None)] {
+            let env = FunctionEnv::from_lookup(|n| {
+                if n == name {
+                    Some(raw.to_string())
+                } else {
+                    full(n)
+                }
+            });
+            assert_eq!(
+                env.map(|e| read(&e).map(|d| d.as_secs())).ok(),
+                expected.map(Some),
+                "{name}={raw}"
+            );
+        }
     }
+    let defaults = FunctionEnv::from_lookup(full).expect("complete env");
+    assert_eq!((defaults.retry_backoff, defaults.lease), (None, None));
     let without = FunctionEnv::from_lookup(|n| {
         (n != "SMSFLOW_TWILIO_API_BASE_URL")
             .then(|| full(n))

@@ -511,8 +511,11 @@ pub enum AttemptState {
     /// have died anywhere in the call. Resolved, never dropped: by the provider's SID on
     /// the message (a status callback), else by asking the provider.
     Unresolved { attempted_at: Timestamp },
-    /// What came of it.
-    Finished { outcome: String },
+    /// What came of the attempt made at `attempted_at`.
+    Finished {
+        attempted_at: Timestamp,
+        outcome: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -104,7 +104,7 @@ pub async fn deliver(app: &App, job: &SendJob) -> JobOutcome {
     // A job seen before: what became of its attempt decides.
     match app.store.send_attempt(&job.message_id).await {
         Ok(None) => {}
-        Ok(Some(AttemptState::Finished { outcome })) => {
+        Ok(Some(AttemptState::Finished { outcome, .. })) => {
             release_admission(app, &account.id, &job.message_id).await;
             return JobOutcome::Skipped(format!("send already attempted ({outcome})"));
         }

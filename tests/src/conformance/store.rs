@@ -1657,6 +1657,7 @@ pub async fn send_attempts_begin_once_and_finish_once(store: &dyn Store) {
         .await
         .expect("finish again");
     let finished = AttemptState::Finished {
+        attempted_at: t(300),
         outcome: "sent as SM1".into(),
     };
     assert_eq!(

@@ -36,7 +36,10 @@ fn attempt_key(message_id: &str) -> Key {
 
 fn attempt_state(record: IdempotencyRecord) -> AttemptState {
     match record.response {
-        Some(outcome) => AttemptState::Finished { outcome },
+        Some(outcome) => AttemptState::Finished {
+            attempted_at: record.created_at,
+            outcome,
+        },
         None => AttemptState::Unresolved {
             attempted_at: record.created_at,
         },

@@ -26,7 +26,10 @@ fn attempt_key(message_id: &str) -> String {
 
 fn attempt_state(record: IdempotencyRecord) -> AttemptState {
     match record.response {
-        Some(outcome) => AttemptState::Finished { outcome },
+        Some(outcome) => AttemptState::Finished {
+            attempted_at: record.created_at,
+            outcome,
+        },
         None => AttemptState::Unresolved {
             attempted_at: record.created_at,
         },

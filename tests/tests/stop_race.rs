@@ -1,0 +1,146 @@
+//! STOP wins at the last moment. Texts to 15 phones drain at the sender's rate while each
+//! phone texts STOP at a random moment of the drain; afterwards no send whose attempt was
+//! recorded after its phone's STOP was stored reached the carrier. (The attempt and the
+//! opt-out check are one conditional write, right before the carrier call, so a send can
+//! reach the carrier after the STOP's answer only by the length of that call.)
+
+use std::time::Duration;
+
+use smsflow_shared::domain::{AccountId, PhoneNumber, Timestamp};
+use smsflow_shared::ports::{AttemptState, Clock, SystemClock};
+use smsflow_tests::example::{ACME_LONG_CODE, ACME_SEND_KEY, ACME_TWILIO_SID, ExampleConfig};
+use smsflow_tests::local_server::start;
+use smsflow_tests::twilio;
+
+const PHONES: usize = 15;
+const SENDS_PER_PHONE: usize = 8;
+/// acme's long code: 15 × 8 sends drain over 6 s.
+const RATE: u32 = 20;
+
+fn phone(i: usize) -> String {
+    format!("+1415555{:04}", 3000 + i)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn no_send_recorded_after_a_stop_reaches_the_carrier() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = ExampleConfig::served_from(dir.path())
+        .long_code_rate(RATE)
+        .parse();
+    let server = start(&config).await;
+    let http = reqwest::Client::new();
+    for round in 0..SENDS_PER_PHONE {
+        for i in 0..PHONES {
+            let form = [
+                ("phone", phone(i)),
+                ("message", format!("update {round} for {i}")),
+                ("type", "transactional".into()),
+            ];
+            let r = http
+                .post(format!(
+                    "{}/crm/acme/send?key={ACME_SEND_KEY}",
+                    server.base_url()
+                ))
+                .form(&form)
+                .send()
+                .await
+                .expect("answers");
+            assert_eq!(r.status().as_u16(), 202);
+        }
+    }
+
+    // Each phone texts STOP at a random moment of the drain; when the answer came back.
+    let seed = fastrand::u64(..);
+    println!("stop race seed {seed}");
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut stops = tokio::task::JoinSet::new();
+    for i in 0..PHONES {
+        let at = Duration::from_millis(rng.u64(300..5_000));
+        let url = format!("{}/twilio/inbound", server.base_url());
+        stops.spawn(async move {
+            tokio::time::sleep(at).await;
+            let (from, sid) = (phone(i), format!("SM{:032x}", 0xabc0 + i));
+            let params = [
+                ("AccountSid", ACME_TWILIO_SID),
+                ("MessageSid", sid.as_str()),
+                ("From", from.as_str()),
+                ("To", ACME_LONG_CODE),
+                ("Body", "STOP"),
+            ];
+            let (form, signature) = twilio::sign(&url, &params);
+            let r = reqwest::Client::new()
+                .post(&url)
+                .header("X-Twilio-Signature", signature)
+                .form(&form)
+                .send()
+                .await
+                .expect("webhook answers");
+            assert_eq!(r.status().as_u16(), 200);
+            (i, SystemClock.now())
+        });
+    }
+    let mut answered_at = vec![Timestamp::from_millis(0); PHONES];
+    while let Some(done) = stops.join_next().await {
+        let (i, at) = done.expect("STOP posted");
+        answered_at[i] = at;
+    }
+
+    // Drained: every admission slot given back.
+    let store = server.runtime.app.store.clone();
+    let acme: AccountId = "acme".parse().expect("account id");
+    let drained = async {
+        while store.pending_sends(&acme).await.expect("pending") != 0 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), drained)
+        .await
+        .expect("every send sent or refused");
+
+    let carrier = server
+        .runtime
+        .carrier
+        .messages(10_000)
+        .await
+        .expect("carrier");
+    let (mut after_answer, mut recorded_after_stop, mut sent) = (0, 0, 0);
+    for i in 0..PHONES {
+        let to = PhoneNumber::parse_e164(&phone(i)).expect("valid");
+        let stop = store
+            .consent(&acme, &to)
+            .await
+            .expect("consent")
+            .expect("the STOP is stored");
+        let conversation = store.conversation(&acme, &to, 100).await.expect("read");
+        for message in carrier.iter().filter(|m| m.to == phone(i)) {
+            sent += 1;
+            let ours = conversation
+                .iter()
+                .find(|m| m.provider_sid.as_deref() == Some(message.sid.as_str()))
+                .expect("each carrier message is on the conversation");
+            let Some(AttemptState::Finished { attempted_at, .. }) =
+                store.send_attempt(&ours.id).await.expect("attempt")
+            else {
+                panic!("{}: its attempt is finished", ours.id);
+            };
+            if attempted_at >= stop.changed_at {
+                recorded_after_stop += 1;
+            }
+            if message.accepted_at > answered_at[i] {
+                after_answer += 1;
+            }
+        }
+    }
+    println!(
+        "{PHONES} STOP races: {sent} of {} sends reached the carrier; {recorded_after_stop} \
+         recorded after their STOP; {after_answer} reached the carrier after the STOP's answer \
+         (attempted before the STOP was stored)",
+        PHONES * SENDS_PER_PHONE
+    );
+    assert_eq!(recorded_after_stop, 0);
+    assert!(
+        sent < PHONES * SENDS_PER_PHONE,
+        "the STOPs stopped some sends"
+    );
+    server.shutdown().await.expect("clean shutdown");
+}
