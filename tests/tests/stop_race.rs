@@ -79,7 +79,7 @@ async fn no_send_recorded_after_a_stop_reaches_the_carrier() {
             (i, SystemClock.now())
         });
     }
-    let mut answered_at = vec![Timestamp::from_millis(0); PHONES];
+    let mut answered_at = [Timestamp::from_millis(0); PHONES];
     while let Some(done) = stops.join_next().await {
         let (i, at) = done.expect("STOP posted");
         answered_at[i] = at;
@@ -104,7 +104,7 @@ async fn no_send_recorded_after_a_stop_reaches_the_carrier() {
         .await
         .expect("carrier");
     let (mut after_answer, mut recorded_after_stop, mut sent) = (0, 0, 0);
-    for i in 0..PHONES {
+    for (i, stop_answered_at) in answered_at.iter().enumerate() {
         let to = PhoneNumber::parse_e164(&phone(i)).expect("valid");
         let stop = store
             .consent(&acme, &to)
@@ -126,7 +126,7 @@ async fn no_send_recorded_after_a_stop_reaches_the_carrier() {
             if attempted_at >= stop.changed_at {
                 recorded_after_stop += 1;
             }
-            if message.accepted_at > answered_at[i] {
+            if message.accepted_at > *stop_answered_at {
                 after_answer += 1;
             }
         }
