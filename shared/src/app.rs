@@ -29,7 +29,7 @@ impl AppSettings {
         self.public_base_url.as_ref().map(|base| {
             format!(
                 "{base}{}?account={account}&message={message_id}",
-                crate::handlers::http::STATUS_PATH
+                crate::routes::STATUS_PATH
             )
         })
     }

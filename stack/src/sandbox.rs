@@ -43,13 +43,14 @@ use smsflow_shared::adapters::embedded::crm::{AchievedGoal, InAccount};
 use smsflow_shared::domain::twilio_signature;
 use smsflow_shared::domain::{AccountId, PhoneNumber, Timestamp, TwilioCredentials};
 use smsflow_shared::handlers::ApiError;
-use smsflow_shared::handlers::http::{INBOUND_PATH, with_fallback};
+use smsflow_shared::handlers::http::with_fallback;
 use smsflow_shared::local::sandbox_api::{
     CONTACTS_PATH, EMAILS_PATH, GOALS_PATH, HEALTH_PATH, INBOUND_TEXT_PATH, InboundText, Limit,
     MESSAGES_PATH, NOTES_PATH, NewSandboxContact, NewSandboxNote, OUTAGE_PATH, Outage, account_id,
     backend, crm_refused, inbound_params, invalid, json_body,
 };
 use smsflow_shared::ports::{Clock, NewNote, SystemClock};
+use smsflow_shared::routes::INBOUND_PATH;
 
 use crate::keap::KeapMock;
 use crate::twilio::TwilioStandIn;

@@ -8,8 +8,8 @@ use smsflow_shared::domain::{
     MessageRecord, MessageStatus, PhoneNumber, Secret, SendLimits, SenderKind, Timestamp,
     TwilioCredentials, User,
 };
+use smsflow_shared::jobs::SendJob;
 use smsflow_shared::ports::{NewContact, Sender};
-use smsflow_shared::usecases::deliver::SendJob;
 
 use crate::example::ACME_LONG_CODE;
 

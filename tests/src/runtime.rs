@@ -7,12 +7,12 @@ use smsflow_shared::adapters::embedded::EmbeddedDb;
 use smsflow_shared::app::App;
 use smsflow_shared::config::LocalConfig;
 use smsflow_shared::domain::Account;
+use smsflow_shared::jobs::SendJob;
+use smsflow_shared::jobs::{AutomationEnvelope, AutomationJob};
 use smsflow_shared::local::{LocalOptions, LocalRuntime};
 use smsflow_shared::ports::{
     Contact, NewContact, OutgoingMessage, QueueName, QueueReceiver, ReceivedMessage,
 };
-use smsflow_shared::usecases::automation::{AutomationEnvelope, AutomationJob};
-use smsflow_shared::usecases::deliver::SendJob;
 
 /// The local runtime of `config` on an in-memory database, behind `public_base_url`
 /// (`None`: webhook URLs are rebuilt from each request's host, as on Lambda).

@@ -1,7 +1,7 @@
 //! Webhooks as acme's Twilio account sends them, signed with its auth token.
 
 use smsflow_shared::domain::twilio_signature;
-use smsflow_shared::usecases::inbound::WebhookRequest;
+use smsflow_shared::usecases::WebhookRequest;
 
 use crate::example::ACME_AUTH_TOKEN;
 

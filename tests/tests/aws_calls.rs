@@ -2,7 +2,8 @@
 //! design (BENCHMARKS.md reports them against the minimum); a change that adds a call to a
 //! hot path has to change this test and say why.
 
-use smsflow_shared::usecases::inbound::{self, WebhookRequest};
+use smsflow_shared::usecases::WebhookRequest;
+use smsflow_shared::usecases::inbound;
 use smsflow_tests::aws_app::{MotoApp, MotoCrm};
 use smsflow_tests::example::ACME_TWILIO_SID;
 use smsflow_tests::twilio;
@@ -107,8 +108,9 @@ async fn inbound_webhook_aws_calls() {
 #[tokio::test]
 async fn send_request_and_send_aws_calls() {
     use smsflow_shared::domain::send_request::SendFields;
+    use smsflow_shared::jobs::SendJob;
     use smsflow_shared::ports::{QueueName, QueueReceiver};
-    use smsflow_shared::usecases::deliver::{self, SendJob};
+    use smsflow_shared::usecases::deliver;
     use smsflow_shared::usecases::send_request;
 
     // The sandbox CRM, so the contact lookup is not an AWS call.

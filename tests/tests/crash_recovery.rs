@@ -10,12 +10,14 @@ use std::time::Duration;
 use smsflow_shared::config::LocalConfig;
 use smsflow_shared::domain::send_request::SendFields;
 use smsflow_shared::domain::{MessageRecord, MessageStatus, Timestamp};
+use smsflow_shared::handlers::automation;
+use smsflow_shared::jobs::SendJob;
+use smsflow_shared::jobs::{AutomationEnvelope, AutomationJob};
 use smsflow_shared::local::{Leases, LocalOptions, LocalRuntime};
 use smsflow_shared::ports::{
     AttemptState, ClaimTerms, ConsentRecord, QueueName, SmsProvider, derived_id,
 };
-use smsflow_shared::usecases::automation::{self, AutomationEnvelope, AutomationJob};
-use smsflow_shared::usecases::deliver::{self, SendJob};
+use smsflow_shared::usecases::deliver;
 use smsflow_shared::usecases::{JobOutcome, send_request};
 use smsflow_tests::example::ExampleConfig;
 use smsflow_tests::fixtures::{new_contact, phone, send_job};

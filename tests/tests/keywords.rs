@@ -2,7 +2,8 @@
 //! answer, and smsflow answers a keyword only where Twilio did not.
 
 use smsflow_shared::domain::AccountId;
-use smsflow_shared::usecases::inbound::{self, EMPTY_TWIML, WebhookRequest, twiml};
+use smsflow_shared::usecases::WebhookRequest;
+use smsflow_shared::usecases::inbound::{self, EMPTY_TWIML, twiml};
 use smsflow_tests::example::{ACME_TWILIO_SID, ExampleConfig};
 use smsflow_tests::{fixtures, runtime, twilio};
 

@@ -93,7 +93,7 @@ async fn campaign_send_event_queues_one_send() {
         .await
         .expect("receive");
     assert_eq!(queued.len(), 1);
-    let job: smsflow_shared::usecases::deliver::SendJob =
+    let job: smsflow_shared::jobs::SendJob =
         serde_json::from_str(&queued[0].body).expect("send job");
     assert_eq!(job.to.as_str(), "+14155552671");
     assert_eq!(job.contact_id.as_deref(), Some("1"));
@@ -119,7 +119,7 @@ async fn campaign_send_event_queues_one_send() {
 #[tokio::test]
 async fn sequence_start_event_starts_one_run() {
     use smsflow_shared::domain::sequence::Sequence;
-    use smsflow_shared::usecases::automation::{AutomationEnvelope, AutomationJob};
+    use smsflow_shared::jobs::{AutomationEnvelope, AutomationJob};
     use smsflow_shared::usecases::sequence;
 
     let rt = runtime().await;
@@ -435,7 +435,8 @@ async fn inbound_webhook_refuses_bad_requests_and_stores_nothing() {
 async fn replies_route_to_the_last_sender_then_the_owner_then_the_backup() {
     use smsflow_shared::domain::keywords::KeywordClass;
     use smsflow_shared::domain::{Direction, MessageRecord, MessageStatus, Timestamp};
-    use smsflow_shared::usecases::inbound::{InboundText, process_inner};
+    use smsflow_shared::jobs::InboundText;
+    use smsflow_shared::usecases::inbound::process_inner;
 
     let rt = runtime().await;
     let app = &rt.app;

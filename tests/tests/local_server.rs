@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use smsflow_shared::config::LocalConfig;
+use smsflow_shared::jobs::SendJob;
+use smsflow_shared::jobs::{self, AutomationJob};
 use smsflow_shared::local::RunningServer;
-use smsflow_shared::usecases::automation::{self, AutomationJob};
-use smsflow_shared::usecases::deliver::SendJob;
 use smsflow_tests::example::ExampleConfig;
 use smsflow_tests::fixtures::{new_contact, phone, send_job};
 use smsflow_tests::local_server::{
@@ -122,7 +122,7 @@ async fn queue_consumers_run_and_state_survives_restart() {
 
     // Automation: a goal for a CRM contact, and an e-mail.
     let contact = runtime::add_contact(&app, &acme, new_contact("Ann", "+14155552671")).await;
-    automation::enqueue(
+    jobs::enqueue(
         &app,
         AutomationJob::AchieveGoal {
             account: acme.id.clone(),
@@ -139,7 +139,7 @@ async fn queue_consumers_run_and_state_survives_restart() {
     .await;
     assert!(goals.to_string().contains("Inbound"), "{goals}");
 
-    automation::enqueue(
+    jobs::enqueue(
         &app,
         AutomationJob::SendEmail {
             email: smsflow_shared::ports::Email {

@@ -234,9 +234,10 @@ async fn a_sent_message_fires_its_goal_and_leaves_a_note() {
 /// queue; a due job is sent once, and its redelivery is not sent again.
 #[tokio::test]
 async fn the_worker_keeps_slots_and_never_sends_twice() {
+    use smsflow_shared::jobs::SendJob;
     use smsflow_shared::ports::{QueueName, QueueReceiver};
     use smsflow_shared::usecases::JobOutcome;
-    use smsflow_shared::usecases::deliver::{self, SendJob};
+    use smsflow_shared::usecases::deliver;
 
     let dir = tempfile::tempdir().expect("temp dir");
     let rt = runtime::in_memory(&config(dir.path()), None).await;
@@ -356,8 +357,9 @@ async fn magic_numbers_produce_their_failures_and_goals() {
 #[tokio::test]
 async fn quiet_hours_hold_bulk_messages_only() {
     use smsflow_shared::domain::consent::SendKind;
+    use smsflow_shared::jobs::SendJob;
     use smsflow_shared::usecases::JobOutcome;
-    use smsflow_shared::usecases::deliver::{self, SendJob};
+    use smsflow_shared::usecases::deliver;
 
     let hour = (std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -12,11 +12,12 @@ use smsflow_shared::domain::keywords::KeywordClass;
 use smsflow_shared::domain::sequence::Sequence;
 use smsflow_shared::domain::{Account, Direction, MessageRecord, Timestamp};
 use smsflow_shared::handlers::http;
+use smsflow_shared::jobs::InboundText;
+use smsflow_shared::jobs::{AutomationEnvelope, AutomationJob};
 use smsflow_shared::local::LocalRuntime;
 use smsflow_shared::ports::{ConsentRecord, NewContact, QueueName, QueueReceiver};
 use smsflow_shared::usecases::JobOutcome;
-use smsflow_shared::usecases::automation::{AutomationEnvelope, AutomationJob};
-use smsflow_shared::usecases::inbound::{InboundText, process_inner};
+use smsflow_shared::usecases::inbound::process_inner;
 use smsflow_shared::usecases::sequence::{self, Handoff};
 use smsflow_tests::example::{ACME_LONG_CODE, ACME_SEND_KEY, ExampleConfig};
 use smsflow_tests::fixtures::{self, new_contact, phone};
@@ -435,7 +436,7 @@ async fn a_retried_text_queues_the_same_jobs_and_advances_once() {
     let mut outcomes = Vec::new();
     for envelope in first.iter().chain(&retried) {
         if matches!(envelope.job, AutomationJob::SequenceSend { .. }) {
-            outcomes.push(smsflow_shared::usecases::automation::run(app, envelope).await);
+            outcomes.push(smsflow_shared::handlers::automation::run(app, envelope).await);
         }
     }
     assert_eq!(outcomes.len(), 2);
@@ -529,8 +530,9 @@ async fn a_deleted_sequence_ends_its_runs() {
 /// magic +15005550009: 21614) ends the run with the invalid-number tag.
 #[tokio::test]
 async fn an_invalid_number_ends_the_run_with_its_tag() {
-    use smsflow_shared::usecases::automation;
-    use smsflow_shared::usecases::deliver::{self, SendJob};
+    use smsflow_shared::handlers::automation;
+    use smsflow_shared::jobs::SendJob;
+    use smsflow_shared::usecases::deliver;
 
     let h = harness().await;
     let app = &h.rt.app;

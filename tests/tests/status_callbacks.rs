@@ -17,12 +17,14 @@ use smsflow_shared::domain::keywords::KeywordClass;
 use smsflow_shared::domain::{
     Account, Direction, MessageRecord, MessageStatus, Timestamp, twilio_signature,
 };
+use smsflow_shared::handlers::automation;
 use smsflow_shared::handlers::http;
+use smsflow_shared::jobs::AutomationEnvelope;
+use smsflow_shared::jobs::InboundText;
 use smsflow_shared::local::LocalRuntime;
 use smsflow_shared::ports::{QueueName, QueueReceiver};
 use smsflow_shared::usecases::JobOutcome;
-use smsflow_shared::usecases::automation::{self, AutomationEnvelope};
-use smsflow_shared::usecases::inbound::{InboundText, process_inner};
+use smsflow_shared::usecases::inbound::process_inner;
 use smsflow_shared::usecases::status;
 use smsflow_tests::example::ExampleConfig;
 use smsflow_tests::fixtures::{self, new_contact, phone};
@@ -959,7 +961,7 @@ fn fixture_signatures_match_the_events_readme() {
 /// `delivered`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sandbox_carrier_callbacks_reach_the_local_server() {
-    use smsflow_shared::usecases::deliver::SendJob;
+    use smsflow_shared::jobs::SendJob;
     use smsflow_tests::fixtures::send_job;
 
     let dir = tempfile::tempdir().expect("temp dir");

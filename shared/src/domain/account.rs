@@ -89,6 +89,22 @@ impl SenderKind {
     }
 }
 
+/// How Twilio treats keywords sent to the receiving number.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TwilioKeywordHandling {
+    /// Twilio's built-in handling: it blocks and replies to the standard words on long codes
+    /// and toll-free numbers (not on standalone short codes).
+    #[default]
+    Default,
+    /// The number is in a Messaging Service with Advanced Opt-Out: Twilio replies exactly
+    /// when it matched a keyword, and then it sends `OptOutType`.
+    Advanced,
+    /// Twilio Support turned built-in handling off for the account: nothing is answered for
+    /// us (toll-free numbers still get the carrier's "NETWORK MSG" replies).
+    Disabled,
+}
+
 /// One of the account's Twilio numbers. Inbound texts to it belong to this account; when
 /// nobody better can be found, they are forwarded to `backup_email`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -101,7 +117,7 @@ pub struct InboundNumber {
     /// How Twilio treats STOP/START/HELP on this number (decides whether a confirmation
     /// is ours to send).
     #[serde(default)]
-    pub keyword_handling: super::keywords::TwilioKeywordHandling,
+    pub keyword_handling: TwilioKeywordHandling,
 }
 
 impl InboundNumber {

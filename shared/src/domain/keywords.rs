@@ -30,6 +30,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use super::account::SenderKind;
+pub use super::account::TwilioKeywordHandling;
 
 /// Twilio's default opt-out words (REVOKE and OPTOUT since 2025-05-14).
 pub const OPT_OUT_KEYWORDS: [&str; 8] = [
@@ -113,22 +114,6 @@ impl fmt::Display for OptOutType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
-}
-
-/// How Twilio treats keywords sent to the receiving number.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TwilioKeywordHandling {
-    /// Twilio's built-in handling: it blocks and replies to the standard words on long codes
-    /// and toll-free numbers (not on standalone short codes).
-    #[default]
-    Default,
-    /// The number is in a Messaging Service with Advanced Opt-Out: Twilio replies exactly
-    /// when it matched a keyword, and then it sends `OptOutType`.
-    Advanced,
-    /// Twilio Support turned built-in handling off for the account: nothing is answered for
-    /// us (toll-free numbers still get the carrier's "NETWORK MSG" replies).
-    Disabled,
 }
 
 /// Whether the person already got an automatic answer to their keyword.

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::account::AccountId;
 use super::phone::PhoneNumber;
+use super::routing::{LastSms, RoutingDecision};
 use super::time::Timestamp;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -151,13 +152,60 @@ pub struct MessageRecord {
     pub updated_at: Timestamp,
     /// For inbound texts: who the text was forwarded to, and why.
     #[serde(default)]
-    pub routing: Option<super::routing::RoutingDecision>,
+    pub routing: Option<RoutingDecision>,
+}
+
+impl MessageRecord {
+    /// The message as routing sees the contact's last SMS: `None` for an inbound record,
+    /// since only what we sent says who talks to the contact.
+    pub fn as_last_sms(&self) -> Option<LastSms<'_>> {
+        (self.direction == Direction::Outbound).then_some(LastSms {
+            user_id: self.user_id.as_deref(),
+            sent_at: self.created_at,
+            campaign: self.campaign.as_deref(),
+        })
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use MessageStatus::*;
+
+    const MAY_1_2024: Timestamp = Timestamp::from_millis(1_714_572_180_000);
+
+    #[test]
+    fn last_sms_from_message_records() {
+        let phone = PhoneNumber::parse_e164("+19523142318").expect("test number");
+        let record = |direction| MessageRecord {
+            id: "01J".into(),
+            account: AccountId::parse("acme").expect("test account"),
+            contact_phone: phone.clone(),
+            our_sender: "+15550100".into(),
+            direction,
+            body: "hi".into(),
+            media_urls: Vec::new(),
+            status: MessageStatus::Delivered,
+            provider_sid: None,
+            error_code: None,
+            user_id: Some("mary".into()),
+            campaign: Some("drip".into()),
+            created_at: MAY_1_2024,
+            updated_at: MAY_1_2024,
+            contact_id: None,
+            routing: None,
+        };
+        let outbound = record(Direction::Outbound);
+        assert_eq!(
+            outbound.as_last_sms(),
+            Some(LastSms {
+                user_id: Some("mary"),
+                sent_at: MAY_1_2024,
+                campaign: Some("drip"),
+            })
+        );
+        assert_eq!(record(Direction::Inbound).as_last_sms(), None);
+    }
 
     #[test]
     fn status_is_forward_only() {

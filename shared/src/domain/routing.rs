@@ -16,7 +16,6 @@ use serde::{Deserialize, Serialize};
 
 use super::account::User;
 use super::email::EmailAddress;
-use super::message::{Direction, MessageRecord};
 use super::time::Timestamp;
 
 /// A CRM user as the CRM describes them (owner of a contact, user of a call note).
@@ -31,22 +30,11 @@ pub struct CrmUserRef<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LastSms<'a> {
     /// The account user it went out for: the sender of a manual SMS, the reply-to user
-    /// of a campaign SMS (`MessageRecord::user_id`).
+    /// of a campaign SMS (`MessageRecord::user_id`; see `MessageRecord::as_last_sms`).
     pub user_id: Option<&'a str>,
     pub sent_at: Timestamp,
     /// Set for campaign (automated) sends.
     pub campaign: Option<&'a str>,
-}
-
-impl<'a> LastSms<'a> {
-    /// `None` for an inbound record: only what we sent says who talks to the contact.
-    pub fn from_record(record: &'a MessageRecord) -> Option<LastSms<'a>> {
-        (record.direction == Direction::Outbound).then_some(LastSms {
-            user_id: record.user_id.as_deref(),
-            sent_at: record.created_at,
-            campaign: record.campaign.as_deref(),
-        })
-    }
 }
 
 /// The most recent call note on the contact.
@@ -319,7 +307,6 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{AccountId, MessageStatus, PhoneNumber};
 
     const MAY_1_2024: Timestamp = Timestamp::from_millis(1_714_572_180_000);
     const MAY_1: &str = "2024-05-01 14:03 UTC";
@@ -624,39 +611,6 @@ mod tests {
             assert_eq!(decision.to, backup);
             assert_eq!(decision.user_id.as_deref(), Some("bob"), "{contact:?}");
         }
-    }
-
-    #[test]
-    fn last_sms_from_message_records() {
-        let phone = PhoneNumber::parse_e164("+19523142318").expect("test number");
-        let record = |direction| MessageRecord {
-            id: "01J".into(),
-            account: AccountId::parse("acme").expect("test account"),
-            contact_phone: phone.clone(),
-            our_sender: "+15550100".into(),
-            direction,
-            body: "hi".into(),
-            media_urls: Vec::new(),
-            status: MessageStatus::Delivered,
-            provider_sid: None,
-            error_code: None,
-            user_id: Some("mary".into()),
-            campaign: Some("drip".into()),
-            created_at: MAY_1_2024,
-            updated_at: MAY_1_2024,
-            contact_id: None,
-            routing: None,
-        };
-        let outbound = record(Direction::Outbound);
-        assert_eq!(
-            LastSms::from_record(&outbound),
-            Some(LastSms {
-                user_id: Some("mary"),
-                sent_at: MAY_1_2024,
-                campaign: Some("drip"),
-            })
-        );
-        assert_eq!(LastSms::from_record(&record(Direction::Inbound)), None);
     }
 
     #[test]

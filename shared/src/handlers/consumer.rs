@@ -14,9 +14,10 @@ use std::time::Duration;
 
 use crate::app::App;
 use crate::domain::{AccountId, Timestamp};
+use crate::jobs::{AutomationEnvelope, SendJob};
 use crate::metrics;
 use crate::ports::{JobFailure, QueueName};
-use crate::usecases::{JobOutcome, automation, deliver};
+use crate::usecases::{JobOutcome, deliver};
 
 /// How a batch's records are handled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -211,17 +212,14 @@ fn log_outcome(id: &str, outcome: &JobOutcome) {
 
 /// The automation worker: CRM goals, tags, notes and e-mails.
 pub async fn automation_worker(app: &App, event: SqsEvent) -> SqsBatchResponse {
-    let (response, reasons) =
-        consume_with_reasons(
-            app,
-            QueueName::Automation,
-            event,
-            |envelope: automation::AutomationEnvelope| async move {
-                automation::run(app, &envelope).await
-            },
-            Order::OneAfterAnother,
-        )
-        .await;
+    let (response, reasons) = consume_with_reasons(
+        app,
+        QueueName::Automation,
+        event,
+        |envelope: AutomationEnvelope| async move { super::automation::run(app, &envelope).await },
+        Order::OneAfterAnother,
+    )
+    .await;
     record_failures(app, QueueName::Automation, reasons).await;
     response
 }
@@ -232,7 +230,7 @@ pub async fn send_worker(app: &App, event: SqsEvent) -> SqsBatchResponse {
         app,
         QueueName::Send,
         event,
-        |job: deliver::SendJob| async move { deliver::deliver(app, &job).await },
+        |job: SendJob| async move { deliver::deliver(app, &job).await },
         Order::AtOnce,
     )
     .await;

@@ -13,16 +13,13 @@ use axum::routing::post;
 use super::error::{ApiError, json_errors, route_not_found};
 use crate::app::{App, AppSettings};
 use crate::domain::send_request::SendFields;
-use crate::usecases::inbound::{self, InboundError, WebhookRequest};
+use crate::usecases::WebhookRequest;
+use crate::usecases::inbound::{self, InboundError};
 use crate::usecases::send_request::{self, SendOutcome};
 use crate::usecases::sequence::{self, StartFields, StartRefusal};
 use crate::usecases::status::{self as status_usecase, StatusError};
 
-pub const INBOUND_PATH: &str = "/twilio/inbound";
-pub const STATUS_PATH: &str = "/twilio/status";
-pub const SEND_PATH: &str = "/crm/{account}/send";
-pub const SEQUENCE_START_PATH: &str = "/crm/{account}/sequences/{sequence}/start";
-pub const GOALS_RESET_PATH: &str = "/crm/{account}/goals/reset";
+use crate::routes::{GOALS_RESET_PATH, INBOUND_PATH, SEND_PATH, SEQUENCE_START_PATH, STATUS_PATH};
 
 /// `POST /twilio/inbound`: Twilio's incoming-message webhook.
 pub fn inbound_sms(app: Arc<App>) -> Router {

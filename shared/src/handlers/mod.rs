@@ -1,6 +1,7 @@
 //! Handlers: HTTP requests and SQS batches in, use-case calls, responses out. Shared by the
 //! Lambda binaries and the local server so both run the same code.
 
+pub mod automation;
 pub mod consumer;
 pub mod error;
 pub mod http;

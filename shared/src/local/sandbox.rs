@@ -24,8 +24,8 @@ use crate::adapters::embedded::crm::InAccount;
 use crate::domain::twilio_signature;
 use crate::domain::{Account, AccountId, PhoneNumber, Timestamp};
 use crate::handlers::ApiError;
-use crate::handlers::http::INBOUND_PATH;
 use crate::ports::{Crm, NewNote};
+use crate::routes::INBOUND_PATH;
 
 pub fn router(runtime: Arc<LocalRuntime>) -> Router {
     Router::new()

@@ -2,38 +2,14 @@
 //! (unless the CRM said the goal is not configured), and logged on the conversation so an
 //! operator sees what each message set off (`smsflow conversations show`).
 
-use serde::{Deserialize, Serialize};
-
 use super::JobOutcome;
-use super::automation::{self, AutomationJob};
-use super::send_request::Unavailable;
+use super::Unavailable;
 use crate::app::App;
+use crate::domain::Account;
 use crate::domain::goals::StandardGoal;
-use crate::domain::{Account, AccountId, PhoneNumber};
+use crate::jobs::{self, AutomationJob, GoalSubject, goal_job};
 use crate::metrics::{self, Metric};
 use crate::ports::{GoalOutcome, GoalRecord, GoalResult, QueueResult};
-
-/// The message (or refused send request) a goal is about: where its record is logged.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GoalSubject {
-    pub phone: PhoneNumber,
-    pub message_id: String,
-}
-
-/// The job that fires goal `call_name` for a contact, about a message.
-pub(crate) fn goal_job(
-    account: &AccountId,
-    contact_id: &str,
-    call_name: &str,
-    about: &GoalSubject,
-) -> AutomationJob {
-    AutomationJob::AchieveGoal {
-        account: account.clone(),
-        contact_id: contact_id.to_string(),
-        call_name: call_name.to_string(),
-        about: Some(about.clone()),
-    }
-}
 
 /// Queues goal jobs (in one queue call where the queue allows) under ids the caller derives
 /// from the event, so queueing them again (a retry) fires each once.
@@ -44,7 +20,7 @@ pub(crate) async fn queue_goals(
     if jobs.is_empty() {
         return Ok(Vec::new());
     }
-    automation::enqueue_all_with_ids(app, jobs).await
+    jobs::enqueue_all_with_ids(app, jobs).await
 }
 
 /// Queues standard goals about a message, under ids derived from the message id. Goals

@@ -10,13 +10,11 @@
 //! A pool number of a Messaging Service that no account lists costs one read more: the
 //! number lookup misses, then the service's claim and its account are read.
 
-use serde::{Deserialize, Serialize};
-
 use super::JobOutcome;
-use super::automation::{self, AutomationJob};
 use super::contacts::{cache_contact, cached_or_found_contact};
-use super::goals::{GoalSubject, goal_job, queue_goals};
+use super::goals::queue_goals;
 use super::sequence::Handoff;
+use super::{MissingField, WebhookRequest};
 use crate::app::App;
 use crate::domain::consent::PhoneEvent;
 use crate::domain::contact::{AUTO_CREATED_FIRST_NAME, ContactOutcome, email_to_install};
@@ -28,11 +26,8 @@ use crate::domain::routing::{
     ContactHistory, CrmUserRef, LastCallNote, LastSms, RoutingDecision, RoutingFacts, RoutingRule,
     route_inbound,
 };
-use crate::domain::twilio_signature;
-use crate::domain::{
-    Account, AccountId, Direction, EmailAddress, MessageRecord, MessageStatus, PhoneNumber,
-    Timestamp,
-};
+use crate::domain::{Account, Direction, EmailAddress, MessageRecord, MessageStatus, PhoneNumber};
+use crate::jobs::{self, AutomationJob, GoalSubject, InboundText, goal_job};
 use crate::ports::{ConsentRecord, Contact, CrmError, Email, NewContact, Recorded};
 
 /// How far back the conversation is searched for the last SMS we sent.
@@ -67,28 +62,9 @@ fn xml_escape(text: &str) -> String {
     out
 }
 
-/// A webhook request as it arrived.
-#[derive(Debug, Clone)]
-pub struct WebhookRequest {
-    /// The URL Twilio called, as Twilio signed it.
-    pub url: String,
-    pub signature: Option<String>,
-    /// Every form field, in order, values untouched (signatures cover them exactly).
-    pub params: Vec<(String, String)>,
-}
-
-impl WebhookRequest {
-    fn field(&self, name: &str) -> Option<&str> {
-        self.params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn required(&self, name: &str) -> Result<&str, InboundError> {
-        self.field(name)
-            .filter(|v| !v.is_empty())
-            .ok_or_else(|| InboundError::Invalid(format!("missing form field {name}")))
+impl From<MissingField> for InboundError {
+    fn from(missing: MissingField) -> Self {
+        InboundError::Invalid(missing.to_string())
     }
 }
 
@@ -102,21 +78,6 @@ pub enum InboundError {
     BadSignature,
     #[error("{0}")]
     Backend(String),
-}
-
-/// The processing job the webhook leaves behind.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct InboundText {
-    pub account: AccountId,
-    pub message_sid: String,
-    pub message_id: String,
-    pub from: PhoneNumber,
-    pub to: PhoneNumber,
-    pub body: String,
-    #[serde(default)]
-    pub media_urls: Vec<String>,
-    pub keyword: KeywordClass,
-    pub received_at: Timestamp,
 }
 
 /// The webhook: finds the account by `To`, checks Twilio's signature with its auth token,
@@ -136,12 +97,7 @@ pub async fn receive(app: &App, request: &WebhookRequest) -> Result<String, Inbo
             .await?
             .ok_or_else(|| InboundError::UnknownNumber(to.to_string()))?,
     };
-    let signed = twilio_signature::validate(
-        account.twilio.auth_token.expose(),
-        &request.url,
-        &request.params,
-        request.signature.as_deref(),
-    );
+    let signed = request.signed_with(account.twilio.auth_token.expose());
     if !signed {
         return Err(InboundError::BadSignature);
     }
@@ -150,7 +106,7 @@ pub async fn receive(app: &App, request: &WebhookRequest) -> Result<String, Inbo
         .map_err(|e| InboundError::Invalid(format!("From: {e}")))?;
     let body = request.field("Body").unwrap_or_default().to_string();
     let media_urls = media_urls(request)?;
-    let opt_out_type = match request.field("OptOutType").filter(|v| !v.is_empty()) {
+    let opt_out_type = match request.non_empty("OptOutType") {
         Some(raw) => raw.parse::<OptOutType>().ok(),
         None => None,
     };
@@ -241,7 +197,7 @@ pub async fn receive(app: &App, request: &WebhookRequest) -> Result<String, Inbo
         keyword: decision.class,
         received_at,
     });
-    automation::enqueue_with_id(app, format!("inbound:{sid}"), job)
+    jobs::enqueue_with_id(app, format!("inbound:{sid}"), job)
         .await
         .map_err(|e| backend("queue", &e))?;
     // Answer a keyword only where Twilio did not: never a second confirmation.
@@ -270,7 +226,7 @@ async fn account_by_messaging_service(
         request
             .field("MessagingServiceSid")
             .filter(|v| !v.is_empty()),
-        request.field("AccountSid").filter(|v| !v.is_empty()),
+        request.non_empty("AccountSid"),
     ) else {
         return Ok(None);
     };
@@ -468,7 +424,7 @@ pub async fn process_inner(app: &App, text: &InboundText) -> Result<Processed, J
         app,
         &account,
         contact.as_ref(),
-        last_outbound.and_then(LastSms::from_record),
+        last_outbound.and_then(MessageRecord::as_last_sms),
         &backup_email,
     )
     .await
@@ -491,7 +447,7 @@ pub async fn process_inner(app: &App, text: &InboundText) -> Result<Processed, J
         decision.to.clone(),
     );
     let forward_job = AutomationJob::SendEmail { email };
-    automation::enqueue_with_id(app, format!("forward:{}", text.message_sid), forward_job)
+    jobs::enqueue_with_id(app, format!("forward:{}", text.message_sid), forward_job)
         .await
         .map_err(|e| JobOutcome::Retry(format!("queue: {e}")))?;
 

@@ -4,13 +4,17 @@
 mod answers;
 pub mod automation;
 mod contacts;
+pub mod crm_effects;
 pub mod deliver;
 pub mod goals;
 pub mod inbound;
-mod send_recovery;
+mod pacing;
 pub mod send_request;
 pub mod sequence;
 pub mod status;
+mod twilio_webhook;
+
+pub use twilio_webhook::{MissingField, WebhookRequest};
 
 /// Logs a message body when the account has `debug_log_bodies` on; bodies are private
 /// and stay out of the logs otherwise.
@@ -35,6 +39,40 @@ pub enum JobOutcome {
 impl JobOutcome {
     pub fn should_retry(&self) -> bool {
         matches!(self, JobOutcome::Retry(_))
+    }
+}
+
+/// The request could not be handled now (storage, queue or CRM unavailable); nothing was
+/// queued and any claim was given back, so a retry is handled afresh.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Unavailable(pub String);
+
+/// Runs `job` on the account `id` names: the one way a job loads its account. An account
+/// deleted since the job was queued drops the job; a store error retries it.
+pub async fn with_account<F, Fut>(
+    app: &crate::app::App,
+    id: &crate::domain::AccountId,
+    job: F,
+) -> JobOutcome
+where
+    F: FnOnce(crate::domain::Account) -> Fut,
+    Fut: std::future::Future<Output = JobOutcome>,
+{
+    match app.store.account(id).await {
+        Ok(Some(account)) => job(account).await,
+        Ok(None) => JobOutcome::Dropped(format!("account {id} no longer exists")),
+        Err(e) => JobOutcome::Retry(format!("cannot load account {id}: {e}")),
+    }
+}
+
+/// A CRM call's result as a job's outcome: the one mapping of transient trouble (retried)
+/// and permanent refusals (dropped).
+pub(crate) fn crm_outcome(result: Result<(), crate::ports::CrmError>) -> JobOutcome {
+    match result {
+        Ok(()) => JobOutcome::Done,
+        Err(e) if e.is_transient() => JobOutcome::Retry(e.to_string()),
+        Err(e) => JobOutcome::Dropped(e.to_string()),
     }
 }
 

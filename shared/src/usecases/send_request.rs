@@ -19,8 +19,7 @@ use sha2::{Digest, Sha256};
 
 use super::answers::{self, Claimed};
 use super::contacts::cached_or_found_contact;
-use super::deliver::SendJob;
-use super::goals::{GoalSubject, queue_standard_goals};
+use super::goals::queue_standard_goals;
 use crate::app::App;
 use crate::domain::consent::{SendKind, SubscriptionStatus, may_send};
 use crate::domain::goals::StandardGoal;
@@ -29,6 +28,7 @@ use crate::domain::send_content::check_content;
 use crate::domain::send_request::{Recipient, SendFields, SendRequest, parse_send_request};
 use crate::domain::sender::SenderSpec;
 use crate::domain::{Account, PhoneNumber};
+use crate::jobs::{GoalSubject, SendJob};
 use crate::metrics::{self, Metric};
 use crate::ports::queue::MAX_DELAY;
 use crate::ports::{Contact, OutgoingMessage, QueueName, Sender};
@@ -103,11 +103,7 @@ impl SendReply {
     }
 }
 
-/// The request could not be handled now (storage, queue or CRM unavailable); nothing was
-/// queued and the claim was given back, so the CRM's retry is handled afresh.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct Unavailable(pub String);
+pub use super::Unavailable;
 
 /// Handles one send request for an authenticated account.
 pub async fn request_send(
@@ -340,14 +336,8 @@ pub async fn queue_send(
     metrics::count(&account.id, Metric::SendsAdmitted);
     let sender = Sender::from(message.sender.clone());
     let now = app.clock.now();
-    let slot = match super::deliver::reserve_calendar_slot(
-        app,
-        account,
-        &sender,
-        &message.body,
-        now,
-    )
-    .await
+    let slot = match super::pacing::reserve_calendar_slot(app, account, &sender, &message.body, now)
+        .await
     {
         Ok(slot) => slot,
         Err(e) => {

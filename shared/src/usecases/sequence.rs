@@ -35,8 +35,6 @@ use sha2::{Digest, Sha256};
 
 use super::JobOutcome;
 use super::answers::{self, Claimed};
-use super::automation::{self, AutomationJob};
-use super::inbound::InboundText;
 use super::send_request::{Outgoing, SendOutcome, Unavailable, queue_send};
 use crate::app::App;
 use crate::domain::consent::{SendKind, SubscriptionStatus};
@@ -48,6 +46,7 @@ use crate::domain::sequence::{
     ContactField, ContactFields, Effect, EngineError, Event, RunState, Sequence, advance,
 };
 use crate::domain::{Account, AccountId, PhoneNumber, Timestamp};
+use crate::jobs::{self, AutomationJob, InboundText, SequenceMessage};
 use crate::ports::{
     Claim, ClaimTerms, Contact, CrmError, NewNote, SessionRecord, SessionStart, Store, StoreError,
 };
@@ -213,21 +212,6 @@ fn encode_session(session: &RunSession) -> Result<serde_json::Value, String> {
     serde_json::to_value(session).map_err(|e| format!("cannot encode the run: {e}"))
 }
 
-/// A message of a run, as its job carries it to the send path.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SequenceMessage {
-    pub account: AccountId,
-    pub sequence: String,
-    pub step: String,
-    pub to: PhoneNumber,
-    pub contact_id: String,
-    /// As written in the definition; checked against the account again when sent.
-    pub sender: String,
-    pub body: String,
-    #[serde(default)]
-    pub media_urls: Vec<String>,
-}
-
 /// Where a run's effects go: which account, contact, phone and run.
 struct RunTarget<'a> {
     account: &'a AccountId,
@@ -333,7 +317,7 @@ fn derived_message_id(job_id: &str, at: Timestamp) -> String {
 
 async fn queue_jobs(app: &App, jobs: Vec<(String, AutomationJob)>) -> Result<(), String> {
     let count = jobs.len();
-    automation::enqueue_all_with_ids(app, jobs)
+    jobs::enqueue_all_with_ids(app, jobs)
         .await
         .map(|_| ())
         .map_err(|e| format!("cannot queue the run's {count} jobs: {e}"))

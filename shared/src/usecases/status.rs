@@ -22,16 +22,14 @@
 use std::time::Duration;
 
 use super::JobOutcome;
-use super::automation::{self, AutomationJob};
-use super::goals::{GoalSubject, goal_job};
-use super::inbound::WebhookRequest;
+use super::{MissingField, WebhookRequest};
 use crate::app::App;
 use crate::domain::consent::PhoneEvent;
 use crate::domain::delivery::{DeliveryEvent, DeliveryOutcome, classify_delivery};
 use crate::domain::goals::GoalName;
 use crate::domain::twilio_errors::{ErrorClass, classify_error_code};
-use crate::domain::twilio_signature;
 use crate::domain::{Account, AccountId, MessageRecord, MessageStatus, PhoneNumber, Timestamp};
+use crate::jobs::{self, AutomationJob, GoalSubject, goal_job};
 use crate::ports::{Claim, ClaimTerms, ConsentRecord, EventError, StatusUpdate, StoreError};
 
 /// How long a counted hard failure is remembered against repeats of its callback.
@@ -49,6 +47,12 @@ pub enum StatusError {
     BadSignature,
     #[error("{0}")]
     Backend(String),
+}
+
+impl From<MissingField> for StatusError {
+    fn from(missing: MissingField) -> Self {
+        StatusError::Invalid(missing.to_string())
+    }
 }
 
 fn backend(what: &str, e: &dyn std::fmt::Display) -> StatusError {
@@ -69,19 +73,6 @@ pub enum CallbackOutcome {
     UnknownStatus(String),
 }
 
-fn field<'a>(request: &'a WebhookRequest, name: &str) -> Option<&'a str> {
-    request
-        .params
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-        .filter(|v| !v.is_empty())
-}
-
-fn required<'a>(request: &'a WebhookRequest, name: &str) -> Result<&'a str, StatusError> {
-    field(request, name).ok_or_else(|| StatusError::Invalid(format!("missing form field {name}")))
-}
-
 /// `account=` and `message=` from the callback URL's query string.
 fn url_hints(url: &str) -> (Option<String>, Option<String>) {
     let query = url.split_once('?').map(|(_, q)| q).unwrap_or_default();
@@ -98,7 +89,7 @@ fn url_hints(url: &str) -> (Option<String>, Option<String>) {
 /// The status callback: verify, apply, set off (see the module documentation).
 pub async fn receive(app: &App, request: &WebhookRequest) -> Result<CallbackOutcome, StatusError> {
     let (account_hint, message_hint) = url_hints(&request.url);
-    let sid = required(request, "MessageSid")?;
+    let sid = request.required("MessageSid")?;
     let by_sid = app
         .store
         .message_by_sid(sid)
@@ -117,12 +108,7 @@ pub async fn receive(app: &App, request: &WebhookRequest) -> Result<CallbackOutc
         .await
         .map_err(|e| backend("account lookup", &e))?
         .ok_or_else(|| StatusError::UnknownAccount(account_id.to_string()))?;
-    let signed = twilio_signature::validate(
-        account.twilio.auth_token.expose(),
-        &request.url,
-        &request.params,
-        request.signature.as_deref(),
-    );
+    let signed = request.signed_with(account.twilio.auth_token.expose());
     if !signed {
         return Err(StatusError::BadSignature);
     }
@@ -131,12 +117,13 @@ pub async fn receive(app: &App, request: &WebhookRequest) -> Result<CallbackOutc
         return Err(StatusError::UnknownMessage(sid.to_string()));
     }
 
-    let raw_status = required(request, "MessageStatus")?;
+    let raw_status = request.required("MessageStatus")?;
     let Ok(status) = raw_status.parse::<MessageStatus>() else {
         tracing::warn!(account = %account.id, status = raw_status, "unknown message status ignored");
         return Ok(CallbackOutcome::UnknownStatus(raw_status.to_string()));
     };
-    let error_code = field(request, "ErrorCode")
+    let error_code = request
+        .non_empty("ErrorCode")
         .map(|code| {
             code.parse::<u32>()
                 .map_err(|_| StatusError::Invalid(format!("ErrorCode '{code}' is not a number")))
@@ -146,7 +133,7 @@ pub async fn receive(app: &App, request: &WebhookRequest) -> Result<CallbackOutc
     if by_sid.is_none() {
         // The callback beat the send worker's SID bookkeeping: attach it from the URL.
         let message_id = message_hint.ok_or_else(|| StatusError::UnknownMessage(sid.into()))?;
-        let to = PhoneNumber::parse_e164(required(request, "To")?)
+        let to = PhoneNumber::parse_e164(request.required("To")?)
             .map_err(|e| StatusError::Invalid(format!("To: {e}")))?;
         match app
             .store
@@ -263,7 +250,7 @@ async fn set_off(
         };
         let job_id = format!("delivery:{}:goal:{call_name}", message.id);
         let job = goal_job(&account.id, contact_id, &call_name, &about);
-        automation::enqueue_with_id(app, job_id, job)
+        jobs::enqueue_with_id(app, job_id, job)
             .await
             .map_err(|e| backend("queue goal", &e))?;
     }
@@ -274,7 +261,7 @@ async fn set_off(
             event,
         };
         let job_id = format!("delivery:{}:event:{event_type}", message.id);
-        automation::enqueue_with_id(app, job_id, job)
+        jobs::enqueue_with_id(app, job_id, job)
             .await
             .map_err(|e| backend("queue event", &e))?;
     }

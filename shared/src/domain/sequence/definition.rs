@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use super::conditions::{Condition, Goto, Test, normalise_answer};
 use super::fields::{ContactField, CustomField};
 use super::file::{SequenceFile, StartMode};
-use super::validate::Problem;
+use super::problem::Problem;
 use crate::domain::account::AccountId;
 
 /// The name of the pre-made e-mail step (`collect_email_first`).

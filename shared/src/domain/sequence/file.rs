@@ -9,6 +9,9 @@ use schemars::JsonSchema;
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
+/// The word that ends a run where a step name is expected.
+pub const FINISH: &str = "finish";
+
 /// One conversational SMS sequence of one account.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

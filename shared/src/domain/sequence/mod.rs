@@ -102,6 +102,7 @@ pub mod definition;
 pub mod engine;
 pub mod fields;
 pub mod file;
+pub mod problem;
 pub mod validate;
 
 pub use conditions::{Condition, Goto, Operand, Pattern, Test};
@@ -111,8 +112,9 @@ pub use engine::{
     MAX_REMEMBERED_SIDS, RUN_LIFETIME, RunState, RunStatus, Transition, advance,
 };
 pub use fields::{ContactField, CustomField, FieldError, StandardField};
-pub use file::{FileFormat, SequenceFile, StartMode};
-pub use validate::{DefinitionError, FINISH, Problem, ProblemKind};
+pub use file::{FINISH, FileFormat, SequenceFile, StartMode};
+pub use problem::{DefinitionError, Problem, ProblemKind};
+pub use validate::DEFAULT_PHONE_FIELD;
 
 #[cfg(test)]
 mod tests;

@@ -9,10 +9,12 @@
 //! 3. the provider has the message: it was sent; it has none: the attempt is replaced by a
 //!    new one (the same conditional write against STOP) and the message is sent.
 
-use super::JobOutcome;
-use super::deliver::{self, SendJob};
+use super::attempt::{attempt, outbound, sent};
 use crate::app::App;
 use crate::domain::{Account, Timestamp};
+use crate::jobs::SendJob;
+use crate::usecases::JobOutcome;
+use crate::usecases::pacing::requeue;
 
 pub(super) async fn resolve(
     app: &App,
@@ -29,19 +31,19 @@ pub(super) async fn resolve(
         Err(e) => return JobOutcome::Retry(format!("cannot read the message: {e}")),
     };
     if let Some(sid) = stored.and_then(|m| m.provider_sid) {
-        return deliver::sent(app, account, job, &sid).await;
+        return sent(app, account, job, &sid).await;
     }
     let ask_at = attempted_at.plus(app.settings.leases.send_outcome);
     let now = app.clock.now();
     if now < ask_at {
-        return match deliver::requeue(app, job, now.until(ask_at)).await {
+        return match requeue(app, job, now.until(ask_at)).await {
             Ok(()) => JobOutcome::Skipped(format!(
                 "send outcome unknown: the provider is asked at {ask_at}"
             )),
             Err(outcome) => outcome,
         };
     }
-    let request = deliver::outbound(app, account, job);
+    let request = outbound(app, account, job);
     match app
         .sms
         .find_sent(&account.twilio, &request, attempted_at)
@@ -49,11 +51,11 @@ pub(super) async fn resolve(
     {
         Ok(Some(accepted)) => {
             tracing::info!(message_id = %job.message_id, sid = %accepted.sid, "a send whose answer was lost is at the provider");
-            deliver::sent(app, account, job, &accepted.sid).await
+            sent(app, account, job, &accepted.sid).await
         }
         Ok(None) => {
             tracing::info!(message_id = %job.message_id, "a send whose answer was lost never reached the provider: sending it");
-            deliver::attempt(app, account, job, Some(attempted_at)).await
+            attempt(app, account, job, Some(attempted_at)).await
         }
         Err(e) => JobOutcome::Retry(format!(
             "cannot ask the provider about a send whose answer was lost: {e}"

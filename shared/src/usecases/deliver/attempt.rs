@@ -1,0 +1,261 @@
+//! One send attempt: recorded right before the provider call, against the phone's opt-out,
+//! and what follows each answer (sent, rejected, unavailable, unknown), including a send
+//! refused at send time. Every path that ends the send gives its admission slot back.
+
+use crate::app::App;
+use crate::domain::goals::StandardGoal;
+use crate::domain::{Account, AccountId, MessageStatus, Timestamp};
+use crate::jobs::{self, AutomationJob, SendJob};
+use crate::ports::{AttemptStart, OutboundSms, SmsError, StatusUpdate};
+use crate::usecases::JobOutcome;
+use crate::usecases::goals::queue_standard_goals;
+
+/// Records the attempt, then calls the provider: nothing that can fail or wait in between,
+/// so an attempt on record with no outcome means the process died in the call itself.
+/// `replacing` is the unresolved attempt this one repeats (the provider never got it).
+pub(super) async fn attempt(
+    app: &App,
+    account: &Account,
+    job: &SendJob,
+    replacing: Option<Timestamp>,
+) -> JobOutcome {
+    let attempted_at = app.clock.now();
+    let begun = app
+        .store
+        .begin_attempt(
+            &account.id,
+            &job.to,
+            &job.message_id,
+            replacing,
+            attempted_at,
+        )
+        .await;
+    match begun {
+        Ok(AttemptStart::Begun) => {}
+        Ok(AttemptStart::OptedOut) => {
+            if replacing.is_some() {
+                finish_attempt(app, job, "not sent: recipient opted out").await;
+            }
+            cancel_recorded(app, account, job).await;
+            let refusal = (
+                StandardGoal::BlockedNumber,
+                "recipient opted out".to_string(),
+            );
+            return refuse(app, account, job, refusal).await;
+        }
+        Ok(AttemptStart::Earlier(earlier)) => {
+            // A concurrent copy of the job holds it; its own redelivery resolves it.
+            return JobOutcome::Skipped(format!("send already attempted ({earlier:?})"));
+        }
+        Err(e) => return JobOutcome::Retry(format!("cannot record the attempt: {e}")),
+    }
+    match app
+        .sms
+        .send(&account.twilio, &outbound(app, account, job))
+        .await
+    {
+        Ok(accepted) => {
+            crate::metrics::count(&account.id, crate::metrics::Metric::Sent);
+            sent(app, account, job, &accepted.sid).await
+        }
+        Err(SmsError::RateLimited { code, .. }) => {
+            withdraw_attempt(app, job, attempted_at).await;
+            JobOutcome::Retry(format!("provider rate limited ({code})"))
+        }
+        Err(SmsError::Unavailable(e)) => {
+            withdraw_attempt(app, job, attempted_at).await;
+            JobOutcome::Retry(format!("provider unavailable: {e}"))
+        }
+        Err(SmsError::Rejected { code, message, .. }) => {
+            rejected(app, account, job, code).await;
+            release_admission(app, &account.id, &job.message_id).await;
+            finish_attempt(app, job, &format!("rejected {code}")).await;
+            JobOutcome::Dropped(format!("provider rejected the message: {code} {message}"))
+        }
+        // Left unresolved: the redelivery finds out from the provider, never resends blindly.
+        Err(SmsError::OutcomeUnknown(e)) => JobOutcome::Retry(format!(
+            "provider outcome unknown ({e}): resolved on redelivery"
+        )),
+    }
+}
+
+/// The provider's request for the job.
+pub(super) fn outbound(app: &App, account: &Account, job: &SendJob) -> OutboundSms {
+    OutboundSms {
+        to: job.to.clone(),
+        sender: job.sender.clone(),
+        body: job.body.clone(),
+        media_urls: job.media_urls.clone(),
+        status_callback: app
+            .settings
+            .status_callback_url(&account.id, &job.message_id),
+    }
+}
+
+/// Everything that follows a send the provider took (now, or found when resolving a lost
+/// answer). Each step is idempotent and the attempt is finished last: a crash or a failure
+/// on the way leaves it unresolved, and the redelivery, finding the SID, does the rest.
+pub(super) async fn sent(app: &App, account: &Account, job: &SendJob, sid: &str) -> JobOutcome {
+    if let Err(e) = app
+        .store
+        .attach_provider_sid(&account.id, &job.to, &job.message_id, sid)
+        .await
+    {
+        return JobOutcome::Retry(format!("sent as {sid}, but cannot attach the SID: {e}"));
+    }
+    crate::usecases::log_body(account, &job.message_id, &job.body);
+    if let Err(e) = after_sent(app, account, job).await {
+        return JobOutcome::Retry(format!("sent as {sid}, but {e}"));
+    }
+    release_admission(app, &account.id, &job.message_id).await;
+    finish_attempt(app, job, &format!("sent as {sid}")).await;
+    JobOutcome::Done
+}
+
+/// A message stored as queued that will never be sent (a STOP stored at the last moment).
+async fn cancel_recorded(app: &App, account: &Account, job: &SendJob) {
+    let canceled = app
+        .store
+        .apply_status_by_id(
+            &account.id,
+            &job.to,
+            &job.message_id,
+            MessageStatus::Canceled,
+            None,
+            app.clock.now(),
+        )
+        .await;
+    if let Err(e) = canceled {
+        tracing::warn!(message_id = %job.message_id, error = %e, "could not mark the message canceled");
+    }
+}
+
+/// A send that may not go: the attempt (if any) says why, the slot is given back and the
+/// CRM hears of it (`BlockedNumber` or the failure, then `SendFailed`).
+pub(super) async fn refuse(
+    app: &App,
+    account: &Account,
+    job: &SendJob,
+    (goal, why): (StandardGoal, String),
+) -> JobOutcome {
+    let contact = job.contact_id.as_deref();
+    let goals = if goal == StandardGoal::SendFailed {
+        vec![(StandardGoal::SendFailed, contact)]
+    } else {
+        vec![(goal, contact), (StandardGoal::SendFailed, contact)]
+    };
+    if let Err(e) = queue_standard_goals(app, account, &job.about(), &goals).await {
+        // Queued under ids derived from the message: a retry queues each once.
+        return JobOutcome::Retry(format!("cannot queue the refusal's goals: {e}"));
+    }
+    release_admission(app, &account.id, &job.message_id).await;
+    JobOutcome::Dropped(format!("not sent: {why}"))
+}
+
+/// A send the provider refused outright: the message is `failed` with the code, and what
+/// that means (goal, phone health, an opt-out on 21610, the delivery event) is set off
+/// exactly as a status callback with that code would. The job is not retried, so trouble
+/// here is logged (each part is idempotent if run again by hand).
+async fn rejected(app: &App, account: &Account, job: &SendJob, code: u32) {
+    let failed = app
+        .store
+        .apply_status_by_id(
+            &account.id,
+            &job.to,
+            &job.message_id,
+            MessageStatus::Failed,
+            Some(code),
+            app.clock.now(),
+        )
+        .await;
+    let message = match failed {
+        // Counted once: a redelivered job finds the message already failed.
+        Ok(StatusUpdate::Advanced(m)) => {
+            crate::metrics::delivery(&account.id, MessageStatus::Failed, Some(code));
+            m
+        }
+        Ok(StatusUpdate::Unchanged(m)) => m,
+        Ok(StatusUpdate::UnknownSid) => {
+            tracing::error!(message_id = %job.message_id, "rejected message is not on the conversation");
+            return;
+        }
+        Err(e) => {
+            tracing::error!(message_id = %job.message_id, error = %e, "could not mark the rejected message failed");
+            return;
+        }
+    };
+    if let Err(e) = crate::usecases::status::on_outcome(
+        app,
+        account,
+        &message,
+        MessageStatus::Failed,
+        Some(code),
+    )
+    .await
+    {
+        tracing::error!(message_id = %job.message_id, error = %e, "could not set off what the rejection means");
+    }
+}
+
+/// The CRM's side of a sent message: `SendManual`/`SendAuto`, and the SMS note, queued
+/// under ids derived from the message, so a repeat queues nothing new.
+async fn after_sent(app: &App, account: &Account, job: &SendJob) -> Result<(), String> {
+    let goal = if job.manual {
+        StandardGoal::SendManual
+    } else {
+        StandardGoal::SendAuto
+    };
+    queue_standard_goals(
+        app,
+        account,
+        &job.about(),
+        &[(goal, job.contact_id.as_deref())],
+    )
+    .await
+    .map_err(|e| format!("cannot queue the sent message's goal: {e}"))?;
+    let Some(contact_id) = job.contact_id.clone().filter(|_| account.sms_notes) else {
+        return Ok(());
+    };
+    let user = job.user_id.as_deref().and_then(|id| account.user(id));
+    let note = AutomationJob::CreateNote {
+        account: account.id.clone(),
+        contact_id,
+        title: format!("SMS to {}", job.to),
+        body: match user {
+            Some(user) => format!(
+                "{}\n\n(sent by {} from {})",
+                job.body,
+                user.name,
+                job.sender.as_str()
+            ),
+            None => format!("{}\n\n(sent from {})", job.body, job.sender.as_str()),
+        },
+        user_id: user.and_then(|u| u.crm_user_id.clone()),
+    };
+    jobs::enqueue_with_id(app, format!("note:{}", job.message_id), note)
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("cannot queue the sent message's CRM note: {e}"))
+}
+
+pub(super) async fn release_admission(app: &App, account: &AccountId, message_id: &str) {
+    if let Err(e) = app.store.release_admission(account, message_id).await {
+        tracing::warn!(account = %account, message_id, error = %e, "could not release the admission slot");
+    }
+}
+
+async fn withdraw_attempt(app: &App, job: &SendJob, attempted_at: Timestamp) {
+    if let Err(e) = app
+        .store
+        .withdraw_attempt(&job.message_id, attempted_at)
+        .await
+    {
+        tracing::warn!(message_id = %job.message_id, error = %e, "could not withdraw the send attempt");
+    }
+}
+
+async fn finish_attempt(app: &App, job: &SendJob, outcome: &str) {
+    if let Err(e) = app.store.finish_attempt(&job.message_id, outcome).await {
+        tracing::warn!(message_id = %job.message_id, error = %e, "could not record the send outcome");
+    }
+}
