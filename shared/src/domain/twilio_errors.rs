@@ -2,7 +2,7 @@
 //! reply to a send) or asynchronously (a status callback's `ErrorCode`), and both paths
 //! need the same decision (suppress the contact, retry later, alert the account...).
 //!
-//! Categories follow Twilio's error dictionary (https://www.twilio.com/docs/api/errors); the
+//! Categories follow Twilio's error dictionary (<https://www.twilio.com/docs/api/errors>); the
 //! classes and what each sets off are listed in `docs/glossary.md` ("Error class") and the
 //! README ("What a status callback does").
 
