@@ -1,8 +1,9 @@
-//! Seed 001 end to end: who gets an inbound text, through the local server over HTTP.
-//! Each case sets the contact's history up the way it happens in use (an SMS we sent, a
-//! call logged in the CRM, an owner), posts a signed Twilio webhook, and checks the
-//! forwarded e-mail and the decision recorded on the conversation. The Keap case checks
-//! that routing asks the CRM only for what the decision needs.
+//! Inbound routing end to end (the rules and numbered cases of "Inbound routing" in
+//! `docs/glossary.md`): who gets an inbound text, through the local server over HTTP. Each
+//! case sets the contact's history up the way it happens in use (an SMS we sent, a call
+//! logged in the CRM, an owner), posts a signed Twilio webhook, and checks the forwarded
+//! e-mail and the decision recorded on the conversation. The Keap case checks that routing
+//! asks the CRM only for what the decision needs.
 
 use std::path::Path;
 use std::time::Duration;
@@ -142,7 +143,7 @@ struct Case {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_four_routing_cases_of_seed_001() {
+async fn the_four_routing_cases() {
     let dir = tempfile::tempdir().expect("temp dir");
     let server = start(&config(dir.path())).await;
 

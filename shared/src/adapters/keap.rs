@@ -17,7 +17,7 @@
 //! Why these choices:
 //! - **Goals on v2.** v2 carries integration and call name in the JSON body, so no name
 //!   needs escaping into a URL path (v1's `POST /rest/v1/campaigns/goals/{integration}/{callName}`
-//!   does, which is why keap.md recommends `[A-Za-z0-9_]` names for it), and v2 is
+//!   does, which is why call names are limited to `[A-Za-z0-9_]`: see `GoalName`), and v2 is
 //!   Keap's default API. An answer with no result `success: true` (including an empty
 //!   list) is [`GoalOutcome::NotConfigured`]: Keap reports a goal no published campaign
 //!   uses that way rather than as an error.

@@ -4,6 +4,7 @@ pub mod aws;
 pub mod crm_router;
 pub mod embedded;
 pub mod event_webhook;
+pub mod http_retry;
 pub mod keap;
 pub mod twilio;
 pub mod webhook_crm;

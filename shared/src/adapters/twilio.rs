@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use reqwest::StatusCode;
-use reqwest::header::{HeaderMap, RETRY_AFTER};
 use serde::Deserialize;
 
+use super::http_retry::retry_after;
 use crate::domain::twilio_errors::{ErrorClass, classify_error_code};
 use crate::domain::{MessageStatus, Timestamp, TwilioCredentials};
 use crate::ports::sms::{OutboundSms, ProviderAccepted, Sender, SmsError, SmsProvider};
@@ -153,12 +153,6 @@ fn transport_error(err: reqwest::Error) -> SmsError {
     } else {
         SmsError::OutcomeUnknown(format!("request failed after it may have been sent: {err}"))
     }
-}
-
-/// `Retry-After` in seconds; the HTTP-date form is ignored (Twilio sends seconds).
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?;
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
 /// The part of Twilio's 201 reply we use.

@@ -65,10 +65,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use hmac::{Hmac, Mac};
 use reqwest::StatusCode;
-use reqwest::header::{CONTENT_TYPE, HeaderMap, RETRY_AFTER};
+use reqwest::header::CONTENT_TYPE;
 use serde::Serialize;
 use sha2::Sha256;
 
+use super::http_retry::retry_after;
 use crate::domain::{Account, CrmConnection, EmailAddress, PhoneNumber, Secret};
 use crate::ports::clock::{Clock, IdGenerator};
 use crate::ports::crm::{
@@ -246,11 +247,6 @@ fn webhook_target(account: &Account) -> CrmResult<(&str, &Secret)> {
             account.id
         ))),
     }
-}
-
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?;
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
 fn error_for_status(status: StatusCode, retry_after: Option<Duration>, body: &[u8]) -> CrmError {

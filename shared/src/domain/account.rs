@@ -242,7 +242,8 @@ pub struct Account {
     pub limits: SendLimits,
     /// Hash of the secret key CRMs put in the send URL.
     pub send_key_hash: KeyHash,
-    /// Where alert-mode sends go (Connectif's alert SMS), if the account uses them.
+    /// Where alert sends go (send kind `alert`, see `docs/glossary.md`), if the account uses
+    /// them.
     pub alert_number: Option<PhoneNumber>,
     /// Answers to keywords, sent only where Twilio did not already answer.
     #[serde(default)]
@@ -251,12 +252,12 @@ pub struct Account {
     /// `unsubscribed`, `none`), read when a send request does not say.
     #[serde(default)]
     pub subscription_field: Option<String>,
-    /// Whether each sent SMS is also written as a note on the CRM contact (turboDial's
-    /// "SMS Note"), so the CRM shows the SMS history.
+    /// Whether each sent SMS is also written as a note on the CRM contact (the "SMS note" of
+    /// `docs/glossary.md`), so the CRM shows the SMS history.
     #[serde(default = "sms_notes_default")]
     pub sms_notes: bool,
     /// Where delivery events (queued, sent, delivered, undelivered, failed, opted out) are
-    /// POSTed as signed JSON, if anywhere (Swrve's SMS deliverability events, seed 004).
+    /// POSTed as signed JSON, if anywhere ("Delivery event" in `docs/glossary.md`).
     #[serde(default)]
     pub event_webhook: Option<EventWebhook>,
     /// When bulk messages wait (recipient's local time), if the account wants that.

@@ -1,7 +1,7 @@
-//! Who may be texted, following Connectif's model (seed 003): each contact's phone has a
-//! status (`active`, `bounced`, `paused`) and an SMS subscription (`subscribed`,
-//! `unsubscribed`, `none`), and each send is bulk, transactional or an alert. On top of
-//! both, smsflow's own opt-out list (STOP) always wins.
+//! Who may be texted, following Connectif's consent model (see "Consent" in
+//! `docs/glossary.md`): each contact's phone has a status (`active`, `bounced`, `paused`)
+//! and an SMS subscription (`subscribed`, `unsubscribed`, `none`), and each send is bulk,
+//! transactional or an alert. On top of both, smsflow's own opt-out list (STOP) always wins.
 //!
 //! Also here: how a phone's status follows delivery outcomes (bounce handling).
 
@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::twilio_errors::ErrorClass;
 
-/// Whether a phone may be texted at all (Connectif's `_mobilePhoneStatus`).
+/// Whether a phone may be texted at all ("Phone health" in `docs/glossary.md`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PhoneStatus {
@@ -24,7 +24,7 @@ pub enum PhoneStatus {
     Paused,
 }
 
-/// The contact's SMS subscription (Connectif's `_smsSubscriptionStatus`).
+/// The contact's SMS subscription ("Subscription" in `docs/glossary.md`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SubscriptionStatus {
@@ -32,8 +32,7 @@ pub enum SubscriptionStatus {
     Subscribed,
     /// Receives transactional messages only.
     Unsubscribed,
-    /// Connectif's `none`, its default: nothing is known, which it treats like
-    /// `unsubscribed`.
+    /// `none`, the default: nothing is known, treated like `unsubscribed`.
     #[default]
     #[serde(rename = "none")]
     Unknown,
@@ -43,11 +42,11 @@ pub enum SubscriptionStatus {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SendKind {
-    /// Marketing to many contacts (Connectif's newsletter type).
+    /// Marketing to many contacts.
     Bulk,
     /// A message the contact's own action triggered (a receipt, a reminder).
     Transactional,
-    /// Connectif's alert SMS: sent to the account's fixed alert number, not to the contact.
+    /// An alert: sent to the account's fixed alert number, not to the contact.
     Alert,
 }
 
@@ -138,8 +137,8 @@ impl ConsentRefusal {
 ///
 /// - Opted out (smsflow's own STOP list): always refused. STOP wins over any CRM field.
 /// - The phone must be `active`: `bounced` and `paused` phones get nothing.
-/// - Bulk also needs `subscribed`; transactional takes any subscription (Connectif:
-///   `unsubscribed` and `none` still receive transactional messages).
+/// - Bulk also needs `subscribed`; transactional takes any subscription (`unsubscribed`
+///   and `none` still receive transactional messages).
 /// - Alert: the recipient is the account's alert number, so pass *that number's* state,
 ///   not the contact's. It needs what transactional needs: the team chose the number
 ///   (no subscription applies), but its STOP and an operator's pause are still honoured,

@@ -5,7 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use super::email::EmailAddress;
 
-/// First name given to contacts smsflow creates for unknown senders (turboDial's marker).
+/// First name given to contacts smsflow creates for unknown senders (turboDial's marker, see
+/// "Auto-created contact" in `docs/glossary.md`).
 /// A contact still carrying it was never completed by a person, so its e-mail may be filled
 /// from a later text.
 pub const AUTO_CREATED_FIRST_NAME: &str = "(auto-created)";

@@ -1,15 +1,16 @@
 //! What a delivery status means for us: the one place that turns a message's new status
 //! (and its Twilio error code) into the CRM goal to fire, what it tells us about the
-//! recipient's phone, whether it is an opt-out, and which delivery event (Swrve's events,
-//! seed 004) it is. Status callbacks and a send's immediate provider rejections both go
-//! through [`classify_delivery`], so the two paths can never disagree.
+//! recipient's phone, whether it is an opt-out, and which delivery event (see
+//! `docs/glossary.md`) it is. Status callbacks and a send's immediate provider rejections
+//! both go through [`classify_delivery`], so the two paths can never disagree.
 //!
 //! `GoodNumber` fires on `delivered` (or a `read`, which never follows a failure), not on
-//! `sent`: turboDial's goal "registers that a phone number is known to be capable of
-//! receiving SMS messages", and `sent` only says the nearest carrier accepted the message. A landline is `sent` first
-//! and `undelivered` (30006) afterwards; firing on `sent` would tell the CRM it is good and
-//! then bad. The price: numbers on carriers that never return delivery receipts get no
-//! `GoodNumber`, which is the honest answer ("not known to be capable").
+//! `sent`: the goal means "this phone number is known to be capable of receiving SMS
+//! messages" (turboDial's definition), and `sent` only says the nearest carrier accepted
+//! the message. A landline is `sent` first and `undelivered` (30006) afterwards; firing on
+//! `sent` would tell the CRM it is good and then bad. The price: numbers on carriers that
+//! never return delivery receipts get no `GoodNumber`, which is the honest answer ("not
+//! known to be capable").
 
 use std::fmt;
 
@@ -23,8 +24,8 @@ use super::phone::PhoneNumber;
 use super::time::Timestamp;
 use super::twilio_errors::{ErrorClass, classify_error_code};
 
-/// The delivery events an account's event webhook receives (Swrve's Twilio events: Queued,
-/// Sent, Delivered, Undelivered, Failed and `black_listed_error`, here `opted_out`).
+/// The delivery events an account's event webhook receives (modelled on Swrve's Twilio SMS
+/// events, whose `black_listed_error` is `opted_out` here: see `docs/glossary.md`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryEventType {
@@ -137,7 +138,7 @@ impl DeliveryOutcome {
     };
 }
 
-/// The goal a failed send fires, by its error class (turboDial's catalogue, seed 000):
+/// The goal a failed send fires, by its error class (standard goals, `docs/glossary.md`):
 /// not SMS capable or invalid → `BadNumber`; opted out → `BlockedNumber`; filtered as spam,
 /// including sender-compliance filtering (30032/30034) → `SpamBlock`; anything else
 /// (a bad sender, rate limits, carrier blocks, transient and unknown failures) →
@@ -213,9 +214,9 @@ mod tests {
 
     const HARD: Option<PhoneEvent> = Some(PhoneEvent::HardFailure);
 
-    /// Every code of twilio.md §3, as a failed or undelivered message: its class, goal,
-    /// phone event and opt-out. (Sync-only codes arrive through a send's immediate
-    /// rejection, which is classified the same way.)
+    /// Every Twilio error code smsflow classifies (`twilio_errors`), as a failed or
+    /// undelivered message: its class, goal, phone event and opt-out. (Sync-only codes
+    /// arrive through a send's immediate rejection, which is classified the same way.)
     #[test]
     fn failures_code_by_code() {
         use ErrorClass as C;
@@ -230,7 +231,7 @@ mod tests {
             (21602, C::Other, SendFailed, None, false),
             (21603, C::Other, SendFailed, None, false),
             (21604, C::Other, SendFailed, None, false),
-            // A bad sender is SendFailed (turboDial: "a common reason is an invalid 'from'").
+            // A bad sender is SendFailed: an invalid From is a common reason for that goal.
             (21606, C::Other, SendFailed, None, false),
             (21611, C::RateOrQueue, SendFailed, None, false),
             (20429, C::RateOrQueue, SendFailed, None, false),
@@ -318,7 +319,7 @@ mod tests {
     #[test]
     fn success_ignores_a_stray_error_code() {
         // A multi-segment message can report an error for one segment and `delivered`
-        // for the message (twilio.md §2): delivered is still delivered.
+        // for the message in its status callback: delivered is still delivered.
         assert_eq!(
             classify_delivery(Delivered, Some(30003)).goal,
             Some(GoodNumber)

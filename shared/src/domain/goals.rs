@@ -1,5 +1,6 @@
 //! The CRM goal catalogue: call names smsflow fires as `<integration>.<call name>` API goals
-//! (turboDial's catalogue, seed 000), and which of them one inbound text fires.
+//! (the standard goals, spelled as turboDial spells them: see `docs/glossary.md`), and which
+//! of them one inbound text fires.
 
 use std::fmt;
 
@@ -29,14 +30,15 @@ pub enum GoalNameError {
     InvalidChar { name: String, found: char },
 }
 
-/// The goals with fixed call names, spelled as turboDial spells them.
+/// The goals with fixed call names, spelled as turboDial spells them (`docs/glossary.md`,
+/// "Standard goals").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum StandardGoal {
     // Inbound.
     Inbound,
     EmailInstalled,
-    /// A contact was created for an unknown sender. turboDial's page only links to this
-    /// goal without naming it, so the name is ours.
+    /// A contact was created for an unknown sender. turboDial mentions this goal without
+    /// naming it, so the name is ours.
     ContactAutoCreated,
     OptOut,
     OptIn,
@@ -220,7 +222,7 @@ pub fn inbound_goals(ctx: &InboundGoalContext<'_>) -> Vec<GoalName> {
     match ctx.keyword {
         KeywordClass::OptOut => goals.push(GoalName::opt_out()),
         KeywordClass::OptIn => goals.push(GoalName::opt_in()),
-        // turboDial has no help goal, and the catalogue adds none.
+        // The catalogue has no goal for HELP.
         KeywordClass::Help | KeywordClass::None => {}
     }
     if ctx.contact == ContactOutcome::AutoCreated {
@@ -320,7 +322,8 @@ mod tests {
 
     #[test]
     fn standard_names_match_the_catalogue() {
-        // Spelled as in seed 000 (turboDial), except ContactAutoCreated, which it leaves unnamed.
+        // turboDial's spellings (docs/glossary.md), except ContactAutoCreated, which it
+        // leaves unnamed.
         let expected = [
             "Inbound",
             "EmailInstalled",

@@ -1,6 +1,6 @@
 //! Opt-out, opt-in and help words in inbound texts, and whether Twilio already answered them.
 //!
-//! Matching (Twilio's rules, `reference/twilio.md` §5, plus a documented local policy):
+//! Matching (Twilio's default opt-out handling, plus the local policy written here):
 //! - the **whole body** is the keyword: `STOP` and `stop` match, `STOP please` and
 //!   `don't stop` do not;
 //! - case-insensitive, ASCII only: the keywords are ASCII, and Unicode case folding would

@@ -1,5 +1,5 @@
-//! Who gets an inbound text by e-mail (turboDial's "most recent interaction" routing,
-//! seed 001). In priority order:
+//! Who gets an inbound text by e-mail (turboDial-style "most recent interaction" routing;
+//! the rules and the numbered routing cases are in `docs/glossary.md`). In priority order:
 //! 1. the user of the most recent SMS sent to the contact (case 1; for a campaign SMS the
 //!    reply-to user the campaign named: case 4);
 //! 2. the user of the most recent call note;

@@ -1,4 +1,4 @@
-//! How many SMS segments a body costs, counted the way Twilio counts them (twilio.md §8).
+//! How many SMS segments a body costs, counted the way Twilio counts them.
 //!
 //! One SMS carries 140 octets (1120 bits). A body is GSM-7 (7-bit septets) only when every
 //! character is in the GSM-7 basic set or its extension table; otherwise the whole body is
@@ -10,7 +10,8 @@
 //! are placed whole: an extension character's ESC + char pair, a UTF-16 surrogate pair and a
 //! whole grapheme (an emoji with modifiers, a letter with combining accents) never straddle
 //! two segments, so the count can exceed a naive `ceil(units / 153)`. Segments matter
-//! because Twilio's throughput (MPS) and price are per segment (twilio.md §7).
+//! because Twilio's throughput (MPS: segments per second per sender) and price are per
+//! segment.
 
 use std::time::Duration;
 
@@ -65,7 +66,7 @@ pub struct SegmentCount {
 ///
 /// The set is exactly the one of Twilio's calculator (`UnicodeToGSM.ts`): 127 basic
 /// characters and 10 extension characters. Note that only upper-case `Ç` is in it: `ç`
-/// forces UCS-2 (twilio.md §8, verified against the calculator).
+/// forces UCS-2 (verified against the calculator).
 pub fn gsm7_septets(c: char) -> Option<u32> {
     match c {
         '\n' | '\r' | ' '..='?' | '@'..='Z' | '_' | 'a'..='z' => Some(1),
@@ -164,7 +165,7 @@ impl Packer {
 
 /// The slowest rate ever assumed, used if a rate is not a positive number (configuration
 /// rejects those, so this is a guard, not a policy): one segment per second, the lowest of
-/// Twilio's defaults (a US long code, twilio.md §7).
+/// Twilio's defaults (a US long code).
 const FALLBACK_SEGMENTS_PER_SECOND: f64 = 1.0;
 
 /// How long a sender is busy sending `segments` at `segments_per_second`: the spacing the

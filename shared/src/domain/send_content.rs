@@ -1,7 +1,8 @@
-//! What a send request may carry: a body, media URLs, or both, within Twilio's limits
-//! (twilio.md §6), so a request Twilio would refuse is refused up front with a specific
-//! error instead of failing later in the worker. Check the body after merge fields are
-//! rendered: that is the text Twilio receives.
+//! What a send request may carry: a body, media URLs, or both, within Twilio's limits (a body
+//! of at most 1600 characters, at most 10 media URLs, at least one of the two), so a request
+//! Twilio would refuse is refused up front with a specific error instead of failing later in
+//! the worker. Check the body after merge fields are rendered: that is the text Twilio
+//! receives.
 
 use url::Url;
 
@@ -44,8 +45,8 @@ pub struct SendContent {
 /// A body's length as Twilio's 1600 limit counts it: in UTF-16 code units.
 ///
 /// Twilio says "characters" without defining them, and notes for 21617 that "some glyphs
-/// (emoji etc.) count as several characters" (twilio.md §3). Code units are what UCS-2
-/// segments count (§8) and are never fewer than Unicode scalars, so a body within this
+/// (emoji etc.) count as several characters". Code units are what UCS-2 segments count
+/// (see `segments`) and are never fewer than Unicode scalars, so a body within this
 /// count is within Twilio's whichever way it counts.
 pub fn body_length(body: &str) -> usize {
     body.encode_utf16().count()

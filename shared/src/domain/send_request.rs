@@ -150,7 +150,7 @@ pub enum Recipient {
     Phone(PhoneNumber),
     /// Only a contact id: the contact's mobile comes from the CRM.
     ContactMobile,
-    /// The account's alert number (Connectif's alert SMS).
+    /// The account's alert number (send kind `alert`, see `docs/glossary.md`).
     AlertNumber(PhoneNumber),
 }
 

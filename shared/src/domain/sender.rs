@@ -1,7 +1,9 @@
 //! The sender of a send request, as a CRM writes it: one of the account's numbers, one of
-//! its Messaging Services, or an alphanumeric sender id (twilio.md §6). Parsing checks the
-//! sender against the account, so a `SenderSpec` is always one the account may send from;
-//! [`SenderSpec::pacing`] says how fast it may send (twilio.md §7).
+//! its Messaging Services, or an alphanumeric sender id (Twilio's rule: up to 11 characters,
+//! at least one letter). Parsing checks the sender against the account, so a `SenderSpec` is
+//! always one the account may send from; [`SenderSpec::pacing`] says how fast it may send
+//! (Twilio's default throughput for its kind of sender, in segments per second; see
+//! "Pacing" in `docs/glossary.md`).
 
 use std::fmt;
 
@@ -186,8 +188,8 @@ impl SenderSpec {
     /// - An alphanumeric id: 10 segments/s, Twilio's default for alphanumeric senders.
     /// - A Messaging Service: 1 segment/s. Its throughput is the sum of whatever senders its
     ///   pool holds, which smsflow cannot see; the smallest pool is one US long code at 1
-    ///   segment/s, so that is the only rate that is never above Twilio's. (Beyond its own
-    ///   rate Twilio queues rather than fails, up to 10 hours: twilio.md §7.)
+    ///   segment/s, so that is the only rate that is never above Twilio's. (Beyond a
+    ///   sender's rate Twilio queues messages rather than failing them, for up to 10 hours.)
     ///
     /// A number that is no longer the account's (the account changed after the request was
     /// admitted) is paced at the slowest default too.

@@ -2,8 +2,9 @@
 //! reply to a send) or asynchronously (a status callback's `ErrorCode`), and both paths
 //! need the same decision (suppress the contact, retry later, alert the account...).
 //!
-//! Categories follow Twilio's error dictionary (https://www.twilio.com/docs/api/errors);
-//! see `twilio.md` §3 in the reference notes.
+//! Categories follow Twilio's error dictionary (<https://www.twilio.com/docs/api/errors>); the
+//! classes and what each sets off are listed in `docs/glossary.md` ("Error class") and the
+//! README ("What a status callback does").
 
 use serde::{Deserialize, Serialize};
 
@@ -41,7 +42,7 @@ pub fn classify_error_code(code: u32) -> ErrorClass {
         21211 => ErrorClass::InvalidNumber,
         // 30032 (unverified toll-free) and 30034 (unregistered 10DLC number) are sender
         // compliance failures that carriers enforce by filtering, so they are handled like
-        // 30007 (twilio.md §3); the fix is on the account, not the contact.
+        // 30007 (carrier filtering); the fix is on the account, not the contact.
         30007 | 30032 | 30034 => ErrorClass::SpamFiltered,
         // 20429 is REST concurrency ("always safe to retry"); 21611 is a sender's queue
         // being full at send time; 30001 and 30036 are queue overflow/expiry; 30017, 30022,

@@ -281,7 +281,8 @@ mod tests {
                 SIGNATURE,
             ),
             (
-                // aws-rust-serverless.md, recomputed in Python there.
+                // A further vector; its signature was recomputed independently with Python's
+                // `hmac` and `base64` modules.
                 "known vector with From/Caller +12349013030",
                 URL.into(),
                 pairs(&[

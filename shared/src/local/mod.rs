@@ -162,7 +162,8 @@ impl LocalRuntime {
         })
     }
 
-    /// Every route of DESIGN §3, the sandbox API and a health check, as one router.
+    /// Every route of the HTTP functions (README "HTTP routes"), the sandbox API and a health
+    /// check, as one router.
     pub fn router(self: &Arc<Self>) -> Router {
         let app = self.app.clone();
         http::with_fallback(

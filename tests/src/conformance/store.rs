@@ -1,4 +1,5 @@
-//! Storage conformance: what every `Store` backend must do (design guide §4 and §5).
+//! Storage conformance: what every `Store` backend must do (the access patterns of
+//! `ports/store.rs` and the rules of `docs/storage.md`).
 //!
 //! Each case takes a fresh, empty store. [`store_conformance!`](crate::store_conformance)
 //! turns all of them into one test per case for a backend:

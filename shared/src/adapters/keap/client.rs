@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::header::{ACCEPT, HeaderMap, RETRY_AFTER};
+use reqwest::header::ACCEPT;
 use reqwest::{Method, StatusCode, Url};
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
@@ -14,6 +14,7 @@ use super::oauth::{OAuthClient, OAuthSessions};
 use super::pacing::Pacer;
 use super::wire::ErrorBody;
 use super::{KEAP_API_BASE_URL, KeapSettings};
+use crate::adapters::http_retry::retry_after;
 use crate::domain::{Account, CrmConnection, KeapAuth, Secret};
 use crate::ports::credentials::CredentialStore;
 use crate::ports::crm::{CrmError, CrmResult};
@@ -264,12 +265,6 @@ pub(super) fn transport_error(err: reqwest::Error) -> CrmError {
     } else {
         CrmError::Unavailable(format!("cannot reach Keap: {err}"))
     }
-}
-
-/// `Retry-After` in seconds (the HTTP-date form is not used by Keap's gateway).
-pub(super) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?;
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
 /// Keap's own words from an error body, or the start of the body.

@@ -29,8 +29,9 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use tokio::time::Instant;
 
-use super::client::{error_message, retry_after, transport_error};
+use super::client::{error_message, transport_error};
 use super::wire::TokenResponse;
+use crate::adapters::http_retry::retry_after;
 use crate::domain::{AccountId, Secret};
 use crate::ports::credentials::{CredentialStore, token_origin};
 use crate::ports::crm::{CrmError, CrmResult};

@@ -1,4 +1,5 @@
-//! Conversational SMS sequences (PlusThis's "SMS Sequences"): the pure core. Definitions,
+//! Conversational SMS sequences (modelled on PlusThis's "SMS Sequences"; terms in
+//! `docs/glossary.md`, "Sequences"): the pure core. Definitions,
 //! their validation, and the run state machine. No I/O: storage, HTTP, the inbound
 //! pipeline and the CRM calls live in the use cases that drive this module.
 //!
