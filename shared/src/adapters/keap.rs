@@ -58,6 +58,7 @@
 //! phone numbers only masked.
 
 mod client;
+mod errors;
 mod oauth;
 mod pacing;
 mod wire;

@@ -1,4 +1,4 @@
-//! The HTTP routes of DESIGN §3, one axum `Router` per Lambda function. The same routers
+//! The HTTP routes (README "HTTP routes"), one axum `Router` per Lambda function. The same routers
 //! run on Lambda (`lambda_http::run(router)`) and merged into the local server.
 
 use std::sync::Arc;

@@ -125,7 +125,7 @@ pub struct NewNote {
 pub const CALL_NOTE_TYPE: &str = "Call";
 
 /// The contact's most recent call note: routing's rule 2 ("the user of the most recent
-/// call note", seed 001) needs who logged the call and when.
+/// call note"; "Inbound routing" in docs/glossary.md) needs who logged the call and when.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CallNote {
     pub id: String,

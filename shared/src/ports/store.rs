@@ -1,4 +1,4 @@
-//! Storage port: the access patterns of the design guide (§4), one narrow trait per concern,
+//! Storage port: the access patterns listed in docs/storage.md, one narrow trait per concern,
 //! so a use case names exactly what it touches. Every invariant (dedupe, admission, one
 //! active session per contact, forward-only status) is carried by the backend's own
 //! conditional write or transaction, never by read-then-write in the caller.

@@ -49,7 +49,7 @@ pub(crate) async fn queue_standard_goals(
 }
 
 /// Fires a goal unless the CRM said before that it is not configured; remembers when it
-/// says so now (turboDial's "disabled goals", reset by an operator). What became of it is
+/// says so now ("Disabled goal" in docs/glossary.md; reset by an operator). What became of it is
 /// logged on the conversation it is about.
 pub(crate) async fn achieve(
     app: &App,

@@ -428,7 +428,8 @@ async fn find_contact(
 }
 
 /// The subscription: as the request says, else the contact's configured CRM field, else
-/// unknown (Connectif's `none`, which allows transactional messages only).
+/// unknown (`none`, which allows transactional messages only: "Subscription" in
+/// docs/glossary.md).
 fn subscription(
     account: &Account,
     request: &SendRequest,

@@ -10,9 +10,9 @@ use reqwest::{Method, StatusCode, Url};
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
+use super::errors::{error_message, transport_error};
 use super::oauth::{OAuthClient, OAuthSessions};
 use super::pacing::Pacer;
-use super::wire::ErrorBody;
 use super::{KEAP_API_BASE_URL, KeapSettings};
 use crate::adapters::http_retry::retry_after;
 use crate::domain::{Account, CrmConnection, KeapAuth, Secret};
@@ -21,9 +21,6 @@ use crate::ports::crm::{CrmError, CrmResult};
 
 /// The header Keap reads personal access tokens and service account keys from.
 pub(super) const API_KEY_HEADER: &str = "X-Keap-API-Key";
-
-/// How much of an unexpected response body goes into an error message.
-const BODY_SNIPPET_CHARS: usize = 200;
 
 /// A request to make: path below the base URL (`/rest/v2/...`), query, JSON body, and
 /// what it is about (named in `NotFound`).
@@ -255,37 +252,6 @@ pub(super) fn pacing_key(account: &Account, auth: &KeapAuth) -> String {
         }
         KeapAuth::OAuth { .. } => format!("oauth:{}", account.id),
     }
-}
-
-/// A request that got no HTTP answer. Keap work is retried by the queue, so all of these
-/// are "try again later".
-pub(super) fn transport_error(err: reqwest::Error) -> CrmError {
-    if err.is_timeout() {
-        CrmError::Unavailable(format!("Keap did not answer in time: {err}"))
-    } else {
-        CrmError::Unavailable(format!("cannot reach Keap: {err}"))
-    }
-}
-
-/// Keap's own words from an error body, or the start of the body.
-pub(super) fn error_message(body: &[u8]) -> String {
-    let parsed: ErrorBody = serde_json::from_slice(body).unwrap_or_default();
-    let message = match (parsed.message, parsed.error, parsed.error_description) {
-        (Some(m), _, _) if !m.is_empty() => Some(m),
-        (_, Some(e), Some(d)) => Some(format!("{e}: {d}")),
-        (_, Some(e), None) => Some(e),
-        (_, None, Some(d)) => Some(d),
-        _ => None,
-    };
-    message.unwrap_or_else(|| {
-        let text = String::from_utf8_lossy(body);
-        let snippet: String = text.chars().take(BODY_SNIPPET_CHARS).collect();
-        if snippet.trim().is_empty() {
-            "no details".to_string()
-        } else {
-            snippet
-        }
-    })
 }
 
 /// Maps a non-2xx, non-429 answer.

@@ -29,7 +29,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use tokio::time::Instant;
 
-use super::client::{error_message, transport_error};
+use super::errors::{error_message, transport_error};
 use super::wire::TokenResponse;
 use crate::adapters::http_retry::retry_after;
 use crate::domain::{AccountId, Secret};
