@@ -1,9 +1,19 @@
 use std::collections::{BTreeMap, VecDeque};
 
+use super::definitions::{is_readable_phone_field, phone_in_field};
+use super::runs::{
+    AppliedEvent, RunSession, RunTarget, contact_fields, decode_session, derived_message_id,
+    encode_session, jobs_for,
+};
 use super::*;
 use crate::domain::EmailAddress;
+use crate::domain::contact::AUTO_CREATED_FIRST_NAME;
 use crate::domain::fixtures;
+use crate::domain::sequence::{ContactField, ContactFields, Effect, RunState, Sequence};
 use crate::domain::sequence::{CustomField, FileFormat, FinishReason, RunStatus};
+use crate::domain::{AccountId, PhoneNumber, Timestamp};
+use crate::jobs::AutomationJob;
+use crate::ports::{Contact, SessionRecord};
 
 const YAML: &str = r#"
 account: acme
