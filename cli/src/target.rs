@@ -16,14 +16,14 @@ use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvid
 use aws_sdk_cloudformation::error::{DisplayErrorContext, ProvideErrorMetadata};
 use clap::{ArgGroup, Args};
 use smsflow_shared::adapters::aws::dynamodb::{DynamoStore, create_table};
-use smsflow_shared::adapters::aws::sqs::{
-    AUTOMATION_DLQ_URL_VAR, AUTOMATION_QUEUE_URL_VAR, QueueUrl, QueueUrls, SEND_DLQ_URL_VAR,
-    SEND_QUEUE_URL_VAR, SqsQueue,
-};
+use smsflow_shared::adapters::aws::sqs::SqsQueue;
 use smsflow_shared::adapters::aws::wiring::app_from_sdk;
 use smsflow_shared::adapters::embedded::{EmbeddedDb, EmbeddedQueue, EmbeddedStore};
 use smsflow_shared::app::App;
-use smsflow_shared::config::{EnvError, FunctionEnv, LocalConfig};
+use smsflow_shared::config::{
+    AUTOMATION_DLQ_URL_VAR, AUTOMATION_QUEUE_URL_VAR, EnvError, FunctionEnv, LocalConfig, QueueUrl,
+    QueueUrls, SEND_DLQ_URL_VAR, SEND_QUEUE_URL_VAR,
+};
 use smsflow_shared::local::{self, LocalError, LocalRuntime};
 use smsflow_shared::ports::{JobQueue, QueueName, QueueReceiver, Store, SystemClock};
 

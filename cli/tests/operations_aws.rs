@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use smsflow_shared::adapters::aws::dynamodb::{DynamoStore, create_table};
-use smsflow_shared::adapters::aws::sqs::{QueueUrls, SqsQueue, create_queues};
+use smsflow_shared::adapters::aws::sqs::{SqsQueue, create_queues};
+use smsflow_shared::config::QueueUrls;
 use smsflow_shared::domain::{
     AccountId, Direction, KeyHash, MessageRecord, MessageStatus, PhoneNumber, Timestamp,
 };

@@ -1,4 +1,7 @@
+use std::path::{Path, PathBuf};
+
 use super::*;
+use crate::domain::CrmConnection;
 
 const EXAMPLE: &str = include_str!("../../../smsflow.example.toml");
 

@@ -6,19 +6,21 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{ConditionCheck, Delete, TransactWriteItem, Update};
 
-use super::optout::OPTED_OUT_JSON;
-use super::{
-    DynamoStore, Item, Key, MAX_RACE_RETRIES, build_error, cancellation_reasons, cancelled_error,
-    condition_failed, expiry_attributes, item_with, n, optional_number_attr, optional_string_attr,
-    reason_is, s, timestamp_attr,
+use super::errors::{
+    CONDITION_FAILED, build_error, cancellation_reasons, cancelled_error, condition_failed,
+    reason_is,
 };
+use super::item::{
+    Item, Key, corrupt, expiry_attributes, item_with, n, optional_number_attr,
+    optional_string_attr, s, timestamp_attr,
+};
+use super::optout::OPTED_OUT_JSON;
+use super::{DynamoStore, MAX_RACE_RETRIES};
 use crate::domain::{AccountId, PhoneNumber, Timestamp};
 use crate::ports::store::{
     ATTEMPT_KEEP, AdmissionStore, AttemptStart, AttemptState, Claim, ClaimTerms, IdempotencyRecord,
     IdempotencyStore, SendAttemptStore, StoreError, StoreResult,
 };
-
-const CONDITION_FAILED: &str = "ConditionalCheckFailed";
 
 fn decode_idempotency(item: &Item) -> StoreResult<IdempotencyRecord> {
     Ok(IdempotencyRecord {
@@ -145,6 +147,47 @@ impl IdempotencyStore for DynamoStore {
     }
 }
 
+impl DynamoStore {
+    /// The transaction of `begin_attempt`: the attempt's write (new, or replacing the
+    /// unfinished one begun at `replacing`), then the check that the phone has not opted out.
+    fn attempt_items(
+        &self,
+        key: &Key,
+        account: &AccountId,
+        phone: &PhoneNumber,
+        replacing: Option<Timestamp>,
+        now: Timestamp,
+    ) -> StoreResult<Vec<TransactWriteItem>> {
+        let [expires_ms, expires_s] = expiry_attributes(now.plus(ATTEMPT_KEEP));
+        let item = item_with(
+            key,
+            [("created_at_ms", n(now.as_millis())), expires_ms, expires_s],
+        );
+        let put = match replacing {
+            None => self.transact_put(item, "attribute_not_exists(pk)")?,
+            Some(at) => self.transact_put_with(
+                item,
+                "attribute_not_exists(response_body) AND created_at_ms = :replacing",
+                (":replacing", n(at.as_millis())),
+            )?,
+        };
+        let consent = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(Key::consent(account, phone).item()))
+            .condition_expression("attribute_not_exists(pk) OR NOT contains(#data, :opted_out)")
+            .expression_attribute_names("#data", "data")
+            .expression_attribute_values(":opted_out", s(OPTED_OUT_JSON))
+            .build()
+            .map_err(build_error)?;
+        Ok(vec![
+            put,
+            TransactWriteItem::builder()
+                .condition_check(consent)
+                .build(),
+        ])
+    }
+}
+
 #[async_trait]
 impl SendAttemptStore for DynamoStore {
     async fn send_attempt(&self, message_id: &str) -> StoreResult<Option<AttemptState>> {
@@ -166,33 +209,7 @@ impl SendAttemptStore for DynamoStore {
     ) -> StoreResult<AttemptStart> {
         let key = attempt_key(message_id);
         for _ in 0..MAX_RACE_RETRIES {
-            let [expires_ms, expires_s] = expiry_attributes(now.plus(ATTEMPT_KEEP));
-            let item = item_with(
-                &key,
-                [("created_at_ms", n(now.as_millis())), expires_ms, expires_s],
-            );
-            let put = match replacing {
-                None => self.transact_put(item, "attribute_not_exists(pk)")?,
-                Some(at) => self.transact_put_with(
-                    item,
-                    "attribute_not_exists(response_body) AND created_at_ms = :replacing",
-                    (":replacing", n(at.as_millis())),
-                )?,
-            };
-            let consent = ConditionCheck::builder()
-                .table_name(&self.table)
-                .set_key(Some(Key::consent(account, phone).item()))
-                .condition_expression("attribute_not_exists(pk) OR NOT contains(#data, :opted_out)")
-                .expression_attribute_names("#data", "data")
-                .expression_attribute_values(":opted_out", s(OPTED_OUT_JSON))
-                .build()
-                .map_err(build_error)?;
-            let items = vec![
-                put,
-                TransactWriteItem::builder()
-                    .condition_check(consent)
-                    .build(),
-            ];
+            let items = self.attempt_items(&key, account, phone, replacing, now)?;
             let context = format!("TransactWriteItems {key}");
             let reasons = match self.transact(items).await {
                 Ok(()) => return Ok(AttemptStart::Begun),
@@ -349,6 +366,6 @@ impl AdmissionStore for DynamoStore {
             return Ok(0);
         };
         let count = optional_number_attr(&item, "n")?.unwrap_or(0);
-        u32::try_from(count).map_err(|_| super::corrupt(&item, format!("pending count {count}")))
+        u32::try_from(count).map_err(|_| corrupt(&item, format!("pending count {count}")))
     }
 }

@@ -10,7 +10,9 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 
-use super::{DynamoStore, GSI1, Item, Key, backend, build_error, decode, encode, item_with, n, s};
+use super::errors::{backend, build_error};
+use super::item::{Item, Key, decode, encode, item_with, n, s};
+use super::{DynamoStore, GSI1};
 use crate::domain::{AccountId, MessageRecord};
 use crate::ports::store::{ConversationIndex, ConversationSummary, StoreResult};
 

@@ -10,7 +10,9 @@
 
 use async_trait::async_trait;
 
-use super::{DynamoStore, Key, condition_failed, item_with, n, number_attr, s, string_attr};
+use super::DynamoStore;
+use super::errors::condition_failed;
+use super::item::{Key, item_with, n, number_attr, s, string_attr};
 use crate::domain::{AccountId, Secret};
 use crate::ports::credentials::{CredentialStore, StoredRefreshToken};
 use crate::ports::store::{StoreError, StoreResult};

@@ -3,7 +3,9 @@
 
 use async_trait::async_trait;
 
-use super::{DynamoStore, Key, backend, conversation_pk, decode, encode, item_with, s};
+use super::DynamoStore;
+use super::errors::backend;
+use super::item::{Key, conversation_pk, decode, encode, item_with, s};
 use crate::domain::{AccountId, PhoneNumber};
 use crate::ports::store::{GoalLog, GoalRecord, StoreResult};
 

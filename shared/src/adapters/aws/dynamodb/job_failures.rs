@@ -3,7 +3,8 @@
 
 use async_trait::async_trait;
 
-use super::{DynamoStore, Key, decode, encode, expiry_attributes, is_live, item_with};
+use super::DynamoStore;
+use super::item::{Key, decode, encode, expiry_attributes, is_live, item_with};
 use crate::domain::Timestamp;
 use crate::ports::queue::QueueName;
 use crate::ports::store::{JOB_FAILURE_RETENTION, JobFailure, JobFailureStore, StoreResult};

@@ -14,10 +14,9 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
 use futures::future::try_join_all;
 
-use super::{
-    DynamoStore, GSI1, Item, Key, backend, condition_failed, corrupt, decode, encode, item_with, n,
-    s, string_attr,
-};
+use super::errors::{backend, condition_failed};
+use super::item::{Item, Key, corrupt, decode, encode, item_with, n, s, string_attr};
+use super::{DynamoStore, GSI1};
 use crate::domain::{AccountId, PhoneNumber};
 use crate::ports::store::{ConsentRecord, OptOut, OptOutImport, OptOutStore, StoreResult};
 

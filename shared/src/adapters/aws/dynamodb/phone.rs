@@ -7,9 +7,10 @@
 
 use std::time::Duration;
 
-use super::{
-    DynamoStore, Item, Key, condition_failed, corrupt, decode, item_with, n, optional_number_attr,
-    optional_string_attr, s,
+use super::DynamoStore;
+use super::errors::condition_failed;
+use super::item::{
+    Item, Key, corrupt, decode, item_with, n, optional_number_attr, optional_string_attr, s,
 };
 use crate::domain::consent::{
     BouncePolicy, PhoneEvent, PhoneHealth, PhoneStatus, phone_status_after,

@@ -8,7 +8,9 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
 
-use super::{DynamoStore, Item, Key, condition_failed, item_with, s, string_attr};
+use super::DynamoStore;
+use super::errors::condition_failed;
+use super::item::{Item, Key, item_with, s, string_attr};
 use crate::domain::AccountId;
 use crate::domain::sequence::Sequence;
 use crate::ports::store::{

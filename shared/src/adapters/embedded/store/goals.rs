@@ -1,0 +1,53 @@
+//! Disabled goals in the embedded database: one row per `account \0 call name`.
+
+use std::collections::BTreeSet;
+
+use async_trait::async_trait;
+
+use super::{DISABLED_GOALS, EmbeddedStore, pair_key};
+use crate::adapters::embedded::open_read_table;
+use crate::domain::AccountId;
+use crate::ports::store::{GoalStore, StoreResult};
+
+#[async_trait]
+impl GoalStore for EmbeddedStore {
+    async fn disable_goal(&self, account: &AccountId, call_name: &str) -> StoreResult<()> {
+        let key = pair_key(account, call_name);
+        self.db
+            .write(move |tx| {
+                tx.open_table(DISABLED_GOALS)?.insert(key.as_str(), ())?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn disabled_goals(&self, account: &AccountId) -> StoreResult<BTreeSet<String>> {
+        let prefix = pair_key(account, "");
+        self.db
+            .read(move |tx| {
+                let Some(table) = open_read_table(tx, DISABLED_GOALS)? else {
+                    return Ok(BTreeSet::new());
+                };
+                let end = format!("{}\u{1}", &prefix[..prefix.len() - 1]);
+                let mut goals = BTreeSet::new();
+                for entry in table.range(prefix.as_str()..end.as_str())? {
+                    let (key, _) = entry?;
+                    goals.insert(key.value()[prefix.len()..].to_string());
+                }
+                Ok(goals)
+            })
+            .await
+    }
+
+    async fn reset_disabled_goals(&self, account: &AccountId) -> StoreResult<usize> {
+        let prefix = pair_key(account, "");
+        self.db
+            .write(move |tx| {
+                let mut table = tx.open_table(DISABLED_GOALS)?;
+                let end = format!("{}\u{1}", &prefix[..prefix.len() - 1]);
+                let removed = table.extract_from_if(prefix.as_str()..end.as_str(), |_, _| true)?;
+                Ok(removed.count())
+            })
+            .await
+    }
+}

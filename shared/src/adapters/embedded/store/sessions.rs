@@ -1,0 +1,90 @@
+//! Sequence sessions in the embedded database: at most one live session per (account,
+//! phone), updated only over the revision read and ended only by the session holding it.
+
+use async_trait::async_trait;
+
+use super::{EmbeddedStore, SESSIONS, encode, get_json, pair_key};
+use crate::domain::{AccountId, PhoneNumber, Timestamp};
+use crate::ports::store::{SessionRecord, SessionStart, SessionStore, StoreResult};
+
+#[async_trait]
+impl SessionStore for EmbeddedStore {
+    async fn start_session(
+        &self,
+        account: &AccountId,
+        phone: &PhoneNumber,
+        session: &SessionRecord,
+        now: Timestamp,
+    ) -> StoreResult<SessionStart> {
+        let key = pair_key(account, phone.as_str());
+        let session = session.clone();
+        self.db
+            .write(move |tx| {
+                let mut table = tx.open_table(SESSIONS)?;
+                let current: Option<SessionRecord> = get_json(&table, &key)?;
+                if let Some(current) = current.filter(|c| c.expires_at > now) {
+                    return Ok(SessionStart::AlreadyActive(current));
+                }
+                table.insert(key.as_str(), encode(&key, &session)?.as_slice())?;
+                Ok(SessionStart::Started)
+            })
+            .await
+    }
+
+    async fn active_session(
+        &self,
+        account: &AccountId,
+        phone: &PhoneNumber,
+        now: Timestamp,
+    ) -> StoreResult<Option<SessionRecord>> {
+        let session: Option<SessionRecord> = self
+            .read_json(SESSIONS, pair_key(account, phone.as_str()))
+            .await?;
+        Ok(session.filter(|s| s.expires_at > now))
+    }
+
+    async fn update_session(
+        &self,
+        account: &AccountId,
+        phone: &PhoneNumber,
+        session: &SessionRecord,
+    ) -> StoreResult<bool> {
+        let key = pair_key(account, phone.as_str());
+        let session = session.clone();
+        self.db
+            .write(move |tx| {
+                let mut table = tx.open_table(SESSIONS)?;
+                let current: Option<SessionRecord> = get_json(&table, &key)?;
+                let read_revision = session.revision.checked_sub(1);
+                if current.is_none_or(|c| {
+                    c.session_id != session.session_id || Some(c.revision) != read_revision
+                }) {
+                    return Ok(false);
+                }
+                table.insert(key.as_str(), encode(&key, &session)?.as_slice())?;
+                Ok(true)
+            })
+            .await
+    }
+
+    async fn end_session(
+        &self,
+        account: &AccountId,
+        phone: &PhoneNumber,
+        session_id: &str,
+    ) -> StoreResult<bool> {
+        let key = pair_key(account, phone.as_str());
+        let session_id = session_id.to_string();
+        self.db
+            .write(move |tx| {
+                let mut table = tx.open_table(SESSIONS)?;
+                let current: Option<SessionRecord> = get_json(&table, &key)?;
+                if current.is_none_or(|c| c.session_id != session_id) {
+                    return Ok(false);
+                }
+                table.remove(key.as_str())?;
+                Ok(true)
+            })
+            .await
+    }
+}
