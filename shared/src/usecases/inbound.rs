@@ -20,13 +20,16 @@ use crate::domain::consent::PhoneEvent;
 use crate::domain::contact::{AUTO_CREATED_FIRST_NAME, ContactOutcome, email_to_install};
 use crate::domain::goals::{InboundGoalContext, inbound_goals};
 use crate::domain::keywords::{
-    KeywordClass, KeywordInput, OptOutType, TwilioKeywordHandling, classify_inbound,
+    KeywordClass, KeywordDecision, KeywordInput, OptOutType, TwilioKeywordHandling,
+    classify_inbound,
 };
 use crate::domain::routing::{
     ContactHistory, CrmUserRef, LastCallNote, LastSms, RoutingDecision, RoutingFacts, RoutingRule,
     route_inbound,
 };
-use crate::domain::{Account, Direction, EmailAddress, MessageRecord, MessageStatus, PhoneNumber};
+use crate::domain::{
+    Account, Direction, EmailAddress, MessageRecord, MessageStatus, PhoneNumber, Timestamp,
+};
 use crate::jobs::{self, AutomationJob, GoalSubject, InboundText, goal_job};
 use crate::ports::{ConsentRecord, Contact, CrmError, Email, NewContact, Recorded};
 
@@ -83,61 +86,131 @@ pub enum InboundError {
 /// The webhook: finds the account by `To`, checks Twilio's signature with its auth token,
 /// records the text and an opt-out/opt-in at once, queues the rest, and answers TwiML.
 pub async fn receive(app: &App, request: &WebhookRequest) -> Result<String, InboundError> {
-    let to_raw = request.required("To")?;
-    let to =
-        PhoneNumber::parse_e164(to_raw).map_err(|e| InboundError::Invalid(format!("To: {e}")))?;
+    let to = PhoneNumber::parse_e164(request.required("To")?)
+        .map_err(|e| InboundError::Invalid(format!("To: {e}")))?;
+    let account = receiving_account(app, request, &to).await?;
+    let text = Arrival::read(request, to)?;
+    let decision = keyword_decision(&account, &text);
+    let (message_id, received_at) = store_text(app, &account, &text).await?;
+    // STOP wins: the consent change is durable before we answer, so no later send goes
+    // out. It is dated by the text's first receipt, so a retry of an old STOP cannot undo
+    // a START that came after it (the store keeps the newer change).
+    if matches!(decision.class, KeywordClass::OptOut | KeywordClass::OptIn) {
+        record_consent(app, &account, &text, decision.class, received_at).await?;
+    }
+    super::log_body(&account, &message_id, &text.body);
+    // Enqueued after the record, also on a retry: if the first attempt stored the text but
+    // failed before enqueueing, this is where its processing is not lost. A job already
+    // queued under this id is skipped when it runs again.
+    let job_id = format!("inbound:{}", text.sid);
+    let job = AutomationJob::ProcessInbound(InboundText {
+        account: account.id.clone(),
+        message_sid: text.sid,
+        message_id,
+        from: text.from,
+        to: text.to,
+        body: text.body,
+        media_urls: text.media_urls,
+        keyword: decision.class,
+        received_at,
+    });
+    jobs::enqueue_with_id(app, job_id, job)
+        .await
+        .map_err(|e| backend("queue", &e))?;
+    Ok(twiml(keyword_reply(&account, &decision)))
+}
+
+fn backend(what: &str, e: &dyn std::fmt::Display) -> InboundError {
+    InboundError::Backend(format!("{what}: {e}"))
+}
+
+/// The account that owns `to` (or the Messaging Service it is pooled in), once Twilio's
+/// signature with that account's auth token checks out.
+async fn receiving_account(
+    app: &App,
+    request: &WebhookRequest,
+    to: &PhoneNumber,
+) -> Result<Account, InboundError> {
     let account = match app
         .store
-        .account_by_number(&to)
+        .account_by_number(to)
         .await
-        .map_err(|e| InboundError::Backend(format!("account lookup: {e}")))?
+        .map_err(|e| backend("account lookup", &e))?
     {
         Some(account) => account,
         None => account_by_messaging_service(app, request)
             .await?
             .ok_or_else(|| InboundError::UnknownNumber(to.to_string()))?,
     };
-    let signed = request.signed_with(account.twilio.auth_token.expose());
-    if !signed {
+    if !request.signed_with(account.twilio.auth_token.expose()) {
         return Err(InboundError::BadSignature);
     }
-    let sid = request.required("MessageSid")?.to_string();
-    let from = PhoneNumber::parse_e164(request.required("From")?)
-        .map_err(|e| InboundError::Invalid(format!("From: {e}")))?;
-    let body = request.field("Body").unwrap_or_default().to_string();
-    let media_urls = media_urls(request)?;
-    let opt_out_type = match request.non_empty("OptOutType") {
-        Some(raw) => raw.parse::<OptOutType>().ok(),
-        None => None,
-    };
+    Ok(account)
+}
 
-    let now = app.clock.now();
-    let backend =
-        |what: &str, e: &dyn std::fmt::Display| InboundError::Backend(format!("{what}: {e}"));
+/// The text as the webhook carries it.
+struct Arrival {
+    sid: String,
+    from: PhoneNumber,
+    to: PhoneNumber,
+    body: String,
+    media_urls: Vec<String>,
+    /// Set when Twilio's Advanced Opt-Out matched a keyword.
+    opt_out_type: Option<OptOutType>,
+}
+
+impl Arrival {
+    fn read(request: &WebhookRequest, to: PhoneNumber) -> Result<Self, InboundError> {
+        Ok(Arrival {
+            sid: request.required("MessageSid")?.to_string(),
+            from: PhoneNumber::parse_e164(request.required("From")?)
+                .map_err(|e| InboundError::Invalid(format!("From: {e}")))?,
+            to,
+            body: request.field("Body").unwrap_or_default().to_string(),
+            media_urls: media_urls(request)?,
+            opt_out_type: request
+                .non_empty("OptOutType")
+                .and_then(|raw| raw.parse::<OptOutType>().ok()),
+        })
+    }
+}
+
+/// Whether the text is STOP, START or HELP, and whether Twilio already answered it.
+fn keyword_decision(account: &Account, text: &Arrival) -> KeywordDecision {
     // A pool number no account lists: Twilio's defaults for a long code.
     let (sender_kind, handling) = account
-        .number(&to)
+        .number(&text.to)
         .map(|n| (n.kind, n.keyword_handling))
         .unwrap_or((
             crate::domain::SenderKind::LongCode,
             TwilioKeywordHandling::Default,
         ));
-    let decision = classify_inbound(&KeywordInput {
-        body: &body,
+    classify_inbound(&KeywordInput {
+        body: &text.body,
         sender_kind,
-        opt_out_type,
+        opt_out_type: text.opt_out_type,
         handling,
-    });
+    })
+}
+
+/// Stores the text once per SID: our id and when it was first received (a retry finds the
+/// text stored by the first attempt, and keeps its id and time).
+async fn store_text(
+    app: &App,
+    account: &Account,
+    text: &Arrival,
+) -> Result<(String, Timestamp), InboundError> {
+    let now = app.clock.now();
     let message = MessageRecord {
         id: app.ids.new_id(),
         account: account.id.clone(),
-        contact_phone: from.clone(),
-        our_sender: to.to_string(),
+        contact_phone: text.from.clone(),
+        our_sender: text.to.to_string(),
         direction: Direction::Inbound,
-        body: body.clone(),
-        media_urls: media_urls.clone(),
+        body: text.body.clone(),
+        media_urls: text.media_urls.clone(),
         status: MessageStatus::Received,
-        provider_sid: Some(sid.clone()),
+        provider_sid: Some(text.sid.clone()),
         error_code: None,
         user_id: None,
         campaign: None,
@@ -146,72 +219,58 @@ pub async fn receive(app: &App, request: &WebhookRequest) -> Result<String, Inbo
         contact_id: None,
         routing: None,
     };
-    // A retry finds the text stored by the first attempt: keep its id and its time.
-    let (message_id, received_at) = match app.store.record_message(&message).await {
+    match app.store.record_message(&message).await {
         Ok(Recorded::New) => {
             crate::metrics::count(&account.id, crate::metrics::Metric::InboundReceived);
-            (message.id.clone(), now)
+            Ok((message.id, now))
         }
-        Ok(Recorded::Duplicate) => app
+        Ok(Recorded::Duplicate) => Ok(app
             .store
-            .message_by_sid(&sid)
+            .message_by_sid(&text.sid)
             .await
             .map_err(|e| backend("message lookup", &e))?
             .map(|m| (m.id, m.created_at))
-            .unwrap_or((message.id.clone(), now)),
-        Err(e) => return Err(backend("record message", &e)),
-    };
-    // STOP wins: the consent change is durable before we answer, so no later send goes
-    // out. It is dated by the text's first receipt, so a retry of an old STOP cannot undo
-    // a START that came after it (the store keeps the newer change).
-    if matches!(decision.class, KeywordClass::OptOut | KeywordClass::OptIn) {
-        let record = ConsentRecord {
-            opted_out: decision.class == KeywordClass::OptOut,
-            changed_at: received_at,
-            source: format!(
-                "inbound {} ({sid})",
-                if decision.class == KeywordClass::OptOut {
-                    "opt-out"
-                } else {
-                    "opt-in"
-                }
-            ),
-        };
-        app.store
-            .set_consent(&account.id, &from, &record)
-            .await
-            .map_err(|e| backend("consent", &e))?;
+            .unwrap_or((message.id, now))),
+        Err(e) => Err(backend("record message", &e)),
     }
-    super::log_body(&account, &message_id, &body);
-    // Enqueued after the record, also on a retry: if the first attempt stored the text but
-    // failed before enqueueing, this is where its processing is not lost. A job already
-    // queued under this id is skipped when it runs again.
-    let job = AutomationJob::ProcessInbound(InboundText {
-        account: account.id.clone(),
-        message_sid: sid.clone(),
-        message_id,
-        from,
-        to,
-        body,
-        media_urls,
-        keyword: decision.class,
-        received_at,
-    });
-    jobs::enqueue_with_id(app, format!("inbound:{sid}"), job)
-        .await
-        .map_err(|e| backend("queue", &e))?;
-    // Answer a keyword only where Twilio did not: never a second confirmation.
-    let reply = if decision.we_should_reply() {
-        match decision.class {
-            KeywordClass::OptOut => account.replies.opt_out.as_deref(),
-            KeywordClass::OptIn => account.replies.opt_in.as_deref(),
-            KeywordClass::Help => account.replies.help.as_deref(),
-            KeywordClass::None => None,
-        }
-    } else {
-        None
+}
+
+/// Records a STOP or START from the text, dated when it was first received.
+async fn record_consent(
+    app: &App,
+    account: &Account,
+    text: &Arrival,
+    class: KeywordClass,
+    received_at: Timestamp,
+) -> Result<(), InboundError> {
+    let opted_out = class == KeywordClass::OptOut;
+    let record = ConsentRecord {
+        opted_out,
+        changed_at: received_at,
+        source: format!(
+            "inbound {} ({})",
+            if opted_out { "opt-out" } else { "opt-in" },
+            text.sid
+        ),
     };
-    Ok(twiml(reply))
+    app.store
+        .set_consent(&account.id, &text.from, &record)
+        .await
+        .map(|_| ())
+        .map_err(|e| backend("consent", &e))
+}
+
+/// Our answer to a keyword, only where Twilio did not answer: never a second confirmation.
+fn keyword_reply<'a>(account: &'a Account, decision: &KeywordDecision) -> Option<&'a str> {
+    if !decision.we_should_reply() {
+        return None;
+    }
+    match decision.class {
+        KeywordClass::OptOut => account.replies.opt_out.as_deref(),
+        KeywordClass::OptIn => account.replies.opt_in.as_deref(),
+        KeywordClass::Help => account.replies.help.as_deref(),
+        KeywordClass::None => None,
+    }
 }
 
 /// A number in a Messaging Service pool need not be listed on the account: the account

@@ -28,10 +28,9 @@ use crate::domain::send_content::check_content;
 use crate::domain::send_request::{Recipient, SendFields, SendRequest, parse_send_request};
 use crate::domain::sender::SenderSpec;
 use crate::domain::{Account, PhoneNumber};
-use crate::jobs::{GoalSubject, SendJob};
+use crate::jobs::{self, GoalSubject, SendJob};
 use crate::metrics::{self, Metric};
-use crate::ports::queue::MAX_DELAY;
-use crate::ports::{Contact, OutgoingMessage, QueueName, Sender};
+use crate::ports::{Contact, Sender};
 
 /// How long a request with a `requestId` is remembered (a CRM's retries come within hours).
 const REQUEST_ID_WINDOW: Duration = Duration::from_secs(24 * 3600);
@@ -277,20 +276,46 @@ pub async fn queue_send(
     message: &Outgoing,
     message_id: String,
 ) -> Result<SendReply, Unavailable> {
-    let contact_id = message.contact_id.as_deref();
-    let goal = |goal: StandardGoal| (goal, contact_id);
-    // The message passed validation: the CRM hears of it whatever happens next.
-    let mut goals = vec![goal(StandardGoal::SmsSendRequestReceived)];
     metrics::count(&account.id, Metric::SendsRequested);
-
-    let to = &message.to;
     let about = GoalSubject {
-        phone: to.clone(),
+        phone: message.to.clone(),
         message_id: message_id.clone(),
     };
+    // The message passed validation: the CRM hears of it whatever happens next.
+    let mut goals = vec![StandardGoal::SmsSendRequestReceived];
+    let contact_goals = |goals: &[StandardGoal]| -> Vec<(StandardGoal, Option<&str>)> {
+        let contact = message.contact_id.as_deref();
+        goals.iter().map(|goal| (*goal, contact)).collect()
+    };
+    if let Some((reply, refusal_goals)) = refusal(app, account, message, &message_id).await? {
+        goals.extend(refusal_goals);
+        queue_standard_goals(app, account, &about, &contact_goals(&goals)).await?;
+        return Ok(reply);
+    }
+    metrics::count(&account.id, Metric::SendsAdmitted);
+    if let Err(e) = enqueue_admitted(app, account, message, &message_id).await {
+        release_admission(app, account, &message_id).await;
+        return Err(e);
+    }
+    // The send is queued: a goal that cannot be queued now must not turn the answer into
+    // a failure (the CRM would retry and be told "already queued"), so it is only logged.
+    if let Err(e) = queue_standard_goals(app, account, &about, &contact_goals(&goals)).await {
+        tracing::error!(account = %account.id, message_id, error = %e, "send queued, but its goals were not");
+    }
+    Ok(SendReply::queued(message_id))
+}
+
+/// Why the message may not be queued (consent, then the account's queue limit): the
+/// answer and the goals that tell the CRM. Otherwise the message is admitted.
+async fn refusal(
+    app: &App,
+    account: &Account,
+    message: &Outgoing,
+    message_id: &str,
+) -> Result<Option<(SendReply, Vec<StandardGoal>)>, Unavailable> {
     let standing = app
         .store
-        .phone_standing(&account.id, to)
+        .phone_standing(&account.id, &message.to)
         .await
         .map_err(|e| Unavailable(format!("cannot read the phone's opt-out and status: {e}")))?;
     if let Err(refusal) = may_send(
@@ -299,56 +324,55 @@ pub async fn queue_send(
         message.subscription,
         standing.opted_out(),
     ) {
-        goals.push(goal(if refusal.code() == "opted_out" {
+        metrics::count(&account.id, Metric::SendsRefused(refusal.code()));
+        let goal = if refusal.code() == "opted_out" {
             StandardGoal::BlockedNumber
         } else {
             StandardGoal::SendFailed
-        }));
-        queue_standard_goals(app, account, &about, &goals).await?;
-        metrics::count(&account.id, Metric::SendsRefused(refusal.code()));
-        return Ok(SendReply::refusal(
-            SendOutcome::Refused,
-            refusal.code(),
-            refusal.to_string(),
-        ));
+        };
+        let reply = SendReply::refusal(SendOutcome::Refused, refusal.code(), refusal.to_string());
+        return Ok(Some((reply, vec![goal])));
     }
-
     let admitted = app
         .store
-        .try_admit(&account.id, &message_id, account.limits.queue_limit)
+        .try_admit(&account.id, message_id, account.limits.queue_limit)
         .await
         .map_err(|e| Unavailable(format!("cannot take an admission slot: {e}")))?;
-    if !admitted {
-        goals.push(goal(StandardGoal::QueueExceeded));
-        goals.push(goal(StandardGoal::SendFailed));
-        queue_standard_goals(app, account, &about, &goals).await?;
-        metrics::count(&account.id, Metric::SendsRefused("queue_full"));
-        return Ok(SendReply::refusal(
-            SendOutcome::QueueFull,
-            "queue_full",
-            format!(
-                "the account already has {} messages waiting to be sent (its queue limit); try again later",
-                account.limits.queue_limit
-            ),
-        ));
+    if admitted {
+        return Ok(None);
     }
+    metrics::count(&account.id, Metric::SendsRefused("queue_full"));
+    let reply = SendReply::refusal(
+        SendOutcome::QueueFull,
+        "queue_full",
+        format!(
+            "the account already has {} messages waiting to be sent (its queue limit); try again later",
+            account.limits.queue_limit
+        ),
+    );
+    Ok(Some((
+        reply,
+        vec![StandardGoal::QueueExceeded, StandardGoal::SendFailed],
+    )))
+}
 
-    metrics::count(&account.id, Metric::SendsAdmitted);
+/// Reserves the sender's calendar slot for an admitted message and queues its send job,
+/// delayed until the slot (at most SQS's 15 minutes; the worker handles the rest).
+async fn enqueue_admitted(
+    app: &App,
+    account: &Account,
+    message: &Outgoing,
+    message_id: &str,
+) -> Result<(), Unavailable> {
     let sender = Sender::from(message.sender.clone());
     let now = app.clock.now();
-    let slot = match super::pacing::reserve_calendar_slot(app, account, &sender, &message.body, now)
+    let slot = super::pacing::reserve_calendar_slot(app, account, &sender, &message.body, now)
         .await
-    {
-        Ok(slot) => slot,
-        Err(e) => {
-            release_admission(app, account, &message_id).await;
-            return Err(Unavailable(format!("cannot reserve a send slot: {e}")));
-        }
-    };
+        .map_err(|e| Unavailable(format!("cannot reserve a send slot: {e}")))?;
     let job = SendJob {
-        message_id: message_id.clone(),
+        message_id: message_id.to_string(),
         account: account.id.clone(),
-        to: to.clone(),
+        to: message.to.clone(),
         sender,
         body: message.body.clone(),
         media_urls: message.media_urls.clone(),
@@ -361,26 +385,9 @@ pub async fn queue_send(
         send_slot: None,
         time_zone: message.time_zone.clone(),
     };
-    // Delayed until its slot (at most SQS's 15 minutes; the worker handles the rest).
-    let delay = now.until(slot).min(MAX_DELAY);
-    let queued = match OutgoingMessage::job(&job, delay) {
-        Ok(message) => app
-            .queue
-            .enqueue(QueueName::Send, message)
-            .await
-            .map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
-    };
-    if let Err(e) = queued {
-        release_admission(app, account, &message_id).await;
-        return Err(Unavailable(format!("cannot queue the send: {e}")));
-    }
-    // The send is queued: a goal that cannot be queued now must not turn the answer into
-    // a failure (the CRM would retry and be told "already queued"), so it is only logged.
-    if let Err(e) = queue_standard_goals(app, account, &about, &goals).await {
-        tracing::error!(account = %account.id, message_id, error = %e, "send queued, but its goals were not");
-    }
-    Ok(SendReply::queued(message_id))
+    jobs::enqueue_send(app, &job, now.until(slot))
+        .await
+        .map_err(|e| Unavailable(format!("cannot queue the send: {e}")))
 }
 
 async fn release_admission(app: &App, account: &Account, message_id: &str) {

@@ -88,8 +88,52 @@ fn url_hints(url: &str) -> (Option<String>, Option<String>) {
 
 /// The status callback: verify, apply, set off (see the module documentation).
 pub async fn receive(app: &App, request: &WebhookRequest) -> Result<CallbackOutcome, StatusError> {
-    let (account_hint, message_hint) = url_hints(&request.url);
     let sid = request.required("MessageSid")?;
+    let (account, by_sid) = callback_account(app, request, sid).await?;
+    let raw_status = request.required("MessageStatus")?;
+    let Ok(status) = raw_status.parse::<MessageStatus>() else {
+        tracing::warn!(account = %account.id, status = raw_status, "unknown message status ignored");
+        return Ok(CallbackOutcome::UnknownStatus(raw_status.to_string()));
+    };
+    let error_code = request
+        .non_empty("ErrorCode")
+        .map(|code| {
+            code.parse::<u32>()
+                .map_err(|_| StatusError::Invalid(format!("ErrorCode '{code}' is not a number")))
+        })
+        .transpose()?;
+    if by_sid.is_none() {
+        attach_sid_from_url(app, request, &account, sid).await?;
+    }
+    let message = match applied(app, &account, sid, status, error_code).await? {
+        Ok(message) => message,
+        Err(stale) => return Ok(stale),
+    };
+    // The first error code is the message's; a later one never replaces it.
+    let code = message.error_code.or(error_code);
+    // Dated by when the status was first stored, so repeats carry the same date.
+    let at = message.updated_at;
+    let outcome = set_off(app, &account, &message, status, code, at).await?;
+    tracing::info!(
+        account = %account.id,
+        message = %message.id,
+        to = %message.contact_phone.masked(),
+        %status,
+        error_code = ?code,
+        goal = ?outcome.goal,
+        "delivery status applied"
+    );
+    Ok(CallbackOutcome::Applied { status, outcome })
+}
+
+/// The account the callback is for (named in the URL, else the stored message's), once
+/// its auth token checks Twilio's signature; and the message the SID already names.
+async fn callback_account(
+    app: &App,
+    request: &WebhookRequest,
+    sid: &str,
+) -> Result<(Account, Option<MessageRecord>), StatusError> {
+    let (account_hint, _) = url_hints(&request.url);
     let by_sid = app
         .store
         .message_by_sid(sid)
@@ -108,80 +152,66 @@ pub async fn receive(app: &App, request: &WebhookRequest) -> Result<CallbackOutc
         .await
         .map_err(|e| backend("account lookup", &e))?
         .ok_or_else(|| StatusError::UnknownAccount(account_id.to_string()))?;
-    let signed = request.signed_with(account.twilio.auth_token.expose());
-    if !signed {
+    if !request.signed_with(account.twilio.auth_token.expose()) {
         return Err(StatusError::BadSignature);
     }
     // A SID is only ever this account's business: another account's token cannot move it.
     if by_sid.as_ref().is_some_and(|m| m.account != account.id) {
         return Err(StatusError::UnknownMessage(sid.to_string()));
     }
+    Ok((account, by_sid))
+}
 
-    let raw_status = request.required("MessageStatus")?;
-    let Ok(status) = raw_status.parse::<MessageStatus>() else {
-        tracing::warn!(account = %account.id, status = raw_status, "unknown message status ignored");
-        return Ok(CallbackOutcome::UnknownStatus(raw_status.to_string()));
-    };
-    let error_code = request
-        .non_empty("ErrorCode")
-        .map(|code| {
-            code.parse::<u32>()
-                .map_err(|_| StatusError::Invalid(format!("ErrorCode '{code}' is not a number")))
-        })
-        .transpose()?;
-
-    if by_sid.is_none() {
-        // The callback beat the send worker's SID bookkeeping: attach it from the URL.
-        let message_id = message_hint.ok_or_else(|| StatusError::UnknownMessage(sid.into()))?;
-        let to = PhoneNumber::parse_e164(request.required("To")?)
-            .map_err(|e| StatusError::Invalid(format!("To: {e}")))?;
-        match app
-            .store
-            .attach_provider_sid(&account.id, &to, &message_id, sid)
-            .await
-        {
-            Ok(()) => {}
-            Err(StoreError::NotFound(_)) => return Err(StatusError::UnknownMessage(message_id)),
-            Err(e) => return Err(backend("attach SID", &e)),
-        }
-    }
-    let now = app.clock.now();
-    let message = match app
+/// The callback beat the send worker's SID bookkeeping (or the worker died before it):
+/// attaches the SID to the message the URL names.
+async fn attach_sid_from_url(
+    app: &App,
+    request: &WebhookRequest,
+    account: &Account,
+    sid: &str,
+) -> Result<(), StatusError> {
+    let (_, message_hint) = url_hints(&request.url);
+    let message_id = message_hint.ok_or_else(|| StatusError::UnknownMessage(sid.into()))?;
+    let to = PhoneNumber::parse_e164(request.required("To")?)
+        .map_err(|e| StatusError::Invalid(format!("To: {e}")))?;
+    match app
         .store
-        .apply_status(sid, status, error_code, now)
+        .attach_provider_sid(&account.id, &to, &message_id, sid)
         .await
-        .map_err(|e| backend("apply status", &e))?
     {
+        Ok(()) => Ok(()),
+        Err(StoreError::NotFound(_)) => Err(StatusError::UnknownMessage(message_id)),
+        Err(e) => Err(backend("attach SID", &e)),
+    }
+}
+
+/// Applies the status forward-only: the message it moved (or whose move this repeats, to
+/// complete its effects), or the answer for a status that came too late.
+async fn applied(
+    app: &App,
+    account: &Account,
+    sid: &str,
+    status: MessageStatus,
+    error_code: Option<u32>,
+) -> Result<Result<MessageRecord, CallbackOutcome>, StatusError> {
+    let update = app
+        .store
+        .apply_status(sid, status, error_code, app.clock.now())
+        .await
+        .map_err(|e| backend("apply status", &e))?;
+    Ok(match update {
         StatusUpdate::Advanced(message) => {
             crate::metrics::delivery(&account.id, status, message.error_code.or(error_code));
-            message
+            Ok(message)
         }
-        // A repeat of the callback that brought the message here: complete its effects.
-        StatusUpdate::Unchanged(message) if message.status == status => message,
-        StatusUpdate::Unchanged(message) => {
-            return Ok(CallbackOutcome::Stale {
-                current: message.status,
-            });
-        }
+        StatusUpdate::Unchanged(message) if message.status == status => Ok(message),
+        StatusUpdate::Unchanged(message) => Err(CallbackOutcome::Stale {
+            current: message.status,
+        }),
         StatusUpdate::UnknownSid => {
             return Err(StatusError::Backend(format!("message {sid} vanished")));
         }
-    };
-    // The first error code is the message's; a later one never replaces it.
-    let code = message.error_code.or(error_code);
-    // Dated by when the status was first stored, so repeats carry the same date.
-    let at = message.updated_at;
-    let outcome = set_off(app, &account, &message, status, code, at).await?;
-    tracing::info!(
-        account = %account.id,
-        message = %message.id,
-        to = %message.contact_phone.masked(),
-        %status,
-        error_code = ?code,
-        goal = ?outcome.goal,
-        "delivery status applied"
-    );
-    Ok(CallbackOutcome::Applied { status, outcome })
+    })
 }
 
 /// For the send worker: what a send's immediate outcome (a provider rejection with its

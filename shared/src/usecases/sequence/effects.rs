@@ -10,8 +10,8 @@ use crate::domain::send_content::check_content;
 use crate::domain::sender::SenderSpec;
 use crate::jobs::SequenceMessage;
 use crate::ports::{Claim, ClaimTerms, NewNote};
-use crate::usecases::{JobOutcome, crm_outcome};
 use crate::usecases::send_request::{Outgoing, SendOutcome, queue_send};
+use crate::usecases::{JobOutcome, crm_outcome};
 
 /// A run's message through the one way into the send queue (consent, admission, pacing),
 /// under the job's message id: a repeat of the job sends nothing twice.
