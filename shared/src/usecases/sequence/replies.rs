@@ -2,7 +2,7 @@
 //! number. Each advances the run exactly once, under retries.
 
 use super::runs::{
-    AppliedEvent, RunTarget, carry_out, contact_fields, decode_session, encode_session,
+    AppliedEvent, RunSession, RunTarget, carry_out, contact_fields, decode_session, encode_session,
 };
 use super::starts::{RunStart, begin};
 use crate::app::App;
@@ -177,38 +177,17 @@ async fn apply_event(
     record: SessionRecord,
 ) -> Result<RunAdvance, String> {
     let RunEvent { key, event } = run_event;
-    let mut session = match decode_session(&record) {
-        Ok(session) => session,
-        Err(e) => {
-            // Never written by this version: end it rather than block the contact.
-            tracing::error!(account = %account.id, error = %e, "ending an unreadable sequence session");
-            end_quietly(app, &account.id, phone, &record.session_id).await;
-            return Ok(RunAdvance::RunGone);
-        }
+    let Some(mut session) = readable_session(app, account, phone, &record).await else {
+        return Ok(RunAdvance::RunGone);
     };
     if session.last.key == key {
         // A retry of this very event: its state is stored, its effects may not be queued.
-        carry_out(
-            app,
-            &RunTarget::of(&account.id, &record, phone, &session),
-            &session.last,
-        )
-        .await?;
+        let target = RunTarget::of(&account.id, &record, phone, &session);
+        carry_out(app, &target, &session.last).await?;
         return Ok(RunAdvance::AlreadyTaken);
     }
-    let sequence = match app.store.sequence(&account.id, &record.sequence).await {
-        Ok(Some(Ok(sequence))) => sequence,
-        Ok(gone_or_invalid) => {
-            tracing::warn!(
-                account = %account.id,
-                sequence = record.sequence,
-                problem = ?gone_or_invalid.and_then(Result::err).map(|e| e.to_string()),
-                "the run's sequence was deleted or is no longer valid: the run ends"
-            );
-            end_quietly(app, &account.id, phone, &record.session_id).await;
-            return Ok(RunAdvance::RunGone);
-        }
-        Err(e) => return Err(format!("sequence: {e}")),
+    let Some(sequence) = run_sequence(app, account, phone, &record).await? else {
+        return Ok(RunAdvance::RunGone);
     };
     let now = app.clock.now();
     let snapshot = contact_fields(&sequence, contact, Some(&session.run));
@@ -230,8 +209,72 @@ async fn apply_event(
         at: now,
         effects: transition.effects,
     };
+    store_advance(app, account, phone, &record, &session).await?;
+    let target = RunTarget::of(&account.id, &record, phone, &session);
+    carry_out(app, &target, &session.last).await?;
+    tracing::info!(
+        account = %account.id,
+        sequence = record.sequence,
+        to = %phone.masked(),
+        step = session.run.current_step().unwrap_or("(finished)"),
+        "sequence run advanced"
+    );
+    Ok(RunAdvance::Applied)
+}
+
+/// The run stored in `record`, or `None` once an unreadable one (never written by this
+/// version) is ended rather than left to block the contact.
+async fn readable_session(
+    app: &App,
+    account: &Account,
+    phone: &PhoneNumber,
+    record: &SessionRecord,
+) -> Option<RunSession> {
+    match decode_session(record) {
+        Ok(session) => Some(session),
+        Err(e) => {
+            tracing::error!(account = %account.id, error = %e, "ending an unreadable sequence session");
+            end_quietly(app, &account.id, phone, &record.session_id).await;
+            None
+        }
+    }
+}
+
+/// The run's sequence, or `None` once a run whose sequence was deleted or is no longer
+/// valid is ended.
+async fn run_sequence(
+    app: &App,
+    account: &Account,
+    phone: &PhoneNumber,
+    record: &SessionRecord,
+) -> Result<Option<Sequence>, String> {
+    match app.store.sequence(&account.id, &record.sequence).await {
+        Ok(Some(Ok(sequence))) => Ok(Some(sequence)),
+        Ok(gone_or_invalid) => {
+            tracing::warn!(
+                account = %account.id,
+                sequence = record.sequence,
+                problem = ?gone_or_invalid.and_then(Result::err).map(|e| e.to_string()),
+                "the run's sequence was deleted or is no longer valid: the run ends"
+            );
+            end_quietly(app, &account.id, phone, &record.session_id).await;
+            Ok(None)
+        }
+        Err(e) => Err(format!("sequence: {e}")),
+    }
+}
+
+/// Stores the advanced run conditionally on the revision read: an error when another event
+/// of this contact moved the run first (the job is retried on the new state).
+async fn store_advance(
+    app: &App,
+    account: &Account,
+    phone: &PhoneNumber,
+    record: &SessionRecord,
+    session: &RunSession,
+) -> Result<(), String> {
     let next = SessionRecord {
-        state: encode_session(&session)?,
+        state: encode_session(session)?,
         expires_at: session.run.expires_at,
         revision: record.revision + 1,
         ..record.clone()
@@ -241,26 +284,11 @@ async fn apply_event(
         .update_session(&account.id, phone, &next)
         .await
         .map_err(|e| format!("cannot store the run: {e}"))?;
-    if !stored {
-        // Another event of this contact moved the run first: apply this one after it.
-        return Err(
-            "the run changed while this event was applied; retrying on its new state".into(),
-        );
+    if stored {
+        Ok(())
+    } else {
+        Err("the run changed while this event was applied; retrying on its new state".into())
     }
-    carry_out(
-        app,
-        &RunTarget::of(&account.id, &record, phone, &session),
-        &session.last,
-    )
-    .await?;
-    tracing::info!(
-        account = %account.id,
-        sequence = record.sequence,
-        to = %phone.masked(),
-        step = session.run.current_step().unwrap_or("(finished)"),
-        "sequence run advanced"
-    );
-    Ok(RunAdvance::Applied)
 }
 
 /// A send to `phone` failed because it is not a valid mobile number: the contact's run,

@@ -11,7 +11,7 @@ use super::runs::{
 };
 use crate::app::App;
 use crate::domain::sequence::{ContactField, Effect, EngineError, Event, Sequence, advance};
-use crate::domain::{Account, AccountId, PhoneNumber};
+use crate::domain::{Account, AccountId, PhoneNumber, Timestamp};
 use crate::ports::{Contact, SessionRecord, SessionStart};
 use crate::usecases::answers::{self, Claimed};
 use crate::usecases::send_request::Unavailable;
@@ -267,102 +267,31 @@ pub(super) async fn begin(
     account: &Account,
     start: RunStart<'_>,
 ) -> Result<Result<Started, StartRefusal>, String> {
-    let RunStart {
-        sequence,
-        contact,
-        phone,
-        at_step,
-        trigger_sid,
-    } = start;
     let opted_out = app
         .store
-        .consent(&account.id, phone)
+        .consent(&account.id, start.phone)
         .await
         .map_err(|e| format!("cannot read consent: {e}"))?
         .is_some_and(|c| c.opted_out);
     if opted_out {
-        return Ok(Err(StartRefusal::OptedOut(phone.masked())));
+        return Ok(Err(StartRefusal::OptedOut(start.phone.masked())));
     }
     let now = app.clock.now();
-    let snapshot = contact_fields(sequence, Some(contact), None);
-    let event = Event::Start {
-        at_step: at_step.clone(),
-        trigger_sid: trigger_sid.clone(),
+    let (session, step) = match first_state(&start, now)? {
+        Ok(first) => first,
+        Err(refusal) => return Ok(Err(refusal)),
     };
-    let transition = match advance(sequence, None, &event, &snapshot, now) {
-        Ok(transition) => transition,
-        Err(EngineError::UnknownStep(step)) => {
-            return Ok(Err(StartRefusal::UnknownStep {
-                sequence: sequence.name().to_string(),
-                step,
-            }));
-        }
-        Err(e) => return Err(format!("cannot start: {e}")),
+    let (sequence, phone) = (start.sequence, start.phone);
+    let record = match claim_session(app, account, &start, &session, now).await? {
+        Ok(record) => record,
+        Err(refusal) => return Ok(Err(refusal)),
     };
-    let mut effects = transition.effects;
-    // A keyword start keeps the texter's number in the sequence's custom phone field
-    // (Contact.Phone1 already holds it: the contact was found by it or created with it).
-    if trigger_sid.is_some()
-        && let ContactField::Custom(field) = sequence.phone_field()
-        && contact.custom_field(field.name()) != Some(phone.as_str())
-    {
-        effects.insert(
-            0,
-            Effect::SaveField {
-                field: field.clone(),
-                value: phone.to_string(),
-            },
-        );
-    }
-    let step = transition
-        .state
-        .current_step()
-        .or_else(|| effects.iter().find_map(sent_step))
-        .unwrap_or_default()
-        .to_string();
-    let applied = AppliedEvent {
-        key: trigger_sid.unwrap_or_else(|| "start".to_string()),
-        at: now,
-        effects,
-    };
-    let session = RunSession {
-        contact_id: contact.id.clone(),
-        sender: sequence.sender().to_string(),
-        run: transition.state,
-        last: applied,
-    };
-    let record = SessionRecord {
-        session_id: app.ids.new_id(),
-        sequence: sequence.name().to_string(),
-        state: encode_session(&session)?,
-        started_at: now,
-        expires_at: session.run.expires_at,
-        revision: 0,
-    };
-    match app
-        .store
-        .start_session(&account.id, phone, &record, now)
-        .await
-        .map_err(|e| format!("cannot claim the contact's session: {e}"))?
-    {
-        SessionStart::Started => {}
-        SessionStart::AlreadyActive(holder) => {
-            let step = decode_session(&holder)
-                .ok()
-                .and_then(|s| s.run.current_step().map(str::to_string))
-                .unwrap_or_default();
-            return Ok(Err(StartRefusal::AlreadyActive {
-                sequence: holder.sequence,
-                step,
-            }));
-        }
-    }
     let target = RunTarget {
         account: &account.id,
         sequence: sequence.name(),
         session_id: &record.session_id,
         phone,
-        contact_id: &contact.id,
+        contact_id: &start.contact.id,
         sender: &session.sender,
     };
     if let Err(e) = carry_out(app, &target, &session.last).await {
@@ -385,11 +314,103 @@ pub(super) async fn begin(
     );
     Ok(Ok(Started {
         sequence: sequence.name().to_string(),
-        contact_id: contact.id.clone(),
+        contact_id: start.contact.id.clone(),
         session_id: record.session_id,
         step,
         repeated: false,
     }))
+}
+
+/// The run's first state from the engine's start (and the step it is at), with a keyword
+/// start's number kept in the sequence's custom phone field.
+fn first_state(
+    start: &RunStart<'_>,
+    now: Timestamp,
+) -> Result<Result<(RunSession, String), StartRefusal>, String> {
+    let (sequence, contact, phone) = (start.sequence, start.contact, start.phone);
+    let snapshot = contact_fields(sequence, Some(contact), None);
+    let event = Event::Start {
+        at_step: start.at_step.clone(),
+        trigger_sid: start.trigger_sid.clone(),
+    };
+    let transition = match advance(sequence, None, &event, &snapshot, now) {
+        Ok(transition) => transition,
+        Err(EngineError::UnknownStep(step)) => {
+            return Ok(Err(StartRefusal::UnknownStep {
+                sequence: sequence.name().to_string(),
+                step,
+            }));
+        }
+        Err(e) => return Err(format!("cannot start: {e}")),
+    };
+    let mut effects = transition.effects;
+    // A keyword start keeps the texter's number in the sequence's custom phone field
+    // (Contact.Phone1 already holds it: the contact was found by it or created with it).
+    if start.trigger_sid.is_some()
+        && let ContactField::Custom(field) = sequence.phone_field()
+        && contact.custom_field(field.name()) != Some(phone.as_str())
+    {
+        let value = phone.to_string();
+        let field = field.clone();
+        effects.insert(0, Effect::SaveField { field, value });
+    }
+    let step = transition
+        .state
+        .current_step()
+        .or_else(|| effects.iter().find_map(sent_step))
+        .unwrap_or_default()
+        .to_string();
+    let last = AppliedEvent {
+        key: start
+            .trigger_sid
+            .clone()
+            .unwrap_or_else(|| "start".to_string()),
+        at: now,
+        effects,
+    };
+    let session = RunSession {
+        contact_id: contact.id.clone(),
+        sender: sequence.sender().to_string(),
+        run: transition.state,
+        last,
+    };
+    Ok(Ok((session, step)))
+}
+
+/// Claims the contact's session lock with the run's first state: one run per contact.
+async fn claim_session(
+    app: &App,
+    account: &Account,
+    start: &RunStart<'_>,
+    session: &RunSession,
+    now: Timestamp,
+) -> Result<Result<SessionRecord, StartRefusal>, String> {
+    let record = SessionRecord {
+        session_id: app.ids.new_id(),
+        sequence: start.sequence.name().to_string(),
+        state: encode_session(session)?,
+        started_at: now,
+        expires_at: session.run.expires_at,
+        revision: 0,
+    };
+    let claimed = app
+        .store
+        .start_session(&account.id, start.phone, &record, now)
+        .await
+        .map_err(|e| format!("cannot claim the contact's session: {e}"))?;
+    Ok(match claimed {
+        SessionStart::Started => Ok(record),
+        SessionStart::AlreadyActive(holder) => {
+            let step = decode_session(&holder)
+                .ok()
+                .and_then(|s| s.run.current_step().map(str::to_string))
+                .unwrap_or_default();
+            Err(StartRefusal::AlreadyActive {
+                sequence: holder.sequence,
+                step,
+            })
+        }
+    })
 }
 
 pub(super) fn sent_step(effect: &Effect) -> Option<&str> {
