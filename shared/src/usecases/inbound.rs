@@ -362,16 +362,7 @@ pub async fn process(app: &App, text: &InboundText) -> JobOutcome {
 }
 
 pub async fn process_inner(app: &App, text: &InboundText) -> Result<Processed, JobOutcome> {
-    let account = match app.store.account(&text.account).await {
-        Ok(Some(a)) => a,
-        Ok(None) => {
-            return Err(JobOutcome::Dropped(format!(
-                "account {} no longer exists",
-                text.account
-            )));
-        }
-        Err(e) => return Err(JobOutcome::Retry(format!("cannot load account: {e}"))),
-    };
+    let account = super::load_account(app, &text.account).await?;
     // A text from the phone proves it takes SMS: a bounced phone is active again. (Setting
     // a state, so a retry of this job repeats it harmlessly.)
     app.store
@@ -383,91 +374,125 @@ pub async fn process_inner(app: &App, text: &InboundText) -> Result<Processed, J
         )
         .await
         .map_err(|e| JobOutcome::Retry(format!("phone health: {e}")))?;
-    let crm_failed = |e: CrmError| {
-        if e.is_transient() {
-            JobOutcome::Retry(format!("CRM: {e}"))
-        } else {
-            JobOutcome::Dropped(format!("CRM: {e}"))
-        }
-    };
-
-    // Contact: cached lookup, else the CRM; auto-create for ordinary texts (not for
-    // keywords: a STOP should not create a CRM record).
-    let now = app.clock.now();
-    let mut contact = cached_or_found_contact(app, &account, &text.from, now)
-        .await
-        .map_err(crm_failed)?;
-    let mut outcome = if contact.is_some() {
-        ContactOutcome::Found
-    } else {
-        ContactOutcome::Unidentified
-    };
-    let mut email_installed = false;
-    if contact.is_none() && text.keyword == KeywordClass::None {
-        let email = email_to_install(&text.body, None, None, true);
-        let created = app
-            .crm
-            .create_contact(
-                &account,
-                &NewContact {
-                    first_name: Some(AUTO_CREATED_FIRST_NAME.to_string()),
-                    phone: Some(text.from.clone()),
-                    email: email.clone(),
-                    ..NewContact::default()
-                },
-            )
-            .await
-            .map_err(crm_failed)?;
-        // Cache at once: a retry of this job must find it, not create a second one.
-        cache_contact(app, &account, &text.from, &created, now).await;
-        email_installed = email.is_some();
-        outcome = ContactOutcome::AutoCreated;
-        contact = Some(created);
-    } else if let Some(found) = contact.as_mut() {
-        let install = email_to_install(
-            &text.body,
-            found.first_name.as_deref(),
-            found.email.as_ref(),
-            false,
-        );
-        if let Some(email) = install {
-            app.crm
-                .set_email(&account, &found.id, &email)
-                .await
-                .map_err(crm_failed)?;
-            found.email = Some(email);
-            cache_contact(app, &account, &text.from, found, now).await;
-            email_installed = true;
-        }
-    }
-
+    let identified = identify_contact(app, &account, text).await?;
+    let contact = identified.contact.as_ref();
     // Sequences: an active run takes the text (STOP ends it), or the text is a keyword
     // that starts one. A text a run took is not forwarded by e-mail (the run answers it,
     // and its note keeps the conversation) but still fires the inbound goals.
-    let handoff = super::sequence::on_inbound(app, &account, text, contact.as_ref()).await?;
-    if matches!(handoff, Handoff::Took { .. }) {
-        let goals = queue_inbound_goals(
-            app,
-            &account,
-            text,
-            contact.as_ref(),
-            outcome,
-            None,
-            email_installed,
-        )
-        .await?;
-        return Ok(Processed {
-            contact: outcome,
-            contact_id: contact.map(|c| c.id),
-            email_installed,
-            forwarded_to: None,
-            goals,
-            sequence: handoff,
-        });
-    }
+    let handoff = super::sequence::on_inbound(app, &account, text, contact).await?;
+    let forwarded_to = match handoff {
+        Handoff::Took { .. } => None,
+        _ => Some(route_and_forward(app, &account, text, contact).await?),
+    };
+    let goals = queue_inbound_goals(
+        app,
+        &account,
+        text,
+        contact,
+        identified.outcome,
+        forwarded_to.as_ref(),
+        identified.email_installed,
+    )
+    .await?;
+    Ok(Processed {
+        contact: identified.outcome,
+        contact_id: identified.contact.map(|c| c.id),
+        email_installed: identified.email_installed,
+        forwarded_to: forwarded_to.map(|to| to.to_string()),
+        goals,
+        sequence: handoff,
+    })
+}
 
-    // Routing: the last SMS we sent, the last call note, the contact's owner, else the
-    // backup address.
+/// A CRM failure as the job's outcome: transient trouble retries the job.
+fn crm_failed(e: CrmError) -> JobOutcome {
+    if e.is_transient() {
+        JobOutcome::Retry(format!("CRM: {e}"))
+    } else {
+        JobOutcome::Dropped(format!("CRM: {e}"))
+    }
+}
+
+/// Who texted, as the CRM knows them.
+struct Identified {
+    contact: Option<Contact>,
+    outcome: ContactOutcome,
+    email_installed: bool,
+}
+
+/// The texter's contact: cached lookup, else the CRM; auto-created for ordinary texts (not
+/// for keywords: a STOP should not create a CRM record), with an e-mail address the text
+/// gives saved on it.
+async fn identify_contact(
+    app: &App,
+    account: &Account,
+    text: &InboundText,
+) -> Result<Identified, JobOutcome> {
+    let now = app.clock.now();
+    let found = cached_or_found_contact(app, account, &text.from, now)
+        .await
+        .map_err(crm_failed)?;
+    match found {
+        None if text.keyword == KeywordClass::None => {
+            let email = email_to_install(&text.body, None, None, true);
+            let new_contact = NewContact {
+                first_name: Some(AUTO_CREATED_FIRST_NAME.to_string()),
+                phone: Some(text.from.clone()),
+                email: email.clone(),
+                ..NewContact::default()
+            };
+            let created = app
+                .crm
+                .create_contact(account, &new_contact)
+                .await
+                .map_err(crm_failed)?;
+            // Cache at once: a retry of this job must find it, not create a second one.
+            cache_contact(app, account, &text.from, &created, now).await;
+            Ok(Identified {
+                contact: Some(created),
+                outcome: ContactOutcome::AutoCreated,
+                email_installed: email.is_some(),
+            })
+        }
+        None => Ok(Identified {
+            contact: None,
+            outcome: ContactOutcome::Unidentified,
+            email_installed: false,
+        }),
+        Some(mut found) => {
+            let install = email_to_install(
+                &text.body,
+                found.first_name.as_deref(),
+                found.email.as_ref(),
+                false,
+            );
+            let email_installed = install.is_some();
+            if let Some(email) = install {
+                app.crm
+                    .set_email(account, &found.id, &email)
+                    .await
+                    .map_err(crm_failed)?;
+                found.email = Some(email);
+                cache_contact(app, account, &text.from, &found, now).await;
+            }
+            Ok(Identified {
+                contact: Some(found),
+                outcome: ContactOutcome::Found,
+                email_installed,
+            })
+        }
+    }
+}
+
+/// Routes the text to one teammate (the last SMS we sent, the last call note, the
+/// contact's owner, else the backup address), records why, and queues the forward as a
+/// job of its own (SES trouble retries only the e-mail). Whom it went to.
+async fn route_and_forward(
+    app: &App,
+    account: &Account,
+    text: &InboundText,
+    contact: Option<&Contact>,
+) -> Result<EmailAddress, JobOutcome> {
     let history = app
         .store
         .conversation(&account.id, &text.from, HISTORY)
@@ -479,28 +504,20 @@ pub async fn process_inner(app: &App, text: &InboundText) -> Result<Processed, J
         .map(|n| n.backup_email.clone())
         .or_else(|| account.numbers.first().map(|n| n.backup_email.clone()))
         .ok_or_else(|| JobOutcome::Dropped("account has no numbers".into()))?;
-    let decision = route(
-        app,
-        &account,
-        contact.as_ref(),
-        last_outbound.and_then(MessageRecord::as_last_sms),
-        &backup_email,
-    )
-    .await
-    .map_err(crm_failed)?;
-
+    let last_sms = last_outbound.and_then(MessageRecord::as_last_sms);
+    let decision = route(app, account, contact, last_sms, &backup_email)
+        .await
+        .map_err(crm_failed)?;
     app.store
         .record_routing(&account.id, &text.from, &text.message_id, &decision)
         .await
         .map_err(|e| JobOutcome::Retry(format!("record routing: {e}")))?;
-
-    // The forward, as its own job: SES trouble retries only the e-mail.
     let from_address = app.settings.mail_from.clone().ok_or_else(|| {
         JobOutcome::Dropped("no sender address for e-mail (SMSFLOW_MAIL_FROM / mail.from)".into())
     })?;
     let email = forward_email(
         text,
-        contact.as_ref(),
+        contact,
         &decision.reason,
         from_address,
         decision.to.clone(),
@@ -509,25 +526,7 @@ pub async fn process_inner(app: &App, text: &InboundText) -> Result<Processed, J
     jobs::enqueue_with_id(app, format!("forward:{}", text.message_sid), forward_job)
         .await
         .map_err(|e| JobOutcome::Retry(format!("queue: {e}")))?;
-
-    let goals = queue_inbound_goals(
-        app,
-        &account,
-        text,
-        contact.as_ref(),
-        outcome,
-        Some(&decision.to),
-        email_installed,
-    )
-    .await?;
-    Ok(Processed {
-        contact: outcome,
-        contact_id: contact.map(|c| c.id),
-        email_installed,
-        forwarded_to: Some(decision.to.to_string()),
-        goals,
-        sequence: handoff,
-    })
+    Ok(decision.to)
 }
 
 /// The inbound goals, one job each under ids derived from the SID; their names.

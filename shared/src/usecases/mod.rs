@@ -48,8 +48,22 @@ impl JobOutcome {
 #[error("{0}")]
 pub struct Unavailable(pub String);
 
-/// Runs `job` on the account `id` names: the one way a job loads its account. An account
-/// deleted since the job was queued drops the job; a store error retries it.
+/// The account a job is for: the one way a job loads its account. An account deleted
+/// since the job was queued drops the job; a store error retries it.
+pub(crate) async fn load_account(
+    app: &crate::app::App,
+    id: &crate::domain::AccountId,
+) -> Result<crate::domain::Account, JobOutcome> {
+    match app.store.account(id).await {
+        Ok(Some(account)) => Ok(account),
+        Ok(None) => Err(JobOutcome::Dropped(format!(
+            "account {id} no longer exists"
+        ))),
+        Err(e) => Err(JobOutcome::Retry(format!("cannot load account {id}: {e}"))),
+    }
+}
+
+/// Runs `job` on the account `id` names (see [`load_account`]).
 pub async fn with_account<F, Fut>(
     app: &crate::app::App,
     id: &crate::domain::AccountId,
@@ -59,10 +73,9 @@ where
     F: FnOnce(crate::domain::Account) -> Fut,
     Fut: std::future::Future<Output = JobOutcome>,
 {
-    match app.store.account(id).await {
-        Ok(Some(account)) => job(account).await,
-        Ok(None) => JobOutcome::Dropped(format!("account {id} no longer exists")),
-        Err(e) => JobOutcome::Retry(format!("cannot load account {id}: {e}")),
+    match load_account(app, id).await {
+        Ok(account) => job(account).await,
+        Err(outcome) => outcome,
     }
 }
 
