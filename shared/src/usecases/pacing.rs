@@ -46,20 +46,7 @@ pub(super) async fn wait_for_calendar(
     if job.send_slot.is_some() {
         return Ok(SlotWait::SendNow);
     }
-    let calendar = match job.not_before {
-        Some(slot) => slot,
-        None => reserve_slot(
-            app,
-            account,
-            &job.sender,
-            &job.body,
-            app.clock.now(),
-            Book::Calendar,
-        )
-        .await
-        .map_err(|e| JobOutcome::Retry(format!("cannot reserve a send slot: {e}")))?,
-    };
-    wait_or_requeue(app, job, calendar, Book::Calendar).await
+    wait_in_book(app, account, job, job.not_before, Book::Calendar).await
 }
 
 /// Paces the job, second step, just before the provider call: a slot among the sender's
@@ -70,20 +57,27 @@ pub(super) async fn wait_for_send_slot(
     account: &Account,
     job: &SendJob,
 ) -> Result<SlotWait, JobOutcome> {
-    let slot = match job.send_slot {
+    wait_in_book(app, account, job, job.send_slot, Book::Sends).await
+}
+
+/// Waits for the job's slot in `book`: the one it holds, else one reserved now.
+async fn wait_in_book(
+    app: &App,
+    account: &Account,
+    job: &SendJob,
+    held: Option<Timestamp>,
+    book: Book,
+) -> Result<SlotWait, JobOutcome> {
+    let slot = match held {
         Some(slot) => slot,
-        None => reserve_slot(
-            app,
-            account,
-            &job.sender,
-            &job.body,
-            app.clock.now(),
-            Book::Sends,
-        )
-        .await
-        .map_err(|e| JobOutcome::Retry(format!("cannot reserve a send slot: {e}")))?,
+        None => {
+            let now = app.clock.now();
+            reserve_slot(app, account, &job.sender, &job.body, now, book)
+                .await
+                .map_err(|e| JobOutcome::Retry(format!("cannot reserve a send slot: {e}")))?
+        }
     };
-    wait_or_requeue(app, job, slot, Book::Sends).await
+    wait_or_requeue(app, job, slot, book).await
 }
 
 async fn wait_or_requeue(
