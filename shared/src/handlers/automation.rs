@@ -2,6 +2,7 @@
 //! job id. It sits above the use cases, which queue jobs (`crate::jobs`) but never run one.
 
 use crate::app::App;
+use crate::domain::Account;
 use crate::jobs::{AutomationEnvelope, AutomationJob};
 use crate::ports::NewNote;
 use crate::usecases::{
@@ -13,46 +14,10 @@ pub async fn run(app: &App, envelope: &AutomationEnvelope) -> JobOutcome {
     automation::run_once(app, envelope, dispatch(app, &envelope.job)).await
 }
 
+/// Jobs about an account run once it is loaded ([`with_account`]: a deleted account drops
+/// the job); the others load what they need themselves.
 async fn dispatch(app: &App, job: &AutomationJob) -> JobOutcome {
     match job {
-        AutomationJob::AchieveGoal {
-            account,
-            contact_id,
-            call_name,
-            about,
-        } => {
-            with_account(app, account, |acct| async move {
-                goals::achieve(app, &acct, contact_id, call_name, about.as_ref()).await
-            })
-            .await
-        }
-        AutomationJob::ApplyTag {
-            account,
-            contact_id,
-            tag,
-        } => {
-            with_account(app, account, |acct| async move {
-                crm_effects::apply_tag(app.crm.as_ref(), &acct, contact_id, tag).await
-            })
-            .await
-        }
-        AutomationJob::CreateNote {
-            account,
-            contact_id,
-            title,
-            body,
-            user_id,
-        } => {
-            let note = NewNote {
-                title: title.clone(),
-                body: body.clone(),
-                user_id: user_id.clone(),
-            };
-            with_account(app, account, |acct| async move {
-                crm_effects::create_note(app.crm.as_ref(), &acct, contact_id, &note).await
-            })
-            .await
-        }
         AutomationJob::SendEmail { email } => {
             crm_effects::send_email(app.mailer.as_ref(), email).await
         }
@@ -60,47 +25,72 @@ async fn dispatch(app: &App, job: &AutomationJob) -> JobOutcome {
         AutomationJob::PostEvent { account, event } => {
             status::post_event(app, account, event).await
         }
+        AutomationJob::SequenceSend { message, .. } => {
+            with_account(app, &message.account, |acct| on_account(app, acct, job)).await
+        }
+        AutomationJob::AchieveGoal { account, .. }
+        | AutomationJob::ApplyTag { account, .. }
+        | AutomationJob::CreateNote { account, .. }
+        | AutomationJob::SetEmail { account, .. }
+        | AutomationJob::SetCustomField { account, .. }
+        | AutomationJob::SequenceNote { account, .. } => {
+            with_account(app, account, |acct| on_account(app, acct, job)).await
+        }
+    }
+}
+
+/// Runs a job about `account`, the account it names.
+async fn on_account(app: &App, account: Account, job: &AutomationJob) -> JobOutcome {
+    let (acct, crm) = (&account, app.crm.as_ref());
+    match job {
+        AutomationJob::AchieveGoal {
+            contact_id,
+            call_name,
+            about,
+            ..
+        } => goals::achieve(app, acct, contact_id, call_name, about.as_ref()).await,
+        AutomationJob::ApplyTag {
+            contact_id, tag, ..
+        } => crm_effects::apply_tag(crm, acct, contact_id, tag).await,
+        AutomationJob::CreateNote {
+            contact_id,
+            title,
+            body,
+            user_id,
+            ..
+        } => crm_effects::create_note(crm, acct, contact_id, &note(title, body, user_id)).await,
         AutomationJob::SequenceSend {
             message_id,
             message,
-        } => {
-            with_account(app, &message.account, |acct| async move {
-                sequence::send_step(app, &acct, message, message_id).await
-            })
-            .await
-        }
+        } => sequence::send_step(app, acct, message, message_id).await,
         AutomationJob::SetEmail {
-            account,
-            contact_id,
-            email,
-        } => {
-            with_account(app, account, |acct| async move {
-                crm_effects::set_email(app.crm.as_ref(), &acct, contact_id, email).await
-            })
-            .await
-        }
+            contact_id, email, ..
+        } => crm_effects::set_email(crm, acct, contact_id, email).await,
         AutomationJob::SetCustomField {
-            account,
             contact_id,
             field,
             value,
-        } => {
-            with_account(app, account, |acct| async move {
-                crm_effects::set_custom_field(app.crm.as_ref(), &acct, contact_id, field, value)
-                    .await
-            })
-            .await
-        }
+            ..
+        } => crm_effects::set_custom_field(crm, acct, contact_id, field, value).await,
         AutomationJob::SequenceNote {
-            account,
             contact_id,
             sequence,
             lines,
-        } => {
-            with_account(app, account, |acct| async move {
-                sequence::write_note(app, &acct, contact_id, sequence, lines).await
-            })
-            .await
+            ..
+        } => sequence::write_note(app, acct, contact_id, sequence, lines).await,
+        AutomationJob::SendEmail { .. }
+        | AutomationJob::ProcessInbound(_)
+        | AutomationJob::PostEvent { .. } => {
+            unreachable!("dispatch runs the jobs about no account itself")
         }
+    }
+}
+
+/// A `CreateNote` job's note.
+fn note(title: &str, body: &str, user_id: &Option<String>) -> NewNote {
+    NewNote {
+        title: title.to_string(),
+        body: body.to_string(),
+        user_id: user_id.clone(),
     }
 }

@@ -65,6 +65,27 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// What a use case's answer means over HTTP: its status.
+pub trait HttpStatus {
+    fn status(&self) -> StatusCode;
+}
+
+/// A use case's error as an HTTP answer: its status, a stable code, and its text as the
+/// detail. Each use-case error says this once (below), so a route is
+/// `usecase(...).await?` and answers it as [`ApiError`].
+pub trait HttpError: HttpStatus + std::fmt::Display {
+    fn code(&self) -> &'static str;
+    /// Logs what the answer does not tell (a backend's failure); nothing by default.
+    fn report(&self) {}
+}
+
+impl<E: HttpError> From<E> for ApiError {
+    fn from(e: E) -> Self {
+        e.report();
+        ApiError::new(e.status(), e.code(), e.to_string())
+    }
+}
+
 /// Answer for paths no router knows.
 pub async fn route_not_found(uri: axum::http::Uri) -> ApiError {
     ApiError::new(

@@ -10,14 +10,14 @@ use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 
-use super::error::{ApiError, json_errors, route_not_found};
+use super::error::{ApiError, HttpStatus, json_errors, route_not_found};
+use super::http_errors::Undone;
 use crate::app::{App, AppSettings};
-use crate::domain::send_request::SendFields;
-use crate::usecases::WebhookRequest;
-use crate::usecases::inbound::{self, InboundError};
-use crate::usecases::send_request::{self, SendOutcome};
-use crate::usecases::sequence::{self, StartFields, StartRefusal};
-use crate::usecases::status::{self as status_usecase, StatusError};
+use crate::domain::Account;
+use crate::domain::send_request::{FieldsError, SendFields};
+use crate::usecases::sequence::{self, StartFields};
+use crate::usecases::status as status_usecase;
+use crate::usecases::{WebhookRequest, accounts, goals, inbound, send_request};
 
 use crate::routes::{GOALS_RESET_PATH, INBOUND_PATH, SEND_PATH, SEQUENCE_START_PATH, STATUS_PATH};
 
@@ -111,26 +111,10 @@ async fn inbound(
     headers: HeaderMap,
     uri: Uri,
     body: Bytes,
-) -> Response {
-    let request = match twilio_request(&app.settings, &headers, &uri, &body) {
-        Ok(request) => request,
-        Err(e) => return e.into_response(),
-    };
-    match inbound::receive(&app, &request).await {
-        Ok(twiml) => ([(header::CONTENT_TYPE, "text/xml")], twiml).into_response(),
-        Err(e) => {
-            let (status, code) = match &e {
-                InboundError::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
-                InboundError::UnknownNumber(_) => (StatusCode::NOT_FOUND, "unknown_number"),
-                InboundError::BadSignature => (StatusCode::FORBIDDEN, "invalid_signature"),
-                InboundError::Backend(detail) => {
-                    tracing::error!(detail, "inbound webhook failed");
-                    (StatusCode::INTERNAL_SERVER_ERROR, "internal")
-                }
-            };
-            ApiError::new(status, code, e.to_string()).into_response()
-        }
-    }
+) -> Result<impl IntoResponse, ApiError> {
+    let request = twilio_request(&app.settings, &headers, &uri, &body)?;
+    let twiml = inbound::receive(&app, &request).await?;
+    Ok(([(header::CONTENT_TYPE, "text/xml")], twiml))
 }
 
 /// Answers 204 once the status is stored and what it sets off is recorded or queued.
@@ -139,27 +123,10 @@ async fn status(
     headers: HeaderMap,
     uri: Uri,
     body: Bytes,
-) -> Response {
-    let request = match twilio_request(&app.settings, &headers, &uri, &body) {
-        Ok(request) => request,
-        Err(e) => return e.into_response(),
-    };
-    match status_usecase::receive(&app, &request).await {
-        Ok(_) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) => {
-            let (status, code) = match &e {
-                StatusError::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
-                StatusError::UnknownAccount(_) => (StatusCode::NOT_FOUND, "unknown_account"),
-                StatusError::UnknownMessage(_) => (StatusCode::NOT_FOUND, "unknown_message"),
-                StatusError::BadSignature => (StatusCode::FORBIDDEN, "invalid_signature"),
-                StatusError::Backend(detail) => {
-                    tracing::error!(detail, "status callback failed");
-                    (StatusCode::INTERNAL_SERVER_ERROR, "internal")
-                }
-            };
-            ApiError::new(status, code, e.to_string()).into_response()
-        }
-    }
+) -> Result<StatusCode, ApiError> {
+    let request = twilio_request(&app.settings, &headers, &uri, &body)?;
+    status_usecase::receive(&app, &request).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// A CRM's send request: the account's key authenticates it; fields come from the query
@@ -170,60 +137,50 @@ async fn send(
     headers: HeaderMap,
     uri: Uri,
     body: Bytes,
-) -> Response {
+) -> Result<Response, ApiError> {
     let query = uri.query().unwrap_or_default();
     let query_key = serde_urlencoded::from_str::<KeyQuery>(query)
         .ok()
         .and_then(|q| q.key);
-    let is_json = headers
+    let is_json = is_json(&headers);
+    let form_body = form_body(is_json, &body);
+    let account = authenticated(&app, &account, query_key.as_deref(), form_body).await?;
+    let fields = send_fields(query, is_json, &body)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", e.to_string()))?;
+    let reply = send_request::request_send(&app, &account, &fields)
+        .await
+        .map_err(Undone::answer(
+            &account.id,
+            "send request",
+            "nothing was queued",
+        ))?;
+    tracing::info!(account = %account.id, outcome = ?reply.outcome, code = ?reply.code, repeated = reply.repeated, "send request");
+    Ok((reply.outcome.status(), axum::Json(reply)).into_response())
+}
+
+/// A send request's fields: the query string's, then the body's (form or JSON) over them.
+fn send_fields(query: &str, is_json: bool, body: &[u8]) -> Result<SendFields, FieldsError> {
+    let mut fields = SendFields::from_form(query.as_bytes())?;
+    let from_body = if is_json {
+        SendFields::from_json(body)
+    } else {
+        SendFields::from_form(body)
+    }?;
+    fields.merge(from_body);
+    Ok(fields)
+}
+
+/// Whether the body is JSON by its `Content-Type` (else a form).
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim_start().starts_with("application/json"));
-    // The key may sit in the body only for form bodies (Keap's name/value pairs).
-    let form_body: &[u8] = if is_json { b"" } else { &body };
-    let account = match authenticate(&app, &account, query_key.as_deref(), form_body).await {
-        Ok(account) => account,
-        Err(e) => return e.into_response(),
-    };
-    let fields = SendFields::from_form(query.as_bytes()).and_then(|mut fields| {
-        let from_body = if is_json {
-            SendFields::from_json(&body)
-        } else {
-            SendFields::from_form(&body)
-        }?;
-        fields.merge(from_body);
-        Ok(fields)
-    });
-    let fields = match fields {
-        Ok(fields) => fields,
-        Err(e) => {
-            return ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", e.to_string())
-                .into_response();
-        }
-    };
-    match send_request::request_send(&app, &account, &fields).await {
-        Ok(reply) => {
-            let status = match reply.outcome {
-                SendOutcome::Queued => StatusCode::ACCEPTED,
-                SendOutcome::Invalid => StatusCode::BAD_REQUEST,
-                SendOutcome::UnknownContact => StatusCode::NOT_FOUND,
-                SendOutcome::Refused => StatusCode::CONFLICT,
-                SendOutcome::QueueFull => StatusCode::TOO_MANY_REQUESTS,
-                SendOutcome::InProgress => StatusCode::CONFLICT,
-            };
-            tracing::info!(account = %account.id, outcome = ?reply.outcome, code = ?reply.code, repeated = reply.repeated, "send request");
-            (status, axum::Json(reply)).into_response()
-        }
-        Err(e) => {
-            tracing::error!(account = %account.id, error = %e, "send request could not be handled");
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                format!("{e}; nothing was queued, retry later"),
-            )
-            .into_response()
-        }
-    }
+        .is_some_and(|v| v.trim_start().starts_with("application/json"))
+}
+
+/// The body where the key may sit: only form bodies (Keap's name/value pairs) carry one.
+fn form_body(is_json: bool, body: &[u8]) -> &[u8] {
+    if is_json { b"" } else { body }
 }
 
 #[derive(serde::Deserialize)]
@@ -231,47 +188,19 @@ struct KeyQuery {
     key: Option<String>,
 }
 
-/// Authenticates a CRM-facing request by the account's secret key, given as `key=` in the
-/// query string or as a form field (Keap's HTTP Post cannot set headers). Only the key's
-/// hash is stored; the comparison is constant-time.
-async fn authenticate(
+/// The account a CRM-facing request names, authenticated by the account's secret key, given
+/// as `key=` in the query string or as a form field (Keap's HTTP Post cannot set headers).
+async fn authenticated(
     app: &App,
     account: &str,
     query_key: Option<&str>,
-    body: &[u8],
-) -> Result<crate::domain::Account, ApiError> {
-    let id = crate::domain::AccountId::parse(account)
-        .map_err(|e| ApiError::new(StatusCode::NOT_FOUND, "unknown_account", e.to_string()))?;
-    let account = app
-        .store
-        .account(&id)
-        .await
-        .map_err(|e| ApiError::internal(format!("account lookup failed: {e}")))?
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "unknown_account",
-                format!("no account {id}"),
-            )
-        })?;
-    let form_key = serde_urlencoded::from_bytes::<Vec<(String, String)>>(body)
+    form_body: &[u8],
+) -> Result<Account, ApiError> {
+    let form_key = serde_urlencoded::from_bytes::<Vec<(String, String)>>(form_body)
         .ok()
         .and_then(|pairs| pairs.into_iter().find(|(k, _)| k == "key").map(|(_, v)| v));
-    let Some(key) = query_key.map(str::to_string).or(form_key) else {
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "missing_key",
-            "give the account's key as ?key=... in the URL or as a key form field",
-        ));
-    };
-    if !account.send_key_hash.matches(&key) {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "invalid_key",
-            "the key does not match this account's key",
-        ));
-    }
-    Ok(account)
+    let key = query_key.map(str::to_string).or(form_key);
+    Ok(accounts::authenticate(&*app.store, account, key.as_deref()).await?)
 }
 
 async fn reset_goals(
@@ -280,13 +209,8 @@ async fn reset_goals(
     axum::extract::Query(query): axum::extract::Query<KeyQuery>,
     body: Bytes,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
-    let account = authenticate(&app, &account, query.key.as_deref(), &body).await?;
-    let reset = app
-        .store
-        .reset_disabled_goals(&account.id)
-        .await
-        .map_err(|e| ApiError::internal(format!("reset failed: {e}")))?;
-    tracing::info!(account = %account.id, reset, "disabled goals reset");
+    let account = authenticated(&app, &account, query.key.as_deref(), &body).await?;
+    let reset = goals::reset_disabled(&*app.store, &account.id).await?;
     Ok(axum::Json(
         serde_json::json!({ "account": account.id, "reset": reset }),
     ))
@@ -302,76 +226,49 @@ async fn start_sequence(
     headers: HeaderMap,
     uri: Uri,
     body: Bytes,
-) -> Response {
+) -> Result<Response, ApiError> {
     let query = uri.query().unwrap_or_default();
     let query_pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap_or_default();
     let query_key = query_pairs
         .iter()
         .find(|(k, _)| k == "key")
-        .map(|(_, v)| v.clone());
-    let is_json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim_start().starts_with("application/json"));
-    let form_body: &[u8] = if is_json { b"" } else { &body };
-    let account = match authenticate(&app, &account, query_key.as_deref(), form_body).await {
-        Ok(account) => account,
-        Err(e) => return e.into_response(),
-    };
-    let from_body = if is_json {
-        StartFields::from_json(&body)
-    } else {
-        serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body)
-            .map(|pairs| StartFields::from_pairs(&pairs))
-            .map_err(|e| format!("body is not application/x-www-form-urlencoded: {e}"))
-    };
-    let fields = match from_body {
-        Ok(fields) => StartFields::from_pairs(&query_pairs).merge(fields),
-        Err(e) => return ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", e).into_response(),
-    };
+        .map(|(_, v)| v.as_str());
+    let is_json = is_json(&headers);
+    let form_body = form_body(is_json, &body);
+    let account = authenticated(&app, &account, query_key, form_body).await?;
+    let fields = start_fields(&query_pairs, is_json, &body)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", e))?;
     let Some(contact_id) = fields.contact_id else {
-        return ApiError::new(
+        return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "missing_contact_id",
             "give the contact as contactId (in Keap: ~Contact.Id~)",
-        )
-        .into_response();
+        ));
     };
-    let started = sequence::start_by_crm(
-        &app,
-        &account,
-        &sequence_name,
-        &contact_id,
-        fields.step.as_deref(),
-        fields.request_id.as_deref(),
-    )
-    .await;
-    match started {
-        Ok(Ok(started)) => (StatusCode::ACCEPTED, axum::Json(started)).into_response(),
-        Ok(Err(refusal)) => {
-            let status = match refusal {
-                StartRefusal::UnknownSequence { .. } | StartRefusal::UnknownContact(_) => {
-                    StatusCode::NOT_FOUND
-                }
-                StartRefusal::AlreadyActive { .. }
-                | StartRefusal::InProgress
-                | StartRefusal::OptedOut(_)
-                | StartRefusal::InvalidSequence { .. } => StatusCode::CONFLICT,
-                StartRefusal::UnknownStep { .. }
-                | StartRefusal::CrmStartOff(_)
-                | StartRefusal::NoPhone { .. } => StatusCode::BAD_REQUEST,
-            };
-            tracing::info!(account = %account.id, sequence = sequence_name, code = refusal.code(), "sequence start refused");
-            ApiError::new(status, refusal.code(), refusal.to_string()).into_response()
-        }
-        Err(e) => {
-            tracing::error!(account = %account.id, error = %e, "sequence start could not be handled");
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                format!("{e}; nothing was started, retry later"),
-            )
-            .into_response()
-        }
-    }
+    let (step, request_id) = (fields.step.as_deref(), fields.request_id.as_deref());
+    let started =
+        sequence::start_by_crm(&app, &account, &sequence_name, &contact_id, step, request_id)
+            .await
+            .map_err(Undone::answer(&account.id, "sequence start", "nothing was started"))?
+            .map_err(|refusal| {
+                tracing::info!(account = %account.id, sequence = sequence_name, code = refusal.code(), "sequence start refused");
+                ApiError::from(refusal)
+            })?;
+    Ok((StatusCode::ACCEPTED, axum::Json(started)).into_response())
+}
+
+/// A sequence start's fields: the body's (form or JSON) over the query string's.
+fn start_fields(
+    query_pairs: &[(String, String)],
+    is_json: bool,
+    body: &[u8],
+) -> Result<StartFields, String> {
+    let from_body = if is_json {
+        StartFields::from_json(body)
+    } else {
+        serde_urlencoded::from_bytes::<Vec<(String, String)>>(body)
+            .map(|pairs| StartFields::from_pairs(&pairs))
+            .map_err(|e| format!("body is not application/x-www-form-urlencoded: {e}"))
+    }?;
+    Ok(StartFields::from_pairs(query_pairs).merge(from_body))
 }

@@ -5,5 +5,6 @@ pub mod automation;
 pub mod consumer;
 pub mod error;
 pub mod http;
+pub mod http_errors;
 
 pub use error::ApiError;

@@ -5,11 +5,11 @@
 use super::JobOutcome;
 use super::Unavailable;
 use crate::app::App;
-use crate::domain::Account;
 use crate::domain::goals::StandardGoal;
+use crate::domain::{Account, AccountId};
 use crate::jobs::{self, AutomationJob, GoalSubject, goal_job};
 use crate::metrics::{self, Metric};
-use crate::ports::{GoalOutcome, GoalRecord, GoalResult, QueueResult};
+use crate::ports::{GoalOutcome, GoalRecord, GoalResult, GoalStore, QueueResult, StoreError};
 
 /// Queues goal jobs (in one queue call where the queue allows) under ids the caller derives
 /// from the event, so queueing them again (a retry) fires each once.
@@ -130,4 +130,21 @@ async fn fire(
             }
         }
     }
+}
+
+/// Forgetting the disabled goals failed; none or some may be forgotten, and resetting again
+/// is safe.
+#[derive(Debug, thiserror::Error)]
+#[error("reset failed: {0}")]
+pub struct ResetFailed(#[from] pub StoreError);
+
+/// Forgets the goals the CRM said were not configured (after an operator adds them in the
+/// CRM), so they fire again; returns how many there were.
+pub async fn reset_disabled(
+    store: &dyn GoalStore,
+    account: &AccountId,
+) -> Result<usize, ResetFailed> {
+    let reset = store.reset_disabled_goals(account).await?;
+    tracing::info!(account = %account, reset, "disabled goals reset");
+    Ok(reset)
 }

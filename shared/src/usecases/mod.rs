@@ -1,6 +1,7 @@
 //! Use cases: one function per job, taking the application's ports and returning an
 //! outcome the handler turns into a response.
 
+pub mod accounts;
 mod answers;
 pub mod automation;
 mod contacts;
