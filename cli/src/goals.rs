@@ -3,6 +3,7 @@
 
 use clap::Subcommand;
 use smsflow_shared::domain::AccountId;
+use smsflow_shared::usecases::goals::{self, ResetFailed};
 
 use crate::output::{CliResult, Output};
 use crate::target::Location;
@@ -39,7 +40,10 @@ pub async fn run(command: Command, out: Output) -> CliResult {
         }
         Command::Reset { account, at } => {
             let id = AccountId::parse(&account)?;
-            let reset = at.store().await?.reset_disabled_goals(&id).await?;
+            let store = at.store().await?;
+            let reset = goals::reset_disabled(store.as_ref(), &id)
+                .await
+                .map_err(|ResetFailed(e)| e)?;
             out.emit(
                 &serde_json::json!({ "account": id, "reset": reset }),
                 || println!("reset {reset} disabled goal(s) of account {id}"),
