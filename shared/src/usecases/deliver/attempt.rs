@@ -33,15 +33,18 @@ pub(super) async fn attempt(
     match begun {
         Ok(AttemptStart::Begun) => {}
         Ok(AttemptStart::OptedOut) => {
-            if replacing.is_some() {
-                finish_attempt(app, job, "not sent: recipient opted out").await;
-            }
             cancel_recorded(app, account, job).await;
             let refusal = (
                 StandardGoal::BlockedNumber,
                 "recipient opted out".to_string(),
             );
-            return refuse(app, account, job, refusal).await;
+            let outcome = refuse(app, account, job, refusal).await;
+            // The attempt this one replaced is settled once the refusal's goals are queued
+            // (a retry of the refusal still finds it unresolved).
+            if replacing.is_some() && !outcome.should_retry() {
+                finish_attempt(app, job, "not sent: recipient opted out").await;
+            }
+            return outcome;
         }
         Ok(AttemptStart::Earlier(earlier)) => {
             // A concurrent copy of the job holds it; its own redelivery resolves it.
