@@ -32,20 +32,7 @@ pub(super) async fn attempt(
         .await;
     match begun {
         Ok(AttemptStart::Begun) => {}
-        Ok(AttemptStart::OptedOut) => {
-            cancel_recorded(app, account, job).await;
-            let refusal = (
-                StandardGoal::BlockedNumber,
-                "recipient opted out".to_string(),
-            );
-            let outcome = refuse(app, account, job, refusal).await;
-            // The attempt this one replaced is settled once the refusal's goals are queued
-            // (a retry of the refusal still finds it unresolved).
-            if replacing.is_some() && !outcome.should_retry() {
-                finish_attempt(app, job, "not sent: recipient opted out").await;
-            }
-            return outcome;
-        }
+        Ok(AttemptStart::OptedOut) => return stopped(app, account, job, replacing).await,
         Ok(AttemptStart::Earlier(earlier)) => {
             // A concurrent copy of the job holds it; its own redelivery resolves it.
             return JobOutcome::Skipped(format!("send already attempted ({earlier:?})"));
@@ -80,6 +67,27 @@ pub(super) async fn attempt(
             "provider outcome unknown ({e}): resolved on redelivery"
         )),
     }
+}
+
+/// A STOP stored before the attempt could be: the message is canceled, the CRM told. The
+/// attempt this one replaced is settled once the refusal's goals are queued (a retry of the
+/// refusal still finds it unresolved).
+async fn stopped(
+    app: &App,
+    account: &Account,
+    job: &SendJob,
+    replacing: Option<Timestamp>,
+) -> JobOutcome {
+    cancel_recorded(app, account, job).await;
+    let refusal = (
+        StandardGoal::BlockedNumber,
+        "recipient opted out".to_string(),
+    );
+    let outcome = refuse(app, account, job, refusal).await;
+    if replacing.is_some() && !outcome.should_retry() {
+        finish_attempt(app, job, "not sent: recipient opted out").await;
+    }
+    outcome
 }
 
 /// The provider's request for the job.
