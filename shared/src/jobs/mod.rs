@@ -6,6 +6,7 @@
 mod automation;
 mod goal;
 mod inbound;
+pub mod keys;
 mod send;
 mod sequence;
 

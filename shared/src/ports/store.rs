@@ -504,6 +504,12 @@ pub trait IdempotencyStore: Send + Sync {
 /// How long a send attempt is remembered (longer than any SQS redelivery).
 pub const ATTEMPT_KEEP: Duration = Duration::from_secs(14 * 24 * 3600);
 
+/// The claim key of a message's send attempt: an idempotency record, as attempts were
+/// before they had states (the other keys are in `jobs::keys`).
+pub fn send_attempt_key(message_id: &str) -> String {
+    format!("send:{message_id}")
+}
+
 /// An attempt to send a message, as recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AttemptState {
@@ -516,6 +522,21 @@ pub enum AttemptState {
         attempted_at: Timestamp,
         outcome: String,
     },
+}
+
+impl From<IdempotencyRecord> for AttemptState {
+    /// An attempt's record: finished once it holds an outcome, made when first claimed.
+    fn from(record: IdempotencyRecord) -> Self {
+        match record.response {
+            Some(outcome) => AttemptState::Finished {
+                attempted_at: record.created_at,
+                outcome,
+            },
+            None => AttemptState::Unresolved {
+                attempted_at: record.created_at,
+            },
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

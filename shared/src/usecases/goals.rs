@@ -35,7 +35,7 @@ pub(crate) async fn queue_standard_goals(
         .iter()
         .filter_map(|(goal, contact_id)| {
             let call_name = goal.call_name();
-            let job_id = format!("goal:{}:{call_name}", about.message_id);
+            let job_id = jobs::keys::goal(&about.message_id, call_name);
             Some((
                 job_id,
                 goal_job(&account.id, (*contact_id)?, call_name, about),

@@ -102,7 +102,7 @@ pub async fn receive(app: &App, request: &WebhookRequest) -> Result<String, Inbo
     // Enqueued after the record, also on a retry: if the first attempt stored the text but
     // failed before enqueueing, this is where its processing is not lost. A job already
     // queued under this id is skipped when it runs again.
-    let job_id = format!("inbound:{}", text.sid);
+    let job_id = jobs::keys::inbound(&text.sid);
     let job = AutomationJob::ProcessInbound(InboundText {
         account: account.id.clone(),
         message_sid: text.sid,
@@ -523,7 +523,7 @@ async fn route_and_forward(
         decision.to.clone(),
     );
     let forward_job = AutomationJob::SendEmail { email };
-    jobs::enqueue_with_id(app, format!("forward:{}", text.message_sid), forward_job)
+    jobs::enqueue_with_id(app, jobs::keys::forward(&text.message_sid), forward_job)
         .await
         .map_err(|e| JobOutcome::Retry(format!("queue: {e}")))?;
     Ok(decision.to)
@@ -554,7 +554,7 @@ async fn queue_inbound_goals(
         let jobs = goals
             .iter()
             .map(|goal| {
-                let job_id = format!("goal:{}:{goal}", text.message_sid);
+                let job_id = jobs::keys::goal(&text.message_sid, goal);
                 let job = goal_job(&account.id, &contact.id, &goal.to_string(), &about);
                 (job_id, job)
             })

@@ -150,7 +150,7 @@ pub async fn request_send(
 fn idempotency_key(account: &Account, request: &SendRequest) -> (String, Duration) {
     if let Some(id) = &request.request_id {
         return (
-            format!("send-request:{}:id:{id}", account.id),
+            jobs::keys::send_request_by_id(&account.id, id),
             REQUEST_ID_WINDOW,
         );
     }
@@ -172,11 +172,7 @@ fn idempotency_key(account: &Account, request: &SendRequest) -> (String, Duratio
         digest.update(part.as_bytes());
     }
     (
-        format!(
-            "send-request:{}:body:{}",
-            account.id,
-            hex::encode(digest.finalize())
-        ),
+        jobs::keys::send_request_by_body(&account.id, &hex::encode(digest.finalize())),
         SAME_BODY_WINDOW,
     )
 }

@@ -278,7 +278,7 @@ async fn set_off(
             phone: message.contact_phone.clone(),
             message_id: message.id.clone(),
         };
-        let job_id = format!("delivery:{}:goal:{call_name}", message.id);
+        let job_id = jobs::keys::delivery_goal(&message.id, &call_name);
         let job = goal_job(&account.id, contact_id, &call_name, &about);
         jobs::enqueue_with_id(app, job_id, job)
             .await
@@ -290,7 +290,7 @@ async fn set_off(
             account: account.id.clone(),
             event,
         };
-        let job_id = format!("delivery:{}:event:{event_type}", message.id);
+        let job_id = jobs::keys::delivery_event(&message.id, event_type);
         jobs::enqueue_with_id(app, job_id, job)
             .await
             .map_err(|e| backend("queue event", &e))?;
@@ -312,7 +312,7 @@ async fn record_phone_event(
         PhoneEvent::InboundText => "inbound_text",
         PhoneEvent::OperatorSet(_) => "operator_set",
     };
-    let key = format!("delivery:{}:phone:{kind}", message.id);
+    let key = jobs::keys::phone_event_claim(&message.id, kind);
     match app
         .store
         .claim(

@@ -243,7 +243,7 @@ async fn after_sent(app: &App, account: &Account, job: &SendJob) -> Result<(), S
         },
         user_id: user.and_then(|u| u.crm_user_id.clone()),
     };
-    jobs::enqueue_with_id(app, format!("note:{}", job.message_id), note)
+    jobs::enqueue_with_id(app, jobs::keys::sms_note(&job.message_id), note)
         .await
         .map(|_| ())
         .map_err(|e| format!("cannot queue the sent message's CRM note: {e}"))

@@ -84,7 +84,7 @@ pub async fn write_note(
         Ok(None) => {}
         Err(e) => return JobOutcome::Retry(format!("cannot read the note id: {e}")),
     }
-    let lock = format!("sequence-note:{}:{contact_id}:{sequence}", account.id);
+    let lock = crate::jobs::keys::sequence_note_lock(&account.id, contact_id, sequence);
     match app
         .store
         .claim(

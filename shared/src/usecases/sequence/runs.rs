@@ -83,7 +83,7 @@ pub(super) fn jobs_for(
     target: &RunTarget<'_>,
     event: &AppliedEvent,
 ) -> Vec<(String, AutomationJob)> {
-    let prefix = format!("seq:{}:{}", target.session_id, event.key);
+    let prefix = jobs::keys::sequence_effects(target.session_id, &event.key);
     let account = target.account.clone();
     let contact_id = target.contact_id.to_string();
     let mut jobs = Vec::new();

@@ -161,15 +161,15 @@ pub async fn start_by_crm(
     let step = step.map(str::trim);
     let (key, window) = match request_id {
         Some(id) => (
-            format!("sequence-start:{}:id:{id}", account.id),
+            crate::jobs::keys::sequence_start_by_id(&account.id, id),
             START_ID_WINDOW,
         ),
         None => (
-            // Sequence names and steps are identifiers; CRM contact ids contain no ':'.
-            format!(
-                "sequence-start:{}:{sequence_name}:{contact_id}:{}",
-                account.id,
-                step.unwrap_or_default()
+            crate::jobs::keys::sequence_start(
+                &account.id,
+                sequence_name,
+                contact_id,
+                step.unwrap_or_default(),
             ),
             SAME_START_WINDOW,
         ),

@@ -19,7 +19,7 @@ use super::{DynamoStore, MAX_RACE_RETRIES};
 use crate::domain::{AccountId, PhoneNumber, Timestamp};
 use crate::ports::store::{
     ATTEMPT_KEEP, AdmissionStore, AttemptStart, AttemptState, Claim, ClaimTerms, IdempotencyRecord,
-    IdempotencyStore, SendAttemptStore, StoreError, StoreResult,
+    IdempotencyStore, SendAttemptStore, StoreError, StoreResult, send_attempt_key,
 };
 
 fn decode_idempotency(item: &Item) -> StoreResult<IdempotencyRecord> {
@@ -33,19 +33,7 @@ fn decode_idempotency(item: &Item) -> StoreResult<IdempotencyRecord> {
 
 /// A send attempt is an idempotency item under this key (as before attempts had states).
 fn attempt_key(message_id: &str) -> Key {
-    Key::idempotency(&format!("send:{message_id}"))
-}
-
-fn attempt_state(record: IdempotencyRecord) -> AttemptState {
-    match record.response {
-        Some(outcome) => AttemptState::Finished {
-            attempted_at: record.created_at,
-            outcome,
-        },
-        None => AttemptState::Unresolved {
-            attempted_at: record.created_at,
-        },
-    }
+    Key::idempotency(&send_attempt_key(message_id))
 }
 
 impl DynamoStore {
@@ -194,7 +182,7 @@ impl SendAttemptStore for DynamoStore {
         let Some(item) = self.get(&attempt_key(message_id), true).await? else {
             return Ok(None);
         };
-        Ok(Some(attempt_state(decode_idempotency(&item)?)))
+        Ok(Some(AttemptState::from(decode_idempotency(&item)?)))
     }
 
     /// A transaction of the attempt's write and a condition check on the phone's consent

@@ -10,7 +10,7 @@ use crate::adapters::embedded::open_read_table;
 use crate::domain::{AccountId, PhoneNumber, Timestamp};
 use crate::ports::store::{
     ATTEMPT_KEEP, AdmissionStore, AttemptStart, AttemptState, Claim, ClaimTerms, ConsentRecord,
-    IdempotencyRecord, IdempotencyStore, SendAttemptStore, StoreResult,
+    IdempotencyRecord, IdempotencyStore, SendAttemptStore, StoreResult, send_attempt_key,
 };
 
 const IDEMPOTENCY: JsonTable = TableDefinition::new("store_idempotency");
@@ -21,19 +21,7 @@ const ADMITTED: TableDefinition<&str, ()> = TableDefinition::new("store_admitted
 
 /// A send attempt is an idempotency record under this key (as before attempts had states).
 fn attempt_key(message_id: &str) -> String {
-    format!("send:{message_id}")
-}
-
-fn attempt_state(record: IdempotencyRecord) -> AttemptState {
-    match record.response {
-        Some(outcome) => AttemptState::Finished {
-            attempted_at: record.created_at,
-            outcome,
-        },
-        None => AttemptState::Unresolved {
-            attempted_at: record.created_at,
-        },
-    }
+    send_attempt_key(message_id)
 }
 
 #[async_trait]
@@ -92,7 +80,7 @@ impl SendAttemptStore for EmbeddedStore {
     async fn send_attempt(&self, message_id: &str) -> StoreResult<Option<AttemptState>> {
         let key = attempt_key(message_id);
         let record: Option<IdempotencyRecord> = self.read_json(IDEMPOTENCY, key).await?;
-        Ok(record.map(attempt_state))
+        Ok(record.map(AttemptState::from))
     }
 
     async fn begin_attempt(
@@ -109,7 +97,7 @@ impl SendAttemptStore for EmbeddedStore {
             .write(move |tx| {
                 let mut table = tx.open_table(IDEMPOTENCY)?;
                 let current: Option<IdempotencyRecord> = get_json(&table, &key)?;
-                if let Some(earlier) = current.map(attempt_state) {
+                if let Some(earlier) = current.map(AttemptState::from) {
                     let replaceable = matches!(
                         (&earlier, replacing),
                         (AttemptState::Unresolved { attempted_at }, Some(at)) if *attempted_at == at
