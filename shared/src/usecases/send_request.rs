@@ -17,6 +17,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::Unavailable;
 use super::answers::{self, Claimed};
 use super::contacts::cached_or_found_contact;
 use super::goals::queue_standard_goals;
@@ -101,8 +102,6 @@ impl SendReply {
         )
     }
 }
-
-pub use super::Unavailable;
 
 /// Handles one send request for an authenticated account.
 pub async fn request_send(

@@ -13,8 +13,8 @@ use crate::app::App;
 use crate::domain::sequence::{ContactField, Effect, EngineError, Event, Sequence, advance};
 use crate::domain::{Account, AccountId, PhoneNumber, Timestamp};
 use crate::ports::{Contact, SessionRecord, SessionStart};
+use crate::usecases::Unavailable;
 use crate::usecases::answers::{self, Claimed};
-use crate::usecases::send_request::Unavailable;
 
 /// A run that began.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

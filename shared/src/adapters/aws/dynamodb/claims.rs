@@ -37,6 +37,34 @@ fn attempt_key(message_id: &str) -> Key {
 }
 
 impl DynamoStore {
+    /// Writes a claim's answer with `expression` (naming it `:response`); `NotFound(what)`
+    /// when the claim is gone.
+    async fn set_response(
+        &self,
+        key: &Key,
+        expression: &str,
+        response: &str,
+        what: impl FnOnce() -> String,
+    ) -> StoreResult<()> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key.item()))
+            .update_expression(expression)
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":response", s(response))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) => {
+                condition_failed(&format!("UpdateItem {key}"), err)?;
+                Err(StoreError::NotFound(what()))
+            }
+        }
+    }
+
     /// Takes over `lapsed`, an unanswered claim whose lease ran out: one conditional write,
     /// so of several claimants exactly one wins. `None` when another got there first.
     async fn take_over(
@@ -110,24 +138,14 @@ impl IdempotencyStore for DynamoStore {
     }
 
     async fn complete(&self, key: &str, response: &str) -> StoreResult<()> {
-        let item_key = Key::idempotency(key);
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(item_key.item()))
-            .update_expression("SET response_body = :response")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":response", s(response))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err) => {
-                condition_failed(&format!("UpdateItem {item_key}"), err)?;
-                Err(StoreError::NotFound(format!("idempotency key {key}")))
-            }
-        }
+        let what = || format!("idempotency key {key}");
+        self.set_response(
+            &Key::idempotency(key),
+            "SET response_body = :response",
+            response,
+            what,
+        )
+        .await
     }
 
     async fn release(&self, key: &str) -> StoreResult<()> {
@@ -225,24 +243,11 @@ impl SendAttemptStore for DynamoStore {
     }
 
     async fn finish_attempt(&self, message_id: &str, outcome: &str) -> StoreResult<()> {
-        let key = attempt_key(message_id);
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key.item()))
-            .update_expression("SET response_body = if_not_exists(response_body, :outcome)")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":outcome", s(outcome))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err) => {
-                condition_failed(&format!("UpdateItem {key}"), err)?;
-                Err(StoreError::NotFound(format!("send attempt {message_id}")))
-            }
-        }
+        // The first outcome stays: a late repeat changes nothing.
+        let expression = "SET response_body = if_not_exists(response_body, :response)";
+        let what = || format!("send attempt {message_id}");
+        self.set_response(&attempt_key(message_id), expression, outcome, what)
+            .await
     }
 
     async fn withdraw_attempt(&self, message_id: &str, attempted_at: Timestamp) -> StoreResult<()> {
