@@ -3,8 +3,8 @@
 //! a value of these types is always internally consistent.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 
+use super::ids::validated_text;
 use serde::{Deserialize, Serialize};
 
 use super::email::EmailAddress;
@@ -40,31 +40,7 @@ impl AccountId {
     }
 }
 
-impl fmt::Display for AccountId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::str::FromStr for AccountId {
-    type Err = AccountIdError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        AccountId::parse(s)
-    }
-}
-
-impl TryFrom<String> for AccountId {
-    type Error = AccountIdError;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        AccountId::parse(&s)
-    }
-}
-
-impl From<AccountId> for String {
-    fn from(a: AccountId) -> String {
-        a.0
-    }
-}
+validated_text!(AccountId, AccountIdError, AccountId::parse);
 
 /// The kind of sender, which sets its default throughput.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -1,7 +1,6 @@
 //! E-mail addresses, checked once at the edge.
 
-use std::fmt;
-
+use super::ids::validated_text;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -102,31 +101,7 @@ impl EmailAddress {
     }
 }
 
-impl fmt::Display for EmailAddress {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::str::FromStr for EmailAddress {
-    type Err = EmailError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        EmailAddress::parse(s)
-    }
-}
-
-impl TryFrom<String> for EmailAddress {
-    type Error = EmailError;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        EmailAddress::parse(&s)
-    }
-}
-
-impl From<EmailAddress> for String {
-    fn from(e: EmailAddress) -> String {
-        e.0
-    }
-}
+validated_text!(EmailAddress, EmailError, EmailAddress::parse);
 
 #[cfg(test)]
 mod tests {

@@ -2,8 +2,7 @@
 //! (the standard goals, spelled as turboDial spells them: see `docs/glossary.md`), and which
 //! of them one inbound text fires.
 
-use std::fmt;
-
+use super::ids::validated_text;
 use serde::{Deserialize, Serialize};
 
 use super::contact::ContactOutcome;
@@ -171,31 +170,7 @@ impl GoalName {
     }
 }
 
-impl fmt::Display for GoalName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::str::FromStr for GoalName {
-    type Err = GoalNameError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        GoalName::parse(s)
-    }
-}
-
-impl TryFrom<String> for GoalName {
-    type Error = GoalNameError;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        GoalName::parse(&s)
-    }
-}
-
-impl From<GoalName> for String {
-    fn from(g: GoalName) -> String {
-        g.0
-    }
-}
+validated_text!(GoalName, GoalNameError, GoalName::parse);
 
 /// What happened with one inbound text, as far as goals care.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

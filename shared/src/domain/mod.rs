@@ -9,6 +9,7 @@ pub mod email;
 #[cfg(test)]
 pub(crate) mod fixtures;
 pub mod goals;
+pub mod ids;
 pub mod keywords;
 pub mod leases;
 pub mod merge;
@@ -32,6 +33,7 @@ pub use account::{
     SenderKind, TwilioApiKey, TwilioCredentials, User, canonical_service_sid,
 };
 pub use email::EmailAddress;
+pub use ids::{ContactId, MessageId, MessageSid, SessionId};
 pub use message::{Direction, MessageRecord, MessageStatus};
 pub use phone::{Country, PhoneError, PhoneNumber};
 pub use secret::{KeyHash, Secret, generate_key};

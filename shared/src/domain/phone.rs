@@ -7,6 +7,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::LazyLock;
 
+use super::ids::validated_text;
 use phonenumber::Mode;
 use serde::{Deserialize, Serialize};
 
@@ -179,24 +180,7 @@ pub fn mask_numbers(text: &str) -> String {
 static DEFAULT_FOR_E164: LazyLock<Country> =
     LazyLock::new(|| Country(phonenumber::country::Id::US));
 
-impl fmt::Display for PhoneNumber {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl TryFrom<String> for PhoneNumber {
-    type Error = PhoneError;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        PhoneNumber::parse_e164(&s)
-    }
-}
-
-impl From<PhoneNumber> for String {
-    fn from(p: PhoneNumber) -> String {
-        p.0
-    }
-}
+validated_text!(PhoneNumber, PhoneError, PhoneNumber::parse_e164);
 
 #[cfg(test)]
 mod tests {
