@@ -1,0 +1,106 @@
+//! Conversations: each message with its status, and the per-account list of conversations.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::routing::RoutingDecision;
+use crate::domain::{AccountId, Direction, MessageRecord, MessageStatus, PhoneNumber, Timestamp};
+
+use super::StoreResult;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    New,
+    /// A message with this id or provider SID was already stored; nothing changed.
+    Duplicate,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum StatusUpdate {
+    /// The status moved forward; the message as it now is.
+    Advanced(MessageRecord),
+    /// Not progress (duplicate or out of order); the message as it is. An error code the
+    /// message did not have yet is still kept.
+    Unchanged(MessageRecord),
+    /// No message has this SID.
+    UnknownSid,
+}
+
+#[async_trait]
+pub trait ConversationStore: Send + Sync {
+    /// Stores a message once: duplicate `id`s and duplicate `provider_sid`s are refused
+    /// atomically (Twilio retries webhooks with the same `MessageSid`).
+    async fn record_message(&self, message: &MessageRecord) -> StoreResult<Recorded>;
+    /// The conversation between an account and a phone, newest first.
+    async fn conversation(
+        &self,
+        account: &AccountId,
+        phone: &PhoneNumber,
+        limit: usize,
+    ) -> StoreResult<Vec<MessageRecord>>;
+    async fn message_by_sid(&self, provider_sid: &str) -> StoreResult<Option<MessageRecord>>;
+    /// One message of a conversation, by our id.
+    async fn message(
+        &self,
+        account: &AccountId,
+        phone: &PhoneNumber,
+        message_id: &str,
+    ) -> StoreResult<Option<MessageRecord>>;
+    /// Attaches the provider SID to a stored outbound message (after the provider accepted
+    /// it), so status callbacks can find it. Idempotent for the same SID.
+    async fn attach_provider_sid(
+        &self,
+        account: &AccountId,
+        phone: &PhoneNumber,
+        message_id: &str,
+        provider_sid: &str,
+    ) -> StoreResult<()>;
+    /// Records on an inbound message who it was routed to and why.
+    async fn record_routing(
+        &self,
+        account: &AccountId,
+        phone: &PhoneNumber,
+        message_id: &str,
+        routing: &RoutingDecision,
+    ) -> StoreResult<()>;
+    /// As [`ConversationStore::apply_status`], for a message addressed by our id: a send
+    /// the provider refused outright has no SID. `UnknownSid` means no such message.
+    async fn apply_status_by_id(
+        &self,
+        account: &AccountId,
+        phone: &PhoneNumber,
+        message_id: &str,
+        status: MessageStatus,
+        error_code: Option<u32>,
+        at: Timestamp,
+    ) -> StoreResult<StatusUpdate>;
+    /// Applies a delivery status forward-only and keeps the first error code.
+    async fn apply_status(
+        &self,
+        provider_sid: &str,
+        status: MessageStatus,
+        error_code: Option<u32>,
+        at: Timestamp,
+    ) -> StoreResult<StatusUpdate>;
+}
+
+/// An account's conversation with one phone, as of its newest message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversationSummary {
+    pub phone: PhoneNumber,
+    pub last_message_id: String,
+    pub last_message_at: Timestamp,
+    pub last_direction: Direction,
+}
+
+#[async_trait]
+pub trait ConversationIndex: Send + Sync {
+    /// The account's conversations, most recent first, at most `limit`. Kept by
+    /// [`ConversationStore::record_message`]: conversations whose last message was stored
+    /// before the index existed are not listed until their next message.
+    async fn recent_conversations(
+        &self,
+        account: &AccountId,
+        limit: usize,
+    ) -> StoreResult<Vec<ConversationSummary>>;
+}
