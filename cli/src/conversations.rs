@@ -7,7 +7,7 @@ use clap::Subcommand;
 use serde::Serialize;
 use smsflow_shared::domain::consent::PhoneHealth;
 use smsflow_shared::domain::twilio_errors::{ErrorClass, classify_error_code};
-use smsflow_shared::domain::{AccountId, Direction, MessageRecord};
+use smsflow_shared::domain::{AccountId, Direction, MessageId, MessageRecord};
 use smsflow_shared::ports::{ConsentRecord, ConversationSummary, GoalRecord, GoalResult};
 
 use crate::accounts::stored_account;
@@ -69,7 +69,7 @@ struct ThreadMessage {
 
 #[derive(Serialize)]
 struct RequestGoals {
-    message_id: String,
+    message_id: MessageId,
     goals: Vec<GoalRecord>,
 }
 
@@ -122,8 +122,10 @@ pub async fn run(command: Command, out: Output) -> CliResult {
             let mut messages = store.conversation(&id, &phone, limit).await?;
             messages.reverse();
             // The goals of the messages shown, and of requests since the oldest of them.
-            let oldest = messages.first().map_or("", |m| m.id.as_str());
-            let mut goals = store.goals_fired(&id, &phone, oldest).await?;
+            let oldest = messages
+                .first()
+                .map_or_else(|| MessageId::new(""), |m| m.id.clone());
+            let mut goals = store.goals_fired(&id, &phone, &oldest).await?;
             if messages.is_empty() && goals.is_empty() {
                 return Err(CliError::not_found(format!(
                     "account {id} has no messages with {phone}"
@@ -164,10 +166,10 @@ pub async fn run(command: Command, out: Output) -> CliResult {
 }
 
 /// Removes and returns the records about `message_id`.
-fn take_goals(goals: &mut Vec<GoalRecord>, message_id: &str) -> Vec<GoalRecord> {
+fn take_goals(goals: &mut Vec<GoalRecord>, message_id: &MessageId) -> Vec<GoalRecord> {
     let (mine, rest) = std::mem::take(goals)
         .into_iter()
-        .partition(|g| g.message_id == message_id);
+        .partition(|g| g.message_id == *message_id);
     *goals = rest;
     mine
 }
@@ -227,7 +229,7 @@ fn render(thread: &Thread) -> String {
     };
     for m in &thread.messages {
         let m_ = &m.message;
-        request_lines(&mut lines, Some(&m_.id));
+        request_lines(&mut lines, Some(m_.id.as_str()));
         lines.push(String::new());
         let arrow = match m_.direction {
             Direction::Inbound => "<- in ",
@@ -265,7 +267,7 @@ fn render(thread: &Thread) -> String {
             "    id {}{}  via {}",
             m_.id,
             m_.provider_sid
-                .as_deref()
+                .as_ref()
                 .map(|sid| format!("  sid {sid}"))
                 .unwrap_or_default(),
             m_.our_sender

@@ -119,7 +119,7 @@ pub async fn run(args: SendArgs, out: Output) -> CliResult {
 }
 
 fn print_queued(reply: &SendReply, args: &SendArgs) {
-    let id = reply.message_id.as_deref().unwrap_or("-");
+    let id = reply.message_id.as_ref().map_or("-", |id| id.as_str());
     let recipient = match (&args.to, &args.contact_id) {
         (Some(to), _) => format!(" to {to}"),
         (None, Some(contact)) => format!(" to contact {contact}"),

@@ -606,7 +606,7 @@ fn a_messaging_service_of_another_account_is_refused() {
 
 fn message(n: u32, contact: &str, direction: Direction, status: MessageStatus) -> MessageRecord {
     MessageRecord {
-        id: format!("01J{n:023}"),
+        id: format!("01J{n:023}").into(),
         account: acme(),
         contact_phone: phone(contact),
         our_sender: "+19523142318".into(),
@@ -614,7 +614,7 @@ fn message(n: u32, contact: &str, direction: Direction, status: MessageStatus) -
         body: format!("message {n}"),
         media_urls: vec![],
         status,
-        provider_sid: Some(format!("SM{n}")),
+        provider_sid: Some(format!("SM{n}").into()),
         error_code: None,
         user_id: None,
         campaign: None,
@@ -666,7 +666,7 @@ fn conversations_list_and_show() {
         }
         let goal = |id: &str, name: &str, outcome: GoalResult| GoalRecord {
             message_id: id.into(),
-            goal: name.into(),
+            goal: smsflow_shared::domain::GoalName::parse(name).expect("goal name"),
             outcome,
             at: Timestamp::from_millis(1_714_565_000_000),
         };

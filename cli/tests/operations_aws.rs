@@ -298,7 +298,7 @@ fn conversations_on_dynamodb() {
         ] {
             let at = Timestamp::from_millis(1_714_564_800_000 + n * 60_000);
             let message = MessageRecord {
-                id: format!("01J{n:023}"),
+                id: format!("01J{n:023}").into(),
                 account: AccountId::parse("acme").expect("id"),
                 contact_phone: PhoneNumber::parse_e164(contact).expect("phone"),
                 our_sender: "+19523142318".into(),

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::domain::leases::Leases;
 use crate::domain::retry_backoff::RetryBackoff;
-use crate::domain::{AccountId, EmailAddress};
+use crate::domain::{AccountId, EmailAddress, MessageId};
 use crate::ports::{Clock, Crm, EventPublisher, IdGenerator, JobQueue, Mailer, SmsProvider, Store};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -25,7 +25,11 @@ impl AppSettings {
     /// (whose auth token signs the callback) and our message, so a callback that arrives
     /// before the send worker attached the provider's SID still finds its message.
     /// Account ids and message ids (ULIDs) need no URL encoding.
-    pub fn status_callback_url(&self, account: &AccountId, message_id: &str) -> Option<String> {
+    pub fn status_callback_url(
+        &self,
+        account: &AccountId,
+        message_id: &MessageId,
+    ) -> Option<String> {
         self.public_base_url.as_ref().map(|base| {
             format!(
                 "{base}{}?account={account}&message={message_id}",

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use smsflow_shared::domain::consent::SendKind;
 use smsflow_shared::domain::{
-    Account, AccountId, CrmConnection, Direction, EmailAddress, InboundNumber, KeyHash,
+    Account, AccountId, CrmConnection, Direction, EmailAddress, InboundNumber, KeyHash, MessageId,
     MessageRecord, MessageStatus, PhoneNumber, Secret, SendLimits, SenderKind, Timestamp,
     TwilioCredentials, User,
 };
@@ -86,14 +86,14 @@ pub fn account(id: &str, numbers: &[&str]) -> Account {
 /// (outbound: queued; inbound: received), with no body, SID, user, campaign or contact: a
 /// test sets what it needs with `..`.
 pub fn message(
-    id: String,
+    id: impl Into<MessageId>,
     account: &AccountId,
     contact: &str,
     direction: Direction,
     at: Timestamp,
 ) -> MessageRecord {
     MessageRecord {
-        id,
+        id: id.into(),
         account: account.clone(),
         contact_phone: phone(contact),
         our_sender: ACME_LONG_CODE.into(),
@@ -117,9 +117,14 @@ pub fn message(
 
 /// A transactional send job `message_id` of `body` to `to` from the account's first number,
 /// due now, for no user, campaign or contact: a test sets what it needs with `..`.
-pub fn send_job(message_id: String, account: &Account, to: PhoneNumber, body: &str) -> SendJob {
+pub fn send_job(
+    message_id: impl Into<MessageId>,
+    account: &Account,
+    to: PhoneNumber,
+    body: &str,
+) -> SendJob {
     SendJob {
-        message_id,
+        message_id: message_id.into(),
         account: account.id.clone(),
         to,
         sender: Sender::Number(account.numbers[0].number.clone()),

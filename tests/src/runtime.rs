@@ -103,7 +103,7 @@ pub async fn queued_goals(queue: &dyn QueueReceiver) -> Vec<String> {
         .filter_map(|m| {
             let envelope: AutomationEnvelope = serde_json::from_str(&m.body).ok()?;
             match envelope.job {
-                AutomationJob::AchieveGoal { call_name, .. } => Some(call_name),
+                AutomationJob::AchieveGoal { call_name, .. } => Some(call_name.to_string()),
                 _ => None,
             }
         })

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use smsflow_shared::adapters::embedded::{EmbeddedDb, EmbeddedStore};
 use smsflow_shared::domain::AccountId;
+use smsflow_shared::domain::MessageId;
 use smsflow_shared::ports::{AdmissionStore, AttemptState, SendAttemptStore};
 use smsflow_tests::example::{ACME_LONG_CODE, ACME_SEND_KEY, ACME_TWILIO_SID, ExampleConfig};
 use smsflow_tests::shape::bin_dir;
@@ -371,7 +372,10 @@ async fn nothing_is_lost_or_sent_twice_when_the_server_is_killed() {
     assert_eq!(store.pending_sends(&acme).await.expect("pending"), 0);
     let messages = stored_send_ids(&store, &acme).await;
     for id in messages {
-        let attempt = store.send_attempt(&id).await.expect("attempt");
+        let attempt = store
+            .send_attempt(&MessageId::new(&id))
+            .await
+            .expect("attempt");
         assert!(
             matches!(attempt, Some(AttemptState::Finished { .. })),
             "{id}: {attempt:?}"
@@ -392,7 +396,7 @@ async fn stored_send_ids(store: &EmbeddedStore, acme: &AccountId) -> Vec<String>
             .filter(|m| m.direction == Direction::Outbound)
             .collect();
         assert_eq!(outbound.len(), 1, "one message stored for send {i}");
-        ids.extend(outbound.into_iter().map(|m| m.id));
+        ids.extend(outbound.into_iter().map(|m| m.id.into_string()));
     }
     ids
 }

@@ -9,10 +9,12 @@ use std::time::Duration;
 
 use smsflow_shared::config::LocalConfig;
 use smsflow_shared::domain::send_request::SendFields;
-use smsflow_shared::domain::{MessageRecord, MessageStatus, Timestamp};
+use smsflow_shared::domain::{
+    ContactId, IdempotencyKey, MessageId, MessageRecord, MessageSid, MessageStatus, Timestamp,
+};
 use smsflow_shared::handlers::automation;
 use smsflow_shared::jobs::SendJob;
-use smsflow_shared::jobs::{AutomationEnvelope, AutomationJob};
+use smsflow_shared::jobs::{AutomationEnvelope, AutomationJob, JobId};
 use smsflow_shared::local::{Leases, LocalOptions, LocalRuntime};
 use smsflow_shared::ports::{
     AttemptState, ClaimTerms, ConsentRecord, QueueName, SmsProvider, derived_id,
@@ -156,7 +158,7 @@ async fn a_send_whose_worker_died_is_resolved_not_dropped() {
         assert_eq!(stored.status, case.status, "{name}");
         if case.at_carrier == 1 && case.pending == 0 {
             assert_eq!(
-                stored.provider_sid.as_deref(),
+                stored.provider_sid.as_ref().map(MessageSid::as_str),
                 Some(carrier[0].sid.as_str()),
                 "{name}"
             );
@@ -226,7 +228,12 @@ async fn leave_as_dead_worker(rt: &LocalRuntime, job: &SendJob, died_after: Died
         .expect("carrier took it");
     if died_after == DiedAfter::SidAttached {
         app.store
-            .attach_provider_sid(&account.id, &job.to, &job.message_id, &accepted.sid)
+            .attach_provider_sid(
+                &account.id,
+                &job.to,
+                &job.message_id,
+                &MessageSid::new(&accepted.sid),
+            )
             .await
             .expect("SID attached");
     }
@@ -272,7 +279,7 @@ async fn a_request_whose_handler_died_is_taken_over_after_its_lease() {
     let rt = runtime_with(dir.path(), lease).await;
     let app = rt.app.clone();
     let acme = runtime::account(&app, "acme").await;
-    let key = "send-request:acme:id:crm-42";
+    let key = &IdempotencyKey::send_request_by_id(&acme.id, "crm-42");
     let died_at = app.clock.now();
     let terms = ClaimTerms {
         keep: Duration::from_secs(3600),
@@ -298,8 +305,8 @@ async fn a_request_whose_handler_died_is_taken_over_after_its_lease() {
         .await
         .expect("handled");
     assert_eq!(
-        taken_over.message_id.as_deref(),
-        Some(derived_id(died_at, key).as_str()),
+        taken_over.message_id.as_ref().map(MessageId::as_str),
+        Some(derived_id(died_at, key.as_str()).as_str()),
         "{taken_over:?}"
     );
     let repeat = send_request::request_send(&app, &acme, &fields)
@@ -323,10 +330,10 @@ async fn an_automation_job_whose_worker_died_runs_after_its_lease() {
     let acme = runtime::account(&app, "acme").await;
     let ann = runtime::add_contact(&app, &acme, new_contact("Ann", TO)).await;
     let envelope = AutomationEnvelope {
-        job_id: "tag:crash-test".into(),
+        job_id: JobId::fresh("tag:crash-test".into()),
         job: AutomationJob::ApplyTag {
             account: acme.id.clone(),
-            contact_id: ann.id.clone(),
+            contact_id: ContactId::new(&ann.id),
             tag: "crash-test".into(),
         },
     };
@@ -335,7 +342,11 @@ async fn an_automation_job_whose_worker_died_runs_after_its_lease() {
         lease,
     };
     app.store
-        .claim("automation:tag:crash-test", terms, app.clock.now())
+        .claim(
+            &IdempotencyKey::automation_job("tag:crash-test"),
+            terms,
+            app.clock.now(),
+        )
         .await
         .expect("claimed by the worker that died");
 

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use smsflow_shared::config::LocalConfig;
+use smsflow_shared::domain::MessageSid;
 use smsflow_shared::domain::routing::RoutingRule;
 use smsflow_shared::domain::{AccountId, Direction, MessageRecord, MessageStatus, Timestamp};
 use smsflow_shared::local::RunningServer;
@@ -79,7 +80,7 @@ async fn routed(server: &RunningServer, sid: &str) -> Routed {
             .runtime
             .app
             .store
-            .message_by_sid(sid)
+            .message_by_sid(&MessageSid::new(sid))
             .await
             .expect("store");
         let emails = server.runtime.outbox.list(100).await.expect("outbox");

@@ -8,6 +8,7 @@ use aws_lambda_events::sqs::SqsEvent;
 use axum::Router;
 use serde_json::Value;
 use smsflow_shared::domain::Account;
+use smsflow_shared::domain::{MessageId, MessageSid};
 use smsflow_shared::handlers::{consumer, http};
 use smsflow_shared::local::LocalRuntime;
 use smsflow_shared::ports::{NewContact, QueueName, QueueReceiver};
@@ -266,7 +267,7 @@ async fn status_envelope_applies_the_callback() {
             status: MessageStatus::Sent,
             provider_sid: Some(sid.into()),
             ..message(
-                "01JDELIVERED00000000000001".into(),
+                "01JDELIVERED00000000000001",
                 &acme,
                 "+14155552671",
                 Direction::Outbound,
@@ -286,7 +287,7 @@ async fn status_envelope_applies_the_callback() {
         let stored = rt
             .app
             .store
-            .message_by_sid(sid)
+            .message_by_sid(&MessageSid::new(sid))
             .await
             .expect("store")
             .expect("message");
@@ -350,7 +351,7 @@ async fn inbound_webhook_verifies_records_and_acknowledges_once() {
     let stored = rt
         .app
         .store
-        .message_by_sid("SM1f0e8ae6ade43cb3c0ce4525424e404f")
+        .message_by_sid(&MessageSid::new("SM1f0e8ae6ade43cb3c0ce4525424e404f"))
         .await
         .expect("store")
         .expect("the text is recorded before the answer");
@@ -423,7 +424,7 @@ async fn inbound_webhook_refuses_bad_requests_and_stores_nothing() {
     let stored = rt
         .app
         .store
-        .message_by_sid("SM1f0e8ae6ade43cb3c0ce4525424e404f")
+        .message_by_sid(&MessageSid::new("SM1f0e8ae6ade43cb3c0ce4525424e404f"))
         .await
         .expect("store");
     assert!(stored.is_none(), "a refused webhook stores nothing");
@@ -443,8 +444,8 @@ async fn replies_route_to_the_last_sender_then_the_owner_then_the_backup() {
     let acme = runtime::account(app, "acme").await;
     let text = |from: &str, n: u32| InboundText {
         account: acme.id.clone(),
-        message_sid: format!("SM{n:032x}"),
-        message_id: app.ids.new_id(),
+        message_sid: MessageSid::new(format!("SM{n:032x}")),
+        message_id: MessageId::new(app.ids.new_id()),
         from: phone(from),
         to: phone("+19523142318"),
         body: "Thanks!".into(),

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use smsflow_shared::config::LocalConfig;
+use smsflow_shared::domain::{ContactId, GoalName, MessageId, MessageSid};
 use smsflow_shared::jobs::SendJob;
 use smsflow_shared::jobs::{self, AutomationJob};
 use smsflow_shared::local::RunningServer;
@@ -126,8 +127,8 @@ async fn queue_consumers_run_and_state_survives_restart() {
         &app,
         AutomationJob::AchieveGoal {
             account: acme.id.clone(),
-            contact_id: contact.id.clone(),
-            call_name: "Inbound".into(),
+            contact_id: ContactId::new(contact.id.clone()),
+            call_name: GoalName::parse("Inbound").expect("goal name"),
             about: None,
         },
     )
@@ -202,7 +203,7 @@ async fn queue_consumers_run_and_state_survives_restart() {
         .runtime
         .app
         .store
-        .message_by_sid(&sid)
+        .message_by_sid(&MessageSid::new(sid))
         .await
         .expect("store");
     assert!(stored.is_some(), "conversation survives restart");
@@ -412,7 +413,7 @@ async fn goals_the_crm_lacks_are_disabled_until_reset() {
         .runtime
         .app
         .store
-        .goals_fired(&acme, &from, "")
+        .goals_fired(&acme, &from, &MessageId::new(""))
         .await
         .expect("goal log");
     let inbound = logged
@@ -495,7 +496,7 @@ async fn pool_numbers_of_a_messaging_service_find_their_account() {
         .runtime
         .app
         .store
-        .message_by_sid("SM000000000000000000000000000000p1")
+        .message_by_sid(&MessageSid::new("SM000000000000000000000000000000p1"))
         .await
         .expect("store")
         .expect("the pool text is recorded");

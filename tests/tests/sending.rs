@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use smsflow_shared::config::LocalConfig;
+use smsflow_shared::domain::MessageId;
 use smsflow_shared::local::RunningServer;
 use smsflow_tests::example::{ACME_SEND_KEY, ExampleConfig};
 use smsflow_tests::fixtures::{new_contact, phone, send_job};
@@ -260,7 +261,7 @@ async fn the_worker_keeps_slots_and_never_sends_twice() {
     assert!(visible.is_empty(), "{visible:?}");
 
     let due = SendJob {
-        message_id: app.ids.new_id(),
+        message_id: MessageId::new(app.ids.new_id()),
         not_before: Some(now),
         body: "Now".into(),
         ..job

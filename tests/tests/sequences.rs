@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use futures::future::join_all;
 use serde_json::Value;
+use smsflow_shared::domain::MessageId;
 use smsflow_shared::domain::keywords::KeywordClass;
 use smsflow_shared::domain::sequence::Sequence;
 use smsflow_shared::domain::{Account, Direction, MessageRecord, Timestamp};
@@ -126,7 +127,7 @@ impl Harness {
         let text = InboundText {
             account: self.account.id.clone(),
             message_sid: sid.into(),
-            message_id: self.rt.app.ids.new_id(),
+            message_id: MessageId::new(self.rt.app.ids.new_id()),
             from: phone(from),
             to: phone(ACME_LONG_CODE),
             body: body.into(),
@@ -427,7 +428,7 @@ async fn a_retried_text_queues_the_same_jobs_and_advances_once() {
     let ids = |jobs: &[AutomationEnvelope]| -> BTreeSet<String> {
         jobs.iter()
             .filter(|j| j.job_id.starts_with("seq:"))
-            .map(|j| j.job_id.clone())
+            .map(|j| j.job_id.to_string())
             .collect()
     };
     assert!(!ids(&first).is_empty());

@@ -17,6 +17,7 @@ use smsflow_shared::domain::keywords::KeywordClass;
 use smsflow_shared::domain::{
     Account, Direction, MessageRecord, MessageStatus, Timestamp, twilio_signature,
 };
+use smsflow_shared::domain::{MessageId, MessageSid};
 use smsflow_shared::handlers::automation;
 use smsflow_shared::handlers::http;
 use smsflow_shared::jobs::AutomationEnvelope;
@@ -96,7 +97,7 @@ impl Harness {
         let at = Timestamp::from_millis(1_795_000_000_000);
         let message = MessageRecord {
             body: "Your appointment is tomorrow".into(),
-            provider_sid: attached.then(|| sid(n)),
+            provider_sid: attached.then(|| sid(n)).map(MessageSid::new),
             campaign: Some("reminders".into()),
             contact_id: Some("1".into()),
             ..fixtures::message(message_id(n), &self.acme.id, to, Direction::Outbound, at)
@@ -682,18 +683,23 @@ async fn a_callback_that_beats_the_sid_bookkeeping_attaches_it() {
     let by_sid =
         h.rt.app
             .store
-            .message_by_sid(&sid(1))
+            .message_by_sid(&MessageSid::new(sid(1)))
             .await
             .expect("store")
             .expect("the SID is attached from the callback");
     assert_eq!(
         (by_sid.id, by_sid.status),
-        (message_id(1), MessageStatus::Delivered)
+        (MessageId::new(message_id(1)), MessageStatus::Delivered)
     );
     // The send worker attaching the same SID afterwards is fine.
     h.rt.app
         .store
-        .attach_provider_sid(&h.acme.id, &phone(CONTACT), &message_id(1), &sid(1))
+        .attach_provider_sid(
+            &h.acme.id,
+            &phone(CONTACT),
+            &MessageId::new(message_id(1)),
+            &MessageSid::new(sid(1)),
+        )
         .await
         .expect("idempotent attach");
     h.run_jobs().await;
@@ -718,7 +724,7 @@ async fn repeated_hard_failures_bounce_the_phone_and_signs_of_life_revive_it() {
     let text = InboundText {
         account: h.acme.id.clone(),
         message_sid: "SM0000000000000000000000000000feed".into(),
-        message_id: message_id(91),
+        message_id: MessageId::new(message_id(91)),
         from: phone(landline),
         to: phone("+19523142318"),
         body: "It's actually a mobile".into(),
@@ -728,7 +734,7 @@ async fn repeated_hard_failures_bounce_the_phone_and_signs_of_life_revive_it() {
     };
     // The webhook stored the text before queueing its processing.
     let mut inbound = h.sent_message(90, landline, false).await;
-    inbound.id = message_id(91);
+    inbound.id = MessageId::new(message_id(91));
     inbound.direction = Direction::Inbound;
     inbound.status = MessageStatus::Received;
     inbound.provider_sid = Some(text.message_sid.clone());
@@ -918,7 +924,12 @@ async fn immediate_rejections_map_like_callbacks() {
     let again =
         h.rt.app
             .store
-            .attach_provider_sid(&h.acme.id, &phone("+15005550009"), &message_id(2), &sid(2))
+            .attach_provider_sid(
+                &h.acme.id,
+                &phone("+15005550009"),
+                &MessageId::new(message_id(2)),
+                &MessageSid::new(sid(2)),
+            )
             .await;
     assert!(again.is_ok());
     h.callback(UNDELIVERED_30006, 2, "+15005550009").await;

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use super::account::AccountId;
 use super::consent::PhoneEvent;
 use super::goals::StandardGoal;
+use super::ids::{ContactId, MessageId, MessageSid};
 use super::message::{MessageRecord, MessageStatus};
 use super::phone::PhoneNumber;
 use super::time::Timestamp;
@@ -65,9 +66,9 @@ pub struct DeliveryEvent {
     pub event_type: DeliveryEventType,
     pub account: AccountId,
     /// Our id of the message.
-    pub message_id: String,
+    pub message_id: MessageId,
     /// Twilio's SID, once the provider accepted the message.
-    pub message_sid: Option<String>,
+    pub message_sid: Option<MessageSid>,
     /// The recipient, E.164.
     pub phone: PhoneNumber,
     /// Our side: the number, Messaging Service SID or alphanumeric sender.
@@ -75,7 +76,7 @@ pub struct DeliveryEvent {
     pub status: MessageStatus,
     pub error_code: Option<u32>,
     pub error_class: Option<ErrorClass>,
-    pub contact_id: Option<String>,
+    pub contact_id: Option<ContactId>,
     pub campaign: Option<String>,
     /// When the status was recorded (epoch milliseconds).
     pub occurred_at: Timestamp,

@@ -6,6 +6,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use super::account::AccountId;
+use super::ids::{ContactId, MessageId, MessageSid};
 use super::phone::PhoneNumber;
 use super::routing::{LastSms, RoutingDecision};
 use super::time::Timestamp;
@@ -126,7 +127,7 @@ impl fmt::Display for MessageStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MessageRecord {
     /// Our id: a ULID, so ids sort by creation time.
-    pub id: String,
+    pub id: MessageId,
     pub account: AccountId,
     /// The other party (the contact's phone).
     pub contact_phone: PhoneNumber,
@@ -138,7 +139,7 @@ pub struct MessageRecord {
     pub media_urls: Vec<String>,
     pub status: MessageStatus,
     /// Twilio's `SM…`/`MM…` SID once known.
-    pub provider_sid: Option<String>,
+    pub provider_sid: Option<MessageSid>,
     /// The first error code reported for this message; later ones never replace it.
     pub error_code: Option<u32>,
     /// The user a manual send went out for (replies route to them).
@@ -147,7 +148,7 @@ pub struct MessageRecord {
     pub campaign: Option<String>,
     /// The CRM contact this message is about, when known (goals are fired on it).
     #[serde(default)]
-    pub contact_id: Option<String>,
+    pub contact_id: Option<ContactId>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     /// For inbound texts: who the text was forwarded to, and why.

@@ -9,6 +9,7 @@ pub mod email;
 #[cfg(test)]
 pub(crate) mod fixtures;
 pub mod goals;
+pub mod idempotency;
 pub mod ids;
 pub mod keywords;
 pub mod leases;
@@ -33,6 +34,8 @@ pub use account::{
     SenderKind, TwilioApiKey, TwilioCredentials, User, canonical_service_sid,
 };
 pub use email::EmailAddress;
+pub use goals::GoalName;
+pub use idempotency::IdempotencyKey;
 pub use ids::{ContactId, MessageId, MessageSid, SessionId};
 pub use message::{Direction, MessageRecord, MessageStatus};
 pub use phone::{Country, PhoneError, PhoneNumber};

@@ -4,14 +4,14 @@
 use serde::{Deserialize, Serialize};
 
 use crate::domain::keywords::KeywordClass;
-use crate::domain::{AccountId, PhoneNumber, Timestamp};
+use crate::domain::{AccountId, MessageId, MessageSid, PhoneNumber, Timestamp};
 
 /// The processing job the webhook leaves behind.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InboundText {
     pub account: AccountId,
-    pub message_sid: String,
-    pub message_id: String,
+    pub message_sid: MessageSid,
+    pub message_id: MessageId,
     pub from: PhoneNumber,
     pub to: PhoneNumber,
     pub body: String,

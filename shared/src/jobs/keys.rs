@@ -1,83 +1,87 @@
-//! Every job id and claim key in one place. A job queued about an event gets an id derived
-//! from that event, so queueing it again (a retry) runs it once; a claim key names the work a
-//! claim protects. Keeping the formats here keeps two kinds of work from sharing a key.
+//! Automation job ids. A job queued about an event gets an id derived from that event, so
+//! queueing it again (a retry) runs it once (the automation worker claims
+//! `IdempotencyKey::automation_job(id)` before it runs a job). Every format is built here, so
+//! two kinds of job cannot share an id; the claim keys are in `domain::idempotency`.
 //!
-//! | key | what | kind |
-//! |---|---|---|
-//! | `inbound:<MessageSid>` | an inbound text's processing | job id |
-//! | `forward:<MessageSid>` | its forward e-mail | job id |
-//! | `goal:<message or MessageSid>:<call name>` | a goal about a message | job id |
-//! | `note:<message id>` | a sent message's SMS note | job id |
-//! | `delivery:<message id>:goal:<call name>` | a delivery status's goal | job id |
-//! | `delivery:<message id>:event:<type>` | a delivery event to the account's webhook | job id |
-//! | `seq:<session>:<event>:<index>` | a sequence run's effect | job id |
-//! | `automation:<job id>` | running an automation job once | claim |
-//! | `delivery:<message id>:phone:<kind>` | counting a phone event once | claim |
-//! | `send-request:<account>:id:<requestId>` / `…:body:<digest>` | a CRM's send request | claim |
-//! | `sequence-start:<account>:id:<requestId>` / `…:<sequence>:<contact>:<step>` | a CRM's sequence start | claim |
-//! | `sequence-note:<account>:<contact>:<sequence>` | creating a run's conversation note | claim |
-//!
-//! A send's attempt is a claim too: `ports::store::send_attempt_key`, in the stores.
+//! | id | what |
+//! |---|---|
+//! | `inbound:<MessageSid>` | an inbound text's processing |
+//! | `forward:<MessageSid>` | its forward e-mail |
+//! | `goal:<message id or MessageSid>:<call name>` | a goal about a message |
+//! | `note:<message id>` | a sent message's SMS note |
+//! | `delivery:<message id>:goal:<call name>` | a delivery status's goal |
+//! | `delivery:<message id>:event:<type>` | a delivery event to the account's webhook |
+//! | `seq:<session>:<event>:<index>` / `…:note` | a sequence run's effect / its note lines |
+//! | a fresh id | a job about nothing that could be retried |
 
-use std::fmt::Display;
+use std::fmt::{self, Display};
 
-use crate::domain::AccountId;
+use serde::{Deserialize, Serialize};
 
-pub fn inbound(message_sid: &str) -> String {
-    format!("inbound:{message_sid}")
+use crate::domain::goals::GoalName;
+use crate::domain::{MessageId, MessageSid, SessionId};
+
+/// The id an automation job travels under.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct JobId(String);
+
+impl JobId {
+    /// A job about nothing that could be queued twice: a freshly minted id.
+    pub fn fresh(minted: String) -> Self {
+        JobId(minted)
+    }
+
+    /// Processing the inbound text `sid`.
+    pub fn inbound(sid: &MessageSid) -> Self {
+        JobId(format!("inbound:{sid}"))
+    }
+
+    /// E-mailing the inbound text `sid` to the user it was routed to.
+    pub fn forward(sid: &MessageSid) -> Self {
+        JobId(format!("forward:{sid}"))
+    }
+
+    /// Achieving `call_name` about one message (`about`: its id, or an inbound text's SID).
+    pub fn goal(about: &str, call_name: &GoalName) -> Self {
+        JobId(format!("goal:{about}:{call_name}"))
+    }
+
+    /// The SMS note of a sent message.
+    pub fn sms_note(message_id: &MessageId) -> Self {
+        JobId(format!("note:{message_id}"))
+    }
+
+    /// A goal a message's delivery status fires.
+    pub fn delivery_goal(message_id: &MessageId, call_name: &GoalName) -> Self {
+        JobId(format!("delivery:{message_id}:goal:{call_name}"))
+    }
+
+    /// The delivery event a message's status posts to the account's webhook.
+    pub fn delivery_event(message_id: &MessageId, event_type: impl Display) -> Self {
+        JobId(format!("delivery:{message_id}:event:{event_type}"))
+    }
+
+    /// One effect (`part`: its index, or `note` for the event's note lines) of one applied
+    /// event (`event_key`) of a sequence run.
+    pub fn sequence_effect(session_id: &SessionId, event_key: &str, part: impl Display) -> Self {
+        JobId(format!("seq:{session_id}:{event_key}:{part}"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
-pub fn forward(message_sid: &str) -> String {
-    format!("forward:{message_sid}")
+impl std::ops::Deref for JobId {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
 }
 
-/// A goal about a message: our message id, or the `MessageSid` of an inbound text.
-pub fn goal(about: &str, call_name: impl Display) -> String {
-    format!("goal:{about}:{call_name}")
-}
-
-pub fn sms_note(message_id: &str) -> String {
-    format!("note:{message_id}")
-}
-
-pub fn delivery_goal(message_id: &str, call_name: impl Display) -> String {
-    format!("delivery:{message_id}:goal:{call_name}")
-}
-
-pub fn delivery_event(message_id: &str, event_type: impl Display) -> String {
-    format!("delivery:{message_id}:event:{event_type}")
-}
-
-/// The prefix of a sequence event's effect jobs (`<prefix>:<index>`).
-pub fn sequence_effects(session_id: &str, event_key: &str) -> String {
-    format!("seq:{session_id}:{event_key}")
-}
-
-pub fn automation_claim(job_id: &str) -> String {
-    format!("automation:{job_id}")
-}
-
-pub fn phone_event_claim(message_id: &str, kind: &str) -> String {
-    format!("delivery:{message_id}:phone:{kind}")
-}
-
-pub fn send_request_by_id(account: &AccountId, request_id: &str) -> String {
-    format!("send-request:{account}:id:{request_id}")
-}
-
-pub fn send_request_by_body(account: &AccountId, digest: &str) -> String {
-    format!("send-request:{account}:body:{digest}")
-}
-
-pub fn sequence_start_by_id(account: &AccountId, request_id: &str) -> String {
-    format!("sequence-start:{account}:id:{request_id}")
-}
-
-/// Sequence names and steps are identifiers; CRM contact ids contain no ':'.
-pub fn sequence_start(account: &AccountId, sequence: &str, contact_id: &str, step: &str) -> String {
-    format!("sequence-start:{account}:{sequence}:{contact_id}:{step}")
-}
-
-pub fn sequence_note_lock(account: &AccountId, contact_id: &str, sequence: &str) -> String {
-    format!("sequence-note:{account}:{contact_id}:{sequence}")
+impl Display for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
 }

@@ -7,13 +7,13 @@ use serde::{Deserialize, Serialize};
 use super::GoalSubject;
 use crate::app::App;
 use crate::domain::consent::SendKind;
-use crate::domain::{AccountId, PhoneNumber, Timestamp};
+use crate::domain::{AccountId, ContactId, MessageId, PhoneNumber, Timestamp};
 use crate::ports::{OutgoingMessage, QueueName, QueueResult, Sender};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SendJob {
     /// Our message id (a ULID): the idempotency key of the send.
-    pub message_id: String,
+    pub message_id: MessageId,
     pub account: AccountId,
     pub to: PhoneNumber,
     pub sender: Sender,
@@ -25,7 +25,7 @@ pub struct SendJob {
     pub campaign: Option<String>,
     /// The CRM contact, for goals and the SMS note.
     #[serde(default)]
-    pub contact_id: Option<String>,
+    pub contact_id: Option<ContactId>,
     /// Sent by a user by hand (`SendManual`), not by a campaign (`SendAuto`).
     #[serde(default)]
     pub manual: bool,

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{AccountId, PhoneNumber};
+use crate::domain::{AccountId, ContactId, PhoneNumber};
 
 /// A message of a run, as its job carries it to the send path.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -11,7 +11,7 @@ pub struct SequenceMessage {
     pub sequence: String,
     pub step: String,
     pub to: PhoneNumber,
-    pub contact_id: String,
+    pub contact_id: ContactId,
     /// As written in the definition; checked against the account again when sent.
     pub sender: String,
     pub body: String,

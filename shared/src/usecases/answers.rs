@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::app::App;
+use crate::domain::IdempotencyKey;
 use crate::domain::Timestamp;
 use crate::ports::{Claim, ClaimTerms, StoreResult};
 
@@ -29,7 +30,7 @@ pub(crate) enum Claimed<T> {
 /// Claims `key` for `window`.
 pub(crate) async fn claim<T: DeserializeOwned>(
     app: &App,
-    key: &str,
+    key: &IdempotencyKey,
     window: Duration,
 ) -> StoreResult<Claimed<T>> {
     let terms = ClaimTerms {
@@ -49,16 +50,20 @@ pub(crate) async fn claim<T: DeserializeOwned>(
 
 /// Keeps a final answer with the claim, or gives the claim back (`None`). Failing to
 /// settle is logged: the request was handled, and at worst a retry is handled afresh.
-pub(crate) async fn settle<T: Serialize>(app: &App, key: &str, final_answer: Option<&T>) {
+pub(crate) async fn settle<T: Serialize>(
+    app: &App,
+    key: &IdempotencyKey,
+    final_answer: Option<&T>,
+) {
     let settled = match final_answer.map(serde_json::to_string) {
         Some(Ok(json)) => app.store.complete(key, &json).await,
         Some(Err(e)) => {
-            tracing::error!(key, error = %e, "cannot serialise an answer; the claim is given back");
+            tracing::error!(key = %key, error = %e, "cannot serialise an answer; the claim is given back");
             app.store.release(key).await
         }
         None => app.store.release(key).await,
     };
     if let Err(e) = settled {
-        tracing::warn!(key, error = %e, "could not settle the request's claim");
+        tracing::warn!(key = %key, error = %e, "could not settle the request's claim");
     }
 }

@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use super::JobOutcome;
 use crate::app::App;
+use crate::domain::IdempotencyKey;
 use crate::domain::Timestamp;
-use crate::jobs::{self, AutomationEnvelope, delayed_message};
+use crate::jobs::{AutomationEnvelope, delayed_message};
 use crate::ports::{Claim, ClaimTerms, IdempotencyRecord, QueueName};
 
 /// How long a finished job id is remembered against SQS redelivery.
@@ -24,7 +25,7 @@ pub async fn run_once(
     envelope: &AutomationEnvelope,
     work: impl Future<Output = JobOutcome>,
 ) -> JobOutcome {
-    let key = jobs::keys::automation_claim(&envelope.job_id);
+    let key = IdempotencyKey::automation_job(envelope.job_id.as_str());
     let terms = ClaimTerms {
         keep: DEDUPE_WINDOW,
         lease: app.settings.leases.job,

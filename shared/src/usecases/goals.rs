@@ -7,6 +7,8 @@ use super::Unavailable;
 use crate::app::App;
 use crate::domain::goals::StandardGoal;
 use crate::domain::{Account, AccountId};
+use crate::domain::{ContactId, GoalName};
+use crate::jobs::JobId;
 use crate::jobs::{self, AutomationJob, GoalSubject, goal_job};
 use crate::metrics::{self, Metric};
 use crate::ports::{GoalOutcome, GoalRecord, GoalResult, GoalStore, QueueResult, StoreError};
@@ -15,7 +17,7 @@ use crate::ports::{GoalOutcome, GoalRecord, GoalResult, GoalStore, QueueResult, 
 /// from the event, so queueing them again (a retry) fires each once.
 pub(crate) async fn queue_goals(
     app: &App,
-    jobs: Vec<(String, AutomationJob)>,
+    jobs: Vec<(JobId, AutomationJob)>,
 ) -> QueueResult<Vec<String>> {
     if jobs.is_empty() {
         return Ok(Vec::new());
@@ -29,16 +31,16 @@ pub(crate) async fn queue_standard_goals(
     app: &App,
     account: &Account,
     about: &GoalSubject,
-    goals: &[(StandardGoal, Option<&str>)],
+    goals: &[(StandardGoal, Option<&ContactId>)],
 ) -> Result<(), Unavailable> {
     let jobs = goals
         .iter()
         .filter_map(|(goal, contact_id)| {
-            let call_name = goal.call_name();
-            let job_id = jobs::keys::goal(&about.message_id, call_name);
+            let call_name = GoalName::from(*goal);
+            let job_id = JobId::goal(about.message_id.as_str(), &call_name);
             Some((
                 job_id,
-                goal_job(&account.id, (*contact_id)?, call_name, about),
+                goal_job(&account.id, (*contact_id)?, &call_name, about),
             ))
         })
         .collect();
@@ -54,15 +56,15 @@ pub(crate) async fn queue_standard_goals(
 pub(crate) async fn achieve(
     app: &App,
     account: &Account,
-    contact_id: &str,
-    call_name: &str,
+    contact_id: &ContactId,
+    call_name: &GoalName,
     about: Option<&GoalSubject>,
 ) -> JobOutcome {
     let (outcome, result) = fire(app, account, contact_id, call_name).await;
     if let (Some(result), Some(about)) = (result, about) {
         let record = GoalRecord {
             message_id: about.message_id.clone(),
-            goal: call_name.to_string(),
+            goal: call_name.clone(),
             outcome: result,
             at: app.clock.now(),
         };
@@ -72,7 +74,7 @@ pub(crate) async fn achieve(
             .record_goal(&account.id, &about.phone, &record)
             .await
         {
-            tracing::warn!(account = %account.id, message_id = %about.message_id, goal = call_name, error = %e, "could not log the goal");
+            tracing::warn!(account = %account.id, message_id = %about.message_id, goal = %call_name, error = %e, "could not log the goal");
         }
     }
     outcome
@@ -82,11 +84,11 @@ pub(crate) async fn achieve(
 async fn fire(
     app: &App,
     account: &Account,
-    contact_id: &str,
-    call_name: &str,
+    contact_id: &ContactId,
+    call_name: &GoalName,
 ) -> (JobOutcome, Option<GoalResult>) {
     match app.store.disabled_goals(&account.id).await {
-        Ok(disabled) if disabled.contains(call_name) => {
+        Ok(disabled) if disabled.contains(call_name.as_str()) => {
             return (
                 JobOutcome::Skipped(format!("goal {call_name} is disabled")),
                 Some(GoalResult::Disabled),
@@ -102,7 +104,12 @@ async fn fire(
     }
     let result = app
         .crm
-        .achieve_goal(account, contact_id, &account.goal_integration, call_name)
+        .achieve_goal(
+            account,
+            contact_id.as_str(),
+            &account.goal_integration,
+            call_name.as_str(),
+        )
         .await;
     match result {
         Ok(GoalOutcome::Achieved) => {

@@ -30,6 +30,8 @@ use crate::domain::routing::{
 use crate::domain::{
     Account, Direction, EmailAddress, MessageRecord, MessageStatus, PhoneNumber, Timestamp,
 };
+use crate::domain::{ContactId, MessageId, MessageSid};
+use crate::jobs::JobId;
 use crate::jobs::{self, AutomationJob, GoalSubject, InboundText, goal_job};
 use crate::ports::{ConsentRecord, Contact, CrmError, Email, NewContact, Recorded};
 
@@ -102,7 +104,7 @@ pub async fn receive(app: &App, request: &WebhookRequest) -> Result<String, Inbo
     // Enqueued after the record, also on a retry: if the first attempt stored the text but
     // failed before enqueueing, this is where its processing is not lost. A job already
     // queued under this id is skipped when it runs again.
-    let job_id = jobs::keys::inbound(&text.sid);
+    let job_id = JobId::inbound(&text.sid);
     let job = AutomationJob::ProcessInbound(InboundText {
         account: account.id.clone(),
         message_sid: text.sid,
@@ -150,7 +152,7 @@ async fn receiving_account(
 
 /// The text as the webhook carries it.
 struct Arrival {
-    sid: String,
+    sid: MessageSid,
     from: PhoneNumber,
     to: PhoneNumber,
     body: String,
@@ -162,7 +164,7 @@ struct Arrival {
 impl Arrival {
     fn read(request: &WebhookRequest, to: PhoneNumber) -> Result<Self, InboundError> {
         Ok(Arrival {
-            sid: request.required("MessageSid")?.to_string(),
+            sid: MessageSid::new(request.required("MessageSid")?),
             from: PhoneNumber::parse_e164(request.required("From")?)
                 .map_err(|e| InboundError::Invalid(format!("From: {e}")))?,
             to,
@@ -199,10 +201,10 @@ async fn store_text(
     app: &App,
     account: &Account,
     text: &Arrival,
-) -> Result<(String, Timestamp), InboundError> {
+) -> Result<(MessageId, Timestamp), InboundError> {
     let now = app.clock.now();
     let message = MessageRecord {
-        id: app.ids.new_id(),
+        id: MessageId::new(app.ids.new_id()),
         account: account.id.clone(),
         contact_phone: text.from.clone(),
         our_sender: text.to.to_string(),
@@ -523,7 +525,7 @@ async fn route_and_forward(
         decision.to.clone(),
     );
     let forward_job = AutomationJob::SendEmail { email };
-    jobs::enqueue_with_id(app, jobs::keys::forward(&text.message_sid), forward_job)
+    jobs::enqueue_with_id(app, JobId::forward(&text.message_sid), forward_job)
         .await
         .map_err(|e| JobOutcome::Retry(format!("queue: {e}")))?;
     Ok(decision.to)
@@ -554,8 +556,13 @@ async fn queue_inbound_goals(
         let jobs = goals
             .iter()
             .map(|goal| {
-                let job_id = jobs::keys::goal(&text.message_sid, goal);
-                let job = goal_job(&account.id, &contact.id, &goal.to_string(), &about);
+                let job_id = JobId::goal(text.message_sid.as_str(), goal);
+                let job = goal_job(
+                    &account.id,
+                    &ContactId::new(contact.id.clone()),
+                    goal,
+                    &about,
+                );
                 (job_id, job)
             })
             .collect();

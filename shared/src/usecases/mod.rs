@@ -19,9 +19,13 @@ pub use twilio_webhook::{MissingField, WebhookRequest};
 
 /// Logs a message body when the account has `debug_log_bodies` on; bodies are private
 /// and stay out of the logs otherwise.
-pub(crate) fn log_body(account: &crate::domain::Account, message_id: &str, body: &str) {
+pub(crate) fn log_body(
+    account: &crate::domain::Account,
+    message_id: &crate::domain::MessageId,
+    body: &str,
+) {
     if account.debug_log_bodies {
-        tracing::info!(account = %account.id, message = message_id, body, "message body (debug_log_bodies is on)");
+        tracing::info!(account = %account.id, message = %message_id, body, "message body (debug_log_bodies is on)");
     }
 }
 
@@ -132,7 +136,13 @@ mod tests {
         for (debug, logged) in [(false, false), (true, true)] {
             let mut account = fixtures::account();
             account.debug_log_bodies = debug;
-            let logs = logs_of(|| log_body(&account, "01MSG", "see you at 5pm"));
+            let logs = logs_of(|| {
+                log_body(
+                    &account,
+                    &crate::domain::MessageId::new("01MSG"),
+                    "see you at 5pm",
+                )
+            });
             assert_eq!(
                 logs.contains("see you at 5pm"),
                 logged,

@@ -29,6 +29,7 @@ use crate::domain::send_content::check_content;
 use crate::domain::send_request::{Recipient, SendFields, SendRequest, parse_send_request};
 use crate::domain::sender::SenderSpec;
 use crate::domain::{Account, PhoneNumber};
+use crate::domain::{ContactId, IdempotencyKey, MessageId};
 use crate::jobs::{self, GoalSubject, SendJob};
 use crate::metrics::{self, Metric};
 use crate::ports::{Contact, Sender};
@@ -49,7 +50,7 @@ pub struct SendReply {
     pub detail: Option<String>,
     /// Our id of the queued message.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub message_id: Option<String>,
+    pub message_id: Option<MessageId>,
     /// Set when this answer repeats the first answer to the same request.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub repeated: bool,
@@ -73,7 +74,7 @@ pub enum SendOutcome {
 }
 
 impl SendReply {
-    fn queued(message_id: String) -> SendReply {
+    fn queued(message_id: MessageId) -> SendReply {
         SendReply {
             outcome: SendOutcome::Queued,
             code: None,
@@ -138,7 +139,7 @@ pub async fn request_send(
         Err(e) => return Err(Unavailable(format!("cannot claim the request: {e}"))),
     };
     // The same id for a handler that takes over from one that died: one message, not two.
-    let message_id = crate::ports::derived_id(first_claimed_at, &key);
+    let message_id = MessageId::new(crate::ports::derived_id(first_claimed_at, key.as_str()));
     let result = admit(app, account, &request, message_id).await;
     let final_answer = result.as_ref().ok().filter(|reply| reply.is_final());
     answers::settle(app, &key, final_answer).await;
@@ -146,10 +147,10 @@ pub async fn request_send(
 }
 
 /// The claim key: the CRM's request id, else a digest of what would be sent to whom.
-fn idempotency_key(account: &Account, request: &SendRequest) -> (String, Duration) {
+fn idempotency_key(account: &Account, request: &SendRequest) -> (IdempotencyKey, Duration) {
     if let Some(id) = &request.request_id {
         return (
-            jobs::keys::send_request_by_id(&account.id, id),
+            IdempotencyKey::send_request_by_id(&account.id, id),
             REQUEST_ID_WINDOW,
         );
     }
@@ -171,7 +172,7 @@ fn idempotency_key(account: &Account, request: &SendRequest) -> (String, Duratio
         digest.update(part.as_bytes());
     }
     (
-        jobs::keys::send_request_by_body(&account.id, &hex::encode(digest.finalize())),
+        IdempotencyKey::send_request_by_body(&account.id, &hex::encode(digest.finalize())),
         SAME_BODY_WINDOW,
     )
 }
@@ -180,13 +181,13 @@ async fn admit(
     app: &App,
     account: &Account,
     request: &SendRequest,
-    message_id: String,
+    message_id: MessageId,
 ) -> Result<SendReply, Unavailable> {
     let contact = match find_contact(app, account, request).await? {
         Ok(contact) => contact,
         Err(reply) => return Ok(reply),
     };
-    let contact_id = contact.as_ref().map(|c| c.id.clone());
+    let contact_id = contact.as_ref().map(|c| ContactId::new(c.id.clone()));
     let to = match (&request.recipient, &contact) {
         (Recipient::Phone(p) | Recipient::AlertNumber(p), _) => p.clone(),
         (Recipient::ContactMobile, Some(Contact { phone: Some(p), .. })) => p.clone(),
@@ -244,7 +245,7 @@ async fn admit(
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outgoing {
     pub to: PhoneNumber,
-    pub contact_id: Option<String>,
+    pub contact_id: Option<ContactId>,
     /// The final text (merge fields rendered, content checked).
     pub body: String,
     pub media_urls: Vec<String>,
@@ -269,7 +270,7 @@ pub async fn queue_send(
     app: &App,
     account: &Account,
     message: &Outgoing,
-    message_id: String,
+    message_id: MessageId,
 ) -> Result<SendReply, Unavailable> {
     metrics::count(&account.id, Metric::SendsRequested);
     let about = GoalSubject {
@@ -278,8 +279,8 @@ pub async fn queue_send(
     };
     // The message passed validation: the CRM hears of it whatever happens next.
     let mut goals = vec![StandardGoal::SmsSendRequestReceived];
-    let contact_goals = |goals: &[StandardGoal]| -> Vec<(StandardGoal, Option<&str>)> {
-        let contact = message.contact_id.as_deref();
+    let contact_goals = |goals: &[StandardGoal]| -> Vec<(StandardGoal, Option<&ContactId>)> {
+        let contact = message.contact_id.as_ref();
         goals.iter().map(|goal| (*goal, contact)).collect()
     };
     if let Some((reply, refusal_goals)) = refusal(app, account, message, &message_id).await? {
@@ -295,7 +296,7 @@ pub async fn queue_send(
     // The send is queued: a goal that cannot be queued now must not turn the answer into
     // a failure (the CRM would retry and be told "already queued"), so it is only logged.
     if let Err(e) = queue_standard_goals(app, account, &about, &contact_goals(&goals)).await {
-        tracing::error!(account = %account.id, message_id, error = %e, "send queued, but its goals were not");
+        tracing::error!(account = %account.id, message_id = %message_id, error = %e, "send queued, but its goals were not");
     }
     Ok(SendReply::queued(message_id))
 }
@@ -306,7 +307,7 @@ async fn refusal(
     app: &App,
     account: &Account,
     message: &Outgoing,
-    message_id: &str,
+    message_id: &MessageId,
 ) -> Result<Option<(SendReply, Vec<StandardGoal>)>, Unavailable> {
     let standing = app
         .store
@@ -357,7 +358,7 @@ async fn enqueue_admitted(
     app: &App,
     account: &Account,
     message: &Outgoing,
-    message_id: &str,
+    message_id: &MessageId,
 ) -> Result<(), Unavailable> {
     let sender = Sender::from(message.sender.clone());
     let now = app.clock.now();
@@ -365,7 +366,7 @@ async fn enqueue_admitted(
         .await
         .map_err(|e| Unavailable(format!("cannot reserve a send slot: {e}")))?;
     let job = SendJob {
-        message_id: message_id.to_string(),
+        message_id: message_id.clone(),
         account: account.id.clone(),
         to: message.to.clone(),
         sender,
@@ -385,7 +386,7 @@ async fn enqueue_admitted(
         .map_err(|e| Unavailable(format!("cannot queue the send: {e}")))
 }
 
-async fn release_admission(app: &App, account: &Account, message_id: &str) {
+async fn release_admission(app: &App, account: &Account, message_id: &MessageId) {
     if let Err(e) = app.store.release_admission(&account.id, message_id).await {
         tracing::warn!(account = %account.id, error = %e, "could not give the admission slot back");
     }

@@ -29,6 +29,8 @@ use crate::domain::delivery::{DeliveryEvent, DeliveryOutcome, classify_delivery}
 use crate::domain::goals::GoalName;
 use crate::domain::twilio_errors::{ErrorClass, classify_error_code};
 use crate::domain::{Account, AccountId, MessageRecord, MessageStatus, PhoneNumber, Timestamp};
+use crate::domain::{IdempotencyKey, MessageId, MessageSid};
+use crate::jobs::JobId;
 use crate::jobs::{self, AutomationJob, GoalSubject, goal_job};
 use crate::ports::{Claim, ClaimTerms, ConsentRecord, EventError, StatusUpdate, StoreError};
 
@@ -88,7 +90,7 @@ fn url_hints(url: &str) -> (Option<String>, Option<String>) {
 
 /// The status callback: verify, apply, set off (see the module documentation).
 pub async fn receive(app: &App, request: &WebhookRequest) -> Result<CallbackOutcome, StatusError> {
-    let sid = request.required("MessageSid")?;
+    let sid = &MessageSid::new(request.required("MessageSid")?);
     let (account, by_sid) = callback_account(app, request, sid).await?;
     let raw_status = request.required("MessageStatus")?;
     let Ok(status) = raw_status.parse::<MessageStatus>() else {
@@ -131,7 +133,7 @@ pub async fn receive(app: &App, request: &WebhookRequest) -> Result<CallbackOutc
 async fn callback_account(
     app: &App,
     request: &WebhookRequest,
-    sid: &str,
+    sid: &MessageSid,
 ) -> Result<(Account, Option<MessageRecord>), StatusError> {
     let (account_hint, _) = url_hints(&request.url);
     let by_sid = app
@@ -168,10 +170,12 @@ async fn attach_sid_from_url(
     app: &App,
     request: &WebhookRequest,
     account: &Account,
-    sid: &str,
+    sid: &MessageSid,
 ) -> Result<(), StatusError> {
     let (_, message_hint) = url_hints(&request.url);
-    let message_id = message_hint.ok_or_else(|| StatusError::UnknownMessage(sid.into()))?;
+    let message_id = message_hint
+        .map(MessageId::new)
+        .ok_or_else(|| StatusError::UnknownMessage(sid.to_string()))?;
     let to = PhoneNumber::parse_e164(request.required("To")?)
         .map_err(|e| StatusError::Invalid(format!("To: {e}")))?;
     match app
@@ -180,7 +184,7 @@ async fn attach_sid_from_url(
         .await
     {
         Ok(()) => Ok(()),
-        Err(StoreError::NotFound(_)) => Err(StatusError::UnknownMessage(message_id)),
+        Err(StoreError::NotFound(_)) => Err(StatusError::UnknownMessage(message_id.to_string())),
         Err(e) => Err(backend("attach SID", &e)),
     }
 }
@@ -190,7 +194,7 @@ async fn attach_sid_from_url(
 async fn applied(
     app: &App,
     account: &Account,
-    sid: &str,
+    sid: &MessageSid,
     status: MessageStatus,
     error_code: Option<u32>,
 ) -> Result<Result<MessageRecord, CallbackOutcome>, StatusError> {
@@ -246,7 +250,10 @@ async fn set_off(
             changed_at: at,
             source: format!(
                 "Twilio 21610 on message {}",
-                message.provider_sid.as_deref().unwrap_or(&message.id)
+                message
+                    .provider_sid
+                    .as_ref()
+                    .map_or(message.id.as_str(), MessageSid::as_str)
             ),
         };
         app.store
@@ -265,20 +272,24 @@ async fn set_off(
         )
     });
     if not_a_mobile
-        && let Some(sequence) =
-            super::sequence::on_invalid_number(app, account, &message.contact_phone, &message.id)
-                .await
-                .map_err(|e| backend("end the sequence run", &e))?
+        && let Some(sequence) = super::sequence::on_invalid_number(
+            app,
+            account,
+            &message.contact_phone,
+            message.id.as_str(),
+        )
+        .await
+        .map_err(|e| backend("end the sequence run", &e))?
     {
         tracing::info!(account = %account.id, to = %message.contact_phone.masked(), sequence, "sequence run ended: not a valid mobile number");
     }
     if let (Some(goal), Some(contact_id)) = (outcome.goal, &message.contact_id) {
-        let call_name = GoalName::from(goal).to_string();
+        let call_name = GoalName::from(goal);
         let about = GoalSubject {
             phone: message.contact_phone.clone(),
             message_id: message.id.clone(),
         };
-        let job_id = jobs::keys::delivery_goal(&message.id, &call_name);
+        let job_id = JobId::delivery_goal(&message.id, &call_name);
         let job = goal_job(&account.id, contact_id, &call_name, &about);
         jobs::enqueue_with_id(app, job_id, job)
             .await
@@ -290,7 +301,7 @@ async fn set_off(
             account: account.id.clone(),
             event,
         };
-        let job_id = jobs::keys::delivery_event(&message.id, event_type);
+        let job_id = JobId::delivery_event(&message.id, event_type);
         jobs::enqueue_with_id(app, job_id, job)
             .await
             .map_err(|e| backend("queue event", &e))?;
@@ -312,7 +323,7 @@ async fn record_phone_event(
         PhoneEvent::InboundText => "inbound_text",
         PhoneEvent::OperatorSet(_) => "operator_set",
     };
-    let key = jobs::keys::phone_event_claim(&message.id, kind);
+    let key = IdempotencyKey::phone_event(&message.id, kind);
     match app
         .store
         .claim(
@@ -341,14 +352,14 @@ async fn record_phone_event(
     match recorded {
         Ok(health) => {
             if let Err(e) = app.store.complete(&key, health.status.as_str()).await {
-                tracing::warn!(key, error = %e, "could not record the phone event's outcome");
+                tracing::warn!(key = %key, error = %e, "could not record the phone event's outcome");
             }
             Ok(())
         }
         Err(e) => {
             // Give the claim back so a repeat of the callback can record it.
             if let Err(release) = app.store.release(&key).await {
-                tracing::warn!(key, error = %release, "could not release the phone event claim");
+                tracing::warn!(key = %key, error = %release, "could not release the phone event claim");
             }
             Err(backend("phone health", &e))
         }

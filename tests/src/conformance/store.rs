@@ -16,7 +16,8 @@ use serde_json::json;
 use smsflow_shared::domain::consent::{BouncePolicy, PhoneEvent, PhoneHealth, PhoneStatus};
 use smsflow_shared::domain::sequence::{FileFormat, Sequence};
 use smsflow_shared::domain::{
-    Account, AccountId, Direction, MessageRecord, MessageStatus, PhoneNumber, Timestamp,
+    Account, AccountId, ContactId, Direction, GoalName, IdempotencyKey, MessageId, MessageRecord,
+    MessageSid, MessageStatus, PhoneNumber, SessionId, Timestamp,
 };
 use smsflow_shared::ports::*;
 
@@ -32,13 +33,13 @@ fn t(ms: i64) -> Timestamp {
 }
 
 /// A 26-character id that sorts like the ULIDs the id generator makes: by `n`.
-fn message_id(n: u32) -> String {
-    format!("01J{n:023}")
+fn message_id(n: u32) -> MessageId {
+    MessageId::new(format!("01J{n:023}"))
 }
 
 fn message(account: &str, contact: &str, n: u32, provider_sid: Option<&str>) -> MessageRecord {
     MessageRecord {
-        id: message_id(n),
+        id: (message_id(n)),
         account: account_id(account),
         contact_phone: phone(contact),
         our_sender: N4.into(),
@@ -46,7 +47,7 @@ fn message(account: &str, contact: &str, n: u32, provider_sid: Option<&str>) -> 
         body: format!("message {n}"),
         media_urls: vec![],
         status: MessageStatus::Queued,
-        provider_sid: provider_sid.map(str::to_string),
+        provider_sid: provider_sid.map(str::to_string).map(MessageSid::new),
         error_code: None,
         user_id: Some("mary".into()),
         campaign: None,
@@ -78,7 +79,7 @@ async fn conversation_ids(
     account: &str,
     contact: &str,
     limit: usize,
-) -> Vec<String> {
+) -> Vec<MessageId> {
     store
         .conversation(&account_id(account), &phone(contact), limit)
         .await
@@ -404,7 +405,7 @@ pub async fn conversation_is_newest_first_and_isolated(store: &dyn Store) {
     record(store, &message("other", N1, 7, None)).await;
 
     acme_n1.reverse();
-    let newest_first: Vec<String> = acme_n1.iter().map(|m| m.id.clone()).collect();
+    let newest_first: Vec<MessageId> = acme_n1.iter().map(|m| m.id.clone()).collect();
     let cases = [
         (3, &newest_first[..3]),
         (5, &newest_first[..]),
@@ -444,14 +445,14 @@ pub async fn message_by_sid_finds_the_message(store: &dyn Store) {
     record(store, &message("acme", N1, 2, Some("SMother"))).await;
     assert_eq!(
         store
-            .message_by_sid("SMknown")
+            .message_by_sid(&MessageSid::new("SMknown"))
             .await
             .expect("message_by_sid"),
         Some(m)
     );
     assert_eq!(
         store
-            .message_by_sid("SMunknown")
+            .message_by_sid(&MessageSid::new("SMunknown"))
             .await
             .expect("message_by_sid"),
         None
@@ -473,7 +474,7 @@ pub async fn record_routing_annotates_the_message(store: &dyn Store) {
         .await
         .expect("record_routing");
     let stored = store
-        .message_by_sid("SMrouted")
+        .message_by_sid(&MessageSid::new("SMrouted"))
         .await
         .expect("message_by_sid")
         .expect("stored");
@@ -485,7 +486,7 @@ pub async fn record_routing_annotates_the_message(store: &dyn Store) {
         .expect("conversation");
     assert_eq!(conversation[0].routing, Some(decision.clone()));
     let missing = store
-        .record_routing(&m.account, &m.contact_phone, &message_id(99), &decision)
+        .record_routing(&m.account, &m.contact_phone, &(message_id(99)), &decision)
         .await;
     assert!(
         matches!(missing, Err(StoreError::NotFound(_))),
@@ -510,11 +511,16 @@ pub async fn errors_quote_numbers_masked(store: &dyn Store) {
     // Two texts with one SID from two phones: the second cannot take the SID.
     let errors = [
         store
-            .record_routing(&other.account, &phone(N1), &message_id(99), &decision)
+            .record_routing(&other.account, &phone(N1), &(message_id(99)), &decision)
             .await
             .expect_err("no such message"),
         store
-            .attach_provider_sid(&other.account, &other.contact_phone, &other.id, "SMtaken")
+            .attach_provider_sid(
+                &other.account,
+                &other.contact_phone,
+                &other.id,
+                &MessageSid::new("SMtaken"),
+            )
             .await
             .expect_err("the SID is another message's"),
     ];
@@ -533,8 +539,8 @@ pub async fn errors_quote_numbers_masked(store: &dyn Store) {
 
 pub async fn goal_log_lists_a_threads_goals_once_each(store: &dyn Store) {
     let goal = |n: u32, name: &str, outcome: GoalResult| GoalRecord {
-        message_id: message_id(n),
-        goal: name.into(),
+        message_id: (message_id(n)),
+        goal: GoalName::parse(name).expect("goal name"),
         outcome,
         at: t(i64::from(n) * 10),
     };
@@ -568,10 +574,10 @@ pub async fn goal_log_lists_a_threads_goals_once_each(store: &dyn Store) {
         .expect("record_goal");
 
     let all = store
-        .goals_fired(&acme, &n1, &message_id(0))
+        .goals_fired(&acme, &n1, &(message_id(0)))
         .await
         .expect("goals_fired");
-    let listed: Vec<(String, &str, GoalResult)> = all
+    let listed: Vec<(MessageId, &str, GoalResult)> = all
         .iter()
         .map(|r| (r.message_id.clone(), r.goal.as_str(), r.outcome))
         .collect();
@@ -589,12 +595,12 @@ pub async fn goal_log_lists_a_threads_goals_once_each(store: &dyn Store) {
         ]
     );
     let from_two = store
-        .goals_fired(&acme, &n1, &message_id(2))
+        .goals_fired(&acme, &n1, &(message_id(2)))
         .await
         .expect("goals_fired");
     assert_eq!(from_two, all[1..].to_vec(), "from a message id on");
     let none = store
-        .goals_fired(&acme, &phone(N3), &message_id(0))
+        .goals_fired(&acme, &phone(N3), &(message_id(0)))
         .await
         .expect("goals_fired");
     assert!(none.is_empty(), "{none:?}");
@@ -607,7 +613,7 @@ pub async fn attach_provider_sid_makes_the_message_findable(store: &dyn Store) {
     record(store, &m).await;
     assert_eq!(
         store
-            .message_by_sid("SMlater")
+            .message_by_sid(&MessageSid::new("SMlater"))
             .await
             .expect("message_by_sid"),
         None
@@ -616,7 +622,12 @@ pub async fn attach_provider_sid_makes_the_message_findable(store: &dyn Store) {
     // Attaching is idempotent for the same SID.
     for _ in 0..2 {
         store
-            .attach_provider_sid(&m.account, &m.contact_phone, &m.id, "SMlater")
+            .attach_provider_sid(
+                &m.account,
+                &m.contact_phone,
+                &m.id,
+                &MessageSid::new("SMlater"),
+            )
             .await
             .expect("attach_provider_sid");
     }
@@ -626,7 +637,7 @@ pub async fn attach_provider_sid_makes_the_message_findable(store: &dyn Store) {
     };
     assert_eq!(
         store
-            .message_by_sid("SMlater")
+            .message_by_sid(&MessageSid::new("SMlater"))
             .await
             .expect("message_by_sid"),
         Some(expected.clone())
@@ -643,7 +654,12 @@ pub async fn attach_provider_sid_makes_the_message_findable(store: &dyn Store) {
         Recorded::Duplicate
     );
     let sent = store
-        .apply_status("SMlater", MessageStatus::Sent, None, t(50))
+        .apply_status(
+            &MessageSid::new("SMlater"),
+            MessageStatus::Sent,
+            None,
+            t(50),
+        )
         .await
         .expect("apply_status");
     assert!(
@@ -652,7 +668,12 @@ pub async fn attach_provider_sid_makes_the_message_findable(store: &dyn Store) {
     );
 
     let missing = store
-        .attach_provider_sid(&m.account, &m.contact_phone, &message_id(99), "SMnothing")
+        .attach_provider_sid(
+            &m.account,
+            &m.contact_phone,
+            &(message_id(99)),
+            &MessageSid::new("SMnothing"),
+        )
         .await;
     assert!(
         matches!(missing, Err(StoreError::NotFound(_))),
@@ -660,7 +681,7 @@ pub async fn attach_provider_sid_makes_the_message_findable(store: &dyn Store) {
     );
     assert_eq!(
         store
-            .message_by_sid("SMnothing")
+            .message_by_sid(&MessageSid::new("SMnothing"))
             .await
             .expect("message_by_sid"),
         None
@@ -683,7 +704,7 @@ async fn apply(
     at: Timestamp,
 ) -> (Outcome, MessageRecord) {
     match store
-        .apply_status(sid, status, error_code, at)
+        .apply_status(&MessageSid::new(sid), status, error_code, at)
         .await
         .expect("apply_status")
     {
@@ -717,7 +738,10 @@ pub async fn apply_status_is_forward_only(store: &dyn Store) {
             last_change = at;
         }
         assert_eq!(returned.updated_at, last_change, "step {i}: {status}");
-        let stored = store.message_by_sid("SM1").await.expect("message_by_sid");
+        let stored = store
+            .message_by_sid(&MessageSid::new("SM1"))
+            .await
+            .expect("message_by_sid");
         assert_eq!(stored, Some(returned), "step {i}: {status}");
     }
 }
@@ -825,7 +849,10 @@ pub async fn apply_status_keeps_the_first_error_code(store: &dyn Store) {
                 (expected_outcome, expected_status, expected_code),
                 "{case}, step {i}"
             );
-            let stored = store.message_by_sid(&sid).await.expect("message_by_sid");
+            let stored = store
+                .message_by_sid(&MessageSid::new(&sid))
+                .await
+                .expect("message_by_sid");
             assert_eq!(stored, Some(returned), "{case}, step {i}");
         }
     }
@@ -898,14 +925,16 @@ pub async fn apply_status_after_an_end_changes_nothing(store: &dyn Store) {
                         .apply_status_by_id(
                             &account,
                             &contact,
-                            &message_id(number),
+                            &(message_id(number)),
                             status,
                             code,
                             at,
                         )
                         .await
                 } else {
-                    store.apply_status(&sid, status, code, at).await
+                    store
+                        .apply_status(&MessageSid::new(&sid), status, code, at)
+                        .await
                 };
                 let update = update.expect("apply_status");
                 let is_last = i + 1 == callbacks.len();
@@ -920,7 +949,10 @@ pub async fn apply_status_after_an_end_changes_nothing(store: &dyn Store) {
                     (_, other) => panic!("{case} (by id {by_id}), step {i}: {other:?}"),
                 }
             }
-            let stored = store.message_by_sid(&sid).await.expect("message_by_sid");
+            let stored = store
+                .message_by_sid(&MessageSid::new(&sid))
+                .await
+                .expect("message_by_sid");
             let stored = stored.expect("message is stored");
             assert_eq!(
                 (stored.status, stored.error_code),
@@ -939,13 +971,18 @@ pub async fn apply_status_after_an_end_changes_nothing(store: &dyn Store) {
 pub async fn apply_status_unknown_sid(store: &dyn Store) {
     record(store, &message("acme", N1, 1, Some("SM1"))).await;
     let update = store
-        .apply_status("SMnobody", MessageStatus::Delivered, Some(30003), t(10))
+        .apply_status(
+            &MessageSid::new("SMnobody"),
+            MessageStatus::Delivered,
+            Some(30003),
+            t(10),
+        )
         .await
         .expect("apply_status");
     assert_eq!(update, StatusUpdate::UnknownSid);
     assert_eq!(
         store
-            .message_by_sid("SMnobody")
+            .message_by_sid(&MessageSid::new("SMnobody"))
             .await
             .expect("message_by_sid"),
         None
@@ -961,7 +998,7 @@ pub async fn apply_status_by_id_for_a_message_without_sid(store: &dyn Store) {
         .apply_status_by_id(
             &account,
             &contact,
-            &message_id(1),
+            &(message_id(1)),
             Failed,
             Some(21211),
             t(10),
@@ -977,7 +1014,14 @@ pub async fn apply_status_by_id_for_a_message_without_sid(store: &dyn Store) {
     );
     // Forward-only and first error kept, as by SID.
     let again = store
-        .apply_status_by_id(&account, &contact, &message_id(1), Sent, Some(30003), t(11))
+        .apply_status_by_id(
+            &account,
+            &contact,
+            &(message_id(1)),
+            Sent,
+            Some(30003),
+            t(11),
+        )
         .await
         .expect("apply_status_by_id");
     assert_eq!(again, StatusUpdate::Unchanged(failed.clone()));
@@ -988,7 +1032,7 @@ pub async fn apply_status_by_id_for_a_message_without_sid(store: &dyn Store) {
     assert_eq!(stored, [failed]);
     // No such message: nothing is created.
     let missing = store
-        .apply_status_by_id(&account, &contact, &message_id(2), Failed, None, t(12))
+        .apply_status_by_id(&account, &contact, &(message_id(2)), Failed, None, t(12))
         .await
         .expect("apply_status_by_id");
     assert_eq!(missing, StatusUpdate::UnknownSid);
@@ -1038,9 +1082,10 @@ pub async fn apply_status_converges_whatever_the_order(store: &dyn Store) {
                 n += 1;
                 let sid = format!("SMconv{n}");
                 record(store, &message("acme", N1, n, Some(&sid))).await;
+                let message_sid = MessageSid::new(&sid);
                 let apply_one = |&i: &usize| {
                     let (status, code, at) = callbacks[i];
-                    store.apply_status(&sid, status, code, t(at))
+                    store.apply_status(&message_sid, status, code, t(at))
                 };
                 if concurrent {
                     for result in join_all(order.iter().map(apply_one)).await {
@@ -1052,7 +1097,7 @@ pub async fn apply_status_converges_whatever_the_order(store: &dyn Store) {
                     }
                 }
                 let m = store
-                    .message_by_sid(&sid)
+                    .message_by_sid(&MessageSid::new(&sid))
                     .await
                     .expect("message_by_sid")
                     .expect("message is stored");
@@ -1213,7 +1258,7 @@ pub async fn sessions_update_and_end_need_the_session_id(store: &dyn Store) {
 
     assert!(
         !store
-            .end_session(&acme, &contact, "other")
+            .end_session(&acme, &contact, &SessionId::new("other"))
             .await
             .expect("end_session")
     );
@@ -1223,14 +1268,14 @@ pub async fn sessions_update_and_end_need_the_session_id(store: &dyn Store) {
     );
     assert!(
         store
-            .end_session(&acme, &contact, "s1")
+            .end_session(&acme, &contact, &SessionId::new("s1"))
             .await
             .expect("end_session")
     );
     assert_eq!(active(0).await.expect("active_session"), None);
     assert!(
         !store
-            .end_session(&acme, &contact, "s1")
+            .end_session(&acme, &contact, &SessionId::new("s1"))
             .await
             .expect("end_session")
     );
@@ -1441,19 +1486,19 @@ pub async fn sequence_note_is_recorded_once(store: &dyn Store) {
         let acme = acme.clone();
         async move {
             store
-                .sequence_note(&acme, contact, sequence)
+                .sequence_note(&acme, &ContactId::new(contact), sequence)
                 .await
                 .expect("sequence_note")
         }
     };
     assert_eq!(note("7", "welcome").await, None);
     let first = store
-        .remember_sequence_note(&acme, "7", "welcome", "n1")
+        .remember_sequence_note(&acme, &ContactId::new("7"), "welcome", "n1")
         .await
         .expect("remember");
     assert_eq!(first, "n1");
     let second = store
-        .remember_sequence_note(&acme, "7", "welcome", "n2")
+        .remember_sequence_note(&acme, &ContactId::new("7"), "welcome", "n2")
         .await
         .expect("remember");
     assert_eq!(second, "n1", "the first note stays");
@@ -1463,16 +1508,17 @@ pub async fn sequence_note_is_recorded_once(store: &dyn Store) {
     assert_eq!(note("8", "welcome").await, None);
     assert_eq!(
         store
-            .sequence_note(&account_id("bravo"), "7", "welcome")
+            .sequence_note(&account_id("bravo"), &ContactId::new("7"), "welcome")
             .await
             .expect("sequence_note"),
         None
     );
 
     let ids: Vec<String> = (0..10).map(|i| format!("race{i}")).collect();
+    let contact_9 = ContactId::new("9");
     let results = join_all(
         ids.iter()
-            .map(|id| store.remember_sequence_note(&acme, "9", "welcome", id)),
+            .map(|id| store.remember_sequence_note(&acme, &contact_9, "welcome", id)),
     )
     .await;
     let on_record: BTreeSet<String> = results.into_iter().map(|r| r.expect("remember")).collect();
@@ -1498,7 +1544,10 @@ fn new_claim(first_claimed_at: i64) -> Claim {
 
 pub async fn idempotency_claim_complete_release(store: &dyn Store) {
     let terms = terms(60_000, 60_000);
-    let claim = |key: &'static str, now: i64| store.claim(key, terms, t(now));
+    let claim = |key: &'static str, now: i64| {
+        let key = IdempotencyKey::automation_job(key);
+        async move { store.claim(&key, terms, t(now)).await }
+    };
     let existing = |response: Option<&str>, created_at: i64| {
         Claim::Existing(IdempotencyRecord {
             response: response.map(str::to_string),
@@ -1513,7 +1562,7 @@ pub async fn idempotency_claim_complete_release(store: &dyn Store) {
     assert_eq!(claim("k2", 1_000).await.expect("claim"), new_claim(1_000));
 
     store
-        .complete("k1", r#"{"sid":"SM1"}"#)
+        .complete(&IdempotencyKey::automation_job("k1"), r#"{"sid":"SM1"}"#)
         .await
         .expect("complete");
     assert_eq!(
@@ -1521,7 +1570,10 @@ pub async fn idempotency_claim_complete_release(store: &dyn Store) {
         existing(Some(r#"{"sid":"SM1"}"#), 0)
     );
 
-    store.release("k1").await.expect("release");
+    store
+        .release(&IdempotencyKey::automation_job("k1"))
+        .await
+        .expect("release");
     assert_eq!(claim("k1", 3_000).await.expect("claim"), new_claim(3_000));
     assert_eq!(
         claim("k1", 3_001).await.expect("claim"),
@@ -1537,19 +1589,31 @@ pub async fn idempotency_claim_complete_release(store: &dyn Store) {
 pub async fn idempotency_expired_claim_is_new(store: &dyn Store) {
     let terms = terms(1_000, 1_000);
     assert_eq!(
-        store.claim("k", terms, t(0)).await.expect("claim"),
+        store
+            .claim(&IdempotencyKey::automation_job("k"), terms, t(0))
+            .await
+            .expect("claim"),
         new_claim(0)
     );
     assert!(matches!(
-        store.claim("k", terms, t(999)).await.expect("claim"),
+        store
+            .claim(&IdempotencyKey::automation_job("k"), terms, t(999))
+            .await
+            .expect("claim"),
         Claim::Existing(_)
     ));
     assert_eq!(
-        store.claim("k", terms, t(5_000)).await.expect("claim"),
+        store
+            .claim(&IdempotencyKey::automation_job("k"), terms, t(5_000))
+            .await
+            .expect("claim"),
         new_claim(5_000)
     );
     assert_eq!(
-        store.claim("k", terms, t(5_001)).await.expect("claim"),
+        store
+            .claim(&IdempotencyKey::automation_job("k"), terms, t(5_001))
+            .await
+            .expect("claim"),
         Claim::Existing(IdempotencyRecord {
             response: None,
             created_at: t(5_000),
@@ -1563,7 +1627,10 @@ pub async fn idempotency_expired_claim_is_new(store: &dyn Store) {
 /// the key was first claimed; an answered one never is.
 pub async fn idempotency_lapsed_lease_is_taken_over(store: &dyn Store) {
     let terms = terms(60_000, 5_000);
-    let claim = |key: &'static str, now: i64| store.claim(key, terms, t(now));
+    let claim = |key: &'static str, now: i64| {
+        let key = IdempotencyKey::automation_job(key);
+        async move { store.claim(&key, terms, t(now)).await }
+    };
     assert_eq!(claim("crashed", 0).await.expect("claim"), new_claim(0));
     assert!(matches!(
         claim("crashed", 4_999).await.expect("claim"),
@@ -1582,7 +1649,10 @@ pub async fn idempotency_lapsed_lease_is_taken_over(store: &dyn Store) {
     );
 
     assert_eq!(claim("answered", 0).await.expect("claim"), new_claim(0));
-    store.complete("answered", "done").await.expect("complete");
+    store
+        .complete(&IdempotencyKey::automation_job("answered"), "done")
+        .await
+        .expect("complete");
     assert!(matches!(
         claim("answered", 30_000).await.expect("claim"),
         Claim::Existing(IdempotencyRecord {
@@ -1593,7 +1663,8 @@ pub async fn idempotency_lapsed_lease_is_taken_over(store: &dyn Store) {
 
     // Many claimants of one lapsed claim: exactly one takes it over.
     assert_eq!(claim("race", 0).await.expect("claim"), new_claim(0));
-    let takers = join_all((0..10).map(|_| store.claim("race", terms, t(6_000))))
+    let race = IdempotencyKey::automation_job("race");
+    let takers = join_all((0..10).map(|_| store.claim(&race, terms, t(6_000))))
         .await
         .into_iter()
         .map(|c| c.expect("claim"))
@@ -1604,7 +1675,8 @@ pub async fn idempotency_lapsed_lease_is_taken_over(store: &dyn Store) {
 
 pub async fn idempotency_claim_is_exclusive_under_concurrency(store: &dyn Store) {
     let terms = terms(60_000, 60_000);
-    let claims = join_all((0..10).map(|_| store.claim("race", terms, t(0)))).await;
+    let race = IdempotencyKey::automation_job("race");
+    let claims = join_all((0..10).map(|_| store.claim(&race, terms, t(0)))).await;
     let new = claims
         .into_iter()
         .map(|c| c.expect("claim"))
@@ -1618,9 +1690,21 @@ pub async fn idempotency_claim_is_exclusive_under_concurrency(store: &dyn Store)
 pub async fn send_attempts_begin_once_and_finish_once(store: &dyn Store) {
     let acme = account_id("acme");
     let to = phone(N1);
-    assert_eq!(store.send_attempt("m1").await.expect("read"), None);
+    assert_eq!(
+        store
+            .send_attempt(&MessageId::new("m1"))
+            .await
+            .expect("read"),
+        None
+    );
+    let (acme, to) = (&acme, &to);
     let begin = |id: &'static str, replacing: Option<i64>, now: i64| {
-        store.begin_attempt(&acme, &to, id, replacing.map(t), t(now))
+        let id = MessageId::new(id);
+        async move {
+            store
+                .begin_attempt(acme, to, &id, replacing.map(t), t(now))
+                .await
+        }
     };
     assert_eq!(
         begin("m1", None, 100).await.expect("begin"),
@@ -1643,18 +1727,21 @@ pub async fn send_attempts_begin_once_and_finish_once(store: &dyn Store) {
         AttemptStart::Begun
     );
     assert_eq!(
-        store.send_attempt("m1").await.expect("read"),
+        store
+            .send_attempt(&MessageId::new("m1"))
+            .await
+            .expect("read"),
         Some(AttemptState::Unresolved {
             attempted_at: t(300)
         })
     );
 
     store
-        .finish_attempt("m1", "sent as SM1")
+        .finish_attempt(&MessageId::new("m1"), "sent as SM1")
         .await
         .expect("finish");
     store
-        .finish_attempt("m1", "sent as SM2")
+        .finish_attempt(&MessageId::new("m1"), "sent as SM2")
         .await
         .expect("finish again");
     let finished = AttemptState::Finished {
@@ -1662,7 +1749,10 @@ pub async fn send_attempts_begin_once_and_finish_once(store: &dyn Store) {
         outcome: "sent as SM1".into(),
     };
     assert_eq!(
-        store.send_attempt("m1").await.expect("read"),
+        store
+            .send_attempt(&MessageId::new("m1"))
+            .await
+            .expect("read"),
         Some(finished.clone())
     );
     assert_eq!(
@@ -1671,7 +1761,8 @@ pub async fn send_attempts_begin_once_and_finish_once(store: &dyn Store) {
     );
 
     // Concurrent copies of one job: one attempt.
-    let begun = join_all((0..10).map(|_| store.begin_attempt(&acme, &to, "m2", None, t(0))))
+    let m2 = MessageId::new("m2");
+    let begun = join_all((0..10).map(|_| store.begin_attempt(acme, to, &m2, None, t(0))))
         .await
         .into_iter()
         .filter(|r| *r.as_ref().expect("begin") == AttemptStart::Begun)
@@ -1682,26 +1773,45 @@ pub async fn send_attempts_begin_once_and_finish_once(store: &dyn Store) {
 pub async fn send_attempts_withdraw_only_the_attempt_named(store: &dyn Store) {
     let acme = account_id("acme");
     let to = phone(N1);
-    let begin = |now: i64| store.begin_attempt(&acme, &to, "m1", None, t(now));
+    let m1 = MessageId::new("m1");
+    let begin = |now: i64| store.begin_attempt(&acme, &to, &m1, None, t(now));
     assert_eq!(begin(100).await.expect("begin"), AttemptStart::Begun);
-    store.withdraw_attempt("m1", t(99)).await.expect("withdraw");
-    assert!(store.send_attempt("m1").await.expect("read").is_some());
     store
-        .withdraw_attempt("m1", t(100))
+        .withdraw_attempt(&MessageId::new("m1"), t(99))
         .await
         .expect("withdraw");
-    assert_eq!(store.send_attempt("m1").await.expect("read"), None);
+    assert!(
+        store
+            .send_attempt(&MessageId::new("m1"))
+            .await
+            .expect("read")
+            .is_some()
+    );
+    store
+        .withdraw_attempt(&MessageId::new("m1"), t(100))
+        .await
+        .expect("withdraw");
+    assert_eq!(
+        store
+            .send_attempt(&MessageId::new("m1"))
+            .await
+            .expect("read"),
+        None
+    );
     assert_eq!(begin(200).await.expect("begin"), AttemptStart::Begun);
     store
-        .finish_attempt("m1", "rejected 21211")
+        .finish_attempt(&MessageId::new("m1"), "rejected 21211")
         .await
         .expect("finish");
     store
-        .withdraw_attempt("m1", t(200))
+        .withdraw_attempt(&MessageId::new("m1"), t(200))
         .await
         .expect("withdraw");
     assert!(matches!(
-        store.send_attempt("m1").await.expect("read"),
+        store
+            .send_attempt(&MessageId::new("m1"))
+            .await
+            .expect("read"),
         Some(AttemptState::Finished { .. })
     ));
 }
@@ -1722,13 +1832,23 @@ pub async fn send_attempts_are_refused_after_an_opt_out(store: &dyn Store) {
         .expect("set_consent");
     let begin = |to: &PhoneNumber, id: &'static str, account: &AccountId| {
         let (to, account) = (to.clone(), account.clone());
-        async move { store.begin_attempt(&account, &to, id, None, t(20)).await }
+        async move {
+            store
+                .begin_attempt(&account, &to, &MessageId::new(id), None, t(20))
+                .await
+        }
     };
     assert_eq!(
         begin(&stopped, "m1", &acme).await.expect("begin"),
         AttemptStart::OptedOut
     );
-    assert_eq!(store.send_attempt("m1").await.expect("read"), None);
+    assert_eq!(
+        store
+            .send_attempt(&MessageId::new("m1"))
+            .await
+            .expect("read"),
+        None
+    );
     assert_eq!(
         begin(&other, "m2", &acme).await.expect("begin"),
         AttemptStart::Begun
@@ -1753,7 +1873,7 @@ pub async fn send_attempts_are_refused_after_an_opt_out(store: &dyn Store) {
 
 pub async fn admission_is_exact_under_concurrency(store: &dyn Store) {
     let acme = account_id("acme");
-    let ids: Vec<String> = (0..25).map(|i| format!("m{i}")).collect();
+    let ids: Vec<MessageId> = (0..25).map(|i| MessageId::new(format!("m{i}"))).collect();
     let admitted = join_all(ids.iter().map(|id| store.try_admit(&acme, id, 7)))
         .await
         .into_iter()
@@ -1762,11 +1882,26 @@ pub async fn admission_is_exact_under_concurrency(store: &dyn Store) {
         .count();
     assert_eq!(admitted, 7);
     assert_eq!(store.pending_sends(&acme).await.expect("pending_sends"), 7);
-    assert!(!store.try_admit(&acme, "late", 7).await.expect("try_admit"));
+    assert!(
+        !store
+            .try_admit(&acme, &MessageId::new("late"), 7)
+            .await
+            .expect("try_admit")
+    );
     // A higher limit admits more.
-    assert!(store.try_admit(&acme, "late", 8).await.expect("try_admit"));
+    assert!(
+        store
+            .try_admit(&acme, &MessageId::new("late"), 8)
+            .await
+            .expect("try_admit")
+    );
     assert_eq!(store.pending_sends(&acme).await.expect("pending_sends"), 8);
-    assert!(!store.try_admit(&acme, "later", 0).await.expect("try_admit"));
+    assert!(
+        !store
+            .try_admit(&acme, &MessageId::new("later"), 0)
+            .await
+            .expect("try_admit")
+    );
     assert_eq!(
         store
             .pending_sends(&account_id("other"))
@@ -1781,37 +1916,68 @@ pub async fn admission_is_exact_under_concurrency(store: &dyn Store) {
 pub async fn admission_counts_each_message_once(store: &dyn Store) {
     let acme = account_id("acme");
     for _ in 0..3 {
-        assert!(store.try_admit(&acme, "m1", 10).await.expect("try_admit"));
+        assert!(
+            store
+                .try_admit(&acme, &MessageId::new("m1"), 10)
+                .await
+                .expect("try_admit")
+        );
     }
-    assert!(store.try_admit(&acme, "m2", 10).await.expect("try_admit"));
+    assert!(
+        store
+            .try_admit(&acme, &MessageId::new("m2"), 10)
+            .await
+            .expect("try_admit")
+    );
     assert_eq!(store.pending_sends(&acme).await.expect("pending_sends"), 2);
     // At the limit, a message already admitted stays admitted.
-    assert!(store.try_admit(&acme, "m1", 2).await.expect("try_admit"));
-    assert!(!store.try_admit(&acme, "m3", 2).await.expect("try_admit"));
+    assert!(
+        store
+            .try_admit(&acme, &MessageId::new("m1"), 2)
+            .await
+            .expect("try_admit")
+    );
+    assert!(
+        !store
+            .try_admit(&acme, &MessageId::new("m3"), 2)
+            .await
+            .expect("try_admit")
+    );
 
-    for result in join_all((0..5).map(|_| store.release_admission(&acme, "m1"))).await {
+    let m1 = MessageId::new("m1");
+    for result in join_all((0..5).map(|_| store.release_admission(&acme, &m1))).await {
         result.expect("release_admission");
     }
     assert_eq!(store.pending_sends(&acme).await.expect("pending_sends"), 1);
     store
-        .release_admission(&acme, "never-admitted")
+        .release_admission(&acme, &MessageId::new("never-admitted"))
         .await
         .expect("release_admission");
     assert_eq!(store.pending_sends(&acme).await.expect("pending_sends"), 1);
     store
-        .release_admission(&acme, "m2")
+        .release_admission(&acme, &MessageId::new("m2"))
         .await
         .expect("release_admission");
     assert_eq!(store.pending_sends(&acme).await.expect("pending_sends"), 0);
     // Released, the message may be admitted again (a redrive from the dead-letter queue).
-    assert!(store.try_admit(&acme, "m1", 1).await.expect("try_admit"));
-    assert!(!store.try_admit(&acme, "m2", 1).await.expect("try_admit"));
+    assert!(
+        store
+            .try_admit(&acme, &MessageId::new("m1"), 1)
+            .await
+            .expect("try_admit")
+    );
+    assert!(
+        !store
+            .try_admit(&acme, &MessageId::new("m2"), 1)
+            .await
+            .expect("try_admit")
+    );
     assert_eq!(store.pending_sends(&acme).await.expect("pending_sends"), 1);
 
     // Releasing for an account that never sent is harmless.
     let idle = account_id("idle");
     store
-        .release_admission(&idle, "m1")
+        .release_admission(&idle, &MessageId::new("m1"))
         .await
         .expect("release_admission");
     assert_eq!(store.pending_sends(&idle).await.expect("pending_sends"), 0);
@@ -1862,10 +2028,13 @@ pub async fn rate_concurrent_reservations_never_overlap(store: &dyn Store) {
 pub async fn disabled_goals_disable_list_reset(store: &dyn Store) {
     let (acme, other) = (account_id("acme"), account_id("other"));
     for name in ["replied", "optedout", "replied"] {
-        store.disable_goal(&acme, name).await.expect("disable_goal");
+        store
+            .disable_goal(&acme, &GoalName::parse(name).expect("goal name"))
+            .await
+            .expect("disable_goal");
     }
     store
-        .disable_goal(&other, "clicked")
+        .disable_goal(&other, &GoalName::parse("clicked").expect("goal name"))
         .await
         .expect("disable_goal");
 
@@ -2270,7 +2439,7 @@ pub async fn opt_outs_are_listed_per_account_in_phone_order(store: &dyn Store) {
 
 // ---------------------------------------------------------------- conversation list
 
-async fn recent(store: &dyn Store, account: &str, limit: usize) -> Vec<(String, String)> {
+async fn recent(store: &dyn Store, account: &str, limit: usize) -> Vec<(String, MessageId)> {
     store
         .recent_conversations(&account_id(account), limit)
         .await

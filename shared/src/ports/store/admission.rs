@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::domain::{AccountId, Timestamp};
+use crate::domain::{AccountId, MessageId, Timestamp};
 
 use super::StoreResult;
 
@@ -16,12 +16,16 @@ pub trait AdmissionStore: Send + Sync {
     async fn try_admit(
         &self,
         account: &AccountId,
-        message_id: &str,
+        message_id: &MessageId,
         limit: u32,
     ) -> StoreResult<bool>;
     /// Gives `message_id`'s slot back (it was sent, or will never be): exactly once, however
     /// often it is called.
-    async fn release_admission(&self, account: &AccountId, message_id: &str) -> StoreResult<()>;
+    async fn release_admission(
+        &self,
+        account: &AccountId,
+        message_id: &MessageId,
+    ) -> StoreResult<()>;
     async fn pending_sends(&self, account: &AccountId) -> StoreResult<u32>;
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{AccountId, PhoneNumber, Timestamp};
+use crate::domain::{AccountId, IdempotencyKey, MessageId, PhoneNumber, Timestamp};
 
 use super::StoreResult;
 
@@ -54,21 +54,20 @@ pub enum Claim {
 pub trait IdempotencyStore: Send + Sync {
     /// Atomically claims `key` on `terms`: a new key, an expired one, or an unanswered one
     /// whose lease lapsed (taken over, exactly one claimant wins).
-    async fn claim(&self, key: &str, terms: ClaimTerms, now: Timestamp) -> StoreResult<Claim>;
+    async fn claim(
+        &self,
+        key: &IdempotencyKey,
+        terms: ClaimTerms,
+        now: Timestamp,
+    ) -> StoreResult<Claim>;
     /// Stores the answer for a claimed key (for repeats to return).
-    async fn complete(&self, key: &str, response: &str) -> StoreResult<()>;
+    async fn complete(&self, key: &IdempotencyKey, response: &str) -> StoreResult<()>;
     /// Gives a claim back after the work failed, so a retry can do it.
-    async fn release(&self, key: &str) -> StoreResult<()>;
+    async fn release(&self, key: &IdempotencyKey) -> StoreResult<()>;
 }
 
 /// How long a send attempt is remembered (longer than any SQS redelivery).
 pub const ATTEMPT_KEEP: Duration = Duration::from_secs(14 * 24 * 3600);
-
-/// The claim key of a message's send attempt: an idempotency record, as attempts were
-/// before they had states (the other keys are in `jobs::keys`).
-pub fn send_attempt_key(message_id: &str) -> String {
-    format!("send:{message_id}")
-}
 
 /// An attempt to send a message, as recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,7 +110,7 @@ pub enum AttemptStart {
 
 #[async_trait]
 pub trait SendAttemptStore: Send + Sync {
-    async fn send_attempt(&self, message_id: &str) -> StoreResult<Option<AttemptState>>;
+    async fn send_attempt(&self, message_id: &MessageId) -> StoreResult<Option<AttemptState>>;
     /// Records an attempt to send `message_id` to `phone`, in one conditional write against
     /// the phone's opt-out state: no attempt is recorded after a STOP is. Refused when
     /// another attempt is on record, except the unresolved one made at `replacing`, which
@@ -120,13 +119,17 @@ pub trait SendAttemptStore: Send + Sync {
         &self,
         account: &AccountId,
         phone: &PhoneNumber,
-        message_id: &str,
+        message_id: &MessageId,
         replacing: Option<Timestamp>,
         now: Timestamp,
     ) -> StoreResult<AttemptStart>;
     /// Records what came of the attempt (once; a later call changes nothing).
-    async fn finish_attempt(&self, message_id: &str, outcome: &str) -> StoreResult<()>;
+    async fn finish_attempt(&self, message_id: &MessageId, outcome: &str) -> StoreResult<()>;
     /// Forgets the unresolved attempt made at `attempted_at` (the provider surely did not
     /// take the message), so a retry records a new one.
-    async fn withdraw_attempt(&self, message_id: &str, attempted_at: Timestamp) -> StoreResult<()>;
+    async fn withdraw_attempt(
+        &self,
+        message_id: &MessageId,
+        attempted_at: Timestamp,
+    ) -> StoreResult<()>;
 }

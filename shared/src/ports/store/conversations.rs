@@ -4,7 +4,10 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::routing::RoutingDecision;
-use crate::domain::{AccountId, Direction, MessageRecord, MessageStatus, PhoneNumber, Timestamp};
+use crate::domain::{
+    AccountId, Direction, MessageId, MessageRecord, MessageSid, MessageStatus, PhoneNumber,
+    Timestamp,
+};
 
 use super::StoreResult;
 
@@ -38,13 +41,14 @@ pub trait ConversationStore: Send + Sync {
         phone: &PhoneNumber,
         limit: usize,
     ) -> StoreResult<Vec<MessageRecord>>;
-    async fn message_by_sid(&self, provider_sid: &str) -> StoreResult<Option<MessageRecord>>;
+    async fn message_by_sid(&self, provider_sid: &MessageSid)
+    -> StoreResult<Option<MessageRecord>>;
     /// One message of a conversation, by our id.
     async fn message(
         &self,
         account: &AccountId,
         phone: &PhoneNumber,
-        message_id: &str,
+        message_id: &MessageId,
     ) -> StoreResult<Option<MessageRecord>>;
     /// Attaches the provider SID to a stored outbound message (after the provider accepted
     /// it), so status callbacks can find it. Idempotent for the same SID.
@@ -52,15 +56,15 @@ pub trait ConversationStore: Send + Sync {
         &self,
         account: &AccountId,
         phone: &PhoneNumber,
-        message_id: &str,
-        provider_sid: &str,
+        message_id: &MessageId,
+        provider_sid: &MessageSid,
     ) -> StoreResult<()>;
     /// Records on an inbound message who it was routed to and why.
     async fn record_routing(
         &self,
         account: &AccountId,
         phone: &PhoneNumber,
-        message_id: &str,
+        message_id: &MessageId,
         routing: &RoutingDecision,
     ) -> StoreResult<()>;
     /// As [`ConversationStore::apply_status`], for a message addressed by our id: a send
@@ -69,7 +73,7 @@ pub trait ConversationStore: Send + Sync {
         &self,
         account: &AccountId,
         phone: &PhoneNumber,
-        message_id: &str,
+        message_id: &MessageId,
         status: MessageStatus,
         error_code: Option<u32>,
         at: Timestamp,
@@ -77,7 +81,7 @@ pub trait ConversationStore: Send + Sync {
     /// Applies a delivery status forward-only and keeps the first error code.
     async fn apply_status(
         &self,
-        provider_sid: &str,
+        provider_sid: &MessageSid,
         status: MessageStatus,
         error_code: Option<u32>,
         at: Timestamp,
@@ -88,7 +92,7 @@ pub trait ConversationStore: Send + Sync {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConversationSummary {
     pub phone: PhoneNumber,
-    pub last_message_id: String,
+    pub last_message_id: MessageId,
     pub last_message_at: Timestamp,
     pub last_direction: Direction,
 }

@@ -5,7 +5,8 @@ use std::collections::BTreeSet;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{AccountId, PhoneNumber, Timestamp};
+use crate::domain::goals::GoalName;
+use crate::domain::{AccountId, MessageId, PhoneNumber, Timestamp};
 
 use super::StoreResult;
 
@@ -19,7 +20,7 @@ pub struct CachedContact {
 #[async_trait]
 pub trait GoalStore: Send + Sync {
     /// Remembers that the CRM has no goal `call_name` configured for this account.
-    async fn disable_goal(&self, account: &AccountId, call_name: &str) -> StoreResult<()>;
+    async fn disable_goal(&self, account: &AccountId, call_name: &GoalName) -> StoreResult<()>;
     async fn disabled_goals(&self, account: &AccountId) -> StoreResult<BTreeSet<String>>;
     /// Forgets every disabled goal of the account; returns how many there were.
     async fn reset_disabled_goals(&self, account: &AccountId) -> StoreResult<usize>;
@@ -30,9 +31,9 @@ pub trait GoalStore: Send + Sync {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GoalRecord {
     /// Our id of the message or refused request the goal is about.
-    pub message_id: String,
+    pub message_id: MessageId,
     /// The goal's call name (`GoodNumber`, `Inbound19523142318`...).
-    pub goal: String,
+    pub goal: GoalName,
     pub outcome: GoalResult,
     pub at: Timestamp,
 }
@@ -69,7 +70,7 @@ pub trait GoalLog: Send + Sync {
         &self,
         account: &AccountId,
         phone: &PhoneNumber,
-        from_message_id: &str,
+        from_message_id: &MessageId,
     ) -> StoreResult<Vec<GoalRecord>>;
 }
 

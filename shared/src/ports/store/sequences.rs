@@ -4,13 +4,13 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::sequence::{DefinitionError, FileFormat, Sequence};
-use crate::domain::{AccountId, PhoneNumber, Timestamp};
+use crate::domain::{AccountId, ContactId, PhoneNumber, SessionId, Timestamp};
 
 use super::{StoreError, StoreResult};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionRecord {
-    pub session_id: String,
+    pub session_id: SessionId,
     pub sequence: String,
     /// Opaque state owned by the sequence engine.
     pub state: serde_json::Value,
@@ -59,7 +59,7 @@ pub trait SessionStore: Send + Sync {
         &self,
         account: &AccountId,
         phone: &PhoneNumber,
-        session_id: &str,
+        session_id: &SessionId,
     ) -> StoreResult<bool>;
 }
 
@@ -104,7 +104,7 @@ pub trait SequenceStore: Send + Sync {
     async fn sequence_note(
         &self,
         account: &AccountId,
-        contact_id: &str,
+        contact_id: &ContactId,
         sequence: &str,
     ) -> StoreResult<Option<String>>;
     /// Records `note_id` as that note unless one is recorded already (atomically); returns
@@ -112,7 +112,7 @@ pub trait SequenceStore: Send + Sync {
     async fn remember_sequence_note(
         &self,
         account: &AccountId,
-        contact_id: &str,
+        contact_id: &ContactId,
         sequence: &str,
         note_id: &str,
     ) -> StoreResult<String>;

@@ -5,6 +5,8 @@
 use crate::app::App;
 use crate::domain::goals::StandardGoal;
 use crate::domain::{Account, AccountId, MessageStatus, Timestamp};
+use crate::domain::{MessageId, MessageSid};
+use crate::jobs::JobId;
 use crate::jobs::{self, AutomationJob, SendJob};
 use crate::ports::{AttemptStart, OutboundSms, SmsError, StatusUpdate};
 use crate::usecases::JobOutcome;
@@ -46,7 +48,7 @@ pub(super) async fn attempt(
     {
         Ok(accepted) => {
             crate::metrics::count(&account.id, crate::metrics::Metric::Sent);
-            sent(app, account, job, &accepted.sid).await
+            sent(app, account, job, &MessageSid::new(accepted.sid.clone())).await
         }
         Err(SmsError::RateLimited { code, .. }) => {
             withdraw_attempt(app, job, attempted_at).await;
@@ -106,7 +108,12 @@ pub(super) fn outbound(app: &App, account: &Account, job: &SendJob) -> OutboundS
 /// Everything that follows a send the provider took (now, or found when resolving a lost
 /// answer). Each step is idempotent and the attempt is finished last: a crash or a failure
 /// on the way leaves it unresolved, and the redelivery, finding the SID, does the rest.
-pub(super) async fn sent(app: &App, account: &Account, job: &SendJob, sid: &str) -> JobOutcome {
+pub(super) async fn sent(
+    app: &App,
+    account: &Account,
+    job: &SendJob,
+    sid: &MessageSid,
+) -> JobOutcome {
     if let Err(e) = app
         .store
         .attach_provider_sid(&account.id, &job.to, &job.message_id, sid)
@@ -149,7 +156,7 @@ pub(super) async fn refuse(
     job: &SendJob,
     (goal, why): (StandardGoal, String),
 ) -> JobOutcome {
-    let contact = job.contact_id.as_deref();
+    let contact = job.contact_id.as_ref();
     let goals = if goal == StandardGoal::SendFailed {
         vec![(StandardGoal::SendFailed, contact)]
     } else {
@@ -220,7 +227,7 @@ async fn after_sent(app: &App, account: &Account, job: &SendJob) -> Result<(), S
         app,
         account,
         &job.about(),
-        &[(goal, job.contact_id.as_deref())],
+        &[(goal, job.contact_id.as_ref())],
     )
     .await
     .map_err(|e| format!("cannot queue the sent message's goal: {e}"))?;
@@ -243,15 +250,15 @@ async fn after_sent(app: &App, account: &Account, job: &SendJob) -> Result<(), S
         },
         user_id: user.and_then(|u| u.crm_user_id.clone()),
     };
-    jobs::enqueue_with_id(app, jobs::keys::sms_note(&job.message_id), note)
+    jobs::enqueue_with_id(app, JobId::sms_note(&job.message_id), note)
         .await
         .map(|_| ())
         .map_err(|e| format!("cannot queue the sent message's CRM note: {e}"))
 }
 
-pub(super) async fn release_admission(app: &App, account: &AccountId, message_id: &str) {
+pub(super) async fn release_admission(app: &App, account: &AccountId, message_id: &MessageId) {
     if let Err(e) = app.store.release_admission(account, message_id).await {
-        tracing::warn!(account = %account, message_id, error = %e, "could not release the admission slot");
+        tracing::warn!(account = %account, message_id = %message_id, error = %e, "could not release the admission slot");
     }
 }
 

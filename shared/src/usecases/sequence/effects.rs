@@ -8,6 +8,7 @@ use crate::domain::Account;
 use crate::domain::consent::{SendKind, SubscriptionStatus};
 use crate::domain::send_content::check_content;
 use crate::domain::sender::SenderSpec;
+use crate::domain::{ContactId, IdempotencyKey, MessageId};
 use crate::jobs::SequenceMessage;
 use crate::ports::{Claim, ClaimTerms, NewNote};
 use crate::usecases::send_request::{Outgoing, SendOutcome, queue_send};
@@ -19,7 +20,7 @@ pub async fn send_step(
     app: &App,
     account: &Account,
     message: &SequenceMessage,
-    message_id: &str,
+    message_id: &MessageId,
 ) -> JobOutcome {
     let sender = match SenderSpec::parse(&message.sender, account) {
         Ok(sender) => sender,
@@ -48,7 +49,7 @@ pub async fn send_step(
         // Sequence messages are transactional: quiet hours do not hold them.
         time_zone: None,
     };
-    match queue_send(app, account, &outgoing, message_id.to_string()).await {
+    match queue_send(app, account, &outgoing, message_id.clone()).await {
         Ok(reply) => match reply.outcome {
             SendOutcome::Queued => JobOutcome::Done,
             // The account's queue is full: the step's message waits for room (the goals
@@ -70,7 +71,7 @@ pub async fn send_step(
 pub async fn write_note(
     app: &App,
     account: &Account,
-    contact_id: &str,
+    contact_id: &ContactId,
     sequence: &str,
     lines: &[String],
 ) -> JobOutcome {
@@ -84,7 +85,7 @@ pub async fn write_note(
         Ok(None) => {}
         Err(e) => return JobOutcome::Retry(format!("cannot read the note id: {e}")),
     }
-    let lock = crate::jobs::keys::sequence_note_lock(&account.id, contact_id, sequence);
+    let lock = IdempotencyKey::sequence_note(&account.id, contact_id, sequence);
     match app
         .store
         .claim(
@@ -113,7 +114,7 @@ pub async fn write_note(
 async fn create_note(
     app: &App,
     account: &Account,
-    contact_id: &str,
+    contact_id: &ContactId,
     sequence: &str,
     text: &str,
 ) -> JobOutcome {
@@ -122,7 +123,11 @@ async fn create_note(
         body: text.to_string(),
         user_id: None,
     };
-    let created = match app.crm.create_note(account, contact_id, &note).await {
+    let created = match app
+        .crm
+        .create_note(account, contact_id.as_str(), &note)
+        .await
+    {
         Ok(note) => note,
         Err(e) => return crm_outcome(Err(e)),
     };

@@ -6,6 +6,7 @@ use super::runs::{
 };
 use super::starts::{RunStart, begin};
 use crate::app::App;
+use crate::domain::SessionId;
 use crate::domain::keywords::KeywordClass;
 use crate::domain::sequence::{Event, Sequence, advance};
 use crate::domain::{Account, AccountId, PhoneNumber};
@@ -39,7 +40,7 @@ pub async fn on_inbound(
         // An opt-in word (YES, START) is also an answer: "Reply YES or NO". Its consent
         // change was recorded by the webhook; a run in progress takes it as a reply.
         KeywordClass::None | KeywordClass::OptIn => Event::Reply {
-            message_sid: text.message_sid.clone(),
+            message_sid: text.message_sid.to_string(),
             body: text.body.clone(),
             media: text.media_urls.clone(),
         },
@@ -71,7 +72,7 @@ pub async fn on_inbound(
         contact,
         phone: &text.from,
         at_step: None,
-        trigger_sid: Some(text.message_sid.clone()),
+        trigger_sid: Some(text.message_sid.to_string()),
     };
     match begin(app, account, start).await {
         Ok(Ok(_)) => Ok(Handoff::Took {
@@ -129,7 +130,7 @@ async fn continue_run(
         account,
         &text.from,
         RunEvent {
-            key: text.message_sid.clone(),
+            key: text.message_sid.to_string(),
             event,
         },
         contact,
@@ -320,7 +321,7 @@ pub async fn on_invalid_number(
     }
 }
 
-async fn end_quietly(app: &App, account: &AccountId, phone: &PhoneNumber, session_id: &str) {
+async fn end_quietly(app: &App, account: &AccountId, phone: &PhoneNumber, session_id: &SessionId) {
     if let Err(e) = app.store.end_session(account, phone, session_id).await {
         tracing::warn!(account = %account, error = %e, "could not end a sequence session");
     }

@@ -8,13 +8,15 @@ use crate::app::App;
 use crate::domain::contact::AUTO_CREATED_FIRST_NAME;
 use crate::domain::sequence::{ContactFields, Effect, RunState, Sequence};
 use crate::domain::{AccountId, PhoneNumber, Timestamp};
+use crate::domain::{ContactId, MessageId, SessionId};
+use crate::jobs::JobId;
 use crate::jobs::{self, AutomationJob, SequenceMessage};
 use crate::ports::{Contact, SessionRecord};
 
 /// What the session record holds for a run (its opaque `state`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(super) struct RunSession {
-    pub(super) contact_id: String,
+    pub(super) contact_id: ContactId,
     /// The sender of every message of the run, fixed at its start (sticky sender).
     pub(super) sender: String,
     pub(super) run: RunState,
@@ -52,9 +54,9 @@ pub(super) fn encode_session(session: &RunSession) -> Result<serde_json::Value, 
 pub(super) struct RunTarget<'a> {
     pub(super) account: &'a AccountId,
     pub(super) sequence: &'a str,
-    pub(super) session_id: &'a str,
+    pub(super) session_id: &'a SessionId,
     pub(super) phone: &'a PhoneNumber,
-    pub(super) contact_id: &'a str,
+    pub(super) contact_id: &'a ContactId,
     pub(super) sender: &'a str,
 }
 
@@ -82,14 +84,13 @@ impl<'a> RunTarget<'a> {
 pub(super) fn jobs_for(
     target: &RunTarget<'_>,
     event: &AppliedEvent,
-) -> Vec<(String, AutomationJob)> {
-    let prefix = jobs::keys::sequence_effects(target.session_id, &event.key);
+) -> Vec<(JobId, AutomationJob)> {
     let account = target.account.clone();
-    let contact_id = target.contact_id.to_string();
+    let contact_id = target.contact_id.clone();
     let mut jobs = Vec::new();
     let mut note_lines = Vec::new();
     for (index, effect) in event.effects.iter().enumerate() {
-        let job_id = format!("{prefix}:{index}");
+        let job_id = JobId::sequence_effect(target.session_id, &event.key, index);
         let job = match effect {
             Effect::SendMessage { step, body, media } => AutomationJob::SequenceSend {
                 message_id: derived_message_id(&job_id, event.at),
@@ -132,7 +133,7 @@ pub(super) fn jobs_for(
     jobs.sort_by_key(|(_, job)| !matches!(job, AutomationJob::SequenceSend { .. }));
     if !note_lines.is_empty() {
         jobs.push((
-            format!("{prefix}:note"),
+            JobId::sequence_effect(target.session_id, &event.key, "note"),
             AutomationJob::SequenceNote {
                 account,
                 contact_id,
@@ -146,18 +147,15 @@ pub(super) fn jobs_for(
 
 /// A ULID for a run's message, the same for every copy of its job: the time of the event
 /// (so the conversation keeps time order) and 80 bits of the job id's digest.
-pub(super) fn derived_message_id(job_id: &str, at: Timestamp) -> String {
-    let digest = Sha256::digest(job_id.as_bytes());
+pub(super) fn derived_message_id(job_id: &JobId, at: Timestamp) -> MessageId {
+    let digest = Sha256::digest(job_id.as_str().as_bytes());
     let mut random = [0u8; 16];
     random[6..].copy_from_slice(&digest[..10]);
     let millis = u64::try_from(at.as_millis()).unwrap_or(0);
-    ulid::Ulid::from_parts(millis, u128::from_be_bytes(random)).to_string()
+    MessageId::new(ulid::Ulid::from_parts(millis, u128::from_be_bytes(random)).to_string())
 }
 
-pub(super) async fn queue_jobs(
-    app: &App,
-    jobs: Vec<(String, AutomationJob)>,
-) -> Result<(), String> {
+pub(super) async fn queue_jobs(app: &App, jobs: Vec<(JobId, AutomationJob)>) -> Result<(), String> {
     let count = jobs.len();
     jobs::enqueue_all_with_ids(app, jobs)
         .await

@@ -12,6 +12,7 @@ use super::runs::{
 use crate::app::App;
 use crate::domain::sequence::{ContactField, Effect, EngineError, Event, Sequence, advance};
 use crate::domain::{Account, AccountId, PhoneNumber, Timestamp};
+use crate::domain::{ContactId, IdempotencyKey, SessionId};
 use crate::ports::{Contact, SessionRecord, SessionStart};
 use crate::usecases::Unavailable;
 use crate::usecases::answers::{self, Claimed};
@@ -21,7 +22,7 @@ use crate::usecases::answers::{self, Claimed};
 pub struct Started {
     pub sequence: String,
     pub contact_id: String,
-    pub session_id: String,
+    pub session_id: SessionId,
     /// The step whose message was queued.
     pub step: String,
     /// Set when this answers a repeat of the request that started the run (a CRM retry):
@@ -161,14 +162,14 @@ pub async fn start_by_crm(
     let step = step.map(str::trim);
     let (key, window) = match request_id {
         Some(id) => (
-            crate::jobs::keys::sequence_start_by_id(&account.id, id),
+            IdempotencyKey::sequence_start_by_id(&account.id, id),
             START_ID_WINDOW,
         ),
         None => (
-            crate::jobs::keys::sequence_start(
+            IdempotencyKey::sequence_start(
                 &account.id,
                 sequence_name,
-                contact_id,
+                &ContactId::new(contact_id),
                 step.unwrap_or_default(),
             ),
             SAME_START_WINDOW,
@@ -286,12 +287,13 @@ pub(super) async fn begin(
         Ok(record) => record,
         Err(refusal) => return Ok(Err(refusal)),
     };
+    let contact_id = ContactId::new(start.contact.id.clone());
     let target = RunTarget {
         account: &account.id,
         sequence: sequence.name(),
         session_id: &record.session_id,
         phone,
-        contact_id: &start.contact.id,
+        contact_id: &contact_id,
         sender: &session.sender,
     };
     if let Err(e) = carry_out(app, &target, &session.last).await {
@@ -369,7 +371,7 @@ fn first_state(
         effects,
     };
     let session = RunSession {
-        contact_id: contact.id.clone(),
+        contact_id: ContactId::new(contact.id.clone()),
         sender: sequence.sender().to_string(),
         run: transition.state,
         last,
@@ -386,7 +388,7 @@ async fn claim_session(
     now: Timestamp,
 ) -> Result<Result<SessionRecord, StartRefusal>, String> {
     let record = SessionRecord {
-        session_id: app.ids.new_id(),
+        session_id: SessionId::new(app.ids.new_id()),
         sequence: start.sequence.name().to_string(),
         state: encode_session(session)?,
         started_at: now,

@@ -12,7 +12,9 @@ use crate::domain::fixtures;
 use crate::domain::sequence::{ContactField, ContactFields, Effect, RunState, Sequence};
 use crate::domain::sequence::{CustomField, FileFormat, FinishReason, RunStatus};
 use crate::domain::{AccountId, PhoneNumber, Timestamp};
+use crate::domain::{ContactId, SessionId};
 use crate::jobs::AutomationJob;
+use crate::jobs::JobId;
 use crate::ports::{Contact, SessionRecord};
 
 const YAML: &str = r#"
@@ -131,13 +133,15 @@ fn start_fields_from_pairs_and_json() {
 #[test]
 fn message_ids_are_ulids_derived_from_the_job() {
     let at = Timestamp::from_millis(1_795_000_000_123);
-    let id = derived_message_id("seq:S1:SM1:2", at);
-    let ulid = ulid::Ulid::from_string(&id).expect("a ULID");
+    let job =
+        |event: &str, index: usize| JobId::sequence_effect(&SessionId::new("S1"), event, index);
+    let id = derived_message_id(&job("SM1", 2), at);
+    let ulid = ulid::Ulid::from_string(id.as_str()).expect("a ULID");
     assert_eq!(ulid.timestamp_ms(), 1_795_000_000_123);
-    assert_eq!(id, derived_message_id("seq:S1:SM1:2", at), "deterministic");
-    assert_ne!(id, derived_message_id("seq:S1:SM1:3", at));
+    assert_eq!(id, derived_message_id(&job("SM1", 2), at), "deterministic");
+    assert_ne!(id, derived_message_id(&job("SM1", 3), at));
     // Later events sort later in the conversation.
-    let later = derived_message_id("seq:S1:SM0:0", Timestamp::from_millis(1_795_000_000_124));
+    let later = derived_message_id(&job("SM0", 0), Timestamp::from_millis(1_795_000_000_124));
     assert!(later > id);
 }
 
@@ -148,9 +152,9 @@ fn effects_become_jobs_with_derived_ids_and_one_note() {
     let target = RunTarget {
         account: &account,
         sequence: "intake",
-        session_id: "S1",
+        session_id: &SessionId::new("S1"),
         phone: &to,
-        contact_id: "42",
+        contact_id: &ContactId::new("42"),
         sender: "+12025550101",
     };
     let email = EmailAddress::parse("ana@example.com").expect("address");
@@ -220,7 +224,10 @@ fn effects_become_jobs_with_derived_ids_and_one_note() {
         } => {
             assert_eq!(
                 *message_id,
-                derived_message_id("seq:S1:SM1:4", Timestamp::from_millis(5))
+                derived_message_id(
+                    &JobId::sequence_effect(&SessionId::new("S1"), "SM1", 4),
+                    Timestamp::from_millis(5)
+                )
             );
             assert_eq!(message.to, to);
             assert_eq!(message.sender, "+12025550101");

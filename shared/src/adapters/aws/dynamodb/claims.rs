@@ -17,9 +17,10 @@ use super::item::{
 use super::optout::OPTED_OUT_JSON;
 use super::{DynamoStore, MAX_RACE_RETRIES};
 use crate::domain::{AccountId, PhoneNumber, Timestamp};
+use crate::domain::{IdempotencyKey, MessageId};
 use crate::ports::store::{
     ATTEMPT_KEEP, AdmissionStore, AttemptStart, AttemptState, Claim, ClaimTerms, IdempotencyRecord,
-    IdempotencyStore, SendAttemptStore, StoreError, StoreResult, send_attempt_key,
+    IdempotencyStore, SendAttemptStore, StoreError, StoreResult,
 };
 
 fn decode_idempotency(item: &Item) -> StoreResult<IdempotencyRecord> {
@@ -32,8 +33,8 @@ fn decode_idempotency(item: &Item) -> StoreResult<IdempotencyRecord> {
 }
 
 /// A send attempt is an idempotency item under this key (as before attempts had states).
-fn attempt_key(message_id: &str) -> Key {
-    Key::idempotency(&send_attempt_key(message_id))
+fn attempt_key(message_id: &MessageId) -> Key {
+    Key::idempotency(IdempotencyKey::send_attempt(message_id).as_str())
 }
 
 impl DynamoStore {
@@ -105,8 +106,13 @@ impl DynamoStore {
 
 #[async_trait]
 impl IdempotencyStore for DynamoStore {
-    async fn claim(&self, key: &str, terms: ClaimTerms, now: Timestamp) -> StoreResult<Claim> {
-        let item_key = Key::idempotency(key);
+    async fn claim(
+        &self,
+        key: &IdempotencyKey,
+        terms: ClaimTerms,
+        now: Timestamp,
+    ) -> StoreResult<Claim> {
+        let item_key = Key::idempotency(key.as_str());
         for _ in 0..MAX_RACE_RETRIES {
             let [expires_ms, expires_s] = expiry_attributes(now.plus(terms.keep));
             let item = item_with(
@@ -137,10 +143,10 @@ impl IdempotencyStore for DynamoStore {
         )))
     }
 
-    async fn complete(&self, key: &str, response: &str) -> StoreResult<()> {
+    async fn complete(&self, key: &IdempotencyKey, response: &str) -> StoreResult<()> {
         let what = || format!("idempotency key {key}");
         self.set_response(
-            &Key::idempotency(key),
+            &Key::idempotency(key.as_str()),
             "SET response_body = :response",
             response,
             what,
@@ -148,8 +154,10 @@ impl IdempotencyStore for DynamoStore {
         .await
     }
 
-    async fn release(&self, key: &str) -> StoreResult<()> {
-        self.delete(&Key::idempotency(key)).await.map(|_| ())
+    async fn release(&self, key: &IdempotencyKey) -> StoreResult<()> {
+        self.delete(&Key::idempotency(key.as_str()))
+            .await
+            .map(|_| ())
     }
 }
 
@@ -196,7 +204,7 @@ impl DynamoStore {
 
 #[async_trait]
 impl SendAttemptStore for DynamoStore {
-    async fn send_attempt(&self, message_id: &str) -> StoreResult<Option<AttemptState>> {
+    async fn send_attempt(&self, message_id: &MessageId) -> StoreResult<Option<AttemptState>> {
         let Some(item) = self.get(&attempt_key(message_id), true).await? else {
             return Ok(None);
         };
@@ -209,7 +217,7 @@ impl SendAttemptStore for DynamoStore {
         &self,
         account: &AccountId,
         phone: &PhoneNumber,
-        message_id: &str,
+        message_id: &MessageId,
         replacing: Option<Timestamp>,
         now: Timestamp,
     ) -> StoreResult<AttemptStart> {
@@ -242,7 +250,7 @@ impl SendAttemptStore for DynamoStore {
         )))
     }
 
-    async fn finish_attempt(&self, message_id: &str, outcome: &str) -> StoreResult<()> {
+    async fn finish_attempt(&self, message_id: &MessageId, outcome: &str) -> StoreResult<()> {
         // The first outcome stays: a late repeat changes nothing.
         let expression = "SET response_body = if_not_exists(response_body, :response)";
         let what = || format!("send attempt {message_id}");
@@ -250,7 +258,11 @@ impl SendAttemptStore for DynamoStore {
             .await
     }
 
-    async fn withdraw_attempt(&self, message_id: &str, attempted_at: Timestamp) -> StoreResult<()> {
+    async fn withdraw_attempt(
+        &self,
+        message_id: &MessageId,
+        attempted_at: Timestamp,
+    ) -> StoreResult<()> {
         let key = attempt_key(message_id);
         let result = self
             .client
@@ -297,13 +309,13 @@ impl AdmissionStore for DynamoStore {
     async fn try_admit(
         &self,
         account: &AccountId,
-        message_id: &str,
+        message_id: &MessageId,
         limit: u32,
     ) -> StoreResult<bool> {
         if limit == 0 {
             return Ok(false);
         }
-        let slot = Key::admitted(account, message_id);
+        let slot = Key::admitted(account, message_id.as_str());
         let items = vec![
             self.transact_put(slot.item(), "attribute_not_exists(pk)")?,
             self.counter_update(
@@ -327,8 +339,12 @@ impl AdmissionStore for DynamoStore {
         Err(cancelled_error(&context, &reasons))
     }
 
-    async fn release_admission(&self, account: &AccountId, message_id: &str) -> StoreResult<()> {
-        let slot = Key::admitted(account, message_id);
+    async fn release_admission(
+        &self,
+        account: &AccountId,
+        message_id: &MessageId,
+    ) -> StoreResult<()> {
+        let slot = Key::admitted(account, message_id.as_str());
         let delete = Delete::builder()
             .table_name(&self.table)
             .set_key(Some(slot.item()))

@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use super::DynamoStore;
 use super::errors::backend;
 use super::item::{Key, conversation_pk, decode, encode, item_with, s};
+use crate::domain::MessageId;
 use crate::domain::{AccountId, PhoneNumber};
 use crate::ports::store::{GoalLog, GoalRecord, StoreResult};
 
@@ -33,7 +34,7 @@ impl GoalLog for DynamoStore {
         &self,
         account: &AccountId,
         phone: &PhoneNumber,
-        from_message_id: &str,
+        from_message_id: &MessageId,
     ) -> StoreResult<Vec<GoalRecord>> {
         let pk = conversation_pk(account, phone);
         let mut records = Vec::new();

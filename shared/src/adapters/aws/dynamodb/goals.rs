@@ -8,13 +8,14 @@ use async_trait::async_trait;
 use super::DynamoStore;
 use super::item::{GOAL_PREFIX, Key, item_with, s, string_attr};
 use crate::domain::AccountId;
+use crate::domain::GoalName;
 use crate::ports::store::{GoalStore, StoreResult};
 
 #[async_trait]
 impl GoalStore for DynamoStore {
-    async fn disable_goal(&self, account: &AccountId, call_name: &str) -> StoreResult<()> {
-        let key = Key::goal(account, call_name);
-        self.put(item_with(&key, [("call_name", s(call_name))]))
+    async fn disable_goal(&self, account: &AccountId, call_name: &GoalName) -> StoreResult<()> {
+        let key = Key::goal(account, call_name.as_str());
+        self.put(item_with(&key, [("call_name", s(call_name.as_str()))]))
             .await
     }
 

@@ -19,10 +19,15 @@ use super::item::{
 };
 use crate::domain::routing::RoutingDecision;
 use crate::domain::{AccountId, MessageRecord, MessageStatus, PhoneNumber, Timestamp};
+use crate::domain::{MessageId, MessageSid};
 use crate::ports::store::{ConversationStore, Recorded, StatusUpdate, StoreError, StoreResult};
 
 fn message_item(message: &MessageRecord) -> StoreResult<Item> {
-    let key = Key::message(&message.account, &message.contact_phone, &message.id);
+    let key = Key::message(
+        &message.account,
+        &message.contact_phone,
+        message.id.as_str(),
+    );
     let mut item = item_with(
         &key,
         [
@@ -33,7 +38,7 @@ fn message_item(message: &MessageRecord) -> StoreResult<Item> {
         ],
     );
     if let Some(sid) = &message.provider_sid {
-        item.insert("provider_sid".into(), s(sid));
+        item.insert("provider_sid".into(), s(sid.as_str()));
     }
     if let Some(code) = message.error_code {
         item.insert("error_code".into(), n(code));
@@ -49,7 +54,7 @@ fn decode_message(item: &Item) -> StoreResult<MessageRecord> {
         .parse::<MessageStatus>()
         .map_err(|e| corrupt(item, e.to_string()))?;
     message.updated_at = timestamp_attr(item, "updated_at")?;
-    message.provider_sid = optional_string_attr(item, "provider_sid")?.map(str::to_string);
+    message.provider_sid = optional_string_attr(item, "provider_sid")?.map(MessageSid::from);
     if let Some(routing) = optional_string_attr(item, "routing")? {
         message.routing =
             Some(serde_json::from_str(routing).map_err(|e| corrupt(item, e.to_string()))?);
@@ -104,11 +109,18 @@ impl DynamoStore {
 #[async_trait]
 impl ConversationStore for DynamoStore {
     async fn record_message(&self, message: &MessageRecord) -> StoreResult<Recorded> {
-        let key = Key::message(&message.account, &message.contact_phone, &message.id);
+        let key = Key::message(
+            &message.account,
+            &message.contact_phone,
+            message.id.as_str(),
+        );
         let mut items =
             vec![self.transact_put(message_item(message)?, "attribute_not_exists(pk)")?];
         if let Some(sid) = &message.provider_sid {
-            items.push(self.transact_put(sid_pointer_item(sid, &key), "attribute_not_exists(pk)")?);
+            items.push(self.transact_put(
+                sid_pointer_item(sid.as_str(), &key),
+                "attribute_not_exists(pk)",
+            )?);
         }
         let message_items = items.len();
         items.push(self.conversation_summary_put(message)?);
@@ -171,14 +183,17 @@ impl ConversationStore for DynamoStore {
         Ok(messages)
     }
 
-    async fn message_by_sid(&self, provider_sid: &str) -> StoreResult<Option<MessageRecord>> {
-        let Some(key) = self.message_key_by_sid(provider_sid).await? else {
+    async fn message_by_sid(
+        &self,
+        provider_sid: &MessageSid,
+    ) -> StoreResult<Option<MessageRecord>> {
+        let Some(key) = self.message_key_by_sid(provider_sid.as_str()).await? else {
             return Ok(None);
         };
         match self.get(&key, true).await? {
             Some(item) => decode_message(&item).map(Some),
             None => Err(StoreError::Corrupt {
-                key: Key::sid(provider_sid).to_string(),
+                key: Key::sid(provider_sid.as_str()).to_string(),
                 detail: format!("points at missing message {key}"),
             }),
         }
@@ -188,9 +203,9 @@ impl ConversationStore for DynamoStore {
         &self,
         account: &AccountId,
         phone: &PhoneNumber,
-        message_id: &str,
+        message_id: &MessageId,
     ) -> StoreResult<Option<MessageRecord>> {
-        let key = Key::message(account, phone, message_id);
+        let key = Key::message(account, phone, message_id.as_str());
         self.get(&key, true)
             .await?
             .map(|item| decode_message(&item))
@@ -201,14 +216,14 @@ impl ConversationStore for DynamoStore {
         &self,
         account: &AccountId,
         phone: &PhoneNumber,
-        message_id: &str,
-        provider_sid: &str,
+        message_id: &MessageId,
+        provider_sid: &MessageSid,
     ) -> StoreResult<()> {
-        let key = Key::message(account, phone, message_id);
+        let key = Key::message(account, phone, message_id.as_str());
         // The pointer may already exist only for this very message (a repeated attach).
         let pointer = Put::builder()
             .table_name(&self.table)
-            .set_item(Some(sid_pointer_item(provider_sid, &key)))
+            .set_item(Some(sid_pointer_item(provider_sid.as_str(), &key)))
             .condition_expression(
                 "attribute_not_exists(pk) OR (msg_pk = :msg_pk AND msg_sk = :msg_sk)",
             )
@@ -221,7 +236,7 @@ impl ConversationStore for DynamoStore {
             .set_key(Some(key.item()))
             .update_expression("SET provider_sid = :sid")
             .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":sid", s(provider_sid))
+            .expression_attribute_values(":sid", s(provider_sid.as_str()))
             .build()
             .map_err(build_error)?;
         let items = vec![
@@ -250,10 +265,10 @@ impl ConversationStore for DynamoStore {
         &self,
         account: &AccountId,
         phone: &PhoneNumber,
-        message_id: &str,
+        message_id: &MessageId,
         routing: &RoutingDecision,
     ) -> StoreResult<()> {
-        let key = Key::message(account, phone, message_id);
+        let key = Key::message(account, phone, message_id.as_str());
         let json = serde_json::to_string(routing).map_err(|e| StoreError::Corrupt {
             key: key.to_string(),
             detail: e.to_string(),
@@ -281,18 +296,18 @@ impl ConversationStore for DynamoStore {
 
     async fn apply_status(
         &self,
-        provider_sid: &str,
+        provider_sid: &MessageSid,
         status: MessageStatus,
         error_code: Option<u32>,
         at: Timestamp,
     ) -> StoreResult<StatusUpdate> {
-        let Some(key) = self.message_key_by_sid(provider_sid).await? else {
+        let Some(key) = self.message_key_by_sid(provider_sid.as_str()).await? else {
             return Ok(StatusUpdate::UnknownSid);
         };
         self.apply_status_at(&key, status, error_code, at)
             .await?
             .ok_or_else(|| StoreError::Corrupt {
-                key: Key::sid(provider_sid).to_string(),
+                key: Key::sid(provider_sid.as_str()).to_string(),
                 detail: format!("points at missing message {key}"),
             })
     }
@@ -301,12 +316,12 @@ impl ConversationStore for DynamoStore {
         &self,
         account: &AccountId,
         phone: &PhoneNumber,
-        message_id: &str,
+        message_id: &MessageId,
         status: MessageStatus,
         error_code: Option<u32>,
         at: Timestamp,
     ) -> StoreResult<StatusUpdate> {
-        let key = Key::message(account, phone, message_id);
+        let key = Key::message(account, phone, message_id.as_str());
         Ok(self
             .apply_status_at(&key, status, error_code, at)
             .await?
@@ -426,7 +441,7 @@ mod tests {
         let decoded = decode_message(&item).expect("decodes");
         assert_eq!(decoded.status, MessageStatus::Delivered);
         assert_eq!(decoded.error_code, Some(30003));
-        assert_eq!(decoded.provider_sid.as_deref(), Some("SM1"));
+        assert_eq!(decoded.provider_sid, Some(MessageSid::new("SM1")));
         assert_eq!(decoded.updated_at, Timestamp::from_millis(9));
 
         item.insert("status".into(), s("lost"));

@@ -12,6 +12,7 @@ use super::DynamoStore;
 use super::errors::condition_failed;
 use super::item::{Item, Key, item_with, s, string_attr};
 use crate::domain::AccountId;
+use crate::domain::ContactId;
 use crate::domain::sequence::Sequence;
 use crate::ports::store::{
     SequenceStore, StoreError, StoreResult, StoredSequence, decode_sequence, encode_sequence,
@@ -92,11 +93,11 @@ impl SequenceStore for DynamoStore {
     async fn sequence_note(
         &self,
         account: &AccountId,
-        contact_id: &str,
+        contact_id: &ContactId,
         sequence: &str,
     ) -> StoreResult<Option<String>> {
         match self
-            .get(&note_key(account, contact_id, sequence), true)
+            .get(&note_key(account, contact_id.as_str(), sequence), true)
             .await?
         {
             Some(item) => Ok(Some(string_attr(&item, "note_id")?.to_string())),
@@ -107,11 +108,11 @@ impl SequenceStore for DynamoStore {
     async fn remember_sequence_note(
         &self,
         account: &AccountId,
-        contact_id: &str,
+        contact_id: &ContactId,
         sequence: &str,
         note_id: &str,
     ) -> StoreResult<String> {
-        let key = note_key(account, contact_id, sequence);
+        let key = note_key(account, contact_id.as_str(), sequence);
         let result = self
             .client
             .put_item()

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use super::DynamoStore;
 use super::errors::condition_failed;
 use super::item::{Item, Key, decode, encode, expiry_attributes, is_live, item_with, n, s};
+use crate::domain::SessionId;
 use crate::domain::{AccountId, PhoneNumber, Timestamp};
 use crate::ports::store::{SessionRecord, SessionStart, SessionStore, StoreResult};
 
@@ -16,7 +17,7 @@ fn session_item(key: &Key, session: &SessionRecord) -> StoreResult<Item> {
         key,
         [
             ("data", encode(session, key)?),
-            ("session_id", s(&session.session_id)),
+            ("session_id", s(session.session_id.as_str())),
             ("revision", n(session.revision)),
             expires_ms,
             expires_s,
@@ -70,7 +71,7 @@ impl SessionStore for DynamoStore {
             .table_name(&self.table)
             .set_item(Some(session_item(&key, session)?))
             .condition_expression("session_id = :session_id AND revision = :read_revision")
-            .expression_attribute_values(":session_id", s(&session.session_id))
+            .expression_attribute_values(":session_id", s(session.session_id.as_str()))
             .expression_attribute_values(":read_revision", n(read_revision))
             .send()
             .await;
@@ -84,7 +85,7 @@ impl SessionStore for DynamoStore {
         &self,
         account: &AccountId,
         phone: &PhoneNumber,
-        session_id: &str,
+        session_id: &SessionId,
     ) -> StoreResult<bool> {
         let key = Key::session(account, phone);
         let result = self
@@ -93,7 +94,7 @@ impl SessionStore for DynamoStore {
             .table_name(&self.table)
             .set_key(Some(key.item()))
             .condition_expression("session_id = :session_id")
-            .expression_attribute_values(":session_id", s(session_id))
+            .expression_attribute_values(":session_id", s(session_id.as_str()))
             .send()
             .await;
         match result {

@@ -8,9 +8,10 @@ use redb::{ReadableTable, TableDefinition};
 use super::{CONSENT, EmbeddedStore, JsonTable, encode, get_json, modify_json, pair_key};
 use crate::adapters::embedded::open_read_table;
 use crate::domain::{AccountId, PhoneNumber, Timestamp};
+use crate::domain::{IdempotencyKey, MessageId};
 use crate::ports::store::{
     ATTEMPT_KEEP, AdmissionStore, AttemptStart, AttemptState, Claim, ClaimTerms, ConsentRecord,
-    IdempotencyRecord, IdempotencyStore, SendAttemptStore, StoreResult, send_attempt_key,
+    IdempotencyRecord, IdempotencyStore, SendAttemptStore, StoreResult,
 };
 
 const IDEMPOTENCY: JsonTable = TableDefinition::new("store_idempotency");
@@ -20,13 +21,18 @@ const PENDING: TableDefinition<&str, u64> = TableDefinition::new("store_pending"
 const ADMITTED: TableDefinition<&str, ()> = TableDefinition::new("store_admitted");
 
 /// A send attempt is an idempotency record under this key (as before attempts had states).
-fn attempt_key(message_id: &str) -> String {
-    send_attempt_key(message_id)
+fn attempt_key(message_id: &MessageId) -> String {
+    IdempotencyKey::send_attempt(message_id).to_string()
 }
 
 #[async_trait]
 impl IdempotencyStore for EmbeddedStore {
-    async fn claim(&self, key: &str, terms: ClaimTerms, now: Timestamp) -> StoreResult<Claim> {
+    async fn claim(
+        &self,
+        key: &IdempotencyKey,
+        terms: ClaimTerms,
+        now: Timestamp,
+    ) -> StoreResult<Claim> {
         let key = key.to_string();
         self.db
             .write(move |tx| {
@@ -49,7 +55,7 @@ impl IdempotencyStore for EmbeddedStore {
             .await
     }
 
-    async fn complete(&self, key: &str, response: &str) -> StoreResult<()> {
+    async fn complete(&self, key: &IdempotencyKey, response: &str) -> StoreResult<()> {
         let key = key.to_string();
         let response = response.to_string();
         self.db
@@ -64,7 +70,7 @@ impl IdempotencyStore for EmbeddedStore {
             .await
     }
 
-    async fn release(&self, key: &str) -> StoreResult<()> {
+    async fn release(&self, key: &IdempotencyKey) -> StoreResult<()> {
         let key = key.to_string();
         self.db
             .write(move |tx| {
@@ -77,7 +83,7 @@ impl IdempotencyStore for EmbeddedStore {
 
 #[async_trait]
 impl SendAttemptStore for EmbeddedStore {
-    async fn send_attempt(&self, message_id: &str) -> StoreResult<Option<AttemptState>> {
+    async fn send_attempt(&self, message_id: &MessageId) -> StoreResult<Option<AttemptState>> {
         let key = attempt_key(message_id);
         let record: Option<IdempotencyRecord> = self.read_json(IDEMPOTENCY, key).await?;
         Ok(record.map(AttemptState::from))
@@ -87,7 +93,7 @@ impl SendAttemptStore for EmbeddedStore {
         &self,
         account: &AccountId,
         phone: &PhoneNumber,
-        message_id: &str,
+        message_id: &MessageId,
         replacing: Option<Timestamp>,
         now: Timestamp,
     ) -> StoreResult<AttemptStart> {
@@ -123,7 +129,7 @@ impl SendAttemptStore for EmbeddedStore {
             .await
     }
 
-    async fn finish_attempt(&self, message_id: &str, outcome: &str) -> StoreResult<()> {
+    async fn finish_attempt(&self, message_id: &MessageId, outcome: &str) -> StoreResult<()> {
         let key = attempt_key(message_id);
         let outcome = outcome.to_string();
         self.db
@@ -140,7 +146,11 @@ impl SendAttemptStore for EmbeddedStore {
             .await
     }
 
-    async fn withdraw_attempt(&self, message_id: &str, attempted_at: Timestamp) -> StoreResult<()> {
+    async fn withdraw_attempt(
+        &self,
+        message_id: &MessageId,
+        attempted_at: Timestamp,
+    ) -> StoreResult<()> {
         let key = attempt_key(message_id);
         self.db
             .write(move |tx| {
@@ -160,11 +170,11 @@ impl AdmissionStore for EmbeddedStore {
     async fn try_admit(
         &self,
         account: &AccountId,
-        message_id: &str,
+        message_id: &MessageId,
         limit: u32,
     ) -> StoreResult<bool> {
         let key = account.to_string();
-        let admitted_key = pair_key(account, message_id);
+        let admitted_key = pair_key(account, message_id.as_str());
         self.db
             .write(move |tx| {
                 let mut admitted = tx.open_table(ADMITTED)?;
@@ -183,9 +193,13 @@ impl AdmissionStore for EmbeddedStore {
             .await
     }
 
-    async fn release_admission(&self, account: &AccountId, message_id: &str) -> StoreResult<()> {
+    async fn release_admission(
+        &self,
+        account: &AccountId,
+        message_id: &MessageId,
+    ) -> StoreResult<()> {
         let key = account.to_string();
-        let admitted_key = pair_key(account, message_id);
+        let admitted_key = pair_key(account, message_id.as_str());
         self.db
             .write(move |tx| {
                 if tx

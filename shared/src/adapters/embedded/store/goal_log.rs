@@ -5,6 +5,7 @@ use async_trait::async_trait;
 
 use super::{EmbeddedStore, JsonTable, decode, encode, message_prefix};
 use crate::adapters::embedded::open_read_table;
+use crate::domain::MessageId;
 use crate::domain::{AccountId, PhoneNumber};
 use crate::ports::store::{GoalLog, GoalRecord, StoreResult};
 
@@ -38,7 +39,7 @@ impl GoalLog for EmbeddedStore {
         &self,
         account: &AccountId,
         phone: &PhoneNumber,
-        from_message_id: &str,
+        from_message_id: &MessageId,
     ) -> StoreResult<Vec<GoalRecord>> {
         let prefix = message_prefix(account, phone);
         let start = format!("{prefix}{from_message_id}");

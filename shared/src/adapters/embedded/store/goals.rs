@@ -7,12 +7,13 @@ use async_trait::async_trait;
 use super::{DISABLED_GOALS, EmbeddedStore, pair_key};
 use crate::adapters::embedded::open_read_table;
 use crate::domain::AccountId;
+use crate::domain::GoalName;
 use crate::ports::store::{GoalStore, StoreResult};
 
 #[async_trait]
 impl GoalStore for EmbeddedStore {
-    async fn disable_goal(&self, account: &AccountId, call_name: &str) -> StoreResult<()> {
-        let key = pair_key(account, call_name);
+    async fn disable_goal(&self, account: &AccountId, call_name: &GoalName) -> StoreResult<()> {
+        let key = pair_key(account, call_name.as_str());
         self.db
             .write(move |tx| {
                 tx.open_table(DISABLED_GOALS)?.insert(key.as_str(), ())?;

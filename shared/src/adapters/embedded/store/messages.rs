@@ -8,6 +8,7 @@ use super::{EmbeddedStore, MESSAGES, SIDS, decode, encode, get_json, message_pre
 use crate::adapters::embedded::open_read_table;
 use crate::domain::routing::RoutingDecision;
 use crate::domain::{AccountId, MessageRecord, MessageStatus, PhoneNumber, Timestamp};
+use crate::domain::{MessageId, MessageSid};
 use crate::ports::store::{ConversationStore, Recorded, StatusUpdate, StoreError, StoreResult};
 
 #[async_trait]
@@ -66,8 +67,11 @@ impl ConversationStore for EmbeddedStore {
             .await
     }
 
-    async fn message_by_sid(&self, provider_sid: &str) -> StoreResult<Option<MessageRecord>> {
-        let sid = provider_sid.to_string();
+    async fn message_by_sid(
+        &self,
+        provider_sid: &MessageSid,
+    ) -> StoreResult<Option<MessageRecord>> {
+        let sid = provider_sid.clone();
         self.db
             .read(move |tx| {
                 let (Some(sids), Some(messages)) =
@@ -87,7 +91,7 @@ impl ConversationStore for EmbeddedStore {
         &self,
         account: &AccountId,
         phone: &PhoneNumber,
-        message_id: &str,
+        message_id: &MessageId,
     ) -> StoreResult<Option<MessageRecord>> {
         let key = format!("{}{message_id}", message_prefix(account, phone));
         self.read_json(MESSAGES, key).await
@@ -97,11 +101,11 @@ impl ConversationStore for EmbeddedStore {
         &self,
         account: &AccountId,
         phone: &PhoneNumber,
-        message_id: &str,
-        provider_sid: &str,
+        message_id: &MessageId,
+        provider_sid: &MessageSid,
     ) -> StoreResult<()> {
         let key = format!("{}{message_id}", message_prefix(account, phone));
-        let sid = provider_sid.to_string();
+        let sid = provider_sid.clone();
         self.db
             .write(move |tx| {
                 let mut messages = tx.open_table(MESSAGES)?;
@@ -114,7 +118,7 @@ impl ConversationStore for EmbeddedStore {
                         return Ok(());
                     }
                     return Err(StoreError::Corrupt {
-                        key: sid.clone(),
+                        key: sid.to_string(),
                         detail: "provider SID already attached to another message".into(),
                     });
                 }
@@ -130,7 +134,7 @@ impl ConversationStore for EmbeddedStore {
         &self,
         account: &AccountId,
         phone: &PhoneNumber,
-        message_id: &str,
+        message_id: &MessageId,
         routing: &RoutingDecision,
     ) -> StoreResult<()> {
         let key = format!("{}{message_id}", message_prefix(account, phone));
@@ -151,7 +155,7 @@ impl ConversationStore for EmbeddedStore {
         &self,
         account: &AccountId,
         phone: &PhoneNumber,
-        message_id: &str,
+        message_id: &MessageId,
         status: MessageStatus,
         error_code: Option<u32>,
         at: Timestamp,
@@ -170,7 +174,7 @@ impl ConversationStore for EmbeddedStore {
 
     async fn apply_status(
         &self,
-        provider_sid: &str,
+        provider_sid: &MessageSid,
         status: MessageStatus,
         error_code: Option<u32>,
         at: Timestamp,

@@ -9,6 +9,7 @@ use redb::{ReadableTable, TableDefinition};
 use super::{EmbeddedStore, pair_key};
 use crate::adapters::embedded::open_read_table;
 use crate::domain::AccountId;
+use crate::domain::ContactId;
 use crate::domain::sequence::Sequence;
 use crate::ports::store::{
     SequenceStore, StoreResult, StoredSequence, decode_sequence, encode_sequence,
@@ -81,21 +82,24 @@ impl SequenceStore for EmbeddedStore {
     async fn sequence_note(
         &self,
         account: &AccountId,
-        contact_id: &str,
+        contact_id: &ContactId,
         sequence: &str,
     ) -> StoreResult<Option<String>> {
-        self.read_text(SEQUENCE_NOTES, note_key(account, contact_id, sequence))
-            .await
+        self.read_text(
+            SEQUENCE_NOTES,
+            note_key(account, contact_id.as_str(), sequence),
+        )
+        .await
     }
 
     async fn remember_sequence_note(
         &self,
         account: &AccountId,
-        contact_id: &str,
+        contact_id: &ContactId,
         sequence: &str,
         note_id: &str,
     ) -> StoreResult<String> {
-        let key = note_key(account, contact_id, sequence);
+        let key = note_key(account, contact_id.as_str(), sequence);
         let note_id = note_id.to_string();
         self.db
             .write(move |tx| {

@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 
 use super::{EmbeddedStore, SESSIONS, encode, get_json, pair_key};
+use crate::domain::SessionId;
 use crate::domain::{AccountId, PhoneNumber, Timestamp};
 use crate::ports::store::{SessionRecord, SessionStart, SessionStore, StoreResult};
 
@@ -71,10 +72,10 @@ impl SessionStore for EmbeddedStore {
         &self,
         account: &AccountId,
         phone: &PhoneNumber,
-        session_id: &str,
+        session_id: &SessionId,
     ) -> StoreResult<bool> {
         let key = pair_key(account, phone.as_str());
-        let session_id = session_id.to_string();
+        let session_id = session_id.clone();
         self.db
             .write(move |tx| {
                 let mut table = tx.open_table(SESSIONS)?;
