@@ -5,15 +5,12 @@
 //! leased for longer than a request can take: the retry of a request whose handler died
 //! (a crash, a function timeout) takes it over instead of waiting for the claim to expire.
 
-use std::time::Duration;
-
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::app::App;
 use crate::domain::IdempotencyKey;
 use crate::domain::Timestamp;
-use crate::ports::{Claim, ClaimTerms, StoreResult};
+use crate::ports::{Claim, ClaimTerms, IdempotencyStore, StoreResult};
 
 /// What a claim found.
 pub(crate) enum Claimed<T> {
@@ -27,17 +24,14 @@ pub(crate) enum Claimed<T> {
     InProgress,
 }
 
-/// Claims `key` for `window`.
+/// Claims `key` on `terms` at `now`.
 pub(crate) async fn claim<T: DeserializeOwned>(
-    app: &App,
+    claims: &dyn IdempotencyStore,
     key: &IdempotencyKey,
-    window: Duration,
+    terms: ClaimTerms,
+    now: Timestamp,
 ) -> StoreResult<Claimed<T>> {
-    let terms = ClaimTerms {
-        keep: window,
-        lease: app.settings.leases.request,
-    };
-    Ok(match app.store.claim(key, terms, app.clock.now()).await? {
+    Ok(match claims.claim(key, terms, now).await? {
         Claim::New { first_claimed_at } => Claimed::First { first_claimed_at },
         Claim::Existing(record) => {
             match record.response.and_then(|r| serde_json::from_str(&r).ok()) {
@@ -51,17 +45,17 @@ pub(crate) async fn claim<T: DeserializeOwned>(
 /// Keeps a final answer with the claim, or gives the claim back (`None`). Failing to
 /// settle is logged: the request was handled, and at worst a retry is handled afresh.
 pub(crate) async fn settle<T: Serialize>(
-    app: &App,
+    claims: &dyn IdempotencyStore,
     key: &IdempotencyKey,
     final_answer: Option<&T>,
 ) {
     let settled = match final_answer.map(serde_json::to_string) {
-        Some(Ok(json)) => app.store.complete(key, &json).await,
+        Some(Ok(json)) => claims.complete(key, &json).await,
         Some(Err(e)) => {
             tracing::error!(key = %key, error = %e, "cannot serialise an answer; the claim is given back");
-            app.store.release(key).await
+            claims.release(key).await
         }
-        None => app.store.release(key).await,
+        None => claims.release(key).await,
     };
     if let Err(e) = settled {
         tracing::warn!(key = %key, error = %e, "could not settle the request's claim");

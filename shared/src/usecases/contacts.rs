@@ -3,21 +3,21 @@
 
 use std::time::Duration;
 
-use crate::app::App;
 use crate::domain::{Account, PhoneNumber, Timestamp};
-use crate::ports::{CachedContact, Contact, CrmError};
+use crate::ports::{CachedContact, Contact, ContactCache, Crm, CrmError};
 
 /// How long a CRM contact lookup is reused (contacts change rarely).
 const CONTACT_CACHE: Duration = Duration::from_secs(10 * 60);
 
 /// The contact with this phone: from the cache, else from the CRM (and then cached).
 pub(crate) async fn cached_or_found_contact(
-    app: &App,
+    cache: &dyn ContactCache,
+    crm: &dyn Crm,
     account: &Account,
     phone: &PhoneNumber,
     now: Timestamp,
 ) -> Result<Option<Contact>, CrmError> {
-    match app.store.cached_contact(&account.id, phone, now).await {
+    match cache.cached_contact(&account.id, phone, now).await {
         Ok(Some(cached)) => {
             if let Ok(contact) = serde_json::from_value::<Contact>(cached.contact) {
                 return Ok(Some(contact));
@@ -26,16 +26,16 @@ pub(crate) async fn cached_or_found_contact(
         Ok(None) => {}
         Err(e) => tracing::warn!(error = %e, "contact cache unavailable; asking the CRM"),
     }
-    let found = app.crm.find_contact_by_phone(account, phone).await?;
+    let found = crm.find_contact_by_phone(account, phone).await?;
     if let Some(contact) = &found {
-        cache_contact(app, account, phone, contact, now).await;
+        cache_contact(cache, account, phone, contact, now).await;
     }
     Ok(found)
 }
 
 /// Caches a contact just found or created (best effort: a failure only costs a lookup).
 pub(crate) async fn cache_contact(
-    app: &App,
+    cache: &dyn ContactCache,
     account: &Account,
     phone: &PhoneNumber,
     contact: &Contact,
@@ -48,7 +48,7 @@ pub(crate) async fn cache_contact(
         contact: value,
         expires_at: now.plus(CONTACT_CACHE),
     };
-    if let Err(e) = app.store.cache_contact(&account.id, phone, &cached).await {
+    if let Err(e) = cache.cache_contact(&account.id, phone, &cached).await {
         tracing::warn!(error = %e, "could not cache the contact");
     }
 }

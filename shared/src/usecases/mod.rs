@@ -19,6 +19,18 @@ pub use twilio_webhook::{MissingField, WebhookRequest};
 
 /// Logs a message body when the account has `debug_log_bodies` on; bodies are private
 /// and stay out of the logs otherwise.
+/// Gives a message's admission slot back (it was sent, refused or dropped). A failure is
+/// logged: the slot is then held until the operator's reconciliation.
+pub(crate) async fn release_admission(
+    store: &dyn crate::ports::AdmissionStore,
+    account: &crate::domain::AccountId,
+    message_id: &crate::domain::MessageId,
+) {
+    if let Err(e) = store.release_admission(account, message_id).await {
+        tracing::warn!(account = %account, message_id = %message_id, error = %e, "could not release the admission slot");
+    }
+}
+
 pub(crate) fn log_body(
     account: &crate::domain::Account,
     message_id: &crate::domain::MessageId,

@@ -12,7 +12,7 @@ use crate::domain::segments::{count_segments, send_cost};
 use crate::domain::sender::{AlphanumericSenderId, SenderSpec};
 use crate::domain::{Account, Timestamp};
 use crate::jobs::{self, SendJob};
-use crate::ports::Sender;
+use crate::ports::{RateStore, Sender};
 
 /// The longest a worker waits for a job's slot; a later slot sends the job back to the
 /// queue. Short, so a worker (and a Lambda's billed time) is not held by one sender.
@@ -72,9 +72,16 @@ async fn wait_in_book(
         Some(slot) => slot,
         None => {
             let now = app.clock.now();
-            reserve_slot(app, account, &job.sender, &job.body, now, book)
-                .await
-                .map_err(|e| JobOutcome::Retry(format!("cannot reserve a send slot: {e}")))?
+            reserve_slot(
+                app.store.as_ref(),
+                account,
+                &job.sender,
+                &job.body,
+                now,
+                book,
+            )
+            .await
+            .map_err(|e| JobOutcome::Retry(format!("cannot reserve a send slot: {e}")))?
         }
     };
     wait_or_requeue(app, job, slot, book).await
@@ -110,7 +117,7 @@ async fn wait_or_requeue(
 /// waits in the queue (delayed until its slot) rather than in a worker, and another
 /// account's message queued after a backlog is not behind it.
 async fn reserve_slot(
-    app: &App,
+    rates: &dyn RateStore,
     account: &Account,
     sender: &Sender,
     body: &str,
@@ -125,18 +132,18 @@ async fn reserve_slot(
         Book::Calendar => pacing.key,
         Book::Sends => format!("{}#sends", pacing.key),
     };
-    app.store.reserve_send_slot(&key, cost, now).await
+    rates.reserve_send_slot(&key, cost, now).await
 }
 
 /// The calendar slot of a message about to be queued (see [`reserve_slot`]).
 pub(crate) async fn reserve_calendar_slot(
-    app: &App,
+    rates: &dyn RateStore,
     account: &Account,
     sender: &Sender,
     body: &str,
     now: Timestamp,
 ) -> crate::ports::StoreResult<Timestamp> {
-    reserve_slot(app, account, sender, body, now, Book::Calendar).await
+    reserve_slot(rates, account, sender, body, now, Book::Calendar).await
 }
 
 /// The sender as the account's configuration knows it, for its pacing. A stored sender

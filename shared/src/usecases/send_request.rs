@@ -25,14 +25,14 @@ use crate::app::App;
 use crate::domain::consent::{SendKind, SubscriptionStatus, may_send};
 use crate::domain::goals::StandardGoal;
 use crate::domain::merge::{self, account_field};
-use crate::domain::send_content::check_content;
+use crate::domain::send_content::{SendContent, check_content};
 use crate::domain::send_request::{Recipient, SendFields, SendRequest, parse_send_request};
 use crate::domain::sender::SenderSpec;
 use crate::domain::{Account, PhoneNumber};
 use crate::domain::{ContactId, IdempotencyKey, MessageId};
 use crate::jobs::{self, GoalSubject, SendJob};
 use crate::metrics::{self, Metric};
-use crate::ports::{Contact, Sender};
+use crate::ports::{ClaimTerms, Contact, Sender};
 
 /// How long a request with a `requestId` is remembered (a CRM's retries come within hours).
 const REQUEST_ID_WINDOW: Duration = Duration::from_secs(24 * 3600);
@@ -121,7 +121,13 @@ pub async fn request_send(
         }
     };
     let (key, window) = idempotency_key(account, &request);
-    let first_claimed_at = match answers::claim::<SendReply>(app, &key, window).await {
+    let terms = ClaimTerms {
+        keep: window,
+        lease: app.settings.leases.request,
+    };
+    let claimed =
+        answers::claim::<SendReply>(app.store.as_ref(), &key, terms, app.clock.now()).await;
+    let first_claimed_at = match claimed {
         Ok(Claimed::First { first_claimed_at }) => first_claimed_at,
         Ok(Claimed::Answered(first)) => {
             return Ok(SendReply {
@@ -142,7 +148,7 @@ pub async fn request_send(
     let message_id = MessageId::new(crate::ports::derived_id(first_claimed_at, key.as_str()));
     let result = admit(app, account, &request, message_id).await;
     let final_answer = result.as_ref().ok().filter(|reply| reply.is_final());
-    answers::settle(app, &key, final_answer).await;
+    answers::settle(app.store.as_ref(), &key, final_answer).await;
     result
 }
 
@@ -187,46 +193,17 @@ async fn admit(
         Ok(contact) => contact,
         Err(reply) => return Ok(reply),
     };
-    let contact_id = contact.as_ref().map(|c| ContactId::new(c.id.clone()));
-    let to = match (&request.recipient, &contact) {
-        (Recipient::Phone(p) | Recipient::AlertNumber(p), _) => p.clone(),
-        (Recipient::ContactMobile, Some(Contact { phone: Some(p), .. })) => p.clone(),
-        (Recipient::ContactMobile, _) => {
-            return Ok(SendReply::refusal(
-                SendOutcome::Invalid,
-                "contact_has_no_phone",
-                "the contact has no phone number in the CRM; send phone=... with the request",
-            ));
-        }
+    let checked = recipient(request, contact.as_ref()).and_then(|to| {
+        let content = filled_content(account, request, contact.as_ref())?;
+        Ok((to, content))
+    });
+    let (to, content) = match checked {
+        Ok(checked) => checked,
+        Err(reply) => return Ok(reply),
     };
-    let user = request.routing_user().and_then(|id| account.user(id));
-    let body = match merge::render(&request.template, &|name| {
-        account_field(name, account, user)
-            .or_else(|| contact.as_ref().and_then(|c| c.merge_field(name)))
-    }) {
-        Ok(body) => body,
-        Err(e) => {
-            return Ok(SendReply::refusal(
-                SendOutcome::Invalid,
-                e.code(),
-                e.to_string(),
-            ));
-        }
-    };
-    let content = match check_content(&body, &request.media_urls) {
-        Ok(content) => content,
-        Err(e) => {
-            return Ok(SendReply::refusal(
-                SendOutcome::Invalid,
-                e.code(),
-                e.to_string(),
-            ));
-        }
-    };
-
     let message = Outgoing {
         to,
-        contact_id,
+        contact_id: contact.as_ref().map(|c| ContactId::new(c.id.clone())),
         body: content.body,
         media_urls: content.media_urls,
         sender: request.sender.clone(),
@@ -238,6 +215,36 @@ async fn admit(
         time_zone: contact.as_ref().and_then(|c| c.time_zone.clone()),
     };
     queue_send(app, account, &message, message_id).await
+}
+
+/// Who the message goes to: the number in the request, else the contact's.
+fn recipient(request: &SendRequest, contact: Option<&Contact>) -> Result<PhoneNumber, SendReply> {
+    match (&request.recipient, contact) {
+        (Recipient::Phone(p) | Recipient::AlertNumber(p), _) => Ok(p.clone()),
+        (Recipient::ContactMobile, Some(Contact { phone: Some(p), .. })) => Ok(p.clone()),
+        (Recipient::ContactMobile, _) => Err(SendReply::refusal(
+            SendOutcome::Invalid,
+            "contact_has_no_phone",
+            "the contact has no phone number in the CRM; send phone=... with the request",
+        )),
+    }
+}
+
+/// The template with its merge fields filled (the account's, its user's, the contact's),
+/// checked as a message that can be sent.
+fn filled_content(
+    account: &Account,
+    request: &SendRequest,
+    contact: Option<&Contact>,
+) -> Result<SendContent, SendReply> {
+    let user = request.routing_user().and_then(|id| account.user(id));
+    let invalid =
+        |code: &str, detail: String| SendReply::refusal(SendOutcome::Invalid, code, detail);
+    let body = merge::render(&request.template, &|name| {
+        account_field(name, account, user).or_else(|| contact.and_then(|c| c.merge_field(name)))
+    })
+    .map_err(|e| invalid(e.code(), e.to_string()))?;
+    check_content(&body, &request.media_urls).map_err(|e| invalid(e.code(), e.to_string()))
 }
 
 /// A checked message on its way to the send queue: from a CRM's request, or one smsflow
@@ -290,7 +297,7 @@ pub async fn queue_send(
     }
     metrics::count(&account.id, Metric::SendsAdmitted);
     if let Err(e) = enqueue_admitted(app, account, message, &message_id).await {
-        release_admission(app, account, &message_id).await;
+        super::release_admission(app.store.as_ref(), &account.id, &message_id).await;
         return Err(e);
     }
     // The send is queued: a goal that cannot be queued now must not turn the answer into
@@ -362,9 +369,15 @@ async fn enqueue_admitted(
 ) -> Result<(), Unavailable> {
     let sender = Sender::from(message.sender.clone());
     let now = app.clock.now();
-    let slot = super::pacing::reserve_calendar_slot(app, account, &sender, &message.body, now)
-        .await
-        .map_err(|e| Unavailable(format!("cannot reserve a send slot: {e}")))?;
+    let slot = super::pacing::reserve_calendar_slot(
+        app.store.as_ref(),
+        account,
+        &sender,
+        &message.body,
+        now,
+    )
+    .await
+    .map_err(|e| Unavailable(format!("cannot reserve a send slot: {e}")))?;
     let job = SendJob {
         message_id: message_id.clone(),
         account: account.id.clone(),
@@ -384,12 +397,6 @@ async fn enqueue_admitted(
     jobs::enqueue_send(app, &job, now.until(slot))
         .await
         .map_err(|e| Unavailable(format!("cannot queue the send: {e}")))
-}
-
-async fn release_admission(app: &App, account: &Account, message_id: &MessageId) {
-    if let Err(e) = app.store.release_admission(&account.id, message_id).await {
-        tracing::warn!(account = %account.id, error = %e, "could not give the admission slot back");
-    }
 }
 
 /// The contact the request is about: by its id, else by the recipient's phone. A contact
@@ -420,7 +427,8 @@ async fn find_contact(
         || (request.kind == SendKind::Bulk
             && request.subscription.is_none()
             && account.subscription_field.is_some());
-    match cached_or_found_contact(app, account, phone, app.clock.now()).await {
+    let now = app.clock.now();
+    match cached_or_found_contact(app.store.as_ref(), app.crm.as_ref(), account, phone, now).await {
         Ok(contact) => Ok(Ok(contact)),
         Err(e) if needed => Err(Unavailable(format!("CRM: {e}"))),
         Err(e) => {

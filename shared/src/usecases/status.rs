@@ -26,10 +26,10 @@ use super::{MissingField, WebhookRequest};
 use crate::app::App;
 use crate::domain::consent::PhoneEvent;
 use crate::domain::delivery::{DeliveryEvent, DeliveryOutcome, classify_delivery};
-use crate::domain::goals::GoalName;
+use crate::domain::goals::{GoalName, StandardGoal};
 use crate::domain::twilio_errors::{ErrorClass, classify_error_code};
 use crate::domain::{Account, AccountId, MessageRecord, MessageStatus, PhoneNumber, Timestamp};
-use crate::domain::{IdempotencyKey, MessageId, MessageSid};
+use crate::domain::{ContactId, IdempotencyKey, MessageId, MessageSid};
 use crate::jobs::JobId;
 use crate::jobs::{self, AutomationJob, GoalSubject, goal_job};
 use crate::ports::{Claim, ClaimTerms, ConsentRecord, EventError, StatusUpdate, StoreError};
@@ -245,55 +245,16 @@ async fn set_off(
 ) -> Result<DeliveryOutcome, StatusError> {
     let outcome = classify_delivery(status, error_code);
     if outcome.record_opt_out {
-        let record = ConsentRecord {
-            opted_out: true,
-            changed_at: at,
-            source: format!(
-                "Twilio 21610 on message {}",
-                message
-                    .provider_sid
-                    .as_ref()
-                    .map_or(message.id.as_str(), MessageSid::as_str)
-            ),
-        };
-        app.store
-            .set_consent(&account.id, &message.contact_phone, &record)
-            .await
-            .map_err(|e| backend("record opt-out", &e))?;
+        record_carrier_opt_out(app, account, message, at).await?;
     }
     if let Some(event) = outcome.phone_event {
         record_phone_event(app, account, message, event).await?;
     }
-    // A number that cannot take SMS ends the contact's sequence run (with its tag).
-    let not_a_mobile = error_code.is_some_and(|code| {
-        matches!(
-            classify_error_code(code),
-            ErrorClass::InvalidNumber | ErrorClass::NotSmsCapable
-        )
-    });
-    if not_a_mobile
-        && let Some(sequence) = super::sequence::on_invalid_number(
-            app,
-            account,
-            &message.contact_phone,
-            message.id.as_str(),
-        )
-        .await
-        .map_err(|e| backend("end the sequence run", &e))?
-    {
-        tracing::info!(account = %account.id, to = %message.contact_phone.masked(), sequence, "sequence run ended: not a valid mobile number");
+    if error_code.is_some_and(not_a_mobile) {
+        end_run_of_non_mobile(app, account, message).await?;
     }
     if let (Some(goal), Some(contact_id)) = (outcome.goal, &message.contact_id) {
-        let call_name = GoalName::from(goal);
-        let about = GoalSubject {
-            phone: message.contact_phone.clone(),
-            message_id: message.id.clone(),
-        };
-        let job_id = JobId::delivery_goal(&message.id, &call_name);
-        let job = goal_job(&account.id, contact_id, &call_name, &about);
-        jobs::enqueue_with_id(app, job_id, job)
-            .await
-            .map_err(|e| backend("queue goal", &e))?;
+        queue_delivery_goal(app, account, message, contact_id, goal).await?;
     }
     if let (Some(event_type), Some(_)) = (outcome.event, &account.event_webhook) {
         let event = DeliveryEvent::new(event_type, message, status, error_code, at);
@@ -307,6 +268,76 @@ async fn set_off(
             .map_err(|e| backend("queue event", &e))?;
     }
     Ok(outcome)
+}
+
+/// The carrier says the contact opted out (Twilio 21610): no later send may go.
+async fn record_carrier_opt_out(
+    app: &App,
+    account: &Account,
+    message: &MessageRecord,
+    at: Timestamp,
+) -> Result<(), StatusError> {
+    let on_message = message
+        .provider_sid
+        .as_ref()
+        .map_or(message.id.as_str(), MessageSid::as_str);
+    let record = ConsentRecord {
+        opted_out: true,
+        changed_at: at,
+        source: format!("Twilio 21610 on message {on_message}"),
+    };
+    app.store
+        .set_consent(&account.id, &message.contact_phone, &record)
+        .await
+        .map(|_| ())
+        .map_err(|e| backend("record opt-out", &e))
+}
+
+fn not_a_mobile(error_code: u32) -> bool {
+    matches!(
+        classify_error_code(error_code),
+        ErrorClass::InvalidNumber | ErrorClass::NotSmsCapable
+    )
+}
+
+/// A number that cannot take SMS ends the contact's sequence run (with its tag).
+async fn end_run_of_non_mobile(
+    app: &App,
+    account: &Account,
+    message: &MessageRecord,
+) -> Result<(), StatusError> {
+    let ended = super::sequence::on_invalid_number(
+        app,
+        account,
+        &message.contact_phone,
+        message.id.as_str(),
+    )
+    .await
+    .map_err(|e| backend("end the sequence run", &e))?;
+    if let Some(sequence) = ended {
+        tracing::info!(account = %account.id, to = %message.contact_phone.masked(), sequence, "sequence run ended: not a valid mobile number");
+    }
+    Ok(())
+}
+
+async fn queue_delivery_goal(
+    app: &App,
+    account: &Account,
+    message: &MessageRecord,
+    contact_id: &ContactId,
+    goal: StandardGoal,
+) -> Result<(), StatusError> {
+    let call_name = GoalName::from(goal);
+    let about = GoalSubject {
+        phone: message.contact_phone.clone(),
+        message_id: message.id.clone(),
+    };
+    let job_id = JobId::delivery_goal(&message.id, &call_name);
+    let job = goal_job(&account.id, contact_id, &call_name, &about);
+    jobs::enqueue_with_id(app, job_id, job)
+        .await
+        .map(|_| ())
+        .map_err(|e| backend("queue goal", &e))
 }
 
 /// Records a phone event once per message and kind of event (a claim), so neither a

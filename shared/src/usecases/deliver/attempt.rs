@@ -3,14 +3,15 @@
 //! refused at send time. Every path that ends the send gives its admission slot back.
 
 use crate::app::App;
+use crate::domain::MessageSid;
 use crate::domain::goals::StandardGoal;
-use crate::domain::{Account, AccountId, MessageStatus, Timestamp};
-use crate::domain::{MessageId, MessageSid};
+use crate::domain::{Account, MessageStatus, Timestamp};
 use crate::jobs::JobId;
 use crate::jobs::{self, AutomationJob, SendJob};
 use crate::ports::{AttemptStart, OutboundSms, SmsError, StatusUpdate};
 use crate::usecases::JobOutcome;
 use crate::usecases::goals::queue_standard_goals;
+use crate::usecases::release_admission;
 
 /// Records the attempt, then calls the provider: nothing that can fail or wait in between,
 /// so an attempt on record with no outcome means the process died in the call itself.
@@ -60,7 +61,7 @@ pub(super) async fn attempt(
         }
         Err(SmsError::Rejected { code, message, .. }) => {
             rejected(app, account, job, code).await;
-            release_admission(app, &account.id, &job.message_id).await;
+            release_admission(app.store.as_ref(), &account.id, &job.message_id).await;
             finish_attempt(app, job, &format!("rejected {code}")).await;
             JobOutcome::Dropped(format!("provider rejected the message: {code} {message}"))
         }
@@ -125,7 +126,7 @@ pub(super) async fn sent(
     if let Err(e) = after_sent(app, account, job).await {
         return JobOutcome::Retry(format!("sent as {sid}, but {e}"));
     }
-    release_admission(app, &account.id, &job.message_id).await;
+    release_admission(app.store.as_ref(), &account.id, &job.message_id).await;
     finish_attempt(app, job, &format!("sent as {sid}")).await;
     JobOutcome::Done
 }
@@ -166,7 +167,7 @@ pub(super) async fn refuse(
         // Queued under ids derived from the message: a retry queues each once.
         return JobOutcome::Retry(format!("cannot queue the refusal's goals: {e}"));
     }
-    release_admission(app, &account.id, &job.message_id).await;
+    release_admission(app.store.as_ref(), &account.id, &job.message_id).await;
     JobOutcome::Dropped(format!("not sent: {why}"))
 }
 
@@ -254,12 +255,6 @@ async fn after_sent(app: &App, account: &Account, job: &SendJob) -> Result<(), S
         .await
         .map(|_| ())
         .map_err(|e| format!("cannot queue the sent message's CRM note: {e}"))
-}
-
-pub(super) async fn release_admission(app: &App, account: &AccountId, message_id: &MessageId) {
-    if let Err(e) = app.store.release_admission(account, message_id).await {
-        tracing::warn!(account = %account, message_id = %message_id, error = %e, "could not release the admission slot");
-    }
 }
 
 async fn withdraw_attempt(app: &App, job: &SendJob, attempted_at: Timestamp) {

@@ -33,13 +33,14 @@ use crate::domain::goals::StandardGoal;
 use crate::domain::{Account, Direction, MessageRecord, MessageStatus, PhoneNumber, Timestamp};
 use crate::jobs::SendJob;
 use crate::ports::AttemptState;
-use attempt::{attempt, refuse, release_admission};
+use crate::usecases::release_admission;
+use attempt::{attempt, refuse};
 
 pub async fn deliver(app: &App, job: &SendJob) -> JobOutcome {
     let account = match app.store.account(&job.account).await {
         Ok(Some(a)) => a,
         Ok(None) => {
-            release_admission(app, &job.account, &job.message_id).await;
+            release_admission(app.store.as_ref(), &job.account, &job.message_id).await;
             return JobOutcome::Dropped(format!("account {} no longer exists", job.account));
         }
         Err(e) => return JobOutcome::Retry(format!("cannot load account: {e}")),
@@ -48,7 +49,7 @@ pub async fn deliver(app: &App, job: &SendJob) -> JobOutcome {
     match app.store.send_attempt(&job.message_id).await {
         Ok(None) => {}
         Ok(Some(AttemptState::Finished { outcome, .. })) => {
-            release_admission(app, &account.id, &job.message_id).await;
+            release_admission(app.store.as_ref(), &account.id, &job.message_id).await;
             return JobOutcome::Skipped(format!("send already attempted ({outcome})"));
         }
         Ok(Some(AttemptState::Unresolved { attempted_at })) => {

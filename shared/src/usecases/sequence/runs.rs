@@ -85,49 +85,19 @@ pub(super) fn jobs_for(
     target: &RunTarget<'_>,
     event: &AppliedEvent,
 ) -> Vec<(JobId, AutomationJob)> {
-    let account = target.account.clone();
-    let contact_id = target.contact_id.clone();
     let mut jobs = Vec::new();
     let mut note_lines = Vec::new();
     for (index, effect) in event.effects.iter().enumerate() {
         let job_id = JobId::sequence_effect(target.session_id, &event.key, index);
-        let job = match effect {
-            Effect::SendMessage { step, body, media } => AutomationJob::SequenceSend {
-                message_id: derived_message_id(&job_id, event.at),
-                message: SequenceMessage {
-                    account: account.clone(),
-                    sequence: target.sequence.to_string(),
-                    step: step.clone(),
-                    to: target.phone.clone(),
-                    contact_id: contact_id.clone(),
-                    sender: target.sender.to_string(),
-                    body: body.clone(),
-                    media_urls: media.clone(),
-                },
-            },
-            Effect::SetEmail { email } => AutomationJob::SetEmail {
-                account: account.clone(),
-                contact_id: contact_id.clone(),
-                email: email.clone(),
-            },
-            Effect::SaveField { field, value } => AutomationJob::SetCustomField {
-                account: account.clone(),
-                contact_id: contact_id.clone(),
-                field: field.name().to_string(),
-                value: value.clone(),
-            },
-            Effect::ApplyTag { tag } => AutomationJob::ApplyTag {
-                account: account.clone(),
-                contact_id: contact_id.clone(),
-                tag: tag.clone(),
-            },
-            Effect::AppendToNote { text } => {
-                note_lines.push(text.clone());
-                continue;
+        match effect {
+            Effect::AppendToNote { text } => note_lines.push(text.clone()),
+            Effect::Finished { .. } => {}
+            effect => {
+                if let Some(job) = effect_job(target, effect, &job_id, event.at) {
+                    jobs.push((job_id, job));
+                }
             }
-            Effect::Finished { .. } => continue,
-        };
-        jobs.push((job_id, job));
+        }
     }
     // Stable: sends keep their order, as do the others.
     jobs.sort_by_key(|(_, job)| !matches!(job, AutomationJob::SequenceSend { .. }));
@@ -135,14 +105,58 @@ pub(super) fn jobs_for(
         jobs.push((
             JobId::sequence_effect(target.session_id, &event.key, "note"),
             AutomationJob::SequenceNote {
-                account,
-                contact_id,
+                account: target.account.clone(),
+                contact_id: target.contact_id.clone(),
                 sequence: target.sequence.to_string(),
                 lines: note_lines,
             },
         ));
     }
     jobs
+}
+
+/// The automation job `job_id` that carries out one effect (a message, or a CRM update);
+/// none for the effects that are not jobs of their own.
+fn effect_job(
+    target: &RunTarget<'_>,
+    effect: &Effect,
+    job_id: &JobId,
+    at: Timestamp,
+) -> Option<AutomationJob> {
+    let account = target.account.clone();
+    let contact_id = target.contact_id.clone();
+    Some(match effect {
+        Effect::SendMessage { step, body, media } => AutomationJob::SequenceSend {
+            message_id: derived_message_id(job_id, at),
+            message: SequenceMessage {
+                account,
+                sequence: target.sequence.to_string(),
+                step: step.clone(),
+                to: target.phone.clone(),
+                contact_id,
+                sender: target.sender.to_string(),
+                body: body.clone(),
+                media_urls: media.clone(),
+            },
+        },
+        Effect::SetEmail { email } => AutomationJob::SetEmail {
+            account,
+            contact_id,
+            email: email.clone(),
+        },
+        Effect::SaveField { field, value } => AutomationJob::SetCustomField {
+            account,
+            contact_id,
+            field: field.name().to_string(),
+            value: value.clone(),
+        },
+        Effect::ApplyTag { tag } => AutomationJob::ApplyTag {
+            account,
+            contact_id,
+            tag: tag.clone(),
+        },
+        Effect::AppendToNote { .. } | Effect::Finished { .. } => return None,
+    })
 }
 
 /// A ULID for a run's message, the same for every copy of its job: the time of the event

@@ -13,7 +13,7 @@ use crate::app::App;
 use crate::domain::sequence::{ContactField, Effect, EngineError, Event, Sequence, advance};
 use crate::domain::{Account, AccountId, PhoneNumber, Timestamp};
 use crate::domain::{ContactId, IdempotencyKey, SessionId};
-use crate::ports::{Contact, SessionRecord, SessionStart};
+use crate::ports::{ClaimTerms, Contact, SessionRecord, SessionStart};
 use crate::usecases::Unavailable;
 use crate::usecases::answers::{self, Claimed};
 
@@ -175,7 +175,11 @@ pub async fn start_by_crm(
             SAME_START_WINDOW,
         ),
     };
-    match answers::claim::<Started>(app, &key, window).await {
+    let terms = ClaimTerms {
+        keep: window,
+        lease: app.settings.leases.request,
+    };
+    match answers::claim::<Started>(app.store.as_ref(), &key, terms, app.clock.now()).await {
         Ok(Claimed::First { .. }) => {}
         Ok(Claimed::Answered(first)) => {
             return Ok(Ok(Started {
@@ -191,7 +195,7 @@ pub async fn start_by_crm(
         Ok(Ok(started)) => Some(started),
         _ => None,
     };
-    answers::settle(app, &key, started).await;
+    answers::settle(app.store.as_ref(), &key, started).await;
     result
 }
 

@@ -1,0 +1,382 @@
+//! An inbound text's queued processing: who the contact is, where the text goes (routing,
+//! forward e-mail, a sequence reply), and the CRM goals it fires.
+
+use crate::app::App;
+use crate::domain::ContactId;
+use crate::domain::consent::PhoneEvent;
+use crate::domain::contact::{AUTO_CREATED_FIRST_NAME, ContactOutcome, email_to_install};
+use crate::domain::goals::{InboundGoalContext, inbound_goals};
+use crate::domain::keywords::KeywordClass;
+use crate::domain::routing::{
+    ContactHistory, CrmUserRef, LastCallNote, LastSms, RoutingDecision, RoutingFacts, RoutingRule,
+    route_inbound,
+};
+use crate::domain::{Account, Direction, EmailAddress, MessageRecord};
+use crate::jobs::JobId;
+use crate::jobs::{self, AutomationJob, GoalSubject, InboundText, goal_job};
+use crate::ports::{Contact, CrmError, Email, NewContact};
+use crate::usecases::JobOutcome;
+use crate::usecases::contacts::{cache_contact, cached_or_found_contact};
+use crate::usecases::goals::queue_goals;
+use crate::usecases::sequence::Handoff;
+
+/// How far back the conversation is searched for the last SMS we sent.
+const HISTORY: usize = 50;
+
+/// What processing did, for logs and tests.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Processed {
+    pub contact: ContactOutcome,
+    pub contact_id: Option<String>,
+    pub email_installed: bool,
+    /// Where the text was forwarded; `None` when a sequence run took it.
+    pub forwarded_to: Option<String>,
+    pub goals: Vec<String>,
+    /// What the sequences did with the text.
+    pub sequence: Handoff,
+}
+
+/// Finds or creates the contact, captures an e-mail address, hands the text to a sequence
+/// run (see `usecases::sequence::on_inbound`), routes the text to one teammate by e-mail
+/// (unless a run took it) and fires the goals. CRM failures make the whole job retry; the
+/// e-mail and goals are queued as sub-jobs with ids derived from the SID, so a retry never
+/// sends them twice.
+pub async fn process(app: &App, text: &InboundText) -> JobOutcome {
+    match process_inner(app, text).await {
+        Ok(processed) => {
+            tracing::info!(
+                account = %text.account,
+                from = %text.from.masked(),
+                contact = ?processed.contact,
+                goals = processed.goals.len(),
+                "inbound text processed"
+            );
+            JobOutcome::Done
+        }
+        Err(outcome) => outcome,
+    }
+}
+
+pub async fn process_inner(app: &App, text: &InboundText) -> Result<Processed, JobOutcome> {
+    let account = crate::usecases::load_account(app, &text.account).await?;
+    // A text from the phone proves it takes SMS: a bounced phone is active again. (Setting
+    // a state, so a retry of this job repeats it harmlessly.)
+    app.store
+        .record_phone_event(
+            &account.id,
+            &text.from,
+            PhoneEvent::InboundText,
+            account.bounce_policy,
+        )
+        .await
+        .map_err(|e| JobOutcome::Retry(format!("phone health: {e}")))?;
+    let identified = identify_contact(app, &account, text).await?;
+    let contact = identified.contact.as_ref();
+    // Sequences: an active run takes the text (STOP ends it), or the text is a keyword
+    // that starts one. A text a run took is not forwarded by e-mail (the run answers it,
+    // and its note keeps the conversation) but still fires the inbound goals.
+    let handoff = crate::usecases::sequence::on_inbound(app, &account, text, contact).await?;
+    let forwarded_to = match handoff {
+        Handoff::Took { .. } => None,
+        _ => Some(route_and_forward(app, &account, text, contact).await?),
+    };
+    let goals = queue_inbound_goals(
+        app,
+        &account,
+        text,
+        contact,
+        identified.outcome,
+        forwarded_to.as_ref(),
+        identified.email_installed,
+    )
+    .await?;
+    Ok(Processed {
+        contact: identified.outcome,
+        contact_id: identified.contact.map(|c| c.id),
+        email_installed: identified.email_installed,
+        forwarded_to: forwarded_to.map(|to| to.to_string()),
+        goals,
+        sequence: handoff,
+    })
+}
+
+/// A CRM failure as the job's outcome: transient trouble retries the job.
+fn crm_failed(e: CrmError) -> JobOutcome {
+    if e.is_transient() {
+        JobOutcome::Retry(format!("CRM: {e}"))
+    } else {
+        JobOutcome::Dropped(format!("CRM: {e}"))
+    }
+}
+
+/// Who texted, as the CRM knows them.
+struct Identified {
+    contact: Option<Contact>,
+    outcome: ContactOutcome,
+    email_installed: bool,
+}
+
+/// The texter's contact: cached lookup, else the CRM; auto-created for ordinary texts (not
+/// for keywords: a STOP should not create a CRM record), with an e-mail address the text
+/// gives saved on it.
+async fn identify_contact(
+    app: &App,
+    account: &Account,
+    text: &InboundText,
+) -> Result<Identified, JobOutcome> {
+    let now = app.clock.now();
+    let found = cached_or_found_contact(
+        app.store.as_ref(),
+        app.crm.as_ref(),
+        account,
+        &text.from,
+        now,
+    )
+    .await
+    .map_err(crm_failed)?;
+    match found {
+        None if text.keyword == KeywordClass::None => {
+            let email = email_to_install(&text.body, None, None, true);
+            let new_contact = NewContact {
+                first_name: Some(AUTO_CREATED_FIRST_NAME.to_string()),
+                phone: Some(text.from.clone()),
+                email: email.clone(),
+                ..NewContact::default()
+            };
+            let created = app
+                .crm
+                .create_contact(account, &new_contact)
+                .await
+                .map_err(crm_failed)?;
+            // Cache at once: a retry of this job must find it, not create a second one.
+            cache_contact(app.store.as_ref(), account, &text.from, &created, now).await;
+            Ok(Identified {
+                contact: Some(created),
+                outcome: ContactOutcome::AutoCreated,
+                email_installed: email.is_some(),
+            })
+        }
+        None => Ok(Identified {
+            contact: None,
+            outcome: ContactOutcome::Unidentified,
+            email_installed: false,
+        }),
+        Some(mut found) => {
+            let install = email_to_install(
+                &text.body,
+                found.first_name.as_deref(),
+                found.email.as_ref(),
+                false,
+            );
+            let email_installed = install.is_some();
+            if let Some(email) = install {
+                app.crm
+                    .set_email(account, &found.id, &email)
+                    .await
+                    .map_err(crm_failed)?;
+                found.email = Some(email);
+                cache_contact(app.store.as_ref(), account, &text.from, &found, now).await;
+            }
+            Ok(Identified {
+                contact: Some(found),
+                outcome: ContactOutcome::Found,
+                email_installed,
+            })
+        }
+    }
+}
+
+/// Routes the text to one teammate (the last SMS we sent, the last call note, the
+/// contact's owner, else the backup address), records why, and queues the forward as a
+/// job of its own (SES trouble retries only the e-mail). Whom it went to.
+async fn route_and_forward(
+    app: &App,
+    account: &Account,
+    text: &InboundText,
+    contact: Option<&Contact>,
+) -> Result<EmailAddress, JobOutcome> {
+    let history = app
+        .store
+        .conversation(&account.id, &text.from, HISTORY)
+        .await
+        .map_err(|e| JobOutcome::Retry(format!("conversation: {e}")))?;
+    let last_outbound = history.iter().find(|m| m.direction == Direction::Outbound);
+    let backup_email = account
+        .number(&text.to)
+        .map(|n| n.backup_email.clone())
+        .or_else(|| account.numbers.first().map(|n| n.backup_email.clone()))
+        .ok_or_else(|| JobOutcome::Dropped("account has no numbers".into()))?;
+    let last_sms = last_outbound.and_then(MessageRecord::as_last_sms);
+    let decision = route(app, account, contact, last_sms, &backup_email)
+        .await
+        .map_err(crm_failed)?;
+    app.store
+        .record_routing(&account.id, &text.from, &text.message_id, &decision)
+        .await
+        .map_err(|e| JobOutcome::Retry(format!("record routing: {e}")))?;
+    let from_address = app.settings.mail_from.clone().ok_or_else(|| {
+        JobOutcome::Dropped("no sender address for e-mail (SMSFLOW_MAIL_FROM / mail.from)".into())
+    })?;
+    let email = forward_email(
+        text,
+        contact,
+        &decision.reason,
+        from_address,
+        decision.to.clone(),
+    );
+    let forward_job = AutomationJob::SendEmail { email };
+    jobs::enqueue_with_id(app, JobId::forward(&text.message_sid), forward_job)
+        .await
+        .map_err(|e| JobOutcome::Retry(format!("queue: {e}")))?;
+    Ok(decision.to)
+}
+
+/// The inbound goals, one job each under ids derived from the SID; their names.
+async fn queue_inbound_goals(
+    app: &App,
+    account: &Account,
+    text: &InboundText,
+    contact: Option<&Contact>,
+    outcome: ContactOutcome,
+    forwarded_to: Option<&crate::domain::EmailAddress>,
+    email_installed: bool,
+) -> Result<Vec<String>, JobOutcome> {
+    let goals = inbound_goals(&InboundGoalContext {
+        contact: outcome,
+        to: &text.to,
+        forwarded_to,
+        email_installed,
+        keyword: text.keyword,
+    });
+    if let Some(contact) = contact {
+        let about = GoalSubject {
+            phone: text.from.clone(),
+            message_id: text.message_id.clone(),
+        };
+        let jobs = goals
+            .iter()
+            .map(|goal| {
+                let job_id = JobId::goal(text.message_sid.as_str(), goal);
+                let job = goal_job(
+                    &account.id,
+                    &ContactId::new(contact.id.clone()),
+                    goal,
+                    &about,
+                );
+                (job_id, job)
+            })
+            .collect();
+        queue_goals(app, jobs)
+            .await
+            .map_err(|e| JobOutcome::Retry(format!("queue: {e}")))?;
+    }
+    Ok(goals.iter().map(|g| g.to_string()).collect())
+}
+
+/// Decides who gets the text, asking the CRM only for what the decision still needs (CRM
+/// quotas are tight): nothing when the last SMS names a teammate; the last call note when
+/// it does not; the owner only when no call note names a reachable user either.
+async fn route(
+    app: &App,
+    account: &Account,
+    contact: Option<&Contact>,
+    last_sms: Option<LastSms<'_>>,
+    backup_email: &EmailAddress,
+) -> Result<RoutingDecision, CrmError> {
+    let decide = |history: Option<ContactHistory<'_>>| {
+        route_inbound(&RoutingFacts {
+            contact: history,
+            users: &account.users,
+            backup_email,
+        })
+    };
+    let Some(contact) = contact else {
+        return Ok(decide(None));
+    };
+    let by_sms = ContactHistory {
+        last_sms,
+        ..ContactHistory::default()
+    };
+    let decision = decide(Some(by_sms));
+    if matches!(
+        decision.rule,
+        RoutingRule::LastSms | RoutingRule::CampaignReplyTo
+    ) {
+        return Ok(decision);
+    }
+
+    let call_note = app.crm.last_call_note(account, &contact.id).await?;
+    let by_call = ContactHistory {
+        last_call_note: call_note.as_ref().map(|note| LastCallNote {
+            user: note.user.as_ref().map(|u| CrmUserRef {
+                crm_user_id: &u.id,
+                name: u.name.as_deref(),
+                email: u.email.as_ref(),
+            }),
+            logged_at: note.logged_at,
+        }),
+        ..by_sms
+    };
+    let decision = decide(Some(by_call));
+    if decision.rule == RoutingRule::LastCallNote {
+        return Ok(decision);
+    }
+
+    let owner = match contact.owner_id.as_deref() {
+        Some(owner_id) => app.crm.user(account, owner_id).await?,
+        None => None,
+    };
+    Ok(decide(Some(ContactHistory {
+        owner: owner.as_ref().map(|u| CrmUserRef {
+            crm_user_id: &u.id,
+            name: Some(&u.name),
+            email: u.email.as_ref(),
+        }),
+        ..by_call
+    })))
+}
+
+fn forward_email(
+    text: &InboundText,
+    contact: Option<&Contact>,
+    reason: &str,
+    from: crate::domain::EmailAddress,
+    to: crate::domain::EmailAddress,
+) -> Email {
+    let name = contact
+        .and_then(|c| {
+            let first = c
+                .first_name
+                .as_deref()
+                .filter(|n| *n != AUTO_CREATED_FIRST_NAME);
+            match (first, c.last_name.as_deref()) {
+                (Some(f), Some(l)) => Some(format!("{f} {l}")),
+                (Some(f), None) => Some(f.to_string()),
+                (None, Some(l)) => Some(l.to_string()),
+                (None, None) => None,
+            }
+        })
+        .unwrap_or_else(|| "Unknown sender".to_string());
+    let mut body = format!(
+        "{name} ({}) texted {}:\n\n{}\n",
+        text.from, text.to, text.body
+    );
+    if !text.media_urls.is_empty() {
+        body.push_str("\nMedia:\n");
+        for url in &text.media_urls {
+            body.push_str(&format!("  {url}\n"));
+        }
+    }
+    body.push_str(&format!(
+        "\nCRM contact: {}\nWhy you: {reason}\nMessage: {}\n",
+        contact.map(|c| c.id.as_str()).unwrap_or("none"),
+        text.message_sid
+    ));
+    Email {
+        from,
+        to: vec![to],
+        reply_to: contact.and_then(|c| c.email.clone()),
+        subject: format!("SMS from {name} ({})", text.from),
+        text: body,
+    }
+}
