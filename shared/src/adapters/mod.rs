@@ -6,5 +6,6 @@ pub mod embedded;
 pub mod event_webhook;
 pub mod http_retry;
 pub mod keap;
+mod queue_limits;
 pub mod twilio;
 pub mod webhook_crm;
