@@ -1,6 +1,7 @@
 //! Adapters: the ports implemented against real services and embedded backends.
 
 pub mod aws;
+mod crm_input;
 pub mod crm_router;
 pub mod embedded;
 pub mod event_webhook;

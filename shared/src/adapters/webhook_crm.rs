@@ -69,6 +69,7 @@ use reqwest::header::CONTENT_TYPE;
 use serde::Serialize;
 use sha2::Sha256;
 
+use super::crm_input::{check_field_name, check_goal_names, check_note_text, check_tag_name};
 use super::http_retry::retry_after;
 use crate::domain::{Account, CrmConnection, EmailAddress, PhoneNumber, Secret};
 use crate::ports::clock::{Clock, IdGenerator};
@@ -332,9 +333,7 @@ impl Crm for WebhookCrm {
         field: &str,
         value: &str,
     ) -> CrmResult<()> {
-        if field.trim().is_empty() {
-            return Err(CrmError::Rejected("a custom field needs a name".into()));
-        }
+        check_field_name(field)?;
         self.post(
             account,
             &Event::CustomFieldChanged {
@@ -352,9 +351,7 @@ impl Crm for WebhookCrm {
     }
 
     async fn apply_tag(&self, account: &Account, contact_id: &str, tag: &str) -> CrmResult<()> {
-        if tag.trim().is_empty() {
-            return Err(CrmError::Rejected("a tag needs a name".into()));
-        }
+        check_tag_name(tag)?;
         self.post(account, &Event::TagApplied { contact_id, tag })
             .await
     }
@@ -365,9 +362,7 @@ impl Crm for WebhookCrm {
         contact_id: &str,
         note: &NewNote,
     ) -> CrmResult<Note> {
-        if note.title.trim().is_empty() && note.body.trim().is_empty() {
-            return Err(CrmError::Rejected("a note needs a title or a body".into()));
-        }
+        check_note_text(note)?;
         let note_id = self.ids.new_id();
         self.post(
             account,
@@ -411,11 +406,7 @@ impl Crm for WebhookCrm {
         integration: &str,
         call_name: &str,
     ) -> CrmResult<GoalOutcome> {
-        if integration.trim().is_empty() || call_name.trim().is_empty() {
-            return Err(CrmError::Rejected(
-                "a goal needs an integration and a call name".into(),
-            ));
-        }
+        check_goal_names(integration, call_name)?;
         self.post(
             account,
             &Event::GoalAchieved {

@@ -15,6 +15,7 @@ use super::*;
 use crate::adapters::embedded::{EmbeddedDb, EmbeddedStore};
 use crate::domain::{CrmConnection, KeapAuth, Secret};
 use crate::ports::credentials::{StoredRefreshToken, token_origin};
+use crate::ports::crm::NoteUser;
 
 /// An answer, its name, and what the adapter must make of it.
 type ErrorCase = (ResponseTemplate, &'static str, fn(&CrmError) -> bool);
