@@ -8,5 +8,7 @@ pub mod event_webhook;
 pub mod http_retry;
 pub mod keap;
 mod queue_limits;
+#[cfg(test)]
+pub(crate) mod test_support;
 pub mod twilio;
 pub mod webhook_crm;
