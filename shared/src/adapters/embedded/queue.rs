@@ -361,6 +361,57 @@ impl EmbeddedQueue {
     async fn take(&self, rules: ReceiveRules) -> QueueResult<Taken> {
         self.db.write(move |tx| take_visible(tx, rules)).await
     }
+
+    /// Receives from `queue`'s lane (`dead_letter`: its dead-letter queue, which has no
+    /// redrive), waiting up to `wait` for a message to become visible.
+    async fn receive_from(
+        &self,
+        queue: QueueName,
+        dead_letter: bool,
+        max: usize,
+        visibility: Duration,
+        wait: Duration,
+    ) -> QueueResult<Vec<ReceivedMessage>> {
+        let Some(max) = receive_batch(queue, max, visibility)? else {
+            return Ok(Vec::new());
+        };
+        let deadline = Instant::now() + wait;
+        loop {
+            // Registered before looking, so an enqueue between the look and the wait still
+            // wakes this receiver.
+            let notified = self.waker(queue).notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+
+            let now = self.now_ms();
+            let taken = self
+                .take(ReceiveRules {
+                    queue,
+                    dead: dead_letter,
+                    now,
+                    max,
+                    visibility_ms: millis(visibility),
+                    max_receives: (!dead_letter).then(|| self.policy(queue).max_receives),
+                })
+                .await?;
+            if !taken.messages.is_empty() || Instant::now() >= deadline {
+                return Ok(taken.messages);
+            }
+            let wake = match taken.next_visible_at {
+                // At least 1 ms, so clock rounding can never turn this into a busy loop.
+                Some(at) => deadline.min(
+                    Instant::now()
+                        + Duration::from_millis(u64::try_from(at.saturating_sub(now)).unwrap_or(0))
+                            .max(Duration::from_millis(1)),
+                ),
+                None => deadline,
+            };
+            tokio::select! {
+                _ = &mut notified => {}
+                _ = tokio::time::sleep_until(wake) => {}
+            }
+        }
+    }
 }
 
 #[async_trait]
@@ -421,45 +472,7 @@ impl QueueReceiver for EmbeddedQueue {
         visibility: Duration,
         wait: Duration,
     ) -> QueueResult<Vec<ReceivedMessage>> {
-        let Some(max) = receive_batch(queue, max, visibility)? else {
-            return Ok(Vec::new());
-        };
-        let deadline = Instant::now() + wait;
-        loop {
-            // Registered before looking, so an enqueue between the look and the wait still
-            // wakes this receiver.
-            let notified = self.waker(queue).notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-
-            let now = self.now_ms();
-            let taken = self
-                .take(ReceiveRules {
-                    queue,
-                    dead: false,
-                    now,
-                    max,
-                    visibility_ms: millis(visibility),
-                    max_receives: Some(self.policy(queue).max_receives),
-                })
-                .await?;
-            if !taken.messages.is_empty() || Instant::now() >= deadline {
-                return Ok(taken.messages);
-            }
-            let wake = match taken.next_visible_at {
-                // At least 1 ms, so clock rounding can never turn this into a busy loop.
-                Some(at) => deadline.min(
-                    Instant::now()
-                        + Duration::from_millis(u64::try_from(at.saturating_sub(now)).unwrap_or(0))
-                            .max(Duration::from_millis(1)),
-                ),
-                None => deadline,
-            };
-            tokio::select! {
-                _ = &mut notified => {}
-                _ = tokio::time::sleep_until(wake) => {}
-            }
-        }
+        self.receive_from(queue, false, max, visibility, wait).await
     }
 
     async fn delete(&self, queue: QueueName, receipt: &str) -> QueueResult<()> {
@@ -515,20 +528,8 @@ impl QueueReceiver for EmbeddedQueue {
         max: usize,
         visibility: Duration,
     ) -> QueueResult<Vec<ReceivedMessage>> {
-        let Some(max) = receive_batch(queue, max, visibility)? else {
-            return Ok(Vec::new());
-        };
-        let taken = self
-            .take(ReceiveRules {
-                queue,
-                dead: true,
-                now: self.now_ms(),
-                max,
-                visibility_ms: millis(visibility),
-                max_receives: None,
-            })
-            .await?;
-        Ok(taken.messages)
+        self.receive_from(queue, true, max, visibility, Duration::ZERO)
+            .await
     }
 }
 
