@@ -57,7 +57,9 @@
 //! lookups), other 4xx `Rejected` with Keap's message. Tokens never reach a log line;
 //! phone numbers only masked.
 
+mod account_cache;
 mod client;
+mod contact;
 mod errors;
 mod oauth;
 mod pacing;
@@ -75,12 +77,15 @@ use serde_json::{Value, json};
 
 pub use pacing::KeapPacing;
 
+use self::account_cache::AccountCache;
 use self::client::{Call, KeapClient};
+use self::contact::{full_name, new_contact_body, note_user, primary_email};
+use super::crm_input::{check_field_name, check_goal_names, check_note_text, check_tag_name};
 use crate::domain::{Account, AccountId, EmailAddress, PhoneNumber};
 use crate::ports::credentials::CredentialStore;
 use crate::ports::crm::{
     CALL_NOTE_TYPE, CallNote, Contact, Crm, CrmError, CrmResult, CrmUser, GoalOutcome, NewContact,
-    NewNote, Note, NoteUser,
+    NewNote, Note,
 };
 
 /// Keap's REST API root (paths `/rest/v1/...`, `/rest/v2/...` go below it).
@@ -135,17 +140,6 @@ pub struct KeapCrm {
     caches: Mutex<HashMap<AccountId, AccountCache>>,
 }
 
-/// What one account's Keap app told us that rarely changes.
-#[derive(Debug, Default)]
-struct AccountCache {
-    /// Tag ids by exact name.
-    tag_ids: HashMap<String, String>,
-    /// Tag names by id.
-    tag_names: HashMap<String, String>,
-    /// The contact model's custom fields, once read.
-    custom_fields: Option<Vec<wire::CustomFieldMetaData>>,
-}
-
 impl KeapCrm {
     /// `http` should carry a connect timeout and an overall timeout well inside the
     /// function's own. `credentials` keeps OAuth accounts' rotating refresh tokens (the
@@ -159,218 +153,6 @@ impl KeapCrm {
             client: KeapClient::new(http, settings, credentials),
             caches: Mutex::new(HashMap::new()),
         }
-    }
-
-    fn with_cache<R>(&self, account: &AccountId, f: impl FnOnce(&mut AccountCache) -> R) -> R {
-        let mut caches = self.caches.lock().unwrap_or_else(|p| p.into_inner());
-        f(caches.entry(account.clone()).or_default())
-    }
-
-    /// The contact model's custom fields, from the cache unless `refresh`.
-    async fn custom_fields(
-        &self,
-        account: &Account,
-        refresh: bool,
-    ) -> CrmResult<Vec<wire::CustomFieldMetaData>> {
-        if !refresh && let Some(fields) = self.with_cache(&account.id, |c| c.custom_fields.clone())
-        {
-            return Ok(fields);
-        }
-        let call = Call::get("/rest/v2/contacts/model".into(), "contact model".into());
-        let model: wire::ObjectModel = self.client.json(account, &call).await?;
-        let fields = model.custom_fields;
-        self.with_cache(&account.id, |c| c.custom_fields = Some(fields.clone()));
-        Ok(fields)
-    }
-
-    /// The id of the custom field named `name` (label first, then field name); the model
-    /// is read again once when the name is unknown, in case the field is new.
-    async fn custom_field_id(&self, account: &Account, name: &str) -> CrmResult<String> {
-        for refresh in [false, true] {
-            let fields = self.custom_fields(account, refresh).await?;
-            let by_label = fields.iter().find(|f| f.label.as_deref() == Some(name));
-            let by_name = || {
-                fields
-                    .iter()
-                    .find(|f| f.field_name.as_deref() == Some(name))
-            };
-            if let Some(field) = by_label.or_else(by_name) {
-                return Ok(field.id.0.clone());
-            }
-        }
-        Err(CrmError::Rejected(format!(
-            "Keap has no contact custom field labelled '{name}'"
-        )))
-    }
-
-    /// Names for the custom field ids of a contact (label, else field name).
-    async fn custom_field_names(
-        &self,
-        account: &Account,
-        ids: &[&wire::KeapId],
-    ) -> CrmResult<HashMap<String, String>> {
-        let mut fields = self.custom_fields(account, false).await?;
-        let known = |fields: &[wire::CustomFieldMetaData], id: &wire::KeapId| {
-            fields.iter().any(|f| &f.id == id)
-        };
-        if ids.iter().any(|id| !known(&fields, id)) {
-            fields = self.custom_fields(account, true).await?;
-        }
-        Ok(fields
-            .into_iter()
-            .filter_map(|f| {
-                let name = f.label.filter(|l| !l.is_empty()).or(f.field_name)?;
-                Some((f.id.0, name))
-            })
-            .collect())
-    }
-
-    /// Names of the tags with these ids, in order; ids Keap no longer knows are dropped.
-    async fn tag_names(&self, account: &Account, ids: &[wire::KeapId]) -> CrmResult<Vec<String>> {
-        let unknown: Vec<&str> = self.with_cache(&account.id, |c| {
-            ids.iter()
-                .filter(|id| !c.tag_names.contains_key(&id.0))
-                .map(|id| id.0.as_str())
-                .collect()
-        });
-        if !unknown.is_empty() {
-            let call = Call::get("/rest/v2/tags".into(), "tags".into())
-                .query("filter", format!("tag_ids=={}", unknown.join(",")))
-                .query("page_size", MAX_PAGE_SIZE);
-            let list: wire::TagList = self.client.json(account, &call).await?;
-            self.with_cache(&account.id, |c| {
-                for tag in list.tags {
-                    if let Some(name) = tag.name {
-                        c.tag_ids.insert(name.clone(), tag.id.0.clone());
-                        c.tag_names.insert(tag.id.0, name);
-                    }
-                }
-            });
-        }
-        Ok(self.with_cache(&account.id, |c| {
-            ids.iter()
-                .filter_map(|id| c.tag_names.get(&id.0).cloned())
-                .collect()
-        }))
-    }
-
-    /// The id of the tag named `name`, creating the tag when Keap has none; and whether
-    /// the id came from the cache (and so may be stale).
-    async fn tag_id(&self, account: &Account, name: &str) -> CrmResult<(String, bool)> {
-        if let Some(id) = self.with_cache(&account.id, |c| c.tag_ids.get(name).cloned()) {
-            return Ok((id, true));
-        }
-        if name.contains(';') {
-            // `;` separates conditions in Keap's filter syntax: the name cannot be searched.
-            return Err(CrmError::Rejected(format!(
-                "tag '{name}': Keap's tag search cannot express ';' in a name"
-            )));
-        }
-        let id = match self.find_tag(account, name).await? {
-            Some(id) => id,
-            None => match self.create_tag(account, name).await {
-                Ok(id) => id,
-                // Another worker may have created it a moment ago (tag names are unique).
-                Err(CrmError::Rejected(why)) => self
-                    .find_tag(account, name)
-                    .await?
-                    .ok_or(CrmError::Rejected(why))?,
-                Err(e) => return Err(e),
-            },
-        };
-        if numeric_id(&id).is_none() {
-            return Err(CrmError::Rejected(format!(
-                "Keap gave tag '{name}' the id '{id}', which is not a number"
-            )));
-        }
-        self.with_cache(&account.id, |c| {
-            c.tag_ids.insert(name.to_string(), id.clone());
-            c.tag_names.insert(id.clone(), name.to_string());
-        });
-        Ok((id, false))
-    }
-
-    async fn find_tag(&self, account: &Account, name: &str) -> CrmResult<Option<String>> {
-        let call = Call::get("/rest/v2/tags".into(), "tags".into())
-            .query("filter", format!("name=={name}"))
-            .query("page_size", MAX_PAGE_SIZE);
-        let list: wire::TagList = self.client.json(account, &call).await?;
-        // The name filter may match more loosely than equality (a trailing `*` is a prefix
-        // search): only an exact name counts.
-        Ok(list
-            .tags
-            .into_iter()
-            .find(|t| t.name.as_deref() == Some(name))
-            .map(|t| t.id.0))
-    }
-
-    async fn create_tag(&self, account: &Account, name: &str) -> CrmResult<String> {
-        let call = Call::post(
-            "/rest/v2/tags".into(),
-            format!("tag '{name}'"),
-            json!({ "name": name }),
-        );
-        let tag: wire::Tag = self.client.json(account, &call).await?;
-        tracing::info!(account = %account.id, tag = %name, id = %tag.id, "created Keap tag");
-        Ok(tag.id.0)
-    }
-
-    fn forget_tag(&self, account: &AccountId, name: &str) {
-        self.with_cache(account, |c| {
-            if let Some(id) = c.tag_ids.remove(name) {
-                c.tag_names.remove(&id);
-            }
-        });
-    }
-
-    /// The port's view of a Keap contact. `searched` is the number the contact was found
-    /// by, reported as its phone when one of its numbers is that number.
-    async fn to_contact(
-        &self,
-        account: &Account,
-        keap: wire::Contact,
-        searched: Option<&PhoneNumber>,
-    ) -> CrmResult<Contact> {
-        let tags = if keap.tag_ids.is_empty() {
-            Vec::new()
-        } else {
-            self.tag_names(account, &keap.tag_ids).await?
-        };
-        let values: Vec<&wire::CustomFieldValue> = keap
-            .custom_fields
-            .iter()
-            .filter(|v| !v.content.is_null())
-            .collect();
-        let custom_fields = if values.is_empty() {
-            Default::default()
-        } else {
-            let ids: Vec<&wire::KeapId> = values.iter().map(|v| &v.id).collect();
-            let names = self.custom_field_names(account, &ids).await?;
-            values
-                .into_iter()
-                .map(|v| {
-                    let name = names
-                        .get(&v.id.0)
-                        .cloned()
-                        .unwrap_or_else(|| v.id.0.clone());
-                    (name, content_text(&v.content))
-                })
-                .collect()
-        };
-        Ok(Contact {
-            id: keap.id.0,
-            first_name: keap.given_name.filter(|s| !s.is_empty()),
-            last_name: keap.family_name.filter(|s| !s.is_empty()),
-            email: primary_email(&keap.email_addresses),
-            phone: contact_phone(account, &keap.phone_numbers, searched),
-            owner_id: keap
-                .owner_id
-                .map(|o| o.0)
-                .filter(|o| !o.is_empty() && o != "0"),
-            tags,
-            custom_fields,
-            time_zone: keap.time_zone.filter(|z| !z.trim().is_empty()),
-        })
     }
 }
 
@@ -420,38 +202,10 @@ impl Crm for KeapCrm {
                 "a Keap contact needs an e-mail address or a phone number".into(),
             ));
         }
-        let mut body = serde_json::Map::new();
-        let mut put = |key: &str, value: Value| {
-            body.insert(key.to_string(), value);
-        };
-        if let Some(first) = &contact.first_name {
-            put("given_name", json!(first));
-        }
-        if let Some(last) = &contact.last_name {
-            put("family_name", json!(last));
-        }
-        if let Some(email) = &contact.email {
-            put(
-                "email_addresses",
-                json!([{ "email": email.as_str(), "field": "EMAIL1" }]),
-            );
-        }
-        if let Some(phone) = &contact.phone {
-            put(
-                "phone_numbers",
-                json!([{ "number": phone.as_str(), "field": "PHONE1" }]),
-            );
-        }
-        if let Some(owner) = &contact.owner_id {
-            put("owner_id", json!(owner));
-        }
-        if let Some(zone) = &contact.time_zone {
-            put("time_zone", json!(zone));
-        }
         let call = Call::post(
             "/rest/v2/contacts".into(),
             "new contact".into(),
-            body.into(),
+            new_contact_body(contact),
         )
         .query("fields", CONTACT_FIELDS);
         let created: wire::Contact = self.client.json(account, &call).await?;
@@ -466,10 +220,10 @@ impl Crm for KeapCrm {
         contact_id: &str,
         email: &EmailAddress,
     ) -> CrmResult<()> {
-        let id = contact_number(contact_id)?;
-        let subject = contact_subject(contact_id);
-        let read = Call::get(contact_path(id), subject.clone()).query("fields", "email_addresses");
-        let current: wire::ContactArrays = self.client.json(account, &read).await?;
+        let contact = contact_number(contact_id)?;
+        let current = self
+            .read_arrays(account, contact_id, contact, "email_addresses")
+            .await?;
         // EMAIL1 is the address Keap mails; the other slots stay as they are.
         let mut emails = vec![json!({ "email": email.as_str(), "field": "EMAIL1" })];
         emails.extend(
@@ -481,13 +235,8 @@ impl Crm for KeapCrm {
                     Some(json!({ "email": e.email.as_deref()?, "field": e.field.as_deref()? }))
                 }),
         );
-        let write = Call::patch(
-            contact_path(id),
-            subject,
-            json!({ "email_addresses": emails }),
-        )
-        .query("update_mask", "email_addresses");
-        self.client.send(account, &write).await.map(drop)
+        self.write_array(account, contact_id, contact, "email_addresses", emails)
+            .await
     }
 
     async fn set_custom_field(
@@ -497,13 +246,11 @@ impl Crm for KeapCrm {
         field: &str,
         value: &str,
     ) -> CrmResult<()> {
-        if field.trim().is_empty() {
-            return Err(CrmError::Rejected("a custom field needs a name".into()));
-        }
-        let id = contact_number(contact_id)?;
-        let subject = contact_subject(contact_id);
-        let read = Call::get(contact_path(id), subject.clone()).query("fields", "custom_fields");
-        let current: wire::ContactArrays = self.client.json(account, &read).await?;
+        check_field_name(field)?;
+        let contact = contact_number(contact_id)?;
+        let current = self
+            .read_arrays(account, contact_id, contact, "custom_fields")
+            .await?;
         let field_id = self.custom_field_id(account, field).await?;
         // Keap removes unlisted fields: send every other field that has a value, plus ours.
         let mut fields: Vec<Value> = current
@@ -513,13 +260,8 @@ impl Crm for KeapCrm {
             .map(|f| json!({ "id": f.id.0, "content": f.content }))
             .collect();
         fields.push(json!({ "id": field_id, "content": value }));
-        let write = Call::patch(
-            contact_path(id),
-            subject,
-            json!({ "custom_fields": fields }),
-        )
-        .query("update_mask", "custom_fields");
-        self.client.send(account, &write).await.map(drop)
+        self.write_array(account, contact_id, contact, "custom_fields", fields)
+            .await
     }
 
     async fn user(&self, account: &Account, user_id: &str) -> CrmResult<Option<CrmUser>> {
@@ -545,9 +287,7 @@ impl Crm for KeapCrm {
     }
 
     async fn apply_tag(&self, account: &Account, contact_id: &str, tag: &str) -> CrmResult<()> {
-        if tag.trim().is_empty() {
-            return Err(CrmError::Rejected("a tag needs a name".into()));
-        }
+        check_tag_name(tag)?;
         let contact = contact_number(contact_id)?.to_string();
         // Twice at most: a cached tag id may name a tag deleted in Keap since.
         for attempt in 0..2 {
@@ -591,9 +331,7 @@ impl Crm for KeapCrm {
         contact_id: &str,
         note: &NewNote,
     ) -> CrmResult<Note> {
-        if note.title.trim().is_empty() && note.body.trim().is_empty() {
-            return Err(CrmError::Rejected("a note needs a title or a body".into()));
-        }
+        check_note_text(note)?;
         let contact = contact_number(contact_id)?;
         let mut body = json!({ "contact_id": contact });
         if !note.title.is_empty() {
@@ -692,11 +430,7 @@ impl Crm for KeapCrm {
         call_name: &str,
     ) -> CrmResult<GoalOutcome> {
         let contact = contact_number(contact_id)?;
-        if integration.trim().is_empty() || call_name.trim().is_empty() {
-            return Err(CrmError::Rejected(
-                "a goal needs an integration and a call name".into(),
-            ));
-        }
+        check_goal_names(integration, call_name)?;
         let call = Call::post(
             "/rest/v2/automations/goals/achieve".into(),
             contact_subject(contact_id),
@@ -735,76 +469,4 @@ fn contact_subject(contact_id: &str) -> String {
 
 fn contact_path(id: u64) -> String {
     format!("/rest/v2/contacts/{id}")
-}
-
-/// "Given Family", either alone, or `None` when both are blank.
-fn full_name(given: Option<String>, family: Option<String>) -> Option<String> {
-    let name = [given, family]
-        .into_iter()
-        .flatten()
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ");
-    Some(name).filter(|n| !n.is_empty())
-}
-
-/// The user a note is assigned to; Keap writes `0` or nothing for "no user".
-fn note_user(user: wire::BasicUser) -> Option<NoteUser> {
-    let id = user
-        .id
-        .map(|id| id.0)
-        .filter(|id| !id.is_empty() && id != "0")?;
-    Some(NoteUser {
-        id,
-        name: full_name(user.given_name, user.family_name),
-        email: user
-            .email_address
-            .as_deref()
-            .and_then(|e| EmailAddress::parse(e).ok()),
-    })
-}
-
-/// EMAIL1 when it is a valid address, else the first valid one.
-fn primary_email(addresses: &[wire::EmailAddress]) -> Option<EmailAddress> {
-    let parse = |e: &wire::EmailAddress| EmailAddress::parse(e.email.as_deref()?).ok();
-    addresses
-        .iter()
-        .filter(|e| e.field.as_deref() == Some("EMAIL1"))
-        .chain(addresses.iter())
-        .find_map(parse)
-}
-
-/// The contact's phone in E.164: the searched number when the contact has it, else the
-/// first slot (PHONE1 first) that reads as a number in the account's default country.
-fn contact_phone(
-    account: &Account,
-    numbers: &[wire::PhoneNumber],
-    searched: Option<&PhoneNumber>,
-) -> Option<PhoneNumber> {
-    let mut slots: Vec<&wire::PhoneNumber> = numbers.iter().collect();
-    // Unknown or missing slots sort last.
-    slots.sort_by_key(|p| p.field.clone().unwrap_or_else(|| "~".into()));
-    let parsed: Vec<PhoneNumber> = slots
-        .into_iter()
-        .filter_map(|p| {
-            let e164 = p
-                .number_e164
-                .as_deref()
-                .and_then(|n| PhoneNumber::parse_e164(n).ok());
-            e164.or_else(|| account.parse_phone(p.number.as_deref()?).ok())
-        })
-        .collect();
-    match searched {
-        Some(number) if parsed.contains(number) => Some(number.clone()),
-        _ => parsed.into_iter().next(),
-    }
-}
-
-/// A custom field's content as text: strings as they are, anything else as JSON.
-fn content_text(content: &Value) -> String {
-    match content {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
 }

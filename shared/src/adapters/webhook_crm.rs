@@ -69,6 +69,7 @@ use reqwest::header::CONTENT_TYPE;
 use serde::Serialize;
 use sha2::Sha256;
 
+use super::crm_input::{check_field_name, check_goal_names, check_note_text, check_tag_name};
 use super::http_retry::retry_after;
 use crate::domain::{Account, CrmConnection, EmailAddress, PhoneNumber, Secret};
 use crate::ports::clock::{Clock, IdGenerator};
@@ -332,9 +333,7 @@ impl Crm for WebhookCrm {
         field: &str,
         value: &str,
     ) -> CrmResult<()> {
-        if field.trim().is_empty() {
-            return Err(CrmError::Rejected("a custom field needs a name".into()));
-        }
+        check_field_name(field)?;
         self.post(
             account,
             &Event::CustomFieldChanged {
@@ -352,9 +351,7 @@ impl Crm for WebhookCrm {
     }
 
     async fn apply_tag(&self, account: &Account, contact_id: &str, tag: &str) -> CrmResult<()> {
-        if tag.trim().is_empty() {
-            return Err(CrmError::Rejected("a tag needs a name".into()));
-        }
+        check_tag_name(tag)?;
         self.post(account, &Event::TagApplied { contact_id, tag })
             .await
     }
@@ -365,9 +362,7 @@ impl Crm for WebhookCrm {
         contact_id: &str,
         note: &NewNote,
     ) -> CrmResult<Note> {
-        if note.title.trim().is_empty() && note.body.trim().is_empty() {
-            return Err(CrmError::Rejected("a note needs a title or a body".into()));
-        }
+        check_note_text(note)?;
         let note_id = self.ids.new_id();
         self.post(
             account,
@@ -411,11 +406,7 @@ impl Crm for WebhookCrm {
         integration: &str,
         call_name: &str,
     ) -> CrmResult<GoalOutcome> {
-        if integration.trim().is_empty() || call_name.trim().is_empty() {
-            return Err(CrmError::Rejected(
-                "a goal needs an integration and a call name".into(),
-            ));
-        }
+        check_goal_names(integration, call_name)?;
         self.post(
             account,
             &Event::GoalAchieved {
@@ -430,351 +421,4 @@ impl Crm for WebhookCrm {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::collections::BTreeMap;
-
-    use serde_json::json;
-    use wiremock::matchers::{header, method, path};
-    use wiremock::{Mock, MockServer, ResponseTemplate};
-
-    use super::*;
-    use crate::domain::Timestamp;
-    use crate::ports::clock::ManualClock;
-
-    /// An answer, its name, and what the adapter must make of it.
-    type ErrorCase = (ResponseTemplate, &'static str, fn(&CrmError) -> bool);
-
-    const SECRET: &str = "whsec-test-signing-secret";
-    const NOW_MS: i64 = 1_767_225_600_000;
-
-    struct FixedIds;
-
-    impl IdGenerator for FixedIds {
-        fn new_id(&self) -> String {
-            "01JNOTE0000000000000000000".into()
-        }
-    }
-
-    fn account(crm: CrmConnection) -> Account {
-        Account {
-            users: BTreeMap::new(),
-            crm,
-            ..crate::domain::fixtures::account()
-        }
-    }
-
-    fn webhook_account(url: String) -> Account {
-        account(CrmConnection::Webhook {
-            url,
-            signing_secret: Secret::new(SECRET),
-        })
-    }
-
-    fn crm() -> WebhookCrm {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(2))
-            .timeout(Duration::from_secs(5))
-            .build()
-            .expect("test HTTP client builds");
-        WebhookCrm::new(
-            http,
-            Arc::new(ManualClock::at(Timestamp::from_millis(NOW_MS))),
-            Arc::new(FixedIds),
-        )
-    }
-
-    fn phone(e164: &str) -> PhoneNumber {
-        PhoneNumber::parse_e164(e164).expect("test phone is valid")
-    }
-
-    fn email(address: &str) -> EmailAddress {
-        EmailAddress::parse(address).expect("test e-mail is valid")
-    }
-
-    /// The documented scheme, computed here independently of the adapter's helper.
-    fn expected_signature(secret: &str, timestamp: &str, body: &[u8]) -> String {
-        let mut mac = HmacSha256::new_from_slice(secret.as_bytes()).expect("any key length");
-        mac.update(format!("{timestamp}.").as_bytes());
-        mac.update(body);
-        format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
-    }
-
-    #[tokio::test]
-    async fn every_event_is_posted_as_signed_json() {
-        let server = MockServer::start().await;
-        Mock::given(method("POST"))
-            .and(path("/hooks/crm"))
-            .and(header("content-type", "application/json"))
-            .and(header(TIMESTAMP_HEADER, NOW_MS.to_string().as_str()))
-            .respond_with(ResponseTemplate::new(204))
-            .expect(7)
-            .mount(&server)
-            .await;
-        let crm = crm();
-        let account = webhook_account(format!("{}/hooks/crm", server.uri()));
-
-        let outcome = crm
-            .achieve_goal(&account, "123", "smsflow", "Inbound")
-            .await;
-        assert_eq!(outcome, Ok(GoalOutcome::Achieved));
-        crm.apply_tag(&account, "123", "sms-lead")
-            .await
-            .expect("tag event");
-        let note = crm
-            .create_note(
-                &account,
-                "123",
-                &NewNote {
-                    title: "SMS: Welcome".into(),
-                    body: "Sent: Hi".into(),
-                    user_id: Some("7".into()),
-                },
-            )
-            .await
-            .expect("note event");
-        assert_eq!(note.id, "01JNOTE0000000000000000000");
-        crm.append_to_note(&account, &note.id, "\nReceived: Thanks")
-            .await
-            .expect("append event");
-        crm.set_email(&account, "123", &email("ann@example.com"))
-            .await
-            .expect("e-mail event");
-        crm.set_custom_field(&account, "123", "LastSms", "Thanks!")
-            .await
-            .expect("field event");
-        let created = crm
-            .create_contact(
-                &account,
-                &NewContact {
-                    first_name: Some("(auto-created)".into()),
-                    phone: Some(phone("+14155552671")),
-                    ..NewContact::default()
-                },
-            )
-            .await
-            .expect("create event");
-        assert_eq!(created.id, "+14155552671");
-
-        let common =
-            |event: &str| json!({ "event": event, "account": "acme", "occurred_at": NOW_MS });
-        let with = |event: &str, fields: serde_json::Value| {
-            let mut all = common(event);
-            for (k, v) in fields.as_object().expect("object").clone() {
-                all[k] = v;
-            }
-            all
-        };
-        let expected = [
-            with(
-                "goal.achieved",
-                json!({ "contact_id": "123", "integration": "smsflow", "call_name": "Inbound" }),
-            ),
-            with(
-                "tag.applied",
-                json!({ "contact_id": "123", "tag": "sms-lead" }),
-            ),
-            with(
-                "note.created",
-                json!({
-                    "note_id": "01JNOTE0000000000000000000", "contact_id": "123",
-                    "title": "SMS: Welcome", "body": "Sent: Hi", "user_id": "7"
-                }),
-            ),
-            with(
-                "note.appended",
-                json!({ "note_id": "01JNOTE0000000000000000000", "text": "\nReceived: Thanks" }),
-            ),
-            with(
-                "contact.email_changed",
-                json!({ "contact_id": "123", "email": "ann@example.com" }),
-            ),
-            with(
-                "contact.custom_field_changed",
-                json!({ "contact_id": "123", "field": "LastSms", "value": "Thanks!" }),
-            ),
-            with(
-                "contact.create_requested",
-                json!({
-                    "contact_id": "+14155552671", "first_name": "(auto-created)", "last_name": null,
-                    "email": null, "phone": "+14155552671", "owner_id": null
-                }),
-            ),
-        ];
-        let received = server.received_requests().await.expect("recorded");
-        assert_eq!(received.len(), expected.len());
-        for (request, want) in received.iter().zip(expected) {
-            let body: serde_json::Value = serde_json::from_slice(&request.body).expect("JSON body");
-            assert_eq!(body, want);
-            let header_value = |name: &str| {
-                request
-                    .headers
-                    .get(name)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_string)
-                    .unwrap_or_default()
-            };
-            assert_eq!(
-                header_value(EVENT_HEADER),
-                want["event"].as_str().unwrap_or_default()
-            );
-            let timestamp = header_value(TIMESTAMP_HEADER);
-            let signed = header_value(SIGNATURE_HEADER);
-            assert_eq!(
-                signed,
-                expected_signature(SECRET, &timestamp, &request.body)
-            );
-            assert!(verify_signature(SECRET, &timestamp, &request.body, &signed));
-        }
-    }
-
-    #[test]
-    fn signatures_verify_only_what_was_signed() {
-        let body = br#"{"event":"goal.achieved"}"#;
-        let good = signature(SECRET, "1767225600000", body);
-        assert_eq!(good, expected_signature(SECRET, "1767225600000", body));
-        assert!(verify_signature(SECRET, "1767225600000", body, &good));
-        let cases: [(&str, &str, &[u8], &str); 5] = [
-            ("other secret", "1767225600000", body, good.as_str()),
-            (SECRET, "1767225600001", body, good.as_str()),
-            (
-                SECRET,
-                "1767225600000",
-                br#"{"event":"goal.achieved "}"#,
-                good.as_str(),
-            ),
-            (
-                SECRET,
-                "1767225600000",
-                body,
-                good.trim_start_matches("sha256="),
-            ),
-            (SECRET, "1767225600000", body, "sha256=zz"),
-        ];
-        for (secret, timestamp, body, signature) in cases {
-            assert!(
-                !verify_signature(secret, timestamp, body, signature),
-                "{secret} {timestamp} {signature}"
-            );
-        }
-    }
-
-    #[tokio::test]
-    async fn lookups_find_nobody_without_calling_out() {
-        let server = MockServer::start().await;
-        Mock::given(method("POST"))
-            .respond_with(ResponseTemplate::new(200))
-            .expect(0)
-            .mount(&server)
-            .await;
-        let crm = crm();
-        let account = webhook_account(format!("{}/hooks/crm", server.uri()));
-        assert_eq!(
-            crm.find_contact_by_phone(&account, &phone("+14155552671"))
-                .await,
-            Ok(None)
-        );
-        assert_eq!(crm.contact(&account, "123").await, Ok(None));
-        assert_eq!(crm.user(&account, "7").await, Ok(None));
-        assert_eq!(crm.last_call_note(&account, "123").await, Ok(None));
-        let nobody = crm.create_contact(&account, &NewContact::default()).await;
-        assert!(matches!(nobody, Err(CrmError::Rejected(_))));
-    }
-
-    #[tokio::test]
-    async fn a_contact_without_phone_is_named_by_its_email() {
-        let server = MockServer::start().await;
-        Mock::given(method("POST"))
-            .respond_with(ResponseTemplate::new(202))
-            .expect(1)
-            .mount(&server)
-            .await;
-        let contact = crm()
-            .create_contact(
-                &webhook_account(server.uri()),
-                &NewContact {
-                    email: Some(email("ann@example.com")),
-                    ..NewContact::default()
-                },
-            )
-            .await
-            .expect("created");
-        assert_eq!(contact.id, "ann@example.com");
-        assert_eq!(contact.email, Some(email("ann@example.com")));
-    }
-
-    #[tokio::test]
-    async fn receiver_answers_map_to_crm_errors() {
-        let cases: Vec<ErrorCase> = vec![
-            (ResponseTemplate::new(500), "500", |e| {
-                matches!(e, CrmError::Unavailable(_))
-            }),
-            (ResponseTemplate::new(502), "502", |e| {
-                matches!(e, CrmError::Unavailable(_))
-            }),
-            (ResponseTemplate::new(408), "408", |e| {
-                matches!(e, CrmError::Unavailable(_))
-            }),
-            (
-                ResponseTemplate::new(400).set_body_string("unknown event"),
-                "400",
-                |e| matches!(e, CrmError::Rejected(m) if m.contains("unknown event")),
-            ),
-            (ResponseTemplate::new(404), "404", |e| {
-                matches!(e, CrmError::Rejected(_))
-            }),
-            (ResponseTemplate::new(410), "410", |e| {
-                matches!(e, CrmError::Rejected(_))
-            }),
-            (ResponseTemplate::new(401), "401", |e| {
-                matches!(e, CrmError::Unauthorized(_))
-            }),
-            (
-                ResponseTemplate::new(429).insert_header("Retry-After", "30"),
-                "429",
-                |e| {
-                    *e == CrmError::RateLimited {
-                        retry_after: Some(Duration::from_secs(30)),
-                    }
-                },
-            ),
-        ];
-        for (response, case, expected) in cases {
-            let server = MockServer::start().await;
-            Mock::given(method("POST"))
-                .respond_with(response)
-                .expect(1)
-                .mount(&server)
-                .await;
-            let result = crm()
-                .achieve_goal(&webhook_account(server.uri()), "123", "smsflow", "Sent")
-                .await;
-            match result {
-                Err(e) => assert!(expected(&e), "{case}: got {e:?}"),
-                Ok(o) => panic!("{case}: expected an error, got {o:?}"),
-            }
-        }
-    }
-
-    #[tokio::test]
-    async fn an_unreachable_receiver_is_unavailable() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        drop(listener);
-        let result = crm()
-            .apply_tag(&webhook_account(format!("http://{addr}/hook")), "1", "t")
-            .await;
-        assert!(
-            matches!(result, Err(CrmError::Unavailable(_))),
-            "{result:?}"
-        );
-    }
-
-    #[tokio::test]
-    async fn other_connections_are_not_ours() {
-        let result = crm().user(&account(CrmConnection::Sandbox), "7").await;
-        assert!(
-            matches!(result, Err(CrmError::Unsupported(_))),
-            "{result:?}"
-        );
-    }
-}
+mod tests;

@@ -143,6 +143,7 @@ fn classify_unmodelled(code: Option<&str>, status: u16) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::adapters::test_support::{unreachable_origin, untouched_server};
     use crate::domain::EmailAddress;
     use aws_sdk_sesv2::config::retry::RetryConfig;
     use aws_sdk_sesv2::config::{BehaviorVersion, Credentials, Region};
@@ -249,14 +250,7 @@ mod tests {
 
     #[tokio::test]
     async fn unreachable_ses_is_unavailable() {
-        // Bind then drop a listener: nothing listens on that port any more.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let result = mailer(&format!("http://127.0.0.1:{port}"), None)
-            .send(&email())
-            .await;
+        let result = mailer(&unreachable_origin(), None).send(&email()).await;
         assert!(
             matches!(result, Err(MailError::Unavailable(_))),
             "{result:?}"
@@ -265,12 +259,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_email_without_recipients_is_rejected_before_calling_ses() {
-        let server = MockServer::start().await;
-        Mock::given(method("POST"))
-            .respond_with(ResponseTemplate::new(200))
-            .expect(0)
-            .mount(&server)
-            .await;
+        let server = untouched_server().await;
         let mut no_one = email();
         no_one.to.clear();
         let result = mailer(&server.uri(), None).send(&no_one).await;

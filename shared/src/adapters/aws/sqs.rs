@@ -15,18 +15,16 @@ use aws_sdk_sqs::types::{
     Message, MessageSystemAttributeName, QueueAttributeName, SendMessageBatchRequestEntry,
 };
 
+use crate::adapters::queue_limits::{check_delay, check_visibility, receive_batch};
 use crate::config::{QueueUrl, QueueUrls};
 use crate::ports::queue::{
-    JobQueue, MAX_DELAY, OutgoingMessage, QueueError, QueueName, QueueReceiver, QueueResult,
-    ReceivedMessage,
+    JobQueue, OutgoingMessage, QueueError, QueueName, QueueReceiver, QueueResult, ReceivedMessage,
 };
 
-/// SQS's largest receive batch; larger requests are served up to this many.
-pub const MAX_RECEIVE_BATCH: usize = 10;
+pub use crate::adapters::queue_limits::{MAX_RECEIVE_BATCH, MAX_VISIBILITY};
+
 /// SQS's longest long-poll wait; longer waits are shortened to it.
 pub const MAX_WAIT: Duration = Duration::from_secs(20);
-/// SQS's longest visibility timeout (12 hours).
-pub const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 60 * 60);
 
 /// Marks receipts handed out by `receive_dead_letters`. SQS receipt handles are base64-like
 /// and never contain ':'.
@@ -62,19 +60,6 @@ fn batches(messages: &[OutgoingMessage]) -> Vec<&[OutgoingMessage]> {
     runs
 }
 
-fn check_delay(queue: QueueName, message: &OutgoingMessage) -> QueueResult<()> {
-    if message.delay > MAX_DELAY {
-        return Err(QueueError::Rejected {
-            queue,
-            detail: format!(
-                "delay {:?} is longer than the maximum {MAX_DELAY:?}",
-                message.delay
-            ),
-        });
-    }
-    Ok(())
-}
-
 /// Whole seconds, rounded up (SQS's unit), as the SDK's `i32`.
 fn whole_seconds(d: Duration) -> i32 {
     let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
@@ -104,16 +89,6 @@ where
         }
         _ => QueueError::Backend(detail),
     }
-}
-
-fn check_visibility(queue: QueueName, visibility: Duration) -> QueueResult<()> {
-    if visibility > MAX_VISIBILITY {
-        return Err(QueueError::Rejected {
-            queue,
-            detail: format!("visibility timeout {visibility:?} is longer than {MAX_VISIBILITY:?}"),
-        });
-    }
-    Ok(())
 }
 
 fn received(queue: QueueName, dead_letter: bool, message: Message) -> QueueResult<ReceivedMessage> {
@@ -175,10 +150,9 @@ impl SqsQueue {
         visibility: Duration,
         wait: Duration,
     ) -> QueueResult<Vec<ReceivedMessage>> {
-        check_visibility(queue, visibility)?;
-        if max == 0 {
+        let Some(max) = receive_batch(queue, max, visibility)? else {
             return Ok(Vec::new());
-        }
+        };
         let url = if dead_letter {
             self.dead_letter_url(queue)?
         } else {
@@ -199,6 +173,45 @@ impl SqsQueue {
             .unwrap_or_default()
             .into_iter()
             .map(|m| received(queue, dead_letter, m))
+            .collect()
+    }
+
+    /// One SendMessageBatch of at most [`BATCH_LIMIT`] messages; their ids in order.
+    async fn send_batch(
+        &self,
+        queue: QueueName,
+        chunk: &[OutgoingMessage],
+    ) -> QueueResult<Vec<String>> {
+        let out = self
+            .client
+            .send_message_batch()
+            .queue_url(&self.urls.get(queue).queue)
+            .set_entries(Some(batch_entries(queue, chunk)?))
+            .send()
+            .await
+            .map_err(|e| sqs_error("SendMessageBatch", queue, e))?;
+        if let Some(failed) = out.failed.first() {
+            return Err(QueueError::Backend(format!(
+                "SendMessageBatch on the {queue} queue: {} of {} entries failed, first: {} {}",
+                out.failed.len(),
+                chunk.len(),
+                failed.code,
+                failed.message.as_deref().unwrap_or("")
+            )));
+        }
+        let mut by_entry: HashMap<String, String> = out
+            .successful
+            .into_iter()
+            .map(|ok| (ok.id, ok.message_id))
+            .collect();
+        (0..chunk.len())
+            .map(|i| {
+                by_entry.remove(&i.to_string()).ok_or_else(|| {
+                    QueueError::Backend(format!(
+                        "SendMessageBatch on the {queue} queue did not report entry {i}"
+                    ))
+                })
+            })
             .collect()
     }
 }
@@ -246,54 +259,32 @@ impl JobQueue for SqsQueue {
         }
         let mut ids = Vec::with_capacity(messages.len());
         for chunk in batches(&messages) {
-            let entries = chunk
-                .iter()
-                .enumerate()
-                .map(|(i, m)| {
-                    SendMessageBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .message_body(&m.body)
-                        .delay_seconds(whole_seconds(m.delay))
-                        .build()
-                        .map_err(|e| QueueError::Rejected {
-                            queue,
-                            detail: e.to_string(),
-                        })
-                })
-                .collect::<QueueResult<Vec<_>>>()?;
-            let out = self
-                .client
-                .send_message_batch()
-                .queue_url(&self.urls.get(queue).queue)
-                .set_entries(Some(entries))
-                .send()
-                .await
-                .map_err(|e| sqs_error("SendMessageBatch", queue, e))?;
-            if let Some(failed) = out.failed.first() {
-                return Err(QueueError::Backend(format!(
-                    "SendMessageBatch on the {queue} queue: {} of {} entries failed, first: {} {}",
-                    out.failed.len(),
-                    chunk.len(),
-                    failed.code,
-                    failed.message.as_deref().unwrap_or("")
-                )));
-            }
-            let mut by_entry: HashMap<String, String> = out
-                .successful
-                .into_iter()
-                .map(|ok| (ok.id, ok.message_id))
-                .collect();
-            for i in 0..chunk.len() {
-                let id = by_entry.remove(&i.to_string()).ok_or_else(|| {
-                    QueueError::Backend(format!(
-                        "SendMessageBatch on the {queue} queue did not report entry {i}"
-                    ))
-                })?;
-                ids.push(id);
-            }
+            ids.extend(self.send_batch(queue, chunk).await?);
         }
         Ok(ids)
     }
+}
+
+/// A batch's entries, each with its index in the batch as its entry id.
+fn batch_entries(
+    queue: QueueName,
+    chunk: &[OutgoingMessage],
+) -> QueueResult<Vec<SendMessageBatchRequestEntry>> {
+    chunk
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            SendMessageBatchRequestEntry::builder()
+                .id(i.to_string())
+                .message_body(&m.body)
+                .delay_seconds(whole_seconds(m.delay))
+                .build()
+                .map_err(|e| QueueError::Rejected {
+                    queue,
+                    detail: e.to_string(),
+                })
+        })
+        .collect()
 }
 
 #[async_trait]
@@ -426,6 +417,7 @@ async fn queue_arn(client: &Client, url: &str) -> QueueResult<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ports::queue::MAX_DELAY;
 
     #[test]
     fn batches_keep_order_within_sqs_limits() {

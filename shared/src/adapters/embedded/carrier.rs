@@ -25,15 +25,21 @@
 //! port): then the callback still carries the signature of the public URL, as Twilio's
 //! would, but travels to the local origin with the public `Host`.
 
+mod callbacks;
+#[cfg(test)]
+mod tests;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use redb::{ReadableTable, TableDefinition};
+use redb::TableDefinition;
 use serde::{Deserialize, Serialize};
 
-use super::{DbError, EmbeddedDb, open_read_table};
-use crate::domain::twilio_signature;
+pub use self::callbacks::{CallbackRoute, CallbackTarget};
+use self::callbacks::{DeliveryReport, report_delivery};
+use super::json_log::newest_where;
+use super::{DbError, EmbeddedDb};
 use crate::domain::{MessageStatus, Timestamp, TwilioCredentials};
 use crate::ports::{
     Clock, IdGenerator, OutboundSms, ProviderAccepted, Sender, SmsError, SmsProvider,
@@ -41,6 +47,8 @@ use crate::ports::{
 
 /// `message id (ULID)` → accepted message, so iteration order is acceptance order.
 const MESSAGES: TableDefinition<&str, &[u8]> = TableDefinition::new("sandbox_carrier_messages");
+/// What a message that does not decode is called in the error.
+const CORRUPT: &str = "corrupt carrier message";
 
 /// One message the sandbox carrier accepted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -131,55 +139,6 @@ fn magic_error(sms: &OutboundSms) -> Option<SmsError> {
     }
 }
 
-/// Status callbacks to `public_origin` (scheme and authority, e.g.
-/// `https://abc.execute-api.us-east-1.amazonaws.com`) are posted to `local_origin` (e.g.
-/// `http://127.0.0.1:4100`) instead, with the public authority as `Host`; they are still
-/// signed for the public URL.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CallbackRoute {
-    public_origin: String,
-    local_origin: String,
-}
-
-/// Where one callback goes: the URL to connect to, and the `Host` to send when it is not
-/// that URL's own.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CallbackTarget {
-    pub url: String,
-    pub host: Option<String>,
-}
-
-impl CallbackRoute {
-    /// A trailing `/` on either origin is ignored.
-    pub fn new(public_origin: &str, local_origin: &str) -> Self {
-        CallbackRoute {
-            public_origin: public_origin.trim_end_matches('/').to_string(),
-            local_origin: local_origin.trim_end_matches('/').to_string(),
-        }
-    }
-
-    /// Where a callback to `url` is posted: on the local origin when `url` is on the
-    /// public one (the same path and query), else `url` itself.
-    pub fn target(&self, url: &str) -> CallbackTarget {
-        let rest = url
-            .strip_prefix(&self.public_origin)
-            .filter(|rest| rest.is_empty() || rest.starts_with(['/', '?']));
-        match rest {
-            Some(rest) => CallbackTarget {
-                url: format!("{}{rest}", self.local_origin),
-                host: self
-                    .public_origin
-                    .split_once("://")
-                    .map(|(_, authority)| authority.to_string()),
-            },
-            None => CallbackTarget {
-                url: url.to_string(),
-                host: None,
-            },
-        }
-    }
-}
-
 pub struct SandboxCarrier {
     db: EmbeddedDb,
     http: reqwest::Client,
@@ -189,15 +148,6 @@ pub struct SandboxCarrier {
     callback_delay: Duration,
     /// Where callbacks to a public origin really go (none: to the URL as given).
     callback_route: Option<CallbackRoute>,
-}
-
-/// What posting one message's status callbacks needs.
-struct DeliveryReport {
-    http: reqwest::Client,
-    auth_token: String,
-    message: CarrierMessage,
-    delay: Duration,
-    route: Option<CallbackRoute>,
 }
 
 impl SandboxCarrier {
@@ -242,73 +192,8 @@ impl SandboxCarrier {
         keep: impl Fn(&CarrierMessage) -> bool + Send + 'static,
     ) -> Result<Vec<CarrierMessage>, DbError> {
         self.db
-            .read(move |tx| {
-                let Some(table) = open_read_table(tx, MESSAGES)? else {
-                    return Ok(vec![]);
-                };
-                let mut out = Vec::new();
-                for entry in table.iter()?.rev() {
-                    if out.len() == limit {
-                        break;
-                    }
-                    let (_, value) = entry?;
-                    let message: CarrierMessage = serde_json::from_slice(value.value())
-                        .map_err(|e| DbError(format!("corrupt carrier message: {e}")))?;
-                    if keep(&message) {
-                        out.push(message);
-                    }
-                }
-                Ok(out)
-            })
+            .read(move |tx| newest_where(tx, MESSAGES, CORRUPT, limit, keep))
             .await
-    }
-
-    /// Posts the message's [`delivery_reports`] (`sent` then `delivered`, unless its number
-    /// says otherwise), signed with the account's auth token for its status callback URL.
-    async fn report_delivery(report: DeliveryReport) {
-        let Some(url) = report.message.status_callback.clone() else {
-            return;
-        };
-        let target = match &report.route {
-            Some(route) => route.target(&url),
-            None => CallbackTarget {
-                url: url.clone(),
-                host: None,
-            },
-        };
-        let message = &report.message;
-        for (status, error_code) in delivery_reports(&message.to) {
-            tokio::time::sleep(report.delay).await;
-            let mut params: Vec<(String, String)> = vec![
-                ("AccountSid".into(), message.account_sid.clone()),
-                ("ApiVersion".into(), "2010-04-01".into()),
-                ("From".into(), message.from.clone()),
-                ("MessageSid".into(), message.sid.clone()),
-                ("MessageStatus".into(), status.as_str().into()),
-                ("SmsSid".into(), message.sid.clone()),
-                ("SmsStatus".into(), status.as_str().into()),
-                ("To".into(), message.to.clone()),
-            ];
-            if let Some(code) = error_code {
-                params.push(("ErrorCode".into(), code.to_string()));
-            }
-            let signature = twilio_signature::sign(&report.auth_token, &url, &params);
-            let mut request = report
-                .http
-                .post(&target.url)
-                .header("X-Twilio-Signature", signature)
-                .form(&params);
-            if let Some(host) = &target.host {
-                request = request.header(reqwest::header::HOST, host);
-            }
-            match request.send().await {
-                Ok(r) if r.status().is_success() => {}
-                Ok(r) => {
-                    tracing::warn!(sid = %message.sid, status = %r.status(), "status callback refused")
-                }
-                Err(e) => tracing::warn!(sid = %message.sid, error = %e, "status callback failed"),
-            }
-        }
     }
 }
 
@@ -323,17 +208,12 @@ impl SmsProvider for SandboxCarrier {
             return Err(error);
         }
         let id = self.ids.new_id();
-        // Twilio SIDs: a two-letter prefix and 32 hex digits; ours come from the ULID's
-        // random tail, so they are unique.
         let prefix = if sms.media_urls.is_empty() {
             "SM"
         } else {
             "MM"
         };
-        let sid = format!(
-            "{prefix}{}",
-            hex::encode(&id.as_bytes()[id.len().saturating_sub(16)..])
-        );
+        let sid = sandbox_sid(prefix, &id);
         let message = CarrierMessage {
             sid: sid.clone(),
             account_sid: credentials.account_sid.clone(),
@@ -354,7 +234,7 @@ impl SmsProvider for SandboxCarrier {
             })
             .await
             .map_err(|e| SmsError::Unavailable(format!("sandbox carrier: {e}")))?;
-        tokio::spawn(Self::report_delivery(DeliveryReport {
+        tokio::spawn(report_delivery(DeliveryReport {
             http: self.http.clone(),
             auth_token: credentials.auth_token.expose().to_string(),
             message,
@@ -378,247 +258,24 @@ impl SmsProvider for SandboxCarrier {
     ) -> Result<Option<ProviderAccepted>, SmsError> {
         let (account_sid, to) = (credentials.account_sid.clone(), sms.to.to_string());
         let (from, body) = (sms.sender.as_str().to_string(), sms.body.clone());
-        self.db
-            .read(move |tx| {
-                let Some(table) = open_read_table(tx, MESSAGES)? else {
-                    return Ok(None);
-                };
-                for entry in table.iter()?.rev() {
-                    let (_, value) = entry?;
-                    let message: CarrierMessage = serde_json::from_slice(value.value())
-                        .map_err(|e| DbError(format!("corrupt carrier message: {e}")))?;
-                    if message.accepted_at >= since
-                        && (
-                            &message.account_sid,
-                            &message.to,
-                            &message.from,
-                            &message.body,
-                        ) == (&account_sid, &to, &from, &body)
-                    {
-                        return Ok(Some(ProviderAccepted {
-                            sid: message.sid,
-                            status: MessageStatus::Queued,
-                            segments: None,
-                        }));
-                    }
-                }
-                Ok::<_, DbError>(None)
-            })
-            .await
-            .map_err(|e| SmsError::Unavailable(format!("sandbox carrier: {e}")))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::PhoneNumber;
-
-    fn sms(from: &str, to: &str) -> OutboundSms {
-        OutboundSms {
-            to: PhoneNumber::parse_e164(to).expect("valid to"),
-            sender: Sender::Number(PhoneNumber::parse_e164(from).expect("valid from")),
-            body: "hello".into(),
-            media_urls: vec![],
-            status_callback: None,
-        }
-    }
-
-    #[test]
-    fn magic_numbers_give_twilios_documented_errors() {
-        let ok = "+15005550006";
-        let cases: &[(&str, &str, Option<u32>)] = &[
-            ("+15005550001", "+14155552671", Some(21212)),
-            ("+15005550007", "+14155552671", Some(21606)),
-            ("+15005550008", "+14155552671", Some(21611)),
-            (ok, "+15005550001", Some(21211)),
-            (ok, "+15005550002", Some(21612)),
-            (ok, "+15005550003", Some(21408)),
-            (ok, "+15005550004", Some(21610)),
-            (ok, "+15005550009", Some(21614)),
-            (ok, UNDELIVERABLE_LANDLINE, None),
-            (ok, "+14155552671", None),
-        ];
-        for (from, to, expected) in cases {
-            let code = magic_error(&sms(from, to)).map(|e| match e {
-                SmsError::Rejected { code, .. } | SmsError::RateLimited { code, .. } => code,
-                other => panic!("unexpected {other:?}"),
-            });
-            assert_eq!(code, *expected, "{from} -> {to}");
-        }
-        assert!(matches!(
-            magic_error(&sms("+15005550008", "+14155552671")),
-            Some(SmsError::RateLimited { .. })
-        ));
-    }
-
-    fn credentials() -> TwilioCredentials {
-        TwilioCredentials {
-            account_sid: "AC00000000000000000000000000000001".into(),
-            auth_token: crate::domain::Secret::new("token-123"),
-            api_key: None,
-            messaging_service_sids: vec![],
-        }
-    }
-
-    fn carrier() -> SandboxCarrier {
-        use crate::ports::{SystemClock, UlidIds};
-        SandboxCarrier::new(
-            EmbeddedDb::in_memory().expect("db"),
-            reqwest::Client::new(),
-            Arc::new(SystemClock),
-            Arc::new(UlidIds::default()),
-        )
-        .with_callback_delay(Duration::from_millis(10))
-    }
-
-    /// A server answering 204 to `POST /twilio/status`, like our status route.
-    async fn callback_server() -> wiremock::MockServer {
-        use wiremock::matchers::{method, path};
-        use wiremock::{Mock, MockServer, ResponseTemplate};
-        let callbacks = MockServer::start().await;
-        Mock::given(method("POST"))
-            .and(path("/twilio/status"))
-            .respond_with(ResponseTemplate::new(204))
-            .mount(&callbacks)
-            .await;
-        callbacks
-    }
-
-    /// The callbacks `server` received once there are `count` (or after 5 s).
-    async fn received(server: &wiremock::MockServer, count: usize) -> Vec<wiremock::Request> {
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        loop {
-            let requests = server.received_requests().await.unwrap_or_default();
-            if requests.len() >= count || std::time::Instant::now() > deadline {
-                return requests;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    /// The form of a callback, after checking its signature for `url`.
-    fn signed_form(request: &wiremock::Request, url: &str) -> Vec<(String, String)> {
-        let params: Vec<(String, String)> =
-            serde_urlencoded::from_bytes(&request.body).expect("form body");
-        let signature = request
-            .headers
-            .get("X-Twilio-Signature")
-            .and_then(|v| v.to_str().ok());
-        assert!(
-            twilio_signature::validate("token-123", url, &params, signature),
-            "callback signature must validate for {url}"
-        );
-        params
-    }
-
-    fn field(params: &[(String, String)], name: &str) -> String {
-        params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    }
-
-    #[tokio::test]
-    async fn posts_signed_status_callbacks_and_keeps_what_it_accepted() {
-        // (recipient, the callbacks' MessageStatus and ErrorCode, in order)
-        let cases: [(&str, [(&str, &str); 2]); 2] = [
-            ("+14155552671", [("sent", ""), ("delivered", "")]),
-            (
-                UNDELIVERABLE_LANDLINE,
-                [("sent", ""), ("undelivered", "30006")],
-            ),
-        ];
-        for (to, expected) in cases {
-            let callbacks = callback_server().await;
-            let carrier = carrier();
-            let url = format!("{}/twilio/status", callbacks.uri());
-            let mut message = sms("+15005550006", to);
-            message.status_callback = Some(url.clone());
-            let accepted = carrier
-                .send(&credentials(), &message)
-                .await
-                .expect("accepted");
-
-            let reports: Vec<(String, String)> = received(&callbacks, 2)
-                .await
-                .iter()
-                .map(|r| {
-                    let params = signed_form(r, &url);
-                    assert_eq!(field(&params, "MessageSid"), accepted.sid);
-                    (field(&params, "MessageStatus"), field(&params, "ErrorCode"))
-                })
-                .collect();
-            let expected = expected.map(|(s, c)| (s.to_string(), c.to_string()));
-            assert_eq!(reports, expected, "{to}");
-
-            let kept = carrier.messages(10).await.expect("readable");
-            assert_eq!(kept.len(), 1);
-            assert_eq!(kept[0].sid, accepted.sid);
-            assert_eq!(kept[0].to, to);
-        }
-    }
-
-    #[test]
-    fn a_callback_route_moves_only_urls_on_its_public_origin() {
-        let public = "https://abc123.execute-api.us-east-1.amazonaws.com";
-        let route = CallbackRoute::new(&format!("{public}/"), "http://127.0.0.1:4100/");
-        let moved = |url: &str, host: &str| CallbackTarget {
-            url: url.into(),
-            host: Some(host.into()),
+        let sent = move |message: &CarrierMessage| {
+            message.accepted_at >= since
+                && (
+                    &message.account_sid,
+                    &message.to,
+                    &message.from,
+                    &message.body,
+                ) == (&account_sid, &to, &from, &body)
         };
-        let kept = |url: &str| CallbackTarget {
-            url: url.into(),
-            host: None,
-        };
-        let host = "abc123.execute-api.us-east-1.amazonaws.com";
-        let cases = [
-            (
-                format!("{public}/twilio/status"),
-                moved("http://127.0.0.1:4100/twilio/status", host),
-            ),
-            (
-                format!("{public}/twilio/status?a=1"),
-                moved("http://127.0.0.1:4100/twilio/status?a=1", host),
-            ),
-            (
-                format!("{public}.evil.example/twilio/status"),
-                kept(&format!("{public}.evil.example/twilio/status")),
-            ),
-            (
-                "https://hooks.example.com/twilio/status".to_string(),
-                kept("https://hooks.example.com/twilio/status"),
-            ),
-        ];
-        for (url, expected) in cases {
-            assert_eq!(route.target(&url), expected, "{url}");
-        }
-    }
-
-    #[tokio::test]
-    async fn routed_callbacks_are_signed_for_the_public_url_and_carry_its_host() {
-        let callbacks = callback_server().await;
-        let public = "https://abc123.execute-api.us-east-1.amazonaws.com";
-        let carrier = carrier().with_callback_route(CallbackRoute::new(public, &callbacks.uri()));
-        let url = format!("{public}/twilio/status");
-        let mut message = sms("+15005550006", "+14155552671");
-        message.status_callback = Some(url.clone());
-        carrier
-            .send(&credentials(), &message)
+        let newest = self
+            .db
+            .read(move |tx| newest_where(tx, MESSAGES, CORRUPT, 1, sent))
             .await
-            .expect("accepted");
-
-        let requests = received(&callbacks, 2).await;
-        assert_eq!(
-            requests.len(),
-            2,
-            "sent and delivered reach the local origin"
-        );
-        for request in &requests {
-            signed_form(request, &url);
-            let host = request.headers.get("host").and_then(|h| h.to_str().ok());
-            assert_eq!(host, Some("abc123.execute-api.us-east-1.amazonaws.com"));
-        }
+            .map_err(|e| SmsError::Unavailable(format!("sandbox carrier: {e}")))?;
+        Ok(newest.into_iter().next().map(|message| ProviderAccepted {
+            sid: message.sid,
+            status: MessageStatus::Queued,
+            segments: None,
+        }))
     }
 }

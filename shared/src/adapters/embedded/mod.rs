@@ -10,6 +10,7 @@ use redb::ReadableDatabase;
 
 pub mod carrier;
 pub mod crm;
+mod json_log;
 pub mod outbox;
 pub mod queue;
 pub mod store;

@@ -4,10 +4,11 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use redb::{ReadableTable, TableDefinition};
+use redb::TableDefinition;
 use serde::{Deserialize, Serialize};
 
-use super::{DbError, EmbeddedDb, open_read_table};
+use super::json_log::newest_where;
+use super::{DbError, EmbeddedDb};
 use crate::domain::{EmailAddress, Timestamp};
 use crate::ports::clock::{Clock, IdGenerator};
 use crate::ports::mail::{Email, MailError, Mailer};
@@ -65,22 +66,8 @@ impl Outbox {
     ) -> Result<Vec<OutboxEntry>, DbError> {
         self.db
             .read(move |tx| {
-                let Some(table) = open_read_table(tx, OUTBOX)? else {
-                    return Ok(Vec::new());
-                };
-                let mut out = Vec::new();
-                for row in table.iter()?.rev() {
-                    if out.len() == limit {
-                        break;
-                    }
-                    let (_, value) = row?;
-                    let entry: OutboxEntry = serde_json::from_slice(value.value())
-                        .map_err(|e| DbError(format!("unreadable outbox entry: {e}")))?;
-                    if keep(&entry.email) {
-                        out.push(entry);
-                    }
-                }
-                Ok(out)
+                let keep = |entry: &OutboxEntry| keep(&entry.email);
+                newest_where(tx, OUTBOX, "unreadable outbox entry", limit, keep)
             })
             .await
     }

@@ -28,9 +28,10 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::{DbError, EmbeddedDb};
+use crate::adapters::queue_limits::{check_delay, check_visibility, receive_batch};
 use crate::ports::queue::{
-    JobQueue, MAX_DELAY, OutgoingMessage, QueueError, QueueName, QueueReceiver, QueueResult,
-    ReceivedMessage, allowed_in_body,
+    JobQueue, OutgoingMessage, QueueError, QueueName, QueueReceiver, QueueResult, ReceivedMessage,
+    allowed_in_body,
 };
 use crate::ports::{Clock, IdGenerator, UlidIds};
 
@@ -43,10 +44,8 @@ const ENTRIES: TableDefinition<&str, (&str, bool, i64, u32)> =
 /// message id → body.
 const BODIES: TableDefinition<&str, &str> = TableDefinition::new("queue_bodies");
 
-/// SQS's largest receive batch; larger requests are served up to this many.
-pub const MAX_RECEIVE_BATCH: usize = 10;
-/// SQS's longest visibility timeout (12 hours).
-pub const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 60 * 60);
+pub use crate::adapters::queue_limits::{MAX_RECEIVE_BATCH, MAX_VISIBILITY};
+
 /// SQS's largest message body (1 MiB).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
@@ -154,13 +153,8 @@ fn parse_receipt(receipt: &str) -> QueueResult<(&str, u32)> {
 }
 
 fn validate(queue: QueueName, message: &OutgoingMessage) -> QueueResult<()> {
+    check_delay(queue, message)?;
     let reject = |detail: String| Err(QueueError::Rejected { queue, detail });
-    if message.delay > MAX_DELAY {
-        return reject(format!(
-            "delay {:?} is longer than the maximum {:?}",
-            message.delay, MAX_DELAY
-        ));
-    }
     if message.body.is_empty() {
         return reject("the body is empty".into());
     }
@@ -178,22 +172,9 @@ fn validate(queue: QueueName, message: &OutgoingMessage) -> QueueResult<()> {
     Ok(())
 }
 
-fn validate_visibility(queue: QueueName, visibility: Duration) -> QueueResult<()> {
-    if visibility > MAX_VISIBILITY {
-        return Err(QueueError::Rejected {
-            queue,
-            detail: format!("visibility timeout {visibility:?} is longer than {MAX_VISIBILITY:?}"),
-        });
-    }
-    Ok(())
-}
-
 /// Receives up to `rules.max` visible messages of one lane, moving those already received
 /// `max_receives` times to the dead-letter lane instead (as SQS does).
 fn take_visible(tx: &redb::WriteTransaction, rules: ReceiveRules) -> QueueResult<Taken> {
-    let queue = rules.queue.as_str();
-    let lane_start = (queue, rules.dead, i64::MIN, "");
-    let lane_visible_end = (queue, rules.dead, rules.now.saturating_add(1), "");
     let mut visibility = tx.open_table(VISIBILITY)?;
     let mut entries = tx.open_table(ENTRIES)?;
     let bodies = tx.open_table(BODIES)?;
@@ -201,65 +182,123 @@ fn take_visible(tx: &redb::WriteTransaction, rules: ReceiveRules) -> QueueResult
     // With a zero visibility timeout a received message stays in range: remember what this
     // pass handled so no message is returned twice by one receive.
     let mut handled: HashSet<String> = HashSet::new();
-
     while messages.len() < rules.max {
-        let mut candidates = Vec::new();
-        for row in visibility.range(lane_start..lane_visible_end)? {
-            let (key, _) = row?;
-            let (_, _, visible_at, id) = key.value();
-            if !handled.contains(id) {
-                candidates.push((visible_at, id.to_owned()));
-                if candidates.len() == rules.max - messages.len() {
-                    break;
-                }
-            }
-        }
+        let wanted = rules.max - messages.len();
+        let candidates = visible_candidates(&visibility, rules, &handled, wanted)?;
         if candidates.is_empty() {
             break;
         }
         for (visible_at, id) in candidates {
+            let queue = rules.queue.as_str();
             visibility.remove((queue, rules.dead, visible_at, id.as_str()))?;
-            let entry = entries
-                .get(id.as_str())?
-                .map(|row| Entry::from_row(row.value()));
             handled.insert(id.clone());
-            // An index row without its entry cannot be delivered; dropping it heals the index.
-            let Some(entry) = entry else { continue };
-            if let Some(limit) = rules.max_receives
-                && entry.receive_count >= limit.max(1)
-            {
-                visibility.insert((queue, true, rules.now, id.as_str()), ())?;
-                entries.insert(id.as_str(), (queue, true, rules.now, entry.receive_count))?;
-                continue;
-            }
-            let receive_count = entry.receive_count.saturating_add(1);
-            let visible_at = rules.now.saturating_add(rules.visibility_ms);
-            visibility.insert((queue, rules.dead, visible_at, id.as_str()), ())?;
-            entries.insert(id.as_str(), (queue, rules.dead, visible_at, receive_count))?;
-            let body = bodies
-                .get(id.as_str())?
-                .map(|b| b.value().to_owned())
-                .ok_or_else(|| QueueError::Backend(format!("message {id} has no body")))?;
-            messages.push(ReceivedMessage {
-                receipt: receipt(&id, receive_count),
-                message_id: id,
-                body,
-                receive_count,
-            });
+            let tables = QueueTables {
+                visibility: &mut visibility,
+                entries: &mut entries,
+                bodies: &bodies,
+            };
+            messages.extend(receive_one(tables, rules, id)?);
         }
     }
+    Ok(Taken {
+        next_visible_at: next_visible_at(&visibility, rules)?,
+        messages,
+    })
+}
 
-    let next_visible_at = match visibility.range(lane_start..)?.next() {
+/// The queue's tables, open in one receive pass.
+struct QueueTables<'a, 'tx> {
+    visibility: &'a mut redb::Table<'tx, (&'static str, bool, i64, &'static str), ()>,
+    entries: &'a mut redb::Table<'tx, &'static str, (&'static str, bool, i64, u32)>,
+    bodies: &'a redb::Table<'tx, &'static str, &'static str>,
+}
+
+/// Up to `wanted` visible messages of the lane this pass has not handled yet, oldest
+/// first: `(visible_at, message id)`.
+fn visible_candidates(
+    visibility: &impl ReadableTable<(&'static str, bool, i64, &'static str), ()>,
+    rules: ReceiveRules,
+    handled: &HashSet<String>,
+    wanted: usize,
+) -> QueueResult<Vec<(i64, String)>> {
+    let queue = rules.queue.as_str();
+    let lane_start = (queue, rules.dead, i64::MIN, "");
+    let lane_visible_end = (queue, rules.dead, rules.now.saturating_add(1), "");
+    let mut candidates = Vec::new();
+    for row in visibility.range(lane_start..lane_visible_end)? {
+        let (key, _) = row?;
+        let (_, _, visible_at, id) = key.value();
+        if !handled.contains(id) {
+            candidates.push((visible_at, id.to_owned()));
+            if candidates.len() == wanted {
+                break;
+            }
+        }
+    }
+    Ok(candidates)
+}
+
+/// Receives one message whose index row was just taken out of the lane: hides it for the
+/// visibility timeout and counts the receive, or moves it to the dead-letter lane when it
+/// was received `max_receives` times already (`None`, as for an entry that is gone).
+fn receive_one(
+    tables: QueueTables<'_, '_>,
+    rules: ReceiveRules,
+    id: String,
+) -> QueueResult<Option<ReceivedMessage>> {
+    let queue = rules.queue.as_str();
+    let entry = tables
+        .entries
+        .get(id.as_str())?
+        .map(|row| Entry::from_row(row.value()));
+    // An index row without its entry cannot be delivered; dropping it heals the index.
+    let Some(entry) = entry else { return Ok(None) };
+    if let Some(limit) = rules.max_receives
+        && entry.receive_count >= limit.max(1)
+    {
+        tables
+            .visibility
+            .insert((queue, true, rules.now, id.as_str()), ())?;
+        tables
+            .entries
+            .insert(id.as_str(), (queue, true, rules.now, entry.receive_count))?;
+        return Ok(None);
+    }
+    let receive_count = entry.receive_count.saturating_add(1);
+    let visible_at = rules.now.saturating_add(rules.visibility_ms);
+    tables
+        .visibility
+        .insert((queue, rules.dead, visible_at, id.as_str()), ())?;
+    tables
+        .entries
+        .insert(id.as_str(), (queue, rules.dead, visible_at, receive_count))?;
+    let body = tables
+        .bodies
+        .get(id.as_str())?
+        .map(|b| b.value().to_owned())
+        .ok_or_else(|| QueueError::Backend(format!("message {id} has no body")))?;
+    Ok(Some(ReceivedMessage {
+        receipt: receipt(&id, receive_count),
+        message_id: id,
+        body,
+        receive_count,
+    }))
+}
+
+/// When the lane's earliest hidden message becomes visible, if it has one.
+fn next_visible_at(
+    visibility: &impl ReadableTable<(&'static str, bool, i64, &'static str), ()>,
+    rules: ReceiveRules,
+) -> QueueResult<Option<i64>> {
+    let queue = rules.queue.as_str();
+    let lane_start = (queue, rules.dead, i64::MIN, "");
+    Ok(match visibility.range(lane_start..)?.next() {
         Some(row) => {
             let (key, _) = row?;
             let (q, dead, visible_at, _) = key.value();
             (q == queue && dead == rules.dead).then_some(visible_at)
         }
         None => None,
-    };
-    Ok(Taken {
-        messages,
-        next_visible_at,
     })
 }
 
@@ -322,6 +361,57 @@ impl EmbeddedQueue {
     async fn take(&self, rules: ReceiveRules) -> QueueResult<Taken> {
         self.db.write(move |tx| take_visible(tx, rules)).await
     }
+
+    /// Receives from `queue`'s lane (`dead_letter`: its dead-letter queue, which has no
+    /// redrive), waiting up to `wait` for a message to become visible.
+    async fn receive_from(
+        &self,
+        queue: QueueName,
+        dead_letter: bool,
+        max: usize,
+        visibility: Duration,
+        wait: Duration,
+    ) -> QueueResult<Vec<ReceivedMessage>> {
+        let Some(max) = receive_batch(queue, max, visibility)? else {
+            return Ok(Vec::new());
+        };
+        let deadline = Instant::now() + wait;
+        loop {
+            // Registered before looking, so an enqueue between the look and the wait still
+            // wakes this receiver.
+            let notified = self.waker(queue).notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+
+            let now = self.now_ms();
+            let taken = self
+                .take(ReceiveRules {
+                    queue,
+                    dead: dead_letter,
+                    now,
+                    max,
+                    visibility_ms: millis(visibility),
+                    max_receives: (!dead_letter).then(|| self.policy(queue).max_receives),
+                })
+                .await?;
+            if !taken.messages.is_empty() || Instant::now() >= deadline {
+                return Ok(taken.messages);
+            }
+            let wake = match taken.next_visible_at {
+                // At least 1 ms, so clock rounding can never turn this into a busy loop.
+                Some(at) => deadline.min(
+                    Instant::now()
+                        + Duration::from_millis(u64::try_from(at.saturating_sub(now)).unwrap_or(0))
+                            .max(Duration::from_millis(1)),
+                ),
+                None => deadline,
+            };
+            tokio::select! {
+                _ = &mut notified => {}
+                _ = tokio::time::sleep_until(wake) => {}
+            }
+        }
+    }
 }
 
 #[async_trait]
@@ -382,46 +472,7 @@ impl QueueReceiver for EmbeddedQueue {
         visibility: Duration,
         wait: Duration,
     ) -> QueueResult<Vec<ReceivedMessage>> {
-        validate_visibility(queue, visibility)?;
-        if max == 0 {
-            return Ok(Vec::new());
-        }
-        let deadline = Instant::now() + wait;
-        loop {
-            // Registered before looking, so an enqueue between the look and the wait still
-            // wakes this receiver.
-            let notified = self.waker(queue).notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-
-            let now = self.now_ms();
-            let taken = self
-                .take(ReceiveRules {
-                    queue,
-                    dead: false,
-                    now,
-                    max: max.min(MAX_RECEIVE_BATCH),
-                    visibility_ms: millis(visibility),
-                    max_receives: Some(self.policy(queue).max_receives),
-                })
-                .await?;
-            if !taken.messages.is_empty() || Instant::now() >= deadline {
-                return Ok(taken.messages);
-            }
-            let wake = match taken.next_visible_at {
-                // At least 1 ms, so clock rounding can never turn this into a busy loop.
-                Some(at) => deadline.min(
-                    Instant::now()
-                        + Duration::from_millis(u64::try_from(at.saturating_sub(now)).unwrap_or(0))
-                            .max(Duration::from_millis(1)),
-                ),
-                None => deadline,
-            };
-            tokio::select! {
-                _ = &mut notified => {}
-                _ = tokio::time::sleep_until(wake) => {}
-            }
-        }
+        self.receive_from(queue, false, max, visibility, wait).await
     }
 
     async fn delete(&self, queue: QueueName, receipt: &str) -> QueueResult<()> {
@@ -449,7 +500,7 @@ impl QueueReceiver for EmbeddedQueue {
         receipt: &str,
         timeout: Duration,
     ) -> QueueResult<()> {
-        validate_visibility(queue, timeout)?;
+        check_visibility(queue, timeout)?;
         let receipt = receipt.to_owned();
         let visible_at = self.now_ms().saturating_add(millis(timeout));
         self.db
@@ -477,21 +528,8 @@ impl QueueReceiver for EmbeddedQueue {
         max: usize,
         visibility: Duration,
     ) -> QueueResult<Vec<ReceivedMessage>> {
-        validate_visibility(queue, visibility)?;
-        if max == 0 {
-            return Ok(Vec::new());
-        }
-        let taken = self
-            .take(ReceiveRules {
-                queue,
-                dead: true,
-                now: self.now_ms(),
-                max: max.min(MAX_RECEIVE_BATCH),
-                visibility_ms: millis(visibility),
-                max_receives: None,
-            })
-            .await?;
-        Ok(taken.messages)
+        self.receive_from(queue, true, max, visibility, Duration::ZERO)
+            .await
     }
 }
 

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::header::ACCEPT;
-use reqwest::{Method, StatusCode, Url};
+use reqwest::header::{ACCEPT, HeaderMap};
+use reqwest::{Method, Response, StatusCode, Url};
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
@@ -128,64 +128,87 @@ impl KeapClient {
         loop {
             self.pacer.acquire(&pacing_key).await?;
             let credential = self.credential(account, auth).await?;
-            let mut request = self
-                .http
-                .request(call.method.clone(), url.clone())
-                .header(ACCEPT, "application/json");
-            if let Some(body) = &call.body {
-                request = request.json(body);
-            }
-            request = match &credential {
-                Credential::ApiKey(key) => request.header(API_KEY_HEADER, key.expose()),
-                Credential::Bearer(token) => request.bearer_auth(token.expose()),
-            };
-            let response = request.send().await.map_err(transport_error)?;
+            let response = self
+                .request(call, &url, &credential)
+                .send()
+                .await
+                .map_err(transport_error)?;
             let status = response.status();
-
             if status == StatusCode::TOO_MANY_REQUESTS {
-                let retry_after = retry_after(response.headers());
-                // Keap asks for backoff; without a Retry-After, back off 1 s, then 2 s.
-                let wait = retry_after.unwrap_or(Duration::from_secs(1 << rate_limited_retries));
-                if rate_limited_retries < self.settings.max_rate_limit_retries
-                    && wait <= self.settings.max_inline_retry_after
-                {
-                    rate_limited_retries += 1;
-                    tracing::warn!(
-                        account = %account.id,
-                        wait_ms = wait.as_millis() as u64,
-                        attempt = rate_limited_retries,
-                        "Keap answered 429; waiting before retrying"
-                    );
-                    tokio::time::sleep(wait).await;
-                    continue;
-                }
-                tracing::warn!(account = %account.id, ?retry_after, "Keap answered 429; deferring the call");
-                return Err(CrmError::RateLimited { retry_after });
+                self.wait_out_rate_limit(account, response.headers(), &mut rate_limited_retries)
+                    .await?;
+                continue;
             }
-
             if status == StatusCode::UNAUTHORIZED
-                && matches!(credential, Credential::Bearer(_))
                 && !token_renewed
-                && let KeapAuth::OAuth { refresh_token, .. } = auth
+                && self.forget_refused_token(account, auth, &credential).await
             {
                 // The access token was revoked or expired early: renew it once.
                 token_renewed = true;
-                self.oauth
-                    .forget_access_token(&account.id, refresh_token)
-                    .await;
                 continue;
             }
-
-            let body = response.bytes().await.map_err(|e| {
-                CrmError::Unavailable(format!("Keap answer unreadable (HTTP {status}): {e}"))
-            })?;
-            if status.is_success() {
-                return Ok(body.to_vec());
-            }
-            let error = error_for_status(status, &body, &call.subject);
-            tracing::debug!(account = %account.id, method = %call.method, path = %call.path, %status, "Keap refused a call");
-            return Err(error);
+            return answer(account, call, response).await;
         }
+    }
+
+    fn request(&self, call: &Call, url: &Url, credential: &Credential) -> reqwest::RequestBuilder {
+        let mut request = self
+            .http
+            .request(call.method.clone(), url.clone())
+            .header(ACCEPT, "application/json");
+        if let Some(body) = &call.body {
+            request = request.json(body);
+        }
+        match credential {
+            Credential::ApiKey(key) => request.header(API_KEY_HEADER, key.expose()),
+            Credential::Bearer(token) => request.bearer_auth(token.expose()),
+        }
+    }
+
+    /// After a 429: waits the answer's `Retry-After` out (`Ok`, send again) while it is
+    /// short and the retry budget lasts, else defers the call to the job queue.
+    async fn wait_out_rate_limit(
+        &self,
+        account: &Account,
+        headers: &HeaderMap,
+        retries: &mut u32,
+    ) -> CrmResult<()> {
+        let retry_after = retry_after(headers);
+        // Keap asks for backoff; without a Retry-After, back off 1 s, then 2 s.
+        let wait = retry_after.unwrap_or(Duration::from_secs(1 << *retries));
+        if *retries < self.settings.max_rate_limit_retries
+            && wait <= self.settings.max_inline_retry_after
+        {
+            *retries += 1;
+            tracing::warn!(
+                account = %account.id,
+                wait_ms = wait.as_millis() as u64,
+                attempt = *retries,
+                "Keap answered 429; waiting before retrying"
+            );
+            tokio::time::sleep(wait).await;
+            return Ok(());
+        }
+        tracing::warn!(account = %account.id, ?retry_after, "Keap answered 429; deferring the call");
+        Err(CrmError::RateLimited { retry_after })
+    }
+
+    /// After a 401 to an OAuth bearer token: drops the cached access token so the next
+    /// attempt gets a new one (`true`); an API key has nothing to renew (`false`).
+    async fn forget_refused_token(
+        &self,
+        account: &Account,
+        auth: &KeapAuth,
+        credential: &Credential,
+    ) -> bool {
+        let (Credential::Bearer(_), KeapAuth::OAuth { refresh_token, .. }) = (credential, auth)
+        else {
+            return false;
+        };
+        self.oauth
+            .forget_access_token(&account.id, refresh_token)
+            .await;
+        true
     }
 
     async fn credential(&self, account: &Account, auth: &KeapAuth) -> CrmResult<Credential> {
@@ -208,6 +231,20 @@ impl KeapClient {
             }
         }
     }
+}
+
+/// The body of a 2xx answer, or the error a non-2xx, non-429 answer means.
+async fn answer(account: &Account, call: &Call, response: Response) -> CrmResult<Vec<u8>> {
+    let status = response.status();
+    let body = response.bytes().await.map_err(|e| {
+        CrmError::Unavailable(format!("Keap answer unreadable (HTTP {status}): {e}"))
+    })?;
+    if status.is_success() {
+        return Ok(body.to_vec());
+    }
+    let error = error_for_status(status, &body, &call.subject);
+    tracing::debug!(account = %account.id, method = %call.method, path = %call.path, %status, "Keap refused a call");
+    Err(error)
 }
 
 /// The account's Keap base URL (without a trailing `/`) and credentials.

@@ -135,15 +135,36 @@ impl OAuthSessions {
             return Ok(access.token.clone());
         }
         let origin = token_origin(client.configured_refresh_token);
+        let (mut granted, spent) = self
+            .spend_refresh_token(http, account, client, &mut session, &origin)
+            .await?;
+        session.unsaved = None;
+        if let Some(rotated) = granted.refresh_token.take().filter(|t| !t.is_empty()) {
+            self.save_rotated(account, &mut session, Secret::new(rotated), &spent, &origin)
+                .await;
+        }
+        Ok(self.keep_access_token(account, &mut session, granted))
+    }
+
+    /// Exchanges the newest refresh token (the session's unsaved one first), and once more
+    /// with the stored one when Keap refuses it. Returns the grant and the token spent.
+    async fn spend_refresh_token(
+        &self,
+        http: &reqwest::Client,
+        account: &AccountId,
+        client: &OAuthClient<'_>,
+        session: &mut Session,
+        origin: &str,
+    ) -> CrmResult<(TokenResponse, Spendable)> {
         let mut spent = match session.unsaved.clone() {
             Some((token, version)) => Spendable { token, version },
-            None => self.newest_refresh_token(account, client, &origin).await?,
+            None => self.newest_refresh_token(account, client, origin).await?,
         };
         let exchanged = match self.exchange(http, client, &spent.token).await {
             Err(CrmError::Unauthorized(why)) => {
                 // Another process may have spent this token a moment ago and saved the
                 // one that replaced it.
-                let newest = self.newest_refresh_token(account, client, &origin).await?;
+                let newest = self.newest_refresh_token(account, client, origin).await?;
                 if newest.version == spent.version {
                     Err(CrmError::Unauthorized(why))
                 } else {
@@ -153,42 +174,60 @@ impl OAuthSessions {
             }
             other => other,
         };
-        let granted = match exchanged {
-            Ok(granted) => granted,
+        match exchanged {
+            Ok(granted) => Ok((granted, spent)),
             Err(e @ CrmError::Unauthorized(_)) => {
                 // Keap refused every refresh token we have: none is worth keeping, and
                 // only re-authorising the account helps.
                 session.unsaved = None;
                 tracing::error!(%account, error = %e, "Keap refused the OAuth refresh token");
-                return Err(e);
+                Err(e)
             }
             Err(e) => {
                 tracing::warn!(%account, error = %e, "Keap token exchange failed");
-                return Err(e);
-            }
-        };
-        session.unsaved = None;
-        if let Some(rotated) = granted.refresh_token.filter(|t| !t.is_empty()) {
-            let rotated = Secret::new(rotated);
-            match self
-                .credentials
-                .save_refresh_token(account, spent.version, &rotated, &origin)
-                .await
-            {
-                Ok(true) => {}
-                Ok(false) => tracing::warn!(
-                    %account,
-                    "another process saved a Keap refresh token first; keeping its token for the next exchange"
-                ),
-                Err(e) => {
-                    tracing::error!(
-                        %account, error = %e,
-                        "cannot save the rotated Keap refresh token; this process keeps it and will save the next one"
-                    );
-                    session.unsaved = Some((rotated, spent.version));
-                }
+                Err(e)
             }
         }
+    }
+
+    /// Saves the refresh token Keap rotated in over the one `spent`; one the store cannot
+    /// take stays in the session, to be spent next.
+    async fn save_rotated(
+        &self,
+        account: &AccountId,
+        session: &mut Session,
+        rotated: Secret,
+        spent: &Spendable,
+        origin: &str,
+    ) {
+        match self
+            .credentials
+            .save_refresh_token(account, spent.version, &rotated, origin)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!(
+                %account,
+                "another process saved a Keap refresh token first; keeping its token for the next exchange"
+            ),
+            Err(e) => {
+                tracing::error!(
+                    %account, error = %e,
+                    "cannot save the rotated Keap refresh token; this process keeps it and will save the next one"
+                );
+                session.unsaved = Some((rotated, spent.version));
+            }
+        }
+    }
+
+    /// Keeps the granted access token in the session until the refresh margin before it
+    /// expires, and returns it.
+    fn keep_access_token(
+        &self,
+        account: &AccountId,
+        session: &mut Session,
+        granted: TokenResponse,
+    ) -> Secret {
         let lifetime = granted
             .expires_in
             .map(Duration::from_secs)
@@ -199,7 +238,7 @@ impl OAuthSessions {
             use_until: Instant::now() + lifetime.saturating_sub(self.refresh_margin),
         });
         tracing::debug!(%account, lifetime_s = lifetime.as_secs(), "Keap access token obtained");
-        Ok(token)
+        token
     }
 
     /// The stored refresh token when it descends from the configured one, else the

@@ -1,35 +1,32 @@
 //! The Keap adapter against a local HTTP mock: exact methods, paths, query strings,
 //! headers and bodies, error mapping, OAuth rotation and pacing.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use serde_json::json;
+use serde_json::{Value, json};
 use wiremock::matchers::{body_json, header, method, path};
 use wiremock::{Match, Mock, MockServer, Request, ResponseTemplate};
 
 use super::client::pacing_key;
 use super::*;
 use crate::adapters::embedded::{EmbeddedDb, EmbeddedStore};
+use crate::adapters::test_support::{
+    CrmErrorCase, account_on, assert_crm_errors, email, http_client, phone, unauthorized,
+    unavailable, unreachable_origin,
+};
 use crate::domain::{CrmConnection, KeapAuth, Secret};
 use crate::ports::credentials::{StoredRefreshToken, token_origin};
-
-/// An answer, its name, and what the adapter must make of it.
-type ErrorCase = (ResponseTemplate, &'static str, fn(&CrmError) -> bool);
+use crate::ports::crm::NoteUser;
 
 const KEY: &str = "KeapAK-test-personal-access-token";
 
 fn account_with(base_url: String, auth: KeapAuth) -> Account {
-    Account {
-        users: BTreeMap::new(),
-        crm: CrmConnection::Keap {
-            base_url: Some(base_url),
-            auth,
-        },
-        ..crate::domain::fixtures::account()
-    }
+    account_on(CrmConnection::Keap {
+        base_url: Some(base_url),
+        auth,
+    })
 }
 
 fn api_key_account(server: &MockServer) -> Account {
@@ -43,22 +40,23 @@ fn api_key_account(server: &MockServer) -> Account {
 }
 
 fn oauth_account(server: &MockServer) -> Account {
+    oauth_account_configured_with(server, "refresh-1")
+}
+
+/// An OAuth account whose configuration holds `refresh_token`.
+fn oauth_account_configured_with(server: &MockServer, refresh_token: &str) -> Account {
     account_with(
         format!("{}/crm", server.uri()),
         KeapAuth::OAuth {
             client_id: "client-1".into(),
             client_secret: Secret::new("client-secret-1"),
-            refresh_token: Secret::new("refresh-1"),
+            refresh_token: Secret::new(refresh_token),
         },
     )
 }
 
 fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(2))
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("test HTTP client builds")
+    http_client(Duration::from_secs(10))
 }
 
 fn keap(server: &MockServer) -> KeapCrm {
@@ -83,58 +81,43 @@ fn memory_store() -> Arc<dyn CredentialStore> {
     ))
 }
 
-fn phone(e164: &str) -> PhoneNumber {
-    PhoneNumber::parse_e164(e164).expect("test phone is valid")
+/// Matches when the request's decoded query (`query_is`) or form-encoded body (`form_is`)
+/// is exactly these name/value pairs, in any order.
+struct PairsAre {
+    in_body: bool,
+    sorted: Vec<(String, String)>,
 }
 
-fn email(address: &str) -> EmailAddress {
-    EmailAddress::parse(address).expect("test e-mail is valid")
+fn query_is(pairs: &[(&str, &str)]) -> PairsAre {
+    PairsAre::new(false, pairs)
 }
 
-/// Matches when the decoded query is exactly these pairs (in any order).
-struct QueryIs(Vec<(String, String)>);
+fn form_is(pairs: &[(&str, &str)]) -> PairsAre {
+    PairsAre::new(true, pairs)
+}
 
-fn query_is(pairs: &[(&str, &str)]) -> QueryIs {
-    QueryIs(
-        pairs
+impl PairsAre {
+    fn new(in_body: bool, pairs: &[(&str, &str)]) -> Self {
+        let mut sorted: Vec<(String, String)> = pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-    )
-}
-
-impl Match for QueryIs {
-    fn matches(&self, request: &Request) -> bool {
-        let mut got: Vec<(String, String)> = request.url.query_pairs().into_owned().collect();
-        let mut want = self.0.clone();
-        got.sort();
-        want.sort();
-        got == want
+            .collect();
+        sorted.sort();
+        PairsAre { in_body, sorted }
     }
 }
 
-/// Matches when the form-encoded body is exactly these fields (in any order).
-struct FormIs(Vec<(String, String)>);
-
-fn form_is(pairs: &[(&str, &str)]) -> FormIs {
-    FormIs(
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-    )
-}
-
-impl Match for FormIs {
+impl Match for PairsAre {
     fn matches(&self, request: &Request) -> bool {
-        let Ok(mut got) = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&request.body)
-        else {
-            return false;
+        let got: Option<Vec<(String, String)>> = if self.in_body {
+            serde_urlencoded::from_bytes(&request.body).ok()
+        } else {
+            Some(request.url.query_pairs().into_owned().collect())
         };
-        let mut want = self.0.clone();
-        got.sort();
-        want.sort();
-        got == want
+        got.is_some_and(|mut got| {
+            got.sort();
+            got == self.sorted
+        })
     }
 }
 
@@ -164,6 +147,10 @@ fn keap_write(verb: &str, url_path: &str) -> wiremock::MockBuilder {
 
 fn ok(body: serde_json::Value) -> ResponseTemplate {
     ResponseTemplate::new(200).set_body_json(body)
+}
+
+fn mary() -> ResponseTemplate {
+    ok(json!({ "id": "1", "given_name": "Mary" }))
 }
 
 const FIELDS: &str =
@@ -382,33 +369,54 @@ async fn create_contact_posts_a_v2_contact() {
     assert!(matches!(nothing_to_reach, Err(CrmError::Rejected(_))));
 }
 
+/// Contact 5 read `times` times for its `fields`, answered with `contact`.
+async fn expect_contact_read(server: &MockServer, fields: &str, times: u64, contact: Value) {
+    keap_get("/crm/rest/v2/contacts/5")
+        .and(query_is(&[("fields", fields)]))
+        .respond_with(ok(contact))
+        .expect(times)
+        .mount(server)
+        .await;
+}
+
+/// Contact 5 written once: a PATCH of exactly `body`, masked to `update_mask`.
+async fn expect_contact_patch(server: &MockServer, update_mask: &str, body: Value) {
+    keap_write("PATCH", "/crm/rest/v2/contacts/5")
+        .and(query_is(&[("update_mask", update_mask)]))
+        .and(body_json(body))
+        .respond_with(ok(json!({ "id": "5" })))
+        .expect(1)
+        .mount(server)
+        .await;
+}
+
 #[tokio::test]
 async fn set_email_replaces_email1_and_keeps_the_other_slots() {
     let server = MockServer::start().await;
-    keap_get("/crm/rest/v2/contacts/5")
-        .and(query_is(&[("fields", "email_addresses")]))
-        .respond_with(ok(json!({
+    expect_contact_read(
+        &server,
+        "email_addresses",
+        1,
+        json!({
             "id": "5",
             "email_addresses": [
                 { "email": "old@example.com", "field": "EMAIL1" },
                 { "email": "work@example.com", "field": "EMAIL2" }
             ]
-        })))
-        .expect(1)
-        .mount(&server)
-        .await;
-    keap_write("PATCH", "/crm/rest/v2/contacts/5")
-        .and(query_is(&[("update_mask", "email_addresses")]))
-        .and(body_json(json!({
+        }),
+    )
+    .await;
+    expect_contact_patch(
+        &server,
+        "email_addresses",
+        json!({
             "email_addresses": [
                 { "email": "ann@example.com", "field": "EMAIL1" },
                 { "email": "work@example.com", "field": "EMAIL2" }
             ]
-        })))
-        .respond_with(ok(json!({ "id": "5" })))
-        .expect(1)
-        .mount(&server)
-        .await;
+        }),
+    )
+    .await;
     let crm = keap(&server);
     let account = api_key_account(&server);
 
@@ -425,42 +433,42 @@ async fn set_email_replaces_email1_and_keeps_the_other_slots() {
 async fn custom_fields_are_written_by_label_keeping_the_others() {
     let server = MockServer::start().await;
     mount_model(&server).await;
-    keap_get("/crm/rest/v2/contacts/5")
-        .and(query_is(&[("fields", "custom_fields")]))
-        .respond_with(ok(json!({
+    expect_contact_read(
+        &server,
+        "custom_fields",
+        2,
+        json!({
             "id": "5",
             "custom_fields": [
                 { "id": "7", "content": "old" },
                 { "id": "9", "content": "delivered" },
                 { "id": "12", "content": null }
             ]
-        })))
-        .expect(2)
-        .mount(&server)
-        .await;
-    keap_write("PATCH", "/crm/rest/v2/contacts/5")
-        .and(query_is(&[("update_mask", "custom_fields")]))
-        .and(body_json(json!({
+        }),
+    )
+    .await;
+    expect_contact_patch(
+        &server,
+        "custom_fields",
+        json!({
             "custom_fields": [
                 { "id": "9", "content": "delivered" },
                 { "id": "7", "content": "Thanks!" }
             ]
-        })))
-        .respond_with(ok(json!({ "id": "5" })))
-        .expect(1)
-        .mount(&server)
-        .await;
-    keap_write("PATCH", "/crm/rest/v2/contacts/5")
-        .and(body_json(json!({
+        }),
+    )
+    .await;
+    expect_contact_patch(
+        &server,
+        "custom_fields",
+        json!({
             "custom_fields": [
                 { "id": "7", "content": "old" },
                 { "id": "9", "content": "read" }
             ]
-        })))
-        .respond_with(ok(json!({ "id": "5" })))
-        .expect(1)
-        .mount(&server)
-        .await;
+        }),
+    )
+    .await;
     let crm = keap(&server);
     let account = api_key_account(&server);
 
@@ -763,19 +771,11 @@ async fn goals_are_achieved_on_v2_and_unconfigured_ones_reported() {
 
 #[tokio::test]
 async fn keap_answers_map_to_crm_errors() {
-    let cases: Vec<ErrorCase> = vec![
-        (ResponseTemplate::new(500), "500", |e| {
-            matches!(e, CrmError::Unavailable(_))
-        }),
-        (ResponseTemplate::new(503), "503", |e| {
-            matches!(e, CrmError::Unavailable(_))
-        }),
-        (ResponseTemplate::new(401), "401", |e| {
-            matches!(e, CrmError::Unauthorized(_))
-        }),
-        (ResponseTemplate::new(403), "403", |e| {
-            matches!(e, CrmError::Unauthorized(_))
-        }),
+    let cases: Vec<CrmErrorCase> = vec![
+        (ResponseTemplate::new(500), "500", unavailable),
+        (ResponseTemplate::new(503), "503", unavailable),
+        (ResponseTemplate::new(401), "401", unauthorized),
+        (ResponseTemplate::new(403), "403", unauthorized),
         (
             ResponseTemplate::new(404),
             "404",
@@ -800,34 +800,21 @@ async fn keap_answers_map_to_crm_errors() {
         (
             ResponseTemplate::new(200).set_body_string("<html>maintenance</html>"),
             "200 that is not JSON",
-            |e| matches!(e, CrmError::Unavailable(_)),
+            unavailable,
         ),
     ];
-    for (response, case, expected) in cases {
-        let server = MockServer::start().await;
-        Mock::given(method("POST"))
-            .respond_with(response)
-            .expect(1)
-            .mount(&server)
-            .await;
-        let result = keap(&server)
-            .achieve_goal(&api_key_account(&server), "5", "smsflow", "Sent")
-            .await;
-        match result {
-            Err(e) => assert!(expected(&e), "{case}: got {e:?}"),
-            Ok(o) => panic!("{case}: expected an error, got {o:?}"),
-        }
-    }
+    assert_crm_errors(cases, async |server| {
+        keap(server)
+            .achieve_goal(&api_key_account(server), "5", "smsflow", "Sent")
+            .await
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn an_unreachable_keap_is_unavailable() {
-    // A port that was free a moment ago: nothing listens there.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    drop(listener);
     let account = account_with(
-        format!("http://{addr}/crm"),
+        format!("{}/crm", unreachable_origin()),
         KeapAuth::ApiKey {
             key: Secret::new(KEY),
         },
@@ -850,7 +837,7 @@ async fn a_short_retry_after_is_waited_out_then_retried() {
         .mount(&server)
         .await;
     keap_get("/crm/rest/v2/users/1")
-        .respond_with(ok(json!({ "id": "1", "given_name": "Mary" })))
+        .respond_with(mary())
         .expect(1)
         .mount(&server)
         .await;
@@ -880,187 +867,11 @@ async fn repeated_429s_give_up_after_the_retry_budget() {
     );
 }
 
-fn token_response(access: &str, refresh: &str, expires_in: u64) -> ResponseTemplate {
-    ResponseTemplate::new(200).set_body_json(json!({
-        "access_token": access,
-        "token_type": "bearer",
-        "expires_in": expires_in,
-        "refresh_token": refresh,
-        "scope": "full|abc123.infusionsoft.com"
-    }))
-}
-
-fn token_exchange(refresh_token: &str) -> wiremock::MockBuilder {
-    let basic = format!("Basic {}", BASE64.encode("client-1:client-secret-1"));
-    Mock::given(method("POST"))
-        .and(path("/token"))
-        .and(header("authorization", basic.as_str()))
-        .and(header("content-type", "application/x-www-form-urlencoded"))
-        .and(form_is(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh_token),
-        ]))
-}
-
-fn bearer_get(url_path: &str, token: &str) -> wiremock::MockBuilder {
-    Mock::given(method("GET"))
-        .and(path(url_path.to_string()))
-        .and(header("authorization", format!("Bearer {token}").as_str()))
-        .and(NoHeader("x-keap-api-key"))
-}
-
-#[tokio::test]
-async fn oauth_exchanges_rotates_and_refreshes_expired_tokens() {
-    let server = MockServer::start().await;
-    // The first token expires inside the refresh margin: stale for the next call.
-    token_exchange("refresh-1")
-        .respond_with(token_response("access-1", "refresh-2", 30))
-        .expect(1)
-        .mount(&server)
-        .await;
-    // The rotated refresh token is the one spent next.
-    token_exchange("refresh-2")
-        .respond_with(token_response("access-2", "refresh-3", 86_400))
-        .expect(1)
-        .mount(&server)
-        .await;
-    bearer_get("/crm/rest/v2/users/1", "access-1")
-        .respond_with(ok(json!({ "id": "1", "given_name": "Mary" })))
-        .expect(1)
-        .mount(&server)
-        .await;
-    bearer_get("/crm/rest/v2/users/1", "access-2")
-        .respond_with(ok(json!({ "id": "1", "given_name": "Mary" })))
-        .expect(2)
-        .mount(&server)
-        .await;
-    let crm = keap(&server);
-    let account = oauth_account(&server);
-
-    for _ in 0..3 {
-        let user = crm.user(&account, "1").await.expect("user read");
-        assert!(user.is_some());
-    }
-}
-
-#[tokio::test]
-async fn concurrent_calls_spend_the_refresh_token_once() {
-    let server = MockServer::start().await;
-    token_exchange("refresh-1")
-        .respond_with(
-            token_response("access-1", "refresh-2", 86_400).set_delay(Duration::from_millis(200)),
-        )
-        .expect(1)
-        .mount(&server)
-        .await;
-    bearer_get("/crm/rest/v2/users/1", "access-1")
-        .respond_with(ok(json!({ "id": "1", "given_name": "Mary" })))
-        .expect(3)
-        .mount(&server)
-        .await;
-    let crm = keap(&server);
-    let account = oauth_account(&server);
-
-    let (a, b, c) = tokio::join!(
-        crm.user(&account, "1"),
-        crm.user(&account, "1"),
-        crm.user(&account, "1")
-    );
-    for result in [a, b, c] {
-        assert!(matches!(result, Ok(Some(_))), "{result:?}");
-    }
-}
-
-#[tokio::test]
-async fn a_new_refresh_token_in_the_configuration_starts_a_new_session() {
-    let server = MockServer::start().await;
-    token_exchange("refresh-1")
-        .respond_with(token_response("access-1", "refresh-2", 30))
-        .expect(1)
-        .mount(&server)
-        .await;
-    // An operator re-authorised the account: its configuration now holds a new token,
-    // which wins over the rotation this process kept.
-    token_exchange("refresh-from-operator")
-        .respond_with(token_response("access-2", "refresh-3", 86_400))
-        .expect(1)
-        .mount(&server)
-        .await;
-    for token in ["access-1", "access-2"] {
-        bearer_get("/crm/rest/v2/users/1", token)
-            .respond_with(ok(json!({ "id": "1", "given_name": "Mary" })))
-            .expect(1)
-            .mount(&server)
-            .await;
-    }
-    let crm = keap(&server);
-    let mut account = oauth_account(&server);
-    crm.user(&account, "1").await.expect("first session");
-    account.crm = CrmConnection::Keap {
-        base_url: Some(format!("{}/crm", server.uri())),
-        auth: KeapAuth::OAuth {
-            client_id: "client-1".into(),
-            client_secret: Secret::new("client-secret-1"),
-            refresh_token: Secret::new("refresh-from-operator"),
-        },
-    };
-    crm.user(&account, "1").await.expect("new session");
-}
-
-#[tokio::test]
-async fn a_refused_access_token_is_renewed_once() {
-    let server = MockServer::start().await;
-    token_exchange("refresh-1")
-        .respond_with(token_response("access-1", "refresh-2", 86_400))
-        .expect(1)
-        .mount(&server)
-        .await;
-    token_exchange("refresh-2")
-        .respond_with(token_response("access-2", "refresh-3", 86_400))
-        .expect(1)
-        .mount(&server)
-        .await;
-    bearer_get("/crm/rest/v2/users/1", "access-1")
-        .respond_with(ResponseTemplate::new(401))
-        .expect(1)
-        .mount(&server)
-        .await;
-    bearer_get("/crm/rest/v2/users/1", "access-2")
-        .respond_with(ok(json!({ "id": "1", "given_name": "Mary" })))
-        .expect(1)
-        .mount(&server)
-        .await;
-
-    let user = keap(&server)
-        .user(&oauth_account(&server), "1")
-        .await
-        .expect("read after renewing the token");
-    assert!(user.is_some());
-}
-
-#[tokio::test]
-async fn a_refused_refresh_token_is_unauthorized() {
-    let server = MockServer::start().await;
-    token_exchange("refresh-1")
-        .respond_with(ResponseTemplate::new(400).set_body_json(json!({
-            "error": "invalid_grant", "error_description": "Invalid refresh token"
-        })))
-        .expect(1)
-        .mount(&server)
-        .await;
-    let result = keap(&server).user(&oauth_account(&server), "1").await;
-    assert!(
-        matches!(&result, Err(CrmError::Unauthorized(m))
-            if m.contains("invalid_grant") && !m.contains("refresh-1")),
-        "{result:?}"
-    );
-}
-
 #[tokio::test]
 async fn calls_are_paced_to_ten_per_second_per_token() {
     let server = MockServer::start().await;
     keap_get("/crm/rest/v2/users/1")
-        .respond_with(ok(json!({ "id": "1", "given_name": "Mary" })))
+        .respond_with(mary())
         .expect(25)
         .mount(&server)
         .await;
@@ -1132,7 +943,7 @@ fn notes_page(notes: Vec<serde_json::Value>, next: Option<&str>) -> ResponseTemp
     ok(json!({ "notes": notes, "next_page_token": next }))
 }
 
-fn note_query(page_token: Option<&str>) -> QueryIs {
+fn note_query(page_token: Option<&str>) -> PairsAre {
     let mut pairs = vec![("order_by", "create_time desc"), ("page_size", "25")];
     pairs.extend(page_token.map(|t| ("page_token", t)));
     query_is(&pairs)
@@ -1295,6 +1106,177 @@ async fn no_call_note_is_none_and_the_search_stops_after_four_pages() {
     );
 }
 
+fn token_response(access: &str, refresh: &str, expires_in: u64) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(json!({
+        "access_token": access,
+        "token_type": "bearer",
+        "expires_in": expires_in,
+        "refresh_token": refresh,
+        "scope": "full|abc123.infusionsoft.com"
+    }))
+}
+
+fn token_exchange(refresh_token: &str) -> wiremock::MockBuilder {
+    let basic = format!("Basic {}", BASE64.encode("client-1:client-secret-1"));
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .and(header("authorization", basic.as_str()))
+        .and(header("content-type", "application/x-www-form-urlencoded"))
+        .and(form_is(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ]))
+}
+
+fn bearer_get(url_path: &str, token: &str) -> wiremock::MockBuilder {
+    Mock::given(method("GET"))
+        .and(path(url_path.to_string()))
+        .and(header("authorization", format!("Bearer {token}").as_str()))
+        .and(NoHeader("x-keap-api-key"))
+}
+
+/// Keap's token endpoint exchanging `refresh_token` once, answering `answer`.
+async fn expect_exchange(server: &MockServer, refresh_token: &str, answer: ResponseTemplate) {
+    token_exchange(refresh_token)
+        .respond_with(answer)
+        .expect(1)
+        .mount(server)
+        .await;
+}
+
+/// Keap's token endpoint granting, once each: `(refresh token spent, access token,
+/// rotated refresh token, lifetime in seconds)`.
+async fn expect_rotations(server: &MockServer, rotations: &[(&str, &str, &str, u64)]) {
+    for (spent, access, rotated, expires_in) in rotations {
+        let granted = token_response(access, rotated, *expires_in);
+        expect_exchange(server, spent, granted).await;
+    }
+}
+
+/// User 1 read `times` times with the bearer `access_token`: Mary.
+async fn expect_mary(server: &MockServer, access_token: &str, times: u64) {
+    bearer_get("/crm/rest/v2/users/1", access_token)
+        .respond_with(mary())
+        .expect(times)
+        .mount(server)
+        .await;
+}
+
+#[tokio::test]
+async fn oauth_exchanges_rotates_and_refreshes_expired_tokens() {
+    let server = MockServer::start().await;
+    expect_rotations(
+        &server,
+        &[
+            // The first token expires inside the refresh margin: stale for the next call.
+            ("refresh-1", "access-1", "refresh-2", 30),
+            // The rotated refresh token is the one spent next.
+            ("refresh-2", "access-2", "refresh-3", 86_400),
+        ],
+    )
+    .await;
+    expect_mary(&server, "access-1", 1).await;
+    expect_mary(&server, "access-2", 2).await;
+    let crm = keap(&server);
+    let account = oauth_account(&server);
+
+    for _ in 0..3 {
+        let user = crm.user(&account, "1").await.expect("user read");
+        assert!(user.is_some());
+    }
+}
+
+#[tokio::test]
+async fn concurrent_calls_spend_the_refresh_token_once() {
+    let server = MockServer::start().await;
+    expect_exchange(
+        &server,
+        "refresh-1",
+        token_response("access-1", "refresh-2", 86_400).set_delay(Duration::from_millis(200)),
+    )
+    .await;
+    expect_mary(&server, "access-1", 3).await;
+    let crm = keap(&server);
+    let account = oauth_account(&server);
+
+    let (a, b, c) = tokio::join!(
+        crm.user(&account, "1"),
+        crm.user(&account, "1"),
+        crm.user(&account, "1")
+    );
+    for result in [a, b, c] {
+        assert!(matches!(result, Ok(Some(_))), "{result:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_new_refresh_token_in_the_configuration_starts_a_new_session() {
+    let server = MockServer::start().await;
+    expect_rotations(
+        &server,
+        &[
+            ("refresh-1", "access-1", "refresh-2", 30),
+            // An operator re-authorised the account: its configuration now holds a new token,
+            // which wins over the rotation this process kept.
+            ("refresh-from-operator", "access-2", "refresh-3", 86_400),
+        ],
+    )
+    .await;
+    for token in ["access-1", "access-2"] {
+        expect_mary(&server, token, 1).await;
+    }
+    let crm = keap(&server);
+    crm.user(&oauth_account(&server), "1")
+        .await
+        .expect("first session");
+    let reauthorised = oauth_account_configured_with(&server, "refresh-from-operator");
+    crm.user(&reauthorised, "1").await.expect("new session");
+}
+
+#[tokio::test]
+async fn a_refused_access_token_is_renewed_once() {
+    let server = MockServer::start().await;
+    expect_rotations(
+        &server,
+        &[
+            ("refresh-1", "access-1", "refresh-2", 86_400),
+            ("refresh-2", "access-2", "refresh-3", 86_400),
+        ],
+    )
+    .await;
+    bearer_get("/crm/rest/v2/users/1", "access-1")
+        .respond_with(ResponseTemplate::new(401))
+        .expect(1)
+        .mount(&server)
+        .await;
+    expect_mary(&server, "access-2", 1).await;
+
+    let user = keap(&server)
+        .user(&oauth_account(&server), "1")
+        .await
+        .expect("read after renewing the token");
+    assert!(user.is_some());
+}
+
+#[tokio::test]
+async fn a_refused_refresh_token_is_unauthorized() {
+    let server = MockServer::start().await;
+    expect_exchange(
+        &server,
+        "refresh-1",
+        ResponseTemplate::new(400).set_body_json(json!({
+            "error": "invalid_grant", "error_description": "Invalid refresh token"
+        })),
+    )
+    .await;
+    let result = keap(&server).user(&oauth_account(&server), "1").await;
+    assert!(
+        matches!(&result, Err(CrmError::Unauthorized(m))
+            if m.contains("invalid_grant") && !m.contains("refresh-1")),
+        "{result:?}"
+    );
+}
+
 fn acme() -> AccountId {
     crate::domain::fixtures::account().id
 }
@@ -1318,30 +1300,20 @@ async fn stored(store: &Arc<dyn CredentialStore>, configured: &str) -> Option<(S
         )
 }
 
-fn mary() -> ResponseTemplate {
-    ok(json!({ "id": "1", "given_name": "Mary" }))
-}
-
 #[tokio::test]
 async fn rotated_refresh_tokens_survive_a_restart() {
     let server = MockServer::start().await;
-    token_exchange("refresh-1")
-        .respond_with(token_response("access-1", "refresh-2", 86_400))
-        .expect(1)
-        .mount(&server)
-        .await;
-    // After the restart, the rotated token is spent, not the configured (voided) one.
-    token_exchange("refresh-2")
-        .respond_with(token_response("access-2", "refresh-3", 86_400))
-        .expect(1)
-        .mount(&server)
-        .await;
+    expect_rotations(
+        &server,
+        &[
+            ("refresh-1", "access-1", "refresh-2", 86_400),
+            // After the restart, the rotated token is spent, not the configured (voided) one.
+            ("refresh-2", "access-2", "refresh-3", 86_400),
+        ],
+    )
+    .await;
     for token in ["access-1", "access-2"] {
-        bearer_get("/crm/rest/v2/users/1", token)
-            .respond_with(mary())
-            .expect(1)
-            .mount(&server)
-            .await;
+        expect_mary(&server, token, 1).await;
     }
     let store = memory_store();
     let account = oauth_account(&server);
@@ -1378,26 +1350,17 @@ async fn a_process_refused_a_token_another_just_spent_uses_the_one_it_saved() {
         .expect(1)
         .mount(&server)
         .await;
-    token_exchange("refresh-1")
-        .respond_with(
-            ResponseTemplate::new(400)
-                .set_body_json(json!({ "error": "invalid_grant" }))
-                .set_delay(Duration::from_millis(500)),
-        )
-        .expect(1)
-        .mount(&server)
-        .await;
-    token_exchange("refresh-a")
-        .respond_with(token_response("access-b", "refresh-b", 86_400))
-        .expect(1)
-        .mount(&server)
-        .await;
+    expect_exchange(
+        &server,
+        "refresh-1",
+        ResponseTemplate::new(400)
+            .set_body_json(json!({ "error": "invalid_grant" }))
+            .set_delay(Duration::from_millis(500)),
+    )
+    .await;
+    expect_rotations(&server, &[("refresh-a", "access-b", "refresh-b", 86_400)]).await;
     for token in ["access-a", "access-b"] {
-        bearer_get("/crm/rest/v2/users/1", token)
-            .respond_with(mary())
-            .expect(1)
-            .mount(&server)
-            .await;
+        expect_mary(&server, token, 1).await;
     }
     let store = memory_store();
     let account = oauth_account(&server);
@@ -1454,16 +1417,12 @@ async fn concurrent_rotations_keep_the_first_save() {
 #[tokio::test]
 async fn an_operator_re_authorisation_wins_over_the_stored_chain() {
     let server = MockServer::start().await;
-    token_exchange("refresh-from-operator")
-        .respond_with(token_response("access-9", "refresh-10", 86_400))
-        .expect(1)
-        .mount(&server)
-        .await;
-    bearer_get("/crm/rest/v2/users/1", "access-9")
-        .respond_with(mary())
-        .expect(1)
-        .mount(&server)
-        .await;
+    expect_rotations(
+        &server,
+        &[("refresh-from-operator", "access-9", "refresh-10", 86_400)],
+    )
+    .await;
+    expect_mary(&server, "access-9", 1).await;
     let store = memory_store();
     // A chain that started from the old configured token.
     let old_origin = token_origin(&Secret::new("refresh-1"));
@@ -1471,15 +1430,7 @@ async fn an_operator_re_authorisation_wins_over_the_stored_chain() {
         .save_refresh_token(&acme(), None, &Secret::new("refresh-2"), &old_origin)
         .await
         .expect("seeded");
-    let mut account = oauth_account(&server);
-    account.crm = CrmConnection::Keap {
-        base_url: Some(format!("{}/crm", server.uri())),
-        auth: KeapAuth::OAuth {
-            client_id: "client-1".into(),
-            client_secret: Secret::new("client-secret-1"),
-            refresh_token: Secret::new("refresh-from-operator"),
-        },
-    };
+    let account = oauth_account_configured_with(&server, "refresh-from-operator");
     keap_with(&server, store.clone())
         .user(&account, "1")
         .await
@@ -1545,17 +1496,15 @@ impl CredentialStore for FlakyCredentials {
 #[tokio::test]
 async fn a_rotation_the_store_cannot_take_is_spent_next_and_its_successor_saved() {
     let server = MockServer::start().await;
-    // Each access token is stale at once (30 s is inside the refresh margin).
-    token_exchange("refresh-1")
-        .respond_with(token_response("access-1", "refresh-2", 30))
-        .expect(1)
-        .mount(&server)
-        .await;
-    token_exchange("refresh-2")
-        .respond_with(token_response("access-2", "refresh-3", 86_400))
-        .expect(1)
-        .mount(&server)
-        .await;
+    expect_rotations(
+        &server,
+        &[
+            // Each access token is stale at once (30 s is inside the refresh margin).
+            ("refresh-1", "access-1", "refresh-2", 30),
+            ("refresh-2", "access-2", "refresh-3", 86_400),
+        ],
+    )
+    .await;
     Mock::given(method("GET"))
         .and(path("/crm/rest/v2/users/1"))
         .respond_with(mary())

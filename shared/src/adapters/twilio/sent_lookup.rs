@@ -128,30 +128,12 @@ mod tests {
     use wiremock::matchers::{header, method, path, query_param};
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
+    use super::super::tests::{ACCOUNT_SID, SERVICE_SID, sms_saying, token_credentials};
     use super::*;
-    use crate::domain::{PhoneNumber, Secret};
+    use crate::adapters::test_support::phone;
 
-    const ACCOUNT_SID: &str = "AC00000000000000000000000000000001";
-    const SERVICE: &str = "MG0123456789abcdef0123456789abcdef";
-
-    fn credentials() -> TwilioCredentials {
-        TwilioCredentials {
-            account_sid: ACCOUNT_SID.into(),
-            auth_token: Secret::new("auth-token-1"),
-            api_key: None,
-            messaging_service_sids: vec![],
-        }
-    }
-
-    fn sms(sender: Sender, body: &str) -> OutboundSms {
-        OutboundSms {
-            to: PhoneNumber::parse_e164("+14155552671").expect("valid"),
-            sender,
-            body: body.into(),
-            media_urls: vec![],
-            status_callback: None,
-        }
-    }
+    /// The sender of the tests' texts from a number.
+    const NUMBER: &str = "+15005550006";
 
     /// A listed message as Twilio writes it (counts as strings, RFC 2822 dates).
     fn listed(
@@ -169,6 +151,11 @@ mod tests {
         })
     }
 
+    /// A message Twilio lists as sent from [`NUMBER`].
+    fn from_number(sid: &str, body: &str, created: &str) -> serde_json::Value {
+        listed(sid, Some(NUMBER), None, body, created)
+    }
+
     /// 2026-12-06 12:00:00 UTC.
     const ATTEMPT_MS: i64 = 1_796_558_400_000;
 
@@ -176,34 +163,16 @@ mod tests {
     async fn asks_for_the_recipient_and_sender_and_matches_text_and_time() {
         let server = MockServer::start().await;
         let messages = vec![
-            listed(
-                "SM3",
-                Some("+15005550006"),
-                None,
-                "Other",
-                "Sun, 06 Dec 2026 12:00:05 +0000",
-            ),
-            listed(
-                "SM2",
-                Some("+15005550006"),
-                None,
-                "Booked",
-                "Sun, 06 Dec 2026 12:00:00 +0000",
-            ),
-            listed(
-                "SM1",
-                Some("+15005550006"),
-                None,
-                "Booked",
-                "Sat, 05 Dec 2026 09:00:00 +0000",
-            ),
+            from_number("SM3", "Other", "Sun, 06 Dec 2026 12:00:05 +0000"),
+            from_number("SM2", "Booked", "Sun, 06 Dec 2026 12:00:00 +0000"),
+            from_number("SM1", "Booked", "Sat, 05 Dec 2026 09:00:00 +0000"),
         ];
         Mock::given(method("GET"))
             .and(path(format!(
                 "/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"
             )))
             .and(query_param("To", "+14155552671"))
-            .and(query_param("From", "+15005550006"))
+            .and(query_param("From", NUMBER))
             .and(query_param("PageSize", "50"))
             .and(header(
                 "authorization",
@@ -216,17 +185,21 @@ mod tests {
             .mount(&server)
             .await;
         let client = TwilioClient::new(reqwest::Client::new(), server.uri());
-        let number = Sender::Number(PhoneNumber::parse_e164("+15005550006").expect("valid"));
+        let number = Sender::Number(phone(NUMBER));
         // Whole seconds at Twilio: a send attempted 400 ms into a second is still found.
         let attempt = Timestamp::from_millis(ATTEMPT_MS + 400);
         let found = client
-            .find_sent_message(&credentials(), &sms(number.clone(), "Booked"), attempt)
+            .find_sent_message(
+                &token_credentials(),
+                &sms_saying(number.clone(), "Booked"),
+                attempt,
+            )
             .await
             .expect("answered");
         assert_eq!(found.map(|f| f.sid), Some("SM2".into()));
         let later = Timestamp::from_millis(ATTEMPT_MS + 3_000);
         let none = client
-            .find_sent_message(&credentials(), &sms(number, "Booked"), later)
+            .find_sent_message(&token_credentials(), &sms_saying(number, "Booked"), later)
             .await
             .expect("answered");
         assert_eq!(none, None, "yesterday's identical text is not the lost one");
@@ -236,17 +209,11 @@ mod tests {
     async fn a_messaging_service_send_is_matched_by_its_service() {
         let server = MockServer::start().await;
         let messages = vec![
-            listed(
-                "SM9",
-                Some("+15005550006"),
-                None,
-                "Hi",
-                "Sun, 06 Dec 2026 12:00:01 +0000",
-            ),
+            from_number("SM9", "Hi", "Sun, 06 Dec 2026 12:00:01 +0000"),
             listed(
                 "SM8",
                 Some("+16125550111"),
-                Some(SERVICE),
+                Some(SERVICE_SID),
                 "Hi",
                 "Sun, 06 Dec 2026 12:00:01 +0000",
             ),
@@ -259,8 +226,8 @@ mod tests {
         let client = TwilioClient::new(reqwest::Client::new(), server.uri());
         let found = client
             .find_sent_message(
-                &credentials(),
-                &sms(Sender::MessagingService(SERVICE.into()), "Hi"),
+                &token_credentials(),
+                &sms_saying(Sender::MessagingService(SERVICE_SID.into()), "Hi"),
                 Timestamp::from_millis(ATTEMPT_MS),
             )
             .await
@@ -285,11 +252,11 @@ mod tests {
             .mount(&server)
             .await;
         let client = TwilioClient::new(reqwest::Client::new(), server.uri());
-        let number = Sender::Number(PhoneNumber::parse_e164("+15005550006").expect("valid"));
+        let number = Sender::Number(phone(NUMBER));
         let answer = client
             .find_sent_message(
-                &credentials(),
-                &sms(number, "Hi"),
+                &token_credentials(),
+                &sms_saying(number, "Hi"),
                 Timestamp::from_millis(ATTEMPT_MS),
             )
             .await;

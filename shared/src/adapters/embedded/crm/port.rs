@@ -10,6 +10,7 @@ use super::rows::{
     get_json, goal_key, next_id, put_json, stored_account_id,
 };
 use super::{AchievedGoal, Failure, SandboxCrm, SandboxNote};
+use crate::adapters::crm_input::{check_field_name, check_tag_name};
 use crate::adapters::embedded::{DbError, open_read_table};
 use crate::domain::{Account, EmailAddress, PhoneNumber};
 use crate::ports::crm::{
@@ -112,9 +113,7 @@ impl Crm for SandboxCrm {
         field: &str,
         value: &str,
     ) -> CrmResult<()> {
-        if field.trim().is_empty() {
-            return Err(CrmError::Rejected("a custom field needs a name".into()));
-        }
+        check_field_name(field)?;
         let (field, value) = (field.to_string(), value.to_string());
         self.update_contact(account, contact_id, move |c| {
             c.custom_fields.insert(field, value);
@@ -136,9 +135,7 @@ impl Crm for SandboxCrm {
     }
 
     async fn apply_tag(&self, account: &Account, contact_id: &str, tag: &str) -> CrmResult<()> {
-        if tag.trim().is_empty() {
-            return Err(CrmError::Rejected("a tag needs a name".into()));
-        }
+        check_tag_name(tag)?;
         let tag = tag.to_string();
         self.update_contact(account, contact_id, move |c| {
             if !c.tags.contains(&tag) {

@@ -6,6 +6,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{AchievedGoal, Failure, InAccount, SandboxCrm, SandboxNote};
+use crate::adapters::crm_input::check_note_text;
 use crate::adapters::embedded::{DbError, open_read_table};
 use crate::domain::{AccountId, Timestamp};
 use crate::ports::crm::{Contact, CrmError, CrmResult, NewNote, Note};
@@ -31,9 +32,7 @@ impl SandboxCrm {
         note_type: Option<String>,
         created_at: Timestamp,
     ) -> CrmResult<SandboxNote> {
-        if note.title.trim().is_empty() && note.body.trim().is_empty() {
-            return Err(CrmError::Rejected("a note needs a title or a body".into()));
-        }
+        check_note_text(note)?;
         let account = account.to_string();
         let contact = contact_number(contact_id)?;
         let new = note.clone();

@@ -34,6 +34,14 @@ fn with_phone(e164: &str) -> NewContact {
     }
 }
 
+/// Creates a contact named Ann with the number `e164`; her id.
+async fn new_contact(crm: &SandboxCrm, account: &Account, e164: &str) -> String {
+    crm.create_contact(account, &with_phone(e164))
+        .await
+        .expect("contact created")
+        .id
+}
+
 fn crm_at(db: EmbeddedDb, clock: Arc<ManualClock>) -> SandboxCrm {
     SandboxCrm::new(db, clock)
 }
@@ -83,11 +91,7 @@ async fn refuses_what_keap_refuses() {
     let result = crm.create_contact(&acme, &nameless).await;
     assert!(matches!(result, Err(CrmError::Rejected(_))), "{result:?}");
 
-    let id = crm
-        .create_contact(&acme, &with_phone("+14155552671"))
-        .await
-        .expect("created")
-        .id;
+    let id = new_contact(&crm, &acme, "+14155552671").await;
     let empty = NewNote {
         title: " ".into(),
         body: String::new(),
@@ -102,11 +106,7 @@ async fn refuses_what_keap_refuses() {
 async fn outage_switch_fails_every_call_and_changes_nothing() {
     let (crm, _) = in_memory();
     let acme = account("acme");
-    let id = crm
-        .create_contact(&acme, &with_phone("+14155552671"))
-        .await
-        .expect("created")
-        .id;
+    let id = new_contact(&crm, &acme, "+14155552671").await;
     crm.set_unavailable(true);
     let note = NewNote {
         title: "t".into(),
@@ -162,16 +162,8 @@ async fn outage_switch_fails_every_call_and_changes_nothing() {
 async fn goal_events_newest_first_and_goals_can_be_switched_back_on() {
     let (crm, clock) = in_memory();
     let (acme, other) = (account("acme"), account("other"));
-    let ann = crm
-        .create_contact(&acme, &with_phone("+14155552671"))
-        .await
-        .expect("ann")
-        .id;
-    let bob = crm
-        .create_contact(&other, &with_phone("+14155552672"))
-        .await
-        .expect("bob")
-        .id;
+    let ann = new_contact(&crm, &acme, "+14155552671").await;
+    let bob = new_contact(&crm, &other, "+14155552672").await;
     for (acct, contact, call) in [
         (&acme, &ann, "Sent"),
         (&other, &bob, "Sent"),
@@ -251,11 +243,7 @@ async fn everything_survives_reopening_the_database_file() {
     let acme = account("acme");
     {
         let crm = crm_at(EmbeddedDb::open(&path).expect("open"), clock.clone());
-        let id = crm
-            .create_contact(&acme, &with_phone("+14155552671"))
-            .await
-            .expect("c")
-            .id;
+        let id = new_contact(&crm, &acme, "+14155552671").await;
         crm.apply_tag(&acme, &id, "sms-lead").await.expect("tag");
         crm.set_custom_field(&acme, &id, "LastText", "hi")
             .await
@@ -341,11 +329,7 @@ fn notes_stored_before_types_existed_still_read() {
 async fn logged_call_notes_name_their_user_and_work_during_an_outage() {
     let (crm, clock) = in_memory();
     let acme = account("acme");
-    let id = crm
-        .create_contact(&acme, &with_phone("+14155552671"))
-        .await
-        .expect("created")
-        .id;
+    let id = new_contact(&crm, &acme, "+14155552671").await;
     let call = |user: &str| NewNote {
         title: "Call".into(),
         body: "Talked about the roof".into(),

@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::domain::Timestamp;
+use crate::ports::queue::MAX_DELAY;
 use crate::ports::{ManualClock, SystemClock};
 
 const SEND: QueueName = QueueName::Send;
@@ -28,6 +29,13 @@ async fn receive_now(
     q.receive(queue, 10, visibility, Duration::ZERO)
         .await
         .expect("receive succeeds")
+}
+
+/// Enqueues `body` on the send queue, visible at once; its message id.
+async fn send_now(q: &EmbeddedQueue, body: impl Into<String>) -> String {
+    q.enqueue(SEND, OutgoingMessage::now(body))
+        .await
+        .expect("enqueue succeeds")
 }
 
 fn is_stale(r: QueueResult<()>) -> bool {
@@ -83,9 +91,7 @@ async fn refuses_what_sqs_refuses_and_accepts_its_limits() {
 #[tokio::test]
 async fn visibility_timeouts_longer_than_sqs_allows_are_rejected() {
     let (q, _) = manual_queue();
-    q.enqueue(SEND, OutgoingMessage::now("x"))
-        .await
-        .expect("enqueue");
+    send_now(&q, "x").await;
     let too_long = MAX_VISIBILITY + Duration::from_secs(1);
     assert!(matches!(
         q.receive(SEND, 1, too_long, Duration::ZERO).await,
@@ -102,9 +108,7 @@ async fn visibility_timeouts_longer_than_sqs_allows_are_rejected() {
 #[tokio::test]
 async fn receipts_go_stale_once_received_again_or_deleted() {
     let (q, clock) = manual_queue();
-    q.enqueue(SEND, OutgoingMessage::now("job"))
-        .await
-        .expect("enqueue");
+    send_now(&q, "job").await;
     let first = receive_now(&q, SEND, Duration::from_secs(30))
         .await
         .remove(0);
@@ -133,9 +137,7 @@ async fn receipts_go_stale_once_received_again_or_deleted() {
 #[tokio::test]
 async fn malformed_or_foreign_receipts_are_stale() {
     let (q, _) = manual_queue();
-    q.enqueue(SEND, OutgoingMessage::now("job"))
-        .await
-        .expect("enqueue");
+    send_now(&q, "job").await;
     let got = receive_now(&q, SEND, HOUR).await.remove(0);
     for bad in ["", "abc", "abc:x", ":1", "01ARZ3NDEKTSV4RRFFQ69G5FAV:1"] {
         assert!(is_stale(q.delete(SEND, bad).await), "receipt {bad:?}");
@@ -175,11 +177,7 @@ async fn messages_leave_in_enqueue_order() {
     let (q, _) = manual_queue();
     let mut ids = Vec::new();
     for i in 0..8 {
-        ids.push(
-            q.enqueue(SEND, OutgoingMessage::now(format!("m{i}")))
-                .await
-                .expect("enqueue"),
-        );
+        ids.push(send_now(&q, format!("m{i}")).await);
     }
     let got: Vec<String> = receive_now(&q, SEND, HOUR)
         .await
@@ -193,9 +191,7 @@ async fn messages_leave_in_enqueue_order() {
 async fn receive_batches_are_capped_at_the_sqs_maximum() {
     let (q, _) = manual_queue();
     for i in 0..12 {
-        q.enqueue(SEND, OutgoingMessage::now(format!("m{i}")))
-            .await
-            .expect("enqueue");
+        send_now(&q, format!("m{i}")).await;
     }
     let got = q
         .receive(SEND, 100, HOUR, Duration::ZERO)
@@ -213,9 +209,7 @@ async fn receive_batches_are_capped_at_the_sqs_maximum() {
 #[tokio::test]
 async fn a_zero_visibility_message_is_returned_once_per_receive() {
     let (q, _) = manual_queue();
-    q.enqueue(SEND, OutgoingMessage::now("x"))
-        .await
-        .expect("enqueue");
+    send_now(&q, "x").await;
     assert_eq!(receive_now(&q, SEND, Duration::ZERO).await.len(), 1);
     let again = receive_now(&q, SEND, Duration::ZERO).await;
     assert_eq!(again.len(), 1, "visible again at once");
@@ -263,9 +257,7 @@ async fn each_queue_has_its_own_redrive_policy() {
 async fn a_dead_letter_can_be_hidden_and_deleted_with_its_receipt() {
     let (q, clock) = manual_queue();
     let q = q.with_policy(SEND, QueuePolicy { max_receives: 1 });
-    q.enqueue(SEND, OutgoingMessage::now("x"))
-        .await
-        .expect("enqueue");
+    send_now(&q, "x").await;
     receive_now(&q, SEND, Duration::ZERO).await;
     assert!(receive_now(&q, SEND, Duration::ZERO).await.is_empty());
 
@@ -305,9 +297,7 @@ async fn a_dead_letter_can_be_hidden_and_deleted_with_its_receipt() {
 #[tokio::test]
 async fn long_poll_wakes_when_a_hidden_message_becomes_visible() {
     let q = real_time_queue();
-    q.enqueue(SEND, OutgoingMessage::now("x"))
-        .await
-        .expect("enqueue");
+    send_now(&q, "x").await;
     assert_eq!(
         receive_now(&q, SEND, Duration::from_millis(300))
             .await
@@ -330,9 +320,7 @@ async fn long_poll_wakes_when_a_hidden_message_becomes_visible() {
 #[tokio::test]
 async fn long_poll_wakes_on_change_visibility() {
     let q = real_time_queue();
-    q.enqueue(SEND, OutgoingMessage::now("x"))
-        .await
-        .expect("enqueue");
+    send_now(&q, "x").await;
     let receipt = receive_now(&q, SEND, HOUR).await.remove(0).receipt;
     let releaser = {
         let q = q.clone();
@@ -373,9 +361,7 @@ async fn concurrent_consumers_receive_each_message_exactly_once() {
     const BURST: usize = 200;
     let q = Arc::new(real_time_queue());
     for i in 0..BURST {
-        q.enqueue(SEND, OutgoingMessage::now(format!("burst {i}")))
-            .await
-            .expect("enqueue succeeds");
+        send_now(&q, format!("burst {i}")).await;
     }
     let received = Arc::new(std::sync::Mutex::new(Vec::new()));
     let mut consumers = tokio::task::JoinSet::new();
