@@ -189,23 +189,14 @@ fn by_last_call_note<'a>(
         ));
         return None;
     };
-    let Some(target) = resolve(users, &crm_user) else {
-        skipped.push(format!(
-            "The last call note's user ({}) is not on this account and the CRM \
-             has no e-mail for them.",
-            describe(&crm_user)
-        ));
-        return None;
-    };
-    let reason = format!(
-        "{} logged the last call with this contact{when}.",
-        target.name
-    );
-    Some(Choice {
-        target,
-        rule: RoutingRule::LastCallNote,
-        reason,
-    })
+    by_crm_user(
+        users,
+        &crm_user,
+        "The last call note's user",
+        RoutingRule::LastCallNote,
+        |name| format!("{name} logged the last call with this contact{when}."),
+        skipped,
+    )
 }
 
 /// Rule 3: the contact's owner in the CRM.
@@ -214,18 +205,37 @@ fn by_owner<'a>(
     owner: CrmUserRef<'a>,
     skipped: &mut Vec<String>,
 ) -> Option<Choice<'a>> {
-    let Some(target) = resolve(users, &owner) else {
+    by_crm_user(
+        users,
+        &owner,
+        "The contact's owner",
+        RoutingRule::ContactOwner,
+        |name| format!("{name} owns this contact in the CRM."),
+        skipped,
+    )
+}
+
+/// A rule that names a CRM user: chooses who they resolve to, else says that `whose`
+/// user cannot be reached.
+fn by_crm_user<'a>(
+    users: &'a BTreeMap<String, User>,
+    crm_user: &CrmUserRef<'a>,
+    whose: &str,
+    rule: RoutingRule,
+    reason: impl FnOnce(&str) -> String,
+    skipped: &mut Vec<String>,
+) -> Option<Choice<'a>> {
+    let Some(target) = resolve(users, crm_user) else {
         skipped.push(format!(
-            "The contact's owner ({}) is not on this account and the CRM has no \
-             e-mail for them.",
-            describe(&owner)
+            "{whose} ({}) is not on this account and the CRM has no e-mail for them.",
+            describe(crm_user)
         ));
         return None;
     };
-    let reason = format!("{} owns this contact in the CRM.", target.name);
+    let reason = reason(&target.name);
     Some(Choice {
         target,
-        rule: RoutingRule::ContactOwner,
+        rule,
         reason,
     })
 }

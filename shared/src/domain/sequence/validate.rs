@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use super::conditions::normalise_answer;
 use super::definition::{Sequence, Step};
-use super::fields::ContactField;
+use super::fields::{ContactField, FieldError};
 use super::file::{FileFormat, SequenceFile};
 use super::problem::{DefinitionError, Problem, ProblemKind};
 use crate::domain::account::{AccountId, SenderKind};
@@ -63,6 +63,14 @@ fn unreadable(origin: &str, kind: ProblemKind) -> DefinitionError {
         origin: origin.to_string(),
         problems: vec![Problem { step: None, kind }],
     }
+}
+
+/// What a setting does with a field: which fields fit it, and the problems to report
+/// for a field that does not fit and for one that does not exist.
+struct FieldUse {
+    fits: fn(&ContactField) -> bool,
+    unfit: fn(String) -> ProblemKind,
+    unknown: fn(FieldError) -> ProblemKind,
 }
 
 #[derive(Default)]
@@ -202,14 +210,27 @@ impl Validator {
     }
 
     fn phone_field(&mut self, written: Option<&str>) -> Option<ContactField> {
-        match ContactField::parse(written.unwrap_or(DEFAULT_PHONE_FIELD)) {
-            Ok(field) if field.can_hold_phone() => Some(field),
+        self.field(
+            None,
+            written.unwrap_or(DEFAULT_PHONE_FIELD),
+            FieldUse {
+                fits: ContactField::can_hold_phone,
+                unfit: ProblemKind::NotAPhoneField,
+                unknown: ProblemKind::PhoneField,
+            },
+        )
+    }
+
+    /// A field named in a setting: known, and fit for that setting's use.
+    fn field(&mut self, at: Option<&str>, written: &str, about: FieldUse) -> Option<ContactField> {
+        match ContactField::parse(written) {
+            Ok(field) if (about.fits)(&field) => Some(field),
             Ok(field) => {
-                self.problem(None, ProblemKind::NotAPhoneField(field.merge_name()));
+                self.problem(at, (about.unfit)(field.merge_name()));
                 None
             }
             Err(e) => {
-                self.problem(None, ProblemKind::PhoneField(e));
+                self.problem(at, (about.unknown)(e));
                 None
             }
         }

@@ -7,7 +7,7 @@ use super::super::definition::{COLLECT_EMAIL_STEP, DEFAULT_EMAIL_QUESTION, Next,
 use super::super::fields::ContactField;
 use super::super::file::{FINISH, NextFile, SequenceFile, StepFile};
 use super::super::problem::ProblemKind;
-use super::{MAX_NAME_LENGTH, Validator};
+use super::{FieldUse, MAX_NAME_LENGTH, Validator};
 use crate::domain::merge;
 use crate::domain::send_content::{MAX_BODY_LENGTH, MAX_MEDIA_URLS, body_length, check_media_url};
 
@@ -100,7 +100,11 @@ impl Validator {
         let message_ok = self.message(at, &draft.message);
         let media = self.media(at, draft.media);
         let save_to = self.save_to(at, draft.save_to.as_deref());
-        let next = self.step_next(draft, below, names);
+        let next = match (draft.await_reply, draft.next, below) {
+            (false, _, _) => self.closing_step(draft),
+            (true, None, None) if draft.finish_by_default => Some(Next::Goto(Goto::Finish)),
+            (true, next, below) => self.next(at, next, below, names),
+        };
         let save_to = save_to?;
         let expects_email =
             draft.expects_email || save_to.as_ref().is_some_and(ContactField::is_email);
@@ -123,33 +127,17 @@ impl Validator {
         let Some(written) = written else {
             return Some(None);
         };
-        match ContactField::parse(written) {
-            Ok(field) if field.is_writable() => Some(Some(field)),
-            Ok(field) => {
-                self.problem(at, ProblemKind::NotWritable(field.merge_name()));
-                None
-            }
-            Err(e) => {
-                self.problem(at, ProblemKind::SaveToField(e));
-                None
-            }
-        }
+        let about = FieldUse {
+            fits: ContactField::is_writable,
+            unfit: ProblemKind::NotWritable,
+            unknown: ProblemKind::SaveToField,
+        };
+        self.field(at, written, about).map(Some)
     }
 
-    /// Where the step's reply leads; a closing step (no reply awaited) only finishes.
-    fn step_next(
-        &mut self,
-        draft: &DraftStep<'_>,
-        below: Option<&str>,
-        names: &BTreeSet<String>,
-    ) -> Option<Next> {
+    /// A closing step (no reply awaited) only finishes: it takes no `next` nor `save_to`.
+    fn closing_step(&mut self, draft: &DraftStep<'_>) -> Option<Next> {
         let at = Some(draft.name.as_str());
-        if draft.await_reply {
-            return match (draft.next, below) {
-                (None, None) if draft.finish_by_default => Some(Next::Goto(Goto::Finish)),
-                (next, below) => self.next(at, next, below, names),
-            };
-        }
         if draft.next.is_some() {
             self.problem(at, ProblemKind::ClosingStepWith { setting: "next" });
         }
