@@ -473,7 +473,7 @@ mod tests {
         assert_eq!(request.contact_id.as_deref(), Some("42"));
         assert_eq!(
             request.recipient,
-            Recipient::Phone(PhoneNumber::parse_e164("+16125550100").expect("e164"))
+            Recipient::Phone(fixtures::phone("+16125550100"))
         );
         assert_eq!(request.template, "Hi ~Contact.FirstName~\n");
         assert_eq!(
@@ -521,7 +521,7 @@ mod tests {
             parse_send_request(&fields, &account).map(|_| ()),
             Err(SendRequestError::NoAlertNumber)
         );
-        let alert = PhoneNumber::parse_e164("+16125550199").expect("e164");
+        let alert = fixtures::phone("+16125550199");
         account.alert_number = Some(alert.clone());
         let request = parse_send_request(&fields, &account).expect("valid");
         assert_eq!(request.recipient, Recipient::AlertNumber(alert));
@@ -536,7 +536,7 @@ mod tests {
         assert_eq!(request.template, "body");
         assert_eq!(
             request.recipient,
-            Recipient::Phone(PhoneNumber::parse_e164("+15005550001").expect("e164"))
+            Recipient::Phone(fixtures::phone("+15005550001"))
         );
     }
 }

@@ -1,11 +1,8 @@
 use super::*;
+use crate::domain::fixtures::email;
 
 const MAY_1_2024: Timestamp = Timestamp::from_millis(1_714_572_180_000);
 const MAY_1: &str = "2024-05-01 14:03 UTC";
-
-fn email(s: &str) -> EmailAddress {
-    EmailAddress::parse(s).expect("test address")
-}
 
 fn users() -> BTreeMap<String, User> {
     [
