@@ -5,12 +5,12 @@
 //!
 //! Also here: how a phone's status follows delivery outcomes (bounce handling).
 
-use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
 use super::twilio_errors::ErrorClass;
+use super::words::enum_words;
 
 /// Whether a phone may be texted at all ("Phone health" in `docs/glossary.md`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -61,13 +61,7 @@ pub struct UnknownConsentValue {
 
 macro_rules! words {
     ($ty:ty, $what:literal, $($word:literal => $variant:path),+ $(,)?) => {
-        impl $ty {
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $($variant => $word,)+
-                }
-            }
-        }
+        enum_words!($ty, $($variant => $word),+);
 
         impl FromStr for $ty {
             type Err = UnknownConsentValue;
@@ -82,12 +76,6 @@ macro_rules! words {
                     what: $what,
                     allowed: concat!($($word, " "),+).trim_ascii_end(),
                 })
-            }
-        }
-
-        impl fmt::Display for $ty {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
             }
         }
     };

@@ -1,6 +1,5 @@
 //! Messages on a conversation and the forward-only ordering of their delivery status.
 
-use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
@@ -9,6 +8,7 @@ use super::account::AccountId;
 use super::phone::PhoneNumber;
 use super::routing::{LastSms, RoutingDecision};
 use super::time::Timestamp;
+use super::words::enum_words;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -89,23 +89,6 @@ impl MessageStatus {
     pub fn takes_late_error_code(self) -> bool {
         self.is_failure()
     }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MessageStatus::Accepted => "accepted",
-            MessageStatus::Scheduled => "scheduled",
-            MessageStatus::Queued => "queued",
-            MessageStatus::Sending => "sending",
-            MessageStatus::Sent => "sent",
-            MessageStatus::Delivered => "delivered",
-            MessageStatus::Undelivered => "undelivered",
-            MessageStatus::Failed => "failed",
-            MessageStatus::Canceled => "canceled",
-            MessageStatus::Read => "read",
-            MessageStatus::Receiving => "receiving",
-            MessageStatus::Received => "received",
-        }
-    }
 }
 
 impl FromStr for MessageStatus {
@@ -116,11 +99,20 @@ impl FromStr for MessageStatus {
     }
 }
 
-impl fmt::Display for MessageStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+enum_words!(MessageStatus,
+    MessageStatus::Accepted => "accepted",
+    MessageStatus::Scheduled => "scheduled",
+    MessageStatus::Queued => "queued",
+    MessageStatus::Sending => "sending",
+    MessageStatus::Sent => "sent",
+    MessageStatus::Delivered => "delivered",
+    MessageStatus::Undelivered => "undelivered",
+    MessageStatus::Failed => "failed",
+    MessageStatus::Canceled => "canceled",
+    MessageStatus::Read => "read",
+    MessageStatus::Receiving => "receiving",
+    MessageStatus::Received => "received",
+);
 
 /// One SMS/MMS on the conversation between an account and a contact phone.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
