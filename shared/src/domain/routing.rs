@@ -111,7 +111,7 @@ pub fn route_inbound(facts: &RoutingFacts<'_>) -> RoutingDecision {
         })
         .or_else(|| by_owner(facts.users, history.owner?, &mut skipped));
     if let Some(choice) = choice {
-        return decision(choice.target, choice.rule, choice.reason, skipped);
+        return choice.decision(skipped);
     }
     let reason = if skipped.is_empty() {
         "No teammate is linked to this contact, so the number's backup address gets it."
@@ -126,6 +126,18 @@ struct Choice<'a> {
     target: Target<'a>,
     rule: RoutingRule,
     reason: String,
+}
+
+impl Choice<'_> {
+    /// The decision, its reason followed by why each rule before was skipped.
+    fn decision(self, skipped: Vec<String>) -> RoutingDecision {
+        RoutingDecision {
+            to: self.target.email.clone(),
+            user_id: self.target.user_id.map(str::to_string),
+            rule: self.rule,
+            reason: with_skipped(self.reason, skipped),
+        }
+    }
 }
 
 /// Rule 1: the user the last SMS went out for (a campaign's reply-to user: case 4).
@@ -289,20 +301,6 @@ fn describe(crm_user: &CrmUserRef<'_>) -> String {
     match crm_user.name {
         Some(name) => format!("{name}, CRM user {}", crm_user.crm_user_id),
         None => format!("CRM user {}", crm_user.crm_user_id),
-    }
-}
-
-fn decision(
-    target: Target<'_>,
-    rule: RoutingRule,
-    reason: String,
-    skipped: Vec<String>,
-) -> RoutingDecision {
-    RoutingDecision {
-        to: target.email.clone(),
-        user_id: target.user_id.map(str::to_string),
-        rule,
-        reason: with_skipped(reason, skipped),
     }
 }
 
