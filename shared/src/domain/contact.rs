@@ -61,11 +61,8 @@ pub fn email_to_install(
 
 #[cfg(test)]
 mod tests {
+    use super::super::fixtures::email;
     use super::*;
-
-    fn email(s: &str) -> EmailAddress {
-        EmailAddress::parse(s).expect("test address")
-    }
 
     #[test]
     fn install_rule() {

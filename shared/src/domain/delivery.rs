@@ -12,8 +12,6 @@
 //! never return delivery receipts get no `GoodNumber`, which is the honest answer ("not
 //! known to be capable").
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
 
 use super::account::AccountId;
@@ -24,6 +22,7 @@ use super::message::{MessageRecord, MessageStatus};
 use super::phone::PhoneNumber;
 use super::time::Timestamp;
 use super::twilio_errors::{ErrorClass, classify_error_code};
+use super::words::enum_words;
 
 /// The delivery events an account's event webhook receives (modelled on Swrve's Twilio SMS
 /// events, whose `black_listed_error` is `opted_out` here: see `docs/glossary.md`).
@@ -39,24 +38,14 @@ pub enum DeliveryEventType {
     OptedOut,
 }
 
-impl DeliveryEventType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeliveryEventType::Queued => "queued",
-            DeliveryEventType::Sent => "sent",
-            DeliveryEventType::Delivered => "delivered",
-            DeliveryEventType::Undelivered => "undelivered",
-            DeliveryEventType::Failed => "failed",
-            DeliveryEventType::OptedOut => "opted_out",
-        }
-    }
-}
-
-impl fmt::Display for DeliveryEventType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+enum_words!(DeliveryEventType,
+    DeliveryEventType::Queued => "queued",
+    DeliveryEventType::Sent => "sent",
+    DeliveryEventType::Delivered => "delivered",
+    DeliveryEventType::Undelivered => "undelivered",
+    DeliveryEventType::Failed => "failed",
+    DeliveryEventType::OptedOut => "opted_out",
+);
 
 /// One delivery event, as the account's event webhook receives it (see the README's
 /// "Delivery events"): what happened to which message, when.

@@ -1,4 +1,5 @@
-//! A test account shared by the domain's unit tests.
+//! A test account, and the test values most tests of the domain build, shared by the
+//! domain's unit tests.
 
 use std::collections::BTreeMap;
 
@@ -12,11 +13,19 @@ use super::secret::{KeyHash, Secret};
 
 pub const SERVICE_SID: &str = "MG0123456789abcdef0123456789abcdef";
 
+/// A test e-mail address (one that does not parse is a mistake in the test).
+pub fn email(s: &str) -> EmailAddress {
+    EmailAddress::parse(s).expect("valid test e-mail")
+}
+
+/// A test phone number in E.164 (one that does not parse is a mistake in the test).
+pub fn phone(e164: &str) -> PhoneNumber {
+    PhoneNumber::parse_e164(e164).expect("valid test number")
+}
+
 /// Account "acme" (US): long code +12025550101 at the default rate, toll-free
 /// +18005550102 at 2.5 segments/s, one Messaging Service, user "mary".
 pub fn account() -> Account {
-    let email = |s: &str| EmailAddress::parse(s).expect("valid test e-mail");
-    let number = |s: &str| PhoneNumber::parse_e164(s).expect("valid test number");
     let mary = User {
         id: "mary".into(),
         name: "Mary Jane Anders".into(),
@@ -35,14 +44,14 @@ pub fn account() -> Account {
         },
         numbers: vec![
             InboundNumber {
-                number: number("+12025550101"),
+                number: phone("+12025550101"),
                 kind: SenderKind::LongCode,
                 backup_email: email("office@example.com"),
                 segments_per_second: None,
                 keyword_handling: Default::default(),
             },
             InboundNumber {
-                number: number("+18005550102"),
+                number: phone("+18005550102"),
                 kind: SenderKind::TollFree,
                 backup_email: email("office@example.com"),
                 segments_per_second: Some(2.5),
@@ -54,7 +63,7 @@ pub fn account() -> Account {
         goal_integration: "smsflow".into(),
         limits: SendLimits::default(),
         send_key_hash: KeyHash::of("key"),
-        alert_number: Some(number("+14155550100")),
+        alert_number: Some(phone("+14155550100")),
         replies: Default::default(),
         subscription_field: None,
         sms_notes: true,

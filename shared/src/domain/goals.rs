@@ -215,15 +215,8 @@ pub fn inbound_goals(ctx: &InboundGoalContext<'_>) -> Vec<GoalName> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::fixtures::{email, phone};
     use super::*;
-
-    fn phone(s: &str) -> PhoneNumber {
-        PhoneNumber::parse_e164(s).expect("test number")
-    }
-
-    fn email(s: &str) -> EmailAddress {
-        EmailAddress::parse(s).expect("test address")
-    }
 
     #[test]
     fn goal_name_validation() {

@@ -24,13 +24,13 @@
 //! classifies every inbound text before looking for an active sequence, and an opt-out ends
 //! the sequence instead of being read as an answer ([`KeywordClass::stops_sequence`]).
 
-use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
 use super::account::SenderKind;
 pub use super::account::TwilioKeywordHandling;
+use super::words::enum_words;
 
 /// Twilio's default opt-out words (REVOKE and OPTOUT since 2025-05-14).
 pub const OPT_OUT_KEYWORDS: [&str; 8] = [
@@ -100,21 +100,13 @@ impl OptOutType {
             OptOutType::Help => KeywordClass::Help,
         }
     }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OptOutType::Stop => "STOP",
-            OptOutType::Start => "START",
-            OptOutType::Help => "HELP",
-        }
-    }
 }
 
-impl fmt::Display for OptOutType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+enum_words!(OptOutType,
+    OptOutType::Stop => "STOP",
+    OptOutType::Start => "START",
+    OptOutType::Help => "HELP",
+);
 
 /// Whether the person already got an automatic answer to their keyword.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -1,6 +1,5 @@
 //! Messages on a conversation and the forward-only ordering of their delivery status.
 
-use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
@@ -10,6 +9,7 @@ use super::ids::{ContactId, MessageId, MessageSid};
 use super::phone::PhoneNumber;
 use super::routing::{LastSms, RoutingDecision};
 use super::time::Timestamp;
+use super::words::enum_words;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -90,23 +90,6 @@ impl MessageStatus {
     pub fn takes_late_error_code(self) -> bool {
         self.is_failure()
     }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MessageStatus::Accepted => "accepted",
-            MessageStatus::Scheduled => "scheduled",
-            MessageStatus::Queued => "queued",
-            MessageStatus::Sending => "sending",
-            MessageStatus::Sent => "sent",
-            MessageStatus::Delivered => "delivered",
-            MessageStatus::Undelivered => "undelivered",
-            MessageStatus::Failed => "failed",
-            MessageStatus::Canceled => "canceled",
-            MessageStatus::Read => "read",
-            MessageStatus::Receiving => "receiving",
-            MessageStatus::Received => "received",
-        }
-    }
 }
 
 impl FromStr for MessageStatus {
@@ -117,11 +100,20 @@ impl FromStr for MessageStatus {
     }
 }
 
-impl fmt::Display for MessageStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+enum_words!(MessageStatus,
+    MessageStatus::Accepted => "accepted",
+    MessageStatus::Scheduled => "scheduled",
+    MessageStatus::Queued => "queued",
+    MessageStatus::Sending => "sending",
+    MessageStatus::Sent => "sent",
+    MessageStatus::Delivered => "delivered",
+    MessageStatus::Undelivered => "undelivered",
+    MessageStatus::Failed => "failed",
+    MessageStatus::Canceled => "canceled",
+    MessageStatus::Read => "read",
+    MessageStatus::Receiving => "receiving",
+    MessageStatus::Received => "received",
+);
 
 /// One SMS/MMS on the conversation between an account and a contact phone.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -238,44 +230,35 @@ mod tests {
         }
     }
 
+    /// Every status, as Twilio spells it.
+    const TWILIO_STATUSES: [&str; 12] = [
+        "accepted",
+        "scheduled",
+        "queued",
+        "sending",
+        "sent",
+        "delivered",
+        "undelivered",
+        "failed",
+        "canceled",
+        "read",
+        "receiving",
+        "received",
+    ];
+
     #[test]
     fn only_failures_take_a_late_error_code() {
-        let takes: Vec<MessageStatus> = [
-            Accepted,
-            Scheduled,
-            Queued,
-            Sending,
-            Sent,
-            Delivered,
-            Undelivered,
-            Failed,
-            Canceled,
-            Read,
-            Receiving,
-            Received,
-        ]
-        .into_iter()
-        .filter(|s| s.takes_late_error_code())
-        .collect();
+        let takes: Vec<MessageStatus> = TWILIO_STATUSES
+            .into_iter()
+            .map(|s| s.parse::<MessageStatus>().expect(s))
+            .filter(|s| s.takes_late_error_code())
+            .collect();
         assert_eq!(takes, [Undelivered, Failed]);
     }
 
     #[test]
     fn parses_twilio_status_strings() {
-        for s in [
-            "accepted",
-            "scheduled",
-            "queued",
-            "sending",
-            "sent",
-            "delivered",
-            "undelivered",
-            "failed",
-            "canceled",
-            "read",
-            "receiving",
-            "received",
-        ] {
+        for s in TWILIO_STATUSES {
             let parsed: MessageStatus = s.parse().expect(s);
             assert_eq!(parsed.as_str(), s);
         }

@@ -28,6 +28,7 @@ pub mod sequence;
 pub mod time;
 pub mod twilio_errors;
 pub mod twilio_signature;
+mod words;
 
 pub use account::{
     Account, AccountId, CrmConnection, EventWebhook, InboundNumber, KeapAuth, SendLimits,

@@ -243,15 +243,12 @@ fn zones_by_prefix(digits: &str) -> Option<&'static [&'static str]> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::fixtures::phone;
     use super::*;
 
     fn at(rfc3339: &str) -> Timestamp {
         let instant: Instant = rfc3339.parse().expect("test instant");
         Timestamp::from_millis(instant.as_millisecond())
-    }
-
-    fn phone(e164: &str) -> PhoneNumber {
-        PhoneNumber::parse_e164(e164).expect("test number")
     }
 
     fn hours(start: &str, end: &str) -> QuietHours {

@@ -196,9 +196,16 @@ mod tests {
 
     use Encoding::{Gsm7, Ucs2};
 
+    /// Checks what `count` says of each named body: (encoding, segments, units).
+    fn assert_counts(cases: Vec<(&str, String, (Encoding, u32, u32))>) {
+        for (name, body, want) in cases {
+            assert_eq!(count(&body), want, "{name}");
+        }
+    }
+
     #[test]
     fn gsm7_boundaries() {
-        let cases: Vec<(&str, String, (Encoding, u32, u32))> = vec![
+        assert_counts(vec![
             ("empty body is one segment", String::new(), (Gsm7, 1, 0)),
             ("one char", "a".into(), (Gsm7, 1, 1)),
             ("160 fills one segment", rep("a", 160), (Gsm7, 1, 160)),
@@ -219,15 +226,12 @@ mod tests {
                 format!("{}\n{}", rep("a", 80), rep("a", 79)),
                 (Gsm7, 1, 160),
             ),
-        ];
-        for (name, body, want) in cases {
-            assert_eq!(count(&body), want, "{name}");
-        }
+        ]);
     }
 
     #[test]
     fn extension_characters_count_two_and_never_split() {
-        let cases: Vec<(&str, String, (Encoding, u32, u32))> = vec![
+        assert_counts(vec![
             ("one pipe", "|".into(), (Gsm7, 1, 2)),
             ("80 euros fill one segment", rep("€", 80), (Gsm7, 1, 160)),
             ("81 euros need two", rep("€", 81), (Gsm7, 2, 162)),
@@ -258,15 +262,12 @@ mod tests {
                 "\u{000C}^{}\\[~]|€".into(),
                 (Gsm7, 1, 20),
             ),
-        ];
-        for (name, body, want) in cases {
-            assert_eq!(count(&body), want, "{name}");
-        }
+        ]);
     }
 
     #[test]
     fn ucs2_boundaries() {
-        let cases: Vec<(&str, String, (Encoding, u32, u32))> = vec![
+        assert_counts(vec![
             ("70 fill one segment", rep("中", 70), (Ucs2, 1, 70)),
             ("71 need two", rep("中", 71), (Ucs2, 2, 71)),
             ("67*2 fill two", rep("中", 134), (Ucs2, 2, 134)),
@@ -287,15 +288,12 @@ mod tests {
             ("lowercase ç is not GSM-7", "ç".into(), (Ucs2, 1, 1)),
             ("backtick is not GSM-7", "`".into(), (Ucs2, 1, 1)),
             ("curly quote is not GSM-7", "\u{2019}".into(), (Ucs2, 1, 1)),
-        ];
-        for (name, body, want) in cases {
-            assert_eq!(count(&body), want, "{name}");
-        }
+        ]);
     }
 
     #[test]
     fn emoji_and_graphemes_never_split() {
-        let cases: Vec<(&str, String, (Encoding, u32, u32))> = vec![
+        assert_counts(vec![
             ("one emoji is two units", "😀".into(), (Ucs2, 1, 2)),
             ("35 emoji fill one segment", rep("😀", 35), (Ucs2, 1, 70)),
             ("36 emoji need two", rep("😀", 36), (Ucs2, 2, 72)),
@@ -329,10 +327,7 @@ mod tests {
                 format!("{}👨\u{200D}👩\u{200D}👧{}", rep("中", 60), rep("中", 65)),
                 (Ucs2, 3, 133),
             ),
-        ];
-        for (name, body, want) in cases {
-            assert_eq!(count(&body), want, "{name}");
-        }
+        ]);
     }
 
     #[test]

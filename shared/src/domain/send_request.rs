@@ -237,49 +237,10 @@ pub fn parse_send_request(
         None => SendKind::Bulk,
     };
     let contact_id = bounded(fields.get("contactId"), "contactId")?;
-    let recipient = if kind == SendKind::Alert {
-        Recipient::AlertNumber(
-            account
-                .alert_number
-                .clone()
-                .ok_or(SendRequestError::NoAlertNumber)?,
-        )
-    } else {
-        match (fields.get("phone"), &contact_id) {
-            (Some(input), _) => {
-                Recipient::Phone(account.parse_phone(input).map_err(|problem| {
-                    SendRequestError::InvalidPhone {
-                        input: input.to_string(),
-                        problem,
-                    }
-                })?)
-            }
-            (None, Some(_)) => Recipient::ContactMobile,
-            (None, None) => return Err(SendRequestError::MissingRecipient),
-        }
-    };
-
+    let recipient = recipient(fields, account, kind, contact_id.is_some())?;
     let template = fields.raw("message").unwrap_or_default().to_string();
-    let media = media_urls(fields);
-    // The shortest the body can render to (every field empty) also checks the merge
-    // syntax. A body of nothing but fields is not empty until the contact says so; its
-    // length is checked again once rendered.
-    let shortest = merge::render(&template, &|_| Some(String::new()))?;
-    let probe = if shortest.trim().is_empty() && !template.trim().is_empty() {
-        FIELDS_ONLY
-    } else {
-        &shortest
-    };
-    let content = check_content(probe, &media)?;
-
-    let sender = match fields.get("from") {
-        Some(input) => SenderSpec::parse(input, account)?,
-        None => account
-            .numbers
-            .first()
-            .map(|n| SenderSpec::Number(n.number.clone()))
-            .ok_or(SenderError::Missing)?,
-    };
+    let media_urls = check_body_and_media(&template, fields)?;
+    let sender = sender(fields, account)?;
     let user = known_user(fields.get("user"), "user", account)?;
     let reply_to = known_user(fields.get("reply"), "reply", account)?;
     let subscription = fields
@@ -291,7 +252,7 @@ pub fn parse_send_request(
         contact_id,
         recipient,
         template,
-        media_urls: content.media_urls,
+        media_urls,
         sender,
         user,
         reply_to,
@@ -299,6 +260,63 @@ pub fn parse_send_request(
         subscription,
         campaign: bounded(fields.get("campaign"), "campaign")?,
     })
+}
+
+/// The account's alert number for an alert; else the phone given, else the contact's mobile.
+fn recipient(
+    fields: &SendFields,
+    account: &Account,
+    kind: SendKind,
+    has_contact_id: bool,
+) -> Result<Recipient, SendRequestError> {
+    if kind == SendKind::Alert {
+        return account
+            .alert_number
+            .clone()
+            .map(Recipient::AlertNumber)
+            .ok_or(SendRequestError::NoAlertNumber);
+    }
+    match (fields.get("phone"), has_contact_id) {
+        (Some(input), _) => account
+            .parse_phone(input)
+            .map(Recipient::Phone)
+            .map_err(|problem| SendRequestError::InvalidPhone {
+                input: input.to_string(),
+                problem,
+            }),
+        (None, true) => Ok(Recipient::ContactMobile),
+        (None, false) => Err(SendRequestError::MissingRecipient),
+    }
+}
+
+/// Checks the body's merge syntax and content with the media; returns the media URLs.
+fn check_body_and_media(
+    template: &str,
+    fields: &SendFields,
+) -> Result<Vec<String>, SendRequestError> {
+    let media = media_urls(fields);
+    // The shortest the body can render to (every field empty) also checks the merge
+    // syntax. A body of nothing but fields is not empty until the contact says so; its
+    // length is checked again once rendered.
+    let shortest = merge::render(template, &|_| Some(String::new()))?;
+    let probe = if shortest.trim().is_empty() && !template.trim().is_empty() {
+        FIELDS_ONLY
+    } else {
+        &shortest
+    };
+    Ok(check_content(probe, &media)?.media_urls)
+}
+
+/// The sender asked for, else the account's first number.
+fn sender(fields: &SendFields, account: &Account) -> Result<SenderSpec, SendRequestError> {
+    match fields.get("from") {
+        Some(input) => Ok(SenderSpec::parse(input, account)?),
+        None => Ok(account
+            .numbers
+            .first()
+            .map(|n| SenderSpec::Number(n.number.clone()))
+            .ok_or(SenderError::Missing)?),
+    }
 }
 
 fn bounded(value: Option<&str>, field: &'static str) -> Result<Option<String>, SendRequestError> {
@@ -455,7 +473,7 @@ mod tests {
         assert_eq!(request.contact_id.as_deref(), Some("42"));
         assert_eq!(
             request.recipient,
-            Recipient::Phone(PhoneNumber::parse_e164("+16125550100").expect("e164"))
+            Recipient::Phone(fixtures::phone("+16125550100"))
         );
         assert_eq!(request.template, "Hi ~Contact.FirstName~\n");
         assert_eq!(
@@ -503,7 +521,7 @@ mod tests {
             parse_send_request(&fields, &account).map(|_| ()),
             Err(SendRequestError::NoAlertNumber)
         );
-        let alert = PhoneNumber::parse_e164("+16125550199").expect("e164");
+        let alert = fixtures::phone("+16125550199");
         account.alert_number = Some(alert.clone());
         let request = parse_send_request(&fields, &account).expect("valid");
         assert_eq!(request.recipient, Recipient::AlertNumber(alert));
@@ -518,7 +536,7 @@ mod tests {
         assert_eq!(request.template, "body");
         assert_eq!(
             request.recipient,
-            Recipient::Phone(PhoneNumber::parse_e164("+15005550001").expect("e164"))
+            Recipient::Phone(fixtures::phone("+15005550001"))
         );
     }
 }

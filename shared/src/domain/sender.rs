@@ -211,12 +211,8 @@ impl SenderSpec {
 
 #[cfg(test)]
 mod tests {
-    use super::super::fixtures::{SERVICE_SID, account};
+    use super::super::fixtures::{SERVICE_SID, account, phone};
     use super::*;
-
-    fn phone(e164: &str) -> PhoneNumber {
-        PhoneNumber::parse_e164(e164).expect("valid test number")
-    }
 
     #[test]
     fn accepts_the_accounts_senders() {

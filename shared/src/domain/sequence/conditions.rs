@@ -359,6 +359,12 @@ mod tests {
         let n = Operand::Number;
         let bound = |operand, inclusive| Bound { operand, inclusive };
         let between = |lower, upper| Test::Between { lower, upper };
+        let closed_1_to_5 = between(bound(n(1.0), true), bound(n(5.0), true));
+        let open_1_to_5 = between(bound(n(1.0), false), bound(n(5.0), false));
+        let min_to_below_max = between(
+            bound(field("Contact._Min"), true),
+            bound(field("Contact._Max"), false),
+        );
         let cases: Vec<(&str, Test, &str, bool)> = vec![
             ("less, static", Test::LessThan(n(3.0)), "2", true),
             ("less, equal", Test::LessThan(n(3.0)), "3", false),
@@ -402,13 +408,13 @@ mod tests {
             ),
             (
                 "between inclusive, lower edge",
-                between(bound(n(1.0), true), bound(n(5.0), true)),
+                closed_1_to_5.clone(),
                 "1",
                 true,
             ),
             (
                 "between inclusive, upper edge",
-                between(bound(n(1.0), true), bound(n(5.0), true)),
+                closed_1_to_5.clone(),
                 "5",
                 true,
             ),
@@ -424,33 +430,12 @@ mod tests {
                 "5",
                 false,
             ),
-            (
-                "between, inside",
-                between(bound(n(1.0), false), bound(n(5.0), false)),
-                "2.5",
-                true,
-            ),
-            (
-                "between, outside",
-                between(bound(n(1.0), false), bound(n(5.0), false)),
-                "7",
-                false,
-            ),
-            (
-                "between fields",
-                between(
-                    bound(field("Contact._Min"), true),
-                    bound(field("Contact._Max"), false),
-                ),
-                "15",
-                true,
-            ),
+            ("between, inside", open_1_to_5.clone(), "2.5", true),
+            ("between, outside", open_1_to_5.clone(), "7", false),
+            ("between fields", min_to_below_max.clone(), "15", true),
             (
                 "between fields, at the exclusive upper field",
-                between(
-                    bound(field("Contact._Min"), true),
-                    bound(field("Contact._Max"), false),
-                ),
+                min_to_below_max.clone(),
                 "20",
                 false,
             ),

@@ -201,14 +201,7 @@ pub fn advance(
         trigger_sid,
     } = event
     {
-        if let Some(state) = state
-            && state.is_active(now)
-            && let Some(step) = state.current_step()
-        {
-            return Err(EngineError::AlreadyActive {
-                step: step.to_string(),
-            });
-        }
+        refuse_active_run(state, now)?;
         return start(
             sequence,
             at_step.as_deref(),
@@ -235,36 +228,23 @@ pub fn advance(
     }
     if now >= state.expires_at {
         run.finish(FinishReason::Expired);
-        return Ok(run.done());
-    }
-    match event {
-        Event::Start { .. } | Event::Expire => {}
-        Event::Reply {
-            message_sid,
-            body,
-            media,
-        } => {
-            run.state.remember(message_sid);
-            run.state.touch(now);
-            match sequence.step(step) {
-                Some(step) => run.reply(step, body, media),
-                None => run.finish(FinishReason::StepRemoved),
-            }
-        }
-        Event::OptedOut => {
-            run.state.touch(now);
-            run.tag(sequence.opted_out_tag());
-            run.note("Opted out (STOP): the sequence ended.".to_string());
-            run.finish(FinishReason::OptedOut);
-        }
-        Event::InvalidNumber => {
-            run.state.touch(now);
-            run.tag(sequence.invalid_number_tag());
-            run.note("Not a valid mobile number: the sequence ended.".to_string());
-            run.finish(FinishReason::InvalidNumber);
-        }
+    } else {
+        run.apply(step, event, now);
     }
     Ok(run.done())
+}
+
+/// A start while a run is active fails: the contact is already in the sequence.
+fn refuse_active_run(state: Option<&RunState>, now: Timestamp) -> Result<(), EngineError> {
+    if let Some(state) = state
+        && state.is_active(now)
+        && let Some(step) = state.current_step()
+    {
+        return Err(EngineError::AlreadyActive {
+            step: step.to_string(),
+        });
+    }
+    Ok(())
 }
 
 fn start(
@@ -318,6 +298,46 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
+    /// Applies an event other than a start to a run waiting at `step`, not expired.
+    fn apply(&mut self, step: &str, event: &Event, now: Timestamp) {
+        match event {
+            Event::Start { .. } | Event::Expire => {}
+            Event::Reply {
+                message_sid,
+                body,
+                media,
+            } => {
+                self.state.remember(message_sid);
+                self.state.touch(now);
+                match self.sequence.step(step) {
+                    Some(step) => self.reply(step, body, media),
+                    None => self.finish(FinishReason::StepRemoved),
+                }
+            }
+            Event::OptedOut => self.end_early(
+                now,
+                self.sequence.opted_out_tag(),
+                "Opted out (STOP): the sequence ended.",
+                FinishReason::OptedOut,
+            ),
+            Event::InvalidNumber => self.end_early(
+                now,
+                self.sequence.invalid_number_tag(),
+                "Not a valid mobile number: the sequence ended.",
+                FinishReason::InvalidNumber,
+            ),
+        }
+    }
+
+    /// Ends the run for what happened to the contact (an opt-out, an invalid number):
+    /// the sequence's tag for it, a note line, the finish.
+    fn end_early(&mut self, now: Timestamp, tag: Option<&str>, note: &str, reason: FinishReason) {
+        self.state.touch(now);
+        self.tag(tag);
+        self.note(note.to_string());
+        self.finish(reason);
+    }
+
     fn done(self) -> Transition {
         Transition {
             state: self.state,
