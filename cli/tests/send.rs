@@ -74,6 +74,7 @@ fn sandbox_contact(local: &Local, first_name: &str, phone: &str) -> String {
             .await
             .expect("contact created")
             .id
+            .into_string()
     })
 }
 

@@ -39,6 +39,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Map, Value, json};
 use smsflow_shared::adapters::embedded::crm::SandboxNote;
+use smsflow_shared::domain::ContactId;
 use smsflow_shared::domain::{EmailAddress, PhoneNumber, Timestamp};
 use smsflow_shared::ports::crm::{Contact, CrmError, CrmResult, NewContact, NewNote, Note};
 use smsflow_shared::ports::{Clock, SystemClock};
@@ -312,7 +313,7 @@ impl KeapMock {
             let number = |key: &str| note[key].as_u64().map(|n| n.to_string());
             Some(Note {
                 id: number("id")?,
-                contact_id: number("contact_id")?,
+                contact_id: ContactId::new(number("contact_id")?),
                 title: text("title"),
                 body: text("body"),
                 user_id: number("user_id"),
@@ -488,7 +489,7 @@ fn port_contact(app: &App, contact: &Value) -> Contact {
             .map(str::to_string)
     };
     Contact {
-        id: text("id").unwrap_or_default(),
+        id: ContactId::new(text("id").unwrap_or_default()),
         first_name: text("given_name"),
         last_name: text("family_name"),
         email: slot_value(&contact["email_addresses"], "email", "EMAIL1")
@@ -554,7 +555,7 @@ fn sandbox_note(note: &Value, created_at: Option<Timestamp>) -> SandboxNote {
     SandboxNote {
         note: Note {
             id: number("id").unwrap_or_default(),
-            contact_id: number("contact_id").unwrap_or_default(),
+            contact_id: ContactId::new(number("contact_id").unwrap_or_default()),
             title: text("title"),
             body: text("body"),
             user_id: number("user_id"),

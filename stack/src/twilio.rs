@@ -39,6 +39,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Value, json};
 use smsflow_shared::adapters::embedded::carrier::{CallbackRoute, CarrierMessage, SandboxCarrier};
 use smsflow_shared::adapters::embedded::{DbError, EmbeddedDb};
+use smsflow_shared::domain::MessageSid;
 use smsflow_shared::domain::segments::count_segments;
 use smsflow_shared::domain::twilio_errors::{ErrorClass, classify_error_code};
 use smsflow_shared::domain::{MessageStatus, PhoneNumber, TwilioCredentials};
@@ -254,7 +255,7 @@ fn listed_resource(message: &CarrierMessage) -> Option<Value> {
         status_callback: message.status_callback.clone(),
     };
     let accepted = ProviderAccepted {
-        sid: message.sid.clone(),
+        sid: MessageSid::new(message.sid.clone()),
         status: MessageStatus::Queued,
         segments: None,
     };

@@ -10,7 +10,7 @@ use std::time::Duration;
 use smsflow_shared::config::LocalConfig;
 use smsflow_shared::domain::send_request::SendFields;
 use smsflow_shared::domain::{
-    ContactId, IdempotencyKey, MessageId, MessageRecord, MessageSid, MessageStatus, Timestamp,
+    IdempotencyKey, MessageId, MessageRecord, MessageSid, MessageStatus, Timestamp,
 };
 use smsflow_shared::handlers::automation;
 use smsflow_shared::jobs::SendJob;
@@ -228,12 +228,7 @@ async fn leave_as_dead_worker(rt: &LocalRuntime, job: &SendJob, died_after: Died
         .expect("carrier took it");
     if died_after == DiedAfter::SidAttached {
         app.store
-            .attach_provider_sid(
-                &account.id,
-                &job.to,
-                &job.message_id,
-                &MessageSid::new(&accepted.sid),
-            )
+            .attach_provider_sid(&account.id, &job.to, &job.message_id, &accepted.sid)
             .await
             .expect("SID attached");
     }
@@ -333,7 +328,7 @@ async fn an_automation_job_whose_worker_died_runs_after_its_lease() {
         job_id: JobId::fresh("tag:crash-test".into()),
         job: AutomationJob::ApplyTag {
             account: acme.id.clone(),
-            contact_id: ContactId::new(&ann.id),
+            contact_id: ann.id.clone(),
             tag: "crash-test".into(),
         },
     };

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use smsflow_shared::config::LocalConfig;
-use smsflow_shared::domain::{ContactId, GoalName, MessageId, MessageSid};
+use smsflow_shared::domain::{GoalName, MessageId, MessageSid};
 use smsflow_shared::jobs::SendJob;
 use smsflow_shared::jobs::{self, AutomationJob};
 use smsflow_shared::local::RunningServer;
@@ -127,7 +127,7 @@ async fn queue_consumers_run_and_state_survives_restart() {
         &app,
         AutomationJob::AchieveGoal {
             account: acme.id.clone(),
-            contact_id: ContactId::new(contact.id.clone()),
+            contact_id: contact.id.clone(),
             call_name: GoalName::parse("Inbound").expect("goal name"),
             about: None,
         },

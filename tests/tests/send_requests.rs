@@ -43,7 +43,10 @@ async fn harness_with(queue_limit: u32) -> Harness {
         ..new_contact("Ann", ANN)
     };
     let ann = runtime::add_contact(&rt.app, &account, ann).await;
-    Harness { rt, ann_id: ann.id }
+    Harness {
+        rt,
+        ann_id: ann.id.into_string(),
+    }
 }
 
 async fn harness() -> Harness {

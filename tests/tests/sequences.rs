@@ -84,7 +84,7 @@ async fn harness() -> Harness {
     Harness {
         rt,
         account,
-        ann_id: ann.id,
+        ann_id: ann.id.into_string(),
     }
 }
 

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use crate::adapters::keap::{KeapCrm, KeapSettings};
 use crate::adapters::webhook_crm::WebhookCrm;
 use crate::domain::{Account, CrmConnection, EmailAddress, PhoneNumber};
+use crate::domain::{ContactId, GoalName};
 use crate::ports::{
     CallNote, Clock, Contact, CredentialStore, Crm, CrmError, CrmResult, CrmUser, GoalOutcome,
     IdGenerator, NewContact, NewNote, Note,
@@ -82,7 +83,11 @@ impl Crm for CrmRouter {
             .await
     }
 
-    async fn contact(&self, account: &Account, contact_id: &str) -> CrmResult<Option<Contact>> {
+    async fn contact(
+        &self,
+        account: &Account,
+        contact_id: &ContactId,
+    ) -> CrmResult<Option<Contact>> {
         self.pick(account)?.contact(account, contact_id).await
     }
 
@@ -93,7 +98,7 @@ impl Crm for CrmRouter {
     async fn set_email(
         &self,
         account: &Account,
-        contact_id: &str,
+        contact_id: &ContactId,
         email: &EmailAddress,
     ) -> CrmResult<()> {
         self.pick(account)?
@@ -104,7 +109,7 @@ impl Crm for CrmRouter {
     async fn set_custom_field(
         &self,
         account: &Account,
-        contact_id: &str,
+        contact_id: &ContactId,
         field: &str,
         value: &str,
     ) -> CrmResult<()> {
@@ -117,7 +122,12 @@ impl Crm for CrmRouter {
         self.pick(account)?.user(account, user_id).await
     }
 
-    async fn apply_tag(&self, account: &Account, contact_id: &str, tag: &str) -> CrmResult<()> {
+    async fn apply_tag(
+        &self,
+        account: &Account,
+        contact_id: &ContactId,
+        tag: &str,
+    ) -> CrmResult<()> {
         self.pick(account)?
             .apply_tag(account, contact_id, tag)
             .await
@@ -126,7 +136,7 @@ impl Crm for CrmRouter {
     async fn create_note(
         &self,
         account: &Account,
-        contact_id: &str,
+        contact_id: &ContactId,
         note: &NewNote,
     ) -> CrmResult<Note> {
         self.pick(account)?
@@ -143,7 +153,7 @@ impl Crm for CrmRouter {
     async fn last_call_note(
         &self,
         account: &Account,
-        contact_id: &str,
+        contact_id: &ContactId,
     ) -> CrmResult<Option<CallNote>> {
         self.pick(account)?
             .last_call_note(account, contact_id)
@@ -153,9 +163,9 @@ impl Crm for CrmRouter {
     async fn achieve_goal(
         &self,
         account: &Account,
-        contact_id: &str,
+        contact_id: &ContactId,
         integration: &str,
-        call_name: &str,
+        call_name: &GoalName,
     ) -> CrmResult<GoalOutcome> {
         self.pick(account)?
             .achieve_goal(account, contact_id, integration, call_name)

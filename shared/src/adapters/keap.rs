@@ -82,6 +82,7 @@ use self::client::{Call, KeapClient};
 use self::contact::{full_name, new_contact_body, note_user, primary_email};
 use super::crm_input::{check_field_name, check_goal_names, check_note_text, check_tag_name};
 use crate::domain::{Account, AccountId, EmailAddress, PhoneNumber};
+use crate::domain::{ContactId, GoalName};
 use crate::ports::credentials::CredentialStore;
 use crate::ports::crm::{
     CALL_NOTE_TYPE, CallNote, Contact, Crm, CrmError, CrmResult, CrmUser, GoalOutcome, NewContact,
@@ -183,7 +184,11 @@ impl Crm for KeapCrm {
         }
     }
 
-    async fn contact(&self, account: &Account, contact_id: &str) -> CrmResult<Option<Contact>> {
+    async fn contact(
+        &self,
+        account: &Account,
+        contact_id: &ContactId,
+    ) -> CrmResult<Option<Contact>> {
         let Some(id) = numeric_id(contact_id) else {
             return Ok(None);
         };
@@ -217,7 +222,7 @@ impl Crm for KeapCrm {
     async fn set_email(
         &self,
         account: &Account,
-        contact_id: &str,
+        contact_id: &ContactId,
         email: &EmailAddress,
     ) -> CrmResult<()> {
         let contact = contact_number(contact_id)?;
@@ -242,7 +247,7 @@ impl Crm for KeapCrm {
     async fn set_custom_field(
         &self,
         account: &Account,
-        contact_id: &str,
+        contact_id: &ContactId,
         field: &str,
         value: &str,
     ) -> CrmResult<()> {
@@ -286,7 +291,12 @@ impl Crm for KeapCrm {
         }))
     }
 
-    async fn apply_tag(&self, account: &Account, contact_id: &str, tag: &str) -> CrmResult<()> {
+    async fn apply_tag(
+        &self,
+        account: &Account,
+        contact_id: &ContactId,
+        tag: &str,
+    ) -> CrmResult<()> {
         check_tag_name(tag)?;
         let contact = contact_number(contact_id)?.to_string();
         // Twice at most: a cached tag id may name a tag deleted in Keap since.
@@ -328,7 +338,7 @@ impl Crm for KeapCrm {
     async fn create_note(
         &self,
         account: &Account,
-        contact_id: &str,
+        contact_id: &ContactId,
         note: &NewNote,
     ) -> CrmResult<Note> {
         check_note_text(note)?;
@@ -350,10 +360,10 @@ impl Crm for KeapCrm {
         let created: wire::V1Note = self.client.json(account, &call).await?;
         Ok(Note {
             id: created.id.0,
-            contact_id: created
-                .contact_id
-                .map(|c| c.0)
-                .unwrap_or_else(|| contact.to_string()),
+            contact_id: created.contact_id.map_or_else(
+                || ContactId::new(contact.to_string()),
+                |c| ContactId::new(c.0),
+            ),
             title: created.title.unwrap_or_default(),
             body: created.body.unwrap_or_default(),
             user_id: created
@@ -380,7 +390,7 @@ impl Crm for KeapCrm {
     async fn last_call_note(
         &self,
         account: &Account,
-        contact_id: &str,
+        contact_id: &ContactId,
     ) -> CrmResult<Option<CallNote>> {
         let Some(id) = numeric_id(contact_id) else {
             return Ok(None);
@@ -425,21 +435,21 @@ impl Crm for KeapCrm {
     async fn achieve_goal(
         &self,
         account: &Account,
-        contact_id: &str,
+        contact_id: &ContactId,
         integration: &str,
-        call_name: &str,
+        call_name: &GoalName,
     ) -> CrmResult<GoalOutcome> {
         let contact = contact_number(contact_id)?;
-        check_goal_names(integration, call_name)?;
+        check_goal_names(integration, call_name.as_str())?;
         let call = Call::post(
             "/rest/v2/automations/goals/achieve".into(),
             contact_subject(contact_id),
-            json!({ "integration": integration, "call_name": call_name, "contact_id": contact }),
+            json!({ "integration": integration, "call_name": call_name.as_str(), "contact_id": contact }),
         );
         let answer: wire::AchieveGoalResponse = self.client.json(account, &call).await?;
         let achieved = answer.results.iter().any(|r| r.success);
         tracing::debug!(
-            account = %account.id, contact = %contact, integration, call_name, achieved,
+            account = %account.id, contact = %contact, integration, call_name = %call_name, achieved,
             "Keap goal"
         );
         Ok(if achieved {

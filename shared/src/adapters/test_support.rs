@@ -8,7 +8,7 @@ use std::time::Duration;
 use wiremock::matchers::{any, method};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::domain::{Account, CrmConnection, EmailAddress, PhoneNumber};
+use crate::domain::{Account, ContactId, CrmConnection, EmailAddress, GoalName, PhoneNumber};
 use crate::ports::crm::{CrmError, CrmResult};
 
 /// An HTTP client as the adapters are given one: a short connect timeout inside an
@@ -91,4 +91,14 @@ pub(crate) async fn assert_crm_errors<T: Debug>(
             Ok(o) => panic!("{case}: expected an error, got {o:?}"),
         }
     }
+}
+
+/// A CRM contact id, as the tests write them.
+pub(crate) fn contact_id(id: &str) -> ContactId {
+    ContactId::new(id)
+}
+
+/// A goal's call name, as the tests write them.
+pub(crate) fn goal_name(name: &str) -> GoalName {
+    GoalName::parse(name).expect("a valid call name")
 }

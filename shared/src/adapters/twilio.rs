@@ -13,6 +13,7 @@ use reqwest::StatusCode;
 use serde::Deserialize;
 
 use super::http_retry::retry_after;
+use crate::domain::MessageSid;
 use crate::domain::twilio_errors::{ErrorClass, classify_error_code};
 use crate::domain::{MessageStatus, Timestamp, TwilioCredentials};
 use crate::ports::sms::{OutboundSms, ProviderAccepted, Sender, SmsError, SmsProvider};
@@ -201,7 +202,7 @@ fn parse_created(status: StatusCode, body: &[u8]) -> Result<ProviderAccepted, Sm
         }
     };
     Ok(ProviderAccepted {
-        sid,
+        sid: MessageSid::new(sid),
         status: message_status,
         // With a Messaging Service Twilio reports "0" until it picks a sender: no
         // message has zero segments, so 0 means "not known yet".

@@ -72,6 +72,7 @@ use sha2::Sha256;
 use super::crm_input::{check_field_name, check_goal_names, check_note_text, check_tag_name};
 use super::http_retry::retry_after;
 use crate::domain::{Account, CrmConnection, EmailAddress, PhoneNumber, Secret};
+use crate::domain::{ContactId, GoalName};
 use crate::ports::clock::{Clock, IdGenerator};
 use crate::ports::crm::{
     CallNote, Contact, Crm, CrmError, CrmResult, CrmUser, GoalOutcome, NewContact, NewNote, Note,
@@ -276,7 +277,11 @@ impl Crm for WebhookCrm {
         Ok(None)
     }
 
-    async fn contact(&self, account: &Account, _contact_id: &str) -> CrmResult<Option<Contact>> {
+    async fn contact(
+        &self,
+        account: &Account,
+        _contact_id: &ContactId,
+    ) -> CrmResult<Option<Contact>> {
         webhook_target(account)?;
         Ok(None)
     }
@@ -304,7 +309,7 @@ impl Crm for WebhookCrm {
         )
         .await?;
         Ok(Contact {
-            id,
+            id: ContactId::new(id),
             first_name: contact.first_name.clone(),
             last_name: contact.last_name.clone(),
             email: contact.email.clone(),
@@ -319,7 +324,7 @@ impl Crm for WebhookCrm {
     async fn set_email(
         &self,
         account: &Account,
-        contact_id: &str,
+        contact_id: &ContactId,
         email: &EmailAddress,
     ) -> CrmResult<()> {
         self.post(account, &Event::EmailChanged { contact_id, email })
@@ -329,7 +334,7 @@ impl Crm for WebhookCrm {
     async fn set_custom_field(
         &self,
         account: &Account,
-        contact_id: &str,
+        contact_id: &ContactId,
         field: &str,
         value: &str,
     ) -> CrmResult<()> {
@@ -350,7 +355,12 @@ impl Crm for WebhookCrm {
         Ok(None)
     }
 
-    async fn apply_tag(&self, account: &Account, contact_id: &str, tag: &str) -> CrmResult<()> {
+    async fn apply_tag(
+        &self,
+        account: &Account,
+        contact_id: &ContactId,
+        tag: &str,
+    ) -> CrmResult<()> {
         check_tag_name(tag)?;
         self.post(account, &Event::TagApplied { contact_id, tag })
             .await
@@ -359,7 +369,7 @@ impl Crm for WebhookCrm {
     async fn create_note(
         &self,
         account: &Account,
-        contact_id: &str,
+        contact_id: &ContactId,
         note: &NewNote,
     ) -> CrmResult<Note> {
         check_note_text(note)?;
@@ -377,7 +387,7 @@ impl Crm for WebhookCrm {
         .await?;
         Ok(Note {
             id: note_id,
-            contact_id: contact_id.to_string(),
+            contact_id: contact_id.clone(),
             title: note.title.clone(),
             body: note.body.clone(),
             user_id: note.user_id.clone(),
@@ -393,7 +403,7 @@ impl Crm for WebhookCrm {
     async fn last_call_note(
         &self,
         account: &Account,
-        _contact_id: &str,
+        _contact_id: &ContactId,
     ) -> CrmResult<Option<CallNote>> {
         webhook_target(account)?;
         Ok(None)
@@ -402,17 +412,17 @@ impl Crm for WebhookCrm {
     async fn achieve_goal(
         &self,
         account: &Account,
-        contact_id: &str,
+        contact_id: &ContactId,
         integration: &str,
-        call_name: &str,
+        call_name: &GoalName,
     ) -> CrmResult<GoalOutcome> {
-        check_goal_names(integration, call_name)?;
+        check_goal_names(integration, call_name.as_str())?;
         self.post(
             account,
             &Event::GoalAchieved {
                 contact_id,
                 integration,
-                call_name,
+                call_name: call_name.as_str(),
             },
         )
         .await?;

@@ -27,6 +27,7 @@ use serde_json::Value;
 
 use super::account::Account;
 use super::consent::{SendKind, SubscriptionStatus, UnknownConsentValue};
+use super::ids::ContactId;
 use super::merge::{self, MergeError};
 use super::phone::{PhoneError, PhoneNumber};
 use super::send_content::{ContentError, check_content};
@@ -158,7 +159,7 @@ pub enum Recipient {
 #[derive(Debug, Clone, PartialEq)]
 pub struct SendRequest {
     pub request_id: Option<String>,
-    pub contact_id: Option<String>,
+    pub contact_id: Option<ContactId>,
     pub recipient: Recipient,
     /// The body with its merge fields still in it (syntax already checked).
     pub template: String,
@@ -236,7 +237,7 @@ pub fn parse_send_request(
         Some(word) => word.to_ascii_lowercase().parse::<SendKind>()?,
         None => SendKind::Bulk,
     };
-    let contact_id = bounded(fields.get("contactId"), "contactId")?;
+    let contact_id = bounded(fields.get("contactId"), "contactId")?.map(ContactId::new);
     let recipient = recipient(fields, account, kind, contact_id.is_some())?;
     let template = fields.raw("message").unwrap_or_default().to_string();
     let media_urls = check_body_and_media(&template, fields)?;

@@ -7,11 +7,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{Account, EmailAddress, PhoneNumber, Timestamp};
+use crate::domain::{Account, ContactId, EmailAddress, GoalName, PhoneNumber, Timestamp};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Contact {
-    pub id: String,
+    pub id: ContactId,
     pub first_name: Option<String>,
     pub last_name: Option<String>,
     pub email: Option<EmailAddress>,
@@ -38,7 +38,7 @@ impl Contact {
         let field = name.strip_prefix("Contact.")?;
         let text = |v: &Option<String>| Some(v.clone().unwrap_or_default());
         match field {
-            "Id" => Some(self.id.clone()),
+            "Id" => Some(self.id.to_string()),
             // The placeholder of an auto-created contact is not a name to greet anyone by.
             "FirstName" => Some(
                 self.first_name
@@ -107,7 +107,7 @@ pub struct CrmUser {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Note {
     pub id: String,
-    pub contact_id: String,
+    pub contact_id: ContactId,
     pub title: String,
     pub body: String,
     /// The CRM user the note is assigned to.
@@ -188,27 +188,36 @@ pub trait Crm: Send + Sync {
         account: &Account,
         phone: &PhoneNumber,
     ) -> CrmResult<Option<Contact>>;
-    async fn contact(&self, account: &Account, contact_id: &str) -> CrmResult<Option<Contact>>;
+    async fn contact(
+        &self,
+        account: &Account,
+        contact_id: &ContactId,
+    ) -> CrmResult<Option<Contact>>;
     async fn create_contact(&self, account: &Account, contact: &NewContact) -> CrmResult<Contact>;
     async fn set_email(
         &self,
         account: &Account,
-        contact_id: &str,
+        contact_id: &ContactId,
         email: &EmailAddress,
     ) -> CrmResult<()>;
     async fn set_custom_field(
         &self,
         account: &Account,
-        contact_id: &str,
+        contact_id: &ContactId,
         field: &str,
         value: &str,
     ) -> CrmResult<()>;
     async fn user(&self, account: &Account, user_id: &str) -> CrmResult<Option<CrmUser>>;
-    async fn apply_tag(&self, account: &Account, contact_id: &str, tag: &str) -> CrmResult<()>;
+    async fn apply_tag(
+        &self,
+        account: &Account,
+        contact_id: &ContactId,
+        tag: &str,
+    ) -> CrmResult<()>;
     async fn create_note(
         &self,
         account: &Account,
-        contact_id: &str,
+        contact_id: &ContactId,
         note: &NewNote,
     ) -> CrmResult<Note>;
     /// Appends `text` to an existing note's body.
@@ -219,14 +228,14 @@ pub trait Crm: Send + Sync {
     async fn last_call_note(
         &self,
         account: &Account,
-        contact_id: &str,
+        contact_id: &ContactId,
     ) -> CrmResult<Option<CallNote>>;
     async fn achieve_goal(
         &self,
         account: &Account,
-        contact_id: &str,
+        contact_id: &ContactId,
         integration: &str,
-        call_name: &str,
+        call_name: &GoalName,
     ) -> CrmResult<GoalOutcome>;
 }
 

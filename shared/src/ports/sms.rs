@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::sender::SenderSpec;
-use crate::domain::{MessageStatus, PhoneNumber, Timestamp, TwilioCredentials};
+use crate::domain::{MessageSid, MessageStatus, PhoneNumber, Timestamp, TwilioCredentials};
 
 /// Who a message is sent from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,7 +54,7 @@ pub struct OutboundSms {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProviderAccepted {
     /// `SM…` / `MM…`.
-    pub sid: String,
+    pub sid: MessageSid,
     pub status: MessageStatus,
     pub segments: Option<u32>,
 }

@@ -12,11 +12,7 @@ pub async fn apply_tag(
     contact_id: &ContactId,
     tag: &str,
 ) -> JobOutcome {
-    crm_outcome(
-        crm.apply_tag(account, contact_id.as_str(), tag)
-            .await
-            .map(|_| ()),
-    )
+    crm_outcome(crm.apply_tag(account, contact_id, tag).await.map(|_| ()))
 }
 
 pub async fn create_note(
@@ -25,11 +21,7 @@ pub async fn create_note(
     contact_id: &ContactId,
     note: &NewNote,
 ) -> JobOutcome {
-    crm_outcome(
-        crm.create_note(account, contact_id.as_str(), note)
-            .await
-            .map(|_| ()),
-    )
+    crm_outcome(crm.create_note(account, contact_id, note).await.map(|_| ()))
 }
 
 pub async fn set_email(
@@ -38,7 +30,7 @@ pub async fn set_email(
     contact_id: &ContactId,
     email: &EmailAddress,
 ) -> JobOutcome {
-    crm_outcome(crm.set_email(account, contact_id.as_str(), email).await)
+    crm_outcome(crm.set_email(account, contact_id, email).await)
 }
 
 pub async fn set_custom_field(
@@ -49,7 +41,7 @@ pub async fn set_custom_field(
     value: &str,
 ) -> JobOutcome {
     crm_outcome(
-        crm.set_custom_field(account, contact_id.as_str(), field, value)
+        crm.set_custom_field(account, contact_id, field, value)
             .await,
     )
 }

@@ -104,12 +104,7 @@ async fn fire(
     }
     let result = app
         .crm
-        .achieve_goal(
-            account,
-            contact_id.as_str(),
-            &account.goal_integration,
-            call_name.as_str(),
-        )
+        .achieve_goal(account, contact_id, &account.goal_integration, call_name)
         .await;
     match result {
         Ok(GoalOutcome::Achieved) => {

@@ -203,7 +203,7 @@ async fn admit(
     };
     let message = Outgoing {
         to,
-        contact_id: contact.as_ref().map(|c| ContactId::new(c.id.clone())),
+        contact_id: contact.as_ref().map(|c| c.id.clone()),
         body: content.body,
         media_urls: content.media_urls,
         sender: request.sender.clone(),

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use smsflow_shared::domain::{Account, EmailAddress, PhoneNumber, Timestamp};
+use smsflow_shared::domain::{Account, ContactId, EmailAddress, GoalName, PhoneNumber, Timestamp};
 use smsflow_shared::ports::crm::{
     CallNote, Contact, Crm, CrmError, CrmResult, CrmUser, GoalOutcome, NewContact, NewNote, Note,
     NoteUser,
@@ -89,7 +89,7 @@ async fn create(t: &CrmUnderTest, number: &str) -> Contact {
 
 async fn reload(t: &CrmUnderTest, id: &str) -> Contact {
     t.crm
-        .contact(&t.account, id)
+        .contact(&t.account, &ContactId::new(id))
         .await
         .expect("contact read")
         .expect("the contact exists")
@@ -271,7 +271,12 @@ pub async fn without_call_notes_there_is_no_last_call_note(t: CrmUnderTest) {
         t.crm.last_call_note(&t.account, &contact.id).await,
         Ok(None)
     );
-    assert_eq!(t.crm.last_call_note(&t.account, UNKNOWN_ID).await, Ok(None));
+    assert_eq!(
+        t.crm
+            .last_call_note(&t.account, &ContactId::new(UNKNOWN_ID))
+            .await,
+        Ok(None)
+    );
 }
 
 /// 2024-05-01 14:00 UTC plus `hour` hours.
@@ -332,7 +337,12 @@ pub async fn achieving_a_configured_goal(t: CrmUnderTest) {
     let contact = create(&t, "+14155552671").await;
     let outcome = t
         .crm
-        .achieve_goal(&t.account, &contact.id, &t.account.goal_integration, "Sent")
+        .achieve_goal(
+            &t.account,
+            &contact.id,
+            &t.account.goal_integration,
+            &GoalName::parse("Sent").expect("goal name"),
+        )
         .await;
     assert_eq!(outcome, Ok(GoalOutcome::Achieved));
 }
@@ -345,12 +355,22 @@ pub async fn an_unconfigured_goal_is_reported(t: CrmUnderTest) {
         .await;
     let off = t
         .crm
-        .achieve_goal(&t.account, &contact.id, &integration, "Inbound")
+        .achieve_goal(
+            &t.account,
+            &contact.id,
+            &integration,
+            &GoalName::parse("Inbound").expect("goal name"),
+        )
         .await;
     assert_eq!(off, Ok(GoalOutcome::NotConfigured));
     let other_goal = t
         .crm
-        .achieve_goal(&t.account, &contact.id, &integration, "Delivered")
+        .achieve_goal(
+            &t.account,
+            &contact.id,
+            &integration,
+            &GoalName::parse("Delivered").expect("goal name"),
+        )
         .await;
     assert_eq!(
         other_goal,
@@ -372,17 +392,28 @@ pub async fn unknown_ids_are_not_found(t: CrmUnderTest) {
     let results: Vec<(&str, CrmResult<()>)> = vec![
         (
             "set_email",
-            crm.set_email(account, UNKNOWN_ID, &email("x@example.com"))
-                .await,
+            crm.set_email(
+                account,
+                &ContactId::new(UNKNOWN_ID),
+                &email("x@example.com"),
+            )
+            .await,
         ),
         (
             "set_custom_field",
-            crm.set_custom_field(account, UNKNOWN_ID, "F", "v").await,
+            crm.set_custom_field(account, &ContactId::new(UNKNOWN_ID), "F", "v")
+                .await,
         ),
-        ("apply_tag", crm.apply_tag(account, UNKNOWN_ID, "t").await),
+        (
+            "apply_tag",
+            crm.apply_tag(account, &ContactId::new(UNKNOWN_ID), "t")
+                .await,
+        ),
         (
             "create_note",
-            crm.create_note(account, UNKNOWN_ID, &note).await.map(drop),
+            crm.create_note(account, &ContactId::new(UNKNOWN_ID), &note)
+                .await
+                .map(drop),
         ),
         (
             "append_to_note",
@@ -390,9 +421,14 @@ pub async fn unknown_ids_are_not_found(t: CrmUnderTest) {
         ),
         (
             "achieve_goal",
-            crm.achieve_goal(account, UNKNOWN_ID, integration, "Sent")
-                .await
-                .map(drop),
+            crm.achieve_goal(
+                account,
+                &ContactId::new(UNKNOWN_ID),
+                integration,
+                &GoalName::parse("Sent").expect("goal name"),
+            )
+            .await
+            .map(drop),
         ),
     ];
     for (call, result) in results {
@@ -401,7 +437,10 @@ pub async fn unknown_ids_are_not_found(t: CrmUnderTest) {
             "{call}: expected NotFound, got {result:?}"
         );
     }
-    assert_eq!(crm.contact(account, UNKNOWN_ID).await, Ok(None));
+    assert_eq!(
+        crm.contact(account, &ContactId::new(UNKNOWN_ID)).await,
+        Ok(None)
+    );
 }
 
 pub async fn accounts_are_isolated(t: CrmUnderTest) {
@@ -437,7 +476,12 @@ pub async fn accounts_are_isolated(t: CrmUnderTest) {
         .await;
     let outcome = t
         .crm
-        .achieve_goal(theirs, &their_copy.id, &theirs.goal_integration, "Sent")
+        .achieve_goal(
+            theirs,
+            &their_copy.id,
+            &theirs.goal_integration,
+            &GoalName::parse("Sent").expect("goal name"),
+        )
         .await;
     assert_eq!(outcome, Ok(GoalOutcome::Achieved));
 }

@@ -40,6 +40,7 @@ pub use self::callbacks::{CallbackRoute, CallbackTarget};
 use self::callbacks::{DeliveryReport, report_delivery};
 use super::json_log::newest_where;
 use super::{DbError, EmbeddedDb};
+use crate::domain::MessageSid;
 use crate::domain::{MessageStatus, Timestamp, TwilioCredentials};
 use crate::ports::{
     Clock, IdGenerator, OutboundSms, ProviderAccepted, Sender, SmsError, SmsProvider,
@@ -242,7 +243,7 @@ impl SmsProvider for SandboxCarrier {
             route: self.callback_route.clone(),
         }));
         Ok(ProviderAccepted {
-            sid,
+            sid: MessageSid::new(sid),
             status: MessageStatus::Queued,
             segments: None,
         })
@@ -273,7 +274,7 @@ impl SmsProvider for SandboxCarrier {
             .await
             .map_err(|e| SmsError::Unavailable(format!("sandbox carrier: {e}")))?;
         Ok(newest.into_iter().next().map(|message| ProviderAccepted {
-            sid: message.sid,
+            sid: MessageSid::new(message.sid),
             status: MessageStatus::Queued,
             segments: None,
         }))

@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 
 use super::client::Call;
 use super::{KeapCrm, contact_path, contact_subject, wire};
+use crate::domain::ContactId;
 use crate::domain::{Account, EmailAddress, PhoneNumber};
 use crate::ports::crm::{Contact, CrmResult, NewContact, NoteUser};
 
@@ -75,7 +76,7 @@ impl KeapCrm {
                 .collect()
         };
         Ok(Contact {
-            id: keap.id.0,
+            id: ContactId::new(keap.id.0),
             first_name: keap.given_name.filter(|s| !s.is_empty()),
             last_name: keap.family_name.filter(|s| !s.is_empty()),
             email: primary_email(&keap.email_addresses),

@@ -16,6 +16,7 @@ use crate::adapters::test_support::{
     CrmErrorCase, account_on, assert_crm_errors, email, http_client, phone, unauthorized,
     unavailable, unreachable_origin,
 };
+use crate::adapters::test_support::{contact_id, goal_name};
 use crate::domain::{CrmConnection, KeapAuth, Secret};
 use crate::ports::credentials::{StoredRefreshToken, token_origin};
 use crate::ports::crm::NoteUser;
@@ -300,7 +301,7 @@ async fn no_match_is_none_and_contact_reads_by_id() {
     assert_eq!(none, Ok(None));
 
     let contact = crm
-        .contact(&account, "5")
+        .contact(&account, &ContactId::new("5"))
         .await
         .expect("read")
         .expect("exists");
@@ -308,9 +309,12 @@ async fn no_match_is_none_and_contact_reads_by_id() {
     assert_eq!(contact.phone, Some(phone("+16505550100")));
     assert_eq!(contact.tags, ["sms-lead"]);
 
-    assert_eq!(crm.contact(&account, "6").await, Ok(None));
+    assert_eq!(crm.contact(&account, &ContactId::new("6")).await, Ok(None));
     // Not a Keap id: nothing is asked.
-    assert_eq!(crm.contact(&account, "../users/1").await, Ok(None));
+    assert_eq!(
+        crm.contact(&account, &ContactId::new("../users/1")).await,
+        Ok(None)
+    );
 }
 
 #[tokio::test]
@@ -420,11 +424,15 @@ async fn set_email_replaces_email1_and_keeps_the_other_slots() {
     let crm = keap(&server);
     let account = api_key_account(&server);
 
-    crm.set_email(&account, "5", &email("ann@example.com"))
+    crm.set_email(&account, &ContactId::new("5"), &email("ann@example.com"))
         .await
         .expect("e-mail set");
     let unknown = crm
-        .set_email(&account, "not-an-id", &email("ann@example.com"))
+        .set_email(
+            &account,
+            &ContactId::new("not-an-id"),
+            &email("ann@example.com"),
+        )
         .await;
     assert!(matches!(unknown, Err(CrmError::NotFound(_))), "{unknown:?}");
 }
@@ -473,10 +481,10 @@ async fn custom_fields_are_written_by_label_keeping_the_others() {
     let account = api_key_account(&server);
 
     // By label, then by field name; the model is read once (expect(1) above).
-    crm.set_custom_field(&account, "5", "LastSms", "Thanks!")
+    crm.set_custom_field(&account, &ContactId::new("5"), "LastSms", "Thanks!")
         .await
         .expect("set by label");
-    crm.set_custom_field(&account, "5", "smsStatus", "read")
+    crm.set_custom_field(&account, &ContactId::new("5"), "smsStatus", "read")
         .await
         .expect("set by field name");
 }
@@ -496,7 +504,7 @@ async fn an_unknown_custom_field_is_rejected_after_reading_the_model_again() {
         .await;
     let crm = keap(&server);
     let result = crm
-        .set_custom_field(&api_key_account(&server), "5", "Nope", "x")
+        .set_custom_field(&api_key_account(&server), &ContactId::new("5"), "Nope", "x")
         .await;
     assert!(
         matches!(&result, Err(CrmError::Rejected(m)) if m.contains("Nope")),
@@ -587,7 +595,9 @@ async fn tags_are_looked_up_or_created_once_then_applied_by_id() {
     let account = api_key_account(&server);
 
     for tag in ["sms-lead", "sms-lead", "replied"] {
-        crm.apply_tag(&account, "5", tag).await.expect("applied");
+        crm.apply_tag(&account, &ContactId::new("5"), tag)
+            .await
+            .expect("applied");
     }
 }
 
@@ -609,7 +619,7 @@ async fn tag_results_are_interpreted() {
             .mount(&server)
             .await;
         let got = keap(&server)
-            .apply_tag(&api_key_account(&server), "5", "sms-lead")
+            .apply_tag(&api_key_account(&server), &ContactId::new("5"), "sms-lead")
             .await;
         let kind = got.as_ref().map(drop).map_err(|e| match e {
             CrmError::NotFound(_) => "NotFound",
@@ -660,11 +670,11 @@ async fn a_tag_deleted_in_keap_is_looked_up_again() {
     let crm = keap(&server);
     let account = api_key_account(&server);
 
-    crm.apply_tag(&account, "5", "sms-lead")
+    crm.apply_tag(&account, &ContactId::new("5"), "sms-lead")
         .await
         .expect("first");
     // Someone deletes the tag in Keap: the cached id 21 is gone.
-    crm.apply_tag(&account, "5", "sms-lead")
+    crm.apply_tag(&account, &ContactId::new("5"), "sms-lead")
         .await
         .expect("applied under its new id");
 }
@@ -702,7 +712,7 @@ async fn notes_are_created_and_appended_on_v1() {
     let note = crm
         .create_note(
             &account,
-            "5",
+            &ContactId::new("5"),
             &NewNote {
                 title: "SMS: Welcome".into(),
                 body: "Sent: Hi".into(),
@@ -760,9 +770,9 @@ async fn goals_are_achieved_on_v2_and_unconfigured_ones_reported() {
         let outcome = keap(&server)
             .achieve_goal(
                 &api_key_account(&server),
-                "5",
+                &contact_id("5"),
                 "smsflow",
-                "Inbound19523142318",
+                &goal_name("Inbound19523142318"),
             )
             .await;
         assert_eq!(outcome, Ok(expected), "{answer}");
@@ -805,7 +815,12 @@ async fn keap_answers_map_to_crm_errors() {
     ];
     assert_crm_errors(cases, async |server| {
         keap(server)
-            .achieve_goal(&api_key_account(server), "5", "smsflow", "Sent")
+            .achieve_goal(
+                &api_key_account(server),
+                &contact_id("5"),
+                "smsflow",
+                &goal_name("Sent"),
+            )
             .await
     })
     .await;
@@ -986,7 +1001,7 @@ async fn the_last_call_note_is_the_newest_note_of_type_call() {
         .await;
 
     let note = keap(&server)
-        .last_call_note(&api_key_account(&server), "5")
+        .last_call_note(&api_key_account(&server), &ContactId::new("5"))
         .await
         .expect("read");
     assert_eq!(
@@ -1036,7 +1051,7 @@ async fn a_call_note_without_user_or_readable_time_keeps_what_keap_gave() {
             .mount(&server)
             .await;
         let note = keap(&server)
-            .last_call_note(&api_key_account(&server), "5")
+            .last_call_note(&api_key_account(&server), &ContactId::new("5"))
             .await
             .expect("read")
             .expect("a call note");
@@ -1067,7 +1082,10 @@ async fn no_call_note_is_none_and_the_search_stops_after_four_pages() {
         .await;
     let crm = keap(&server);
     let account = api_key_account(&server);
-    assert_eq!(crm.last_call_note(&account, "5").await, Ok(None));
+    assert_eq!(
+        crm.last_call_note(&account, &ContactId::new("5")).await,
+        Ok(None)
+    );
 
     // No notes at all; an unknown contact; an id that is not Keap's (no request).
     let server = MockServer::start().await;
@@ -1086,9 +1104,19 @@ async fn no_call_note_is_none_and_the_search_stops_after_four_pages() {
         .await;
     let crm = keap(&server);
     let account = api_key_account(&server);
-    assert_eq!(crm.last_call_note(&account, "5").await, Ok(None));
-    assert_eq!(crm.last_call_note(&account, "6").await, Ok(None));
-    assert_eq!(crm.last_call_note(&account, "5/../6").await, Ok(None));
+    assert_eq!(
+        crm.last_call_note(&account, &ContactId::new("5")).await,
+        Ok(None)
+    );
+    assert_eq!(
+        crm.last_call_note(&account, &ContactId::new("6")).await,
+        Ok(None)
+    );
+    assert_eq!(
+        crm.last_call_note(&account, &ContactId::new("5/../6"))
+            .await,
+        Ok(None)
+    );
 
     // Errors other than "not found" reach the caller (the job retries).
     let server = MockServer::start().await;
@@ -1098,7 +1126,7 @@ async fn no_call_note_is_none_and_the_search_stops_after_four_pages() {
         .mount(&server)
         .await;
     let result = keap(&server)
-        .last_call_note(&api_key_account(&server), "5")
+        .last_call_note(&api_key_account(&server), &ContactId::new("5"))
         .await;
     assert!(
         matches!(result, Err(CrmError::Unavailable(_))),

@@ -6,6 +6,7 @@ use jiff::Timestamp as Instant;
 use serde::Deserialize;
 
 use super::{Count, TwilioClient, basic_auth, snippet, transport_error};
+use crate::domain::MessageSid;
 use crate::domain::{MessageStatus, Timestamp, TwilioCredentials};
 use crate::ports::sms::{OutboundSms, ProviderAccepted, Sender, SmsError};
 
@@ -72,7 +73,7 @@ impl ListedMessage {
                 .num_segments
                 .and_then(|count| count.value())
                 .filter(|&n| n > 0),
-            sid: self.sid,
+            sid: MessageSid::new(self.sid),
         }
     }
 }

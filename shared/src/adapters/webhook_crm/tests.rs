@@ -10,6 +10,7 @@ use crate::adapters::test_support::{
     CrmErrorCase, account_on, assert_crm_errors, email, http_client, phone, rejected, unauthorized,
     unavailable, unreachable_origin, untouched_server,
 };
+use crate::adapters::test_support::{contact_id, goal_name};
 use crate::domain::Timestamp;
 use crate::ports::clock::ManualClock;
 
@@ -62,16 +63,21 @@ async fn every_event_is_posted_as_signed_json() {
     let account = webhook_account(format!("{}/hooks/crm", server.uri()));
 
     let outcome = crm
-        .achieve_goal(&account, "123", "smsflow", "Inbound")
+        .achieve_goal(
+            &account,
+            &contact_id("123"),
+            "smsflow",
+            &goal_name("Inbound"),
+        )
         .await;
     assert_eq!(outcome, Ok(GoalOutcome::Achieved));
-    crm.apply_tag(&account, "123", "sms-lead")
+    crm.apply_tag(&account, &ContactId::new("123"), "sms-lead")
         .await
         .expect("tag event");
     let note = crm
         .create_note(
             &account,
-            "123",
+            &ContactId::new("123"),
             &NewNote {
                 title: "SMS: Welcome".into(),
                 body: "Sent: Hi".into(),
@@ -84,10 +90,10 @@ async fn every_event_is_posted_as_signed_json() {
     crm.append_to_note(&account, &note.id, "\nReceived: Thanks")
         .await
         .expect("append event");
-    crm.set_email(&account, "123", &email("ann@example.com"))
+    crm.set_email(&account, &ContactId::new("123"), &email("ann@example.com"))
         .await
         .expect("e-mail event");
-    crm.set_custom_field(&account, "123", "LastSms", "Thanks!")
+    crm.set_custom_field(&account, &ContactId::new("123"), "LastSms", "Thanks!")
         .await
         .expect("field event");
     let created = crm
@@ -215,9 +221,15 @@ async fn lookups_find_nobody_without_calling_out() {
             .await,
         Ok(None)
     );
-    assert_eq!(crm.contact(&account, "123").await, Ok(None));
+    assert_eq!(
+        crm.contact(&account, &ContactId::new("123")).await,
+        Ok(None)
+    );
     assert_eq!(crm.user(&account, "7").await, Ok(None));
-    assert_eq!(crm.last_call_note(&account, "123").await, Ok(None));
+    assert_eq!(
+        crm.last_call_note(&account, &ContactId::new("123")).await,
+        Ok(None)
+    );
     let nobody = crm.create_contact(&account, &NewContact::default()).await;
     assert!(matches!(nobody, Err(CrmError::Rejected(_))));
 }
@@ -270,7 +282,12 @@ async fn receiver_answers_map_to_crm_errors() {
     ];
     assert_crm_errors(cases, async |server| {
         crm()
-            .achieve_goal(&webhook_account(server.uri()), "123", "smsflow", "Sent")
+            .achieve_goal(
+                &webhook_account(server.uri()),
+                &contact_id("123"),
+                "smsflow",
+                &goal_name("Sent"),
+            )
             .await
     })
     .await;
@@ -279,7 +296,9 @@ async fn receiver_answers_map_to_crm_errors() {
 #[tokio::test]
 async fn an_unreachable_receiver_is_unavailable() {
     let unreachable = webhook_account(format!("{}/hook", unreachable_origin()));
-    let result = crm().apply_tag(&unreachable, "1", "t").await;
+    let result = crm()
+        .apply_tag(&unreachable, &ContactId::new("1"), "t")
+        .await;
     assert!(
         matches!(result, Err(CrmError::Unavailable(_))),
         "{result:?}"

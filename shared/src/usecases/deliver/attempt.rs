@@ -49,7 +49,7 @@ pub(super) async fn attempt(
     {
         Ok(accepted) => {
             crate::metrics::count(&account.id, crate::metrics::Metric::Sent);
-            sent(app, account, job, &MessageSid::new(accepted.sid.clone())).await
+            sent(app, account, job, &accepted.sid).await
         }
         Err(SmsError::RateLimited { code, .. }) => {
             withdraw_attempt(app, job, attempted_at).await;

@@ -11,7 +11,6 @@
 
 use super::attempt::{attempt, outbound, sent};
 use crate::app::App;
-use crate::domain::MessageSid;
 use crate::domain::{Account, Timestamp};
 use crate::jobs::SendJob;
 use crate::usecases::JobOutcome;
@@ -52,7 +51,7 @@ pub(super) async fn resolve(
     {
         Ok(Some(accepted)) => {
             tracing::info!(message_id = %job.message_id, sid = %accepted.sid, "a send whose answer was lost is at the provider");
-            sent(app, account, job, &MessageSid::new(accepted.sid.clone())).await
+            sent(app, account, job, &accepted.sid).await
         }
         Ok(None) => {
             tracing::info!(message_id = %job.message_id, "a send whose answer was lost never reached the provider: sending it");

@@ -27,7 +27,7 @@ const HISTORY: usize = 50;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Processed {
     pub contact: ContactOutcome,
-    pub contact_id: Option<String>,
+    pub contact_id: Option<ContactId>,
     pub email_installed: bool,
     /// Where the text was forwarded; `None` when a sequence run took it.
     pub forwarded_to: Option<String>,
@@ -257,12 +257,7 @@ async fn queue_inbound_goals(
             .iter()
             .map(|goal| {
                 let job_id = JobId::goal(text.message_sid.as_str(), goal);
-                let job = goal_job(
-                    &account.id,
-                    &ContactId::new(contact.id.clone()),
-                    goal,
-                    &about,
-                );
+                let job = goal_job(&account.id, &contact.id, goal, &about);
                 (job_id, job)
             })
             .collect();

@@ -123,11 +123,7 @@ async fn create_note(
         body: text.to_string(),
         user_id: None,
     };
-    let created = match app
-        .crm
-        .create_note(account, contact_id.as_str(), &note)
-        .await
-    {
+    let created = match app.crm.create_note(account, contact_id, &note).await {
         Ok(note) => note,
         Err(e) => return crm_outcome(Err(e)),
     };

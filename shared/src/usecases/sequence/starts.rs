@@ -21,7 +21,7 @@ use crate::usecases::answers::{self, Claimed};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Started {
     pub sequence: String,
-    pub contact_id: String,
+    pub contact_id: ContactId,
     pub session_id: SessionId,
     /// The step whose message was queued.
     pub step: String,
@@ -46,11 +46,14 @@ pub enum StartRefusal {
     #[error("sequence '{0}' starts by keyword only (start: keyword); set start: crm or both")]
     CrmStartOff(String),
     #[error("the CRM has no contact {0}")]
-    UnknownContact(String),
+    UnknownContact(ContactId),
     #[error("sequence '{sequence}' has no step named '{step}'")]
     UnknownStep { sequence: String, step: String },
     #[error("contact {contact_id} has no mobile number in {field}")]
-    NoPhone { contact_id: String, field: String },
+    NoPhone {
+        contact_id: ContactId,
+        field: String,
+    },
     #[error("{0} has opted out (texted STOP): a sequence cannot text them")]
     OptedOut(String),
     #[error(
@@ -82,7 +85,7 @@ impl StartRefusal {
 /// The fields of a CRM start request.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StartFields {
-    pub contact_id: Option<String>,
+    pub contact_id: Option<ContactId>,
     pub step: Option<String>,
     /// The CRM's id of the request: its retries within 24 h get the first answer.
     pub request_id: Option<String>,
@@ -101,7 +104,7 @@ impl StartFields {
                 .filter(|v| !v.is_empty())
         };
         StartFields {
-            contact_id: value(&["contactId", "contact_id"]),
+            contact_id: value(&["contactId", "contact_id"]).map(ContactId::new),
             step: value(&["step"]),
             request_id: value(&["requestId", "request_id"]),
         }
@@ -130,7 +133,7 @@ impl StartFields {
             Ok(None)
         };
         Ok(StartFields {
-            contact_id: text(&["contactId", "contact_id"])?,
+            contact_id: text(&["contactId", "contact_id"])?.map(ContactId::new),
             step: text(&["step"])?,
             request_id: text(&["requestId", "request_id"])?,
         })
@@ -155,7 +158,7 @@ pub async fn start_by_crm(
     app: &App,
     account: &Account,
     sequence_name: &str,
-    contact_id: &str,
+    contact_id: &ContactId,
     step: Option<&str>,
     request_id: Option<&str>,
 ) -> Result<Result<Started, StartRefusal>, Unavailable> {
@@ -169,7 +172,7 @@ pub async fn start_by_crm(
             IdempotencyKey::sequence_start(
                 &account.id,
                 sequence_name,
-                &ContactId::new(contact_id),
+                contact_id,
                 step.unwrap_or_default(),
             ),
             SAME_START_WINDOW,
@@ -203,7 +206,7 @@ async fn start_for_contact(
     app: &App,
     account: &Account,
     sequence_name: &str,
-    contact_id: &str,
+    contact_id: &ContactId,
     step: Option<&str>,
 ) -> Result<Result<Started, StartRefusal>, Unavailable> {
     let sequence = match app.store.sequence(&account.id, sequence_name).await {
@@ -236,7 +239,7 @@ async fn start_for_contact(
     }
     let contact = match app.crm.contact(account, contact_id).await {
         Ok(Some(contact)) => contact,
-        Ok(None) => return Ok(Err(StartRefusal::UnknownContact(contact_id.to_string()))),
+        Ok(None) => return Ok(Err(StartRefusal::UnknownContact(contact_id.clone()))),
         Err(e) => return Err(Unavailable(format!("CRM: {e}"))),
     };
     let Some(phone) = phone_in_field(account, sequence.phone_field(), &contact) else {
@@ -291,13 +294,12 @@ pub(super) async fn begin(
         Ok(record) => record,
         Err(refusal) => return Ok(Err(refusal)),
     };
-    let contact_id = ContactId::new(start.contact.id.clone());
     let target = RunTarget {
         account: &account.id,
         sequence: sequence.name(),
         session_id: &record.session_id,
         phone,
-        contact_id: &contact_id,
+        contact_id: &start.contact.id,
         sender: &session.sender,
     };
     if let Err(e) = carry_out(app, &target, &session.last).await {
@@ -375,7 +377,7 @@ fn first_state(
         effects,
     };
     let session = RunSession {
-        contact_id: ContactId::new(contact.id.clone()),
+        contact_id: contact.id.clone(),
         sender: sequence.sender().to_string(),
         run: transition.state,
         last,

@@ -70,7 +70,7 @@ fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
 #[test]
 fn start_fields_from_pairs_and_json() {
     let fields = |contact: Option<&str>, step: Option<&str>| StartFields {
-        contact_id: contact.map(str::to_string),
+        contact_id: contact.map(str::to_string).map(ContactId::new),
         step: step.map(str::to_string),
         request_id: None,
     };

@@ -136,7 +136,7 @@ async fn posts_signed_status_callbacks_and_keeps_what_it_accepted() {
             .iter()
             .map(|r| {
                 let params = signed_form(r, &url);
-                assert_eq!(field(&params, "MessageSid"), accepted.sid);
+                assert_eq!(accepted.sid, field(&params, "MessageSid"));
                 (field(&params, "MessageStatus"), field(&params, "ErrorCode"))
             })
             .collect();
@@ -145,7 +145,7 @@ async fn posts_signed_status_callbacks_and_keeps_what_it_accepted() {
 
         let kept = carrier.messages(10).await.expect("readable");
         assert_eq!(kept.len(), 1);
-        assert_eq!(kept[0].sid, accepted.sid);
+        assert_eq!(accepted.sid, kept[0].sid);
         assert_eq!(kept[0].to, to);
     }
 }

@@ -13,6 +13,7 @@ use super::{AchievedGoal, Failure, SandboxCrm, SandboxNote};
 use crate::adapters::crm_input::{check_field_name, check_tag_name};
 use crate::adapters::embedded::{DbError, open_read_table};
 use crate::domain::{Account, EmailAddress, PhoneNumber};
+use crate::domain::{ContactId, GoalName};
 use crate::ports::crm::{
     CALL_NOTE_TYPE, CallNote, Contact, Crm, CrmError, CrmResult, CrmUser, GoalOutcome, NewContact,
     NewNote, Note, NoteUser,
@@ -47,7 +48,11 @@ impl Crm for SandboxCrm {
             .map_err(|e: DbError| CrmError::Unavailable(e.to_string()))
     }
 
-    async fn contact(&self, account: &Account, contact_id: &str) -> CrmResult<Option<Contact>> {
+    async fn contact(
+        &self,
+        account: &Account,
+        contact_id: &ContactId,
+    ) -> CrmResult<Option<Contact>> {
         self.check_available()?;
         let account = account.id.to_string();
         let Ok(id) = contact_number(contact_id) else {
@@ -78,7 +83,7 @@ impl Crm for SandboxCrm {
                 let mut table = tx.open_table(CONTACTS)?;
                 let id = next_id(&table, &account)?;
                 let contact = Contact {
-                    id: id.to_string(),
+                    id: ContactId::new(id.to_string()),
                     first_name: new.first_name,
                     last_name: new.last_name,
                     email: new.email,
@@ -98,7 +103,7 @@ impl Crm for SandboxCrm {
     async fn set_email(
         &self,
         account: &Account,
-        contact_id: &str,
+        contact_id: &ContactId,
         email: &EmailAddress,
     ) -> CrmResult<()> {
         let email = email.clone();
@@ -109,7 +114,7 @@ impl Crm for SandboxCrm {
     async fn set_custom_field(
         &self,
         account: &Account,
-        contact_id: &str,
+        contact_id: &ContactId,
         field: &str,
         value: &str,
     ) -> CrmResult<()> {
@@ -134,7 +139,12 @@ impl Crm for SandboxCrm {
             }))
     }
 
-    async fn apply_tag(&self, account: &Account, contact_id: &str, tag: &str) -> CrmResult<()> {
+    async fn apply_tag(
+        &self,
+        account: &Account,
+        contact_id: &ContactId,
+        tag: &str,
+    ) -> CrmResult<()> {
         check_tag_name(tag)?;
         let tag = tag.to_string();
         self.update_contact(account, contact_id, move |c| {
@@ -148,7 +158,7 @@ impl Crm for SandboxCrm {
     async fn create_note(
         &self,
         account: &Account,
-        contact_id: &str,
+        contact_id: &ContactId,
         note: &NewNote,
     ) -> CrmResult<Note> {
         self.check_available()?;
@@ -179,7 +189,7 @@ impl Crm for SandboxCrm {
     async fn last_call_note(
         &self,
         account: &Account,
-        contact_id: &str,
+        contact_id: &ContactId,
     ) -> CrmResult<Option<CallNote>> {
         self.check_available()?;
         let Ok(contact) = contact_number(contact_id) else {
@@ -210,13 +220,14 @@ impl Crm for SandboxCrm {
     async fn achieve_goal(
         &self,
         account: &Account,
-        contact_id: &str,
+        contact_id: &ContactId,
         integration: &str,
-        call_name: &str,
+        call_name: &GoalName,
     ) -> CrmResult<GoalOutcome> {
         self.check_available()?;
         let contact = contact_number(contact_id)?;
-        let (account_id, integration, call_name) = goal_key(&account.id, integration, call_name);
+        let (account_id, integration, call_name) =
+            goal_key(&account.id, integration, call_name.as_str());
         let now = self.clock.now();
         self.db
             .write(move |tx| {

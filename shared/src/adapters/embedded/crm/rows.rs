@@ -8,6 +8,7 @@ use serde::de::DeserializeOwned;
 use super::{AchievedGoal, Failure, InAccount, SandboxCrm, SandboxNote};
 use crate::adapters::crm_input::check_note_text;
 use crate::adapters::embedded::{DbError, open_read_table};
+use crate::domain::ContactId;
 use crate::domain::{AccountId, Timestamp};
 use crate::ports::crm::{Contact, CrmError, CrmResult, NewNote, Note};
 
@@ -44,7 +45,7 @@ impl SandboxCrm {
                 let note = SandboxNote {
                     note: Note {
                         id: id.to_string(),
-                        contact_id: contact.to_string(),
+                        contact_id: ContactId::new(contact.to_string()),
                         title: new.title,
                         body: new.body,
                         user_id: new.user_id,

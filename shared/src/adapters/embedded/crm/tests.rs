@@ -3,7 +3,8 @@ use std::time::Duration;
 
 use super::rows::ScopedRow;
 use super::*;
-use crate::domain::{Account, EmailAddress, PhoneNumber, User};
+use crate::adapters::test_support::goal_name;
+use crate::domain::{Account, ContactId, EmailAddress, PhoneNumber, User};
 use crate::ports::clock::ManualClock;
 use crate::ports::crm::{Crm, CrmError, CrmResult, GoalOutcome, NewContact, NewNote, NoteUser};
 
@@ -35,7 +36,7 @@ fn with_phone(e164: &str) -> NewContact {
 }
 
 /// Creates a contact named Ann with the number `e164`; her id.
-async fn new_contact(crm: &SandboxCrm, account: &Account, e164: &str) -> String {
+async fn new_contact(crm: &SandboxCrm, account: &Account, e164: &str) -> ContactId {
     crm.create_contact(account, &with_phone(e164))
         .await
         .expect("contact created")
@@ -75,8 +76,14 @@ async fn ids_are_increasing_integers_per_account() {
         body: String::new(),
         user_id: None,
     };
-    let first = crm.create_note(&acme, "1", &note("a")).await.expect("note");
-    let second = crm.create_note(&acme, "2", &note("b")).await.expect("note");
+    let first = crm
+        .create_note(&acme, &ContactId::new("1"), &note("a"))
+        .await
+        .expect("note");
+    let second = crm
+        .create_note(&acme, &ContactId::new("2"), &note("b"))
+        .await
+        .expect("note");
     assert_eq!((first.id.as_str(), second.id.as_str()), ("1", "2"));
 }
 
@@ -137,7 +144,7 @@ async fn outage_switch_fails_every_call_and_changes_nothing() {
         ("call note", crm.last_call_note(&acme, &id).await.map(drop)),
         (
             "goal",
-            crm.achieve_goal(&acme, &id, "smsflow", "Sent")
+            crm.achieve_goal(&acme, &id, "smsflow", &goal_name("Sent"))
                 .await
                 .map(drop),
         ),
@@ -170,7 +177,8 @@ async fn goal_events_newest_first_and_goals_can_be_switched_back_on() {
         (&acme, &ann, "Delivered"),
     ] {
         assert_eq!(
-            crm.achieve_goal(acct, contact, "smsflow", call).await,
+            crm.achieve_goal(acct, contact, "smsflow", &goal_name(call))
+                .await,
             Ok(GoalOutcome::Achieved)
         );
         clock.advance(Duration::from_millis(10));
@@ -213,23 +221,26 @@ async fn goal_events_newest_first_and_goals_can_be_switched_back_on() {
     );
     // Only that goal of that account is off.
     assert_eq!(
-        crm.achieve_goal(&acme, &ann, "smsflow", "Sent").await,
+        crm.achieve_goal(&acme, &ann, "smsflow", &goal_name("Sent"))
+            .await,
         Ok(GoalOutcome::NotConfigured)
     );
     assert_eq!(
-        crm.achieve_goal(&acme, &ann, "other-integration", "Sent")
+        crm.achieve_goal(&acme, &ann, "other-integration", &goal_name("Sent"))
             .await,
         Ok(GoalOutcome::Achieved)
     );
     assert_eq!(
-        crm.achieve_goal(&other, &bob, "smsflow", "Sent").await,
+        crm.achieve_goal(&other, &bob, "smsflow", &goal_name("Sent"))
+            .await,
         Ok(GoalOutcome::Achieved)
     );
     crm.enable_goal_in_crm(&acme.id, "smsflow", "Sent")
         .await
         .expect("enable");
     assert_eq!(
-        crm.achieve_goal(&acme, &ann, "smsflow", "Sent").await,
+        crm.achieve_goal(&acme, &ann, "smsflow", &goal_name("Sent"))
+            .await,
         Ok(GoalOutcome::Achieved)
     );
     assert!(crm.disabled_goals(None).await.expect("disabled").is_empty());
@@ -257,7 +268,7 @@ async fn everything_survives_reopening_the_database_file() {
         crm.append_to_note(&acme, &note.id, " again")
             .await
             .expect("append");
-        crm.achieve_goal(&acme, &id, "smsflow", "Inbound")
+        crm.achieve_goal(&acme, &id, "smsflow", &goal_name("Inbound"))
             .await
             .expect("goal");
         crm.disable_goal_in_crm(&acme.id, "smsflow", "Sent")
@@ -280,7 +291,8 @@ async fn everything_survives_reopening_the_database_file() {
     assert_eq!(notes[0].item.note.body, "hi again");
     assert_eq!(crm.goals(None, 10).await.expect("goals").len(), 1);
     assert_eq!(
-        crm.achieve_goal(&acme, &found.id, "smsflow", "Sent").await,
+        crm.achieve_goal(&acme, &found.id, "smsflow", &goal_name("Sent"))
+            .await,
         Ok(GoalOutcome::NotConfigured)
     );
     // New ids continue after the stored ones.
@@ -395,6 +407,13 @@ async fn logged_call_notes_name_their_user_and_work_during_an_outage() {
         "{:?}",
         refused[1]
     );
-    assert_eq!(crm.last_call_note(&acme, "42").await, Ok(None));
-    assert_eq!(crm.last_call_note(&acme, "not-a-number").await, Ok(None));
+    assert_eq!(
+        crm.last_call_note(&acme, &ContactId::new("42")).await,
+        Ok(None)
+    );
+    assert_eq!(
+        crm.last_call_note(&acme, &ContactId::new("not-a-number"))
+            .await,
+        Ok(None)
+    );
 }
