@@ -7,6 +7,30 @@
 //!   carrier's message SID, the ids smsflow itself mints) and are carried as they arrived;
 //!   [`opaque_id!`] declares them.
 
+/// An id compares equal to its text, so tests and logs can hold it against a literal.
+macro_rules! compares_as_text {
+    ($name:ident) => {
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+
+        impl PartialEq<String> for $name {
+            fn eq(&self, other: &String) -> bool {
+                &self.0 == other
+            }
+        }
+    };
+}
+pub(crate) use compares_as_text;
+
 /// The string conversions a validated text type shares: `Display`, `FromStr` and serde's
 /// `TryFrom<String>`/`Into<String>` through the type's own `parse`.
 macro_rules! validated_text {
@@ -37,23 +61,7 @@ macro_rules! validated_text {
             }
         }
 
-        impl PartialEq<str> for $name {
-            fn eq(&self, other: &str) -> bool {
-                self.0 == other
-            }
-        }
-
-        impl PartialEq<&str> for $name {
-            fn eq(&self, other: &&str) -> bool {
-                self.0 == *other
-            }
-        }
-
-        impl PartialEq<String> for $name {
-            fn eq(&self, other: &String) -> bool {
-                &self.0 == other
-            }
-        }
+        $crate::domain::ids::compares_as_text!($name);
     };
 }
 pub(crate) use validated_text;
@@ -112,23 +120,7 @@ macro_rules! opaque_id {
             }
         }
 
-        impl PartialEq<str> for $name {
-            fn eq(&self, other: &str) -> bool {
-                self.0 == other
-            }
-        }
-
-        impl PartialEq<&str> for $name {
-            fn eq(&self, other: &&str) -> bool {
-                self.0 == *other
-            }
-        }
-
-        impl PartialEq<String> for $name {
-            fn eq(&self, other: &String) -> bool {
-                &self.0 == other
-            }
-        }
+        $crate::domain::ids::compares_as_text!($name);
     };
 }
 

@@ -11,7 +11,7 @@ use crate::domain::routing::{
     ContactHistory, CrmUserRef, LastCallNote, LastSms, RoutingDecision, RoutingFacts, RoutingRule,
     route_inbound,
 };
-use crate::domain::{Account, Direction, EmailAddress, MessageRecord};
+use crate::domain::{Account, Direction, EmailAddress, MessageRecord, Timestamp};
 use crate::jobs::JobId;
 use crate::jobs::{self, AutomationJob, GoalSubject, InboundText, goal_job};
 use crate::ports::{Contact, CrmError, Email, NewContact};
@@ -135,55 +135,73 @@ async fn identify_contact(
     .await
     .map_err(crm_failed)?;
     match found {
-        None if text.keyword == KeywordClass::None => {
-            let email = email_to_install(&text.body, None, None, true);
-            let new_contact = NewContact {
-                first_name: Some(AUTO_CREATED_FIRST_NAME.to_string()),
-                phone: Some(text.from.clone()),
-                email: email.clone(),
-                ..NewContact::default()
-            };
-            let created = app
-                .crm
-                .create_contact(account, &new_contact)
-                .await
-                .map_err(crm_failed)?;
-            // Cache at once: a retry of this job must find it, not create a second one.
-            cache_contact(app.store.as_ref(), account, &text.from, &created, now).await;
-            Ok(Identified {
-                contact: Some(created),
-                outcome: ContactOutcome::AutoCreated,
-                email_installed: email.is_some(),
-            })
-        }
+        None if text.keyword == KeywordClass::None => create_contact(app, account, text, now).await,
         None => Ok(Identified {
             contact: None,
             outcome: ContactOutcome::Unidentified,
             email_installed: false,
         }),
-        Some(mut found) => {
-            let install = email_to_install(
-                &text.body,
-                found.first_name.as_deref(),
-                found.email.as_ref(),
-                false,
-            );
-            let email_installed = install.is_some();
-            if let Some(email) = install {
-                app.crm
-                    .set_email(account, &found.id, &email)
-                    .await
-                    .map_err(crm_failed)?;
-                found.email = Some(email);
-                cache_contact(app.store.as_ref(), account, &text.from, &found, now).await;
-            }
-            Ok(Identified {
-                contact: Some(found),
-                outcome: ContactOutcome::Found,
-                email_installed,
-            })
-        }
+        Some(found) => install_email(app, account, text, found, now).await,
     }
+}
+
+/// An unknown sender who texted more than a keyword becomes a contact (with the e-mail
+/// address the text holds, if any).
+async fn create_contact(
+    app: &App,
+    account: &Account,
+    text: &InboundText,
+    now: Timestamp,
+) -> Result<Identified, JobOutcome> {
+    let email = email_to_install(&text.body, None, None, true);
+    let new_contact = NewContact {
+        first_name: Some(AUTO_CREATED_FIRST_NAME.to_string()),
+        phone: Some(text.from.clone()),
+        email: email.clone(),
+        ..NewContact::default()
+    };
+    let created = app
+        .crm
+        .create_contact(account, &new_contact)
+        .await
+        .map_err(crm_failed)?;
+    // Cache at once: a retry of this job must find it, not create a second one.
+    cache_contact(app.store.as_ref(), account, &text.from, &created, now).await;
+    Ok(Identified {
+        contact: Some(created),
+        outcome: ContactOutcome::AutoCreated,
+        email_installed: email.is_some(),
+    })
+}
+
+/// A known contact: the e-mail address the text holds goes on the contact if it has none.
+async fn install_email(
+    app: &App,
+    account: &Account,
+    text: &InboundText,
+    mut found: Contact,
+    now: Timestamp,
+) -> Result<Identified, JobOutcome> {
+    let install = email_to_install(
+        &text.body,
+        found.first_name.as_deref(),
+        found.email.as_ref(),
+        false,
+    );
+    let email_installed = install.is_some();
+    if let Some(email) = install {
+        app.crm
+            .set_email(account, &found.id, &email)
+            .await
+            .map_err(crm_failed)?;
+        found.email = Some(email);
+        cache_contact(app.store.as_ref(), account, &text.from, &found, now).await;
+    }
+    Ok(Identified {
+        contact: Some(found),
+        outcome: ContactOutcome::Found,
+        email_installed,
+    })
 }
 
 /// Routes the text to one teammate (the last SMS we sent, the last call note, the
