@@ -1,4 +1,4 @@
-//! `smsflow send`: a manual SMS on behalf of an account user (issue #6).
+//! `smsflow send`: a manual SMS on behalf of an account user.
 //!
 //! The arguments become the fields of a CRM send request and go through the one send path,
 //! `request_send`: the same validation, idempotency, contact lookup, merge fields, consent,

@@ -215,7 +215,7 @@ mod tests {
             ("153*3 fills three", rep("a", 459), (Gsm7, 3, 459)),
             ("153*3+1 needs four", rep("a", 460), (Gsm7, 4, 460)),
             ("1600 chars", rep("a", 1600), (Gsm7, 11, 1600)),
-            // Live Twilio: 80a + CRLF + 79a is 161 septets, 2 segments (calculator issue #66).
+            // Live Twilio: 80a + CRLF + 79a is 161 septets, 2 segments.
             (
                 "CRLF counts two septets",
                 format!("{}\r\n{}", rep("a", 80), rep("a", 79)),
@@ -310,7 +310,7 @@ mod tests {
             ),
             // 33 emoji are 66 units per segment: 67 emoji (134 units) need 3, not 2.
             ("67 emoji", rep("😀", 67), (Ucs2, 3, 134)),
-            // Live Twilio: 70 x (e + U+0301) is UCS-2, 3 segments (calculator issue #66).
+            // Live Twilio: 70 x (e + U+0301) is UCS-2, 3 segments.
             ("decomposed accents", rep("e\u{0301}", 70), (Ucs2, 3, 140)),
             ("one decomposed accent", "e\u{0301}".into(), (Ucs2, 1, 2)),
             ("70 precomposed é stay GSM-7", rep("é", 70), (Gsm7, 1, 70)),

@@ -1,4 +1,4 @@
-//! Inbound SMS (issue #3): the webhook's fast path and the queued processing behind it.
+//! Inbound SMS: the webhook's fast path and the queued processing behind it.
 //!
 //! The webhook checks, records and acknowledges; everything that talks to the CRM or sends
 //! e-mail runs as an automation job, so a CRM or SES outage delays that work and loses none.

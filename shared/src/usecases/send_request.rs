@@ -1,4 +1,4 @@
-//! A CRM's send request (issue #4): checked, consented, admitted under the account's queue
+//! A CRM's send request: checked, consented, admitted under the account's queue
 //! limit, and queued for the send worker, or refused with a reason the CRM is told (in the
 //! answer and by goals).
 //!

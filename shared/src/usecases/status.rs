@@ -1,4 +1,4 @@
-//! Delivery status (issue #4): Twilio's status callbacks, and the same mapping for a send's
+//! Delivery status: Twilio's status callbacks, and the same mapping for a send's
 //! immediate provider rejection.
 //!
 //! The callback finds the account (by the `account=` the send worker put in the callback

@@ -1,4 +1,4 @@
-//! Sequence runs (issue #5): the pure engine (`domain::sequence`) driven by storage, the
+//! Sequence runs: the pure engine (`domain::sequence`) driven by storage, the
 //! inbound pipeline, the CRM and the send path.
 //!
 //! - **Definitions** are applied by the CLI ([`apply`]): validated, checked against the

@@ -50,22 +50,12 @@ impl SessionStore for EmbeddedStore {
         phone: &PhoneNumber,
         session: &SessionRecord,
     ) -> StoreResult<bool> {
-        let key = pair_key(account, phone.as_str());
-        let session = session.clone();
-        self.db
-            .write(move |tx| {
-                let mut table = tx.open_table(SESSIONS)?;
-                let current: Option<SessionRecord> = get_json(&table, &key)?;
-                let read_revision = session.revision.checked_sub(1);
-                if current.is_none_or(|c| {
-                    c.session_id != session.session_id || Some(c.revision) != read_revision
-                }) {
-                    return Ok(false);
-                }
-                table.insert(key.as_str(), encode(&key, &session)?.as_slice())?;
-                Ok(true)
-            })
-            .await
+        let read_revision = session.revision.checked_sub(1);
+        let (session_id, replacement) = (session.session_id.clone(), session.clone());
+        self.replace_session(account, phone, Some(replacement), move |current| {
+            current.session_id == session_id && Some(current.revision) == read_revision
+        })
+        .await
     }
 
     async fn end_session(
@@ -74,16 +64,40 @@ impl SessionStore for EmbeddedStore {
         phone: &PhoneNumber,
         session_id: &SessionId,
     ) -> StoreResult<bool> {
-        let key = pair_key(account, phone.as_str());
         let session_id = session_id.clone();
+        self.replace_session(account, phone, None, move |current| {
+            current.session_id == session_id
+        })
+        .await
+    }
+}
+
+impl EmbeddedStore {
+    /// Replaces the contact's live session with `replacement` (`None`: ends it) if there is
+    /// one and `holds` says the caller holds it; whether it did.
+    async fn replace_session(
+        &self,
+        account: &AccountId,
+        phone: &PhoneNumber,
+        replacement: Option<SessionRecord>,
+        holds: impl FnOnce(&SessionRecord) -> bool + Send + 'static,
+    ) -> StoreResult<bool> {
+        let key = pair_key(account, phone.as_str());
         self.db
             .write(move |tx| {
                 let mut table = tx.open_table(SESSIONS)?;
                 let current: Option<SessionRecord> = get_json(&table, &key)?;
-                if current.is_none_or(|c| c.session_id != session_id) {
+                if !current.is_some_and(|c| holds(&c)) {
                     return Ok(false);
                 }
-                table.remove(key.as_str())?;
+                match replacement {
+                    Some(session) => {
+                        table.insert(key.as_str(), encode(&key, &session)?.as_slice())?;
+                    }
+                    None => {
+                        table.remove(key.as_str())?;
+                    }
+                }
                 Ok(true)
             })
             .await
