@@ -23,7 +23,7 @@ async fn dispatch(app: &App, job: &AutomationJob) -> JobOutcome {
         }
         AutomationJob::ProcessInbound(text) => inbound::process(app, text).await,
         AutomationJob::PostEvent { account, event } => {
-            status::post_event(app, account, event).await
+            status::post_event(app.events.as_ref(), app.store.as_ref(), account, event).await
         }
         AutomationJob::SequenceSend { message, .. } => {
             with_account(app, &message.account, |acct| on_account(app, acct, job)).await

@@ -13,6 +13,7 @@ use crate::app::App;
 use crate::domain::IdempotencyKey;
 use crate::domain::Timestamp;
 use crate::jobs::{AutomationEnvelope, delayed_message};
+use crate::ports::JobQueue;
 use crate::ports::{Claim, ClaimTerms, IdempotencyRecord, QueueName};
 
 /// How long a finished job id is remembered against SQS redelivery.
@@ -36,7 +37,9 @@ pub async fn run_once(
         Ok(Claim::Existing(record)) if record.response.is_some() => {
             return JobOutcome::Skipped("job already handled".into());
         }
-        Ok(Claim::Existing(record)) => return come_back_later(app, envelope, &record, now).await,
+        Ok(Claim::Existing(record)) => {
+            return come_back_later(app.queue.as_ref(), envelope, &record, now).await;
+        }
         Err(e) => return JobOutcome::Retry(format!("cannot claim job: {e}")),
     }
     let outcome = work.await;
@@ -55,7 +58,7 @@ pub async fn run_once(
 /// done (and this copy skipped) or taken over. Not a failed try: it counts no receive
 /// toward the dead-letter queue.
 async fn come_back_later(
-    app: &App,
+    queue: &dyn JobQueue,
     envelope: &AutomationEnvelope,
     held: &IdempotencyRecord,
     now: Timestamp,
@@ -63,7 +66,7 @@ async fn come_back_later(
     let until = held.lease_until.unwrap_or(now);
     let delay = now.until(until).min(crate::ports::queue::MAX_DELAY);
     let queued = match delayed_message(envelope, delay) {
-        Ok(message) => app.queue.enqueue(QueueName::Automation, message).await,
+        Ok(message) => queue.enqueue(QueueName::Automation, message).await,
         Err(e) => Err(e),
     };
     match queued {

@@ -11,6 +11,7 @@ use crate::domain::{ContactId, GoalName};
 use crate::jobs::JobId;
 use crate::jobs::{self, AutomationJob, GoalSubject, goal_job};
 use crate::metrics::{self, Metric};
+use crate::ports::Crm;
 use crate::ports::{GoalOutcome, GoalRecord, GoalResult, GoalStore, QueueResult, StoreError};
 
 /// Queues goal jobs (in one queue call where the queue allows) under ids the caller derives
@@ -60,7 +61,14 @@ pub(crate) async fn achieve(
     call_name: &GoalName,
     about: Option<&GoalSubject>,
 ) -> JobOutcome {
-    let (outcome, result) = fire(app, account, contact_id, call_name).await;
+    let (outcome, result) = fire(
+        app.crm.as_ref(),
+        app.store.as_ref(),
+        account,
+        contact_id,
+        call_name,
+    )
+    .await;
     if let (Some(result), Some(about)) = (result, about) {
         let record = GoalRecord {
             message_id: about.message_id.clone(),
@@ -82,12 +90,13 @@ pub(crate) async fn achieve(
 
 /// Calls the CRM; the result is `None` while the job will be retried.
 async fn fire(
-    app: &App,
+    crm: &dyn Crm,
+    goals: &dyn GoalStore,
     account: &Account,
     contact_id: &ContactId,
     call_name: &GoalName,
 ) -> (JobOutcome, Option<GoalResult>) {
-    match app.store.disabled_goals(&account.id).await {
+    match goals.disabled_goals(&account.id).await {
         Ok(disabled) if disabled.contains(call_name.as_str()) => {
             return (
                 JobOutcome::Skipped(format!("goal {call_name} is disabled")),
@@ -102,8 +111,7 @@ async fn fire(
             );
         }
     }
-    let result = app
-        .crm
+    let result = crm
         .achieve_goal(account, contact_id, &account.goal_integration, call_name)
         .await;
     match result {
@@ -111,18 +119,16 @@ async fn fire(
             metrics::count(&account.id, Metric::GoalsFired);
             (JobOutcome::Done, Some(GoalResult::Achieved))
         }
-        Ok(GoalOutcome::NotConfigured) => {
-            match app.store.disable_goal(&account.id, call_name).await {
-                Ok(()) => (
-                    JobOutcome::Skipped(format!(
-                        "goal {}.{call_name} is not configured in the CRM; disabled until reset",
-                        account.goal_integration
-                    )),
-                    Some(GoalResult::NotConfigured),
-                ),
-                Err(e) => (JobOutcome::Retry(format!("cannot disable goal: {e}")), None),
-            }
-        }
+        Ok(GoalOutcome::NotConfigured) => match goals.disable_goal(&account.id, call_name).await {
+            Ok(()) => (
+                JobOutcome::Skipped(format!(
+                    "goal {}.{call_name} is not configured in the CRM; disabled until reset",
+                    account.goal_integration
+                )),
+                Some(GoalResult::NotConfigured),
+            ),
+            Err(e) => (JobOutcome::Retry(format!("cannot disable goal: {e}")), None),
+        },
         Err(e) => {
             metrics::count(&account.id, Metric::GoalsFailed);
             if e.is_transient() {

@@ -20,6 +20,7 @@ use crate::domain::{Account, Direction, MessageRecord, MessageStatus, PhoneNumbe
 use crate::domain::{MessageId, MessageSid};
 use crate::jobs::JobId;
 use crate::jobs::{self, AutomationJob, InboundText};
+use crate::ports::{AccountStore, Clock, ConsentStore, ConversationStore, IdGenerator};
 use crate::ports::{ConsentRecord, Recorded};
 
 /// The empty TwiML answer: "received, nothing to say".
@@ -77,12 +78,26 @@ pub async fn receive(app: &App, request: &WebhookRequest) -> Result<String, Inbo
     let account = receiving_account(app, request, &to).await?;
     let text = Arrival::read(request, to)?;
     let decision = keyword_decision(&account, &text);
-    let (message_id, received_at) = store_text(app, &account, &text).await?;
+    let (message_id, received_at) = store_text(
+        app.clock.as_ref(),
+        app.ids.as_ref(),
+        app.store.as_ref(),
+        &account,
+        &text,
+    )
+    .await?;
     // STOP wins: the consent change is durable before we answer, so no later send goes
     // out. It is dated by the text's first receipt, so a retry of an old STOP cannot undo
     // a START that came after it (the store keeps the newer change).
     if matches!(decision.class, KeywordClass::OptOut | KeywordClass::OptIn) {
-        record_consent(app, &account, &text, decision.class, received_at).await?;
+        record_consent(
+            app.store.as_ref(),
+            &account,
+            &text,
+            decision.class,
+            received_at,
+        )
+        .await?;
     }
     super::log_body(&account, &message_id, &text.body);
     // Enqueued after the record, also on a retry: if the first attempt stored the text but
@@ -124,7 +139,7 @@ async fn receiving_account(
         .map_err(|e| backend("account lookup", &e))?
     {
         Some(account) => account,
-        None => account_by_messaging_service(app, request)
+        None => account_by_messaging_service(app.store.as_ref(), request)
             .await?
             .ok_or_else(|| InboundError::UnknownNumber(to.to_string()))?,
     };
@@ -182,13 +197,15 @@ fn keyword_decision(account: &Account, text: &Arrival) -> KeywordDecision {
 /// Stores the text once per SID: our id and when it was first received (a retry finds the
 /// text stored by the first attempt, and keeps its id and time).
 async fn store_text(
-    app: &App,
+    clock: &dyn Clock,
+    ids: &dyn IdGenerator,
+    conversations: &dyn ConversationStore,
     account: &Account,
     text: &Arrival,
 ) -> Result<(MessageId, Timestamp), InboundError> {
-    let now = app.clock.now();
+    let now = clock.now();
     let message = MessageRecord {
-        id: MessageId::new(app.ids.new_id()),
+        id: MessageId::new(ids.new_id()),
         account: account.id.clone(),
         contact_phone: text.from.clone(),
         our_sender: text.to.to_string(),
@@ -205,13 +222,12 @@ async fn store_text(
         contact_id: None,
         routing: None,
     };
-    match app.store.record_message(&message).await {
+    match conversations.record_message(&message).await {
         Ok(Recorded::New) => {
             crate::metrics::count(&account.id, crate::metrics::Metric::InboundReceived);
             Ok((message.id, now))
         }
-        Ok(Recorded::Duplicate) => Ok(app
-            .store
+        Ok(Recorded::Duplicate) => Ok(conversations
             .message_by_sid(&text.sid)
             .await
             .map_err(|e| backend("message lookup", &e))?
@@ -223,7 +239,7 @@ async fn store_text(
 
 /// Records a STOP or START from the text, dated when it was first received.
 async fn record_consent(
-    app: &App,
+    consent: &dyn ConsentStore,
     account: &Account,
     text: &Arrival,
     class: KeywordClass,
@@ -239,7 +255,7 @@ async fn record_consent(
             text.sid
         ),
     };
-    app.store
+    consent
         .set_consent(&account.id, &text.from, &record)
         .await
         .map(|_| ())
@@ -264,7 +280,7 @@ fn keyword_reply<'a>(account: &'a Account, decision: &KeywordDecision) -> Option
 /// for numbers no account lists; the store's service index finds the account in a constant
 /// number of reads, however many accounts the deployment holds.
 async fn account_by_messaging_service(
-    app: &App,
+    accounts: &dyn AccountStore,
     request: &WebhookRequest,
 ) -> Result<Option<Account>, InboundError> {
     let (Some(service), Some(twilio_account)) = (
@@ -275,8 +291,7 @@ async fn account_by_messaging_service(
     ) else {
         return Ok(None);
     };
-    let account = app
-        .store
+    let account = accounts
         .account_by_messaging_service(service)
         .await
         .map_err(|e| InboundError::Backend(format!("account lookup: {e}")))?;

@@ -32,6 +32,7 @@ use crate::domain::{Account, PhoneNumber};
 use crate::domain::{ContactId, IdempotencyKey, MessageId};
 use crate::jobs::{self, GoalSubject, SendJob};
 use crate::metrics::{self, Metric};
+use crate::ports::{AdmissionStore, PhoneStore};
 use crate::ports::{ClaimTerms, Contact, Sender};
 
 /// How long a request with a `requestId` is remembered (a CRM's retries come within hours).
@@ -290,7 +291,15 @@ pub async fn queue_send(
         let contact = message.contact_id.as_ref();
         goals.iter().map(|goal| (*goal, contact)).collect()
     };
-    if let Some((reply, refusal_goals)) = refusal(app, account, message, &message_id).await? {
+    if let Some((reply, refusal_goals)) = refusal(
+        app.store.as_ref(),
+        app.store.as_ref(),
+        account,
+        message,
+        &message_id,
+    )
+    .await?
+    {
         goals.extend(refusal_goals);
         queue_standard_goals(app, account, &about, &contact_goals(&goals)).await?;
         return Ok(reply);
@@ -311,13 +320,13 @@ pub async fn queue_send(
 /// Why the message may not be queued (consent, then the account's queue limit): the
 /// answer and the goals that tell the CRM. Otherwise the message is admitted.
 async fn refusal(
-    app: &App,
+    admission: &dyn AdmissionStore,
+    phones: &dyn PhoneStore,
     account: &Account,
     message: &Outgoing,
     message_id: &MessageId,
 ) -> Result<Option<(SendReply, Vec<StandardGoal>)>, Unavailable> {
-    let standing = app
-        .store
+    let standing = phones
         .phone_standing(&account.id, &message.to)
         .await
         .map_err(|e| Unavailable(format!("cannot read the phone's opt-out and status: {e}")))?;
@@ -336,8 +345,7 @@ async fn refusal(
         let reply = SendReply::refusal(SendOutcome::Refused, refusal.code(), refusal.to_string());
         return Ok(Some((reply, vec![goal])));
     }
-    let admitted = app
-        .store
+    let admitted = admission
         .try_admit(&account.id, message_id, account.limits.queue_limit)
         .await
         .map_err(|e| Unavailable(format!("cannot take an admission slot: {e}")))?;

@@ -32,6 +32,7 @@ use crate::domain::{Account, AccountId, MessageRecord, MessageStatus, PhoneNumbe
 use crate::domain::{ContactId, IdempotencyKey, MessageId, MessageSid};
 use crate::jobs::JobId;
 use crate::jobs::{self, AutomationJob, GoalSubject, goal_job};
+use crate::ports::{AccountStore, Clock, ConsentStore, ConversationStore, EventPublisher};
 use crate::ports::{Claim, ClaimTerms, ConsentRecord, EventError, StatusUpdate, StoreError};
 
 /// How long a counted hard failure is remembered against repeats of its callback.
@@ -91,7 +92,8 @@ fn url_hints(url: &str) -> (Option<String>, Option<String>) {
 /// The status callback: verify, apply, set off (see the module documentation).
 pub async fn receive(app: &App, request: &WebhookRequest) -> Result<CallbackOutcome, StatusError> {
     let sid = &MessageSid::new(request.required("MessageSid")?);
-    let (account, by_sid) = callback_account(app, request, sid).await?;
+    let (account, by_sid) =
+        callback_account(app.store.as_ref(), app.store.as_ref(), request, sid).await?;
     let raw_status = request.required("MessageStatus")?;
     let Ok(status) = raw_status.parse::<MessageStatus>() else {
         tracing::warn!(account = %account.id, status = raw_status, "unknown message status ignored");
@@ -105,9 +107,18 @@ pub async fn receive(app: &App, request: &WebhookRequest) -> Result<CallbackOutc
         })
         .transpose()?;
     if by_sid.is_none() {
-        attach_sid_from_url(app, request, &account, sid).await?;
+        attach_sid_from_url(app.store.as_ref(), request, &account, sid).await?;
     }
-    let message = match applied(app, &account, sid, status, error_code).await? {
+    let message = match applied(
+        app.clock.as_ref(),
+        app.store.as_ref(),
+        &account,
+        sid,
+        status,
+        error_code,
+    )
+    .await?
+    {
         Ok(message) => message,
         Err(stale) => return Ok(stale),
     };
@@ -131,13 +142,13 @@ pub async fn receive(app: &App, request: &WebhookRequest) -> Result<CallbackOutc
 /// The account the callback is for (named in the URL, else the stored message's), once
 /// its auth token checks Twilio's signature; and the message the SID already names.
 async fn callback_account(
-    app: &App,
+    accounts: &dyn AccountStore,
+    conversations: &dyn ConversationStore,
     request: &WebhookRequest,
     sid: &MessageSid,
 ) -> Result<(Account, Option<MessageRecord>), StatusError> {
     let (account_hint, _) = url_hints(&request.url);
-    let by_sid = app
-        .store
+    let by_sid = conversations
         .message_by_sid(sid)
         .await
         .map_err(|e| backend("message lookup", &e))?;
@@ -148,8 +159,7 @@ async fn callback_account(
         (None, Some(message)) => message.account.clone(),
         (None, None) => return Err(StatusError::UnknownMessage(sid.to_string())),
     };
-    let account = app
-        .store
+    let account = accounts
         .account(&account_id)
         .await
         .map_err(|e| backend("account lookup", &e))?
@@ -167,7 +177,7 @@ async fn callback_account(
 /// The callback beat the send worker's SID bookkeeping (or the worker died before it):
 /// attaches the SID to the message the URL names.
 async fn attach_sid_from_url(
-    app: &App,
+    conversations: &dyn ConversationStore,
     request: &WebhookRequest,
     account: &Account,
     sid: &MessageSid,
@@ -178,8 +188,7 @@ async fn attach_sid_from_url(
         .ok_or_else(|| StatusError::UnknownMessage(sid.to_string()))?;
     let to = PhoneNumber::parse_e164(request.required("To")?)
         .map_err(|e| StatusError::Invalid(format!("To: {e}")))?;
-    match app
-        .store
+    match conversations
         .attach_provider_sid(&account.id, &to, &message_id, sid)
         .await
     {
@@ -192,15 +201,15 @@ async fn attach_sid_from_url(
 /// Applies the status forward-only: the message it moved (or whose move this repeats, to
 /// complete its effects), or the answer for a status that came too late.
 async fn applied(
-    app: &App,
+    clock: &dyn Clock,
+    conversations: &dyn ConversationStore,
     account: &Account,
     sid: &MessageSid,
     status: MessageStatus,
     error_code: Option<u32>,
 ) -> Result<Result<MessageRecord, CallbackOutcome>, StatusError> {
-    let update = app
-        .store
-        .apply_status(sid, status, error_code, app.clock.now())
+    let update = conversations
+        .apply_status(sid, status, error_code, clock.now())
         .await
         .map_err(|e| backend("apply status", &e))?;
     Ok(match update {
@@ -245,7 +254,7 @@ async fn set_off(
 ) -> Result<DeliveryOutcome, StatusError> {
     let outcome = classify_delivery(status, error_code);
     if outcome.record_opt_out {
-        record_carrier_opt_out(app, account, message, at).await?;
+        record_carrier_opt_out(app.store.as_ref(), account, message, at).await?;
     }
     if let Some(event) = outcome.phone_event {
         record_phone_event(app, account, message, event).await?;
@@ -272,7 +281,7 @@ async fn set_off(
 
 /// The carrier says the contact opted out (Twilio 21610): no later send may go.
 async fn record_carrier_opt_out(
-    app: &App,
+    consent: &dyn ConsentStore,
     account: &Account,
     message: &MessageRecord,
     at: Timestamp,
@@ -286,7 +295,7 @@ async fn record_carrier_opt_out(
         changed_at: at,
         source: format!("Twilio 21610 on message {on_message}"),
     };
-    app.store
+    consent
         .set_consent(&account.id, &message.contact_phone, &record)
         .await
         .map(|_| ())
@@ -399,8 +408,13 @@ async fn record_phone_event(
 
 /// The automation job that posts one delivery event to the account's event webhook.
 /// Receiver trouble (timeouts, 5xx, 429) retries; any other refusal drops the event.
-pub async fn post_event(app: &App, account_id: &AccountId, event: &DeliveryEvent) -> JobOutcome {
-    let account = match app.store.account(account_id).await {
+pub async fn post_event(
+    events: &dyn EventPublisher,
+    accounts: &dyn AccountStore,
+    account_id: &AccountId,
+    event: &DeliveryEvent,
+) -> JobOutcome {
+    let account = match accounts.account(account_id).await {
         Ok(Some(account)) => account,
         Ok(None) => return JobOutcome::Dropped(format!("account {account_id} no longer exists")),
         Err(e) => return JobOutcome::Retry(format!("cannot load account {account_id}: {e}")),
@@ -408,7 +422,7 @@ pub async fn post_event(app: &App, account_id: &AccountId, event: &DeliveryEvent
     let Some(webhook) = &account.event_webhook else {
         return JobOutcome::Skipped(format!("account {account_id} has no event webhook now"));
     };
-    match app.events.publish(webhook, event).await {
+    match events.publish(webhook, event).await {
         Ok(()) => JobOutcome::Done,
         Err(e @ EventError::Unavailable(_)) => JobOutcome::Retry(e.to_string()),
         Err(e @ EventError::Rejected(_)) => JobOutcome::Dropped(e.to_string()),

@@ -9,6 +9,7 @@ use crate::domain::{Account, MessageStatus, Timestamp};
 use crate::jobs::JobId;
 use crate::jobs::{self, AutomationJob, SendJob};
 use crate::ports::{AttemptStart, OutboundSms, SmsError, StatusUpdate};
+use crate::ports::{Clock, ConversationStore, SendAttemptStore};
 use crate::usecases::JobOutcome;
 use crate::usecases::goals::queue_standard_goals;
 use crate::usecases::release_admission;
@@ -52,17 +53,17 @@ pub(super) async fn attempt(
             sent(app, account, job, &accepted.sid).await
         }
         Err(SmsError::RateLimited { code, .. }) => {
-            withdraw_attempt(app, job, attempted_at).await;
+            withdraw_attempt(app.store.as_ref(), job, attempted_at).await;
             JobOutcome::Retry(format!("provider rate limited ({code})"))
         }
         Err(SmsError::Unavailable(e)) => {
-            withdraw_attempt(app, job, attempted_at).await;
+            withdraw_attempt(app.store.as_ref(), job, attempted_at).await;
             JobOutcome::Retry(format!("provider unavailable: {e}"))
         }
         Err(SmsError::Rejected { code, message, .. }) => {
             rejected(app, account, job, code).await;
             release_admission(app.store.as_ref(), &account.id, &job.message_id).await;
-            finish_attempt(app, job, &format!("rejected {code}")).await;
+            finish_attempt(app.store.as_ref(), job, &format!("rejected {code}")).await;
             JobOutcome::Dropped(format!("provider rejected the message: {code} {message}"))
         }
         // Left unresolved: the redelivery finds out from the provider, never resends blindly.
@@ -81,14 +82,14 @@ async fn stopped(
     job: &SendJob,
     replacing: Option<Timestamp>,
 ) -> JobOutcome {
-    cancel_recorded(app, account, job).await;
+    cancel_recorded(app.clock.as_ref(), app.store.as_ref(), account, job).await;
     let refusal = (
         StandardGoal::BlockedNumber,
         "recipient opted out".to_string(),
     );
     let outcome = refuse(app, account, job, refusal).await;
     if replacing.is_some() && !outcome.should_retry() {
-        finish_attempt(app, job, "not sent: recipient opted out").await;
+        finish_attempt(app.store.as_ref(), job, "not sent: recipient opted out").await;
     }
     outcome
 }
@@ -127,21 +128,25 @@ pub(super) async fn sent(
         return JobOutcome::Retry(format!("sent as {sid}, but {e}"));
     }
     release_admission(app.store.as_ref(), &account.id, &job.message_id).await;
-    finish_attempt(app, job, &format!("sent as {sid}")).await;
+    finish_attempt(app.store.as_ref(), job, &format!("sent as {sid}")).await;
     JobOutcome::Done
 }
 
 /// A message stored as queued that will never be sent (a STOP stored at the last moment).
-async fn cancel_recorded(app: &App, account: &Account, job: &SendJob) {
-    let canceled = app
-        .store
+async fn cancel_recorded(
+    clock: &dyn Clock,
+    conversations: &dyn ConversationStore,
+    account: &Account,
+    job: &SendJob,
+) {
+    let canceled = conversations
         .apply_status_by_id(
             &account.id,
             &job.to,
             &job.message_id,
             MessageStatus::Canceled,
             None,
-            app.clock.now(),
+            clock.now(),
         )
         .await;
     if let Err(e) = canceled {
@@ -257,9 +262,8 @@ async fn after_sent(app: &App, account: &Account, job: &SendJob) -> Result<(), S
         .map_err(|e| format!("cannot queue the sent message's CRM note: {e}"))
 }
 
-async fn withdraw_attempt(app: &App, job: &SendJob, attempted_at: Timestamp) {
-    if let Err(e) = app
-        .store
+async fn withdraw_attempt(attempts: &dyn SendAttemptStore, job: &SendJob, attempted_at: Timestamp) {
+    if let Err(e) = attempts
         .withdraw_attempt(&job.message_id, attempted_at)
         .await
     {
@@ -267,8 +271,8 @@ async fn withdraw_attempt(app: &App, job: &SendJob, attempted_at: Timestamp) {
     }
 }
 
-async fn finish_attempt(app: &App, job: &SendJob, outcome: &str) {
-    if let Err(e) = app.store.finish_attempt(&job.message_id, outcome).await {
+async fn finish_attempt(attempts: &dyn SendAttemptStore, job: &SendJob, outcome: &str) {
+    if let Err(e) = attempts.finish_attempt(&job.message_id, outcome).await {
         tracing::warn!(message_id = %job.message_id, error = %e, "could not record the send outcome");
     }
 }

@@ -33,6 +33,7 @@ use crate::domain::goals::StandardGoal;
 use crate::domain::{Account, Direction, MessageRecord, MessageStatus, PhoneNumber, Timestamp};
 use crate::jobs::SendJob;
 use crate::ports::AttemptState;
+use crate::ports::PhoneStore;
 use crate::usecases::release_admission;
 use attempt::{attempt, refuse};
 
@@ -74,7 +75,7 @@ pub async fn deliver(app: &App, job: &SendJob) -> JobOutcome {
     }
     // A bounced or paused phone gets nothing, and STOP wins: checked again at send time
     // (opt-outs once more, atomically, when the attempt is recorded).
-    match refusal_at_send_time(app, &account, &job.to).await {
+    match refusal_at_send_time(app.store.as_ref(), &account, &job.to).await {
         Ok(None) => {}
         Ok(Some(refusal)) => return refuse(app, &account, job, refusal).await,
         Err(e) => return JobOutcome::Retry(e),
@@ -144,12 +145,11 @@ async fn hold(app: &App, job: &SendJob, until: Timestamp) -> Result<(), JobOutco
 /// Why the recipient may not get the message now, if so: the goal that tells the CRM, and
 /// the reason.
 async fn refusal_at_send_time(
-    app: &App,
+    phones: &dyn PhoneStore,
     account: &Account,
     to: &PhoneNumber,
 ) -> Result<Option<(StandardGoal, String)>, String> {
-    let standing = app
-        .store
+    let standing = phones
         .phone_standing(&account.id, to)
         .await
         .map_err(|e| format!("cannot read the phone's opt-out and status: {e}"))?;

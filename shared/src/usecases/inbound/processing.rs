@@ -14,6 +14,7 @@ use crate::domain::routing::{
 use crate::domain::{Account, Direction, EmailAddress, MessageRecord, Timestamp};
 use crate::jobs::JobId;
 use crate::jobs::{self, AutomationJob, GoalSubject, InboundText, goal_job};
+use crate::ports::Crm;
 use crate::ports::{Contact, CrmError, Email, NewContact};
 use crate::usecases::JobOutcome;
 use crate::usecases::contacts::{cache_contact, cached_or_found_contact};
@@ -225,7 +226,7 @@ async fn route_and_forward(
         .or_else(|| account.numbers.first().map(|n| n.backup_email.clone()))
         .ok_or_else(|| JobOutcome::Dropped("account has no numbers".into()))?;
     let last_sms = last_outbound.and_then(MessageRecord::as_last_sms);
-    let decision = route(app, account, contact, last_sms, &backup_email)
+    let decision = route(app.crm.as_ref(), account, contact, last_sms, &backup_email)
         .await
         .map_err(crm_failed)?;
     app.store
@@ -290,7 +291,7 @@ async fn queue_inbound_goals(
 /// quotas are tight): nothing when the last SMS names a teammate; the last call note when
 /// it does not; the owner only when no call note names a reachable user either.
 async fn route(
-    app: &App,
+    crm: &dyn Crm,
     account: &Account,
     contact: Option<&Contact>,
     last_sms: Option<LastSms<'_>>,
@@ -318,7 +319,7 @@ async fn route(
         return Ok(decision);
     }
 
-    let call_note = app.crm.last_call_note(account, &contact.id).await?;
+    let call_note = crm.last_call_note(account, &contact.id).await?;
     let by_call = ContactHistory {
         last_call_note: call_note.as_ref().map(|note| LastCallNote {
             user: note.user.as_ref().map(|u| CrmUserRef {
@@ -336,7 +337,7 @@ async fn route(
     }
 
     let owner = match contact.owner_id.as_deref() {
-        Some(owner_id) => app.crm.user(account, owner_id).await?,
+        Some(owner_id) => crm.user(account, owner_id).await?,
         None => None,
     };
     Ok(decide(Some(ContactHistory {

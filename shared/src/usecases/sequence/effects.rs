@@ -10,6 +10,7 @@ use crate::domain::send_content::check_content;
 use crate::domain::sender::SenderSpec;
 use crate::domain::{ContactId, IdempotencyKey, MessageId};
 use crate::jobs::SequenceMessage;
+use crate::ports::Crm;
 use crate::ports::{Claim, ClaimTerms, NewNote};
 use crate::usecases::send_request::{Outgoing, SendOutcome, queue_send};
 use crate::usecases::{JobOutcome, crm_outcome};
@@ -81,7 +82,7 @@ pub async fn write_note(
         .sequence_note(&account.id, contact_id, sequence)
         .await;
     match noted {
-        Ok(Some(note_id)) => return append(app, account, &note_id, &text).await,
+        Ok(Some(note_id)) => return append(app.crm.as_ref(), account, &note_id, &text).await,
         Ok(None) => {}
         Err(e) => return JobOutcome::Retry(format!("cannot read the note id: {e}")),
     }
@@ -134,7 +135,7 @@ async fn create_note(
     {
         Ok(on_record) if on_record == created.id => JobOutcome::Done,
         // Another note was recorded first: keep the lines there too.
-        Ok(on_record) => append(app, account, &on_record, text).await,
+        Ok(on_record) => append(app.crm.as_ref(), account, &on_record, text).await,
         Err(e) => {
             tracing::error!(error = %e, note = %created.id, "note created but its id not kept; the next line starts another note");
             JobOutcome::Done
@@ -142,9 +143,8 @@ async fn create_note(
     }
 }
 
-async fn append(app: &App, account: &Account, note_id: &str, text: &str) -> JobOutcome {
-    match app
-        .crm
+async fn append(crm: &dyn Crm, account: &Account, note_id: &str, text: &str) -> JobOutcome {
+    match crm
         .append_to_note(account, note_id, &format!("\n{text}"))
         .await
     {

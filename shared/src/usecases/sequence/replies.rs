@@ -12,6 +12,7 @@ use crate::domain::sequence::{Event, Sequence, advance};
 use crate::domain::{Account, AccountId, PhoneNumber};
 use crate::jobs::InboundText;
 use crate::ports::{Contact, SessionRecord};
+use crate::ports::{SequenceStore, SessionStore};
 use crate::usecases::JobOutcome;
 
 /// What the sequences did with an inbound text.
@@ -60,7 +61,7 @@ pub async fn on_inbound(
     if text.keyword != KeywordClass::None {
         return Ok(Handoff::NotTaken);
     }
-    let Some(sequence) = keyword_sequence(app, account, &text.body).await? else {
+    let Some(sequence) = keyword_sequence(app.store.as_ref(), account, &text.body).await? else {
         return Ok(Handoff::NotTaken);
     };
     let Some(contact) = contact else {
@@ -89,12 +90,11 @@ pub async fn on_inbound(
 
 /// The account's valid sequence, if any, that `body` starts.
 async fn keyword_sequence(
-    app: &App,
+    sequences: &dyn SequenceStore,
     account: &Account,
     body: &str,
 ) -> Result<Option<Sequence>, JobOutcome> {
-    let sequences = app
-        .store
+    let sequences = sequences
         .sequences(&account.id)
         .await
         .map_err(|e| JobOutcome::Retry(format!("sequences: {e}")))?;
@@ -196,7 +196,7 @@ async fn apply_event(
         Ok(transition) => transition,
         Err(e) => {
             tracing::error!(account = %account.id, error = %e, "the run cannot take the event; it ends");
-            end_quietly(app, &account.id, phone, &record.session_id).await;
+            end_quietly(app.store.as_ref(), &account.id, phone, &record.session_id).await;
             return Ok(RunAdvance::RunGone);
         }
     };
@@ -210,7 +210,7 @@ async fn apply_event(
         at: now,
         effects: transition.effects,
     };
-    store_advance(app, account, phone, &record, &session).await?;
+    store_advance(app.store.as_ref(), account, phone, &record, &session).await?;
     let target = RunTarget::of(&account.id, &record, phone, &session);
     carry_out(app, &target, &session.last).await?;
     tracing::info!(
@@ -235,7 +235,7 @@ async fn readable_session(
         Ok(session) => Some(session),
         Err(e) => {
             tracing::error!(account = %account.id, error = %e, "ending an unreadable sequence session");
-            end_quietly(app, &account.id, phone, &record.session_id).await;
+            end_quietly(app.store.as_ref(), &account.id, phone, &record.session_id).await;
             None
         }
     }
@@ -258,7 +258,7 @@ async fn run_sequence(
                 problem = ?gone_or_invalid.and_then(Result::err).map(|e| e.to_string()),
                 "the run's sequence was deleted or is no longer valid: the run ends"
             );
-            end_quietly(app, &account.id, phone, &record.session_id).await;
+            end_quietly(app.store.as_ref(), &account.id, phone, &record.session_id).await;
             Ok(None)
         }
         Err(e) => Err(format!("sequence: {e}")),
@@ -268,7 +268,7 @@ async fn run_sequence(
 /// Stores the advanced run conditionally on the revision read: an error when another event
 /// of this contact moved the run first (the job is retried on the new state).
 async fn store_advance(
-    app: &App,
+    sessions: &dyn SessionStore,
     account: &Account,
     phone: &PhoneNumber,
     record: &SessionRecord,
@@ -280,8 +280,7 @@ async fn store_advance(
         revision: record.revision + 1,
         ..record.clone()
     };
-    let stored = app
-        .store
+    let stored = sessions
         .update_session(&account.id, phone, &next)
         .await
         .map_err(|e| format!("cannot store the run: {e}"))?;
@@ -321,8 +320,13 @@ pub async fn on_invalid_number(
     }
 }
 
-async fn end_quietly(app: &App, account: &AccountId, phone: &PhoneNumber, session_id: &SessionId) {
-    if let Err(e) = app.store.end_session(account, phone, session_id).await {
+async fn end_quietly(
+    sessions: &dyn SessionStore,
+    account: &AccountId,
+    phone: &PhoneNumber,
+    session_id: &SessionId,
+) {
+    if let Err(e) = sessions.end_session(account, phone, session_id).await {
         tracing::warn!(account = %account, error = %e, "could not end a sequence session");
     }
 }

@@ -14,6 +14,7 @@ use crate::domain::sequence::{ContactField, Effect, EngineError, Event, Sequence
 use crate::domain::{Account, AccountId, PhoneNumber, Timestamp};
 use crate::domain::{ContactId, IdempotencyKey, SessionId};
 use crate::ports::{ClaimTerms, Contact, SessionRecord, SessionStart};
+use crate::ports::{IdGenerator, SessionStore};
 use crate::usecases::Unavailable;
 use crate::usecases::answers::{self, Claimed};
 
@@ -290,7 +291,16 @@ pub(super) async fn begin(
         Err(refusal) => return Ok(Err(refusal)),
     };
     let (sequence, phone) = (start.sequence, start.phone);
-    let record = match claim_session(app, account, &start, &session, now).await? {
+    let record = match claim_session(
+        app.ids.as_ref(),
+        app.store.as_ref(),
+        account,
+        &start,
+        &session,
+        now,
+    )
+    .await?
+    {
         Ok(record) => record,
         Err(refusal) => return Ok(Err(refusal)),
     };
@@ -387,22 +397,22 @@ fn first_state(
 
 /// Claims the contact's session lock with the run's first state: one run per contact.
 async fn claim_session(
-    app: &App,
+    ids: &dyn IdGenerator,
+    sessions: &dyn SessionStore,
     account: &Account,
     start: &RunStart<'_>,
     session: &RunSession,
     now: Timestamp,
 ) -> Result<Result<SessionRecord, StartRefusal>, String> {
     let record = SessionRecord {
-        session_id: SessionId::new(app.ids.new_id()),
+        session_id: SessionId::new(ids.new_id()),
         sequence: start.sequence.name().to_string(),
         state: encode_session(session)?,
         started_at: now,
         expires_at: session.run.expires_at,
         revision: 0,
     };
-    let claimed = app
-        .store
+    let claimed = sessions
         .start_session(&account.id, start.phone, &record, now)
         .await
         .map_err(|e| format!("cannot claim the contact's session: {e}"))?;
