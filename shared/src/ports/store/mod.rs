@@ -63,43 +63,32 @@ pub use crm_support::*;
 pub use job_failures::*;
 pub use sequences::*;
 
-/// Everything a backend provides; use cases take the narrow traits above.
-pub trait Store:
-    AccountStore
-    + ConversationStore
-    + ConsentStore
-    + OptOutStore
-    + ConversationIndex
-    + JobFailureStore
-    + PhoneStore
-    + SessionStore
-    + SequenceStore
-    + IdempotencyStore
-    + SendAttemptStore
-    + AdmissionStore
-    + RateStore
-    + GoalStore
-    + GoalLog
-    + ContactCache
-{
+/// Declares `Store`, every store trait at once, and gives it to every type that has them
+/// all: the list of traits is written once.
+macro_rules! all_of {
+    ($($port:ident),+ $(,)?) => {
+        /// Everything a backend provides; use cases take the narrow traits above.
+        pub trait Store: $($port +)+ {}
+
+        impl<T> Store for T where T: $($port +)+ {}
+    };
 }
 
-impl<T> Store for T where
-    T: AccountStore
-        + ConversationStore
-        + ConsentStore
-        + OptOutStore
-        + ConversationIndex
-        + JobFailureStore
-        + PhoneStore
-        + SessionStore
-        + SequenceStore
-        + IdempotencyStore
-        + SendAttemptStore
-        + AdmissionStore
-        + RateStore
-        + GoalStore
-        + GoalLog
-        + ContactCache
-{
-}
+all_of!(
+    AccountStore,
+    ConversationStore,
+    ConsentStore,
+    OptOutStore,
+    ConversationIndex,
+    JobFailureStore,
+    PhoneStore,
+    SessionStore,
+    SequenceStore,
+    IdempotencyStore,
+    SendAttemptStore,
+    AdmissionStore,
+    RateStore,
+    GoalStore,
+    GoalLog,
+    ContactCache,
+);
