@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use smsflow_shared::adapters::embedded::carrier::UNDELIVERABLE_LANDLINE;
 use smsflow_shared::ports::QueueName;
 use smsflow_tests::example::{ACME_LONG_CODE, ACME_SEND_KEY, ACME_TWILIO_SID, ExampleConfig};
+use smsflow_tests::fixtures::SURVEY;
 use smsflow_tests::poll::{Patience, eventually};
 use smsflow_tests::shape::{Deployment, Shape};
 
@@ -27,48 +28,6 @@ const DEAD_LETTER_PATIENCE: Patience = Patience {
 
 const ANN: &str = "+14155552671";
 const BEN: &str = "+14155550142";
-
-/// Three questions with branching, a closing message, a note and the tags for an opt-out
-/// and an invalid number; started by the keyword SURVEY or by the CRM. It saves answers to
-/// custom fields, which the sandbox CRM takes as they come and a Keap app must have.
-const SURVEY: &str = r#"
-account: acme
-name: survey
-start: both
-keywords: [SURVEY]
-sender: "+19523142318"
-collect_email_first: false
-note: true
-opted_out_tag: Survey opted out
-invalid_number_tag: Survey invalid number
-steps:
-  - name: ask-rating
-    message: "Hi ~Contact.FirstName~! How would you rate us, 1-10?"
-    save_to: Contact._Rating
-    next:
-      conditions:
-        - greater_than: 7
-          tag: Promoter
-          goto: ask-quote
-      fallback: ask-why
-      fallback_tag: Detractor
-  - name: ask-why
-    message: What could we do better?
-    save_to: Contact._Feedback
-    next: thanks
-  - name: ask-quote
-    message: Glad to hear it, ~Contact.FirstName~! May we quote you? YES or NO
-    save_to: Contact._QuoteOk
-    next:
-      conditions:
-        - equals_any: ["yes*", "*sure*"]
-          tag: Quote OK
-          goto: thanks
-      fallback: thanks
-  - name: thanks
-    message: "Thanks, ~Contact.FirstName~: you rated us ~Contact._Rating~."
-    await_reply: false
-"#;
 
 /// The title of the survey's conversation note.
 const SURVEY_NOTE: &str = "SMS sequence: survey";
