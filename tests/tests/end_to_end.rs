@@ -9,10 +9,14 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use smsflow_shared::adapters::embedded::carrier::UNDELIVERABLE_LANDLINE;
 use smsflow_shared::ports::QueueName;
-use smsflow_tests::example::{ACME_LONG_CODE, ACME_SEND_KEY, ACME_TWILIO_SID, ExampleConfig};
+use smsflow_tests::example::{
+    ACME_SEND_KEY, ExampleConfig, NEW_TEXT_GOALS, NEW_TEXT_WITH_EMAIL_GOALS,
+};
 use smsflow_tests::fixtures::SURVEY;
+use smsflow_tests::local_server::created_contact_id;
 use smsflow_tests::poll::{Patience, eventually};
 use smsflow_tests::shape::{Deployment, Shape};
+use smsflow_tests::twilio;
 
 /// Cold starts and queue polling make the stack slower to settle than the local server.
 const PATIENCE: Patience = Patience {
@@ -95,14 +99,6 @@ fn with_rate_limited_number() -> ExampleConfig {
     ))
 }
 
-/// What a new text's automation sets off on the example account (no e-mail in the text).
-const NEW_TEXT_GOALS: [&str; 4] = [
-    "ContactAutoCreated",
-    "Inbound",
-    "Inbound19523142318",
-    "officeacmeexample",
-];
-
 /// The call names of the goals fired on `contact` (any contact when `None`), sorted, once
 /// `done` holds for them.
 async fn goals_when(
@@ -160,24 +156,15 @@ async fn new_contact(d: &Deployment, fields: Value) -> String {
             &fields,
         )
         .await;
-    assert_eq!(status, 201, "{body}");
-    body["contact"]["id"]
-        .as_str()
-        .expect("contact id")
-        .to_string()
+    created_contact_id(status, &body)
 }
 
 /// A text from `from` with Twilio's `MessageSid` `sid` (a test repeats one to play
 /// Twilio's retry): the webhook must take it.
 async fn text(d: &Deployment, from: &str, sid: &str, body: &str) {
-    let params = [
-        ("AccountSid", ACME_TWILIO_SID),
-        ("MessageSid", sid),
-        ("From", from),
-        ("To", ACME_LONG_CODE),
-        ("Body", body),
-    ];
-    let (status, answer) = d.twilio_inbound(&params).await;
+    let (status, answer) = d
+        .twilio_inbound(&twilio::text_to_acme(sid, from, body))
+        .await;
     assert_eq!(status, 200, "{body}: {answer}");
 }
 
@@ -261,22 +248,14 @@ async fn survey_notes_ending(d: &Deployment, contact: &str, end: &str) -> Vec<St
 }
 
 async fn an_inbound_text_is_forwarded_and_fires_goals_once(d: &Deployment) {
-    let text = [
-        ("AccountSid", ACME_TWILIO_SID),
-        ("MessageSid", "SM0123456789abcdef0123456789abcdef"),
-        ("From", ANN),
-        ("To", ACME_LONG_CODE),
-        ("Body", "Hi! It's Ann, my email is Ann.Lee@Example.com "),
-    ];
+    let text = twilio::text_to_acme(
+        "SM0123456789abcdef0123456789abcdef",
+        ANN,
+        "Hi! It's Ann, my email is Ann.Lee@Example.com ",
+    );
     let (status, answer) = d.twilio_inbound(&text).await;
     assert_eq!(status, 200, "{answer}");
-    let expected = [
-        "ContactAutoCreated",
-        "EmailInstalled",
-        "Inbound",
-        "Inbound19523142318",
-        "officeacmeexample",
-    ];
+    let expected = NEW_TEXT_WITH_EMAIL_GOALS;
     assert_eq!(goals(d, None, expected.len()).await, expected);
     let emails = d
         .eventually_sandbox("/_sandbox/emails", PATIENCE, |b| {
@@ -356,15 +335,7 @@ async fn magic_numbers_fail_as_twilio_says(d: &Deployment) {
 
 async fn stop_wins_over_a_later_send(d: &Deployment) {
     let ann = crm_contact(d, "Ann", ANN).await;
-    let stop = [
-        ("AccountSid", ACME_TWILIO_SID),
-        ("MessageSid", "SMfedcba9876543210fedcba9876543210"),
-        ("From", ANN),
-        ("To", ACME_LONG_CODE),
-        ("Body", " Stop. "),
-    ];
-    let (status, _) = d.twilio_inbound(&stop).await;
-    assert_eq!(status, 200);
+    text(d, ANN, "SMfedcba9876543210fedcba9876543210", " Stop. ").await;
     let (status, answer) = send(
         d,
         &[

@@ -316,7 +316,6 @@ async fn concurrent_starts_start_one_run() {
 #[tokio::test]
 async fn a_keyword_text_starts_a_run_and_replies_walk_it() {
     let h = harness().await;
-    let app = &h.rt.app;
     // The keyword (any case) from Ann: the run starts; the text is not forwarded.
     let processed = h.process("SM01", "survey!").await;
     assert_eq!(processed.sequence, took_by_survey());
@@ -435,7 +434,6 @@ async fn a_retried_text_queues_the_same_jobs_and_advances_once() {
 #[tokio::test]
 async fn stop_inside_a_run_ends_it_with_the_opt_out_tag() {
     let h = harness().await;
-    let app = &h.rt.app;
     let (status, _) = h.start("survey", "contactId={ann}").await;
     assert_eq!(status, 202);
     h.jobs().await;

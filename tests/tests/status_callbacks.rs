@@ -28,8 +28,9 @@ use smsflow_shared::usecases::inbound::process_inner;
 use smsflow_shared::usecases::status;
 use smsflow_tests::example::ExampleConfig;
 use smsflow_tests::fixtures::{self, new_contact, phone};
-use smsflow_tests::poll::{Patience, eventually};
-use smsflow_tests::{handler, local_server, runtime};
+use smsflow_tests::local_server::ExampleServer;
+use smsflow_tests::poll::{self, eventually};
+use smsflow_tests::{handler, runtime};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -964,8 +965,7 @@ async fn sandbox_carrier_callbacks_reach_the_local_server() {
     use smsflow_shared::jobs::SendJob;
     use smsflow_tests::fixtures::send_job;
 
-    let dir = tempfile::tempdir().expect("temp dir");
-    let server = local_server::start(&ExampleConfig::served_from(dir.path()).parse()).await;
+    let server = ExampleServer::start(ExampleConfig::new()).await;
     let app = server.runtime.app.clone();
     let acme = runtime::account(&app, "acme").await;
     let to = phone("+14155552699");
@@ -987,11 +987,7 @@ async fn sandbox_carrier_callbacks_reach_the_local_server() {
         ..send_job(app.ids.new_id(), &acme, to.clone(), "Your roof is ready")
     };
     runtime::enqueue_send(&app, &job).await;
-    let patience = Patience {
-        within: Duration::from_secs(10),
-        every: Duration::from_millis(100),
-    };
-    eventually(patience, async || {
+    eventually(poll::LOCAL_SERVER, async || {
         let conversation = app
             .store
             .conversation(&acme.id, &to, 10)
@@ -1016,5 +1012,5 @@ async fn sandbox_carrier_callbacks_reach_the_local_server() {
     })
     .await;
     drop(app);
-    server.shutdown().await.expect("clean shutdown");
+    server.stop().await;
 }
