@@ -33,15 +33,7 @@ impl ExampleServer {
     pub async fn start_with(config: ExampleConfig, options: LocalOptions) -> Self {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let config = config.serving_from(data_dir.path()).parse();
-        let server = local::start_with(&config, options)
-            .await
-            .expect("server starts");
-        ExampleServer {
-            server,
-            config,
-            options,
-            data_dir,
-        }
+        Self::serve(config, options, data_dir).await
     }
 
     /// Stops cleanly and starts again on the same configuration and data directory.
@@ -53,9 +45,13 @@ impl ExampleServer {
             data_dir,
         } = self;
         server.shutdown().await.expect("clean shutdown");
+        Self::serve(config, options, data_dir).await
+    }
+
+    async fn serve(config: LocalConfig, options: LocalOptions, data_dir: TempDir) -> Self {
         let server = local::start_with(&config, options)
             .await
-            .expect("server starts again");
+            .expect("server starts");
         ExampleServer {
             server,
             config,
@@ -139,6 +135,17 @@ pub async fn eventually_json(
         }
     })
     .await
+}
+
+/// A text to acme's long code as its Twilio posts it ([`twilio::text_to_acme`]): the
+/// status and the body of the answer.
+pub async fn post_text_to_acme(
+    server: &RunningServer,
+    sid: &str,
+    from: &str,
+    body: &str,
+) -> (u16, String) {
+    post_signed_inbound(server, &twilio::text_to_acme(sid, from, body)).await
 }
 
 /// POSTs `params` to `/twilio/inbound` as Twilio does, signed with acme's auth token: the

@@ -5,21 +5,10 @@
 
 use std::sync::Arc;
 
-use smsflow_shared::adapters::embedded::{EmbeddedDb, EmbeddedStore};
-use smsflow_shared::ports::CredentialStore;
-use smsflow_tests::aws_app::fresh_dynamo_store;
 use smsflow_tests::credential_conformance;
+use smsflow_tests::stores::{fresh_dynamo_store, fresh_embedded_store};
 
-/// A `DynamoStore` on a fresh table of its own.
-async fn dynamo_credentials() -> Arc<dyn CredentialStore> {
+credential_conformance!(dynamodb, async {
     Arc::new(fresh_dynamo_store("credentials").await)
-}
-
-/// An `EmbeddedStore` on a fresh in-memory redb database.
-async fn embedded_credentials() -> Arc<dyn CredentialStore> {
-    let db = EmbeddedDb::in_memory().expect("in-memory database");
-    Arc::new(EmbeddedStore::new(db))
-}
-
-credential_conformance!(dynamodb, dynamo_credentials());
-credential_conformance!(embedded, embedded_credentials());
+});
+credential_conformance!(embedded, async { Arc::new(fresh_embedded_store()) });

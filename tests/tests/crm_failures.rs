@@ -8,9 +8,8 @@ use std::time::{Duration, Instant};
 use smsflow_shared::local::{LocalOptions, RetryBackoff, RunningServer};
 use smsflow_tests::example::{ExampleConfig, NEW_TEXT_WITH_EMAIL_GOALS};
 use smsflow_tests::keap_mock::{KeapMock, KeapUser, LoggedRequest, ScriptedFailure};
-use smsflow_tests::local_server::{ExampleServer, post_signed_inbound};
+use smsflow_tests::local_server::{ExampleServer, post_text_to_acme};
 use smsflow_tests::poll::{Patience, eventually};
-use smsflow_tests::twilio;
 
 const KEAP_KEY: &str = "acme-keap-key";
 const SID: &str = "SM0000000000000000000000000000f001";
@@ -21,9 +20,9 @@ const FIRST_RETRY: Duration = Duration::from_millis(200);
 /// Posts a Twilio-signed inbound text; returns the status, the body and how long the
 /// answer took.
 async fn text_us(server: &RunningServer) -> (u16, String, Duration) {
-    let params = twilio::text_to_acme(SID, "+14155552679", "Anyone there? I'm at ann@example.com");
     let started = Instant::now();
-    let (status, body) = post_signed_inbound(server, &params).await;
+    let text = "Anyone there? I'm at ann@example.com";
+    let (status, body) = post_text_to_acme(server, SID, "+14155552679", text).await;
     (status, body, started.elapsed())
 }
 

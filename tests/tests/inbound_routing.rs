@@ -16,10 +16,10 @@ use smsflow_tests::example::ExampleConfig;
 use smsflow_tests::fixtures::{message, new_contact};
 use smsflow_tests::keap_mock::{KeapMock, KeapUser};
 use smsflow_tests::local_server::{
-    ExampleServer, created_contact_id, get_body, post_json, post_signed_inbound,
+    ExampleServer, created_contact_id, get_body, post_json, post_text_to_acme,
 };
 use smsflow_tests::poll::{self, Patience, eventually};
-use smsflow_tests::{runtime, twilio};
+use smsflow_tests::runtime;
 
 const KEAP_KEY: &str = "acme-keap-key";
 /// 2024-05-01 14:00 UTC.
@@ -27,13 +27,6 @@ const MAY_1_14H: i64 = 1_714_572_000_000;
 
 fn acme() -> AccountId {
     "acme".parse().expect("account id")
-}
-
-/// Posts a Twilio-signed inbound text; returns the webhook's status.
-async fn text_us(server: &RunningServer, sid: &str, from: &str, body: &str) -> u16 {
-    post_signed_inbound(server, &twilio::text_to_acme(sid, from, body))
-        .await
-        .0
 }
 
 /// An SMS we sent to `to` an hour before the inbound text: manual (`campaign` None) for
@@ -219,7 +212,9 @@ async fn the_four_routing_cases() {
     ];
     for case in &cases {
         assert_eq!(
-            text_us(&server, case.sid, case.from, case.body).await,
+            post_text_to_acme(&server, case.sid, case.from, case.body)
+                .await
+                .0,
             200,
             "{}",
             case.name
@@ -402,7 +397,7 @@ async fn with_keap_routing_asks_only_for_what_the_decision_needs() {
     ];
     for (i, (sid, from, to, rule, calls)) in cases.into_iter().enumerate() {
         let before = mock.requests(KEAP_KEY).len();
-        assert_eq!(text_us(&server, sid, from, "Hi").await, 200);
+        assert_eq!(post_text_to_acme(&server, sid, from, "Hi").await.0, 200);
         let got = routed(&server, sid).await;
         assert_eq!((got.to, got.rule), (vec![to.to_string()], rule), "{sid}");
         // Three goals per text (Inbound, Inbound<number>, the forward address): once they

@@ -10,10 +10,11 @@ use serde_json::Value;
 use smsflow_shared::domain::Account;
 use smsflow_shared::handlers::{consumer, http};
 use smsflow_shared::local::LocalRuntime;
-use smsflow_shared::ports::{NewContact, QueueName, QueueReceiver};
+use smsflow_shared::ports::{NewContact, QueueName};
 use smsflow_tests::example::ExampleConfig;
 use smsflow_tests::fixtures::{message, new_contact, phone};
-use smsflow_tests::{handler, runtime};
+use smsflow_tests::handler;
+use smsflow_tests::runtime::{self, Drain, drain};
 
 /// The example account with the fixtures' auth token (`events/README.md`), behind a given
 /// public base URL (`None`: rebuilt from the request's host, as on Lambda).
@@ -82,16 +83,7 @@ async fn campaign_send_event_queues_one_send() {
     .await;
     assert_eq!(status, 202, "{body}");
     assert_eq!(body["outcome"], "queued");
-    let queued = rt
-        .queue
-        .receive(
-            smsflow_shared::ports::QueueName::Send,
-            10,
-            std::time::Duration::from_secs(30),
-            std::time::Duration::ZERO,
-        )
-        .await
-        .expect("receive");
+    let queued = drain(rt.queue.as_ref(), QueueName::Send, Drain::Hide).await;
     assert_eq!(queued.len(), 1);
     let job: smsflow_shared::jobs::SendJob =
         serde_json::from_str(&queued[0].body).expect("send job");
@@ -142,17 +134,7 @@ async fn sequence_start_event_starts_one_run() {
     assert_eq!(body["step"], "ask-day");
 
     // The automation jobs queued so far (hidden once taken).
-    let queued_jobs = || async {
-        rt.queue
-            .receive(
-                smsflow_shared::ports::QueueName::Automation,
-                10,
-                std::time::Duration::from_secs(30),
-                std::time::Duration::ZERO,
-            )
-            .await
-            .expect("receive")
-    };
+    let queued_jobs = || drain(rt.queue.as_ref(), QueueName::Automation, Drain::Hide);
     let queued = queued_jobs().await;
     let jobs: Vec<AutomationJob> = queued
         .iter()

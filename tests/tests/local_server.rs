@@ -9,7 +9,7 @@ use smsflow_shared::local::RunningServer;
 use smsflow_tests::example::{ExampleConfig, NEW_TEXT_GOALS, NEW_TEXT_WITH_EMAIL_GOALS};
 use smsflow_tests::fixtures::{new_contact, phone, send_job};
 use smsflow_tests::local_server::{
-    ExampleServer, eventually_json, get_json, post_json, post_signed_inbound,
+    ExampleServer, eventually_json, get_json, post_json, post_signed_inbound, post_text_to_acme,
 };
 use smsflow_tests::poll::{self, Patience, eventually};
 use smsflow_tests::{runtime, twilio};
@@ -258,12 +258,13 @@ async fn an_inbound_text_creates_the_contact_forwards_it_and_fires_goals_once() 
     assert_eq!(emails["emails"].as_array().map(Vec::len), Some(1));
 
     // STOP is recorded at once, before the answer.
-    let stop = twilio::text_to_acme(
+    let (status, _) = post_text_to_acme(
+        &server,
         "SMfedcba9876543210fedcba9876543210",
         "+14155552671",
         " Stop. ",
-    );
-    let (status, _) = post_signed_inbound(&server, &stop).await;
+    )
+    .await;
     assert_eq!(status, 200);
     let consent = server
         .runtime
@@ -286,13 +287,14 @@ async fn an_inbound_text_creates_the_contact_forwards_it_and_fires_goals_once() 
 async fn a_crm_outage_delays_goals_and_loses_none() {
     let server = ExampleServer::start(ExampleConfig::new()).await;
     server.runtime.crm.set_unavailable(true);
-    let text = twilio::text_to_acme(
+    // The webhook does not touch the CRM: it answers at once.
+    let (status, _) = post_text_to_acme(
+        &server,
         "SM00000000000000000000000000000777",
         "+14155552673",
         "Is anyone there?",
-    );
-    // The webhook does not touch the CRM: it answers at once.
-    let (status, _) = post_signed_inbound(&server, &text).await;
+    )
+    .await;
     assert_eq!(status, 200);
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let (_, goals) = get_json(&server, "/_sandbox/crm/acme/goals").await;
@@ -327,20 +329,13 @@ async fn goals_the_crm_lacks_are_disabled_until_reset() {
         .disable_goal_in_crm(&acme, "smsflow", "Inbound")
         .await
         .expect("sandbox control");
-    let text = twilio::text_to_acme(
-        "SM00000000000000000000000000000888",
-        "+14155552674",
-        "hello",
-    );
-    assert_eq!(post_signed_inbound(&server, &text).await.0, 200);
+    let sid = "SM00000000000000000000000000000888";
+    let (status, _) = post_text_to_acme(&server, sid, "+14155552674", "hello").await;
+    assert_eq!(status, 200);
+    let store = &server.runtime.app.store;
+    let disabled_goals = async || store.disabled_goals(&acme).await.expect("store");
     eventually(PATIENCE, async || {
-        let disabled = server
-            .runtime
-            .app
-            .store
-            .disabled_goals(&acme)
-            .await
-            .expect("store");
+        let disabled = disabled_goals().await;
         if disabled.contains("Inbound") {
             Ok(())
         } else {
@@ -367,13 +362,7 @@ async fn goals_the_crm_lacks_are_disabled_until_reset() {
         (status, body),
         (200, json!({"account": "acme", "reset": 1}))
     );
-    let disabled = server
-        .runtime
-        .app
-        .store
-        .disabled_goals(&acme)
-        .await
-        .expect("store");
+    let disabled = disabled_goals().await;
     assert!(disabled.is_empty(), "{disabled:?}");
 
     // The conversation logs what became of the text's goals.

@@ -10,7 +10,7 @@ use smsflow_shared::domain::sequence::Sequence;
 use smsflow_shared::handlers::automation;
 use smsflow_shared::jobs::InboundText;
 use smsflow_shared::jobs::{AutomationEnvelope, AutomationJob};
-use smsflow_shared::ports::QueueName;
+use smsflow_shared::ports::{Contact, QueueName};
 use smsflow_shared::usecases::JobOutcome;
 use smsflow_shared::usecases::sequence::{self, Handoff};
 use smsflow_tests::aws_app::{MotoApp, MotoCrm};
@@ -31,6 +31,15 @@ fn text(sid: &str, body: &str) -> InboundText {
         keyword: KeywordClass::None,
         received_at: Timestamp::from_millis(1_795_000_000_000),
     }
+}
+
+/// Ann's text `body` handed to the sequences (inside the inbound job): a run takes it.
+async fn run_takes(moto: &MotoApp, ann: &Contact, sid: &str, body: &str) {
+    let text = text(sid, body);
+    let handoff = sequence::on_inbound(&moto.app, &moto.account, &text, Some(ann))
+        .await
+        .expect("handed off");
+    assert!(matches!(handoff, Handoff::Took { .. }), "{handoff:?}");
 }
 
 /// Takes every job off the automation queue.
@@ -97,10 +106,7 @@ async fn sequence_step_aws_calls() {
     };
 
     // 1. A keyword text starts a run (inside the inbound job, after the contact step).
-    let handoff = sequence::on_inbound(app, account, &text("SM01", "survey"), Some(&ann))
-        .await
-        .expect("handed off");
-    assert!(matches!(handoff, Handoff::Took { .. }), "{handoff:?}");
+    run_takes(&moto, &ann, "SM01", "survey").await;
     check(
         "keyword start",
         take(),
@@ -147,15 +153,9 @@ async fn sequence_step_aws_calls() {
     // 3. A reply that does not finish the run ("9": the quote question next), its effect
     //    jobs run; then the reply that finishes it (a closing step). A reply that does not
     //    finish the run makes the same calls but the last (the lock stays).
-    let handoff = sequence::on_inbound(app, account, &text("SM02", "9"), Some(&ann))
-        .await
-        .expect("handed off");
-    assert!(matches!(handoff, Handoff::Took { .. }), "{handoff:?}");
+    run_takes(&moto, &ann, "SM02", "9").await;
     run_queued_jobs(&moto).await;
-    let handoff = sequence::on_inbound(app, account, &text("SM03", "Yes"), Some(&ann))
-        .await
-        .expect("handed off");
-    assert!(matches!(handoff, Handoff::Took { .. }), "{handoff:?}");
+    run_takes(&moto, &ann, "SM03", "Yes").await;
     check(
         "reply (last step)",
         take(),

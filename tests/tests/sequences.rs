@@ -63,6 +63,13 @@ impl Harness {
         .await
     }
 
+    /// Starts the survey for Ann from the CRM, and takes its first jobs off the queue.
+    async fn ann_in_the_survey(&self) {
+        let (status, body) = self.start("survey", "contactId={ann}").await;
+        assert_eq!(status, 202, "{body}");
+        self.jobs().await;
+    }
+
     /// Every automation job queued so far (taken off the queue).
     async fn jobs(&self) -> Vec<AutomationEnvelope> {
         drain(self.rt.queue.as_ref(), QueueName::Automation, Drain::Hide)
@@ -379,9 +386,7 @@ async fn a_keyword_text_starts_a_run_and_replies_walk_it() {
 async fn a_retried_text_queues_the_same_jobs_and_advances_once() {
     let h = harness().await;
     let app = &h.rt.app;
-    let (status, _) = h.start("survey", "contactId={ann}").await;
-    assert_eq!(status, 202);
-    h.jobs().await;
+    h.ann_in_the_survey().await;
 
     let reply = h.text(ANN, "SM10", "9").await;
     process_inner(app, &reply).await.expect("first attempt");
@@ -434,9 +439,7 @@ async fn a_retried_text_queues_the_same_jobs_and_advances_once() {
 #[tokio::test]
 async fn stop_inside_a_run_ends_it_with_the_opt_out_tag() {
     let h = harness().await;
-    let (status, _) = h.start("survey", "contactId={ann}").await;
-    assert_eq!(status, 202);
-    h.jobs().await;
+    h.ann_in_the_survey().await;
 
     let processed = h.process("SM20", "STOP").await;
     assert_eq!(
@@ -464,9 +467,7 @@ async fn stop_inside_a_run_ends_it_with_the_opt_out_tag() {
 async fn a_deleted_sequence_ends_its_runs() {
     let h = harness().await;
     let app = &h.rt.app;
-    let (status, _) = h.start("survey", "contactId={ann}").await;
-    assert_eq!(status, 202);
-    h.jobs().await;
+    h.ann_in_the_survey().await;
     assert!(
         app.store
             .delete_sequence(&h.account.id, "survey")
