@@ -1,18 +1,10 @@
 //! The `smsflow` binary as a user runs it.
 
+mod support;
+
 use std::path::Path;
-use std::process::{Command, Output};
 
-const EXAMPLE: &str = include_str!("../../smsflow.example.toml");
-
-fn smsflow(args: &[&str], envs: &[(&str, &str)]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_smsflow"))
-        .args(args)
-        .envs(envs.iter().copied())
-        .env_remove("SMSFLOW_CONFIG")
-        .output()
-        .expect("smsflow runs")
-}
+use support::{EXAMPLE, Local, Operator, moto_env, pairs, smsflow};
 
 fn write_config(dir: &Path, text: &str) -> String {
     let path = dir.join("smsflow.toml");
@@ -24,17 +16,8 @@ fn write_config(dir: &Path, text: &str) -> String {
 fn check_config_accepts_the_example() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = write_config(dir.path(), EXAMPLE);
-    let out = smsflow(&["check-config", "--config", &path], &[]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        stdout.contains("account acme (Acme Roofing): numbers +19523142318, +18885550100"),
-        "{stdout}"
-    );
+    smsflow(&["check-config", "--config", &path], &[])
+        .prints(&["account acme (Acme Roofing): numbers +19523142318, +18885550100"]);
 }
 
 #[test]
@@ -59,12 +42,12 @@ fn bad_configuration_stops_serve_naming_file_field_and_problem() {
     for (from, to, expected) in cases {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = write_config(dir.path(), &EXAMPLE.replacen(from, to, 1));
-        let out = smsflow(&["serve", "--config", &path], &[]);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "{expected}: serve must not start");
+        let run = smsflow(&["serve", "--config", &path], &[]);
+        assert_ne!(run.code, 0, "{expected}: serve must not start");
         assert!(
-            stderr.contains(&format!("{path}: {expected}")),
-            "{expected}: {stderr}"
+            run.stderr.contains(&format!("{path}: {expected}")),
+            "{expected}: {}",
+            run.stderr
         );
         assert!(
             !dir.path().join(".smsflow").exists(),
@@ -75,40 +58,42 @@ fn bad_configuration_stops_serve_naming_file_field_and_problem() {
 
 #[test]
 fn missing_config_file_is_a_clear_error() {
-    let out = smsflow(&["serve", "--config", "/nonexistent/smsflow.toml"], &[]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
+    let run = smsflow(&["serve", "--config", "/nonexistent/smsflow.toml"], &[]);
+    assert_ne!(run.code, 0);
     assert!(
-        stderr.contains("/nonexistent/smsflow.toml: (file): cannot read"),
-        "{stderr}"
+        run.stderr
+            .contains("/nonexistent/smsflow.toml: (file): cannot read"),
+        "{}",
+        run.stderr
     );
 }
 
 #[test]
 fn keygen_prints_a_key_and_its_digest() {
-    let out = smsflow(&["keygen"], &[]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success());
+    let run = smsflow(&["keygen"], &[]);
+    let stdout = run.ok();
     let lines: Vec<&str> = stdout.lines().collect();
     assert!(lines[0].starts_with("send_key        = \""), "{stdout}");
     assert!(lines[1].starts_with("send_key_sha256 = \""), "{stdout}");
     assert_eq!(lines[1].len(), "send_key_sha256 = \"\"".len() + 64);
 }
 
+/// moto's environment with `SMSFLOW_TABLE` naming a table of this process.
+fn moto_env_with_table(prefix: &str) -> Vec<(String, String)> {
+    let mut env = moto_env();
+    env.push((
+        "SMSFLOW_TABLE".into(),
+        format!("{prefix}-{}", std::process::id()),
+    ));
+    env
+}
+
 #[test]
 fn accounts_push_and_list_against_aws() {
-    let endpoint = std::env::var("SMSFLOW_TEST_AWS_ENDPOINT")
-        .expect("SMSFLOW_TEST_AWS_ENDPOINT is not set: run ./scripts/test.sh (it starts moto)");
     let dir = tempfile::tempdir().expect("temp dir");
     let path = write_config(dir.path(), EXAMPLE);
-    let table = format!("cli-{}", std::process::id());
-    let aws = [
-        ("AWS_ENDPOINT_URL", endpoint.as_str()),
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_ACCESS_KEY_ID", "test"),
-        ("AWS_SECRET_ACCESS_KEY", "test"),
-        ("SMSFLOW_TABLE", table.as_str()),
-    ];
+    let env = moto_env_with_table("cli");
+    let aws = pairs(&env);
     let push = smsflow(
         &[
             "accounts",
@@ -120,129 +105,71 @@ fn accounts_push_and_list_against_aws() {
         ],
         &aws,
     );
-    assert!(
-        push.status.success(),
-        "{}",
-        String::from_utf8_lossy(&push.stderr)
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&push.stdout),
-        "stored account acme\n"
-    );
+    assert_eq!(push.ok(), "stored account acme\n");
     let list = smsflow(&["accounts", "list", "--config", &path, "--aws"], &aws);
-    assert!(
-        list.status.success(),
-        "{}",
-        String::from_utf8_lossy(&list.stderr)
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&list.stdout),
-        "acme\t+19523142318, +18885550100\n"
-    );
+    assert_eq!(list.ok(), "acme\t+19523142318, +18885550100\n");
     // Without the table variable the command says what is missing.
-    let out = smsflow(&["accounts", "list", "--config", &path, "--aws"], &aws[..4]);
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("SMSFLOW_TABLE is not set"));
+    let run = smsflow(
+        &["accounts", "list", "--config", &path, "--aws"],
+        &pairs(&moto_env()),
+    );
+    assert_ne!(run.code, 0);
+    assert!(run.stderr.contains("SMSFLOW_TABLE is not set"));
 }
 
 const APPOINTMENT: &str = include_str!("../../examples/sequences/appointment.yaml");
 
-/// A directory with the example configuration (its data in the directory) and the example
-/// account stored in the local database.
-fn local_setup() -> (tempfile::TempDir, String) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let config = write_config(dir.path(), EXAMPLE);
-    let push = smsflow(&["accounts", "push", "--config", &config], &[]);
-    assert!(
-        push.status.success(),
-        "{}",
-        String::from_utf8_lossy(&push.stderr)
-    );
-    (dir, config)
-}
-
-fn write_file(dir: &Path, name: &str, text: &str) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, text).expect("write file");
-    path.display().to_string()
-}
-
-fn ok_stdout(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 #[test]
 fn sequences_apply_list_show_delete() {
-    let (dir, config) = local_setup();
-    let file = write_file(dir.path(), "appointment.yaml", APPOINTMENT);
-    let cfg = ["--config", config.as_str()];
-    let run = |args: &[&str]| smsflow(&[args, &cfg[..]].concat(), &[]);
+    let local = Local::new();
+    let file = local.file("appointment.yaml", APPOINTMENT);
 
     assert_eq!(
-        ok_stdout(&run(&["sequences", "apply", &file])),
+        local.run(&["sequences", "apply", &file]).ok(),
         "created sequence acme/appointment\n"
     );
     assert_eq!(
-        ok_stdout(&run(&["sequences", "apply", &file])),
+        local.run(&["sequences", "apply", &file]).ok(),
         "replaced sequence acme/appointment\n"
     );
     assert_eq!(
-        ok_stdout(&run(&["sequences", "list", "--account", "acme"])),
+        local.run(&["sequences", "list", "--account", "acme"]).ok(),
         "appointment\tboth\tBOOK, APPOINTMENT\n"
     );
-    let shown = ok_stdout(&run(&[
-        "sequences",
-        "show",
-        "--account",
-        "acme",
-        "appointment",
-    ]));
-    let definition: serde_json::Value = serde_json::from_str(&shown).expect("JSON definition");
+    let shown = local.run(&["sequences", "show", "--account", "acme", "appointment"]);
+    let definition: serde_json::Value = serde_json::from_str(shown.ok()).expect("JSON definition");
     assert_eq!(definition["name"], "appointment");
     assert_eq!(definition["steps"][0]["name"], "ask-day");
 
     assert_eq!(
-        ok_stdout(&run(&[
-            "sequences",
-            "delete",
-            "--account",
-            "acme",
-            "appointment"
-        ])),
+        local
+            .run(&["sequences", "delete", "--account", "acme", "appointment"])
+            .ok(),
         "deleted sequence acme/appointment\n"
     );
     for args in [
         &["sequences", "delete", "--account", "acme", "appointment"][..],
         &["sequences", "show", "--account", "acme", "appointment"][..],
     ] {
-        let out = run(args);
-        assert!(!out.status.success(), "{args:?}");
+        let run = local.run(args);
+        assert_ne!(run.code, 0, "{args:?}");
         assert!(
-            String::from_utf8_lossy(&out.stderr)
+            run.stderr
                 .contains("account acme has no sequence 'appointment'"),
             "{args:?}"
         );
     }
     assert_eq!(
-        ok_stdout(&run(&["sequences", "list", "--account", "acme"])),
+        local.run(&["sequences", "list", "--account", "acme"]).ok(),
         ""
     );
 }
 
 #[test]
 fn sequences_apply_refuses_naming_file_step_and_reason() {
-    let (dir, config) = local_setup();
-    let file = write_file(dir.path(), "appointment.yaml", APPOINTMENT);
-    ok_stdout(&smsflow(
-        &["sequences", "apply", &file, "--config", &config],
-        &[],
-    ));
+    let local = Local::new();
+    let file = local.file("appointment.yaml", APPOINTMENT);
+    local.run(&["sequences", "apply", &file]).ok();
     // Each case edits the example; what stderr must say. Nothing is stored.
     let cases = [
         (
@@ -279,44 +206,27 @@ fn sequences_apply_refuses_naming_file_step_and_reason() {
     for (from, to, expected) in cases {
         let edited = APPOINTMENT.replacen(from, to, 1);
         assert_ne!(edited, APPOINTMENT, "the case edits something: {from}");
-        let bad = write_file(dir.path(), "bad.yaml", &edited);
-        let out = smsflow(&["sequences", "apply", &bad, "--config", &config], &[]);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "{expected}: must be refused");
-        assert!(stderr.contains(expected), "{expected}: {stderr}");
+        let bad = local.file("bad.yaml", &edited);
+        let run = local.run(&["sequences", "apply", &bad]);
+        assert_ne!(run.code, 0, "{expected}: must be refused");
+        assert!(run.stderr.contains(expected), "{expected}: {}", run.stderr);
     }
     assert_eq!(
-        ok_stdout(&smsflow(
-            &[
-                "sequences",
-                "list",
-                "--account",
-                "acme",
-                "--config",
-                &config
-            ],
-            &[]
-        )),
+        local.run(&["sequences", "list", "--account", "acme"]).ok(),
         "appointment\tboth\tBOOK, APPOINTMENT\n"
     );
 }
 
 #[test]
 fn sequences_against_aws() {
-    let endpoint = std::env::var("SMSFLOW_TEST_AWS_ENDPOINT")
-        .expect("SMSFLOW_TEST_AWS_ENDPOINT is not set: run ./scripts/test.sh (it starts moto)");
     let dir = tempfile::tempdir().expect("temp dir");
     let config = write_config(dir.path(), EXAMPLE);
-    let file = write_file(dir.path(), "appointment.yaml", APPOINTMENT);
-    let table = format!("cli-seq-{}", std::process::id());
-    let aws = [
-        ("AWS_ENDPOINT_URL", endpoint.as_str()),
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_ACCESS_KEY_ID", "test"),
-        ("AWS_SECRET_ACCESS_KEY", "test"),
-        ("SMSFLOW_TABLE", table.as_str()),
-    ];
-    ok_stdout(&smsflow(
+    let file = dir.path().join("appointment.yaml");
+    std::fs::write(&file, APPOINTMENT).expect("write file");
+    let file = file.display().to_string();
+    let env = moto_env_with_table("cli-seq");
+    let aws = pairs(&env);
+    smsflow(
         &[
             "accounts",
             "push",
@@ -326,24 +236,19 @@ fn sequences_against_aws() {
             "--create-table",
         ],
         &aws,
-    ));
+    )
+    .ok();
     let with = |args: &[&str]| smsflow(&[args, &["--config", &config, "--aws"]].concat(), &aws);
     assert_eq!(
-        ok_stdout(&with(&["sequences", "apply", &file])),
+        with(&["sequences", "apply", &file]).ok(),
         "created sequence acme/appointment\n"
     );
     assert_eq!(
-        ok_stdout(&with(&["sequences", "list", "--account", "acme"])),
+        with(&["sequences", "list", "--account", "acme"]).ok(),
         "appointment\tboth\tBOOK, APPOINTMENT\n"
     );
     assert_eq!(
-        ok_stdout(&with(&[
-            "sequences",
-            "delete",
-            "--account",
-            "acme",
-            "appointment"
-        ])),
+        with(&["sequences", "delete", "--account", "acme", "appointment"]).ok(),
         "deleted sequence acme/appointment\n"
     );
     // The local database was never touched.

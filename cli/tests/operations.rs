@@ -12,14 +12,13 @@ use smsflow_shared::adapters::embedded::queue::QueuePolicy;
 use smsflow_shared::adapters::embedded::{EmbeddedDb, EmbeddedQueue, EmbeddedStore};
 use smsflow_shared::domain::routing::{RoutingDecision, RoutingRule};
 use smsflow_shared::domain::{
-    AccountId, Direction, EmailAddress, KeyHash, MessageRecord, MessageStatus, PhoneNumber,
-    Timestamp,
+    AccountId, Direction, EmailAddress, KeyHash, MessageStatus, PhoneNumber, Timestamp,
 };
 use smsflow_shared::ports::{
     ConsentStore, ConversationStore, GoalLog, GoalRecord, GoalResult, JobFailure, JobFailureStore,
     JobQueue, OutgoingMessage, QueueName, QueueReceiver, SystemClock,
 };
-use support::{Local, smsflow};
+use support::{Local, Operator, message, recently, smsflow, texts};
 
 const SEND_JOB: &str = r#"{"message_id":"01JSEND","account":"acme","to":"+19523140001","sender":{"kind":"number","number":"+19523142318"},"body":"hi","campaign":"spring"}"#;
 const GOAL_JOB: &str = r#"{"job_id":"inbound:SM1:goal","kind":"achieve_goal","account":"acme","contact_id":"42","call_name":"Inbound19523142318"}"#;
@@ -96,17 +95,13 @@ fn a_locked_database_is_a_backend_failure_with_a_hint() {
     let local = Local::new();
     let _held = EmbeddedDb::open(&local.db_path()).expect("database opens");
     let run = local.run(&["accounts", "list"]);
-    let stderr = run.fails_with(5);
-    assert!(
-        stderr.contains("is `smsflow serve` running on it?"),
-        "{stderr}"
-    );
+    run.fails_saying(5, &["is `smsflow serve` running on it?"]);
 }
 
 #[test]
 fn existing_commands_print_json_too() {
     let local = Local::new();
-    let listed = local.run(&["--json", "accounts", "list"]).json();
+    let listed = local.json(&["accounts", "list"]);
     assert_eq!(listed[0]["id"], "acme");
     assert_eq!(
         listed[0]["numbers"],
@@ -115,28 +110,21 @@ fn existing_commands_print_json_too() {
     let keys = smsflow(&["--json", "keygen"], &[]).json();
     let key = keys["send_key"].as_str().expect("key");
     assert_eq!(keys["send_key_sha256"], KeyHash::of(key).as_hex());
-    let config = local.run(&["--json", "check-config"]).json();
+    let config = local.json(&["check-config"]);
     assert_eq!(config["accounts"][0]["id"], "acme");
     assert_eq!(
-        local
-            .run(&["--json", "goals", "disabled", "--account", "acme"])
-            .json(),
+        local.json(&["goals", "disabled", "--account", "acme"]),
         json!([])
     );
     // The issue's names work as aliases.
     for reset in ["reset", "reset-disabled"] {
         assert_eq!(
-            local
-                .run(&["--json", "goals", reset, "--account", "acme"])
-                .json(),
+            local.json(&["goals", reset, "--account", "acme"]),
             json!({"account": "acme", "reset": 0})
         );
     }
     for push in ["push", "create"] {
-        assert_eq!(
-            local.run(&["--json", "accounts", push]).json(),
-            json!({"stored": ["acme"]})
-        );
+        assert_eq!(local.json(&["accounts", push]), json!({"stored": ["acme"]}));
     }
 }
 
@@ -176,8 +164,7 @@ fn optouts_import_reports_rows_and_a_second_run_adds_nothing() {
     );
 
     let second = local.run(&["optouts", "import", &csv, "--account", "acme"]);
-    let stderr = second.fails_with(6);
-    assert!(stderr.contains("2 invalid row(s)"), "{stderr}");
+    second.fails_saying(6, &["2 invalid row(s)"]);
     assert!(
         second.stdout.contains("  accepted            0\n"),
         "{}",
@@ -208,29 +195,15 @@ fn optouts_import_reports_rows_and_a_second_run_adds_nothing() {
 
     // The export reads back in as duplicates only; --output writes a file.
     let file = local.dir.path().join("export.csv").display().to_string();
-    let written = local
-        .run(&[
-            "--json",
-            "optouts",
-            "export",
-            "--account",
-            "acme",
-            "--output",
-            &file,
-        ])
-        .json();
+    let written = local.json(&["optouts", "export", "--account", "acme", "--output", &file]);
     assert_eq!(written["exported"], 3);
-    let again = local
-        .run(&["--json", "optouts", "import", &file, "--account", "acme"])
-        .json();
+    let again = local.json(&["optouts", "import", &file, "--account", "acme"]);
     assert_eq!(
         (again["accepted"].clone(), again["duplicates"].clone()),
         (json!(0), json!(3))
     );
 
-    let exported = local
-        .run(&["--json", "optouts", "export", "--account", "acme"])
-        .json();
+    let exported = local.json(&["optouts", "export", "--account", "acme"]);
     assert_eq!(exported[0]["phone"], "+19523140001");
     assert_eq!(exported[0]["source"], "web form");
 }
@@ -240,14 +213,12 @@ fn optouts_import_refuses_a_file_without_a_phone_column() {
     let local = Local::new();
     let csv = local.file("people.csv", "name,email\nJohn,john@example.com\n");
     let run = local.run(&["optouts", "import", &csv, "--account", "acme"]);
-    let stderr = run.fails_with(4);
-    assert!(
-        stderr.contains("names no phone column (it is: name,email)"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("hint: start the file with a header"),
-        "{stderr}"
+    run.fails_saying(
+        4,
+        &[
+            "names no phone column (it is: name,email)",
+            "hint: start the file with a header",
+        ],
     );
     let missing = local.run(&["optouts", "import", "/nonexistent.csv", "--account", "acme"]);
     assert!(
@@ -263,19 +234,12 @@ fn optouts_import_refuses_a_file_without_a_phone_column() {
 #[test]
 fn accounts_show_rotate_key_and_set_limit() {
     let local = Local::new();
-    let shown = local
-        .run(&["--json", "accounts", "show", "--account", "acme"])
-        .json();
+    let shown = local.json(&["accounts", "show", "--account", "acme"]);
     assert_eq!(shown["name"], "Acme Roofing");
     assert_eq!(shown["queue_limit"], 500);
     assert_eq!(shown["users"].as_array().map(Vec::len), Some(2));
     let text = local.run(&["accounts", "show", "--account", "acme"]);
-    assert!(
-        text.ok()
-            .contains("+19523142318  long_code  1      office@acme.example"),
-        "{}",
-        text.stdout
-    );
+    text.prints(&["+19523142318  long_code  1      office@acme.example"]);
     // Secrets never appear.
     let everything = format!(
         "{}{}",
@@ -286,16 +250,12 @@ fn accounts_show_rotate_key_and_set_limit() {
         assert!(!everything.contains(secret), "{secret} printed");
     }
 
-    let rotated = local
-        .run(&["--json", "accounts", "rotate-key", "--account", "acme"])
-        .json();
+    let rotated = local.json(&["accounts", "rotate-key", "--account", "acme"]);
     let key = rotated["send_key"].as_str().expect("key");
     let url = rotated["send_url"].as_str().expect("url");
     assert!(url.ends_with(&format!("/crm/acme/send?key={key}")), "{url}");
     assert!(url.starts_with("http"), "{url}");
-    let after = local
-        .run(&["--json", "accounts", "show", "--account", "acme"])
-        .json();
+    let after = local.json(&["accounts", "show", "--account", "acme"]);
     assert_eq!(after["send_key_sha256"], KeyHash::of(key).as_hex());
     assert_ne!(after["send_key_sha256"], shown["send_key_sha256"]);
     let human = local.run(&[
@@ -306,13 +266,7 @@ fn accounts_show_rotate_key_and_set_limit() {
         "--crm-url",
         "https://x.lambda-url.aws/",
     ]);
-    assert!(
-        human
-            .ok()
-            .contains("  https://x.lambda-url.aws/crm/acme/send?key="),
-        "{}",
-        human.stdout
-    );
+    human.prints(&["  https://x.lambda-url.aws/crm/acme/send?key="]);
     assert!(
         human
             .stderr
@@ -321,45 +275,34 @@ fn accounts_show_rotate_key_and_set_limit() {
         human.stderr
     );
 
-    let limit = local
-        .run(&[
-            "--json",
-            "accounts",
-            "set-limit",
-            "--account",
-            "acme",
-            "--queue-limit",
-            "25",
-        ])
-        .json();
+    let limit = local.json(&[
+        "accounts",
+        "set-limit",
+        "--account",
+        "acme",
+        "--queue-limit",
+        "25",
+    ]);
     assert_eq!(
         limit,
         json!({"account": "acme", "queue_limit": 25, "previous_queue_limit": 500})
     );
-    let shown = local
-        .run(&["--json", "accounts", "show", "--account", "acme"])
-        .json();
+    let shown = local.json(&["accounts", "show", "--account", "acme"]);
     assert_eq!(shown["queue_limit"], 25);
     assert_eq!(shown["debug_log_bodies"], false);
 
-    let debug = local
-        .run(&[
-            "--json",
-            "accounts",
-            "set-debug",
-            "--account",
-            "acme",
-            "--log-bodies",
-            "true",
-        ])
-        .json();
+    let debug = local.json(&[
+        "accounts",
+        "set-debug",
+        "--account",
+        "acme",
+        "--log-bodies",
+        "true",
+    ]);
     assert_eq!(debug, json!({"account": "acme", "debug_log_bodies": true}));
-    let shown = local.run(&["accounts", "show", "--account", "acme"]);
-    assert!(
-        shown.ok().contains("  log bodies        true"),
-        "{}",
-        shown.stdout
-    );
+    local
+        .run(&["accounts", "show", "--account", "acme"])
+        .prints(&["  log bodies        true"]);
     local
         .run(&[
             "accounts",
@@ -385,25 +328,20 @@ fn accounts_show_rotate_key_and_set_limit() {
 #[test]
 fn numbers_and_users_add_list_remove() {
     let local = Local::new();
-    let added = local
-        .run(&[
-            "--json",
-            "numbers",
-            "add",
-            "--account",
-            "acme",
-            "--number",
-            "(952) 314-9999",
-            "--kind",
-            "toll_free",
-            "--backup-email",
-            "desk@acme.example",
-        ])
-        .json();
+    let added = local.json(&[
+        "numbers",
+        "add",
+        "--account",
+        "acme",
+        "--number",
+        "(952) 314-9999",
+        "--kind",
+        "toll_free",
+        "--backup-email",
+        "desk@acme.example",
+    ]);
     assert_eq!(added.as_array().map(Vec::len), Some(3));
-    let listed = local
-        .run(&["--json", "numbers", "list", "--account", "acme"])
-        .json();
+    let listed = local.json(&["numbers", "list", "--account", "acme"]);
     assert_eq!(listed[2]["number"], "+19523149999");
     assert_eq!(listed[2]["kind"], "toll_free");
     assert_eq!(listed[2]["segments_per_second"], 3.0);
@@ -466,24 +404,17 @@ fn numbers_and_users_add_list_remove() {
             run.stderr
         );
     }
-    let text = local.run(&["numbers", "list", "--account", "acme"]);
-    assert!(
-        text.ok()
-            .contains("+19523149999  toll_free  3      desk@acme.example"),
-        "{}",
-        text.stdout
-    );
-    let removed = local
-        .run(&[
-            "--json",
-            "numbers",
-            "remove",
-            "--account",
-            "acme",
-            "--number",
-            "952-314-9999",
-        ])
-        .json();
+    local
+        .run(&["numbers", "list", "--account", "acme"])
+        .prints(&["+19523149999  toll_free  3      desk@acme.example"]);
+    let removed = local.json(&[
+        "numbers",
+        "remove",
+        "--account",
+        "acme",
+        "--number",
+        "952-314-9999",
+    ]);
     assert_eq!(removed.as_array().map(Vec::len), Some(2));
 
     local
@@ -502,30 +433,17 @@ fn numbers_and_users_add_list_remove() {
             "7",
         ])
         .ok();
-    let users = local
-        .run(&["--json", "users", "list", "--account", "acme"])
-        .json();
-    let ids: Vec<&str> = users
-        .as_array()
-        .expect("users")
-        .iter()
-        .filter_map(|u| u["id"].as_str())
-        .collect();
+    let users = local.json(&["users", "list", "--account", "acme"]);
+    let ids = texts(&users, "id");
     assert_eq!(ids, vec!["john", "mary", "zoe"]);
     assert_eq!(users[2]["crm_user_id"], "7");
-    let text = local.run(&["users", "list", "--account", "acme"]);
-    assert!(
-        text.ok()
-            .contains("zoe   Zoe Park     zoe@acme.example   7"),
-        "{}",
-        text.stdout
-    );
+    local
+        .run(&["users", "list", "--account", "acme"])
+        .prints(&["zoe   Zoe Park     zoe@acme.example   7"]);
     local
         .run(&["users", "remove", "--account", "acme", "--id", "zoe"])
         .ok();
-    let users = local
-        .run(&["--json", "users", "list", "--account", "acme"])
-        .json();
+    let users = local.json(&["users", "list", "--account", "acme"]);
     assert_eq!(users.as_array().map(Vec::len), Some(2));
 }
 
@@ -566,14 +484,12 @@ fn a_number_of_another_account_is_refused() {
         "--backup-email",
         "a@b.example",
     ]);
-    let stderr = run.fails_with(4);
-    assert!(
-        stderr.contains("number +19523142318 already belongs to account acme"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("hint: remove the number from account acme first"),
-        "{stderr}"
+    run.fails_saying(
+        4,
+        &[
+            "number +19523142318 already belongs to account acme",
+            "hint: remove the number from account acme first",
+        ],
     );
 }
 
@@ -591,38 +507,13 @@ fn a_messaging_service_of_another_account_is_refused() {
         ),
     );
     let run = local.run(&["accounts", "push"]);
-    let stderr = run.fails_with(4);
-    assert!(
-        stderr.contains(
-            "Messaging Service MG000000000000000000000000000000aa already belongs to account other"
-        ),
-        "{stderr}"
+    run.fails_saying(
+        4,
+        &[
+            "Messaging Service MG000000000000000000000000000000aa already belongs to account other",
+            "hint: remove the service from account other's",
+        ],
     );
-    assert!(
-        stderr.contains("hint: remove the service from account other's"),
-        "{stderr}"
-    );
-}
-
-fn message(n: u32, contact: &str, direction: Direction, status: MessageStatus) -> MessageRecord {
-    MessageRecord {
-        id: format!("01J{n:023}"),
-        account: acme(),
-        contact_phone: phone(contact),
-        our_sender: "+19523142318".into(),
-        direction,
-        body: format!("message {n}"),
-        media_urls: vec![],
-        status,
-        provider_sid: Some(format!("SM{n}")),
-        error_code: None,
-        user_id: None,
-        campaign: None,
-        created_at: Timestamp::from_millis(1_714_564_800_000 + i64::from(n) * 60_000),
-        updated_at: Timestamp::from_millis(1_714_564_800_000 + i64::from(n) * 60_000),
-        contact_id: None,
-        routing: None,
-    }
 }
 
 #[test]
@@ -716,42 +607,23 @@ fn conversations_list_and_show() {
             .await
             .expect("consent");
     });
-    let listed = local
-        .run(&["--json", "conversations", "list", "--account", "acme"])
-        .json();
-    let phones: Vec<&str> = listed
-        .as_array()
-        .expect("list")
-        .iter()
-        .filter_map(|c| c["phone"].as_str())
-        .collect();
+    let listed = local.json(&["conversations", "list", "--account", "acme"]);
+    let phones = texts(&listed, "phone");
     assert_eq!(phones, vec!["+19523140002", "+19523140001"]);
     assert_eq!(listed[0]["opted_out"], true);
     assert_eq!(listed[1]["last_direction"], "inbound");
-    let text = local.run(&["conversations", "list", "--account", "acme"]);
-    assert!(
-        text.ok()
-            .contains("+19523140002  2024-05-01 12:03:00  out   opted out"),
-        "{}",
-        text.stdout
-    );
+    local
+        .run(&["conversations", "list", "--account", "acme"])
+        .prints(&["+19523140002  2024-05-01 12:03:00  out   opted out"]);
 
-    let thread = local
-        .run(&[
-            "--json",
-            "conversations",
-            "show",
-            "--account",
-            "acme",
-            "(952) 314-0001",
-        ])
-        .json();
-    let ids: Vec<&str> = thread["messages"]
-        .as_array()
-        .expect("messages")
-        .iter()
-        .filter_map(|m| m["id"].as_str())
-        .collect();
+    let thread = local.json(&[
+        "conversations",
+        "show",
+        "--account",
+        "acme",
+        "(952) 314-0001",
+    ]);
+    let ids = texts(&thread["messages"], "id");
     assert_eq!(
         ids,
         vec!["01J00000000000000000000001", "01J00000000000000000000002"],
@@ -779,43 +651,25 @@ fn conversations_list_and_show() {
     );
     assert_eq!(thread["phone_health"]["status"], "active");
     let text = local.run(&["conversations", "show", "--account", "acme", "+19523140001"]);
-    let out = text.ok();
-    assert!(
-        out.contains("2024-05-01 12:01:00 UTC  -> out  delivered  user mary  campaign spring"),
-        "{out}"
-    );
-    assert!(out.contains("    Thanks!\n    See you\n    routed to user mary <mary@acme.example>: Mary sent the last SMS."), "{out}");
-    assert!(
-        out.contains("    goals: GoodNumber (not configured in the CRM), SendAuto (achieved)"),
-        "{out}"
-    );
+    let out = text.prints(&[
+        "2024-05-01 12:01:00 UTC  -> out  delivered  user mary  campaign spring",
+        "    Thanks!\n    See you\n    routed to user mary <mary@acme.example>: Mary sent the last SMS.",
+        "    goals: GoodNumber (not configured in the CRM), SendAuto (achieved)",
+    ]);
     assert!(
         out.ends_with(
             "request 01J00000000000000000000005: no message sent (refused, or not sent yet)\n    goals: BlockedNumber (achieved)\n"
         ),
         "{out}"
     );
-    let refused_only = local.run(&["conversations", "show", "--account", "acme", "+19523140003"]);
-    assert!(
-        refused_only
-            .ok()
-            .contains("    goals: QueueExceeded (failed)"),
-        "{}",
-        refused_only.stdout
-    );
+    local
+        .run(&["conversations", "show", "--account", "acme", "+19523140003"])
+        .prints(&["    goals: QueueExceeded (failed)"]);
     let failed = local.run(&["conversations", "show", "--account", "acme", "+19523140002"]);
-    assert!(
-        failed.ok().contains("undelivered  error 30003 transient"),
-        "{}",
-        failed.stdout
-    );
-    assert!(
-        failed
-            .stdout
-            .contains("consent: opted out 2024-05-01 12:03:20 UTC (STOP keyword)"),
-        "{}",
-        failed.stdout
-    );
+    failed.prints(&[
+        "undelivered  error 30003 transient",
+        "consent: opted out 2024-05-01 12:03:20 UTC (STOP keyword)",
+    ]);
     let none = local.run(&["conversations", "show", "--account", "acme", "+19523140009"]);
     assert!(
         none.fails_with(3)
@@ -881,9 +735,7 @@ fn dlq_list_shows_jobs_and_redrive_moves_them_back() {
         (send, goal, poison)
     });
 
-    let listed = local
-        .run(&["--json", "dlq", "list", "--queue", "send"])
-        .json();
+    let listed = local.json(&["dlq", "list", "--queue", "send"]);
     assert_eq!(listed.as_array().map(Vec::len), Some(1));
     assert_eq!(listed[0]["message_id"], send_id.as_str());
     assert_eq!(listed[0]["kind"], "send");
@@ -891,26 +743,16 @@ fn dlq_list_shows_jobs_and_redrive_moves_them_back() {
     assert_eq!(listed[0]["details"]["message_id"], "01JSEND");
     assert_eq!(listed[0]["last_error"]["error"], "twilio answered 500");
     // Listing leaves them in place.
-    let text = local.run(&["dlq", "list", "--queue", "automation"]);
-    let out = text.ok();
-    assert!(out.contains("2 dead-lettered automation job(s)"), "{out}");
-    assert!(
-        out.contains(&format!("{goal_id}  achieve_goal  account acme")),
-        "{out}"
-    );
-    assert!(
-        out.contains("call_name=Inbound19523142318  contact_id=42  job_id=inbound:SM1:goal"),
-        "{out}"
-    );
-    assert!(out.contains("last error: not recorded"), "{out}");
-    assert!(
-        out.contains(&format!("{poison_id}  undecodable  account -")),
-        "{out}"
-    );
-    assert!(
-        out.contains(" UTC): not a valid job: expected value"),
-        "{out}"
-    );
+    local
+        .run(&["dlq", "list", "--queue", "automation"])
+        .prints(&[
+            "2 dead-lettered automation job(s)",
+            &format!("{goal_id}  achieve_goal  account acme"),
+            "call_name=Inbound19523142318  contact_id=42  job_id=inbound:SM1:goal",
+            "last error: not recorded",
+            &format!("{poison_id}  undecodable  account -"),
+            " UTC): not a valid job: expected value",
+        ]);
 
     // Redrive one by id; an unknown id is reported as not found after the rest moved.
     let run = local.run(&[
@@ -923,11 +765,7 @@ fn dlq_list_shows_jobs_and_redrive_moves_them_back() {
         "--message-id",
         "nope",
     ]);
-    let stderr = run.fails_with(3);
-    assert!(
-        stderr.contains("not in the automation dead-letter queue: nope"),
-        "{stderr}"
-    );
+    run.fails_saying(3, &["not in the automation dead-letter queue: nope"]);
     assert!(
         run.stdout.contains(&format!(
             "moved {goal_id} (achieve_goal) back to the automation queue as "
@@ -935,15 +773,11 @@ fn dlq_list_shows_jobs_and_redrive_moves_them_back() {
         "{}",
         run.stdout
     );
-    let left = local
-        .run(&["--json", "dlq", "list", "--queue", "automation"])
-        .json();
+    let left = local.json(&["dlq", "list", "--queue", "automation"]);
     assert_eq!(left[0]["message_id"], poison_id.as_str());
     assert_eq!(left.as_array().map(Vec::len), Some(1));
 
-    let moved = local
-        .run(&["--json", "dlq", "redrive", "--queue", "send"])
-        .json();
+    let moved = local.json(&["dlq", "redrive", "--queue", "send"]);
     assert_eq!(moved["moved"][0]["dead_letter_id"], send_id.as_str());
     let new_id = moved["moved"][0]["new_message_id"]
         .as_str()
@@ -982,10 +816,4 @@ fn dlq_list_shows_jobs_and_redrive_moves_them_back() {
             .any(|(q, _, b)| *q == QueueName::Automation && b == GOAL_JOB),
         "{bodies:?}"
     );
-}
-
-/// A failure time inside the retention window (failures older than 14 days are not shown).
-fn recently() -> Timestamp {
-    use smsflow_shared::ports::Clock;
-    smsflow_shared::ports::SystemClock.now()
 }

@@ -11,15 +11,13 @@ use serde_json::{Value, json};
 use smsflow_shared::adapters::aws::dynamodb::{DynamoStore, create_table};
 use smsflow_shared::adapters::aws::sqs::{SqsQueue, create_queues};
 use smsflow_shared::config::QueueUrls;
-use smsflow_shared::domain::{
-    AccountId, Direction, KeyHash, MessageRecord, MessageStatus, PhoneNumber, Timestamp,
-};
+use smsflow_shared::domain::{Direction, KeyHash, MessageRecord, MessageStatus, PhoneNumber};
 use smsflow_shared::ports::{
     ConversationStore, JobFailure, JobFailureStore, JobQueue, OutgoingMessage, QueueName,
     QueueReceiver, ReceivedMessage,
 };
 use smsflow_tests::moto;
-use support::{Local, Run, smsflow};
+use support::{Local, Operator, Run, message, moto_env, pairs, recently, smsflow, texts};
 
 /// A fresh table and queues on moto, and the environment that points the CLI at them.
 struct Aws {
@@ -62,15 +60,13 @@ impl Aws {
         aws
     }
 
-    fn run(&self, args: &[&str]) -> Run {
-        let mut all = args.to_vec();
-        all.push("--aws");
-        let env: Vec<(&str, &str)> = self
-            .env
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
+    /// Runs `args` with `--aws` in this environment less `variable`.
+    fn run_without(&self, variable: &str, args: &[&str]) -> Run {
+        let env: Vec<(&str, &str)> = pairs(&self.env)
+            .into_iter()
+            .filter(|(k, _)| *k != variable)
             .collect();
-        smsflow(&all, &env)
+        smsflow(&[args, &["--aws"]].concat(), &env)
     }
 
     /// Up to 10 messages of `queue`, hidden for 30 s, waiting up to `wait` for the first.
@@ -84,18 +80,14 @@ impl Aws {
     }
 }
 
-/// moto's endpoint, region and credentials, as the AWS environment of the CLI.
-fn sdk_env() -> Vec<(String, String)> {
-    vec![
-        ("AWS_ENDPOINT_URL".to_string(), moto::endpoint()),
-        ("AWS_REGION".into(), "us-east-1".into()),
-        ("AWS_ACCESS_KEY_ID".into(), "test".into()),
-        ("AWS_SECRET_ACCESS_KEY".into(), "test".into()),
-    ]
+impl Operator for Aws {
+    fn run(&self, args: &[&str]) -> Run {
+        smsflow(&[args, &["--aws"]].concat(), &pairs(&self.env))
+    }
 }
 
 fn aws_env(store: &DynamoStore, urls: &QueueUrls) -> Vec<(String, String)> {
-    let mut env = sdk_env();
+    let mut env = moto_env();
     env.push(("SMSFLOW_TABLE".into(), store.table().to_string()));
     for (queue, var, dlq_var) in [
         (
@@ -156,9 +148,7 @@ fn optouts_import_and_export_on_dynamodb() {
 #[test]
 fn accounts_numbers_and_users_on_dynamodb() {
     let aws = Aws::new();
-    let rotated = aws
-        .run(&["--json", "accounts", "rotate-key", "--account", "acme"])
-        .json();
+    let rotated = aws.json(&["accounts", "rotate-key", "--account", "acme"]);
     let key = rotated["send_key"].as_str().expect("key");
     assert_eq!(rotated["send_url"], Value::Null, "no CRM URL given");
     let with_url = aws.run(&[
@@ -169,16 +159,8 @@ fn accounts_numbers_and_users_on_dynamodb() {
         "--crm-url",
         "https://abc.lambda-url.us-east-1.on.aws",
     ]);
-    assert!(
-        with_url
-            .ok()
-            .contains("https://abc.lambda-url.us-east-1.on.aws/crm/acme/send?key="),
-        "{}",
-        with_url.stdout
-    );
-    let shown = aws
-        .run(&["--json", "accounts", "show", "--account", "acme"])
-        .json();
+    with_url.prints(&["https://abc.lambda-url.us-east-1.on.aws/crm/acme/send?key="]);
+    let shown = aws.json(&["accounts", "show", "--account", "acme"]);
     assert_ne!(
         shown["send_key_sha256"],
         KeyHash::of(key).as_hex(),
@@ -233,23 +215,11 @@ fn accounts_numbers_and_users_on_dynamodb() {
     .ok();
     aws.run(&["users", "remove", "--account", "acme", "--id", "john"])
         .ok();
-    let shown = aws
-        .run(&["--json", "accounts", "show", "--account", "acme"])
-        .json();
+    let shown = aws.json(&["accounts", "show", "--account", "acme"]);
     assert_eq!(shown["queue_limit"], 9);
-    let numbers: Vec<&str> = shown["numbers"]
-        .as_array()
-        .expect("numbers")
-        .iter()
-        .filter_map(|n| n["number"].as_str())
-        .collect();
+    let numbers = texts(&shown["numbers"], "number");
     assert_eq!(numbers, vec!["+19523142318", "+19523149999"]);
-    let users: Vec<&str> = shown["users"]
-        .as_array()
-        .expect("users")
-        .iter()
-        .filter_map(|u| u["id"].as_str())
-        .collect();
+    let users = texts(&shown["users"], "id");
     assert_eq!(users, vec!["mary", "zoe"]);
     // The removed number is free again: the account lookup by number follows.
     let found = aws.runtime.block_on(async {
@@ -272,18 +242,14 @@ fn accounts_numbers_and_users_on_dynamodb() {
     assert_eq!(found, (None, Some("acme".to_string())));
 
     // Without the table variable the command says what is missing.
-    let env: Vec<(&str, &str)> = aws
-        .env
-        .iter()
-        .filter(|(k, _)| k != "SMSFLOW_TABLE")
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let run = smsflow(&["accounts", "show", "--account", "acme", "--aws"], &env);
-    let stderr = run.fails_with(4);
-    assert!(stderr.contains("SMSFLOW_TABLE is not set"), "{stderr}");
-    assert!(
-        stderr.contains("pass --stack NAME") && stderr.contains("export SMSFLOW_TABLE="),
-        "{stderr}"
+    let run = aws.run_without("SMSFLOW_TABLE", &["accounts", "show", "--account", "acme"]);
+    run.fails_saying(
+        4,
+        &[
+            "SMSFLOW_TABLE is not set",
+            "pass --stack NAME",
+            "export SMSFLOW_TABLE=",
+        ],
     );
 }
 
@@ -296,62 +262,21 @@ fn conversations_on_dynamodb() {
             (2, "+19523140002", Direction::Outbound),
             (3, "+19523140001", Direction::Inbound),
         ] {
-            let at = Timestamp::from_millis(1_714_564_800_000 + n * 60_000);
-            let message = MessageRecord {
-                id: format!("01J{n:023}"),
-                account: AccountId::parse("acme").expect("id"),
-                contact_phone: PhoneNumber::parse_e164(contact).expect("phone"),
-                our_sender: "+19523142318".into(),
-                direction,
-                body: format!("message {n}"),
-                media_urls: vec![],
-                status: MessageStatus::Delivered,
+            let record = MessageRecord {
                 provider_sid: None,
-                error_code: None,
-                user_id: None,
-                campaign: None,
-                created_at: at,
-                updated_at: at,
-                contact_id: None,
-                routing: None,
+                ..message(n, contact, direction, MessageStatus::Delivered)
             };
-            aws.store.record_message(&message).await.expect("record");
+            aws.store.record_message(&record).await.expect("record");
         }
     });
-    let listed = aws
-        .run(&["--json", "conversations", "list", "--account", "acme"])
-        .json();
-    let phones: Vec<&str> = listed
-        .as_array()
-        .expect("list")
-        .iter()
-        .filter_map(|c| c["phone"].as_str())
-        .collect();
+    let listed = aws.json(&["conversations", "list", "--account", "acme"]);
+    let phones = texts(&listed, "phone");
     assert_eq!(phones, vec!["+19523140001", "+19523140002"]);
-    let thread = aws
-        .run(&[
-            "--json",
-            "conversations",
-            "show",
-            "--account",
-            "acme",
-            "952-314-0001",
-        ])
-        .json();
-    let bodies: Vec<&str> = thread["messages"]
-        .as_array()
-        .expect("messages")
-        .iter()
-        .filter_map(|m| m["body"].as_str())
-        .collect();
+    let thread = aws.json(&["conversations", "show", "--account", "acme", "952-314-0001"]);
+    let bodies = texts(&thread["messages"], "body");
     assert_eq!(bodies, vec!["message 1", "message 3"]);
-    let text = aws.run(&["conversations", "show", "--account", "acme", "+19523140002"]);
-    assert!(
-        text.ok()
-            .contains("2024-05-01 12:02:00 UTC  -> out  delivered\n    message 2"),
-        "{}",
-        text.stdout
-    );
+    aws.run(&["conversations", "show", "--account", "acme", "+19523140002"])
+        .prints(&["2024-05-01 12:02:00 UTC  -> out  delivered\n    message 2"]);
 }
 
 #[test]
@@ -388,34 +313,25 @@ fn dlq_list_and_redrive_on_sqs() {
             .expect("record failure");
         id
     });
-    let listed = aws
-        .run(&["--json", "dlq", "list", "--queue", "automation"])
-        .json();
+    let listed = aws.json(&["dlq", "list", "--queue", "automation"]);
     assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
     assert_eq!(listed[0]["message_id"], dead_id.as_str());
     assert_eq!(listed[0]["kind"], "apply_tag");
     assert_eq!(listed[0]["details"]["tag"], "sms-replied");
     assert_eq!(listed[0]["last_error"]["error"], "keap answered 503");
-    let text = aws.run(&["dlq", "list", "--queue", "automation"]);
-    assert!(
-        text.ok().contains(" UTC): keap answered 503"),
-        "{}",
-        text.stdout
-    );
+    aws.run(&["dlq", "list", "--queue", "automation"])
+        .prints(&[" UTC): keap answered 503"]);
     assert!(
         aws.run(&["dlq", "list", "--queue", "send"])
             .ok()
             .contains("is empty")
     );
 
-    let moved = aws
-        .run(&["--json", "dlq", "redrive", "--queue", "automation"])
-        .json();
+    let moved = aws.json(&["dlq", "redrive", "--queue", "automation"]);
     assert_eq!(moved["moved"][0]["dead_letter_id"], dead_id.as_str());
     assert_eq!(moved["moved"].as_array().map(Vec::len), Some(1));
     assert_eq!(
-        aws.run(&["--json", "dlq", "list", "--queue", "automation"])
-            .json(),
+        aws.json(&["dlq", "list", "--queue", "automation"]),
         json!([])
     );
     let back = aws.receive(QueueName::Automation, Duration::ZERO);
@@ -423,45 +339,29 @@ fn dlq_list_and_redrive_on_sqs() {
     assert_eq!(back[0].body, body);
 
     // Without the dead-letter URL the command says which variable to set.
-    let env: Vec<(&str, &str)> = aws
-        .env
-        .iter()
-        .filter(|(k, _)| k != "SMSFLOW_SEND_DLQ_URL")
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let run = smsflow(&["dlq", "list", "--queue", "send", "--aws"], &env);
-    let stderr = run.fails_with(4);
-    assert!(
-        stderr.contains("export SMSFLOW_SEND_DLQ_URL=<the stack's SendDeadLetterQueueUrl output>"),
-        "{stderr}"
+    let run = aws.run_without("SMSFLOW_SEND_DLQ_URL", &["dlq", "list", "--queue", "send"]);
+    run.fails_saying(
+        4,
+        &["export SMSFLOW_SEND_DLQ_URL=<the stack's SendDeadLetterQueueUrl output>"],
     );
-}
-
-/// A failure time inside the retention window (failures older than 14 days are not shown).
-fn recently() -> Timestamp {
-    use smsflow_shared::ports::Clock;
-    smsflow_shared::ports::SystemClock.now()
 }
 
 #[test]
 fn send_queues_the_job_on_sqs() {
     let aws = Aws::new();
-    let reply = aws
-        .run(&[
-            "--json",
-            "send",
-            "--account",
-            "acme",
-            "--to",
-            "952-314-0001",
-            "--message",
-            "Hi, ~User.FirstName~ here",
-            "--user",
-            "mary",
-            "--type",
-            "transactional",
-        ])
-        .json();
+    let reply = aws.json(&[
+        "send",
+        "--account",
+        "acme",
+        "--to",
+        "952-314-0001",
+        "--message",
+        "Hi, ~User.FirstName~ here",
+        "--user",
+        "mary",
+        "--type",
+        "transactional",
+    ]);
     assert_eq!(reply["outcome"], "queued", "{reply}");
     let jobs = aws.receive(QueueName::Send, Duration::from_secs(5));
     assert_eq!(jobs.len(), 1, "{jobs:?}");
@@ -476,13 +376,8 @@ fn send_queues_the_job_on_sqs() {
     );
 
     // Without the send queue's URL the command says which variable to set.
-    let env: Vec<(&str, &str)> = aws
-        .env
-        .iter()
-        .filter(|(k, _)| k != "SMSFLOW_SEND_QUEUE_URL")
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let run = smsflow(
+    let run = aws.run_without(
+        "SMSFLOW_SEND_QUEUE_URL",
         &[
             "send",
             "--account",
@@ -493,14 +388,11 @@ fn send_queues_the_job_on_sqs() {
             "hi",
             "--user",
             "mary",
-            "--aws",
         ],
-        &env,
     );
-    let stderr = run.fails_with(4);
-    assert!(
-        stderr.contains("export SMSFLOW_SEND_QUEUE_URL=<the stack's SendQueueUrl output>"),
-        "{stderr}"
+    run.fails_saying(
+        4,
+        &["export SMSFLOW_SEND_QUEUE_URL=<the stack's SendQueueUrl output>"],
     );
 }
 
@@ -563,23 +455,18 @@ impl Aws {
     }
 }
 
-/// `env` as the pairs `smsflow` takes.
-fn pairs(env: &[(String, String)]) -> Vec<(&str, &str)> {
-    env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
-}
-
 #[test]
 fn commands_find_the_table_and_queues_in_the_stack_outputs() {
     let aws = Aws::new();
     let stack = aws.moto_stack(&aws.stack_outputs());
     // Only the AWS environment: no SMSFLOW_TABLE, no queue URLs.
-    let sdk = sdk_env();
+    let sdk = moto_env();
     let env = pairs(&sdk);
 
     let listed = smsflow(&["--json", "accounts", "list", "--stack", &stack], &env).json();
     assert_eq!(listed[0]["id"], "acme", "{listed}");
     let dead = smsflow(&["dlq", "list", "--queue", "send", "--stack", &stack], &env);
-    assert!(dead.ok().contains("is empty"), "{}", dead.stdout);
+    dead.prints(&["is empty"]);
 
     let reply = smsflow(
         &[
@@ -616,13 +503,7 @@ fn commands_find_the_table_and_queues_in_the_stack_outputs() {
         ],
         &env,
     );
-    assert!(
-        rotated
-            .ok()
-            .contains("  https://abc.lambda-url.us-east-1.on.aws/crm/acme/send?key="),
-        "{}",
-        rotated.stdout
-    );
+    rotated.prints(&["  https://abc.lambda-url.us-east-1.on.aws/crm/acme/send?key="]);
 
     // With --aws, SMSFLOW_STACK names the stack.
     let mut named = env.clone();
@@ -637,13 +518,11 @@ fn a_variable_overrides_its_output_alone() {
     let mut outputs = aws.stack_outputs();
     outputs[0].1 = "smsflow-not-this-table".into();
     let stack = aws.moto_stack(&outputs);
-    let sdk = sdk_env();
+    let sdk = moto_env();
     let env = pairs(&sdk);
 
     let from_stack = smsflow(&["accounts", "list", "--stack", &stack], &env);
-    let stderr = from_stack.fails_with(5);
-    assert!(stderr.contains("ResourceNotFoundException"), "{stderr}");
-
+    from_stack.fails_saying(5, &["ResourceNotFoundException"]);
     let mut overridden = env.clone();
     overridden.push(("SMSFLOW_TABLE", aws.store.table()));
     let listed = smsflow(
@@ -657,7 +536,7 @@ fn a_variable_overrides_its_output_alone() {
         &["dlq", "list", "--queue", "automation", "--stack", &stack],
         &overridden,
     );
-    assert!(dead.ok().contains("is empty"), "{}", dead.stdout);
+    dead.prints(&["is empty"]);
     // SMSFLOW_CRM_URL overrides CampaignSendFunctionUrl.
     let mut crm = overridden.clone();
     crm.push(("SMSFLOW_CRM_URL", "https://crm.example"));
@@ -672,13 +551,7 @@ fn a_variable_overrides_its_output_alone() {
         ],
         &crm,
     );
-    assert!(
-        rotated
-            .ok()
-            .contains("  https://crm.example/crm/acme/send?key="),
-        "{}",
-        rotated.stdout
-    );
+    rotated.prints(&["  https://crm.example/crm/acme/send?key="]);
 }
 
 #[test]
@@ -800,7 +673,7 @@ fn stack_problems_name_the_flag_or_variable() {
         },
     ];
     for case in cases {
-        let mut env = sdk_env();
+        let mut env = moto_env();
         for (var, value) in &case.env {
             env.retain(|(k, _)| k != var);
             if let Some(value) = value {

@@ -12,7 +12,7 @@ use smsflow_shared::adapters::embedded::{EmbeddedDb, EmbeddedQueue, SandboxCrm};
 use smsflow_shared::config::LocalConfig;
 use smsflow_shared::domain::PhoneNumber;
 use smsflow_shared::ports::{Crm, NewContact, QueueName, QueueReceiver, SystemClock};
-use support::{EXAMPLE, Local};
+use support::{EXAMPLE, Local, Operator};
 
 /// Every job on the local send queue, as JSON, waiting out the pacing delays between them.
 fn queued_sends(local: &Local) -> Vec<Value> {
