@@ -61,7 +61,7 @@ async fn each_function_serves_only_its_own_routes() {
     // Each function serves only its own route: another function's event is a JSON 404.
     let (status, body) = call(
         http::with_fallback(http::inbound_sms(app)),
-        include_str!("../../events/function-url-campaign-send.json"),
+        include_str!("../../../events/function-url-campaign-send.json"),
     )
     .await;
     assert_eq!(
@@ -75,7 +75,7 @@ async fn campaign_send_event_queues_one_send() {
     let rt = runtime().await;
     // The fixture's contactId=1.
     acme_with_jane(&rt).await;
-    let event = include_str!("../../events/function-url-campaign-send.json");
+    let event = include_str!("../../../events/function-url-campaign-send.json");
     let (status, body) = call(
         http::with_fallback(http::campaign_send(rt.app.clone())),
         event,
@@ -117,7 +117,7 @@ async fn sequence_start_event_starts_one_run() {
     let rt = runtime().await;
     let appointment = Sequence::load(
         "appointment.yaml",
-        include_str!("../../examples/sequences/appointment.yaml"),
+        include_str!("../../../examples/sequences/appointment.yaml"),
     )
     .expect("the example sequence is valid");
     sequence::apply(rt.app.store.as_ref(), &appointment)
@@ -125,7 +125,7 @@ async fn sequence_start_event_starts_one_run() {
         .expect("applies to the example account");
     acme_with_jane(&rt).await;
 
-    let event = include_str!("../../events/function-url-sequence-start.json");
+    let event = include_str!("../../../events/function-url-sequence-start.json");
     let router = || http::with_fallback(http::sequence_start(rt.app.clone()));
     let (status, body) = call(router(), event).await;
     assert_eq!(status, 202, "{body}");
@@ -180,7 +180,7 @@ async fn automation_batch_fires_goal_and_email_once() {
     // The fixture's contact id "1".
     let acme = acme_with_jane(&rt).await;
 
-    let event = include_str!("../../events/sqs-automation-batch.json");
+    let event = include_str!("../../../events/sqs-automation-batch.json");
     for attempt in 1..=2 {
         let response = consumer::automation_worker(&rt.app, sqs(event)).await;
         assert!(
@@ -205,7 +205,7 @@ async fn automation_batch_fires_goal_and_email_once() {
 #[tokio::test]
 async fn send_batch_sends_each_message_once() {
     let rt = runtime().await;
-    let event = include_str!("../../events/sqs-send-batch.json");
+    let event = include_str!("../../../events/sqs-send-batch.json");
     for attempt in 1..=2 {
         let response = consumer::send_worker(&rt.app, sqs(event)).await;
         assert!(
@@ -257,7 +257,7 @@ async fn status_envelope_applies_the_callback() {
         })
         .await
         .expect("store");
-    let event = include_str!("../../events/apigw-http-twilio-status.json");
+    let event = include_str!("../../../events/apigw-http-twilio-status.json");
     for attempt in 1..=2 {
         let (status, _, body) = call_raw(
             http::with_fallback(http::status_callback(rt.app.clone())),
@@ -279,7 +279,7 @@ async fn status_envelope_applies_the_callback() {
 #[tokio::test]
 async fn undecodable_jobs_are_reported_failed_for_the_dead_letter_queue() {
     let rt = runtime().await;
-    let mut event = sqs(include_str!("../../events/sqs-automation-batch.json"));
+    let mut event = sqs(include_str!("../../../events/sqs-automation-batch.json"));
     event.records[0].body = Some("{\"kind\":\"no_such_job\"}".into());
     let response = consumer::automation_worker(&rt.app, event).await;
     let failed: Vec<&str> = response
@@ -289,7 +289,7 @@ async fn undecodable_jobs_are_reported_failed_for_the_dead_letter_queue() {
         .collect();
     assert_eq!(failed, ["c80e8021-a70a-47e0-ba42-35d4d0b8c7f1"]);
     // Why it failed is kept for `smsflow dlq list`; the jobs that ran record nothing.
-    let ids: Vec<String> = sqs(include_str!("../../events/sqs-automation-batch.json"))
+    let ids: Vec<String> = sqs(include_str!("../../../events/sqs-automation-batch.json"))
         .records
         .into_iter()
         .filter_map(|r| r.message_id)
@@ -311,7 +311,7 @@ async fn undecodable_jobs_are_reported_failed_for_the_dead_letter_queue() {
     }
 }
 
-const INBOUND_EVENT: &str = include_str!("../../events/apigw-http-twilio-inbound.json");
+const INBOUND_EVENT: &str = include_str!("../../../events/apigw-http-twilio-inbound.json");
 
 /// The inbound fixture with its JSON edited (e.g. a header or the body replaced).
 fn edited_inbound(edit: impl FnOnce(&mut Value)) -> String {
@@ -369,13 +369,13 @@ async fn inbound_webhook_refuses_bad_requests_and_stores_nothing() {
     // A body edited after signing (From changed): the signature no longer matches.
     let tampered = edited_inbound(|e| {
         e["isBase64Encoded"] = false.into();
-        let form = include_str!("../../events/twilio-inbound.form")
+        let form = include_str!("../../../events/twilio-inbound.form")
             .replace("From=%2B14155552671", "From=%2B14155550199");
         e["body"] = form.into();
     });
     let unknown_number = edited_inbound(|e| {
         e["isBase64Encoded"] = false.into();
-        let form = include_str!("../../events/twilio-inbound.form")
+        let form = include_str!("../../../events/twilio-inbound.form")
             .replace("To=%2B19523142318", "To=%2B14155550000");
         e["body"] = form.into();
     });

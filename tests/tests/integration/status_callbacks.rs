@@ -41,15 +41,18 @@ const FIXTURE_SID: &str = "SMb7c0a2ce80504485a6f653a2c2c4e0ea";
 const CONTACT: &str = "+14155552671";
 const EVENT_SECRET: &str = "event-signing-secret";
 
-const QUEUED: &str = include_str!("../../events/twilio-status-queued.form");
-const SENT: &str = include_str!("../../events/twilio-status-sent.form");
-const DELIVERED: &str = include_str!("../../events/twilio-status-delivered.form");
-const UNDELIVERED_30006: &str = include_str!("../../events/twilio-status-undelivered-30006.form");
-const UNDELIVERED_30005: &str = include_str!("../../events/twilio-status-undelivered-30005.form");
-const UNDELIVERED_30003: &str = include_str!("../../events/twilio-status-undelivered-30003.form");
-const FAILED_21610: &str = include_str!("../../events/twilio-status-failed-21610.form");
-const FAILED_30007: &str = include_str!("../../events/twilio-status-failed-30007.form");
-const FAILED_30034: &str = include_str!("../../events/twilio-status-failed-30034.form");
+const QUEUED: &str = include_str!("../../../events/twilio-status-queued.form");
+const SENT: &str = include_str!("../../../events/twilio-status-sent.form");
+const DELIVERED: &str = include_str!("../../../events/twilio-status-delivered.form");
+const UNDELIVERED_30006: &str =
+    include_str!("../../../events/twilio-status-undelivered-30006.form");
+const UNDELIVERED_30005: &str =
+    include_str!("../../../events/twilio-status-undelivered-30005.form");
+const UNDELIVERED_30003: &str =
+    include_str!("../../../events/twilio-status-undelivered-30003.form");
+const FAILED_21610: &str = include_str!("../../../events/twilio-status-failed-21610.form");
+const FAILED_30007: &str = include_str!("../../../events/twilio-status-failed-30007.form");
+const FAILED_30034: &str = include_str!("../../../events/twilio-status-failed-30034.form");
 
 struct Harness {
     rt: Arc<LocalRuntime>,
@@ -935,7 +938,7 @@ async fn immediate_rejections_map_like_callbacks() {
 /// keep no trailing newline (it would become part of the last value).
 #[test]
 fn fixture_signatures_match_the_events_readme() {
-    let readme = include_str!("../../events/README.md");
+    let readme = include_str!("../../../events/README.md");
     let url = "https://abc123defg.execute-api.us-east-1.amazonaws.com/twilio/status";
     let forms = [
         ("twilio-status-queued.form", QUEUED),
