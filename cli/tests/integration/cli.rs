@@ -1,10 +1,8 @@
 //! The `smsflow` binary as a user runs it.
 
-mod support;
-
 use std::path::Path;
 
-use support::{EXAMPLE, Local, Operator, moto_env, pairs, smsflow};
+use crate::support::{EXAMPLE, Local, Operator, moto_env, pairs, smsflow};
 
 fn write_config(dir: &Path, text: &str) -> String {
     let path = dir.join("smsflow.toml");
@@ -117,7 +115,7 @@ fn accounts_push_and_list_against_aws() {
     assert!(run.stderr.contains("SMSFLOW_TABLE is not set"));
 }
 
-const APPOINTMENT: &str = include_str!("../../examples/sequences/appointment.yaml");
+const APPOINTMENT: &str = include_str!("../../../examples/sequences/appointment.yaml");
 
 #[test]
 fn sequences_apply_list_show_delete() {

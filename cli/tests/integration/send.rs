@@ -2,17 +2,15 @@
 //! send queue), repeats, refusals and their exit codes (3 not found, 4 invalid input,
 //! 5 backend, 7 refused), and `--json`.
 
-mod support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::{EXAMPLE, Local, Operator};
 use serde_json::{Value, json};
 use smsflow_shared::adapters::embedded::{EmbeddedDb, EmbeddedQueue, SandboxCrm};
 use smsflow_shared::config::LocalConfig;
 use smsflow_shared::domain::PhoneNumber;
 use smsflow_shared::ports::{Crm, NewContact, QueueName, QueueReceiver, SystemClock};
-use support::{EXAMPLE, Local, Operator};
 
 /// Every job on the local send queue, as JSON, waiting out the pacing delays between them.
 fn queued_sends(local: &Local) -> Vec<Value> {
@@ -77,7 +75,7 @@ fn sandbox_contact(local: &Local, first_name: &str, phone: &str) -> String {
     })
 }
 
-fn send(local: &Local, args: &[&str]) -> support::Run {
+fn send(local: &Local, args: &[&str]) -> crate::support::Run {
     let mut all = vec!["send", "--account", "acme"];
     all.extend(args);
     local.run(&all)

@@ -1,8 +1,6 @@
 //! Running the `smsflow` binary against a local setup (a configuration in a temporary
 //! directory, whose database the tests seed directly) or against moto.
 
-#![allow(dead_code)] // each test binary uses part of this
-
 use std::path::PathBuf;
 use std::process::Command;
 

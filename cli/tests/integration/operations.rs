@@ -2,11 +2,10 @@
 //! codes (0 ok, 2 usage, 3 not found, 4 invalid input, 5 backend, 6 rows rejected; 7 refused
 //! is `smsflow send`'s, tested in send.rs).
 
-mod support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::{Local, Operator, message, recently, smsflow, texts};
 use serde_json::{Value, json};
 use smsflow_shared::adapters::embedded::queue::QueuePolicy;
 use smsflow_shared::adapters::embedded::{EmbeddedDb, EmbeddedQueue, EmbeddedStore};
@@ -18,7 +17,6 @@ use smsflow_shared::ports::{
     ConsentStore, ConversationStore, GoalLog, GoalRecord, GoalResult, JobFailure, JobFailureStore,
     JobQueue, OutgoingMessage, QueueName, QueueReceiver, SystemClock,
 };
-use support::{Local, Operator, message, recently, smsflow, texts};
 
 const SEND_JOB: &str = r#"{"message_id":"01JSEND","account":"acme","to":"+19523140001","sender":{"kind":"number","number":"+19523142318"},"body":"hi","campaign":"spring"}"#;
 const GOAL_JOB: &str = r#"{"job_id":"inbound:SM1:goal","kind":"achieve_goal","account":"acme","contact_id":"42","call_name":"Inbound19523142318"}"#;
@@ -454,7 +452,7 @@ fn store_other_account(local: &Local, services: &[&str]) {
         use smsflow_shared::ports::AccountStore;
         let mut other = smsflow_shared::config::LocalConfig::parse(
             std::path::Path::new("x.toml"),
-            support::EXAMPLE,
+            crate::support::EXAMPLE,
         )
         .expect("example parses")
         .accounts
@@ -500,7 +498,7 @@ fn a_messaging_service_of_another_account_is_refused() {
     // acme's entry in the file now lists other's service (in another case).
     local.file(
         "smsflow.toml",
-        &support::EXAMPLE.replacen(
+        &crate::support::EXAMPLE.replacen(
             "MG00000000000000000000000000000001",
             "MG000000000000000000000000000000AA",
             1,

@@ -3,10 +3,9 @@
 //! them (`--stack`, `--profile`, `--region`). Set SMSFLOW_TEST_AWS_ENDPOINT
 //! (./scripts/test.sh starts moto).
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::{Local, Operator, Run, message, moto_env, pairs, recently, smsflow, texts};
 use serde_json::{Value, json};
 use smsflow_shared::adapters::aws::dynamodb::{DynamoStore, create_table};
 use smsflow_shared::adapters::aws::sqs::{SqsQueue, create_queues};
@@ -17,7 +16,6 @@ use smsflow_shared::ports::{
     QueueReceiver, ReceivedMessage,
 };
 use smsflow_tests::moto;
-use support::{Local, Operator, Run, message, moto_env, pairs, recently, smsflow, texts};
 
 /// A fresh table and queues on moto, and the environment that points the CLI at them.
 struct Aws {
