@@ -15,6 +15,10 @@ use smsflow_tests::moto;
 
 pub const EXAMPLE: &str = include_str!("../../../smsflow.example.toml");
 
+/// The recipient, text and user of the plain send the tests make: `smsflow send --account
+/// <id>` and these.
+pub const HI_FOR_MARY: [&str; 6] = ["--to", "+19523140001", "--message", "hi", "--user", "mary"];
+
 /// What one run of the binary did.
 pub struct Run {
     pub code: i32,
