@@ -49,6 +49,6 @@ print(f"grant-ablation: {function_id} without {action}")
 PY
 
 cargo build --workspace --bins --locked --quiet
-SMSFLOW_STACK_TEMPLATE="$ablated" cargo nextest run -p smsflow-tests --test end_to_end \
-    --no-fail-fast -E "test(/${filter}.*::stack$/)" 2>&1 |
+SMSFLOW_STACK_TEMPLATE="$ablated" cargo nextest run -p smsflow-tests --test integration \
+    --no-fail-fast -E "test(/^end_to_end::${filter}.*::stack$/)" 2>&1 |
     grep -E '^\s+(PASS|FAIL) |AccessDenied' | sort -u

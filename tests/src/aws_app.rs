@@ -1,5 +1,4 @@
-//! moto-backed pieces: a `DynamoStore` on a fresh table, and an App on moto's DynamoDB and
-//! SQS with every AWS call it makes recorded (to count the calls of a hot path); the App's
+//! An App on moto's DynamoDB and SQS with every AWS call it makes recorded (to count the calls of a hot path); the App's
 //! mail, SMS and CRM stay local, so they are not AWS calls.
 
 use std::sync::Arc;
@@ -17,17 +16,6 @@ use smsflow_shared::ports::{AccountStore, SystemClock, UlidIds};
 
 use crate::example::ExampleConfig;
 use crate::moto::{OperationLog, serialized_sdk_config, unique_name};
-
-/// A `DynamoStore` on a fresh table of its own (named after `name`).
-pub async fn fresh_dynamo_store(name: &str) -> DynamoStore {
-    let config = serialized_sdk_config(None).await;
-    let client = aws_sdk_dynamodb::Client::new(&config);
-    let table = unique_name(name);
-    create_table(&client, &table)
-        .await
-        .expect("create the test table in moto");
-    DynamoStore::new(client, table)
-}
 
 /// The CRM of the App.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -17,6 +17,38 @@ pub const ACME_TWILIO_SID: &str = "AC00000000000000000000000000000001";
 /// acme's long code, `(952) 314-2318` in the file.
 pub const ACME_LONG_CODE: &str = "+19523142318";
 
+/// The goals a new text fires on the example account: its contact auto-created, the text
+/// in (on the long code), and its forward to the backup address.
+pub const NEW_TEXT_GOALS: [&str; 4] = [
+    "ContactAutoCreated",
+    "Inbound",
+    "Inbound19523142318",
+    "officeacmeexample",
+];
+
+/// [`NEW_TEXT_GOALS`] and `EmailInstalled`, for a new text that gives an e-mail address.
+pub const NEW_TEXT_WITH_EMAIL_GOALS: [&str; 5] = [
+    "ContactAutoCreated",
+    "EmailInstalled",
+    "Inbound",
+    "Inbound19523142318",
+    "officeacmeexample",
+];
+
+/// An account a test adds after the example's acme, on a Twilio account of its own
+/// (`AC…02`) with one long code.
+#[derive(Debug, Clone, Copy)]
+pub struct OtherAccount<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub send_key: &'a str,
+    pub auth_token: &'a str,
+    pub number: &'a str,
+    pub backup_email: &'a str,
+    /// The lines of its `[accounts.crm]` table.
+    pub crm: &'a str,
+}
+
 /// The example's text with a test's edits; [`ExampleConfig::parse`] makes it a config.
 #[derive(Debug, Clone)]
 pub struct ExampleConfig {
@@ -71,6 +103,41 @@ impl ExampleConfig {
     pub fn append(mut self, toml: &str) -> Self {
         self.text.push_str(toml);
         self
+    }
+
+    /// Adds `other` after the example's accounts.
+    pub fn with_account(self, other: &OtherAccount) -> Self {
+        let OtherAccount {
+            id,
+            name,
+            send_key,
+            auth_token,
+            number,
+            backup_email,
+            crm,
+        } = other;
+        self.append(&format!(
+            r#"
+[[accounts]]
+id = "{id}"
+name = "{name}"
+default_country = "US"
+goal_integration = "smsflow"
+send_key = "{send_key}"
+
+[accounts.twilio]
+account_sid = "AC00000000000000000000000000000002"
+auth_token = "{auth_token}"
+
+[[accounts.numbers]]
+number = "{number}"
+kind = "long_code"
+backup_email = "{backup_email}"
+
+[accounts.crm]
+{crm}
+"#
+        ))
     }
 
     /// acme's long code sends `segments_per_second` (its default of 1 makes a burst wait

@@ -1,4 +1,4 @@
-//! Sample domain values for tests.
+//! Sample domain values and sequences for tests.
 
 use std::collections::BTreeMap;
 
@@ -12,6 +12,11 @@ use smsflow_shared::jobs::SendJob;
 use smsflow_shared::ports::{NewContact, Sender};
 
 use crate::example::ACME_LONG_CODE;
+
+/// acme's survey sequence (`tests/fixtures/survey.yaml`): three questions with branching,
+/// a closing message that quotes an answer, a note, and the tags for an opt-out and an
+/// invalid number; started by the keyword SURVEY or by the CRM.
+pub const SURVEY: &str = include_str!("../fixtures/survey.yaml");
 
 pub fn account_id(id: &str) -> AccountId {
     AccountId::parse(id).expect("fixture account id is valid")

@@ -1,5 +1,5 @@
-//! Shared helpers for the workspace's integration tests: the moto connection and an App on
-//! it, a mock Keap, the example configuration, the local runtime in memory and the local
+//! Shared helpers for the workspace's integration tests: the moto connection, an App on it
+//! and a fresh store of each backend, a mock Keap, the example configuration, the local runtime in memory and the local
 //! server over HTTP, and one conformance suite per port, run against every adapter of that
 //! port.
 
@@ -16,4 +16,5 @@ pub mod poll;
 pub mod raw_http;
 pub mod runtime;
 pub mod shape;
+pub mod stores;
 pub mod twilio;

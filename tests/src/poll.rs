@@ -11,6 +11,12 @@ pub struct Patience {
     pub every: Duration,
 }
 
+/// What a test gives the local server's queue consumers to do what it waits for.
+pub const LOCAL_SERVER: Patience = Patience {
+    within: Duration::from_secs(10),
+    every: Duration::from_millis(100),
+};
+
 /// Runs `attempt` until it gives `Ok`, pausing `patience.every` between tries; fails the
 /// test with the last `Err` (what was still missing) once `patience.within` has passed.
 pub async fn eventually<T>(

@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use serde_json::Value;
 use smsflow_shared::domain::sequence::Sequence;
-use smsflow_shared::domain::twilio_signature;
 use smsflow_shared::local::{self, LocalOptions, RetryBackoff, RunningServer};
 use smsflow_shared::ports::{QueueName, QueueReceiver};
 use smsflow_shared::usecases::sequence;
@@ -21,6 +20,7 @@ use tempfile::TempDir;
 
 use crate::example::{ACME_AUTH_TOKEN, ExampleConfig};
 use crate::poll::{Patience, eventually};
+use crate::twilio;
 
 /// Both shapes retry a failed job after 1 s, then 2, 4...: scenarios with outages settle in
 /// seconds (the template's default is 20 s).
@@ -240,20 +240,12 @@ impl Deployment {
 
     /// GETs `url`: status and JSON body.
     pub async fn get(&self, url: &str) -> (u16, Value) {
-        let r = self.http.get(url).send().await.expect("answers");
-        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+        json_answer(self.http.get(url)).await
     }
 
     /// POSTs a form to `url`: status and JSON body (`Null` if none).
     pub async fn post_form(&self, url: &str, form: &[(&str, &str)]) -> (u16, Value) {
-        let r = self
-            .http
-            .post(url)
-            .form(form)
-            .send()
-            .await
-            .expect("answers");
-        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+        json_answer(self.http.post(url).form(form)).await
     }
 
     /// The bodies of the jobs in `queue`'s dead-letter queue, as an operator finds them:
@@ -298,34 +290,20 @@ impl Deployment {
 
     /// POSTs JSON to `url`: status and JSON body.
     pub async fn post_json(&self, url: &str, body: &Value) -> (u16, Value) {
-        let r = self
-            .http
-            .post(url)
-            .json(body)
-            .send()
-            .await
-            .expect("answers");
-        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+        json_answer(self.http.post(url).json(body)).await
     }
 
     /// Twilio's inbound webhook with `params`, signed with acme's auth token for the public
     /// URL: the status and the body of the answer.
     pub async fn twilio_inbound(&self, params: &[(&str, &str)]) -> (u16, String) {
-        let owned: Vec<(String, String)> = params
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let public = format!("{}/twilio/inbound", self.twilio_public);
-        let signature = twilio_signature::sign(ACME_AUTH_TOKEN, &public, &owned);
-        let r = self
-            .http
-            .post(format!("{}/twilio/inbound", self.twilio_local))
-            .header("X-Twilio-Signature", signature)
-            .form(&owned)
-            .send()
-            .await
-            .expect("webhook answers");
-        (r.status().as_u16(), r.text().await.expect("body"))
+        let request = twilio::signed_post(
+            &self.http,
+            ACME_AUTH_TOKEN,
+            &format!("{}/twilio/inbound", self.twilio_local),
+            &format!("{}/twilio/inbound", self.twilio_public),
+            params,
+        );
+        twilio::answer(request).await
     }
 
     /// A CRM's send request for `account` with `key` and the form `fields`.
@@ -423,6 +401,12 @@ impl Deployment {
         .await
         .unwrap_or_else(|e| panic!("{e}"))
     }
+}
+
+/// Sends `request`: the status and the JSON body (`Null` if none).
+async fn json_answer(request: reqwest::RequestBuilder) -> (u16, Value) {
+    let r = request.send().await.expect("answers");
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
 }
 
 /// Where each stack scenario leaves the grants its functions used, for

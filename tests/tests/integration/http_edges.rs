@@ -3,13 +3,12 @@
 //! or the server answers before a handler runs; and a client that stalls mid-request is cut
 //! off after the read timeouts (shortened here).
 
-use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value;
-use smsflow_shared::config::LocalConfig;
-use smsflow_shared::local::{self, LocalOptions, ReadTimeouts, RunningServer};
+use smsflow_shared::local::{LocalOptions, ReadTimeouts};
 use smsflow_tests::example::ExampleConfig;
+use smsflow_tests::local_server::ExampleServer;
 use smsflow_tests::raw_http::{Answer, exchange};
 
 /// The read timeouts of these tests: short, so a stall is seen in well under a second.
@@ -19,8 +18,8 @@ const SHORT: Duration = Duration::from_millis(300);
 /// timeouts (30 s and 60 s), so a pass means the short ones cut it.
 const PATIENCE: Duration = Duration::from_secs(5);
 
-async fn start(dir: &Path) -> RunningServer {
-    let config: LocalConfig = ExampleConfig::served_from(dir).parse();
+/// The example served with [`SHORT`] read timeouts.
+async fn start() -> ExampleServer {
     let options = LocalOptions {
         read_timeouts: ReadTimeouts {
             header: SHORT,
@@ -28,9 +27,7 @@ async fn start(dir: &Path) -> RunningServer {
         },
         ..LocalOptions::default()
     };
-    local::start_with(&config, options)
-        .await
-        .expect("server starts")
+    ExampleServer::start_with(ExampleConfig::new(), options).await
 }
 
 /// A request written as is, closing the connection after the answer.
@@ -100,8 +97,7 @@ impl Case {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_error_answer_is_json_with_its_status() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let server = start(dir.path()).await;
+    let server = start().await;
     let form = "Content-Type: application/x-www-form-urlencoded\r\n";
     let json = "Content-Type: application/json\r\n";
     let long_query = format!("/crm/acme/send?x={}", "a".repeat(9_000));
@@ -128,44 +124,41 @@ async fn every_error_answer_is_json_with_its_status() {
     let head = request("GET", "/twilio/inbound", "", 0);
     let answer = exchange(server.addr, &head, vec![], PATIENCE).await;
     assert_eq!(answer.header("allow"), Some("POST"), "{answer:?}");
-    server.shutdown().await.expect("shuts down");
+    server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_request_head_is_cut_off() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let server = start(dir.path()).await;
+    let server = start().await;
     let half_head = "POST /crm/acme/send HTTP/1.1\r\nHost: localhost\r\n";
     let answer = exchange(server.addr, half_head, vec![], PATIENCE).await;
     assert_eq!(answer.status, None, "nothing to answer: {answer:?}");
     assert!(answer.closed_after >= SHORT, "{answer:?}");
-    server.shutdown().await.expect("shuts down");
+    server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_request_body_is_cut_off_with_a_408() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let server = start(dir.path()).await;
+    let server = start().await;
     let form = "Content-Type: application/x-www-form-urlencoded\r\n";
     // 100 bytes announced, 4 sent.
     let head = request("POST", "/crm/acme/send", form, 100);
     let answer = exchange(server.addr, &head, b"key=".to_vec(), PATIENCE).await;
     assert_json_error(&answer, 408, "request_timeout", "stalled body");
     assert!(answer.closed_after >= SHORT, "{answer:?}");
-    server.shutdown().await.expect("shuts down");
+    server.stop().await;
 }
 
 /// A server with short timeouts still serves whoever is not stalling: a whole request in
 /// one go, and the same again after the first connection was cut off.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prompt_requests_are_served_within_the_timeouts() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let server = start(dir.path()).await;
+    let server = start().await;
     for _ in 0..2 {
         let head = request("GET", "/healthz", "", 0);
         let answer = exchange(server.addr, &head, vec![], PATIENCE).await;
         assert_eq!(answer.status, Some(200), "{answer:?}");
         assert_eq!(answer.json(), Value::from_iter([("status", "ok")]));
     }
-    server.shutdown().await.expect("shuts down");
+    server.stop().await;
 }

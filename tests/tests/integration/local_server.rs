@@ -1,30 +1,21 @@
 //! End to end: the local server as a user runs it, over HTTP on a random loopback port.
 
-use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use smsflow_shared::config::LocalConfig;
 use smsflow_shared::domain::{GoalName, MessageId, MessageSid};
 use smsflow_shared::jobs::SendJob;
 use smsflow_shared::jobs::{self, AutomationJob};
 use smsflow_shared::local::RunningServer;
-use smsflow_tests::example::ExampleConfig;
+use smsflow_tests::example::{ExampleConfig, NEW_TEXT_GOALS, NEW_TEXT_WITH_EMAIL_GOALS};
 use smsflow_tests::fixtures::{new_contact, phone, send_job};
 use smsflow_tests::local_server::{
-    eventually_json, get_json, post_json, post_signed_inbound, start,
+    ExampleServer, eventually_json, get_json, post_json, post_signed_inbound, post_text_to_acme,
 };
-use smsflow_tests::poll::{Patience, eventually};
-use smsflow_tests::runtime;
+use smsflow_tests::poll::{self, Patience, eventually};
+use smsflow_tests::{runtime, twilio};
 
-const PATIENCE: Patience = Patience {
-    within: Duration::from_secs(10),
-    every: Duration::from_millis(100),
-};
-
-fn config(data_dir: &Path) -> LocalConfig {
-    ExampleConfig::served_from(data_dir).parse()
-}
+const PATIENCE: Patience = poll::LOCAL_SERVER;
 
 /// Waits until the sandbox CRM has at least `count` achieved goals; their call names, sorted.
 async fn goal_names(server: &RunningServer, count: usize) -> Vec<String> {
@@ -44,8 +35,7 @@ async fn goal_names(server: &RunningServer, count: usize) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn routes_answer_with_json() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let server = start(&config(dir.path())).await;
+    let server = ExampleServer::start(ExampleConfig::new()).await;
     let http = reqwest::Client::new();
 
     let (status, body) = get_json(&server, "/healthz").await;
@@ -111,13 +101,12 @@ async fn routes_answer_with_json() {
         .expect("answers");
     assert_eq!(r.status().as_u16(), 400, "unknown number is refused");
 
-    server.shutdown().await.expect("clean shutdown");
+    server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queue_consumers_run_and_state_survives_restart() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let server = start(&config(dir.path())).await;
+    let server = ExampleServer::start(ExampleConfig::new()).await;
     let app = server.runtime.app.clone();
     let acme = runtime::account(&app, "acme").await;
 
@@ -191,10 +180,9 @@ async fn queue_consumers_run_and_state_survives_restart() {
     .await;
     assert_eq!(sent.user_id.as_deref(), Some("mary"));
     drop(app);
-    server.shutdown().await.expect("clean shutdown");
 
     // Restart on the same data directory: everything is still there.
-    let server = start(&config(dir.path())).await;
+    let server = server.restart().await;
     let (_, messages) = get_json(&server, "/_sandbox/messages").await;
     assert_eq!(messages["messages"][0]["sid"], sid.as_str());
     let (_, goals) = get_json(&server, "/_sandbox/crm/acme/goals").await;
@@ -207,33 +195,29 @@ async fn queue_consumers_run_and_state_survives_restart() {
         .await
         .expect("store");
     assert!(stored.is_some(), "conversation survives restart");
-    server.shutdown().await.expect("clean shutdown");
+    server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_inbound_text_creates_the_contact_forwards_it_and_fires_goals_once() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let server = start(&config(dir.path())).await;
+    let server = ExampleServer::start(ExampleConfig::new()).await;
     let text = [
-        ("AccountSid", "AC00000000000000000000000000000001"),
-        ("MessageSid", "SM0123456789abcdef0123456789abcdef"),
-        ("From", "+14155552671"),
-        ("To", "+19523142318"),
-        ("Body", "Hi! It's Ann, my email is Ann.Lee@Example.com "),
-        ("NumMedia", "1"),
-        ("MediaUrl0", "https://api.twilio.com/media/ME1"),
-    ];
+        &twilio::text_to_acme(
+            "SM0123456789abcdef0123456789abcdef",
+            "+14155552671",
+            "Hi! It's Ann, my email is Ann.Lee@Example.com ",
+        )[..],
+        &[
+            ("NumMedia", "1"),
+            ("MediaUrl0", "https://api.twilio.com/media/ME1"),
+        ],
+    ]
+    .concat();
     let (status, answer) = post_signed_inbound(&server, &text).await;
     assert_eq!(status, 200, "{answer}");
     assert!(answer.ends_with("<Response/>"), "{answer}");
 
-    let expected_goals = [
-        "ContactAutoCreated",
-        "EmailInstalled",
-        "Inbound",
-        "Inbound19523142318",
-        "officeacmeexample",
-    ];
+    let expected_goals = NEW_TEXT_WITH_EMAIL_GOALS;
     assert_eq!(
         goal_names(&server, expected_goals.len()).await,
         expected_goals
@@ -275,14 +259,13 @@ async fn an_inbound_text_creates_the_contact_forwards_it_and_fires_goals_once() 
     assert_eq!(emails["emails"].as_array().map(Vec::len), Some(1));
 
     // STOP is recorded at once, before the answer.
-    let stop = [
-        ("AccountSid", "AC00000000000000000000000000000001"),
-        ("MessageSid", "SMfedcba9876543210fedcba9876543210"),
-        ("From", "+14155552671"),
-        ("To", "+19523142318"),
-        ("Body", " Stop. "),
-    ];
-    let (status, _) = post_signed_inbound(&server, &stop).await;
+    let (status, _) = post_text_to_acme(
+        &server,
+        "SMfedcba9876543210fedcba9876543210",
+        "+14155552671",
+        " Stop. ",
+    )
+    .await;
     assert_eq!(status, 200);
     let consent = server
         .runtime
@@ -298,23 +281,21 @@ async fn an_inbound_text_creates_the_contact_forwards_it_and_fires_goals_once() 
     })
     .await;
     assert!(goals.to_string().contains("OptOut"));
-    server.shutdown().await.expect("clean shutdown");
+    server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crm_outage_delays_goals_and_loses_none() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let server = start(&config(dir.path())).await;
+    let server = ExampleServer::start(ExampleConfig::new()).await;
     server.runtime.crm.set_unavailable(true);
-    let text = [
-        ("AccountSid", "AC00000000000000000000000000000001"),
-        ("MessageSid", "SM00000000000000000000000000000777"),
-        ("From", "+14155552673"),
-        ("To", "+19523142318"),
-        ("Body", "Is anyone there?"),
-    ];
     // The webhook does not touch the CRM: it answers at once.
-    let (status, _) = post_signed_inbound(&server, &text).await;
+    let (status, _) = post_text_to_acme(
+        &server,
+        "SM00000000000000000000000000000777",
+        "+14155552673",
+        "Is anyone there?",
+    )
+    .await;
     assert_eq!(status, 200);
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let (_, goals) = get_json(&server, "/_sandbox/crm/acme/goals").await;
@@ -325,15 +306,9 @@ async fn a_crm_outage_delays_goals_and_loses_none() {
     );
 
     server.runtime.crm.set_unavailable(false);
-    let expected = [
-        "ContactAutoCreated",
-        "Inbound",
-        "Inbound19523142318",
-        "officeacmeexample",
-    ];
     assert_eq!(
-        goal_names(&server, expected.len()).await,
-        expected,
+        goal_names(&server, NEW_TEXT_GOALS.len()).await,
+        NEW_TEXT_GOALS,
         "each goal exactly once after the outage"
     );
     let (_, contacts) = get_json(&server, "/_sandbox/crm/acme/contacts").await;
@@ -342,13 +317,12 @@ async fn a_crm_outage_delays_goals_and_loses_none() {
         Some(1),
         "one contact, not one per retry"
     );
-    server.shutdown().await.expect("clean shutdown");
+    server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn goals_the_crm_lacks_are_disabled_until_reset() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let server = start(&config(dir.path())).await;
+    let server = ExampleServer::start(ExampleConfig::new()).await;
     let acme: smsflow_shared::domain::AccountId = "acme".parse().expect("id");
     server
         .runtime
@@ -356,22 +330,13 @@ async fn goals_the_crm_lacks_are_disabled_until_reset() {
         .disable_goal_in_crm(&acme, "smsflow", "Inbound")
         .await
         .expect("sandbox control");
-    let text = [
-        ("AccountSid", "AC00000000000000000000000000000001"),
-        ("MessageSid", "SM00000000000000000000000000000888"),
-        ("From", "+14155552674"),
-        ("To", "+19523142318"),
-        ("Body", "hello"),
-    ];
-    assert_eq!(post_signed_inbound(&server, &text).await.0, 200);
+    let sid = "SM00000000000000000000000000000888";
+    let (status, _) = post_text_to_acme(&server, sid, "+14155552674", "hello").await;
+    assert_eq!(status, 200);
+    let store = &server.runtime.app.store;
+    let disabled_goals = async || store.disabled_goals(&acme).await.expect("store");
     eventually(PATIENCE, async || {
-        let disabled = server
-            .runtime
-            .app
-            .store
-            .disabled_goals(&acme)
-            .await
-            .expect("store");
+        let disabled = disabled_goals().await;
         if disabled.contains("Inbound") {
             Ok(())
         } else {
@@ -398,13 +363,7 @@ async fn goals_the_crm_lacks_are_disabled_until_reset() {
         (status, body),
         (200, json!({"account": "acme", "reset": 1}))
     );
-    let disabled = server
-        .runtime
-        .app
-        .store
-        .disabled_goals(&acme)
-        .await
-        .expect("store");
+    let disabled = disabled_goals().await;
     assert!(disabled.is_empty(), "{disabled:?}");
 
     // The conversation logs what became of the text's goals.
@@ -435,13 +394,12 @@ async fn goals_the_crm_lacks_are_disabled_until_reset() {
         logged.iter().all(|g| g.message_id == thread[0].id),
         "every goal is about the text: {logged:?}"
     );
-    server.shutdown().await.expect("clean shutdown");
+    server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pool_numbers_of_a_messaging_service_find_their_account() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let server = start(&config(dir.path())).await;
+    let server = ExampleServer::start(ExampleConfig::new()).await;
     let text = |sid: &'static str, service: Option<&'static str>, account_sid: &'static str| {
         let mut params = vec![
             ("AccountSid", account_sid),
@@ -501,5 +459,5 @@ async fn pool_numbers_of_a_messaging_service_find_their_account() {
         .expect("store")
         .expect("the pool text is recorded");
     assert_eq!(stored.our_sender, "+19525550199");
-    server.shutdown().await.expect("clean shutdown");
+    server.stop().await;
 }

@@ -5,45 +5,29 @@
 //! e-mail and the decision recorded on the conversation. The Keap case checks that routing
 //! asks the CRM only for what the decision needs.
 
-use std::path::Path;
 use std::time::Duration;
 
 use serde_json::json;
-use smsflow_shared::config::LocalConfig;
 use smsflow_shared::domain::MessageSid;
 use smsflow_shared::domain::routing::RoutingRule;
 use smsflow_shared::domain::{AccountId, Direction, MessageRecord, MessageStatus, Timestamp};
 use smsflow_shared::local::RunningServer;
 use smsflow_shared::ports::NewContact;
-use smsflow_tests::example::{ACME_LONG_CODE, ACME_TWILIO_SID, ExampleConfig};
+use smsflow_tests::example::ExampleConfig;
 use smsflow_tests::fixtures::{message, new_contact};
 use smsflow_tests::keap_mock::{KeapMock, KeapUser};
-use smsflow_tests::local_server::{get_body, post_json, post_signed_inbound, start};
-use smsflow_tests::poll::{Patience, eventually};
+use smsflow_tests::local_server::{
+    ExampleServer, created_contact_id, get_body, post_json, post_text_to_acme,
+};
+use smsflow_tests::poll::{self, Patience, eventually};
 use smsflow_tests::runtime;
 
 const KEAP_KEY: &str = "acme-keap-key";
 /// 2024-05-01 14:00 UTC.
 const MAY_1_14H: i64 = 1_714_572_000_000;
 
-fn config(data_dir: &Path) -> LocalConfig {
-    ExampleConfig::served_from(data_dir).parse()
-}
-
 fn acme() -> AccountId {
     "acme".parse().expect("account id")
-}
-
-/// Posts a Twilio-signed inbound text; returns the webhook's status.
-async fn text_us(server: &RunningServer, sid: &str, from: &str, body: &str) -> u16 {
-    let params = [
-        ("AccountSid", ACME_TWILIO_SID),
-        ("MessageSid", sid),
-        ("From", from),
-        ("To", ACME_LONG_CODE),
-        ("Body", body),
-    ];
-    post_signed_inbound(server, &params).await.0
 }
 
 /// An SMS we sent to `to` an hour before the inbound text: manual (`campaign` None) for
@@ -71,11 +55,7 @@ struct Routed {
 }
 
 async fn routed(server: &RunningServer, sid: &str) -> Routed {
-    let patience = Patience {
-        within: Duration::from_secs(10),
-        every: Duration::from_millis(100),
-    };
-    eventually(patience, async || {
+    eventually(poll::LOCAL_SERVER, async || {
         let stored = server
             .runtime
             .app
@@ -109,11 +89,7 @@ async fn contact(server: &RunningServer, phone: &str, owner: Option<&str>) -> St
         &json!({ "first_name": "Ann", "last_name": "Lee", "phone": phone, "owner_id": owner }),
     )
     .await;
-    assert_eq!(status, 201, "{body}");
-    body["contact"]["id"]
-        .as_str()
-        .expect("contact id")
-        .to_string()
+    created_contact_id(status, &body)
 }
 
 /// Logs a call on a contact over the sandbox API, `hours` after 2024-05-01 14:00 UTC.
@@ -145,8 +121,7 @@ struct Case {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_four_routing_cases() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let server = start(&config(dir.path())).await;
+    let server = ExampleServer::start(ExampleConfig::new()).await;
 
     // Case 1: a reply to John's manual SMS, though Mary owns the contact and logged a call.
     let c1 = contact(&server, "+14155550101", Some("1")).await;
@@ -238,7 +213,9 @@ async fn the_four_routing_cases() {
     ];
     for case in &cases {
         assert_eq!(
-            text_us(&server, case.sid, case.from, case.body).await,
+            post_text_to_acme(&server, case.sid, case.from, case.body)
+                .await
+                .0,
             200,
             "{}",
             case.name
@@ -260,13 +237,12 @@ async fn the_four_routing_cases() {
             got.text
         );
     }
-    server.shutdown().await.expect("clean shutdown");
+    server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sandbox_crm_api_refuses_bad_seeds() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let server = start(&config(dir.path())).await;
+    let server = ExampleServer::start(ExampleConfig::new()).await;
     let id = contact(&server, "+14155550101", None).await;
     let cases = [
         (
@@ -322,7 +298,7 @@ async fn the_sandbox_crm_api_refuses_bad_seeds() {
     }
     let notes = get_body(&server, "/_sandbox/crm/acme/notes").await;
     assert_eq!(notes, json!({ "notes": [] }), "nothing was stored");
-    server.shutdown().await.expect("clean shutdown");
+    server.stop().await;
 }
 
 /// What one inbound text made the Keap adapter ask: each request's method and path,
@@ -370,11 +346,8 @@ async fn with_keap_routing_asks_only_for_what_the_decision_needs() {
         ],
         &[],
     );
-    let dir = tempfile::tempdir().expect("temp dir");
-    let config = ExampleConfig::served_from(dir.path())
-        .keap_crm(&mock.base_url(), KEAP_KEY)
-        .parse();
-    let server = start(&config).await;
+    let server =
+        ExampleServer::start(ExampleConfig::new().keap_crm(&mock.base_url(), KEAP_KEY)).await;
     let app = server.runtime.app.clone();
     let account = runtime::account(&app, "acme").await;
     let mut contact_ids = Vec::new();
@@ -425,7 +398,7 @@ async fn with_keap_routing_asks_only_for_what_the_decision_needs() {
     ];
     for (i, (sid, from, to, rule, calls)) in cases.into_iter().enumerate() {
         let before = mock.requests(KEAP_KEY).len();
-        assert_eq!(text_us(&server, sid, from, "Hi").await, 200);
+        assert_eq!(post_text_to_acme(&server, sid, from, "Hi").await.0, 200);
         let got = routed(&server, sid).await;
         assert_eq!((got.to, got.rule), (vec![to.to_string()], rule), "{sid}");
         // Three goals per text (Inbound, Inbound<number>, the forward address): once they
@@ -434,5 +407,5 @@ async fn with_keap_routing_asks_only_for_what_the_decision_needs() {
         assert_eq!(routing_calls(&mock, before), calls, "{sid}");
     }
     drop(app);
-    server.shutdown().await.expect("clean shutdown");
+    server.stop().await;
 }

@@ -1,16 +1,14 @@
 //! End to end on the local server: CRM send requests become paced sends through the sandbox
 //! carrier, with the CRM told (goals, SMS notes).
 
-use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use smsflow_shared::config::LocalConfig;
 use smsflow_shared::domain::MessageId;
 use smsflow_shared::local::RunningServer;
-use smsflow_tests::example::{ACME_SEND_KEY, ExampleConfig};
+use smsflow_tests::example::{ACME_SEND_KEY, ExampleConfig, OtherAccount};
 use smsflow_tests::fixtures::{new_contact, phone, send_job};
-use smsflow_tests::local_server::{eventually_json, start};
+use smsflow_tests::local_server::{ExampleServer, crm_send, eventually_json};
 use smsflow_tests::poll::Patience;
 use smsflow_tests::runtime;
 
@@ -23,54 +21,32 @@ const PATIENCE: Patience = Patience {
     every: Duration::from_millis(100),
 };
 
-/// The example config on a random port, acme's long code at [`RATE`], plus a second
-/// account "bravo" with its own number.
-fn config(data_dir: &Path) -> LocalConfig {
-    ExampleConfig::served_from(data_dir)
+/// The example with acme's long code at [`RATE`], plus a second account "bravo" with its
+/// own number.
+fn config() -> ExampleConfig {
+    ExampleConfig::new()
         .long_code_rate(RATE)
-        .append(&format!(
-            r#"
-[[accounts]]
-id = "bravo"
-name = "Bravo Dental"
-default_country = "US"
-goal_integration = "smsflow"
-send_key = "{BRAVO_KEY}"
-
-[accounts.twilio]
-account_sid = "AC00000000000000000000000000000002"
-auth_token = "bravo-auth-token"
-
-[[accounts.numbers]]
-number = "+16125550111"
-kind = "long_code"
-backup_email = "front@bravo.example"
-
-[accounts.crm]
-kind = "sandbox"
-"#
-        ))
-        .parse()
+        .with_account(&OtherAccount {
+            id: "bravo",
+            name: "Bravo Dental",
+            send_key: BRAVO_KEY,
+            auth_token: "bravo-auth-token",
+            number: "+16125550111",
+            backup_email: "front@bravo.example",
+            crm: "kind = \"sandbox\"",
+        })
 }
 
+/// A CRM's send request, which the server must take (202): its answer.
 async fn send(server: &RunningServer, account: &str, key: &str, form: &[(&str, &str)]) -> Value {
-    let r = reqwest::Client::new()
-        .post(format!(
-            "{}/crm/{account}/send?key={key}",
-            server.base_url()
-        ))
-        .form(form)
-        .send()
-        .await
-        .expect("answers");
-    assert_eq!(r.status().as_u16(), 202, "{form:?}");
-    r.json().await.expect("JSON")
+    let (status, answer) = crm_send(server, account, key, form).await;
+    assert_eq!(status, 202, "{form:?}: {answer}");
+    answer
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backlog_is_paced_and_does_not_hold_up_another_account() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let server = start(&config(dir.path())).await;
+    let server = ExampleServer::start(config()).await;
     let backlog = 15;
     for i in 0..backlog {
         let to = format!("+1415555{:04}", 3000 + i);
@@ -132,13 +108,12 @@ async fn a_backlog_is_paced_and_does_not_hold_up_another_account() {
         "bravo sent at {bravo}, after acme's backlog ended at {}",
         acme[backlog - 1]
     );
-    server.shutdown().await.expect("clean shutdown");
+    server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sent_message_fires_its_goal_and_leaves_a_note() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let server = start(&config(dir.path())).await;
+    let server = ExampleServer::start(config()).await;
     let app = server.runtime.app.clone();
     let acme = runtime::account(&app, "acme").await;
     let ann = runtime::add_contact(&app, &acme, new_contact("Ann", "+14155552671")).await;
@@ -228,7 +203,7 @@ async fn a_sent_message_fires_its_goal_and_leaves_a_note() {
         .expect("campaign send recorded");
     assert_eq!(campaign_record.user_id.as_deref(), Some("john"));
     assert_eq!(campaign_record.contact_id.as_deref(), Some(ann.id.as_str()));
-    server.shutdown().await.expect("clean shutdown");
+    server.stop().await;
 }
 
 /// The worker on its own (no consumers running): a job ahead of its slot goes back on the
@@ -240,8 +215,7 @@ async fn the_worker_keeps_slots_and_never_sends_twice() {
     use smsflow_shared::usecases::JobOutcome;
     use smsflow_shared::usecases::deliver;
 
-    let dir = tempfile::tempdir().expect("temp dir");
-    let rt = runtime::in_memory(&config(dir.path()), None).await;
+    let rt = runtime::in_memory(&config().parse(), None).await;
     let app = rt.app.clone();
     let acme = runtime::account(&app, "acme").await;
     let now = app.clock.now();
@@ -278,8 +252,7 @@ async fn the_worker_keeps_slots_and_never_sends_twice() {
 /// the provider's answer or its status callbacks, and the goal the CRM gets.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn magic_numbers_produce_their_failures_and_goals() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let server = start(&config(dir.path())).await;
+    let server = ExampleServer::start(config()).await;
     let app = server.runtime.app.clone();
     let acme = runtime::account(&app, "acme").await;
     // (recipient, the goal its send ends in, the stored status and error code)
@@ -350,7 +323,7 @@ async fn magic_numbers_produce_their_failures_and_goals() {
         .expect("store");
     assert!(opted_out.is_some_and(|c| c.opted_out));
     drop(app);
-    server.shutdown().await.expect("clean shutdown");
+    server.stop().await;
 }
 
 /// Quiet hours hold bulk messages (back on the queue, not sent, not dropped) and let
@@ -370,8 +343,7 @@ async fn quiet_hours_hold_bulk_messages_only() {
         % 24;
     // Quiet from an hour ago to two hours from now, in UTC (the zone of numbers from
     // countries smsflow has no zones for, like Nigeria's).
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut config = config(dir.path());
+    let mut config = config().parse();
     config.accounts[0].quiet_hours = Some(
         smsflow_shared::domain::quiet_hours::QuietHours::new(
             format!("{:02}:00", (hour + 23) % 24)

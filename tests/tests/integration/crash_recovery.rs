@@ -4,10 +4,8 @@
 //! no consumers (every effect stays on its queue). The crash suite (`crash.rs`) kills real
 //! processes; these cases pin each point a process can die at.
 
-use std::path::Path;
 use std::time::Duration;
 
-use smsflow_shared::config::LocalConfig;
 use smsflow_shared::domain::send_request::SendFields;
 use smsflow_shared::domain::{
     IdempotencyKey, MessageId, MessageRecord, MessageSid, MessageStatus, Timestamp,
@@ -27,17 +25,13 @@ use smsflow_tests::runtime::{self, Drain};
 
 const TO: &str = "+14155552671";
 
-fn config(data_dir: &Path) -> LocalConfig {
-    ExampleConfig::served_from(data_dir).parse()
-}
-
-/// A runtime whose leases are `lease` long.
-async fn runtime_with(dir: &Path, lease: Duration) -> LocalRuntime {
+/// The example's runtime in memory, its leases `lease` long.
+async fn runtime_with(lease: Duration) -> LocalRuntime {
     let options = LocalOptions {
         leases: Leases::all(lease),
         ..LocalOptions::default()
     };
-    runtime::in_memory_with(&config(dir), options).await
+    runtime::in_memory_with(&ExampleConfig::new().parse(), options).await
 }
 
 /// How far the dead worker got with a send.
@@ -67,40 +61,37 @@ struct Case {
     pending: u32,
 }
 
+/// A case whose send is resolved as sent once: at the carrier, its goal fired, done.
+const fn sent_once(name: &'static str, died_after: DiedAfter, lease: Duration) -> Case {
+    Case {
+        name,
+        died_after,
+        opted_out_since: false,
+        lease,
+        outcome: |o| *o == JobOutcome::Done,
+        at_carrier: 1,
+        status: MessageStatus::Queued,
+        goals: &["SendAuto"],
+        pending: 0,
+    }
+}
+
 const CASES: &[Case] = &[
-    Case {
-        name: "died before the provider got it: sent once, after the lease",
-        died_after: DiedAfter::Attempt,
-        opted_out_since: false,
-        lease: Duration::ZERO,
-        outcome: |o| *o == JobOutcome::Done,
-        at_carrier: 1,
-        status: MessageStatus::Queued,
-        goals: &["SendAuto"],
-        pending: 0,
-    },
-    Case {
-        name: "the provider took it: found there, not sent again",
-        died_after: DiedAfter::ProviderTook,
-        opted_out_since: false,
-        lease: Duration::ZERO,
-        outcome: |o| *o == JobOutcome::Done,
-        at_carrier: 1,
-        status: MessageStatus::Queued,
-        goals: &["SendAuto"],
-        pending: 0,
-    },
-    Case {
-        name: "its SID is on the message: done without asking the provider",
-        died_after: DiedAfter::SidAttached,
-        opted_out_since: false,
-        lease: Duration::from_secs(600),
-        outcome: |o| *o == JobOutcome::Done,
-        at_carrier: 1,
-        status: MessageStatus::Queued,
-        goals: &["SendAuto"],
-        pending: 0,
-    },
+    sent_once(
+        "died before the provider got it: sent once, after the lease",
+        DiedAfter::Attempt,
+        Duration::ZERO,
+    ),
+    sent_once(
+        "the provider took it: found there, not sent again",
+        DiedAfter::ProviderTook,
+        Duration::ZERO,
+    ),
+    sent_once(
+        "its SID is on the message: done without asking the provider",
+        DiedAfter::SidAttached,
+        Duration::from_secs(600),
+    ),
     Case {
         name: "too soon to ask: back on the queue, nothing sent yet",
         died_after: DiedAfter::Attempt,
@@ -128,8 +119,7 @@ const CASES: &[Case] = &[
 #[tokio::test]
 async fn a_send_whose_worker_died_is_resolved_not_dropped() {
     for case in CASES {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let rt = runtime_with(dir.path(), case.lease).await;
+        let rt = runtime_with(case.lease).await;
         let app = rt.app.clone();
         let acme = runtime::account(&app, "acme").await;
         let job = SendJob {
@@ -269,9 +259,8 @@ async fn stored_message(rt: &LocalRuntime, job: &SendJob) -> MessageRecord {
 /// have used (so a send it queued before dying is the same message, sent once).
 #[tokio::test]
 async fn a_request_whose_handler_died_is_taken_over_after_its_lease() {
-    let dir = tempfile::tempdir().expect("temp dir");
     let lease = Duration::from_millis(300);
-    let rt = runtime_with(dir.path(), lease).await;
+    let rt = runtime_with(lease).await;
     let app = rt.app.clone();
     let acme = runtime::account(&app, "acme").await;
     let key = &IdempotencyKey::send_request_by_id(&acme.id, "crm-42");
@@ -318,9 +307,8 @@ async fn a_request_whose_handler_died_is_taken_over_after_its_lease() {
 /// back on the queue (not a failed try), one after it runs the job.
 #[tokio::test]
 async fn an_automation_job_whose_worker_died_runs_after_its_lease() {
-    let dir = tempfile::tempdir().expect("temp dir");
     let lease = Duration::from_millis(300);
-    let rt = runtime_with(dir.path(), lease).await;
+    let rt = runtime_with(lease).await;
     let app = rt.app.clone();
     let acme = runtime::account(&app, "acme").await;
     let ann = runtime::add_contact(&app, &acme, new_contact("Ann", TO)).await;

@@ -18,53 +18,14 @@ use smsflow_shared::jobs::{AutomationEnvelope, AutomationJob};
 use smsflow_shared::local::LocalRuntime;
 use smsflow_shared::ports::{ConsentRecord, NewContact, QueueName, QueueReceiver};
 use smsflow_shared::usecases::JobOutcome;
-use smsflow_shared::usecases::inbound::process_inner;
+use smsflow_shared::usecases::inbound::{Processed, process_inner};
 use smsflow_shared::usecases::sequence::{self, Handoff};
 use smsflow_tests::example::{ACME_LONG_CODE, ACME_SEND_KEY, ExampleConfig};
-use smsflow_tests::fixtures::{self, new_contact, phone};
+use smsflow_tests::fixtures::{self, SURVEY, new_contact, phone};
 use smsflow_tests::handler;
 use smsflow_tests::runtime::{self, Drain, drain};
 
 const ANN: &str = "+14155552671";
-
-/// Three questions with branching: a rating, then "why" or a quote, then thanks.
-const SURVEY: &str = r#"
-account: acme
-name: survey
-start: both
-keywords: [SURVEY]
-sender: "+19523142318"
-collect_email_first: false
-note: true
-opted_out_tag: Survey opted out
-invalid_number_tag: Survey invalid number
-steps:
-  - name: ask-rating
-    message: "Hi ~Contact.FirstName~! How would you rate us, 1-10?"
-    save_to: Contact._Rating
-    next:
-      conditions:
-        - greater_than: 7
-          tag: Promoter
-          goto: ask-quote
-      fallback: ask-why
-      fallback_tag: Detractor
-  - name: ask-why
-    message: What could we do better?
-    save_to: Contact._Feedback
-    next: thanks
-  - name: ask-quote
-    message: Glad to hear it! May we quote you? YES or NO
-    next:
-      conditions:
-        - equals_any: ["yes*", "*sure*"]
-          tag: Quote OK
-          goto: thanks
-      fallback: thanks
-  - name: thanks
-    message: Thanks for your time, ~Contact.FirstName~!
-    await_reply: false
-"#;
 
 struct Harness {
     rt: Arc<LocalRuntime>,
@@ -101,6 +62,13 @@ impl Harness {
             form.replace("{ann}", &self.ann_id),
         )
         .await
+    }
+
+    /// Starts the survey for Ann from the CRM, and takes its first jobs off the queue.
+    async fn ann_in_the_survey(&self) {
+        let (status, body) = self.start("survey", "contactId={ann}").await;
+        assert_eq!(status, 202, "{body}");
+        self.jobs().await;
     }
 
     /// Every automation job queued so far (taken off the queue).
@@ -158,6 +126,21 @@ impl Harness {
             .await
             .expect("record the text");
         text
+    }
+
+    /// Ann's text `body` (Twilio's `sid`) recorded and processed as the inbound job does.
+    async fn process(&self, sid: &str, body: &str) -> Processed {
+        let text = self.text(ANN, sid, body).await;
+        process_inner(&self.rt.app, &text)
+            .await
+            .unwrap_or_else(|o| panic!("{body}: {o:?}"))
+    }
+}
+
+/// What the inbound job reports when the survey's run took a text.
+fn took_by_survey() -> Handoff {
+    Handoff::Took {
+        sequence: "survey".into(),
     }
 }
 
@@ -341,17 +324,9 @@ async fn concurrent_starts_start_one_run() {
 #[tokio::test]
 async fn a_keyword_text_starts_a_run_and_replies_walk_it() {
     let h = harness().await;
-    let app = &h.rt.app;
     // The keyword (any case) from Ann: the run starts; the text is not forwarded.
-    let processed = process_inner(app, &h.text(ANN, "SM01", "survey!").await)
-        .await
-        .expect("processed");
-    assert_eq!(
-        processed.sequence,
-        Handoff::Took {
-            sequence: "survey".into()
-        }
-    );
+    let processed = h.process("SM01", "survey!").await;
+    assert_eq!(processed.sequence, took_by_survey());
     assert_eq!(processed.forwarded_to, None);
     assert!(processed.goals.contains(&"Inbound".to_string()));
     let jobs = h.jobs().await;
@@ -384,24 +359,20 @@ async fn a_keyword_text_starts_a_run_and_replies_walk_it() {
             "SM03",
             "Faster replies",
             vec![
-                "send:Thanks for your time, Ann!",
+                "send:Thanks, Ann: you rated us 3.",
                 "field:Feedback=Faster replies",
-                "note:Reply: Faster replies|Sent: Thanks for your time, Ann!",
+                "note:Reply: Faster replies|Sent: Thanks, Ann: you rated us 3.",
             ],
         ),
     ];
     for (sid, body, want) in steps {
-        let processed = process_inner(app, &h.text(ANN, sid, body).await)
-            .await
-            .unwrap_or_else(|o| panic!("{body}: {o:?}"));
+        let processed = h.process(sid, body).await;
         assert_eq!(processed.forwarded_to, None, "{body}");
         assert_eq!(effects(&h.jobs().await), want, "{body}");
     }
     // Finished: the lock is released, and the next text is an ordinary one again.
     assert_eq!(h.active_step(ANN).await, None);
-    let processed = process_inner(app, &h.text(ANN, "SM04", "Thanks!").await)
-        .await
-        .expect("processed");
+    let processed = h.process("SM04", "Thanks!").await;
     assert_eq!(processed.sequence, Handoff::NotTaken);
     assert_eq!(
         processed.forwarded_to.as_deref(),
@@ -416,9 +387,7 @@ async fn a_keyword_text_starts_a_run_and_replies_walk_it() {
 async fn a_retried_text_queues_the_same_jobs_and_advances_once() {
     let h = harness().await;
     let app = &h.rt.app;
-    let (status, _) = h.start("survey", "contactId={ann}").await;
-    assert_eq!(status, 202);
-    h.jobs().await;
+    h.ann_in_the_survey().await;
 
     let reply = h.text(ANN, "SM10", "9").await;
     process_inner(app, &reply).await.expect("first attempt");
@@ -455,21 +424,15 @@ async fn a_retried_text_queues_the_same_jobs_and_advances_once() {
 
     // The next reply advances from the stored state, once. YES is an opt-in word too: its
     // consent change is the webhook's business; the run takes it as an answer.
-    let processed = process_inner(app, &h.text(ANN, "SM11", "YES").await)
-        .await
-        .expect("processed");
-    assert_eq!(
-        processed.sequence,
-        Handoff::Took {
-            sequence: "survey".into()
-        }
-    );
+    let processed = h.process("SM11", "YES").await;
+    assert_eq!(processed.sequence, took_by_survey());
     assert_eq!(
         effects(&h.jobs().await),
         [
-            "send:Thanks for your time, Ann!",
+            "send:Thanks, Ann: you rated us 9.",
+            "field:QuoteOk=YES",
             "tag:Quote OK",
-            "note:Reply: YES|Sent: Thanks for your time, Ann!"
+            "note:Reply: YES|Sent: Thanks, Ann: you rated us 9."
         ]
     );
 }
@@ -477,14 +440,9 @@ async fn a_retried_text_queues_the_same_jobs_and_advances_once() {
 #[tokio::test]
 async fn stop_inside_a_run_ends_it_with_the_opt_out_tag() {
     let h = harness().await;
-    let app = &h.rt.app;
-    let (status, _) = h.start("survey", "contactId={ann}").await;
-    assert_eq!(status, 202);
-    h.jobs().await;
+    h.ann_in_the_survey().await;
 
-    let processed = process_inner(app, &h.text(ANN, "SM20", "STOP").await)
-        .await
-        .expect("processed");
+    let processed = h.process("SM20", "STOP").await;
     assert_eq!(
         processed.sequence,
         Handoff::Ended {
@@ -510,18 +468,14 @@ async fn stop_inside_a_run_ends_it_with_the_opt_out_tag() {
 async fn a_deleted_sequence_ends_its_runs() {
     let h = harness().await;
     let app = &h.rt.app;
-    let (status, _) = h.start("survey", "contactId={ann}").await;
-    assert_eq!(status, 202);
-    h.jobs().await;
+    h.ann_in_the_survey().await;
     assert!(
         app.store
             .delete_sequence(&h.account.id, "survey")
             .await
             .expect("delete")
     );
-    let processed = process_inner(app, &h.text(ANN, "SM30", "8").await)
-        .await
-        .expect("processed");
+    let processed = h.process("SM30", "8").await;
     assert_eq!(processed.sequence, Handoff::NotTaken);
     assert!(processed.forwarded_to.is_some());
     assert_eq!(h.active_step(ANN).await, None);

@@ -5,10 +5,10 @@
 
 use std::time::{Duration, Instant};
 
-use smsflow_shared::local::{self, LocalOptions, RetryBackoff, RunningServer};
-use smsflow_tests::example::{ACME_TWILIO_SID, ExampleConfig};
+use smsflow_shared::local::{LocalOptions, RetryBackoff, RunningServer};
+use smsflow_tests::example::{ExampleConfig, NEW_TEXT_WITH_EMAIL_GOALS};
 use smsflow_tests::keap_mock::{KeapMock, KeapUser, LoggedRequest, ScriptedFailure};
-use smsflow_tests::local_server::post_signed_inbound;
+use smsflow_tests::local_server::{ExampleServer, post_text_to_acme};
 use smsflow_tests::poll::{Patience, eventually};
 
 const KEAP_KEY: &str = "acme-keap-key";
@@ -20,15 +20,9 @@ const FIRST_RETRY: Duration = Duration::from_millis(200);
 /// Posts a Twilio-signed inbound text; returns the status, the body and how long the
 /// answer took.
 async fn text_us(server: &RunningServer) -> (u16, String, Duration) {
-    let params = [
-        ("AccountSid", ACME_TWILIO_SID),
-        ("MessageSid", SID),
-        ("From", "+14155552679"),
-        ("To", "+19523142318"),
-        ("Body", "Anyone there? I'm at ann@example.com"),
-    ];
     let started = Instant::now();
-    let (status, body) = post_signed_inbound(server, &params).await;
+    let text = "Anyone there? I'm at ann@example.com";
+    let (status, body) = post_text_to_acme(server, SID, "+14155552679", text).await;
     (status, body, started.elapsed())
 }
 
@@ -76,7 +70,6 @@ async fn goals_arrive_once_each_after_5xx_and_429s() {
             ScriptedFailure::ServerError(500),
         ],
     );
-    let dir = tempfile::tempdir().expect("temp dir");
     let options = LocalOptions {
         retry_backoff: RetryBackoff {
             first: FIRST_RETRY,
@@ -84,25 +77,15 @@ async fn goals_arrive_once_each_after_5xx_and_429s() {
         },
         ..LocalOptions::default()
     };
-    let config = ExampleConfig::served_from(dir.path())
-        .keap_crm(&mock.base_url(), KEAP_KEY)
-        .parse();
-    let server = local::start_with(&config, options)
-        .await
-        .expect("server starts");
+    let config = ExampleConfig::new().keap_crm(&mock.base_url(), KEAP_KEY);
+    let server = ExampleServer::start_with(config, options).await;
 
     let (status, body, took) = text_us(&server).await;
     assert_eq!(status, 200, "{body}");
     assert!(body.ends_with("<Response/>"), "{body}");
     assert!(took < Duration::from_secs(1), "the webhook took {took:?}");
 
-    let expected = [
-        "ContactAutoCreated",
-        "EmailInstalled",
-        "Inbound",
-        "Inbound19523142318",
-        "officeacmeexample",
-    ];
+    let expected = NEW_TEXT_WITH_EMAIL_GOALS;
     let patience = Patience {
         within: Duration::from_secs(15),
         every: Duration::from_millis(50),
@@ -188,5 +171,5 @@ async fn goals_arrive_once_each_after_5xx_and_429s() {
         .filter(|e| serde_json::to_string(e).is_ok_and(|json| json.contains(SID)))
         .count();
     assert_eq!(forwards, 1, "the text is forwarded once");
-    server.shutdown().await.expect("clean shutdown");
+    server.stop().await;
 }

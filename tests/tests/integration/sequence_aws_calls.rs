@@ -10,37 +10,14 @@ use smsflow_shared::domain::sequence::Sequence;
 use smsflow_shared::handlers::automation;
 use smsflow_shared::jobs::InboundText;
 use smsflow_shared::jobs::{AutomationEnvelope, AutomationJob};
-use smsflow_shared::ports::QueueName;
+use smsflow_shared::ports::{Contact, QueueName};
 use smsflow_shared::usecases::JobOutcome;
 use smsflow_shared::usecases::sequence::{self, Handoff};
 use smsflow_tests::aws_app::{MotoApp, MotoCrm};
-use smsflow_tests::fixtures::{new_contact, phone};
+use smsflow_tests::fixtures::{SURVEY, new_contact, phone};
 use smsflow_tests::runtime::{self, Drain, drain};
 
 const ANN: &str = "+14155552671";
-
-const SURVEY: &str = r#"
-account: acme
-name: survey
-start: both
-keywords: [SURVEY]
-sender: "+19523142318"
-collect_email_first: false
-note: true
-steps:
-  - name: ask-rating
-    message: "Hi ~Contact.FirstName~! How would you rate us, 1-10?"
-    save_to: Contact._Rating
-    next:
-      conditions:
-        - greater_than: 7
-          tag: Promoter
-          goto: thanks
-      fallback: thanks
-  - name: thanks
-    message: Thanks!
-    await_reply: false
-"#;
 
 fn text(sid: &str, body: &str) -> InboundText {
     InboundText {
@@ -56,6 +33,15 @@ fn text(sid: &str, body: &str) -> InboundText {
     }
 }
 
+/// Ann's text `body` handed to the sequences (inside the inbound job): a run takes it.
+async fn run_takes(moto: &MotoApp, ann: &Contact, sid: &str, body: &str) {
+    let text = text(sid, body);
+    let handoff = sequence::on_inbound(&moto.app, &moto.account, &text, Some(ann))
+        .await
+        .expect("handed off");
+    assert!(matches!(handoff, Handoff::Took { .. }), "{handoff:?}");
+}
+
 /// Takes every job off the automation queue.
 async fn queued_jobs(queue: &SqsQueue) -> Vec<AutomationEnvelope> {
     drain(queue, QueueName::Automation, Drain::Delete)
@@ -63,6 +49,27 @@ async fn queued_jobs(queue: &SqsQueue) -> Vec<AutomationEnvelope> {
         .iter()
         .map(|m| serde_json::from_str(&m.body).expect("automation job"))
         .collect()
+}
+
+/// Runs every job on the automation queue, as the worker does (each must be done): the
+/// kind of each and the AWS calls it made, in the order run.
+async fn run_queued_jobs(moto: &MotoApp) -> Vec<(&'static str, Vec<String>)> {
+    let mut calls = Vec::new();
+    for envelope in queued_jobs(&moto.queue).await {
+        moto.take_calls();
+        let outcome = automation::run(&moto.app, &envelope).await;
+        assert_eq!(outcome, JobOutcome::Done, "{:?}", envelope.job);
+        calls.push((kind(&envelope.job), moto.take_calls()));
+    }
+    calls
+}
+
+/// The calls of the first job of `kind` among `run`.
+fn calls_of(run: &[(&'static str, Vec<String>)], kind: &str) -> Vec<String> {
+    run.iter()
+        .find(|(k, _)| *k == kind)
+        .map(|(_, calls)| calls.clone())
+        .unwrap_or_else(|| panic!("no {kind} job"))
 }
 
 fn kind(job: &AutomationJob) -> &'static str {
@@ -79,7 +86,7 @@ fn kind(job: &AutomationJob) -> &'static str {
 #[tokio::test]
 async fn sequence_step_aws_calls() {
     let moto = MotoApp::start("seqcalls", MotoCrm::Sandbox, None).await;
-    let (app, account, queue) = (&moto.app, &moto.account, &moto.queue);
+    let (app, account) = (&moto.app, &moto.account);
     let take = || moto.take_calls();
     let survey = Sequence::load("survey.yaml", SURVEY).expect("valid");
     sequence::apply(app.store.as_ref(), &survey)
@@ -99,10 +106,7 @@ async fn sequence_step_aws_calls() {
     };
 
     // 1. A keyword text starts a run (inside the inbound job, after the contact step).
-    let handoff = sequence::on_inbound(app, account, &text("SM01", "survey"), Some(&ann))
-        .await
-        .expect("handed off");
-    assert!(matches!(handoff, Handoff::Took { .. }), "{handoff:?}");
+    run_takes(&moto, &ann, "SM01", "survey").await;
     check(
         "keyword start",
         take(),
@@ -116,20 +120,8 @@ async fn sequence_step_aws_calls() {
     );
 
     // 2. Each effect job in the automation worker.
-    let mut by_kind: Vec<(String, Vec<String>)> = Vec::new();
-    for envelope in queued_jobs(queue).await {
-        take();
-        let outcome = automation::run(app, &envelope).await;
-        assert_eq!(outcome, JobOutcome::Done, "{:?}", envelope.job);
-        by_kind.push((kind(&envelope.job).to_string(), take()));
-    }
-    let job_calls = |kind: &str| {
-        by_kind
-            .iter()
-            .find(|(k, _)| k == kind)
-            .map(|(_, calls)| calls.clone())
-            .unwrap_or_else(|| panic!("no {kind} job"))
-    };
+    let by_kind = run_queued_jobs(&moto).await;
+    let job_calls = |kind: &str| calls_of(&by_kind, kind);
     check(
         "sequence_send job",
         job_calls("sequence_send"),
@@ -158,12 +150,12 @@ async fn sequence_step_aws_calls() {
         ],
     );
 
-    // 3. A reply advances the run and finishes it (a closing step). A reply that does not
+    // 3. A reply that does not finish the run ("9": the quote question next), its effect
+    //    jobs run; then the reply that finishes it (a closing step). A reply that does not
     //    finish the run makes the same calls but the last (the lock stays).
-    let handoff = sequence::on_inbound(app, account, &text("SM02", "9"), Some(&ann))
-        .await
-        .expect("handed off");
-    assert!(matches!(handoff, Handoff::Took { .. }), "{handoff:?}");
+    run_takes(&moto, &ann, "SM02", "9").await;
+    run_queued_jobs(&moto).await;
+    run_takes(&moto, &ann, "SM03", "Yes").await;
     check(
         "reply (last step)",
         take(),
@@ -175,13 +167,7 @@ async fn sequence_step_aws_calls() {
             "DeleteItem",       // the run is over: the lock is released
         ],
     );
-    let jobs = queued_jobs(queue).await;
-    let mut seen = Vec::new();
-    for envelope in &jobs {
-        take();
-        assert_eq!(automation::run(app, envelope).await, JobOutcome::Done);
-        seen.push((kind(&envelope.job), take()));
-    }
+    let seen = run_queued_jobs(&moto).await;
     for (kind, expected) in [
         (
             "set_custom_field",
@@ -200,12 +186,7 @@ async fn sequence_step_aws_calls() {
             &["PutItem", "GetItem", "GetItem", "UpdateItem"][..],
         ),
     ] {
-        let calls = seen
-            .iter()
-            .find(|(k, _)| *k == kind)
-            .map(|(_, c)| c.clone())
-            .unwrap_or_else(|| panic!("no {kind} job"));
-        check(&format!("{kind} job"), calls, expected);
+        check(&format!("{kind} job"), calls_of(&seen, kind), expected);
     }
 
     for line in &report {

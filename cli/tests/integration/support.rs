@@ -1,17 +1,23 @@
 //! Running the `smsflow` binary against a local setup (a configuration in a temporary
 //! directory, whose database the tests seed directly) or against moto.
 
-#![allow(dead_code)] // each test binary uses part of this
-
 use std::path::PathBuf;
 use std::process::Command;
 
 use serde_json::Value;
 use smsflow_shared::adapters::embedded::EmbeddedDb;
 use smsflow_shared::config::LocalConfig;
+use smsflow_shared::domain::{Direction, MessageRecord, MessageStatus, Timestamp};
 use smsflow_shared::local;
+use smsflow_shared::ports::{Clock, SystemClock};
+use smsflow_tests::fixtures;
+use smsflow_tests::moto;
 
 pub const EXAMPLE: &str = include_str!("../../../smsflow.example.toml");
+
+/// The recipient, text and user of the plain send the tests make: `smsflow send --account
+/// <id>` and these.
+pub const HI_FOR_MARY: [&str; 6] = ["--to", "+19523140001", "--message", "hi", "--user", "mary"];
 
 /// What one run of the binary did.
 pub struct Run {
@@ -31,6 +37,15 @@ impl Run {
         &self.stdout
     }
 
+    /// Asserts success and that stdout holds each of `expected`; returns stdout.
+    pub fn prints(&self, expected: &[&str]) -> &str {
+        let stdout = self.ok();
+        for text in expected {
+            assert!(stdout.contains(text), "{text:?} not in {stdout}");
+        }
+        stdout
+    }
+
     /// Asserts success and parses stdout as JSON.
     pub fn json(&self) -> Value {
         serde_json::from_str(self.ok())
@@ -45,6 +60,15 @@ impl Run {
             self.stdout, self.stderr
         );
         &self.stderr
+    }
+
+    /// Asserts the exit code and that stderr says each of `said`; returns stderr.
+    pub fn fails_saying(&self, code: i32, said: &[&str]) -> &str {
+        let stderr = self.fails_with(code);
+        for expected in said {
+            assert!(stderr.contains(expected), "{expected:?} not in {stderr}");
+        }
+        stderr
     }
 }
 
@@ -73,6 +97,69 @@ pub fn smsflow(args: &[&str], envs: &[(&str, &str)]) -> Run {
     }
 }
 
+/// Where the operator's commands run: the local database of a configuration, or AWS.
+pub trait Operator {
+    /// Runs `smsflow` with `args` against this backend.
+    fn run(&self, args: &[&str]) -> Run;
+
+    /// Runs `smsflow --json` with `args`, which must succeed: what it printed, parsed.
+    fn json(&self, args: &[&str]) -> Value {
+        self.run(&[&["--json"], args].concat()).json()
+    }
+}
+
+/// The text of `field` in each object of the JSON array `list`, in order.
+pub fn texts<'a>(list: &'a Value, field: &str) -> Vec<&'a str> {
+    list.as_array()
+        .unwrap_or_else(|| panic!("not a list: {list}"))
+        .iter()
+        .filter_map(|item| item[field].as_str())
+        .collect()
+}
+
+/// A failure time inside the retention window (failures older than 14 days are not shown).
+pub fn recently() -> Timestamp {
+    SystemClock.now()
+}
+
+/// Message `n` between acme's long code and `contact`, `message {n}`, recorded `n`
+/// minutes after 2024-05-01 12:00 UTC with the SID `SM{n}`.
+pub fn message(
+    n: u32,
+    contact: &str,
+    direction: Direction,
+    status: MessageStatus,
+) -> MessageRecord {
+    let at = Timestamp::from_millis(1_714_564_800_000 + i64::from(n) * 60_000);
+    MessageRecord {
+        body: format!("message {n}"),
+        status,
+        provider_sid: Some(format!("SM{n}").into()),
+        ..fixtures::message(
+            format!("01J{n:023}"),
+            &fixtures::account_id("acme"),
+            contact,
+            direction,
+            at,
+        )
+    }
+}
+
+/// moto's endpoint, region and credentials, as the CLI's AWS environment.
+pub fn moto_env() -> Vec<(String, String)> {
+    vec![
+        ("AWS_ENDPOINT_URL".to_string(), moto::endpoint()),
+        ("AWS_REGION".into(), "us-east-1".into()),
+        ("AWS_ACCESS_KEY_ID".into(), "test".into()),
+        ("AWS_SECRET_ACCESS_KEY".into(), "test".into()),
+    ]
+}
+
+/// `env` as the pairs [`smsflow`] takes.
+pub fn pairs(env: &[(String, String)]) -> Vec<(&str, &str)> {
+    env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
 /// The example configuration in a temporary directory, its accounts stored.
 pub struct Local {
     pub dir: tempfile::TempDir,
@@ -90,13 +177,6 @@ impl Local {
         };
         local.run(&["accounts", "push"]).ok();
         local
-    }
-
-    /// Runs a command with `--config` of this setup appended.
-    pub fn run(&self, args: &[&str]) -> Run {
-        let mut all = args.to_vec();
-        all.extend(["--config", &self.config]);
-        smsflow(&all, &[])
     }
 
     pub fn file(&self, name: &str, text: &str) -> String {
@@ -126,5 +206,14 @@ impl Local {
             "the seed kept the database open"
         );
         out
+    }
+}
+
+impl Operator for Local {
+    /// Runs a command with `--config` of this setup appended.
+    fn run(&self, args: &[&str]) -> Run {
+        let mut all = args.to_vec();
+        all.extend(["--config", &self.config]);
+        smsflow(&all, &[])
     }
 }

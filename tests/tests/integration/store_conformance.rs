@@ -7,25 +7,15 @@ use std::sync::Arc;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use smsflow_shared::adapters::embedded::{DbError, EmbeddedDb, EmbeddedStore};
-use smsflow_shared::ports::Store;
-use smsflow_tests::aws_app::fresh_dynamo_store;
 use smsflow_tests::conformance::store::stored_accounts_without_service_claims_are_indexed;
 use smsflow_tests::moto::sdk_config;
 use smsflow_tests::store_conformance;
+use smsflow_tests::stores::{fresh_dynamo_store, fresh_embedded_store};
 
-/// A `DynamoStore` on a fresh table of its own.
-async fn dynamo_store() -> Arc<dyn Store> {
+store_conformance!(dynamodb, async {
     Arc::new(fresh_dynamo_store("store").await)
-}
-
-/// An `EmbeddedStore` on a fresh in-memory redb database.
-async fn embedded_store() -> Arc<dyn Store> {
-    let db = EmbeddedDb::in_memory().expect("in-memory database");
-    Arc::new(EmbeddedStore::new(db))
-}
-
-store_conformance!(dynamodb, dynamo_store());
-store_conformance!(embedded, embedded_store());
+});
+store_conformance!(embedded, async { Arc::new(fresh_embedded_store()) });
 
 // What versions before the Messaging Service index stored: accounts without service claims.
 // Each hook removes the claims and the "index built" marker, in the backend's own layout.

@@ -25,7 +25,7 @@ use smsflow_shared::adapters::embedded::{EmbeddedDb, EmbeddedStore};
 use smsflow_shared::domain::AccountId;
 use smsflow_shared::domain::MessageId;
 use smsflow_shared::ports::{AdmissionStore, AttemptState, SendAttemptStore};
-use smsflow_tests::example::{ACME_LONG_CODE, ACME_SEND_KEY, ACME_TWILIO_SID, ExampleConfig};
+use smsflow_tests::example::{ACME_AUTH_TOKEN, ACME_SEND_KEY, ExampleConfig};
 use smsflow_tests::shape::bin_dir;
 use smsflow_tests::twilio;
 use tokio::process::{Child, Command};
@@ -155,15 +155,9 @@ fn send_form(i: usize) -> [(&'static str, String); 4] {
     ]
 }
 
-/// Inbound text `i` as Twilio posts it: its own SID, texter and text.
-fn text_params(i: usize) -> [(&'static str, String); 5] {
-    [
-        ("AccountSid", ACME_TWILIO_SID.into()),
-        ("MessageSid", format!("SM{i:032x}")),
-        ("From", texter(i)),
-        ("To", ACME_LONG_CODE.into()),
-        ("Body", format!("crash text {i}")),
-    ]
+/// Inbound text `i`'s `MessageSid`, texter and text: its own.
+fn text_of(i: usize) -> [String; 3] {
+    [format!("SM{i:032x}"), texter(i), format!("crash text {i}")]
 }
 
 fn borrowed<'a, const N: usize>(
@@ -200,14 +194,11 @@ async fn send_until_answered(base_url: &str, i: usize, retries: &AtomicUsize) ->
 /// Posts inbound text `i`, signed, until the webhook answers 200 (Twilio's retry).
 async fn text_until_answered(base_url: &str, i: usize, retries: &AtomicUsize) {
     let url = format!("{base_url}/twilio/inbound");
-    let params = text_params(i);
-    let (form, signature) = twilio::sign(&url, &borrowed(&params));
+    let [sid, from, body] = text_of(i);
+    let params = twilio::text_to_acme(&sid, &from, &body);
     let http = reqwest::Client::new();
     loop {
-        let answer = http
-            .post(&url)
-            .header("X-Twilio-Signature", &signature)
-            .form(&form)
+        let answer = twilio::signed_post(&http, ACME_AUTH_TOKEN, &url, &url, &params)
             .timeout(Duration::from_secs(5))
             .send()
             .await;
@@ -437,8 +428,9 @@ async fn nothing_is_lost_or_sent_twice_when_function_instances_die() {
         }
     }
     for i in 0..STACK_TEXTS {
-        let params = text_params(i);
-        while d.twilio_inbound(&borrowed(&params)).await.0 != 200 {
+        let [sid, from, body] = text_of(i);
+        let params = twilio::text_to_acme(&sid, &from, &body);
+        while d.twilio_inbound(&params).await.0 != 200 {
             retries += 1;
             tokio::time::sleep(Duration::from_millis(200)).await;
         }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use smsflow_shared::adapters::embedded::{EmbeddedDb, EmbeddedStore, SandboxCrm};
+use smsflow_shared::adapters::embedded::{EmbeddedDb, SandboxCrm};
 use smsflow_shared::adapters::keap::{KeapCrm, KeapSettings};
 use smsflow_shared::domain::{Account, CrmConnection, KeapAuth, Secret, Timestamp};
 use smsflow_shared::ports::CredentialStore;
@@ -13,6 +13,7 @@ use smsflow_shared::ports::clock::SystemClock;
 use smsflow_shared::ports::crm::{CrmUser, NewNote, Note};
 use smsflow_tests::conformance::crm::{CrmControl, CrmUnderTest};
 use smsflow_tests::keap_mock::{KeapMock, KeapUser};
+use smsflow_tests::stores::fresh_embedded_store;
 use smsflow_tests::{crm_conformance, fixtures};
 
 struct SandboxControl(SandboxCrm);
@@ -145,9 +146,7 @@ fn keap_account(mock: &KeapMock, id: &str, number: &str, key: &str) -> Account {
 
 /// Where the Keap adapter keeps OAuth refresh tokens (these accounts use API keys).
 fn memory_credentials() -> Arc<dyn CredentialStore> {
-    Arc::new(EmbeddedStore::new(
-        EmbeddedDb::in_memory().expect("in-memory db"),
-    ))
+    Arc::new(fresh_embedded_store())
 }
 
 async fn keap() -> CrmUnderTest {

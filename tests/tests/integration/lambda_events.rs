@@ -11,10 +11,11 @@ use smsflow_shared::domain::Account;
 use smsflow_shared::domain::{MessageId, MessageSid};
 use smsflow_shared::handlers::{consumer, http};
 use smsflow_shared::local::LocalRuntime;
-use smsflow_shared::ports::{NewContact, QueueName, QueueReceiver};
+use smsflow_shared::ports::{NewContact, QueueName};
 use smsflow_tests::example::ExampleConfig;
 use smsflow_tests::fixtures::{message, new_contact, phone};
-use smsflow_tests::{handler, runtime};
+use smsflow_tests::handler;
+use smsflow_tests::runtime::{self, Drain, drain};
 
 /// The example account with the fixtures' auth token (`events/README.md`), behind a given
 /// public base URL (`None`: rebuilt from the request's host, as on Lambda).
@@ -61,7 +62,7 @@ async fn each_function_serves_only_its_own_routes() {
     // Each function serves only its own route: another function's event is a JSON 404.
     let (status, body) = call(
         http::with_fallback(http::inbound_sms(app)),
-        include_str!("../../events/function-url-campaign-send.json"),
+        include_str!("../../../events/function-url-campaign-send.json"),
     )
     .await;
     assert_eq!(
@@ -75,7 +76,7 @@ async fn campaign_send_event_queues_one_send() {
     let rt = runtime().await;
     // The fixture's contactId=1.
     acme_with_jane(&rt).await;
-    let event = include_str!("../../events/function-url-campaign-send.json");
+    let event = include_str!("../../../events/function-url-campaign-send.json");
     let (status, body) = call(
         http::with_fallback(http::campaign_send(rt.app.clone())),
         event,
@@ -83,16 +84,7 @@ async fn campaign_send_event_queues_one_send() {
     .await;
     assert_eq!(status, 202, "{body}");
     assert_eq!(body["outcome"], "queued");
-    let queued = rt
-        .queue
-        .receive(
-            smsflow_shared::ports::QueueName::Send,
-            10,
-            std::time::Duration::from_secs(30),
-            std::time::Duration::ZERO,
-        )
-        .await
-        .expect("receive");
+    let queued = drain(rt.queue.as_ref(), QueueName::Send, Drain::Hide).await;
     assert_eq!(queued.len(), 1);
     let job: smsflow_shared::jobs::SendJob =
         serde_json::from_str(&queued[0].body).expect("send job");
@@ -126,7 +118,7 @@ async fn sequence_start_event_starts_one_run() {
     let rt = runtime().await;
     let appointment = Sequence::load(
         "appointment.yaml",
-        include_str!("../../examples/sequences/appointment.yaml"),
+        include_str!("../../../examples/sequences/appointment.yaml"),
     )
     .expect("the example sequence is valid");
     sequence::apply(rt.app.store.as_ref(), &appointment)
@@ -134,7 +126,7 @@ async fn sequence_start_event_starts_one_run() {
         .expect("applies to the example account");
     acme_with_jane(&rt).await;
 
-    let event = include_str!("../../events/function-url-sequence-start.json");
+    let event = include_str!("../../../events/function-url-sequence-start.json");
     let router = || http::with_fallback(http::sequence_start(rt.app.clone()));
     let (status, body) = call(router(), event).await;
     assert_eq!(status, 202, "{body}");
@@ -143,17 +135,7 @@ async fn sequence_start_event_starts_one_run() {
     assert_eq!(body["step"], "ask-day");
 
     // The automation jobs queued so far (hidden once taken).
-    let queued_jobs = || async {
-        rt.queue
-            .receive(
-                smsflow_shared::ports::QueueName::Automation,
-                10,
-                std::time::Duration::from_secs(30),
-                std::time::Duration::ZERO,
-            )
-            .await
-            .expect("receive")
-    };
+    let queued_jobs = || drain(rt.queue.as_ref(), QueueName::Automation, Drain::Hide);
     let queued = queued_jobs().await;
     let jobs: Vec<AutomationJob> = queued
         .iter()
@@ -199,7 +181,7 @@ async fn automation_batch_fires_goal_and_email_once() {
     // The fixture's contact id "1".
     let acme = acme_with_jane(&rt).await;
 
-    let event = include_str!("../../events/sqs-automation-batch.json");
+    let event = include_str!("../../../events/sqs-automation-batch.json");
     for attempt in 1..=2 {
         let response = consumer::automation_worker(&rt.app, sqs(event)).await;
         assert!(
@@ -224,7 +206,7 @@ async fn automation_batch_fires_goal_and_email_once() {
 #[tokio::test]
 async fn send_batch_sends_each_message_once() {
     let rt = runtime().await;
-    let event = include_str!("../../events/sqs-send-batch.json");
+    let event = include_str!("../../../events/sqs-send-batch.json");
     for attempt in 1..=2 {
         let response = consumer::send_worker(&rt.app, sqs(event)).await;
         assert!(
@@ -276,7 +258,7 @@ async fn status_envelope_applies_the_callback() {
         })
         .await
         .expect("store");
-    let event = include_str!("../../events/apigw-http-twilio-status.json");
+    let event = include_str!("../../../events/apigw-http-twilio-status.json");
     for attempt in 1..=2 {
         let (status, _, body) = call_raw(
             http::with_fallback(http::status_callback(rt.app.clone())),
@@ -298,7 +280,7 @@ async fn status_envelope_applies_the_callback() {
 #[tokio::test]
 async fn undecodable_jobs_are_reported_failed_for_the_dead_letter_queue() {
     let rt = runtime().await;
-    let mut event = sqs(include_str!("../../events/sqs-automation-batch.json"));
+    let mut event = sqs(include_str!("../../../events/sqs-automation-batch.json"));
     event.records[0].body = Some("{\"kind\":\"no_such_job\"}".into());
     let response = consumer::automation_worker(&rt.app, event).await;
     let failed: Vec<&str> = response
@@ -308,7 +290,7 @@ async fn undecodable_jobs_are_reported_failed_for_the_dead_letter_queue() {
         .collect();
     assert_eq!(failed, ["c80e8021-a70a-47e0-ba42-35d4d0b8c7f1"]);
     // Why it failed is kept for `smsflow dlq list`; the jobs that ran record nothing.
-    let ids: Vec<String> = sqs(include_str!("../../events/sqs-automation-batch.json"))
+    let ids: Vec<String> = sqs(include_str!("../../../events/sqs-automation-batch.json"))
         .records
         .into_iter()
         .filter_map(|r| r.message_id)
@@ -330,7 +312,7 @@ async fn undecodable_jobs_are_reported_failed_for_the_dead_letter_queue() {
     }
 }
 
-const INBOUND_EVENT: &str = include_str!("../../events/apigw-http-twilio-inbound.json");
+const INBOUND_EVENT: &str = include_str!("../../../events/apigw-http-twilio-inbound.json");
 
 /// The inbound fixture with its JSON edited (e.g. a header or the body replaced).
 fn edited_inbound(edit: impl FnOnce(&mut Value)) -> String {
@@ -388,13 +370,13 @@ async fn inbound_webhook_refuses_bad_requests_and_stores_nothing() {
     // A body edited after signing (From changed): the signature no longer matches.
     let tampered = edited_inbound(|e| {
         e["isBase64Encoded"] = false.into();
-        let form = include_str!("../../events/twilio-inbound.form")
+        let form = include_str!("../../../events/twilio-inbound.form")
             .replace("From=%2B14155552671", "From=%2B14155550199");
         e["body"] = form.into();
     });
     let unknown_number = edited_inbound(|e| {
         e["isBase64Encoded"] = false.into();
-        let form = include_str!("../../events/twilio-inbound.form")
+        let form = include_str!("../../../events/twilio-inbound.form")
             .replace("To=%2B19523142318", "To=%2B14155550000");
         e["body"] = form.into();
     });

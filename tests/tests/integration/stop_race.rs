@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use smsflow_shared::domain::{AccountId, PhoneNumber, Timestamp};
 use smsflow_shared::ports::{AttemptState, Clock, SystemClock};
-use smsflow_tests::example::{ACME_LONG_CODE, ACME_SEND_KEY, ACME_TWILIO_SID, ExampleConfig};
-use smsflow_tests::local_server::start;
+use smsflow_tests::example::{ACME_SEND_KEY, ExampleConfig};
+use smsflow_tests::local_server::{ExampleServer, crm_send};
 use smsflow_tests::twilio;
 
 const PHONES: usize = 15;
@@ -23,29 +23,17 @@ fn phone(i: usize) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn no_send_recorded_after_a_stop_reaches_the_carrier() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let config = ExampleConfig::served_from(dir.path())
-        .long_code_rate(RATE)
-        .parse();
-    let server = start(&config).await;
-    let http = reqwest::Client::new();
+    let server = ExampleServer::start(ExampleConfig::new().long_code_rate(RATE)).await;
     for round in 0..SENDS_PER_PHONE {
         for i in 0..PHONES {
+            let (to, message) = (phone(i), format!("update {round} for {i}"));
             let form = [
-                ("phone", phone(i)),
-                ("message", format!("update {round} for {i}")),
-                ("type", "transactional".into()),
+                ("phone", to.as_str()),
+                ("message", message.as_str()),
+                ("type", "transactional"),
             ];
-            let r = http
-                .post(format!(
-                    "{}/crm/acme/send?key={ACME_SEND_KEY}",
-                    server.base_url()
-                ))
-                .form(&form)
-                .send()
-                .await
-                .expect("answers");
-            assert_eq!(r.status().as_u16(), 202);
+            let (status, answer) = crm_send(&server, "acme", ACME_SEND_KEY, &form).await;
+            assert_eq!(status, 202, "{answer}");
         }
     }
 
@@ -60,22 +48,8 @@ async fn no_send_recorded_after_a_stop_reaches_the_carrier() {
         stops.spawn(async move {
             tokio::time::sleep(at).await;
             let (from, sid) = (phone(i), format!("SM{:032x}", 0xabc0 + i));
-            let params = [
-                ("AccountSid", ACME_TWILIO_SID),
-                ("MessageSid", sid.as_str()),
-                ("From", from.as_str()),
-                ("To", ACME_LONG_CODE),
-                ("Body", "STOP"),
-            ];
-            let (form, signature) = twilio::sign(&url, &params);
-            let r = reqwest::Client::new()
-                .post(&url)
-                .header("X-Twilio-Signature", signature)
-                .form(&form)
-                .send()
-                .await
-                .expect("webhook answers");
-            assert_eq!(r.status().as_u16(), 200);
+            let params = twilio::text_to_acme(&sid, &from, "STOP");
+            assert_eq!(twilio::post_signed(&url, &params).await.0, 200);
             (i, SystemClock.now())
         });
     }
@@ -142,5 +116,5 @@ async fn no_send_recorded_after_a_stop_reaches_the_carrier() {
         sent < PHONES * SENDS_PER_PHONE,
         "the STOPs stopped some sends"
     );
-    server.shutdown().await.expect("clean shutdown");
+    server.stop().await;
 }

@@ -2,25 +2,19 @@
 //! CRM, no event webhook), and the server listens beyond loopback only when allowed
 //! (issue #12, row 6).
 
-use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use smsflow_shared::config::LocalConfig;
-use smsflow_shared::domain::twilio_signature;
 use smsflow_shared::local::{self, LocalError, RunningServer};
-use smsflow_tests::example::{ACME_LONG_CODE, ACME_TWILIO_SID, ExampleConfig};
+use smsflow_tests::example::{ACME_LONG_CODE, ACME_TWILIO_SID, ExampleConfig, OtherAccount};
 use smsflow_tests::fixtures::{phone, send_job};
-use smsflow_tests::local_server::{get_json, post_json, start};
-use smsflow_tests::poll::{Patience, eventually};
-use smsflow_tests::runtime;
+use smsflow_tests::local_server::{ExampleServer, get_json, post_json};
+use smsflow_tests::poll::{self, Patience, eventually};
+use smsflow_tests::{runtime, twilio};
 use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-const PATIENCE: Patience = Patience {
-    within: Duration::from_secs(10),
-    every: Duration::from_millis(100),
-};
+const PATIENCE: Patience = poll::LOCAL_SERVER;
 const BETA_NUMBER: &str = "+16125550123";
 const BETA_TOKEN: &str = "beta-real-auth-token";
 const BETA_BACKUP: &str = "office@beta.example";
@@ -28,33 +22,19 @@ const STRANGER: &str = "+14155550188";
 
 /// The example (acme, on the sandbox CRM) plus "beta", an account on a real webhook CRM
 /// (the mock at `crm_url`) with its own Twilio account.
-fn config(data_dir: &Path, crm_url: &str) -> LocalConfig {
-    ExampleConfig::served_from(data_dir)
-        .append(&format!(
-            r#"
-[[accounts]]
-id = "beta"
-name = "Beta Plumbing"
-default_country = "US"
-goal_integration = "smsflow"
-send_key = "beta-send-key-0123456789abcdef"
-
-[accounts.twilio]
-account_sid = "AC00000000000000000000000000000002"
-auth_token = "{BETA_TOKEN}"
-
-[[accounts.numbers]]
-number = "{BETA_NUMBER}"
-kind = "long_code"
-backup_email = "{BETA_BACKUP}"
-
-[accounts.crm]
-kind = "webhook"
-url = "{crm_url}/events"
-signing_secret = "beta-crm-signing-secret"
-"#
-        ))
-        .parse()
+fn config(crm_url: &str) -> ExampleConfig {
+    let crm = format!(
+        "kind = \"webhook\"\nurl = \"{crm_url}/events\"\nsigning_secret = \"beta-crm-signing-secret\""
+    );
+    ExampleConfig::new().with_account(&OtherAccount {
+        id: "beta",
+        name: "Beta Plumbing",
+        send_key: "beta-send-key-0123456789abcdef",
+        auth_token: BETA_TOKEN,
+        number: BETA_NUMBER,
+        backup_email: BETA_BACKUP,
+        crm: &crm,
+    })
 }
 
 /// A mock webhook CRM that takes every event.
@@ -70,8 +50,7 @@ async fn webhook_crm() -> MockServer {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forged_text_to_a_real_account_is_refused_and_changes_nothing() {
     let crm = webhook_crm().await;
-    let dir = tempfile::tempdir().expect("temp dir");
-    let server = start(&config(dir.path(), &crm.uri())).await;
+    let server = ExampleServer::start(config(&crm.uri())).await;
 
     let forged = json!({"from": STRANGER, "to": BETA_NUMBER, "body": "forged"});
     let (status, body) = post_json(&server, "/_sandbox/inbound", &forged).await;
@@ -101,33 +80,24 @@ async fn a_forged_text_to_a_real_account_is_refused_and_changes_nothing() {
     let played = json!({"from": STRANGER, "to": ACME_LONG_CODE, "body": "hello"});
     let (status, body) = post_json(&server, "/_sandbox/inbound", &played).await;
     assert_eq!((status, &body["webhook"]["status"]), (200, &json!(200)));
-    server.shutdown().await.expect("clean shutdown");
+    server.stop().await;
 }
 
 /// Posts a text to beta's number to `/twilio/inbound`, signed with beta's token, as real
 /// Twilio would through a tunnel.
 async fn real_text_to_beta(server: &RunningServer) {
     let url = format!("{}/twilio/inbound", server.base_url());
-    let params: Vec<(String, String)> = [
+    let params = [
         ("AccountSid", "AC00000000000000000000000000000002"),
         ("Body", "a real customer's text"),
         ("From", STRANGER),
         ("MessageSid", "SM0000000000000000000000000beta01"),
         ("NumMedia", "0"),
         ("To", BETA_NUMBER),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    let signature = twilio_signature::sign(BETA_TOKEN, &url, &params);
-    let answer = reqwest::Client::new()
-        .post(&url)
-        .header(twilio_signature::SIGNATURE_HEADER, signature)
-        .form(&params)
-        .send()
-        .await
-        .expect("webhook answers");
-    assert_eq!(answer.status().as_u16(), 200);
+    ];
+    let http = reqwest::Client::new();
+    let request = twilio::signed_post(&http, BETA_TOKEN, &url, &url, &params);
+    assert_eq!(twilio::answer(request).await.0, 200);
 }
 
 /// Waits until the outbox holds `emails` e-mails and the carrier `messages` messages, all
@@ -149,8 +119,7 @@ async fn wait_for_backends(server: &RunningServer, emails: usize, messages: usiz
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn listings_show_only_sandbox_accounts_data() {
     let crm = webhook_crm().await;
-    let dir = tempfile::tempdir().expect("temp dir");
-    let server = start(&config(dir.path(), &crm.uri())).await;
+    let server = ExampleServer::start(config(&crm.uri())).await;
     let app = server.runtime.app.clone();
 
     // Each account gets a text (forwarded by e-mail) and sends one (through the carrier).
@@ -206,7 +175,7 @@ async fn listings_show_only_sandbox_accounts_data() {
             (403, &json!("not_a_sandbox_account"))
         );
     }
-    server.shutdown().await.expect("clean shutdown");
+    server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

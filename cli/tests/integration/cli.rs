@@ -1,0 +1,254 @@
+//! The `smsflow` binary as a user runs it.
+
+use std::path::Path;
+
+use crate::support::{EXAMPLE, Local, Operator, moto_env, pairs, smsflow};
+
+fn write_config(dir: &Path, text: &str) -> String {
+    let path = dir.join("smsflow.toml");
+    std::fs::write(&path, text).expect("write config");
+    path.display().to_string()
+}
+
+#[test]
+fn check_config_accepts_the_example() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = write_config(dir.path(), EXAMPLE);
+    smsflow(&["check-config", "--config", &path], &[])
+        .prints(&["account acme (Acme Roofing): numbers +19523142318, +18885550100"]);
+}
+
+#[test]
+fn bad_configuration_stops_serve_naming_file_field_and_problem() {
+    let cases = [
+        (
+            "goal_integration = \"smsflow\"",
+            "",
+            "accounts[0]: missing field `goal_integration`",
+        ),
+        (
+            "number = \"(952) 314-2318\"",
+            "number = \"555-01\"",
+            "accounts[0].numbers[0].number: '555-01' is not",
+        ),
+        (
+            "number = \"+18885550100\"",
+            "number = \"+19523142318\"",
+            "accounts[0].numbers[1].number: duplicate inbound number +19523142318",
+        ),
+    ];
+    for (from, to, expected) in cases {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = write_config(dir.path(), &EXAMPLE.replacen(from, to, 1));
+        let run = smsflow(&["serve", "--config", &path], &[]);
+        assert_ne!(run.code, 0, "{expected}: serve must not start");
+        assert!(
+            run.stderr.contains(&format!("{path}: {expected}")),
+            "{expected}: {}",
+            run.stderr
+        );
+        assert!(
+            !dir.path().join(".smsflow").exists(),
+            "{expected}: nothing created"
+        );
+    }
+}
+
+#[test]
+fn missing_config_file_is_a_clear_error() {
+    let run = smsflow(&["serve", "--config", "/nonexistent/smsflow.toml"], &[]);
+    assert_ne!(run.code, 0);
+    assert!(
+        run.stderr
+            .contains("/nonexistent/smsflow.toml: (file): cannot read"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn keygen_prints_a_key_and_its_digest() {
+    let run = smsflow(&["keygen"], &[]);
+    let stdout = run.ok();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(lines[0].starts_with("send_key        = \""), "{stdout}");
+    assert!(lines[1].starts_with("send_key_sha256 = \""), "{stdout}");
+    assert_eq!(lines[1].len(), "send_key_sha256 = \"\"".len() + 64);
+}
+
+/// moto's environment with `SMSFLOW_TABLE` naming a table of this process.
+fn moto_env_with_table(prefix: &str) -> Vec<(String, String)> {
+    let mut env = moto_env();
+    env.push((
+        "SMSFLOW_TABLE".into(),
+        format!("{prefix}-{}", std::process::id()),
+    ));
+    env
+}
+
+#[test]
+fn accounts_push_and_list_against_aws() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = write_config(dir.path(), EXAMPLE);
+    let env = moto_env_with_table("cli");
+    let aws = pairs(&env);
+    let push = smsflow(
+        &[
+            "accounts",
+            "push",
+            "--config",
+            &path,
+            "--aws",
+            "--create-table",
+        ],
+        &aws,
+    );
+    assert_eq!(push.ok(), "stored account acme\n");
+    let list = smsflow(&["accounts", "list", "--config", &path, "--aws"], &aws);
+    assert_eq!(list.ok(), "acme\t+19523142318, +18885550100\n");
+    // Without the table variable the command says what is missing.
+    let run = smsflow(
+        &["accounts", "list", "--config", &path, "--aws"],
+        &pairs(&moto_env()),
+    );
+    assert_ne!(run.code, 0);
+    assert!(run.stderr.contains("SMSFLOW_TABLE is not set"));
+}
+
+const APPOINTMENT: &str = include_str!("../../../examples/sequences/appointment.yaml");
+
+#[test]
+fn sequences_apply_list_show_delete() {
+    let local = Local::new();
+    let file = local.file("appointment.yaml", APPOINTMENT);
+
+    assert_eq!(
+        local.run(&["sequences", "apply", &file]).ok(),
+        "created sequence acme/appointment\n"
+    );
+    assert_eq!(
+        local.run(&["sequences", "apply", &file]).ok(),
+        "replaced sequence acme/appointment\n"
+    );
+    assert_eq!(
+        local.run(&["sequences", "list", "--account", "acme"]).ok(),
+        "appointment\tboth\tBOOK, APPOINTMENT\n"
+    );
+    let shown = local.run(&["sequences", "show", "--account", "acme", "appointment"]);
+    let definition: serde_json::Value = serde_json::from_str(shown.ok()).expect("JSON definition");
+    assert_eq!(definition["name"], "appointment");
+    assert_eq!(definition["steps"][0]["name"], "ask-day");
+
+    assert_eq!(
+        local
+            .run(&["sequences", "delete", "--account", "acme", "appointment"])
+            .ok(),
+        "deleted sequence acme/appointment\n"
+    );
+    for args in [
+        &["sequences", "delete", "--account", "acme", "appointment"][..],
+        &["sequences", "show", "--account", "acme", "appointment"][..],
+    ] {
+        let run = local.run(args);
+        assert_ne!(run.code, 0, "{args:?}");
+        assert!(
+            run.stderr
+                .contains("account acme has no sequence 'appointment'"),
+            "{args:?}"
+        );
+    }
+    assert_eq!(
+        local.run(&["sequences", "list", "--account", "acme"]).ok(),
+        ""
+    );
+}
+
+#[test]
+fn sequences_apply_refuses_naming_file_step_and_reason() {
+    let local = Local::new();
+    let file = local.file("appointment.yaml", APPOINTMENT);
+    local.run(&["sequences", "apply", &file]).ok();
+    // Each case edits the example; what stderr must say. Nothing is stored.
+    let cases = [
+        (
+            "goto: confirm",
+            "goto: confrim",
+            "bad.yaml: 1 problem\n  step 'ask-party': condition 1: goto 'confrim' is not a step of this sequence",
+        ),
+        (
+            "message: How many people should we expect?",
+            "message: \"\"",
+            "step 'ask-party': the message is empty",
+        ),
+        (
+            "sender: \"+19523142318\"",
+            "sender: \"+14155550100\"",
+            "bad.yaml: sender: sender +14155550100 is not one of this account's numbers",
+        ),
+        (
+            "account: acme",
+            "account: zeta",
+            "bad.yaml: account 'zeta' does not exist",
+        ),
+        (
+            "phone_field: Contact.Phone1",
+            "phone_field: Contact.Phone3",
+            "bad.yaml: phone_field 'Contact.Phone3': smsflow reads and writes the mobile number in Contact.Phone1 or a custom field",
+        ),
+        (
+            "name: appointment",
+            "name: booking",
+            "bad.yaml: keyword 'BOOK' already starts sequence 'appointment' of account acme",
+        ),
+    ];
+    for (from, to, expected) in cases {
+        let edited = APPOINTMENT.replacen(from, to, 1);
+        assert_ne!(edited, APPOINTMENT, "the case edits something: {from}");
+        let bad = local.file("bad.yaml", &edited);
+        let run = local.run(&["sequences", "apply", &bad]);
+        assert_ne!(run.code, 0, "{expected}: must be refused");
+        assert!(run.stderr.contains(expected), "{expected}: {}", run.stderr);
+    }
+    assert_eq!(
+        local.run(&["sequences", "list", "--account", "acme"]).ok(),
+        "appointment\tboth\tBOOK, APPOINTMENT\n"
+    );
+}
+
+#[test]
+fn sequences_against_aws() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_config(dir.path(), EXAMPLE);
+    let file = dir.path().join("appointment.yaml");
+    std::fs::write(&file, APPOINTMENT).expect("write file");
+    let file = file.display().to_string();
+    let env = moto_env_with_table("cli-seq");
+    let aws = pairs(&env);
+    smsflow(
+        &[
+            "accounts",
+            "push",
+            "--config",
+            &config,
+            "--aws",
+            "--create-table",
+        ],
+        &aws,
+    )
+    .ok();
+    let with = |args: &[&str]| smsflow(&[args, &["--config", &config, "--aws"]].concat(), &aws);
+    assert_eq!(
+        with(&["sequences", "apply", &file]).ok(),
+        "created sequence acme/appointment\n"
+    );
+    assert_eq!(
+        with(&["sequences", "list", "--account", "acme"]).ok(),
+        "appointment\tboth\tBOOK, APPOINTMENT\n"
+    );
+    assert_eq!(
+        with(&["sequences", "delete", "--account", "acme", "appointment"]).ok(),
+        "deleted sequence acme/appointment\n"
+    );
+    // The local database was never touched.
+    assert!(!dir.path().join(".smsflow").exists());
+}
