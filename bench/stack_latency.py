@@ -11,7 +11,7 @@ each figure is one path's own latency:
   the Twilio stand-in accepted the message (its accept time); sent from the toll-free number
   (3 segments/s) and spaced so pacing never holds a message;
 - the webhook's own answer time;
-- each function's cold start (init, first event), from the runner's records; sequence-step's
+- each function's cold start (init, first event), from the runner's records; sequence-start's
   first event is a start of a sequence the account lacks (account and key checked, refused).
 
     python3 bench/stack_latency.py [--bin-dir target/release] [--runs 100]
@@ -146,7 +146,7 @@ def main() -> None:
         try:
             email, answers = inbound_to_email(urls, args.runs)
             accept = crm_to_accept(urls, args.runs)
-            start_url = urls["function_urls"]["SequenceStepFunction"]["local"]
+            start_url = urls["function_urls"]["SequenceStartFunction"]["local"]
             status, body = post(f"{start_url}/crm/acme/sequences/none/start?key={SEND_KEY}",
                                 [("contactId", "1")])
             assert 400 <= status < 500, (status, body)  # refused after the account lookup

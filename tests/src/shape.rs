@@ -161,7 +161,7 @@ impl Deployment {
             twilio_local: api.local,
             twilio_public: api.public,
             crm: url("CampaignSendFunction"),
-            sequences: url("SequenceStepFunction"),
+            sequences: url("SequenceStartFunction"),
             sandbox: stack.urls.sandbox.clone(),
             running: Running::Stack(Box::new(stack)),
             dir,

@@ -1,4 +1,4 @@
-//! Lambda entry point: `sequence-step`. Builds the clients once per cold start, then serves the
+//! Lambda entry point: `sequence-start`. Builds the clients once per cold start, then serves the
 //! shared router (the same one the local server runs).
 
 use std::sync::Arc;
