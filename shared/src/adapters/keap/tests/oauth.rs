@@ -126,173 +126,187 @@ impl CredentialStore for FlakyCredentials {
     }
 }
 
-#[tokio::test]
-async fn oauth_exchanges_rotates_and_refreshes_expired_tokens() {
-    let server = MockServer::start().await;
-    expect_rotations(
-        &server,
-        &[
+/// Which adapter makes a call: the story's current one, or a new process's (a Lambda
+/// cold start) on the same credential store, current from then on.
+enum Process {
+    Same,
+    New,
+}
+use Process::{New, Same};
+
+/// The credential store a story starts with.
+enum Store {
+    Empty,
+    /// Holding a refresh token whose chain started from another configured token:
+    /// (token, that configured token).
+    Holding(&'static str, &'static str),
+    /// Empty, and failing its first saves, this many.
+    FailingSaves(u32),
+}
+use Store::{Empty, FailingSaves, Holding};
+
+impl Store {
+    async fn open(&self) -> Arc<dyn CredentialStore> {
+        match *self {
+            Empty => memory_store(),
+            Holding(token, started_from) => {
+                let store = memory_store();
+                let origin = token_origin(&Secret::new(started_from));
+                store
+                    .save_refresh_token(&acme(), None, &Secret::new(token), &origin)
+                    .await
+                    .expect("seeded");
+                store
+            }
+            FailingSaves(saves) => Arc::new(FlakyCredentials::failing(0, saves)),
+        }
+    }
+}
+
+/// One call of a story: the refresh token the account's configuration holds, the
+/// process that reads user 1, and what the store holds after: (refresh token, version,
+/// whether it descends from the configured token).
+struct Call(&'static str, Process, Option<(&'static str, u64, bool)>);
+
+/// OAuth calls made one after another, each of which must read user 1.
+struct Story {
+    name: &'static str,
+    /// What Keap's token endpoint grants, each once.
+    rotations: &'static [Rotation],
+    /// How Keap answers user 1 read with a bearer token: (access token, HTTP status,
+    /// times); a 200 is Mary.
+    reads: &'static [(&'static str, u16, u64)],
+    store: Store,
+    calls: &'static [Call],
+}
+
+const STORIES: &[Story] = &[
+    Story {
+        name: "oauth_exchanges_rotates_and_refreshes_expired_tokens",
+        rotations: &[
             // The first token expires inside the refresh margin: stale for the next call.
             ("refresh-1", "access-1", "refresh-2", 30),
             // The rotated refresh token is the one spent next.
             ("refresh-2", "access-2", "refresh-3", 86_400),
         ],
-    )
-    .await;
-    expect(&server, 1, bearer_user_1("access-1"), mary()).await;
-    expect(&server, 2, bearer_user_1("access-2"), mary()).await;
-    let crm = keap(&server);
-    let account = oauth_account(&server);
-
-    for _ in 0..3 {
-        let user = crm.user(&account, "1").await.expect("user read");
-        assert!(user.is_some());
-    }
-}
-
-#[tokio::test]
-async fn a_new_refresh_token_in_the_configuration_starts_a_new_session() {
-    let server = MockServer::start().await;
-    expect_rotations(
-        &server,
-        &[
+        reads: &[("access-1", 200, 1), ("access-2", 200, 2)],
+        store: Empty,
+        calls: &[
+            Call("refresh-1", Same, Some(("refresh-2", 1, true))),
+            Call("refresh-1", Same, Some(("refresh-3", 2, true))),
+            Call("refresh-1", Same, Some(("refresh-3", 2, true))),
+        ],
+    },
+    Story {
+        name: "a_new_refresh_token_in_the_configuration_starts_a_new_session",
+        rotations: &[
             ("refresh-1", "access-1", "refresh-2", 30),
             // An operator re-authorised the account: its configuration now holds a new token,
             // which wins over the rotation this process kept.
             ("refresh-from-operator", "access-2", "refresh-3", 86_400),
         ],
-    )
-    .await;
-    for token in ["access-1", "access-2"] {
-        expect(&server, 1, bearer_user_1(token), mary()).await;
-    }
-    let crm = keap(&server);
-    crm.user(&oauth_account(&server), "1")
-        .await
-        .expect("first session");
-    let reauthorised = oauth_account_configured_with(&server, "refresh-from-operator");
-    crm.user(&reauthorised, "1").await.expect("new session");
-}
-
-#[tokio::test]
-async fn a_refused_access_token_is_renewed_once() {
-    let server = MockServer::start().await;
-    expect_rotations(
-        &server,
-        &[
+        reads: &[("access-1", 200, 1), ("access-2", 200, 1)],
+        store: Empty,
+        calls: &[
+            Call("refresh-1", Same, Some(("refresh-2", 1, true))),
+            Call("refresh-from-operator", Same, Some(("refresh-3", 2, true))),
+        ],
+    },
+    Story {
+        name: "a_refused_access_token_is_renewed_once",
+        rotations: &[
             ("refresh-1", "access-1", "refresh-2", 86_400),
             ("refresh-2", "access-2", "refresh-3", 86_400),
         ],
-    )
-    .await;
-    expect(
-        &server,
-        1,
-        bearer_user_1("access-1"),
-        ResponseTemplate::new(401),
-    )
-    .await;
-    expect(&server, 1, bearer_user_1("access-2"), mary()).await;
-
-    let user = keap(&server)
-        .user(&oauth_account(&server), "1")
-        .await
-        .expect("read after renewing the token");
-    assert!(user.is_some());
-}
-
-#[tokio::test]
-async fn rotated_refresh_tokens_survive_a_restart() {
-    let server = MockServer::start().await;
-    expect_rotations(
-        &server,
-        &[
+        reads: &[("access-1", 401, 1), ("access-2", 200, 1)],
+        store: Empty,
+        calls: &[Call("refresh-1", Same, Some(("refresh-3", 2, true)))],
+    },
+    Story {
+        name: "rotated_refresh_tokens_survive_a_restart",
+        rotations: &[
             ("refresh-1", "access-1", "refresh-2", 86_400),
             // After the restart, the rotated token is spent, not the configured (voided) one.
             ("refresh-2", "access-2", "refresh-3", 86_400),
         ],
-    )
-    .await;
-    for token in ["access-1", "access-2"] {
-        expect(&server, 1, bearer_user_1(token), mary()).await;
-    }
-    let store = memory_store();
-    let account = oauth_account(&server);
-
-    keap_with(&server, store.clone())
-        .user(&account, "1")
-        .await
-        .expect("first process");
-    assert_eq!(
-        stored(&store, "refresh-1").await,
-        Some(("refresh-2".into(), 1, true))
-    );
-    // A new process (a Lambda cold start) on the same store.
-    keap_with(&server, store.clone())
-        .user(&account, "1")
-        .await
-        .expect("after the restart");
-    assert_eq!(
-        stored(&store, "refresh-1").await,
-        Some(("refresh-3".into(), 2, true))
-    );
-}
-
-#[tokio::test]
-async fn an_operator_re_authorisation_wins_over_the_stored_chain() {
-    let server = MockServer::start().await;
-    expect_rotations(
-        &server,
-        &[("refresh-from-operator", "access-9", "refresh-10", 86_400)],
-    )
-    .await;
-    expect(&server, 1, bearer_user_1("access-9"), mary()).await;
-    let store = memory_store();
-    // A chain that started from the old configured token.
-    let old_origin = token_origin(&Secret::new("refresh-1"));
-    store
-        .save_refresh_token(&acme(), None, &Secret::new("refresh-2"), &old_origin)
-        .await
-        .expect("seeded");
-    let account = oauth_account_configured_with(&server, "refresh-from-operator");
-    keap_with(&server, store.clone())
-        .user(&account, "1")
-        .await
-        .expect("read with the operator's token");
-    assert_eq!(
-        stored(&store, "refresh-from-operator").await,
-        Some(("refresh-10".into(), 2, true))
-    );
-}
-
-#[tokio::test]
-async fn a_rotation_the_store_cannot_take_is_spent_next_and_its_successor_saved() {
-    let server = MockServer::start().await;
-    expect_rotations(
-        &server,
-        &[
-            // Each access token is stale at once (30 s is inside the refresh margin).
+        reads: &[("access-1", 200, 1), ("access-2", 200, 1)],
+        store: Empty,
+        calls: &[
+            Call("refresh-1", Same, Some(("refresh-2", 1, true))),
+            Call("refresh-1", New, Some(("refresh-3", 2, true))),
+        ],
+    },
+    Story {
+        name: "an_operator_re_authorisation_wins_over_the_stored_chain",
+        rotations: &[("refresh-from-operator", "access-9", "refresh-10", 86_400)],
+        reads: &[("access-9", 200, 1)],
+        // A chain that started from the old configured token.
+        store: Holding("refresh-2", "refresh-1"),
+        calls: &[Call(
+            "refresh-from-operator",
+            Same,
+            Some(("refresh-10", 2, true)),
+        )],
+    },
+    Story {
+        name: "a_rotation_the_store_cannot_take_is_spent_next_and_its_successor_saved",
+        // Each access token is stale at once (30 s is inside the refresh margin).
+        rotations: &[
             ("refresh-1", "access-1", "refresh-2", 30),
             ("refresh-2", "access-2", "refresh-3", 86_400),
         ],
-    )
-    .await;
-    expect(&server, 2, any_user_1(), mary()).await;
-    let flaky = Arc::new(FlakyCredentials::failing(0, 1));
-    let store: Arc<dyn CredentialStore> = flaky.clone();
-    let crm = keap_with(&server, store.clone());
-    let account = oauth_account(&server);
-    crm.user(&account, "1")
-        .await
-        .expect("works though the save failed");
-    assert_eq!(stored(&store, "refresh-1").await, None);
-    crm.user(&account, "1")
-        .await
-        .expect("spends the unsaved token");
-    assert_eq!(
-        stored(&store, "refresh-1").await,
-        Some(("refresh-3".into(), 1, true))
-    );
+        reads: &[("access-1", 200, 1), ("access-2", 200, 1)],
+        store: FailingSaves(1),
+        calls: &[
+            // Works though the save failed, then spends the unsaved token.
+            Call("refresh-1", Same, None),
+            Call("refresh-1", Same, Some(("refresh-3", 1, true))),
+        ],
+    },
+];
+
+/// Mounts the story's token endpoint and user reads, then makes its calls in order.
+async fn tell(story: &Story) {
+    let name = story.name;
+    let server = MockServer::start().await;
+    expect_rotations(&server, story.rotations).await;
+    for &(token, status, times) in story.reads {
+        let answer = if status == 200 {
+            mary()
+        } else {
+            ResponseTemplate::new(status)
+        };
+        expect(&server, times, bearer_user_1(token), answer).await;
+    }
+    let store = story.store.open().await;
+    let mut crm = keap_with(&server, store.clone());
+    for (n, Call(configured, process, after)) in story.calls.iter().enumerate() {
+        if let New = process {
+            crm = keap_with(&server, store.clone());
+        }
+        let account = oauth_account_configured_with(&server, configured);
+        let user = crm.user(&account, "1").await;
+        assert!(
+            matches!(user, Ok(Some(_))),
+            "{name}, call {}: {user:?}",
+            n + 1
+        );
+        let expected = after.map(|(token, version, descends)| (token.into(), version, descends));
+        assert_eq!(
+            stored(&store, configured).await,
+            expected,
+            "{name}, call {}",
+            n + 1
+        );
+    }
+    server.verify().await;
+}
+
+#[tokio::test]
+async fn refresh_tokens_rotate_call_by_call() {
+    for story in STORIES {
+        tell(story).await;
+    }
 }
 
 #[tokio::test]
