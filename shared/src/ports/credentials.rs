@@ -31,19 +31,38 @@ pub fn token_origin(configured: &Secret) -> String {
     KeyHash::of(configured.expose()).as_hex().to_string()
 }
 
+/// A refresh token to store as the successor of the version its writer read: the save is a
+/// compare-and-set on that version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRotation {
+    /// The stored version this token replaces; `None`: nothing was stored.
+    pub replaces: Option<u64>,
+    pub token: Secret,
+    /// [`token_origin`] of the configured token it descends from.
+    pub origin: String,
+}
+
+impl TokenRotation {
+    /// The token as stored once the save succeeds: one version past the one it replaces.
+    pub fn stored(&self) -> StoredRefreshToken {
+        StoredRefreshToken {
+            token: self.token.clone(),
+            version: self.replaces.map_or(1, |v| v + 1),
+            origin: self.origin.clone(),
+        }
+    }
+}
+
 #[async_trait]
 pub trait CredentialStore: Send + Sync {
     /// The account's newest stored refresh token, if any was saved.
     async fn refresh_token(&self, account: &AccountId) -> StoreResult<Option<StoredRefreshToken>>;
-    /// Stores `token` (descending from `origin`) as the account's newest refresh token,
-    /// with version `expected_version + 1` (1 for `None`), if the stored version is still
-    /// `expected_version` (`None`: nothing stored). Returns whether it was stored; `false`
-    /// means another process saved first and nothing changed.
+    /// Stores the rotation's token as the account's newest refresh token if the stored
+    /// version is still the one it replaces. Returns whether it was stored; `false` means
+    /// another process saved first and nothing changed.
     async fn save_refresh_token(
         &self,
         account: &AccountId,
-        expected_version: Option<u64>,
-        token: &Secret,
-        origin: &str,
+        rotation: &TokenRotation,
     ) -> StoreResult<bool>;
 }

@@ -11,7 +11,7 @@ pub mod sms;
 pub mod store;
 
 pub use clock::{Clock, IdGenerator, ManualClock, SystemClock, UlidIds, derived_id};
-pub use credentials::{CredentialStore, StoredRefreshToken, token_origin};
+pub use credentials::{CredentialStore, StoredRefreshToken, TokenRotation, token_origin};
 pub use crm::{
     CallNote, Contact, Crm, CrmError, CrmResult, CrmUser, GoalOutcome, NewContact, NewNote, Note,
     NoteUser,

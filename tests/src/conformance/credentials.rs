@@ -8,7 +8,7 @@
 
 use futures::future::join_all;
 use smsflow_shared::domain::Secret;
-use smsflow_shared::ports::{CredentialStore, StoredRefreshToken, token_origin};
+use smsflow_shared::ports::{CredentialStore, StoredRefreshToken, TokenRotation, token_origin};
 
 use crate::fixtures::account_id;
 
@@ -32,9 +32,11 @@ async fn save(
     store
         .save_refresh_token(
             &account_id(account),
-            expected,
-            &Secret::new(token),
-            &origin("configured-1"),
+            &TokenRotation {
+                replaces: expected,
+                token: Secret::new(token),
+                origin: origin("configured-1"),
+            },
         )
         .await
         .expect("save_refresh_token")

@@ -33,7 +33,7 @@ use super::errors::{error_message, transport_error};
 use super::wire::TokenResponse;
 use crate::adapters::http_retry::retry_after;
 use crate::domain::{AccountId, Secret};
-use crate::ports::credentials::{CredentialStore, token_origin};
+use crate::ports::credentials::{CredentialStore, TokenRotation, token_origin};
 use crate::ports::crm::{CrmError, CrmResult};
 
 /// When Keap leaves `expires_in` out: its access tokens last 24 h, assume one.
@@ -200,9 +200,14 @@ impl OAuthSessions {
         spent: &Spendable,
         origin: &str,
     ) {
+        let rotation = TokenRotation {
+            replaces: spent.version,
+            token: rotated,
+            origin: origin.to_string(),
+        };
         match self
             .credentials
-            .save_refresh_token(account, spent.version, &rotated, origin)
+            .save_refresh_token(account, &rotation)
             .await
         {
             Ok(true) => {}
@@ -215,7 +220,7 @@ impl OAuthSessions {
                     %account, error = %e,
                     "cannot save the rotated Keap refresh token; this process keeps it and will save the next one"
                 );
-                session.unsaved = Some((rotated, spent.version));
+                session.unsaved = Some((rotation.token, spent.version));
             }
         }
     }

@@ -14,7 +14,7 @@ use super::DynamoStore;
 use super::errors::condition_failed;
 use super::item::{Key, item_with, n, number_attr, s, string_attr};
 use crate::domain::{AccountId, Secret};
-use crate::ports::credentials::{CredentialStore, StoredRefreshToken};
+use crate::ports::credentials::{CredentialStore, StoredRefreshToken, TokenRotation};
 use crate::ports::store::{StoreError, StoreResult};
 
 fn refresh_token_key(account: &AccountId) -> Key {
@@ -41,17 +41,16 @@ impl CredentialStore for DynamoStore {
     async fn save_refresh_token(
         &self,
         account: &AccountId,
-        expected_version: Option<u64>,
-        token: &Secret,
-        origin: &str,
+        rotation: &TokenRotation,
     ) -> StoreResult<bool> {
         let key = refresh_token_key(account);
+        let stored = rotation.stored();
         let item = item_with(
             &key,
             [
-                ("token", s(token.expose())),
-                ("version", n(expected_version.map_or(1, |v| v + 1))),
-                ("origin", s(origin)),
+                ("token", s(stored.token.expose())),
+                ("version", n(stored.version)),
+                ("origin", s(&stored.origin)),
             ],
         );
         let request = self
@@ -59,7 +58,7 @@ impl CredentialStore for DynamoStore {
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item));
-        let request = match expected_version {
+        let request = match rotation.replaces {
             None => request.condition_expression("attribute_not_exists(pk)"),
             Some(version) => request
                 .condition_expression("version = :expected")

@@ -6,8 +6,8 @@ use redb::TableDefinition;
 
 use super::{EmbeddedStore, encode, get_json};
 use crate::adapters::embedded::open_read_table;
-use crate::domain::{AccountId, Secret};
-use crate::ports::credentials::{CredentialStore, StoredRefreshToken};
+use crate::domain::AccountId;
+use crate::ports::credentials::{CredentialStore, StoredRefreshToken, TokenRotation};
 use crate::ports::store::StoreResult;
 
 /// account id → `StoredRefreshToken` (JSON).
@@ -31,16 +31,10 @@ impl CredentialStore for EmbeddedStore {
     async fn save_refresh_token(
         &self,
         account: &AccountId,
-        expected_version: Option<u64>,
-        token: &Secret,
-        origin: &str,
+        rotation: &TokenRotation,
     ) -> StoreResult<bool> {
         let key = account.to_string();
-        let next = StoredRefreshToken {
-            token: token.clone(),
-            version: expected_version.map_or(1, |v| v + 1),
-            origin: origin.to_string(),
-        };
+        let (next, expected_version) = (rotation.stored(), rotation.replaces);
         self.db
             .write(move |tx| {
                 let mut table = tx.open_table(REFRESH_TOKENS)?;

@@ -7,7 +7,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
 use super::*;
-use crate::ports::credentials::{StoredRefreshToken, token_origin};
+use crate::ports::credentials::{StoredRefreshToken, TokenRotation, token_origin};
 use crate::ports::{StoreError, StoreResult};
 
 fn token_response(access: &str, refresh: &str, expires_in: u64) -> ResponseTemplate {
@@ -115,14 +115,10 @@ impl CredentialStore for FlakyCredentials {
     async fn save_refresh_token(
         &self,
         account: &AccountId,
-        expected_version: Option<u64>,
-        token: &Secret,
-        origin: &str,
+        rotation: &TokenRotation,
     ) -> StoreResult<bool> {
         take_failure(&self.failing_saves)?;
-        self.inner
-            .save_refresh_token(account, expected_version, token, origin)
-            .await
+        self.inner.save_refresh_token(account, rotation).await
     }
 }
 
@@ -153,7 +149,14 @@ impl Store {
                 let store = memory_store();
                 let origin = token_origin(&Secret::new(started_from));
                 store
-                    .save_refresh_token(&acme(), None, &Secret::new(token), &origin)
+                    .save_refresh_token(
+                        &acme(),
+                        &TokenRotation {
+                            replaces: None,
+                            token: Secret::new(token),
+                            origin,
+                        },
+                    )
                     .await
                     .expect("seeded");
                 store
