@@ -87,41 +87,48 @@ pub async fn run(command: Command, out: Output) -> CliResult {
             account,
             log_bodies,
             at,
-        } => {
-            let store = at.store().await?;
-            let id = AccountId::parse(&account)?;
-            let mut account = stored_account(&*store, &id).await?;
-            account.debug_log_bodies = log_bodies;
-            store.put_account(&account).await?;
-            local_change_note(&at);
-            let summary = serde_json::json!({ "account": id, "debug_log_bodies": log_bodies });
-            out.emit(&summary, || {
-                let state = if log_bodies { "on" } else { "off" };
-                println!("account {id}: logging of message bodies {state}")
-            })
-        }
+        } => set_debug(&account, log_bodies, &at, out).await,
         Command::SetLimit {
             account,
             queue_limit,
             at,
-        } => {
-            let store = at.store().await?;
-            let id = AccountId::parse(&account)?;
-            let mut account = stored_account(&*store, &id).await?;
-            let before = account.limits.queue_limit;
-            account.limits.queue_limit = queue_limit;
-            store.put_account(&account).await?;
-            local_change_note(&at);
-            let summary = serde_json::json!({
-                "account": id,
-                "queue_limit": queue_limit,
-                "previous_queue_limit": before,
-            });
-            out.emit(&summary, || {
-                println!("account {id}: queue limit {before} -> {queue_limit}")
-            })
-        }
+        } => set_limit(&account, queue_limit, &at, out).await,
     }
+}
+
+async fn set_debug(account: &str, log_bodies: bool, at: &Location, out: Output) -> CliResult {
+    let store = at.store().await?;
+    let id = AccountId::parse(account)?;
+    change_account(&*store, at, &id, |account| {
+        account.debug_log_bodies = log_bodies;
+        Ok(())
+    })
+    .await?;
+    let summary = serde_json::json!({ "account": id, "debug_log_bodies": log_bodies });
+    out.emit(&summary, || {
+        let state = if log_bodies { "on" } else { "off" };
+        println!("account {id}: logging of message bodies {state}")
+    })
+}
+
+async fn set_limit(account: &str, queue_limit: u32, at: &Location, out: Output) -> CliResult {
+    let store = at.store().await?;
+    let id = AccountId::parse(account)?;
+    let (_, before) = change_account(&*store, at, &id, |account| {
+        Ok(std::mem::replace(
+            &mut account.limits.queue_limit,
+            queue_limit,
+        ))
+    })
+    .await?;
+    let summary = serde_json::json!({
+        "account": id,
+        "queue_limit": queue_limit,
+        "previous_queue_limit": before,
+    });
+    out.emit(&summary, || {
+        println!("account {id}: queue limit {before} -> {queue_limit}")
+    })
 }
 
 /// The stored account, or a not-found error that says how accounts get stored.
@@ -133,9 +140,25 @@ pub async fn stored_account(store: &dyn Store, id: &AccountId) -> CliResult<Acco
     })
 }
 
+/// Reads the stored account, applies `change` to it and writes it back with `put_account`
+/// (which claims and releases numbers atomically); returns the account as stored and what
+/// `change` returned. Nothing is written when `change` fails.
+pub async fn change_account<T>(
+    store: &dyn Store,
+    at: &Location,
+    id: &AccountId,
+    change: impl FnOnce(&mut Account) -> CliResult<T>,
+) -> CliResult<(Account, T)> {
+    let mut account = stored_account(store, id).await?;
+    let changed = change(&mut account)?;
+    store.put_account(&account).await?;
+    local_change_note(at);
+    Ok((account, changed))
+}
+
 /// Locally, `smsflow serve` keeps a stored account until its entry in the configuration
 /// file changes; then the file's version replaces it.
-pub fn local_change_note(at: &Location) {
+fn local_change_note(at: &Location) {
     if !at.target.is_aws() {
         eprintln!(
             "note: the change lasts until the account's entry in {} changes; `smsflow serve` then stores the file's version",
@@ -212,11 +235,12 @@ async fn rotate_key(
             (at.local_store()?, Some(base))
         }
     };
-    let mut stored = stored_account(&*store, &id).await?;
     let key = generate_key();
-    stored.send_key_hash = KeyHash::of(&key);
-    store.put_account(&stored).await?;
-    local_change_note(at);
+    let (stored, ()) = change_account(&*store, at, &id, |stored| {
+        stored.send_key_hash = KeyHash::of(&key);
+        Ok(())
+    })
+    .await?;
     let path = format!("crm/{id}/send?key={key}");
     let url = base.map(|b| format!("{}/{path}", b.trim_end_matches('/')));
     let result = serde_json::json!({
@@ -304,6 +328,38 @@ pub fn user_views(account: &Account) -> Vec<UserView> {
         .collect()
 }
 
+/// The numbers as the table `numbers list` and `accounts show` print.
+pub fn numbers_table(numbers: &[NumberView]) -> String {
+    let rows: Vec<Vec<String>> = numbers
+        .iter()
+        .map(|n| {
+            vec![
+                n.number.clone(),
+                n.kind.clone(),
+                n.segments_per_second.to_string(),
+                n.backup_email.clone(),
+            ]
+        })
+        .collect();
+    table(&["NUMBER", "KIND", "SEG/S", "BACKUP E-MAIL"], &rows)
+}
+
+/// The users as the table `users list` and `accounts show` print.
+pub fn users_table(users: &[UserView]) -> String {
+    let rows: Vec<Vec<String>> = users
+        .iter()
+        .map(|u| {
+            vec![
+                u.id.clone(),
+                u.name.clone(),
+                u.email.clone(),
+                u.crm_user_id.clone().unwrap_or_else(|| "-".into()),
+            ]
+        })
+        .collect();
+    table(&["USER", "NAME", "E-MAIL", "CRM USER"], &rows)
+}
+
 impl AccountView {
     fn of(a: &Account) -> Self {
         AccountView {
@@ -354,36 +410,9 @@ impl AccountView {
             format!("  send key sha256   {}", self.send_key_sha256),
             String::new(),
         ];
-        let numbers: Vec<Vec<String>> = self
-            .numbers
-            .iter()
-            .map(|n| {
-                vec![
-                    n.number.clone(),
-                    n.kind.clone(),
-                    n.segments_per_second.to_string(),
-                    n.backup_email.clone(),
-                ]
-            })
-            .collect();
-        lines.push(table(
-            &["NUMBER", "KIND", "SEG/S", "BACKUP E-MAIL"],
-            &numbers,
-        ));
+        lines.push(numbers_table(&self.numbers));
         lines.push(String::new());
-        let users: Vec<Vec<String>> = self
-            .users
-            .iter()
-            .map(|u| {
-                vec![
-                    u.id.clone(),
-                    u.name.clone(),
-                    u.email.clone(),
-                    u.crm_user_id.clone().unwrap_or_else(none),
-                ]
-            })
-            .collect();
-        lines.push(table(&["USER", "NAME", "E-MAIL", "CRM USER"], &users));
+        lines.push(users_table(&self.users));
         lines.join("\n")
     }
 }

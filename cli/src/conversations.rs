@@ -75,94 +75,104 @@ struct RequestGoals {
 
 pub async fn run(command: Command, out: Output) -> CliResult {
     match command {
-        Command::List { account, limit, at } => {
-            let id = AccountId::parse(&account)?;
-            let store = at.store().await?;
-            stored_account(&*store, &id).await?;
-            let mut listed = Vec::new();
-            for summary in store.recent_conversations(&id, limit).await? {
-                let consent = store.consent(&id, &summary.phone).await?;
-                listed.push(Listed {
-                    opted_out: consent.is_some_and(|c| c.opted_out),
-                    summary,
-                });
-            }
-            out.emit(&listed, || {
-                if listed.is_empty() {
-                    println!("account {id} has no recorded conversations yet");
-                    return;
-                }
-                let rows: Vec<Vec<String>> = listed
-                    .iter()
-                    .map(|l| {
-                        vec![
-                            l.summary.phone.to_string(),
-                            time(l.summary.last_message_at),
-                            direction(l.summary.last_direction).to_string(),
-                            if l.opted_out { "opted out" } else { "" }.to_string(),
-                        ]
-                    })
-                    .collect();
-                println!(
-                    "{}",
-                    table(&["PHONE", "LAST MESSAGE (UTC)", "LAST", "CONSENT"], &rows)
-                );
-            })
-        }
+        Command::List { account, limit, at } => list(&account, limit, &at, out).await,
         Command::Show {
             account,
             phone,
             limit,
             at,
-        } => {
-            let id = AccountId::parse(&account)?;
-            let store = at.store().await?;
-            let account = stored_account(&*store, &id).await?;
-            let phone = account.parse_phone(&phone)?;
-            let mut messages = store.conversation(&id, &phone, limit).await?;
-            messages.reverse();
-            // The goals of the messages shown, and of requests since the oldest of them.
-            let oldest = messages
-                .first()
-                .map_or_else(|| MessageId::new(""), |m| m.id.clone());
-            let mut goals = store.goals_fired(&id, &phone, &oldest).await?;
-            if messages.is_empty() && goals.is_empty() {
-                return Err(CliError::not_found(format!(
-                    "account {id} has no messages with {phone}"
-                ))
-                .with_hint(format!(
+        } => show(&account, &phone, limit, &at, out).await,
+    }
+}
+
+async fn list(account: &str, limit: usize, at: &Location, out: Output) -> CliResult {
+    let id = AccountId::parse(account)?;
+    let store = at.store().await?;
+    stored_account(&*store, &id).await?;
+    let mut listed = Vec::new();
+    for summary in store.recent_conversations(&id, limit).await? {
+        let consent = store.consent(&id, &summary.phone).await?;
+        listed.push(Listed {
+            opted_out: consent.is_some_and(|c| c.opted_out),
+            summary,
+        });
+    }
+    out.emit(&listed, || {
+        if listed.is_empty() {
+            println!("account {id} has no recorded conversations yet");
+            return;
+        }
+        let rows: Vec<Vec<String>> = listed
+            .iter()
+            .map(|l| {
+                vec![
+                    l.summary.phone.to_string(),
+                    time(l.summary.last_message_at),
+                    direction(l.summary.last_direction).to_string(),
+                    if l.opted_out { "opted out" } else { "" }.to_string(),
+                ]
+            })
+            .collect();
+        println!(
+            "{}",
+            table(&["PHONE", "LAST MESSAGE (UTC)", "LAST", "CONSENT"], &rows)
+        );
+    })
+}
+
+async fn show(account: &str, phone: &str, limit: usize, at: &Location, out: Output) -> CliResult {
+    let id = AccountId::parse(account)?;
+    let store = at.store().await?;
+    let account = stored_account(&*store, &id).await?;
+    let phone = account.parse_phone(phone)?;
+    let mut messages = store.conversation(&id, &phone, limit).await?;
+    messages.reverse();
+    // The goals of the messages shown, and of requests since the oldest of them.
+    let oldest = messages
+        .first()
+        .map_or_else(|| MessageId::new(""), |m| m.id.clone());
+    let mut goals = store.goals_fired(&id, &phone, &oldest).await?;
+    if messages.is_empty() && goals.is_empty() {
+        return Err(
+            CliError::not_found(format!("account {id} has no messages with {phone}")).with_hint(
+                format!(
                     "`smsflow conversations list --account {id}` shows its recent conversations"
-                )));
-            }
-            let messages: Vec<ThreadMessage> = messages
-                .into_iter()
-                .map(|m| ThreadMessage {
-                    error_class: m.error_code.map(classify_error_code),
-                    goals: take_goals(&mut goals, &m.id),
-                    message: m,
-                })
-                .collect();
-            let mut requests_without_message: Vec<RequestGoals> = Vec::new();
-            for record in goals {
-                match requests_without_message.last_mut() {
-                    Some(last) if last.message_id == record.message_id => last.goals.push(record),
-                    _ => requests_without_message.push(RequestGoals {
-                        message_id: record.message_id.clone(),
-                        goals: vec![record],
-                    }),
-                }
-            }
-            let thread = Thread {
-                account: id.clone(),
-                phone: phone.to_string(),
-                consent: store.consent(&id, &phone).await?,
-                phone_health: store.phone_health(&id, &phone).await?,
-                messages,
-                requests_without_message,
-            };
-            out.emit(&thread, || println!("{}", render(&thread)))
+                ),
+            ),
+        );
+    }
+    let messages: Vec<ThreadMessage> = messages
+        .into_iter()
+        .map(|m| ThreadMessage {
+            error_class: m.error_code.map(classify_error_code),
+            goals: take_goals(&mut goals, &m.id),
+            message: m,
+        })
+        .collect();
+    let thread = Thread {
+        account: id.clone(),
+        phone: phone.to_string(),
+        consent: store.consent(&id, &phone).await?,
+        phone_health: store.phone_health(&id, &phone).await?,
+        messages,
+        requests_without_message: by_request(goals),
+    };
+    out.emit(&thread, || println!("{}", render(&thread)))
+}
+
+/// Groups goal records (in message id order) by the send request they belong to.
+fn by_request(goals: Vec<GoalRecord>) -> Vec<RequestGoals> {
+    let mut requests: Vec<RequestGoals> = Vec::new();
+    for record in goals {
+        match requests.last_mut() {
+            Some(last) if last.message_id == record.message_id => last.goals.push(record),
+            _ => requests.push(RequestGoals {
+                message_id: record.message_id.clone(),
+                goals: vec![record],
+            }),
         }
     }
+    requests
 }
 
 /// Removes and returns the records about `message_id`.
@@ -198,22 +208,15 @@ fn direction(d: Direction) -> &'static str {
 }
 
 fn render(thread: &Thread) -> String {
-    let mut lines = vec![format!(
-        "account {} with {}: {} message(s), newest last",
-        thread.account,
-        thread.phone,
-        thread.messages.len()
-    )];
-    let consent = match &thread.consent {
-        Some(c) if c.opted_out => format!("opted out {} UTC ({})", time(c.changed_at), c.source),
-        Some(c) => format!("opted in {} UTC ({})", time(c.changed_at), c.source),
-        None => "no opt-out recorded".to_string(),
-    };
-    lines.push(format!(
-        "consent: {consent}; phone status: {} ({} hard failure(s) in a row)",
-        thread.phone_health.status.as_str(),
-        thread.phone_health.consecutive_hard_failures
-    ));
+    let mut lines = vec![
+        format!(
+            "account {} with {}: {} message(s), newest last",
+            thread.account,
+            thread.phone,
+            thread.messages.len()
+        ),
+        consent_line(thread),
+    ];
     // Messages and message-less requests, in id (= time) order.
     let mut requests = thread.requests_without_message.iter().peekable();
     let mut request_lines = |lines: &mut Vec<String>, before: Option<&str>| {
@@ -228,59 +231,84 @@ fn render(thread: &Thread) -> String {
         }
     };
     for m in &thread.messages {
-        let m_ = &m.message;
-        request_lines(&mut lines, Some(m_.id.as_str()));
+        request_lines(&mut lines, Some(m.message.id.as_str()));
         lines.push(String::new());
-        let arrow = match m_.direction {
-            Direction::Inbound => "<- in ",
-            Direction::Outbound => "-> out",
-        };
-        let mut head = format!("{} UTC  {arrow}  {}", time(m_.created_at), m_.status);
-        if let Some(code) = m_.error_code {
-            let class = m
-                .error_class
-                .map(|c| format!(" {}", class_name(c)))
-                .unwrap_or_default();
-            head.push_str(&format!("  error {code}{class}"));
-        }
-        if let Some(user) = &m_.user_id {
-            head.push_str(&format!("  user {user}"));
-        }
-        if let Some(campaign) = &m_.campaign {
-            head.push_str(&format!("  campaign {campaign}"));
-        }
-        lines.push(head);
-        for text in m_.body.lines() {
-            lines.push(format!("    {text}"));
-        }
-        for url in &m_.media_urls {
-            lines.push(format!("    [media] {url}"));
-        }
-        if let Some(routing) = &m_.routing {
-            let who = match &routing.user_id {
-                Some(user) => format!("user {user} <{}>", routing.to),
-                None => format!("<{}>", routing.to),
-            };
-            lines.push(format!("    routed to {who}: {}", routing.reason));
-        }
-        lines.push(format!(
-            "    id {}{}  via {}",
-            m_.id,
-            m_.provider_sid
-                .as_ref()
-                .map(|sid| format!("  sid {sid}"))
-                .unwrap_or_default(),
-            m_.our_sender
-        ));
-        if m_.updated_at != m_.created_at {
-            lines.push(format!("    status updated {} UTC", time(m_.updated_at)));
-        }
-        if !m.goals.is_empty() {
-            lines.push(goal_line(&m.goals));
-        }
+        message_lines(m, &mut lines);
     }
     request_lines(&mut lines, None);
     lines.join("\n")
+}
+
+fn consent_line(thread: &Thread) -> String {
+    let consent = match &thread.consent {
+        Some(c) if c.opted_out => format!("opted out {} UTC ({})", time(c.changed_at), c.source),
+        Some(c) => format!("opted in {} UTC ({})", time(c.changed_at), c.source),
+        None => "no opt-out recorded".to_string(),
+    };
+    format!(
+        "consent: {consent}; phone status: {} ({} hard failure(s) in a row)",
+        thread.phone_health.status.as_str(),
+        thread.phone_health.consecutive_hard_failures
+    )
+}
+
+/// One message of the thread: its head line, its text and media, where it was routed,
+/// its ids, and its goals.
+fn message_lines(m: &ThreadMessage, lines: &mut Vec<String>) {
+    let m_ = &m.message;
+    lines.push(message_head(m));
+    for text in m_.body.lines() {
+        lines.push(format!("    {text}"));
+    }
+    for url in &m_.media_urls {
+        lines.push(format!("    [media] {url}"));
+    }
+    if let Some(routing) = &m_.routing {
+        let who = match &routing.user_id {
+            Some(user) => format!("user {user} <{}>", routing.to),
+            None => format!("<{}>", routing.to),
+        };
+        lines.push(format!("    routed to {who}: {}", routing.reason));
+    }
+    lines.push(format!(
+        "    id {}{}  via {}",
+        m_.id,
+        m_.provider_sid
+            .as_ref()
+            .map(|sid| format!("  sid {sid}"))
+            .unwrap_or_default(),
+        m_.our_sender
+    ));
+    if m_.updated_at != m_.created_at {
+        lines.push(format!("    status updated {} UTC", time(m_.updated_at)));
+    }
+    if !m.goals.is_empty() {
+        lines.push(goal_line(&m.goals));
+    }
+}
+
+/// Time, direction, status, error, user and campaign of a message.
+fn message_head(m: &ThreadMessage) -> String {
+    let m_ = &m.message;
+    let arrow = match m_.direction {
+        Direction::Inbound => "<- in ",
+        Direction::Outbound => "-> out",
+    };
+    let mut head = format!("{} UTC  {arrow}  {}", time(m_.created_at), m_.status);
+    if let Some(code) = m_.error_code {
+        let class = m
+            .error_class
+            .map(|c| format!(" {}", class_name(c)))
+            .unwrap_or_default();
+        head.push_str(&format!("  error {code}{class}"));
+    }
+    if let Some(user) = &m_.user_id {
+        head.push_str(&format!("  user {user}"));
+    }
+    if let Some(campaign) = &m_.campaign {
+        head.push_str(&format!("  campaign {campaign}"));
+    }
+    head
 }
 
 fn class_name(class: ErrorClass) -> String {

@@ -182,26 +182,7 @@ async fn dead_job(
 
 pub async fn run(command: Command, out: Output) -> CliResult {
     match command {
-        Command::List { queue, max, at } => {
-            let (store, queue_port) = at.store_and_queue(queue).await?;
-            let messages = receive_all(&*queue_port, queue, max).await?;
-            let mut jobs = Vec::new();
-            let mut failed = None;
-            for message in &messages {
-                match dead_job(&*store, queue, message).await {
-                    Ok(job) => jobs.push(job),
-                    Err(e) => {
-                        failed = Some(e);
-                        break;
-                    }
-                }
-            }
-            release(&*queue_port, queue, &messages).await;
-            if let Some(e) = failed {
-                return Err(e);
-            }
-            out.emit(&jobs, || print_jobs(queue, &jobs))
-        }
+        Command::List { queue, max, at } => list(queue, max, &at, out).await,
         Command::Redrive {
             queue,
             message_ids,
@@ -212,6 +193,28 @@ pub async fn run(command: Command, out: Output) -> CliResult {
             redrive(&*queue_port, queue, &message_ids, max, out).await
         }
     }
+}
+
+/// Receives the dead letters, describes each, then releases them all (also on failure).
+async fn list(queue: QueueName, max: usize, at: &Location, out: Output) -> CliResult {
+    let (store, queue_port) = at.store_and_queue(queue).await?;
+    let messages = receive_all(&*queue_port, queue, max).await?;
+    let mut jobs = Vec::new();
+    let mut failed = None;
+    for message in &messages {
+        match dead_job(&*store, queue, message).await {
+            Ok(job) => jobs.push(job),
+            Err(e) => {
+                failed = Some(e);
+                break;
+            }
+        }
+    }
+    release(&*queue_port, queue, &messages).await;
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    out.emit(&jobs, || print_jobs(queue, &jobs))
 }
 
 fn print_jobs(queue: QueueName, jobs: &[DeadJob]) {
@@ -268,69 +271,123 @@ async fn redrive(
     max: usize,
     out: Output,
 ) -> CliResult {
-    let wanted: HashSet<&str> = only.iter().map(String::as_str).collect();
-    let mut seen = HashSet::new();
-    // Received but not moved: released at the end, so no receive sees them twice.
-    let mut held: Vec<ReceivedMessage> = Vec::new();
-    let mut moved = Vec::new();
-    let mut failure = None;
-    'receiving: while moved.len() < max && (wanted.is_empty() || moved.len() < wanted.len()) {
-        let batch = match queue_port.receive_dead_letters(queue, BATCH, HOLD).await {
-            Ok(batch) => batch,
-            Err(e) => {
-                failure = Some(CliError::from(e));
-                break;
-            }
-        };
-        if batch.is_empty() {
-            break;
-        }
-        let mut batch = batch.into_iter();
-        while let Some(message) = batch.next() {
-            let selected = seen.insert(message.message_id.clone())
-                && (wanted.is_empty() || wanted.contains(message.message_id.as_str()))
-                && moved.len() < max;
-            if !selected {
-                held.push(message);
-                continue;
-            }
-            let enqueued = queue_port
-                .enqueue(queue, OutgoingMessage::now(message.body.clone()))
-                .await;
-            let new_id = match enqueued {
-                Ok(id) => id,
-                Err(e) => {
-                    failure = Some(CliError::from(e).context(format!(
-                        "cannot enqueue dead letter {} on the {queue} queue",
-                        message.message_id
-                    )));
-                    held.push(message);
-                    held.extend(batch);
-                    break 'receiving;
-                }
-            };
-            // Only now may the dead letter go: the job is safely back on its queue.
-            if let Err(e) = queue_port.delete(queue, &message.receipt).await {
-                failure = Some(CliError::from(e).context(format!(
-                    "dead letter {} was enqueued again as {new_id} but could not be deleted \
-                     (it may run twice; jobs are idempotent by their ids)",
-                    message.message_id
-                )));
-                held.extend(batch);
-                break 'receiving;
-            }
-            moved.push(Moved {
-                dead_letter_id: message.message_id.clone(),
-                new_message_id: new_id,
-                kind: describe(queue, &message.body).0,
-            });
-        }
-    }
-    release(queue_port, queue, &held).await;
+    let mut run = RedriveRun::new(only, max);
+    let failure = run.move_selected(queue_port, queue).await.err();
+    release(queue_port, queue, &run.held).await;
     if let Some(error) = failure {
-        eprintln!("moved {} dead letter(s) before the failure", moved.len());
+        eprintln!(
+            "moved {} dead letter(s) before the failure",
+            run.moved.len()
+        );
         return Err(error);
     }
+    report_redrive(queue, only, run.moved, out)
+}
+
+/// One redrive's progress: the dead letters seen, moved, and received but left alone.
+struct RedriveRun<'a> {
+    /// Only these dead letters; empty: all.
+    wanted: HashSet<&'a str>,
+    max: usize,
+    seen: HashSet<String>,
+    /// Received but not moved: released at the end, so no receive sees them twice.
+    held: Vec<ReceivedMessage>,
+    moved: Vec<Moved>,
+}
+
+impl<'a> RedriveRun<'a> {
+    fn new(only: &'a [String], max: usize) -> Self {
+        RedriveRun {
+            wanted: only.iter().map(String::as_str).collect(),
+            max,
+            seen: HashSet::new(),
+            held: Vec::new(),
+            moved: Vec::new(),
+        }
+    }
+
+    fn wants_more(&self) -> bool {
+        self.moved.len() < self.max
+            && (self.wanted.is_empty() || self.moved.len() < self.wanted.len())
+    }
+
+    /// Whether this received dead letter is one to move (each id once).
+    fn selects(&mut self, message: &ReceivedMessage) -> bool {
+        self.seen.insert(message.message_id.clone())
+            && (self.wanted.is_empty() || self.wanted.contains(message.message_id.as_str()))
+            && self.moved.len() < self.max
+    }
+
+    /// Receives batches and moves the selected dead letters until enough are moved or the
+    /// queue is drained; stops at the first failure.
+    async fn move_selected(
+        &mut self,
+        queue_port: &dyn AdminQueue,
+        queue: QueueName,
+    ) -> CliResult<()> {
+        while self.wants_more() {
+            let batch = queue_port
+                .receive_dead_letters(queue, BATCH, HOLD)
+                .await
+                .map_err(CliError::from)?;
+            if batch.is_empty() {
+                break;
+            }
+            let mut batch = batch.into_iter();
+            while let Some(message) = batch.next() {
+                if !self.selects(&message) {
+                    self.held.push(message);
+                    continue;
+                }
+                if let Err(e) = self.move_one(queue_port, queue, message).await {
+                    self.held.extend(batch);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Enqueues the dead letter's body on the main queue, then deletes the dead letter.
+    async fn move_one(
+        &mut self,
+        queue_port: &dyn AdminQueue,
+        queue: QueueName,
+        message: ReceivedMessage,
+    ) -> CliResult<()> {
+        let enqueued = queue_port
+            .enqueue(queue, OutgoingMessage::now(message.body.clone()))
+            .await;
+        let new_id = match enqueued {
+            Ok(id) => id,
+            Err(e) => {
+                let error = CliError::from(e).context(format!(
+                    "cannot enqueue dead letter {} on the {queue} queue",
+                    message.message_id
+                ));
+                self.held.push(message);
+                return Err(error);
+            }
+        };
+        // Only now may the dead letter go: the job is safely back on its queue.
+        if let Err(e) = queue_port.delete(queue, &message.receipt).await {
+            return Err(CliError::from(e).context(format!(
+                "dead letter {} was enqueued again as {new_id} but could not be deleted \
+                 (it may run twice; jobs are idempotent by their ids)",
+                message.message_id
+            )));
+        }
+        self.moved.push(Moved {
+            kind: describe(queue, &message.body).0,
+            dead_letter_id: message.message_id,
+            new_message_id: new_id,
+        });
+        Ok(())
+    }
+}
+
+/// Prints what moved; a requested id that was not among the dead letters fails the command.
+fn report_redrive(queue: QueueName, only: &[String], moved: Vec<Moved>, out: Output) -> CliResult {
     let found: HashSet<&str> = moved.iter().map(|m| m.dead_letter_id.as_str()).collect();
     let not_found: Vec<String> = only
         .iter()

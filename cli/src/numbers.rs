@@ -6,8 +6,10 @@ use clap::Subcommand;
 use smsflow_shared::domain::keywords::TwilioKeywordHandling;
 use smsflow_shared::domain::{AccountId, EmailAddress, InboundNumber, SenderKind, User};
 
-use crate::accounts::{local_change_note, number_views, stored_account, user_views};
-use crate::output::{CliError, CliResult, Output, table};
+use crate::accounts::{
+    change_account, number_views, numbers_table, stored_account, user_views, users_table,
+};
+use crate::output::{CliError, CliResult, Output};
 use crate::target::Location;
 
 #[derive(Subcommand, Debug)]
@@ -106,83 +108,89 @@ pub async fn run_numbers(command: NumbersCommand, out: Output) -> CliResult {
             segments_per_second,
             at,
         } => {
-            if let Some(rate) = segments_per_second
-                && !(rate.is_finite() && rate > 0.0)
-            {
-                return Err(CliError::invalid(format!(
-                    "segments per second must be a positive number, not {rate}"
-                )));
-            }
-            let id = AccountId::parse(&account)?;
-            let backup_email = email(&backup_email)?;
-            let store = at.store().await?;
-            let mut stored = stored_account(&*store, &id).await?;
-            let number = stored.parse_phone(&number)?;
-            if stored.number(&number).is_some() {
-                return Err(
-                    CliError::invalid(format!("account {id} already has number {number}"))
-                        .with_hint("remove it first to change its settings"),
-                );
-            }
-            stored.numbers.push(InboundNumber {
-                number: number.clone(),
+            let number = NewNumber {
+                number,
                 kind,
                 backup_email,
                 segments_per_second,
-                keyword_handling: TwilioKeywordHandling::default(),
-            });
-            store.put_account(&stored).await?;
-            local_change_note(&at);
-            out.emit(&number_views(&stored), || {
-                println!("added {number} to account {id}")
-            })
+            };
+            add_number(&account, number, &at, out).await
         }
         NumbersCommand::List { account, at } => {
             let id = AccountId::parse(&account)?;
             let stored = stored_account(&*at.store().await?, &id).await?;
             let numbers = number_views(&stored);
-            out.emit(&numbers, || {
-                let rows: Vec<Vec<String>> = numbers
-                    .iter()
-                    .map(|n| {
-                        vec![
-                            n.number.clone(),
-                            n.kind.clone(),
-                            n.segments_per_second.to_string(),
-                            n.backup_email.clone(),
-                        ]
-                    })
-                    .collect();
-                println!(
-                    "{}",
-                    table(&["NUMBER", "KIND", "SEG/S", "BACKUP E-MAIL"], &rows)
-                );
-            })
+            out.emit(&numbers, || println!("{}", numbers_table(&numbers)))
         }
         NumbersCommand::Remove {
             account,
             number,
             at,
-        } => {
-            let id = AccountId::parse(&account)?;
-            let store = at.store().await?;
-            let mut stored = stored_account(&*store, &id).await?;
-            let number = stored.parse_phone(&number)?;
-            let before = stored.numbers.len();
-            stored.numbers.retain(|n| n.number != number);
-            if stored.numbers.len() == before {
-                return Err(
-                    CliError::not_found(format!("account {id} has no number {number}"))
-                        .with_hint(format!("`smsflow numbers list --account {id}` lists them")),
-                );
-            }
-            store.put_account(&stored).await?;
-            local_change_note(&at);
-            out.emit(&number_views(&stored), || {
-                println!("removed {number} from account {id}")
-            })
-        }
+        } => remove_number(&account, &number, &at, out).await,
     }
+}
+
+/// `numbers add` as typed: checked when the account is at hand.
+struct NewNumber {
+    number: String,
+    kind: SenderKind,
+    backup_email: String,
+    segments_per_second: Option<f64>,
+}
+
+async fn add_number(account: &str, new: NewNumber, at: &Location, out: Output) -> CliResult {
+    if let Some(rate) = new.segments_per_second
+        && !(rate.is_finite() && rate > 0.0)
+    {
+        return Err(CliError::invalid(format!(
+            "segments per second must be a positive number, not {rate}"
+        )));
+    }
+    let id = AccountId::parse(account)?;
+    let backup_email = email(&new.backup_email)?;
+    let store = at.store().await?;
+    let (stored, number) = change_account(&*store, at, &id, |stored| {
+        let number = stored.parse_phone(&new.number)?;
+        if stored.number(&number).is_some() {
+            return Err(
+                CliError::invalid(format!("account {id} already has number {number}"))
+                    .with_hint("remove it first to change its settings"),
+            );
+        }
+        stored.numbers.push(InboundNumber {
+            number: number.clone(),
+            kind: new.kind,
+            backup_email,
+            segments_per_second: new.segments_per_second,
+            keyword_handling: TwilioKeywordHandling::default(),
+        });
+        Ok(number)
+    })
+    .await?;
+    out.emit(&number_views(&stored), || {
+        println!("added {number} to account {id}")
+    })
+}
+
+async fn remove_number(account: &str, number: &str, at: &Location, out: Output) -> CliResult {
+    let id = AccountId::parse(account)?;
+    let store = at.store().await?;
+    let (stored, number) = change_account(&*store, at, &id, |stored| {
+        let number = stored.parse_phone(number)?;
+        let before = stored.numbers.len();
+        stored.numbers.retain(|n| n.number != number);
+        if stored.numbers.len() == before {
+            return Err(
+                CliError::not_found(format!("account {id} has no number {number}"))
+                    .with_hint(format!("`smsflow numbers list --account {id}` lists them")),
+            );
+        }
+        Ok(number)
+    })
+    .await?;
+    out.emit(&number_views(&stored), || {
+        println!("removed {number} from account {id}")
+    })
 }
 
 pub async fn run_users(command: UsersCommand, out: Output) -> CliResult {
@@ -199,66 +207,56 @@ pub async fn run_users(command: UsersCommand, out: Output) -> CliResult {
                 return Err(CliError::invalid("a user needs a non-empty id and name"));
             }
             let id = AccountId::parse(&account)?;
-            let address = email(&address)?;
-            let store = at.store().await?;
-            let mut stored = stored_account(&*store, &id).await?;
-            let replaced = stored
-                .users
-                .insert(
-                    user_id.clone(),
-                    User {
-                        id: user_id.clone(),
-                        name,
-                        email: address,
-                        crm_user_id,
-                    },
-                )
-                .is_some();
-            store.put_account(&stored).await?;
-            local_change_note(&at);
-            out.emit(&user_views(&stored), || {
-                let verb = if replaced { "replaced" } else { "added" };
-                println!("{verb} user {user_id} of account {id}")
-            })
+            let user = User {
+                id: user_id,
+                name,
+                email: email(&address)?,
+                crm_user_id,
+            };
+            add_user(&id, user, &at, out).await
         }
         UsersCommand::List { account, at } => {
             let id = AccountId::parse(&account)?;
             let stored = stored_account(&*at.store().await?, &id).await?;
             let users = user_views(&stored);
-            out.emit(&users, || {
-                let rows: Vec<Vec<String>> = users
-                    .iter()
-                    .map(|u| {
-                        vec![
-                            u.id.clone(),
-                            u.name.clone(),
-                            u.email.clone(),
-                            u.crm_user_id.clone().unwrap_or_else(|| "-".into()),
-                        ]
-                    })
-                    .collect();
-                println!("{}", table(&["USER", "NAME", "E-MAIL", "CRM USER"], &rows));
-            })
+            out.emit(&users, || println!("{}", users_table(&users)))
         }
         UsersCommand::Remove {
             account,
             id: user_id,
             at,
-        } => {
-            let id = AccountId::parse(&account)?;
-            let store = at.store().await?;
-            let mut stored = stored_account(&*store, &id).await?;
-            if stored.users.remove(&user_id).is_none() {
-                return Err(
-                    CliError::not_found(format!("account {id} has no user {user_id}"))
-                        .with_hint(format!("`smsflow users list --account {id}` lists them")),
-                );
-            }
-            store.put_account(&stored).await?;
-            local_change_note(&at);
-            out.emit(&user_views(&stored), || {
-                println!("removed user {user_id} from account {id}")
-            })
-        }
+        } => remove_user(&account, &user_id, &at, out).await,
     }
+}
+
+/// Adds the user, or replaces the account's user with the same id.
+async fn add_user(id: &AccountId, user: User, at: &Location, out: Output) -> CliResult {
+    let user_id = user.id.clone();
+    let store = at.store().await?;
+    let (stored, replaced) = change_account(&*store, at, id, |stored| {
+        Ok(stored.users.insert(user_id.clone(), user).is_some())
+    })
+    .await?;
+    out.emit(&user_views(&stored), || {
+        let verb = if replaced { "replaced" } else { "added" };
+        println!("{verb} user {user_id} of account {id}")
+    })
+}
+
+async fn remove_user(account: &str, user_id: &str, at: &Location, out: Output) -> CliResult {
+    let id = AccountId::parse(account)?;
+    let store = at.store().await?;
+    let (stored, ()) = change_account(&*store, at, &id, |stored| {
+        match stored.users.remove(user_id) {
+            Some(_) => Ok(()),
+            None => Err(
+                CliError::not_found(format!("account {id} has no user {user_id}"))
+                    .with_hint(format!("`smsflow users list --account {id}` lists them")),
+            ),
+        }
+    })
+    .await?;
+    out.emit(&user_views(&stored), || {
+        println!("removed user {user_id} from account {id}")
+    })
 }

@@ -8,7 +8,7 @@
 //! by running it again: nothing is added twice. Invalid rows are listed with their line
 //! numbers; the rest is imported either way.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
@@ -85,30 +85,7 @@ pub async fn run(command: Command, out: Output) -> CliResult {
             source,
             batch,
             at,
-        } => {
-            let id = AccountId::parse(&account)?;
-            let store = at.store().await?;
-            let account = stored_account(&*store, &id).await?;
-            let source = source.unwrap_or_else(|| {
-                let name = file.file_name().map(|n| n.to_string_lossy().into_owned());
-                format!("import {}", name.unwrap_or_default())
-            });
-            let summary = import(&*store, &account, &file, &source, batch).await?;
-            out.emit(&summary, || summary.print())?;
-            if summary.invalid.is_empty() {
-                Ok(())
-            } else {
-                Err(CliError::new(
-                    ErrorKind::RowsRejected,
-                    format!(
-                        "{} invalid row(s) in {} were not imported",
-                        summary.invalid.len(),
-                        file.display()
-                    ),
-                )
-                .with_hint("fix the listed lines and run the import again: rows already imported count as duplicates"))
-            }
-        }
+        } => run_import(&file, &account, source, batch, &at, out).await,
         Command::Export {
             account,
             output,
@@ -122,12 +99,56 @@ pub async fn run(command: Command, out: Output) -> CliResult {
     }
 }
 
+/// `optouts import`: imports the file, prints the summary, and fails when rows were rejected.
+async fn run_import(
+    file: &Path,
+    account: &str,
+    source: Option<String>,
+    batch: usize,
+    at: &Location,
+    out: Output,
+) -> CliResult {
+    let id = AccountId::parse(account)?;
+    let store = at.store().await?;
+    let account = stored_account(&*store, &id).await?;
+    let source = source.unwrap_or_else(|| {
+        let name = file.file_name().map(|n| n.to_string_lossy().into_owned());
+        format!("import {}", name.unwrap_or_default())
+    });
+    let summary = import(&*store, &account, file, &source, batch).await?;
+    out.emit(&summary, || summary.print())?;
+    if summary.invalid.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::new(
+            ErrorKind::RowsRejected,
+            format!(
+                "{} invalid row(s) in {} were not imported",
+                summary.invalid.len(),
+                file.display()
+            ),
+        )
+        .with_hint("fix the listed lines and run the import again: rows already imported count as duplicates"))
+    }
+}
+
 /// One row that was not imported.
 #[derive(Debug, Serialize)]
 pub struct InvalidRow {
     pub line: u64,
     pub value: String,
     pub problem: String,
+}
+
+impl InvalidRow {
+    /// A row the CSV reader could not read.
+    fn unreadable(e: &csv::Error) -> Self {
+        InvalidRow {
+            line: e.position().map(|p| p.line()).unwrap_or(0),
+            value: String::new(),
+            problem: e.to_string(),
+        }
+    }
 }
 
 /// What an import did.
@@ -190,6 +211,49 @@ fn columns(header: &csv::StringRecord, file: &Path) -> CliResult<Columns> {
     })
 }
 
+/// Reads the data rows of an import as opt-outs of one account.
+struct RowReader<'a> {
+    columns: Columns,
+    account: &'a Account,
+    /// Recorded for rows without a source.
+    default_source: &'a str,
+    /// Recorded for rows without a date.
+    now: Timestamp,
+}
+
+impl RowReader<'_> {
+    /// The row's opt-out: the phone in the account's default country, the row's date and
+    /// source or the defaults.
+    fn opt_out(&self, record: &csv::StringRecord) -> Result<OptOut, InvalidRow> {
+        let line = record.position().map(|p| p.line()).unwrap_or(0);
+        let reject = |value: &str, problem: String| InvalidRow {
+            line,
+            value: value.to_string(),
+            problem,
+        };
+        let raw_phone = record.get(self.columns.phone).unwrap_or_default();
+        let phone = self
+            .account
+            .parse_phone(raw_phone)
+            .map_err(|e| reject(raw_phone, e.to_string()))?;
+        let changed_at = match self.columns.date.and_then(|c| record.get(c)) {
+            Some(date) if !date.is_empty() => {
+                parse_date(date).map_err(|problem| reject(date, problem))?
+            }
+            _ => self.now,
+        };
+        let source = match self.columns.source.and_then(|c| record.get(c)) {
+            Some(source) if !source.is_empty() => source.to_string(),
+            _ => self.default_source.to_string(),
+        };
+        Ok(OptOut {
+            phone,
+            changed_at,
+            source,
+        })
+    }
+}
+
 /// Reads a date as written in opt-out lists: RFC 3339, `YYYY-MM-DD HH:MM[:SS]` (UTC) or
 /// `YYYY-MM-DD` (midnight UTC).
 pub fn parse_date(text: &str) -> Result<Timestamp, String> {
@@ -243,6 +307,24 @@ fn read_error(file: &Path, e: impl std::fmt::Display) -> CliError {
     CliError::invalid(format!("cannot read {}: {e}", file.display()))
 }
 
+type CsvFile = csv::Reader<Counting<std::io::BufReader<File>>>;
+
+/// Opens `file` as CSV (fields trimmed, rows of any length), with a progress bar over its
+/// bytes when stderr is a terminal.
+fn open_csv(file: &Path) -> CliResult<(CsvFile, Option<ProgressBar>)> {
+    let handle = File::open(file).map_err(|e| read_error(file, e))?;
+    let len = handle.metadata().map(|m| m.len()).unwrap_or(0);
+    let bar = progress_bar(len);
+    let reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(Counting {
+            inner: std::io::BufReader::new(handle),
+            bar: bar.clone(),
+        });
+    Ok((reader, bar))
+}
+
 /// Imports `file` into `account`'s opt-out list; see the module documentation.
 pub async fn import(
     store: &dyn Store,
@@ -251,84 +333,44 @@ pub async fn import(
     default_source: &str,
     batch_size: usize,
 ) -> CliResult<ImportSummary> {
-    let handle = File::open(file).map_err(|e| read_error(file, e))?;
-    let len = handle.metadata().map(|m| m.len()).unwrap_or(0);
-    let bar = progress_bar(len);
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(Counting {
-            inner: std::io::BufReader::new(handle),
-            bar: bar.clone(),
-        });
+    let (mut reader, bar) = open_csv(file)?;
     let header = reader.headers().map_err(|e| read_error(file, e))?.clone();
-    let columns = columns(&header, file)?;
-    let now = Timestamp::from_millis(jiff::Timestamp::now().as_millisecond());
-
+    let rows = RowReader {
+        columns: columns(&header, file)?,
+        account,
+        default_source,
+        now: Timestamp::from_millis(jiff::Timestamp::now().as_millisecond()),
+    };
     let mut summary = ImportSummary {
         account: account.id.to_string(),
         file: file.display().to_string(),
         ..ImportSummary::default()
     };
-    // First line of each phone in the file: a repeat is a duplicate, not a second write.
-    let mut seen: HashMap<PhoneNumber, u64> = HashMap::new();
+    // Phones met earlier in the file: a repeat is a duplicate, not a second write.
+    let mut seen: HashSet<PhoneNumber> = HashSet::new();
     let mut pending: Vec<OptOut> = Vec::with_capacity(batch_size);
     for result in reader.records() {
-        let record = match result {
-            Ok(record) => record,
-            Err(e) if e.is_io_error() => return Err(read_error(file, e)),
-            Err(e) => {
-                summary.rows += 1;
-                let line = e.position().map(|p| p.line()).unwrap_or(0);
-                summary.invalid.push(InvalidRow {
-                    line,
-                    value: String::new(),
-                    problem: e.to_string(),
-                });
-                continue;
-            }
-        };
+        if let Err(e) = &result
+            && e.is_io_error()
+        {
+            return Err(read_error(file, e));
+        }
         summary.rows += 1;
-        let line = record.position().map(|p| p.line()).unwrap_or(0);
-        let raw_phone = record.get(columns.phone).unwrap_or_default();
-        let mut reject = |value: &str, problem: String| {
-            summary.invalid.push(InvalidRow {
-                line,
-                value: value.to_string(),
-                problem,
-            })
-        };
-        let phone = match account.parse_phone(raw_phone) {
-            Ok(phone) => phone,
-            Err(e) => {
-                reject(raw_phone, e.to_string());
+        let read = result
+            .map_err(|e| InvalidRow::unreadable(&e))
+            .and_then(|record| rows.opt_out(&record));
+        let opt_out = match read {
+            Ok(opt_out) => opt_out,
+            Err(invalid) => {
+                summary.invalid.push(invalid);
                 continue;
             }
         };
-        let changed_at = match columns.date.and_then(|c| record.get(c)) {
-            Some(date) if !date.is_empty() => match parse_date(date) {
-                Ok(at) => at,
-                Err(problem) => {
-                    reject(date, problem);
-                    continue;
-                }
-            },
-            _ => now,
-        };
-        if seen.contains_key(&phone) {
+        if !seen.insert(opt_out.phone.clone()) {
             summary.duplicates += 1;
             continue;
         }
-        seen.insert(phone.clone(), line);
-        let source = match columns.source.and_then(|c| record.get(c)) {
-            Some(source) if !source.is_empty() => source.to_string(),
-            _ => default_source.to_string(),
-        };
-        pending.push(OptOut {
-            phone,
-            changed_at,
-            source,
-        });
+        pending.push(opt_out);
         if pending.len() >= batch_size {
             store_batch(store, &account.id, &mut pending, &mut summary).await?;
         }
@@ -380,18 +422,8 @@ async fn export(
     path: Option<&Path>,
     out: Output,
 ) -> CliResult {
-    let mut all = Vec::new();
-    let mut after: Option<PhoneNumber> = None;
-    loop {
-        let page = store.opt_outs(account, after.as_ref(), EXPORT_PAGE).await?;
-        let full = page.len() == EXPORT_PAGE;
-        after = page.last().map(|o| o.phone.clone());
-        all.extend(page);
-        if !full {
-            break;
-        }
-    }
-    let rows: Vec<ExportedOptOut> = all
+    let rows: Vec<ExportedOptOut> = all_opt_outs(store, account)
+        .await?
         .into_iter()
         .map(|o| ExportedOptOut {
             phone: o.phone.to_string(),
@@ -400,29 +432,10 @@ async fn export(
             source: o.source,
         })
         .collect();
-    let write_error = |e: &dyn std::fmt::Display| {
-        CliError::invalid(format!(
-            "cannot write {}: {e}",
-            path.map_or("stdout".into(), |p| p.display().to_string())
-        ))
-    };
     if out.json && path.is_none() {
         return out.emit(&rows, || {});
     }
-    let sink: Box<dyn Write> = match path {
-        Some(p) => Box::new(File::create(p).map_err(|e| write_error(&e))?),
-        None => Box::new(std::io::stdout().lock()),
-    };
-    let mut writer = csv::Writer::from_writer(sink);
-    writer
-        .write_record(["phone", "date", "source"])
-        .map_err(|e| write_error(&e))?;
-    for row in &rows {
-        writer
-            .write_record([&row.phone, &row.date, &row.source])
-            .map_err(|e| write_error(&e))?;
-    }
-    writer.flush().map_err(|e| write_error(&e))?;
+    write_csv(&rows, path)?;
     if let Some(p) = path {
         let done = serde_json::json!({
             "account": account,
@@ -433,6 +446,46 @@ async fn export(
             eprintln!("exported {} opt-out(s) to {}", rows.len(), p.display())
         })?;
     }
+    Ok(())
+}
+
+/// Every opt-out of the account, in phone order, read page by page.
+async fn all_opt_outs(store: &dyn Store, account: &AccountId) -> CliResult<Vec<OptOut>> {
+    let mut all = Vec::new();
+    let mut after: Option<PhoneNumber> = None;
+    loop {
+        let page = store.opt_outs(account, after.as_ref(), EXPORT_PAGE).await?;
+        let full = page.len() == EXPORT_PAGE;
+        after = page.last().map(|o| o.phone.clone());
+        all.extend(page);
+        if !full {
+            return Ok(all);
+        }
+    }
+}
+
+/// Writes the rows as CSV (phone,date,source) to `path`, or to stdout.
+fn write_csv(rows: &[ExportedOptOut], path: Option<&Path>) -> CliResult {
+    let write_error = |e: &dyn std::fmt::Display| {
+        CliError::invalid(format!(
+            "cannot write {}: {e}",
+            path.map_or("stdout".into(), |p| p.display().to_string())
+        ))
+    };
+    let sink: Box<dyn Write> = match path {
+        Some(p) => Box::new(File::create(p).map_err(|e| write_error(&e))?),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let mut writer = csv::Writer::from_writer(sink);
+    writer
+        .write_record(["phone", "date", "source"])
+        .map_err(|e| write_error(&e))?;
+    for row in rows {
+        writer
+            .write_record([&row.phone, &row.date, &row.source])
+            .map_err(|e| write_error(&e))?;
+    }
+    writer.flush().map_err(|e| write_error(&e))?;
     Ok(())
 }
 

@@ -1,12 +1,13 @@
 //! `smsflow sequences ...`: conversational SMS sequences, validated from their files and
 //! stored for their accounts.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
 use serde::Serialize;
 use smsflow_shared::domain::AccountId;
 use smsflow_shared::domain::sequence::{Sequence, StartMode};
+use smsflow_shared::ports::StoredSequence;
 use smsflow_shared::usecases::sequence::{self, Applied};
 
 use crate::output::{CliError, CliResult, Output};
@@ -57,110 +58,123 @@ struct Listed {
 
 pub async fn run(command: Command, out: Output) -> CliResult {
     match command {
-        Command::Apply { file, at } => {
-            let origin = file.display().to_string();
-            let text = std::fs::read_to_string(&file)
-                .map_err(|e| CliError::invalid(format!("{origin}: cannot read: {e}")))?;
-            // Validation first: a bad file needs no configuration or store to be refused.
-            let sequence =
-                Sequence::load(&origin, &text).map_err(|e| CliError::invalid(e.to_string()))?;
-            let store = at.store().await?;
-            let applied = sequence::apply(store.as_ref(), &sequence)
-                .await
-                .map_err(|e| CliError::invalid(e.to_string()))?;
-            for warning in sequence.warnings() {
-                eprintln!("warning: {origin}: {warning}");
-            }
-            let verb = match applied {
-                Applied::Created => "created",
-                Applied::Replaced => "replaced",
-            };
-            out.emit(
-                &serde_json::json!({
-                    "account": sequence.account(),
-                    "sequence": sequence.name(),
-                    "applied": verb,
-                }),
-                || println!("{verb} sequence {}/{}", sequence.account(), sequence.name()),
-            )
+        Command::Apply { file, at } => apply(&file, &at, out).await,
+        Command::List { account, at } => list(&account, &at, out).await,
+        Command::Show { account, name, at } => show(&account, &name, &at, out).await,
+        Command::Delete { account, name, at } => delete(&account, &name, &at, out).await,
+    }
+}
+
+async fn apply(file: &Path, at: &Location, out: Output) -> CliResult {
+    let origin = file.display().to_string();
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| CliError::invalid(format!("{origin}: cannot read: {e}")))?;
+    // Validation first: a bad file needs no configuration or store to be refused.
+    let sequence = Sequence::load(&origin, &text).map_err(|e| CliError::invalid(e.to_string()))?;
+    let store = at.store().await?;
+    let applied = sequence::apply(store.as_ref(), &sequence)
+        .await
+        .map_err(|e| CliError::invalid(e.to_string()))?;
+    for warning in sequence.warnings() {
+        eprintln!("warning: {origin}: {warning}");
+    }
+    let verb = match applied {
+        Applied::Created => "created",
+        Applied::Replaced => "replaced",
+    };
+    out.emit(
+        &serde_json::json!({
+            "account": sequence.account(),
+            "sequence": sequence.name(),
+            "applied": verb,
+        }),
+        || println!("{verb} sequence {}/{}", sequence.account(), sequence.name()),
+    )
+}
+
+async fn list(account: &str, at: &Location, out: Output) -> CliResult {
+    let id = AccountId::parse(account)?;
+    let store = at.store().await?;
+    let mut listed = Vec::new();
+    for name in store.sequence_names(&id).await? {
+        // None: deleted between the listing and the read.
+        if let Some(stored) = store.sequence(&id, &name).await? {
+            listed.push(Listed::new(name, stored));
         }
-        Command::List { account, at } => {
-            let id = AccountId::parse(&account)?;
-            let store = at.store().await?;
-            let mut listed = Vec::new();
-            for name in store.sequence_names(&id).await? {
-                match store.sequence(&id, &name).await? {
-                    Some(Ok(sequence)) => listed.push(Listed {
-                        name,
-                        start: Some(start_mode(sequence.start_mode())),
-                        keywords: sequence.keywords().to_vec(),
-                        invalid: None,
-                    }),
-                    Some(Err(invalid)) => listed.push(Listed {
-                        name,
-                        start: None,
-                        keywords: vec![],
-                        invalid: Some(
-                            invalid
-                                .problems
-                                .first()
-                                .map(ToString::to_string)
-                                .unwrap_or_default(),
-                        ),
-                    }),
-                    // Deleted between the listing and the read.
-                    None => {}
-                }
+    }
+    out.emit(&listed, || {
+        for s in &listed {
+            match &s.invalid {
+                None => println!(
+                    "{}\t{}\t{}",
+                    s.name,
+                    s.start.unwrap_or_default(),
+                    s.keywords.join(", ")
+                ),
+                Some(why) => println!("{}\tinvalid: {why} (apply it again)", s.name),
             }
-            out.emit(&listed, || {
-                for s in &listed {
-                    match &s.invalid {
-                        None => println!(
-                            "{}\t{}\t{}",
-                            s.name,
-                            s.start.unwrap_or_default(),
-                            s.keywords.join(", ")
-                        ),
-                        Some(why) => println!("{}\tinvalid: {why} (apply it again)", s.name),
-                    }
+        }
+    })
+}
+
+impl Listed {
+    fn new(name: String, stored: StoredSequence) -> Self {
+        match stored {
+            Ok(sequence) => Listed {
+                name,
+                start: Some(start_mode(sequence.start_mode())),
+                keywords: sequence.keywords().to_vec(),
+                invalid: None,
+            },
+            Err(invalid) => Listed {
+                name,
+                start: None,
+                keywords: vec![],
+                invalid: Some(
+                    invalid
+                        .problems
+                        .first()
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
+                ),
+            },
+        }
+    }
+}
+
+async fn show(account: &str, name: &str, at: &Location, out: Output) -> CliResult {
+    let id = AccountId::parse(account)?;
+    match at.store().await?.sequence(&id, name).await? {
+        Some(Ok(sequence)) => {
+            let definition = sequence.definition();
+            out.emit(definition, || {
+                match serde_json::to_string_pretty(definition) {
+                    Ok(json) => println!("{json}"),
+                    Err(e) => eprintln!("cannot print the definition: {e}"),
                 }
             })
         }
-        Command::Show { account, name, at } => {
-            let id = AccountId::parse(&account)?;
-            match at.store().await?.sequence(&id, &name).await? {
-                Some(Ok(sequence)) => {
-                    let definition = sequence.definition();
-                    out.emit(definition, || {
-                        match serde_json::to_string_pretty(definition) {
-                            Ok(json) => println!("{json}"),
-                            Err(e) => eprintln!("cannot print the definition: {e}"),
-                        }
-                    })
-                }
-                Some(Err(invalid)) => Err(CliError::invalid(invalid.to_string())
-                    .with_hint("fix the file and run `smsflow sequences apply` again")),
-                None => Err(
-                    CliError::not_found(format!("account {id} has no sequence '{name}'"))
-                        .with_hint("`smsflow sequences list --account ID` shows them"),
-                ),
-            }
-        }
-        Command::Delete { account, name, at } => {
-            let id = AccountId::parse(&account)?;
-            if at.store().await?.delete_sequence(&id, &name).await? {
-                out.emit(
-                    &serde_json::json!({ "account": id, "deleted": name }),
-                    || println!("deleted sequence {id}/{name}"),
-                )
-            } else {
-                Err(
-                    CliError::not_found(format!("account {id} has no sequence '{name}'"))
-                        .with_hint("`smsflow sequences list --account ID` shows them"),
-                )
-            }
-        }
+        Some(Err(invalid)) => Err(CliError::invalid(invalid.to_string())
+            .with_hint("fix the file and run `smsflow sequences apply` again")),
+        None => Err(no_such_sequence(&id, name)),
     }
+}
+
+async fn delete(account: &str, name: &str, at: &Location, out: Output) -> CliResult {
+    let id = AccountId::parse(account)?;
+    if at.store().await?.delete_sequence(&id, name).await? {
+        out.emit(
+            &serde_json::json!({ "account": id, "deleted": name }),
+            || println!("deleted sequence {id}/{name}"),
+        )
+    } else {
+        Err(no_such_sequence(&id, name))
+    }
+}
+
+fn no_such_sequence(id: &AccountId, name: &str) -> CliError {
+    CliError::not_found(format!("account {id} has no sequence '{name}'"))
+        .with_hint("`smsflow sequences list --account ID` shows them")
 }
 
 fn start_mode(mode: StartMode) -> &'static str {

@@ -27,19 +27,25 @@ pub struct ApiRoute {
     pub pool: Arc<FunctionPool>,
 }
 
+/// An HTTP API on its `$default` stage: routes to functions.
+pub struct HttpApi {
+    pub api_id: String,
+    pub domain: String,
+    pub stage: String,
+    pub account_id: String,
+    pub routes: Vec<ApiRoute>,
+}
+
+/// A Lambda function URL: every request to one function.
+pub struct FunctionUrl {
+    pub url_id: String,
+    pub domain: String,
+    pub pool: Arc<FunctionPool>,
+}
+
 pub enum Front {
-    HttpApi {
-        api_id: String,
-        domain: String,
-        stage: String,
-        account_id: String,
-        routes: Vec<ApiRoute>,
-    },
-    FunctionUrl {
-        url_id: String,
-        domain: String,
-        pool: Arc<FunctionPool>,
-    },
+    HttpApi(HttpApi),
+    FunctionUrl(FunctionUrl),
 }
 
 /// Serves `front` on `listener` until the task is aborted.
@@ -76,49 +82,49 @@ async fn handle(
         client,
     };
     match front.as_ref() {
-        Front::HttpApi {
-            api_id,
-            domain,
-            stage,
-            account_id,
-            routes,
-        } => {
-            let Some((route, params)) = match_route(routes, &incoming) else {
-                // What API Gateway answers for a route it does not have.
-                return (
-                    StatusCode::NOT_FOUND,
-                    axum::Json(json!({"message": "Not Found"})),
-                )
-                    .into_response();
-            };
-            let route_key = format!("{} {}", route.method, route.path);
-            let context = Context {
-                account_id,
-                api_id,
-                domain,
-                stage,
-                route_key: &route_key,
-            };
-            let event = event(&context, &incoming, params);
-            let outcome = route.pool.invoke(Bytes::from(event.to_string())).await;
-            http_api_response(outcome)
-        }
-        Front::FunctionUrl {
-            url_id,
-            domain,
-            pool,
-        } => {
-            let context = Context {
-                account_id: "anonymous",
-                api_id: url_id,
-                domain,
-                stage: "$default",
-                route_key: "$default",
-            };
-            let event = event(&context, &incoming, BTreeMap::new());
-            let outcome = pool.invoke(Bytes::from(event.to_string())).await;
-            function_url_response(outcome)
-        }
+        Front::HttpApi(api) => api.answer(&incoming).await,
+        Front::FunctionUrl(url) => url.answer(&incoming).await,
+    }
+}
+
+impl HttpApi {
+    /// The answer of the function whose route matches; API Gateway's 404 when none does.
+    async fn answer(&self, incoming: &Incoming) -> Response {
+        let Some((route, params)) = match_route(&self.routes, incoming) else {
+            // What API Gateway answers for a route it does not have.
+            return (
+                StatusCode::NOT_FOUND,
+                axum::Json(json!({"message": "Not Found"})),
+            )
+                .into_response();
+        };
+        let route_key = format!("{} {}", route.method, route.path);
+        let context = Context {
+            account_id: &self.account_id,
+            api_id: &self.api_id,
+            domain: &self.domain,
+            stage: &self.stage,
+            route_key: &route_key,
+        };
+        let event = event(&context, incoming, params);
+        let outcome = route.pool.invoke(Bytes::from(event.to_string())).await;
+        http_api_response(outcome)
+    }
+}
+
+impl FunctionUrl {
+    /// The function's answer, as a function URL gives it.
+    async fn answer(&self, incoming: &Incoming) -> Response {
+        let context = Context {
+            account_id: "anonymous",
+            api_id: &self.url_id,
+            domain: &self.domain,
+            stage: "$default",
+            route_key: "$default",
+        };
+        let event = event(&context, incoming, BTreeMap::new());
+        let outcome = self.pool.invoke(Bytes::from(event.to_string())).await;
+        function_url_response(outcome)
     }
 }
 

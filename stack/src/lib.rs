@@ -22,6 +22,8 @@ pub mod sandbox;
 pub mod sqs_rules;
 pub mod stack_config;
 pub mod stand_ins;
+#[cfg(test)]
+mod test_accounts;
 pub mod twilio;
 
 /// A UUID-shaped id, as AWS's request ids.

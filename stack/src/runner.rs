@@ -23,7 +23,7 @@ use crate::fronts::{self, ApiRoute, Front};
 use crate::functions::{self, Placement, RoleCredentials};
 use crate::keap::KeapMock;
 use crate::lambda::FunctionPool;
-use crate::manifest::Manifest;
+use crate::manifest::{self, Manifest};
 use crate::moto_process::{self, MotoStack, MotoStackOptions};
 use crate::operator;
 use crate::sandbox::{self, HttpApiTarget, SandboxTargets};
@@ -145,12 +145,7 @@ impl RunningStack {
     pub async fn up(options: &StackOptions) -> Result<Self, StackError> {
         let log_dir = options.state_dir.join("logs");
         std::fs::create_dir_all(&log_dir).map_err(|e| setup(log_dir.display().to_string(), e))?;
-        let mut launch = Launch {
-            ports: Ports {
-                next: options.port_base,
-            },
-            tasks: Vec::new(),
-        };
+        let mut launch = Launch::new(options.port_base);
         let keap = Arc::new(KeapMock::start().await);
         let config = stack_config::derive(
             &options.config,
@@ -169,16 +164,7 @@ impl RunningStack {
             .next()
             .ok_or_else(|| setup("template", "declares no HTTP API for Twilio's webhooks"))?
             .clone();
-        let twilio = twilio_seat
-            .start(&config.parsed, &api.public, &api.local)
-            .await
-            .map_err(|e| setup("Twilio stand-in", e))?;
-        stand_ins::provision_keap(&keap, &config.parsed, &config.keap_apps)
-            .map_err(|e| setup("Keap stand-in", e))?;
-        let stand_ins = StandIns {
-            twilio: Arc::new(twilio),
-            keap,
-        };
+        let stand_ins = start_stand_ins(twilio_seat, keap, &config, &api).await?;
         let mut urls = StackUrls {
             stack_name: manifest.stack_name.clone(),
             region: manifest.region.clone(),
@@ -191,23 +177,8 @@ impl RunningStack {
             keap: stand_ins.keap.base_url(),
         };
         push_accounts(options, &urls, &config).await?;
-        let targets = SandboxTargets {
-            moto_endpoint: manifest.moto_endpoint.clone(),
-            http_api: HttpApiTarget {
-                local_url: api.local.clone(),
-                public_domain: api.public.trim_start_matches("https://").to_string(),
-            },
-            accounts: stand_ins::sandbox_accounts(&config.parsed, &config.keap_apps),
-            twilio: stand_ins.twilio.clone(),
-            keap: stand_ins.keap.clone(),
-        };
-        let runner_api = sandbox::router(targets)
-            .map_err(|e| setup("sandbox API", e))?
-            .merge(crate::control::router(
-                proxy.proxy.clone(),
-                prepared.pools.clone(),
-            ));
-        urls.sandbox = launch.serve("runner API", runner_api).await?;
+        let targets = sandbox_targets(&manifest, &api, &config, &stand_ins);
+        urls.sandbox = launch.runner_api(targets, &proxy, &prepared).await?;
         let (stop, stopped) = watch::channel(false);
         launch
             .mappings(&manifest, &prepared, &proxy.endpoint, stopped)
@@ -272,6 +243,30 @@ struct Launch {
 }
 
 impl Launch {
+    /// Nothing started yet; ports handed out from `port_base` (0: any free ones).
+    fn new(port_base: u16) -> Self {
+        Launch {
+            ports: Ports { next: port_base },
+            tasks: Vec::new(),
+        }
+    }
+
+    /// Serves the runner's own API: the sandbox routes and the stack's control routes.
+    async fn runner_api(
+        &mut self,
+        targets: SandboxTargets,
+        proxy: &ProxyEndpoint,
+        prepared: &functions::Functions,
+    ) -> Result<String, StackError> {
+        let router = sandbox::router(targets)
+            .map_err(|e| setup("sandbox API", e))?
+            .merge(crate::control::router(
+                proxy.proxy.clone(),
+                prepared.pools.clone(),
+            ));
+        self.serve("runner API", router).await
+    }
+
     /// Serves `router` on the next port: its URL.
     async fn serve(
         &mut self,
@@ -279,12 +274,17 @@ impl Launch {
         router: axum::Router,
     ) -> Result<String, StackError> {
         let (listener, addr) = self.ports.bind(what).await?;
+        self.spawn_server(what, listener, router);
+        Ok(format!("http://{addr}"))
+    }
+
+    /// Serves `router` on `listener` until the task is aborted.
+    fn spawn_server(&mut self, what: &'static str, listener: TcpListener, router: axum::Router) {
         self.tasks.push(tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, router).await {
                 tracing::warn!(error = %e, "{what} stopped");
             }
         }));
-        Ok(format!("http://{addr}"))
     }
 
     /// The functions, ready to start instances, and the proxy that holds their roles.
@@ -312,22 +312,49 @@ impl Launch {
             std::mem::take(&mut prepared.callers),
             manifest.moto_endpoint.clone(),
         );
-        let router = proxy.router();
-        self.tasks.push(tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, router).await {
-                tracing::warn!(error = %e, "AWS proxy stopped");
-            }
-        }));
+        self.spawn_server("AWS proxy", listener, proxy.router());
         Ok((ProxyEndpoint { proxy, endpoint }, prepared))
     }
 
-    /// The fronts of the template's HTTP APIs and function URLs.
+    /// The fronts of the template's HTTP APIs and function URLs: their endpoints, by the
+    /// API's logical id and by the function a URL invokes.
     async fn fronts(
         &mut self,
         manifest: &Manifest,
         pools: &BTreeMap<String, Arc<FunctionPool>>,
     ) -> Result<(Endpoints, Endpoints), StackError> {
-        start_fronts(manifest, pools, &mut self.ports, &mut self.tasks).await
+        let mut http_apis = BTreeMap::new();
+        for api in &manifest.http_apis {
+            let front = http_api_front(manifest, api, pools)?;
+            let local = self.serve_front(&api.logical_id, front).await?;
+            let public = format!("https://{}", api.domain);
+            http_apis.insert(api.logical_id.clone(), Endpoint { local, public });
+        }
+        let mut function_urls = BTreeMap::new();
+        for url in &manifest.function_urls {
+            let domain = url
+                .url
+                .trim_start_matches("https://")
+                .trim_end_matches('/')
+                .to_string();
+            let public = format!("https://{domain}");
+            let front = Front::FunctionUrl(fronts::FunctionUrl {
+                url_id: domain.split('.').next().unwrap_or_default().to_string(),
+                domain,
+                pool: pool_of(pools, &url.function)?,
+            });
+            let local = self.serve_front(&url.logical_id, front).await?;
+            function_urls.insert(url.function.clone(), Endpoint { local, public });
+        }
+        Ok((http_apis, function_urls))
+    }
+
+    /// Serves `front` on the next port: its local URL.
+    async fn serve_front(&mut self, what: &str, front: Front) -> Result<String, StackError> {
+        let (listener, addr) = self.ports.bind(what).await?;
+        self.tasks
+            .push(tokio::spawn(fronts::serve(Arc::new(front), listener)));
+        Ok(format!("http://{addr}"))
     }
 
     /// One poller set per SQS event source mapping, polling with its function's role.
@@ -406,6 +433,45 @@ async fn push_accounts(
     .map_err(|e| setup("pushing the accounts", e))
 }
 
+/// The Twilio stand-in, posting its webhooks to `api`, and the Keap stand-in with the
+/// configuration's Keap apps.
+async fn start_stand_ins(
+    twilio_seat: TwilioSeat,
+    keap: Arc<KeapMock>,
+    config: &StackConfig,
+    api: &Endpoint,
+) -> Result<StandIns, StackError> {
+    let twilio = twilio_seat
+        .start(&config.parsed, &api.public, &api.local)
+        .await
+        .map_err(|e| setup("Twilio stand-in", e))?;
+    stand_ins::provision_keap(&keap, &config.parsed, &config.keap_apps)
+        .map_err(|e| setup("Keap stand-in", e))?;
+    Ok(StandIns {
+        twilio: Arc::new(twilio),
+        keap,
+    })
+}
+
+/// What the sandbox API reaches: moto, the HTTP API Twilio posts to, the stand-ins.
+fn sandbox_targets(
+    manifest: &Manifest,
+    api: &Endpoint,
+    config: &StackConfig,
+    stand_ins: &StandIns,
+) -> SandboxTargets {
+    SandboxTargets {
+        moto_endpoint: manifest.moto_endpoint.clone(),
+        http_api: HttpApiTarget {
+            local_url: api.local.clone(),
+            public_domain: api.public.trim_start_matches("https://").to_string(),
+        },
+        accounts: stand_ins::sandbox_accounts(&config.parsed, &config.keap_apps),
+        twilio: stand_ins.twilio.clone(),
+        keap: stand_ins.keap.clone(),
+    }
+}
+
 fn operator_env(urls: &StackUrls) -> Vec<(String, String)> {
     [
         ("AWS_ENDPOINT_URL", urls.moto.as_str()),
@@ -439,66 +505,31 @@ fn pool_of(
 
 type Endpoints = BTreeMap<String, Endpoint>;
 
-async fn start_fronts(
+/// The front of one HTTP API of the template, each route to its function.
+fn http_api_front(
     manifest: &Manifest,
+    api: &manifest::HttpApi,
     pools: &BTreeMap<String, Arc<FunctionPool>>,
-    ports: &mut Ports,
-    tasks: &mut Vec<JoinHandle<()>>,
-) -> Result<(Endpoints, Endpoints), StackError> {
-    let mut http_apis = BTreeMap::new();
-    for api in &manifest.http_apis {
-        let routes = api
-            .routes
-            .iter()
-            .map(|route| {
-                Ok(ApiRoute {
-                    method: Method::from_bytes(route.method.as_bytes())
-                        .map_err(|e| setup(format!("{} {}", route.method, route.path), e))?,
-                    path: route.path.clone(),
-                    pool: pool_of(pools, &route.function)?,
-                })
+) -> Result<Front, StackError> {
+    let routes = api
+        .routes
+        .iter()
+        .map(|route| {
+            Ok(ApiRoute {
+                method: Method::from_bytes(route.method.as_bytes())
+                    .map_err(|e| setup(format!("{} {}", route.method, route.path), e))?,
+                path: route.path.clone(),
+                pool: pool_of(pools, &route.function)?,
             })
-            .collect::<Result<Vec<_>, StackError>>()?;
-        let (listener, addr) = ports.bind(&api.logical_id).await?;
-        let front = Arc::new(Front::HttpApi {
-            api_id: api.api_id.clone(),
-            domain: api.domain.clone(),
-            stage: api.stage.clone(),
-            account_id: manifest.account_id.clone(),
-            routes,
-        });
-        tasks.push(tokio::spawn(fronts::serve(front, listener)));
-        http_apis.insert(
-            api.logical_id.clone(),
-            Endpoint {
-                local: format!("http://{addr}"),
-                public: format!("https://{}", api.domain),
-            },
-        );
-    }
-    let mut function_urls = BTreeMap::new();
-    for url in &manifest.function_urls {
-        let domain = url
-            .url
-            .trim_start_matches("https://")
-            .trim_end_matches('/')
-            .to_string();
-        let (listener, addr) = ports.bind(&url.logical_id).await?;
-        let front = Arc::new(Front::FunctionUrl {
-            url_id: domain.split('.').next().unwrap_or_default().to_string(),
-            domain: domain.clone(),
-            pool: pool_of(pools, &url.function)?,
-        });
-        tasks.push(tokio::spawn(fronts::serve(front, listener)));
-        function_urls.insert(
-            url.function.clone(),
-            Endpoint {
-                local: format!("http://{addr}"),
-                public: format!("https://{domain}"),
-            },
-        );
-    }
-    Ok((http_apis, function_urls))
+        })
+        .collect::<Result<Vec<_>, StackError>>()?;
+    Ok(Front::HttpApi(fronts::HttpApi {
+        api_id: api.api_id.clone(),
+        domain: api.domain.clone(),
+        stage: api.stage.clone(),
+        account_id: manifest.account_id.clone(),
+        routes,
+    }))
 }
 
 /// An SQS client that signs as the function's role, through the proxy.

@@ -228,22 +228,29 @@ async fn contacts(
     State(sandbox): State<Shared>,
     Path(account): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let account = account_id(&account)?;
-    let contacts = keap_key(&sandbox, &account)
-        .map(|key| sandbox.targets.keap.contacts(key))
-        .unwrap_or_default();
-    Ok(Json(json!({ "contacts": in_account(&account, contacts) })))
+    keap_records(&sandbox, &account, "contacts", KeapMock::contacts)
 }
 
 async fn notes(
     State(sandbox): State<Shared>,
     Path(account): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let account = account_id(&account)?;
-    let notes = keap_key(&sandbox, &account)
-        .map(|key| sandbox.targets.keap.notes(key))
+    keap_records(&sandbox, &account, "notes", KeapMock::notes)
+}
+
+/// The account's records `read` from its Keap app (none when it has no app), in the
+/// sandbox CRM's shape: `{ "<name>": [{ "account", ... }] }`.
+fn keap_records<T: Serialize>(
+    sandbox: &Sandbox,
+    raw_account: &str,
+    name: &str,
+    read: fn(&KeapMock, &str) -> Vec<T>,
+) -> Result<Json<Value>, ApiError> {
+    let account = account_id(raw_account)?;
+    let records = keap_key(sandbox, &account)
+        .map(|key| read(&sandbox.targets.keap, key))
         .unwrap_or_default();
-    Ok(Json(json!({ "notes": in_account(&account, notes) })))
+    Ok(Json(json!({ name: in_account(&account, records) })))
 }
 
 async fn goals(

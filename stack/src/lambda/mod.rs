@@ -140,6 +140,21 @@ impl FunctionPool {
                 (instance, Some(init))
             }
         };
+        let started = Instant::now();
+        let outcome = self.hand_over(&mut instance, payload).await?;
+        if let Some(init) = init {
+            self.record_cold_start(instance.number, init, started.elapsed());
+        }
+        self.settle(instance, outcome).await
+    }
+
+    /// Hands `payload` to the instance and waits for its outcome: at most the function's
+    /// timeout, and only while the instance lives (a [`Deaths`] death kills it first).
+    async fn hand_over(
+        &self,
+        instance: &mut Instance,
+        payload: Bytes,
+    ) -> Result<Result<Outcome, oneshot::error::RecvError>, InvokeError> {
         let (outcome_tx, outcome_rx) = oneshot::channel();
         let pending = Pending {
             request_id: crate::request_id(),
@@ -148,34 +163,38 @@ impl FunctionPool {
             function_arn: self.spec.arn.clone(),
             outcome: outcome_tx,
         };
-        let started = Instant::now();
         let death = self.death_in();
         if instance.api.events.send(pending).await.is_err() {
             return Err(self.exited("the runtime API is gone".into()));
         }
-        let outcome = tokio::select! {
-            outcome = outcome_rx => outcome,
+        tokio::select! {
+            outcome = outcome_rx => Ok(outcome),
             status = instance.child.wait() => {
                 let detail = status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
-                return Err(self.exited(detail));
+                Err(self.exited(detail))
             }
             () = sleep_or_never(death) => {
                 let _ = instance.child.kill().await;
                 self.died.fetch_add(1, Ordering::Relaxed);
-                return Err(self.exited("killed mid-invocation (instance death)".into()));
+                Err(self.exited("killed mid-invocation (instance death)".into()))
             }
             () = tokio::time::sleep(self.spec.timeout) => {
                 // Lambda stops the instance; the next event gets a fresh one.
                 let _ = instance.child.kill().await;
-                return Err(InvokeError::Timeout {
+                Err(InvokeError::Timeout {
                     function: self.spec.logical_id.clone(),
                     seconds: self.spec.timeout.as_secs_f64(),
-                });
+                })
             }
-        };
-        if let Some(init) = init {
-            self.record_cold_start(instance.number, init, started.elapsed());
         }
+    }
+
+    /// The function's response or error; an instance that answered waits for the next event.
+    async fn settle(
+        &self,
+        instance: Instance,
+        outcome: Result<Outcome, oneshot::error::RecvError>,
+    ) -> Result<Bytes, InvokeError> {
         match outcome {
             Ok(Outcome::Response(body)) => {
                 self.idle.lock().await.push(instance);

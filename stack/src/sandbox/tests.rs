@@ -4,27 +4,17 @@
 use std::collections::BTreeSet;
 
 use smsflow_shared::adapters::twilio::TwilioClient;
-use smsflow_shared::domain::Secret;
 use smsflow_shared::ports::{OutboundSms, Sender, SmsProvider};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use super::*;
 use crate::keap::KeapUser;
+use crate::test_accounts::{acme_signed_form, acme_twilio};
 
-const ACME_SID: &str = "AC00000000000000000000000000000001";
 const ACME_NUMBER: &str = "+19523142318";
 const KEAP_KEY: &str = "acme-keap-key";
 const DOMAIN: &str = "abc123.execute-api.us-east-1.amazonaws.com";
-
-fn acme_twilio() -> TwilioCredentials {
-    TwilioCredentials {
-        account_sid: ACME_SID.into(),
-        auth_token: Secret::new("acme-token"),
-        api_key: None,
-        messaging_service_sids: vec![],
-    }
-}
 
 /// The sandbox on a loopback port, and what stands behind it.
 struct Running {
@@ -378,20 +368,7 @@ async fn inbound_texts_reach_the_front_signed_for_the_public_url() {
     let requests = running.front.received_requests().await.unwrap_or_default();
     assert_eq!(requests.len(), 1);
     let request = &requests[0];
-    let host = request.headers.get("host").and_then(|h| h.to_str().ok());
-    assert_eq!(host, Some(DOMAIN));
-    let params: Vec<(String, String)> =
-        serde_urlencoded::from_bytes(&request.body).expect("a form");
-    let signature = request
-        .headers
-        .get(twilio_signature::SIGNATURE_HEADER)
-        .and_then(|v| v.to_str().ok());
-    assert!(twilio_signature::validate(
-        "acme-token",
-        &public_url,
-        &params,
-        signature
-    ));
+    let params = acme_signed_form(request, DOMAIN, &public_url);
     let field = |name: &str| {
         params
             .iter()

@@ -4,24 +4,14 @@
 use std::time::Instant;
 
 use smsflow_shared::adapters::twilio::TwilioClient;
-use smsflow_shared::domain::twilio_signature;
 use smsflow_shared::domain::{MessageStatus, Secret, TwilioApiKey};
 
 use super::*;
+use crate::test_accounts::{ACME_SID, acme_signed_form, acme_twilio};
 
-const ACME: &str = "AC00000000000000000000000000000001";
 const OTHER: &str = "AC00000000000000000000000000000002";
 const SERVICE: &str = "MG0123456789abcdef0123456789abcdef";
 const PUBLIC_ORIGIN: &str = "https://abc123.execute-api.us-east-1.amazonaws.com";
-
-fn acme() -> TwilioCredentials {
-    TwilioCredentials {
-        account_sid: ACME.into(),
-        auth_token: Secret::new("acme-token"),
-        api_key: None,
-        messaging_service_sids: vec![],
-    }
-}
 
 /// An account that authenticates with an API key.
 fn other() -> TwilioCredentials {
@@ -57,7 +47,7 @@ fn carrier() -> SandboxCarrier {
 }
 
 async fn stand_in_with(carrier: SandboxCarrier) -> TwilioStandIn {
-    TwilioStandIn::start_with_carrier(vec![acme(), other()], carrier)
+    TwilioStandIn::start_with_carrier(vec![acme_twilio(), other()], carrier)
         .await
         .expect("the stand-in starts")
 }
@@ -80,8 +70,8 @@ fn messages_url(stand_in: &TwilioStandIn, account_sid: &str) -> String {
 /// A raw create request as acme, and the stand-in's status and JSON answer.
 async fn post_as_acme(stand_in: &TwilioStandIn, form: &[(&str, &str)]) -> (u16, Value) {
     let response = reqwest::Client::new()
-        .post(messages_url(stand_in, ACME))
-        .basic_auth(ACME, Some("acme-token"))
+        .post(messages_url(stand_in, ACME_SID))
+        .basic_auth(ACME_SID, Some("acme-token"))
         .form(form)
         .send()
         .await
@@ -103,7 +93,7 @@ fn twilio_error(code: u32, message: &str, status: u16) -> Value {
 async fn accepts_sends_through_our_adapter_and_keeps_them() {
     let stand_in = stand_in().await;
     let client = adapter(stand_in.base_url());
-    for credentials in [acme(), other()] {
+    for credentials in [acme_twilio(), other()] {
         let accepted = client
             .send(&credentials, &sms("+15005550006", "+14155552671"))
             .await
@@ -134,7 +124,7 @@ async fn accepts_sends_through_our_adapter_and_keeps_them() {
             "Your roof is ready",
         )
     };
-    assert_eq!(seen, [one(OTHER), one(ACME)], "newest first");
+    assert_eq!(seen, [one(OTHER), one(ACME_SID)], "newest first");
 }
 
 #[tokio::test]
@@ -150,9 +140,9 @@ async fn magic_numbers_round_trip_to_the_carriers_own_errors() {
     ];
     for (from, to) in cases {
         let message = sms(from, to);
-        let expected = direct.send(&acme(), &message).await;
+        let expected = direct.send(&acme_twilio(), &message).await;
         assert!(expected.is_err(), "{from} -> {to} is a magic refusal");
-        let through_http = client.send(&acme(), &message).await;
+        let through_http = client.send(&acme_twilio(), &message).await;
         assert_eq!(through_http, expected, "{from} -> {to}");
     }
     assert!(stand_in.messages(10).await.expect("readable").is_empty());
@@ -205,7 +195,7 @@ async fn answer_once(failure: TwilioFailure) -> Result<ProviderAccepted, SmsErro
     });
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
     let result = adapter(base_url)
-        .send(&acme(), &sms("+15005550006", "+14155552671"))
+        .send(&acme_twilio(), &sms("+15005550006", "+14155552671"))
         .await;
     server.abort();
     result
@@ -222,15 +212,15 @@ async fn wrong_credentials_get_twilios_401() {
     });
     let wrong_token = TwilioCredentials {
         auth_token: Secret::new("not-the-token"),
-        ..acme()
+        ..acme_twilio()
     };
     let someone_elses_key = TwilioCredentials {
-        account_sid: ACME.into(),
+        account_sid: ACME_SID.into(),
         ..other()
     };
     let unknown_account = TwilioCredentials {
         account_sid: "AC00000000000000000000000000000099".into(),
-        ..acme()
+        ..acme_twilio()
     };
     for credentials in [wrong_token, someone_elses_key, unknown_account] {
         let result = client
@@ -240,7 +230,7 @@ async fn wrong_credentials_get_twilios_401() {
     }
 
     let response = reqwest::Client::new()
-        .post(messages_url(&stand_in, ACME))
+        .post(messages_url(&stand_in, ACME_SID))
         .form(&[
             ("To", "+14155552671"),
             ("From", "+15005550006"),
@@ -289,8 +279,8 @@ async fn refuses_missing_and_malformed_fields_with_twilios_codes() {
     }
 
     let json_body = reqwest::Client::new()
-        .post(messages_url(&stand_in, ACME))
-        .basic_auth(ACME, Some("acme-token"))
+        .post(messages_url(&stand_in, ACME_SID))
+        .basic_auth(ACME_SID, Some("acme-token"))
         .json(&json!({"To": "+14155552671", "From": "+15005550006", "Body": "hi"}))
         .send()
         .await
@@ -315,9 +305,9 @@ async fn answers_twilios_message_resource() {
     assert_eq!(status, 201, "{message}");
     let sid = message["sid"].as_str().expect("sid").to_string();
     assert!(sid.starts_with("MM"), "media makes an MMS: {sid}");
-    let uri = format!("/2010-04-01/Accounts/{ACME}/Messages/{sid}");
+    let uri = format!("/2010-04-01/Accounts/{ACME_SID}/Messages/{sid}");
     let expected = json!({
-        "account_sid": ACME, "api_version": "2010-04-01", "body": "Hi",
+        "account_sid": ACME_SID, "api_version": "2010-04-01", "body": "Hi",
         "date_sent": null, "direction": "outbound-api",
         "error_code": null, "error_message": null,
         "from": null, "messaging_service_sid": SERVICE,
@@ -371,7 +361,7 @@ async fn routed_status_callbacks_reach_the_local_front_signed_for_the_public_url
         ..sms("+15005550006", "+14155552671")
     };
     adapter(stand_in.base_url())
-        .send(&acme(), &message)
+        .send(&acme_twilio(), &message)
         .await
         .expect("accepted");
 
@@ -385,17 +375,10 @@ async fn routed_status_callbacks_reach_the_local_front_signed_for_the_public_url
     };
     assert_eq!(requests.len(), 2, "sent and delivered");
     for request in &requests {
-        let host = request.headers.get("host").and_then(|h| h.to_str().ok());
-        assert_eq!(host, Some("abc123.execute-api.us-east-1.amazonaws.com"));
-        let params: Vec<(String, String)> =
-            serde_urlencoded::from_bytes(&request.body).expect("a form");
-        let signature = request
-            .headers
-            .get(twilio_signature::SIGNATURE_HEADER)
-            .and_then(|v| v.to_str().ok());
-        assert!(
-            twilio_signature::validate("acme-token", &public_url, &params, signature),
-            "signed for {public_url}"
+        acme_signed_form(
+            request,
+            "abc123.execute-api.us-east-1.amazonaws.com",
+            &public_url,
         );
     }
 }
