@@ -50,7 +50,7 @@
 //! Auth: `X-Keap-API-Key` for personal access tokens and service account keys, or OAuth2
 //! bearer tokens from a rotating refresh token, the newest of which is kept in the
 //! [`CredentialStore`] so restarts and other processes use it (the `oauth` module). Limits: calls are paced per token to Keap's
-//! 10/s and 240/min ([`KeapPacing`]); a 429 whose `Retry-After` is short is waited out
+//! 10/s and 240/min ([`KeapRateLimit`]); a 429 whose `Retry-After` is short is waited out
 //! and retried a bounded number of times, a longer one becomes
 //! [`CrmError::RateLimited`] for the job queue to retry later. 5xx and transport
 //! failures are `Unavailable`, 401/403 `Unauthorized`, 404 `NotFound` (or `Ok(None)` for
@@ -62,7 +62,7 @@ mod client;
 mod contact;
 mod errors;
 mod oauth;
-mod pacing;
+mod rate_limit;
 mod wire;
 
 #[cfg(test)]
@@ -75,7 +75,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::{Value, json};
 
-pub use pacing::KeapPacing;
+pub use rate_limit::KeapRateLimit;
 
 use self::account_cache::AccountCache;
 use self::client::{Call, KeapClient};
@@ -113,7 +113,7 @@ const MAX_NOTE_PAGES: usize = 4;
 pub struct KeapSettings {
     /// Where OAuth refresh tokens are exchanged.
     pub token_url: String,
-    pub pacing: KeapPacing,
+    pub rate_limit: KeapRateLimit,
     /// A 429 whose `Retry-After` is at most this is waited out and retried in place.
     pub max_inline_retry_after: Duration,
     /// How many 429s one call waits out before it gives up with `RateLimited`.
@@ -126,7 +126,7 @@ impl Default for KeapSettings {
     fn default() -> Self {
         KeapSettings {
             token_url: KEAP_TOKEN_URL.to_string(),
-            pacing: KeapPacing::default(),
+            rate_limit: KeapRateLimit::default(),
             max_inline_retry_after: Duration::from_secs(5),
             max_rate_limit_retries: 2,
             token_refresh_margin: Duration::from_secs(60),
@@ -135,7 +135,7 @@ impl Default for KeapSettings {
 }
 
 /// The Keap adapter for every Keap account of a deployment. Build one per process and
-/// share it: pacing, OAuth sessions and caches live in it.
+/// share it: the rate limit, OAuth sessions and caches live in it.
 pub struct KeapCrm {
     client: KeapClient,
     caches: Mutex<HashMap<AccountId, AccountCache>>,

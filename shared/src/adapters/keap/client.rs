@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use super::errors::{error_message, transport_error};
 use super::oauth::{OAuthClient, OAuthSessions};
-use super::pacing::Pacer;
+use super::rate_limit::RateLimiter;
 use super::{KEAP_API_BASE_URL, KeapSettings};
 use crate::adapters::http_retry::retry_after;
 use crate::domain::{Account, CrmConnection, KeapAuth, Secret};
@@ -76,7 +76,7 @@ enum Credential {
 pub(super) struct KeapClient {
     http: reqwest::Client,
     settings: KeapSettings,
-    pacer: Pacer,
+    rate_limiter: RateLimiter,
     oauth: OAuthSessions,
 }
 
@@ -87,7 +87,7 @@ impl KeapClient {
         credentials: Arc<dyn CredentialStore>,
     ) -> Self {
         KeapClient {
-            pacer: Pacer::new(&settings.pacing),
+            rate_limiter: RateLimiter::new(&settings.rate_limit),
             oauth: OAuthSessions::new(
                 settings.token_url.clone(),
                 settings.token_refresh_margin,
@@ -99,8 +99,8 @@ impl KeapClient {
     }
 
     #[cfg(test)]
-    pub(super) fn pacer(&self) -> &Pacer {
-        &self.pacer
+    pub(super) fn rate_limiter(&self) -> &RateLimiter {
+        &self.rate_limiter
     }
 
     /// Sends `call` and decodes Keap's JSON answer.
@@ -122,11 +122,11 @@ impl KeapClient {
     pub(super) async fn send(&self, account: &Account, call: &Call) -> CrmResult<Vec<u8>> {
         let (base_url, auth) = keap_connection(account)?;
         let url = request_url(base_url, call)?;
-        let pacing_key = pacing_key(account, auth);
+        let rate_limit_key = rate_limit_key(account, auth);
         let mut rate_limited_retries = 0;
         let mut token_renewed = false;
         loop {
-            self.pacer.acquire(&pacing_key).await?;
+            self.rate_limiter.acquire(&rate_limit_key).await?;
             let credential = self.credential(account, auth).await?;
             let response = self
                 .request(call, &url, &credential)
@@ -280,8 +280,8 @@ fn request_url(base_url: &str, call: &Call) -> CrmResult<Url> {
 }
 
 /// Keap's limits are per token: accounts sharing an API key share its budget. OAuth
-/// tokens are per account. The key is a hash, so no credential sits in the pacer.
-pub(super) fn pacing_key(account: &Account, auth: &KeapAuth) -> String {
+/// tokens are per account. The key is a hash, so no credential sits in the rate_limiter.
+pub(super) fn rate_limit_key(account: &Account, auth: &KeapAuth) -> String {
     match auth {
         KeapAuth::ApiKey { key } => {
             let digest = Sha256::digest(key.expose().as_bytes());

@@ -1,5 +1,5 @@
 //! The Keap adapter against a local HTTP mock: exact methods, paths, query strings,
-//! headers and bodies, error mapping, OAuth rotation and pacing. One file per topic;
+//! headers and bodies, error mapping, OAuth rotation and the rate limit. One file per topic;
 //! this one holds what they share: the accounts, the adapter, and the mock's matchers
 //! and answers.
 

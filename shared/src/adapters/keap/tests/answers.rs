@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use super::*;
-use crate::adapters::keap::client::pacing_key;
+use crate::adapters::keap::client::rate_limit_key;
 use crate::adapters::test_support::{
     CrmErrorCase, assert_crm_errors, unauthorized, unavailable, unreachable_origin,
 };
@@ -122,7 +122,10 @@ async fn calls_are_paced_to_ten_per_second_per_token() {
     let CrmConnection::Keap { auth, .. } = &account.crm else {
         unreachable!("the test account uses Keap")
     };
-    let reserved = crm.client.pacer().reserved(&pacing_key(&account, auth));
+    let reserved = crm
+        .client
+        .rate_limiter()
+        .reserved(&rate_limit_key(&account, auth));
     assert_eq!(reserved.len(), 25);
     // Calls 11-20 start a second after calls 1-10, calls 21-25 a second after 11-15.
     for i in 10..25 {

@@ -1,4 +1,4 @@
-//! Client-side pacing of Keap calls: at most N calls in any window of each configured
+//! Client-side rate limit of Keap calls: at most N calls in any window of each configured
 //! length (Keap: 10 per second and 240 per minute for a personal access token or service
 //! account key), per token.
 //!
@@ -11,7 +11,7 @@
 //! Callers reserve a start time, then sleep until it outside the lock; a reservation in
 //! the future counts against the windows at once, so concurrent callers queue fairly.
 //! This paces one process only: other Lambda instances using the same token have their
-//! own pacer, which is why 429 handling stays in place.
+//! own rate_limiter, which is why 429 handling stays in place.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -23,7 +23,7 @@ use crate::ports::crm::{CrmError, CrmResult};
 
 /// Keap's limits for one token, and how long a call may wait for its turn.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeapPacing {
+pub struct KeapRateLimit {
     /// Most calls in any one-second window.
     pub per_second: u32,
     /// Most calls in any sixty-second window.
@@ -34,10 +34,10 @@ pub struct KeapPacing {
     pub max_wait: Duration,
 }
 
-impl Default for KeapPacing {
+impl Default for KeapRateLimit {
     /// Keap's published limits for a personal access token or service account key.
     fn default() -> Self {
-        KeapPacing {
+        KeapRateLimit {
             per_second: 10,
             per_minute: 240,
             max_wait: Duration::from_secs(5),
@@ -99,26 +99,26 @@ impl Grants {
 
 /// Paces calls per key (one key per Keap token).
 #[derive(Debug)]
-pub(super) struct Pacer {
+pub(super) struct RateLimiter {
     windows: [Window; 2],
     max_wait: Duration,
     grants: Mutex<HashMap<String, Grants>>,
 }
 
-impl Pacer {
-    pub(super) fn new(pacing: &KeapPacing) -> Self {
-        Pacer {
+impl RateLimiter {
+    pub(super) fn new(limits: &KeapRateLimit) -> Self {
+        RateLimiter {
             windows: [
                 Window {
-                    limit: pacing.per_second as usize,
+                    limit: limits.per_second as usize,
                     length: Duration::from_secs(1),
                 },
                 Window {
-                    limit: pacing.per_minute as usize,
+                    limit: limits.per_minute as usize,
                     length: Duration::from_secs(60),
                 },
             ],
-            max_wait: pacing.max_wait,
+            max_wait: limits.max_wait,
             grants: Mutex::new(HashMap::new()),
         }
     }
@@ -142,7 +142,7 @@ impl Pacer {
             Err(wait) => {
                 tracing::info!(
                     wait_ms = wait.as_millis() as u64,
-                    "Keap pacing: next turn too far away, deferring the call"
+                    "Keap rate limit: next turn too far away, deferring the call"
                 );
                 Err(CrmError::RateLimited {
                     retry_after: Some(wait),
@@ -283,27 +283,27 @@ mod tests {
 
     #[tokio::test]
     async fn keys_are_paced_independently() {
-        let pacer = Pacer::new(&KeapPacing {
+        let rate_limiter = RateLimiter::new(&KeapRateLimit {
             max_wait: Duration::ZERO,
-            ..KeapPacing::default()
+            ..KeapRateLimit::default()
         });
         for _ in 0..10 {
-            pacer
+            rate_limiter
                 .acquire("token-a")
                 .await
                 .expect("within the first second");
         }
         assert!(matches!(
-            pacer.acquire("token-a").await,
+            rate_limiter.acquire("token-a").await,
             Err(CrmError::RateLimited {
                 retry_after: Some(_)
             })
         ));
-        pacer
+        rate_limiter
             .acquire("token-b")
             .await
             .expect("another token has its own budget");
-        assert_eq!(pacer.reserved("token-a").len(), 10);
-        assert_eq!(pacer.reserved("token-b").len(), 1);
+        assert_eq!(rate_limiter.reserved("token-a").len(), 10);
+        assert_eq!(rate_limiter.reserved("token-b").len(), 1);
     }
 }
