@@ -14,7 +14,7 @@ use crate::domain::sequence::{ContactField, Effect, EngineError, Event, Sequence
 use crate::domain::{Account, AccountId, PhoneNumber, Timestamp};
 use crate::domain::{ContactId, IdempotencyKey, SessionId};
 use crate::ports::{ClaimTerms, Contact, SessionRecord, SessionStart};
-use crate::ports::{IdGenerator, SessionStore};
+use crate::ports::{ConsentStore, IdGenerator, SessionStore};
 use crate::usecases::Unavailable;
 use crate::usecases::answers::{self, Claimed};
 
@@ -276,13 +276,7 @@ pub(super) async fn begin(
     account: &Account,
     start: RunStart<'_>,
 ) -> Result<Result<Started, StartRefusal>, String> {
-    let opted_out = app
-        .store
-        .consent(&account.id, start.phone)
-        .await
-        .map_err(|e| format!("cannot read consent: {e}"))?
-        .is_some_and(|c| c.opted_out);
-    if opted_out {
+    if opted_out(app.store.as_ref(), &account.id, start.phone).await? {
         return Ok(Err(StartRefusal::OptedOut(start.phone.masked())));
     }
     let now = app.clock.now();
@@ -312,17 +306,7 @@ pub(super) async fn begin(
         contact_id: &start.contact.id,
         sender: &session.sender,
     };
-    if let Err(e) = carry_out(app, &target, &session.last).await {
-        // Nothing may have gone out: give the contact back rather than hold a silent run.
-        if let Err(end) = app
-            .store
-            .end_session(&account.id, phone, &record.session_id)
-            .await
-        {
-            tracing::error!(account = %account.id, error = %end, "could not release a run that failed to start");
-        }
-        return Err(e);
-    }
+    carry_out_or_release(app, &target, &session.last).await?;
     tracing::info!(
         account = %account.id,
         sequence = sequence.name(),
@@ -337,6 +321,38 @@ pub(super) async fn begin(
         step,
         repeated: false,
     }))
+}
+
+async fn opted_out(
+    consent: &dyn ConsentStore,
+    account: &AccountId,
+    phone: &PhoneNumber,
+) -> Result<bool, String> {
+    let record = consent
+        .consent(account, phone)
+        .await
+        .map_err(|e| format!("cannot read consent: {e}"))?;
+    Ok(record.is_some_and(|c| c.opted_out))
+}
+
+/// Queues the run's first effects. If they cannot be queued, nothing may have gone out: the
+/// contact is given back rather than held in a silent run.
+async fn carry_out_or_release(
+    app: &App,
+    target: &RunTarget<'_>,
+    first: &AppliedEvent,
+) -> Result<(), String> {
+    let Err(e) = carry_out(app, target, first).await else {
+        return Ok(());
+    };
+    let released = app
+        .store
+        .end_session(target.account, target.phone, target.session_id)
+        .await;
+    if let Err(end) = released {
+        tracing::error!(account = %target.account, error = %end, "could not release a run that failed to start");
+    }
+    Err(e)
 }
 
 /// The run's first state from the engine's start (and the step it is at), with a keyword
