@@ -20,7 +20,8 @@
 //!   Read ids from answers, never assume `1`.
 //! - **Notes**: a logged note's `user_id` must be a Keap user id (an integer); the sandbox
 //!   CRM takes any text. A note's `created_at` is when it was created, though Keap's own
-//!   API answers one fixed date for notes created through it (see `App::note_times` in `stack/src/keap.rs`, written in `keap/notes.rs`).
+//!   API answers one fixed date for notes created through it (see `App::note_times` in
+//!   `stack/src/keap.rs`, written in `keap/notes.rs`).
 //! - **Accounts**: the runner gives the sandbox its stand-in accounts only (sandbox CRM
 //!   moved to the Keap stand-in, no event webhook; see `stand_ins::sandbox_accounts`).
 //!   Listings for another account are empty, as the sandbox CRM's are for an account with
