@@ -233,43 +233,24 @@ pub async fn send_attempts_withdraw_only_the_attempt_named(store: &dyn Store) {
     let to = phone(N1);
     let m1 = MessageId::new("m1");
     let begin = |now: i64| store.begin_attempt(&acme, &to, &m1, None, t(now));
+    let m1 = &m1;
+    let withdraw = |at: i64| async move {
+        store.withdraw_attempt(m1, t(at)).await.expect("withdraw");
+    };
+    let attempt = || async { store.send_attempt(m1).await.expect("read") };
     assert_eq!(begin(100).await.expect("begin"), AttemptStart::Begun);
-    store
-        .withdraw_attempt(&MessageId::new("m1"), t(99))
-        .await
-        .expect("withdraw");
-    assert!(
-        store
-            .send_attempt(&MessageId::new("m1"))
-            .await
-            .expect("read")
-            .is_some()
-    );
-    store
-        .withdraw_attempt(&MessageId::new("m1"), t(100))
-        .await
-        .expect("withdraw");
-    assert_eq!(
-        store
-            .send_attempt(&MessageId::new("m1"))
-            .await
-            .expect("read"),
-        None
-    );
+    withdraw(99).await;
+    assert!(attempt().await.is_some());
+    withdraw(100).await;
+    assert_eq!(attempt().await, None);
     assert_eq!(begin(200).await.expect("begin"), AttemptStart::Begun);
     store
-        .finish_attempt(&MessageId::new("m1"), "rejected 21211")
+        .finish_attempt(m1, "rejected 21211")
         .await
         .expect("finish");
-    store
-        .withdraw_attempt(&MessageId::new("m1"), t(200))
-        .await
-        .expect("withdraw");
+    withdraw(200).await;
     assert!(matches!(
-        store
-            .send_attempt(&MessageId::new("m1"))
-            .await
-            .expect("read"),
+        attempt().await,
         Some(AttemptState::Finished { .. })
     ));
 }

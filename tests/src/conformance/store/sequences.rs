@@ -14,47 +14,28 @@ fn session(id: &str, started_at: i64, expires_at: i64) -> SessionRecord {
 }
 
 pub async fn sessions_one_active_per_contact(store: &dyn Store) {
-    let acme = account_id("acme");
     let (contact, other_contact) = (phone(N1), phone(N2));
     let first = session("s1", 0, 1_000);
 
-    let started = store
-        .start_session(&acme, &contact, &first, t(0))
-        .await
-        .expect("start_session");
+    let started = start(store, &contact, &first, 0).await;
     assert_eq!(started, SessionStart::Started);
-    let refused = store
-        .start_session(&acme, &contact, &session("s2", 500, 1_500), t(500))
-        .await
-        .expect("start_session");
+    let refused = start(store, &contact, &session("s2", 500, 1_500), 500).await;
     assert_eq!(refused, SessionStart::AlreadyActive(first.clone()));
     // Another contact has its own lock.
-    let elsewhere = store
-        .start_session(&acme, &other_contact, &session("s3", 500, 1_500), t(500))
-        .await
-        .expect("start_session");
+    let elsewhere = start(store, &other_contact, &session("s3", 500, 1_500), 500).await;
     assert_eq!(elsewhere, SessionStart::Started);
 
     let reads = [(0, Some(&first)), (999, Some(&first)), (5_000, None)];
     for (now, expected) in reads {
-        let active = store
-            .active_session(&acme, &contact, t(now))
-            .await
-            .expect("active_session");
+        let active = active(store, &contact, now).await;
         assert_eq!(active.as_ref(), expected, "now {now}");
     }
 
     // Once expired (though still stored), a new session may start.
     let second = session("s2", 5_000, 9_000);
-    let restarted = store
-        .start_session(&acme, &contact, &second, t(5_000))
-        .await
-        .expect("start_session");
+    let restarted = start(store, &contact, &second, 5_000).await;
     assert_eq!(restarted, SessionStart::Started);
-    let active = store
-        .active_session(&acme, &contact, t(5_000))
-        .await
-        .expect("active_session");
+    let active = active(store, &contact, 5_000).await;
     assert_eq!(active, Some(second));
 }
 
@@ -365,4 +346,25 @@ async fn end(
         .end_session(account, phone, &SessionId::new(session_id))
         .await
         .expect("end_session")
+}
+
+/// Starts `session` for acme's contact `phone` at `at`.
+async fn start(
+    store: &dyn Store,
+    phone: &PhoneNumber,
+    session: &SessionRecord,
+    at: i64,
+) -> SessionStart {
+    store
+        .start_session(&account_id("acme"), phone, session, t(at))
+        .await
+        .expect("start_session")
+}
+
+/// Acme's live session with `phone` at `at`.
+async fn active(store: &dyn Store, phone: &PhoneNumber, at: i64) -> Option<SessionRecord> {
+    store
+        .active_session(&account_id("acme"), phone, t(at))
+        .await
+        .expect("active_session")
 }
