@@ -79,6 +79,7 @@ mod messages;
 mod optout;
 mod phone;
 mod rate;
+mod send_path;
 mod sequences;
 mod services_index;
 mod sessions;

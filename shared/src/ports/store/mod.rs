@@ -52,6 +52,7 @@ mod consent;
 mod conversations;
 mod crm_support;
 mod job_failures;
+mod send_path;
 mod sequences;
 
 pub use accounts::*;
@@ -61,6 +62,7 @@ pub use consent::*;
 pub use conversations::*;
 pub use crm_support::*;
 pub use job_failures::*;
+pub use send_path::*;
 pub use sequences::*;
 
 /// Declares `Store`, every store trait at once, and gives it to every type that has them
@@ -87,6 +89,7 @@ all_of!(
     IdempotencyStore,
     SendAttemptStore,
     AdmissionStore,
+    SendPathStore,
     RateStore,
     GoalStore,
     GoalLog,

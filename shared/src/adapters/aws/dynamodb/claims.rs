@@ -23,7 +23,7 @@ use crate::ports::store::{
     IdempotencyStore, SendAttemptStore, StoreError, StoreResult,
 };
 
-fn decode_idempotency(item: &Item) -> StoreResult<IdempotencyRecord> {
+pub(super) fn decode_idempotency(item: &Item) -> StoreResult<IdempotencyRecord> {
     Ok(IdempotencyRecord {
         response: optional_string_attr(item, "response_body")?.map(str::to_string),
         created_at: timestamp_attr(item, "created_at_ms")?,
@@ -32,8 +32,11 @@ fn decode_idempotency(item: &Item) -> StoreResult<IdempotencyRecord> {
     })
 }
 
+/// Finishing an attempt: the first outcome stays, a late repeat changes nothing.
+const FINISH_EXPRESSION: &str = "SET response_body = if_not_exists(response_body, :response)";
+
 /// A send attempt is an idempotency item under this key (as before attempts had states).
-fn attempt_key(message_id: &MessageId) -> Key {
+pub(super) fn attempt_key(message_id: &MessageId) -> Key {
     Key::idempotency(IdempotencyKey::send_attempt(message_id).as_str())
 }
 
@@ -164,7 +167,7 @@ impl IdempotencyStore for DynamoStore {
 impl DynamoStore {
     /// The transaction of `begin_attempt`: the attempt's write (new, or replacing the
     /// unfinished one begun at `replacing`), then the check that the phone has not opted out.
-    fn attempt_items(
+    pub(super) fn attempt_items(
         &self,
         key: &Key,
         account: &AccountId,
@@ -251,10 +254,8 @@ impl SendAttemptStore for DynamoStore {
     }
 
     async fn finish_attempt(&self, message_id: &MessageId, outcome: &str) -> StoreResult<()> {
-        // The first outcome stays: a late repeat changes nothing.
-        let expression = "SET response_body = if_not_exists(response_body, :response)";
         let what = || format!("send attempt {message_id}");
-        self.set_response(&attempt_key(message_id), expression, outcome, what)
+        self.set_response(&attempt_key(message_id), FINISH_EXPRESSION, outcome, what)
             .await
     }
 
@@ -282,7 +283,43 @@ impl SendAttemptStore for DynamoStore {
 }
 
 impl DynamoStore {
-    fn counter_update(
+    /// The writes that give `message_id`'s admission slot back: the slot's item (which must
+    /// exist, so a second release fails its condition) and the counter (never below zero).
+    pub(super) fn release_items(
+        &self,
+        account: &AccountId,
+        message_id: &MessageId,
+    ) -> StoreResult<[TransactWriteItem; 2]> {
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(Key::admitted(account, message_id.as_str()).item()))
+            .condition_expression("attribute_exists(pk)")
+            .build()
+            .map_err(build_error)?;
+        Ok([
+            TransactWriteItem::builder().delete(delete).build(),
+            self.counter_update(account, -1, "n > :zero", (":zero", 0))?,
+        ])
+    }
+
+    /// The write of `finish_attempt`: the attempt's first outcome stays.
+    pub(super) fn finish_item(
+        &self,
+        message_id: &MessageId,
+        outcome: &str,
+    ) -> StoreResult<TransactWriteItem> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(attempt_key(message_id).item()))
+            .update_expression(FINISH_EXPRESSION)
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":response", s(outcome))
+            .build()
+            .map_err(build_error)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    pub(super) fn counter_update(
         &self,
         account: &AccountId,
         by: i64,
@@ -345,16 +382,7 @@ impl AdmissionStore for DynamoStore {
         message_id: &MessageId,
     ) -> StoreResult<()> {
         let slot = Key::admitted(account, message_id.as_str());
-        let delete = Delete::builder()
-            .table_name(&self.table)
-            .set_key(Some(slot.item()))
-            .condition_expression("attribute_exists(pk)")
-            .build()
-            .map_err(build_error)?;
-        let items = vec![
-            TransactWriteItem::builder().delete(delete).build(),
-            self.counter_update(account, -1, "n > :zero", (":zero", 0))?,
-        ];
+        let items = self.release_items(account, message_id)?.to_vec();
         let context = format!("TransactWriteItems {slot}");
         let reasons = match self.transact(items).await {
             Ok(()) => return Ok(()),

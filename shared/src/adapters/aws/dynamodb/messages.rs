@@ -22,7 +22,7 @@ use crate::domain::{AccountId, MessageRecord, MessageStatus, PhoneNumber, Timest
 use crate::domain::{MessageId, MessageSid};
 use crate::ports::store::{ConversationStore, Recorded, StatusUpdate, StoreError, StoreResult};
 
-fn message_item(message: &MessageRecord) -> StoreResult<Item> {
+pub(super) fn message_item(message: &MessageRecord) -> StoreResult<Item> {
     let key = Key::message(
         &message.account,
         &message.contact_phone,
@@ -85,6 +85,38 @@ impl DynamoStore {
             string_attr(&pointer, "msg_pk")?,
             string_attr(&pointer, "msg_sk")?,
         )))
+    }
+
+    /// The two writes that attach `provider_sid` to the message at `key`: its pointer (which
+    /// may already exist only for this very message: a repeated attach) and the message's
+    /// attribute (the message must exist).
+    pub(super) fn sid_items(
+        &self,
+        key: &Key,
+        provider_sid: &MessageSid,
+    ) -> StoreResult<[TransactWriteItem; 2]> {
+        let pointer = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(sid_pointer_item(provider_sid.as_str(), key)))
+            .condition_expression(
+                "attribute_not_exists(pk) OR (msg_pk = :msg_pk AND msg_sk = :msg_sk)",
+            )
+            .expression_attribute_values(":msg_pk", s(&key.pk))
+            .expression_attribute_values(":msg_sk", s(&key.sk))
+            .build()
+            .map_err(build_error)?;
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key.item()))
+            .update_expression("SET provider_sid = :sid")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":sid", s(provider_sid.as_str()))
+            .build()
+            .map_err(build_error)?;
+        Ok([
+            TransactWriteItem::builder().put(pointer).build(),
+            TransactWriteItem::builder().update(update).build(),
+        ])
     }
 
     /// Sets an error code the message does not have yet (status unchanged).
@@ -220,29 +252,7 @@ impl ConversationStore for DynamoStore {
         provider_sid: &MessageSid,
     ) -> StoreResult<()> {
         let key = Key::message(account, phone, message_id.as_str());
-        // The pointer may already exist only for this very message (a repeated attach).
-        let pointer = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(sid_pointer_item(provider_sid.as_str(), &key)))
-            .condition_expression(
-                "attribute_not_exists(pk) OR (msg_pk = :msg_pk AND msg_sk = :msg_sk)",
-            )
-            .expression_attribute_values(":msg_pk", s(&key.pk))
-            .expression_attribute_values(":msg_sk", s(&key.sk))
-            .build()
-            .map_err(build_error)?;
-        let update = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(key.item()))
-            .update_expression("SET provider_sid = :sid")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":sid", s(provider_sid.as_str()))
-            .build()
-            .map_err(build_error)?;
-        let items = vec![
-            TransactWriteItem::builder().put(pointer).build(),
-            TransactWriteItem::builder().update(update).build(),
-        ];
+        let items = self.sid_items(&key, provider_sid)?.to_vec();
         let err = match self.transact(items).await {
             Ok(()) => return Ok(()),
             Err(err) => err,

@@ -5,6 +5,7 @@
 //! concurrent callbacks for one phone all count. An event that changes nothing writes
 //! nothing (most deliveries to a healthy phone cost one read).
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use super::DynamoStore;
@@ -26,12 +27,12 @@ const MAX_PHONE_RACE_RETRIES: u32 = 24;
 /// Upper bound of the random pause before retrying, doubled per lost race up to 64 ms.
 const BASE_BACKOFF_MS: u64 = 4;
 
-fn phone_key(account: &AccountId, phone: &PhoneNumber) -> Key {
+pub(super) fn phone_key(account: &AccountId, phone: &PhoneNumber) -> Key {
     Key::new(format!("PHONE#{account}#{}", phone.as_str()), "PHONE")
 }
 
 /// The health stored in `item` and the version it was written with.
-fn decode_phone(item: &Item) -> StoreResult<(PhoneHealth, i64)> {
+pub(super) fn decode_phone(item: &Item) -> StoreResult<(PhoneHealth, i64)> {
     let status = match optional_string_attr(item, "phone_status")? {
         Some(word) => word
             .parse::<PhoneStatus>()
@@ -50,6 +51,24 @@ fn decode_phone(item: &Item) -> StoreResult<(PhoneHealth, i64)> {
         },
         version,
     ))
+}
+
+/// The phone's standing taken out of a batch read that included its consent and health
+/// items ([`Key::consent`], [`phone_key`]).
+pub(super) fn standing_in(
+    items: &mut HashMap<(String, String), Item>,
+    account: &AccountId,
+    phone: &PhoneNumber,
+) -> StoreResult<PhoneStanding> {
+    let consent = items
+        .remove(&Key::consent(account, phone).pair())
+        .map(|item| decode(&item))
+        .transpose()?;
+    let health = match items.remove(&phone_key(account, phone).pair()) {
+        Some(item) => decode_phone(&item)?.0,
+        None => PhoneHealth::default(),
+    };
+    Ok(PhoneStanding { consent, health })
 }
 
 fn phone_item(key: &Key, health: PhoneHealth, version: i64) -> Item {
@@ -123,15 +142,7 @@ impl PhoneStore for DynamoStore {
     ) -> StoreResult<PhoneStanding> {
         let (consent_key, health_key) = (Key::consent(account, phone), phone_key(account, phone));
         let mut items = self.batch_get(&[&consent_key, &health_key]).await?;
-        let consent = items
-            .remove(&consent_key.pair())
-            .map(|item| decode(&item))
-            .transpose()?;
-        let health = match items.remove(&health_key.pair()) {
-            Some(item) => decode_phone(&item)?.0,
-            None => PhoneHealth::default(),
-        };
-        Ok(PhoneStanding { consent, health })
+        standing_in(&mut items, account, phone)
     }
 
     async fn record_phone_event(

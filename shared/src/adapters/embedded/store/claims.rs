@@ -3,7 +3,7 @@
 //! the same guarantees DynamoDB's condition expressions give the AWS adapter.
 
 use async_trait::async_trait;
-use redb::{ReadableTable, TableDefinition};
+use redb::{ReadableTable, TableDefinition, WriteTransaction};
 
 use super::{CONSENT, EmbeddedStore, JsonTable, encode, get_json, modify_json, pair_key};
 use crate::adapters::embedded::open_read_table;
@@ -14,15 +14,111 @@ use crate::ports::store::{
     IdempotencyRecord, IdempotencyStore, SendAttemptStore, StoreResult,
 };
 
-const IDEMPOTENCY: JsonTable = TableDefinition::new("store_idempotency");
+pub(super) const IDEMPOTENCY: JsonTable = TableDefinition::new("store_idempotency");
 /// Account → its number of admitted sends not yet released.
 const PENDING: TableDefinition<&str, u64> = TableDefinition::new("store_pending");
 /// `account \0 message id` → nothing: the sends counted in [`PENDING`].
 const ADMITTED: TableDefinition<&str, ()> = TableDefinition::new("store_admitted");
 
 /// A send attempt is an idempotency record under this key (as before attempts had states).
-fn attempt_key(message_id: &MessageId) -> String {
+pub(super) fn attempt_key(message_id: &MessageId) -> String {
     IdempotencyKey::send_attempt(message_id).to_string()
+}
+
+/// `begin_attempt` inside the caller's write transaction.
+pub(super) fn begin_in(
+    tx: &WriteTransaction,
+    account: &AccountId,
+    phone: &PhoneNumber,
+    message_id: &MessageId,
+    replacing: Option<Timestamp>,
+    now: Timestamp,
+) -> StoreResult<AttemptStart> {
+    let key = attempt_key(message_id);
+    let mut table = tx.open_table(IDEMPOTENCY)?;
+    let current: Option<IdempotencyRecord> = get_json(&table, &key)?;
+    if let Some(earlier) = current.map(AttemptState::from) {
+        let replaceable = matches!(
+            (&earlier, replacing),
+            (AttemptState::Unresolved { attempted_at }, Some(at)) if *attempted_at == at
+        );
+        if !replaceable {
+            return Ok(AttemptStart::Earlier(earlier));
+        }
+    }
+    let consent_key = pair_key(account, phone.as_str());
+    let consent: Option<ConsentRecord> = get_json(&tx.open_table(CONSENT)?, &consent_key)?;
+    if consent.is_some_and(|c| c.opted_out) {
+        return Ok(AttemptStart::OptedOut);
+    }
+    let record = IdempotencyRecord {
+        response: None,
+        created_at: now,
+        expires_at: now.plus(ATTEMPT_KEEP),
+        lease_until: None,
+    };
+    table.insert(key.as_str(), encode(&key, &record)?.as_slice())?;
+    Ok(AttemptStart::Begun)
+}
+
+/// `finish_attempt` inside the caller's write transaction: the first outcome stays.
+pub(super) fn finish_in(
+    tx: &WriteTransaction,
+    message_id: &MessageId,
+    outcome: String,
+) -> StoreResult<()> {
+    let key = attempt_key(message_id);
+    modify_json(
+        &mut tx.open_table(IDEMPOTENCY)?,
+        &key,
+        || format!("send attempt {key}"),
+        |record: &mut IdempotencyRecord| {
+            record.response.get_or_insert(outcome);
+        },
+    )
+}
+
+/// `try_admit` inside the caller's write transaction.
+pub(super) fn admit_in(
+    tx: &WriteTransaction,
+    account: &AccountId,
+    message_id: &MessageId,
+    limit: u32,
+) -> StoreResult<bool> {
+    let admitted_key = pair_key(account, message_id.as_str());
+    let mut admitted = tx.open_table(ADMITTED)?;
+    if admitted.get(admitted_key.as_str())?.is_some() {
+        return Ok(true);
+    }
+    let mut table = tx.open_table(PENDING)?;
+    let pending = table.get(account.as_str())?.map(|v| v.value()).unwrap_or(0);
+    if pending >= u64::from(limit) {
+        return Ok(false);
+    }
+    table.insert(account.as_str(), pending + 1)?;
+    admitted.insert(admitted_key.as_str(), ())?;
+    Ok(true)
+}
+
+/// `release_admission` inside the caller's write transaction: a second release changes
+/// nothing.
+pub(super) fn release_in(
+    tx: &WriteTransaction,
+    account: &AccountId,
+    message_id: &MessageId,
+) -> StoreResult<()> {
+    let admitted_key = pair_key(account, message_id.as_str());
+    if tx
+        .open_table(ADMITTED)?
+        .remove(admitted_key.as_str())?
+        .is_none()
+    {
+        return Ok(());
+    }
+    let mut table = tx.open_table(PENDING)?;
+    let pending = table.get(account.as_str())?.map(|v| v.value()).unwrap_or(0);
+    table.insert(account.as_str(), pending.saturating_sub(1))?;
+    Ok(())
 }
 
 #[async_trait]
@@ -97,52 +193,16 @@ impl SendAttemptStore for EmbeddedStore {
         replacing: Option<Timestamp>,
         now: Timestamp,
     ) -> StoreResult<AttemptStart> {
-        let key = attempt_key(message_id);
-        let consent_key = pair_key(account, phone.as_str());
+        let (account, phone, message_id) = (account.clone(), phone.clone(), message_id.clone());
         self.db
-            .write(move |tx| {
-                let mut table = tx.open_table(IDEMPOTENCY)?;
-                let current: Option<IdempotencyRecord> = get_json(&table, &key)?;
-                if let Some(earlier) = current.map(AttemptState::from) {
-                    let replaceable = matches!(
-                        (&earlier, replacing),
-                        (AttemptState::Unresolved { attempted_at }, Some(at)) if *attempted_at == at
-                    );
-                    if !replaceable {
-                        return Ok(AttemptStart::Earlier(earlier));
-                    }
-                }
-                let consent: Option<ConsentRecord> =
-                    get_json(&tx.open_table(CONSENT)?, &consent_key)?;
-                if consent.is_some_and(|c| c.opted_out) {
-                    return Ok(AttemptStart::OptedOut);
-                }
-                let record = IdempotencyRecord {
-                    response: None,
-                    created_at: now,
-                    expires_at: now.plus(ATTEMPT_KEEP),
-                    lease_until: None,
-                };
-                table.insert(key.as_str(), encode(&key, &record)?.as_slice())?;
-                Ok(AttemptStart::Begun)
-            })
+            .write(move |tx| begin_in(tx, &account, &phone, &message_id, replacing, now))
             .await
     }
 
     async fn finish_attempt(&self, message_id: &MessageId, outcome: &str) -> StoreResult<()> {
-        let key = attempt_key(message_id);
-        let outcome = outcome.to_string();
+        let (message_id, outcome) = (message_id.clone(), outcome.to_string());
         self.db
-            .write(move |tx| {
-                modify_json(
-                    &mut tx.open_table(IDEMPOTENCY)?,
-                    &key,
-                    || format!("send attempt {key}"),
-                    |record: &mut IdempotencyRecord| {
-                        record.response.get_or_insert(outcome);
-                    },
-                )
-            })
+            .write(move |tx| finish_in(tx, &message_id, outcome))
             .await
     }
 
@@ -173,23 +233,9 @@ impl AdmissionStore for EmbeddedStore {
         message_id: &MessageId,
         limit: u32,
     ) -> StoreResult<bool> {
-        let key = account.to_string();
-        let admitted_key = pair_key(account, message_id.as_str());
+        let (account, message_id) = (account.clone(), message_id.clone());
         self.db
-            .write(move |tx| {
-                let mut admitted = tx.open_table(ADMITTED)?;
-                if admitted.get(admitted_key.as_str())?.is_some() {
-                    return Ok(true);
-                }
-                let mut table = tx.open_table(PENDING)?;
-                let pending = table.get(key.as_str())?.map(|v| v.value()).unwrap_or(0);
-                if pending >= u64::from(limit) {
-                    return Ok(false);
-                }
-                table.insert(key.as_str(), pending + 1)?;
-                admitted.insert(admitted_key.as_str(), ())?;
-                Ok(true)
-            })
+            .write(move |tx| admit_in(tx, &account, &message_id, limit))
             .await
     }
 
@@ -198,22 +244,9 @@ impl AdmissionStore for EmbeddedStore {
         account: &AccountId,
         message_id: &MessageId,
     ) -> StoreResult<()> {
-        let key = account.to_string();
-        let admitted_key = pair_key(account, message_id.as_str());
+        let (account, message_id) = (account.clone(), message_id.clone());
         self.db
-            .write(move |tx| {
-                if tx
-                    .open_table(ADMITTED)?
-                    .remove(admitted_key.as_str())?
-                    .is_none()
-                {
-                    return Ok(());
-                }
-                let mut table = tx.open_table(PENDING)?;
-                let pending = table.get(key.as_str())?.map(|v| v.value()).unwrap_or(0);
-                table.insert(key.as_str(), pending.saturating_sub(1))?;
-                Ok(())
-            })
+            .write(move |tx| release_in(tx, &account, &message_id))
             .await
     }
 

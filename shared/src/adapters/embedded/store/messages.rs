@@ -2,7 +2,7 @@
 //! conversation reads in time order), with a row per provider SID pointing at its message.
 
 use async_trait::async_trait;
-use redb::ReadableTable;
+use redb::{ReadableTable, WriteTransaction};
 
 use super::{EmbeddedStore, MESSAGES, SIDS, decode, encode, get_json, message_prefix, modify_json};
 use crate::adapters::embedded::open_read_table;
@@ -11,33 +11,59 @@ use crate::domain::{AccountId, MessageRecord, MessageStatus, PhoneNumber, Timest
 use crate::domain::{MessageId, MessageSid};
 use crate::ports::store::{ConversationStore, Recorded, StatusUpdate, StoreError, StoreResult};
 
+/// `record_message` inside the caller's write transaction.
+pub(super) fn insert_message(
+    tx: &WriteTransaction,
+    message: &MessageRecord,
+) -> StoreResult<Recorded> {
+    let key = format!(
+        "{}{}",
+        message_prefix(&message.account, &message.contact_phone),
+        message.id
+    );
+    let mut messages = tx.open_table(MESSAGES)?;
+    let mut sids = tx.open_table(SIDS)?;
+    if messages.get(key.as_str())?.is_some() {
+        return Ok(Recorded::Duplicate);
+    }
+    if let Some(sid) = &message.provider_sid {
+        if sids.get(sid.as_str())?.is_some() {
+            return Ok(Recorded::Duplicate);
+        }
+        sids.insert(sid.as_str(), key.as_str())?;
+    }
+    messages.insert(key.as_str(), encode(&key, message)?.as_slice())?;
+    super::conversations::index_message(tx, message)?;
+    Ok(Recorded::New)
+}
+
+/// `attach_provider_sid` to the message at `key`, inside the caller's write transaction.
+pub(super) fn attach_sid_in(tx: &WriteTransaction, key: &str, sid: &MessageSid) -> StoreResult<()> {
+    let mut messages = tx.open_table(MESSAGES)?;
+    let mut sids = tx.open_table(SIDS)?;
+    let Some(mut message): Option<MessageRecord> = get_json(&messages, key)? else {
+        return Err(StoreError::NotFound(format!("message {key}")));
+    };
+    if let Some(existing) = sids.get(sid.as_str())? {
+        if existing.value() == key {
+            return Ok(());
+        }
+        return Err(StoreError::Corrupt {
+            key: sid.to_string(),
+            detail: "provider SID already attached to another message".into(),
+        });
+    }
+    message.provider_sid = Some(sid.clone());
+    sids.insert(sid.as_str(), key)?;
+    messages.insert(key, encode(key, &message)?.as_slice())?;
+    Ok(())
+}
+
 #[async_trait]
 impl ConversationStore for EmbeddedStore {
     async fn record_message(&self, message: &MessageRecord) -> StoreResult<Recorded> {
         let message = message.clone();
-        self.db
-            .write(move |tx| {
-                let key = format!(
-                    "{}{}",
-                    message_prefix(&message.account, &message.contact_phone),
-                    message.id
-                );
-                let mut messages = tx.open_table(MESSAGES)?;
-                let mut sids = tx.open_table(SIDS)?;
-                if messages.get(key.as_str())?.is_some() {
-                    return Ok(Recorded::Duplicate);
-                }
-                if let Some(sid) = &message.provider_sid {
-                    if sids.get(sid.as_str())?.is_some() {
-                        return Ok(Recorded::Duplicate);
-                    }
-                    sids.insert(sid.as_str(), key.as_str())?;
-                }
-                messages.insert(key.as_str(), encode(&key, &message)?.as_slice())?;
-                super::conversations::index_message(tx, &message)?;
-                Ok(Recorded::New)
-            })
-            .await
+        self.db.write(move |tx| insert_message(tx, &message)).await
     }
 
     async fn conversation(
@@ -106,28 +132,7 @@ impl ConversationStore for EmbeddedStore {
     ) -> StoreResult<()> {
         let key = format!("{}{message_id}", message_prefix(account, phone));
         let sid = provider_sid.clone();
-        self.db
-            .write(move |tx| {
-                let mut messages = tx.open_table(MESSAGES)?;
-                let mut sids = tx.open_table(SIDS)?;
-                let Some(mut message): Option<MessageRecord> = get_json(&messages, &key)? else {
-                    return Err(StoreError::NotFound(format!("message {key}")));
-                };
-                if let Some(existing) = sids.get(sid.as_str())? {
-                    if existing.value() == key {
-                        return Ok(());
-                    }
-                    return Err(StoreError::Corrupt {
-                        key: sid.to_string(),
-                        detail: "provider SID already attached to another message".into(),
-                    });
-                }
-                message.provider_sid = Some(sid.clone());
-                sids.insert(sid.as_str(), key.as_str())?;
-                messages.insert(key.as_str(), encode(&key, &message)?.as_slice())?;
-                Ok(())
-            })
-            .await
+        self.db.write(move |tx| attach_sid_in(tx, &key, &sid)).await
     }
 
     async fn record_routing(

@@ -3,7 +3,7 @@
 //! callbacks never lose an update.
 
 use async_trait::async_trait;
-use redb::TableDefinition;
+use redb::{ReadTransaction, TableDefinition};
 
 use super::{CONSENT, EmbeddedStore, encode, get_json, pair_key};
 use crate::adapters::embedded::open_read_table;
@@ -13,6 +13,20 @@ use crate::ports::store::{PhoneStanding, PhoneStore, StoreResult};
 
 /// `account \0 phone` → `PhoneHealth` (JSON).
 const PHONES: TableDefinition<&str, &[u8]> = TableDefinition::new("store_phones");
+
+/// The standing of the phone at `key` (`account \0 phone`), inside the caller's read
+/// transaction.
+pub(super) fn standing_in(tx: &ReadTransaction, key: &str) -> StoreResult<PhoneStanding> {
+    let consent = match open_read_table(tx, CONSENT)? {
+        Some(table) => get_json(&table, key)?,
+        None => None,
+    };
+    let health = match open_read_table(tx, PHONES)? {
+        Some(table) => get_json(&table, key)?.unwrap_or_default(),
+        None => PhoneHealth::default(),
+    };
+    Ok(PhoneStanding { consent, health })
+}
 
 #[async_trait]
 impl PhoneStore for EmbeddedStore {
@@ -34,19 +48,7 @@ impl PhoneStore for EmbeddedStore {
     ) -> StoreResult<PhoneStanding> {
         let key = pair_key(account, phone.as_str());
         // One read transaction: both parts as of the same moment.
-        self.db
-            .read(move |tx| {
-                let consent = match open_read_table(tx, CONSENT)? {
-                    Some(table) => get_json(&table, &key)?,
-                    None => None,
-                };
-                let health = match open_read_table(tx, PHONES)? {
-                    Some(table) => get_json(&table, &key)?.unwrap_or_default(),
-                    None => PhoneHealth::default(),
-                };
-                Ok(PhoneStanding { consent, health })
-            })
-            .await
+        self.db.read(move |tx| standing_in(tx, &key)).await
     }
 
     async fn record_phone_event(
