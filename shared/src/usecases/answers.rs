@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 
 use crate::domain::IdempotencyKey;
 use crate::domain::Timestamp;
-use crate::ports::{Claim, ClaimTerms, IdempotencyStore, StoreResult};
+use crate::ports::{Claim, ClaimTerms, IdempotencyRecord, IdempotencyStore, StoreResult};
 
 /// What a claim found.
 pub(crate) enum Claimed<T> {
@@ -33,13 +33,29 @@ pub(crate) async fn claim<T: DeserializeOwned>(
 ) -> StoreResult<Claimed<T>> {
     Ok(match claims.claim(key, terms, now).await? {
         Claim::New { first_claimed_at } => Claimed::First { first_claimed_at },
-        Claim::Existing(record) => {
-            match record.response.and_then(|r| serde_json::from_str(&r).ok()) {
-                Some(answer) => Claimed::Answered(answer),
-                None => Claimed::InProgress,
-            }
-        }
+        Claim::Existing(record) => held(&record),
     })
+}
+
+/// What a record that holds the key says to a repeat: its answer, else in progress.
+fn held<T: DeserializeOwned>(record: &IdempotencyRecord) -> Claimed<T> {
+    match record.response.as_deref().map(serde_json::from_str) {
+        Some(Ok(answer)) => Claimed::Answered(answer),
+        _ => Claimed::InProgress,
+    }
+}
+
+/// What a read of the key (live records only) found before anything is claimed: free to
+/// claim (`Ok`, with the record to take over when its holder's lease lapsed), or held.
+pub(crate) fn as_read<'a, T: DeserializeOwned>(
+    record: Option<&'a IdempotencyRecord>,
+    now: Timestamp,
+) -> Result<Option<&'a IdempotencyRecord>, Claimed<T>> {
+    match record {
+        None => Ok(None),
+        Some(lapsed) if lapsed.lease_lapsed(now) => Ok(Some(lapsed)),
+        Some(holder) => Err(held(holder)),
+    }
 }
 
 /// Keeps a final answer with the claim, or gives the claim back (`None`). Failing to

@@ -17,14 +17,27 @@ pub(crate) async fn cached_or_found_contact(
     phone: &PhoneNumber,
     now: Timestamp,
 ) -> Result<Option<Contact>, CrmError> {
-    match cache.cached_contact(&account.id, phone, now).await {
-        Ok(Some(cached)) => {
-            if let Ok(contact) = serde_json::from_value::<Contact>(cached.contact) {
-                return Ok(Some(contact));
-            }
+    let cached = match cache.cached_contact(&account.id, phone, now).await {
+        Ok(cached) => cached,
+        Err(e) => {
+            tracing::warn!(error = %e, "contact cache unavailable; asking the CRM");
+            None
         }
-        Ok(None) => {}
-        Err(e) => tracing::warn!(error = %e, "contact cache unavailable; asking the CRM"),
+    };
+    found_contact(cached, cache, crm, account, phone, now).await
+}
+
+/// As [`cached_or_found_contact`], with the cache already read (`cached`: what it held).
+pub(crate) async fn found_contact(
+    cached: Option<CachedContact>,
+    cache: &dyn ContactCache,
+    crm: &dyn Crm,
+    account: &Account,
+    phone: &PhoneNumber,
+    now: Timestamp,
+) -> Result<Option<Contact>, CrmError> {
+    if let Some(contact) = cached.and_then(|c| serde_json::from_value::<Contact>(c.contact).ok()) {
+        return Ok(Some(contact));
     }
     let found = crm.find_contact_by_phone(account, phone).await?;
     if let Some(contact) = &found {

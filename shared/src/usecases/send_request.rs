@@ -6,11 +6,14 @@
 //! recipient, body, media, sender and kind) before anything happens, and the answer is
 //! kept; a CRM that retries gets the first answer, and no second message.
 //!
-//! Order of work, each step changing nothing when it refuses: read the fields (pure), claim
-//! the request, find the contact (the CRM, through the contact cache), render the body,
-//! check consent (opt-out list, phone health, subscription), take an admission slot,
-//! reserve the sender's next send slot and queue the send delayed until it. Goals are queued as automation jobs with ids derived from the request, so a
-//! retried job fires each once.
+//! Order of work, each step changing nothing when it refuses: read the fields (pure); read,
+//! in one go, the request's claim and, when the request names the phone, the phone's
+//! opt-out, health and cached contact; find the contact (the CRM on a cache miss), render
+//! the body, check consent; then claim the request and take its admission slot in one
+//! write, reserve the sender's next send slot, queue the send delayed until it and keep
+//! the answer. A refusal claims the request on its own first, so its goals, queued as
+//! automation jobs with ids derived from the claim, fire once however often the CRM
+//! retries.
 
 use std::time::Duration;
 
@@ -19,7 +22,7 @@ use sha2::{Digest, Sha256};
 
 use super::Unavailable;
 use super::answers::{self, Claimed};
-use super::contacts::cached_or_found_contact;
+use super::contacts::found_contact;
 use super::goals::queue_standard_goals;
 use crate::app::App;
 use crate::domain::consent::{SendKind, SubscriptionStatus, may_send};
@@ -32,8 +35,8 @@ use crate::domain::{Account, PhoneNumber};
 use crate::domain::{ContactId, IdempotencyKey, MessageId};
 use crate::jobs::{self, GoalSubject, SendJob};
 use crate::metrics::{self, Metric};
-use crate::ports::{AdmissionStore, PhoneStore};
-use crate::ports::{ClaimTerms, Contact, Sender};
+use crate::ports::{AdmissionStore, CachedContact, ClaimAndAdmit, ClaimToTake, PhoneStanding};
+use crate::ports::{ClaimTerms, Contact, PhoneStore, Sender};
 
 /// How long a request with a `requestId` is remembered (a CRM's retries come within hours).
 const REQUEST_ID_WINDOW: Duration = Duration::from_secs(24 * 3600);
@@ -126,31 +129,151 @@ pub async fn request_send(
         keep: window,
         lease: app.settings.leases.request,
     };
+    let now = app.clock.now();
+    // One read before any write: the key's claim, and the recipient's standing and cached
+    // contact when the request names the phone.
+    let view = app
+        .store
+        .request_view(
+            &key,
+            &account.id,
+            request_phone(&request),
+            wants_cached_contact(&request),
+            now,
+        )
+        .await
+        .map_err(|e| Unavailable(format!("cannot read the request's claim: {e}")))?;
+    let lapsed = match answers::as_read::<SendReply>(view.claim.as_ref(), now) {
+        Ok(lapsed) => lapsed,
+        Err(held) => return Ok(repeat_answer(held)),
+    };
+    // Reading the contact and checking the content write nothing: a request refused for
+    // its content claims nothing, as a corrected retry deserves a fresh look anyway.
+    let prepared = match prepare(app, account, &request, view.contact, view.standing).await? {
+        Ok(prepared) => prepared,
+        Err(reply) => return Ok(reply),
+    };
+    let claim = ClaimToTake {
+        key: &key,
+        terms,
+        now,
+        lapsed,
+    };
+    if let Some(reply) = claimed_with_admission(app, account, &prepared, &claim).await? {
+        return Ok(reply);
+    }
+    claimed_then_queued(app, account, &prepared, &claim).await
+}
+
+/// The answer to a repeat of a request whose key is held.
+fn repeat_answer(held: Claimed<SendReply>) -> SendReply {
+    match held {
+        Claimed::Answered(first) => SendReply {
+            repeated: true,
+            ..first
+        },
+        Claimed::InProgress | Claimed::First { .. } => SendReply::refusal(
+            SendOutcome::InProgress,
+            "in_progress",
+            "the same request is being handled; retry in a few seconds",
+        ),
+    }
+}
+
+/// A request ready to be queued: its message and the recipient's standing.
+struct Prepared {
+    message: Outgoing,
+    standing: PhoneStanding,
+}
+
+/// The common case in one write: the message may be sent, and the claim is taken with its
+/// admission slot (both or neither), then the send is queued and the answer kept. A crash
+/// after that write leaves a leased claim and a held slot: the retry takes the claim over
+/// under the same message id, finds the slot, and queues the send (a job queued twice is
+/// sent once: `deliver`). `None`: refused, queue full or the claim taken meanwhile, for
+/// [`claimed_then_queued`] to handle under the claim alone.
+async fn claimed_with_admission(
+    app: &App,
+    account: &Account,
+    prepared: &Prepared,
+    claim: &ClaimToTake<'_>,
+) -> Result<Option<SendReply>, Unavailable> {
+    let (message, standing) = (&prepared.message, &prepared.standing);
+    let status = standing.health.status;
+    if may_send(
+        message.kind,
+        status,
+        message.subscription,
+        standing.opted_out(),
+    )
+    .is_err()
+    {
+        return Ok(None);
+    }
+    let first_claimed_at = claim.first_claimed_at();
+    let message_id = MessageId::new(crate::ports::derived_id(
+        first_claimed_at,
+        claim.key.as_str(),
+    ));
+    let limit = account.limits.queue_limit;
+    let admitted = app
+        .store
+        .claim_and_admit(claim, &account.id, &message_id, limit)
+        .await
+        .map_err(|e| Unavailable(format!("cannot claim the request and admit it: {e}")))?;
+    if admitted != ClaimAndAdmit::Admitted {
+        return Ok(None);
+    }
+    metrics::count(&account.id, Metric::SendsRequested);
+    let result = queue_admitted(app, account, message, message_id).await;
+    settle(app, claim.key, &result).await;
+    result.map(Some)
+}
+
+/// The request under its claim alone (taken first, as every request was before the
+/// combined write): what refusals need, so their goals are queued under the claim's
+/// message id and fire once however often the request is retried.
+async fn claimed_then_queued(
+    app: &App,
+    account: &Account,
+    prepared: &Prepared,
+    claim: &ClaimToTake<'_>,
+) -> Result<SendReply, Unavailable> {
     let claimed =
-        answers::claim::<SendReply>(app.store.as_ref(), &key, terms, app.clock.now()).await;
+        answers::claim::<SendReply>(app.store.as_ref(), claim.key, claim.terms, claim.now).await;
     let first_claimed_at = match claimed {
         Ok(Claimed::First { first_claimed_at }) => first_claimed_at,
-        Ok(Claimed::Answered(first)) => {
-            return Ok(SendReply {
-                repeated: true,
-                ..first
-            });
-        }
-        Ok(Claimed::InProgress) => {
-            return Ok(SendReply::refusal(
-                SendOutcome::InProgress,
-                "in_progress",
-                "the same request is being handled; retry in a few seconds",
-            ));
-        }
+        Ok(held) => return Ok(repeat_answer(held)),
         Err(e) => return Err(Unavailable(format!("cannot claim the request: {e}"))),
     };
     // The same id for a handler that takes over from one that died: one message, not two.
-    let message_id = MessageId::new(crate::ports::derived_id(first_claimed_at, key.as_str()));
-    let result = admit(app, account, &request, message_id).await;
-    let final_answer = result.as_ref().ok().filter(|reply| reply.is_final());
-    answers::settle(app.store.as_ref(), &key, final_answer).await;
+    let message_id = MessageId::new(crate::ports::derived_id(
+        first_claimed_at,
+        claim.key.as_str(),
+    ));
+    let (message, standing) = (&prepared.message, &prepared.standing);
+    let result = queue_send_with(app, account, message, message_id, standing).await;
+    settle(app, claim.key, &result).await;
     result
+}
+
+/// Keeps a final answer with the claim, or gives the claim back.
+async fn settle(app: &App, key: &IdempotencyKey, result: &Result<SendReply, Unavailable>) {
+    let final_answer = result.as_ref().ok().filter(|reply| reply.is_final());
+    answers::settle(app.store.as_ref(), key, final_answer).await;
+}
+
+/// The phone a request names, known before its contact is looked up.
+fn request_phone(request: &SendRequest) -> Option<&PhoneNumber> {
+    match &request.recipient {
+        Recipient::Phone(p) | Recipient::AlertNumber(p) => Some(p),
+        Recipient::ContactMobile => None,
+    }
+}
+
+/// Whether the contact is looked up by the request's phone (through the cache).
+fn wants_cached_contact(request: &SendRequest) -> bool {
+    request.contact_id.is_none() && matches!(request.recipient, Recipient::Phone(_))
 }
 
 /// The claim key: the CRM's request id, else a digest of what would be sent to whom.
@@ -184,15 +307,19 @@ fn idempotency_key(account: &Account, request: &SendRequest) -> (IdempotencyKey,
     )
 }
 
-async fn admit(
+/// The request's message (contact found, body rendered, content checked) and the
+/// recipient's standing (as read with the claim, else read now); `Err` answers a request
+/// that cannot be sent as it is.
+async fn prepare(
     app: &App,
     account: &Account,
     request: &SendRequest,
-    message_id: MessageId,
-) -> Result<SendReply, Unavailable> {
-    let contact = match find_contact(app, account, request).await? {
+    cached: Option<CachedContact>,
+    standing: Option<PhoneStanding>,
+) -> Result<Result<Prepared, SendReply>, Unavailable> {
+    let contact = match find_contact(app, account, request, cached).await? {
         Ok(contact) => contact,
-        Err(reply) => return Ok(reply),
+        Err(reply) => return Ok(Err(reply)),
     };
     let checked = recipient(request, contact.as_ref()).and_then(|to| {
         let content = filled_content(account, request, contact.as_ref())?;
@@ -200,7 +327,11 @@ async fn admit(
     });
     let (to, content) = match checked {
         Ok(checked) => checked,
-        Err(reply) => return Ok(reply),
+        Err(reply) => return Ok(Err(reply)),
+    };
+    let standing = match standing {
+        Some(standing) => standing,
+        None => read_standing(app.store.as_ref(), account, &to).await?,
     };
     let message = Outgoing {
         to,
@@ -215,7 +346,7 @@ async fn admit(
         campaign: request.campaign.clone(),
         time_zone: contact.as_ref().and_then(|c| c.time_zone.clone()),
     };
-    queue_send(app, account, &message, message_id).await
+    Ok(Ok(Prepared { message, standing }))
 }
 
 /// Who the message goes to: the number in the request, else the contact's.
@@ -280,30 +411,50 @@ pub async fn queue_send(
     message: &Outgoing,
     message_id: MessageId,
 ) -> Result<SendReply, Unavailable> {
+    let standing = read_standing(app.store.as_ref(), account, &message.to).await?;
+    queue_send_with(app, account, message, message_id, &standing).await
+}
+
+async fn read_standing(
+    phones: &dyn PhoneStore,
+    account: &Account,
+    to: &PhoneNumber,
+) -> Result<PhoneStanding, Unavailable> {
+    phones
+        .phone_standing(&account.id, to)
+        .await
+        .map_err(|e| Unavailable(format!("cannot read the phone's opt-out and status: {e}")))
+}
+
+/// [`queue_send`] with the recipient's standing already read.
+async fn queue_send_with(
+    app: &App,
+    account: &Account,
+    message: &Outgoing,
+    message_id: MessageId,
+    standing: &PhoneStanding,
+) -> Result<SendReply, Unavailable> {
     metrics::count(&account.id, Metric::SendsRequested);
-    let about = GoalSubject {
-        phone: message.to.clone(),
-        message_id: message_id.clone(),
+    let refused = refusal(app.store.as_ref(), account, message, &message_id, standing).await?;
+    let Some((reply, refusal_goals)) = refused else {
+        return queue_admitted(app, account, message, message_id).await;
     };
     // The message passed validation: the CRM hears of it whatever happens next.
     let mut goals = vec![StandardGoal::SmsSendRequestReceived];
-    let contact_goals = |goals: &[StandardGoal]| -> Vec<(StandardGoal, Option<&ContactId>)> {
-        let contact = message.contact_id.as_ref();
-        goals.iter().map(|goal| (*goal, contact)).collect()
-    };
-    if let Some((reply, refusal_goals)) = refusal(
-        app.store.as_ref(),
-        app.store.as_ref(),
-        account,
-        message,
-        &message_id,
-    )
-    .await?
-    {
-        goals.extend(refusal_goals);
-        queue_standard_goals(app, account, &about, &contact_goals(&goals)).await?;
-        return Ok(reply);
-    }
+    goals.extend(refusal_goals);
+    let about = goal_subject(message, &message_id);
+    queue_standard_goals(app, account, &about, &contact_goals(message, &goals)).await?;
+    Ok(reply)
+}
+
+/// An admitted message's send queued, then `SMSsendRequestReceived`. A send that cannot be
+/// queued gives its slot back.
+async fn queue_admitted(
+    app: &App,
+    account: &Account,
+    message: &Outgoing,
+    message_id: MessageId,
+) -> Result<SendReply, Unavailable> {
     metrics::count(&account.id, Metric::SendsAdmitted);
     if let Err(e) = enqueue_admitted(app, account, message, &message_id).await {
         super::release_admission(app.store.as_ref(), &account.id, &message_id).await;
@@ -311,25 +462,39 @@ pub async fn queue_send(
     }
     // The send is queued: a goal that cannot be queued now must not turn the answer into
     // a failure (the CRM would retry and be told "already queued"), so it is only logged.
-    if let Err(e) = queue_standard_goals(app, account, &about, &contact_goals(&goals)).await {
+    let about = goal_subject(message, &message_id);
+    let goals = contact_goals(message, &[StandardGoal::SmsSendRequestReceived]);
+    if let Err(e) = queue_standard_goals(app, account, &about, &goals).await {
         tracing::error!(account = %account.id, message_id = %message_id, error = %e, "send queued, but its goals were not");
     }
     Ok(SendReply::queued(message_id))
+}
+
+fn goal_subject(message: &Outgoing, message_id: &MessageId) -> GoalSubject {
+    GoalSubject {
+        phone: message.to.clone(),
+        message_id: message_id.clone(),
+    }
+}
+
+/// Each goal about the message's contact.
+fn contact_goals<'a>(
+    message: &'a Outgoing,
+    goals: &[StandardGoal],
+) -> Vec<(StandardGoal, Option<&'a ContactId>)> {
+    let contact = message.contact_id.as_ref();
+    goals.iter().map(|goal| (*goal, contact)).collect()
 }
 
 /// Why the message may not be queued (consent, then the account's queue limit): the
 /// answer and the goals that tell the CRM. Otherwise the message is admitted.
 async fn refusal(
     admission: &dyn AdmissionStore,
-    phones: &dyn PhoneStore,
     account: &Account,
     message: &Outgoing,
     message_id: &MessageId,
+    standing: &PhoneStanding,
 ) -> Result<Option<(SendReply, Vec<StandardGoal>)>, Unavailable> {
-    let standing = phones
-        .phone_standing(&account.id, &message.to)
-        .await
-        .map_err(|e| Unavailable(format!("cannot read the phone's opt-out and status: {e}")))?;
     if let Err(refusal) = may_send(
         message.kind,
         standing.health.status,
@@ -414,6 +579,7 @@ async fn find_contact(
     app: &App,
     account: &Account,
     request: &SendRequest,
+    cached: Option<CachedContact>,
 ) -> Result<Result<Option<Contact>, SendReply>, Unavailable> {
     if let Some(id) = &request.contact_id {
         return match app.crm.contact(account, id).await {
@@ -436,7 +602,8 @@ async fn find_contact(
             && request.subscription.is_none()
             && account.subscription_field.is_some());
     let now = app.clock.now();
-    match cached_or_found_contact(app.store.as_ref(), app.crm.as_ref(), account, phone, now).await {
+    let (cache, crm) = (app.store.as_ref(), app.crm.as_ref());
+    match found_contact(cached, cache, crm, account, phone, now).await {
         Ok(contact) => Ok(Ok(contact)),
         Err(e) if needed => Err(Unavailable(format!("CRM: {e}"))),
         Err(e) => {

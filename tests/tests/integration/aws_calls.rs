@@ -129,10 +129,8 @@ async fn send_request_and_send_aws_calls() {
     assert_eq!(
         calls,
         [
-            "PutItem",            // claim the request (idempotency)
-            "GetItem",            // contact cache (the CRM is asked on a miss)
-            "BatchGetItem",       // opt-out and phone health
-            "TransactWriteItems", // admission: the message's slot and the counter
+            "BatchGetItem",       // the request's claim, opt-out, phone health, contact cache
+            "TransactWriteItems", // the claim with the admission: the message's slot and the counter
             "UpdateItem",         // the sender's next slot
             "SendMessage",        // the send job, delayed until its slot
             "UpdateItem",         // the request's answer, for repeats
@@ -160,14 +158,10 @@ async fn send_request_and_send_aws_calls() {
         calls,
         [
             "GetItem",            // account
-            "GetItem",            // an earlier attempt (a redelivered job)
-            "BatchGetItem",       // opt-out and phone health
-            "TransactWriteItems", // the message on the conversation
-            "UpdateItem",         // a slot among the sender's actual sends
-            "TransactWriteItems", // the attempt, against the phone's opt-out
-            "TransactWriteItems", // its provider SID
-            "TransactWriteItems", // admission slot given back
-            "UpdateItem",         // the attempt's outcome
+            "BatchGetItem", // an earlier attempt (a redelivered job), opt-out and phone health
+            "UpdateItem",   // a slot among the sender's actual sends
+            "TransactWriteItems", // the attempt against the phone's opt-out, and the message
+            "TransactWriteItems", // its provider SID, the admission slot back, the outcome
         ]
     );
 }

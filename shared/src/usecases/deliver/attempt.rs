@@ -2,13 +2,13 @@
 //! and what follows each answer (sent, rejected, unavailable, unknown), including a send
 //! refused at send time. Every path that ends the send gives its admission slot back.
 
+use super::queued_record;
 use crate::app::App;
-use crate::domain::MessageSid;
 use crate::domain::goals::StandardGoal;
-use crate::domain::{Account, MessageStatus, Timestamp};
+use crate::domain::{Account, MessageRecord, MessageSid, MessageStatus, Timestamp};
 use crate::jobs::JobId;
 use crate::jobs::{self, AutomationJob, SendJob};
-use crate::ports::{AttemptStart, OutboundSms, SmsError, StatusUpdate};
+use crate::ports::{AttemptStart, OutboundSms, Recorded, SettledSend, SmsError, StatusUpdate};
 use crate::ports::{Clock, ConversationStore, SendAttemptStore};
 use crate::usecases::JobOutcome;
 use crate::usecases::goals::queue_standard_goals;
@@ -17,6 +17,8 @@ use crate::usecases::release_admission;
 /// Records the attempt, then calls the provider: nothing that can fail or wait in between,
 /// so an attempt on record with no outcome means the process died in the call itself.
 /// `replacing` is the unresolved attempt this one repeats (the provider never got it).
+/// The message goes on its conversation in the same write as the attempt, so whatever
+/// finds the attempt (a redelivery, a status callback naming the message) finds it too.
 pub(super) async fn attempt(
     app: &App,
     account: &Account,
@@ -26,10 +28,8 @@ pub(super) async fn attempt(
     let attempted_at = app.clock.now();
     let begun = app
         .store
-        .begin_attempt(
-            &account.id,
-            &job.to,
-            &job.message_id,
+        .begin_send(
+            &queued_record(account, job, attempted_at),
             replacing,
             attempted_at,
         )
@@ -62,8 +62,14 @@ pub(super) async fn attempt(
         }
         Err(SmsError::Rejected { code, message, .. }) => {
             rejected(app, account, job, code).await;
-            release_admission(app.store.as_ref(), &account.id, &job.message_id).await;
-            finish_attempt(app.store.as_ref(), job, &format!("rejected {code}")).await;
+            let outcome = format!("rejected {code}");
+            if let Err(e) = app
+                .store
+                .settle_send(&settled(account, job, None, &outcome))
+                .await
+            {
+                tracing::warn!(message_id = %job.message_id, error = %e, "could not give the slot back and record the send outcome");
+            }
             JobOutcome::Dropped(format!("provider rejected the message: {code} {message}"))
         }
         // Left unresolved: the redelivery finds out from the provider, never resends blindly.
@@ -108,47 +114,90 @@ pub(super) fn outbound(app: &App, account: &Account, job: &SendJob) -> OutboundS
 }
 
 /// Everything that follows a send the provider took (now, or found when resolving a lost
-/// answer). Each step is idempotent and the attempt is finished last: a crash or a failure
-/// on the way leaves it unresolved, and the redelivery, finding the SID, does the rest.
+/// answer): the follow-up jobs, then one write of the SID, the admission slot given back
+/// and the attempt finished. Each step is idempotent and the attempt is finished last: a
+/// crash on the way leaves it unresolved, and the redelivery finds the message at the
+/// provider (`recovery.rs`) and does the rest. A failure on the way attaches the SID
+/// first, so the redelivery needs not ask the provider.
 pub(super) async fn sent(
     app: &App,
     account: &Account,
     job: &SendJob,
     sid: &MessageSid,
 ) -> JobOutcome {
-    if let Err(e) = app
-        .store
-        .attach_provider_sid(&account.id, &job.to, &job.message_id, sid)
-        .await
-    {
-        return JobOutcome::Retry(format!("sent as {sid}, but cannot attach the SID: {e}"));
-    }
     crate::usecases::log_body(account, &job.message_id, &job.body);
     if let Err(e) = after_sent(app, account, job).await {
+        keep_sid(app, account, job, sid).await;
         return JobOutcome::Retry(format!("sent as {sid}, but {e}"));
     }
-    release_admission(app.store.as_ref(), &account.id, &job.message_id).await;
-    finish_attempt(app.store.as_ref(), job, &format!("sent as {sid}")).await;
+    let outcome = format!("sent as {sid}");
+    if let Err(e) = app
+        .store
+        .settle_send(&settled(account, job, Some(sid), &outcome))
+        .await
+    {
+        keep_sid(app, account, job, sid).await;
+        return JobOutcome::Retry(format!("sent as {sid}, but cannot record it: {e}"));
+    }
     JobOutcome::Done
 }
 
-/// A message stored as queued that will never be sent (a STOP stored at the last moment).
+/// The end of a send as [`crate::ports::SendPathStore::settle_send`] writes it.
+fn settled<'a>(
+    account: &'a Account,
+    job: &'a SendJob,
+    provider_sid: Option<&'a MessageSid>,
+    outcome: &'a str,
+) -> SettledSend<'a> {
+    SettledSend {
+        account: &account.id,
+        phone: &job.to,
+        message_id: &job.message_id,
+        provider_sid,
+        outcome,
+    }
+}
+
+/// Attaches the SID of a send whose end could not be recorded, so its redelivery knows it
+/// was sent without asking the provider (best effort: else the provider is asked).
+async fn keep_sid(app: &App, account: &Account, job: &SendJob, sid: &MessageSid) {
+    let attached = app
+        .store
+        .attach_provider_sid(&account.id, &job.to, &job.message_id, sid)
+        .await;
+    if let Err(e) = attached {
+        tracing::warn!(message_id = %job.message_id, error = %e, "could not attach the SID of a sent message");
+    }
+}
+
+/// A message that will never be sent (a STOP stored at the last moment) goes on its
+/// conversation as canceled: stored so, or changed so if an earlier attempt stored it.
 async fn cancel_recorded(
     clock: &dyn Clock,
     conversations: &dyn ConversationStore,
     account: &Account,
     job: &SendJob,
 ) {
-    let canceled = conversations
-        .apply_status_by_id(
-            &account.id,
-            &job.to,
-            &job.message_id,
-            MessageStatus::Canceled,
-            None,
-            clock.now(),
-        )
-        .await;
+    let now = clock.now();
+    let message = MessageRecord {
+        status: MessageStatus::Canceled,
+        ..queued_record(account, job, now)
+    };
+    let canceled = match conversations.record_message(&message).await {
+        Ok(Recorded::New) => Ok(()),
+        Ok(Recorded::Duplicate) => conversations
+            .apply_status_by_id(
+                &account.id,
+                &job.to,
+                &job.message_id,
+                MessageStatus::Canceled,
+                None,
+                now,
+            )
+            .await
+            .map(|_| ()),
+        Err(e) => Err(e),
+    };
     if let Err(e) = canceled {
         tracing::warn!(message_id = %job.message_id, error = %e, "could not mark the message canceled");
     }

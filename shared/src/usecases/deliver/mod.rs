@@ -30,10 +30,9 @@ use super::pacing::{SlotWait, requeue, wait_for_calendar, wait_for_send_slot};
 use crate::app::App;
 use crate::domain::consent::{PhoneStatus, SendKind};
 use crate::domain::goals::StandardGoal;
-use crate::domain::{Account, Direction, MessageRecord, MessageStatus, PhoneNumber, Timestamp};
+use crate::domain::{Account, Direction, MessageRecord, MessageStatus, Timestamp};
 use crate::jobs::SendJob;
-use crate::ports::AttemptState;
-use crate::ports::PhoneStore;
+use crate::ports::{AttemptState, PhoneStanding};
 use crate::usecases::release_admission;
 use attempt::{attempt, refuse};
 
@@ -46,17 +45,26 @@ pub async fn deliver(app: &App, job: &SendJob) -> JobOutcome {
         }
         Err(e) => return JobOutcome::Retry(format!("cannot load account: {e}")),
     };
+    // One read: an earlier attempt and the phone's standing (used after the waits below:
+    // the opt-out is checked again, atomically, when the attempt is recorded).
+    let view = match app
+        .store
+        .delivery_view(&account.id, &job.to, &job.message_id)
+        .await
+    {
+        Ok(view) => view,
+        Err(e) => return JobOutcome::Retry(format!("cannot read the send attempt: {e}")),
+    };
     // A job seen before: what became of its attempt decides.
-    match app.store.send_attempt(&job.message_id).await {
-        Ok(None) => {}
-        Ok(Some(AttemptState::Finished { outcome, .. })) => {
+    match view.attempt {
+        None => {}
+        Some(AttemptState::Finished { outcome, .. }) => {
             release_admission(app.store.as_ref(), &account.id, &job.message_id).await;
             return JobOutcome::Skipped(format!("send already attempted ({outcome})"));
         }
-        Ok(Some(AttemptState::Unresolved { attempted_at })) => {
+        Some(AttemptState::Unresolved { attempted_at }) => {
             return recovery::resolve(app, &account, job, attempted_at).await;
         }
-        Err(e) => return JobOutcome::Retry(format!("cannot read the send attempt: {e}")),
     }
     if let Some(until) = quiet_until(&account, job, app.clock.now()) {
         return match hold(app, job, until).await {
@@ -75,17 +83,8 @@ pub async fn deliver(app: &App, job: &SendJob) -> JobOutcome {
     }
     // A bounced or paused phone gets nothing, and STOP wins: checked again at send time
     // (opt-outs once more, atomically, when the attempt is recorded).
-    match refusal_at_send_time(app.store.as_ref(), &account, &job.to).await {
-        Ok(None) => {}
-        Ok(Some(refusal)) => return refuse(app, &account, job, refusal).await,
-        Err(e) => return JobOutcome::Retry(e),
-    }
-    if let Err(e) = app
-        .store
-        .record_message(&queued_record(&account, job, app.clock.now()))
-        .await
-    {
-        return JobOutcome::Retry(format!("cannot record the message: {e}"));
+    if let Some(refusal) = refusal_at_send_time(&view.standing) {
+        return refuse(app, &account, job, refusal).await;
     }
     match wait_for_send_slot(app, &account, job).await {
         Ok(SlotWait::SendNow) => {}
@@ -97,8 +96,9 @@ pub async fn deliver(app: &App, job: &SendJob) -> JobOutcome {
     attempt(app, &account, job, None).await
 }
 
-/// The message as stored before it is sent (a repeat of the same id changes nothing).
-fn queued_record(account: &Account, job: &SendJob, now: Timestamp) -> MessageRecord {
+/// The message as stored with its attempt, right before it is sent (a repeat of the same id
+/// changes nothing).
+pub(super) fn queued_record(account: &Account, job: &SendJob, now: Timestamp) -> MessageRecord {
     MessageRecord {
         id: job.message_id.clone(),
         account: account.id.clone(),
@@ -144,24 +144,16 @@ async fn hold(app: &App, job: &SendJob, until: Timestamp) -> Result<(), JobOutco
 
 /// Why the recipient may not get the message now, if so: the goal that tells the CRM, and
 /// the reason.
-async fn refusal_at_send_time(
-    phones: &dyn PhoneStore,
-    account: &Account,
-    to: &PhoneNumber,
-) -> Result<Option<(StandardGoal, String)>, String> {
-    let standing = phones
-        .phone_standing(&account.id, to)
-        .await
-        .map_err(|e| format!("cannot read the phone's opt-out and status: {e}"))?;
-    if let Some(c) = standing.consent.filter(|c| c.opted_out) {
-        return Ok(Some((
+fn refusal_at_send_time(standing: &PhoneStanding) -> Option<(StandardGoal, String)> {
+    if let Some(c) = standing.consent.as_ref().filter(|c| c.opted_out) {
+        return Some((
             StandardGoal::BlockedNumber,
             format!("recipient opted out ({})", c.source),
-        )));
+        ));
     }
-    Ok(match standing.health.status {
+    match standing.health.status {
         PhoneStatus::Active => None,
         PhoneStatus::Bounced => Some((StandardGoal::SendFailed, "the phone is bounced".into())),
         PhoneStatus::Paused => Some((StandardGoal::SendFailed, "the phone is paused".into())),
-    })
+    }
 }
