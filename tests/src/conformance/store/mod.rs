@@ -94,6 +94,7 @@ mod claims;
 mod consent;
 mod conversations;
 mod crm_support;
+mod send_path;
 mod sending;
 mod sequences;
 mod status;
@@ -103,6 +104,7 @@ pub use claims::*;
 pub use consent::*;
 pub use conversations::*;
 pub use crm_support::*;
+pub use send_path::*;
 pub use sending::*;
 pub use sequences::*;
 pub use status::*;
@@ -153,6 +155,11 @@ macro_rules! store_conformance {
                 send_attempts_are_refused_after_an_opt_out,
                 admission_is_exact_under_concurrency,
                 admission_counts_each_message_once,
+                send_path_request_view_reads_claim_standing_and_contact,
+                send_path_claim_and_admit_is_both_or_neither,
+                send_path_claim_and_admit_is_exact_under_concurrency,
+                send_path_begin_send_records_the_message_with_the_attempt,
+                send_path_settle_send_attaches_releases_and_finishes,
                 rate_sequential_reservations_are_spaced_by_cost,
                 rate_concurrent_reservations_never_overlap,
                 disabled_goals_disable_list_reset,
