@@ -47,10 +47,10 @@ fn held<T: DeserializeOwned>(record: &IdempotencyRecord) -> Claimed<T> {
 
 /// What a read of the key (live records only) found before anything is claimed: free to
 /// claim (`Ok`, with the record to take over when its holder's lease lapsed), or held.
-pub(crate) fn as_read<'a, T: DeserializeOwned>(
-    record: Option<&'a IdempotencyRecord>,
+pub(crate) fn as_read<T: DeserializeOwned>(
+    record: Option<&IdempotencyRecord>,
     now: Timestamp,
-) -> Result<Option<&'a IdempotencyRecord>, Claimed<T>> {
+) -> Result<Option<&IdempotencyRecord>, Claimed<T>> {
     match record {
         None => Ok(None),
         Some(lapsed) if lapsed.lease_lapsed(now) => Ok(Some(lapsed)),
