@@ -73,7 +73,7 @@ pub enum InboundError {
 /// The webhook: finds the account by `To`, checks Twilio's signature with its auth token,
 /// records the text and an opt-out/opt-in at once, queues the rest, and answers TwiML.
 pub async fn receive(app: &App, request: &WebhookRequest) -> Result<String, InboundError> {
-    let to = PhoneNumber::parse_e164(request.required("To")?)
+    let to = PhoneNumber::trusted_e164(request.required("To")?)
         .map_err(|e| InboundError::Invalid(format!("To: {e}")))?;
     let account = receiving_account(app, request, &to).await?;
     let text = Arrival::read(request, to)?;
@@ -164,7 +164,7 @@ impl Arrival {
     fn read(request: &WebhookRequest, to: PhoneNumber) -> Result<Self, InboundError> {
         Ok(Arrival {
             sid: MessageSid::new(request.required("MessageSid")?),
-            from: PhoneNumber::parse_e164(request.required("From")?)
+            from: PhoneNumber::trusted_e164(request.required("From")?)
                 .map_err(|e| InboundError::Invalid(format!("From: {e}")))?,
             to,
             body: request.field("Body").unwrap_or_default().to_string(),

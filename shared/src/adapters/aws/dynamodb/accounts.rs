@@ -277,7 +277,7 @@ fn stored_numbers(item: &Item) -> StoreResult<BTreeSet<PhoneNumber>> {
     list.iter()
         .map(|entry| match entry {
             AttributeValue::S(e164) => {
-                PhoneNumber::parse_e164(e164).map_err(|e| corrupt(item, format!("numbers: {e}")))
+                PhoneNumber::trusted_e164(e164).map_err(|e| corrupt(item, format!("numbers: {e}")))
             }
             _ => Err(corrupt(item, "numbers holds a non-string")),
         })
