@@ -158,6 +158,7 @@ macro_rules! store_conformance {
                 disabled_goals_disable_list_reset,
                 contact_cache_hit_expiry_forget,
                 phone_health_defaults_to_active,
+                account_for_goal_reads_the_goals_flag,
                 phone_hard_failures_bounce_and_delivery_clears,
                 phone_paused_is_untouched_by_traffic,
                 phone_operator_sets_the_status,
