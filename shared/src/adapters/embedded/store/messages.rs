@@ -4,38 +4,62 @@
 use async_trait::async_trait;
 use redb::ReadableTable;
 
-use super::{EmbeddedStore, MESSAGES, SIDS, decode, encode, get_json, message_prefix, modify_json};
+use super::{
+    EmbeddedStore, MESSAGES, SIDS, decode, encode, get_json, message_prefix, modify_json, pair_key,
+};
 use crate::adapters::embedded::open_read_table;
 use crate::domain::routing::RoutingDecision;
 use crate::domain::{AccountId, MessageRecord, MessageStatus, PhoneNumber, Timestamp};
 use crate::domain::{MessageId, MessageSid};
-use crate::ports::store::{ConversationStore, Recorded, StatusUpdate, StoreError, StoreResult};
+use crate::ports::store::{
+    ConsentRecord, ConversationStore, Recorded, StatusUpdate, StoreError, StoreResult,
+};
+
+/// Stores `message` unless its id or provider SID is stored, inside the caller's write
+/// transaction.
+fn insert_message(tx: &redb::WriteTransaction, message: &MessageRecord) -> StoreResult<Recorded> {
+    let key = format!(
+        "{}{}",
+        message_prefix(&message.account, &message.contact_phone),
+        message.id
+    );
+    let mut messages = tx.open_table(MESSAGES)?;
+    let mut sids = tx.open_table(SIDS)?;
+    if messages.get(key.as_str())?.is_some() {
+        return Ok(Recorded::Duplicate);
+    }
+    if let Some(sid) = &message.provider_sid {
+        if sids.get(sid.as_str())?.is_some() {
+            return Ok(Recorded::Duplicate);
+        }
+        sids.insert(sid.as_str(), key.as_str())?;
+    }
+    messages.insert(key.as_str(), encode(&key, message)?.as_slice())?;
+    super::conversations::index_message(tx, message)?;
+    Ok(Recorded::New)
+}
 
 #[async_trait]
 impl ConversationStore for EmbeddedStore {
     async fn record_message(&self, message: &MessageRecord) -> StoreResult<Recorded> {
         let message = message.clone();
+        self.db.write(move |tx| insert_message(tx, &message)).await
+    }
+
+    async fn record_message_with_consent(
+        &self,
+        message: &MessageRecord,
+        consent: &ConsentRecord,
+    ) -> StoreResult<Recorded> {
+        let (message, consent) = (message.clone(), consent.clone());
         self.db
             .write(move |tx| {
-                let key = format!(
-                    "{}{}",
-                    message_prefix(&message.account, &message.contact_phone),
-                    message.id
-                );
-                let mut messages = tx.open_table(MESSAGES)?;
-                let mut sids = tx.open_table(SIDS)?;
-                if messages.get(key.as_str())?.is_some() {
-                    return Ok(Recorded::Duplicate);
+                let recorded = insert_message(tx, &message)?;
+                if recorded == Recorded::New {
+                    let key = pair_key(&message.account, message.contact_phone.as_str());
+                    super::consent::write_consent(tx, &key, &consent)?;
                 }
-                if let Some(sid) = &message.provider_sid {
-                    if sids.get(sid.as_str())?.is_some() {
-                        return Ok(Recorded::Duplicate);
-                    }
-                    sids.insert(sid.as_str(), key.as_str())?;
-                }
-                messages.insert(key.as_str(), encode(&key, &message)?.as_slice())?;
-                super::conversations::index_message(tx, &message)?;
-                Ok(Recorded::New)
+                Ok(recorded)
             })
             .await
     }
