@@ -7,12 +7,16 @@ use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use smsflow_shared::adapters::aws::wiring::app_from_env;
 use smsflow_shared::config::FunctionEnv;
+use smsflow_shared::domain::PhoneNumber;
 use smsflow_shared::handlers::consumer;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let env = FunctionEnv::from_env()?;
+    // Load the numbering plan on its own thread while the runtime fetches the first event:
+    // its jobs read the numbers the CRM holds (BENCHMARKS.md, "Phone numbers").
+    std::thread::spawn(PhoneNumber::warm_up);
     let app = Arc::new(app_from_env(&env).await?);
     lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| {
         let app = app.clone();

@@ -5,11 +5,10 @@
 
 use std::fmt;
 use std::str::FromStr;
-use std::sync::LazyLock;
 
 use super::ids::validated_text;
-use phonenumber::Mode;
-use serde::{Deserialize, Serialize};
+use rlibphonenumber::{PHONE_NUMBER_UTIL, PhoneNumberFormat, Region};
+use serde::{Deserialize, Deserializer, Serialize};
 
 /// Why a string is not a phone number.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -25,23 +24,38 @@ pub enum PhoneError {
 }
 
 /// An ISO 3166-1 alpha-2 region used to read national-format numbers ("US", "GB", "ES").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct Country(phonenumber::country::Id);
+///
+/// Like [`PhoneNumber`], parsing checks the code against the numbering plan and
+/// deserialising (a stored account) trusts what was checked when it was first parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(into = "String")]
+pub struct Country(Region);
 
 impl Country {
-    pub fn code(&self) -> &str {
-        self.0.as_ref()
+    pub fn code(&self) -> String {
+        self.0.to_string()
+    }
+
+    /// A region code already checked against the plan, without loading the plan.
+    fn trusted(code: &str) -> Result<Self, PhoneError> {
+        let upper = code.trim().to_ascii_uppercase();
+        match Region::from_str(&upper) {
+            // `001` is the numbering plan's "non-geographic" entry, not a country.
+            Ok(region) if region != Region::World => Ok(Country(region)),
+            _ => Err(PhoneError::UnknownCountry(code.to_string())),
+        }
     }
 }
 
 impl FromStr for Country {
     type Err = PhoneError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let upper = s.trim().to_ascii_uppercase();
-        phonenumber::country::Id::from_str(&upper)
-            .map(Country)
-            .map_err(|_| PhoneError::UnknownCountry(s.to_string()))
+        let country = Self::trusted(s)?;
+        // The region enum lists every ISO code; only some have a numbering plan.
+        match PHONE_NUMBER_UTIL.get_country_code_for_region(country.0) {
+            Some(_) => Ok(country),
+            None => Err(PhoneError::UnknownCountry(s.to_string())),
+        }
     }
 }
 
@@ -52,68 +66,89 @@ impl TryFrom<String> for Country {
     }
 }
 
+impl<'de> Deserialize<'de> for Country {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Self::trusted(&text).map_err(serde::de::Error::custom)
+    }
+}
+
 impl From<Country> for String {
     fn from(c: Country) -> String {
-        c.code().to_string()
+        c.code()
     }
 }
 
 impl fmt::Display for Country {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.code())
+        fmt::Display::fmt(&self.0, f)
     }
 }
 
 /// A valid phone number, always held as E.164 (`+15551234567`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+///
+/// Numbers enter through [`PhoneNumber::parse`] / [`PhoneNumber::parse_e164`], which check
+/// them against the numbering plan, or through [`PhoneNumber::trusted_e164`] where the plan
+/// has nothing to add. Deserialising (jobs, stored records) takes the trusted path: every
+/// number smsflow serialises was parsed fully when it first came in.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(into = "String")]
 pub struct PhoneNumber(String);
 
 impl PhoneNumber {
     /// Parses `input` as a phone number; national formats are read in `default_country`.
-    /// Input that already carries `+<cc>` (or `00<cc>`) keeps its own country.
+    /// Input that already carries `+<cc>` (or the country's international prefix, such as
+    /// `00` in Spain) keeps its own country.
     pub fn parse(input: &str, default_country: Country) -> Result<Self, PhoneError> {
         let trimmed = input.trim();
         if trimmed.is_empty() {
             return Err(PhoneError::Empty);
         }
-        // `00` is the international prefix in most of the world; the parser only knows `+`.
-        let normalised_prefix = match trimmed.strip_prefix("00") {
-            Some(rest) if default_country.code() != "US" => format!("+{rest}"),
-            _ => trimmed.to_string(),
-        };
-        let parsed =
-            phonenumber::parse(Some(default_country.0), &normalised_prefix).map_err(|e| {
-                PhoneError::Unparseable {
-                    input: input.to_string(),
-                    reason: e.to_string(),
-                }
+        let parsed = rlibphonenumber::PhoneNumber::parse(trimmed, Some(default_country.0))
+            .map_err(|e| PhoneError::Unparseable {
+                input: input.to_string(),
+                reason: e.to_string(),
             })?;
-        if !phonenumber::is_valid(&parsed) {
+        if !parsed.is_valid() {
             let country = parsed
-                .country()
-                .id()
-                .map(|id| id.as_ref().to_string())
-                .unwrap_or_else(|| format!("+{}", parsed.code().value()));
+                .get_region_code()
+                .map(|region| region.to_string())
+                .unwrap_or_else(|| format!("+{}", parsed.country_code));
             return Err(PhoneError::Invalid {
                 input: input.to_string(),
                 country,
             });
         }
-        Ok(PhoneNumber(parsed.format().mode(Mode::E164).to_string()))
+        Ok(PhoneNumber(
+            parsed.format_as(PhoneNumberFormat::E164).into_owned(),
+        ))
     }
 
-    /// Parses a number that must already be E.164 (what Twilio sends us).
+    /// Parses a number that must already be E.164, checking it against the numbering plan
+    /// (a number typed by a person or taken from a CRM).
     pub fn parse_e164(input: &str) -> Result<Self, PhoneError> {
         let trimmed = input.trim();
         if !trimmed.starts_with('+') {
-            return Err(PhoneError::Unparseable {
-                input: input.to_string(),
-                reason: "expected E.164 with a leading '+'".into(),
-            });
+            return Err(not_e164(input));
         }
         // The default country is irrelevant when the number carries its own code.
-        Self::parse(trimmed, *DEFAULT_FOR_E164)
+        Self::parse(trimmed, Country(Region::US))
+    }
+
+    /// An E.164 number whose validity is already vouched for: the `To`/`From` a carrier
+    /// routed (Twilio posts E.164), or a number smsflow stored after parsing it fully.
+    /// Checks the shape only (`+`, a first digit that is not `0`, 7 to 15 digits), so the
+    /// webhooks' hot path never loads the numbering plan (BENCHMARKS.md, cold start).
+    pub fn trusted_e164(input: &str) -> Result<Self, PhoneError> {
+        let trimmed = input.trim();
+        let digits = trimmed.strip_prefix('+').ok_or_else(|| not_e164(input))?;
+        let shaped = E164_DIGITS.contains(&digits.len())
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && !digits.starts_with('0');
+        if !shaped {
+            return Err(not_e164(input));
+        }
+        Ok(PhoneNumber(trimmed.to_string()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -130,11 +165,24 @@ impl PhoneNumber {
         mask_digits(self.digits())
     }
 
-    /// Loads the numbering-plan database; call during cold start so the first request
-    /// does not pay for it.
+    /// Loads the numbering-plan database; functions whose events parse numbers fully call
+    /// it during cold start so the first such event does not pay for it.
     pub fn warm_up() {
-        LazyLock::force(&DEFAULT_FOR_E164);
-        let _ = phonenumber::parse(None, "+14155550100");
+        let _ = Self::parse_e164("+14155550100");
+    }
+}
+
+impl<'de> Deserialize<'de> for PhoneNumber {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Self::trusted_e164(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+fn not_e164(input: &str) -> PhoneError {
+    PhoneError::Unparseable {
+        input: input.to_string(),
+        reason: "expected E.164: '+' and 7 to 15 digits".into(),
     }
 }
 
@@ -176,9 +224,6 @@ pub fn mask_numbers(text: &str) -> String {
     out.push_str(rest);
     out
 }
-
-static DEFAULT_FOR_E164: LazyLock<Country> =
-    LazyLock::new(|| Country(phonenumber::country::Id::US));
 
 validated_text!(PhoneNumber, PhoneError, PhoneNumber::parse_e164);
 
@@ -271,6 +316,36 @@ mod tests {
         assert_eq!(mask_numbers("a+b +123 c+"), "a+b +123 c+");
         let p = PhoneNumber::parse_e164("+19523142318").expect("valid");
         assert_eq!(mask_numbers(p.as_str()), p.masked());
+    }
+
+    #[test]
+    fn trusted_e164_checks_the_shape_only() {
+        let cases = [
+            ("+14155552671", Some("+14155552671")),
+            (" +447400123456 ", Some("+447400123456")),
+            // Not in the numbering plan (no area code starts with 1), but E.164-shaped: a
+            // carrier that routed it knows better than a stale plan.
+            ("+11234567890", Some("+11234567890")),
+            ("14155552671", None),
+            ("+04155552671", None),
+            ("+123456", None),
+            ("+1234567890123456", None),
+            ("+1415555267a", None),
+            ("+", None),
+        ];
+        for (input, expected) in cases {
+            let got = PhoneNumber::trusted_e164(input).ok();
+            assert_eq!(got.as_ref().map(PhoneNumber::as_str), expected, "{input:?}");
+        }
+        assert!(PhoneNumber::parse_e164("+11234567890").is_err());
+    }
+
+    #[test]
+    fn deserialising_trusts_what_was_stored() {
+        let stored: PhoneNumber = serde_json::from_str("\"+11234567890\"").expect("shaped");
+        assert_eq!(stored.as_str(), "+11234567890");
+        let country: Country = serde_json::from_str("\"es\"").expect("stored country");
+        assert_eq!(country.code(), "ES");
     }
 
     #[test]

@@ -15,7 +15,7 @@ pub async fn run(app: &App, envelope: &AutomationEnvelope) -> JobOutcome {
 }
 
 /// Jobs about an account run once it is loaded ([`with_account`]: a deleted account drops
-/// the job); the others load what they need themselves.
+/// the job); the others, and the goal job, load what they need themselves.
 async fn dispatch(app: &App, job: &AutomationJob) -> JobOutcome {
     match job {
         AutomationJob::SendEmail { email } => {
@@ -28,8 +28,14 @@ async fn dispatch(app: &App, job: &AutomationJob) -> JobOutcome {
         AutomationJob::SequenceSend { message, .. } => {
             with_account(app, &message.account, |acct| on_account(app, acct, job)).await
         }
-        AutomationJob::AchieveGoal { account, .. }
-        | AutomationJob::ApplyTag { account, .. }
+        // Reads its account together with what it needs of it.
+        AutomationJob::AchieveGoal {
+            account,
+            contact_id,
+            call_name,
+            about,
+        } => goals::achieve(app, account, contact_id, call_name, about.as_ref()).await,
+        AutomationJob::ApplyTag { account, .. }
         | AutomationJob::CreateNote { account, .. }
         | AutomationJob::SetEmail { account, .. }
         | AutomationJob::SetCustomField { account, .. }
@@ -43,12 +49,6 @@ async fn dispatch(app: &App, job: &AutomationJob) -> JobOutcome {
 async fn on_account(app: &App, account: Account, job: &AutomationJob) -> JobOutcome {
     let (acct, crm) = (&account, app.crm.as_ref());
     match job {
-        AutomationJob::AchieveGoal {
-            contact_id,
-            call_name,
-            about,
-            ..
-        } => goals::achieve(app, acct, contact_id, call_name, about.as_ref()).await,
         AutomationJob::ApplyTag {
             contact_id, tag, ..
         } => crm_effects::apply_tag(crm, acct, contact_id, tag).await,
@@ -82,8 +82,9 @@ async fn on_account(app: &App, account: Account, job: &AutomationJob) -> JobOutc
         // should the two matches ever disagree.
         AutomationJob::SendEmail { .. }
         | AutomationJob::ProcessInbound(_)
-        | AutomationJob::PostEvent { .. } => {
-            JobOutcome::Dropped("a job about no account was dispatched as one".into())
+        | AutomationJob::PostEvent { .. }
+        | AutomationJob::AchieveGoal { .. } => {
+            JobOutcome::Dropped("a job `dispatch` runs itself reached `on_account`".into())
         }
     }
 }

@@ -12,7 +12,8 @@ use crate::jobs::JobId;
 use crate::jobs::{self, AutomationJob, GoalSubject, goal_job};
 use crate::metrics::{self, Metric};
 use crate::ports::Crm;
-use crate::ports::{GoalOutcome, GoalRecord, GoalResult, GoalStore, QueueResult, StoreError};
+use crate::ports::{AccountForGoal, GoalOutcome, GoalRecord, GoalResult, GoalStore};
+use crate::ports::{QueueResult, StoreError};
 
 /// Queues goal jobs (in one queue call where the queue allows) under ids the caller derives
 /// from the event, so queueing them again (a retry) fires each once.
@@ -51,24 +52,35 @@ pub(crate) async fn queue_standard_goals(
         .map_err(|e| Unavailable(format!("cannot queue the goals: {e}")))
 }
 
-/// Fires a goal unless the CRM said before that it is not configured; remembers when it
-/// says so now ("Disabled goal" in docs/glossary.md; reset by an operator). What became of it is
-/// logged on the conversation it is about.
+/// The goal job: fires a goal unless the CRM said before that it is not configured;
+/// remembers when it says so now ("Disabled goal" in docs/glossary.md; reset by an
+/// operator). What became of it is logged on the conversation it is about. The account and
+/// whether the goal is disabled are read together (see [`load_account`](super::load_account)
+/// for an account that is gone).
 pub(crate) async fn achieve(
     app: &App,
-    account: &Account,
+    account: &AccountId,
     contact_id: &ContactId,
     call_name: &GoalName,
     about: Option<&GoalSubject>,
 ) -> JobOutcome {
-    let (outcome, result) = fire(
-        app.crm.as_ref(),
-        app.store.as_ref(),
+    let read = app.store.account_for_goal(account, call_name).await;
+    let AccountForGoal {
         account,
-        contact_id,
-        call_name,
-    )
-    .await;
+        goal_disabled,
+    } = match super::loaded(account, read) {
+        Ok(found) => found,
+        Err(outcome) => return outcome,
+    };
+    let (outcome, result) = if goal_disabled {
+        (
+            JobOutcome::Skipped(format!("goal {call_name} is disabled")),
+            Some(GoalResult::Disabled),
+        )
+    } else {
+        let goals = app.store.as_ref();
+        fire(app.crm.as_ref(), goals, &account, contact_id, call_name).await
+    };
     if let (Some(result), Some(about)) = (result, about) {
         let record = GoalRecord {
             message_id: about.message_id.clone(),
@@ -88,7 +100,8 @@ pub(crate) async fn achieve(
     outcome
 }
 
-/// Calls the CRM; the result is `None` while the job will be retried.
+/// Calls the CRM about a goal not disabled; the result is `None` while the job will be
+/// retried.
 async fn fire(
     crm: &dyn Crm,
     goals: &dyn GoalStore,
@@ -96,21 +109,6 @@ async fn fire(
     contact_id: &ContactId,
     call_name: &GoalName,
 ) -> (JobOutcome, Option<GoalResult>) {
-    match goals.disabled_goals(&account.id).await {
-        Ok(disabled) if disabled.contains(call_name.as_str()) => {
-            return (
-                JobOutcome::Skipped(format!("goal {call_name} is disabled")),
-                Some(GoalResult::Disabled),
-            );
-        }
-        Ok(_) => {}
-        Err(e) => {
-            return (
-                JobOutcome::Retry(format!("cannot read disabled goals: {e}")),
-                None,
-            );
-        }
-    }
     let result = crm
         .achieve_goal(account, contact_id, &account.goal_integration, call_name)
         .await;

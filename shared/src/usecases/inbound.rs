@@ -5,10 +5,10 @@
 //! Every step is idempotent on Twilio's `MessageSid`: the message is stored once (the store
 //! refuses a second message with the same SID), and the processing job and its sub-jobs have
 //! ids derived from the SID, so a webhook retry or a redelivered job runs nothing twice.
-//! The hot path makes four storage/queue calls: number and account lookups, one
-//! transactional write of the message with its SID, one enqueue (+1 write for STOP/START).
-//! A pool number of a Messaging Service that no account lists costs one read more: the
-//! number lookup misses, then the service's claim and its account are read.
+//! The hot path makes three storage/queue calls: the account by the number it came to (one
+//! read: the number's claim carries its account), one transactional write of the message
+//! with its SID, one enqueue (+1 write for STOP/START). A text naming a Messaging Service
+//! reads the number's and the service's claims in one request.
 
 use super::{MissingField, WebhookRequest};
 use crate::app::App;
@@ -20,8 +20,9 @@ use crate::domain::{Account, Direction, MessageRecord, MessageStatus, PhoneNumbe
 use crate::domain::{MessageId, MessageSid};
 use crate::jobs::JobId;
 use crate::jobs::{self, AutomationJob, InboundText};
-use crate::ports::{AccountStore, Clock, ConsentStore, ConversationStore, IdGenerator};
+use crate::ports::ReceivingAccount;
 use crate::ports::{ConsentRecord, Recorded};
+use crate::ports::{ConsentStore, ConversationStore};
 
 /// The empty TwiML answer: "received, nothing to say".
 pub const EMPTY_TWIML: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>";
@@ -73,32 +74,23 @@ pub enum InboundError {
 /// The webhook: finds the account by `To`, checks Twilio's signature with its auth token,
 /// records the text and an opt-out/opt-in at once, queues the rest, and answers TwiML.
 pub async fn receive(app: &App, request: &WebhookRequest) -> Result<String, InboundError> {
-    let to = PhoneNumber::parse_e164(request.required("To")?)
+    let to = PhoneNumber::trusted_e164(request.required("To")?)
         .map_err(|e| InboundError::Invalid(format!("To: {e}")))?;
     let account = receiving_account(app, request, &to).await?;
     let text = Arrival::read(request, to)?;
     let decision = keyword_decision(&account, &text);
+    let now = app.clock.now();
+    let fresh = inbound_message(&account, &text, MessageId::new(app.ids.new_id()), now);
+    // STOP wins: the consent change is durable before we answer, so no later send goes
+    // out (stored with the text, or after it on a retry).
     let (message_id, received_at) = store_text(
-        app.clock.as_ref(),
-        app.ids.as_ref(),
         app.store.as_ref(),
-        &account,
+        app.store.as_ref(),
         &text,
+        decision.class,
+        fresh,
     )
     .await?;
-    // STOP wins: the consent change is durable before we answer, so no later send goes
-    // out. It is dated by the text's first receipt, so a retry of an old STOP cannot undo
-    // a START that came after it (the store keeps the newer change).
-    if matches!(decision.class, KeywordClass::OptOut | KeywordClass::OptIn) {
-        record_consent(
-            app.store.as_ref(),
-            &account,
-            &text,
-            decision.class,
-            received_at,
-        )
-        .await?;
-    }
     super::log_body(&account, &message_id, &text.body);
     // Enqueued after the record, also on a retry: if the first attempt stored the text but
     // failed before enqueueing, this is where its processing is not lost. A job already
@@ -132,17 +124,19 @@ async fn receiving_account(
     request: &WebhookRequest,
     to: &PhoneNumber,
 ) -> Result<Account, InboundError> {
-    let account = match app
+    let found = app
         .store
-        .account_by_number(to)
+        .receiving_account(to, messaging_service(request))
         .await
-        .map_err(|e| backend("account lookup", &e))?
-    {
-        Some(account) => account,
-        None => account_by_messaging_service(app.store.as_ref(), request)
-            .await?
-            .ok_or_else(|| InboundError::UnknownNumber(to.to_string()))?,
-    };
+        .map_err(|e| backend("account lookup", &e))?;
+    let account = match found {
+        Some(ReceivingAccount::OwnsNumber(account)) => Some(account),
+        Some(ReceivingAccount::ListsService(account)) => {
+            Some(account).filter(|a| sent_by_its_twilio_account(a, request))
+        }
+        None => None,
+    }
+    .ok_or_else(|| InboundError::UnknownNumber(to.to_string()))?;
     if !request.signed_with(account.twilio.auth_token.expose()) {
         return Err(InboundError::BadSignature);
     }
@@ -164,7 +158,7 @@ impl Arrival {
     fn read(request: &WebhookRequest, to: PhoneNumber) -> Result<Self, InboundError> {
         Ok(Arrival {
             sid: MessageSid::new(request.required("MessageSid")?),
-            from: PhoneNumber::parse_e164(request.required("From")?)
+            from: PhoneNumber::trusted_e164(request.required("From")?)
                 .map_err(|e| InboundError::Invalid(format!("From: {e}")))?,
             to,
             body: request.field("Body").unwrap_or_default().to_string(),
@@ -194,18 +188,15 @@ fn keyword_decision(account: &Account, text: &Arrival) -> KeywordDecision {
     })
 }
 
-/// Stores the text once per SID: our id and when it was first received (a retry finds the
-/// text stored by the first attempt, and keeps its id and time).
-async fn store_text(
-    clock: &dyn Clock,
-    ids: &dyn IdGenerator,
-    conversations: &dyn ConversationStore,
+/// The text as a new message on its conversation.
+fn inbound_message(
     account: &Account,
     text: &Arrival,
-) -> Result<(MessageId, Timestamp), InboundError> {
-    let now = clock.now();
-    let message = MessageRecord {
-        id: MessageId::new(ids.new_id()),
+    id: MessageId,
+    now: Timestamp,
+) -> MessageRecord {
+    MessageRecord {
+        id,
         account: account.id.clone(),
         contact_phone: text.from.clone(),
         our_sender: text.to.to_string(),
@@ -221,32 +212,61 @@ async fn store_text(
         updated_at: now,
         contact_id: None,
         routing: None,
-    };
-    match conversations.record_message(&message).await {
-        Ok(Recorded::New) => {
-            crate::metrics::count(&account.id, crate::metrics::Metric::InboundReceived);
-            Ok((message.id, now))
-        }
-        Ok(Recorded::Duplicate) => Ok(conversations
-            .message_by_sid(&text.sid)
-            .await
-            .map_err(|e| backend("message lookup", &e))?
-            .map(|m| (m.id, m.created_at))
-            .unwrap_or((message.id, now))),
-        Err(e) => Err(backend("record message", &e)),
     }
 }
 
-/// Records a STOP or START from the text, dated when it was first received.
-async fn record_consent(
+/// Stores the text once per SID, with the STOP or START it is (`class`) in the same write:
+/// our id and when it was first received. A retry finds the text stored by the first
+/// attempt and keeps its id and time; its STOP or START is then written on its own.
+async fn store_text(
+    conversations: &dyn ConversationStore,
     consent: &dyn ConsentStore,
-    account: &Account,
+    text: &Arrival,
+    class: KeywordClass,
+    message: MessageRecord,
+) -> Result<(MessageId, Timestamp), InboundError> {
+    let recorded = match consent_change(text, class, message.created_at) {
+        Some(change) => {
+            conversations
+                .record_message_with_consent(&message, &change)
+                .await
+        }
+        None => conversations.record_message(&message).await,
+    }
+    .map_err(|e| backend("record message", &e))?;
+    if recorded == Recorded::New {
+        crate::metrics::count(&message.account, crate::metrics::Metric::InboundReceived);
+        return Ok((message.id, message.created_at));
+    }
+    let (id, first_received) = conversations
+        .message_by_sid(&text.sid)
+        .await
+        .map_err(|e| backend("message lookup", &e))?
+        .map(|m| (m.id, m.created_at))
+        .unwrap_or((message.id, message.created_at));
+    // Dated by the text's first receipt, so a retry of an old STOP cannot undo a START
+    // that came after it (the store keeps the newer change).
+    if let Some(change) = consent_change(text, class, first_received) {
+        consent
+            .set_consent(&message.account, &text.from, &change)
+            .await
+            .map_err(|e| backend("consent", &e))?;
+    }
+    Ok((id, first_received))
+}
+
+/// The consent change a STOP or START text makes, dated when it was first received.
+fn consent_change(
     text: &Arrival,
     class: KeywordClass,
     received_at: Timestamp,
-) -> Result<(), InboundError> {
-    let opted_out = class == KeywordClass::OptOut;
-    let record = ConsentRecord {
+) -> Option<ConsentRecord> {
+    let opted_out = match class {
+        KeywordClass::OptOut => true,
+        KeywordClass::OptIn => false,
+        KeywordClass::Help | KeywordClass::None => return None,
+    };
+    Some(ConsentRecord {
         opted_out,
         changed_at: received_at,
         source: format!(
@@ -254,12 +274,7 @@ async fn record_consent(
             if opted_out { "opt-out" } else { "opt-in" },
             text.sid
         ),
-    };
-    consent
-        .set_consent(&account.id, &text.from, &record)
-        .await
-        .map(|_| ())
-        .map_err(|e| backend("consent", &e))
+    })
 }
 
 /// Our answer to a keyword, only where Twilio did not answer: never a second confirmation.
@@ -276,26 +291,19 @@ fn keyword_reply<'a>(account: &'a Account, decision: &KeywordDecision) -> Option
 }
 
 /// A number in a Messaging Service pool need not be listed on the account: the account
-/// that lists the service (and owns the Twilio `AccountSid`) takes the text. Only reached
-/// for numbers no account lists; the store's service index finds the account in a constant
-/// number of reads, however many accounts the deployment holds.
-async fn account_by_messaging_service(
-    accounts: &dyn AccountStore,
-    request: &WebhookRequest,
-) -> Result<Option<Account>, InboundError> {
-    let (Some(service), Some(twilio_account)) = (
-        request
-            .field("MessagingServiceSid")
-            .filter(|v| !v.is_empty()),
-        request.non_empty("AccountSid"),
-    ) else {
-        return Ok(None);
-    };
-    let account = accounts
-        .account_by_messaging_service(service)
-        .await
-        .map_err(|e| InboundError::Backend(format!("account lookup: {e}")))?;
-    Ok(account.filter(|a| a.twilio.account_sid == twilio_account))
+/// that lists the service (and owns the Twilio `AccountSid`) takes the text. The service
+/// counts only with the `AccountSid` it must match; the store's service index finds its
+/// account in a constant number of reads, however many accounts the deployment holds.
+fn messaging_service(request: &WebhookRequest) -> Option<&str> {
+    request.non_empty("AccountSid")?;
+    request
+        .field("MessagingServiceSid")
+        .filter(|v| !v.is_empty())
+}
+
+/// Whether the text came from the Twilio account of `account` (which lists the service).
+fn sent_by_its_twilio_account(account: &Account, request: &WebhookRequest) -> bool {
+    request.non_empty("AccountSid") == Some(account.twilio.account_sid.as_str())
 }
 
 fn media_urls(request: &WebhookRequest) -> Result<Vec<String>, InboundError> {

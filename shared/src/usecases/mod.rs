@@ -71,8 +71,17 @@ pub(crate) async fn load_account(
     app: &crate::app::App,
     id: &crate::domain::AccountId,
 ) -> Result<crate::domain::Account, JobOutcome> {
-    match app.store.account(id).await {
-        Ok(Some(account)) => Ok(account),
+    loaded(id, app.store.account(id).await)
+}
+
+/// What a job read about account `id` (the account, or more with it), or the outcome when
+/// the account is gone (dropped) or cannot be read (retried).
+pub(crate) fn loaded<T>(
+    id: &crate::domain::AccountId,
+    read: crate::ports::StoreResult<Option<T>>,
+) -> Result<T, JobOutcome> {
+    match read {
+        Ok(Some(found)) => Ok(found),
         Ok(None) => Err(JobOutcome::Dropped(format!(
             "account {id} no longer exists"
         ))),

@@ -186,7 +186,7 @@ async fn attach_sid_from_url(
     let message_id = message_hint
         .map(MessageId::new)
         .ok_or_else(|| StatusError::UnknownMessage(sid.to_string()))?;
-    let to = PhoneNumber::parse_e164(request.required("To")?)
+    let to = PhoneNumber::trusted_e164(request.required("To")?)
         .map_err(|e| StatusError::Invalid(format!("To: {e}")))?;
     match conversations
         .attach_provider_sid(&account.id, &to, &message_id, sid)

@@ -176,9 +176,9 @@ async fn sequence_step_aws_calls() {
         ("apply_tag", &["PutItem", "GetItem", "UpdateItem"][..]),
         (
             "achieve_goal",
-            // The job's claim, account, the disabled goals, the goal's log entry, the
-            // job's outcome (the CRM call between is not AWS).
-            &["PutItem", "GetItem", "Query", "PutItem", "UpdateItem"][..],
+            // The job's claim, the account with the goal's disabled flag, the goal's log
+            // entry, the job's outcome (the CRM call between is not AWS).
+            &["PutItem", "BatchGetItem", "PutItem", "UpdateItem"][..],
         ),
         (
             "sequence_note",

@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use smsflow_shared::adapters::embedded::{DbError, EmbeddedDb, EmbeddedStore};
-use smsflow_tests::conformance::store::stored_accounts_without_service_claims_are_indexed;
+use smsflow_tests::conformance::store::{
+    claims_without_account_copies_still_find_it, stored_accounts_without_service_claims_are_indexed,
+};
 use smsflow_tests::moto::sdk_config;
 use smsflow_tests::store_conformance;
 use smsflow_tests::stores::{fresh_dynamo_store, fresh_embedded_store};
@@ -82,4 +84,62 @@ async fn embedded_accounts_stored_without_service_claims_are_indexed() {
         .expect("forget the service claims");
     };
     stored_accounts_without_service_claims_are_indexed(&store, forget).await;
+}
+
+/// Every item of the table whose `pk` starts with one of `prefixes`.
+async fn items_under(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    prefixes: &[&str],
+) -> Vec<HashMap<String, AttributeValue>> {
+    let items = client
+        .scan()
+        .table_name(table)
+        .send()
+        .await
+        .expect("scan")
+        .items
+        .unwrap_or_default();
+    items
+        .into_iter()
+        .filter(|item| match item.get("pk") {
+            Some(AttributeValue::S(pk)) => prefixes.iter().any(|p| pk.starts_with(p)),
+            other => panic!("item without a string pk: {other:?}"),
+        })
+        .collect()
+}
+
+// What versions before the account copy stored: number and service claims holding only the
+// account's id. The hook removes the copies.
+
+#[tokio::test]
+async fn dynamodb_claims_without_account_copies_still_find_it() {
+    let store = fresh_dynamo_store("nocopy").await;
+    let client = aws_sdk_dynamodb::Client::new(&sdk_config().await);
+    let table = store.table().to_string();
+    let claims = ["NUMBER#", "SERVICE#"];
+    let strip = || async {
+        for item in items_under(&client, &table, &claims).await {
+            let key: HashMap<String, AttributeValue> = ["pk", "sk"]
+                .into_iter()
+                .map(|k| (k.to_string(), item[k].clone()))
+                .collect();
+            client
+                .update_item()
+                .table_name(&table)
+                .set_key(Some(key))
+                .update_expression("REMOVE #data")
+                .expression_attribute_names("#data", "data")
+                .send()
+                .await
+                .expect("remove the copy");
+        }
+    };
+    claims_without_account_copies_still_find_it(&store, strip).await;
+    // `put_account` (`smsflow accounts push`) wrote the copies again.
+    let rewritten = items_under(&client, &table, &claims).await;
+    assert!(!rewritten.is_empty());
+    for item in rewritten {
+        assert!(item.contains_key("data"), "{item:?}");
+    }
 }

@@ -9,8 +9,8 @@
 //! |----------------------|-----------------------------|--------------------|--------------------------------------------------------------------------------------|
 //! | account              | `ACCOUNT#<id>`              | `ACCOUNT`          | `data` (JSON `Account`), `numbers` (list of E.164), `services` (list of `MG…` it claims; absent on accounts stored before services were indexed), `version` |
 //! | account index        | `ACCOUNTS`                  | `<id>`             | —                                                                                    |
-//! | number ownership     | `NUMBER#<e164>`             | `NUMBER`           | `account_id`                                                                         |
-//! | Messaging Service ownership | `SERVICE#<MG…>` (canonical: `MG` + lower-case hex) | `SERVICE` | `account_id`                                                  |
+//! | number ownership     | `NUMBER#<e164>`             | `NUMBER`           | `account_id`, `data` (the account's JSON, written with it; see `account_lookup`)    |
+//! | Messaging Service ownership | `SERVICE#<MG…>` (canonical: `MG` + lower-case hex) | `SERVICE` | `account_id`, `data` (as on a number)                         |
 //! | index built          | `INDEX#messaging-services`  | `INDEX`            | — (every stored account's services are claimed; see `account_by_messaging_service`) |
 //! | message              | `CONV#<account>#<phone>`    | `MSG#<ulid id>`    | `data` (JSON `MessageRecord`), `status`, `status_rank`, `updated_at`, `error_code`?, `provider_sid`? |
 //! | goal log entry       | `CONV#<account>#<phone>`    | `FIRED#<message id>#<goal>` | `data` (JSON `GoalRecord`): what became of a goal about that message |
@@ -66,6 +66,7 @@ mod item;
 mod requests;
 
 // One file per store port (or a few ports over the same items).
+mod account_lookup;
 mod accounts;
 mod claims;
 mod consent;

@@ -14,7 +14,6 @@ use crate::adapters::event_webhook::WebhookEvents;
 use crate::adapters::twilio::{TWILIO_API_BASE_URL, TwilioClient};
 use crate::app::{App, AppSettings};
 use crate::config::FunctionEnv;
-use crate::domain::PhoneNumber;
 use crate::domain::leases::Leases;
 use crate::domain::retry_backoff::RetryBackoff;
 use crate::ports::{Clock, IdGenerator, SystemClock, UlidIds};
@@ -38,10 +37,6 @@ pub fn app_from_sdk(sdk: &SdkConfig, env: &FunctionEnv) -> Result<App, WiringErr
         .connect_timeout(Duration::from_secs(3))
         .build()
         .map_err(|e| WiringError(e.to_string()))?;
-    // The numbering plan takes ~120 ms to load (BENCHMARKS.md). Load it on its own thread
-    // while the runtime fetches the first event: events that need no phone parsing do not
-    // wait for it, and one that does waits only for what is left.
-    std::thread::spawn(PhoneNumber::warm_up);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let ids: Arc<dyn IdGenerator> = Arc::new(UlidIds::default());
     let store = Arc::new(DynamoStore::new(

@@ -34,6 +34,17 @@ pub trait ConversationStore: Send + Sync {
     /// Stores a message once: duplicate `id`s and duplicate `provider_sid`s are refused
     /// atomically (Twilio retries webhooks with the same `MessageSid`).
     async fn record_message(&self, message: &MessageRecord) -> StoreResult<Recorded>;
+    /// Stores a text that changes its sender's consent (STOP, START) as `record_message`
+    /// does and, when it is new, that change as
+    /// [`ConsentStore::set_consent`](super::ConsentStore::set_consent) does, for the
+    /// message's account and contact phone, atomically: both or neither. A newer change
+    /// already stored is kept and does not refuse the message. A duplicate records neither
+    /// (the caller dates the change by the message stored first).
+    async fn record_message_with_consent(
+        &self,
+        message: &MessageRecord,
+        consent: &super::ConsentRecord,
+    ) -> StoreResult<Recorded>;
     /// The conversation between an account and a phone, newest first.
     async fn conversation(
         &self,

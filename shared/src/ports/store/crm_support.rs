@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::goals::GoalName;
-use crate::domain::{AccountId, MessageId, PhoneNumber, Timestamp};
+use crate::domain::{Account, AccountId, MessageId, PhoneNumber, Timestamp};
 
 use super::StoreResult;
 
@@ -17,8 +17,24 @@ pub struct CachedContact {
     pub expires_at: Timestamp,
 }
 
+/// An account with whether one of its goals is disabled: what a goal job reads first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountForGoal {
+    pub account: Account,
+    /// The CRM said the goal is not configured (until an operator resets it).
+    pub goal_disabled: bool,
+}
+
 #[async_trait]
 pub trait GoalStore: Send + Sync {
+    /// The account `account` with whether its goal `call_name` is disabled, read together
+    /// (one request on DynamoDB: both items are in the account's partition); `None` when
+    /// no such account is stored.
+    async fn account_for_goal(
+        &self,
+        account: &AccountId,
+        call_name: &GoalName,
+    ) -> StoreResult<Option<AccountForGoal>>;
     /// Remembers that the CRM has no goal `call_name` configured for this account.
     async fn disable_goal(&self, account: &AccountId, call_name: &GoalName) -> StoreResult<()>;
     async fn disabled_goals(&self, account: &AccountId) -> StoreResult<BTreeSet<String>>;

@@ -259,3 +259,109 @@ pub async fn stored_accounts_without_service_claims_are_indexed<F, Fut>(
     assert_eq!(service_owner(store, S1).await.as_deref(), Some("bravo"));
     assert_eq!(service_owner(store, S2).await.as_deref(), Some("acme"));
 }
+
+async fn receiver(
+    store: &dyn Store,
+    number: &str,
+    service: Option<&str>,
+) -> Option<ReceivingAccount> {
+    store
+        .receiving_account(&phone(number), service)
+        .await
+        .expect("receiving_account")
+}
+
+/// The inbound webhook's lookup: the number's owner wins over a Messaging Service, which
+/// counts for numbers no account owns; the account comes back as last written.
+pub async fn receiving_account_prefers_the_numbers_owner(store: &dyn Store) {
+    let acme = with_services(account("acme", &[N1]), &[S1]);
+    let bravo = with_services(account("bravo", &[N2]), &[S2]);
+    put(store, &acme).await;
+    put(store, &bravo).await;
+    let owns = |a: &Account| Some(ReceivingAccount::OwnsNumber(a.clone()));
+    let lists = |a: &Account| Some(ReceivingAccount::ListsService(a.clone()));
+    let cases = [
+        ("acme's number", N1, None, owns(&acme)),
+        ("acme's number, bravo's service", N1, Some(S2), owns(&acme)),
+        (
+            "a pool number of bravo's service",
+            N3,
+            Some(S2),
+            lists(&bravo),
+        ),
+        (
+            "upper-case service",
+            N3,
+            Some(&S1.to_uppercase()),
+            lists(&acme),
+        ),
+        ("a pool number, no service", N3, None, None),
+        ("unknown service", N3, Some(S3), None),
+    ];
+    for (what, number, service, expected) in cases {
+        assert_eq!(receiver(store, number, service).await, expected, "{what}");
+    }
+
+    // Rewritten: every way to the account finds the new one; a released number none.
+    let renamed = Account {
+        name: "Acme Roofing".into(),
+        ..with_services(account("acme", &[N4]), &[S1])
+    };
+    put(store, &renamed).await;
+    assert_eq!(receiver(store, N4, None).await, owns(&renamed));
+    assert_eq!(receiver(store, N3, Some(S1)).await, lists(&renamed));
+    assert_eq!(receiver(store, N1, Some(S2)).await, lists(&bravo));
+    let by_number = store
+        .account_by_number(&phone(N4))
+        .await
+        .expect("account_by_number");
+    assert_eq!(by_number, Some(renamed.clone()));
+    let by_service = store
+        .account_by_messaging_service(S1)
+        .await
+        .expect("account_by_messaging_service");
+    assert_eq!(by_service, Some(renamed));
+}
+
+/// Claims written by versions that did not copy the account onto them (simulated by
+/// `strip_copies`, which removes the copies the backend keeps) still find their account,
+/// and `put_account` writes the copies again. Not in [`store_conformance!`]: the hook is
+/// backend-specific.
+pub async fn claims_without_account_copies_still_find_it<F, Fut>(store: &dyn Store, strip_copies: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let acme = with_services(account("acme", &[N1]), &[S1]);
+    put(store, &acme).await;
+    strip_copies().await;
+    let found = Some(acme.clone());
+    assert_eq!(
+        store
+            .account_by_number(&phone(N1))
+            .await
+            .expect("by number"),
+        found
+    );
+    assert_eq!(
+        store
+            .account_by_messaging_service(S1)
+            .await
+            .expect("by service"),
+        found
+    );
+    let owns = Some(ReceivingAccount::OwnsNumber(acme.clone()));
+    assert_eq!(receiver(store, N1, Some(S1)).await, owns);
+    let lists = Some(ReceivingAccount::ListsService(acme.clone()));
+    assert_eq!(receiver(store, N2, Some(S1)).await, lists);
+
+    let renamed = Account {
+        name: "Acme Roofing".into(),
+        ..acme
+    };
+    put(store, &renamed).await;
+    assert_eq!(
+        receiver(store, N1, None).await,
+        Some(ReceivingAccount::OwnsNumber(renamed))
+    );
+}

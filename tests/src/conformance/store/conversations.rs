@@ -402,3 +402,68 @@ pub async fn recent_conversations_are_newest_first_per_account(store: &dyn Store
         vec![(N1.to_string(), id(4))]
     );
 }
+
+/// A STOP or START text is stored with its consent change in one write: both on a new
+/// text, neither on a duplicate, and a newer change (or a newer message on the
+/// conversation) already stored never refuses the text.
+pub async fn record_message_with_consent_stores_both_or_neither(store: &dyn Store) {
+    let (acme, ann) = (account_id("acme"), phone(N1));
+    let change = |opted_out: bool, at: i64| ConsentRecord {
+        opted_out,
+        changed_at: t(at),
+        source: format!("inbound at {at}"),
+    };
+    let consent = async || store.consent(&acme, &ann).await.expect("consent");
+    let record_with = async |message: &MessageRecord, change: &ConsentRecord| {
+        store
+            .record_message_with_consent(message, change)
+            .await
+            .expect("record_message_with_consent")
+    };
+
+    let stop = message("acme", N1, 10, Some("SM10"));
+    assert_eq!(record_with(&stop, &change(true, 10)).await, Recorded::New);
+    assert_eq!(consent().await, Some(change(true, 10)));
+
+    // Twilio's retry of the STOP, as a START of another time: refused, nothing written.
+    let retry = message("acme", N1, 11, Some("SM10"));
+    assert_eq!(
+        record_with(&retry, &change(false, 11)).await,
+        Recorded::Duplicate
+    );
+    assert_eq!(consent().await, Some(change(true, 10)));
+
+    // A newer change is stored (an operator's): a START dated before it keeps it, and the
+    // text is stored all the same, also when a newer message is the conversation's latest.
+    store
+        .set_consent(&acme, &ann, &change(true, 30))
+        .await
+        .expect("set_consent");
+    let newest = message("acme", N1, 40, None);
+    assert_eq!(record(store, &newest).await, Recorded::New);
+    let late_start = message("acme", N1, 20, Some("SM20"));
+    assert_eq!(
+        record_with(&late_start, &change(false, 20)).await,
+        Recorded::New
+    );
+    assert_eq!(consent().await, Some(change(true, 30)));
+    assert_eq!(
+        conversation_ids(store, "acme", N1, 10).await,
+        vec![message_id(40), message_id(20), message_id(10)]
+    );
+    let latest = store
+        .recent_conversations(&acme, 10)
+        .await
+        .expect("recent_conversations");
+    assert_eq!(latest.len(), 1);
+    assert_eq!(latest[0].last_message_id, message_id(40));
+
+    // A newer START is written with its text.
+    let start = message("acme", N1, 50, Some("SM50"));
+    assert_eq!(record_with(&start, &change(false, 50)).await, Recorded::New);
+    assert_eq!(consent().await, Some(change(false, 50)));
+    assert_eq!(
+        store.consent(&acme, &phone(N2)).await.expect("consent"),
+        None
+    );
+}

@@ -133,3 +133,38 @@ pub async fn job_failures_keep_the_latest_until_they_expire(store: &dyn Store) {
     let retention = i64::try_from(JOB_FAILURE_RETENTION.as_millis()).expect("fits");
     assert_eq!(read(QueueName::Send, "m1", 2_000 + retention).await, None);
 }
+
+/// A goal job's first read: the account with whether that goal is disabled.
+pub async fn account_for_goal_reads_the_goals_flag(store: &dyn Store) {
+    let acme = account("acme", &[N1]);
+    let goal = |name: &str| GoalName::parse(name).expect("goal name");
+    let read = async |id: &AccountId, name: &str| {
+        store
+            .account_for_goal(id, &goal(name))
+            .await
+            .expect("account_for_goal")
+    };
+    assert_eq!(read(&acme.id, "replied").await, None);
+
+    put(store, &acme).await;
+    store
+        .disable_goal(&acme.id, &goal("optedout"))
+        .await
+        .expect("disable_goal");
+    store
+        .disable_goal(&account_id("other"), &goal("replied"))
+        .await
+        .expect("disable_goal");
+    let found = |goal_disabled: bool| {
+        Some(AccountForGoal {
+            account: acme.clone(),
+            goal_disabled,
+        })
+    };
+    assert_eq!(read(&acme.id, "replied").await, found(false));
+    assert_eq!(read(&acme.id, "optedout").await, found(true));
+    assert_eq!(read(&account_id("other"), "replied").await, None);
+
+    store.reset_disabled_goals(&acme.id).await.expect("reset");
+    assert_eq!(read(&acme.id, "optedout").await, found(false));
+}

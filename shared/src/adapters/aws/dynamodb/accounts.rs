@@ -1,7 +1,9 @@
 //! Accounts on DynamoDB: the account item, its entry in the account index, and one claim
 //! item per phone number and Messaging Service it lists, so two accounts can never hold
 //! the same sender. An account and all its claims and releases are written in one
-//! transaction guarded by the version read before it (see `try_put_account`).
+//! transaction guarded by the version read before it (see `try_put_account`). Each claim
+//! carries a copy of the account written in that same transaction, so the inbound webhook
+//! reads its account in one request (`account_lookup`).
 
 use std::collections::BTreeSet;
 
@@ -16,7 +18,7 @@ use super::item::{
 };
 use super::{DynamoStore, MAX_RACE_RETRIES, MAX_TRANSACTION_ITEMS};
 use crate::domain::{Account, AccountId, PhoneNumber, canonical_service_sid};
-use crate::ports::store::{AccountStore, StoreError, StoreResult};
+use crate::ports::store::{AccountStore, ReceivingAccount, StoreError, StoreResult};
 
 /// What one optimistic attempt at a write did.
 pub(super) enum Attempt<T> {
@@ -93,12 +95,18 @@ impl DynamoStore {
             .map_err(|e| corrupt(&item, e.to_string()))
     }
 
-    /// A claim item (number or service) for account `me`, written unless another account
-    /// holds it.
-    pub(super) fn claim(&self, key: &Key, me: &AttributeValue) -> StoreResult<TransactWriteItem> {
+    /// A claim item (number or service) for account `me`, with `copy`, the account's JSON
+    /// as the same transaction writes it, written unless another account holds it.
+    pub(super) fn claim(
+        &self,
+        key: &Key,
+        me: &AttributeValue,
+        copy: &AttributeValue,
+    ) -> StoreResult<TransactWriteItem> {
+        let item = item_with(key, [("account_id", me.clone()), ("data", copy.clone())]);
         let put = Put::builder()
             .table_name(&self.table)
-            .set_item(Some(item_with(key, [("account_id", me.clone())])))
+            .set_item(Some(item))
             .condition_expression("attribute_not_exists(pk) OR account_id = :me")
             .expression_attribute_values(":me", me.clone())
             .build()
@@ -162,6 +170,7 @@ impl DynamoStore {
         claims: &Claims,
     ) -> StoreResult<Vec<TransactWriteItem>> {
         let me = s(account.id.as_str());
+        let copy = encode(account, key)?;
         let index = Put::builder()
             .table_name(&self.table)
             .set_item(Some(Key::account_index(&account.id).item()))
@@ -172,10 +181,10 @@ impl DynamoStore {
             TransactWriteItem::builder().put(index).build(),
         ];
         for number in &claims.numbers {
-            items.push(self.claim(&Key::number(number), &me)?);
+            items.push(self.claim(&Key::number(number), &me, &copy)?);
         }
         for service in &claims.services {
-            items.push(self.claim(&Key::service(service), &me)?);
+            items.push(self.claim(&Key::service(service), &me, &copy)?);
         }
         for number in &claims.released_numbers {
             items.push(self.release(&Key::number(number), &me)?);
@@ -277,7 +286,7 @@ fn stored_numbers(item: &Item) -> StoreResult<BTreeSet<PhoneNumber>> {
     list.iter()
         .map(|entry| match entry {
             AttributeValue::S(e164) => {
-                PhoneNumber::parse_e164(e164).map_err(|e| corrupt(item, format!("numbers: {e}")))
+                PhoneNumber::trusted_e164(e164).map_err(|e| corrupt(item, format!("numbers: {e}")))
             }
             _ => Err(corrupt(item, "numbers holds a non-string")),
         })
@@ -323,9 +332,23 @@ impl AccountStore for DynamoStore {
     }
 
     async fn account_by_number(&self, number: &PhoneNumber) -> StoreResult<Option<Account>> {
-        match self.number_owner(number).await? {
-            Some(owner) => self.account(&owner).await,
+        match self.get(&Key::number(number), true).await? {
+            Some(claim) => self.claimed_account(&claim).await,
             None => Ok(None),
+        }
+    }
+
+    async fn receiving_account(
+        &self,
+        number: &PhoneNumber,
+        service_sid: Option<&str>,
+    ) -> StoreResult<Option<ReceivingAccount>> {
+        match service_sid {
+            Some(service) => self.account_by_number_or_service(number, service).await,
+            None => Ok(self
+                .account_by_number(number)
+                .await?
+                .map(ReceivingAccount::OwnsNumber)),
         }
     }
 
@@ -334,16 +357,9 @@ impl AccountStore for DynamoStore {
         service_sid: &str,
     ) -> StoreResult<Option<Account>> {
         let service = canonical_service_sid(service_sid);
-        if let Some(owner) = self.service_owner(&service).await? {
-            return self.account(&owner).await;
-        }
-        if self.services_indexed().await? {
-            return Ok(None);
-        }
-        self.index_stored_services().await?;
-        match self.service_owner(&service).await? {
-            Some(owner) => self.account(&owner).await,
-            None => Ok(None),
+        match self.get(&Key::service(&service), true).await? {
+            Some(claim) => self.claimed_account(&claim).await,
+            None => self.account_by_unclaimed_service(&service).await,
         }
     }
 

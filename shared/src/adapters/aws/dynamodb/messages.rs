@@ -20,7 +20,9 @@ use super::item::{
 use crate::domain::routing::RoutingDecision;
 use crate::domain::{AccountId, MessageRecord, MessageStatus, PhoneNumber, Timestamp};
 use crate::domain::{MessageId, MessageSid};
-use crate::ports::store::{ConversationStore, Recorded, StatusUpdate, StoreError, StoreResult};
+use crate::ports::store::{
+    ConsentRecord, ConversationStore, Recorded, StatusUpdate, StoreError, StoreResult,
+};
 
 pub(super) fn message_item(message: &MessageRecord) -> StoreResult<Item> {
     let key = Key::message(
@@ -76,6 +78,54 @@ fn sid_pointer_item(provider_sid: &str, message: &Key) -> Item {
 }
 
 impl DynamoStore {
+    /// Writes the message and its SID pointer, refusing a duplicate of either, in one
+    /// transaction with `consent_change` (if any) and the conversation summary. Those two
+    /// are written only where their own condition holds (no newer change, no newer
+    /// message): one whose condition fails is dropped and the rest written again, so it
+    /// never refuses the message. At most three attempts.
+    async fn record_message_with(
+        &self,
+        message: &MessageRecord,
+        consent_change: Option<TransactWriteItem>,
+    ) -> StoreResult<Recorded> {
+        let key = Key::message(
+            &message.account,
+            &message.contact_phone,
+            message.id.as_str(),
+        );
+        let mut items =
+            vec![self.transact_put(message_item(message)?, "attribute_not_exists(pk)")?];
+        if let Some(sid) = &message.provider_sid {
+            items.push(self.transact_put(
+                sid_pointer_item(sid.as_str(), &key),
+                "attribute_not_exists(pk)",
+            )?);
+        }
+        let message_items = items.len();
+        items.extend(consent_change);
+        items.push(self.conversation_summary_put(message)?);
+        let context = format!("TransactWriteItems record_message {key}");
+        loop {
+            let err = match self.transact(items.clone()).await {
+                Ok(()) => return Ok(Recorded::New),
+                Err(err) => err,
+            };
+            let reasons = cancellation_reasons(&context, err)?;
+            if (0..message_items).any(|i| reason_is(&reasons, i, CONDITION_FAILED)) {
+                return Ok(Recorded::Duplicate);
+            }
+            let refused: Vec<usize> = (message_items..items.len())
+                .filter(|&i| reason_is(&reasons, i, CONDITION_FAILED))
+                .collect();
+            if refused.is_empty() {
+                return Err(cancelled_error(&context, &reasons));
+            }
+            for i in refused.into_iter().rev() {
+                items.remove(i);
+            }
+        }
+    }
+
     /// The key of the message a provider SID points at.
     async fn message_key_by_sid(&self, provider_sid: &str) -> StoreResult<Option<Key>> {
         let Some(pointer) = self.get(&Key::sid(provider_sid), true).await? else {
@@ -141,40 +191,16 @@ impl DynamoStore {
 #[async_trait]
 impl ConversationStore for DynamoStore {
     async fn record_message(&self, message: &MessageRecord) -> StoreResult<Recorded> {
-        let key = Key::message(
-            &message.account,
-            &message.contact_phone,
-            message.id.as_str(),
-        );
-        let mut items =
-            vec![self.transact_put(message_item(message)?, "attribute_not_exists(pk)")?];
-        if let Some(sid) = &message.provider_sid {
-            items.push(self.transact_put(
-                sid_pointer_item(sid.as_str(), &key),
-                "attribute_not_exists(pk)",
-            )?);
-        }
-        let message_items = items.len();
-        items.push(self.conversation_summary_put(message)?);
-        let context = format!("TransactWriteItems record_message {key}");
-        // At most twice: the second time without the summary, when a newer message already
-        // is the conversation's latest.
-        loop {
-            let with_summary = items.len() > message_items;
-            let err = match self.transact(items.clone()).await {
-                Ok(()) => return Ok(Recorded::New),
-                Err(err) => err,
-            };
-            let reasons = cancellation_reasons(&context, err)?;
-            if (0..message_items).any(|i| reason_is(&reasons, i, CONDITION_FAILED)) {
-                return Ok(Recorded::Duplicate);
-            }
-            if with_summary && reason_is(&reasons, message_items, CONDITION_FAILED) {
-                items.truncate(message_items);
-                continue;
-            }
-            return Err(cancelled_error(&context, &reasons));
-        }
+        self.record_message_with(message, None).await
+    }
+
+    async fn record_message_with_consent(
+        &self,
+        message: &MessageRecord,
+        consent: &ConsentRecord,
+    ) -> StoreResult<Recorded> {
+        let change = self.consent_put(&message.account, &message.contact_phone, consent)?;
+        self.record_message_with(message, Some(change)).await
     }
 
     async fn conversation(

@@ -155,7 +155,7 @@ impl OptOutStore for DynamoStore {
 }
 
 fn decode_opt_out(item: &Item) -> StoreResult<OptOut> {
-    let phone = PhoneNumber::parse_e164(string_attr(item, "gsi1sk")?)
+    let phone = PhoneNumber::trusted_e164(string_attr(item, "gsi1sk")?)
         .map_err(|e| corrupt(item, format!("gsi1sk: {e}")))?;
     let record: ConsentRecord = decode(item)?;
     Ok(OptOut {

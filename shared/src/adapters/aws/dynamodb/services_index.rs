@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 
 use super::accounts::Attempt;
 use super::errors::{build_error, cancellation_reasons, cancelled_error, lost_race};
-use super::item::{Key, decode, n, number_attr, s};
+use super::item::{Key, decode, encode, n, number_attr, s};
 use super::{DynamoStore, MAX_RACE_RETRIES, MAX_TRANSACTION_ITEMS};
 use crate::domain::{Account, AccountId};
 use crate::ports::store::{AccountStore, StoreError, StoreResult};
@@ -78,7 +78,7 @@ impl DynamoStore {
                 limit: MAX_TRANSACTION_ITEMS - 1,
             });
         }
-        let items = self.index_services_items(&key, id, version, &claimable)?;
+        let items = self.index_services_items(&key, id, &account, version, &claimable)?;
         let context = format!("TransactWriteItems index services of {id}");
         let err = match self.transact(items).await {
             Ok(()) => return Ok(Attempt::Done(())),
@@ -118,10 +118,13 @@ impl DynamoStore {
         &self,
         key: &Key,
         id: &AccountId,
+        account: &Account,
         version: i64,
         claimable: &[String],
     ) -> StoreResult<Vec<TransactWriteItem>> {
         let me = s(id.as_str());
+        // The account's data is unchanged: the claims carry the copy it already has.
+        let copy = encode(account, key)?;
         let list = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key.item()))
@@ -137,7 +140,7 @@ impl DynamoStore {
             .map_err(build_error)?;
         let mut items = vec![TransactWriteItem::builder().update(list).build()];
         for service in claimable {
-            items.push(self.claim(&Key::service(service), &me)?);
+            items.push(self.claim(&Key::service(service), &me, &copy)?);
         }
         Ok(items)
     }

@@ -11,7 +11,7 @@ use super::{
 };
 use crate::adapters::embedded::open_read_table;
 use crate::domain::{Account, AccountId, PhoneNumber, canonical_service_sid};
-use crate::ports::store::{AccountStore, StoreError, StoreResult};
+use crate::ports::store::{AccountStore, ReceivingAccount, StoreError, StoreResult};
 
 /// The owner recorded in a claim table (numbers or services) under `key`, if any.
 fn claim_owner(
@@ -148,6 +148,25 @@ impl AccountStore for EmbeddedStore {
                 }
             })
             .await
+    }
+
+    /// The number read first, in its own read transaction, as the DynamoDB backend reads
+    /// both claims in one request: a local read costs no round trip.
+    async fn receiving_account(
+        &self,
+        number: &PhoneNumber,
+        service_sid: Option<&str>,
+    ) -> StoreResult<Option<ReceivingAccount>> {
+        if let Some(owner) = self.account_by_number(number).await? {
+            return Ok(Some(ReceivingAccount::OwnsNumber(owner)));
+        }
+        let Some(service) = service_sid else {
+            return Ok(None);
+        };
+        Ok(self
+            .account_by_messaging_service(service)
+            .await?
+            .map(ReceivingAccount::ListsService))
     }
 
     async fn account_by_messaging_service(

@@ -4,14 +4,40 @@ use std::collections::BTreeSet;
 
 use async_trait::async_trait;
 
-use super::{DISABLED_GOALS, EmbeddedStore, pair_key};
+use super::{ACCOUNTS, DISABLED_GOALS, EmbeddedStore, get_json, pair_key};
 use crate::adapters::embedded::open_read_table;
 use crate::domain::AccountId;
 use crate::domain::GoalName;
-use crate::ports::store::{GoalStore, StoreResult};
+use crate::ports::store::{AccountForGoal, GoalStore, StoreResult};
 
 #[async_trait]
 impl GoalStore for EmbeddedStore {
+    async fn account_for_goal(
+        &self,
+        account: &AccountId,
+        call_name: &GoalName,
+    ) -> StoreResult<Option<AccountForGoal>> {
+        let (id, goal_key) = (account.to_string(), pair_key(account, call_name.as_str()));
+        self.db
+            .read(move |tx| {
+                let Some(accounts) = open_read_table(tx, ACCOUNTS)? else {
+                    return Ok(None);
+                };
+                let Some(account) = get_json(&accounts, &id)? else {
+                    return Ok(None);
+                };
+                let goal_disabled = match open_read_table(tx, DISABLED_GOALS)? {
+                    Some(goals) => goals.get(goal_key.as_str())?.is_some(),
+                    None => false,
+                };
+                Ok(Some(AccountForGoal {
+                    account,
+                    goal_disabled,
+                }))
+            })
+            .await
+    }
+
     async fn disable_goal(&self, account: &AccountId, call_name: &GoalName) -> StoreResult<()> {
         let key = pair_key(account, call_name.as_str());
         self.db

@@ -4,12 +4,16 @@
 use async_trait::async_trait;
 use redb::{ReadableTable, WriteTransaction};
 
-use super::{EmbeddedStore, MESSAGES, SIDS, decode, encode, get_json, message_prefix, modify_json};
+use super::{
+    EmbeddedStore, MESSAGES, SIDS, decode, encode, get_json, message_prefix, modify_json, pair_key,
+};
 use crate::adapters::embedded::open_read_table;
 use crate::domain::routing::RoutingDecision;
 use crate::domain::{AccountId, MessageRecord, MessageStatus, PhoneNumber, Timestamp};
 use crate::domain::{MessageId, MessageSid};
-use crate::ports::store::{ConversationStore, Recorded, StatusUpdate, StoreError, StoreResult};
+use crate::ports::store::{
+    ConsentRecord, ConversationStore, Recorded, StatusUpdate, StoreError, StoreResult,
+};
 
 /// `record_message` inside the caller's write transaction.
 pub(super) fn insert_message(
@@ -64,6 +68,24 @@ impl ConversationStore for EmbeddedStore {
     async fn record_message(&self, message: &MessageRecord) -> StoreResult<Recorded> {
         let message = message.clone();
         self.db.write(move |tx| insert_message(tx, &message)).await
+    }
+
+    async fn record_message_with_consent(
+        &self,
+        message: &MessageRecord,
+        consent: &ConsentRecord,
+    ) -> StoreResult<Recorded> {
+        let (message, consent) = (message.clone(), consent.clone());
+        self.db
+            .write(move |tx| {
+                let recorded = insert_message(tx, &message)?;
+                if recorded == Recorded::New {
+                    let key = pair_key(&message.account, message.contact_phone.as_str());
+                    super::consent::write_consent(tx, &key, &consent)?;
+                }
+                Ok(recorded)
+            })
+            .await
     }
 
     async fn conversation(

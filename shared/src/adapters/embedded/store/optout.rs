@@ -83,7 +83,7 @@ impl OptOutStore for EmbeddedStore {
                     if !record.opted_out {
                         continue;
                     }
-                    let phone = PhoneNumber::parse_e164(&key[prefix.len()..]).map_err(|e| {
+                    let phone = PhoneNumber::trusted_e164(&key[prefix.len()..]).map_err(|e| {
                         StoreError::Corrupt {
                             key: key.to_string(),
                             detail: e.to_string(),
