@@ -10,7 +10,9 @@ use smsflow_shared::config::FunctionEnv;
 use smsflow_shared::domain::PhoneNumber;
 use smsflow_shared::handlers::consumer;
 
-#[tokio::main]
+// One thread: a Lambda instance handles one event at a time, and the work is waiting on
+// the network (BENCHMARKS.md, "Cold start").
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let env = FunctionEnv::from_env()?;

@@ -3,14 +3,16 @@
 
 use std::sync::Arc;
 
-use smsflow_shared::adapters::aws::wiring::app_from_env;
+use smsflow_shared::adapters::aws::wiring::FunctionWiring;
 use smsflow_shared::config::FunctionEnv;
 use smsflow_shared::handlers::http;
 
-#[tokio::main]
+// One thread: a Lambda instance handles one event at a time, and the work is waiting on
+// the network (BENCHMARKS.md, "Cold start").
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
     let env = FunctionEnv::from_env()?;
-    let app = Arc::new(app_from_env(&env).await?);
+    let app = Arc::new(FunctionWiring::from_env(&env).await.into_app());
     lambda_http::run(http::with_fallback(http::inbound_sms(app))).await
 }

@@ -5,15 +5,17 @@ use std::sync::Arc;
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use smsflow_shared::adapters::aws::wiring::app_from_env;
+use smsflow_shared::adapters::aws::wiring::FunctionWiring;
 use smsflow_shared::config::FunctionEnv;
 use smsflow_shared::handlers::consumer;
 
-#[tokio::main]
+// One thread: a Lambda instance handles one event at a time, and the work is waiting on
+// the network (BENCHMARKS.md, "Cold start").
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let env = FunctionEnv::from_env()?;
-    let app = Arc::new(app_from_env(&env).await?);
+    let app = Arc::new(FunctionWiring::from_env(&env).await.with_sms()?.into_app());
     lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| {
         let app = app.clone();
         async move { Ok::<SqsBatchResponse, Error>(consumer::send_worker(&app, event.payload).await) }

@@ -11,4 +11,5 @@ mod queue_limits;
 #[cfg(test)]
 pub(crate) mod test_support;
 pub mod twilio;
+pub mod unwired;
 pub mod webhook_crm;
