@@ -60,12 +60,18 @@ def twilio_signature(url: str, params: list) -> str:
     return base64.b64encode(digest).decode()
 
 
-def start_stack(bin_dir: Path, state: Path) -> tuple[subprocess.Popen, dict]:
-    runner = subprocess.Popen(
-        [str(bin_dir / "smsflow-stack"), "up", "--root", str(ROOT), "--bin-dir", str(bin_dir),
-         "--state-dir", str(state), "--port-base", "0", "--stack-name", "bench"],
-        stdout=subprocess.PIPE, stderr=open(state / "runner.log", "w"), text=True,
-    )
+def start_stack(bin_dir: Path, state: Path, config: Path | None = None,
+                template: Path | None = None) -> tuple[subprocess.Popen, dict]:
+    """`smsflow-stack up` on free ports; `config` and `template` default to the runner's
+    (smsflow.example.toml, template.yaml)."""
+    args = [str(bin_dir / "smsflow-stack"), "up", "--root", str(ROOT), "--bin-dir", str(bin_dir),
+            "--state-dir", str(state), "--port-base", "0", "--stack-name", "bench"]
+    if config is not None:
+        args += ["--config", str(config)]
+    if template is not None:
+        args += ["--template", str(template)]
+    runner = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=open(state / "runner.log", "w"),
+                              text=True)
     text = ""
     assert runner.stdout is not None
     for line in runner.stdout:
