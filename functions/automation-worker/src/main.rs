@@ -16,9 +16,8 @@ use smsflow_shared::handlers::consumer;
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let env = FunctionEnv::from_env()?;
-    // Load the numbering plan on its own thread while the runtime fetches the first event:
-    // its jobs read the numbers the CRM holds (BENCHMARKS.md, "Phone numbers").
-    std::thread::spawn(PhoneNumber::warm_up);
+    // Before the first event: its jobs read the numbers the CRM holds.
+    PhoneNumber::load_numbering_plan_in_background();
     let app = Arc::new(app_from_env(&env).await?);
     lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| {
         let app = app.clone();

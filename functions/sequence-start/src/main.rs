@@ -14,10 +14,8 @@ use smsflow_shared::handlers::http;
 async fn main() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
     let env = FunctionEnv::from_env()?;
-    // Load the numbering plan on its own thread while the runtime fetches the first event:
-    // a start reads the contact's number in the account's country (BENCHMARKS.md, "Phone
-    // numbers").
-    std::thread::spawn(PhoneNumber::warm_up);
+    // Before the first event: a start reads the contact's number in the account's country.
+    PhoneNumber::load_numbering_plan_in_background();
     let app = Arc::new(FunctionWiring::from_env(&env).await.with_crm()?.into_app());
     lambda_http::run(http::with_fallback(http::sequence_start(app))).await
 }
