@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
+use smsflow_shared::adapters::aws::function_logs;
 use smsflow_shared::adapters::aws::wiring::app_from_env;
 use smsflow_shared::config::FunctionEnv;
 use smsflow_shared::domain::PhoneNumber;
@@ -14,7 +15,7 @@ use smsflow_shared::handlers::consumer;
 // the network (BENCHMARKS.md, "Cold start").
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    function_logs::init();
     let env = FunctionEnv::from_env()?;
     // Before the first event: its jobs read the numbers the CRM holds.
     PhoneNumber::load_numbering_plan_in_background();

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use smsflow_shared::adapters::aws::function_logs;
 use smsflow_shared::adapters::aws::wiring::FunctionWiring;
 use smsflow_shared::config::FunctionEnv;
 use smsflow_shared::handlers::http;
@@ -11,7 +12,7 @@ use smsflow_shared::handlers::http;
 // the network (BENCHMARKS.md, "Cold start").
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    lambda_http::tracing::init_default_subscriber();
+    function_logs::init();
     let env = FunctionEnv::from_env()?;
     let app = Arc::new(FunctionWiring::from_env(&env).await.into_app());
     lambda_http::run(http::with_fallback(http::inbound_sms(app))).await

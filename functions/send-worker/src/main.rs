@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
+use smsflow_shared::adapters::aws::function_logs;
 use smsflow_shared::adapters::aws::wiring::FunctionWiring;
 use smsflow_shared::config::FunctionEnv;
 use smsflow_shared::handlers::consumer;
@@ -13,7 +14,7 @@ use smsflow_shared::handlers::consumer;
 // the network (BENCHMARKS.md, "Cold start").
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    function_logs::init();
     let env = FunctionEnv::from_env()?;
     let app = Arc::new(FunctionWiring::from_env(&env).await.with_sms()?.into_app());
     lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| {

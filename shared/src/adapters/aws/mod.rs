@@ -1,7 +1,8 @@
-//! AWS adapters: DynamoDB, SQS, SES v2, and the wiring that builds the application from a
-//! function's environment.
+//! AWS adapters: DynamoDB, SQS, SES v2, the wiring that builds the application from a
+//! function's environment, and the functions' logs.
 
 pub mod dynamodb;
+pub mod function_logs;
 pub mod ses;
 pub mod sqs;
 pub mod wiring;
