@@ -9,7 +9,9 @@ each figure is one path's own latency:
   until the automation worker's SES SendEmail call for it (the runner's AWS call log);
 - CRM POST -> Twilio accept: a send request posted to campaign-send's function URL, until
   the Twilio stand-in accepted the message (its accept time); sent from the toll-free number
-  (3 segments/s) and spaced so pacing never holds a message;
+  (3 segments/s) and spaced so pacing never holds a message; with how much of it the path's
+  AWS calls took (the runner's call log: arrival to moto's answer) and, of that, how long its
+  DynamoDB calls waited for their turn behind other functions' calls;
 - the webhook's own answer time;
 - each function's cold start (init, first event), from the runner's records; sequence-start's
   first event is a start of a sequence the account lacks (account and key checked, refused).
@@ -116,11 +118,22 @@ def inbound_to_email(urls: dict, runs: int) -> tuple[list, list]:
     return latencies, answers
 
 
-def crm_to_accept(urls: dict, runs: int) -> list:
+def aws_time_on_path(calls_made: list, functions: set, until_ms: float) -> tuple[float, float]:
+    """The time a path's AWS calls took (arrival at the runner to moto's answer) and, of that,
+    how long its DynamoDB calls waited for their turn (the runner sends them one at a time);
+    queue polls are left out (a long poll waits by design)."""
+    on_path = [c for c in calls_made if c["function"] in functions and c["at_ms"] <= until_ms
+               and c["operation"] != "SQS.ReceiveMessage" and c.get("took_ms") is not None]
+    return (sum(c["took_ms"] for c in on_path), sum(c.get("turn_wait_ms") or 0 for c in on_path))
+
+
+def crm_to_accept(urls: dict, runs: int) -> tuple[list, list, list]:
+    """Each send's latency, its AWS calls' time, and of that the DynamoDB turn waits."""
     send_url = urls["function_urls"]["CampaignSendFunction"]["local"] + "/crm/acme/send?key=" + SEND_KEY
-    latencies = []
+    latencies, aws, turns = [], [], []
     for i in range(runs):
         phone = f"+1415556{i:04d}"
+        before = len(get(urls["sandbox"] + "/_stack/aws-calls")["calls"])
         t0 = time.time()
         status, body = post(send_url, [("phone", phone), ("message", f"Bench {i}"),
                                        ("type", "transactional"), ("from", TOLL_FREE)])
@@ -129,7 +142,12 @@ def crm_to_accept(urls: dict, runs: int) -> list:
                                        if m["to"] == phone])
         latencies.append(accepted[0]["accepted_at"] - t0 * 1000)
         time.sleep(0.4)  # the toll-free number's next slot: no pacing wait in the figure
-    return latencies
+        took, waited = aws_time_on_path(get(urls["sandbox"] + "/_stack/aws-calls")["calls"][before:],
+                                        {"CampaignSendFunction", "SendWorkerFunction"},
+                                        accepted[0]["accepted_at"])
+        aws.append(took)
+        turns.append(waited)
+    return latencies, aws, turns
 
 
 def summary(name: str, values: list) -> str:
@@ -151,7 +169,7 @@ def main() -> None:
         up_seconds = time.time() - began
         try:
             email, answers = inbound_to_email(urls, args.runs)
-            accept = crm_to_accept(urls, args.runs)
+            accept, accept_aws, accept_turns = crm_to_accept(urls, args.runs)
             start_url = urls["function_urls"]["SequenceStartFunction"]["local"]
             status, body = post(f"{start_url}/crm/acme/sequences/none/start?key={SEND_KEY}",
                                 [("contactId", "1")])
@@ -167,6 +185,8 @@ def main() -> None:
     print(summary("inbound text -> forwarded e-mail (SES SendEmail)", email))
     print(summary("inbound webhook answer (HTTP API front -> inbound-sms)", answers))
     print(summary("CRM POST -> Twilio accept", accept))
+    print(summary("  of which its AWS calls (runner to moto and back)", accept_aws))
+    print(summary("  of which DynamoDB calls waiting their turn", accept_turns))
     print()
     print("| function | instances started | init ms (first instance) | first event ms | cold = init + first event |")
     print("|---|---|---|---|---|")

@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -44,7 +44,12 @@ pub struct CallRecord {
     pub allowed: bool,
     /// Why not, in AWS's words.
     pub denial: Option<String>,
+    /// When the call reached the runner.
     pub at_ms: u64,
+    /// How long a DynamoDB call waited for its turn (the runner sends them one at a time).
+    pub turn_wait_ms: Option<u64>,
+    /// From arrival to moto's answer, the turn included; none for a refused call.
+    pub took_ms: Option<u64>,
 }
 
 pub struct AwsProxy {
@@ -78,11 +83,25 @@ impl AwsProxy {
         self.calls.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    fn record(&self, record: CallRecord) {
-        self.calls
+    /// Records the call; its index, for [`AwsProxy::timed`].
+    fn record(&self, record: CallRecord) -> usize {
+        let mut calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
+        calls.push(record);
+        calls.len() - 1
+    }
+
+    /// Adds to a recorded call what its turn and moto took.
+    fn timed(&self, index: usize, turn_wait: Option<Duration>, took: Duration) {
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        if let Some(call) = self
+            .calls
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .push(record);
+            .get_mut(index)
+        {
+            call.turn_wait_ms = turn_wait.map(ms);
+            call.took_ms = Some(ms(took));
+        }
     }
 
     /// The first check the caller's role does not allow, in AWS's words.
@@ -184,13 +203,16 @@ async fn handle(
         }
     };
     let refusal = proxy.refusal(caller, &authorisation);
-    proxy.record(CallRecord {
+    let arrived = Instant::now();
+    let index = proxy.record(CallRecord {
         function: caller.function.clone(),
         operation: authorisation.operation.clone(),
         checks: authorisation.checks.clone(),
         allowed: refusal.is_none(),
         denial: refusal.clone(),
         at_ms: now_ms(),
+        turn_wait_ms: None,
+        took_ms: None,
     });
     if let Some(message) = refusal {
         tracing::error!(function = %caller.function, operation = %authorisation.operation, %message, "AccessDenied");
@@ -199,12 +221,18 @@ async fn handle(
     if let Some(message) = sqs_rules::refused_body(&authorisation.operation, &body) {
         return sqs_refusal(&message);
     }
-    if authorisation.operation.starts_with("DynamoDB.") {
+    let (answer, turn_wait) = if authorisation.operation.starts_with("DynamoDB.") {
         let _turn = proxy.dynamodb_turn.lock().await;
-        proxy.forward(method, &uri, &headers, body).await
+        let turn_wait = arrived.elapsed();
+        (
+            proxy.forward(method, &uri, &headers, body).await,
+            Some(turn_wait),
+        )
     } else {
-        proxy.forward(method, &uri, &headers, body).await
-    }
+        (proxy.forward(method, &uri, &headers, body).await, None)
+    };
+    proxy.timed(index, turn_wait, arrived.elapsed());
+    answer
 }
 
 /// SQS's answer to a request it refuses as invalid.

@@ -113,7 +113,7 @@ pub async fn receive(app: &App, request: &WebhookRequest) -> Result<CallbackOutc
         app.clock.as_ref(),
         app.store.as_ref(),
         &account,
-        sid,
+        (sid, by_sid.as_ref()),
         status,
         error_code,
     )
@@ -199,19 +199,37 @@ async fn attach_sid_from_url(
 }
 
 /// Applies the status forward-only: the message it moved (or whose move this repeats, to
-/// complete its effects), or the answer for a status that came too late.
+/// complete its effects), or the answer for a status that came too late. A message already
+/// found by its SID is addressed by its key, which saves reading the SID's pointer again.
 async fn applied(
     clock: &dyn Clock,
     conversations: &dyn ConversationStore,
     account: &Account,
-    sid: &MessageSid,
+    (sid, found): (&MessageSid, Option<&MessageRecord>),
     status: MessageStatus,
     error_code: Option<u32>,
 ) -> Result<Result<MessageRecord, CallbackOutcome>, StatusError> {
-    let update = conversations
-        .apply_status(sid, status, error_code, clock.now())
-        .await
-        .map_err(|e| backend("apply status", &e))?;
+    let now = clock.now();
+    let update = match found {
+        Some(message) => {
+            conversations
+                .apply_status_by_id(
+                    &message.account,
+                    &message.contact_phone,
+                    &message.id,
+                    status,
+                    error_code,
+                    now,
+                )
+                .await
+        }
+        None => {
+            conversations
+                .apply_status(sid, status, error_code, now)
+                .await
+        }
+    }
+    .map_err(|e| backend("apply status", &e))?;
     Ok(match update {
         StatusUpdate::Advanced(message) => {
             crate::metrics::delivery(&account.id, status, message.error_code.or(error_code));

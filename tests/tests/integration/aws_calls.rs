@@ -95,7 +95,7 @@ async fn inbound_webhook_aws_calls() {
 }
 
 #[tokio::test]
-async fn send_request_and_send_aws_calls() {
+async fn send_request_send_and_status_aws_calls() {
     use smsflow_shared::domain::send_request::SendFields;
     use smsflow_shared::jobs::SendJob;
     use smsflow_shared::ports::{QueueName, QueueReceiver};
@@ -151,6 +151,51 @@ async fn send_request_and_send_aws_calls() {
             "UpdateItem",   // a slot among the sender's actual sends
             "TransactWriteItems", // the attempt against the phone's opt-out, and the message
             "TransactWriteItems", // its provider SID, the admission slot back, the outcome
+        ]
+    );
+
+    // Twilio's `delivered` callback for it, at the URL the worker gave Twilio.
+    let sent = app
+        .store
+        .message(&job.account, &job.to, &job.message_id)
+        .await
+        .expect("read")
+        .expect("the message");
+    let sid = sent.provider_sid.expect("sent with a SID");
+    let url = format!(
+        "https://sms.example.com/twilio/status?account={}&message={}",
+        job.account, job.message_id
+    );
+    let callback = twilio::webhook_request(
+        &url,
+        &[
+            ("AccountSid", ACME_TWILIO_SID),
+            ("MessageSid", sid.as_str()),
+            ("MessageStatus", "delivered"),
+            ("To", sent.contact_phone.as_str()),
+            ("From", &sent.our_sender),
+        ],
+    );
+    moto.take_calls();
+    smsflow_shared::usecases::status::receive(app, &callback)
+        .await
+        .expect("applied");
+    let calls = moto.take_calls();
+    println!(
+        "delivered callback: {} calls: {}",
+        calls.len(),
+        calls.join(", ")
+    );
+    assert_eq!(
+        calls,
+        [
+            "GetItem",    // the SID's pointer
+            "GetItem",    // the message it points at: its account
+            "GetItem",    // the account: the token the signature is checked with
+            "UpdateItem", // the status, forward only, addressed by the message's key
+            "PutItem",    // the claim that records the phone event once
+            "GetItem",    // the phone's health
+            "UpdateItem", // the claim's answer, for repeats
         ]
     );
 }
