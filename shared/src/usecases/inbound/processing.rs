@@ -357,24 +357,11 @@ fn forward_email(
     from: crate::domain::EmailAddress,
     to: crate::domain::EmailAddress,
 ) -> Email {
-    let name = contact
-        .and_then(|c| {
-            let first = c
-                .first_name
-                .as_deref()
-                .filter(|n| *n != AUTO_CREATED_FIRST_NAME);
-            match (first, c.last_name.as_deref()) {
-                (Some(f), Some(l)) => Some(format!("{f} {l}")),
-                (Some(f), None) => Some(f.to_string()),
-                (None, Some(l)) => Some(l.to_string()),
-                (None, None) => None,
-            }
-        })
-        .unwrap_or_else(|| "Unknown sender".to_string());
-    let mut body = format!(
-        "{name} ({}) texted {}:\n\n{}\n",
-        text.from, text.to, text.body
-    );
+    let sender = match sender_label(contact) {
+        Some(label) => format!("{label} ({})", text.from),
+        None => text.from.to_string(),
+    };
+    let mut body = format!("{sender} texted {}:\n\n{}\n", text.to, text.body);
     if !text.media_urls.is_empty() {
         body.push_str("\nMedia:\n");
         for url in &text.media_urls {
@@ -390,7 +377,68 @@ fn forward_email(
         from,
         to: vec![to],
         reply_to: contact.and_then(|c| c.email.clone()),
-        subject: format!("SMS from {name} ({})", text.from),
+        subject: format!("SMS from {sender}"),
         text: body,
+    }
+}
+
+/// Who texted, as the forward names them: the contact's name, else its e-mail address (an
+/// auto-created contact has a placeholder name and often an address), else nothing.
+fn sender_label(contact: Option<&Contact>) -> Option<String> {
+    let contact = contact?;
+    let first = (contact.first_name.as_deref()).filter(|n| *n != AUTO_CREATED_FIRST_NAME);
+    match (first, contact.last_name.as_deref()) {
+        (Some(first), Some(last)) => Some(format!("{first} {last}")),
+        (Some(name), None) | (None, Some(name)) => Some(name.to_string()),
+        (None, None) => contact.email.as_ref().map(|email| email.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{AUTO_CREATED_FIRST_NAME, sender_label};
+    use crate::domain::{ContactId, EmailAddress};
+    use crate::ports::Contact;
+
+    #[test]
+    fn the_forward_names_the_sender_by_what_is_known() {
+        // (first name, last name, e-mail, label)
+        let cases = [
+            (
+                Some("Jane"),
+                Some("Doe"),
+                Some("jane@example.com"),
+                Some("Jane Doe"),
+            ),
+            (Some("Jane"), None, None, Some("Jane")),
+            (None, Some("Doe"), None, Some("Doe")),
+            (
+                Some(AUTO_CREATED_FIRST_NAME),
+                None,
+                Some("ann@example.com"),
+                Some("ann@example.com"),
+            ),
+            (None, None, Some("ann@example.com"), Some("ann@example.com")),
+            (Some(AUTO_CREATED_FIRST_NAME), None, None, None),
+        ];
+        for (first, last, email, label) in cases {
+            let contact = Contact {
+                id: ContactId::new("7"),
+                first_name: first.map(String::from),
+                last_name: last.map(String::from),
+                email: email.map(|e| EmailAddress::parse(e).expect("address")),
+                phone: None,
+                owner_id: None,
+                tags: Vec::new(),
+                custom_fields: Default::default(),
+                time_zone: None,
+            };
+            assert_eq!(
+                sender_label(Some(&contact)).as_deref(),
+                label,
+                "{first:?} {last:?} {email:?}"
+            );
+        }
+        assert_eq!(sender_label(None), None, "not a contact");
     }
 }
