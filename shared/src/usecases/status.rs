@@ -113,7 +113,8 @@ pub async fn receive(app: &App, request: &WebhookRequest) -> Result<CallbackOutc
         app.clock.as_ref(),
         app.store.as_ref(),
         &account,
-        (sid, by_sid.as_ref()),
+        sid,
+        by_sid.as_ref(),
         status,
         error_code,
     )
@@ -205,7 +206,8 @@ async fn applied(
     clock: &dyn Clock,
     conversations: &dyn ConversationStore,
     account: &Account,
-    (sid, found): (&MessageSid, Option<&MessageRecord>),
+    sid: &MessageSid,
+    found: Option<&MessageRecord>,
     status: MessageStatus,
     error_code: Option<u32>,
 ) -> Result<Result<MessageRecord, CallbackOutcome>, StatusError> {
