@@ -38,6 +38,16 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 log "binaries (cargo build --bins)"
 cargo build --workspace --bins --locked
 
+# The README's run command must reuse this build, not compile its own feature set.
+log "run command shares the build (cargo build --bin smsflow)"
+run_build=$(cargo build --bin smsflow --locked 2>&1)
+printf '%s\n' "$run_build"
+if grep -q '^ *Compiling' <<<"$run_build"; then
+  echo "the README's run command compiled crates the test build had built: the default" >&2
+  echo "members' features differ from the workspace's (see README, 'Two commands')" >&2
+  exit 1
+fi
+
 log "tests"
 if command -v cargo-nextest >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast
