@@ -17,6 +17,7 @@ mod lambda_events;
 mod local_sandbox;
 mod local_server;
 mod mail_conformance;
+mod openapi;
 mod queue_conformance;
 mod send_requests;
 mod sending;
