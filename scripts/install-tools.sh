@@ -3,7 +3,8 @@
 # a venv at the repository root (.venv), so nothing depends on what a machine happens
 # to have installed by hand.
 #
-#   scripts/install-tools.sh              moto server, cfn-lint, AWS SAM CLI
+#   scripts/install-tools.sh              moto server, cfn-lint, AWS SAM CLI,
+#                                         openapi-spec-validator
 #   scripts/install-tools.sh --sam-build  ... plus cargo-lambda and zig (for `sam build`)
 #
 # Idempotent: a stamp file keyed by the pins makes a second run a fast no-op.
@@ -19,7 +20,8 @@ venv="$repo_root/.venv"
 # FunctionResponseTypes or MaximumConcurrency 1).
 moto_pin='moto[server]==5.2.1'
 moto_fallback='moto[server]>=5.2,<6'
-base_pins=("cfn-lint==1.53.3" "aws-sam-cli==1.170.0")
+# openapi-spec-validator checks docs/openapi.yaml against the OpenAPI 3.1 specification.
+base_pins=("cfn-lint==1.53.3" "aws-sam-cli==1.170.0" "openapi-spec-validator==0.9.0")
 # cargo-lambda's wheel depends on an unpinned ziglang; zig 0.16's `ar` breaks C crates
 # (ring, aws-lc-sys), so pin the last good one.
 sam_build_pins=("cargo-lambda==1.9.2" "ziglang==0.15.2")

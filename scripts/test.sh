@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: ./scripts/test.sh
 #
-# Installs what it needs (moto, cfn-lint, SAM CLI into .venv), starts moto on a free
-# loopback port for the AWS adapter conformance suites, runs formatting and lint checks,
-# every test of the workspace (the end-to-end suite also on the stack runner: each stack
-# scenario creates template.yaml in its own moto), and the SAM template checks; stops moto
-# on the way out.
+# Installs what it needs (moto, cfn-lint, SAM CLI, openapi-spec-validator into .venv),
+# starts moto on a free loopback port for the AWS adapter conformance suites, runs
+# formatting and lint checks, every test of the workspace (the end-to-end suite also on
+# the stack runner: each stack scenario creates template.yaml in its own moto), the SAM
+# template checks and the OpenAPI document's; stops moto on the way out.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -57,5 +57,8 @@ fi
 
 log "SAM template"
 ./scripts/check-template.sh
+
+log "OpenAPI document (docs/openapi.yaml)"
+.venv/bin/openapi-spec-validator docs/openapi.yaml
 
 log "all checks passed"
