@@ -167,7 +167,19 @@ impl Validator {
         if length > MAX_BODY_LENGTH {
             self.problem(at, ProblemKind::MessageTooLong { length });
         }
-        self.problems.len() == before
+        let ok = self.problems.len() == before;
+        self.gaps(at, message);
+        ok
+    }
+
+    /// Warns of each field that leaves a gap in the text when the contact has no value
+    /// for it (an auto-created contact has no name). The id is never empty.
+    fn gaps(&mut self, at: Option<&str>, message: &str) {
+        for field in merge::fields_that_can_leave_a_gap(message) {
+            if field != "Contact.Id" {
+                self.problem(at, ProblemKind::MergeCanLeaveGap { field });
+            }
+        }
     }
 
     fn media(&mut self, at: Option<&str>, media: &[String]) -> Option<Vec<String>> {
