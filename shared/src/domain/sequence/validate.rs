@@ -173,6 +173,7 @@ impl Validator {
             // Reachability means something only once every reference resolves.
             self.graph(&steps);
         }
+        self.gaps(&steps);
         Some(steps)
     }
 

@@ -167,17 +167,22 @@ impl Validator {
         if length > MAX_BODY_LENGTH {
             self.problem(at, ProblemKind::MessageTooLong { length });
         }
-        let ok = self.problems.len() == before;
-        self.gaps(at, message);
-        ok
+        self.problems.len() == before
     }
 
-    /// Warns of each field that leaves a gap in the text when the contact has no value
-    /// for it (an auto-created contact has no name). The id is never empty.
-    fn gaps(&mut self, at: Option<&str>, message: &str) {
-        for field in merge::fields_that_can_leave_a_gap(message) {
-            if field != "Contact.Id" {
-                self.problem(at, ProblemKind::MergeCanLeaveGap { field });
+    /// Warns of each merge field that leaves a gap in the text when the contact has no
+    /// value for it (a contact created from a text has no name). Not for the id, never
+    /// empty, nor for a field a step of the sequence saves: the run fills it first.
+    pub(super) fn gaps(&mut self, steps: &[Step]) {
+        let saved: BTreeSet<String> = steps
+            .iter()
+            .filter_map(|s| s.save_to().map(ContactField::merge_name))
+            .collect();
+        for step in steps {
+            for field in merge::fields_that_can_leave_a_gap(step.message()) {
+                if field != "Contact.Id" && !saved.contains(&field) {
+                    self.problem(Some(step.name()), ProblemKind::MergeCanLeaveGap { field });
+                }
             }
         }
     }
