@@ -585,14 +585,12 @@ async fn the_email_step_asks_only_contacts_without_an_address() {
             "{what}"
         );
     }
-    assert_eq!(
-        keyword(BEA, "SM06", "Lisbon").await,
-        Vec::<String>::new()
-    );
-    let (status, body) = h
-        .start("signup", &format!("contactId={}", bea.id))
-        .await;
+    assert_eq!(keyword(BEA, "SM06", "Lisbon").await, Vec::<String>::new());
+    let (status, body) = h.start("signup", &format!("contactId={}", bea.id)).await;
     assert_eq!(status, 202, "{body}");
     assert_eq!(body["step"], "ask-city", "a CRM start, the address on file");
-    assert_eq!(effects(&h.jobs().await), asked("send:Which city are you in?"));
+    assert_eq!(
+        effects(&h.jobs().await),
+        asked("send:Which city are you in?")
+    );
 }

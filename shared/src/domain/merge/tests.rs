@@ -61,13 +61,21 @@ fn renders() {
             "¡Hola ~Contact.FirstName~! 😀",
             "¡Hola Ana! 😀",
         ),
-        ("fallback unused", "Hi ~Contact.FirstName|there~!", "Hi Ana!"),
+        (
+            "fallback unused",
+            "Hi ~Contact.FirstName|there~!",
+            "Hi Ana!",
+        ),
         (
             "fallback for an empty value",
             "Hi ~Contact.Nickname|there~.",
             "Hi there.",
         ),
-        ("fallback for spaces only", "Hi ~Contact.Spaces|you~", "Hi you"),
+        (
+            "fallback for spaces only",
+            "Hi ~Contact.Spaces|you~",
+            "Hi you",
+        ),
         ("spaces without a fallback", "[~Contact.Spaces~]", "[  ]"),
         ("empty fallback", "Hi ~Contact.Nickname|~.", "Hi ."),
         (
@@ -85,7 +93,11 @@ fn renders() {
             "~Contact.Nickname|x~~~",
             "x~",
         ),
-        ("bar in ordinary text", "A | B ~Contact.FirstName~", "A | B Ana"),
+        (
+            "bar in ordinary text",
+            "A | B ~Contact.FirstName~",
+            "A | B Ana",
+        ),
         ("tilde and bar in ordinary text", "a ~b|c", "a ~b|c"),
         ("no dot, not closed on its line", "~x|y\nz~", "~x|y\nz~"),
     ];
@@ -104,9 +116,8 @@ fn refuses() {
         field: field.into(),
         position,
     };
-    let unknown = |names: &[&str]| {
-        MergeError::UnknownFields(names.iter().map(|n| n.to_string()).collect())
-    };
+    let unknown =
+        |names: &[&str]| MergeError::UnknownFields(names.iter().map(|n| n.to_string()).collect());
     let cases = [
         (
             "unknown field",
@@ -267,10 +278,7 @@ fn fields_that_can_leave_a_gap_stand_apart_without_a_fallback() {
         ("Hi ~Contact.FirstName|~,", &[]),
         ("Mr~Contact.LastName~", &[]),
         ("ref-~Contact.Id~x", &[]),
-        (
-            "~A.B~ and ~C.D|x~ and ~A.B~!",
-            &["A.B"],
-        ),
+        ("~A.B~ and ~C.D|x~ and ~A.B~!", &["A.B"]),
         ("no fields ~5", &[]),
     ];
     for (template, want) in cases {
@@ -281,7 +289,11 @@ fn fields_that_can_leave_a_gap_stand_apart_without_a_fallback() {
 #[test]
 fn rendering_notes_the_gaps_it_left() {
     let cases: [(&str, &str, &[&str]); 5] = [
-        ("Hi ~Contact.Nickname~, ok", "Hi , ok", &["Contact.Nickname"]),
+        (
+            "Hi ~Contact.Nickname~, ok",
+            "Hi , ok",
+            &["Contact.Nickname"],
+        ),
         ("Hi ~Contact.FirstName~, ok", "Hi Ana, ok", &[]),
         ("Hi ~Contact.Nickname|there~, ok", "Hi there, ok", &[]),
         ("x~Contact.Nickname~y", "xy", &[]),

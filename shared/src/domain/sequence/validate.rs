@@ -53,7 +53,11 @@ impl Sequence {
             // that runs.
             _ => Err(DefinitionError {
                 origin: origin.to_string(),
-                problems: v.problems.into_iter().filter(|p| !p.kind.is_warning()).collect(),
+                problems: v
+                    .problems
+                    .into_iter()
+                    .filter(|p| !p.kind.is_warning())
+                    .collect(),
             }),
         }
     }
@@ -179,7 +183,10 @@ impl Validator {
 
     /// How many problems refuse the definition (warnings do not).
     fn errors(&self) -> usize {
-        self.problems.iter().filter(|p| !p.kind.is_warning()).count()
+        self.problems
+            .iter()
+            .filter(|p| !p.kind.is_warning())
+            .count()
     }
 
     /// Takes the warnings (unreachable steps, merges that can leave a gap) out of the
