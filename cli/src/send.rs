@@ -112,6 +112,10 @@ pub async fn run(args: SendArgs, out: Output) -> CliResult {
     if out.json || refusal.is_none() {
         out.emit(&reply, || print_queued(&reply, &args))?;
     }
+    // A warning never stops the send: it is on its way already.
+    for warning in &reply.warnings {
+        eprintln!("warning: {}", warning.detail);
+    }
     match refusal {
         Some(error) => Err(error),
         None => Ok(()),
@@ -391,6 +395,7 @@ mod tests {
             detail: Some("detail".into()),
             message_id: None,
             repeated: false,
+            warnings: vec![],
         };
         let cases = [
             (reply(SendOutcome::Invalid, "invalid_phone"), Some(4)),
@@ -408,6 +413,7 @@ mod tests {
                     detail: None,
                     message_id: Some("01J".into()),
                     repeated: true,
+                    warnings: vec![],
                 },
                 None,
             ),

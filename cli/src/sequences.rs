@@ -75,7 +75,9 @@ async fn apply(file: &Path, at: &Location, out: Output) -> CliResult {
     let applied = sequence::apply(store.as_ref(), &sequence)
         .await
         .map_err(|e| CliError::invalid(e.to_string()))?;
-    for warning in sequence.warnings() {
+    // Warnings never stop a sequence: it is stored and runs as written.
+    let warnings: Vec<String> = sequence.warnings().iter().map(|w| w.to_string()).collect();
+    for warning in &warnings {
         eprintln!("warning: {origin}: {warning}");
     }
     let verb = match applied {
@@ -87,6 +89,7 @@ async fn apply(file: &Path, at: &Location, out: Output) -> CliResult {
             "account": sequence.account(),
             "sequence": sequence.name(),
             "applied": verb,
+            "warnings": warnings,
         }),
         || println!("{verb} sequence {}/{}", sequence.account(), sequence.name()),
     )

@@ -1,4 +1,5 @@
-//! Merge fields in message bodies, written the way Keap writes them: `~Contact.FirstName~`.
+//! Merge fields in message bodies, written the way Keap writes them: `~Contact.FirstName~`,
+//! with an optional fallback for when the contact's value is empty: `~Contact.FirstName|there~`.
 //!
 //! The grammar, chosen so that ordinary text with a tilde ("back in ~5 min") still works
 //! while every mistyped field is caught before anything is sent:
@@ -6,10 +7,22 @@
 //! - `~Name~`, where `Name` is ASCII letters, digits, `_` and `.`, starts with a letter or
 //!   `_` and has no empty `.`-separated part, is a merge field (`~Contact.FirstName~`,
 //!   `~Contact._Custom1~`, `~Account.Name~`);
-//! - `~Group.Name` with a dot but no closing tilde is an error (an unterminated field);
+//! - `~Name|fallback~` is a merge field with a fallback: the fallback is sent when the
+//!   field's value is missing, empty or only spaces. A fallback is plain text on one line
+//!   (merge fields are not read inside it); inside it `\~` is a tilde, `\|` a bar and `\\`
+//!   a backslash, a lone `|` is an error, and any other backslash is itself. `~Name|~`, an
+//!   empty fallback, says "empty is fine" (and silences the empty-merge warning);
+//! - `~Group.Name` (or `~Group.Name|fallback`) with a dot but no closing tilde on its line
+//!   is an error (an unterminated field);
 //! - any other `~` is a literal tilde.
 //!
+//! A fallback never hides a mistyped name: `~Contact.Frist|there~` is an unknown field.
 //! Values are inserted as they are: a value containing `~` is never read as a field.
+//!
+//! A field without a fallback that stands apart from the words around it (`Hi
+//! ~Contact.FirstName~,`) leaves a visible gap when it comes out empty ("Hi ,"):
+//! [`fields_that_can_leave_a_gap`] finds them in a template and [`render_noting_gaps`]
+//! reports the ones that did.
 
 use super::account::{Account, User};
 
@@ -23,6 +36,16 @@ pub enum MergeError {
          (write '~~' for a literal tilde)"
     )]
     Unterminated { field: String, position: usize },
+    #[error(
+        "merge field '~{field}|…' at character {position}: its fallback has no closing '~' \
+         on its line (inside a fallback, write '\\~' for a tilde)"
+    )]
+    UnterminatedFallback { field: String, position: usize },
+    #[error(
+        "merge field '~{field}|…' at character {position}: its fallback holds a second '|' \
+         (write '\\|' for a bar inside a fallback)"
+    )]
+    StrayBar { field: String, position: usize },
     #[error("'~{field}~' at character {position} is not a valid merge field name")]
     InvalidName { field: String, position: usize },
 }
@@ -32,8 +55,10 @@ impl MergeError {
     pub fn code(&self) -> &'static str {
         match self {
             MergeError::UnknownFields(_) => "unknown_merge_field",
-            MergeError::Unterminated { .. } => "unterminated_merge_field",
-            MergeError::InvalidName { .. } => "invalid_merge_field",
+            MergeError::Unterminated { .. } | MergeError::UnterminatedFallback { .. } => {
+                "unterminated_merge_field"
+            }
+            MergeError::StrayBar { .. } | MergeError::InvalidName { .. } => "invalid_merge_field",
         }
     }
 }
@@ -46,13 +71,22 @@ fn list_fields(names: &[String]) -> String {
         .join(", ")
 }
 
+/// A well-formed merge field: its name, its fallback, and whether it stands apart from
+/// the words around it (no letter or digit touches it), so an empty value leaves a gap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Field<'a> {
+    name: &'a str,
+    fallback: Option<String>,
+    stands_apart: bool,
+}
+
 /// One piece of a scanned template.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Piece<'a> {
     Text(&'a str),
     /// `~~`.
     Tilde,
-    Field(&'a str),
+    Field(Field<'a>),
     Broken(MergeError),
 }
 
@@ -66,24 +100,156 @@ fn starts_a_name(run: &str) -> bool {
         .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
 }
 
+/// What follows `|` in `~Name|…`.
+enum FallbackScan {
+    /// Closed by a `~` at byte `end` (exclusive of it); `stray_bar` is set when a lone
+    /// `|` was inside.
+    Closed {
+        text: String,
+        end: usize,
+        stray_bar: bool,
+    },
+    /// No closing `~` before the end of the line.
+    Open,
+}
+
+/// Reads a fallback starting at byte `start` of `template`, up to its closing `~`.
+fn scan_fallback(template: &str, start: usize) -> FallbackScan {
+    let mut text = String::new();
+    let mut stray_bar = false;
+    let mut chars = template[start..].char_indices().peekable();
+    while let Some((at, c)) = chars.next() {
+        match c {
+            '~' => {
+                return FallbackScan::Closed {
+                    text,
+                    end: start + at,
+                    stray_bar,
+                };
+            }
+            '\\' => match chars.peek() {
+                Some(&(_, escaped @ ('~' | '|' | '\\'))) => {
+                    text.push(escaped);
+                    chars.next();
+                }
+                _ => text.push('\\'),
+            },
+            '|' => stray_bar = true,
+            '\n' | '\r' => return FallbackScan::Open,
+            c => text.push(c),
+        }
+    }
+    FallbackScan::Open
+}
+
+/// Whether the text at `start..end` of `template` touches no letter or digit on either side.
+fn stands_apart(template: &str, start: usize, end: usize) -> bool {
+    let word = |c: Option<char>| c.is_some_and(char::is_alphanumeric);
+    !word(template[..start].chars().next_back()) && !word(template[end..].chars().next())
+}
+
+/// The scanner's state: the pieces so far and where the pending text began.
+struct Scanner<'a> {
+    template: &'a str,
+    pieces: Vec<Piece<'a>>,
+    text_start: usize,
+}
+
+impl<'a> Scanner<'a> {
+    /// 1-based character position of byte offset `at`, for error messages.
+    fn position(&self, at: usize) -> usize {
+        self.template[..at].chars().count() + 1
+    }
+
+    /// Ends the pending text at `at`, pushes `piece`, and resumes the text at `resume`.
+    fn push(&mut self, at: usize, piece: Piece<'a>, resume: usize) {
+        let text = &self.template[self.text_start..at];
+        if !text.is_empty() {
+            self.pieces.push(Piece::Text(text));
+        }
+        self.pieces.push(piece);
+        self.text_start = resume;
+    }
+
+    /// A field `~run~` or `~run|fallback~` from the tilde at `at` to the closing one at
+    /// `close`: well formed, or why not.
+    fn field(&self, at: usize, run: &'a str, fallback: Option<String>, close: usize) -> Piece<'a> {
+        if run.split('.').any(str::is_empty) {
+            let field = match &fallback {
+                Some(_) => format!("{run}|…"),
+                None => run.to_string(),
+            };
+            return Piece::Broken(MergeError::InvalidName {
+                field,
+                position: self.position(at),
+            });
+        }
+        Piece::Field(Field {
+            name: run,
+            fallback,
+            stands_apart: stands_apart(self.template, at, close + 1),
+        })
+    }
+
+    /// The tilde at `at` begins `~run|`: a field with a fallback, an error, or (a name
+    /// without a dot, never closed) ordinary text. Returns where scanning goes on.
+    fn with_fallback(&mut self, at: usize, run: &'a str, bar: usize) -> usize {
+        match scan_fallback(self.template, bar + 1) {
+            FallbackScan::Closed {
+                stray_bar: true,
+                end,
+                ..
+            } => {
+                let error = MergeError::StrayBar {
+                    field: run.to_string(),
+                    position: self.position(at),
+                };
+                self.push(at, Piece::Broken(error), end + 1);
+                end + 1
+            }
+            FallbackScan::Closed { text, end, .. } => {
+                let piece = self.field(at, run, Some(text), end);
+                self.push(at, piece, end + 1);
+                end + 1
+            }
+            FallbackScan::Open if run.contains('.') => {
+                let error = MergeError::UnterminatedFallback {
+                    field: run.to_string(),
+                    position: self.position(at),
+                };
+                let resume = self.line_end(bar);
+                self.push(at, Piece::Broken(error), resume);
+                resume
+            }
+            FallbackScan::Open => at + 1,
+        }
+    }
+
+    /// The byte offset of the end of the line holding `from`.
+    fn line_end(&self, from: usize) -> usize {
+        self.template[from..]
+            .find(['\n', '\r'])
+            .map_or(self.template.len(), |n| from + n)
+    }
+}
+
 fn scan(template: &str) -> Vec<Piece<'_>> {
     let bytes = template.as_bytes();
-    // 1-based character position of byte offset `at`, for error messages.
-    let position = |at: usize| template[..at].chars().count() + 1;
-    let mut pieces = Vec::new();
-    let mut text_start = 0;
+    let mut scanner = Scanner {
+        template,
+        pieces: Vec::new(),
+        text_start: 0,
+    };
     let mut i = 0;
-    // Tildes and name bytes are ASCII, so every index below is a char boundary.
+    // Tildes, bars and name bytes are ASCII, so every index below is a char boundary.
     while i < bytes.len() {
         if bytes[i] != b'~' {
             i += 1;
             continue;
         }
         if bytes.get(i + 1) == Some(&b'~') {
-            push_text(&mut pieces, &template[text_start..i]);
-            pieces.push(Piece::Tilde);
+            scanner.push(i, Piece::Tilde, i + 2);
             i += 2;
-            text_start = i;
             continue;
         }
         let name_start = i + 1;
@@ -97,74 +263,95 @@ fn scan(template: &str) -> Vec<Piece<'_>> {
             i += 1;
             continue;
         }
-        if bytes.get(name_end) == Some(&b'~') {
-            push_text(&mut pieces, &template[text_start..i]);
-            if run.split('.').any(str::is_empty) {
-                pieces.push(Piece::Broken(MergeError::InvalidName {
-                    field: run.to_string(),
-                    position: position(i),
-                }));
-            } else {
-                pieces.push(Piece::Field(run));
+        match bytes.get(name_end) {
+            Some(b'~') => {
+                let piece = scanner.field(i, run, None, name_end);
+                scanner.push(i, piece, name_end + 1);
+                i = name_end + 1;
             }
-            i = name_end + 1;
-            text_start = i;
-        } else if run.contains('.') {
-            push_text(&mut pieces, &template[text_start..i]);
-            pieces.push(Piece::Broken(MergeError::Unterminated {
-                field: run.to_string(),
-                position: position(i),
-            }));
-            i = name_end;
-            text_start = i;
-        } else {
-            i += 1;
+            Some(b'|') => i = scanner.with_fallback(i, run, name_end),
+            _ if run.contains('.') => {
+                let error = MergeError::Unterminated {
+                    field: run.to_string(),
+                    position: scanner.position(i),
+                };
+                scanner.push(i, Piece::Broken(error), name_end);
+                i = name_end;
+            }
+            _ => i += 1,
         }
     }
-    push_text(&mut pieces, &template[text_start..]);
-    pieces
+    let rest = &template[scanner.text_start..];
+    if !rest.is_empty() {
+        scanner.pieces.push(Piece::Text(rest));
+    }
+    scanner.pieces
 }
 
-fn push_text<'a>(pieces: &mut Vec<Piece<'a>>, text: &'a str) {
-    if !text.is_empty() {
-        pieces.push(Piece::Text(text));
-    }
+/// A rendered template, with the fields that left a gap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub text: String,
+    /// Fields without a fallback that stand apart from the words around them and came
+    /// out empty (or only spaces): the text shows a gap ("Hi ,"). Each once, in order.
+    pub gaps: Vec<String>,
 }
 
 /// Renders `template`, asking `values` for each field by its name as written
-/// (`"Contact.FirstName"`). A field `values` does not know is an error, listing every such
-/// field; a known field with an empty value renders as nothing. Syntax errors are reported
-/// before unknown fields, the first one only.
+/// (`"Contact.FirstName"`). A field `values` does not know (`None`) is an error, listing
+/// every such field, fallback or not; a known field with an empty value renders as its
+/// fallback, or as nothing. Syntax errors are reported before unknown fields, the first
+/// one only.
 pub fn render(
     template: &str,
     values: &dyn Fn(&str) -> Option<String>,
 ) -> Result<String, MergeError> {
+    render_noting_gaps(template, values).map(|rendered| rendered.text)
+}
+
+/// [`render`], also telling which fields left a gap.
+pub fn render_noting_gaps(
+    template: &str,
+    values: &dyn Fn(&str) -> Option<String>,
+) -> Result<Rendered, MergeError> {
     let pieces = scan(template);
     if let Some(Piece::Broken(e)) = pieces.iter().find(|p| matches!(p, Piece::Broken(_))) {
         return Err(e.clone());
     }
     let mut out = String::with_capacity(template.len());
     let mut unknown: Vec<String> = Vec::new();
+    let mut gaps: Vec<String> = Vec::new();
     for piece in pieces {
         match piece {
             Piece::Text(t) => out.push_str(t),
             Piece::Tilde => out.push('~'),
-            Piece::Field(name) => match values(name) {
-                Some(v) => out.push_str(&v),
-                None => {
-                    if !unknown.iter().any(|u| u == name) {
-                        unknown.push(name.to_string());
+            Piece::Field(field) => match values(field.name) {
+                Some(v) if !v.trim().is_empty() => out.push_str(&v),
+                Some(v) => match field.fallback {
+                    Some(fallback) => out.push_str(&fallback),
+                    None => {
+                        out.push_str(&v);
+                        if field.stands_apart {
+                            push_once(&mut gaps, field.name);
+                        }
                     }
-                }
+                },
+                None => push_once(&mut unknown, field.name),
             },
             // Returned above.
             Piece::Broken(_) => {}
         }
     }
     if unknown.is_empty() {
-        Ok(out)
+        Ok(Rendered { text: out, gaps })
     } else {
         Err(MergeError::UnknownFields(unknown))
+    }
+}
+
+fn push_once(names: &mut Vec<String>, name: &str) {
+    if !names.iter().any(|n| n == name) {
+        names.push(name.to_string());
     }
 }
 
@@ -173,13 +360,45 @@ pub fn render(
 pub fn fields_in(template: &str) -> Vec<String> {
     let mut fields: Vec<String> = Vec::new();
     for piece in scan(template) {
-        if let Piece::Field(name) = piece
-            && !fields.iter().any(|f| f == name)
-        {
-            fields.push(name.to_string());
+        if let Piece::Field(field) = piece {
+            push_once(&mut fields, field.name);
         }
     }
     fields
+}
+
+/// The fields of `template` without a fallback that stand apart from the words around
+/// them, each once, in order: each leaves a gap when it comes out empty.
+pub fn fields_that_can_leave_a_gap(template: &str) -> Vec<String> {
+    let mut fields: Vec<String> = Vec::new();
+    for piece in scan(template) {
+        if let Piece::Field(field) = piece
+            && field.fallback.is_none()
+            && field.stands_apart
+        {
+            push_once(&mut fields, field.name);
+        }
+    }
+    fields
+}
+
+/// What to tell a user whose `field` can come out empty: the field, and how to give it a
+/// fallback (or say that empty is fine).
+pub fn gap_advice(field: &str) -> String {
+    format!(
+        "~{field}~ can come out empty and leave a gap in the text; give it a fallback, e.g. \
+         ~{field}|{}~ (or ~{field}|~ if empty is fine)",
+        example_fallback(field)
+    )
+}
+
+/// A fallback to suggest: "there" reads well in place of a name ("Hi there,").
+fn example_fallback(field: &str) -> &'static str {
+    if field.ends_with("Name") {
+        "there"
+    } else {
+        "..."
+    }
 }
 
 /// The fields smsflow itself knows, from the account and the user a message is sent for:
@@ -202,195 +421,4 @@ pub fn account_field(name: &str, account: &Account, user: Option<&User>) -> Opti
 }
 
 #[cfg(test)]
-mod tests {
-    use super::super::fixtures;
-    use super::*;
-
-    fn contact(name: &str) -> Option<String> {
-        match name {
-            "Contact.FirstName" => Some("Ana".into()),
-            "Contact.LastName" => Some("Ruiz".into()),
-            "Contact._Custom1" => Some("gold".into()),
-            "Contact.Nickname" => Some(String::new()),
-            "Contact.Tricky" => Some("~Contact.FirstName~ ~~".into()),
-            _ => None,
-        }
-    }
-
-    #[test]
-    fn renders() {
-        let cases = [
-            ("no fields", "Hello there", "Hello there"),
-            ("empty", "", ""),
-            ("one field", "Hi ~Contact.FirstName~!", "Hi Ana!"),
-            (
-                "two adjacent fields",
-                "~Contact.FirstName~~Contact.LastName~",
-                "AnaRuiz",
-            ),
-            ("field at start and end", "~Contact.FirstName~", "Ana"),
-            ("custom field", "Tier: ~Contact._Custom1~", "Tier: gold"),
-            ("empty value", "Hi ~Contact.Nickname~.", "Hi ."),
-            (
-                "repeated field",
-                "~Contact.FirstName~ ~Contact.FirstName~",
-                "Ana Ana",
-            ),
-            ("escaped tilde", "a~~b", "a~b"),
-            (
-                "escaped field",
-                "~~Contact.FirstName~",
-                "~Contact.FirstName~",
-            ),
-            ("escape after a field", "~Contact.FirstName~~~", "Ana~"),
-            (
-                "lone tilde before a digit",
-                "back in ~5 min",
-                "back in ~5 min",
-            ),
-            ("lone tilde before a space", "a ~ b", "a ~ b"),
-            ("lone tilde at the end", "ok~", "ok~"),
-            (
-                "tilde before a word without a dot",
-                "see you ~soon",
-                "see you ~soon",
-            ),
-            (
-                "values are not re-read",
-                "~Contact.Tricky~",
-                "~Contact.FirstName~ ~~",
-            ),
-            (
-                "non-ASCII text around",
-                "¡Hola ~Contact.FirstName~! 😀",
-                "¡Hola Ana! 😀",
-            ),
-        ];
-        for (name, template, want) in cases {
-            assert_eq!(render(template, &contact).as_deref(), Ok(want), "{name}");
-        }
-    }
-
-    #[test]
-    fn refuses() {
-        let unterminated = |field: &str, position| MergeError::Unterminated {
-            field: field.into(),
-            position,
-        };
-        let invalid = |field: &str, position| MergeError::InvalidName {
-            field: field.into(),
-            position,
-        };
-        let unknown = |names: &[&str]| {
-            MergeError::UnknownFields(names.iter().map(|n| n.to_string()).collect())
-        };
-        let cases = [
-            (
-                "unknown field",
-                "Hi ~Contact.Middle~",
-                unknown(&["Contact.Middle"]),
-            ),
-            (
-                "all unknown fields listed once, in order",
-                "~B.X~ ~A.Y~ ~B.X~ ~Contact.FirstName~",
-                unknown(&["B.X", "A.Y"]),
-            ),
-            (
-                "bare word between tildes",
-                "~FirstName~",
-                unknown(&["FirstName"]),
-            ),
-            (
-                "unterminated at the end",
-                "Hi ~Contact.FirstName",
-                unterminated("Contact.FirstName", 4),
-            ),
-            (
-                "unterminated before punctuation",
-                "Hi ~Contact.FirstName, hello",
-                unterminated("Contact.FirstName", 4),
-            ),
-            (
-                "space inside a field",
-                "~Contact.First Name~",
-                unterminated("Contact.First", 1),
-            ),
-            (
-                "position counts characters, not bytes",
-                "¡Hola ~Contact.FirstName",
-                unterminated("Contact.FirstName", 7),
-            ),
-            ("empty part", "~Contact..Name~", invalid("Contact..Name", 1)),
-            ("trailing dot", "x ~Contact.~", invalid("Contact.", 3)),
-            (
-                "syntax errors come before unknown fields",
-                "~Nope.X~ ~Contact.FirstName",
-                unterminated("Contact.FirstName", 10),
-            ),
-        ];
-        for (name, template, want) in cases {
-            assert_eq!(render(template, &contact), Err(want), "{name}");
-        }
-    }
-
-    #[test]
-    fn error_messages_name_the_fields() {
-        let e = render("~A.B~ ~C.D~", &|_| None).expect_err("both unknown");
-        assert_eq!(e.to_string(), "unknown merge fields: ~A.B~, ~C.D~");
-        let e = render("~A.B~", &|_| None).expect_err("unknown");
-        assert_eq!(e.to_string(), "unknown merge field: ~A.B~");
-        assert_eq!(e.code(), "unknown_merge_field");
-        let e = render("~A..B~", &|_| None).expect_err("invalid");
-        assert_eq!(e.code(), "invalid_merge_field");
-        let e = render("Hi ~A.B", &|_| None).expect_err("unterminated");
-        assert_eq!(
-            e.to_string(),
-            "merge field '~A.B' at character 4 has no closing '~' (write '~~' for a literal tilde)"
-        );
-        assert_eq!(e.code(), "unterminated_merge_field");
-    }
-
-    #[test]
-    fn account_fields() {
-        let account = fixtures::account();
-        let mary = account.user("mary");
-        let cases = [
-            ("Account.Name", mary, Some("Acme Roofing")),
-            ("Account.Name", None, Some("Acme Roofing")),
-            ("User.Name", mary, Some("Mary Jane Anders")),
-            ("User.FirstName", mary, Some("Mary")),
-            ("User.LastName", mary, Some("Jane Anders")),
-            ("User.Email", mary, Some("mary@example.com")),
-            ("User.Name", None, None),
-            ("user.name", mary, None),
-            ("Contact.FirstName", mary, None),
-        ];
-        for (name, user, want) in cases {
-            assert_eq!(
-                account_field(name, &account, user).as_deref(),
-                want,
-                "{name} with user {:?}",
-                user.map(|u| &u.id)
-            );
-        }
-        let rendered = render("~User.FirstName~ at ~Account.Name~", &|f| {
-            account_field(f, &account, mary)
-        });
-        assert_eq!(rendered.as_deref(), Ok("Mary at Acme Roofing"));
-    }
-
-    #[test]
-    fn lists_fields() {
-        let cases: [(&str, &[&str]); 6] = [
-            ("no fields ~5", &[]),
-            ("~Contact.FirstName~", &["Contact.FirstName"]),
-            ("~A.B~ ~C.D~ ~A.B~ ~~E.F~", &["A.B", "C.D"]),
-            ("~A.B~~C.D~", &["A.B", "C.D"]),
-            ("~A.B~ ~Broken.Field", &["A.B"]),
-            ("~x..y~ ~Account.Name~", &["Account.Name"]),
-        ];
-        for (template, want) in cases {
-            assert_eq!(fields_in(template), want, "{template}");
-        }
-    }
-}
+mod tests;

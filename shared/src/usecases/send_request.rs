@@ -59,6 +59,37 @@ pub struct SendReply {
     /// Set when this answer repeats the first answer to the same request.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub repeated: bool,
+    /// What the queued message may get wrong, sent all the same (a warning never blocks a
+    /// send). Only what came true for this message: a field that came out empty for this
+    /// contact. A warning on every send of a template whatever the contact holds would be
+    /// noise a CRM's logs fill with and people learn to skip; the one that says "this
+    /// message went out as 'Hi , …'" is worth reading. `smsflow sequences apply` warns of
+    /// the template itself.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<SendWarning>,
+}
+
+/// Something about a queued message worth fixing in its template.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendWarning {
+    /// Stable: `empty_merge_field`.
+    pub code: String,
+    /// The merge field, as written (`Contact.FirstName`).
+    pub field: String,
+    pub detail: String,
+}
+
+impl SendWarning {
+    fn empty_merge_field(field: String) -> SendWarning {
+        SendWarning {
+            code: "empty_merge_field".into(),
+            detail: format!(
+                "this message went out with it empty: {}",
+                merge::gap_advice(&field)
+            ),
+            field,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,6 +117,7 @@ impl SendReply {
             detail: None,
             message_id: Some(message_id),
             repeated: false,
+            warnings: Vec::new(),
         }
     }
 
@@ -96,7 +128,16 @@ impl SendReply {
             detail: Some(detail.into()),
             message_id: None,
             repeated: false,
+            warnings: Vec::new(),
         }
+    }
+
+    /// The reply with `warnings`, when the message was queued (a refusal sent nothing).
+    fn warned(mut self, warnings: &[SendWarning]) -> SendReply {
+        if self.outcome == SendOutcome::Queued && !self.repeated {
+            self.warnings = warnings.to_vec();
+        }
+        self
     }
 
     /// Whether the answer stands for repeats of the request. Answers about the request's
@@ -181,10 +222,11 @@ fn repeat_answer(held: Claimed<SendReply>) -> SendReply {
     }
 }
 
-/// A request ready to be queued: its message and the recipient's standing.
+/// A request ready to be queued: its message, the recipient's standing and what to warn of.
 struct Prepared {
     message: Outgoing,
     standing: PhoneStanding,
+    warnings: Vec<SendWarning>,
 }
 
 /// The common case in one write: the message may be sent, and the claim is taken with its
@@ -226,7 +268,9 @@ async fn claimed_with_admission(
         return Ok(None);
     }
     metrics::count(&account.id, Metric::SendsRequested);
-    let result = queue_admitted(app, account, message, message_id).await;
+    let result = queue_admitted(app, account, message, message_id)
+        .await
+        .map(|reply| reply.warned(&prepared.warnings));
     settle(app, claim.key, &result).await;
     result.map(Some)
 }
@@ -253,7 +297,9 @@ async fn claimed_then_queued(
         claim.key.as_str(),
     ));
     let (message, standing) = (&prepared.message, &prepared.standing);
-    let result = queue_send_with(app, account, message, message_id, standing).await;
+    let result = queue_send_with(app, account, message, message_id, standing)
+        .await
+        .map(|reply| reply.warned(&prepared.warnings));
     settle(app, claim.key, &result).await;
     result
 }
@@ -326,7 +372,7 @@ async fn prepare(
         let content = filled_content(account, request, contact.as_ref())?;
         Ok((to, content))
     });
-    let (to, content) = match checked {
+    let (to, (content, warnings)) = match checked {
         Ok(checked) => checked,
         Err(reply) => return Ok(Err(reply)),
     };
@@ -347,7 +393,11 @@ async fn prepare(
         campaign: request.campaign.clone(),
         time_zone: contact.as_ref().and_then(|c| c.time_zone.clone()),
     };
-    Ok(Ok(Prepared { message, standing }))
+    Ok(Ok(Prepared {
+        message,
+        standing,
+        warnings,
+    }))
 }
 
 /// Who the message goes to: the number in the request, else the contact's.
@@ -364,20 +414,27 @@ fn recipient(request: &SendRequest, contact: Option<&Contact>) -> Result<PhoneNu
 }
 
 /// The template with its merge fields filled (the account's, its user's, the contact's),
-/// checked as a message that can be sent.
+/// checked as a message that can be sent, and the fields that came out empty.
 fn filled_content(
     account: &Account,
     request: &SendRequest,
     contact: Option<&Contact>,
-) -> Result<SendContent, SendReply> {
+) -> Result<(SendContent, Vec<SendWarning>), SendReply> {
     let user = request.routing_user().and_then(|id| account.user(id));
     let invalid =
         |code: &str, detail: String| SendReply::refusal(SendOutcome::Invalid, code, detail);
-    let body = merge::render(&request.template, &|name| {
+    let rendered = merge::render_noting_gaps(&request.template, &|name| {
         account_field(name, account, user).or_else(|| contact.and_then(|c| c.merge_field(name)))
     })
     .map_err(|e| invalid(e.code(), e.to_string()))?;
-    check_content(&body, &request.media_urls).map_err(|e| invalid(e.code(), e.to_string()))
+    // Checked as rendered: a fallback counts towards the length and the encoding.
+    let content = check_content(&rendered.text, &request.media_urls)
+        .map_err(|e| invalid(e.code(), e.to_string()))?;
+    let warnings = rendered
+        .gaps
+        .into_iter()
+        .map(SendWarning::empty_merge_field);
+    Ok((content, warnings.collect()))
 }
 
 /// The contact the request is about: by its id, else by the recipient's phone. A contact

@@ -22,6 +22,7 @@ mod queue_conformance;
 mod send_requests;
 mod sending;
 mod sequence_aws_calls;
+mod sequence_notes;
 mod sequences;
 mod sms_conformance;
 mod stack_operator;

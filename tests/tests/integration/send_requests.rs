@@ -478,3 +478,79 @@ async fn admission_is_exact_under_concurrency() {
     assert_eq!(count("QueueExceeded@"), 35);
     assert_eq!(count("SendFailed@"), 35);
 }
+
+/// A merge field that came out empty for the contact, where it leaves a gap, is warned of
+/// in the accepted answer (the message is queued all the same); a fallback fills it and
+/// silences the warning; a field with a value, or glued to a word, warns of nothing. The
+/// text is sent as rendered, fallback included.
+#[tokio::test]
+async fn an_empty_merge_is_warned_of_in_the_accepted_answer() {
+    let h = harness().await;
+    let account = runtime::account(&h.rt.app, "acme").await;
+    let nameless = NewContact {
+        first_name: None,
+        ..new_contact("", STRANGER)
+    };
+    let nameless = runtime::add_contact(&h.rt.app, &account, nameless).await;
+    let warning = serde_json::json!([{
+        "code": "empty_merge_field",
+        "field": "Contact.FirstName",
+        "detail": "this message went out with it empty: ~Contact.FirstName~ can come out \
+                   empty and leave a gap in the text; give it a fallback, e.g. \
+                   ~Contact.FirstName|there~ (or ~Contact.FirstName|~ if empty is fine)",
+    }]);
+    let nameless_id = nameless.id.as_str();
+    let cases = [
+        (
+            "empty, at a gap",
+            nameless_id,
+            "Hi ~Contact.FirstName~, ok",
+            "Hi , ok",
+            Some(&warning),
+        ),
+        (
+            "a fallback",
+            nameless_id,
+            "Hi ~Contact.FirstName|there~, ok",
+            "Hi there, ok",
+            None,
+        ),
+        (
+            "empty is fine",
+            nameless_id,
+            "Hi ~Contact.FirstName|~, ok",
+            "Hi , ok",
+            None,
+        ),
+        (
+            "a value",
+            h.ann_id.as_str(),
+            "Hi ~Contact.FirstName~, ok",
+            "Hi Ann, ok",
+            None,
+        ),
+    ];
+    for (what, contact, message, sent, warned) in cases {
+        let form = format!(
+            "contactId={contact}&type=transactional&message={}",
+            urlencoding(message)
+        );
+        let (status, answer) = h.send(&form).await;
+        assert_eq!(status, 202, "{what}: {answer}");
+        assert_eq!(answer["outcome"], "queued", "{what}");
+        assert_eq!(answer.get("warnings"), warned, "{what}");
+        let jobs = h.send_jobs().await;
+        assert_eq!(jobs.len(), 1, "{what}");
+        assert_eq!(jobs[0].body, sent, "{what}");
+    }
+}
+
+/// Percent-encodes every byte of `text` but letters and digits, for a form value.
+fn urlencoding(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b if b.is_ascii_alphanumeric() => char::from(b).to_string(),
+            b => format!("%{b:02X}"),
+        })
+        .collect()
+}

@@ -11,7 +11,7 @@ use serde_json::Value;
 use smsflow_shared::domain::MessageId;
 use smsflow_shared::domain::keywords::KeywordClass;
 use smsflow_shared::domain::sequence::Sequence;
-use smsflow_shared::domain::{Account, Direction, MessageRecord, Timestamp};
+use smsflow_shared::domain::{Account, Direction, EmailAddress, MessageRecord, Timestamp};
 use smsflow_shared::handlers::http;
 use smsflow_shared::jobs::InboundText;
 use smsflow_shared::jobs::{AutomationEnvelope, AutomationJob};
@@ -524,5 +524,73 @@ async fn an_invalid_number_ends_the_run_with_its_tag() {
             .await
             .expect("handled"),
         None
+    );
+}
+
+/// A sequence that begins with the pre-made e-mail step.
+const SIGNUP: &str = r#"
+account: acme
+name: signup
+start: both
+keywords: [JOIN]
+sender: "+19523142318"
+steps:
+  - name: ask-city
+    message: "Which city are you in?"
+    next: finish
+"#;
+
+const EMAIL_QUESTION: &str =
+    "send:Thanks for reaching out! What's your e-mail address? Reply with it to continue.";
+
+/// The e-mail step asks only a contact whose address the CRM does not have: a keyword
+/// start and a CRM start for a contact with one go straight to the next step, and so does
+/// a second keyword run once the first saved the address (the cached contact holds it).
+#[tokio::test]
+async fn the_email_step_asks_only_contacts_without_an_address() {
+    let h = harness().await;
+    let signup = Sequence::load("signup.yaml", SIGNUP).expect("valid");
+    sequence::apply(h.rt.app.store.as_ref(), &signup)
+        .await
+        .expect("applies");
+    const BEA: &str = "+14155552672";
+    let bea = NewContact {
+        email: Some(EmailAddress::parse("bea@example.com").expect("address")),
+        ..new_contact("Bea", BEA)
+    };
+    let bea = runtime::add_contact(&h.rt.app, &h.account, bea).await;
+    let keyword = async |from: &str, sid: &str, body: &str| {
+        let text = h.text(from, sid, body).await;
+        process_inner(&h.rt.app, &text).await.expect("processed");
+        effects(&h.jobs().await)
+    };
+    let asked = |body: &str| vec![body.to_string()];
+
+    // Ann has no e-mail address: asked; her answer is saved and the run goes on.
+    assert_eq!(keyword(ANN, "SM01", "JOIN").await, asked(EMAIL_QUESTION));
+    assert_eq!(
+        keyword(ANN, "SM02", "ann@example.com").await,
+        ["send:Which city are you in?", "email:ann@example.com"]
+    );
+    assert_eq!(keyword(ANN, "SM03", "Oslo").await, Vec::<String>::new());
+    assert_eq!(h.active_step(ANN).await, None, "the first run is over");
+    let cases = [
+        ("a second keyword run", ANN, "SM04"),
+        ("a keyword start, the address on file", BEA, "SM05"),
+    ];
+    for (what, from, sid) in cases {
+        assert_eq!(
+            keyword(from, sid, "JOIN").await,
+            asked("send:Which city are you in?"),
+            "{what}"
+        );
+    }
+    assert_eq!(keyword(BEA, "SM06", "Lisbon").await, Vec::<String>::new());
+    let (status, body) = h.start("signup", &format!("contactId={}", bea.id)).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["step"], "ask-city", "a CRM start, the address on file");
+    assert_eq!(
+        effects(&h.jobs().await),
+        asked("send:Which city are you in?")
     );
 }

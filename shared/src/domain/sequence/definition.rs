@@ -197,11 +197,17 @@ impl Sequence {
         &self.definition
     }
 
-    /// Every contact field the engine reads: merge fields in messages and field-valued
-    /// bounds. The contact snapshot given to the engine should hold each of them that has
-    /// a value (custom fields in particular, which Keap returns only when asked for).
+    /// Every contact field the engine reads: merge fields in messages, field-valued
+    /// bounds, and the e-mail address when the pre-made e-mail step may be skipped for it.
+    /// The contact snapshot given to the engine should hold each of them that has a value
+    /// (custom fields in particular, which Keap returns only when asked for).
     pub fn fields_read(&self) -> BTreeSet<ContactField> {
         let mut fields = BTreeSet::new();
+        if self.first_step().name == COLLECT_EMAIL_STEP
+            && let Ok(email) = ContactField::parse(super::engine::EMAIL_FIELD)
+        {
+            fields.insert(email);
+        }
         for step in &self.steps {
             for name in crate::domain::merge::fields_in(&step.message) {
                 if let Ok(field) = ContactField::parse(&name) {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::conditions::Goto;
-use super::definition::{Next, Sequence, Step};
+use super::definition::{COLLECT_EMAIL_STEP, Next, Sequence, Step};
 use super::fields::{ContactField, CustomField};
 use crate::domain::email::EmailAddress;
 use crate::domain::merge;
@@ -21,6 +21,9 @@ pub const EMAIL_REASK_PREFIX: &str = "Sorry, that doesn't look like an e-mail ad
 /// How many message SIDs a run remembers to drop repeated webhooks. Twilio repeats a
 /// webhook within minutes; a run sees far fewer replies than this in that time.
 pub const MAX_REMEMBERED_SIDS: usize = 100;
+
+/// The merge name of the contact's e-mail address in [`ContactFields`].
+pub const EMAIL_FIELD: &str = "Contact.Email";
 
 /// The contact's field values, keyed by merge name (`Contact.FirstName`,
 /// `Contact._Budget`). A field missing from the map is read as empty.
@@ -278,8 +281,25 @@ fn start(
     if let Some(sid) = trigger_sid {
         run.state.remember(sid);
     }
-    run.enter(step);
+    match known_email(step, at_step, contact) {
+        Some(email) => run.skip_known_email(step, &email),
+        None => run.enter(step),
+    }
     Ok(run.done())
+}
+
+/// The contact's e-mail address when the run would begin by asking for it although the
+/// CRM has it: the pre-made e-mail step collects the address to avoid duplicate contacts,
+/// so a contact who has one is not asked. A CRM start that names the step asks anyway.
+fn known_email(step: &Step, at_step: Option<&str>, contact: &ContactFields) -> Option<String> {
+    if at_step.is_some() || step.name() != COLLECT_EMAIL_STEP {
+        return None;
+    }
+    contact
+        .get(EMAIL_FIELD)
+        .map(|email| email.trim())
+        .filter(|email| !email.is_empty())
+        .map(str::to_string)
 }
 
 /// What a reply gives a step's field.
@@ -416,6 +436,20 @@ impl Run<'_> {
             Answer::Text(body.trim().to_string())
         };
         self.save(step, answer);
+        self.go_on(step, body);
+    }
+
+    /// Goes past the e-mail step as if its reply were the address the CRM already has:
+    /// nothing is sent, asked or saved for it.
+    fn skip_known_email(&mut self, step: &Step, email: &str) {
+        self.note(format!(
+            "E-mail already known ({email}): the e-mail question was not asked."
+        ));
+        self.go_on(step, email);
+    }
+
+    /// Follows `step`'s `next` for the reply `body`: its tag, then the step it leads to.
+    fn go_on(&mut self, step: &Step, body: &str) {
         let (tag, goto) = self.decide(step, body);
         self.tag(tag.as_deref());
         match goto {

@@ -38,7 +38,8 @@ pub struct SequenceFile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phone_field: Option<String>,
     /// Begin with a pre-made step asking for the e-mail address and saving it to the
-    /// contact's e-mail (it helps avoid duplicate contacts). Default true.
+    /// contact's e-mail (it helps avoid duplicate contacts); a contact whose e-mail the
+    /// CRM already has is not asked. Default true.
     #[serde(default = "default_true")]
     pub collect_email_first: bool,
     /// Changes to the pre-made e-mail step (only with `collect_email_first: true`).
@@ -115,7 +116,8 @@ pub struct StepFile {
     /// `finish` is reserved, and so is `collect-email` while the e-mail step is on.
     pub name: String,
     /// The text to send. Merge fields such as `~Contact.FirstName~` are filled from the
-    /// contact when sent; `~~` is a literal `~`.
+    /// contact when sent; `~Contact.FirstName|there~` sends `there` when the contact has no
+    /// value; `~~` is a literal `~`.
     #[serde(default)]
     pub message: String,
     /// Media URLs (MMS) sent with the message: absolute http(s) URLs, at most 10.

@@ -162,4 +162,17 @@ pub enum ProblemKind {
     NoReachableFinish,
     #[error("no run reaches this step from the first step (only a CRM start at it can)")]
     Unreachable,
+    #[error("{}", crate::domain::merge::gap_advice(field))]
+    MergeCanLeaveGap { field: String },
+}
+
+impl ProblemKind {
+    /// A warning: the sequence still runs (an unreachable step, a merge that can leave a
+    /// gap in the text).
+    pub fn is_warning(&self) -> bool {
+        matches!(
+            self,
+            ProblemKind::Unreachable | ProblemKind::MergeCanLeaveGap { .. }
+        )
+    }
 }

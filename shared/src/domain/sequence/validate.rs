@@ -49,9 +49,15 @@ impl Sequence {
         let sequence = v.sequence(origin, file);
         match sequence {
             Some(sequence) if v.problems.is_empty() => Ok(sequence),
+            // A refused definition lists what refuses it; its warnings wait for a file
+            // that runs.
             _ => Err(DefinitionError {
                 origin: origin.to_string(),
-                problems: v.problems,
+                problems: v
+                    .problems
+                    .into_iter()
+                    .filter(|p| !p.kind.is_warning())
+                    .collect(),
             }),
         }
     }
@@ -156,7 +162,7 @@ impl Validator {
             self.problem(None, ProblemKind::NoSteps);
             return None;
         }
-        let problems_before_steps = self.problems.len();
+        let problems_before_steps = self.errors();
         let names = self.step_names(&drafts, file.collect_email_first);
         let steps: Vec<Option<Step>> = drafts
             .iter()
@@ -167,18 +173,28 @@ impl Validator {
             })
             .collect();
         let steps: Vec<Step> = steps.into_iter().collect::<Option<_>>()?;
-        if self.problems.len() == problems_before_steps {
+        if self.errors() == problems_before_steps {
             // Reachability means something only once every reference resolves.
             self.graph(&steps);
         }
+        self.gaps(&steps);
         Some(steps)
     }
 
-    /// Takes the warnings (unreachable steps) out of the problems.
+    /// How many problems refuse the definition (warnings do not).
+    fn errors(&self) -> usize {
+        self.problems
+            .iter()
+            .filter(|p| !p.kind.is_warning())
+            .count()
+    }
+
+    /// Takes the warnings (unreachable steps, merges that can leave a gap) out of the
+    /// problems.
     fn take_warnings(&mut self) -> Vec<Problem> {
         let (warnings, problems) = std::mem::take(&mut self.problems)
             .into_iter()
-            .partition(|p| p.kind == ProblemKind::Unreachable);
+            .partition(|p| p.kind.is_warning());
         self.problems = problems;
         warnings
     }

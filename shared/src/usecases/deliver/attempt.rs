@@ -271,7 +271,9 @@ async fn rejected(app: &App, account: &Account, job: &SendJob, code: u32) {
 }
 
 /// The CRM's side of a sent message: `SendManual`/`SendAuto`, and the SMS note, queued
-/// under ids derived from the message, so a repeat queues nothing new.
+/// under ids derived from the message, so a repeat queues nothing new. A sequence's
+/// message gets no SMS note of its own: the sequence's note holds its conversation (one
+/// note per conversation, not two per message).
 async fn after_sent(app: &App, account: &Account, job: &SendJob) -> Result<(), String> {
     let goal = if job.manual {
         StandardGoal::SendManual
@@ -286,7 +288,8 @@ async fn after_sent(app: &App, account: &Account, job: &SendJob) -> Result<(), S
     )
     .await
     .map_err(|e| format!("cannot queue the sent message's goal: {e}"))?;
-    let Some(contact_id) = job.contact_id.clone().filter(|_| account.sms_notes) else {
+    let noted = account.sms_notes && job.sequence().is_none();
+    let Some(contact_id) = job.contact_id.clone().filter(|_| noted) else {
         return Ok(());
     };
     let user = job.user_id.as_deref().and_then(|id| account.user(id));

@@ -46,7 +46,9 @@ pub async fn send_step(
         subscription: SubscriptionStatus::default(),
         user_id: None,
         manual: false,
-        campaign: Some(format!("sequence:{}", message.sequence)),
+        // Marks the message as the run's: its conversation goes in the sequence's note,
+        // not in a note per SMS (`deliver/attempt.rs::after_sent`).
+        campaign: Some(crate::jobs::sequence_campaign(&message.sequence)),
         // Sequence messages are transactional: quiet hours do not hold them.
         time_zone: None,
     };

@@ -8,12 +8,13 @@ use super::starts::{RunStart, begin};
 use crate::app::App;
 use crate::domain::SessionId;
 use crate::domain::keywords::KeywordClass;
-use crate::domain::sequence::{Event, Sequence, advance};
+use crate::domain::sequence::{Effect, Event, Sequence, advance};
 use crate::domain::{Account, AccountId, PhoneNumber};
 use crate::jobs::InboundText;
 use crate::ports::{Contact, SessionRecord};
 use crate::ports::{SequenceStore, SessionStore};
 use crate::usecases::JobOutcome;
+use crate::usecases::contacts::cache_contact;
 
 /// What the sequences did with an inbound text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -213,6 +214,7 @@ async fn apply_event(
     store_advance(app.store.as_ref(), account, phone, &record, &session).await?;
     let target = RunTarget::of(&account.id, &record, phone, &session);
     carry_out(app, &target, &session.last).await?;
+    remember_email(app, account, phone, contact, &session.last.effects).await;
     tracing::info!(
         account = %account.id,
         sequence = record.sequence,
@@ -221,6 +223,30 @@ async fn apply_event(
         "sequence run advanced"
     );
     Ok(RunAdvance::Applied)
+}
+
+/// The address the run just saved, on the cached contact too: its `SetEmail` job writes
+/// the CRM, but a keyword run started before the cache lapses would read the contact
+/// without it and ask for the e-mail again.
+async fn remember_email(
+    app: &App,
+    account: &Account,
+    phone: &PhoneNumber,
+    contact: Option<&Contact>,
+    effects: &[Effect],
+) {
+    let saved = effects.iter().find_map(|effect| match effect {
+        Effect::SetEmail { email } => Some(email),
+        _ => None,
+    });
+    if let (Some(email), Some(contact)) = (saved, contact) {
+        let updated = Contact {
+            email: Some(email.clone()),
+            ..contact.clone()
+        };
+        let now = app.clock.now();
+        cache_contact(app.store.as_ref(), account, phone, &updated, now).await;
+    }
 }
 
 /// The run stored in `record`, or `None` once an unreadable one (never written by this

@@ -273,7 +273,8 @@ fn the_snapshot_holds_what_the_sequence_reads_and_what_the_run_saved() {
         (
             "a known contact, no run yet",
             contact_fields(&sequence, Some(&known), None),
-            [Some("Ana"), Some("gold"), Some("100"), None, None],
+            // The e-mail address is read for the e-mail step (asked only when empty).
+            [Some("Ana"), Some("gold"), Some("100"), None, Some("")],
         ),
         (
             "the run's saved answers laid over the contact",
@@ -289,7 +290,7 @@ fn the_snapshot_holds_what_the_sequence_reads_and_what_the_run_saved() {
         (
             "an auto-created contact has no first name to greet",
             contact_fields(&sequence, Some(&auto_created), None),
-            [Some(""), None, None, None, None],
+            [Some(""), None, None, None, Some("")],
         ),
         (
             "no contact at all",

@@ -170,6 +170,23 @@ impl Validator {
         self.problems.len() == before
     }
 
+    /// Warns of each merge field that leaves a gap in the text when the contact has no
+    /// value for it (a contact created from a text has no name). Not for the id, never
+    /// empty, nor for a field a step of the sequence saves: the run fills it first.
+    pub(super) fn gaps(&mut self, steps: &[Step]) {
+        let saved: BTreeSet<String> = steps
+            .iter()
+            .filter_map(|s| s.save_to().map(ContactField::merge_name))
+            .collect();
+        for step in steps {
+            for field in merge::fields_that_can_leave_a_gap(step.message()) {
+                if field != "Contact.Id" && !saved.contains(&field) {
+                    self.problem(Some(step.name()), ProblemKind::MergeCanLeaveGap { field });
+                }
+            }
+        }
+    }
+
     fn media(&mut self, at: Option<&str>, media: &[String]) -> Option<Vec<String>> {
         let before = self.problems.len();
         if media.len() > MAX_MEDIA_URLS {
