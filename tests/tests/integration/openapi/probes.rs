@@ -142,7 +142,7 @@ fn as_called(contact_id: &str) -> Vec<Probe> {
             "/crm/{account}/send",
             keyed("/crm/{account}/send"),
             Body::Json(
-                json!({"phone": ANN, "message": "Your order shipped.", "type": "transactional"}),
+                json!({"phone": ANN, "message": "Hi ~Contact.LastName~, your order shipped.", "type": "transactional"}),
             ),
             202,
         ),
