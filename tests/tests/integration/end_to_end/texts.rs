@@ -126,6 +126,15 @@ pub(super) async fn texts_are_routed_by_the_four_rules_of_seed_001(d: &Deploymen
         &[("campaign", "spring-promo"), ("reply", "john")],
     )
     .await;
+    // Case 4 as turboDial sends it: the reply-to user named by e-mail, in any case.
+    let c4_email = owned_contact(d, "+14155550114", Some("1")).await;
+    sent_before(
+        d,
+        &c4_email,
+        "+14155550114",
+        &[("campaign", "autumn-promo"), ("reply", "John@ACME.example")],
+    )
+    .await;
     // Case 2, called: never texted; John logged the newest call (Mary an older one).
     let c2 = owned_contact(d, "+14155550102", Some("1")).await;
     logged_call(d, &c2, "1", 3).await;
@@ -147,6 +156,13 @@ pub(super) async fn texts_are_routed_by_the_four_rules_of_seed_001(d: &Deploymen
             body: "Tell me more",
             to: "john@acme.example",
             why: "John Smith is the reply-to user of campaign 'spring-promo'",
+        },
+        Routed {
+            name: "case 4: campaign reply-to named by e-mail",
+            from: "+14155550114",
+            body: "Is it still on?",
+            to: "john@acme.example",
+            why: "John Smith is the reply-to user of campaign 'autumn-promo'",
         },
         Routed {
             name: "case 2: last call note",
