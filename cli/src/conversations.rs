@@ -1,14 +1,15 @@
 //! `smsflow conversations list` / `show`: an account's recent conversations, and one
 //! contact's thread, oldest first so it reads like a chat, with each message's status,
 //! error, user or campaign, for inbound texts who got them and why, and the CRM goals each
-//! message set off (also those of send requests that never became a message: refused).
+//! message set off; send requests that never became a message show why they were refused
+//! (`RefusalLog`) and their goals.
 
 use clap::Subcommand;
 use serde::Serialize;
 use smsflow_shared::domain::consent::PhoneHealth;
 use smsflow_shared::domain::twilio_errors::{ErrorClass, classify_error_code};
 use smsflow_shared::domain::{AccountId, Direction, MessageId, MessageRecord};
-use smsflow_shared::ports::{ConsentRecord, ConversationSummary, GoalRecord, GoalResult};
+use smsflow_shared::ports::{ConsentRecord, ConversationSummary, GoalRecord, GoalResult, Refusal};
 
 use crate::accounts::stored_account;
 use crate::output::{CliError, CliResult, Output, table, time};
@@ -54,7 +55,8 @@ struct Thread {
     phone_health: PhoneHealth,
     /// Oldest first.
     messages: Vec<ThreadMessage>,
-    /// Goals of send requests with no message in the thread: refused, or not sent yet.
+    /// Send requests with no message in the thread (refused, or not sent yet): why they
+    /// were refused, and their goals.
     requests_without_message: Vec<RequestGoals>,
 }
 
@@ -63,6 +65,8 @@ struct ThreadMessage {
     #[serde(flatten)]
     message: MessageRecord,
     error_class: Option<ErrorClass>,
+    /// Why it was not sent, when it was refused after it was recorded (a STOP at send time).
+    refusal: Option<Refusal>,
     /// The CRM goals the message set off, and what became of each.
     goals: Vec<GoalRecord>,
 }
@@ -70,6 +74,9 @@ struct ThreadMessage {
 #[derive(Serialize)]
 struct RequestGoals {
     message_id: MessageId,
+    /// Why the request sent nothing, when it was refused (requests refused before refusals
+    /// were recorded have none).
+    refusal: Option<Refusal>,
     goals: Vec<GoalRecord>,
 }
 
@@ -132,7 +139,8 @@ async fn show(account: &str, phone: &str, limit: usize, at: &Location, out: Outp
         .first()
         .map_or_else(|| MessageId::new(""), |m| m.id.clone());
     let mut goals = store.goals_fired(&id, &phone, &oldest).await?;
-    if messages.is_empty() && goals.is_empty() {
+    let mut refusals = store.refusals(&id, &phone, &oldest).await?;
+    if messages.is_empty() && goals.is_empty() && refusals.is_empty() {
         return Err(
             CliError::not_found(format!("account {id} has no messages with {phone}")).with_hint(
                 format!(
@@ -145,6 +153,7 @@ async fn show(account: &str, phone: &str, limit: usize, at: &Location, out: Outp
         .into_iter()
         .map(|m| ThreadMessage {
             error_class: m.error_code.map(classify_error_code),
+            refusal: take_refusal(&mut refusals, &m.id),
             goals: take_goals(&mut goals, &m.id),
             message: m,
         })
@@ -155,24 +164,43 @@ async fn show(account: &str, phone: &str, limit: usize, at: &Location, out: Outp
         consent: store.consent(&id, &phone).await?,
         phone_health: store.phone_health(&id, &phone).await?,
         messages,
-        requests_without_message: by_request(goals),
+        requests_without_message: by_request(goals, refusals),
     };
     out.emit(&thread, || println!("{}", render(&thread)))
 }
 
-/// Groups goal records (in message id order) by the send request they belong to.
-fn by_request(goals: Vec<GoalRecord>) -> Vec<RequestGoals> {
-    let mut requests: Vec<RequestGoals> = Vec::new();
+/// Groups goal records (in message id order) by the send request they belong to, with the
+/// request's refusal (refusals also in message id order).
+fn by_request(goals: Vec<GoalRecord>, refusals: Vec<Refusal>) -> Vec<RequestGoals> {
+    let mut requests: Vec<RequestGoals> = refusals
+        .into_iter()
+        .map(|refusal| RequestGoals {
+            message_id: refusal.message_id.clone(),
+            refusal: Some(refusal),
+            goals: Vec::new(),
+        })
+        .collect();
     for record in goals {
-        match requests.last_mut() {
-            Some(last) if last.message_id == record.message_id => last.goals.push(record),
-            _ => requests.push(RequestGoals {
+        match requests
+            .iter_mut()
+            .find(|r| r.message_id == record.message_id)
+        {
+            Some(request) => request.goals.push(record),
+            None => requests.push(RequestGoals {
                 message_id: record.message_id.clone(),
+                refusal: None,
                 goals: vec![record],
             }),
         }
     }
+    requests.sort_by(|a, b| a.message_id.as_str().cmp(b.message_id.as_str()));
     requests
+}
+
+/// Removes and returns the refusal of `message_id`, if there is one.
+fn take_refusal(refusals: &mut Vec<Refusal>, message_id: &MessageId) -> Option<Refusal> {
+    let at = refusals.iter().position(|r| r.message_id == *message_id)?;
+    Some(refusals.remove(at))
 }
 
 /// Removes and returns the records about `message_id`.
@@ -182,6 +210,11 @@ fn take_goals(goals: &mut Vec<GoalRecord>, message_id: &MessageId) -> Vec<GoalRe
         .partition(|g| g.message_id == *message_id);
     *goals = rest;
     mine
+}
+
+/// The reason in words, and when it was refused.
+fn refusal_line(refusal: &Refusal) -> String {
+    format!("    why: {} ({} UTC)", refusal.detail, time(refusal.at))
 }
 
 fn goal_line(goals: &[GoalRecord]) -> String {
@@ -223,11 +256,22 @@ fn render(thread: &Thread) -> String {
         while let Some(r) = requests.next_if(|r| before.is_none_or(|id| r.message_id.as_str() < id))
         {
             lines.push(String::new());
-            lines.push(format!(
-                "request {}: no message sent (refused, or not sent yet)",
-                r.message_id
-            ));
-            lines.push(goal_line(&r.goals));
+            lines.push(match &r.refusal {
+                Some(refusal) => format!(
+                    "request {}: no message sent: refused ({})",
+                    r.message_id, refusal.code
+                ),
+                None => format!(
+                    "request {}: no message sent (refused, or not sent yet)",
+                    r.message_id
+                ),
+            });
+            if let Some(refusal) = &r.refusal {
+                lines.push(refusal_line(refusal));
+            }
+            if !r.goals.is_empty() {
+                lines.push(goal_line(&r.goals));
+            }
         }
     };
     for m in &thread.messages {
@@ -281,6 +325,12 @@ fn message_lines(m: &ThreadMessage, lines: &mut Vec<String>) {
     ));
     if m_.updated_at != m_.created_at {
         lines.push(format!("    status updated {} UTC", time(m_.updated_at)));
+    }
+    if let Some(refusal) = &m.refusal {
+        lines.push(format!(
+            "    not sent ({}): {}",
+            refusal.code, refusal.detail
+        ));
     }
     if !m.goals.is_empty() {
         lines.push(goal_line(&m.goals));

@@ -33,11 +33,12 @@ pub struct SendArgs {
     /// The text, with merge fields as in CRM requests (~Contact.FirstName~, ~User.Name~...).
     #[arg(long, required_unless_present = "media")]
     pub message: Option<String>,
-    /// The account user the message goes out for (SendManual; replies go to them).
-    /// Required unless --campaign is given.
+    /// The account user the message goes out for (SendManual; replies go to them), by id or
+    /// e-mail. Required unless --campaign is given.
     #[arg(long, required_unless_present = "campaign")]
     pub user: Option<String>,
-    /// The account user who gets the replies to a campaign send (without --user).
+    /// The account user who gets the replies to a campaign send (without --user), by id or
+    /// e-mail.
     #[arg(long, conflicts_with = "user")]
     pub reply: Option<String>,
     /// The sender: an account number, one of its Messaging Service SIDs, or an alphanumeric
@@ -189,7 +190,9 @@ fn hint(code: &str, account: &str) -> Option<String> {
         "invalid_value" => {
             "--type is bulk, transactional or alert; --subscription is subscribed, unsubscribed or none".into()
         }
-        "unknown_user" => format!("`smsflow users list --account {account}` shows its users"),
+        "unknown_user" | "ambiguous_user" => format!(
+            "name the user by id or e-mail: `smsflow users list --account {account}` shows its users"
+        ),
         "unknown_sender_number" | "unknown_messaging_service" => {
             format!("`smsflow numbers list --account {account}` shows its numbers")
         }

@@ -48,7 +48,7 @@ use smsflow_shared::handlers::http::with_fallback;
 use smsflow_shared::local::sandbox_api::{
     CONTACTS_PATH, EMAILS_PATH, GOALS_PATH, HEALTH_PATH, INBOUND_TEXT_PATH, InboundText, Limit,
     MESSAGES_PATH, NOTES_PATH, NewSandboxContact, NewSandboxNote, OUTAGE_PATH, Outage, account_id,
-    backend, crm_refused, inbound_params, invalid, json_body,
+    answer, backend, crm_refused, inbound_params, invalid, json_body,
 };
 use smsflow_shared::ports::{Clock, NewNote, SystemClock};
 use smsflow_shared::routes::INBOUND_PATH;
@@ -114,7 +114,10 @@ pub fn router(targets: SandboxTargets) -> Result<Router, SandboxError> {
         emails_seen: Mutex::default(),
     });
     let routes = Router::new()
-        .route(HEALTH_PATH, get(|| async { Json(json!({"status": "ok"})) }))
+        .route(
+            HEALTH_PATH,
+            get(|| async { answer(json!({"status": "ok"})) }),
+        )
         .route(MESSAGES_PATH, get(messages))
         .route(EMAILS_PATH, get(emails))
         .route(CONTACTS_PATH, get(contacts).post(create_contact))
@@ -136,7 +139,7 @@ async fn messages(
         .messages(limit.get())
         .await
         .map_err(backend)?;
-    Ok(Json(json!({ "messages": messages })))
+    Ok(answer(json!({ "messages": messages })))
 }
 
 /// An e-mail in the local outbox's shape (`shared/src/adapters/embedded/outbox.rs`,
@@ -166,7 +169,7 @@ async fn emails(
     let mut emails = ses_messages(&dump, &sandbox.emails_seen);
     emails.reverse();
     emails.truncate(limit.get());
-    Ok(Json(json!({ "emails": emails })))
+    Ok(answer(json!({ "emails": emails })))
 }
 
 async fn read_json(http: &reqwest::Client, url: &str) -> Result<Value, reqwest::Error> {
@@ -251,7 +254,7 @@ fn keap_records<T: Serialize>(
     let records = keap_key(sandbox, &account)
         .map(|key| read(&sandbox.targets.keap, key))
         .unwrap_or_default();
-    Ok(Json(json!({ name: in_account(&account, records) })))
+    Ok(answer(json!({ name: in_account(&account, records) })))
 }
 
 async fn goals(
@@ -272,7 +275,7 @@ async fn goals(
             achieved_at: goal.achieved_at,
         })
         .collect();
-    Ok(Json(json!({ "goals": goals })))
+    Ok(answer(json!({ "goals": goals })))
 }
 
 /// An account the runner was given, and its Keap app (the CRM acts for those only).
@@ -301,7 +304,7 @@ async fn outage(
     let (_, key) = configured_account(&sandbox, &account)?;
     let Outage { down } = json_body(&body)?;
     sandbox.targets.keap.set_down(key, down);
-    Ok(Json(json!({ "down": down })))
+    Ok(answer(json!({ "down": down })))
 }
 
 /// Creates a contact in the account's Keap app, as someone working in the CRM would.
@@ -317,7 +320,7 @@ async fn create_contact(
         .keap
         .create_contact(key, &new)
         .map_err(crm_refused)?;
-    Ok((StatusCode::CREATED, Json(json!({ "contact": contact }))))
+    Ok((StatusCode::CREATED, answer(json!({ "contact": contact }))))
 }
 
 /// Adds a typed note to a contact, as a dialer logging a call would.
@@ -343,7 +346,7 @@ async fn log_note(
         .map_err(crm_refused)?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "note": InAccount { account, item: note } })),
+        answer(json!({ "note": InAccount { account, item: note } })),
     ))
 }
 
@@ -384,7 +387,7 @@ async fn simulate_inbound(
         .map_err(|e| ApiError::internal(format!("cannot reach {url} at {front}: {e}")))?;
     let status = response.status().as_u16();
     let body = response.text().await.unwrap_or_default();
-    Ok(Json(json!({
+    Ok(answer(json!({
         "message_sid": sid,
         "webhook": { "url": url, "status": status, "body": body },
     })))

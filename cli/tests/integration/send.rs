@@ -89,7 +89,7 @@ fn sends_are_queued_as_the_send_worker_expects_them() {
     let contact = sandbox_contact(&local, "Ann", "+19523140003");
     let long_code = json!({"type": "number", "value": "+19523142318"});
     let toll_free = json!({"type": "number", "value": "+18885550100"});
-    let cases: [(&[&str], Value); 4] = [
+    let cases: [(&[&str], Value); 6] = [
         (
             &[
                 "--to",
@@ -146,6 +146,45 @@ fn sends_are_queued_as_the_send_worker_expects_them() {
                 "body": "", "media_urls": ["https://x.test/a.png", "https://x.test/b.png"],
                 "user_id": "john", "campaign": "spring", "contact_id": null,
                 "manual": false, "kind": "bulk",
+            }),
+        ),
+        // Users named by e-mail (any case), as turboDial's campaigns name them.
+        (
+            &[
+                "--to",
+                "+19523140005",
+                "--message",
+                "hi",
+                "--campaign",
+                "fall",
+                "--reply",
+                "MARY@acme.example",
+                "--type",
+                "transactional",
+            ],
+            json!({
+                "account": "acme", "to": "+19523140005", "sender": long_code,
+                "body": "hi", "media_urls": [], "user_id": "mary",
+                "campaign": "fall", "contact_id": null, "manual": false,
+                "kind": "transactional",
+            }),
+        ),
+        (
+            &[
+                "--to",
+                "+19523140006",
+                "--message",
+                "Hi, ~User.FirstName~ here",
+                "--user",
+                "John@Acme.Example",
+                "--type",
+                "transactional",
+            ],
+            json!({
+                "account": "acme", "to": "+19523140006", "sender": long_code,
+                "body": "Hi, John here", "media_urls": [], "user_id": "john",
+                "campaign": null, "contact_id": null, "manual": true,
+                "kind": "transactional",
             }),
         ),
         (
@@ -281,6 +320,19 @@ fn refusals_exit_with_their_codes_and_queue_nothing() {
             "not sent (unknown_user)",
         ),
         (
+            vec![
+                "--to",
+                "+19523140001",
+                "--message",
+                "hi",
+                "--user",
+                "nobody@acme.example",
+            ],
+            4,
+            "not sent (unknown_user): user: account acme has no user with id or e-mail \
+             'nobody@acme.example'",
+        ),
+        (
             [to_mary("+19523140001"), vec!["--type", "spam"]].concat(),
             4,
             "not sent (invalid_value)",
@@ -341,6 +393,51 @@ fn refusals_exit_with_their_codes_and_queue_nothing() {
 }
 
 #[test]
+fn conversations_show_tells_why_a_request_sent_nothing() {
+    let local = Local::new();
+    let optouts = local.file("optouts.csv", "phone\n(952) 314-0009\n");
+    local
+        .run(&["optouts", "import", &optouts, "--account", "acme"])
+        .ok();
+    // (recipient, extra arguments, the code, the start of the reason)
+    let cases: [(&str, &[&str], &str, &str); 2] = [
+        (
+            "+19523140009",
+            &["--type", "transactional"],
+            "opted_out",
+            "the recipient opted out (replied STOP)",
+        ),
+        (
+            "+19523140008",
+            &[],
+            "not_subscribed",
+            "bulk messages need a subscribed contact",
+        ),
+    ];
+    for (to, extra, code, why) in cases {
+        let args = [&["--to", to, "--message", "hi", "--user", "mary"], extra].concat();
+        send(&local, &args).fails_with(7);
+        let show = ["conversations", "show", "--account", "acme", to];
+        let out = local.run(&show).ok().to_string();
+        assert!(
+            out.contains(&format!(
+                ": no message sent: refused ({code})\n    why: {why}"
+            )),
+            "{to}: {out}"
+        );
+        let thread = local.run(&[&show[..], &["--json"]].concat()).json();
+        let request = &thread["requests_without_message"][0];
+        assert_eq!(request["refusal"]["code"], code, "{thread}");
+        assert!(
+            request["refusal"]["detail"]
+                .as_str()
+                .is_some_and(|d| d.starts_with(why)),
+            "{thread}"
+        );
+    }
+}
+
+#[test]
 fn a_full_queue_refuses_with_exit_code_7() {
     let local = Local::new();
     // The limit is set in the file and stored, so it holds whether or not the runtime stores
@@ -369,6 +466,11 @@ fn a_full_queue_refuses_with_exit_code_7() {
         .to_string();
     assert!(stderr.contains("not sent (queue_full)"), "{stderr}");
     assert!(stderr.contains("smsflow accounts set-limit"), "{stderr}");
+    let why = ["conversations", "show", "--account", "acme", "+19523140002"];
+    local.run(&why).prints(&[
+        "no message sent: refused (queue_full)",
+        "    why: the account already has 1 messages waiting to be sent",
+    ]);
     assert_eq!(queued_sends(&local).len(), 1);
 }
 

@@ -74,6 +74,12 @@ fn bad_configuration_names_field_and_problem() {
             "accounts[0].users[0].email: 'mary' is not an e-mail address",
         ),
         (
+            "two users with one e-mail (send requests name users by e-mail too)",
+            "email = \"john@acme.example\"",
+            "email = \"Mary@ACME.example\"",
+            "accounts[0].users[1].email: user 'john' has the same e-mail as user 'mary'",
+        ),
+        (
             "bad country",
             "default_country = \"US\"",
             "default_country = \"XX\"",

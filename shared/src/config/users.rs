@@ -1,4 +1,5 @@
-//! An account's `[[accounts.users]]`: the people texts are forwarded to, by unique id.
+//! An account's `[[accounts.users]]`: the people texts are forwarded to, by unique id and
+//! unique e-mail (send requests name a user by either, `Account::find_user`).
 
 use std::collections::BTreeMap;
 
@@ -35,6 +36,21 @@ impl Validator {
                 return Err(self.err(
                     format!("{uat}.id"),
                     format!("duplicate user id '{}'", user.id),
+                ));
+            }
+            if let Some(other) = users
+                .values()
+                .find(|o: &&User| o.email.as_str().eq_ignore_ascii_case(user.email.as_str()))
+            {
+                return Err(self.err(
+                    format!("{uat}.email"),
+                    format!(
+                        "user '{}' has the same e-mail as user '{}' ({}); send requests name \
+                         a user by id or e-mail, so each user needs an e-mail of their own",
+                        user.id,
+                        other.id,
+                        user.email.as_str()
+                    ),
                 ));
             }
             users.insert(user.id.clone(), user);

@@ -114,6 +114,16 @@ pub struct User {
     pub crm_user_id: Option<String>,
 }
 
+/// Why [`Account::find_user`] found no one user.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UserLookupError {
+    #[error("no user has that id or e-mail")]
+    Unknown,
+    /// The e-mail is shared by these users (by id).
+    #[error("the e-mail is shared by users {}", .0.join(", "))]
+    Ambiguous(Vec<String>),
+}
+
 /// How to reach Twilio for this account.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TwilioCredentials {
@@ -278,6 +288,30 @@ impl Account {
         self.users.get(id)
     }
 
+    /// The user named by its id or by its e-mail address, the e-mail matched without regard
+    /// to case (turboDial's campaign `reply` field holds the teammate's e-mail). An exact id
+    /// wins over an e-mail; an e-mail two users share names neither.
+    pub fn find_user(&self, id_or_email: &str) -> Result<&User, UserLookupError> {
+        if let Some(user) = self.users.get(id_or_email) {
+            return Ok(user);
+        }
+        let mut by_email = self
+            .users
+            .values()
+            .filter(|u| u.email.as_str().eq_ignore_ascii_case(id_or_email.trim()));
+        match (by_email.next(), by_email.next()) {
+            (Some(user), None) => Ok(user),
+            (None, _) => Err(UserLookupError::Unknown),
+            (Some(first), Some(second)) => Err(UserLookupError::Ambiguous(
+                [first, second]
+                    .into_iter()
+                    .chain(by_email)
+                    .map(|u| u.id.clone())
+                    .collect(),
+            )),
+        }
+    }
+
     /// Reads a number as this account writes it (national format in its default country).
     pub fn parse_phone(&self, input: &str) -> Result<PhoneNumber, super::phone::PhoneError> {
         PhoneNumber::parse(input, self.default_country)
@@ -295,6 +329,52 @@ mod tests {
         }
         for bad in ["", "Acme", "acme_roofing", "-acme", "a/b", &"a".repeat(65)] {
             assert!(AccountId::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn users_are_found_by_id_or_email() {
+        let user = |id: &str, email: &str| User {
+            id: id.into(),
+            name: id.into(),
+            email: EmailAddress::parse(email).expect("email"),
+            crm_user_id: None,
+        };
+        let users = [
+            user("mary", "Mary.Anders@example.com"),
+            user("bob", "bob@example.com"),
+            user("desk-1", "desk@example.com"),
+            user("desk-2", "desk@example.com"),
+            // An id that looks like another user's e-mail: the id wins.
+            user("jo@example.com", "jo.other@example.com"),
+            user("jo", "jo@example.com"),
+        ];
+        let users = users.into_iter().map(|u| (u.id.clone(), u)).collect();
+        let account = Account {
+            users,
+            ..crate::domain::fixtures::account()
+        };
+        let ambiguous = || {
+            Err(UserLookupError::Ambiguous(vec![
+                "desk-1".into(),
+                "desk-2".into(),
+            ]))
+        };
+        let cases: [(&str, Result<&str, UserLookupError>); 10] = [
+            ("mary", Ok("mary")),
+            ("Mary.Anders@example.com", Ok("mary")),
+            ("mary.anders@EXAMPLE.COM", Ok("mary")),
+            ("  bob@example.com ", Ok("bob")),
+            ("jo@example.com", Ok("jo@example.com")),
+            ("MARY", Err(UserLookupError::Unknown)),
+            ("nobody@example.com", Err(UserLookupError::Unknown)),
+            ("", Err(UserLookupError::Unknown)),
+            ("desk@example.com", ambiguous()),
+            ("DESK@example.com", ambiguous()),
+        ];
+        for (given, want) in cases {
+            let found = account.find_user(given).map(|u| u.id.as_str());
+            assert_eq!(found, want, "{given:?}");
         }
     }
 

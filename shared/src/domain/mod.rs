@@ -32,7 +32,7 @@ mod words;
 
 pub use account::{
     Account, AccountId, CrmConnection, EventWebhook, InboundNumber, KeapAuth, SendLimits,
-    SenderKind, TwilioApiKey, TwilioCredentials, User, canonical_service_sid,
+    SenderKind, TwilioApiKey, TwilioCredentials, User, UserLookupError, canonical_service_sid,
 };
 pub use email::EmailAddress;
 pub use goals::GoalName;

@@ -11,8 +11,8 @@
 //! | `message` | the body, with merge fields (`~Contact.FirstName~`, `~User.Name~`...) |
 //! | `media` | media URLs: repeat the field, give a JSON array, or separate with spaces/commas |
 //! | `from` | the sender: an account number, a Messaging Service SID or an alphanumeric id (default: the account's first number) |
-//! | `reply` | the user who gets the replies (campaign sends) |
-//! | `user` | the user a manual send goes out for (replies go to them too) |
+//! | `reply` | the user who gets the replies (campaign sends), by id or e-mail |
+//! | `user` | the user a manual send goes out for (replies go to them too), by id or e-mail |
 //! | `type` | `bulk` (default), `transactional` or `alert` |
 //! | `subscription` | the contact's SMS subscription as the CRM knows it (`subscribed`, `unsubscribed`, `none`) |
 //! | `campaign` | a label for automated sends, kept on the message |
@@ -25,7 +25,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::account::Account;
+use super::account::{Account, UserLookupError};
 use super::consent::{SendKind, SubscriptionStatus, UnknownConsentValue};
 use super::ids::ContactId;
 use super::merge::{self, MergeError};
@@ -165,9 +165,9 @@ pub struct SendRequest {
     pub template: String,
     pub media_urls: Vec<String>,
     pub sender: SenderSpec,
-    /// The account user a manual send goes out for.
+    /// The account user a manual send goes out for (its id, whichever way it was named).
     pub user: Option<String>,
-    /// The account user who gets replies to a campaign send.
+    /// The account user who gets replies to a campaign send (its id).
     pub reply_to: Option<String>,
     pub kind: SendKind,
     pub subscription: Option<SubscriptionStatus>,
@@ -203,8 +203,24 @@ pub enum SendRequestError {
     Merge(#[from] MergeError),
     #[error(transparent)]
     Sender(#[from] SenderError),
-    #[error("{field}: the account has no user '{id}'")]
-    UnknownUser { field: &'static str, id: String },
+    #[error(
+        "{field}: account {account} has no user with id or e-mail '{given}' (`smsflow users \
+         list --account {account}` lists its users)"
+    )]
+    UnknownUser {
+        field: &'static str,
+        given: String,
+        account: String,
+    },
+    #[error(
+        "{field}: users {} share the e-mail '{given}'; name one by its id",
+        .ids.join(", ")
+    )]
+    AmbiguousUser {
+        field: &'static str,
+        given: String,
+        ids: Vec<String>,
+    },
     #[error(transparent)]
     InvalidValue(#[from] UnknownConsentValue),
     #[error("{field} is longer than {MAX_ID_LENGTH} characters")]
@@ -221,6 +237,7 @@ impl SendRequestError {
             SendRequestError::Merge(e) => e.code(),
             SendRequestError::Sender(e) => e.code(),
             SendRequestError::UnknownUser { .. } => "unknown_user",
+            SendRequestError::AmbiguousUser { .. } => "ambiguous_user",
             SendRequestError::InvalidValue(_) => "invalid_value",
             SendRequestError::TooLong { .. } => "field_too_long",
         }
@@ -327,17 +344,26 @@ fn bounded(value: Option<&str>, field: &'static str) -> Result<Option<String>, S
     }
 }
 
+/// The id of the user a field names by id or e-mail ([`Account::find_user`]).
 fn known_user(
-    id: Option<&str>,
+    given: Option<&str>,
     field: &'static str,
     account: &Account,
 ) -> Result<Option<String>, SendRequestError> {
-    match id {
-        None => Ok(None),
-        Some(id) if account.user(id).is_some() => Ok(Some(id.to_string())),
-        Some(id) => Err(SendRequestError::UnknownUser {
+    let Some(given) = given else {
+        return Ok(None);
+    };
+    match account.find_user(given) {
+        Ok(user) => Ok(Some(user.id.clone())),
+        Err(UserLookupError::Unknown) => Err(SendRequestError::UnknownUser {
             field,
-            id: id.to_string(),
+            given: given.to_string(),
+            account: account.id.to_string(),
+        }),
+        Err(UserLookupError::Ambiguous(ids)) => Err(SendRequestError::AmbiguousUser {
+            field,
+            given: given.to_string(),
+            ids,
         }),
     }
 }
@@ -423,6 +449,14 @@ mod tests {
                 "phone=%2B15005550006&message=hi&reply=nobody",
                 "unknown_user",
             ),
+            (
+                "phone=%2B15005550006&message=hi&reply=nobody%40example.com",
+                "unknown_user",
+            ),
+            (
+                "phone=%2B15005550006&message=hi&reply=Mary%40Example.com",
+                "ok",
+            ),
             ("phone=%2B15005550006&message=hi&type=spam", "invalid_value"),
             (
                 "phone=%2B15005550006&message=hi&subscription=maybe",
@@ -492,6 +526,25 @@ mod tests {
             request.sender,
             SenderSpec::Number(account.numbers[0].number.clone())
         );
+    }
+
+    #[test]
+    fn users_named_by_email_become_their_ids() {
+        let request =
+            parse("phone=%2B15005550006&message=hi&reply=MARY%40example.com").expect("valid");
+        assert_eq!(request.reply_to.as_deref(), Some("mary"));
+        let request =
+            parse("phone=%2B15005550006&message=hi&user=mary%40example.com").expect("valid");
+        assert_eq!(request.user.as_deref(), Some("mary"));
+
+        let mut account = fixtures::account();
+        let mut desk = account.users["mary"].clone();
+        desk.id = "desk".into();
+        account.users.insert("desk".into(), desk);
+        let fields = form("phone=%2B15005550006&message=hi&reply=mary%40example.com");
+        let refused = parse_send_request(&fields, &account).expect_err("ambiguous");
+        assert_eq!(refused.code(), "ambiguous_user");
+        assert!(refused.to_string().contains("desk, mary"), "{refused}");
     }
 
     #[test]

@@ -16,7 +16,7 @@ use super::LocalRuntime;
 use super::sandbox_api::{
     CONTACTS_PATH, EMAILS_PATH, GOALS_PATH, HEALTH_PATH, INBOUND_TEXT_PATH, InboundText, Limit,
     MESSAGES_PATH, NOTES_PATH, NewSandboxContact, NewSandboxNote, OUTAGE_PATH, Outage, account_id,
-    backend, crm_refused, inbound_params, invalid, json_body,
+    answer, backend, crm_refused, inbound_params, invalid, json_body,
 };
 use super::sandbox_scope::{SandboxScope, is_sandbox_account, not_sandbox};
 use crate::adapters::embedded::carrier::sandbox_sid;
@@ -29,7 +29,10 @@ use crate::routes::INBOUND_PATH;
 
 pub fn router(runtime: Arc<LocalRuntime>) -> Router {
     Router::new()
-        .route(HEALTH_PATH, get(|| async { Json(json!({"status": "ok"})) }))
+        .route(
+            HEALTH_PATH,
+            get(|| async { answer(json!({"status": "ok"})) }),
+        )
         .route(MESSAGES_PATH, get(messages))
         .route(EMAILS_PATH, get(emails))
         .route(CONTACTS_PATH, get(contacts).post(create_contact))
@@ -55,7 +58,7 @@ async fn messages(
         .messages_where(limit.get(), move |m| scope.shows_message(m))
         .await
         .map_err(backend)?;
-    Ok(Json(json!({ "messages": messages })))
+    Ok(answer(json!({ "messages": messages })))
 }
 
 /// The outbox's e-mails to sandbox accounts' addresses.
@@ -69,7 +72,7 @@ async fn emails(
         .list_where(limit.get(), move |e| scope.shows_email(e))
         .await
         .map_err(backend)?;
-    Ok(Json(json!({ "emails": emails })))
+    Ok(answer(json!({ "emails": emails })))
 }
 
 async fn contacts(
@@ -78,7 +81,7 @@ async fn contacts(
 ) -> Result<Json<Value>, ApiError> {
     let id = listed_account(&rt, &account).await?;
     let contacts = rt.crm.contacts(Some(&id)).await.map_err(backend)?;
-    Ok(Json(json!({ "contacts": contacts })))
+    Ok(answer(json!({ "contacts": contacts })))
 }
 
 async fn notes(
@@ -87,7 +90,7 @@ async fn notes(
 ) -> Result<Json<Value>, ApiError> {
     let id = listed_account(&rt, &account).await?;
     let notes = rt.crm.notes(Some(&id)).await.map_err(backend)?;
-    Ok(Json(json!({ "notes": notes })))
+    Ok(answer(json!({ "notes": notes })))
 }
 
 async fn goals(
@@ -101,7 +104,7 @@ async fn goals(
         .goals(Some(&id), limit.get())
         .await
         .map_err(backend)?;
-    Ok(Json(json!({ "goals": goals })))
+    Ok(answer(json!({ "goals": goals })))
 }
 
 /// The account a sandbox CRM listing is for: a 403 for a stored account that is not a
@@ -147,7 +150,7 @@ async fn outage(
     configured_account(&rt, &account).await?;
     let Outage { down } = json_body(&body)?;
     rt.crm.set_unavailable(down);
-    Ok(Json(json!({ "down": down })))
+    Ok(answer(json!({ "down": down })))
 }
 
 /// Creates a contact in the account's sandbox CRM, as someone working in the CRM would.
@@ -163,7 +166,7 @@ async fn create_contact(
         .create_contact(&account, &new)
         .await
         .map_err(crm_refused)?;
-    Ok((StatusCode::CREATED, Json(json!({ "contact": contact }))))
+    Ok((StatusCode::CREATED, answer(json!({ "contact": contact }))))
 }
 
 /// Adds a typed note to a contact, as a dialer logging a call would.
@@ -191,7 +194,7 @@ async fn log_note(
         .map_err(crm_refused)?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "note": InAccount { account: account.id, item: note } })),
+        answer(json!({ "note": InAccount { account: account.id, item: note } })),
     ))
 }
 
@@ -234,7 +237,7 @@ async fn simulate_inbound(
         .map_err(|e| ApiError::internal(format!("cannot reach {url}: {e}")))?;
     let status = response.status().as_u16();
     let body = response.text().await.unwrap_or_default();
-    Ok(Json(json!({
+    Ok(answer(json!({
         "message_sid": sid,
         "webhook": { "url": url, "status": status, "body": body },
     })))

@@ -2,10 +2,12 @@
 //! server's sandbox and the stack runner's, so a scenario's request means the same thing and
 //! gets the same answer in both shapes.
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
 
 use crate::domain::{AccountId, EmailAddress, PhoneNumber};
 use crate::handlers::ApiError;
@@ -34,6 +36,48 @@ impl Limit {
     pub fn get(&self) -> usize {
         self.limit.unwrap_or(100).min(MAX_LIMIT)
     }
+}
+
+/// A sandbox answer, each time in it also given in RFC 3339 (see [`with_rfc3339_times`]).
+pub fn answer(value: Value) -> Json<Value> {
+    Json(with_rfc3339_times(value))
+}
+
+/// Adds next to every time the answer gives in epoch milliseconds (an integer field named
+/// `at`, `…_at` or `…_ms`) the same time in RFC 3339, UTC: `<name>_rfc3339`, a trailing
+/// `_ms` left out (`sent_at` → `sent_at_rfc3339`). The milliseconds stay for scripts that
+/// compare them; the text is for people reading the answer.
+pub fn with_rfc3339_times(value: Value) -> Value {
+    match value {
+        Value::Object(fields) => Value::Object(object_with_rfc3339_times(fields)),
+        Value::Array(items) => Value::Array(items.into_iter().map(with_rfc3339_times).collect()),
+        other => other,
+    }
+}
+
+fn object_with_rfc3339_times(fields: Map<String, Value>) -> Map<String, Value> {
+    let mut out = Map::new();
+    for (name, value) in fields {
+        let text = is_time_name(&name)
+            .then(|| value.as_i64().and_then(rfc3339))
+            .flatten();
+        if let Some(text) = text {
+            let stem = name.strip_suffix("_ms").unwrap_or(&name);
+            out.insert(format!("{stem}_rfc3339"), Value::String(text));
+        }
+        out.insert(name, with_rfc3339_times(value));
+    }
+    out
+}
+
+fn is_time_name(name: &str) -> bool {
+    name == "at" || name.ends_with("_at") || name.ends_with("_ms")
+}
+
+fn rfc3339(millis: i64) -> Option<String> {
+    jiff::Timestamp::from_millisecond(millis)
+        .ok()
+        .map(|t| t.to_string())
 }
 
 /// A 500 for a read the sandbox could not make.
@@ -190,4 +234,44 @@ pub fn inbound_params(
 #[serde(deny_unknown_fields)]
 pub struct Outage {
     pub down: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn every_epoch_time_gets_its_rfc3339_sibling() {
+        let cases = [
+            (
+                json!({"sent_at": 1_714_564_980_000_i64, "id": "e1"}),
+                json!({"sent_at": 1_714_564_980_000_i64, "sent_at_rfc3339": "2024-05-01T12:03:00Z", "id": "e1"}),
+            ),
+            (
+                json!({"goals": [{"achieved_at": 1_714_564_980_250_i64, "at": 0}]}),
+                json!({"goals": [{
+                    "achieved_at": 1_714_564_980_250_i64,
+                    "achieved_at_rfc3339": "2024-05-01T12:03:00.25Z",
+                    "at": 0, "at_rfc3339": "1970-01-01T00:00:00Z",
+                }]}),
+            ),
+            (
+                json!({"note": {"created_at_ms": 7, "item": {"created_at": null}}}),
+                json!({"note": {
+                    "created_at_ms": 7, "created_at_rfc3339": "1970-01-01T00:00:00.007Z",
+                    "item": {"created_at": null},
+                }}),
+            ),
+            // Not times: other names, and values that are not epoch milliseconds.
+            (
+                json!({"status": 200, "format": "x", "seen_at": "yesterday", "huge_at": i64::MAX}),
+                json!({"status": 200, "format": "x", "seen_at": "yesterday", "huge_at": i64::MAX}),
+            ),
+        ];
+        for (given, want) in cases {
+            assert_eq!(with_rfc3339_times(given.clone()), want, "{given}");
+        }
+    }
 }

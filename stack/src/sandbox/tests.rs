@@ -168,7 +168,8 @@ async fn lists_messages_and_emails_in_the_local_shapes() {
             "body",
             "media_urls",
             "status_callback",
-            "accepted_at"
+            "accepted_at",
+            "accepted_at_rfc3339"
         ])
     );
     assert_eq!(
@@ -187,7 +188,16 @@ async fn lists_messages_and_emails_in_the_local_shapes() {
     );
     assert_eq!(
         keys(&emails[0]),
-        set(&["id", "sent_at", "from", "to", "reply_to", "subject", "text"])
+        set(&[
+            "id",
+            "sent_at",
+            "sent_at_rfc3339",
+            "from",
+            "to",
+            "reply_to",
+            "subject",
+            "text"
+        ])
     );
     assert_eq!(emails[0]["to"], json!(["office@acme.example"]));
     assert_eq!(emails[0]["text"], "second body");
@@ -249,13 +259,15 @@ async fn plays_people_in_the_crm_and_lists_it_in_the_local_shapes() {
             "body",
             "user_id",
             "type",
-            "created_at"
+            "created_at",
+            "created_at_rfc3339"
         ])
     );
     assert_eq!(
         (&note["type"], &note["created_at"], &note["contact_id"]),
         (&json!("Call"), &json!(1_000), &json!(id))
     );
+    assert_eq!(note["created_at_rfc3339"], "1970-01-01T00:00:01Z");
     let (_, notes) = get(&running, "/_sandbox/crm/acme/notes").await;
     assert_eq!(notes, json!({"notes": [note]}));
 
@@ -280,7 +292,8 @@ async fn plays_people_in_the_crm_and_lists_it_in_the_local_shapes() {
             "integration",
             "call_name",
             "contact_id",
-            "achieved_at"
+            "achieved_at",
+            "achieved_at_rfc3339"
         ])
     );
     assert_eq!(

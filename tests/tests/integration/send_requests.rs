@@ -192,6 +192,11 @@ async fn requests_in_answers_and_effects_out() {
             "unknown_user",
         ),
         invalid(
+            "unknown user e-mail",
+            "phone=%2B14155552671&message=hi&reply=Nobody%40acme.example",
+            "unknown_user",
+        ),
+        invalid(
             "unknown merge field",
             "phone=%2B14155552671&message=Hi+~Contact.Nickname~&type=transactional",
             "unknown_merge_field",

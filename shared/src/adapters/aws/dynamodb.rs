@@ -14,6 +14,7 @@
 //! | index built          | `INDEX#messaging-services`  | `INDEX`            | — (every stored account's services are claimed; see `account_by_messaging_service`) |
 //! | message              | `CONV#<account>#<phone>`    | `MSG#<ulid id>`    | `data` (JSON `MessageRecord`), `status`, `status_rank`, `updated_at`, `error_code`?, `provider_sid`? |
 //! | goal log entry       | `CONV#<account>#<phone>`    | `FIRED#<message id>#<goal>` | `data` (JSON `GoalRecord`): what became of a goal about that message |
+//! | refusal log entry    | `CONV#<account>#<phone>`    | `REFUSED#<message id>` | `data` (JSON `Refusal`): why a request or queued send with that id sent nothing |
 //! | provider SID pointer | `SID#<sid>`                 | `SID`              | `msg_pk`, `msg_sk` (the message's key)                                               |
 //! | consent              | `CONSENT#<account>#<phone>` | `CONSENT`          | `data` (JSON `ConsentRecord`), `changed_at`; when opted out `gsi1pk` = `OPTOUT#<account>`, `gsi1sk` = `<phone>` |
 //! | conversation summary | `CONVLAST#<account>#<phone>`| `CONVLAST`         | `data` (JSON `ConversationSummary`), `last_at`, `gsi1pk` = `CONVS#<account>`, `gsi1sk` = `<last_at, 16 digits>#<phone>` |
@@ -80,6 +81,7 @@ mod messages;
 mod optout;
 mod phone;
 mod rate;
+mod refusal_log;
 mod send_path;
 mod sequences;
 mod services_index;

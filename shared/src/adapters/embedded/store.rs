@@ -26,6 +26,7 @@ mod messages;
 mod optout;
 mod phone;
 mod rate;
+mod refusal_log;
 mod send_path;
 mod sequences;
 mod sessions;

@@ -52,6 +52,7 @@ mod consent;
 mod conversations;
 mod crm_support;
 mod job_failures;
+mod refusals;
 mod send_path;
 mod sequences;
 
@@ -62,6 +63,7 @@ pub use consent::*;
 pub use conversations::*;
 pub use crm_support::*;
 pub use job_failures::*;
+pub use refusals::*;
 pub use send_path::*;
 pub use sequences::*;
 
@@ -93,5 +95,6 @@ all_of!(
     RateStore,
     GoalStore,
     GoalLog,
+    RefusalLog,
     ContactCache,
 );

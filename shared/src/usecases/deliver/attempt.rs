@@ -12,7 +12,16 @@ use crate::ports::{AttemptStart, OutboundSms, Recorded, SettledSend, SmsError, S
 use crate::ports::{Clock, ConversationStore, SendAttemptStore};
 use crate::usecases::JobOutcome;
 use crate::usecases::goals::queue_standard_goals;
+use crate::usecases::refusals::record_refusal;
 use crate::usecases::release_admission;
+
+/// Why a queued message may not go now: the goal that tells the CRM, the stable code (as a
+/// send request's refusal has) and the reason.
+pub(super) struct SendTimeRefusal {
+    pub goal: StandardGoal,
+    pub code: &'static str,
+    pub why: String,
+}
 
 /// Records the attempt, then calls the provider: nothing that can fail or wait in between,
 /// so an attempt on record with no outcome means the process died in the call itself.
@@ -89,10 +98,11 @@ async fn stopped(
     replacing: Option<Timestamp>,
 ) -> JobOutcome {
     cancel_recorded(app.clock.as_ref(), app.store.as_ref(), account, job).await;
-    let refusal = (
-        StandardGoal::BlockedNumber,
-        "recipient opted out".to_string(),
-    );
+    let refusal = SendTimeRefusal {
+        goal: StandardGoal::BlockedNumber,
+        code: "opted_out",
+        why: "recipient opted out".to_string(),
+    };
     let outcome = refuse(app, account, job, refusal).await;
     if replacing.is_some() && !outcome.should_retry() {
         finish_attempt(app.store.as_ref(), job, "not sent: recipient opted out").await;
@@ -209,9 +219,10 @@ pub(super) async fn refuse(
     app: &App,
     account: &Account,
     job: &SendJob,
-    (goal, why): (StandardGoal, String),
+    refusal: SendTimeRefusal,
 ) -> JobOutcome {
     let contact = job.contact_id.as_ref();
+    let goal = refusal.goal;
     let goals = if goal == StandardGoal::SendFailed {
         vec![(StandardGoal::SendFailed, contact)]
     } else {
@@ -221,8 +232,13 @@ pub(super) async fn refuse(
         // Queued under ids derived from the message: a retry queues each once.
         return JobOutcome::Retry(format!("cannot queue the refusal's goals: {e}"));
     }
+    let reason = (refusal.code, refusal.why.as_str());
+    let (log, now) = (app.store.as_ref(), app.clock.now());
+    if let Err(e) = record_refusal(log, &account.id, &job.to, &job.message_id, reason, now).await {
+        return JobOutcome::Retry(e.0);
+    }
     release_admission(app.store.as_ref(), &account.id, &job.message_id).await;
-    JobOutcome::Dropped(format!("not sent: {why}"))
+    JobOutcome::Dropped(format!("not sent: {}", refusal.why))
 }
 
 /// A send the provider refused outright: the message is `failed` with the code, and what

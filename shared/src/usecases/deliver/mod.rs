@@ -34,7 +34,7 @@ use crate::domain::{Account, Direction, MessageRecord, MessageStatus, Timestamp}
 use crate::jobs::SendJob;
 use crate::ports::{AttemptState, PhoneStanding};
 use crate::usecases::release_admission;
-use attempt::{attempt, refuse};
+use attempt::{SendTimeRefusal, attempt, refuse};
 
 pub async fn deliver(app: &App, job: &SendJob) -> JobOutcome {
     let account = match app.store.account(&job.account).await {
@@ -142,18 +142,24 @@ async fn hold(app: &App, job: &SendJob, until: Timestamp) -> Result<(), JobOutco
     requeue(app, &later, app.clock.now().until(until)).await
 }
 
-/// Why the recipient may not get the message now, if so: the goal that tells the CRM, and
-/// the reason.
-fn refusal_at_send_time(standing: &PhoneStanding) -> Option<(StandardGoal, String)> {
+/// Why the recipient may not get the message now, if so.
+fn refusal_at_send_time(standing: &PhoneStanding) -> Option<SendTimeRefusal> {
+    let refusal = |goal, code, why: String| Some(SendTimeRefusal { goal, code, why });
     if let Some(c) = standing.consent.as_ref().filter(|c| c.opted_out) {
-        return Some((
-            StandardGoal::BlockedNumber,
-            format!("recipient opted out ({})", c.source),
-        ));
+        let why = format!("recipient opted out ({})", c.source);
+        return refusal(StandardGoal::BlockedNumber, "opted_out", why);
     }
     match standing.health.status {
         PhoneStatus::Active => None,
-        PhoneStatus::Bounced => Some((StandardGoal::SendFailed, "the phone is bounced".into())),
-        PhoneStatus::Paused => Some((StandardGoal::SendFailed, "the phone is paused".into())),
+        PhoneStatus::Bounced => refusal(
+            StandardGoal::SendFailed,
+            "phone_bounced",
+            "the phone is bounced".into(),
+        ),
+        PhoneStatus::Paused => refusal(
+            StandardGoal::SendFailed,
+            "phone_paused",
+            "the phone is paused".into(),
+        ),
     }
 }

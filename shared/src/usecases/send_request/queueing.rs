@@ -13,6 +13,7 @@ use crate::metrics::{self, Metric};
 use crate::ports::{AdmissionStore, PhoneStanding, PhoneStore, Sender};
 use crate::usecases::Unavailable;
 use crate::usecases::goals::queue_standard_goals;
+use crate::usecases::refusals::record_refusal;
 
 /// A checked message on its way to the send queue: from a CRM's request, or one smsflow
 /// sends itself (a sequence step).
@@ -74,6 +75,20 @@ pub(super) async fn queue_send_with(
     let Some((reply, refusal_goals)) = refused else {
         return queue_admitted(app, account, message, message_id).await;
     };
+    let reason = (
+        reply.code.as_deref().unwrap_or_default(),
+        reply.detail.as_deref().unwrap_or_default(),
+    );
+    let now = app.clock.now();
+    record_refusal(
+        app.store.as_ref(),
+        &account.id,
+        &message.to,
+        &message_id,
+        reason,
+        now,
+    )
+    .await?;
     // The message passed validation: the CRM hears of it whatever happens next.
     let mut goals = vec![StandardGoal::SmsSendRequestReceived];
     goals.extend(refusal_goals);

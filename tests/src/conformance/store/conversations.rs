@@ -257,6 +257,67 @@ pub async fn goal_log_lists_a_threads_goals_once_each(store: &dyn Store) {
     assert!(conversation_ids(store, "acme", N1, 10).await.is_empty());
 }
 
+pub async fn refusal_log_lists_a_threads_refusals_once_each(store: &dyn Store) {
+    let refusal = |n: u32, code: &str| Refusal {
+        message_id: message_id(n),
+        code: code.into(),
+        detail: format!("refused: {code}"),
+        at: t(i64::from(n) * 10),
+    };
+    let (acme, n1) = (account_id("acme"), phone(N1));
+    for r in [refusal(1, "opted_out"), refusal(3, "queue_full")] {
+        store
+            .record_refusal(&acme, &n1, &r)
+            .await
+            .expect("record_refusal");
+    }
+    // A retried request is refused again under its id: one entry, the latest.
+    let retried = refusal(1, "not_subscribed");
+    store
+        .record_refusal(&acme, &n1, &retried)
+        .await
+        .expect("record_refusal");
+    let elsewhere = refusal(2, "phone_paused");
+    for (account, phone) in [(acme.clone(), phone(N2)), (account_id("other"), n1.clone())] {
+        store
+            .record_refusal(&account, &phone, &elsewhere)
+            .await
+            .expect("record_refusal");
+    }
+    // Goal records and messages in the same conversation are not refusals.
+    let goal = GoalRecord {
+        message_id: message_id(2),
+        goal: GoalName::parse("SendFailed").expect("goal name"),
+        outcome: GoalResult::Achieved,
+        at: t(20),
+    };
+    store.record_goal(&acme, &n1, &goal).await.expect("goal");
+    record(store, &message("acme", N1, 4, None)).await;
+
+    let all = store
+        .refusals(&acme, &n1, &message_id(0))
+        .await
+        .expect("refusals");
+    assert_eq!(all, vec![retried, refusal(3, "queue_full")]);
+    let from_two = store
+        .refusals(&acme, &n1, &message_id(2))
+        .await
+        .expect("refusals");
+    assert_eq!(from_two, all[1..].to_vec(), "from a message id on");
+    let none = store
+        .refusals(&acme, &phone(N3), &message_id(0))
+        .await
+        .expect("refusals");
+    assert!(none.is_empty(), "{none:?}");
+    // Refusals are not messages, nor goals.
+    assert_eq!(conversation_ids(store, "acme", N1, 10).await.len(), 1);
+    let goals = store
+        .goals_fired(&acme, &n1, &message_id(0))
+        .await
+        .expect("goals_fired");
+    assert_eq!(goals, vec![goal]);
+}
+
 pub async fn attach_provider_sid_makes_the_message_findable(store: &dyn Store) {
     let m = message("acme", N1, 1, None);
     record(store, &m).await;

@@ -134,6 +134,7 @@ macro_rules! store_conformance {
                 record_routing_annotates_the_message,
                 errors_quote_numbers_masked,
                 goal_log_lists_a_threads_goals_once_each,
+                refusal_log_lists_a_threads_refusals_once_each,
                 attach_provider_sid_makes_the_message_findable,
                 apply_status_is_forward_only,
                 apply_status_keeps_the_first_error_code,

@@ -182,6 +182,34 @@ fn bodies_to(messages: &Value, to: &str) -> Vec<String> {
     sent.into_iter().map(|(_, body)| body).collect()
 }
 
+/// Every epoch-milliseconds time of a sandbox answer (an integer `at`, `…_at`, `…_ms`)
+/// comes with its `<name>_rfc3339` sibling, the same instant; returns how many there are.
+fn rfc3339_times_in(answer: &Value) -> usize {
+    match answer {
+        Value::Array(items) => items.iter().map(rfc3339_times_in).sum(),
+        Value::Object(fields) => {
+            let mut checked = 0;
+            for (name, value) in fields {
+                checked += rfc3339_times_in(value);
+                let is_time = name == "at" || name.ends_with("_at") || name.ends_with("_ms");
+                let Some(millis) = value.as_i64().filter(|_| is_time) else {
+                    continue;
+                };
+                let sibling = format!("{}_rfc3339", name.strip_suffix("_ms").unwrap_or(name));
+                let text = fields[&sibling].as_str().unwrap_or_default();
+                let read: jiff::Timestamp = text
+                    .parse()
+                    .unwrap_or_else(|e| panic!("{sibling} {text:?} in {answer}: {e}"));
+                assert_eq!(read.as_millisecond(), millis, "{sibling} in {answer}");
+                assert!(text.ends_with('Z'), "{sibling} is UTC: {text}");
+                checked += 1;
+            }
+            checked
+        }
+        _ => 0,
+    }
+}
+
 /// The bodies sent to `to`, oldest first, once there are at least `count`.
 async fn sent_to(d: &Deployment, to: &str, count: usize) -> Vec<String> {
     let path = "/_sandbox/messages?limit=1000";

@@ -19,6 +19,11 @@ pub(super) async fn an_inbound_text_is_forwarded_and_fires_goals_once(d: &Deploy
         })
         .await;
     assert_eq!(emails["emails"][0]["to"], json!(["office@acme.example"]));
+    // Times are epoch milliseconds with their RFC 3339 text alongside, in both shapes.
+    assert_eq!(rfc3339_times_in(&emails), 1, "{emails}");
+    let goal_list = d.sandbox_json("/_sandbox/crm/acme/goals").await;
+    let goal_count = goal_list["goals"].as_array().map_or(0, Vec::len);
+    assert_eq!(rfc3339_times_in(&goal_list), goal_count, "{goal_list}");
     let forwarded = emails["emails"][0]["text"].as_str().unwrap_or_default();
     assert!(
         forwarded.contains("my email is Ann.Lee@Example.com"),
@@ -88,6 +93,7 @@ async fn logged_call(d: &Deployment, contact: &str, user: &str, hours_ago: i64) 
         )
         .await;
     assert_eq!(status, 201, "{body}");
+    assert_eq!(rfc3339_times_in(&body), 1, "the note's created_at: {body}");
 }
 
 /// A contact created in the CRM with an owner (a Keap user id) or none.
@@ -110,6 +116,13 @@ async fn sent_before(d: &Deployment, contact: &str, phone: &str, fields: &[(&str
     let (status, answer) = send(d, &form).await;
     assert_eq!(status, 202, "{answer}");
     sent_to(d, phone, 1).await;
+    let messages = d.sandbox_json("/_sandbox/messages").await;
+    let count = messages["messages"].as_array().map_or(0, Vec::len);
+    assert_eq!(
+        rfc3339_times_in(&messages),
+        count,
+        "accepted_at: {messages}"
+    );
 }
 
 pub(super) async fn texts_are_routed_by_the_four_rules_of_seed_001(d: &Deployment) {
@@ -124,6 +137,15 @@ pub(super) async fn texts_are_routed_by_the_four_rules_of_seed_001(d: &Deploymen
         &c4,
         "+14155550104",
         &[("campaign", "spring-promo"), ("reply", "john")],
+    )
+    .await;
+    // Case 4 as turboDial sends it: the reply-to user named by e-mail, in any case.
+    let c4_email = owned_contact(d, "+14155550114", Some("1")).await;
+    sent_before(
+        d,
+        &c4_email,
+        "+14155550114",
+        &[("campaign", "autumn-promo"), ("reply", "John@ACME.example")],
     )
     .await;
     // Case 2, called: never texted; John logged the newest call (Mary an older one).
@@ -147,6 +169,13 @@ pub(super) async fn texts_are_routed_by_the_four_rules_of_seed_001(d: &Deploymen
             body: "Tell me more",
             to: "john@acme.example",
             why: "John Smith is the reply-to user of campaign 'spring-promo'",
+        },
+        Routed {
+            name: "case 4: campaign reply-to named by e-mail",
+            from: "+14155550114",
+            body: "Is it still on?",
+            to: "john@acme.example",
+            why: "John Smith is the reply-to user of campaign 'autumn-promo'",
         },
         Routed {
             name: "case 2: last call note",
