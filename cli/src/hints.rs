@@ -183,7 +183,7 @@ mod tests {
                     "+1",
                     "--user",
                     "u",
-                    "--body",
+                    "--message",
                     "hi",
                     "--profile",
                     "ops",

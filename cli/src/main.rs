@@ -3,11 +3,13 @@
 //! Each command group lives in its own module; this file only wires them. Exit codes and
 //! `--json` are described in `output`.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use serde::Serialize;
+use smsflow_shared::adapters::aws::function_logs;
 use smsflow_shared::config::LocalConfig;
 use smsflow_shared::domain::{KeyHash, generate_key};
 use smsflow_shared::local;
@@ -112,6 +114,7 @@ async fn main() -> ExitCode {
     let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(function_logs::colour(std::io::stderr().is_terminal()))
         .with_writer(std::io::stderr);
     // SMSFLOW_LOG_FORMAT=json: one JSON object per line, as the Lambda functions log.
     if std::env::var("SMSFLOW_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
