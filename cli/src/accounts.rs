@@ -10,6 +10,7 @@ use serde::Serialize;
 use smsflow_shared::domain::{Account, AccountId, CrmConnection, KeyHash, generate_key};
 use smsflow_shared::ports::Store;
 
+use crate::hints;
 use crate::output::{CliError, CliResult, Output, table};
 use crate::target::{Location, Target, load, open_store};
 
@@ -134,9 +135,11 @@ async fn set_limit(account: &str, queue_limit: u32, at: &Location, out: Output) 
 /// The stored account, or a not-found error that says how accounts get stored.
 pub async fn stored_account(store: &dyn Store, id: &AccountId) -> CliResult<Account> {
     store.account(id).await?.ok_or_else(|| {
-        CliError::not_found(format!("account {id} is not stored")).with_hint(
-            "`smsflow accounts list` shows the stored accounts; `smsflow accounts push` stores those of a configuration file",
-        )
+        CliError::not_found(format!("account {id} is not stored")).with_hint(format!(
+            "{} shows the stored accounts; {} stores those of a configuration file",
+            hints::command("accounts list"),
+            hints::command("accounts push"),
+        ))
     })
 }
 
@@ -161,8 +164,9 @@ pub async fn change_account<T>(
 fn local_change_note(at: &Location) {
     if !at.target.is_aws() {
         eprintln!(
-            "note: the change lasts until the account's entry in {} changes; `smsflow serve` then stores the file's version",
-            at.config.display()
+            "note: the change lasts until the account's entry in {} changes; {} then stores the file's version",
+            at.config.display(),
+            hints::local_command("serve")
         );
     }
 }

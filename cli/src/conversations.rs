@@ -12,6 +12,7 @@ use smsflow_shared::domain::{AccountId, Direction, MessageId, MessageRecord};
 use smsflow_shared::ports::{ConsentRecord, ConversationSummary, GoalRecord, GoalResult, Refusal};
 
 use crate::accounts::stored_account;
+use crate::hints;
 use crate::output::{CliError, CliResult, Output, table, time};
 use crate::target::Location;
 
@@ -144,7 +145,8 @@ async fn show(account: &str, phone: &str, limit: usize, at: &Location, out: Outp
         return Err(
             CliError::not_found(format!("account {id} has no messages with {phone}")).with_hint(
                 format!(
-                    "`smsflow conversations list --account {id}` shows its recent conversations"
+                    "{} shows its recent conversations",
+                    hints::command(&format!("conversations list --account {id}"))
                 ),
             ),
         );

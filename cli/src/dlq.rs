@@ -11,11 +11,13 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use clap::Subcommand;
+use clap::builder::TypedValueParser;
 use serde::Serialize;
 use serde_json::Value;
 use smsflow_shared::domain::Timestamp;
 use smsflow_shared::ports::{JobFailure, OutgoingMessage, QueueName, ReceivedMessage, Store};
 
+use crate::hints;
 use crate::output::{CliError, CliResult, Output, time};
 use crate::target::{AdminQueue, Location};
 
@@ -28,7 +30,9 @@ const BATCH: usize = 10;
 pub enum Command {
     /// Show dead-lettered jobs: what they are, how often they were tried, their last error.
     List {
-        #[arg(long, value_parser = parse_queue)]
+        /// The queue whose dead letters to show: send (SMS to deliver) or automation (CRM
+        /// goals, notes, tags, e-mail forwards).
+        #[arg(long, value_parser = queue_parser())]
         queue: QueueName,
         /// Show at most this many.
         #[arg(long, default_value_t = 100)]
@@ -38,7 +42,8 @@ pub enum Command {
     },
     /// Move dead-lettered jobs back to their queue to be tried again.
     Redrive {
-        #[arg(long, value_parser = parse_queue)]
+        /// The queue whose dead letters to move back: send or automation.
+        #[arg(long, value_parser = queue_parser())]
         queue: QueueName,
         /// Only these dead letters (ids from `dlq list`); default: all.
         #[arg(long = "message-id")]
@@ -51,8 +56,10 @@ pub enum Command {
     },
 }
 
-fn parse_queue(text: &str) -> Result<QueueName, String> {
-    text.parse()
+/// The queue names as clap's possible values, so `--help` and a wrong value list them.
+fn queue_parser() -> impl TypedValueParser<Value = QueueName> {
+    let names = QueueName::ALL.map(QueueName::as_str);
+    clap::builder::PossibleValuesParser::new(names).try_map(|name| name.parse::<QueueName>())
 }
 
 /// A dead-lettered job as operators see it.
@@ -413,7 +420,10 @@ fn report_redrive(queue: QueueName, only: &[String], moved: Vec<Moved>, out: Out
             "not in the {queue} dead-letter queue: {}",
             summary.not_found.join(", ")
         ))
-        .with_hint("`smsflow dlq list --queue QUEUE` shows the ids of dead letters"));
+        .with_hint(format!(
+            "{} shows the ids of dead letters",
+            hints::command(&format!("dlq list --queue {queue}"))
+        )));
     }
     Ok(())
 }

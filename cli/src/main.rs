@@ -3,11 +3,14 @@
 //! Each command group lives in its own module; this file only wires them. Exit codes and
 //! `--json` are described in `output`.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use serde::Serialize;
+use smsflow_shared::adapters::aws::function_logs;
+use smsflow_shared::config::LocalConfig;
 use smsflow_shared::domain::{KeyHash, generate_key};
 use smsflow_shared::local;
 use tracing_subscriber::EnvFilter;
@@ -16,6 +19,7 @@ mod accounts;
 mod conversations;
 mod dlq;
 mod goals;
+mod hints;
 mod numbers;
 mod optouts;
 mod output;
@@ -38,7 +42,8 @@ use target::{Target, load, open_store};
                   7 refused (opted out, bounced, paused, not subscribed, queue full)."
 )]
 struct Cli {
-    /// Print results as JSON (errors too, on stderr).
+    /// Print results as JSON (errors too, on stderr). Given before or after the
+    /// subcommand.
     #[arg(long, global = true)]
     json: bool,
     #[command(subcommand)]
@@ -55,8 +60,12 @@ enum Command {
         /// webhooks and the unauthenticated /_sandbox become reachable from the network.
         #[arg(long)]
         allow_remote: bool,
+        /// Accepted and hidden: serve prints logs, not results (errors still print as JSON).
+        /// Its own arg keeps the global --json out of this command's help.
+        #[arg(long, hide = true)]
+        json: bool,
     },
-    /// Validate a configuration file and summarise it.
+    /// Validate a configuration file and summarise it; lists every problem in it.
     CheckConfig {
         #[arg(long, short, default_value = "smsflow.toml", env = "SMSFLOW_CONFIG")]
         config: PathBuf,
@@ -90,6 +99,14 @@ enum Command {
     /// Conversational SMS sequences in the local database or in the AWS deployment.
     #[command(subcommand)]
     Sequences(sequences::Command),
+    /// Print a shell completion script (README "Shell completions").
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+        /// Accepted and hidden: the script is not JSON.
+        #[arg(long, hide = true)]
+        json: bool,
+    },
 }
 
 #[tokio::main]
@@ -97,6 +114,7 @@ async fn main() -> ExitCode {
     let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(function_logs::colour(std::io::stderr().is_terminal()))
         .with_writer(std::io::stderr);
     // SMSFLOW_LOG_FORMAT=json: one JSON object per line, as the Lambda functions log.
     if std::env::var("SMSFLOW_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
@@ -104,8 +122,11 @@ async fn main() -> ExitCode {
     } else {
         logs.init();
     }
-    let cli = Cli::parse();
-    let out = Output { json: cli.json };
+    let matches = Cli::command().get_matches();
+    hints::remember(hints::TypedTarget::from_matches(&matches));
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let json = cli.json || matches!(cli.command, Command::Serve { json: true, .. });
+    let out = Output { json };
     match run(cli.command, out).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => error.report(out.json),
@@ -117,6 +138,7 @@ async fn run(command: Command, out: Output) -> CliResult {
         Command::Serve {
             config,
             allow_remote,
+            ..
         } => {
             let mut config = load(&config)?;
             config.server.allow_remote_listen |= allow_remote;
@@ -153,6 +175,12 @@ async fn run(command: Command, out: Output) -> CliResult {
         Command::Users(command) => numbers::run_users(command, out).await,
         Command::Send(args) => send::run(args, out).await,
         Command::Sequences(command) => sequences::run(command, out).await,
+        Command::Completions { shell, .. } => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "smsflow", &mut script);
+            std::io::Write::write_all(&mut std::io::stdout(), &script)
+                .map_err(|e| CliError::new(ErrorKind::Internal, format!("stdout: {e}")))
+        }
     }
 }
 
@@ -177,7 +205,8 @@ struct ConfigAccount {
 }
 
 fn check_config(path: &std::path::Path, out: Output) -> CliResult {
-    let config = load(path)?;
+    // Every problem at once: the user is fixing the file.
+    let config = LocalConfig::check(path)?;
     let summary = ConfigSummary {
         file: path.display().to_string(),
         listen: config.server.listen.to_string(),

@@ -9,6 +9,7 @@ use smsflow_shared::domain::{AccountId, EmailAddress, InboundNumber, SenderKind,
 use crate::accounts::{
     change_account, number_views, numbers_table, stored_account, user_views, users_table,
 };
+use crate::hints;
 use crate::output::{CliError, CliResult, Output};
 use crate::target::Location;
 
@@ -181,8 +182,12 @@ async fn remove_number(account: &str, number: &str, at: &Location, out: Output) 
         stored.numbers.retain(|n| n.number != number);
         if stored.numbers.len() == before {
             return Err(
-                CliError::not_found(format!("account {id} has no number {number}"))
-                    .with_hint(format!("`smsflow numbers list --account {id}` lists them")),
+                CliError::not_found(format!("account {id} has no number {number}")).with_hint(
+                    format!(
+                        "{} lists them",
+                        hints::command(&format!("numbers list --account {id}"))
+                    ),
+                ),
             );
         }
         Ok(number)
@@ -250,8 +255,12 @@ async fn remove_user(account: &str, user_id: &str, at: &Location, out: Output) -
         match stored.users.remove(user_id) {
             Some(_) => Ok(()),
             None => Err(
-                CliError::not_found(format!("account {id} has no user {user_id}"))
-                    .with_hint(format!("`smsflow users list --account {id}` lists them")),
+                CliError::not_found(format!("account {id} has no user {user_id}")).with_hint(
+                    format!(
+                        "{} lists them",
+                        hints::command(&format!("users list --account {id}"))
+                    ),
+                ),
             ),
         }
     })

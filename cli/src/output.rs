@@ -6,10 +6,12 @@ use std::fmt::Display;
 use std::process::ExitCode;
 
 use serde::Serialize;
-use smsflow_shared::config::ConfigError;
+use smsflow_shared::config::{ConfigError, ConfigProblems};
 use smsflow_shared::domain::PhoneError;
 use smsflow_shared::domain::account::AccountIdError;
 use smsflow_shared::ports::{QueueError, StoreError};
+
+use crate::hints;
 
 /// The exit codes, documented in the README ("Exit codes").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -51,6 +53,16 @@ pub struct CliError {
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
+    /// Each problem of an input checked as a whole (a configuration file), in its order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<Problem>,
+}
+
+/// One problem of a checked input: where it is and what is wrong there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    pub field: String,
+    pub problem: String,
 }
 
 pub type CliResult<T = ()> = Result<T, CliError>;
@@ -61,6 +73,7 @@ impl CliError {
             kind,
             message: message.into(),
             hint: None,
+            problems: Vec::new(),
         }
     }
 
@@ -90,6 +103,9 @@ impl CliError {
             eprintln!("{body}");
         } else {
             eprintln!("error: {}", self.message);
+            for p in &self.problems {
+                eprintln!("  {}: {}", p.field, p.problem);
+            }
             if let Some(hint) = &self.hint {
                 eprintln!("hint: {hint}");
             }
@@ -149,8 +165,35 @@ impl From<QueueError> for CliError {
 
 impl From<ConfigError> for CliError {
     fn from(e: ConfigError) -> Self {
-        CliError::invalid(e.to_string())
-            .with_hint("fix the file (`smsflow check-config` checks it), or pass --config PATH")
+        CliError::invalid(e.to_string()).with_hint(format!(
+            "fix the file ({} lists every problem in it), or pass --config PATH",
+            hints::local_command("check-config")
+        ))
+    }
+}
+
+/// Every problem of a configuration file, for `smsflow check-config`.
+impl From<ConfigProblems> for CliError {
+    fn from(ConfigProblems(all): ConfigProblems) -> Self {
+        let file = all
+            .first()
+            .map(|p| p.file.display().to_string())
+            .unwrap_or_default();
+        let count = match all.len() {
+            1 => "1 problem".to_string(),
+            n => format!("{n} problems"),
+        };
+        let mut error = CliError::invalid(format!("{file}: {count}")).with_hint(
+            "fix each field named above (accounts[0] is the file's first [[accounts]], \
+             numbers[1] its second [[accounts.numbers]]...)",
+        );
+        error.problems = (all.into_iter())
+            .map(|p| Problem {
+                field: p.field,
+                problem: p.problem,
+            })
+            .collect();
+        error
     }
 }
 

@@ -15,6 +15,7 @@ use smsflow_shared::domain::send_request::SendFields;
 use smsflow_shared::usecases::send_request::{SendOutcome, SendReply, request_send};
 
 use crate::accounts::stored_account;
+use crate::hints;
 use crate::output::{CliError, CliResult, ErrorKind, Output};
 use crate::target::Location;
 
@@ -147,10 +148,18 @@ fn print_queued(reply: &SendReply, args: &SendArgs) {
             args.account
         );
     }
+    let follow = match &args.to {
+        Some(to) => format!("conversations show --account {} {to}", args.account),
+        None => format!("conversations list --account {}", args.account),
+    };
+    let follow = hints::command(&follow);
     if args.at.target.is_aws() {
-        println!("  the send worker sends it; follow it with `smsflow conversations show --aws`");
+        println!("  the send worker sends it; follow it with {follow}");
     } else {
-        println!("  `smsflow serve` sends it: it waits in this database's send queue until then");
+        println!(
+            "  {} sends it: it waits in this database's send queue until then; follow it with {follow}",
+            hints::local_command("serve")
+        );
     }
 }
 
@@ -191,10 +200,14 @@ fn hint(code: &str, account: &str) -> Option<String> {
             "--type is bulk, transactional or alert; --subscription is subscribed, unsubscribed or none".into()
         }
         "unknown_user" | "ambiguous_user" => format!(
-            "name the user by id or e-mail: `smsflow users list --account {account}` shows its users"
+            "name the user by id or e-mail: {} shows its users",
+            hints::command(&format!("users list --account {account}"))
         ),
         "unknown_sender_number" | "unknown_messaging_service" => {
-            format!("`smsflow numbers list --account {account}` shows its numbers")
+            format!(
+                "{} shows its numbers",
+                hints::command(&format!("numbers list --account {account}"))
+            )
         }
         "unknown_contact" => "check the contact id in the CRM".into(),
         "opted_out" => {
@@ -204,11 +217,15 @@ fn hint(code: &str, account: &str) -> Option<String> {
                              if they agreed, or --type transactional for a message that is not marketing"
             .into(),
         "phone_bounced" => format!(
-            "repeated hard failures marked the number bounced (`smsflow conversations show --account {account} PHONE` shows them); a text from it makes it active again"
+            "repeated hard failures marked the number bounced ({} shows them); a text from it makes it active again",
+            hints::command(&format!("conversations show --account {account} PHONE"))
         ),
         "phone_paused" => "an operator paused the number; it stays paused until an operator resumes it".into(),
         "queue_full" => format!(
-            "wait for the queued sends to go out, or raise the limit: `smsflow accounts set-limit --account {account} --queue-limit N`"
+            "wait for the queued sends to go out, or raise the limit: {}",
+            hints::command(&format!(
+                "accounts set-limit --account {account} --queue-limit N"
+            ))
         ),
         "in_progress" => {
             "another run is handling the same request; run the command again in a few seconds for its answer".into()

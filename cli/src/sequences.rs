@@ -10,6 +10,7 @@ use smsflow_shared::domain::sequence::{Sequence, StartMode};
 use smsflow_shared::ports::StoredSequence;
 use smsflow_shared::usecases::sequence::{self, Applied};
 
+use crate::hints;
 use crate::output::{CliError, CliResult, Output};
 use crate::target::Location;
 
@@ -157,8 +158,10 @@ async fn show(account: &str, name: &str, at: &Location, out: Output) -> CliResul
                 }
             })
         }
-        Some(Err(invalid)) => Err(CliError::invalid(invalid.to_string())
-            .with_hint("fix the file and run `smsflow sequences apply` again")),
+        Some(Err(invalid)) => Err(CliError::invalid(invalid.to_string()).with_hint(format!(
+            "fix the file and run {} again",
+            hints::command("sequences apply FILE")
+        ))),
         None => Err(no_such_sequence(&id, name)),
     }
 }
@@ -176,8 +179,10 @@ async fn delete(account: &str, name: &str, at: &Location, out: Output) -> CliRes
 }
 
 fn no_such_sequence(id: &AccountId, name: &str) -> CliError {
-    CliError::not_found(format!("account {id} has no sequence '{name}'"))
-        .with_hint("`smsflow sequences list --account ID` shows them")
+    CliError::not_found(format!("account {id} has no sequence '{name}'")).with_hint(format!(
+        "{} shows them",
+        hints::command(&format!("sequences list --account {id}"))
+    ))
 }
 
 fn start_mode(mode: StartMode) -> &'static str {

@@ -24,7 +24,7 @@ pub use queues::{
     SEND_DLQ_URL_VAR, SEND_QUEUE_URL_VAR,
 };
 pub use server::{MailSettings, ServerSettings};
-pub use validator::ConfigError;
+pub use validator::{ConfigError, ConfigProblems};
 
 #[cfg(test)]
 mod tests;

@@ -19,6 +19,98 @@ fn check_config_accepts_the_example() {
 }
 
 #[test]
+fn check_config_lists_every_problem_of_the_file() {
+    let edits = [
+        ("listen = \"127.0.0.1:8080\"", "listen = \"localhost\""),
+        ("number = \"(952) 314-2318\"", "number = \"555-01\""),
+        ("email = \"mary@acme.example\"", "email = \"mary\""),
+        ("queue_limit = 500", "queue_limit = 0"),
+    ];
+    let mut text = EXAMPLE.to_string();
+    for (from, to) in edits {
+        text = text.replacen(from, to, 1);
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = write_config(dir.path(), &text);
+    let run = smsflow(&["check-config", "--config", &path], &[]);
+    let stderr = run.fails_saying(
+        4,
+        &[
+            &format!("{path}: 4 problems"),
+            "  server.listen: 'localhost' is not an address:port",
+            "  accounts[0].numbers[0].number: '555-01' is not",
+            "  accounts[0].users[0].email: 'mary' is not an e-mail address",
+            "  accounts[0].queue_limit: must be at least 1",
+            "hint: fix each field named above",
+        ],
+    );
+    assert!(
+        !stderr.contains("check-config"),
+        "no hint to run itself: {stderr}"
+    );
+    let run = smsflow(&["--json", "check-config", "--config", &path], &[]);
+    let error: serde_json::Value =
+        serde_json::from_str(run.fails_with(4).trim()).expect("JSON error");
+    let fields: Vec<&str> = (error["error"]["problems"].as_array().expect("problems"))
+        .iter()
+        .filter_map(|p| p["field"].as_str())
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "server.listen",
+            "accounts[0].numbers[0].number",
+            "accounts[0].users[0].email",
+            "accounts[0].queue_limit"
+        ]
+    );
+    // Another command stops at the first, and points at check-config with the same file.
+    smsflow(&["accounts", "list", "--config", &path], &[]).fails_saying(
+        4,
+        &[&format!(
+            "hint: fix the file (`smsflow check-config --config {path}` lists every problem"
+        )],
+    );
+}
+
+#[test]
+fn completions_name_the_subcommands_in_each_shell() {
+    for shell in ["bash", "zsh", "fish"] {
+        let run = smsflow(&["completions", shell], &[]);
+        let script = run.ok();
+        for name in ["check-config", "serve", "dlq", "conversations", "redrive"] {
+            assert!(script.contains(name), "{shell}: {name} missing");
+        }
+    }
+    smsflow(&["completions", "tcsh"], &[]).fails_saying(2, &["[possible values: bash,"]);
+}
+
+#[test]
+fn help_shows_json_where_it_means_something_and_the_queue_names() {
+    let serve = smsflow(&["serve", "--help"], &[]);
+    assert!(!serve.ok().contains("--json"), "{}", serve.stdout);
+    let list = smsflow(&["dlq", "list", "--help"], &[]);
+    let help = list.ok();
+    assert!(help.contains("--json"), "{help}");
+    assert!(
+        help.contains("[possible values: send, automation]"),
+        "{help}"
+    );
+    smsflow(&["dlq", "list", "--queue", "sned"], &[])
+        .fails_saying(2, &["[possible values: send, automation]"]);
+    // --json before or after the subcommand, as before.
+    for args in [
+        &["--json", "check-config", "--config", "x"][..],
+        &["check-config", "--json", "--config", "x"][..],
+    ] {
+        let run = smsflow(args, &[]);
+        let error: serde_json::Value =
+            serde_json::from_str(run.fails_with(4).trim()).expect("JSON error");
+        assert_eq!(error["exit_code"], 4, "{args:?}");
+    }
+}
+
+#[test]
 fn bad_configuration_stops_serve_naming_file_field_and_problem() {
     let cases = [
         (

@@ -236,7 +236,14 @@ fn sends_are_queued_as_the_send_worker_expects_them() {
         out.starts_with("queued message ") && out.contains(" to +19523140004 for user mary"),
         "{out}"
     );
-    assert!(out.contains("`smsflow serve` sends it"), "{out}");
+    // Its commands carry the --config it was run with.
+    let serve = format!("`smsflow serve --config {}` sends it", local.config);
+    assert!(out.contains(&serve), "{out}");
+    let follow = format!(
+        "`smsflow conversations show --account acme +19523140004 --config {}`",
+        local.config
+    );
+    assert!(out.contains(&follow), "{out}");
 }
 
 #[test]

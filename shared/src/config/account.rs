@@ -12,7 +12,7 @@ use super::validator::{ConfigError, Validator};
 use crate::domain::account::KeywordReplies;
 use crate::domain::consent::BouncePolicy;
 use crate::domain::quiet_hours::{QuietHours, QuietHoursError, TimeOfDay};
-use crate::domain::{Account, AccountId, Country, KeyHash, SendLimits};
+use crate::domain::{Account, AccountId, KeyHash, SendLimits};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -60,60 +60,76 @@ struct RawReplies {
 }
 
 impl Validator {
-    /// Each field in the order the file's problems are reported: the first one found stops
-    /// startup.
-    pub(super) fn account(&self, at: &str, raw: RawAccount) -> Result<Account, ConfigError> {
-        let id =
-            AccountId::parse(&raw.id).map_err(|e| self.err(format!("{at}.id"), e.to_string()))?;
-        let default_country: Country =
-            raw.default_country
-                .parse()
-                .map_err(|e: crate::domain::PhoneError| {
-                    self.err(format!("{at}.default_country"), e.to_string())
-                })?;
-        let send_key_hash = self.send_key(at, raw.send_key, raw.send_key_sha256)?;
-        let twilio = self.twilio(&format!("{at}.twilio"), raw.twilio)?;
-        let numbers = self.numbers(at, raw.numbers, default_country)?;
-        let users = self.users(at, raw.users)?;
-        let goal_integration = self.goal_integration(at, raw.goal_integration)?;
-        let alert_number = raw
-            .alert_number
-            .map(|n| self.phone(format!("{at}.alert_number"), &n, default_country))
-            .transpose()?;
-        let queue_limit = raw.queue_limit.unwrap_or(SendLimits::default().queue_limit);
+    /// Every field checked in the order of the file, each problem recorded; `None` when
+    /// any was found.
+    pub(super) fn account(&self, at: &str, raw: RawAccount) -> Option<Account> {
+        let id = self.keep(
+            AccountId::parse(&raw.id).map_err(|e| self.err(format!("{at}.id"), e.to_string())),
+        );
+        let default_country = self.keep(raw.default_country.parse().map_err(
+            |e: crate::domain::PhoneError| self.err(format!("{at}.default_country"), e.to_string()),
+        ));
+        let send_key_hash = self.keep(self.send_key(at, raw.send_key, raw.send_key_sha256));
+        let twilio = self.twilio(&format!("{at}.twilio"), raw.twilio);
+        // Numbers are read in the default country: without one they cannot be checked.
+        let numbers = default_country.and_then(|c| self.numbers(at, raw.numbers, c));
+        let users = self.users(at, raw.users);
+        let goal_integration = self.keep(self.goal_integration(at, raw.goal_integration));
+        let alert_number = match (raw.alert_number, default_country) {
+            (Some(n), Some(c)) => self
+                .keep(self.phone(format!("{at}.alert_number"), &n, c))
+                .map(Some),
+            (Some(_), None) => None,
+            (None, _) => Some(None),
+        };
+        let limits = self.keep(self.limits(at, raw.queue_limit));
+        let bounce_policy = self.keep(self.bounce_policy(at, raw.bounce_after));
+        let name = self.keep(self.non_empty(&format!("{at}.name"), raw.name));
+        let crm = self.keep(self.crm(&format!("{at}.crm"), raw.crm));
+        let replies = self.replies(&format!("{at}.replies"), raw.replies);
+        let subscription_field = self.keep(
+            raw.subscription_field
+                .map(|f| self.non_empty(&format!("{at}.subscription_field"), f))
+                .transpose(),
+        );
+        let quiet_hours = self.keep(
+            raw.quiet_hours
+                .map(|q| self.quiet_hours(&format!("{at}.quiet_hours"), q))
+                .transpose(),
+        );
+        let event_webhook = self.keep(
+            raw.event_webhook
+                .map(|w| self.event_webhook(&format!("{at}.event_webhook"), w))
+                .transpose(),
+        );
+        Some(Account {
+            name: name?,
+            id: id?,
+            default_country: default_country?,
+            twilio: twilio?,
+            numbers: numbers?,
+            users: users?,
+            crm: crm?,
+            goal_integration: goal_integration?,
+            limits: limits?,
+            send_key_hash: send_key_hash?,
+            alert_number: alert_number?,
+            replies: replies?,
+            subscription_field: subscription_field?,
+            sms_notes: raw.sms_notes.unwrap_or(true),
+            debug_log_bodies: raw.debug_log_bodies.unwrap_or(false),
+            bounce_policy: bounce_policy?,
+            quiet_hours: quiet_hours?,
+            event_webhook: event_webhook?,
+        })
+    }
+
+    fn limits(&self, at: &str, queue_limit: Option<u32>) -> Result<SendLimits, ConfigError> {
+        let queue_limit = queue_limit.unwrap_or(SendLimits::default().queue_limit);
         if queue_limit == 0 {
             return Err(self.err(format!("{at}.queue_limit"), "must be at least 1"));
         }
-        let bounce_policy = self.bounce_policy(at, raw.bounce_after)?;
-        Ok(Account {
-            name: self.non_empty(&format!("{at}.name"), raw.name)?,
-            id,
-            default_country,
-            twilio,
-            numbers,
-            users,
-            crm: self.crm(&format!("{at}.crm"), raw.crm)?,
-            goal_integration,
-            limits: SendLimits { queue_limit },
-            send_key_hash,
-            alert_number,
-            replies: self.replies(&format!("{at}.replies"), raw.replies)?,
-            subscription_field: raw
-                .subscription_field
-                .map(|f| self.non_empty(&format!("{at}.subscription_field"), f))
-                .transpose()?,
-            sms_notes: raw.sms_notes.unwrap_or(true),
-            debug_log_bodies: raw.debug_log_bodies.unwrap_or(false),
-            bounce_policy,
-            quiet_hours: raw
-                .quiet_hours
-                .map(|q| self.quiet_hours(&format!("{at}.quiet_hours"), q))
-                .transpose()?,
-            event_webhook: raw
-                .event_webhook
-                .map(|w| self.event_webhook(&format!("{at}.event_webhook"), w))
-                .transpose()?,
-        })
+        Ok(SendLimits { queue_limit })
     }
 
     /// The hash of the key CRMs send requests with, given as the key or as its digest.
@@ -191,7 +207,7 @@ impl Validator {
         })
     }
 
-    fn replies(&self, at: &str, raw: RawReplies) -> Result<KeywordReplies, ConfigError> {
+    fn replies(&self, at: &str, raw: RawReplies) -> Option<KeywordReplies> {
         let check = |name: &str, text: Option<String>| match text {
             Some(t) if t.trim().is_empty() => Err(self.err(
                 format!("{at}.{name}"),
@@ -203,10 +219,13 @@ impl Validator {
             }
             other => Ok(other),
         };
-        Ok(KeywordReplies {
-            help: check("help", raw.help)?,
-            opt_out: check("opt_out", raw.opt_out)?,
-            opt_in: check("opt_in", raw.opt_in)?,
+        let help = self.keep(check("help", raw.help));
+        let opt_out = self.keep(check("opt_out", raw.opt_out));
+        let opt_in = self.keep(check("opt_in", raw.opt_in));
+        Some(KeywordReplies {
+            help: help?,
+            opt_out: opt_out?,
+            opt_in: opt_in?,
         })
     }
 }

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::account::RawAccount;
 use super::server::{MailSettings, RawMail, RawServer, ServerSettings};
-use super::validator::{ConfigError, Validator};
+use super::validator::{ConfigError, ConfigProblems, Validator};
 use crate::domain::{Account, AccountId, PhoneNumber, canonical_service_sid};
 
 /// The validated contents of a configuration file.
@@ -31,37 +31,52 @@ struct RawFile {
 }
 
 impl LocalConfig {
+    /// Reads and validates the file; the first problem stops it (see `check` for all).
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-            file: path.to_path_buf(),
-            field: "(file)".into(),
-            problem: format!("cannot read: {e}"),
+        Self::check(path).map_err(ConfigProblems::into_first)
+    }
+
+    /// Reads and validates the file, reporting every problem found. A file that does not
+    /// parse (TOML syntax, a missing or unknown key) has that one problem only: the
+    /// sections cannot be checked before it parses.
+    pub fn check(path: &Path) -> Result<Self, ConfigProblems> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigProblems(vec![ConfigError {
+                file: path.to_path_buf(),
+                field: "(file)".into(),
+                problem: format!("cannot read: {e}"),
+            }])
         })?;
-        Self::parse(path, &text)
+        Self::parse_all(path, &text)
     }
 
     /// Parses and validates `text` as if read from `path` (used in messages and to resolve
-    /// a relative `data_dir`).
+    /// a relative `data_dir`); the first problem stops it.
     pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
-        let raw = parse_raw(path, text)?;
-        let v = Validator {
-            file: path.to_path_buf(),
-        };
-        let server = v.server(raw.server, path)?;
-        let mail = v.mail(raw.mail)?;
+        Self::parse_all(path, text).map_err(ConfigProblems::into_first)
+    }
+
+    /// As `parse`, reporting every problem in the order of the file.
+    pub fn parse_all(path: &Path, text: &str) -> Result<Self, ConfigProblems> {
+        let raw = parse_raw(path, text).map_err(|e| ConfigProblems(vec![e]))?;
+        let v = Validator::new(path.to_path_buf());
+        let server = v.keep(v.server(raw.server, path));
+        let mail = v.keep(v.mail(raw.mail));
         let mut accounts = Vec::with_capacity(raw.accounts.len());
         let mut owners = Owners::default();
         for (i, raw_account) in raw.accounts.into_iter().enumerate() {
             let at = format!("accounts[{i}]");
-            let account = v.account(&at, raw_account)?;
-            owners.admit(&v, i, &at, &account)?;
-            accounts.push(account);
+            if let Some(account) = v.account(&at, raw_account) {
+                owners.admit(&v, i, &at, &account);
+                accounts.push(account);
+            }
         }
-        Ok(LocalConfig {
+        let config = server.zip(mail).map(|(server, mail)| LocalConfig {
             server,
             mail,
             accounts,
-        })
+        });
+        v.finish(config)
     }
 }
 
@@ -78,16 +93,10 @@ struct Owners {
 }
 
 impl Owners {
-    /// Records account `i` (at `at`), refused if it shares anything with an earlier one.
-    fn admit(
-        &mut self,
-        v: &Validator,
-        i: usize,
-        at: &str,
-        account: &Account,
-    ) -> Result<(), ConfigError> {
+    /// Records account `i` (at `at`); reports each thing it shares with an earlier one.
+    fn admit(&mut self, v: &Validator, i: usize, at: &str, account: &Account) {
         if let Some(first) = self.account_ids.insert(account.id.to_string(), i) {
-            return Err(v.err(
+            v.report(v.err(
                 format!("{at}.id"),
                 format!(
                     "duplicate account id '{}' (also accounts[{first}])",
@@ -98,21 +107,16 @@ impl Owners {
         for (j, n) in account.numbers.iter().enumerate() {
             let field = format!("{at}.numbers[{j}].number");
             if let Some(other) = self.numbers.insert(n.number.clone(), field.clone()) {
-                return Err(v.err(
+                v.report(v.err(
                     field,
                     format!("duplicate inbound number {} (also {other})", n.number),
                 ));
             }
         }
-        self.admit_services(v, at, account)
+        self.admit_services(v, at, account);
     }
 
-    fn admit_services(
-        &mut self,
-        v: &Validator,
-        at: &str,
-        account: &Account,
-    ) -> Result<(), ConfigError> {
+    fn admit_services(&mut self, v: &Validator, at: &str, account: &Account) {
         for (k, sid) in account.twilio.messaging_service_sids.iter().enumerate() {
             let field = format!("{at}.twilio.messaging_service_sids[{k}]");
             let first = self
@@ -121,7 +125,7 @@ impl Owners {
                 .or_insert_with(|| (account.id.clone(), field.clone()));
             // One account may repeat a service; two accounts cannot share one.
             if first.0 != account.id {
-                return Err(v.err(
+                v.report(v.err(
                     field,
                     format!(
                         "Messaging Service {sid} belongs to another account (also {})",
@@ -130,7 +134,6 @@ impl Owners {
                 ));
             }
         }
-        Ok(())
     }
 }
 

@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use super::validator::{ConfigError, Validator};
+use super::validator::Validator;
 use crate::domain::keywords::TwilioKeywordHandling;
 use crate::domain::{Country, InboundNumber, SenderKind};
 
@@ -18,38 +18,46 @@ pub(super) struct RawNumber {
 }
 
 impl Validator {
-    /// At least one number; each read in the account's default country.
+    /// At least one number; each read in the account's default country, each field
+    /// checked.
     pub(super) fn numbers(
         &self,
         at: &str,
         raw: Vec<RawNumber>,
         default_country: Country,
-    ) -> Result<Vec<InboundNumber>, ConfigError> {
-        let mut numbers = Vec::with_capacity(raw.len());
-        for (j, n) in raw.into_iter().enumerate() {
-            let nat = format!("{at}.numbers[{j}]");
-            if let Some(rate) = n.segments_per_second
-                && !(rate > 0.0 && rate.is_finite())
-            {
-                return Err(self.err(
-                    format!("{nat}.segments_per_second"),
-                    "must be a positive number",
-                ));
-            }
-            numbers.push(InboundNumber {
-                number: self.phone(format!("{nat}.number"), &n.number, default_country)?,
-                kind: n.kind,
-                backup_email: self.email(&format!("{nat}.backup_email"), &n.backup_email)?,
-                segments_per_second: n.segments_per_second,
-                keyword_handling: n.twilio_keywords,
-            });
-        }
-        if numbers.is_empty() {
-            return Err(self.err(
+    ) -> Option<Vec<InboundNumber>> {
+        if raw.is_empty() {
+            self.report(self.err(
                 format!("{at}.numbers"),
                 "an account needs at least one Twilio number",
             ));
+            return None;
         }
-        Ok(numbers)
+        let numbers: Vec<Option<InboundNumber>> = raw
+            .into_iter()
+            .enumerate()
+            .map(|(j, n)| self.number(&format!("{at}.numbers[{j}]"), n, default_country))
+            .collect();
+        numbers.into_iter().collect()
+    }
+
+    fn number(&self, at: &str, n: RawNumber, default_country: Country) -> Option<InboundNumber> {
+        let rate_ok = match n.segments_per_second {
+            Some(rate) if !(rate > 0.0 && rate.is_finite()) => self.keep(Err(self.err(
+                format!("{at}.segments_per_second"),
+                "must be a positive number",
+            ))),
+            _ => Some(()),
+        };
+        let number = self.keep(self.phone(format!("{at}.number"), &n.number, default_country));
+        let backup_email = self.keep(self.email(&format!("{at}.backup_email"), &n.backup_email));
+        rate_ok?;
+        Some(InboundNumber {
+            number: number?,
+            kind: n.kind,
+            backup_email: backup_email?,
+            segments_per_second: n.segments_per_second,
+            keyword_handling: n.twilio_keywords,
+        })
     }
 }

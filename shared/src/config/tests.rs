@@ -378,3 +378,38 @@ fn function_env_requires_table_and_queues() {
     .expect_err("bad mail from");
     assert_eq!(err.name, "SMSFLOW_MAIL_FROM");
 }
+
+#[test]
+fn every_problem_of_the_file_is_reported_in_its_order() {
+    let edits = [
+        ("listen = \"127.0.0.1:8080\"", "listen = \"localhost\""),
+        (
+            "account_sid = \"AC00000000000000000000000000000001\"",
+            "account_sid = \"AC123\"",
+        ),
+        ("number = \"(952) 314-2318\"", "number = \"952-31\""),
+        ("email = \"mary@acme.example\"", "email = \"mary\""),
+        ("queue_limit = 500", "queue_limit = 0"),
+    ];
+    let mut text = EXAMPLE.to_string();
+    for (from, to) in edits {
+        assert!(text.contains(from), "example lacks {from:?}");
+        text = text.replacen(from, to, 1);
+    }
+    let problems = LocalConfig::parse_all(Path::new("/etc/smsflow/test.toml"), &text)
+        .expect_err("five problems")
+        .0;
+    let fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        [
+            "server.listen",
+            "accounts[0].twilio.account_sid",
+            "accounts[0].numbers[0].number",
+            "accounts[0].users[0].email",
+            "accounts[0].queue_limit",
+        ]
+    );
+    let first = parse(&text).expect_err("parse stops at the first");
+    assert_eq!(first, problems[0]);
+}

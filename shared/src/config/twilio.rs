@@ -23,36 +23,38 @@ fn sid_ok(s: &str, prefix: &str) -> bool {
 }
 
 impl Validator {
-    pub(super) fn twilio(
-        &self,
-        at: &str,
-        raw: RawTwilio,
-    ) -> Result<TwilioCredentials, ConfigError> {
-        if !sid_ok(&raw.account_sid, "AC") {
-            return Err(self.err(
-                format!("{at}.account_sid"),
-                format!(
-                    "'{}' is not a Twilio Account SID (AC + 32 hex digits)",
-                    raw.account_sid
-                ),
-            ));
-        }
-        let auth_token = self.non_empty(&format!("{at}.auth_token"), raw.auth_token)?;
-        let api_key = self.api_key(at, raw.api_key_sid, raw.api_key_secret)?;
-        for (k, mg) in raw.messaging_service_sids.iter().enumerate() {
-            if !sid_ok(mg, "MG") {
-                return Err(self.err(
-                    format!("{at}.messaging_service_sids[{k}]"),
-                    format!("'{mg}' is not a Messaging Service SID (MG + 32 hex digits)"),
-                ));
-            }
-        }
-        Ok(TwilioCredentials {
+    pub(super) fn twilio(&self, at: &str, raw: RawTwilio) -> Option<TwilioCredentials> {
+        let account_sid = self.sid(
+            format!("{at}.account_sid"),
+            &raw.account_sid,
+            "AC",
+            "a Twilio Account SID",
+        );
+        let auth_token = self.keep(self.non_empty(&format!("{at}.auth_token"), raw.auth_token));
+        let api_key = self.keep(self.api_key(at, raw.api_key_sid, raw.api_key_secret));
+        let services: Vec<Option<()>> = (raw.messaging_service_sids.iter().enumerate())
+            .map(|(k, mg)| {
+                let field = format!("{at}.messaging_service_sids[{k}]");
+                self.sid(field, mg, "MG", "a Messaging Service SID")
+            })
+            .collect();
+        account_sid?;
+        services.into_iter().collect::<Option<Vec<()>>>()?;
+        Some(TwilioCredentials {
             account_sid: raw.account_sid,
-            auth_token: Secret::new(auth_token),
-            api_key,
+            auth_token: Secret::new(auth_token?),
+            api_key: api_key?,
             messaging_service_sids: raw.messaging_service_sids,
         })
+    }
+
+    /// Checks that `value` is a SID of the kind `prefix` names (`what`), else reports it.
+    fn sid(&self, field: String, value: &str, prefix: &str, what: &str) -> Option<()> {
+        if sid_ok(value, prefix) {
+            return Some(());
+        }
+        let problem = format!("'{value}' is not {what} ({prefix} + 32 hex digits)");
+        self.keep(Err(self.err(field, problem)))
     }
 
     /// An API key: its SID and secret together, or neither.

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::validator::{ConfigError, Validator};
+use super::validator::Validator;
 use crate::domain::User;
 
 #[derive(Deserialize)]
@@ -18,31 +18,35 @@ pub(super) struct RawUser {
 }
 
 impl Validator {
-    pub(super) fn users(
-        &self,
-        at: &str,
-        raw: Vec<RawUser>,
-    ) -> Result<BTreeMap<String, User>, ConfigError> {
+    /// Each user's fields checked; ids unique within the account.
+    pub(super) fn users(&self, at: &str, raw: Vec<RawUser>) -> Option<BTreeMap<String, User>> {
         let mut users = BTreeMap::new();
+        let mut all_ok = true;
         for (j, u) in raw.into_iter().enumerate() {
             let uat = format!("{at}.users[{j}]");
+            let id = self.keep(self.non_empty(&format!("{uat}.id"), u.id));
+            let name = self.keep(self.non_empty(&format!("{uat}.name"), u.name));
+            let email = self.keep(self.email(&format!("{uat}.email"), &u.email));
+            let (Some(id), Some(name), Some(email)) = (id, name, email) else {
+                all_ok = false;
+                continue;
+            };
+            if users.contains_key(&id) {
+                self.report(self.err(format!("{uat}.id"), format!("duplicate user id '{id}'")));
+                all_ok = false;
+                continue;
+            }
             let user = User {
-                id: self.non_empty(&format!("{uat}.id"), u.id)?,
-                name: self.non_empty(&format!("{uat}.name"), u.name)?,
-                email: self.email(&format!("{uat}.email"), &u.email)?,
+                id,
+                name,
+                email,
                 crm_user_id: u.crm_user_id,
             };
-            if users.contains_key(&user.id) {
-                return Err(self.err(
-                    format!("{uat}.id"),
-                    format!("duplicate user id '{}'", user.id),
-                ));
-            }
             if let Some(other) = users
                 .values()
                 .find(|o: &&User| o.email.as_str().eq_ignore_ascii_case(user.email.as_str()))
             {
-                return Err(self.err(
+                self.report(self.err(
                     format!("{uat}.email"),
                     format!(
                         "user '{}' has the same e-mail as user '{}' ({}); send requests name \
@@ -52,9 +56,11 @@ impl Validator {
                         user.email.as_str()
                     ),
                 ));
+                all_ok = false;
+                continue;
             }
             users.insert(user.id.clone(), user);
         }
-        Ok(users)
+        all_ok.then_some(users)
     }
 }

@@ -1,6 +1,8 @@
 //! What every section's validation shares: the error that names the file, the field and
-//! the problem, and the checks of plain values (e-mail addresses, phone numbers, URLs).
+//! the problem, the list of every problem found, and the checks of plain values (e-mail
+//! addresses, phone numbers, URLs).
 
+use std::cell::RefCell;
 use std::path::PathBuf;
 
 use crate::domain::{Country, EmailAddress, PhoneNumber};
@@ -15,14 +17,61 @@ pub struct ConfigError {
     pub problem: String,
 }
 
+/// Every problem of a configuration file, in the order of the file (never empty).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+pub struct ConfigProblems(pub Vec<ConfigError>);
+
+impl ConfigProblems {
+    /// The first problem, the one a command that needs the whole file reports.
+    pub fn into_first(self) -> ConfigError {
+        let ConfigProblems(mut all) = self;
+        all.swap_remove(0)
+    }
+}
+
 /// Turns the raw file into validated settings, one section at a time (each section's
 /// checks live beside its raw form: `server`, `account`, `numbers`, `users`, `twilio`,
-/// `crm`).
+/// `crm`). A check that fails records its problem and the checks go on, so one run
+/// reports every problem of the file.
 pub(super) struct Validator {
     pub(super) file: PathBuf,
+    problems: RefCell<Vec<ConfigError>>,
 }
 
 impl Validator {
+    pub(super) fn new(file: PathBuf) -> Self {
+        Validator {
+            file,
+            problems: RefCell::default(),
+        }
+    }
+
+    /// The value of a passed check; a failed one's problem is recorded and gives `None`.
+    pub(super) fn keep<T>(&self, checked: Result<T, ConfigError>) -> Option<T> {
+        checked.map_err(|problem| self.report(problem)).ok()
+    }
+
+    pub(super) fn report(&self, problem: ConfigError) {
+        self.problems.borrow_mut().push(problem);
+    }
+
+    /// `value` when no check failed, else every recorded problem.
+    pub(super) fn finish<T>(self, value: Option<T>) -> Result<T, ConfigProblems> {
+        let problems = self.problems.into_inner();
+        match value {
+            Some(value) if problems.is_empty() => Ok(value),
+            // A `None` always comes with a recorded problem; the fallback keeps the list
+            // non-empty should a check ever forget to record one.
+            _ if problems.is_empty() => Err(ConfigProblems(vec![ConfigError {
+                file: self.file,
+                field: "(file)".into(),
+                problem: "invalid".into(),
+            }])),
+            _ => Err(ConfigProblems(problems)),
+        }
+    }
+
     pub(super) fn err(&self, field: impl Into<String>, problem: impl Into<String>) -> ConfigError {
         ConfigError {
             file: self.file.clone(),

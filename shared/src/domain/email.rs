@@ -7,38 +7,28 @@ use serde::{Deserialize, Serialize};
 #[error("'{0}' is not an e-mail address")]
 pub struct EmailError(pub String);
 
-/// A syntactically plausible e-mail address (`local@domain.tld`), stored trimmed with a
-/// lower-cased domain.
+/// A syntactically plausible e-mail address, stored trimmed with a lower-cased domain.
+///
+/// What mail systems route (RFC 5321's dot-atom form, ASCII): a local part of letters,
+/// digits and ``!#$%&'*+-/=?^_`{|}~.`` (not starting or ending with a dot, at most 64
+/// characters), an `@`, and a domain of at least two labels (letters, digits and inner
+/// hyphens, at most 63 characters each) whose last is letters only or an IDN `xn--` label
+/// (`x@y.z` passes, `x@y`, `x@y.c0m` do not); at most 254 characters in all. Quoted local
+/// parts and address literals (`x@[10.0.0.1]`) are refused. template.yaml's
+/// `MailFromAddress` pattern accepts the same addresses (held by `email/tests.rs`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct EmailAddress(String);
+
+/// The longest address a mail path carries (RFC 5321: a 256-octet path less its `<>`).
+const MAX_LEN: usize = 254;
 
 impl EmailAddress {
     pub fn parse(input: &str) -> Result<Self, EmailError> {
         let s = input.trim();
         let err = || EmailError(input.to_string());
         let (local, domain) = s.rsplit_once('@').ok_or_else(err)?;
-        let local_ok = !local.is_empty()
-            && local.len() <= 64
-            && !local.starts_with('.')
-            && !local.ends_with('.')
-            && local
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c));
-        let labels: Vec<&str> = domain.split('.').collect();
-        let domain_ok = labels.len() >= 2
-            && domain.len() <= 253
-            && labels.iter().all(|l| {
-                !l.is_empty()
-                    && l.len() <= 63
-                    && !l.starts_with('-')
-                    && !l.ends_with('-')
-                    && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-            })
-            && labels
-                .last()
-                .is_some_and(|tld| tld.chars().all(|c| c.is_ascii_alphabetic()) && tld.len() >= 2);
-        if !(local_ok && domain_ok) {
+        if !(s.len() <= MAX_LEN && local_ok(local) && domain_ok(domain)) {
             return Err(err());
         }
         Ok(EmailAddress(format!(
@@ -50,6 +40,33 @@ impl EmailAddress {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+fn local_ok(local: &str) -> bool {
+    !local.is_empty()
+        && local.len() <= 64
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && local
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c))
+}
+
+fn domain_ok(domain: &str) -> bool {
+    let labels: Vec<&str> = domain.split('.').collect();
+    let label_ok = |l: &&str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    };
+    // A top-level domain is never numeric; an internationalised one is written `xn--…`.
+    let tld_ok = |tld: &&str| {
+        tld.chars().all(|c| c.is_ascii_alphabetic())
+            || (tld.len() > 4 && tld.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("xn--")))
+    };
+    labels.len() >= 2 && labels.iter().all(label_ok) && labels.last().is_some_and(tld_ok)
 }
 
 impl EmailAddress {
@@ -104,93 +121,4 @@ impl EmailAddress {
 validated_text!(EmailAddress, EmailError, EmailAddress::parse);
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn accepts_and_normalises() {
-        let cases = [
-            ("mary@example.com", "mary@example.com"),
-            ("  Mary.Anders@Example.COM ", "Mary.Anders@example.com"),
-            ("a+tag@sub.example.co.uk", "a+tag@sub.example.co.uk"),
-        ];
-        for (input, expected) in cases {
-            assert_eq!(
-                EmailAddress::parse(input).map(|e| e.to_string()),
-                Ok(expected.into())
-            );
-        }
-    }
-
-    #[test]
-    fn rejects_non_addresses() {
-        for input in [
-            "",
-            "mary",
-            "mary@",
-            "@example.com",
-            "mary@example",
-            "mary@exa mple.com",
-            ".mary@example.com",
-            "mary@-example.com",
-            "mary@example.c0m",
-        ] {
-            assert!(EmailAddress::parse(input).is_err(), "{input:?}");
-        }
-    }
-
-    #[test]
-    fn finds_the_first_address_in_text() {
-        let cases = [
-            (
-                "my email is Jane.Doe@Example.com, thanks",
-                Some("Jane.Doe@example.com"),
-            ),
-            ("jane@example.com", Some("jane@example.com")),
-            ("Email: jane@example.com.", Some("jane@example.com")),
-            ("is it jane@example.com?", Some("jane@example.com")),
-            ("jane@example.com!!!", Some("jane@example.com")),
-            ("(jane@example.com)", Some("jane@example.com")),
-            ("<jane@example.com>", Some("jane@example.com")),
-            ("\"jane@example.com\"", Some("jane@example.com")),
-            ("'jane@example.com'", Some("jane@example.com")),
-            ("mailto:jane@example.com", Some("jane@example.com")),
-            ("...jane@example.com...", Some("jane@example.com")),
-            (
-                "j.d+sms@mail.example.co.uk;",
-                Some("j.d+sms@mail.example.co.uk"),
-            ),
-            ("first a@b.com then c@d.org", Some("a@b.com")),
-            // An implausible candidate does not hide a later real one.
-            (
-                "@home now, write to jane@example.com",
-                Some("jane@example.com"),
-            ),
-            ("me@home or jane@example.com", Some("jane@example.com")),
-            ("call me at 5", None),
-            ("", None),
-            ("@handle", None),
-            ("me@home", None),
-            ("jane@", None),
-            ("50% @ 5pm", None),
-            ("a@b@c.com", None),
-            ("jane@exämple.com", None),
-            ("jane.@example.com", None),
-            ("jane@example.c0m", None),
-            ("Ｊａｎｅ@example.com", None),
-            ("émile@example.com", None),
-            ("jane@example.comé", None),
-            (
-                "émile@example.com or jane@example.com",
-                Some("jane@example.com"),
-            ),
-        ];
-        for (text, expected) in cases {
-            assert_eq!(
-                EmailAddress::find_in_text(text).map(|e| e.to_string()),
-                expected.map(String::from),
-                "{text:?}"
-            );
-        }
-    }
-}
+mod tests;

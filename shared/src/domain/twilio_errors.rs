@@ -30,6 +30,32 @@ pub enum ErrorClass {
     Other,
 }
 
+impl ErrorClass {
+    /// Whether the carrier refused for a reason that is the recipient's, routine in any
+    /// contact list (opted out at the carrier, not a mobile, not a valid number): worth a
+    /// warning, not an error an operator must look into.
+    pub fn is_routine_refusal(self) -> bool {
+        matches!(
+            self,
+            ErrorClass::OptedOut | ErrorClass::NotSmsCapable | ErrorClass::InvalidNumber
+        )
+    }
+
+    /// The class's name as it is serialised (`not_sms_capable`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorClass::OptedOut => "opted_out",
+            ErrorClass::NotSmsCapable => "not_sms_capable",
+            ErrorClass::InvalidNumber => "invalid_number",
+            ErrorClass::SpamFiltered => "spam_filtered",
+            ErrorClass::RateOrQueue => "rate_or_queue",
+            ErrorClass::Blocked => "blocked",
+            ErrorClass::Transient => "transient",
+            ErrorClass::Other => "other",
+        }
+    }
+}
+
 /// The class of a Twilio error code.
 pub fn classify_error_code(code: u32) -> ErrorClass {
     match code {
@@ -102,6 +128,26 @@ mod tests {
         ];
         for (code, expected) in cases {
             assert_eq!(classify_error_code(code), expected, "{code}");
+        }
+    }
+
+    #[test]
+    fn only_the_recipients_routine_refusals_are_routine() {
+        // (class, routine refusal: logged as a warning)
+        let cases = [
+            (ErrorClass::OptedOut, true),
+            (ErrorClass::NotSmsCapable, true),
+            (ErrorClass::InvalidNumber, true),
+            (ErrorClass::SpamFiltered, false),
+            (ErrorClass::RateOrQueue, false),
+            (ErrorClass::Blocked, false),
+            (ErrorClass::Transient, false),
+            (ErrorClass::Other, false),
+        ];
+        for (class, routine) in cases {
+            assert_eq!(class.is_routine_refusal(), routine, "{class:?}");
+            let serialised = serde_json::to_value(class).expect("serialises");
+            assert_eq!(serialised, class.as_str(), "{class:?}");
         }
     }
 }

@@ -93,8 +93,13 @@ where
     count_queue_age(queue, &record, &account, now);
     let failure = match decode::<J>(&record) {
         Ok(job) => {
-            // Every log line of the job carries its queue message id and account.
-            let span = tracing::info_span!("job", message_id = %id, account = %account);
+            // Every log line of the job carries its queue message id, and its account when
+            // the job names one (no empty `account=`).
+            let span =
+                tracing::info_span!("job", message_id = %id, account = tracing::field::Empty);
+            if !account.is_empty() {
+                span.record("account", account.as_str());
+            }
             let outcome = async {
                 let outcome = handle(job).await;
                 log_outcome(&id, &outcome);
@@ -207,6 +212,9 @@ fn log_outcome(id: &str, outcome: &JobOutcome) {
         JobOutcome::Skipped(why) => tracing::info!(message_id = %id, why, "job skipped"),
         JobOutcome::Retry(why) => tracing::warn!(message_id = %id, why, "job will be retried"),
         JobOutcome::Dropped(why) => tracing::error!(message_id = %id, why, "job dropped"),
+        JobOutcome::Refused(why) => {
+            tracing::warn!(message_id = %id, why, "job refused by the carrier; not retried")
+        }
     }
 }
 

@@ -154,7 +154,7 @@ async fn send(
             "send request",
             "nothing was queued",
         ))?;
-    tracing::info!(account = %account.id, outcome = ?reply.outcome, code = ?reply.code, repeated = reply.repeated, "send request");
+    tracing::info!(account = %account.id, outcome = ?reply.outcome, code = reply.code.as_deref(), repeated = reply.repeated, "send request");
     Ok((reply.outcome.status(), axum::Json(reply)).into_response())
 }
 

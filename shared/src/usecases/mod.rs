@@ -50,8 +50,12 @@ pub enum JobOutcome {
     Skipped(String),
     /// Failed for now; the queue will deliver it again (and dead-letter it eventually).
     Retry(String),
-    /// Failed for good; retrying cannot help. Logged, not retried.
+    /// Failed for good; retrying cannot help. Logged as an error, not retried.
     Dropped(String),
+    /// Refused for good by the carrier for a routine reason of the recipient's (not a
+    /// mobile, opted out at the carrier: `ErrorClass::is_routine_refusal`). Logged as a
+    /// warning, not retried.
+    Refused(String),
 }
 
 impl JobOutcome {

@@ -328,6 +328,10 @@ async fn nothing_is_lost_or_sent_twice_when_the_server_is_killed() {
     // Let the last bookkeeping (slots given back, attempts finished) land, then stop.
     tokio::time::sleep(Duration::from_secs(3)).await;
     server.stop().await;
+    // Its stderr went to a file, not a terminal: plain text, no colour codes (issue #15).
+    let logged = std::fs::read_to_string(&log).expect("server log");
+    assert!(!logged.is_empty(), "serve logged");
+    assert!(!logged.contains("\x1b["), "no ANSI colour in a log file");
 
     let twice: Vec<_> = done.sends.iter().filter(|(_, n)| **n > 1).collect();
     let duplicate_forwards = done.forwards.values().filter(|n| **n > 1).count();

@@ -508,7 +508,8 @@ async fn an_invalid_number_ends_the_run_with_its_tag() {
     assert_eq!(sends.len(), 1);
     let job: SendJob = serde_json::from_str(&sends[0].body).expect("send job");
     let outcome = deliver::deliver(app, &job).await;
-    assert!(matches!(outcome, JobOutcome::Dropped(_)), "{outcome:?}");
+    // Not a mobile is a routine refusal of the carrier's: refused (a warning), not dropped.
+    assert!(matches!(outcome, JobOutcome::Refused(_)), "{outcome:?}");
 
     assert_eq!(h.active_step(LANDLINE).await, None, "the run ended");
     assert_eq!(

@@ -36,7 +36,12 @@ fn exit_codes_tell_failures_apart() {
             4,
             "is not an account id",
         ),
-        (&["dlq", "list", "--queue", "sms"], 2, "unknown queue 'sms'"),
+        // clap names the possible values (send, automation) itself.
+        (
+            &["dlq", "list", "--queue", "sms"],
+            2,
+            "invalid value 'sms' for '--queue <QUEUE>'",
+        ),
         (
             &[
                 "numbers",
@@ -61,9 +66,13 @@ fn exit_codes_tell_failures_apart() {
         assert!(stderr.contains(message), "{args:?}: {stderr}");
     }
     // Errors name what to do, and come as JSON with --json.
+    // A hint's command carries the --config the command was run with (Local::run adds it).
     let run = local.run(&["accounts", "show", "--account", "nobody"]);
     assert!(
-        run.stderr.contains("hint: `smsflow accounts list`"),
+        run.stderr.contains(&format!(
+            "hint: `smsflow accounts list --config {}`",
+            local.config
+        )),
         "{}",
         run.stderr
     );

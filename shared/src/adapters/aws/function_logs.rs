@@ -5,6 +5,8 @@
 //! per-target one rather than `EnvFilter`, whose span-field matching no function uses and whose
 //! regexes would be linked into every binary (BENCHMARKS.md, "Binary size").
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -18,13 +20,24 @@ pub fn init() {
     let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
     let lines = tracing_subscriber::fmt::layer()
         .with_target(false)
-        .without_time();
+        .without_time()
+        .with_ansi(colour(std::io::stdout().is_terminal()));
     let registry = tracing_subscriber::registry().with(filter);
     if json {
         registry.with(lines.json()).init();
     } else {
         registry.with(lines).init();
     }
+}
+
+/// Whether log lines to a stream may carry ANSI colours: only on a terminal (CloudWatch and
+/// a redirected file get plain text), and never when `NO_COLOR` is set to anything.
+pub fn colour(stream_is_terminal: bool) -> bool {
+    colour_when(stream_is_terminal, std::env::var_os("NO_COLOR").as_deref())
+}
+
+fn colour_when(stream_is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    stream_is_terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
 /// Lambda's level when set (its `FATAL` is tracing's `ERROR`), else `RUST_LOG`'s targets, else
@@ -50,7 +63,28 @@ fn filter(lambda_level: Option<&str>, rust_log: Option<&str>) -> Targets {
 mod tests {
     use tracing::Level;
 
-    use super::filter;
+    use super::{colour_when, filter};
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        let set = std::ffi::OsStr::new("1");
+        let empty = std::ffi::OsStr::new("");
+        // (stream is a terminal, NO_COLOR, colour)
+        let cases = [
+            (true, None, true),
+            (false, None, false),
+            (true, Some(set), false),
+            (false, Some(set), false),
+            (true, Some(empty), true),
+        ];
+        for (terminal, no_color, expected) in cases {
+            assert_eq!(
+                colour_when(terminal, no_color),
+                expected,
+                "{terminal} {no_color:?}"
+            );
+        }
+    }
 
     #[test]
     fn the_level_comes_from_lambda_then_rust_log_then_info() {

@@ -189,7 +189,7 @@ impl KeapClient {
             tokio::time::sleep(wait).await;
             return Ok(());
         }
-        tracing::warn!(account = %account.id, ?retry_after, "Keap answered 429; deferring the call");
+        tracing::warn!(account = %account.id, retry_after_secs = retry_after.map(|d| d.as_secs()), "Keap answered 429; deferring the call");
         Err(CrmError::RateLimited { retry_after })
     }
 

@@ -5,6 +5,7 @@
 use super::queued_record;
 use crate::app::App;
 use crate::domain::goals::StandardGoal;
+use crate::domain::twilio_errors::classify_error_code;
 use crate::domain::{Account, MessageRecord, MessageSid, MessageStatus, Timestamp};
 use crate::jobs::JobId;
 use crate::jobs::{self, AutomationJob, SendJob};
@@ -79,12 +80,27 @@ pub(super) async fn attempt(
             {
                 tracing::warn!(message_id = %job.message_id, error = %e, "could not give the slot back and record the send outcome");
             }
-            JobOutcome::Dropped(format!("provider rejected the message: {code} {message}"))
+            carrier_rejection(code, &message)
         }
         // Left unresolved: the redelivery finds out from the provider, never resends blindly.
         Err(SmsError::OutcomeUnknown(e)) => JobOutcome::Retry(format!(
             "provider outcome unknown ({e}): resolved on redelivery"
         )),
+    }
+}
+
+/// The outcome of a send the carrier rejected: a routine refusal of the recipient's (not a
+/// mobile, opted out) is `Refused`, anything else `Dropped`; both name the error's class.
+fn carrier_rejection(code: u32, message: &str) -> JobOutcome {
+    let class = classify_error_code(code);
+    let why = format!(
+        "provider rejected the message: {code} {message} (class {})",
+        class.as_str()
+    );
+    if class.is_routine_refusal() {
+        JobOutcome::Refused(why)
+    } else {
+        JobOutcome::Dropped(why)
     }
 }
 
@@ -342,5 +358,36 @@ async fn withdraw_attempt(attempts: &dyn SendAttemptStore, job: &SendJob, attemp
 async fn finish_attempt(attempts: &dyn SendAttemptStore, job: &SendJob, outcome: &str) {
     if let Err(e) = attempts.finish_attempt(&job.message_id, outcome).await {
         tracing::warn!(message_id = %job.message_id, error = %e, "could not record the send outcome");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{JobOutcome, carrier_rejection};
+
+    #[test]
+    fn a_routine_carrier_refusal_is_refused_and_a_fault_dropped() {
+        // (Twilio code, refused (a warning) rather than dropped (an error), class named)
+        let cases = [
+            (21610, true, "opted_out"),
+            (21614, true, "not_sms_capable"),
+            (30006, true, "not_sms_capable"),
+            (21211, true, "invalid_number"),
+            (30007, false, "spam_filtered"),
+            (30004, false, "blocked"),
+            (20003, false, "other"),
+        ];
+        for (code, refused, class) in cases {
+            let outcome = carrier_rejection(code, "the carrier said no");
+            let why = match &outcome {
+                JobOutcome::Refused(why) if refused => why,
+                JobOutcome::Dropped(why) if !refused => why,
+                other => panic!("{code}: {other:?}"),
+            };
+            assert!(
+                why.contains(&format!("{code} the carrier said no (class {class})")),
+                "{why}"
+            );
+        }
     }
 }
