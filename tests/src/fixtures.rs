@@ -143,5 +143,6 @@ pub fn send_job(
         not_before: None,
         send_slot: None,
         time_zone: None,
+        sequence: None,
     }
 }

@@ -213,7 +213,7 @@ fn log_outcome(id: &str, outcome: &JobOutcome) {
         JobOutcome::Retry(why) => tracing::warn!(message_id = %id, why, "job will be retried"),
         JobOutcome::Dropped(why) => tracing::error!(message_id = %id, why, "job dropped"),
         JobOutcome::Refused(why) => {
-            tracing::warn!(message_id = %id, why, "job refused by the carrier; not retried")
+            tracing::warn!(message_id = %id, why, "job refused (the recipient's); not retried")
         }
     }
 }

@@ -17,5 +17,5 @@ pub use automation::{
 pub use goal::{GoalSubject, goal_job};
 pub use inbound::InboundText;
 pub use keys::JobId;
-pub use send::{SendJob, enqueue_send, sequence_campaign};
+pub use send::{SendJob, enqueue_send};
 pub use sequence::SequenceMessage;

@@ -40,28 +40,18 @@ pub struct SendJob {
     /// The recipient's time zone as the CRM records it (IANA), for quiet hours.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time_zone: Option<String>,
+    /// The sequence this message is a step of: its conversation goes in the sequence's
+    /// note, not in a note per SMS. A field of its own, so no campaign label a CRM sends can
+    /// pass for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequence: Option<String>,
 }
 
 fn transactional() -> SendKind {
     SendKind::Transactional
 }
 
-/// What a sequence's messages carry as their campaign: `sequence:<name>`.
-const SEQUENCE_CAMPAIGN_PREFIX: &str = "sequence:";
-
-/// The campaign of the messages of sequence `name`.
-pub fn sequence_campaign(name: &str) -> String {
-    format!("{SEQUENCE_CAMPAIGN_PREFIX}{name}")
-}
-
 impl SendJob {
-    /// The sequence this message is a step of, if it is one (its campaign says so).
-    pub fn sequence(&self) -> Option<&str> {
-        self.campaign
-            .as_deref()?
-            .strip_prefix(SEQUENCE_CAMPAIGN_PREFIX)
-    }
-
     /// What the job's goals are about: its message.
     pub fn about(&self) -> GoalSubject {
         GoalSubject {

@@ -52,9 +52,10 @@ pub enum JobOutcome {
     Retry(String),
     /// Failed for good; retrying cannot help. Logged as an error, not retried.
     Dropped(String),
-    /// Refused for good by the carrier for a routine reason of the recipient's (not a
-    /// mobile, opted out at the carrier: `ErrorClass::is_routine_refusal`). Logged as a
-    /// warning, not retried.
+    /// Not sent, for good, for a routine reason of the recipient's: refused by the carrier
+    /// (not a mobile, opted out at the carrier: `ErrorClass::is_routine_refusal`) or by
+    /// smsflow at send time (opted out, bounced, paused, not subscribed). Logged as a
+    /// warning, not retried: nothing is broken.
     Refused(String),
 }
 

@@ -392,6 +392,7 @@ async fn prepare(
         manual: request.user.is_some(),
         campaign: request.campaign.clone(),
         time_zone: contact.as_ref().and_then(|c| c.time_zone.clone()),
+        sequence: None,
     };
     Ok(Ok(Prepared {
         message,

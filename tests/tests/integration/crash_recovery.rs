@@ -108,7 +108,7 @@ const CASES: &[Case] = &[
         died_after: DiedAfter::Attempt,
         opted_out_since: true,
         lease: Duration::ZERO,
-        outcome: |o| matches!(o, JobOutcome::Dropped(why) if why.contains("opted out")),
+        outcome: |o| matches!(o, JobOutcome::Refused(why) if why.contains("opted out")),
         at_carrier: 0,
         status: MessageStatus::Canceled,
         goals: &["BlockedNumber", "SendFailed"],

@@ -254,7 +254,7 @@ pub(super) async fn refuse(
         return JobOutcome::Retry(e.0);
     }
     release_admission(app.store.as_ref(), &account.id, &job.message_id).await;
-    JobOutcome::Dropped(format!("not sent: {}", refusal.why))
+    JobOutcome::Refused(format!("not sent: {}", refusal.why))
 }
 
 /// A send the provider refused outright: the message is `failed` with the code, and what
@@ -320,7 +320,7 @@ async fn after_sent(app: &App, account: &Account, job: &SendJob) -> Result<(), S
     )
     .await
     .map_err(|e| format!("cannot queue the sent message's goal: {e}"))?;
-    let noted = account.sms_notes && job.sequence().is_none();
+    let noted = account.sms_notes && job.sequence.is_none();
     let Some(contact_id) = job.contact_id.clone().filter(|_| noted) else {
         return Ok(());
     };

@@ -34,6 +34,8 @@ pub struct Outgoing {
     pub campaign: Option<String>,
     /// The recipient's time zone as the CRM records it, for quiet hours.
     pub time_zone: Option<String>,
+    /// The sequence the message is a step of (see [`SendJob::sequence`]).
+    pub sequence: Option<String>,
 }
 
 /// The one way a message enters the send queue: consent (opt-out list, phone health,
@@ -216,6 +218,7 @@ async fn enqueue_admitted(
         not_before: Some(slot),
         send_slot: None,
         time_zone: message.time_zone.clone(),
+        sequence: message.sequence.clone(),
     };
     jobs::enqueue_send(app, &job, now.until(slot))
         .await

@@ -46,9 +46,10 @@ pub async fn send_step(
         subscription: SubscriptionStatus::default(),
         user_id: None,
         manual: false,
-        // Marks the message as the run's: its conversation goes in the sequence's note,
-        // not in a note per SMS (`deliver/attempt.rs::after_sent`).
-        campaign: Some(crate::jobs::sequence_campaign(&message.sequence)),
+        campaign: Some(format!("sequence:{}", message.sequence)),
+        // The message is the run's: its conversation goes in the sequence's note, not in a
+        // note per SMS (`deliver/attempt.rs::after_sent`).
+        sequence: Some(message.sequence.clone()),
         // Sequence messages are transactional: quiet hours do not hold them.
         time_zone: None,
     };
