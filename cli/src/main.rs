@@ -125,11 +125,26 @@ async fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
     hints::remember(hints::TypedTarget::from_matches(&matches));
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    if !matches!(cli.command, Command::Serve { .. }) {
+        end_quietly_when_the_reader_leaves();
+    }
     let json = cli.json || matches!(cli.command, Command::Serve { json: true, .. });
     let out = Output { json };
     match run(cli.command, out).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => error.report(out.json),
+    }
+}
+
+/// `smsflow conversations list | head` ends when `head` has read enough, quietly, as Unix
+/// tools do: Rust ignores SIGPIPE, so otherwise the next `println!` would panic on the
+/// closed pipe. Not for `serve`, which must outlive any client that goes away.
+fn end_quietly_when_the_reader_leaves() {
+    #[cfg(unix)]
+    // SAFETY: restoring a signal's default disposition touches no memory of ours; no
+    // handler runs.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

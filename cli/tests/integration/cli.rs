@@ -344,3 +344,30 @@ fn sequences_against_aws() {
     // The local database was never touched.
     assert!(!dir.path().join(".smsflow").exists());
 }
+
+/// `smsflow ... | head` ends quietly when `head` stops reading, as Unix tools do: no panic,
+/// no error line.
+#[cfg(unix)]
+#[test]
+fn a_closed_output_pipe_ends_the_command_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::{Command, Stdio};
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_smsflow"))
+        .args(["completions", "bash"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("smsflow starts");
+    // The reader leaves before the first line: every write meets a closed pipe.
+    drop(child.stdout.take());
+    let output = child.wait_with_output().expect("smsflow ends");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.is_empty(), "nothing on stderr: {stderr}");
+    let quiet = output.status.success() || output.status.signal() == Some(libc::SIGPIPE);
+    assert!(
+        quiet,
+        "ended by the closed pipe, not an error: {:?}",
+        output.status
+    );
+}
