@@ -12,7 +12,7 @@ use super::validator::{ConfigError, Validator};
 use crate::domain::account::KeywordReplies;
 use crate::domain::consent::BouncePolicy;
 use crate::domain::quiet_hours::{QuietHours, QuietHoursError, TimeOfDay};
-use crate::domain::{Account, AccountId, KeyHash, SendLimits};
+use crate::domain::{Account, AccountId, Country, KeyHash, PhoneNumber, SendLimits};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -75,13 +75,7 @@ impl Validator {
         let numbers = default_country.and_then(|c| self.numbers(at, raw.numbers, c));
         let users = self.users(at, raw.users);
         let goal_integration = self.keep(self.goal_integration(at, raw.goal_integration));
-        let alert_number = match (raw.alert_number, default_country) {
-            (Some(n), Some(c)) => self
-                .keep(self.phone(format!("{at}.alert_number"), &n, c))
-                .map(Some),
-            (Some(_), None) => None,
-            (None, _) => Some(None),
-        };
+        let alert_number = self.alert_number(at, raw.alert_number, default_country);
         let limits = self.keep(self.limits(at, raw.queue_limit));
         let bounce_policy = self.keep(self.bounce_policy(at, raw.bounce_after));
         let name = self.keep(self.non_empty(&format!("{at}.name"), raw.name));
@@ -122,6 +116,23 @@ impl Validator {
             quiet_hours: quiet_hours?,
             event_webhook: event_webhook?,
         })
+    }
+
+    /// The optional alert number, read in the default country (unchecked without one: that
+    /// problem is reported already).
+    fn alert_number(
+        &self,
+        at: &str,
+        raw: Option<String>,
+        country: Option<Country>,
+    ) -> Option<Option<PhoneNumber>> {
+        match (raw, country) {
+            (Some(n), Some(c)) => self
+                .keep(self.phone(format!("{at}.alert_number"), &n, c))
+                .map(Some),
+            (Some(_), None) => None,
+            (None, _) => Some(None),
+        }
     }
 
     fn limits(&self, at: &str, queue_limit: Option<u32>) -> Result<SendLimits, ConfigError> {

@@ -135,6 +135,35 @@ impl DynamoStore {
         pk: &str,
         sk_prefix: Option<&str>,
     ) -> StoreResult<Vec<Item>> {
+        match sk_prefix {
+            Some(prefix) => {
+                let condition = "pk = :pk AND begins_with(sk, :prefix)";
+                self.query_all(pk, condition, &[(":prefix", prefix)]).await
+            }
+            None => self.query_all(pk, "pk = :pk", &[]).await,
+        }
+    }
+
+    /// The items of a partition whose sort keys lie from `from` to `to` (inclusive), in
+    /// sort-key order (strongly consistent).
+    pub(super) async fn query_sort_range(
+        &self,
+        pk: &str,
+        from: &str,
+        to: &str,
+    ) -> StoreResult<Vec<Item>> {
+        let condition = "pk = :pk AND sk BETWEEN :from AND :to";
+        self.query_all(pk, condition, &[(":from", from), (":to", to)])
+            .await
+    }
+
+    /// Every page of one Query of partition `pk` (`:pk` in `condition`) with `values`.
+    async fn query_all(
+        &self,
+        pk: &str,
+        condition: &str,
+        values: &[(&str, &str)],
+    ) -> StoreResult<Vec<Item>> {
         let mut items = Vec::new();
         let mut start_key: Option<Item> = None;
         loop {
@@ -143,14 +172,12 @@ impl DynamoStore {
                 .query()
                 .table_name(&self.table)
                 .consistent_read(true)
+                .key_condition_expression(condition)
                 .expression_attribute_values(":pk", s(pk))
                 .set_exclusive_start_key(start_key.take());
-            query = match sk_prefix {
-                Some(prefix) => query
-                    .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                    .expression_attribute_values(":prefix", s(prefix)),
-                None => query.key_condition_expression("pk = :pk"),
-            };
+            for (name, value) in values {
+                query = query.expression_attribute_values(*name, s(*value));
+            }
             let out = query
                 .send()
                 .await
