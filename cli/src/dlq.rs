@@ -28,7 +28,8 @@ const BATCH: usize = 10;
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Show dead-lettered jobs: what they are, how often they were tried, their last error.
+    /// Show dead-lettered jobs: what they are, how often they were received (each try and
+    /// each listing counts: SQS counts every receive), their last error.
     List {
         /// The queue whose dead letters to show: send (SMS to deliver) or automation (CRM
         /// goals, notes, tags, e-mail forwards).
@@ -233,7 +234,7 @@ fn print_jobs(queue: QueueName, jobs: &[DeadJob]) {
     for job in jobs {
         println!();
         println!(
-            "{}  {}  account {}  received {} time(s)",
+            "{}  {}  account {}  received {} time(s), listings included",
             job.message_id,
             job.kind,
             job.account.as_deref().unwrap_or("-"),
