@@ -27,7 +27,7 @@ pub enum Command {
         #[command(flatten)]
         at: Location,
     },
-    /// One contact's thread, newest last.
+    /// One contact's thread, in the order its messages came in or were requested.
     Show {
         #[arg(long)]
         account: String,
@@ -245,7 +245,8 @@ fn direction(d: Direction) -> &'static str {
 fn render(thread: &Thread) -> String {
     let mut lines = vec![
         format!(
-            "account {} with {}: {} message(s), newest last",
+            "account {} with {}: {} message(s), in the order they came in or were requested \
+             (a paced send goes out later)",
             thread.account,
             thread.phone,
             thread.messages.len()

@@ -122,7 +122,7 @@ fn conversations_list_and_show() {
     assert_eq!(
         ids,
         vec!["01J00000000000000000000001", "01J00000000000000000000002"],
-        "newest last"
+        "in the order they came in or were requested"
     );
     assert_eq!(thread["messages"][1]["routing"]["user_id"], "mary");
     let goals: Vec<(&str, &str)> = thread["messages"][0]["goals"]
