@@ -275,7 +275,7 @@ fn sequences_apply_refuses_naming_file_step_and_reason() {
         (
             "sender: \"+19523142318\"",
             "sender: \"+14155550100\"",
-            "bad.yaml: sender: sender +14155550100 is not one of this account's numbers",
+            "bad.yaml: sender +14155550100 is not one of this account's numbers",
         ),
         (
             "account: acme",

@@ -10,7 +10,7 @@ use crate::ports::{Contact, Store, StoreError};
 pub enum ApplyError {
     #[error("{origin}: account '{account}' does not exist (push it first: smsflow accounts push)")]
     UnknownAccount { origin: String, account: AccountId },
-    #[error("{origin}: sender: {source}")]
+    #[error("{origin}: {source}")]
     Sender {
         origin: String,
         #[source]
