@@ -239,6 +239,23 @@ async fn add_user(id: &AccountId, user: User, at: &Location, out: Output) -> Cli
     let user_id = user.id.clone();
     let store = at.store().await?;
     let (stored, replaced) = change_account(&*store, at, id, |stored| {
+        // Send requests name a user by id or e-mail, so an e-mail must name one user (the
+        // configuration is held to the same: shared/src/config/users.rs).
+        let same_email = |other: &&User| {
+            other.id != user.id
+                && other
+                    .email
+                    .as_str()
+                    .eq_ignore_ascii_case(user.email.as_str())
+        };
+        if let Some(other) = stored.users.values().find(same_email) {
+            return Err(CliError::invalid(format!(
+                "user {} of account {id} already has the e-mail {}; each user needs an \
+                 e-mail of their own",
+                other.id,
+                other.email.as_str()
+            )));
+        }
         Ok(stored.users.insert(user_id.clone(), user).is_some())
     })
     .await?;

@@ -17,6 +17,8 @@
 //! - any other `~` is a literal tilde.
 //!
 //! A fallback never hides a mistyped name: `~Contact.Frist|there~` is an unknown field.
+//! A message without a contact sends a `Contact.*` field's fallback; without a fallback
+//! such a field is refused ([`Lookup::NoContact`]).
 //! Values are inserted as they are: a value containing `~` is never read as a field.
 //!
 //! A field without a fallback that stands apart from the words around it (`Hi
@@ -31,6 +33,14 @@ use super::account::{Account, User};
 pub enum MergeError {
     #[error("unknown merge field{}: {}", if .0.len() == 1 { "" } else { "s" }, list_fields(.0))]
     UnknownFields(Vec<String>),
+    #[error(
+        "there is no contact to fill {} from (no contactId, and the CRM has no contact with \
+         this phone); give {} a fallback, e.g. {}",
+        list_fields(.0),
+        if .0.len() == 1 { "it" } else { "each" },
+        example_with_fallback(.0)
+    )]
+    NoContact(Vec<String>),
     #[error(
         "merge field '~{field}' at character {position} has no closing '~' \
          (write '~~' for a literal tilde)"
@@ -54,7 +64,8 @@ impl MergeError {
     /// A short, stable identifier for API error bodies.
     pub fn code(&self) -> &'static str {
         match self {
-            MergeError::UnknownFields(_) => "unknown_merge_field",
+            // A field with nothing to fill it is as unsendable as an unknown one.
+            MergeError::UnknownFields(_) | MergeError::NoContact(_) => "unknown_merge_field",
             MergeError::Unterminated { .. } | MergeError::UnterminatedFallback { .. } => {
                 "unterminated_merge_field"
             }
@@ -69,6 +80,29 @@ fn list_fields(names: &[String]) -> String {
         .map(|n| format!("~{n}~"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+fn example_with_fallback(names: &[String]) -> String {
+    let name = names.first().map(String::as_str).unwrap_or_default();
+    format!("~{name}|{}~", example_fallback(name))
+}
+
+/// What a field's name is worth for one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    /// Its value (empty when the field has none).
+    Value(String),
+    /// A contact's field, named rightly, in a message without a contact: its fallback is
+    /// sent; without one it is an error ([`MergeError::NoContact`]).
+    NoContact,
+    /// A name nobody knows: an error, fallback or not.
+    Unknown,
+}
+
+impl From<Option<String>> for Lookup {
+    fn from(value: Option<String>) -> Lookup {
+        value.map_or(Lookup::Unknown, Lookup::Value)
+    }
 }
 
 /// A well-formed merge field: its name, its fallback, and whether it stands apart from
@@ -314,38 +348,47 @@ pub fn render_noting_gaps(
     template: &str,
     values: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Rendered, MergeError> {
+    render_looking_up(template, &|name| Lookup::from(values(name)))
+}
+
+/// [`render_noting_gaps`], with `lookup` also able to say that a field has no contact to
+/// read from. Unknown fields are reported before fields without a contact.
+pub fn render_looking_up(
+    template: &str,
+    lookup: &dyn Fn(&str) -> Lookup,
+) -> Result<Rendered, MergeError> {
     let pieces = scan(template);
     if let Some(Piece::Broken(e)) = pieces.iter().find(|p| matches!(p, Piece::Broken(_))) {
         return Err(e.clone());
     }
     let mut out = String::with_capacity(template.len());
-    let mut unknown: Vec<String> = Vec::new();
-    let mut gaps: Vec<String> = Vec::new();
+    let (mut unknown, mut without_contact, mut gaps) = (Vec::new(), Vec::new(), Vec::new());
     for piece in pieces {
         match piece {
             Piece::Text(t) => out.push_str(t),
             Piece::Tilde => out.push('~'),
-            Piece::Field(field) => match values(field.name) {
-                Some(v) if !v.trim().is_empty() => out.push_str(&v),
-                Some(v) => match field.fallback {
-                    Some(fallback) => out.push_str(&fallback),
-                    None => {
-                        out.push_str(&v);
-                        if field.stands_apart {
-                            push_once(&mut gaps, field.name);
-                        }
+            Piece::Field(field) => match (lookup(field.name), field.fallback) {
+                (Lookup::Value(v), _) if !v.trim().is_empty() => out.push_str(&v),
+                (Lookup::Value(_) | Lookup::NoContact, Some(fallback)) => out.push_str(&fallback),
+                (Lookup::Value(v), None) => {
+                    out.push_str(&v);
+                    if field.stands_apart {
+                        push_once(&mut gaps, field.name);
                     }
-                },
-                None => push_once(&mut unknown, field.name),
+                }
+                (Lookup::NoContact, None) => push_once(&mut without_contact, field.name),
+                (Lookup::Unknown, _) => push_once(&mut unknown, field.name),
             },
             // Returned above.
             Piece::Broken(_) => {}
         }
     }
-    if unknown.is_empty() {
-        Ok(Rendered { text: out, gaps })
-    } else {
+    if !unknown.is_empty() {
         Err(MergeError::UnknownFields(unknown))
+    } else if !without_contact.is_empty() {
+        Err(MergeError::NoContact(without_contact))
+    } else {
+        Ok(Rendered { text: out, gaps })
     }
 }
 

@@ -139,12 +139,10 @@ async fn send(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let query = uri.query().unwrap_or_default();
-    let query_key = serde_urlencoded::from_str::<KeyQuery>(query)
-        .ok()
-        .and_then(|q| q.key);
+    let query_pairs = query_pairs(query)?;
     let is_json = is_json(&headers);
     let form_body = form_body(is_json, &body);
-    let account = authenticated(&app, &account, query_key.as_deref(), form_body).await?;
+    let account = authenticated(&app, &account, query_key(&query_pairs)?, form_body).await?;
     let fields = send_fields(query, is_json, &body)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", e.to_string()))?;
     let reply = send_request::request_send(&app, &account, &fields)
@@ -183,9 +181,29 @@ fn form_body(is_json: bool, body: &[u8]) -> &[u8] {
     if is_json { b"" } else { body }
 }
 
-#[derive(serde::Deserialize)]
-struct KeyQuery {
-    key: Option<String>,
+/// A query string's name/value pairs.
+fn query_pairs(query: &str) -> Result<Vec<(String, String)>, ApiError> {
+    serde_urlencoded::from_str(query).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("the query string cannot be read: {e}"),
+        )
+    })
+}
+
+/// The query string's `key`, if any. Given twice it is refused rather than one picked:
+/// every CRM-facing route answers the same (README "HTTP routes").
+fn query_key(pairs: &[(String, String)]) -> Result<Option<&str>, ApiError> {
+    let mut keys = pairs.iter().filter(|(k, _)| k == "key").map(|(_, v)| v);
+    match (keys.next(), keys.next()) {
+        (first, None) => Ok(first.map(String::as_str)),
+        (_, Some(_)) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "the query string repeats `key`; give the account's key once",
+        )),
+    }
 }
 
 /// The account a CRM-facing request names, authenticated by the account's secret key, given
@@ -206,10 +224,11 @@ async fn authenticated(
 async fn reset_goals(
     State(app): State<Arc<App>>,
     Path(account): Path<String>,
-    axum::extract::Query(query): axum::extract::Query<KeyQuery>,
+    uri: Uri,
     body: Bytes,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
-    let account = authenticated(&app, &account, query.key.as_deref(), &body).await?;
+    let query_pairs = query_pairs(uri.query().unwrap_or_default())?;
+    let account = authenticated(&app, &account, query_key(&query_pairs)?, &body).await?;
     let reset = goals::reset_disabled(&*app.store, &account.id).await?;
     Ok(axum::Json(
         serde_json::json!({ "account": account.id, "reset": reset }),
@@ -228,14 +247,10 @@ async fn start_sequence(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let query = uri.query().unwrap_or_default();
-    let query_pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap_or_default();
-    let query_key = query_pairs
-        .iter()
-        .find(|(k, _)| k == "key")
-        .map(|(_, v)| v.as_str());
+    let query_pairs = query_pairs(query)?;
     let is_json = is_json(&headers);
     let form_body = form_body(is_json, &body);
-    let account = authenticated(&app, &account, query_key, form_body).await?;
+    let account = authenticated(&app, &account, query_key(&query_pairs)?, form_body).await?;
     let fields = start_fields(&query_pairs, is_json, &body)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", e))?;
     let Some(contact_id) = fields.contact_id else {

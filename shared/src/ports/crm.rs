@@ -29,12 +29,26 @@ pub struct Contact {
 }
 
 impl Contact {
+    /// Whether `name` is a `Contact.*` merge field [`Contact::merge_field`] can answer for
+    /// some contact: a standard one, or any custom one (`Contact._Name`), which only a
+    /// contact can tell apart from a mistyped one.
+    pub fn is_merge_field_name(name: &str) -> bool {
+        match name.strip_prefix("Contact.") {
+            Some("Id" | "FirstName" | "LastName" | "Email" | "Phone1") => true,
+            Some(field) => field.len() > 1 && field.starts_with('_'),
+            None => false,
+        }
+    }
+
     /// The value of a `Contact.*` merge field, named as Keap names them: `Contact.Id`,
     /// `Contact.FirstName`, `Contact.LastName`, `Contact.Email`, `Contact.Phone1`, and a
     /// custom field as `Contact._Name` (matched to the field's name ignoring case, spaces
     /// and punctuation, since CRMs show labels). A known field with no value is `""`;
     /// `None` for a name the contact does not have.
     pub fn merge_field(&self, name: &str) -> Option<String> {
+        if !Contact::is_merge_field_name(name) {
+            return None;
+        }
         let field = name.strip_prefix("Contact.")?;
         let text = |v: &Option<String>| Some(v.clone().unwrap_or_default());
         match field {
@@ -293,6 +307,26 @@ mod tests {
         ];
         for (name, want) in cases {
             assert_eq!(contact.merge_field(name).as_deref(), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn merge_field_names_without_a_contact() {
+        let cases = [
+            ("Contact.Id", true),
+            ("Contact.FirstName", true),
+            ("Contact.LastName", true),
+            ("Contact.Email", true),
+            ("Contact.Phone1", true),
+            ("Contact._Tier", true),
+            ("Contact._", false),
+            ("Contact.Frist", false),
+            ("Contact.firstname", false),
+            ("Account.Name", false),
+            ("FirstName", false),
+        ];
+        for (name, want) in cases {
+            assert_eq!(Contact::is_merge_field_name(name), want, "{name}");
         }
     }
 }

@@ -25,7 +25,7 @@ use super::answers::{self, Claimed};
 use super::contacts::found_contact;
 use crate::app::App;
 use crate::domain::consent::{SendKind, SubscriptionStatus, may_send};
-use crate::domain::merge::{self, account_field};
+use crate::domain::merge::{self, Lookup, account_field};
 use crate::domain::send_content::{SendContent, check_content};
 use crate::domain::send_request::{Recipient, SendFields, SendRequest, parse_send_request};
 use crate::domain::{Account, PhoneNumber};
@@ -424,8 +424,16 @@ fn filled_content(
     let user = request.routing_user().and_then(|id| account.user(id));
     let invalid =
         |code: &str, detail: String| SendReply::refusal(SendOutcome::Invalid, code, detail);
-    let rendered = merge::render_noting_gaps(&request.template, &|name| {
-        account_field(name, account, user).or_else(|| contact.and_then(|c| c.merge_field(name)))
+    let rendered = merge::render_looking_up(&request.template, &|name| {
+        if let Some(value) = account_field(name, account, user) {
+            return Lookup::Value(value);
+        }
+        match contact {
+            Some(contact) => contact.merge_field(name).into(),
+            // A rightly named field still sends its fallback when there is no contact.
+            None if Contact::is_merge_field_name(name) => Lookup::NoContact,
+            None => Lookup::Unknown,
+        }
     })
     .map_err(|e| invalid(e.code(), e.to_string()))?;
     // Checked as rendered: a fallback counts towards the length and the encoding.

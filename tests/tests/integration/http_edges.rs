@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use smsflow_shared::local::{LocalOptions, ReadTimeouts};
-use smsflow_tests::example::ExampleConfig;
+use smsflow_tests::example::{ACME_SEND_KEY, ExampleConfig};
 use smsflow_tests::local_server::ExampleServer;
 use smsflow_tests::raw_http::{Answer, exchange};
 
@@ -124,6 +124,40 @@ async fn every_error_answer_is_json_with_its_status() {
     let head = request("GET", "/twilio/inbound", "", 0);
     let answer = exchange(server.addr, &head, vec![], PATIENCE).await;
     assert_eq!(answer.header("allow"), Some("POST"), "{answer:?}");
+    server.stop().await;
+}
+
+/// `key` given twice in the query string is refused alike on every route that takes it,
+/// even when both are the account's key: no route picks one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_key_is_refused_on_every_crm_route() {
+    let server = start().await;
+    let form = "Content-Type: application/x-www-form-urlencoded\r\n";
+    let twice = format!("key={ACME_SEND_KEY}&key={ACME_SEND_KEY}");
+    let cases = [
+        (
+            "send",
+            format!("/crm/acme/send?{twice}"),
+            "phone=%2B14155552690&message=hi",
+        ),
+        (
+            "goals reset",
+            "/crm/acme/goals/reset?key=a&key=b".to_string(),
+            "",
+        ),
+        (
+            "sequence start",
+            format!("/crm/acme/sequences/intake/start?{twice}"),
+            "contactId=1",
+        ),
+    ];
+    for (name, target, body) in cases {
+        let head = request("POST", &target, form, body.len());
+        let answer = exchange(server.addr, &head, body.as_bytes().to_vec(), PATIENCE).await;
+        assert_json_error(&answer, 400, "bad_request", name);
+        let detail = answer.json()["detail"].to_string();
+        assert!(detail.contains("repeats `key`"), "{name}: {detail}");
+    }
     server.stop().await;
 }
 

@@ -172,6 +172,23 @@ async fn requests_in_answers_and_effects_out() {
             &[],
         ),
         ok(
+            "no contact: a contact field's fallback is sent",
+            "phone=(415)+555-2690&message=Hi+~Contact.FirstName|there~,+~User.FirstName~+here&user=mary&type=transactional",
+            STRANGER,
+            "Hi there, Mary here",
+            &[],
+        ),
+        invalid(
+            "no contact: a contact field without fallback",
+            "phone=(415)+555-2690&message=Hi+~Contact.FirstName~&type=transactional",
+            "unknown_merge_field",
+        ),
+        invalid(
+            "no contact: a mistyped contact field with a fallback",
+            "phone=(415)+555-2690&message=Hi+~Contact.Frist|there~&type=transactional",
+            "unknown_merge_field",
+        ),
+        ok(
             "alert to the account's alert number",
             "contactId={ann_id}&message=New+lead+~Contact.FirstName~&type=alert",
             "+14155550123",

@@ -344,7 +344,7 @@ fn numbers_and_users_add_list_remove() {
     assert_eq!(listed[2]["number"], "+19523149999");
     assert_eq!(listed[2]["kind"], "toll_free");
     assert_eq!(listed[2]["segments_per_second"], 3.0);
-    let cases: [(&[&str], i32, &str); 4] = [
+    let cases: [(&[&str], i32, &str); 5] = [
         (
             &[
                 "numbers",
@@ -393,6 +393,22 @@ fn numbers_and_users_add_list_remove() {
             &["users", "remove", "--account", "acme", "--id", "zoe"],
             3,
             "account acme has no user zoe",
+        ),
+        (
+            &[
+                "users",
+                "add",
+                "--account",
+                "acme",
+                "--id",
+                "zoe",
+                "--name",
+                "Zoe Park",
+                "--email",
+                "Mary@ACME.example",
+            ],
+            4,
+            "user mary of account acme already has the e-mail mary@acme.example",
         ),
     ];
     for (args, code, message) in cases {

@@ -216,6 +216,25 @@ fn accounts_numbers_and_users_on_dynamodb() {
         "zoe@acme.example",
     ])
     .ok();
+    let shared_email = aws.run(&[
+        "users",
+        "add",
+        "--account",
+        "acme",
+        "--id",
+        "ann",
+        "--name",
+        "Ann",
+        "--email",
+        "ZOE@acme.example",
+    ]);
+    assert!(
+        shared_email
+            .fails_with(4)
+            .contains("user zoe of account acme already has the e-mail zoe@acme.example"),
+        "{}",
+        shared_email.stderr
+    );
     aws.run(&["users", "remove", "--account", "acme", "--id", "john"])
         .ok();
     let shown = aws.json(&["accounts", "show", "--account", "acme"]);

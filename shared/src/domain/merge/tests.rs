@@ -310,3 +310,75 @@ fn rendering_notes_the_gaps_it_left() {
          fallback, e.g. ~Contact.FirstName|there~ (or ~Contact.FirstName|~ if empty is fine)"
     );
 }
+
+/// A message without a contact: rightly named `Contact.*` fields are `NoContact`.
+fn without_contact(name: &str) -> Lookup {
+    match name {
+        "Account.Name" => Lookup::Value("Acme".into()),
+        "Contact.FirstName" | "Contact._Tier" => Lookup::NoContact,
+        _ => Lookup::Unknown,
+    }
+}
+
+#[test]
+fn without_a_contact_a_fallback_is_sent() {
+    let cases = [
+        ("fallback", "Hi ~Contact.FirstName|there~!", "Hi there!"),
+        ("empty fallback", "Hi~Contact.FirstName|~!", "Hi!"),
+        ("custom field", "Tier: ~Contact._Tier|none~", "Tier: none"),
+        (
+            "beside a known field",
+            "~Account.Name~: hi ~Contact.FirstName|there~",
+            "Acme: hi there",
+        ),
+    ];
+    for (name, template, want) in cases {
+        let rendered = render_looking_up(template, &without_contact);
+        assert_eq!(rendered.map(|r| r.text).as_deref(), Ok(want), "{name}");
+    }
+}
+
+#[test]
+fn without_a_contact_a_field_without_fallback_is_refused() {
+    let names = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+    let cases = [
+        (
+            "no fallback",
+            "Hi ~Contact.FirstName~",
+            MergeError::NoContact(names(&["Contact.FirstName"])),
+        ),
+        (
+            "each listed once",
+            "~Contact._Tier~ ~Contact.FirstName~ ~Contact._Tier~",
+            MergeError::NoContact(names(&["Contact._Tier", "Contact.FirstName"])),
+        ),
+        (
+            "a mistyped name with a fallback",
+            "Hi ~Contact.Frist|there~",
+            MergeError::UnknownFields(names(&["Contact.Frist"])),
+        ),
+        (
+            "unknown fields come first",
+            "~Contact.FirstName~ ~Contact.Frist~",
+            MergeError::UnknownFields(names(&["Contact.Frist"])),
+        ),
+    ];
+    for (name, template, want) in cases {
+        assert_eq!(
+            render_looking_up(template, &without_contact),
+            Err(want),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn no_contact_error_suggests_a_fallback() {
+    let e = render_looking_up("Hi ~Contact.FirstName~", &without_contact).expect_err("refused");
+    assert_eq!(
+        e.to_string(),
+        "there is no contact to fill ~Contact.FirstName~ from (no contactId, and the CRM has \
+         no contact with this phone); give it a fallback, e.g. ~Contact.FirstName|there~"
+    );
+    assert_eq!(e.code(), "unknown_merge_field");
+}
