@@ -167,7 +167,7 @@ impl From<ConfigError> for CliError {
     fn from(e: ConfigError) -> Self {
         CliError::invalid(e.to_string()).with_hint(format!(
             "fix the file ({} lists every problem in it), or pass --config PATH",
-            hints::local_command("check-config")
+            hints::local_command(&["check-config"])
         ))
     }
 }

@@ -160,7 +160,7 @@ async fn show(account: &str, name: &str, at: &Location, out: Output) -> CliResul
         }
         Some(Err(invalid)) => Err(CliError::invalid(invalid.to_string()).with_hint(format!(
             "fix the file and run {} again",
-            hints::command("sequences apply FILE")
+            hints::command(&["sequences", "apply", "FILE"])
         ))),
         None => Err(no_such_sequence(&id, name)),
     }
@@ -181,7 +181,7 @@ async fn delete(account: &str, name: &str, at: &Location, out: Output) -> CliRes
 fn no_such_sequence(id: &AccountId, name: &str) -> CliError {
     CliError::not_found(format!("account {id} has no sequence '{name}'")).with_hint(format!(
         "{} shows them",
-        hints::command(&format!("sequences list --account {id}"))
+        hints::command(&["sequences", "list", "--account", id.as_str()])
     ))
 }
 

@@ -244,6 +244,28 @@ fn sends_are_queued_as_the_send_worker_expects_them() {
         local.config
     );
     assert!(out.contains(&follow), "{out}");
+
+    // A number typed in national format is followed in E.164: the hint pastes into a shell
+    // as printed (an unquoted `(952)` is a syntax error there).
+    let run = send(
+        &local,
+        &[
+            "--to",
+            "(952) 314-0007",
+            "--message",
+            "hello",
+            "--user",
+            "mary",
+            "--type",
+            "transactional",
+        ],
+    );
+    let national = run.ok();
+    let follow = format!(
+        "`smsflow conversations show --account acme +19523140007 --config {}`",
+        local.config
+    );
+    assert!(national.contains(&follow), "{national}");
 }
 
 #[test]
