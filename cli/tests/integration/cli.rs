@@ -287,6 +287,12 @@ fn sequences_apply_refuses_naming_file_step_and_reason() {
             "phone_field: Contact.Phone3",
             "bad.yaml: phone_field 'Contact.Phone3': smsflow reads and writes the mobile number in Contact.Phone1 or a custom field",
         ),
+        // The file check names what the account check accepts, not Phone1..Phone5.
+        (
+            "phone_field: Contact.Phone1",
+            "phone_field: Contact.FirstName",
+            "phone_field 'Contact.FirstName' cannot hold a mobile number: use Contact.Phone1 or a custom field (Contact._Name)",
+        ),
         (
             "name: appointment",
             "name: booking",
