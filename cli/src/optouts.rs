@@ -20,7 +20,7 @@ use smsflow_shared::domain::{Account, AccountId, PhoneNumber, Timestamp};
 use smsflow_shared::ports::{OptOut, OptOutImport, Store};
 
 use crate::accounts::stored_account;
-use crate::output::{CliError, CliResult, ErrorKind, Output, rfc3339};
+use crate::output::{CliError, CliResult, ErrorKind, Output, rfc3339, unreadable_file_hint};
 use crate::target::Location;
 
 /// Rows stored per batch (one transaction locally; concurrent conditional writes on AWS).
@@ -313,7 +313,8 @@ type CsvFile = csv::Reader<Counting<std::io::BufReader<File>>>;
 /// Opens `file` as CSV (fields trimmed, rows of any length), with a progress bar over its
 /// bytes when stderr is a terminal.
 fn open_csv(file: &Path) -> CliResult<(CsvFile, Option<ProgressBar>)> {
-    let handle = File::open(file).map_err(|e| read_error(file, e))?;
+    let handle =
+        File::open(file).map_err(|e| read_error(file, &e).with_hint(unreadable_file_hint(&e)))?;
     let len = handle.metadata().map(|m| m.len()).unwrap_or(0);
     let bar = progress_bar(len);
     let reader = csv::ReaderBuilder::new()

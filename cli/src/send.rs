@@ -215,6 +215,11 @@ fn hint(code: &str, account: &str) -> Option<String> {
             )
         }
         "unknown_contact" => "check the contact id in the CRM".into(),
+        "unknown_merge_field" => "the merge fields are ~Contact.FirstName~, ~Contact.LastName~, \
+            ~Contact.Email~, ~Contact.Phone1~, ~Contact.Id~, ~Contact._<CustomField>~, \
+            ~Account.Name~, ~User.Name~, ~User.FirstName~, ~User.LastName~ and ~User.Email~; \
+            a fallback after '|' is sent when the value is empty: ~Contact.FirstName|there~"
+            .into(),
         "opted_out" => {
             "the recipient opted out; smsflow texts them again only after they text START".into()
         }

@@ -372,6 +372,18 @@ fn refusals_exit_with_their_codes_and_queue_nothing() {
             "not sent (missing_recipient)",
         ),
         (
+            transactional(vec![
+                "--to",
+                "+19523140001",
+                "--message",
+                "Hi ~Contact.Frist~",
+                "--user",
+                "mary",
+            ]),
+            4,
+            "not sent (unknown_merge_field)",
+        ),
+        (
             vec!["--contact-id", "999", "--message", "hi", "--user", "mary"],
             3,
             "not sent (unknown_contact)",
@@ -389,6 +401,16 @@ fn refusals_exit_with_their_codes_and_queue_nothing() {
         if code != 2 {
             assert!(stderr.contains("\nhint: "), "{args:?}: {stderr}");
             assert_eq!(run.stdout, "", "{args:?}: a refusal prints no data");
+        }
+        // A mistyped merge field: the hint names the fields and the fallback syntax.
+        if message.contains("unknown_merge_field") {
+            for named in [
+                "~Contact.FirstName~",
+                "~User.Email~",
+                "~Contact.FirstName|there~",
+            ] {
+                assert!(stderr.contains(named), "{named}: {stderr}");
+            }
         }
     }
     // (account, exit code, stderr)
