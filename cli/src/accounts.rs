@@ -137,8 +137,8 @@ pub async fn stored_account(store: &dyn Store, id: &AccountId) -> CliResult<Acco
     store.account(id).await?.ok_or_else(|| {
         CliError::not_found(format!("account {id} is not stored")).with_hint(format!(
             "{} shows the stored accounts; {} stores those of a configuration file",
-            hints::command("accounts list"),
-            hints::command("accounts push"),
+            hints::command(&["accounts", "list"]),
+            hints::command(&["accounts", "push"]),
         ))
     })
 }
@@ -166,7 +166,7 @@ fn local_change_note(at: &Location) {
         eprintln!(
             "note: the change lasts until the account's entry in {} changes; {} then stores the file's version",
             at.config.display(),
-            hints::local_command("serve")
+            hints::local_command(&["serve"])
         );
     }
 }

@@ -146,7 +146,7 @@ async fn show(account: &str, phone: &str, limit: usize, at: &Location, out: Outp
             CliError::not_found(format!("account {id} has no messages with {phone}")).with_hint(
                 format!(
                     "{} shows its recent conversations",
-                    hints::command(&format!("conversations list --account {id}"))
+                    hints::command(&["conversations", "list", "--account", id.as_str()])
                 ),
             ),
         );

@@ -423,7 +423,7 @@ fn report_redrive(queue: QueueName, only: &[String], moved: Vec<Moved>, out: Out
         ))
         .with_hint(format!(
             "{} shows the ids of dead letters",
-            hints::command(&format!("dlq list --queue {queue}"))
+            hints::command(&["dlq", "list", "--queue", queue.as_str()])
         )));
     }
     Ok(())

@@ -1,6 +1,8 @@
 //! Commands named in hints carry the target flags the user typed (`--config PATH`, `--aws`,
 //! `--stack NAME`, `--profile NAME`, `--region REGION`), so a hint copied into the shell
-//! acts where the command that printed it did.
+//! acts where the command that printed it did. Every word of a hint is quoted for the shell
+//! where it needs it (a phone typed as `(415) 555-0111`, a path with a space), so a hint
+//! pastes as printed.
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -94,14 +96,20 @@ fn typed() -> &'static TypedTarget {
     TYPED.get_or_init(TypedTarget::default)
 }
 
-/// `` `smsflow ARGS` `` with the target flags of this run, for a command that takes them all.
-pub fn command(args: &str) -> String {
-    format!("`smsflow {args}{}`", typed().flags(true))
+/// `` `smsflow WORDS` `` with the target flags of this run, for a command that takes them all.
+pub fn command(words: &[&str]) -> String {
+    rendered(words, &typed().flags(true))
 }
 
-/// `` `smsflow ARGS` `` with `--config` as typed, for `serve` and `check-config`.
-pub fn local_command(args: &str) -> String {
-    format!("`smsflow {args}{}`", typed().flags(false))
+/// `` `smsflow WORDS` `` with `--config` as typed, for `serve` and `check-config`.
+pub fn local_command(words: &[&str]) -> String {
+    rendered(words, &typed().flags(false))
+}
+
+/// The command line in backquotes, each word quoted for the shell where it needs it.
+fn rendered(words: &[&str], flags: &str) -> String {
+    let words: Vec<String> = words.iter().map(|word| shell_word(word)).collect();
+    format!("`smsflow {}{flags}`", words.join(" "))
 }
 
 /// `value` as one shell word: as is when it holds only characters the shell leaves alone,
@@ -131,6 +139,47 @@ mod tests {
             .expect("the arguments parse");
         Cli::from_arg_matches(&matches).expect("into the CLI");
         TypedTarget::from_matches(&matches)
+    }
+
+    #[test]
+    fn quotes_each_word_that_the_shell_would_read_otherwise() {
+        let cases: &[(&[&str], &str)] = &[
+            (&["accounts", "list"], "`smsflow accounts list`"),
+            (
+                &["conversations", "show", "--account", "acme", "+14155550111"],
+                "`smsflow conversations show --account acme +14155550111`",
+            ),
+            (
+                &[
+                    "conversations",
+                    "show",
+                    "--account",
+                    "acme",
+                    "(415) 555-0111",
+                ],
+                "`smsflow conversations show --account acme '(415) 555-0111'`",
+            ),
+            (
+                &["sequences", "apply", "my seq.toml"],
+                "`smsflow sequences apply 'my seq.toml'`",
+            ),
+            (
+                &["users", "list", "--account", "o'neil"],
+                r"`smsflow users list --account 'o'\''neil'`",
+            ),
+            (
+                &["dlq", "list", "--queue", "a;rm -rf ~"],
+                "`smsflow dlq list --queue 'a;rm -rf ~'`",
+            ),
+            (&["send", "--message", ""], "`smsflow send --message ''`"),
+        ];
+        for (words, expected) in cases {
+            assert_eq!(rendered(words, ""), *expected, "{words:?}");
+        }
+        assert_eq!(
+            rendered(&["dlq", "list"], " --config x.toml"),
+            "`smsflow dlq list --config x.toml`"
+        );
     }
 
     #[test]

@@ -27,7 +27,7 @@ mod send;
 mod sequences;
 mod target;
 
-use output::{CliError, CliResult, ErrorKind, Output};
+use output::{CliError, CliResult, ErrorKind, Output, unreadable_file_hint};
 // Target and open_store stay importable here for command groups still written in this file.
 #[allow(unused_imports)]
 use target::{Target, load, open_store};
@@ -163,13 +163,7 @@ async fn run(command: Command, out: Output) -> CliResult {
                 }
             })
             .await
-            .map_err(|e| {
-                let kind = match e {
-                    local::LocalError::RemoteListen { .. } => ErrorKind::InvalidInput,
-                    _ => ErrorKind::Backend,
-                };
-                CliError::new(kind, e.to_string())
-            })
+            .map_err(serve_error)
         }
         Command::CheckConfig { config: path } => check_config(&path, out),
         Command::Keygen => {
@@ -199,6 +193,18 @@ async fn run(command: Command, out: Output) -> CliResult {
     }
 }
 
+/// Why `serve` stopped; a refused `listen` says how to allow it.
+fn serve_error(e: local::LocalError) -> CliError {
+    if !matches!(e, local::LocalError::RemoteListen { .. }) {
+        return CliError::new(ErrorKind::Backend, e.to_string());
+    }
+    CliError::new(ErrorKind::InvalidInput, e.to_string()).with_hint(format!(
+        "set listen = \"127.0.0.1:PORT\" under [server], or run {} to accept connections \
+         from the network",
+        hints::local_command(&["serve", "--allow-remote"])
+    ))
+}
+
 #[derive(Serialize)]
 struct ConfigSummary {
     file: String,
@@ -221,7 +227,18 @@ struct ConfigAccount {
 
 fn check_config(path: &std::path::Path, out: Output) -> CliResult {
     // Every problem at once: the user is fixing the file.
-    let config = LocalConfig::check(path)?;
+    let config = LocalConfig::check(path).map_err(|problems| {
+        let error = CliError::from(problems);
+        match std::fs::metadata(path) {
+            // Not a file to fix: the wrong file was named (or none, and smsflow.toml is absent).
+            Err(e) => error.with_hint(format!(
+                "{}; name the configuration file with --config PATH (default: smsflow.toml, \
+                 or SMSFLOW_CONFIG)",
+                unreadable_file_hint(&e)
+            )),
+            Ok(_) => error,
+        }
+    })?;
     let summary = ConfigSummary {
         file: path.display().to_string(),
         listen: config.server.listen.to_string(),

@@ -185,7 +185,7 @@ async fn remove_number(account: &str, number: &str, at: &Location, out: Output) 
                 CliError::not_found(format!("account {id} has no number {number}")).with_hint(
                     format!(
                         "{} lists them",
-                        hints::command(&format!("numbers list --account {id}"))
+                        hints::command(&["numbers", "list", "--account", id.as_str()])
                     ),
                 ),
             );
@@ -275,7 +275,7 @@ async fn remove_user(account: &str, user_id: &str, at: &Location, out: Output) -
                 CliError::not_found(format!("account {id} has no user {user_id}")).with_hint(
                     format!(
                         "{} lists them",
-                        hints::command(&format!("users list --account {id}"))
+                        hints::command(&["users", "list", "--account", id.as_str()])
                     ),
                 ),
             ),

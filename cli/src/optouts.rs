@@ -20,7 +20,7 @@ use smsflow_shared::domain::{Account, AccountId, PhoneNumber, Timestamp};
 use smsflow_shared::ports::{OptOut, OptOutImport, Store};
 
 use crate::accounts::stored_account;
-use crate::output::{CliError, CliResult, ErrorKind, Output, rfc3339};
+use crate::output::{CliError, CliResult, ErrorKind, Output, rfc3339, unreadable_file_hint};
 use crate::target::Location;
 
 /// Rows stored per batch (one transaction locally; concurrent conditional writes on AWS).
@@ -42,7 +42,8 @@ const SOURCE_COLUMNS: [&str; 1] = ["source"];
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Import opt-outs from a CSV file with a header row: a phone column (phone, number,
-    /// mobile...), optionally date (YYYY-MM-DD or RFC 3339; default: now) and source.
+    /// mobile...), optionally date (YYYY-MM-DD, YYYY-MM-DD HH:MM:SS in UTC, or RFC 3339;
+    /// default: now) and source.
     /// Safe to run again: phones already opted out are counted as duplicates.
     Import {
         /// The CSV file.
@@ -312,7 +313,8 @@ type CsvFile = csv::Reader<Counting<std::io::BufReader<File>>>;
 /// Opens `file` as CSV (fields trimmed, rows of any length), with a progress bar over its
 /// bytes when stderr is a terminal.
 fn open_csv(file: &Path) -> CliResult<(CsvFile, Option<ProgressBar>)> {
-    let handle = File::open(file).map_err(|e| read_error(file, e))?;
+    let handle =
+        File::open(file).map_err(|e| read_error(file, &e).with_hint(unreadable_file_hint(&e)))?;
     let len = handle.metadata().map(|m| m.len()).unwrap_or(0);
     let bar = progress_bar(len);
     let reader = csv::ReaderBuilder::new()
@@ -511,6 +513,27 @@ mod tests {
                 expected,
                 "{text}"
             );
+        }
+    }
+
+    #[test]
+    fn import_help_names_every_date_form_it_reads() {
+        use clap::CommandFactory;
+        let mut cli = crate::Cli::command();
+        let import = cli
+            .find_subcommand_mut("optouts")
+            .and_then(|optouts| optouts.find_subcommand_mut("import"))
+            .expect("optouts import");
+        let help = import.render_long_help().to_string();
+        // (the form as the help names it, a date in that form)
+        let forms = [
+            ("YYYY-MM-DD,", "2024-05-01"),
+            ("YYYY-MM-DD HH:MM:SS in UTC", "2024-05-01 12:00:00"),
+            ("RFC 3339", "2024-05-01T12:00:00Z"),
+        ];
+        for (form, example) in forms {
+            assert!(help.contains(form), "{form}: {help}");
+            assert!(parse_date(example).is_ok(), "{example}");
         }
     }
 

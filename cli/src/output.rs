@@ -163,11 +163,21 @@ impl From<QueueError> for CliError {
     }
 }
 
+/// What to do about a file argument that cannot be read.
+pub fn unreadable_file_hint(e: &std::io::Error) -> &'static str {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => {
+            "check the path: there is no such file (a relative path starts in the current directory)"
+        }
+        _ => "check the path and that the file is readable",
+    }
+}
+
 impl From<ConfigError> for CliError {
     fn from(e: ConfigError) -> Self {
         CliError::invalid(e.to_string()).with_hint(format!(
             "fix the file ({} lists every problem in it), or pass --config PATH",
-            hints::local_command("check-config")
+            hints::local_command(&["check-config"])
         ))
     }
 }

@@ -10,8 +10,8 @@
 //! send, which the CRM tells apart by its campaign label, so it must carry one.
 
 use clap::Args;
-use smsflow_shared::domain::AccountId;
 use smsflow_shared::domain::send_request::SendFields;
+use smsflow_shared::domain::{Account, AccountId};
 use smsflow_shared::usecases::send_request::{SendOutcome, SendReply, request_send};
 
 use crate::accounts::stored_account;
@@ -112,7 +112,7 @@ pub async fn run(args: SendArgs, out: Output) -> CliResult {
     // With --json the answer is printed whatever it is (the same JSON as the HTTP route's);
     // a refusal's human text is the error on stderr.
     if out.json || refusal.is_none() {
-        out.emit(&reply, || print_queued(&reply, &args))?;
+        out.emit(&reply, || print_queued(&reply, &args, &account))?;
     }
     // A warning never stops the send: it is on its way already.
     for warning in &reply.warnings {
@@ -124,7 +124,7 @@ pub async fn run(args: SendArgs, out: Output) -> CliResult {
     }
 }
 
-fn print_queued(reply: &SendReply, args: &SendArgs) {
+fn print_queued(reply: &SendReply, args: &SendArgs, account: &Account) {
     let id = reply.message_id.as_ref().map_or("-", |id| id.as_str());
     let recipient = match (&args.to, &args.contact_id) {
         (Some(to), _) => format!(" to {to}"),
@@ -149,16 +149,21 @@ fn print_queued(reply: &SendReply, args: &SendArgs) {
         );
     }
     let follow = match &args.to {
-        Some(to) => format!("conversations show --account {} {to}", args.account),
-        None => format!("conversations list --account {}", args.account),
+        // In E.164, as conversations are stored: no shell quoting, and one spelling of it.
+        Some(to) => {
+            let phone = account
+                .parse_phone(to)
+                .map_or_else(|_| to.clone(), |p| p.as_str().to_string());
+            hints::command(&["conversations", "show", "--account", &args.account, &phone])
+        }
+        None => hints::command(&["conversations", "list", "--account", &args.account]),
     };
-    let follow = hints::command(&follow);
     if args.at.target.is_aws() {
         println!("  the send worker sends it; follow it with {follow}");
     } else {
         println!(
             "  {} sends it: it waits in this database's send queue until then; follow it with {follow}",
-            hints::local_command("serve")
+            hints::local_command(&["serve"])
         );
     }
 }
@@ -201,15 +206,20 @@ fn hint(code: &str, account: &str) -> Option<String> {
         }
         "unknown_user" | "ambiguous_user" => format!(
             "name the user by id or e-mail: {} shows its users",
-            hints::command(&format!("users list --account {account}"))
+            hints::command(&["users", "list", "--account", account])
         ),
         "unknown_sender_number" | "unknown_messaging_service" => {
             format!(
                 "{} shows its numbers",
-                hints::command(&format!("numbers list --account {account}"))
+                hints::command(&["numbers", "list", "--account", account])
             )
         }
         "unknown_contact" => "check the contact id in the CRM".into(),
+        "unknown_merge_field" => "the merge fields are ~Contact.FirstName~, ~Contact.LastName~, \
+            ~Contact.Email~, ~Contact.Phone1~, ~Contact.Id~, ~Contact._<CustomField>~, \
+            ~Account.Name~, ~User.Name~, ~User.FirstName~, ~User.LastName~ and ~User.Email~; \
+            a fallback after '|' is sent when the value is empty: ~Contact.FirstName|there~"
+            .into(),
         "opted_out" => {
             "the recipient opted out; smsflow texts them again only after they text START".into()
         }
@@ -218,14 +228,12 @@ fn hint(code: &str, account: &str) -> Option<String> {
             .into(),
         "phone_bounced" => format!(
             "repeated hard failures marked the number bounced ({} shows them); a text from it makes it active again",
-            hints::command(&format!("conversations show --account {account} PHONE"))
+            hints::command(&["conversations", "show", "--account", account, "PHONE"])
         ),
         "phone_paused" => "an operator paused the number; it stays paused until an operator resumes it".into(),
         "queue_full" => format!(
             "wait for the queued sends to go out, or raise the limit: {}",
-            hints::command(&format!(
-                "accounts set-limit --account {account} --queue-limit N"
-            ))
+            hints::command(&["accounts", "set-limit", "--account", account, "--queue-limit", "N"])
         ),
         "in_progress" => {
             "another run is handling the same request; run the command again in a few seconds for its answer".into()

@@ -8,10 +8,10 @@ use serde::Serialize;
 use smsflow_shared::domain::AccountId;
 use smsflow_shared::domain::sequence::{Sequence, StartMode};
 use smsflow_shared::ports::StoredSequence;
-use smsflow_shared::usecases::sequence::{self, Applied};
+use smsflow_shared::usecases::sequence::{self, Applied, ApplyError};
 
 use crate::hints;
-use crate::output::{CliError, CliResult, Output};
+use crate::output::{CliError, CliResult, Output, unreadable_file_hint};
 use crate::target::Location;
 
 #[derive(Subcommand, Debug)]
@@ -68,14 +68,18 @@ pub async fn run(command: Command, out: Output) -> CliResult {
 
 async fn apply(file: &Path, at: &Location, out: Output) -> CliResult {
     let origin = file.display().to_string();
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| CliError::invalid(format!("{origin}: cannot read: {e}")))?;
+    let text = std::fs::read_to_string(file).map_err(|e| {
+        CliError::invalid(format!("{origin}: cannot read: {e}")).with_hint(unreadable_file_hint(&e))
+    })?;
     // Validation first: a bad file needs no configuration or store to be refused.
-    let sequence = Sequence::load(&origin, &text).map_err(|e| CliError::invalid(e.to_string()))?;
+    let sequence = Sequence::load(&origin, &text).map_err(|e| {
+        CliError::invalid(e.to_string())
+            .with_hint("fix each problem named above and apply the file again")
+    })?;
     let store = at.store().await?;
     let applied = sequence::apply(store.as_ref(), &sequence)
         .await
-        .map_err(|e| CliError::invalid(e.to_string()))?;
+        .map_err(|e| apply_refusal(e, sequence.account()))?;
     // Warnings never stop a sequence: it is stored and runs as written.
     let warnings: Vec<String> = sequence.warnings().iter().map(|w| w.to_string()).collect();
     for warning in &warnings {
@@ -94,6 +98,40 @@ async fn apply(file: &Path, at: &Location, out: Output) -> CliResult {
         }),
         || println!("{verb} sequence {}/{}", sequence.account(), sequence.name()),
     )
+}
+
+/// A valid file the account cannot run, with what to do about it (a storage failure gets
+/// the store's own error and hint).
+fn apply_refusal(e: ApplyError, account: &AccountId) -> CliError {
+    let hint = apply_hint(&e, account);
+    match (e, hint) {
+        (ApplyError::Store(store), _) => CliError::from(store),
+        (refused, Some(hint)) => CliError::invalid(refused.to_string()).with_hint(hint),
+        (refused, None) => CliError::invalid(refused.to_string()),
+    }
+}
+
+fn apply_hint(e: &ApplyError, account: &AccountId) -> Option<String> {
+    let hint = match e {
+        ApplyError::Store(_) => return None,
+        ApplyError::UnknownAccount { .. } => format!(
+            "{} shows the stored accounts; {} stores those of a configuration file",
+            hints::command(&["accounts", "list"]),
+            hints::command(&["accounts", "push"])
+        ),
+        ApplyError::Sender { .. } => format!(
+            "name one of the account's numbers ({} lists them), Messaging Services or an \
+             alphanumeric id, and apply the file again",
+            hints::command(&["numbers", "list", "--account", account.as_str()])
+        ),
+        ApplyError::PhoneField { .. } => "fix the file's phone_field and apply it again".into(),
+        ApplyError::KeywordTaken { .. } => format!(
+            "fix the file and apply it again (or change the other sequence first); {} shows \
+             what is stored",
+            hints::command(&["sequences", "list", "--account", account.as_str()])
+        ),
+    };
+    Some(hint)
 }
 
 async fn list(account: &str, at: &Location, out: Output) -> CliResult {
@@ -160,7 +198,7 @@ async fn show(account: &str, name: &str, at: &Location, out: Output) -> CliResul
         }
         Some(Err(invalid)) => Err(CliError::invalid(invalid.to_string()).with_hint(format!(
             "fix the file and run {} again",
-            hints::command("sequences apply FILE")
+            hints::command(&["sequences", "apply", "FILE"])
         ))),
         None => Err(no_such_sequence(&id, name)),
     }
@@ -181,7 +219,7 @@ async fn delete(account: &str, name: &str, at: &Location, out: Output) -> CliRes
 fn no_such_sequence(id: &AccountId, name: &str) -> CliError {
     CliError::not_found(format!("account {id} has no sequence '{name}'")).with_hint(format!(
         "{} shows them",
-        hints::command(&format!("sequences list --account {id}"))
+        hints::command(&["sequences", "list", "--account", id.as_str()])
     ))
 }
 

@@ -198,7 +198,7 @@ async fn handle(
         Ok(a) => a,
         Err(unreadable) => {
             let message = format!("the stack runner cannot authorise this request: {unreadable}");
-            tracing::error!(function = %caller.function, %message, "AWS call refused");
+            tracing::error!(function = %caller.function, reason = %message, "AWS call refused");
             return denied("AccessDeniedException", &message, target);
         }
     };
@@ -215,7 +215,7 @@ async fn handle(
         took_ms: None,
     });
     if let Some(message) = refusal {
-        tracing::error!(function = %caller.function, operation = %authorisation.operation, %message, "AccessDenied");
+        tracing::error!(function = %caller.function, operation = %authorisation.operation, reason = %message, "AccessDenied");
         return denied("AccessDeniedException", &message, target);
     }
     if let Some(message) = sqs_rules::refused_body(&authorisation.operation, &body) {

@@ -156,6 +156,44 @@ fn missing_config_file_is_a_clear_error() {
         "{}",
         run.stderr
     );
+    // check-config names the path and --config, not fields to fix.
+    let run = smsflow(
+        &["check-config", "--config", "/nonexistent/smsflow.toml"],
+        &[],
+    );
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("hint: check the path")
+            && run.stderr.contains("--config PATH")
+            && !run.stderr.contains("fix each field"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn serve_refuses_a_network_listen_with_a_hint() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = write_config(
+        dir.path(),
+        &EXAMPLE.replacen(
+            "listen = \"127.0.0.1:8080\"",
+            "listen = \"0.0.0.0:8080\"",
+            1,
+        ),
+    );
+    let run = smsflow(&["serve", "--config", &path], &[]);
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("refusing to listen on 0.0.0.0:8080"),
+        "{}",
+        run.stderr
+    );
+    let allow = format!(
+        "hint: set listen = \"127.0.0.1:PORT\" under [server], or run `smsflow serve --allow-remote --config {path}`"
+    );
+    assert!(run.stderr.contains(&allow), "{}", run.stderr);
+    assert!(!dir.path().join(".smsflow").exists(), "nothing created");
 }
 
 #[test]
@@ -260,46 +298,62 @@ fn sequences_apply_refuses_naming_file_step_and_reason() {
     let local = Local::new();
     let file = local.file("appointment.yaml", APPOINTMENT);
     local.run(&["sequences", "apply", &file]).ok();
-    // Each case edits the example; what stderr must say. Nothing is stored.
+    // Each case edits the example; what stderr must say and its hint
+    // (`{config}`: the --config the test runs with). Nothing is stored.
     let cases = [
         (
             "goto: confirm",
             "goto: confrim",
             "bad.yaml: 1 problem\n  step 'ask-party': condition 1: goto 'confrim' is not a step of this sequence",
+            "hint: fix each problem named above and apply the file again",
         ),
         (
             "message: How many people should we expect?",
             "message: \"\"",
             "step 'ask-party': the message is empty",
+            "hint: fix each problem named above and apply the file again",
         ),
         (
             "sender: \"+19523142318\"",
             "sender: \"+14155550100\"",
             "bad.yaml: sender +14155550100 is not one of this account's numbers",
+            "hint: name one of the account's numbers (`smsflow numbers list --account acme --config {config}` lists them)",
         ),
         (
             "account: acme",
             "account: zeta",
             "bad.yaml: account 'zeta' does not exist",
+            "hint: `smsflow accounts list --config {config}` shows the stored accounts",
         ),
         (
             "phone_field: Contact.Phone1",
             "phone_field: Contact.Phone3",
             "bad.yaml: phone_field 'Contact.Phone3': smsflow reads and writes the mobile number in Contact.Phone1 or a custom field",
+            "hint: fix the file's phone_field and apply it again",
+        ),
+        // The file check names what the account check accepts, not Phone1..Phone5.
+        (
+            "phone_field: Contact.Phone1",
+            "phone_field: Contact.FirstName",
+            "phone_field 'Contact.FirstName' cannot hold a mobile number: use Contact.Phone1 or a custom field (Contact._Name)",
+            "hint: fix each problem named above and apply the file again",
         ),
         (
             "name: appointment",
             "name: booking",
             "bad.yaml: keyword 'BOOK' already starts sequence 'appointment' of account acme",
+            "hint: fix the file and apply it again (or change the other sequence first); `smsflow sequences list --account acme --config {config}` shows what is stored",
         ),
     ];
-    for (from, to, expected) in cases {
+    for (from, to, expected, hint) in cases {
         let edited = APPOINTMENT.replacen(from, to, 1);
         assert_ne!(edited, APPOINTMENT, "the case edits something: {from}");
         let bad = local.file("bad.yaml", &edited);
         let run = local.run(&["sequences", "apply", &bad]);
         assert_ne!(run.code, 0, "{expected}: must be refused");
         assert!(run.stderr.contains(expected), "{expected}: {}", run.stderr);
+        let hint = hint.replace("{config}", &local.config);
+        assert!(run.stderr.contains(&hint), "{hint}: {}", run.stderr);
     }
     assert_eq!(
         local.run(&["sequences", "list", "--account", "acme"]).ok(),

@@ -244,6 +244,28 @@ fn sends_are_queued_as_the_send_worker_expects_them() {
         local.config
     );
     assert!(out.contains(&follow), "{out}");
+
+    // A number typed in national format is followed in E.164: the hint pastes into a shell
+    // as printed (an unquoted `(952)` is a syntax error there).
+    let run = send(
+        &local,
+        &[
+            "--to",
+            "(952) 314-0007",
+            "--message",
+            "hello",
+            "--user",
+            "mary",
+            "--type",
+            "transactional",
+        ],
+    );
+    let national = run.ok();
+    let follow = format!(
+        "`smsflow conversations show --account acme +19523140007 --config {}`",
+        local.config
+    );
+    assert!(national.contains(&follow), "{national}");
 }
 
 #[test]
@@ -350,6 +372,18 @@ fn refusals_exit_with_their_codes_and_queue_nothing() {
             "not sent (missing_recipient)",
         ),
         (
+            transactional(vec![
+                "--to",
+                "+19523140001",
+                "--message",
+                "Hi ~Contact.Frist~",
+                "--user",
+                "mary",
+            ]),
+            4,
+            "not sent (unknown_merge_field)",
+        ),
+        (
             vec!["--contact-id", "999", "--message", "hi", "--user", "mary"],
             3,
             "not sent (unknown_contact)",
@@ -367,6 +401,16 @@ fn refusals_exit_with_their_codes_and_queue_nothing() {
         if code != 2 {
             assert!(stderr.contains("\nhint: "), "{args:?}: {stderr}");
             assert_eq!(run.stdout, "", "{args:?}: a refusal prints no data");
+        }
+        // A mistyped merge field: the hint names the fields and the fallback syntax.
+        if message.contains("unknown_merge_field") {
+            for named in [
+                "~Contact.FirstName~",
+                "~User.Email~",
+                "~Contact.FirstName|there~",
+            ] {
+                assert!(stderr.contains(named), "{named}: {stderr}");
+            }
         }
     }
     // (account, exit code, stderr)

@@ -196,8 +196,9 @@ fn parse_created(status: StatusCode, body: &[u8]) -> Result<ProviderAccepted, Sm
     // turn the send into an error. `queued` is where every outbound message starts.
     let message_status = match created.status.as_deref().map(str::parse::<MessageStatus>) {
         Some(Ok(parsed)) => parsed,
-        other => {
-            tracing::warn!(%sid, status = ?other, "Twilio returned an unexpected status; assuming queued");
+        _ => {
+            let status = created.status.as_deref();
+            tracing::warn!(%sid, status, "Twilio returned an unexpected status; assuming queued");
             MessageStatus::Queued
         }
     };

@@ -18,8 +18,9 @@ mod twilio_webhook;
 
 pub use twilio_webhook::{MissingField, WebhookRequest};
 
-/// Logs a message body when the account has `debug_log_bodies` on; bodies are private
-/// and stay out of the logs otherwise.
+#[cfg(test)]
+mod log_fields_tests;
+
 /// Gives a message's admission slot back (it was sent, refused or dropped). A failure is
 /// logged: the slot is then held until the operator's reconciliation.
 pub(crate) async fn release_admission(
@@ -32,13 +33,15 @@ pub(crate) async fn release_admission(
     }
 }
 
+/// Logs a message body when the account has `debug_log_bodies` on; bodies are private
+/// and stay out of the logs otherwise.
 pub(crate) fn log_body(
     account: &crate::domain::Account,
     message_id: &crate::domain::MessageId,
     body: &str,
 ) {
     if account.debug_log_bodies {
-        tracing::info!(account = %account.id, message = %message_id, body, "message body (debug_log_bodies is on)");
+        tracing::info!(account = %account.id, message_id = %message_id, body, "message body (debug_log_bodies is on)");
     }
 }
 

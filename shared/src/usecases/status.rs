@@ -128,16 +128,36 @@ pub async fn receive(app: &App, request: &WebhookRequest) -> Result<CallbackOutc
     // Dated by when the status was first stored, so repeats carry the same date.
     let at = message.updated_at;
     let outcome = set_off(app, &account, &message, status, code, at).await?;
-    tracing::info!(
-        account = %account.id,
-        message = %message.id,
-        to = %message.contact_phone.masked(),
-        %status,
-        error_code = ?code,
-        goal = ?outcome.goal,
-        "delivery status applied"
+    log_applied(
+        &account.id,
+        &message.id,
+        &message.contact_phone,
+        status,
+        code,
+        outcome.goal,
     );
     Ok(CallbackOutcome::Applied { status, outcome })
+}
+
+/// Logs an applied status with plain values; a field with none is left out (an `Option`
+/// field records only its `Some`).
+pub(super) fn log_applied(
+    account: &AccountId,
+    message_id: &MessageId,
+    to: &PhoneNumber,
+    status: MessageStatus,
+    error_code: Option<u32>,
+    goal: Option<StandardGoal>,
+) {
+    tracing::info!(
+        account = %account,
+        message_id = %message_id,
+        to = %to.masked(),
+        %status,
+        error_code,
+        goal = goal.map(StandardGoal::call_name),
+        "delivery status applied"
+    );
 }
 
 /// The account the callback is for (named in the URL, else the stored message's), once

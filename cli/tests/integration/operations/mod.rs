@@ -24,8 +24,13 @@ mod history;
 #[test]
 fn exit_codes_tell_failures_apart() {
     let local = Local::new();
-    let cases: [(&[&str], i32, &str); 6] = [
+    let cases: [(&[&str], i32, &str); 7] = [
         (&["optouts", "import"], 2, "required"),
+        (
+            &["optouts", "import", "no-such.csv", "--account", "acme"],
+            4,
+            "cannot read no-such.csv",
+        ),
         (
             &["accounts", "show", "--account", "nobody"],
             3,
@@ -65,6 +70,12 @@ fn exit_codes_tell_failures_apart() {
         let stderr = run.fails_with(code);
         assert!(stderr.contains(message), "{args:?}: {stderr}");
     }
+    let missing = local.run(&["optouts", "import", "no-such.csv", "--account", "acme"]);
+    assert!(
+        missing.stderr.contains("hint: check the path"),
+        "{}",
+        missing.stderr
+    );
     // Errors name what to do, and come as JSON with --json.
     // A hint's command carries the --config the command was run with (Local::run adds it).
     let run = local.run(&["accounts", "show", "--account", "nobody"]);

@@ -33,8 +33,8 @@ pub struct SequenceFile {
     /// Messaging Service SID (`MG...`, enable Sticky Sender) or an alphanumeric sender id.
     pub sender: String,
     /// The contact field that holds the mobile number: keyword starts store the texter's
-    /// number in it, CRM starts read the number from it. `Contact.Phone1`..`Contact.Phone5`
-    /// or a custom field. Default `Contact.Phone1`.
+    /// number in it, CRM starts read the number from it. `Contact.Phone1` or a custom field
+    /// (what the CRM connection reads and writes). Default `Contact.Phone1`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phone_field: Option<String>,
     /// Begin with a pre-made step asking for the e-mail address and saving it to the

@@ -45,7 +45,9 @@
 //! fields in [`fields::STANDARD_FIELDS`] (`Contact.FirstName`, `Contact.Email`,
 //! `Contact.Phone1`...), `Contact._<name>` for a custom field. Messages may merge any of
 //! them; `save_to` takes `Contact.Email` or a custom field (what the CRM port can write);
-//! `phone_field` takes `Contact.Phone1`..`Phone5` or a custom field.
+//! `phone_field` takes `Contact.Phone1` or a custom field (the file check lets the other
+//! `Contact.PhoneN` through; applying the file to an account refuses them, see
+//! `usecases/sequence/definitions.rs`).
 //!
 //! **Validation** ([`Sequence::load`], [`Sequence::parse`], [`Sequence::from_file`]) refuses
 //! a definition with a [`DefinitionError`] naming the file and listing every

@@ -76,8 +76,8 @@ pub enum ProblemKind {
     #[error("phone_field: {0}")]
     PhoneField(FieldError),
     #[error(
-        "phone_field '{0}' cannot hold a mobile number: use Contact.Phone1..Contact.Phone5 \
-         or a custom field"
+        "phone_field '{0}' cannot hold a mobile number: use Contact.Phone1 or a custom field \
+         (Contact._Name)"
     )]
     NotAPhoneField(String),
     #[error("{setting} is empty: remove it or name a tag")]

@@ -278,10 +278,11 @@ async fn run_sequence(
     match app.store.sequence(&account.id, &record.sequence).await {
         Ok(Some(Ok(sequence))) => Ok(Some(sequence)),
         Ok(gone_or_invalid) => {
+            let problem = gone_or_invalid.and_then(Result::err).map(|e| e.to_string());
             tracing::warn!(
                 account = %account.id,
                 sequence = record.sequence,
-                problem = ?gone_or_invalid.and_then(Result::err).map(|e| e.to_string()),
+                problem = problem.as_deref(),
                 "the run's sequence was deleted or is no longer valid: the run ends"
             );
             end_quietly(app.store.as_ref(), &account.id, phone, &record.session_id).await;
