@@ -11,6 +11,9 @@ use crate::domain::account::AccountId;
 
 /// The name of the pre-made e-mail step (`collect_email_first`).
 pub const COLLECT_EMAIL_STEP: &str = "collect-email";
+
+/// The merge name of the contact's e-mail address (the engine's contact fields key it so).
+pub const EMAIL_FIELD: &str = "Contact.Email";
 /// The pre-made e-mail step's question, unless the definition words it differently.
 pub const DEFAULT_EMAIL_QUESTION: &str =
     "Thanks for reaching out! What's your e-mail address? Reply with it to continue.";
@@ -204,7 +207,7 @@ impl Sequence {
     pub fn fields_read(&self) -> BTreeSet<ContactField> {
         let mut fields = BTreeSet::new();
         if self.first_step().name == COLLECT_EMAIL_STEP
-            && let Ok(email) = ContactField::parse(super::engine::EMAIL_FIELD)
+            && let Ok(email) = ContactField::parse(EMAIL_FIELD)
         {
             fields.insert(email);
         }

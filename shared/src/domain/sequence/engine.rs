@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::conditions::Goto;
-use super::definition::{COLLECT_EMAIL_STEP, Next, Sequence, Step};
+use super::definition::{COLLECT_EMAIL_STEP, EMAIL_FIELD, Next, Sequence, Step};
 use super::fields::{ContactField, CustomField};
 use crate::domain::email::EmailAddress;
 use crate::domain::merge;
@@ -21,9 +21,6 @@ pub const EMAIL_REASK_PREFIX: &str = "Sorry, that doesn't look like an e-mail ad
 /// How many message SIDs a run remembers to drop repeated webhooks. Twilio repeats a
 /// webhook within minutes; a run sees far fewer replies than this in that time.
 pub const MAX_REMEMBERED_SIDS: usize = 100;
-
-/// The merge name of the contact's e-mail address in [`ContactFields`].
-pub const EMAIL_FIELD: &str = "Contact.Email";
 
 /// The contact's field values, keyed by merge name (`Contact.FirstName`,
 /// `Contact._Budget`). A field missing from the map is read as empty.
