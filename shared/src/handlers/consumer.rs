@@ -98,7 +98,7 @@ where
             let span =
                 tracing::info_span!("job", message_id = %id, account = tracing::field::Empty);
             if !account.is_empty() {
-                span.record("account", account.as_str());
+                span.record("account", tracing::field::display(&account));
             }
             let outcome = async {
                 let outcome = handle(job).await;
