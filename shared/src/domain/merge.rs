@@ -17,8 +17,9 @@
 //! - any other `~` is a literal tilde.
 //!
 //! A fallback never hides a mistyped name: `~Contact.Frist|there~` is an unknown field.
-//! A message without a contact sends a `Contact.*` field's fallback; without a fallback
-//! such a field is refused ([`Lookup::NoContact`]).
+//! A message without a contact sends a `Contact.*` field's fallback, and one without a
+//! user a `User.*` field's; without a fallback such a field is refused
+//! ([`Lookup::NoContact`], [`Lookup::NoUser`]).
 //! Values are inserted as they are: a value containing `~` is never read as a field.
 //!
 //! A field without a fallback that stands apart from the words around it (`Hi
@@ -41,6 +42,14 @@ pub enum MergeError {
         example_with_fallback(.0)
     )]
     NoContact(Vec<String>),
+    #[error(
+        "there is no user to fill {} from (name one with user= or reply=); give {} a \
+         fallback, e.g. {}",
+        list_fields(.0),
+        if .0.len() == 1 { "it" } else { "each" },
+        example_with_fallback(.0)
+    )]
+    NoUser(Vec<String>),
     #[error(
         "merge field '~{field}' at character {position} has no closing '~' \
          (write '~~' for a literal tilde)"
@@ -65,7 +74,9 @@ impl MergeError {
     pub fn code(&self) -> &'static str {
         match self {
             // A field with nothing to fill it is as unsendable as an unknown one.
-            MergeError::UnknownFields(_) | MergeError::NoContact(_) => "unknown_merge_field",
+            MergeError::UnknownFields(_) | MergeError::NoContact(_) | MergeError::NoUser(_) => {
+                "unknown_merge_field"
+            }
             MergeError::Unterminated { .. } | MergeError::UnterminatedFallback { .. } => {
                 "unterminated_merge_field"
             }
@@ -95,6 +106,9 @@ pub enum Lookup {
     /// A contact's field, named rightly, in a message without a contact: its fallback is
     /// sent; without one it is an error ([`MergeError::NoContact`]).
     NoContact,
+    /// A user's field, named rightly, in a message sent for no user: as [`Lookup::NoContact`]
+    /// ([`MergeError::NoUser`]).
+    NoUser,
     /// A name nobody knows: an error, fallback or not.
     Unknown,
 }
@@ -351,8 +365,9 @@ pub fn render_noting_gaps(
     render_looking_up(template, &|name| Lookup::from(values(name)))
 }
 
-/// [`render_noting_gaps`], with `lookup` also able to say that a field has no contact to
-/// read from. Unknown fields are reported before fields without a contact.
+/// [`render_noting_gaps`], with `lookup` also able to say that a field has no contact or
+/// user to read from. Unknown fields are reported first, then fields without a contact,
+/// then fields without a user.
 pub fn render_looking_up(
     template: &str,
     lookup: &dyn Fn(&str) -> Lookup,
@@ -362,14 +377,17 @@ pub fn render_looking_up(
         return Err(e.clone());
     }
     let mut out = String::with_capacity(template.len());
-    let (mut unknown, mut without_contact, mut gaps) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut unknown, mut gaps) = (Vec::new(), Vec::new());
+    let (mut without_contact, mut without_user) = (Vec::new(), Vec::new());
     for piece in pieces {
         match piece {
             Piece::Text(t) => out.push_str(t),
             Piece::Tilde => out.push('~'),
             Piece::Field(field) => match (lookup(field.name), field.fallback) {
                 (Lookup::Value(v), _) if !v.trim().is_empty() => out.push_str(&v),
-                (Lookup::Value(_) | Lookup::NoContact, Some(fallback)) => out.push_str(&fallback),
+                (Lookup::Value(_) | Lookup::NoContact | Lookup::NoUser, Some(fallback)) => {
+                    out.push_str(&fallback)
+                }
                 (Lookup::Value(v), None) => {
                     out.push_str(&v);
                     if field.stands_apart {
@@ -377,6 +395,7 @@ pub fn render_looking_up(
                     }
                 }
                 (Lookup::NoContact, None) => push_once(&mut without_contact, field.name),
+                (Lookup::NoUser, None) => push_once(&mut without_user, field.name),
                 (Lookup::Unknown, _) => push_once(&mut unknown, field.name),
             },
             // Returned above.
@@ -387,6 +406,8 @@ pub fn render_looking_up(
         Err(MergeError::UnknownFields(unknown))
     } else if !without_contact.is_empty() {
         Err(MergeError::NoContact(without_contact))
+    } else if !without_user.is_empty() {
+        Err(MergeError::NoUser(without_user))
     } else {
         Ok(Rendered { text: out, gaps })
     }
@@ -437,12 +458,17 @@ pub fn gap_advice(field: &str) -> String {
 
 /// A fallback to suggest: "there" reads well in place of a name ("Hi there,").
 fn example_fallback(field: &str) -> &'static str {
-    if field.ends_with("Name") {
+    if field.starts_with("User.") && field.ends_with("Name") {
+        "our team"
+    } else if field.ends_with("Name") {
         "there"
     } else {
         "..."
     }
 }
+
+/// The merge names of the sending user's fields ([`account_field`]).
+pub const USER_FIELDS: [&str; 4] = ["User.Name", "User.FirstName", "User.LastName", "User.Email"];
 
 /// The fields smsflow itself knows, from the account and the user a message is sent for:
 /// `Account.Name`, `User.Name`, `User.FirstName`, `User.LastName`, `User.Email`. `None`

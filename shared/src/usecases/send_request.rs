@@ -428,6 +428,10 @@ fn filled_content(
         if let Some(value) = account_field(name, account, user) {
             return Lookup::Value(value);
         }
+        // A rightly named user field still sends its fallback when no user is named.
+        if user.is_none() && merge::USER_FIELDS.contains(&name) {
+            return Lookup::NoUser;
+        }
         match contact {
             Some(contact) => contact.merge_field(name).into(),
             // A rightly named field still sends its fallback when there is no contact.

@@ -183,6 +183,18 @@ async fn requests_in_answers_and_effects_out() {
             "phone=(415)+555-2690&message=Hi+~Contact.FirstName~&type=transactional",
             "unknown_merge_field",
         ),
+        ok(
+            "no user: a user field's fallback is sent",
+            "phone=(415)+555-2690&message=Hi,+~User.FirstName|our+team~+here&type=transactional",
+            STRANGER,
+            "Hi, our team here",
+            &[],
+        ),
+        invalid(
+            "no user: a user field without fallback",
+            "phone=(415)+555-2690&message=~User.FirstName~+here&type=transactional",
+            "unknown_merge_field",
+        ),
         invalid(
             "no contact: a mistyped contact field with a fallback",
             "phone=(415)+555-2690&message=Hi+~Contact.Frist|there~&type=transactional",

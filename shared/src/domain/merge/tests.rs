@@ -382,3 +382,45 @@ fn no_contact_error_suggests_a_fallback() {
     );
     assert_eq!(e.code(), "unknown_merge_field");
 }
+
+/// A message sent for no user: the user's fields are `NoUser`.
+fn without_user(name: &str) -> Lookup {
+    match name {
+        "Contact.FirstName" => Lookup::Value("Ann".into()),
+        n if USER_FIELDS.contains(&n) => Lookup::NoUser,
+        _ => Lookup::Unknown,
+    }
+}
+
+#[test]
+fn without_a_user_a_fallback_is_sent_and_a_field_without_one_refused() {
+    let names = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+    let cases = [
+        (
+            "fallback",
+            "Hi ~Contact.FirstName~, ~User.FirstName|our team~ here",
+            Ok("Hi Ann, our team here"),
+        ),
+        ("empty fallback", "Thanks~User.Name|~!", Ok("Thanks!")),
+        (
+            "no fallback",
+            "~User.FirstName~ here",
+            Err(MergeError::NoUser(names(&["User.FirstName"]))),
+        ),
+        (
+            "a mistyped name with a fallback",
+            "~User.Frist|us~",
+            Err(MergeError::UnknownFields(names(&["User.Frist"]))),
+        ),
+    ];
+    for (name, template, want) in cases {
+        let rendered = render_looking_up(template, &without_user).map(|r| r.text);
+        assert_eq!(rendered, want.map(str::to_string), "{name}");
+    }
+    let refused = render_looking_up("~User.Email~", &without_user).map(|r| r.text);
+    let detail = refused.map_err(|e| e.to_string()).unwrap_err();
+    assert!(
+        detail.contains("no user") && detail.contains("~User.Email|...~"),
+        "{detail}"
+    );
+}
