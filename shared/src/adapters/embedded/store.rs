@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{DbError, EmbeddedDb, open_read_table};
-use crate::domain::{AccountId, PhoneNumber};
+use crate::domain::{AccountId, MessageId, PhoneNumber};
 use crate::ports::store::{StoreError, StoreResult};
 
 // One file per store port (or a few ports over the same rows).
@@ -95,6 +95,12 @@ fn message_prefix(account: &AccountId, phone: &PhoneNumber) -> String {
     format!("{account}\0{phone}\0")
 }
 
+/// The first key after every key starting with `prefix`, which ends in `\0`: the same
+/// prefix ending in `\x01`.
+fn prefix_end(prefix: &str) -> String {
+    format!("{}\u{1}", prefix.strip_suffix('\0').unwrap_or(prefix))
+}
+
 /// Reads and decodes one JSON item from any readable table.
 fn get_json<T: DeserializeOwned>(
     table: &impl ReadableTable<&'static str, &'static [u8]>,
@@ -130,6 +136,49 @@ pub struct EmbeddedStore {
 impl EmbeddedStore {
     pub fn new(db: EmbeddedDb) -> Self {
         EmbeddedStore { db }
+    }
+
+    /// Writes the JSON item `value` at `key`.
+    async fn write_json<T>(&self, table: JsonTable, key: String, value: T) -> StoreResult<()>
+    where
+        T: Serialize + Send + 'static,
+    {
+        self.db
+            .write(move |tx| {
+                tx.open_table(table)?
+                    .insert(key.as_str(), encode(&key, &value)?.as_slice())?;
+                Ok(())
+            })
+            .await
+    }
+
+    /// A conversation's items in `table` (keyed `account \0 phone \0 message id ...`), from
+    /// `from_message_id` on, in key order.
+    async fn conversation_log<T>(
+        &self,
+        table: JsonTable,
+        account: &AccountId,
+        phone: &PhoneNumber,
+        from_message_id: &MessageId,
+    ) -> StoreResult<Vec<T>>
+    where
+        T: DeserializeOwned + Send + 'static,
+    {
+        let prefix = message_prefix(account, phone);
+        let (start, end) = (format!("{prefix}{from_message_id}"), prefix_end(&prefix));
+        self.db
+            .read(move |tx| {
+                let Some(table) = open_read_table(tx, table)? else {
+                    return Ok(vec![]);
+                };
+                let mut items = Vec::new();
+                for entry in table.range(start.as_str()..end.as_str())? {
+                    let (key, value) = entry?;
+                    items.push(decode(key.value(), value.value())?);
+                }
+                Ok(items)
+            })
+            .await
     }
 
     async fn read_json<T>(&self, table: JsonTable, key: String) -> StoreResult<Option<T>>

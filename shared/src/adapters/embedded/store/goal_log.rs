@@ -3,8 +3,7 @@
 
 use async_trait::async_trait;
 
-use super::{EmbeddedStore, JsonTable, decode, encode, message_prefix};
-use crate::adapters::embedded::open_read_table;
+use super::{EmbeddedStore, JsonTable, message_prefix};
 use crate::domain::MessageId;
 use crate::domain::{AccountId, PhoneNumber};
 use crate::ports::store::{GoalLog, GoalRecord, StoreResult};
@@ -25,14 +24,7 @@ impl GoalLog for EmbeddedStore {
             record.message_id,
             record.goal
         );
-        let record = record.clone();
-        self.db
-            .write(move |tx| {
-                tx.open_table(GOAL_LOG)?
-                    .insert(key.as_str(), encode(&key, &record)?.as_slice())?;
-                Ok(())
-            })
-            .await
+        self.write_json(GOAL_LOG, key, record.clone()).await
     }
 
     async fn goals_fired(
@@ -41,22 +33,7 @@ impl GoalLog for EmbeddedStore {
         phone: &PhoneNumber,
         from_message_id: &MessageId,
     ) -> StoreResult<Vec<GoalRecord>> {
-        let prefix = message_prefix(account, phone);
-        let start = format!("{prefix}{from_message_id}");
-        // The prefix ends in \0; the same prefix ending in \x01 bounds it above.
-        let end = format!("{}\u{1}", &prefix[..prefix.len() - 1]);
-        self.db
-            .read(move |tx| {
-                let Some(table) = open_read_table(tx, GOAL_LOG)? else {
-                    return Ok(vec![]);
-                };
-                let mut records = Vec::new();
-                for entry in table.range(start.as_str()..end.as_str())? {
-                    let (key, value) = entry?;
-                    records.push(decode(key.value(), value.value())?);
-                }
-                Ok(records)
-            })
+        self.conversation_log(GOAL_LOG, account, phone, from_message_id)
             .await
     }
 }

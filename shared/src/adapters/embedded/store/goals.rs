@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use async_trait::async_trait;
 
-use super::{ACCOUNTS, DISABLED_GOALS, EmbeddedStore, get_json, pair_key};
+use super::{ACCOUNTS, DISABLED_GOALS, EmbeddedStore, get_json, pair_key, prefix_end};
 use crate::adapters::embedded::open_read_table;
 use crate::domain::AccountId;
 use crate::domain::GoalName;
@@ -55,7 +55,7 @@ impl GoalStore for EmbeddedStore {
                 let Some(table) = open_read_table(tx, DISABLED_GOALS)? else {
                     return Ok(BTreeSet::new());
                 };
-                let end = format!("{}\u{1}", &prefix[..prefix.len() - 1]);
+                let end = prefix_end(&prefix);
                 let mut goals = BTreeSet::new();
                 for entry in table.range(prefix.as_str()..end.as_str())? {
                     let (key, _) = entry?;
@@ -71,7 +71,7 @@ impl GoalStore for EmbeddedStore {
         self.db
             .write(move |tx| {
                 let mut table = tx.open_table(DISABLED_GOALS)?;
-                let end = format!("{}\u{1}", &prefix[..prefix.len() - 1]);
+                let end = prefix_end(&prefix);
                 let removed = table.extract_from_if(prefix.as_str()..end.as_str(), |_, _| true)?;
                 Ok(removed.count())
             })

@@ -6,6 +6,7 @@ use redb::{ReadableTable, WriteTransaction};
 
 use super::{
     EmbeddedStore, MESSAGES, SIDS, decode, encode, get_json, message_prefix, modify_json, pair_key,
+    prefix_end,
 };
 use crate::adapters::embedded::open_read_table;
 use crate::domain::routing::RoutingDecision;
@@ -101,7 +102,7 @@ impl ConversationStore for EmbeddedStore {
                     return Ok(vec![]);
                 };
                 // The prefix ends in \0; the same prefix ending in \x01 bounds it above.
-                let end = format!("{}\u{1}", &prefix[..prefix.len() - 1]);
+                let end = prefix_end(&prefix);
                 let mut out = Vec::new();
                 for entry in messages.range(prefix.as_str()..end.as_str())?.rev() {
                     if out.len() >= limit {

@@ -5,7 +5,7 @@
 
 use async_trait::async_trait;
 
-use super::{CONSENT, EmbeddedStore, encode, get_json, pair_key};
+use super::{CONSENT, EmbeddedStore, encode, get_json, pair_key, prefix_end};
 use crate::adapters::embedded::open_read_table;
 use crate::domain::{AccountId, PhoneNumber};
 use crate::ports::store::{
@@ -67,7 +67,7 @@ impl OptOutStore for EmbeddedStore {
                     return Ok(vec![]);
                 };
                 // The prefix ends in \0; the same prefix ending in \x01 bounds it above.
-                let end = format!("{}\u{1}", &prefix[..prefix.len() - 1]);
+                let end = prefix_end(&prefix);
                 let start = after.as_deref().unwrap_or(prefix.as_str());
                 let mut out = Vec::new();
                 for entry in table.range(start..end.as_str())? {

@@ -3,8 +3,7 @@
 
 use async_trait::async_trait;
 
-use super::{EmbeddedStore, JsonTable, decode, encode, message_prefix};
-use crate::adapters::embedded::open_read_table;
+use super::{EmbeddedStore, JsonTable, message_prefix};
 use crate::domain::MessageId;
 use crate::domain::{AccountId, PhoneNumber};
 use crate::ports::store::{Refusal, RefusalLog, StoreResult};
@@ -20,14 +19,7 @@ impl RefusalLog for EmbeddedStore {
         refusal: &Refusal,
     ) -> StoreResult<()> {
         let key = format!("{}{}", message_prefix(account, phone), refusal.message_id);
-        let refusal = refusal.clone();
-        self.db
-            .write(move |tx| {
-                tx.open_table(REFUSAL_LOG)?
-                    .insert(key.as_str(), encode(&key, &refusal)?.as_slice())?;
-                Ok(())
-            })
-            .await
+        self.write_json(REFUSAL_LOG, key, refusal.clone()).await
     }
 
     async fn refusals(
@@ -36,22 +28,7 @@ impl RefusalLog for EmbeddedStore {
         phone: &PhoneNumber,
         from_message_id: &MessageId,
     ) -> StoreResult<Vec<Refusal>> {
-        let prefix = message_prefix(account, phone);
-        let start = format!("{prefix}{from_message_id}");
-        // The prefix ends in \0; the same prefix ending in \x01 bounds it above.
-        let end = format!("{}\u{1}", &prefix[..prefix.len() - 1]);
-        self.db
-            .read(move |tx| {
-                let Some(table) = open_read_table(tx, REFUSAL_LOG)? else {
-                    return Ok(vec![]);
-                };
-                let mut refusals = Vec::new();
-                for entry in table.range(start.as_str()..end.as_str())? {
-                    let (key, value) = entry?;
-                    refusals.push(decode(key.value(), value.value())?);
-                }
-                Ok(refusals)
-            })
+        self.conversation_log(REFUSAL_LOG, account, phone, from_message_id)
             .await
     }
 }

@@ -6,7 +6,7 @@
 use async_trait::async_trait;
 use redb::{ReadableTable, TableDefinition};
 
-use super::{EmbeddedStore, pair_key};
+use super::{EmbeddedStore, pair_key, prefix_end};
 use crate::adapters::embedded::open_read_table;
 use crate::domain::AccountId;
 use crate::domain::ContactId;
@@ -24,7 +24,7 @@ const SEQUENCE_NOTES: TextTable = TableDefinition::new("store_sequence_notes");
 /// ending in \\x01 bounds it above.
 fn account_range(account: &AccountId) -> (String, String) {
     let prefix = pair_key(account, "");
-    let end = format!("{}\u{1}", &prefix[..prefix.len() - 1]);
+    let end = prefix_end(&prefix);
     (prefix, end)
 }
 
