@@ -113,6 +113,7 @@ pub fn message(
         error_code: None,
         user_id: None,
         campaign: None,
+        kind: None,
         contact_id: None,
         created_at: at,
         updated_at: at,

@@ -138,6 +138,10 @@ pub struct MessageRecord {
     pub user_id: Option<String>,
     /// The campaign or sequence an automated send belongs to.
     pub campaign: Option<String>,
+    /// What an outbound message was sent as (bulk, transactional, alert); `None` on
+    /// inbound texts and on messages stored before the kind was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<crate::domain::consent::SendKind>,
     /// The CRM contact this message is about, when known (goals are fired on it).
     #[serde(default)]
     pub contact_id: Option<ContactId>,
@@ -183,6 +187,7 @@ mod tests {
             error_code: None,
             user_id: Some("mary".into()),
             campaign: Some("drip".into()),
+            kind: None,
             created_at: MAY_1_2024,
             updated_at: MAY_1_2024,
             contact_id: None,

@@ -17,6 +17,7 @@ pub mod merge;
 pub mod message;
 pub mod phone;
 pub mod quiet_hours;
+pub mod received;
 pub mod retry_backoff;
 pub mod routing;
 pub mod secret;

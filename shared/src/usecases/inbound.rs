@@ -208,6 +208,7 @@ fn inbound_message(
         error_code: None,
         user_id: None,
         campaign: None,
+        kind: None,
         created_at: now,
         updated_at: now,
         contact_id: None,

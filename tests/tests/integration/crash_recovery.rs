@@ -238,6 +238,7 @@ fn queued(job: &SendJob, now: Timestamp) -> MessageRecord {
         error_code: None,
         user_id: None,
         campaign: None,
+        kind: None,
         contact_id: job.contact_id.clone(),
         created_at: now,
         updated_at: now,

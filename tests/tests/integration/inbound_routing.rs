@@ -40,6 +40,7 @@ async fn we_texted(server: &RunningServer, to: &str, user: &str, campaign: Optio
         status: MessageStatus::Delivered,
         user_id: Some(user.into()),
         campaign: campaign.map(str::to_string),
+        kind: None,
         ..message(app.ids.new_id(), &acme(), to, Direction::Outbound, at)
     };
     app.store.record_message(&sent).await.expect("stored");

@@ -440,6 +440,7 @@ async fn replies_route_to_the_last_sender_then_the_owner_then_the_backup() {
         status: MessageStatus::Delivered,
         user_id: user.map(str::to_string),
         campaign: campaign.map(str::to_string),
+        kind: None,
         ..message(
             app.ids.new_id(),
             &acme.id,

@@ -77,6 +77,7 @@ mod credentials;
 mod goal_log;
 mod goals;
 mod job_failures;
+mod message_history;
 mod messages;
 mod optout;
 mod phone;

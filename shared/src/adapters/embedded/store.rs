@@ -22,6 +22,7 @@ mod credentials;
 mod goal_log;
 mod goals;
 mod job_failures;
+mod message_history;
 mod messages;
 mod optout;
 mod phone;

@@ -119,3 +119,39 @@ pub trait ConversationIndex: Send + Sync {
         limit: usize,
     ) -> StoreResult<Vec<ConversationSummary>>;
 }
+
+/// A conversation's newest messages in a time window, newest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MessageWindow {
+    pub messages: Vec<MessageRecord>,
+    /// False when the window held more messages than were read.
+    pub complete: bool,
+}
+
+/// How long a send can wait between its id being made (when it is requested) and its
+/// message being stored (when it is sent): quiet hours hold bulk messages overnight and
+/// pacing spreads a backlog. A window's read starts this much before its first instant, so
+/// a message stored inside the window is found whatever its id's time.
+pub const LONGEST_SEND_WAIT: std::time::Duration = std::time::Duration::from_secs(2 * 24 * 3600);
+
+/// The smallest message id made at `at`: where a read of messages since `at` starts, less
+/// [`LONGEST_SEND_WAIT`].
+pub fn first_message_id_for(at: Timestamp) -> String {
+    let start = at.as_millis() - LONGEST_SEND_WAIT.as_millis() as i64;
+    ulid::Ulid::from_parts(u64::try_from(start).unwrap_or(0), 0).to_string()
+}
+
+#[async_trait]
+pub trait MessageHistory: Send + Sync {
+    /// The conversation's messages created at or after `since` (every one when `None`),
+    /// newest first, at most `limit`, in one bounded read (one Query on DynamoDB). Messages
+    /// whose ids were made up to [`LONGEST_SEND_WAIT`] before `since` may be among them;
+    /// the caller filters on `created_at`.
+    async fn messages_since(
+        &self,
+        account: &AccountId,
+        phone: &PhoneNumber,
+        since: Option<Timestamp>,
+        limit: usize,
+    ) -> StoreResult<MessageWindow>;
+}

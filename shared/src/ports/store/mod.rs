@@ -84,6 +84,7 @@ all_of!(
     ConsentStore,
     OptOutStore,
     ConversationIndex,
+    MessageHistory,
     JobFailureStore,
     PhoneStore,
     SessionStore,

@@ -112,6 +112,7 @@ pub(super) fn queued_record(account: &Account, job: &SendJob, now: Timestamp) ->
         error_code: None,
         user_id: job.user_id.clone(),
         campaign: job.campaign.clone(),
+        kind: Some(job.kind),
         contact_id: job.contact_id.clone(),
         created_at: now,
         updated_at: now,

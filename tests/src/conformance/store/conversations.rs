@@ -528,3 +528,60 @@ pub async fn record_message_with_consent_stores_both_or_neither(store: &dyn Stor
         None
     );
 }
+
+/// A window's read: newest first, from its first instant (ids made up to the longest send
+/// wait before it included, for the caller to filter), at most the limit, and says whether
+/// the window held more.
+pub async fn messages_since_reads_one_bounded_window(store: &dyn Store) {
+    const DAY: i64 = 24 * 3600 * 1000;
+    let t0 = 1_714_521_600_000;
+    let at = |days: i64| t(t0 + days * DAY);
+    // A message whose id was made at `id_day` and that was stored at `stored_day`.
+    let stored = |id_day: i64, stored_day: i64, contact: &str| {
+        let id_ms = u64::try_from(at(id_day).as_millis()).expect("positive");
+        MessageRecord {
+            id: MessageId::new(ulid::Ulid::from_parts(id_ms, 7).to_string()),
+            created_at: at(stored_day),
+            updated_at: at(stored_day),
+            ..message("acme", contact, 0, None)
+        }
+    };
+    let window = |since: Option<i64>, limit: usize| async move {
+        let read = store
+            .messages_since(&account_id("acme"), &phone(N1), since.map(at), limit)
+            .await
+            .expect("messages_since");
+        let days: Vec<i64> = read
+            .messages
+            .iter()
+            .map(|m| (m.created_at.as_millis() - t0) / DAY)
+            .collect();
+        (days, read.complete)
+    };
+    assert_eq!(window(None, 10).await, (vec![], true));
+    for (id_day, stored_day) in [(0, 0), (10, 10), (19, 20), (30, 30), (40, 40)] {
+        record(store, &stored(id_day, stored_day, N1)).await;
+    }
+    record(store, &stored(35, 35, N2)).await;
+    let cases = [
+        // (since, limit, days read, complete)
+        (None, 10, vec![40, 30, 20, 10, 0], true),
+        (None, 5, vec![40, 30, 20, 10, 0], true),
+        (None, 3, vec![40, 30, 20], false),
+        (Some(25), 10, vec![40, 30], true),
+        (Some(25), 2, vec![40, 30], true),
+        (Some(25), 1, vec![40], false),
+        // Requested on day 19, stored on day 20: in a window from day 20.
+        (Some(20), 10, vec![40, 30, 20], true),
+        // Ids made up to two days (the longest send wait) before the window are read too.
+        (Some(41), 10, vec![40], true),
+        (Some(43), 10, vec![], true),
+    ];
+    for (since, limit, days, complete) in cases {
+        assert_eq!(
+            window(since, limit).await,
+            (days, complete),
+            "since day {since:?}, limit {limit}"
+        );
+    }
+}

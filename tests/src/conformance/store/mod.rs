@@ -51,6 +51,7 @@ fn message(account: &str, contact: &str, n: u32, provider_sid: Option<&str>) -> 
         error_code: None,
         user_id: Some("mary".into()),
         campaign: None,
+        kind: None,
         created_at: t(i64::from(n)),
         updated_at: t(i64::from(n)),
         contact_id: None,
@@ -176,6 +177,7 @@ macro_rules! store_conformance {
                 opt_out_import_adds_once_and_keeps_newer_opt_ins,
                 opt_outs_are_listed_per_account_in_phone_order,
                 recent_conversations_are_newest_first_per_account,
+                messages_since_reads_one_bounded_window,
                 job_failures_keep_the_latest_until_they_expire,
             );
         }

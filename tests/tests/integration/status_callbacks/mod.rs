@@ -106,6 +106,7 @@ impl Harness {
             body: "Your appointment is tomorrow".into(),
             provider_sid: attached.then(|| sid(n)).map(MessageSid::new),
             campaign: Some("reminders".into()),
+            kind: None,
             contact_id: Some("1".into()),
             ..fixtures::message(message_id(n), &self.acme.id, to, Direction::Outbound, at)
         };

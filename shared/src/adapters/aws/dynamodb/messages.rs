@@ -49,7 +49,7 @@ pub(super) fn message_item(message: &MessageRecord) -> StoreResult<Item> {
 }
 
 /// A message as stored: `data`, with the attributes conditional updates change laid over it.
-fn decode_message(item: &Item) -> StoreResult<MessageRecord> {
+pub(super) fn decode_message(item: &Item) -> StoreResult<MessageRecord> {
     let mut message: MessageRecord = decode(item)?;
     let status = string_attr(item, "status")?;
     message.status = status
@@ -464,6 +464,7 @@ mod tests {
             error_code: None,
             user_id: None,
             campaign: None,
+            kind: None,
             created_at: Timestamp::from_millis(1),
             updated_at: Timestamp::from_millis(1),
             contact_id: None,
