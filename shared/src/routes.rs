@@ -6,4 +6,5 @@ pub const INBOUND_PATH: &str = "/twilio/inbound";
 pub const STATUS_PATH: &str = "/twilio/status";
 pub const SEND_PATH: &str = "/crm/{account}/send";
 pub const SEQUENCE_START_PATH: &str = "/crm/{account}/sequences/{sequence}/start";
+pub const RECEIVED_PATH: &str = "/crm/{account}/received";
 pub const GOALS_RESET_PATH: &str = "/crm/{account}/goals/reset";

@@ -51,10 +51,13 @@ pub enum StandardGoal {
     BadNumber,
     BlockedNumber,
     SpamBlock,
+    // "Has received SMS" checks (`POST /crm/{account}/received`).
+    ReceivedSms,
+    NotReceivedSms,
 }
 
 impl StandardGoal {
-    pub const ALL: [StandardGoal; 14] = [
+    pub const ALL: [StandardGoal; 16] = [
         StandardGoal::Inbound,
         StandardGoal::EmailInstalled,
         StandardGoal::ContactAutoCreated,
@@ -69,6 +72,8 @@ impl StandardGoal {
         StandardGoal::BadNumber,
         StandardGoal::BlockedNumber,
         StandardGoal::SpamBlock,
+        StandardGoal::ReceivedSms,
+        StandardGoal::NotReceivedSms,
     ];
 
     pub fn call_name(self) -> &'static str {
@@ -87,6 +92,8 @@ impl StandardGoal {
             StandardGoal::BadNumber => "BadNumber",
             StandardGoal::BlockedNumber => "BlockedNumber",
             StandardGoal::SpamBlock => "SpamBlock",
+            StandardGoal::ReceivedSms => "ReceivedSMS",
+            StandardGoal::NotReceivedSms => "NotReceivedSMS",
         }
     }
 }
@@ -290,8 +297,8 @@ mod tests {
 
     #[test]
     fn standard_names_match_the_catalogue() {
-        // turboDial's spellings (docs/glossary.md), except ContactAutoCreated, which it
-        // leaves unnamed.
+        // turboDial's spellings (docs/glossary.md), except ContactAutoCreated and the
+        // "has received SMS" checks' goals, which it does not have.
         let expected = [
             "Inbound",
             "EmailInstalled",
@@ -307,6 +314,8 @@ mod tests {
             "BadNumber",
             "BlockedNumber",
             "SpamBlock",
+            "ReceivedSMS",
+            "NotReceivedSMS",
         ];
         let names: Vec<&str> = StandardGoal::ALL.iter().map(|g| g.call_name()).collect();
         assert_eq!(names, expected);

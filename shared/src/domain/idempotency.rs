@@ -41,6 +41,17 @@ impl IdempotencyKey {
         IdempotencyKey(format!("send-request:{account}:body:{digest}"))
     }
 
+    /// A CRM's "has received SMS" check named by its `requestId`.
+    pub fn received_check_by_id(account: &AccountId, request_id: &str) -> Self {
+        IdempotencyKey(format!("received-check:{account}:id:{request_id}"))
+    }
+
+    /// A CRM's "has received SMS" check without a `requestId`, named by the digest of
+    /// what it asks.
+    pub fn received_check_by_body(account: &AccountId, digest: &str) -> Self {
+        IdempotencyKey(format!("received-check:{account}:body:{digest}"))
+    }
+
     /// A CRM's sequence start named by its `requestId`.
     pub fn sequence_start_by_id(account: &AccountId, request_id: &str) -> Self {
         IdempotencyKey(format!("sequence-start:{account}:id:{request_id}"))

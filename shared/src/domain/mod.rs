@@ -18,6 +18,7 @@ pub mod message;
 pub mod phone;
 pub mod quiet_hours;
 pub mod received;
+pub mod received_request;
 pub mod retry_backoff;
 pub mod routing;
 pub mod secret;

@@ -251,7 +251,8 @@ pub struct ReceivedTally {
 pub struct LastReceived {
     pub message_id: MessageId,
     pub to: PhoneNumber,
-    pub sent_at: Timestamp,
+    /// RFC 3339, UTC.
+    pub sent_at: String,
     pub status: MessageStatus,
     #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
     pub kind: Option<SendKind>,
@@ -264,12 +265,18 @@ impl LastReceived {
         LastReceived {
             message_id: message.id.clone(),
             to: message.contact_phone.clone(),
-            sent_at: message.created_at,
+            sent_at: rfc3339(message.created_at),
             status: message.status,
             kind: message.kind,
             campaign: message.campaign.clone(),
         }
     }
+}
+
+fn rfc3339(at: Timestamp) -> String {
+    jiff::Timestamp::from_millisecond(at.as_millis())
+        .map(|t| t.to_string())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -137,7 +137,7 @@ impl SendFields {
     }
 
     /// Every value of a field.
-    fn all(&self, name: &str) -> &[String] {
+    pub fn all(&self, name: &str) -> &[String] {
         self.0
             .get(&name.to_ascii_lowercase())
             .map_or(&[], Vec::as_slice)

@@ -17,9 +17,11 @@ use crate::domain::Account;
 use crate::domain::send_request::{FieldsError, SendFields};
 use crate::usecases::sequence::{self, StartFields};
 use crate::usecases::status as status_usecase;
-use crate::usecases::{WebhookRequest, accounts, goals, inbound, send_request};
+use crate::usecases::{WebhookRequest, accounts, goals, inbound, received, send_request};
 
-use crate::routes::{GOALS_RESET_PATH, INBOUND_PATH, SEND_PATH, SEQUENCE_START_PATH, STATUS_PATH};
+use crate::routes::{
+    GOALS_RESET_PATH, INBOUND_PATH, RECEIVED_PATH, SEND_PATH, SEQUENCE_START_PATH, STATUS_PATH,
+};
 
 /// `POST /twilio/inbound`: Twilio's incoming-message webhook.
 pub fn inbound_sms(app: Arc<App>) -> Router {
@@ -35,12 +37,14 @@ pub fn status_callback(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
-/// `POST /crm/{account}/send`: CRM campaign send requests; and
-/// `POST /crm/{account}/goals/reset`: forget the goals the CRM said were not configured
-/// (after an operator adds them in the CRM).
+/// `POST /crm/{account}/send`: CRM campaign send requests;
+/// `POST /crm/{account}/received`: whether a contact has received SMS (a goal tells the
+/// campaign); and `POST /crm/{account}/goals/reset`: forget the goals the CRM said were
+/// not configured (after an operator adds them in the CRM).
 pub fn campaign_send(app: Arc<App>) -> Router {
     Router::new()
         .route(SEND_PATH, post(send))
+        .route(RECEIVED_PATH, post(check_received))
         .route(GOALS_RESET_PATH, post(reset_goals))
         .with_state(app)
 }
@@ -153,6 +157,33 @@ async fn send(
             "nothing was queued",
         ))?;
     tracing::info!(account = %account.id, outcome = ?reply.outcome, code = reply.code.as_deref(), repeated = reply.repeated, "send request");
+    Ok((reply.outcome.status(), axum::Json(reply)).into_response())
+}
+
+/// A CRM's "has received SMS" check: authenticated and read like a send request; answers
+/// 200 with the tally and the goal it queued.
+async fn check_received(
+    State(app): State<Arc<App>>,
+    Path(account): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let query = uri.query().unwrap_or_default();
+    let query_pairs = query_pairs(query)?;
+    let is_json = is_json(&headers);
+    let form_body = form_body(is_json, &body);
+    let account = authenticated(&app, &account, query_key(&query_pairs)?, form_body).await?;
+    let fields = send_fields(query, is_json, &body)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", e.to_string()))?;
+    let reply = received::check_received(&app, &account, &fields)
+        .await
+        .map_err(Undone::answer(
+            &account.id,
+            "received check",
+            "no goal was queued",
+        ))?;
+    tracing::info!(account = %account.id, outcome = ?reply.outcome, received = reply.tally.as_ref().map(|t| t.received), repeated = reply.repeated, "received check");
     Ok((reply.outcome.status(), axum::Json(reply)).into_response())
 }
 

@@ -9,6 +9,7 @@ use crate::usecases::Unavailable;
 use crate::usecases::accounts::AuthError;
 use crate::usecases::goals::ResetFailed;
 use crate::usecases::inbound::InboundError;
+use crate::usecases::received::CheckOutcome;
 use crate::usecases::send_request::SendOutcome;
 use crate::usecases::sequence::StartRefusal;
 use crate::usecases::status::StatusError;
@@ -115,6 +116,18 @@ impl HttpStatus for SendOutcome {
             SendOutcome::UnknownContact => StatusCode::NOT_FOUND,
             SendOutcome::Refused | SendOutcome::InProgress => StatusCode::CONFLICT,
             SendOutcome::QueueFull => StatusCode::TOO_MANY_REQUESTS,
+        }
+    }
+}
+
+/// A "has received SMS" check's answer: its outcome's status (the reply tells the code).
+impl HttpStatus for CheckOutcome {
+    fn status(&self) -> StatusCode {
+        match self {
+            CheckOutcome::Answered => StatusCode::OK,
+            CheckOutcome::Invalid => StatusCode::BAD_REQUEST,
+            CheckOutcome::UnknownContact => StatusCode::NOT_FOUND,
+            CheckOutcome::InProgress => StatusCode::CONFLICT,
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod deliver;
 pub mod goals;
 pub mod inbound;
 mod pacing;
+pub mod received;
 mod refusals;
 pub mod send_request;
 pub mod sequence;

@@ -157,6 +157,13 @@ fn as_called(contact_id: &str) -> Vec<Probe> {
         ),
         probe(
             "post",
+            "/crm/{account}/received",
+            keyed("/crm/{account}/received"),
+            Body::Json(json!({"phone": ANN, "type": "transactional", "withinDays": 30})),
+            200,
+        ),
+        probe(
+            "post",
             "/crm/{account}/goals/reset",
             keyed("/crm/{account}/goals/reset"),
             Body::None,
