@@ -18,6 +18,7 @@ use smsflow_tests::poll::{Patience, eventually};
 use smsflow_tests::shape::{Deployment, Shape};
 use smsflow_tests::twilio;
 
+mod received;
 mod sends;
 mod survey;
 mod texts;
@@ -88,6 +89,8 @@ in_both_shapes!(
     survey::stop_mid_run_ends_it_with_the_opt_out_tag,
     texts::texts_are_routed_by_the_four_rules_of_seed_001,
     texts::text_sqs_cannot_carry_as_is_is_still_processed,
+    // On the stack, campaign-send reads the conversation (DynamoDB Query).
+    received::a_received_check_fires_the_goal_each_filter_calls_for,
 );
 
 /// Twilio's magic From number that is always "rate limited" (21611), as an acme number.
