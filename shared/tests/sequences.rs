@@ -34,6 +34,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use smsflow_shared::domain::Timestamp;
+use smsflow_shared::domain::received::MessageWindow;
 use smsflow_shared::domain::sequence::{
     ContactFields, Effect, Event, RunState, RunStatus, Sequence, SequenceFile, advance,
 };
@@ -497,7 +498,8 @@ fn run_flow(path: &Path) -> Vec<String> {
             }
         };
         let now = Timestamp::from_millis(T0 + offset);
-        match advance(&sequence, state.as_ref(), &event, &contact, now) {
+        let sent = MessageWindow::default();
+        match advance(&sequence, state.as_ref(), &event, &contact, &sent, now) {
             Err(e) => {
                 if beat.error.as_deref() != Some(e.to_string().as_str()) {
                     failures.push(format!("{here}: the engine refused: {e}"));

@@ -26,6 +26,14 @@ pub const MAX_WITHIN_DAYS: u32 = 3650;
 /// window held more).
 pub const MESSAGES_READ: usize = 200;
 
+/// A conversation's newest messages in a time window, newest first: what a check reads.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MessageWindow {
+    pub messages: Vec<MessageRecord>,
+    /// False when the window held more messages than were read.
+    pub complete: bool,
+}
+
 /// Which delivery state a message must have reached to count.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -164,24 +172,35 @@ impl ReceivedFilter {
             })
     }
 
-    /// What `messages` (a conversation's newest in the window, newest first; `complete`
-    /// when the window held no more) say at `now`.
-    pub fn tally(
-        &self,
-        messages: &[MessageRecord],
-        complete: bool,
-        now: Timestamp,
-    ) -> ReceivedTally {
+    /// What `read` (a conversation's newest messages in the window) says at `now`.
+    pub fn tally(&self, read: &MessageWindow, now: Timestamp) -> ReceivedTally {
         let since = self.window.since(now);
-        let counted: Vec<&MessageRecord> =
-            messages.iter().filter(|m| self.counts(m, since)).collect();
+        let counted: Vec<&MessageRecord> = read
+            .messages
+            .iter()
+            .filter(|m| self.counts(m, since))
+            .collect();
         ReceivedTally {
             received: !counted.is_empty(),
             count: counted.len(),
-            complete,
+            complete: read.complete,
             last: counted.first().map(|m| LastReceived::of(m)),
         }
     }
+}
+
+/// Where a read that serves every one of `filters` starts at `now`: the earliest of their
+/// windows' starts (`None`: every message; `now` when there are no filters).
+pub fn widest_since(filters: &[&ReceivedFilter], now: Timestamp) -> Option<Timestamp> {
+    if filters.is_empty() {
+        return Some(now);
+    }
+    filters
+        .iter()
+        .map(|f| f.window.since(now))
+        .try_fold(Timestamp::from_millis(i64::MAX), |earliest, since| {
+            since.map(|at| earliest.min(at))
+        })
 }
 
 fn parse_kinds(words: &[&str]) -> Result<Vec<SendKind>, ReceivedFilterError> {

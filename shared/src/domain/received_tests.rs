@@ -180,7 +180,11 @@ fn a_tally_counts_and_names_the_newest() {
         ),
         sent(3, MessageStatus::Sent, None, None),
     ];
-    let tally = filter(&[]).tally(&newest_first, true, now);
+    let read = |complete| MessageWindow {
+        messages: newest_first.to_vec(),
+        complete,
+    };
+    let tally = filter(&[]).tally(&read(true), now);
     assert!(tally.received);
     assert_eq!(tally.count, 2);
     assert!(tally.complete);
@@ -188,7 +192,7 @@ fn a_tally_counts_and_names_the_newest() {
     assert_eq!(last.message_id, newest_first[1].id);
     assert_eq!(last.kind, Some(SendKind::Bulk));
 
-    let none = filter(&[("since", "2024-05-09")]).tally(&newest_first, false, now);
+    let none = filter(&[("since", "2024-05-09")]).tally(&read(false), now);
     assert_eq!(
         (none.received, none.count, none.complete),
         (false, 0, false)

@@ -139,7 +139,7 @@ async fn answer(
         .messages_since(&account.id, &phone, since, MESSAGES_READ)
         .await
         .map_err(|e| Unavailable(format!("cannot read the conversation: {e}")))?;
-    let tally = check.filter.tally(&window.messages, window.complete, now);
+    let tally = check.filter.tally(&window, now);
     let goal = check.goal(tally.received).clone();
     if let Some(contact_id) = &contact_id {
         // The same job id for a handler that takes over from one that died: one goal.

@@ -20,7 +20,9 @@
 use std::collections::BTreeMap;
 
 use super::fields::ContactField;
+use crate::domain::Timestamp;
 use crate::domain::keywords;
+use crate::domain::received::{MessageWindow, ReceivedFilter};
 
 /// A word or phrase of `equals_any`, with its wildcards.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -189,22 +191,42 @@ pub enum Test {
     EqualsAny(Vec<Pattern>),
     LessThan(Operand),
     GreaterThan(Operand),
-    Between { lower: Bound, upper: Bound },
+    Between {
+        lower: Bound,
+        upper: Bound,
+    },
+    /// The contact has received SMS that pass the filter, whatever the reply.
+    HasReceived(ReceivedFilter),
+}
+
+/// What a condition looks at besides the reply.
+#[derive(Debug, Clone, Copy)]
+pub struct Facts<'a> {
+    /// The contact's fields, keyed by merge name (`Contact._Budget`).
+    pub contact: &'a BTreeMap<String, String>,
+    /// The conversation's newest messages in the widest window the step's `has_received`
+    /// conditions look at (none read when no condition does).
+    pub sent: &'a MessageWindow,
+    pub now: Timestamp,
 }
 
 impl Test {
-    /// Whether `reply` passes, with field-valued bounds read from `contact` (a snapshot
-    /// keyed by merge name, `Contact._Budget`).
-    pub fn matches(&self, reply: &str, contact: &BTreeMap<String, String>) -> bool {
-        if let Test::EqualsAny(patterns) = self {
-            let reply = normalise_answer(reply);
-            return patterns.iter().any(|p| p.matches_normalised(&reply));
+    /// Whether `reply` passes, with field-valued bounds read from the contact's fields.
+    pub fn matches(&self, reply: &str, facts: &Facts<'_>) -> bool {
+        let contact = facts.contact;
+        match self {
+            Test::EqualsAny(patterns) => {
+                let reply = normalise_answer(reply);
+                return patterns.iter().any(|p| p.matches_normalised(&reply));
+            }
+            Test::HasReceived(filter) => return filter.tally(facts.sent, facts.now).received,
+            _ => {}
         }
         let Some(n) = read_number(reply) else {
             return false;
         };
         match self {
-            Test::EqualsAny(_) => false,
+            Test::EqualsAny(_) | Test::HasReceived(_) => false,
             Test::LessThan(op) => op.value(contact).is_some_and(|v| n < v),
             Test::GreaterThan(op) => op.value(contact).is_some_and(|v| n > v),
             Test::Between { lower, upper } => {
@@ -465,7 +487,12 @@ mod tests {
             ),
         ];
         for (name, test, reply, want) in cases {
-            assert_eq!(test.matches(reply, &contact), want, "{name}");
+            let facts = Facts {
+                contact: &contact,
+                sent: &MessageWindow::default(),
+                now: Timestamp::from_millis(0),
+            };
+            assert_eq!(test.matches(reply, &facts), want, "{name}");
         }
     }
 }

@@ -8,6 +8,7 @@ use super::fields::{ContactField, CustomField};
 use super::file::{SequenceFile, StartMode};
 use super::problem::Problem;
 use crate::domain::account::AccountId;
+use crate::domain::received::ReceivedFilter;
 
 /// The name of the pre-made e-mail step (`collect_email_first`).
 pub const COLLECT_EMAIL_STEP: &str = "collect-email";
@@ -182,6 +183,21 @@ impl Sequence {
         self.steps.iter().find(|s| s.name == name)
     }
 
+    /// The `has_received` filters of the conditions of the step named `name`: what a reply
+    /// there needs read from the conversation (nothing when it has none).
+    pub fn received_filters(&self, name: &str) -> Vec<&ReceivedFilter> {
+        let Some(Next::Decide { conditions, .. }) = self.step(name).map(Step::next) else {
+            return Vec::new();
+        };
+        conditions
+            .iter()
+            .filter_map(|c| match &c.test {
+                Test::HasReceived(filter) => Some(filter),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Where a run begins unless told otherwise.
     pub fn first_step(&self) -> &Step {
         // Validation refuses a sequence without steps; the e-mail step alone counts.
@@ -250,7 +266,7 @@ fn operand_fields(test: &Test) -> Vec<ContactField> {
         Operand::Number(_) => None,
     };
     match test {
-        Test::EqualsAny(_) => Vec::new(),
+        Test::EqualsAny(_) | Test::HasReceived(_) => Vec::new(),
         Test::LessThan(op) | Test::GreaterThan(op) => field(op).into_iter().collect(),
         Test::Between { lower, upper } => field(&lower.operand)
             .into_iter()

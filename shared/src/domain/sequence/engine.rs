@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::conditions::Goto;
+use super::conditions::{Facts, Goto};
 use super::definition::{COLLECT_EMAIL_STEP, EMAIL_FIELD, Next, Sequence, Step};
 use super::fields::{ContactField, CustomField};
 use crate::domain::email::EmailAddress;
 use crate::domain::merge;
+use crate::domain::received::MessageWindow;
 use crate::domain::time::Timestamp;
 
 /// A run ends this long after its last activity (its start or a reply).
@@ -188,12 +189,15 @@ pub enum EngineError {
 /// Applies `event` to the run `state` (`None`: the contact has no run of this sequence).
 ///
 /// `contact` is the contact's fields at the time of the event; messages are rendered from
-/// it, updated with the fields this same event saves. `now` stamps the activity.
+/// it, updated with the fields this same event saves. `sent` is what the current step's
+/// `has_received` conditions look at ([`Sequence::received_filters`]; empty when
+/// none does). `now` stamps the activity.
 pub fn advance(
     sequence: &Sequence,
     state: Option<&RunState>,
     event: &Event,
     contact: &ContactFields,
+    sent: &MessageWindow,
     now: Timestamp,
 ) -> Result<Transition, EngineError> {
     if let Event::Start {
@@ -202,12 +206,13 @@ pub fn advance(
     } = event
     {
         refuse_active_run(state, now)?;
+        let at = Moment { sent, now };
         return start(
             sequence,
             at_step.as_deref(),
             trigger_sid.as_deref(),
             contact,
-            now,
+            at,
         );
     }
     let state = state.ok_or(EngineError::NotStarted)?;
@@ -216,6 +221,8 @@ pub fn advance(
         state: state.clone(),
         effects: Vec::new(),
         contact: contact.clone(),
+        sent,
+        now,
     };
     let Some(step) = state.current_step() else {
         // A finished run takes no more events.
@@ -247,13 +254,20 @@ fn refuse_active_run(state: Option<&RunState>, now: Timestamp) -> Result<(), Eng
     Ok(())
 }
 
+/// When an event is applied: what was sent to the contact, and the time.
+struct Moment<'a> {
+    sent: &'a MessageWindow,
+    now: Timestamp,
+}
+
 fn start(
     sequence: &Sequence,
     at_step: Option<&str>,
     trigger_sid: Option<&str>,
     contact: &ContactFields,
-    now: Timestamp,
+    at: Moment<'_>,
 ) -> Result<Transition, EngineError> {
+    let Moment { sent, now } = at;
     let step = match at_step {
         Some(name) => sequence
             .step(name.trim())
@@ -274,6 +288,8 @@ fn start(
         },
         effects: Vec::new(),
         contact: contact.clone(),
+        sent,
+        now,
     };
     if let Some(sid) = trigger_sid {
         run.state.remember(sid);
@@ -312,6 +328,9 @@ struct Run<'a> {
     effects: Vec<Effect>,
     /// The snapshot, updated with what this event saves.
     contact: ContactFields,
+    /// What `has_received` conditions look at.
+    sent: &'a MessageWindow,
+    now: Timestamp,
 }
 
 impl Run<'_> {
@@ -485,6 +504,14 @@ impl Run<'_> {
         self.effects.push(effect);
     }
 
+    fn facts(&self) -> Facts<'_> {
+        Facts {
+            contact: &self.contact,
+            sent: self.sent,
+            now: self.now,
+        }
+    }
+
     fn decide(&self, step: &Step, body: &str) -> (Option<String>, Goto) {
         match step.next() {
             Next::Goto(goto) => (None, goto.clone()),
@@ -494,7 +521,7 @@ impl Run<'_> {
                 fallback_tag,
             } => conditions
                 .iter()
-                .find(|c| c.test.matches(body, &self.contact))
+                .find(|c| c.test.matches(body, &self.facts()))
                 .map(|c| (c.tag.clone(), c.goto.clone()))
                 .unwrap_or_else(|| (fallback_tag.clone(), fallback.clone())),
         }

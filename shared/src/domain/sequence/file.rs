@@ -164,8 +164,8 @@ pub struct DecideFile {
     pub fallback_tag: Option<String>,
 }
 
-/// One condition: exactly one test (`equals_any`, `less_than`, `greater_than` or
-/// `between`), an optional tag and where to go.
+/// One condition: exactly one test (`equals_any`, `less_than`, `greater_than`, `between`
+/// or `has_received`), an optional tag and where to go.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(transform = exactly_one_test)]
@@ -184,11 +184,52 @@ pub struct ConditionFile {
     /// Matches when the number in the reply lies between two bounds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub between: Option<BetweenFile>,
+    /// Matches, whatever the reply, when the contact has received SMS that pass these
+    /// filters (README "Has received SMS"); `{}` matches any SMS sent to them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub has_received: Option<HasReceivedFile>,
     /// Tag to apply when the condition matches.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tag: Option<String>,
     /// The step to go to when the condition matches, or `finish`.
     pub goto: String,
+}
+
+/// The filters of a `has_received` condition, as for `POST /crm/{account}/received`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HasReceivedFile {
+    /// Message types that count: `bulk`, `transactional`, `alert` (default any).
+    #[serde(default, rename = "type", skip_serializing_if = "Vec::is_empty")]
+    #[serde(deserialize_with = "one_or_many")]
+    pub kinds: Vec<String>,
+    /// The campaign label that counts (ignoring case); a sequence's messages carry
+    /// `sequence:<name>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campaign: Option<String>,
+    /// `sent` (default: sent, delivered or read) or `delivered` (delivered or read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// Only messages since this day (`2024-05-01`, from 00:00 UTC) or RFC 3339 time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
+    /// Only messages of the last N days (1 to 3650); not with `since`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub within_days: Option<u32>,
+}
+
+/// A word or a list of words.
+fn one_or_many<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(deserializer)? {
+        OneOrMany::One(word) => vec![word],
+        OneOrMany::Many(words) => words,
+    })
 }
 
 /// Two bounds, each with its own inequality: exactly one of `above` (>) or `at_least`
@@ -226,7 +267,14 @@ pub enum NumberOrField {
 }
 
 fn exactly_one_test(schema: &mut schemars::Schema) {
-    let one_of: Vec<serde_json::Value> = ["equals_any", "less_than", "greater_than", "between"]
+    let tests = [
+        "equals_any",
+        "less_than",
+        "greater_than",
+        "between",
+        "has_received",
+    ];
+    let one_of: Vec<serde_json::Value> = tests
         .iter()
         .map(|k| serde_json::json!({ "required": [k] }))
         .collect();

@@ -124,8 +124,8 @@ pub enum ProblemKind {
     #[error("a step with await_reply: false ends the run, so it cannot have {setting}")]
     ClosingStepWith { setting: &'static str },
     #[error(
-        "condition {condition} needs exactly one test (equals_any, less_than, greater_than \
-         or between); it has {found}"
+        "condition {condition} needs exactly one test (equals_any, less_than, greater_than, \
+         between or has_received); it has {found}"
     )]
     ConditionTests { condition: usize, found: usize },
     #[error("condition {condition}: equals_any needs at least one word or phrase")]
@@ -141,6 +141,11 @@ pub enum ProblemKind {
     BadField {
         condition: usize,
         reason: FieldError,
+    },
+    #[error("condition {condition}: has_received: {reason}")]
+    BadReceivedFilter {
+        condition: usize,
+        reason: crate::domain::received::ReceivedFilterError,
     },
     #[error("condition {condition}: between needs {need}")]
     BetweenBounds {

@@ -120,13 +120,7 @@ pub trait ConversationIndex: Send + Sync {
     ) -> StoreResult<Vec<ConversationSummary>>;
 }
 
-/// A conversation's newest messages in a time window, newest first.
-#[derive(Debug, Clone, PartialEq)]
-pub struct MessageWindow {
-    pub messages: Vec<MessageRecord>,
-    /// False when the window held more messages than were read.
-    pub complete: bool,
-}
+pub use crate::domain::received::MessageWindow;
 
 /// How long a send can wait between its id being made (when it is requested) and its
 /// message being stored (when it is sent): quiet hours hold bulk messages overnight and

@@ -8,8 +8,9 @@ use super::starts::{RunStart, begin};
 use crate::app::App;
 use crate::domain::SessionId;
 use crate::domain::keywords::KeywordClass;
-use crate::domain::sequence::{Effect, Event, Sequence, advance};
-use crate::domain::{Account, AccountId, PhoneNumber};
+use crate::domain::received::{MESSAGES_READ, MessageWindow, widest_since};
+use crate::domain::sequence::{Effect, Event, RunState, Sequence, advance};
+use crate::domain::{Account, AccountId, PhoneNumber, Timestamp};
 use crate::jobs::InboundText;
 use crate::ports::{Contact, SessionRecord};
 use crate::ports::{SequenceStore, SessionStore};
@@ -193,7 +194,8 @@ async fn apply_event(
     };
     let now = app.clock.now();
     let snapshot = contact_fields(&sequence, contact, Some(&session.run));
-    let transition = match advance(&sequence, Some(&session.run), &event, &snapshot, now) {
+    let sent = sent_for_conditions(app, account, phone, &sequence, &session.run, now).await?;
+    let transition = match advance(&sequence, Some(&session.run), &event, &snapshot, &sent, now) {
         Ok(transition) => transition,
         Err(e) => {
             tracing::error!(account = %account.id, error = %e, "the run cannot take the event; it ends");
@@ -223,6 +225,31 @@ async fn apply_event(
         "sequence run advanced"
     );
     Ok(RunAdvance::Applied)
+}
+
+/// What the `has_received` conditions of the step the run waits at look at: the
+/// conversation's newest messages in their widest window, in one bounded read; nothing is
+/// read when the step has none.
+async fn sent_for_conditions(
+    app: &App,
+    account: &Account,
+    phone: &PhoneNumber,
+    sequence: &Sequence,
+    run: &RunState,
+    now: Timestamp,
+) -> Result<MessageWindow, String> {
+    let filters = run
+        .current_step()
+        .map(|step| sequence.received_filters(step))
+        .unwrap_or_default();
+    if filters.is_empty() {
+        return Ok(MessageWindow::default());
+    }
+    let since = widest_since(&filters, now);
+    app.store
+        .messages_since(&account.id, phone, since, MESSAGES_READ)
+        .await
+        .map_err(|e| format!("cannot read the conversation for has_received: {e}"))
 }
 
 /// The address the run just saved, on the cached contact too: its `SetEmail` job writes

@@ -10,6 +10,7 @@ use super::runs::{
     AppliedEvent, RunSession, RunTarget, carry_out, contact_fields, decode_session, encode_session,
 };
 use crate::app::App;
+use crate::domain::received::MessageWindow;
 use crate::domain::sequence::{ContactField, Effect, EngineError, Event, Sequence, advance};
 use crate::domain::{Account, AccountId, PhoneNumber, Timestamp};
 use crate::domain::{ContactId, IdempotencyKey, SessionId};
@@ -367,7 +368,14 @@ fn first_state(
         at_step: start.at_step.clone(),
         trigger_sid: start.trigger_sid.clone(),
     };
-    let transition = match advance(sequence, None, &event, &snapshot, now) {
+    let transition = match advance(
+        sequence,
+        None,
+        &event,
+        &snapshot,
+        &MessageWindow::default(),
+        now,
+    ) {
         Ok(transition) => transition,
         Err(EngineError::UnknownStep(step)) => {
             return Ok(Err(StartRefusal::UnknownStep {

@@ -91,6 +91,8 @@ in_both_shapes!(
     texts::text_sqs_cannot_carry_as_is_is_still_processed,
     // On the stack, campaign-send reads the conversation (DynamoDB Query).
     received::a_received_check_fires_the_goal_each_filter_calls_for,
+    // On the stack, the automation worker reads the conversation (DynamoDB Query).
+    received::a_sequence_branches_on_what_the_contact_has_received,
 );
 
 /// Twilio's magic From number that is always "rate limited" (21611), as an acme number.

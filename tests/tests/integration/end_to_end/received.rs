@@ -99,3 +99,72 @@ pub(super) async fn a_received_check_fires_the_goal_each_filter_calls_for(d: &De
         "{bad}"
     );
 }
+
+/// A sequence that answers a reply by what the contact was sent before.
+const OFFER: &str = "account: acme
+name: offer
+start: keyword
+keywords: [OFFER]
+sender: '+19523142318'
+collect_email_first: false
+steps:
+  - name: ask
+    message: Hi ~Contact.FirstName|there~! Reply with anything for our offer.
+    next:
+      conditions:
+        - has_received: { type: transactional, campaign: spring, within_days: 30 }
+          goto: again
+      fallback: new
+  - name: again
+    message: You already have the spring deal.
+    await_reply: false
+  - name: new
+    message: Here is the spring deal.
+    await_reply: false
+";
+
+pub(super) async fn a_sequence_branches_on_what_the_contact_has_received(d: &Deployment) {
+    d.apply_sequence(OFFER).await;
+    let ben = crm_contact(d, "Ben", BEN).await;
+    crm_contact(d, "Ann", ANN).await;
+    let spring = [
+        ("contactId", ben.as_str()),
+        ("message", "Spring sale: 20% off."),
+        ("type", "transactional"),
+        ("campaign", "spring"),
+    ];
+    let (status, answer) = send(d, &spring).await;
+    assert_eq!(status, 202, "{answer}");
+    goals_including(d, &ben, &["GoodNumber"]).await;
+    // (who texts, their texts' SIDs, what they are told last)
+    let cases = [
+        (
+            BEN,
+            [
+                "SM0000000000000000000000000000b001",
+                "SM0000000000000000000000000000b002",
+            ],
+            "You already have the spring deal.",
+        ),
+        (
+            ANN,
+            [
+                "SM0000000000000000000000000000a001",
+                "SM0000000000000000000000000000a002",
+            ],
+            "Here is the spring deal.",
+        ),
+    ];
+    for (phone, [keyword_sid, reply_sid], last) in cases {
+        let before = sent_to_after_a_pause(d, phone).await.len();
+        text(d, phone, keyword_sid, "OFFER").await;
+        sent_to(d, phone, before + 1).await;
+        text(d, phone, reply_sid, "ok").await;
+        let sent = sent_to(d, phone, before + 2).await;
+        assert_eq!(
+            sent.last().map(String::as_str),
+            Some(last),
+            "{phone}: {sent:?}"
+        );
+    }
+}

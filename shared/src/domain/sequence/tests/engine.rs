@@ -3,6 +3,10 @@
 use std::collections::BTreeMap;
 
 use super::*;
+use crate::domain::MessageRecord;
+use crate::domain::account::AccountId;
+use crate::domain::consent::SendKind;
+use crate::domain::received::MessageWindow;
 use crate::domain::time::Timestamp;
 
 const T0: i64 = 1_700_000_000_000;
@@ -25,7 +29,8 @@ fn advance_at(
     event: &Event,
     minutes: i64,
 ) -> Result<Transition, EngineError> {
-    advance(seq, state, event, &ContactFields::new(), at(minutes))
+    let sent = MessageWindow::default();
+    advance(seq, state, event, &ContactFields::new(), &sent, at(minutes))
 }
 
 fn start_event(at_step: Option<&str>) -> Event {
@@ -170,4 +175,89 @@ fn note_lines_show_media() {
     );
     // A picture alone saves nothing.
     assert_eq!(replied.state.answers, BTreeMap::new());
+}
+
+/// A message sent to the contact `days` before T0, as the store keeps it.
+fn sent_before(days: i64, kind: SendKind, campaign: &str) -> MessageRecord {
+    let at = Timestamp::from_millis(T0 - days * 24 * 3600 * 1000);
+    MessageRecord {
+        id: crate::domain::MessageId::new(format!("01J{days:023}")),
+        account: AccountId::parse("acme").expect("valid id"),
+        contact_phone: crate::domain::PhoneNumber::parse_e164("+14155550101").expect("valid"),
+        our_sender: "+14155550100".into(),
+        direction: crate::domain::Direction::Outbound,
+        body: "Spring sale".into(),
+        media_urls: vec![],
+        status: crate::domain::MessageStatus::Delivered,
+        provider_sid: None,
+        error_code: None,
+        user_id: None,
+        campaign: Some(campaign.into()),
+        kind: Some(kind),
+        contact_id: None,
+        created_at: at,
+        updated_at: at,
+        routing: None,
+    }
+}
+
+#[test]
+fn has_received_branches_on_what_was_sent_whatever_the_reply() {
+    let seq = load(&with_steps(
+        "  - name: a
+    message: Hi
+    next:
+      conditions:
+        - has_received: { type: bulk, campaign: spring, within_days: 30 }
+          tag: Saw the sale
+          goto: b
+      fallback: c
+  - name: b
+    message: You saw our sale
+    next: finish
+  - name: c
+    message: Hello again
+    next: finish
+",
+    ))
+    .expect("valid");
+    assert_eq!(seq.received_filters("a").len(), 1);
+    assert!(seq.received_filters("b").is_empty());
+    let started = advance_at(&seq, None, &start_event(None), 0).expect("start");
+    // (what the contact was sent, the step the reply leads to)
+    let cases = [
+        (
+            vec![sent_before(3, SendKind::Bulk, "Spring")],
+            "You saw our sale",
+        ),
+        (
+            vec![sent_before(31, SendKind::Bulk, "spring")],
+            "Hello again",
+        ),
+        (
+            vec![sent_before(3, SendKind::Transactional, "spring")],
+            "Hello again",
+        ),
+        (vec![], "Hello again"),
+    ];
+    for (messages, want) in cases {
+        let sent = MessageWindow {
+            messages,
+            complete: true,
+        };
+        let replied = advance(
+            &seq,
+            Some(&started.state),
+            &reply("SM1", "ok"),
+            &ContactFields::new(),
+            &sent,
+            at(1),
+        )
+        .expect("reply");
+        let said = replied.effects.iter().find_map(|e| match e {
+            Effect::SendMessage { body, .. } => Some(body.as_str()),
+            _ => None,
+        });
+        assert_eq!(said, Some(want), "{:?}", sent.messages);
+    }
 }

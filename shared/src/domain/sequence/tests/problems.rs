@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::domain::merge::MergeError;
+use crate::domain::received::ReceivedFilterError;
 use crate::domain::send_content::ContentError;
 
 #[test]
@@ -233,6 +234,32 @@ fn refuses_each_kind_of_problem() {
                     ProblemKind::ConditionTests {
                         condition: 2,
                         found: 2,
+                    },
+                ),
+            ],
+        ),
+        (
+            "has_received filters it cannot read",
+            a_decides(
+                "        - has_received: { type: promo }
+          goto: finish
+        - has_received: { since: '2024-05-01', within_days: 3 }
+          goto: finish
+",
+            ),
+            vec![
+                problem(
+                    a,
+                    ProblemKind::BadReceivedFilter {
+                        condition: 1,
+                        reason: ReceivedFilterError::UnknownKind("promo".into()),
+                    },
+                ),
+                problem(
+                    a,
+                    ProblemKind::BadReceivedFilter {
+                        condition: 2,
+                        reason: ReceivedFilterError::TwoWindows,
                     },
                 ),
             ],

@@ -2,9 +2,10 @@
 
 use super::super::conditions::{Bound, Operand, Pattern, Test};
 use super::super::fields::ContactField;
-use super::super::file::{BetweenFile, ConditionFile, NumberOrField};
+use super::super::file::{BetweenFile, ConditionFile, HasReceivedFile, NumberOrField};
 use super::super::problem::ProblemKind;
 use super::Validator;
+use crate::domain::received::{FilterWords, ReceivedFilter};
 
 /// The two keys of one side of a `between` (exactly one must be given) and what to say
 /// when that is not so.
@@ -31,9 +32,35 @@ impl Validator {
         if let Some(value) = &c.greater_than {
             return self.operand(at, condition, value).map(Test::GreaterThan);
         }
+        if let Some(filters) = &c.has_received {
+            return self.has_received(at, condition, filters);
+        }
         c.between
             .as_ref()
             .and_then(|b| self.between(at, condition, b))
+    }
+
+    fn has_received(
+        &mut self,
+        at: Option<&str>,
+        condition: usize,
+        filters: &HasReceivedFile,
+    ) -> Option<Test> {
+        let within_days = filters.within_days.map(|n| n.to_string());
+        let words = FilterWords {
+            kinds: filters.kinds.iter().map(String::as_str).collect(),
+            campaign: filters.campaign.as_deref(),
+            status: filters.status.as_deref(),
+            since: filters.since.as_deref(),
+            within_days: within_days.as_deref(),
+        };
+        match ReceivedFilter::parse(&words) {
+            Ok(filter) => Some(Test::HasReceived(filter)),
+            Err(reason) => {
+                self.problem(at, ProblemKind::BadReceivedFilter { condition, reason });
+                None
+            }
+        }
     }
 
     fn equals_any(&mut self, at: Option<&str>, condition: usize, words: &[String]) -> Option<Test> {

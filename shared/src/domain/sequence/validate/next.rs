@@ -92,6 +92,7 @@ impl Validator {
             c.less_than.is_some(),
             c.greater_than.is_some(),
             c.between.is_some(),
+            c.has_received.is_some(),
         ]
         .iter()
         .filter(|present| **present)
