@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use aws_lambda_events::sqs::SqsEvent;
 use axum::Router;
-use serde_json::Value;
+use serde_json::{Value, json};
 use smsflow_shared::domain::Account;
 use smsflow_shared::domain::{MessageId, MessageSid};
 use smsflow_shared::handlers::{consumer, http};
@@ -104,6 +104,42 @@ async fn campaign_send_event_queues_one_send() {
     .await;
     assert_eq!((status, &again["message_id"]), (202, &body["message_id"]));
     assert_eq!(again["repeated"], true);
+}
+
+/// The fixture's "has received SMS" check for contact 1, who was sent nothing: answered
+/// `received: false` with `NotReceivedSMS` queued; Lambda's retry of the event gets the
+/// same answer and queues nothing more.
+#[tokio::test]
+async fn received_check_event_answers_and_queues_one_goal() {
+    use smsflow_shared::jobs::{AutomationEnvelope, AutomationJob};
+
+    let rt = runtime().await;
+    acme_with_jane(&rt).await;
+    let event = include_str!("../../../events/function-url-crm-received.json");
+    let router = || http::with_fallback(http::campaign_send(rt.app.clone()));
+    let (status, body) = call(router(), event).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (&body["received"], &body["count"], &body["goal"]),
+        (&json!(false), &json!(0), &json!("NotReceivedSMS")),
+        "{body}"
+    );
+    let (status, again) = call(router(), event).await;
+    assert_eq!((status, &again["repeated"]), (200, &json!(true)), "{again}");
+    let queued = drain(rt.queue.as_ref(), QueueName::Automation, Drain::Hide).await;
+    let goals: Vec<String> = queued
+        .iter()
+        .filter_map(|m| serde_json::from_str::<AutomationEnvelope>(&m.body).ok())
+        .filter_map(|envelope| match envelope.job {
+            AutomationJob::AchieveGoal {
+                call_name,
+                contact_id,
+                ..
+            } => Some(format!("{call_name} for {contact_id}")),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(goals, ["NotReceivedSMS for 1"]);
 }
 
 /// The fixture's CRM start of `appointment` (the example sequence) at `ask-day` for
