@@ -141,6 +141,11 @@ async fn a_repeated_key_is_refused_on_every_crm_route() {
             "phone=%2B14155552690&message=hi",
         ),
         (
+            "received check",
+            format!("/crm/acme/received?{twice}"),
+            "contactId=1",
+        ),
+        (
             "goals reset",
             "/crm/acme/goals/reset?key=a&key=b".to_string(),
             "",
