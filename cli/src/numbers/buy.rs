@@ -6,7 +6,7 @@
 use clap::Args;
 use serde::Serialize;
 use smsflow_shared::adapters::twilio::numbers::{OwnedNumber, Purchase, PurchaseTarget};
-use smsflow_shared::domain::{AccountId, SenderKind};
+use smsflow_shared::domain::{Account, AccountId, SenderKind};
 
 use super::twilio::{
     Session, TwilioFlags, WebhookFlags, credentials, refuse_if_taken, twilio_error,
@@ -82,31 +82,12 @@ pub async fn run(args: BuyArgs, out: Output) -> CliResult {
     let kind = args.kind.unwrap_or(SenderKind::LongCode);
     // Checked now, so that nothing typed wrong is found after the purchase.
     NewNumber::checked(kind, &args.backup_email, args.segments_per_second)?;
+    checked_sid("--address-sid", "AD", args.address_sid.as_deref())?;
+    checked_sid("--bundle-sid", "BU", args.bundle_sid.as_deref())?;
     let session = Session::open(&args.at, &args.twilio, &args.webhook).await?;
     let account = session.account(&id).await?;
     let sms_url = session.inbound_url()?.to_string();
-    let target = match (
-        args.positional.as_ref().or(args.number.as_ref()),
-        args.area_code,
-    ) {
-        (Some(text), _) => {
-            let number = account.parse_phone(text)?;
-            if account.number(&number).is_some() {
-                return Err(CliError::invalid(format!(
-                    "account {id} already has number {number}"
-                )));
-            }
-            refuse_if_taken(&*session.store, &id, &number).await?;
-            PurchaseTarget::Number(number)
-        }
-        (None, Some(code)) if (200..=999).contains(&code) => PurchaseTarget::AreaCode(code),
-        (None, code) => {
-            return Err(CliError::invalid(format!(
-                "--area-code {} is not a three-digit US or Canadian area code",
-                code.unwrap_or_default()
-            )));
-        }
-    };
+    let target = purchase_target(&session, &account, &args).await?;
     let purchase = Purchase {
         target,
         sms_url: sms_url.clone(),
@@ -141,6 +122,35 @@ pub async fn run(args: BuyArgs, out: Output) -> CliResult {
             kind_name(kind)
         );
     })
+}
+
+/// The number typed, or the area code, checked against the account and the store.
+async fn purchase_target(
+    session: &Session,
+    account: &Account,
+    args: &BuyArgs,
+) -> CliResult<PurchaseTarget> {
+    let id = &account.id;
+    match (
+        args.positional.as_ref().or(args.number.as_ref()),
+        args.area_code,
+    ) {
+        (Some(text), _) => {
+            let number = account.parse_phone(text)?;
+            if account.number(&number).is_some() {
+                return Err(CliError::invalid(format!(
+                    "account {id} already has number {number}"
+                )));
+            }
+            refuse_if_taken(&*session.store, id, &number).await?;
+            Ok(PurchaseTarget::Number(number))
+        }
+        (None, Some(code)) if (200..=999).contains(&code) => Ok(PurchaseTarget::AreaCode(code)),
+        (None, code) => Err(CliError::invalid(format!(
+            "--area-code {} is not a three-digit US or Canadian area code",
+            code.unwrap_or_default()
+        ))),
+    }
 }
 
 /// A purchase whose number could not be added to the account: the SID, the number and
@@ -179,6 +189,18 @@ fn not_stored(
     ))
 }
 
+/// A Twilio SID as Twilio issues them: the prefix, then 32 hex digits.
+fn checked_sid(flag: &str, prefix: &str, sid: Option<&str>) -> CliResult {
+    let Some(sid) = sid else { return Ok(()) };
+    let hex = sid.strip_prefix(prefix).unwrap_or_default();
+    if hex.len() == 32 && hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Ok(());
+    }
+    Err(CliError::invalid(format!(
+        "{flag} '{sid}' is not a Twilio SID ({prefix} and 32 hex digits)"
+    )))
+}
+
 /// What Twilio says the number is, else the North American toll-free codes.
 fn kind_of(owned: &OwnedNumber) -> SenderKind {
     let twilio_says_toll_free = owned
@@ -212,6 +234,23 @@ fn kind_name(kind: SenderKind) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sids_are_checked_before_the_purchase() {
+        let good = format!("AD{}", "0a".repeat(16));
+        assert!(checked_sid("--address-sid", "AD", Some(&good)).is_ok());
+        assert!(checked_sid("--address-sid", "AD", None).is_ok());
+        for bad in [
+            "AD123",
+            "BU0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a",
+            "ADzz0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a",
+        ] {
+            assert!(
+                checked_sid("--address-sid", "AD", Some(bad)).is_err(),
+                "{bad}"
+            );
+        }
+    }
 
     #[test]
     fn the_kind_follows_twilio_then_the_toll_free_codes() {

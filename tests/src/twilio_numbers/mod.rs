@@ -146,6 +146,11 @@ impl TwilioNumbersMock {
         sid
     }
 
+    /// Takes `number` from Twilio account `account_sid` (released, or moved elsewhere).
+    pub fn disown(&self, account_sid: &str, number: &str) {
+        (self.state().owned).retain(|o| !(o.account_sid == account_sid && o.number == number));
+    }
+
     /// The numbers Twilio account `account_sid` owns.
     pub fn owned_by(&self, account_sid: &str) -> Vec<Owned> {
         (self.state().owned.iter())
