@@ -60,7 +60,11 @@ impl Session {
         let inbound_url = match &webhook.webhook_url {
             Some(url) => checked_url(url),
             None => deployed_url.map_err(|e| {
-                e.with_hint("pass --webhook-url URL (this deployment's /twilio/inbound URL)")
+                let hint = match &e.hint {
+                    Some(hint) => format!("{hint}; or pass --webhook-url URL"),
+                    None => "pass --webhook-url URL (this deployment's /twilio/inbound URL)".into(),
+                };
+                e.with_hint(hint)
             }),
         };
         let twilio = TwilioNumbers::connect(twilio.twilio_api_url.as_deref())
