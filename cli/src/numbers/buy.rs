@@ -5,7 +5,9 @@
 
 use clap::Args;
 use serde::Serialize;
-use smsflow_shared::adapters::twilio::numbers::{OwnedNumber, Purchase, PurchaseTarget};
+use smsflow_shared::adapters::twilio::numbers::{
+    NumbersError, OwnedNumber, Purchase, PurchaseTarget,
+};
 use smsflow_shared::domain::{Account, AccountId, SenderKind};
 
 use super::twilio::{
@@ -97,7 +99,7 @@ pub async fn run(args: BuyArgs, out: Output) -> CliResult {
     let owned = (session.twilio)
         .buy(credentials(&account), &purchase)
         .await
-        .map_err(twilio_error)?;
+        .map_err(|e| purchase_failed(e, &purchase, &args))?;
     let kind = args.kind.unwrap_or_else(|| kind_of(&owned));
     let new = NewNumber::checked(kind, &args.backup_email, args.segments_per_second)?;
     if let Err(e) = add_to_account(&*session.store, &args.at, &id, &owned.phone_number, new).await {
@@ -150,6 +152,32 @@ async fn purchase_target(
             "--area-code {} is not a three-digit US or Canadian area code",
             code.unwrap_or_default()
         ))),
+    }
+}
+
+/// Twilio's error; when no answer came, the purchase may have happened: how to find out.
+fn purchase_failed(e: NumbersError, purchase: &Purchase, args: &BuyArgs) -> CliError {
+    let unanswered = matches!(e, NumbersError::NoAnswer(_));
+    let error = twilio_error(e);
+    match (&purchase.target, unanswered) {
+        (PurchaseTarget::Number(number), true) => error.with_hint(format!(
+            "Twilio may have sold it: {} adds it if it did (and says it is not in the Twilio \
+             account if it did not)",
+            hints::command(&[
+                "numbers",
+                "wire",
+                "--account",
+                args.account.as_str(),
+                number.as_str(),
+                "--backup-email",
+                args.backup_email.as_str(),
+            ])
+        )),
+        (PurchaseTarget::AreaCode(_), true) => error.with_hint(
+            "Twilio may have sold one: look in its console (Phone Numbers > Active numbers) \
+             before buying again",
+        ),
+        _ => error,
     }
 }
 
