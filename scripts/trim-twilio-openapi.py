@@ -3,10 +3,10 @@
 spec/json/twilio_api_v2010.json) that `smsflow numbers` calls: the operations below, the
 component schemas they reference (transitively), the security scheme, info and servers.
 The Twilio mock of the tests validates every request against it
-(tests/src/twilio_numbers/openapi.rs), so CI needs no copy of the whole 1.9 MB file.
+(stack/src/twilio_numbers/openapi.rs), so CI needs no copy of the whole 1.9 MB file.
 
     python3 scripts/trim-twilio-openapi.py SPEC.json [OUT.json]
-    (default OUT: tests/fixtures/twilio/twilio_api_v2010.numbers.json)
+    (default OUT: stack/fixtures/twilio/twilio_api_v2010.numbers.json)
 
 Run it again on a newer spec to follow Twilio's changes; the output is sorted and stable.
 """
@@ -24,7 +24,7 @@ OPERATIONS = {
     f"{ACCOUNT}/IncomingPhoneNumbers.json": ["get", "post"],
     f"{ACCOUNT}/IncomingPhoneNumbers/{{Sid}}.json": ["get", "post", "delete"],
 }
-DEFAULT_OUT = "tests/fixtures/twilio/twilio_api_v2010.numbers.json"
+DEFAULT_OUT = "stack/fixtures/twilio/twilio_api_v2010.numbers.json"
 PREFIX = "#/components/schemas/"
 
 

@@ -18,4 +18,5 @@ pub mod runtime;
 pub mod shape;
 pub mod stores;
 pub mod twilio;
-pub mod twilio_numbers;
+/// The Twilio numbers mock, also the stack runner's Twilio stand-in's number resources.
+pub use smsflow_stack::twilio_numbers;

@@ -1,6 +1,6 @@
 //! `smsflow numbers search/buy/wire/check/release` on the local database against the
 //! Twilio numbers mock, which fails the test on any request Twilio's OpenAPI definition
-//! does not allow (`tests/src/twilio_numbers/`).
+//! does not allow (`stack/src/twilio_numbers/`).
 
 use serde_json::Value;
 use smsflow_shared::domain::{Secret, TwilioCredentials};

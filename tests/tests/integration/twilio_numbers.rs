@@ -1,4 +1,4 @@
-//! The Twilio numbers mock (`tests/src/twilio_numbers/`): its check of requests against
+//! The Twilio numbers mock (`stack/src/twilio_numbers/`): its check of requests against
 //! Twilio's OpenAPI definition, and smsflow's numbers client
 //! (`shared/src/adapters/twilio/numbers.rs`) against it.
 

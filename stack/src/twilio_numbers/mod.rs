@@ -1,7 +1,8 @@
-//! A Twilio stand-in for the phone-number resources `smsflow numbers` calls: a real HTTP
-//! server on `127.0.0.1` that checks every request against Twilio's OpenAPI definition
-//! ([`openapi`]) and answers with the documented JSON shapes and Twilio's error body
-//! `{code, message, more_info, status}`.
+//! Twilio's phone-number resources as `smsflow numbers` calls them ([`NumberResources`]):
+//! every request is checked against Twilio's OpenAPI definition ([`openapi`]) and answered
+//! with the documented JSON shapes and Twilio's error body `{code, message, more_info,
+//! status}`. The tests run them as a server of their own ([`TwilioNumbersMock`]); the stack
+//! runner's Twilio stand-in serves them beside `Messages.json` (`stack/src/twilio.rs`).
 //!
 //! It holds numbers on offer (AvailablePhoneNumbers) and numbers owned per Twilio account
 //! (IncomingPhoneNumbers); a purchase moves one from the first to the second. Credentials
@@ -9,11 +10,13 @@
 //! Twilio's 401 (20003). A test can make the next call of an operation fail with any
 //! Twilio error ([`TwilioNumbersMock::fail_next`]).
 //!
-//! A request the definition does not allow is answered 400 with the reason, recorded, and
-//! fails the test when the mock is dropped (it panics there unless the test already is).
+//! A request the definition does not allow is answered with the reason (404 for a path it
+//! does not have, else 400) and recorded; the tests' mock fails the test when dropped (it
+//! panics there unless the test already is).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::ops::Deref;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::Router;
@@ -76,33 +79,18 @@ struct State {
     next_sid: u64,
 }
 
-/// A running mock; it stops when dropped.
-pub struct TwilioNumbersMock {
-    addr: SocketAddr,
+/// The number resources of a set of Twilio accounts, shared by the server that serves them
+/// and whoever sets them up.
+#[derive(Clone)]
+pub struct NumberResources {
     state: Arc<Mutex<State>>,
-    task: tokio::task::JoinHandle<()>,
+    spec: Arc<Spec>,
 }
 
-impl Drop for TwilioNumbersMock {
-    fn drop(&mut self) {
-        self.task.abort();
-        let violations = self.violations();
-        if !violations.is_empty() && !std::thread::panicking() {
-            panic!(
-                "requests broke Twilio's OpenAPI definition:\n{}",
-                violations.join("\n")
-            );
-        }
-    }
-}
-
-impl TwilioNumbersMock {
-    /// Starts the mock for these Twilio accounts (the only credentials it accepts).
-    pub async fn start(accounts: &[TwilioCredentials]) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind a loopback port");
-        let addr = listener.local_addr().expect("local address");
+impl NumberResources {
+    /// For these Twilio accounts (the only credentials accepted), with nothing on offer or
+    /// owned.
+    pub fn new(accounts: &[TwilioCredentials]) -> Self {
         let mut state = State::default();
         for account in accounts {
             state
@@ -111,18 +99,17 @@ impl TwilioNumbersMock {
                 .or_default()
                 .push(authorization(account));
         }
-        let state = Arc::new(Mutex::new(state));
-        let shared = (state.clone(), Arc::new(Spec::load()));
-        let app = Router::new().fallback(answer).with_state(shared);
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        TwilioNumbersMock { addr, state, task }
+        NumberResources {
+            state: Arc::new(Mutex::new(state)),
+            spec: Arc::new(Spec::load()),
+        }
     }
 
-    /// Twilio's API origin for the client (`--twilio-api-url`).
-    pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+    /// Serves every request it gets as one of Twilio's number resources.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .fallback(answer)
+            .with_state((self.state.clone(), self.spec.clone()))
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -177,6 +164,60 @@ impl TwilioNumbersMock {
     }
 }
 
+/// The tests' mock: [`NumberResources`] on a server of their own; it stops when dropped,
+/// and fails the test if any request broke Twilio's definition.
+pub struct TwilioNumbersMock {
+    addr: SocketAddr,
+    resources: NumberResources,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TwilioNumbersMock {
+    fn drop(&mut self) {
+        self.task.abort();
+        let violations = self.violations();
+        if !violations.is_empty() && !std::thread::panicking() {
+            panic!(
+                "requests broke Twilio's OpenAPI definition:\n{}",
+                violations.join("\n")
+            );
+        }
+    }
+}
+
+impl Deref for TwilioNumbersMock {
+    type Target = NumberResources;
+
+    fn deref(&self) -> &NumberResources {
+        &self.resources
+    }
+}
+
+impl TwilioNumbersMock {
+    /// Starts the mock for these Twilio accounts (the only credentials it accepts).
+    pub async fn start(accounts: &[TwilioCredentials]) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a loopback port");
+        let addr = listener.local_addr().expect("local address");
+        let resources = NumberResources::new(accounts);
+        let app = resources.router();
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        TwilioNumbersMock {
+            addr,
+            resources,
+            task,
+        }
+    }
+
+    /// Twilio's API origin for the client (`--twilio-api-url`).
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
 /// `Basic base64(user:password)` as smsflow's adapter authenticates (API key when given).
 fn authorization(account: &TwilioCredentials) -> String {
     let pair = match &account.api_key {
@@ -215,7 +256,14 @@ async fn answer(
         Err(reason) => {
             let line = format!("{method} {}: {reason}", uri.path());
             state.violations.push(line.clone());
-            return Failure::new(400, 0, format!("mock: {line}")).into_response();
+            // Twilio's 404 for a resource it does not have; 400 for a request it refuses.
+            let status = if reason.starts_with(openapi::NO_PATH) {
+                404
+            } else {
+                400
+            };
+            let code = if status == 404 { 20404 } else { 0 };
+            return Failure::new(status, code, format!("mock: {line}")).into_response();
         }
     };
     state.calls.push(matched.operation_id.clone());

@@ -1,5 +1,5 @@
 //! Checks a request against Twilio's own OpenAPI definition (the part smsflow calls,
-//! `tests/fixtures/twilio/twilio_api_v2010.numbers.json`): the path and method are an
+//! `stack/fixtures/twilio/twilio_api_v2010.numbers.json`): the path and method are an
 //! operation of it, HTTP Basic credentials are given, a request body is a form, every query
 //! and form parameter is declared for that operation, the required ones are there, and each
 //! value has its declared type, enum, pattern and format.
@@ -10,6 +10,9 @@ use serde_json::{Map, Value, json};
 
 /// Twilio's definition, trimmed by `scripts/trim-twilio-openapi.py`.
 const SPEC: &str = include_str!("../../fixtures/twilio/twilio_api_v2010.numbers.json");
+
+/// How the reason for a path the definition does not have begins.
+pub const NO_PATH: &str = "no path of Twilio's API is";
 
 /// A request as the mock received it.
 pub struct Request<'a> {
@@ -85,7 +88,7 @@ impl Spec {
                 return Ok((template.clone(), params));
             }
         }
-        Err(format!("no path of Twilio's API is {path}"))
+        Err(format!("{NO_PATH} {path}"))
     }
 
     fn check_auth(&self, operation: &Value, request: &Request) -> Result<(), String> {
