@@ -25,6 +25,7 @@ pub mod stand_ins;
 #[cfg(test)]
 mod test_accounts;
 pub mod twilio;
+pub mod twilio_numbers;
 
 /// A UUID-shaped id, as AWS's request ids.
 pub(crate) fn request_id() -> String {

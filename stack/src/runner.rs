@@ -478,6 +478,8 @@ fn operator_env(urls: &StackUrls) -> Vec<(String, String)> {
         ("AWS_ACCESS_KEY_ID", OPERATOR_KEY),
         ("AWS_SECRET_ACCESS_KEY", OPERATOR_SECRET),
         ("AWS_REGION", urls.region.as_str()),
+        // `smsflow numbers` buys and wires numbers at the Twilio stand-in.
+        ("SMSFLOW_TWILIO_API_BASE_URL", urls.twilio.as_str()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -1,6 +1,7 @@
 //! The parties outside the stack — Twilio and the CRM — as real HTTP servers on loopback:
 //! the Twilio stand-in (REST `Messages.json`, magic test numbers, signed status callbacks
-//! to the API's public URL) and the Keap stand-in (one Keap app per account moved off the
+//! to the API's public URL; the accounts' numbers owned but not yet pointed at the stack,
+//! and a few on offer, for `smsflow numbers`) and the Keap stand-in (one Keap app per account moved off the
 //! sandbox CRM, with the account's users).
 
 use std::collections::BTreeMap;
@@ -9,13 +10,14 @@ use std::sync::Arc;
 use smsflow_shared::adapters::embedded::carrier::CallbackRoute;
 use smsflow_shared::config::LocalConfig;
 use smsflow_shared::domain::sequence::Sequence;
-use smsflow_shared::domain::{Account, AccountId};
+use smsflow_shared::domain::{Account, AccountId, SenderKind};
 use tokio::net::TcpListener;
 
 use crate::keap::{KeapMock, KeapUser};
 use crate::sandbox::SandboxAccount;
 use crate::stack_config::KeapApp;
 use crate::twilio::{TwilioStandIn, TwilioStandInError};
+use crate::twilio_numbers::{NumberResources, Offer, Owned};
 
 /// The Twilio stand-in's listener, bound before the stack exists so the template's
 /// `TwilioApiBaseUrl` can name it.
@@ -41,7 +43,38 @@ impl TwilioSeat {
     ) -> Result<TwilioStandIn, TwilioStandInError> {
         let accounts = config.accounts.iter().map(|a| a.twilio.clone()).collect();
         let route = CallbackRoute::new(public_origin, local_origin);
-        TwilioStandIn::start_on(self.listener, accounts, Some(route)).await
+        let twilio = TwilioStandIn::start_on(self.listener, accounts, Some(route)).await?;
+        seed_numbers(twilio.numbers(), config);
+        Ok(twilio)
+    }
+}
+
+/// Numbers on offer to every Twilio account (US, fictional 555-01xx numbers).
+pub const OFFERED_NUMBERS: [&str; 3] = ["+19525550170", "+19525550171", "+16125550172"];
+
+/// Each account's numbers as its Twilio account owns them before the operator points them
+/// at the stack (no SMS webhook yet), and [`OFFERED_NUMBERS`] on offer.
+fn seed_numbers(numbers: &NumberResources, config: &LocalConfig) {
+    for account in &config.accounts {
+        for inbound in &account.numbers {
+            numbers.own(Owned {
+                account_sid: account.twilio.account_sid.clone(),
+                number: inbound.number.to_string(),
+                number_type: match inbound.kind {
+                    SenderKind::TollFree => "toll-free".into(),
+                    _ => "local".into(),
+                },
+                ..Owned::default()
+            });
+        }
+    }
+    for number in OFFERED_NUMBERS {
+        let locality = if number.starts_with("+1952") {
+            "Bloomington"
+        } else {
+            "Minneapolis"
+        };
+        numbers.offer(Offer::local(number, locality, "MN"));
     }
 }
 

@@ -20,6 +20,11 @@
 //!   HTTP status our adapter turns back into the carrier's [`SmsError`] (see
 //!   [`TwilioFailure::from_sms_error`]).
 //!
+//! - **Phone numbers**: every other path is one of Twilio's number resources
+//!   (`AvailablePhoneNumbers`, `IncomingPhoneNumbers`) as `smsflow numbers` calls them,
+//!   held to Twilio's OpenAPI definition ([`NumberResources`]); a path Twilio does not have
+//!   is its 404 (`20404`).
+//!
 //! Not checked, as the sandbox carrier does not check them either: that `From` or the
 //! Messaging Service belongs to the account, body length (21617), media count and sizes.
 
@@ -28,10 +33,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::twilio_numbers::NumberResources;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use base64::Engine as _;
@@ -67,6 +73,7 @@ pub enum TwilioStandInError {
 pub struct TwilioStandIn {
     addr: SocketAddr,
     carrier: Arc<SandboxCarrier>,
+    numbers: NumberResources,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -133,6 +140,7 @@ impl TwilioStandIn {
     ) -> Result<Self, TwilioStandInError> {
         let addr = listener.local_addr()?;
         let carrier = Arc::new(carrier);
+        let numbers = NumberResources::new(&accounts);
         let service = Arc::new(Service {
             accounts: accounts
                 .into_iter()
@@ -140,16 +148,23 @@ impl TwilioStandIn {
                 .collect(),
             carrier: carrier.clone(),
         });
+        let numbers_served = numbers.clone();
         let task = tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, router(service)).await {
+            if let Err(e) = axum::serve(listener, router(service, &numbers_served)).await {
                 tracing::warn!(error = %e, "Twilio stand-in stopped");
             }
         });
         Ok(TwilioStandIn {
             addr,
             carrier,
+            numbers,
             task,
         })
+    }
+
+    /// Its phone numbers: on offer, and owned by each account (`smsflow numbers`).
+    pub fn numbers(&self) -> &NumberResources {
+        &self.numbers
     }
 
     /// The base URL to give the functions (`SMSFLOW_TWILIO_API_BASE_URL`).
@@ -163,23 +178,14 @@ impl TwilioStandIn {
     }
 }
 
-fn router(service: Arc<Service>) -> Router {
+fn router(service: Arc<Service>, numbers: &NumberResources) -> Router {
     Router::new()
         .route(
             "/2010-04-01/Accounts/{account_sid}/Messages.json",
             post(create_message).get(list_messages),
         )
-        .fallback(not_found)
+        .fallback_service(numbers.router())
         .with_state(service)
-}
-
-/// Twilio's answer for a resource it does not have.
-async fn not_found(uri: Uri) -> TwilioFailure {
-    TwilioFailure::new(
-        StatusCode::NOT_FOUND,
-        20404,
-        format!("The requested resource {} was not found", uri.path()),
-    )
 }
 
 async fn create_message(

@@ -1,5 +1,5 @@
 //! Shared helpers for the workspace's integration tests: the moto connection, an App on it
-//! and a fresh store of each backend, a mock Keap, the example configuration, the local runtime in memory and the local
+//! and a fresh store of each backend, a mock Keap, a Twilio numbers mock held to Twilio's OpenAPI definition, the example configuration, the local runtime in memory and the local
 //! server over HTTP, and one conformance suite per port, run against every adapter of that
 //! port.
 
@@ -18,3 +18,5 @@ pub mod runtime;
 pub mod shape;
 pub mod stores;
 pub mod twilio;
+/// The Twilio numbers mock, also the stack runner's Twilio stand-in's number resources.
+pub use smsflow_stack::twilio_numbers;

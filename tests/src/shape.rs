@@ -389,6 +389,14 @@ impl Deployment {
     /// with `--stack` (its outputs in moto); locally only once the server stopped (it holds
     /// the database), so scenarios use it on the stack.
     pub async fn smsflow(&self, args: &[&str]) -> String {
+        self.try_smsflow(args)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// As [`Deployment::smsflow`], for a command the scenario expects to fail: what it
+    /// printed, or its exit status and stderr.
+    pub async fn try_smsflow(&self, args: &[&str]) -> Result<String, String> {
         let Running::Stack(stack) = &self.running else {
             panic!("smsflow commands run against the stack shape here");
         };
@@ -399,7 +407,6 @@ impl Deployment {
             args,
         )
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
     }
 }
 

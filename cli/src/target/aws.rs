@@ -50,6 +50,12 @@ impl Deployment {
         self.names.get(Setting::CrmUrl)
     }
 
+    /// Where Twilio must post the numbers' texts: the stack's TwilioInboundWebhookUrl output
+    /// or SMSFLOW_TWILIO_INBOUND_URL, else what is missing and how to give it.
+    pub fn twilio_inbound_url(&self) -> CliResult<String> {
+        self.names.require(Setting::TwilioInboundUrl)
+    }
+
     pub async fn store(&self) -> CliResult<Arc<dyn Store>> {
         let table = self.names.require(Setting::Table)?;
         let client = aws_sdk_dynamodb::Client::new(&self.sdk);

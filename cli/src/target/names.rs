@@ -22,16 +22,20 @@ pub enum Setting {
     AutomationDeadLetterQueue,
     /// The base URL of the CRM-facing routes (for the send URL `accounts rotate-key` prints).
     CrmUrl,
+    /// Where Twilio posts a number's texts (what `numbers buy`, `wire` and `check` set and
+    /// compare).
+    TwilioInboundUrl,
 }
 
 impl Setting {
-    const ALL: [Setting; 6] = [
+    const ALL: [Setting; 7] = [
         Setting::Table,
         Setting::SendQueue,
         Setting::SendDeadLetterQueue,
         Setting::AutomationQueue,
         Setting::AutomationDeadLetterQueue,
         Setting::CrmUrl,
+        Setting::TwilioInboundUrl,
     ];
 
     /// The environment variable that overrides the output.
@@ -43,6 +47,7 @@ impl Setting {
             Setting::AutomationQueue => AUTOMATION_QUEUE_URL_VAR,
             Setting::AutomationDeadLetterQueue => AUTOMATION_DLQ_URL_VAR,
             Setting::CrmUrl => "SMSFLOW_CRM_URL",
+            Setting::TwilioInboundUrl => "SMSFLOW_TWILIO_INBOUND_URL",
         }
     }
 
@@ -55,6 +60,7 @@ impl Setting {
             Setting::AutomationQueue => "AutomationQueueUrl",
             Setting::AutomationDeadLetterQueue => "AutomationDeadLetterQueueUrl",
             Setting::CrmUrl => "CampaignSendFunctionUrl",
+            Setting::TwilioInboundUrl => "TwilioInboundWebhookUrl",
         }
     }
 
@@ -66,6 +72,7 @@ impl Setting {
             Setting::AutomationQueue => "the automation queue's URL",
             Setting::AutomationDeadLetterQueue => "the automation dead-letter queue's URL",
             Setting::CrmUrl => "the campaign-send function's URL",
+            Setting::TwilioInboundUrl => "the Twilio inbound webhook URL",
         }
     }
 

@@ -3,6 +3,7 @@
 //! smsflow-cli -E 'test(/^operations_aws::/)'`).
 
 mod cli;
+mod numbers;
 mod operations;
 mod operations_aws;
 mod send;

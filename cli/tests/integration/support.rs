@@ -168,9 +168,14 @@ pub struct Local {
 
 impl Local {
     pub fn new() -> Self {
+        Self::with_config(EXAMPLE)
+    }
+
+    /// As [`Local::new`], with the configuration `text` (the example with a test's edits).
+    pub fn with_config(text: &str) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("smsflow.toml");
-        std::fs::write(&path, EXAMPLE).expect("write config");
+        std::fs::write(&path, text).expect("write config");
         let local = Local {
             config: path.display().to_string(),
             dir,

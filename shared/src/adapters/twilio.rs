@@ -18,6 +18,7 @@ use crate::domain::twilio_errors::{ErrorClass, classify_error_code};
 use crate::domain::{MessageStatus, Timestamp, TwilioCredentials};
 use crate::ports::sms::{OutboundSms, ProviderAccepted, Sender, SmsError, SmsProvider};
 
+pub mod numbers;
 mod sent_lookup;
 
 /// Twilio's production API host.

@@ -29,3 +29,4 @@ mod stack_operator;
 mod status_callbacks;
 mod stop_race;
 mod store_conformance;
+mod twilio_numbers;

@@ -370,3 +370,87 @@ fn profile_gives_credentials_and_region_as_the_aws_cli_does() {
         elsewhere.stderr
     );
 }
+
+#[test]
+fn numbers_point_at_the_stacks_inbound_webhook_url() {
+    use smsflow_shared::domain::{Secret, TwilioCredentials};
+    use smsflow_tests::example::{ACME_AUTH_TOKEN, ACME_TWILIO_SID};
+    use smsflow_tests::twilio_numbers::{Offer, TwilioNumbersMock};
+
+    let aws = Aws::new();
+    let acme = TwilioCredentials {
+        account_sid: ACME_TWILIO_SID.into(),
+        auth_token: Secret::new(ACME_AUTH_TOKEN),
+        api_key: None,
+        messaging_service_sids: vec![],
+    };
+    let mock = aws.runtime.block_on(TwilioNumbersMock::start(&[acme]));
+    mock.offer(Offer::local("+19525550101", "Minneapolis", "MN"));
+    let inbound = "https://abc.execute-api.us-east-1.amazonaws.com/twilio/inbound";
+    let mut outputs = aws.stack_outputs();
+    outputs.push(("TwilioInboundWebhookUrl", inbound.into()));
+    let stack = aws.moto_stack(&outputs);
+    let mut env = moto_env();
+    env.push(("SMSFLOW_TWILIO_API_BASE_URL".into(), mock.base_url()));
+    let env = pairs(&env);
+
+    let buy = [
+        "--json",
+        "numbers",
+        "buy",
+        "--account",
+        "acme",
+        "+19525550101",
+        "--backup-email",
+        "sales@acme.example",
+        "--stack",
+        &stack,
+    ];
+    let bought = smsflow(&buy, &env).json();
+    assert_eq!(bought["sms_url"], inbound, "{bought}");
+    let owned = mock.owned_by(ACME_TWILIO_SID);
+    assert_eq!(owned[0].sms_url.as_deref(), Some(inbound));
+    let listed = smsflow(
+        &[
+            "--json",
+            "numbers",
+            "list",
+            "--account",
+            "acme",
+            "--stack",
+            &stack,
+        ],
+        &env,
+    )
+    .json();
+    assert!(
+        texts(&listed, "number").contains(&"+19525550101"),
+        "{listed}"
+    );
+    // The example's own numbers are not in the mock's Twilio account.
+    let check = smsflow(&["--json", "numbers", "check", "--stack", &stack], &env);
+    assert_eq!(check.code, 4, "{}", check.stderr);
+    let report: Value = serde_json::from_str(&check.stdout).expect("report");
+    let states: Vec<(&str, &str)> = (report["numbers"].as_array().expect("rows").iter())
+        .map(|row| {
+            (
+                row["number"].as_str().unwrap_or_default(),
+                row["state"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("+19523142318", "not_in_twilio"),
+            ("+18885550100", "not_in_twilio"),
+            ("+19525550101", "ok")
+        ]
+    );
+    // Without the output, the commands that need it say how to give it.
+    let bare = aws.moto_stack(&aws.stack_outputs());
+    smsflow(&["numbers", "check", "--stack", &bare], &env).fails_saying(
+        4,
+        &["has no output TwilioInboundWebhookUrl", "--webhook-url"],
+    );
+}

@@ -1,10 +1,15 @@
 //! `smsflow numbers ...` and `smsflow users ...`: an account's inbound numbers and its
 //! users. Each change reads the stored account, changes it and stores it with
-//! `put_account`, which claims and releases numbers atomically.
+//! `put_account`, which claims and releases numbers atomically. The commands that also act
+//! in Twilio (search, buy, wire, check, release) live in a file each; what they share with
+//! Twilio in `twilio.rs`.
 
 use clap::Subcommand;
 use smsflow_shared::domain::keywords::TwilioKeywordHandling;
-use smsflow_shared::domain::{AccountId, EmailAddress, InboundNumber, SenderKind, User};
+use smsflow_shared::domain::{
+    Account, AccountId, EmailAddress, InboundNumber, PhoneNumber, SenderKind, User,
+};
+use smsflow_shared::ports::Store;
 
 use crate::accounts::{
     change_account, number_views, numbers_table, stored_account, user_views, users_table,
@@ -12,6 +17,13 @@ use crate::accounts::{
 use crate::hints;
 use crate::output::{CliError, CliResult, Output};
 use crate::target::Location;
+
+mod buy;
+mod check;
+mod release;
+mod search;
+mod twilio;
+mod wire;
 
 #[derive(Subcommand, Debug)]
 pub enum NumbersCommand {
@@ -50,6 +62,19 @@ pub enum NumbersCommand {
         #[command(flatten)]
         at: Location,
     },
+    /// List the numbers Twilio offers (SMS-capable), with what each can do and where it is.
+    Search(search::SearchArgs),
+    /// Buy a number in the account's Twilio account, point its texts at this deployment and
+    /// add it to the account.
+    Buy(buy::BuyArgs),
+    /// Point a number the Twilio account already owns at this deployment (and add it to the
+    /// account if it is not there yet).
+    Wire(wire::WireArgs),
+    /// Report every account number whose texts Twilio does not send to this deployment
+    /// (the most common cause of "texts never arrive"); exits 4 when any is wrong.
+    Check(check::CheckArgs),
+    /// Remove a number from the account; with --in-twilio also release it in Twilio.
+    Release(release::ReleaseArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -89,13 +114,13 @@ pub enum UsersCommand {
     },
 }
 
-fn parse_kind(text: &str) -> Result<SenderKind, String> {
+pub(super) fn parse_kind(text: &str) -> Result<SenderKind, String> {
     serde_json::from_value(serde_json::Value::String(text.to_string())).map_err(|_| {
         format!("'{text}' is not a sender kind (long_code, toll_free, short_code, alphanumeric)")
     })
 }
 
-fn email(text: &str) -> CliResult<EmailAddress> {
+pub(super) fn email(text: &str) -> CliResult<EmailAddress> {
     EmailAddress::parse(text).map_err(|e| CliError::invalid(e.to_string()))
 }
 
@@ -109,13 +134,13 @@ pub async fn run_numbers(command: NumbersCommand, out: Output) -> CliResult {
             segments_per_second,
             at,
         } => {
-            let number = NewNumber {
-                number,
-                kind,
-                backup_email,
-                segments_per_second,
-            };
-            add_number(&account, number, &at, out).await
+            let id = AccountId::parse(&account)?;
+            let new = NewNumber::checked(kind, &backup_email, segments_per_second)?;
+            let store = at.store().await?;
+            let (stored, number) = add_to_account(&*store, &at, &id, &number, new).await?;
+            out.emit(&number_views(&stored), || {
+                println!("added {number} to account {id}")
+            })
         }
         NumbersCommand::List { account, at } => {
             let id = AccountId::parse(&account)?;
@@ -127,31 +152,61 @@ pub async fn run_numbers(command: NumbersCommand, out: Output) -> CliResult {
             account,
             number,
             at,
-        } => remove_number(&account, &number, &at, out).await,
+        } => {
+            let id = AccountId::parse(&account)?;
+            let store = at.store().await?;
+            let (stored, number) = remove_from_account(&*store, &at, &id, &number).await?;
+            out.emit(&number_views(&stored), || {
+                println!("removed {number} from account {id}")
+            })
+        }
+        NumbersCommand::Search(args) => search::run(args, out).await,
+        NumbersCommand::Buy(args) => buy::run(args, out).await,
+        NumbersCommand::Wire(args) => wire::run(args, out).await,
+        NumbersCommand::Check(args) => check::run(args, out).await,
+        NumbersCommand::Release(args) => release::run(args, out).await,
     }
 }
 
-/// `numbers add` as typed: checked when the account is at hand.
-struct NewNumber {
-    number: String,
+/// A number's settings as typed, checked before anything is read or changed.
+pub(super) struct NewNumber {
     kind: SenderKind,
-    backup_email: String,
+    backup_email: EmailAddress,
     segments_per_second: Option<f64>,
 }
 
-async fn add_number(account: &str, new: NewNumber, at: &Location, out: Output) -> CliResult {
-    if let Some(rate) = new.segments_per_second
-        && !(rate.is_finite() && rate > 0.0)
-    {
-        return Err(CliError::invalid(format!(
-            "segments per second must be a positive number, not {rate}"
-        )));
+impl NewNumber {
+    pub(super) fn checked(
+        kind: SenderKind,
+        backup_email: &str,
+        segments_per_second: Option<f64>,
+    ) -> CliResult<Self> {
+        if let Some(rate) = segments_per_second
+            && !(rate.is_finite() && rate > 0.0)
+        {
+            return Err(CliError::invalid(format!(
+                "segments per second must be a positive number, not {rate}"
+            )));
+        }
+        Ok(NewNumber {
+            kind,
+            backup_email: email(backup_email)?,
+            segments_per_second,
+        })
     }
-    let id = AccountId::parse(account)?;
-    let backup_email = email(&new.backup_email)?;
-    let store = at.store().await?;
-    let (stored, number) = change_account(&*store, at, &id, |stored| {
-        let number = stored.parse_phone(&new.number)?;
+}
+
+/// Adds `number` (read in the account's country) to account `id`, as `numbers add` does;
+/// refused when the account has it already.
+pub(super) async fn add_to_account(
+    store: &dyn Store,
+    at: &Location,
+    id: &AccountId,
+    number: &str,
+    new: NewNumber,
+) -> CliResult<(Account, PhoneNumber)> {
+    change_account(store, at, id, |stored| {
+        let number = stored.parse_phone(number)?;
         if stored.number(&number).is_some() {
             return Err(
                 CliError::invalid(format!("account {id} already has number {number}"))
@@ -161,41 +216,41 @@ async fn add_number(account: &str, new: NewNumber, at: &Location, out: Output) -
         stored.numbers.push(InboundNumber {
             number: number.clone(),
             kind: new.kind,
-            backup_email,
+            backup_email: new.backup_email,
             segments_per_second: new.segments_per_second,
             keyword_handling: TwilioKeywordHandling::default(),
         });
         Ok(number)
     })
-    .await?;
-    out.emit(&number_views(&stored), || {
-        println!("added {number} to account {id}")
-    })
+    .await
 }
 
-async fn remove_number(account: &str, number: &str, at: &Location, out: Output) -> CliResult {
-    let id = AccountId::parse(account)?;
-    let store = at.store().await?;
-    let (stored, number) = change_account(&*store, at, &id, |stored| {
+/// Removes `number` (read in the account's country) from account `id`, as `numbers remove`
+/// does; not found when the account does not have it.
+pub(super) async fn remove_from_account(
+    store: &dyn Store,
+    at: &Location,
+    id: &AccountId,
+    number: &str,
+) -> CliResult<(Account, PhoneNumber)> {
+    change_account(store, at, id, |stored| {
         let number = stored.parse_phone(number)?;
         let before = stored.numbers.len();
         stored.numbers.retain(|n| n.number != number);
         if stored.numbers.len() == before {
-            return Err(
-                CliError::not_found(format!("account {id} has no number {number}")).with_hint(
-                    format!(
-                        "{} lists them",
-                        hints::command(&["numbers", "list", "--account", id.as_str()])
-                    ),
-                ),
-            );
+            return Err(not_in_account(id, &number));
         }
         Ok(number)
     })
-    .await?;
-    out.emit(&number_views(&stored), || {
-        println!("removed {number} from account {id}")
-    })
+    .await
+}
+
+/// "Account X has no number N", with the command that lists its numbers.
+pub(super) fn not_in_account(id: &AccountId, number: &PhoneNumber) -> CliError {
+    CliError::not_found(format!("account {id} has no number {number}")).with_hint(format!(
+        "{} lists them",
+        hints::command(&["numbers", "list", "--account", id.as_str()])
+    ))
 }
 
 pub async fn run_users(command: UsersCommand, out: Output) -> CliResult {
