@@ -6,6 +6,7 @@ pub mod consent;
 pub mod contact;
 pub mod delivery;
 pub mod email;
+pub mod email_reply;
 #[cfg(test)]
 pub(crate) mod fixtures;
 pub mod goals;

@@ -2,6 +2,9 @@ use super::*;
 use crate::domain::AccountId;
 
 const DAY_MS: i64 = 24 * 3600 * 1000;
+
+/// Filter words as a request gives them, by name.
+type Words<'a> = &'a [(&'a str, &'a str)];
 /// 2024-05-01T00:00:00Z.
 const MAY_1: i64 = 1_714_521_600_000;
 
@@ -91,7 +94,7 @@ fn reads_the_filter_words() {
 #[test]
 fn refuses_what_it_cannot_read() {
     let long = "x".repeat(201);
-    let cases: [(&[(&str, &str)], &str); 9] = [
+    let cases: [(Words, &str); 9] = [
         (&[("type", "marketing")], "invalid_type"),
         (&[("status", "read")], "invalid_status"),
         (&[("since", "yesterday")], "invalid_since"),
@@ -117,7 +120,7 @@ fn counts_outbound_messages_that_pass_every_filter() {
     use MessageStatus::{Delivered, Failed, Queued, Read, Sent, Undelivered};
     use SendKind::{Bulk, Transactional};
     let now = Timestamp::from_millis(MAY_1 + 10 * DAY_MS);
-    let cases: [(&[(&str, &str)], MessageRecord, bool); 16] = [
+    let cases: [(Words, MessageRecord, bool); 16] = [
         (&[], sent(1, Sent, Some(Bulk), None), true),
         (&[], sent(1, Delivered, None, None), true),
         (&[], sent(1, Read, None, None), true),

@@ -3,6 +3,9 @@
 
 use super::*;
 
+/// Form fields of a check, by name.
+type Fields<'a> = &'a [(&'a str, &'a str)];
+
 /// A "has received SMS" check of acme's CRM with the form `fields`.
 async fn check(d: &Deployment, fields: &[(&str, &str)]) -> (u16, Value) {
     let url = format!("{}/crm/acme/received?key={ACME_SEND_KEY}", d.crm);
@@ -27,7 +30,7 @@ pub(super) async fn a_received_check_fires_the_goal_each_filter_calls_for(d: &De
         .strftime("%Y-%m-%d")
         .to_string();
     // (fields besides contactId and requestId, received, count, the goal fired)
-    let cases: [(&[(&str, &str)], bool, u64, &str); 6] = [
+    let cases: [(Fields, bool, u64, &str); 6] = [
         (
             &[("type", "transactional"), ("status", "delivered")],
             true,
