@@ -20,6 +20,7 @@ pub mod phone;
 pub mod quiet_hours;
 pub mod received;
 pub mod received_request;
+pub mod reply_address;
 pub mod retry_backoff;
 pub mod routing;
 pub mod secret;

@@ -83,6 +83,7 @@ mod optout;
 mod phone;
 mod rate;
 mod refusal_log;
+mod reply_grants;
 mod send_path;
 mod sequences;
 mod services_index;

@@ -28,6 +28,7 @@ mod optout;
 mod phone;
 mod rate;
 mod refusal_log;
+mod reply_grants;
 mod send_path;
 mod sequences;
 mod sessions;
@@ -52,6 +53,7 @@ const RATES: TableDefinition<&str, i64> = TableDefinition::new("store_rates");
 /// `account \0 call name` → nothing.
 const DISABLED_GOALS: TableDefinition<&str, ()> = TableDefinition::new("store_disabled_goals");
 const CONTACTS: JsonTable = TableDefinition::new("store_contacts");
+const REPLY_GRANTS: JsonTable = TableDefinition::new("store_reply_grants");
 
 impl From<DbError> for StoreError {
     fn from(e: DbError) -> Self {

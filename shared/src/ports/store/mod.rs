@@ -53,6 +53,7 @@ mod conversations;
 mod crm_support;
 mod job_failures;
 mod refusals;
+mod reply_grants;
 mod send_path;
 mod sequences;
 
@@ -64,6 +65,7 @@ pub use conversations::*;
 pub use crm_support::*;
 pub use job_failures::*;
 pub use refusals::*;
+pub use reply_grants::*;
 pub use send_path::*;
 pub use sequences::*;
 
@@ -98,4 +100,5 @@ all_of!(
     GoalLog,
     RefusalLog,
     ContactCache,
+    ReplyGrants,
 );

@@ -168,3 +168,33 @@ pub async fn account_for_goal_reads_the_goals_flag(store: &dyn Store) {
     store.reset_disabled_goals(&acme.id).await.expect("reset");
     assert_eq!(read(&acme.id, "optedout").await, found(false));
 }
+
+/// A reply address's grant is read back by its token until it expires; another token
+/// finds nothing.
+pub async fn reply_grants_keep_until_they_expire(store: &dyn Store) {
+    use smsflow_shared::domain::reply_address::{ReplyGrant, ReplyToken};
+    let acme = account("acme", &[N4]);
+    let token = ReplyToken::generate();
+    let grant = ReplyGrant::issue(
+        &acme,
+        &phone(N1),
+        Some("mary"),
+        &phone(N4),
+        t(1_000),
+        Duration::from_millis(9_000),
+    );
+    store
+        .put_reply_grant(&token, &grant)
+        .await
+        .expect("put_reply_grant");
+    let reads = [
+        (token.clone(), 1_000, Some(&grant)),
+        (token.clone(), 9_999, Some(&grant)),
+        (token.clone(), 10_000, None),
+        (ReplyToken::generate(), 1_000, None),
+    ];
+    for (read, now, expected) in reads {
+        let found = store.reply_grant(&read, t(now)).await.expect("reply_grant");
+        assert_eq!(found.as_ref(), expected, "{read:?} at {now}");
+    }
+}

@@ -179,6 +179,7 @@ macro_rules! store_conformance {
                 recent_conversations_are_newest_first_per_account,
                 messages_since_reads_one_bounded_window,
                 job_failures_keep_the_latest_until_they_expire,
+                reply_grants_keep_until_they_expire,
             );
         }
     };
