@@ -53,7 +53,17 @@ pub struct Attachment {
     pub file_name: Option<String>,
     /// `type/subtype`, lower-cased.
     pub content_type: String,
+    /// Shown inside the HTML body (a `Content-ID` the HTML refers to): most often a
+    /// signature's logo rather than something sent on purpose.
+    pub inline: bool,
     pub bytes: Vec<u8>,
+}
+
+impl ReceivedEmail {
+    /// The attachments the sender attached on purpose (not inline images).
+    pub fn attached(&self) -> impl Iterator<Item = &Attachment> {
+        self.attachments.iter().filter(|a| !a.inline)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -108,9 +118,14 @@ fn attachment(part: &mail_parser::MessagePart<'_>) -> Attachment {
         })
         .unwrap_or_else(|| "application/octet-stream".into())
         .to_lowercase();
+    let inline = part.content_id().is_some()
+        && part
+            .content_disposition()
+            .is_none_or(|d| !d.ctype().eq_ignore_ascii_case("attachment"));
     Attachment {
         file_name: part.attachment_name().map(str::to_string),
         content_type,
+        inline,
         bytes: part.contents().to_vec(),
     }
 }

@@ -52,6 +52,12 @@ impl IdempotencyKey {
         IdempotencyKey(format!("received-check:{account}:body:{digest}"))
     }
 
+    /// A reply by e-mail, named by the digest of its `Message-ID` (or of the whole message
+    /// when it has none): a repeat delivery sends nothing more.
+    pub fn email_reply(digest: &str) -> Self {
+        IdempotencyKey(format!("email-reply:{digest}"))
+    }
+
     /// A CRM's sequence start named by its `requestId`.
     pub fn sequence_start_by_id(account: &AccountId, request_id: &str) -> Self {
         IdempotencyKey(format!("sequence-start:{account}:id:{request_id}"))

@@ -357,6 +357,12 @@ pub fn render(
     render_noting_gaps(template, values).map(|rendered| rendered.text)
 }
 
+/// A template that renders to `text` exactly, whatever tildes it holds: how text a person
+/// wrote (a reply by e-mail) enters the send path, where bodies are templates.
+pub fn literal(text: &str) -> String {
+    text.replace('~', "~~")
+}
+
 /// [`render`], also telling which fields left a gap.
 pub fn render_noting_gaps(
     template: &str,

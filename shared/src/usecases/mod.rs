@@ -7,6 +7,7 @@ pub mod automation;
 mod contacts;
 pub mod crm_effects;
 pub mod deliver;
+pub mod email_reply;
 pub mod goals;
 pub mod inbound;
 mod pacing;

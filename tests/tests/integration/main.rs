@@ -9,6 +9,7 @@ mod crash_recovery;
 mod credential_conformance;
 mod crm_conformance;
 mod crm_failures;
+mod email_replies;
 mod end_to_end;
 mod http_edges;
 mod inbound_routing;

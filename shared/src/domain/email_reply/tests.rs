@@ -42,7 +42,7 @@ fn each_clients_reply_yields_only_what_was_written() {
         assert_eq!(email.from.as_deref(), Some("mary@acme.example"), "{name}");
         assert_eq!(
             email.recipients,
-            ["reply+0001abcdef@reply.acme.example"],
+            ["reply+0001abcdefghjkmnpqrstvwxyz@reply.acme.example"],
             "{name}"
         );
         assert!(email.message_id.is_some(), "{name}");
@@ -190,6 +190,8 @@ fn attachments_come_with_their_type_and_bytes() {
     };
     assert_eq!(photo.file_name.as_deref(), Some("roof.png"));
     assert_eq!(photo.content_type, "image/png");
+    assert!(!photo.inline);
+    assert_eq!(email.attached().count(), 1);
     assert!(
         photo.bytes.starts_with(b"\x89PNG"),
         "{:?}",

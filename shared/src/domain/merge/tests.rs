@@ -424,3 +424,22 @@ fn without_a_user_a_fallback_is_sent_and_a_field_without_one_refused() {
         "{detail}"
     );
 }
+
+#[test]
+fn literal_text_renders_as_itself() {
+    let no_values = |_: &str| -> Option<String> { None };
+    for text in [
+        "",
+        "plain",
+        "~Contact.FirstName~",
+        "~~",
+        "back in ~5 min~",
+        "a\\|~b|c~",
+    ] {
+        assert_eq!(
+            render(&literal(text), &no_values).as_deref(),
+            Ok(text),
+            "{text:?}"
+        );
+    }
+}
