@@ -271,7 +271,8 @@ struct AccountView {
     id: AccountId,
     name: String,
     default_country: String,
-    twilio_account_sid: String,
+    provider: String,
+    twilio_account_sid: Option<String>,
     messaging_service_sids: Vec<String>,
     numbers: Vec<NumberView>,
     users: Vec<UserView>,
@@ -370,8 +371,11 @@ impl AccountView {
             id: a.id.clone(),
             name: a.name.clone(),
             default_country: a.default_country.to_string(),
-            twilio_account_sid: a.twilio.account_sid.clone(),
-            messaging_service_sids: a.twilio.messaging_service_sids.clone(),
+            provider: a.provider.to_string(),
+            twilio_account_sid: a.twilio_account_sid().map(String::from),
+            messaging_service_sids: (a.twilio.iter())
+                .flat_map(|t| t.messaging_service_sids.clone())
+                .collect(),
             numbers: number_views(a),
             users: user_views(a),
             crm: match &a.crm {
@@ -396,7 +400,11 @@ impl AccountView {
         let mut lines = vec![
             format!("account {} ({})", self.id, self.name),
             format!("  default country   {}", self.default_country),
-            format!("  twilio account    {}", self.twilio_account_sid),
+            format!("  provider          {}", self.provider),
+            format!(
+                "  twilio account    {}",
+                self.twilio_account_sid.clone().unwrap_or_else(none)
+            ),
             format!("  crm               {}", self.crm),
             format!("  goal integration  {}", self.goal_integration),
             format!("  queue limit       {}", self.queue_limit),

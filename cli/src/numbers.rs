@@ -164,6 +164,7 @@ async fn add_number(account: &str, new: NewNumber, at: &Location, out: Output) -
             backup_email,
             segments_per_second: new.segments_per_second,
             keyword_handling: TwilioKeywordHandling::default(),
+            provider: None,
         });
         Ok(number)
     })

@@ -39,7 +39,11 @@ impl TwilioSeat {
         public_origin: &str,
         local_origin: &str,
     ) -> Result<TwilioStandIn, TwilioStandInError> {
-        let accounts = config.accounts.iter().map(|a| a.twilio.clone()).collect();
+        let accounts = config
+            .accounts
+            .iter()
+            .filter_map(|a| a.twilio.clone())
+            .collect();
         let route = CallbackRoute::new(public_origin, local_origin);
         TwilioStandIn::start_on(self.listener, accounts, Some(route)).await
     }
@@ -125,8 +129,9 @@ fn sandbox_accounts_of(
         .filter(|account| account.event_webhook.is_none())
         .filter_map(|account| {
             let app = apps.iter().find(|a| a.account == account.id.as_str())?;
+            // Texts in are Twilio's: an account without it has none to play.
             let played = SandboxAccount {
-                twilio: account.twilio.clone(),
+                twilio: account.twilio.clone()?,
                 numbers: account.numbers.iter().map(|n| n.number.clone()).collect(),
                 keap_api_key: app.api_key.clone(),
             };

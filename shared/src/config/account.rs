@@ -5,6 +5,7 @@
 use serde::Deserialize;
 
 use super::crm::{RawCrm, RawEventWebhook};
+use super::instasent::RawInstasent;
 use super::numbers::RawNumber;
 use super::twilio::RawTwilio;
 use super::users::RawUser;
@@ -30,7 +31,10 @@ pub(super) struct RawAccount {
     replies: RawReplies,
     subscription_field: Option<String>,
     sms_notes: Option<bool>,
-    twilio: RawTwilio,
+    /// `twilio` (the default) or `instasent`.
+    provider: Option<String>,
+    twilio: Option<RawTwilio>,
+    instasent: Option<RawInstasent>,
     #[serde(default)]
     numbers: Vec<RawNumber>,
     #[serde(default)]
@@ -70,7 +74,15 @@ impl Validator {
             |e: crate::domain::PhoneError| self.err(format!("{at}.default_country"), e.to_string()),
         ));
         let send_key_hash = self.keep(self.send_key(at, raw.send_key, raw.send_key_sha256));
-        let twilio = self.twilio(&format!("{at}.twilio"), raw.twilio);
+        let provider = self.keep(self.provider(format!("{at}.provider"), raw.provider.as_deref()));
+        let twilio = match raw.twilio {
+            Some(raw) => self.twilio(&format!("{at}.twilio"), raw).map(Some),
+            None => Some(None),
+        };
+        let instasent = match raw.instasent {
+            Some(raw) => self.instasent(&format!("{at}.instasent"), raw).map(Some),
+            None => Some(None),
+        };
         // Numbers are read in the default country: without one they cannot be checked.
         let numbers = default_country.and_then(|c| self.numbers(at, raw.numbers, c));
         let users = self.users(at, raw.users);
@@ -96,11 +108,13 @@ impl Validator {
                 .map(|w| self.event_webhook(&format!("{at}.event_webhook"), w))
                 .transpose(),
         );
-        Some(Account {
+        let account = Account {
             name: name?,
             id: id?,
             default_country: default_country?,
+            provider: provider?.unwrap_or_default(),
             twilio: twilio?,
+            instasent: instasent?,
             numbers: numbers?,
             users: users?,
             crm: crm?,
@@ -115,7 +129,9 @@ impl Validator {
             bounce_policy: bounce_policy?,
             quiet_hours: quiet_hours?,
             event_webhook: event_webhook?,
-        })
+        };
+        self.provider_fit(at, &account)?;
+        Some(account)
     }
 
     /// The optional alert number, read in the default country (unchecked without one: that

@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 
 use smsflow_shared::adapters::twilio::TwilioClient;
+use smsflow_shared::domain::ProviderCredentials;
 use smsflow_shared::ports::{OutboundSms, Sender, SmsProvider};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -151,9 +152,10 @@ async fn lists_messages_and_emails_in_the_local_shapes() {
         body: "Your roof is ready".into(),
         media_urls: vec![],
         status_callback: None,
+        client_id: None,
     };
     TwilioClient::new(reqwest::Client::new(), running.twilio.base_url())
-        .send(&acme_twilio(), &sms)
+        .send(ProviderCredentials::Twilio(&acme_twilio()), &sms)
         .await
         .expect("accepted");
     let (_, listed) = get(&running, "/_sandbox/messages?limit=5").await;

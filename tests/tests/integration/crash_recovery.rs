@@ -210,10 +210,15 @@ async fn leave_as_dead_worker(rt: &LocalRuntime, job: &SendJob, died_after: Died
         body: job.body.clone(),
         media_urls: vec![],
         status_callback: None,
+        client_id: Some(job.message_id.to_string()),
     };
+    let twilio = account.twilio.as_ref().expect("a Twilio account");
     let accepted = rt
         .carrier
-        .send(&account.twilio, &request)
+        .send(
+            smsflow_shared::domain::ProviderCredentials::Twilio(twilio),
+            &request,
+        )
         .await
         .expect("carrier took it");
     if died_after == DiedAfter::SidAttached {

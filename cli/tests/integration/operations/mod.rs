@@ -487,7 +487,11 @@ fn store_other_account(local: &Local, services: &[&str]) {
         .remove(0);
         other.id = AccountId::parse("other").expect("id");
         other.numbers.truncate(0);
-        other.twilio.messaging_service_sids = services;
+        other
+            .twilio
+            .as_mut()
+            .expect("Twilio")
+            .messaging_service_sids = services;
         EmbeddedStore::new(db)
             .put_account(&other)
             .await

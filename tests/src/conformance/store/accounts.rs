@@ -103,7 +103,9 @@ const S3: &str = "MG00000000000000000000000000000a03";
 /// `account` listing the Messaging Services `services`, as written.
 fn with_services(account: Account, services: &[&str]) -> Account {
     let mut account = account;
-    account.twilio.messaging_service_sids = services.iter().map(|s| s.to_string()).collect();
+    if let Some(twilio) = account.twilio.as_mut() {
+        twilio.messaging_service_sids = services.iter().map(|s| s.to_string()).collect();
+    }
     account
 }
 
