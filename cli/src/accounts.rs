@@ -9,6 +9,7 @@ use clap::Subcommand;
 use serde::Serialize;
 use smsflow_shared::domain::{Account, AccountId, CrmConnection, KeyHash, generate_key};
 use smsflow_shared::ports::Store;
+use smsflow_shared::usecases::accounts::with_callback_secret;
 
 use crate::hints;
 use crate::output::{CliError, CliResult, Output, table};
@@ -176,10 +177,10 @@ async fn push(config: PathBuf, target: Target, out: Output) -> CliResult {
     let store = open_store(&config, &target).await?;
     let mut stored = Vec::new();
     for account in &config.accounts {
-        store
-            .put_account(account)
-            .await
-            .map_err(|e| CliError::from(e).context(format!("account {}", account.id)))?;
+        let in_context = |e| CliError::from(e).context(format!("account {}", account.id));
+        let before = store.account(&account.id).await.map_err(in_context)?;
+        let account = with_callback_secret(account.clone(), before.as_ref());
+        store.put_account(&account).await.map_err(in_context)?;
         if !out.json {
             println!("stored account {}", account.id);
         }

@@ -21,6 +21,8 @@
 
 use std::time::Duration;
 
+pub mod instasent;
+
 use super::JobOutcome;
 use super::{MissingField, WebhookRequest};
 use crate::app::App;
@@ -48,6 +50,12 @@ pub enum StatusError {
     UnknownMessage(String),
     #[error("the X-Twilio-Signature header is missing or does not match")]
     BadSignature,
+    /// Instasent's callback URL names no Instasent account with that secret.
+    #[error("the callback URL's account and secret do not match")]
+    BadSecret,
+    /// The report's message is still being sent: the provider should report again.
+    #[error("{0}")]
+    NotYet(String),
     #[error("{0}")]
     Backend(String),
 }

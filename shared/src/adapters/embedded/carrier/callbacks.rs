@@ -110,8 +110,13 @@ pub(super) async fn report_delivery(report: DeliveryReport) {
     }
 }
 
+/// How often one Instasent report is posted before the carrier gives up on it: Instasent
+/// retries any non-2xx answer with exponential backoff.
+const INSTASENT_TRIES: u32 = 6;
+
 /// Posts Instasent's delivery reports: one JSON body per status, unsigned (Instasent signs
-/// nothing; the callback URL carries the account's secret).
+/// nothing; the callback URL carries the account's secret), each retried on a non-2xx
+/// answer with a doubling pause, as Instasent does.
 async fn report_as_instasent(report: &DeliveryReport, target: &CallbackTarget) {
     let message = &report.message;
     for status in instasent_reports(&message.to) {
@@ -124,11 +129,21 @@ async fn report_as_instasent(report: &DeliveryReport, target: &CallbackTarget) {
             "code": code,
             "eventAt": jiff::Timestamp::now().to_string(),
         });
-        let mut request = report.http.post(&target.url).json(&body);
-        if let Some(host) = &target.host {
-            request = request.header(reqwest::header::HOST, host);
+        let mut pause = report.delay;
+        for attempt in 1..=INSTASENT_TRIES {
+            let mut request = report.http.post(&target.url).json(&body);
+            if let Some(host) = &target.host {
+                request = request.header(reqwest::header::HOST, host);
+            }
+            let answer = request.send().await;
+            let accepted = matches!(&answer, Ok(r) if r.status().is_success());
+            if accepted || attempt == INSTASENT_TRIES {
+                log_answer(&message.sid, answer);
+                break;
+            }
+            tokio::time::sleep(pause).await;
+            pause *= 2;
         }
-        log_answer(&message.sid, request.send().await);
     }
 }
 
