@@ -9,12 +9,14 @@ use std::sync::Arc;
 use smsflow_shared::adapters::embedded::carrier::CallbackRoute;
 use smsflow_shared::config::LocalConfig;
 use smsflow_shared::domain::sequence::Sequence;
-use smsflow_shared::domain::{Account, AccountId};
+use smsflow_shared::domain::{Account, AccountId, InstasentCredentials, Secret};
 use tokio::net::TcpListener;
 
+use crate::instasent::{InstasentAccount, InstasentSeat, InstasentStandIn, InstasentStandInError};
 use crate::keap::{KeapMock, KeapUser};
+use crate::runner::Endpoint;
 use crate::sandbox::SandboxAccount;
-use crate::stack_config::KeapApp;
+use crate::stack_config::{InstasentToken, KeapApp};
 use crate::twilio::{TwilioStandIn, TwilioStandInError};
 
 /// The Twilio stand-in's listener, bound before the stack exists so the template's
@@ -140,9 +142,35 @@ fn sandbox_accounts_of(
         .collect()
 }
 
-/// Both stand-ins, shared with the sandbox API.
+/// Starts Instasent for the accounts pointed at it, each token posting its reports to the
+/// account's callback URL on the HTTP API's public origin (carried to `api`'s local one).
+pub async fn start_instasent(
+    seat: InstasentSeat,
+    tokens: &[InstasentToken],
+    api: &Endpoint,
+) -> Result<InstasentStandIn, InstasentStandInError> {
+    let accounts = tokens
+        .iter()
+        .map(|t| InstasentAccount {
+            credentials: InstasentCredentials {
+                api_token: Secret::new(t.api_token.clone()),
+                base_url: Some(seat.base_url.clone()),
+                callback_secret: Some(Secret::new(t.callback_secret.clone())),
+            },
+            callback_url: format!(
+                "{}/instasent/callback/{}/{}",
+                api.public, t.account, t.callback_secret
+            ),
+        })
+        .collect();
+    let route = CallbackRoute::new(&api.public, &api.local);
+    seat.start(accounts, Some(route)).await
+}
+
+/// The stand-ins, shared with the sandbox API.
 pub struct StandIns {
     pub twilio: Arc<TwilioStandIn>,
+    pub instasent: Arc<InstasentStandIn>,
     pub keap: Arc<KeapMock>,
 }
 

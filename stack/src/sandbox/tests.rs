@@ -85,6 +85,11 @@ async fn start() -> Running {
         },
         accounts: BTreeMap::from([(AccountId::parse("acme").expect("an id"), acme)]),
         twilio: twilio.clone(),
+        instasent: Arc::new(
+            crate::instasent::InstasentStandIn::start(vec![], None)
+                .await
+                .expect("Instasent stand-in"),
+        ),
         keap: keap.clone(),
     };
     let app = router(targets).expect("the sandbox router");
@@ -171,9 +176,13 @@ async fn lists_messages_and_emails_in_the_local_shapes() {
             "media_urls",
             "status_callback",
             "accepted_at",
-            "accepted_at_rfc3339"
+            "accepted_at_rfc3339",
+            // Which provider the carrier played, and Instasent's clientId (none here).
+            "provider",
+            "client_id"
         ])
     );
+    assert_eq!(message["provider"], "twilio");
     assert_eq!(
         (&message["to"], &message["body"]),
         (&json!("+14155552671"), &json!("Your roof is ready"))

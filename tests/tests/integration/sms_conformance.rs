@@ -340,7 +340,28 @@ async fn sandbox_playing_instasent() -> InstasentUnderTest {
     }
 }
 
+/// The Instasent adapter against the stack runner's Instasent stand-in (Instasent's HTTP
+/// side over a sandbox carrier), which keeps what it took and lists it back.
+async fn instasent_stand_in() -> InstasentUnderTest {
+    use smsflow_stack::instasent::{InstasentAccount, InstasentStandIn};
+    let unused = instasent_credentials(None);
+    let account = InstasentAccount {
+        credentials: unused.clone(),
+        // Nobody listens: the reports are not what this suite checks.
+        callback_url: "http://127.0.0.1:9/instasent/callback/acme/secret".into(),
+    };
+    let stand_in = InstasentStandIn::start(vec![account], None)
+        .await
+        .expect("the Instasent stand-in starts");
+    InstasentUnderTest {
+        provider: Arc::new(InstasentClient::new(reqwest::Client::new())),
+        credentials: instasent_credentials(Some(stand_in.base_url())),
+        _guard: Some(Box::new(stand_in)),
+    }
+}
+
 instasent_conformance!(instasent_rest, instasent_on_mock);
+instasent_conformance!(instasent_rest_on_the_stand_in, instasent_stand_in);
 instasent_conformance!(sandbox_carrier_playing_instasent, sandbox_playing_instasent);
 
 /// Each documented error of `POST /sms` becomes what the send path needs: refused for

@@ -18,6 +18,7 @@ use smsflow_tests::poll::{Patience, eventually};
 use smsflow_tests::shape::{Deployment, Shape};
 use smsflow_tests::twilio;
 
+mod instasent;
 mod sends;
 mod survey;
 mod texts;
@@ -88,6 +89,8 @@ in_both_shapes!(
     survey::stop_mid_run_ends_it_with_the_opt_out_tag,
     texts::texts_are_routed_by_the_four_rules_of_seed_001,
     texts::text_sqs_cannot_carry_as_is_is_still_processed,
+    instasent::an_instasent_account_sends_is_reported_and_bounces_as_twilio_would
+        on instasent::acme_on_instasent(),
 );
 
 /// Twilio's magic From number that is always "rate limited" (21611), as an acme number.
