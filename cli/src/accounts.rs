@@ -30,7 +30,8 @@ pub enum Command {
         #[command(flatten)]
         at: Location,
     },
-    /// Show a stored account: numbers, users, CRM, limits (never its secrets).
+    /// Show a stored account: numbers, users, CRM, limits (never its secrets, but for the
+    /// Instasent callback URL, which is pasted into Instasent).
     Show {
         #[arg(long)]
         account: String,
@@ -183,6 +184,11 @@ async fn push(config: PathBuf, target: Target, out: Output) -> CliResult {
         store.put_account(&account).await.map_err(in_context)?;
         if !out.json {
             println!("stored account {}", account.id);
+            if let Some(path) = instasent_callback_url(&account, None) {
+                println!(
+                    "  Instasent callback URL: <public base URL>{path} (`accounts show` repeats it)"
+                );
+            }
         }
         stored.push(account.id.clone());
     }
@@ -287,6 +293,20 @@ struct AccountView {
     subscription_field: Option<String>,
     event_webhook_url: Option<String>,
     send_key_sha256: String,
+    /// The path of the Instasent callback URL (with the account's secret), for an account
+    /// with Instasent credentials.
+    instasent_callback_path: Option<String>,
+}
+
+/// The Instasent callback URL of `account` on `base` (the public base URL), or its path
+/// alone without one; `None` without Instasent or before a secret is given or generated.
+pub fn instasent_callback_url(account: &Account, base: Option<&str>) -> Option<String> {
+    let secret = account.instasent.as_ref()?.callback_secret.as_ref()?;
+    let path = smsflow_shared::routes::instasent_callback_path(&account.id, secret.expose());
+    Some(format!(
+        "{}{path}",
+        base.unwrap_or_default().trim_end_matches('/')
+    ))
 }
 
 #[derive(Serialize)]
@@ -393,6 +413,7 @@ impl AccountView {
             subscription_field: a.subscription_field.clone(),
             event_webhook_url: a.event_webhook.as_ref().map(|w| w.url.clone()),
             send_key_sha256: a.send_key_hash.as_hex().to_string(),
+            instasent_callback_path: instasent_callback_url(a, None),
         }
     }
 
@@ -423,6 +444,14 @@ impl AccountView {
             format!("  send key sha256   {}", self.send_key_sha256),
             String::new(),
         ];
+        if let Some(path) = &self.instasent_callback_path {
+            lines.insert(
+                lines.len() - 1,
+                format!(
+                    "  instasent callback <public base URL>{path}\n    (paste it into the Instasent API token's \"Callback URL\"; the base is the stack's HttpApiUrl output, locally public_base_url)"
+                ),
+            );
+        }
         lines.push(numbers_table(&self.numbers));
         lines.push(String::new());
         lines.push(users_table(&self.users));
