@@ -71,6 +71,8 @@ pub struct StackUrls {
     /// texting) and `/_stack/...` (the functions' AWS calls, their cold starts).
     pub sandbox: String,
     pub twilio: String,
+    /// The Instasent stand-in's API base (accounts on Instasent are pointed at it).
+    pub instasent: String,
     pub keap: String,
 }
 
@@ -181,6 +183,7 @@ impl RunningStack {
             function_urls,
             sandbox: String::new(),
             twilio: stand_ins.twilio.base_url(),
+            instasent: stand_ins.instasent.base_url(),
             keap: stand_ins.keap.base_url(),
         };
         push_accounts(options, &urls, &config).await?;
