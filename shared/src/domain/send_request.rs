@@ -197,6 +197,9 @@ pub enum SendRequestError {
     InvalidPhone { input: String, problem: PhoneError },
     #[error("type=alert needs an alert number on the account, and it has none")]
     NoAlertNumber,
+    /// Instasent sends text only: refused before anything is queued, not at send time.
+    #[error("sender {sender} sends through Instasent, which sends text only: leave the media out")]
+    MediaOnInstasent { sender: String },
     #[error(transparent)]
     Content(#[from] ContentError),
     #[error(transparent)]
@@ -233,6 +236,7 @@ impl SendRequestError {
             SendRequestError::MissingRecipient => "missing_recipient",
             SendRequestError::InvalidPhone { .. } => "invalid_phone",
             SendRequestError::NoAlertNumber => "no_alert_number",
+            SendRequestError::MediaOnInstasent { .. } => "media_not_supported",
             SendRequestError::Content(e) => e.code(),
             SendRequestError::Merge(e) => e.code(),
             SendRequestError::Sender(e) => e.code(),
@@ -259,6 +263,7 @@ pub fn parse_send_request(
     let template = fields.raw("message").unwrap_or_default().to_string();
     let media_urls = check_body_and_media(&template, fields)?;
     let sender = sender(fields, account)?;
+    text_only_on_instasent(&sender, &media_urls, account)?;
     let user = known_user(fields.get("user"), "user", account)?;
     let reply_to = known_user(fields.get("reply"), "reply", account)?;
     let subscription = fields
@@ -337,6 +342,25 @@ fn sender(fields: &SendFields, account: &Account) -> Result<SenderSpec, SendRequ
     }
 }
 
+/// Media is refused for a sender on Instasent, which cannot send it.
+fn text_only_on_instasent(
+    sender: &SenderSpec,
+    media_urls: &[String],
+    account: &Account,
+) -> Result<(), SendRequestError> {
+    let number = match sender {
+        SenderSpec::Number(n) => Some(n),
+        SenderSpec::MessagingService(_) | SenderSpec::Alphanumeric(_) => None,
+    };
+    let on_instasent = account.provider_of(number) == super::SmsProviderKind::Instasent;
+    if on_instasent && !media_urls.is_empty() {
+        return Err(SendRequestError::MediaOnInstasent {
+            sender: sender.as_str().to_string(),
+        });
+    }
+    Ok(())
+}
+
 fn bounded(value: Option<&str>, field: &'static str) -> Result<Option<String>, SendRequestError> {
     match value {
         Some(v) if v.chars().count() > MAX_ID_LENGTH => Err(SendRequestError::TooLong { field }),
@@ -397,6 +421,31 @@ mod tests {
         match parse(body) {
             Ok(_) => "ok",
             Err(e) => e.code(),
+        }
+    }
+
+    #[test]
+    fn media_is_refused_for_a_sender_on_instasent() {
+        let mut account = fixtures::account();
+        account.numbers[1].provider = Some(super::super::SmsProviderKind::Instasent);
+        let media = "phone=%2B14155552671&message=hi&media=https://x.test/a.png";
+        // (the request, its code: the first number is on Twilio, the second on Instasent)
+        let cases = [
+            (media.to_string(), "ok"),
+            (format!("{media}&from=%2B12025550101"), "ok"),
+            (
+                format!("{media}&from=%2B18005550102"),
+                "media_not_supported",
+            ),
+            (
+                "phone=%2B14155552671&message=hi&from=%2B18005550102".to_string(),
+                "ok",
+            ),
+        ];
+        for (body, want) in cases {
+            let got =
+                parse_send_request(&form(&body), &account).map_or_else(|e| e.code(), |_| "ok");
+            assert_eq!(got, want, "{body}");
         }
     }
 
