@@ -6,8 +6,8 @@
 //! `{id, clientId, status, code, eventAt}` (JSON). The status is mapped onto smsflow's
 //! forward-only order (`domain/instasent_errors.rs`) and applied exactly as a Twilio
 //! status, so repeats, which Instasent sends on any non-2xx or timeout, change nothing new
-//! (idempotent on (id, status)). `stop` records the phone's opt-out as a STOP text does and
-//! fires `OptOut`. A report on a message smsflow does not know is acknowledged and logged,
+//! (idempotent on (id, status)). `stop` records the phone's opt-out as a STOP text does,
+//! fires `OptOut` and ends the contact's sequence run. A report on a message smsflow does not know is acknowledged and logged,
 //! unless the send that names it (`clientId`) is still in flight: then the answer is 503,
 //! and Instasent's retry finds the message once the send worker has stored its id.
 //!
@@ -177,8 +177,9 @@ async fn apply(
     Ok(ReportOutcome::Applied(status))
 }
 
-/// `stop`: the phone opts out of the account, dated by the report's arrival, and the
-/// contact's `OptOut` goal fires once per message, as for a STOP text.
+/// `stop`: the phone opts out of the account, dated by the report's arrival, the
+/// contact's `OptOut` goal fires once per message and its sequence run ends, as for a STOP
+/// text.
 async fn opted_out(
     app: &App,
     account: &Account,
@@ -196,6 +197,13 @@ async fn opted_out(
         .map_err(|e| backend("record opt-out", &e))?;
     if let Some(contact_id) = &message.contact_id {
         queue_delivery_goal(app, account, message, contact_id, StandardGoal::OptOut).await?;
+    }
+    let phone = &message.contact_phone;
+    let ended = crate::usecases::sequence::on_carrier_opt_out(app, account, phone, on_message)
+        .await
+        .map_err(|e| backend("end the sequence run", &e))?;
+    if let Some(sequence) = ended {
+        tracing::info!(account = %account.id, to = %phone.masked(), sequence, "sequence run ended: opted out through Instasent");
     }
     tracing::info!(account = %account.id, to = %message.contact_phone.masked(), "opted out through Instasent");
     Ok(ReportOutcome::OptedOut)

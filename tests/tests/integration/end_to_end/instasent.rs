@@ -2,8 +2,8 @@
 //! playing it locally, the Instasent stand-in on the stack), gets delivery reports on its
 //! callback URL, and fires the same goals and phone states a Twilio account would: a
 //! delivery (`GoodNumber`), a bounce (`BadNumber`, the phone bounced after `bounce_after`
-//! hard failures), a `stop` (`OptOut`, then a refused send). A report with another secret
-//! changes nothing.
+//! hard failures), a `stop` (`OptOut`, then a refused send; a survey run ended with its
+//! opt-out tag). A report with another secret changes nothing.
 
 use smsflow_shared::adapters::embedded::carrier::INSTASENT_OPTING_OUT;
 
@@ -121,4 +121,26 @@ pub(super) async fn an_instasent_account_sends_is_reported_and_bounces_as_twilio
         (409, Some("opted_out")),
         "{refused}"
     );
+}
+
+/// A `stop` report ends the contact's sequence run as a STOP text does: the opt-out tag.
+pub(super) async fn a_stop_report_mid_survey_ends_the_run_with_the_opt_out_tag(d: &Deployment) {
+    d.apply_sequence(SURVEY).await;
+    let quinn = crm_contact(d, "Quinn", INSTASENT_OPTING_OUT).await;
+    // Quinn texts in (through Twilio); the survey's question goes out through Instasent,
+    // which reports it `sent`, then `stop`.
+    text(
+        d,
+        INSTASENT_OPTING_OUT,
+        "SM00000000000000000000000000000021",
+        "survey",
+    )
+    .await;
+    assert_eq!(
+        sent_to(d, INSTASENT_OPTING_OUT, 1).await,
+        ["Hi Quinn! How would you rate us, 1-10?"]
+    );
+    let contact = contact_when(d, &quinn, |c| tags(c).contains(&"Survey opted out")).await;
+    assert_eq!(tags(&contact), ["Survey opted out"]);
+    goals_including(d, &quinn, &["OptOut"]).await;
 }

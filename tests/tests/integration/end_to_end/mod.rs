@@ -91,6 +91,8 @@ in_both_shapes!(
     texts::text_sqs_cannot_carry_as_is_is_still_processed,
     instasent::an_instasent_account_sends_is_reported_and_bounces_as_twilio_would
         on instasent::acme_on_instasent(),
+    instasent::a_stop_report_mid_survey_ends_the_run_with_the_opt_out_tag
+        on instasent::acme_on_instasent(),
 );
 
 /// Twilio's magic From number that is always "rate limited" (21611), as an acme number.
