@@ -153,7 +153,7 @@ mod lost_send_lookup {
     }
 }
 
-/// Instasent's HTTP API as documented (`/work`'s reference notes, summarised in the README's
+/// Instasent's HTTP API as its documentation describes it (summarised in the README's
 /// "Instasent"): only a request of the exact documented shape is answered; anything else
 /// gets a 418, which no case expects. Messages it created are listed back, newest first.
 mod instasent_mock {
