@@ -267,30 +267,33 @@ fn check_config(path: &std::path::Path, out: Output) -> CliResult {
             })
             .collect(),
     };
-    out.emit(&summary, || {
-        println!("{}: ok", summary.file);
+    out.emit(&summary, || print_summary(&summary))
+}
+
+/// `check-config`'s answer for people.
+fn print_summary(summary: &ConfigSummary) {
+    println!("{}: ok", summary.file);
+    println!(
+        "  listen {} (public {})",
+        summary.listen, summary.public_base_url
+    );
+    if let Some(refused) = &summary.listen_refused {
+        println!("  warning: serve is {refused}");
+    }
+    for a in &summary.accounts {
         println!(
-            "  listen {} (public {})",
-            summary.listen, summary.public_base_url
+            "  account {} ({}): numbers {}; {} users; queue limit {}",
+            a.id,
+            a.name,
+            a.numbers.join(", "),
+            a.users,
+            a.queue_limit
         );
-        if let Some(refused) = &summary.listen_refused {
-            println!("  warning: serve is {refused}");
+        if a.provider != "twilio" {
+            println!("    sends through {}", a.provider);
         }
-        for a in &summary.accounts {
-            println!(
-                "  account {} ({}): numbers {}; {} users; queue limit {}",
-                a.id,
-                a.name,
-                a.numbers.join(", "),
-                a.users,
-                a.queue_limit
-            );
-            if a.provider != "twilio" {
-                println!("    sends through {}", a.provider);
-            }
-            if let Some(url) = &a.instasent_callback_url {
-                println!("    Instasent callback URL (paste into the API token): {url}");
-            }
+        if let Some(url) = &a.instasent_callback_url {
+            println!("    Instasent callback URL (paste into the API token): {url}");
         }
-    })
+    }
 }

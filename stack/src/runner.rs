@@ -172,8 +172,7 @@ impl RunningStack {
             .next()
             .ok_or_else(|| setup("template", "declares no HTTP API for Twilio's webhooks"))?
             .clone();
-        let seats = (twilio_seat, instasent_seat);
-        let stand_ins = start_stand_ins(seats, keap, &config, &api).await?;
+        let stand_ins = start_stand_ins((twilio_seat, instasent_seat), keap, &config, &api).await?;
         let mut urls = StackUrls {
             stack_name: manifest.stack_name.clone(),
             region: manifest.region.clone(),

@@ -74,15 +74,7 @@ impl Validator {
             |e: crate::domain::PhoneError| self.err(format!("{at}.default_country"), e.to_string()),
         ));
         let send_key_hash = self.keep(self.send_key(at, raw.send_key, raw.send_key_sha256));
-        let provider = self.keep(self.provider(format!("{at}.provider"), raw.provider.as_deref()));
-        let twilio = match raw.twilio {
-            Some(raw) => self.twilio(&format!("{at}.twilio"), raw).map(Some),
-            None => Some(None),
-        };
-        let instasent = match raw.instasent {
-            Some(raw) => self.instasent(&format!("{at}.instasent"), raw).map(Some),
-            None => Some(None),
-        };
+        let providers = self.providers(at, raw.provider, raw.twilio, raw.instasent);
         // Numbers are read in the default country: without one they cannot be checked.
         let numbers = default_country.and_then(|c| self.numbers(at, raw.numbers, c));
         let users = self.users(at, raw.users);
@@ -108,13 +100,14 @@ impl Validator {
                 .map(|w| self.event_webhook(&format!("{at}.event_webhook"), w))
                 .transpose(),
         );
+        let providers = providers?;
         let account = Account {
             name: name?,
             id: id?,
             default_country: default_country?,
-            provider: provider?.unwrap_or_default(),
-            twilio: twilio?,
-            instasent: instasent?,
+            provider: providers.provider,
+            twilio: providers.twilio,
+            instasent: providers.instasent,
             numbers: numbers?,
             users: users?,
             crm: crm?,

@@ -5,9 +5,10 @@
 
 use serde::Deserialize;
 
+use super::twilio::RawTwilio;
 use super::validator::{ConfigError, Validator};
 use crate::domain::keywords::TwilioKeywordHandling;
-use crate::domain::{Account, InstasentCredentials, Secret, SmsProviderKind};
+use crate::domain::{Account, InstasentCredentials, Secret, SmsProviderKind, TwilioCredentials};
 
 /// Shortest callback secret accepted: it is all that authenticates Instasent's reports.
 const MIN_CALLBACK_SECRET_CHARS: usize = 16;
@@ -25,7 +26,39 @@ fn is_twilio_test_number(number: &str) -> bool {
     number.starts_with("+1500555")
 }
 
+/// An account's provider and the credentials its sections give.
+pub(super) struct Providers {
+    pub(super) provider: SmsProviderKind,
+    pub(super) twilio: Option<TwilioCredentials>,
+    pub(super) instasent: Option<InstasentCredentials>,
+}
+
 impl Validator {
+    /// The account's `provider`, `[accounts.twilio]` and `[accounts.instasent]`, each
+    /// checked (whether they fit its senders is [`Validator::provider_fit`]'s part).
+    pub(super) fn providers(
+        &self,
+        at: &str,
+        provider: Option<String>,
+        twilio: Option<RawTwilio>,
+        instasent: Option<RawInstasent>,
+    ) -> Option<Providers> {
+        let provider = self.keep(self.provider(format!("{at}.provider"), provider.as_deref()));
+        let twilio = match twilio {
+            Some(raw) => self.twilio(&format!("{at}.twilio"), raw).map(Some),
+            None => Some(None),
+        };
+        let instasent = match instasent {
+            Some(raw) => self.instasent(&format!("{at}.instasent"), raw).map(Some),
+            None => Some(None),
+        };
+        Some(Providers {
+            provider: provider?.unwrap_or_default(),
+            twilio: twilio?,
+            instasent: instasent?,
+        })
+    }
+
     /// A `provider = "…"` value (absent: Twilio).
     pub(super) fn provider(
         &self,

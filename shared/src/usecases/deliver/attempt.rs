@@ -11,8 +11,9 @@ use crate::domain::{Account, MessageRecord, MessageSid, MessageStatus, ProviderC
 use crate::domain::{SmsProviderKind, Timestamp};
 use crate::jobs::JobId;
 use crate::jobs::{self, AutomationJob, SendJob};
-use crate::ports::{AttemptStart, OutboundSms, Recorded, SettledSend, SmsError, StatusUpdate};
+use crate::ports::{AttemptStart, OutboundSms, ProviderAccepted, Recorded, SettledSend};
 use crate::ports::{Clock, ConversationStore, SendAttemptStore};
+use crate::ports::{SmsError, StatusUpdate};
 use crate::usecases::JobOutcome;
 use crate::usecases::goals::queue_standard_goals;
 use crate::usecases::refusals::record_refusal;
@@ -37,6 +38,10 @@ pub(super) async fn attempt(
     job: &SendJob,
     replacing: Option<Timestamp>,
 ) -> JobOutcome {
+    let credentials = match credentials(app, account, job).await {
+        Ok(credentials) => credentials,
+        Err(outcome) => return outcome,
+    };
     let attempted_at = app.clock.now();
     let begun = app
         .store
@@ -55,15 +60,21 @@ pub(super) async fn attempt(
         }
         Err(e) => return JobOutcome::Retry(format!("cannot record the attempt: {e}")),
     }
-    let credentials = match credentials(account, job) {
-        Ok(credentials) => credentials,
-        Err(outcome) => return outcome,
-    };
-    match app
-        .sms
+    let answer = (app.sms)
         .send(credentials, &outbound(app, account, job))
-        .await
-    {
+        .await;
+    answered(app, account, job, attempted_at, answer).await
+}
+
+/// What follows the provider's answer to the attempt made at `attempted_at`.
+async fn answered(
+    app: &App,
+    account: &Account,
+    job: &SendJob,
+    attempted_at: Timestamp,
+    answer: Result<ProviderAccepted, SmsError>,
+) -> JobOutcome {
+    match answer {
         Ok(accepted) => {
             crate::metrics::count(&account.id, crate::metrics::Metric::Sent);
             sent(app, account, job, &accepted.sid).await
@@ -82,25 +93,11 @@ pub(super) async fn attempt(
             message,
             ..
         }) => {
-            rejected(
-                app,
-                account,
-                job,
-                DeliveryFailure {
-                    code: Some(code),
-                    class,
-                },
-            )
-            .await;
-            let outcome = format!("rejected {code}");
-            if let Err(e) = app
-                .store
-                .settle_send(&settled(account, job, None, &outcome))
-                .await
-            {
-                tracing::warn!(message_id = %job.message_id, error = %e, "could not give the slot back and record the send outcome");
-            }
-            carrier_rejection(code, class, &message)
+            let failure = DeliveryFailure {
+                code: Some(code),
+                class,
+            };
+            refused_by_provider(app, account, job, failure, &message).await
         }
         // Left unresolved: the redelivery finds out from the provider, never resends blindly.
         Err(SmsError::OutcomeUnknown(e)) => JobOutcome::Retry(format!(
@@ -109,21 +106,46 @@ pub(super) async fn attempt(
     }
 }
 
+/// A send the provider refused for good: what it means is set off, the slot given back
+/// and the send's end recorded; the job's outcome names the class.
+async fn refused_by_provider(
+    app: &App,
+    account: &Account,
+    job: &SendJob,
+    failure: DeliveryFailure,
+    message: &str,
+) -> JobOutcome {
+    rejected(app, account, job, failure).await;
+    let code = failure.code.unwrap_or_default();
+    let outcome = format!("rejected {code}");
+    if let Err(e) = app
+        .store
+        .settle_send(&settled(account, job, None, &outcome))
+        .await
+    {
+        tracing::warn!(message_id = %job.message_id, error = %e, "could not give the slot back and record the send outcome");
+    }
+    carrier_rejection(code, failure.class, message)
+}
+
 /// The credentials of the provider the job's sender goes through. Configuration makes
 /// sure an account has them; a job left from before a change that took them away is
-/// dropped rather than sent elsewhere.
-pub(super) fn credentials<'a>(
+/// dropped (its admission slot given back) rather than sent elsewhere.
+pub(super) async fn credentials<'a>(
+    app: &App,
     account: &'a Account,
     job: &SendJob,
 ) -> Result<ProviderCredentials<'a>, JobOutcome> {
     let provider: SmsProviderKind = account.provider_of(job.sender.number());
-    account.credentials(provider).ok_or_else(|| {
-        JobOutcome::Dropped(format!(
-            "account {} has no {provider} credentials for sender {}",
-            account.id,
-            job.sender.as_str()
-        ))
-    })
+    if let Some(credentials) = account.credentials(provider) {
+        return Ok(credentials);
+    }
+    release_admission(app.store.as_ref(), &account.id, &job.message_id).await;
+    Err(JobOutcome::Dropped(format!(
+        "account {} has no {provider} credentials for sender {}",
+        account.id,
+        job.sender.as_str()
+    )))
 }
 
 /// The outcome of a send the carrier rejected: a routine refusal of the recipient's (not a

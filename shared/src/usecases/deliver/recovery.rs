@@ -44,7 +44,7 @@ pub(super) async fn resolve(
         };
     }
     let request = outbound(app, account, job);
-    let credentials = match credentials(account, job) {
+    let credentials = match credentials(app, account, job).await {
         Ok(credentials) => credentials,
         Err(outcome) => return outcome,
     };
