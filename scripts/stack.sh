@@ -45,9 +45,10 @@ print(f"stack.sh: stack {urls['stack_name']} is up (moto {urls['moto']})")
 for name, api in urls["http_apis"].items():
     print(f"  Twilio inbound webhook  {api['local']}/twilio/inbound   (stands for {api['public']})")
     print(f"  Twilio status callback  {api['local']}/twilio/status")
+    print(f"  Instasent reports       {api['local']}/instasent/callback/<account>/<secret>")
 for name, url in urls["function_urls"].items():
     print(f"  {name:<22} {url['local']}/   (stands for {url['public']})")
-for key in ("sandbox", "twilio", "keap"):
+for key in ("sandbox", "twilio", "instasent", "keap"):
     if key in urls:
         print(f"  {key:<22} {urls[key]}")
 print("  logs: target/stack/logs/   stop: scripts/stack.sh down")

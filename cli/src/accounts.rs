@@ -9,6 +9,7 @@ use clap::Subcommand;
 use serde::Serialize;
 use smsflow_shared::domain::{Account, AccountId, CrmConnection, KeyHash, generate_key};
 use smsflow_shared::ports::Store;
+use smsflow_shared::usecases::accounts::with_callback_secret;
 
 use crate::hints;
 use crate::output::{CliError, CliResult, Output, table};
@@ -29,7 +30,8 @@ pub enum Command {
         #[command(flatten)]
         at: Location,
     },
-    /// Show a stored account: numbers, users, CRM, limits (never its secrets).
+    /// Show a stored account: numbers, users, CRM, limits (never its secrets, but for the
+    /// Instasent callback URL, which is pasted into Instasent).
     Show {
         #[arg(long)]
         account: String,
@@ -176,12 +178,17 @@ async fn push(config: PathBuf, target: Target, out: Output) -> CliResult {
     let store = open_store(&config, &target).await?;
     let mut stored = Vec::new();
     for account in &config.accounts {
-        store
-            .put_account(account)
-            .await
-            .map_err(|e| CliError::from(e).context(format!("account {}", account.id)))?;
+        let in_context = |e| CliError::from(e).context(format!("account {}", account.id));
+        let before = store.account(&account.id).await.map_err(in_context)?;
+        let account = with_callback_secret(account.clone(), before.as_ref());
+        store.put_account(&account).await.map_err(in_context)?;
         if !out.json {
             println!("stored account {}", account.id);
+            if let Some(path) = instasent_callback_url(&account, None) {
+                println!(
+                    "  Instasent callback URL: <public base URL>{path} (`accounts show` repeats it)"
+                );
+            }
         }
         stored.push(account.id.clone());
     }
@@ -271,7 +278,8 @@ struct AccountView {
     id: AccountId,
     name: String,
     default_country: String,
-    twilio_account_sid: String,
+    provider: String,
+    twilio_account_sid: Option<String>,
     messaging_service_sids: Vec<String>,
     numbers: Vec<NumberView>,
     users: Vec<UserView>,
@@ -285,6 +293,20 @@ struct AccountView {
     subscription_field: Option<String>,
     event_webhook_url: Option<String>,
     send_key_sha256: String,
+    /// The path of the Instasent callback URL (with the account's secret), for an account
+    /// with Instasent credentials.
+    instasent_callback_path: Option<String>,
+}
+
+/// The Instasent callback URL of `account` on `base` (the public base URL), or its path
+/// alone without one; `None` without Instasent or before a secret is given or generated.
+pub fn instasent_callback_url(account: &Account, base: Option<&str>) -> Option<String> {
+    let secret = account.instasent.as_ref()?.callback_secret.as_ref()?;
+    let path = smsflow_shared::routes::instasent_callback_path(&account.id, secret.expose());
+    Some(format!(
+        "{}{path}",
+        base.unwrap_or_default().trim_end_matches('/')
+    ))
 }
 
 #[derive(Serialize)]
@@ -370,8 +392,11 @@ impl AccountView {
             id: a.id.clone(),
             name: a.name.clone(),
             default_country: a.default_country.to_string(),
-            twilio_account_sid: a.twilio.account_sid.clone(),
-            messaging_service_sids: a.twilio.messaging_service_sids.clone(),
+            provider: a.provider.to_string(),
+            twilio_account_sid: a.twilio_account_sid().map(String::from),
+            messaging_service_sids: (a.twilio.iter())
+                .flat_map(|t| t.messaging_service_sids.clone())
+                .collect(),
             numbers: number_views(a),
             users: user_views(a),
             crm: match &a.crm {
@@ -388,6 +413,7 @@ impl AccountView {
             subscription_field: a.subscription_field.clone(),
             event_webhook_url: a.event_webhook.as_ref().map(|w| w.url.clone()),
             send_key_sha256: a.send_key_hash.as_hex().to_string(),
+            instasent_callback_path: instasent_callback_url(a, None),
         }
     }
 
@@ -396,7 +422,11 @@ impl AccountView {
         let mut lines = vec![
             format!("account {} ({})", self.id, self.name),
             format!("  default country   {}", self.default_country),
-            format!("  twilio account    {}", self.twilio_account_sid),
+            format!("  provider          {}", self.provider),
+            format!(
+                "  twilio account    {}",
+                self.twilio_account_sid.clone().unwrap_or_else(none)
+            ),
             format!("  crm               {}", self.crm),
             format!("  goal integration  {}", self.goal_integration),
             format!("  queue limit       {}", self.queue_limit),
@@ -414,6 +444,14 @@ impl AccountView {
             format!("  send key sha256   {}", self.send_key_sha256),
             String::new(),
         ];
+        if let Some(path) = &self.instasent_callback_path {
+            lines.insert(
+                lines.len() - 1,
+                format!(
+                    "  instasent callback <public base URL>{path}\n    (paste it into the Instasent API token's \"Callback URL\"; the base is the stack's HttpApiUrl output, locally public_base_url)"
+                ),
+            );
+        }
         lines.push(numbers_table(&self.numbers));
         lines.push(String::new());
         lines.push(users_table(&self.users));

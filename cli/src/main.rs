@@ -220,9 +220,13 @@ struct ConfigSummary {
 struct ConfigAccount {
     id: String,
     name: String,
+    provider: String,
     numbers: Vec<String>,
     users: usize,
     queue_limit: u32,
+    /// What to paste into the Instasent API token's "Callback URL", when the file gives
+    /// the secret (else it is generated when the account is stored).
+    instasent_callback_url: Option<String>,
 }
 
 fn check_config(path: &std::path::Path, out: Output) -> CliResult {
@@ -252,30 +256,44 @@ fn check_config(path: &std::path::Path, out: Output) -> CliResult {
             .map(|a| ConfigAccount {
                 id: a.id.to_string(),
                 name: a.name.clone(),
+                provider: a.provider.to_string(),
                 numbers: a.numbers.iter().map(|n| n.number.to_string()).collect(),
                 users: a.users.len(),
                 queue_limit: a.limits.queue_limit,
+                instasent_callback_url: accounts::instasent_callback_url(
+                    a,
+                    Some(&config.server.public_base_url),
+                ),
             })
             .collect(),
     };
-    out.emit(&summary, || {
-        println!("{}: ok", summary.file);
+    out.emit(&summary, || print_summary(&summary))
+}
+
+/// `check-config`'s answer for people.
+fn print_summary(summary: &ConfigSummary) {
+    println!("{}: ok", summary.file);
+    println!(
+        "  listen {} (public {})",
+        summary.listen, summary.public_base_url
+    );
+    if let Some(refused) = &summary.listen_refused {
+        println!("  warning: serve is {refused}");
+    }
+    for a in &summary.accounts {
         println!(
-            "  listen {} (public {})",
-            summary.listen, summary.public_base_url
+            "  account {} ({}): numbers {}; {} users; queue limit {}",
+            a.id,
+            a.name,
+            a.numbers.join(", "),
+            a.users,
+            a.queue_limit
         );
-        if let Some(refused) = &summary.listen_refused {
-            println!("  warning: serve is {refused}");
+        if a.provider != "twilio" {
+            println!("    sends through {}", a.provider);
         }
-        for a in &summary.accounts {
-            println!(
-                "  account {} ({}): numbers {}; {} users; queue limit {}",
-                a.id,
-                a.name,
-                a.numbers.join(", "),
-                a.users,
-                a.queue_limit
-            );
+        if let Some(url) = &a.instasent_callback_url {
+            println!("    Instasent callback URL (paste into the API token): {url}");
         }
-    })
+    }
 }

@@ -39,6 +39,19 @@ impl AppSettings {
     }
 }
 
+impl AppSettings {
+    /// The URL an Instasent account pastes into its API token's "Callback URL" field:
+    /// the account and its secret in the path (Instasent signs nothing).
+    pub fn instasent_callback_url(&self, account: &AccountId, secret: &str) -> Option<String> {
+        self.public_base_url.as_ref().map(|base| {
+            format!(
+                "{base}{}",
+                crate::routes::instasent_callback_path(account, secret)
+            )
+        })
+    }
+}
+
 pub struct App {
     pub store: Arc<dyn Store>,
     pub queue: Arc<dyn JobQueue>,

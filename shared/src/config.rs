@@ -3,12 +3,13 @@
 //! wrong, and stops startup.
 //!
 //! The file is read in `local`; each of its sections has its raw form and its checks in a
-//! file of its own (`server`, `account`, `numbers`, `users`, `twilio`, `crm`), sharing the
+//! file of its own (`server`, `account`, `numbers`, `users`, `twilio`, `instasent`, `crm`), sharing the
 //! `validator`. A function's environment is read in `env`, its queue URLs in `queues`.
 
 mod account;
 mod crm;
 mod env;
+mod instasent;
 mod local;
 mod numbers;
 mod queues;

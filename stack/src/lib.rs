@@ -11,6 +11,7 @@ pub mod control;
 pub mod event_source;
 pub mod fronts;
 pub mod functions;
+pub mod instasent;
 pub mod keap;
 pub mod lambda;
 pub mod manifest;

@@ -21,6 +21,7 @@ use crate::aws_request::Partition;
 use crate::event_source::{self, Mapping};
 use crate::fronts::{self, ApiRoute, Front};
 use crate::functions::{self, Placement, RoleCredentials};
+use crate::instasent::InstasentSeat;
 use crate::keap::KeapMock;
 use crate::lambda::FunctionPool;
 use crate::manifest::{self, Manifest};
@@ -70,6 +71,8 @@ pub struct StackUrls {
     /// texting) and `/_stack/...` (the functions' AWS calls, their cold starts).
     pub sandbox: String,
     pub twilio: String,
+    /// The Instasent stand-in's API base (accounts on Instasent are pointed at it).
+    pub instasent: String,
     pub keap: String,
 }
 
@@ -147,10 +150,15 @@ impl RunningStack {
         std::fs::create_dir_all(&log_dir).map_err(|e| setup(log_dir.display().to_string(), e))?;
         let mut launch = Launch::new(options.port_base);
         let keap = Arc::new(KeapMock::start().await);
+        // Any free port: the numbered ones stay as `scripts/stack.sh` lists them.
+        let instasent_seat = InstasentSeat::bind(0)
+            .await
+            .map_err(|e| setup("Instasent stand-in", e))?;
         let config = stack_config::derive(
             &options.config,
             &options.state_dir.join("smsflow.toml"),
             &keap.base_url(),
+            &instasent_seat.base_url,
         )?;
         let twilio_seat = TwilioSeat::bind(launch.ports.take())
             .await
@@ -164,7 +172,7 @@ impl RunningStack {
             .next()
             .ok_or_else(|| setup("template", "declares no HTTP API for Twilio's webhooks"))?
             .clone();
-        let stand_ins = start_stand_ins(twilio_seat, keap, &config, &api).await?;
+        let stand_ins = start_stand_ins((twilio_seat, instasent_seat), keap, &config, &api).await?;
         let mut urls = StackUrls {
             stack_name: manifest.stack_name.clone(),
             region: manifest.region.clone(),
@@ -174,6 +182,7 @@ impl RunningStack {
             function_urls,
             sandbox: String::new(),
             twilio: stand_ins.twilio.base_url(),
+            instasent: stand_ins.instasent.base_url(),
             keap: stand_ins.keap.base_url(),
         };
         push_accounts(options, &urls, &config).await?;
@@ -433,10 +442,10 @@ async fn push_accounts(
     .map_err(|e| setup("pushing the accounts", e))
 }
 
-/// The Twilio stand-in, posting its webhooks to `api`, and the Keap stand-in with the
-/// configuration's Keap apps.
+/// The Twilio and Instasent stand-ins, posting their webhooks to `api`, and the Keap
+/// stand-in with the configuration's Keap apps.
 async fn start_stand_ins(
-    twilio_seat: TwilioSeat,
+    (twilio_seat, instasent_seat): (TwilioSeat, InstasentSeat),
     keap: Arc<KeapMock>,
     config: &StackConfig,
     api: &Endpoint,
@@ -445,10 +454,14 @@ async fn start_stand_ins(
         .start(&config.parsed, &api.public, &api.local)
         .await
         .map_err(|e| setup("Twilio stand-in", e))?;
+    let instasent = stand_ins::start_instasent(instasent_seat, &config.instasent, api)
+        .await
+        .map_err(|e| setup("Instasent stand-in", e))?;
     stand_ins::provision_keap(&keap, &config.parsed, &config.keap_apps)
         .map_err(|e| setup("Keap stand-in", e))?;
     Ok(StandIns {
         twilio: Arc::new(twilio),
+        instasent: Arc::new(instasent),
         keap,
     })
 }
@@ -468,6 +481,7 @@ fn sandbox_targets(
         },
         accounts: stand_ins::sandbox_accounts(&config.parsed, &config.keap_apps),
         twilio: stand_ins.twilio.clone(),
+        instasent: stand_ins.instasent.clone(),
         keap: stand_ins.keap.clone(),
     }
 }

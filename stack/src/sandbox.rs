@@ -5,7 +5,7 @@
 //!
 //! | route | local mode | here |
 //! |---|---|---|
-//! | `GET /_sandbox/messages` | the sandbox carrier | the same carrier, behind the Twilio stand-in |
+//! | `GET /_sandbox/messages` | the sandbox carrier | the same carrier, behind the Twilio and Instasent stand-ins |
 //! | `GET /_sandbox/emails` | the outbox | moto's SES (`GET <moto>/moto-api/data.json`) |
 //! | `GET/POST /_sandbox/crm/{account}/contacts`, `…/notes`, `GET …/goals` | the sandbox CRM | the Keap stand-in's app for the account's API key |
 //! | `POST /_sandbox/inbound` | signed webhook to the local server | signed webhook to the HTTP API front |
@@ -53,6 +53,7 @@ use smsflow_shared::local::sandbox_api::{
 use smsflow_shared::ports::{Clock, NewNote, SystemClock};
 use smsflow_shared::routes::INBOUND_PATH;
 
+use crate::instasent::InstasentStandIn;
 use crate::keap::KeapMock;
 use crate::twilio::TwilioStandIn;
 
@@ -64,6 +65,7 @@ pub struct SandboxTargets {
     /// The accounts the stack was deployed with.
     pub accounts: BTreeMap<AccountId, SandboxAccount>,
     pub twilio: Arc<TwilioStandIn>,
+    pub instasent: Arc<InstasentStandIn>,
     pub keap: Arc<KeapMock>,
 }
 
@@ -133,12 +135,17 @@ async fn messages(
     State(sandbox): State<Shared>,
     Query(limit): Query<Limit>,
 ) -> Result<Json<Value>, ApiError> {
-    let messages = sandbox
-        .targets
+    let targets = &sandbox.targets;
+    let mut messages = targets
         .twilio
         .messages(limit.get())
         .await
         .map_err(backend)?;
+    let instasent = targets.instasent.messages(limit.get()).await;
+    messages.extend(instasent.map_err(backend)?);
+    // Newest first across both stand-ins, as the one carrier of local mode lists them.
+    messages.sort_by_key(|m| std::cmp::Reverse(m.accepted_at));
+    messages.truncate(limit.get());
     Ok(answer(json!({ "messages": messages })))
 }
 

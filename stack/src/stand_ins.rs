@@ -10,12 +10,14 @@ use std::sync::Arc;
 use smsflow_shared::adapters::embedded::carrier::CallbackRoute;
 use smsflow_shared::config::LocalConfig;
 use smsflow_shared::domain::sequence::Sequence;
-use smsflow_shared::domain::{Account, AccountId, SenderKind};
+use smsflow_shared::domain::{Account, AccountId, InstasentCredentials, Secret, SenderKind};
 use tokio::net::TcpListener;
 
+use crate::instasent::{InstasentAccount, InstasentSeat, InstasentStandIn, InstasentStandInError};
 use crate::keap::{KeapMock, KeapUser};
+use crate::runner::Endpoint;
 use crate::sandbox::SandboxAccount;
-use crate::stack_config::KeapApp;
+use crate::stack_config::{InstasentToken, KeapApp};
 use crate::twilio::{TwilioStandIn, TwilioStandInError};
 use crate::twilio_numbers::{NumberResources, Offer, Owned};
 
@@ -41,7 +43,11 @@ impl TwilioSeat {
         public_origin: &str,
         local_origin: &str,
     ) -> Result<TwilioStandIn, TwilioStandInError> {
-        let accounts = config.accounts.iter().map(|a| a.twilio.clone()).collect();
+        let accounts = config
+            .accounts
+            .iter()
+            .filter_map(|a| a.twilio.clone())
+            .collect();
         let route = CallbackRoute::new(public_origin, local_origin);
         let twilio = TwilioStandIn::start_on(self.listener, accounts, Some(route)).await?;
         seed_numbers(twilio.numbers(), config);
@@ -56,9 +62,13 @@ pub const OFFERED_NUMBERS: [&str; 3] = ["+19525550170", "+19525550171", "+161255
 /// at the stack (no SMS webhook yet), and [`OFFERED_NUMBERS`] on offer.
 fn seed_numbers(numbers: &NumberResources, config: &LocalConfig) {
     for account in &config.accounts {
+        // An account on Instasent alone owns no Twilio numbers.
+        let Some(twilio) = &account.twilio else {
+            continue;
+        };
         for inbound in &account.numbers {
             numbers.own(Owned {
-                account_sid: account.twilio.account_sid.clone(),
+                account_sid: twilio.account_sid.clone(),
                 number: inbound.number.to_string(),
                 number_type: match inbound.kind {
                     SenderKind::TollFree => "toll-free".into(),
@@ -158,8 +168,9 @@ fn sandbox_accounts_of(
         .filter(|account| account.event_webhook.is_none())
         .filter_map(|account| {
             let app = apps.iter().find(|a| a.account == account.id.as_str())?;
+            // Texts in are Twilio's: an account without it has none to play.
             let played = SandboxAccount {
-                twilio: account.twilio.clone(),
+                twilio: account.twilio.clone()?,
                 numbers: account.numbers.iter().map(|n| n.number.clone()).collect(),
                 keap_api_key: app.api_key.clone(),
             };
@@ -168,9 +179,35 @@ fn sandbox_accounts_of(
         .collect()
 }
 
-/// Both stand-ins, shared with the sandbox API.
+/// Starts Instasent for the accounts pointed at it, each token posting its reports to the
+/// account's callback URL on the HTTP API's public origin (carried to `api`'s local one).
+pub async fn start_instasent(
+    seat: InstasentSeat,
+    tokens: &[InstasentToken],
+    api: &Endpoint,
+) -> Result<InstasentStandIn, InstasentStandInError> {
+    let accounts = tokens
+        .iter()
+        .map(|t| InstasentAccount {
+            credentials: InstasentCredentials {
+                api_token: Secret::new(t.api_token.clone()),
+                base_url: Some(seat.base_url.clone()),
+                callback_secret: Some(Secret::new(t.callback_secret.clone())),
+            },
+            callback_url: format!(
+                "{}/instasent/callback/{}/{}",
+                api.public, t.account, t.callback_secret
+            ),
+        })
+        .collect();
+    let route = CallbackRoute::new(&api.public, &api.local);
+    seat.start(accounts, Some(route)).await
+}
+
+/// The stand-ins, shared with the sandbox API.
 pub struct StandIns {
     pub twilio: Arc<TwilioStandIn>,
+    pub instasent: Arc<InstasentStandIn>,
     pub keap: Arc<KeapMock>,
 }
 

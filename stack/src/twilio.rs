@@ -48,7 +48,7 @@ use smsflow_shared::adapters::embedded::{DbError, EmbeddedDb};
 use smsflow_shared::domain::MessageSid;
 use smsflow_shared::domain::segments::count_segments;
 use smsflow_shared::domain::twilio_errors::{ErrorClass, classify_error_code};
-use smsflow_shared::domain::{MessageStatus, PhoneNumber, TwilioCredentials};
+use smsflow_shared::domain::{MessageStatus, PhoneNumber, ProviderCredentials, TwilioCredentials};
 use smsflow_shared::ports::{
     OutboundSms, ProviderAccepted, Sender, SmsError, SmsProvider, SystemClock, UlidIds,
 };
@@ -259,6 +259,7 @@ fn listed_resource(message: &CarrierMessage) -> Option<Value> {
         body: message.body.clone(),
         media_urls: message.media_urls.clone(),
         status_callback: message.status_callback.clone(),
+        client_id: None,
     };
     let accepted = ProviderAccepted {
         sid: MessageSid::new(message.sid.clone()),
@@ -287,7 +288,7 @@ async fn accept(
     let sms = outbound_sms(&form)?;
     let accepted = service
         .carrier
-        .send(credentials, &sms)
+        .send(ProviderCredentials::Twilio(credentials), &sms)
         .await
         .map_err(TwilioFailure::from_sms_error)?;
     Ok(message_resource(
@@ -378,6 +379,7 @@ fn outbound_sms(form: &[(String, String)]) -> Result<OutboundSms, TwilioFailure>
         body,
         media_urls,
         status_callback: first("StatusCallback").map(str::to_string),
+        client_id: None,
     })
 }
 
@@ -493,6 +495,7 @@ impl TwilioFailure {
                 code,
                 message,
                 http_status,
+                ..
             } => {
                 let status = StatusCode::from_u16(http_status)
                     .ok()

@@ -55,12 +55,14 @@ pub fn account(id: &str, numbers: &[&str]) -> Account {
         id: account_id(id),
         name: format!("Account {id}"),
         default_country: "US".parse().expect("US is a country"),
-        twilio: TwilioCredentials {
+        provider: Default::default(),
+        twilio: Some(TwilioCredentials {
             account_sid: "AC00000000000000000000000000000001".into(),
             auth_token: Secret::new("test-auth-token"),
             api_key: None,
             messaging_service_sids: vec![],
-        },
+        }),
+        instasent: None,
         numbers: numbers
             .iter()
             .map(|n| InboundNumber {
@@ -69,6 +71,7 @@ pub fn account(id: &str, numbers: &[&str]) -> Account {
                 backup_email: email("office@example.com"),
                 segments_per_second: None,
                 keyword_handling: Default::default(),
+                provider: None,
             })
             .collect(),
         users,

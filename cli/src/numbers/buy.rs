@@ -97,7 +97,7 @@ pub async fn run(args: BuyArgs, out: Output) -> CliResult {
         bundle_sid: args.bundle_sid.clone(),
     };
     let owned = (session.twilio)
-        .buy(credentials(&account), &purchase)
+        .buy(credentials(&account)?, &purchase)
         .await
         .map_err(|e| purchase_failed(e, &purchase, &args))?;
     let kind = args.kind.unwrap_or_else(|| kind_of(&owned));

@@ -5,6 +5,7 @@
 use clap::Args;
 use serde::Serialize;
 use smsflow_shared::adapters::twilio::numbers::OwnedNumber;
+use smsflow_shared::domain::provider::SmsProviderKind;
 use smsflow_shared::domain::{Account, AccountId, InboundNumber, SenderKind};
 
 use super::twilio::{Session, TwilioFlags, WebhookFlags, credentials, twilio_error};
@@ -101,17 +102,18 @@ fn is_wrong(state: State) -> bool {
 }
 
 async fn check_one(session: &Session, account: &Account, number: &InboundNumber, url: &str) -> Row {
-    let (state, detail) = if number.kind == SenderKind::ShortCode {
-        (State::Skipped, "short code".to_string())
-    } else {
-        match session
-            .twilio
-            .owned(credentials(account), &number.number)
-            .await
-        {
+    let on_instasent = account.provider_of(Some(&number.number)) == SmsProviderKind::Instasent;
+    let (state, detail) = match credentials(account) {
+        _ if number.kind == SenderKind::ShortCode => (State::Skipped, "short code".to_string()),
+        _ if on_instasent => (State::Skipped, "sends through Instasent".to_string()),
+        Err(_) => (
+            State::Skipped,
+            "the account has no Twilio credentials".to_string(),
+        ),
+        Ok(twilio) => match session.twilio.owned(twilio, &number.number).await {
             Ok(owned) => classify(owned.as_ref(), url),
             Err(e) => (State::TwilioError, twilio_error(e).message),
-        }
+        },
     };
     let fix = fix(state, &account.id, number.number.as_str(), &detail, url);
     Row {

@@ -219,6 +219,7 @@ pub(super) async fn add_to_account(
             backup_email: new.backup_email,
             segments_per_second: new.segments_per_second,
             keyword_handling: TwilioKeywordHandling::default(),
+            provider: None,
         });
         Ok(number)
     })

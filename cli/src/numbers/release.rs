@@ -60,7 +60,7 @@ pub async fn run(args: ReleaseArgs, out: Output) -> CliResult {
     }
     let mut released_in_twilio = None;
     if args.in_twilio {
-        let creds = credentials(&account);
+        let creds = credentials(&account)?;
         let owned = (session
             .twilio
             .owned(creds, &number)

@@ -77,7 +77,7 @@ pub async fn run(args: SearchArgs, out: Output) -> CliResult {
         limit: args.limit,
     };
     let found = (session.twilio)
-        .available(credentials(&account), &search)
+        .available(credentials(&account)?, &search)
         .await
         .map_err(twilio_error)?;
     let offered: Vec<Offered> = found.into_iter().map(Offered::from).collect();

@@ -98,9 +98,14 @@ fn checked_url(url: &str) -> CliResult<String> {
     }
 }
 
-/// The account's Twilio credentials (every account is on Twilio today).
-pub fn credentials(account: &Account) -> &TwilioCredentials {
-    &account.twilio
+/// The account's Twilio credentials; an account on Instasent alone has none.
+pub fn credentials(account: &Account) -> CliResult<&TwilioCredentials> {
+    account.twilio.as_ref().ok_or_else(|| {
+        CliError::invalid(format!(
+            "account {} has no Twilio credentials (it sends through Instasent); Twilio numbers need [accounts.twilio]",
+            account.id
+        ))
+    })
 }
 
 /// Refuses a number another account has: storing it would fail after Twilio changed.

@@ -85,7 +85,7 @@ pub async fn run(args: WireArgs, out: Output) -> CliResult {
             )));
         }
     };
-    let creds = credentials(&account);
+    let creds = credentials(&account)?;
     let twilio = &session.twilio;
     let owned = (twilio.owned(creds, &number).await.map_err(twilio_error)?)
         .ok_or_else(|| not_in_twilio(&number, creds))?;

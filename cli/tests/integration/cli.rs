@@ -19,6 +19,40 @@ fn check_config_accepts_the_example() {
 }
 
 #[test]
+fn check_config_shows_an_instasent_accounts_callback_url_and_refuses_twilio_features() {
+    let instasent = EXAMPLE
+        .replacen("queue_limit = 500", "provider = \"instasent\"\nqueue_limit = 500", 1)
+        .replacen(
+            "[accounts.twilio]",
+            "[accounts.instasent]\napi_token = \"t\"\ncallback_secret = \"cli-callback-secret-01\"\n\n[accounts.twilio]",
+            1,
+        );
+    let dir = tempfile::tempdir().expect("temp dir");
+    // The example's Messaging Service and Advanced Opt-Out are Twilio's: both refused.
+    let path = write_config(dir.path(), &instasent);
+    smsflow(&["check-config", "--config", &path], &[]).fails_saying(
+        4,
+        &[
+            "accounts[0].twilio.messaging_service_sids: Messaging Services are Twilio's",
+            "accounts[0].numbers[1].twilio_keywords: Advanced Opt-Out is Twilio's",
+        ],
+    );
+    let fixed = instasent
+        .replacen(
+            "messaging_service_sids = [\"MG00000000000000000000000000000001\"]",
+            "",
+            1,
+        )
+        .replacen("twilio_keywords = \"advanced\"", "", 1);
+    let path = write_config(dir.path(), &fixed);
+    smsflow(&["check-config", "--config", &path], &[]).prints(&[
+        "    sends through instasent",
+        "    Instasent callback URL (paste into the API token): \
+         http://127.0.0.1:8080/instasent/callback/acme/cli-callback-secret-01",
+    ]);
+}
+
+#[test]
 fn check_config_lists_every_problem_of_the_file() {
     let edits = [
         ("listen = \"127.0.0.1:8080\"", "listen = \"localhost\""),

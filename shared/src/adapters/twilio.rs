@@ -13,9 +13,11 @@ use reqwest::StatusCode;
 use serde::Deserialize;
 
 use super::http_retry::retry_after;
+use super::sms_http::{snippet, transport_error};
 use crate::domain::MessageSid;
+use crate::domain::TwilioCredentials;
 use crate::domain::twilio_errors::{ErrorClass, classify_error_code};
-use crate::domain::{MessageStatus, Timestamp, TwilioCredentials};
+use crate::domain::{MessageStatus, ProviderCredentials, SmsProviderKind, Timestamp};
 use crate::ports::sms::{OutboundSms, ProviderAccepted, Sender, SmsError, SmsProvider};
 
 pub mod numbers;
@@ -26,9 +28,6 @@ pub const TWILIO_API_BASE_URL: &str = "https://api.twilio.com";
 
 /// Twilio's "Too Many Requests" code, used when a 429 carries no code of its own.
 const TOO_MANY_REQUESTS: u32 = 20429;
-
-/// How much of an unexpected response body goes into an error message.
-const BODY_SNIPPET_CHARS: usize = 200;
 
 /// Sends SMS/MMS through Twilio's Messages resource.
 #[derive(Debug, Clone)]
@@ -53,13 +52,27 @@ impl TwilioClient {
     }
 }
 
+/// Twilio's credentials, or the refusal of a message meant for another provider.
+fn twilio_credentials(
+    credentials: ProviderCredentials<'_>,
+) -> Result<&TwilioCredentials, SmsError> {
+    match credentials {
+        ProviderCredentials::Twilio(twilio) => Ok(twilio),
+        other => Err(SmsError::wrong_provider(
+            SmsProviderKind::Twilio,
+            other.kind(),
+        )),
+    }
+}
+
 #[async_trait]
 impl SmsProvider for TwilioClient {
     async fn send(
         &self,
-        credentials: &TwilioCredentials,
+        credentials: ProviderCredentials<'_>,
         sms: &OutboundSms,
     ) -> Result<ProviderAccepted, SmsError> {
+        let credentials = twilio_credentials(credentials)?;
         let sid = checked_account_sid(credentials)?;
         let (user, password) = basic_auth(credentials);
         let response = self
@@ -89,10 +102,11 @@ impl SmsProvider for TwilioClient {
 
     async fn find_sent(
         &self,
-        credentials: &TwilioCredentials,
+        credentials: ProviderCredentials<'_>,
         sms: &OutboundSms,
         since: Timestamp,
     ) -> Result<Option<ProviderAccepted>, SmsError> {
+        let credentials = twilio_credentials(credentials)?;
         self.find_sent_message(credentials, sms, since).await
     }
 }
@@ -104,6 +118,7 @@ fn checked_account_sid(credentials: &TwilioCredentials) -> Result<&str, SmsError
     if sid.is_empty() || !sid.chars().all(|c| c.is_ascii_alphanumeric()) {
         return Err(SmsError::Rejected {
             code: 0,
+            class: ErrorClass::Other,
             message: format!("'{sid}' is not a Twilio account SID"),
             http_status: 0,
         });
@@ -137,24 +152,6 @@ fn form_fields(sms: &OutboundSms) -> Vec<(&'static str, &str)> {
         fields.push(("StatusCallback", callback.as_str()));
     }
     fields
-}
-
-/// Maps a request that got no HTTP response.
-///
-/// reqwest tells the phases apart: `is_connect()` means the TCP/TLS connection was never
-/// established, so no byte of the request reached Twilio (a `connect_timeout` is reported
-/// as both `is_connect()` and `is_timeout()`, and connect wins). `is_builder()` means the
-/// request was never built. Anything else (`is_timeout()` from the overall timeout, a
-/// connection reset while writing or reading, `is_body()`, `is_decode()`) happened once
-/// the request may have been written, and Twilio may have created the message.
-fn transport_error(err: reqwest::Error) -> SmsError {
-    if err.is_connect() || err.is_builder() {
-        SmsError::Unavailable(format!("request not sent: {err}"))
-    } else if err.is_timeout() {
-        SmsError::OutcomeUnknown(format!("no response in time: {err}"))
-    } else {
-        SmsError::OutcomeUnknown(format!("request failed after it may have been sent: {err}"))
-    }
 }
 
 /// The part of Twilio's 201 reply we use.
@@ -245,28 +242,16 @@ fn error_from_response(status: StatusCode, retry_after: Option<Duration>, body: 
             Some(_) => detail,
             None => format!("HTTP {status}: {detail}"),
         };
+        let code = code.unwrap_or(0);
         return SmsError::Rejected {
-            code: code.unwrap_or(0),
+            code,
+            class: classify_error_code(code),
             message,
             http_status: status.as_u16(),
         };
     }
     // 1xx/3xx: Twilio never answers a create like this; we cannot tell what happened.
     SmsError::OutcomeUnknown(format!("unexpected HTTP {status}: {detail}"))
-}
-
-/// The start of a body for error messages, cut on a character boundary.
-fn snippet(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let mut cut: String = text.chars().take(BODY_SNIPPET_CHARS).collect();
-    if text.chars().nth(BODY_SNIPPET_CHARS).is_some() {
-        cut.push('…');
-    }
-    if cut.is_empty() {
-        "(empty body)".to_string()
-    } else {
-        cut
-    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 use async_trait::async_trait;
 
 use crate::domain::delivery::DeliveryEvent;
-use crate::domain::{EventWebhook, Timestamp, TwilioCredentials};
+use crate::domain::{EventWebhook, ProviderCredentials, Timestamp};
 use crate::ports::{
     Email, EventError, EventPublisher, MailError, Mailer, OutboundSms, ProviderAccepted, SmsError,
     SmsProvider,
@@ -31,7 +31,7 @@ impl Mailer for Unwired {
 impl SmsProvider for Unwired {
     async fn send(
         &self,
-        _credentials: &TwilioCredentials,
+        _credentials: ProviderCredentials<'_>,
         _sms: &OutboundSms,
     ) -> Result<ProviderAccepted, SmsError> {
         Err(SmsError::Unavailable(not_wired("send SMS")))
@@ -39,7 +39,7 @@ impl SmsProvider for Unwired {
 
     async fn find_sent(
         &self,
-        _credentials: &TwilioCredentials,
+        _credentials: ProviderCredentials<'_>,
         _sms: &OutboundSms,
         _since: Timestamp,
     ) -> Result<Option<ProviderAccepted>, SmsError> {

@@ -5,6 +5,7 @@
 use serde::Deserialize;
 
 use super::crm::{RawCrm, RawEventWebhook};
+use super::instasent::RawInstasent;
 use super::numbers::RawNumber;
 use super::twilio::RawTwilio;
 use super::users::RawUser;
@@ -30,7 +31,10 @@ pub(super) struct RawAccount {
     replies: RawReplies,
     subscription_field: Option<String>,
     sms_notes: Option<bool>,
-    twilio: RawTwilio,
+    /// `twilio` (the default) or `instasent`.
+    provider: Option<String>,
+    twilio: Option<RawTwilio>,
+    instasent: Option<RawInstasent>,
     #[serde(default)]
     numbers: Vec<RawNumber>,
     #[serde(default)]
@@ -70,7 +74,7 @@ impl Validator {
             |e: crate::domain::PhoneError| self.err(format!("{at}.default_country"), e.to_string()),
         ));
         let send_key_hash = self.keep(self.send_key(at, raw.send_key, raw.send_key_sha256));
-        let twilio = self.twilio(&format!("{at}.twilio"), raw.twilio);
+        let providers = self.providers(at, raw.provider, raw.twilio, raw.instasent);
         // Numbers are read in the default country: without one they cannot be checked.
         let numbers = default_country.and_then(|c| self.numbers(at, raw.numbers, c));
         let users = self.users(at, raw.users);
@@ -96,11 +100,14 @@ impl Validator {
                 .map(|w| self.event_webhook(&format!("{at}.event_webhook"), w))
                 .transpose(),
         );
-        Some(Account {
+        let providers = providers?;
+        let account = Account {
             name: name?,
             id: id?,
             default_country: default_country?,
-            twilio: twilio?,
+            provider: providers.provider,
+            twilio: providers.twilio,
+            instasent: providers.instasent,
             numbers: numbers?,
             users: users?,
             crm: crm?,
@@ -115,7 +122,9 @@ impl Validator {
             bounce_policy: bounce_policy?,
             quiet_hours: quiet_hours?,
             event_webhook: event_webhook?,
-        })
+        };
+        self.provider_fit(at, &account)?;
+        Some(account)
     }
 
     /// The optional alert number, read in the default country (unchecked without one: that

@@ -117,7 +117,8 @@ impl Owners {
     }
 
     fn admit_services(&mut self, v: &Validator, at: &str, account: &Account) {
-        for (k, sid) in account.twilio.messaging_service_sids.iter().enumerate() {
+        let services = account.twilio.as_ref().map(|t| &t.messaging_service_sids);
+        for (k, sid) in services.into_iter().flatten().enumerate() {
             let field = format!("{at}.twilio.messaging_service_sids[{k}]");
             let first = self
                 .services

@@ -15,6 +15,8 @@ pub(super) struct RawNumber {
     segments_per_second: Option<f64>,
     #[serde(default)]
     twilio_keywords: TwilioKeywordHandling,
+    /// `twilio` or `instasent`, when not the account's.
+    provider: Option<String>,
 }
 
 impl Validator {
@@ -51,6 +53,7 @@ impl Validator {
         };
         let number = self.keep(self.phone(format!("{at}.number"), &n.number, default_country));
         let backup_email = self.keep(self.email(&format!("{at}.backup_email"), &n.backup_email));
+        let provider = self.keep(self.provider(format!("{at}.provider"), n.provider.as_deref()));
         rate_ok?;
         Some(InboundNumber {
             number: number?,
@@ -58,6 +61,7 @@ impl Validator {
             backup_email: backup_email?,
             segments_per_second: n.segments_per_second,
             keyword_handling: n.twilio_keywords,
+            provider: provider?,
         })
     }
 }

@@ -413,3 +413,156 @@ fn every_problem_of_the_file_is_reported_in_its_order() {
     let first = parse(&text).expect_err("parse stops at the first");
     assert_eq!(first, problems[0]);
 }
+
+/// The example's account moved to Instasent, with what Twilio alone offers taken out: no
+/// Messaging Service, no Advanced Opt-Out, and no `[accounts.twilio]` at all.
+fn instasent_example() -> String {
+    let twilio = "[accounts.twilio]\n\
+        account_sid = \"AC00000000000000000000000000000001\"\n\
+        auth_token = \"sandbox-auth-token\"         # signs webhooks; the sandbox carrier signs with it too\n\
+        messaging_service_sids = [\"MG00000000000000000000000000000001\"]\n";
+    assert!(EXAMPLE.contains(twilio), "the example's Twilio section");
+    let instasent = "[accounts.instasent]\napi_token = \"instasent-api-token\"\n";
+    EXAMPLE
+        .replacen(
+            "queue_limit = 500",
+            "provider = \"instasent\"\nqueue_limit = 500",
+            1,
+        )
+        .replacen(twilio, instasent, 1)
+        .replacen("twilio_keywords = \"advanced\"", "", 1)
+}
+
+#[test]
+fn an_account_sends_through_instasent_without_twilio() {
+    let config = parse(&instasent_example()).expect("an Instasent account parses");
+    let acme = &config.accounts[0];
+    assert_eq!(acme.provider, crate::domain::SmsProviderKind::Instasent);
+    assert!(acme.twilio.is_none());
+    let instasent = acme.instasent.as_ref().expect("Instasent credentials");
+    assert_eq!(instasent.api_token.expose(), "instasent-api-token");
+    assert_eq!(
+        instasent.api_base_url(),
+        "https://api.instasent.com/transactional/v1"
+    );
+    assert_eq!(instasent.callback_secret, None, "generated when stored");
+    let with_secret = instasent_example().replacen(
+        "api_token = \"instasent-api-token\"",
+        "api_token = \"t\"\nbase_url = \"http://127.0.0.1:9/v1\"\ncallback_secret = \"abcdefghijklmnop-_09\"",
+        1,
+    );
+    let config = parse(&with_secret).expect("base URL and secret parse");
+    let instasent = config.accounts[0].instasent.clone().expect("Instasent");
+    assert_eq!(instasent.api_base_url(), "http://127.0.0.1:9/v1");
+    assert!(instasent.callback_secret_matches("abcdefghijklmnop-_09"));
+}
+
+/// What Instasent cannot do is refused when the file is read, naming the field.
+#[test]
+fn twilio_only_features_on_instasent_are_refused_at_configuration_time() {
+    let base = instasent_example();
+    let cases: &[(&str, &str, &str, &str)] = &[
+        // (what is wrong, replace this, with this, expected "field: problem" fragment)
+        (
+            "a Messaging Service",
+            "api_token = \"instasent-api-token\"",
+            "api_token = \"instasent-api-token\"\n\n[accounts.twilio]\naccount_sid = \"AC00000000000000000000000000000001\"\nauth_token = \"x\"\nmessaging_service_sids = [\"MG00000000000000000000000000000001\"]",
+            "accounts[0].twilio.messaging_service_sids: Messaging Services are Twilio's",
+        ),
+        (
+            "Advanced Opt-Out",
+            "segments_per_second = 3",
+            "segments_per_second = 3\ntwilio_keywords = \"advanced\"",
+            "accounts[0].numbers[1].twilio_keywords: Advanced Opt-Out is Twilio's",
+        ),
+        (
+            "one of Twilio's magic test numbers",
+            "number = \"+18885550100\"",
+            "number = \"+15005550006\"",
+            "accounts[0].numbers[1].number: +15005550006 is one of Twilio's test numbers",
+        ),
+        (
+            "no Instasent credentials",
+            "api_token = \"instasent-api-token\"",
+            "",
+            "accounts[0].instasent: missing field `api_token`",
+        ),
+        (
+            "an unknown provider",
+            "provider = \"instasent\"",
+            "provider = \"nexmo\"",
+            "accounts[0].provider: 'nexmo' is not a provider: use twilio or instasent",
+        ),
+        (
+            "a Twilio number without Twilio credentials",
+            "segments_per_second = 3",
+            "segments_per_second = 3\nprovider = \"twilio\"",
+            "accounts[0].twilio: missing: the account or one of its numbers sends through Twilio",
+        ),
+        (
+            "an empty API token",
+            "api_token = \"instasent-api-token\"",
+            "api_token = \" \"",
+            "accounts[0].instasent.api_token: must not be empty",
+        ),
+        (
+            "a short callback secret",
+            "api_token = \"instasent-api-token\"",
+            "api_token = \"t\"\ncallback_secret = \"short\"",
+            "accounts[0].instasent.callback_secret: use at least 16 letters",
+        ),
+        (
+            "a callback secret that does not fit a URL path",
+            "api_token = \"instasent-api-token\"",
+            "api_token = \"t\"\ncallback_secret = \"abcdefghijklmnop/..\"",
+            "accounts[0].instasent.callback_secret: use at least 16 letters",
+        ),
+        (
+            "a base URL that is not http(s)",
+            "api_token = \"instasent-api-token\"",
+            "api_token = \"t\"\nbase_url = \"api.instasent.com\"",
+            "accounts[0].instasent.base_url: 'api.instasent.com' is not an http(s) URL",
+        ),
+    ];
+    for (what, from, to, expected) in cases {
+        assert!(base.contains(from), "{what}: example lacks {from:?}");
+        let err = parse(&base.replacen(from, to, 1)).expect_err(what);
+        assert!(err.to_string().contains(expected), "{what}: got {err}");
+    }
+}
+
+/// On a Twilio account, one number may send through Instasent; Twilio's features on that
+/// number are refused just the same, and Instasent's credentials are required.
+#[test]
+fn a_number_may_name_instasent_on_a_twilio_account() {
+    let one_number = EXAMPLE.replacen(
+        "segments_per_second = 3",
+        "segments_per_second = 3\nprovider = \"instasent\"",
+        1,
+    );
+    let err = parse(&one_number).expect_err("advanced and no Instasent credentials");
+    assert!(
+        err.to_string()
+            .contains("accounts[0].instasent: missing: the account or one of its numbers"),
+        "{err}"
+    );
+    let with_credentials = one_number.replacen(
+        "[accounts.twilio]",
+        "[accounts.instasent]\napi_token = \"t\"\n\n[accounts.twilio]",
+        1,
+    );
+    let err = parse(&with_credentials).expect_err("Advanced Opt-Out on Instasent");
+    assert!(
+        err.to_string()
+            .contains("accounts[0].numbers[1].twilio_keywords: Advanced Opt-Out is Twilio's"),
+        "{err}"
+    );
+    let fine = with_credentials.replacen("twilio_keywords = \"advanced\"", "", 1);
+    let config = parse(&fine).expect("parses");
+    let acme = &config.accounts[0];
+    let (twilio_number, instasent_number) = (&acme.numbers[0].number, &acme.numbers[1].number);
+    use crate::domain::SmsProviderKind::{Instasent, Twilio};
+    assert_eq!(acme.provider_of(Some(twilio_number)), Twilio);
+    assert_eq!(acme.provider_of(Some(instasent_number)), Instasent);
+    assert_eq!(acme.provider_of(None), Twilio);
+}

@@ -56,6 +56,11 @@ impl Validator {
         self.problems.borrow_mut().push(problem);
     }
 
+    /// How many problems are recorded so far.
+    pub(super) fn problem_count(&self) -> usize {
+        self.problems.borrow().len()
+    }
+
     /// `value` when no check failed, else every recorded problem.
     pub(super) fn finish<T>(self, value: Option<T>) -> Result<T, ConfigProblems> {
         let problems = self.problems.into_inner();

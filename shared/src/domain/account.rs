@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::email::EmailAddress;
 use super::phone::{Country, PhoneNumber};
+use super::provider::{InstasentCredentials, ProviderCredentials, SmsProviderKind};
 use super::secret::{KeyHash, Secret};
 
 /// An account's id: the tenant key in every stored item and in CRM URLs
@@ -94,6 +95,9 @@ pub struct InboundNumber {
     /// is ours to send).
     #[serde(default)]
     pub keyword_handling: TwilioKeywordHandling,
+    /// The provider this number sends through, when not the account's.
+    #[serde(default)]
+    pub provider: Option<SmsProviderKind>,
 }
 
 impl InboundNumber {
@@ -218,7 +222,15 @@ pub struct Account {
     pub name: String,
     /// Country used to read numbers written without `+<cc>`.
     pub default_country: Country,
-    pub twilio: TwilioCredentials,
+    /// The provider of the account's senders unless a number names another.
+    #[serde(default)]
+    pub provider: SmsProviderKind,
+    /// Twilio's credentials; `None` for an account that sends through Instasent only.
+    #[serde(default)]
+    pub twilio: Option<TwilioCredentials>,
+    /// Instasent's, when the account or one of its numbers sends through Instasent.
+    #[serde(default)]
+    pub instasent: Option<InstasentCredentials>,
     pub numbers: Vec<InboundNumber>,
     /// Users by id.
     pub users: BTreeMap<String, User>,
@@ -286,6 +298,39 @@ impl Account {
 
     pub fn user(&self, id: &str) -> Option<&User> {
         self.users.get(id)
+    }
+
+    /// The provider a message from this sender goes through: the number's own, else the
+    /// account's (a Messaging Service is Twilio's; an alphanumeric id is the account's).
+    pub fn provider_of(&self, sender_number: Option<&PhoneNumber>) -> SmsProviderKind {
+        sender_number
+            .and_then(|n| self.number(n))
+            .and_then(|n| n.provider)
+            .unwrap_or(self.provider)
+    }
+
+    /// The credentials of `provider`, when the account has them (configuration checks
+    /// that every provider it names has them).
+    pub fn credentials(&self, provider: SmsProviderKind) -> Option<ProviderCredentials<'_>> {
+        match provider {
+            SmsProviderKind::Twilio => self.twilio.as_ref().map(ProviderCredentials::Twilio),
+            SmsProviderKind::Instasent => {
+                self.instasent.as_ref().map(ProviderCredentials::Instasent)
+            }
+        }
+    }
+
+    /// The Twilio Account SID, when the account has Twilio credentials.
+    pub fn twilio_account_sid(&self) -> Option<&str> {
+        self.twilio.as_ref().map(|t| t.account_sid.as_str())
+    }
+
+    /// The account's Messaging Services in canonical form (none without Twilio).
+    pub fn canonical_service_sids(&self) -> BTreeSet<String> {
+        self.twilio
+            .as_ref()
+            .map(TwilioCredentials::canonical_service_sids)
+            .unwrap_or_default()
     }
 
     /// The user named by its id or by its e-mail address, the e-mail matched without regard

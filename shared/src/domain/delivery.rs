@@ -77,7 +77,7 @@ impl DeliveryEvent {
         event_type: DeliveryEventType,
         message: &MessageRecord,
         status: MessageStatus,
-        error_code: Option<u32>,
+        failure: Option<DeliveryFailure>,
         occurred_at: Timestamp,
     ) -> Self {
         DeliveryEvent {
@@ -88,8 +88,8 @@ impl DeliveryEvent {
             phone: message.contact_phone.clone(),
             sender: message.our_sender.clone(),
             status,
-            error_code,
-            error_class: error_code.map(classify_error_code),
+            error_code: failure.and_then(|f| f.code),
+            error_class: failure.map(|f| f.class),
             contact_id: message.contact_id.clone(),
             campaign: message.campaign.clone(),
             occurred_at,
@@ -100,6 +100,24 @@ impl DeliveryEvent {
     /// `message.delivered`, `message.opted_out`...
     pub fn name(&self) -> String {
         format!("message.{}", self.event_type)
+    }
+}
+
+/// Why a message failed: the provider's raw code (Twilio's `ErrorCode`, Instasent's DLR
+/// `code`), kept for display, and smsflow's class of it, which decides what follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeliveryFailure {
+    pub code: Option<u32>,
+    pub class: ErrorClass,
+}
+
+impl DeliveryFailure {
+    /// A Twilio error code, classified by Twilio's table.
+    pub fn twilio(code: u32) -> Self {
+        DeliveryFailure {
+            code: Some(code),
+            class: classify_error_code(code),
+        }
     }
 }
 
@@ -145,12 +163,15 @@ pub fn failure_goal(class: ErrorClass) -> StandardGoal {
     }
 }
 
-/// What a message reaching `status` (with `error_code`, for failures) means.
+/// What a message reaching `status` (with its failure's class, for failures) means.
 ///
-/// A failure without an error code fires `SendFailed` and says nothing about the phone.
+/// A failure without a class fires `SendFailed` and says nothing about the phone.
 /// Statuses that are not news for the CRM (accepted, scheduled, sending, canceled, and the
 /// inbound ones) set off nothing.
-pub fn classify_delivery(status: MessageStatus, error_code: Option<u32>) -> DeliveryOutcome {
+pub fn classify_delivery(
+    status: MessageStatus,
+    failure: Option<DeliveryFailure>,
+) -> DeliveryOutcome {
     match status {
         MessageStatus::Queued => DeliveryOutcome {
             event: Some(DeliveryEventType::Queued),
@@ -169,7 +190,7 @@ pub fn classify_delivery(status: MessageStatus, error_code: Option<u32>) -> Deli
             ..DeliveryOutcome::NOTHING
         },
         MessageStatus::Undelivered | MessageStatus::Failed => {
-            let class = error_code.map(classify_error_code);
+            let class = failure.map(|f| f.class);
             let opted_out = class == Some(ErrorClass::OptedOut);
             let event = if opted_out {
                 DeliveryEventType::OptedOut
@@ -248,7 +269,7 @@ mod tests {
         ];
         for &(code, class, goal, phone_event, opt_out) in cases {
             for status in [Failed, Undelivered] {
-                let outcome = classify_delivery(status, Some(code));
+                let outcome = classify_delivery(status, Some(DeliveryFailure::twilio(code)));
                 let event = match (opt_out, status) {
                     (true, _) => Ev::OptedOut,
                     (false, Failed) => Ev::Failed,
@@ -311,7 +332,7 @@ mod tests {
         // A multi-segment message can report an error for one segment and `delivered`
         // for the message in its status callback: delivered is still delivered.
         assert_eq!(
-            classify_delivery(Delivered, Some(30003)).goal,
+            classify_delivery(Delivered, Some(DeliveryFailure::twilio(30003))).goal,
             Some(GoodNumber)
         );
     }

@@ -36,12 +36,14 @@ pub fn account() -> Account {
         id: AccountId::parse("acme").expect("valid account id"),
         name: "Acme Roofing".into(),
         default_country: "US".parse().expect("US is a country"),
-        twilio: TwilioCredentials {
+        provider: Default::default(),
+        twilio: Some(TwilioCredentials {
             account_sid: "AC00000000000000000000000000000001".into(),
             auth_token: Secret::new("token"),
             api_key: None,
             messaging_service_sids: vec![SERVICE_SID.into()],
-        },
+        }),
+        instasent: None,
         numbers: vec![
             InboundNumber {
                 number: phone("+12025550101"),
@@ -49,6 +51,7 @@ pub fn account() -> Account {
                 backup_email: email("office@example.com"),
                 segments_per_second: None,
                 keyword_handling: Default::default(),
+                provider: None,
             },
             InboundNumber {
                 number: phone("+18005550102"),
@@ -56,6 +59,7 @@ pub fn account() -> Account {
                 backup_email: email("office@example.com"),
                 segments_per_second: Some(2.5),
                 keyword_handling: Default::default(),
+                provider: None,
             },
         ],
         users: BTreeMap::from([("mary".to_string(), mary)]),

@@ -9,6 +9,7 @@ use std::fmt;
 
 use super::account::{Account, SenderKind};
 use super::phone::{PhoneError, PhoneNumber};
+use super::provider::SmsProviderKind;
 
 /// Longest alphanumeric sender id ("limited to 11 characters because of the SMS protocol").
 pub const MAX_ALPHANUMERIC_LENGTH: usize = 11;
@@ -137,10 +138,8 @@ impl SenderSpec {
             return Err(SenderError::Missing);
         }
         if is_messaging_service_sid(s) {
-            return account
-                .twilio
-                .messaging_service_sids
-                .iter()
+            let services = account.twilio.as_ref().map(|t| &t.messaging_service_sids);
+            return (services.into_iter().flatten())
                 .find(|sid| sid.eq_ignore_ascii_case(s))
                 .map(|sid| SenderSpec::MessagingService(sid.clone()))
                 .ok_or_else(|| SenderError::UnknownMessagingService(s.to_string()));
@@ -202,8 +201,18 @@ impl SenderSpec {
             SenderSpec::MessagingService(_) => slowest,
             SenderSpec::Alphanumeric(_) => SenderKind::Alphanumeric.default_segments_per_second(),
         };
+        let number = match self {
+            SenderSpec::Number(n) => Some(n),
+            SenderSpec::MessagingService(_) | SenderSpec::Alphanumeric(_) => None,
+        };
+        // Instasent's limits are its organisation's, which smsflow cannot see: an
+        // account's Instasent senders are paced apart from everyone else's.
+        let budget = match (account.provider_of(number), account.twilio_account_sid()) {
+            (SmsProviderKind::Twilio, Some(sid)) => sid.to_string(),
+            _ => format!("instasent:{}", account.id),
+        };
         SendPacing {
-            key: format!("{}/{}", account.twilio.account_sid, self.as_str()),
+            key: format!("{budget}/{}", self.as_str()),
             segments_per_second,
         }
     }
@@ -338,7 +347,9 @@ mod tests {
     #[test]
     fn pacing_by_sender() {
         let account = account();
-        let sid = &account.twilio.account_sid;
+        let sid = account
+            .twilio_account_sid()
+            .expect("the fixture has Twilio");
         let cases = [
             // Long code without an override: Twilio's default 1/s.
             (

@@ -19,9 +19,8 @@ use crate::usecases::sequence::{self, StartFields};
 use crate::usecases::status as status_usecase;
 use crate::usecases::{WebhookRequest, accounts, goals, inbound, received, send_request};
 
-use crate::routes::{
-    GOALS_RESET_PATH, INBOUND_PATH, RECEIVED_PATH, SEND_PATH, SEQUENCE_START_PATH, STATUS_PATH,
-};
+use crate::routes::{GOALS_RESET_PATH, INBOUND_PATH, INSTASENT_CALLBACK_PATH};
+use crate::routes::{RECEIVED_PATH, SEND_PATH, SEQUENCE_START_PATH, STATUS_PATH};
 
 /// `POST /twilio/inbound`: Twilio's incoming-message webhook.
 pub fn inbound_sms(app: Arc<App>) -> Router {
@@ -30,10 +29,12 @@ pub fn inbound_sms(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
-/// `POST /twilio/status`: Twilio's delivery status callbacks.
+/// `POST /twilio/status`: Twilio's delivery status callbacks; and
+/// `POST /instasent/callback/{account}/{secret}`: Instasent's delivery reports.
 pub fn status_callback(app: Arc<App>) -> Router {
     Router::new()
         .route(STATUS_PATH, post(status))
+        .route(INSTASENT_CALLBACK_PATH, post(instasent_report))
         .with_state(app)
 }
 
@@ -131,6 +132,17 @@ async fn status(
     let request = twilio_request(&app.settings, &headers, &uri, &body)?;
     status_usecase::receive(&app, &request).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// One Instasent delivery report: 200 once applied (or acknowledged and ignored), fast,
+/// as Instasent asks (it retries anything else).
+async fn instasent_report(
+    State(app): State<Arc<App>>,
+    Path((account, secret)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    status_usecase::instasent::receive(&app, &account, &secret, &body).await?;
+    Ok(StatusCode::OK)
 }
 
 /// A CRM's send request: the account's key authenticates it; fields come from the query

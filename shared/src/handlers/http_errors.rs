@@ -83,7 +83,8 @@ impl HttpStatus for StatusError {
             StatusError::UnknownAccount(_) | StatusError::UnknownMessage(_) => {
                 StatusCode::NOT_FOUND
             }
-            StatusError::BadSignature => StatusCode::FORBIDDEN,
+            StatusError::BadSignature | StatusError::BadSecret => StatusCode::FORBIDDEN,
+            StatusError::NotYet(_) => StatusCode::SERVICE_UNAVAILABLE,
             StatusError::Backend(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -96,6 +97,8 @@ impl HttpError for StatusError {
             StatusError::UnknownAccount(_) => "unknown_account",
             StatusError::UnknownMessage(_) => "unknown_message",
             StatusError::BadSignature => "invalid_signature",
+            StatusError::BadSecret => "invalid_secret",
+            StatusError::NotYet(_) => "not_yet",
             StatusError::Backend(_) => "internal",
         }
     }

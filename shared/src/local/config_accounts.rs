@@ -12,6 +12,7 @@ use super::LocalError;
 use crate::adapters::embedded::{DbError, EmbeddedDb, open_read_table};
 use crate::domain::Account;
 use crate::ports::{AccountStore, StoreError};
+use crate::usecases::accounts::with_callback_secret;
 
 /// Account id → digest of the account as the configuration file last gave it.
 const FILE_DIGESTS: TableDefinition<&str, &str> = TableDefinition::new("local_config_accounts");
@@ -44,16 +45,25 @@ pub async fn load(
             loaded.push(Loaded::Kept);
             continue;
         }
-        if stored.as_ref().is_some_and(|s| s != account) {
+        if stored
+            .as_ref()
+            .is_some_and(|s| !same_but_secret(s, account))
+        {
             tracing::info!(account = %account.id, "the configuration file's entry for the account changed: it replaces the stored account (including edits made with the CLI)");
         }
-        store.put_account(account).await.map_err(failed)?;
+        let account = with_callback_secret(account.clone(), stored.as_ref());
+        store.put_account(&account).await.map_err(failed)?;
         remember_digest(db, account.id.as_str(), &digest)
             .await
             .map_err(failed)?;
         loaded.push(Loaded::FromFile);
     }
     Ok(loaded)
+}
+
+/// Whether the stored account is the file's, the callback secret it was given aside.
+fn same_but_secret(stored: &Account, file: &Account) -> bool {
+    &with_callback_secret(file.clone(), Some(stored)) == stored
 }
 
 fn digest(account: &Account) -> Result<String, StoreError> {

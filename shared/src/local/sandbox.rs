@@ -225,8 +225,14 @@ async fn simulate_inbound(
     let base = rt.app.settings.public_base_url.clone().unwrap_or_default();
     let url = format!("{base}{INBOUND_PATH}");
     let sid = sandbox_sid("SM", &rt.app.ids.new_id());
-    let params = inbound_params(&account.twilio.account_sid, &sid, &from, &to, &text);
-    let signature = twilio_signature::sign(account.twilio.auth_token.expose(), &url, &params);
+    let Some(twilio) = &account.twilio else {
+        let why = format!(
+            "{to} belongs to an account without Twilio: texts in through Instasent are not routed"
+        );
+        return Err(invalid("to", why));
+    };
+    let params = inbound_params(&twilio.account_sid, &sid, &from, &to, &text);
+    let signature = twilio_signature::sign(twilio.auth_token.expose(), &url, &params);
     let response = rt
         .http
         .post(&url)

@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 
 use axum::http::StatusCode;
 
-use crate::adapters::embedded::carrier::CarrierMessage;
+use crate::adapters::embedded::carrier::{CarrierMessage, instasent_account_key};
 use crate::domain::{Account, CrmConnection};
 use crate::handlers::ApiError;
 use crate::ports::{AccountStore, Email, StoreError};
@@ -75,7 +75,9 @@ impl SandboxScope {
                 &mut hidden
             };
             side.twilio_accounts
-                .insert(account.twilio.account_sid.clone());
+                .extend(account.twilio_account_sid().map(String::from));
+            side.twilio_accounts
+                .extend(account.instasent.as_ref().map(instasent_account_key));
             side.addresses.extend(addresses(account));
         }
         shown
@@ -117,7 +119,9 @@ mod tests {
 
     fn webhook_crm(mut account: Account, id: &str, sid: &str) -> Account {
         account.id = id.parse().expect("id");
-        account.twilio.account_sid = sid.into();
+        if let Some(twilio) = account.twilio.as_mut() {
+            twilio.account_sid = sid.into();
+        }
         account.crm = CrmConnection::Webhook {
             url: "https://crm.example/hook".into(),
             signing_secret: Secret::new("secret"),
@@ -173,7 +177,11 @@ mod tests {
             assert_eq!(scope.shows_email(&email_to(&to)), shown, "{to:?}");
         }
         // An address or Twilio account shared with a non-sandbox account is hidden.
-        let mut shared = webhook_crm(acme.clone(), "gamma", &acme.twilio.account_sid);
+        let mut shared = webhook_crm(
+            acme.clone(),
+            "gamma",
+            acme.twilio_account_sid().expect("Twilio"),
+        );
         shared.users = acme.users.clone();
         let scope = SandboxScope::of(&[acme.clone(), shared]);
         assert!(!scope.shows_email(&email_to(&[acme_user.as_str()])));

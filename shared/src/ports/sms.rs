@@ -1,4 +1,7 @@
-//! SMS provider port (Twilio, or the sandbox carrier locally).
+//! SMS provider port (Twilio, Instasent, or the sandbox carrier locally). Neutral: the
+//! credentials say which provider a message goes through, and a refusal carries
+//! smsflow's own error class (`domain/twilio_errors.rs`, `domain/instasent_errors.rs`)
+//! beside the provider's raw code for display.
 
 use std::time::Duration;
 
@@ -6,7 +9,9 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::sender::SenderSpec;
-use crate::domain::{MessageSid, MessageStatus, PhoneNumber, Timestamp, TwilioCredentials};
+use crate::domain::twilio_errors::ErrorClass;
+use crate::domain::{MessageSid, MessageStatus, PhoneNumber, ProviderCredentials};
+use crate::domain::{SmsProviderKind, Timestamp};
 
 /// Who a message is sent from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -20,11 +25,19 @@ pub enum Sender {
 }
 
 impl Sender {
-    /// The value Twilio reports back as the sender (`From` or the service SID).
+    /// The value the provider reports back as the sender (`From` or the service SID).
     pub fn as_str(&self) -> &str {
         match self {
             Sender::Number(n) => n.as_str(),
             Sender::MessagingService(s) | Sender::Alphanumeric(s) => s,
+        }
+    }
+
+    /// The number, when the sender is one (it may name its own provider).
+    pub fn number(&self) -> Option<&PhoneNumber> {
+        match self {
+            Sender::Number(n) => Some(n),
+            Sender::MessagingService(_) | Sender::Alphanumeric(_) => None,
         }
     }
 }
@@ -47,8 +60,13 @@ pub struct OutboundSms {
     pub sender: Sender,
     pub body: String,
     pub media_urls: Vec<String>,
-    /// Where the provider posts delivery reports.
+    /// Where the provider posts delivery reports: Twilio takes it with each message;
+    /// Instasent has one callback URL per API token, set in its dashboard, so its adapter
+    /// leaves it out (the sandbox carrier still posts there).
     pub status_callback: Option<String>,
+    /// smsflow's id of the message (Instasent's `clientId`, at most 40 characters).
+    #[serde(default)]
+    pub client_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,14 +79,17 @@ pub struct ProviderAccepted {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SmsError {
-    /// The provider refused the message for good (invalid number, opted out...).
+    /// The provider refused the message for good (invalid number, opted out, out of
+    /// balance...). `code` is the provider's own (Twilio's error code; Instasent's HTTP
+    /// status, its error bodies carrying none), `class` what it means for us.
     #[error("provider rejected the message: {code} {message}")]
     Rejected {
         code: u32,
+        class: ErrorClass,
         message: String,
         http_status: u16,
     },
-    /// Too many requests or a full queue: retry later.
+    /// Too many requests or a full queue: retry later. `code` as for `Rejected`.
     #[error("provider rate limited the request ({code})")]
     RateLimited {
         code: u32,
@@ -84,11 +105,24 @@ pub enum SmsError {
     OutcomeUnknown(String),
 }
 
+impl SmsError {
+    /// A message handed to an adapter of another provider than its credentials name: a
+    /// wiring fault, refused for good rather than sent anywhere.
+    pub fn wrong_provider(adapter: SmsProviderKind, credentials: SmsProviderKind) -> Self {
+        SmsError::Rejected {
+            code: 0,
+            class: ErrorClass::Other,
+            message: format!("the {adapter} adapter was given {credentials} credentials"),
+            http_status: 0,
+        }
+    }
+}
+
 #[async_trait]
 pub trait SmsProvider: Send + Sync {
     async fn send(
         &self,
-        credentials: &TwilioCredentials,
+        credentials: ProviderCredentials<'_>,
         sms: &OutboundSms,
     ) -> Result<ProviderAccepted, SmsError>;
 
@@ -97,7 +131,7 @@ pub trait SmsProvider: Send + Sync {
     /// during the call) is resolved, neither sent twice nor lost.
     async fn find_sent(
         &self,
-        credentials: &TwilioCredentials,
+        credentials: ProviderCredentials<'_>,
         sms: &OutboundSms,
         since: Timestamp,
     ) -> Result<Option<ProviderAccepted>, SmsError>;

@@ -41,3 +41,67 @@ pub async fn authenticate(
     }
     Ok(account)
 }
+
+/// `account` as it is to be stored: an Instasent account whose configuration gives no
+/// callback secret keeps the one `stored` has, or gets a fresh random one, so its callback
+/// URL (pasted once into Instasent) stays the same across pushes and restarts.
+pub fn with_callback_secret(mut account: Account, stored: Option<&Account>) -> Account {
+    let Some(instasent) = account.instasent.as_mut() else {
+        return account;
+    };
+    if instasent.callback_secret.is_none() {
+        let kept = stored
+            .and_then(|s| s.instasent.as_ref())
+            .and_then(|s| s.callback_secret.clone());
+        instasent.callback_secret =
+            Some(kept.unwrap_or_else(|| crate::domain::Secret::new(crate::domain::generate_key())));
+    }
+    account
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{InstasentCredentials, Secret, fixtures};
+
+    fn on_instasent(secret: Option<&str>) -> Account {
+        Account {
+            instasent: Some(InstasentCredentials {
+                api_token: Secret::new("token"),
+                base_url: None,
+                callback_secret: secret.map(Secret::new),
+            }),
+            ..fixtures::account()
+        }
+    }
+
+    fn secret_of(account: &Account) -> Option<String> {
+        let instasent = account.instasent.as_ref()?;
+        Some(instasent.callback_secret.as_ref()?.expose().to_string())
+    }
+
+    #[test]
+    fn a_callback_secret_is_given_kept_or_generated() {
+        let stored = on_instasent(Some("stored-secret-0123456"));
+        // (the file's secret, the stored account, the secret it gets (None: fresh))
+        let cases = [
+            (
+                Some("file-secret-012345678"),
+                Some(&stored),
+                Some("file-secret-012345678"),
+            ),
+            (None, Some(&stored), Some("stored-secret-0123456")),
+            (None, None, None),
+        ];
+        for (file, stored, want) in cases {
+            let account = with_callback_secret(on_instasent(file), stored);
+            let got = secret_of(&account).expect("a secret");
+            match want {
+                Some(want) => assert_eq!(got, want),
+                None => assert!(got.len() >= 32, "{got}"),
+            }
+        }
+        let twilio_only = with_callback_secret(fixtures::account(), None);
+        assert_eq!(twilio_only.instasent, None);
+    }
+}

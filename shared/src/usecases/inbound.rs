@@ -137,7 +137,8 @@ async fn receiving_account(
         None => None,
     }
     .ok_or_else(|| InboundError::UnknownNumber(to.to_string()))?;
-    if !request.signed_with(account.twilio.auth_token.expose()) {
+    let token = account.twilio.as_ref().map(|t| t.auth_token.expose());
+    if !token.is_some_and(|token| request.signed_with(token)) {
         return Err(InboundError::BadSignature);
     }
     Ok(account)
@@ -304,7 +305,9 @@ fn messaging_service(request: &WebhookRequest) -> Option<&str> {
 
 /// Whether the text came from the Twilio account of `account` (which lists the service).
 fn sent_by_its_twilio_account(account: &Account, request: &WebhookRequest) -> bool {
-    request.non_empty("AccountSid") == Some(account.twilio.account_sid.as_str())
+    request
+        .non_empty("AccountSid")
+        .is_some_and(|sid| account.twilio_account_sid() == Some(sid))
 }
 
 fn media_urls(request: &WebhookRequest) -> Result<Vec<String>, InboundError> {

@@ -21,13 +21,15 @@
 
 use std::time::Duration;
 
+pub mod instasent;
+
 use super::JobOutcome;
 use super::{MissingField, WebhookRequest};
 use crate::app::App;
 use crate::domain::consent::PhoneEvent;
-use crate::domain::delivery::{DeliveryEvent, DeliveryOutcome, classify_delivery};
+use crate::domain::delivery::{DeliveryEvent, DeliveryFailure, DeliveryOutcome, classify_delivery};
 use crate::domain::goals::{GoalName, StandardGoal};
-use crate::domain::twilio_errors::{ErrorClass, classify_error_code};
+use crate::domain::twilio_errors::ErrorClass;
 use crate::domain::{Account, AccountId, MessageRecord, MessageStatus, PhoneNumber, Timestamp};
 use crate::domain::{ContactId, IdempotencyKey, MessageId, MessageSid};
 use crate::jobs::JobId;
@@ -48,6 +50,12 @@ pub enum StatusError {
     UnknownMessage(String),
     #[error("the X-Twilio-Signature header is missing or does not match")]
     BadSignature,
+    /// Instasent's callback URL names no Instasent account with that secret.
+    #[error("the callback URL's account and secret do not match")]
+    BadSecret,
+    /// The report's message is still being sent: the provider should report again.
+    #[error("{0}")]
+    NotYet(String),
     #[error("{0}")]
     Backend(String),
 }
@@ -127,7 +135,8 @@ pub async fn receive(app: &App, request: &WebhookRequest) -> Result<CallbackOutc
     let code = message.error_code.or(error_code);
     // Dated by when the status was first stored, so repeats carry the same date.
     let at = message.updated_at;
-    let outcome = set_off(app, &account, &message, status, code, at).await?;
+    let failure = code.map(DeliveryFailure::twilio);
+    let outcome = set_off(app, &account, &message, status, failure, at).await?;
     log_applied(
         &account.id,
         &message.id,
@@ -185,7 +194,8 @@ async fn callback_account(
         .await
         .map_err(|e| backend("account lookup", &e))?
         .ok_or_else(|| StatusError::UnknownAccount(account_id.to_string()))?;
-    if !request.signed_with(account.twilio.auth_token.expose()) {
+    let token = account.twilio.as_ref().map(|t| t.auth_token.expose());
+    if !token.is_some_and(|token| request.signed_with(token)) {
         return Err(StatusError::BadSignature);
     }
     // A SID is only ever this account's business: another account's token cannot move it.
@@ -268,7 +278,7 @@ async fn applied(
 }
 
 /// For the send worker: what a send's immediate outcome (a provider rejection with its
-/// error code, or acceptance as `queued`) sets off, mapped exactly as a status callback
+/// failure, or acceptance as `queued`) sets off, mapped exactly as a status callback
 /// would be. It does not change the stored message's status nor count it (the worker owns
 /// both); it fires the goal, records the phone event and an opt-out, and queues the
 /// delivery event, each idempotent per message, so calling it again for the same message
@@ -278,9 +288,9 @@ pub async fn on_outcome(
     account: &Account,
     message: &MessageRecord,
     status: MessageStatus,
-    error_code: Option<u32>,
+    failure: Option<DeliveryFailure>,
 ) -> Result<DeliveryOutcome, StatusError> {
-    set_off(app, account, message, status, error_code, app.clock.now()).await
+    set_off(app, account, message, status, failure, app.clock.now()).await
 }
 
 /// Sets off everything `status` means for `message` (its opt-out first: STOP wins).
@@ -289,24 +299,25 @@ async fn set_off(
     account: &Account,
     message: &MessageRecord,
     status: MessageStatus,
-    error_code: Option<u32>,
+    failure: Option<DeliveryFailure>,
     at: Timestamp,
 ) -> Result<DeliveryOutcome, StatusError> {
-    let outcome = classify_delivery(status, error_code);
+    let outcome = classify_delivery(status, failure);
     if outcome.record_opt_out {
-        record_carrier_opt_out(app.store.as_ref(), account, message, at).await?;
+        let source = opt_out_source(failure, message);
+        record_carrier_opt_out(app.store.as_ref(), account, message, source, at).await?;
     }
     if let Some(event) = outcome.phone_event {
         record_phone_event(app, account, message, event).await?;
     }
-    if error_code.is_some_and(not_a_mobile) {
+    if failure.is_some_and(|f| not_a_mobile(f.class)) {
         end_run_of_non_mobile(app, account, message).await?;
     }
     if let (Some(goal), Some(contact_id)) = (outcome.goal, &message.contact_id) {
         queue_delivery_goal(app, account, message, contact_id, goal).await?;
     }
     if let (Some(event_type), Some(_)) = (outcome.event, &account.event_webhook) {
-        let event = DeliveryEvent::new(event_type, message, status, error_code, at);
+        let event = DeliveryEvent::new(event_type, message, status, failure, at);
         let job = AutomationJob::PostEvent {
             account: account.id.clone(),
             event,
@@ -319,21 +330,32 @@ async fn set_off(
     Ok(outcome)
 }
 
+/// Where a carrier's opt-out came from, for the consent record: `Twilio 21610 on message
+/// SM…` (only Twilio's refusals are classed as opt-outs; Instasent's `stop` is recorded by
+/// its callback, `usecases/instasent_status.rs`).
+fn opt_out_source(failure: Option<DeliveryFailure>, message: &MessageRecord) -> String {
+    let on_message = message
+        .provider_sid
+        .as_ref()
+        .map_or(message.id.as_str(), MessageSid::as_str);
+    match failure.and_then(|f| f.code) {
+        Some(code) => format!("Twilio {code} on message {on_message}"),
+        None => format!("carrier opt-out on message {on_message}"),
+    }
+}
+
 /// The carrier says the contact opted out (Twilio 21610): no later send may go.
 async fn record_carrier_opt_out(
     consent: &dyn ConsentStore,
     account: &Account,
     message: &MessageRecord,
+    source: String,
     at: Timestamp,
 ) -> Result<(), StatusError> {
-    let on_message = message
-        .provider_sid
-        .as_ref()
-        .map_or(message.id.as_str(), MessageSid::as_str);
     let record = ConsentRecord {
         opted_out: true,
         changed_at: at,
-        source: format!("Twilio 21610 on message {on_message}"),
+        source,
     };
     consent
         .set_consent(&account.id, &message.contact_phone, &record)
@@ -342,11 +364,8 @@ async fn record_carrier_opt_out(
         .map_err(|e| backend("record opt-out", &e))
 }
 
-fn not_a_mobile(error_code: u32) -> bool {
-    matches!(
-        classify_error_code(error_code),
-        ErrorClass::InvalidNumber | ErrorClass::NotSmsCapable
-    )
+fn not_a_mobile(class: ErrorClass) -> bool {
+    matches!(class, ErrorClass::InvalidNumber | ErrorClass::NotSmsCapable)
 }
 
 /// A number that cannot take SMS ends the contact's sequence run (with its tag).

@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 
 use smsflow_shared::adapters::twilio::TwilioClient;
+use smsflow_shared::domain::ProviderCredentials;
 use smsflow_shared::ports::{OutboundSms, Sender, SmsProvider};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -84,6 +85,11 @@ async fn start() -> Running {
         },
         accounts: BTreeMap::from([(AccountId::parse("acme").expect("an id"), acme)]),
         twilio: twilio.clone(),
+        instasent: Arc::new(
+            crate::instasent::InstasentStandIn::start(vec![], None)
+                .await
+                .expect("Instasent stand-in"),
+        ),
         keap: keap.clone(),
     };
     let app = router(targets).expect("the sandbox router");
@@ -151,9 +157,10 @@ async fn lists_messages_and_emails_in_the_local_shapes() {
         body: "Your roof is ready".into(),
         media_urls: vec![],
         status_callback: None,
+        client_id: None,
     };
     TwilioClient::new(reqwest::Client::new(), running.twilio.base_url())
-        .send(&acme_twilio(), &sms)
+        .send(ProviderCredentials::Twilio(&acme_twilio()), &sms)
         .await
         .expect("accepted");
     let (_, listed) = get(&running, "/_sandbox/messages?limit=5").await;
@@ -169,9 +176,13 @@ async fn lists_messages_and_emails_in_the_local_shapes() {
             "media_urls",
             "status_callback",
             "accepted_at",
-            "accepted_at_rfc3339"
+            "accepted_at_rfc3339",
+            // Which provider the carrier played, and Instasent's clientId (none here).
+            "provider",
+            "client_id"
         ])
     );
+    assert_eq!(message["provider"], "twilio");
     assert_eq!(
         (&message["to"], &message["body"]),
         (&json!("+14155552671"), &json!("Your roof is ready"))

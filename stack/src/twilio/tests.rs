@@ -33,6 +33,7 @@ fn sms(from: &str, to: &str) -> OutboundSms {
         body: "Your roof is ready".into(),
         media_urls: vec![],
         status_callback: None,
+        client_id: None,
     }
 }
 
@@ -95,7 +96,10 @@ async fn accepts_sends_through_our_adapter_and_keeps_them() {
     let client = adapter(stand_in.base_url());
     for credentials in [acme_twilio(), other()] {
         let accepted = client
-            .send(&credentials, &sms("+15005550006", "+14155552671"))
+            .send(
+                ProviderCredentials::Twilio(&credentials),
+                &sms("+15005550006", "+14155552671"),
+            )
             .await
             .unwrap_or_else(|e| panic!("{}: {e}", credentials.account_sid));
         assert!(accepted.sid.starts_with("SM") && accepted.sid.len() == 34);
@@ -140,9 +144,13 @@ async fn magic_numbers_round_trip_to_the_carriers_own_errors() {
     ];
     for (from, to) in cases {
         let message = sms(from, to);
-        let expected = direct.send(&acme_twilio(), &message).await;
+        let expected = direct
+            .send(ProviderCredentials::Twilio(&acme_twilio()), &message)
+            .await;
         assert!(expected.is_err(), "{from} -> {to} is a magic refusal");
-        let through_http = client.send(&acme_twilio(), &message).await;
+        let through_http = client
+            .send(ProviderCredentials::Twilio(&acme_twilio()), &message)
+            .await;
         assert_eq!(through_http, expected, "{from} -> {to}");
     }
     assert!(stand_in.messages(10).await.expect("readable").is_empty());
@@ -153,6 +161,7 @@ async fn every_carrier_error_round_trips_through_our_adapter() {
     let cases = [
         SmsError::Rejected {
             code: 21610,
+            class: classify_error_code(21610),
             message: "Attempt to send to unsubscribed recipient".into(),
             http_status: 400,
         },
@@ -195,7 +204,10 @@ async fn answer_once(failure: TwilioFailure) -> Result<ProviderAccepted, SmsErro
     });
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
     let result = adapter(base_url)
-        .send(&acme_twilio(), &sms("+15005550006", "+14155552671"))
+        .send(
+            ProviderCredentials::Twilio(&acme_twilio()),
+            &sms("+15005550006", "+14155552671"),
+        )
         .await;
     server.abort();
     result
@@ -207,6 +219,7 @@ async fn wrong_credentials_get_twilios_401() {
     let client = adapter(stand_in.base_url());
     let authenticate = Err(SmsError::Rejected {
         code: 20003,
+        class: classify_error_code(20003),
         message: "Authenticate".into(),
         http_status: 401,
     });
@@ -224,7 +237,10 @@ async fn wrong_credentials_get_twilios_401() {
     };
     for credentials in [wrong_token, someone_elses_key, unknown_account] {
         let result = client
-            .send(&credentials, &sms("+15005550006", "+14155552671"))
+            .send(
+                ProviderCredentials::Twilio(&credentials),
+                &sms("+15005550006", "+14155552671"),
+            )
             .await;
         assert_eq!(result, authenticate, "{}", credentials.account_sid);
     }
@@ -361,7 +377,7 @@ async fn routed_status_callbacks_reach_the_local_front_signed_for_the_public_url
         ..sms("+15005550006", "+14155552671")
     };
     adapter(stand_in.base_url())
-        .send(&acme_twilio(), &message)
+        .send(ProviderCredentials::Twilio(&acme_twilio()), &message)
         .await
         .expect("accepted");
 

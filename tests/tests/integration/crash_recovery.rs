@@ -119,66 +119,102 @@ const CASES: &[Case] = &[
 #[tokio::test]
 async fn a_send_whose_worker_died_is_resolved_not_dropped() {
     for case in CASES {
-        let rt = runtime_with(case.lease).await;
-        let app = rt.app.clone();
-        let acme = runtime::account(&app, "acme").await;
-        let job = SendJob {
-            contact_id: Some("c1".into()),
-            ..send_job(app.ids.new_id(), &acme, phone(TO), "Your roof is booked")
-        };
-        leave_as_dead_worker(&rt, &job, case.died_after).await;
-        if case.opted_out_since {
-            let stop = ConsentRecord {
-                opted_out: true,
-                changed_at: app.clock.now(),
-                source: "STOP keyword".into(),
-            };
-            app.store
-                .set_consent(&acme.id, &job.to, &stop)
-                .await
-                .expect("STOP stored");
-        }
+        resolve_after_a_dead_worker(case, false).await;
+    }
+}
 
-        let outcome = deliver::deliver(&app, &job).await;
-        let name = case.name;
-        assert!((case.outcome)(&outcome), "{name}: {outcome:?}");
-        let carrier = rt.carrier.messages(10).await.expect("carrier");
-        assert_eq!(carrier.len(), case.at_carrier, "{name}");
-        let stored = stored_message(&rt, &job).await;
-        assert_eq!(stored.status, case.status, "{name}");
-        if case.at_carrier == 1 && case.pending == 0 {
-            assert_eq!(
-                stored.provider_sid.as_ref().map(MessageSid::as_str),
-                Some(carrier[0].sid.as_str()),
-                "{name}"
-            );
-            assert!(
-                matches!(
-                    app.store
-                        .send_attempt(&job.message_id)
-                        .await
-                        .expect("attempt"),
-                    Some(AttemptState::Finished { .. })
-                ),
-                "{name}"
-            );
-        }
+/// The same on Instasent: a lost answer is found at the provider by our `clientId`.
+#[tokio::test]
+async fn a_send_on_instasent_whose_worker_died_is_resolved_not_dropped() {
+    for case in CASES {
+        resolve_after_a_dead_worker(case, true).await;
+    }
+}
+
+/// acme moved to Instasent (the sandbox carrier plays it).
+async fn move_to_instasent(app: &smsflow_shared::app::App) {
+    use smsflow_shared::domain::{InstasentCredentials, Secret, SmsProviderKind};
+    let mut acme = runtime::account(app, "acme").await;
+    acme.provider = SmsProviderKind::Instasent;
+    acme.instasent = Some(InstasentCredentials {
+        api_token: Secret::new("token"),
+        base_url: None,
+        callback_secret: Some(Secret::new("crash-recovery-secret")),
+    });
+    app.store
+        .put_account(&acme)
+        .await
+        .expect("acme on Instasent");
+}
+
+async fn resolve_after_a_dead_worker(case: &Case, on_instasent: bool) {
+    let rt = runtime_with(case.lease).await;
+    let app = rt.app.clone();
+    if on_instasent {
+        move_to_instasent(&app).await;
+    }
+    let acme = runtime::account(&app, "acme").await;
+    let job = SendJob {
+        contact_id: Some("c1".into()),
+        ..send_job(app.ids.new_id(), &acme, phone(TO), "Your roof is booked")
+    };
+    leave_as_dead_worker(&rt, &job, case.died_after).await;
+    if case.opted_out_since {
+        let stop = ConsentRecord {
+            opted_out: true,
+            changed_at: app.clock.now(),
+            source: "STOP keyword".into(),
+        };
+        app.store
+            .set_consent(&acme.id, &job.to, &stop)
+            .await
+            .expect("STOP stored");
+    }
+
+    let outcome = deliver::deliver(&app, &job).await;
+    let name = case.name;
+    let provider =
+        (rt.carrier.messages(1).await.expect("carrier").first()).map(|m| m.provider.as_str());
+    if on_instasent && case.at_carrier == 1 {
+        assert_eq!(provider, Some("instasent"), "{name}");
+    }
+    assert!((case.outcome)(&outcome), "{name}: {outcome:?}");
+    let carrier = rt.carrier.messages(10).await.expect("carrier");
+    assert_eq!(carrier.len(), case.at_carrier, "{name}");
+    let stored = stored_message(&rt, &job).await;
+    assert_eq!(stored.status, case.status, "{name}");
+    if case.at_carrier == 1 && case.pending == 0 {
         assert_eq!(
-            runtime::queued_goals(rt.queue.as_ref()).await,
-            case.goals,
+            stored.provider_sid.as_ref().map(MessageSid::as_str),
+            Some(carrier[0].sid.as_str()),
             "{name}"
         );
-        let pending = app.store.pending_sends(&acme.id).await.expect("pending");
-        assert_eq!(pending, case.pending, "{name}");
-
-        // Delivered again (SQS's at-least-once): nothing more happens.
-        let again = deliver::deliver(&app, &job).await;
-        if case.pending == 0 {
-            assert!(matches!(again, JobOutcome::Skipped(_)), "{name}: {again:?}");
-        }
-        let carrier_again = rt.carrier.messages(10).await.expect("carrier");
-        assert_eq!(carrier_again.len(), case.at_carrier, "{name}: redelivered");
+        assert!(
+            matches!(
+                app.store
+                    .send_attempt(&job.message_id)
+                    .await
+                    .expect("attempt"),
+                Some(AttemptState::Finished { .. })
+            ),
+            "{name}"
+        );
     }
+    assert_eq!(
+        runtime::queued_goals(rt.queue.as_ref()).await,
+        case.goals,
+        "{name}"
+    );
+    let pending = app.store.pending_sends(&acme.id).await.expect("pending");
+    assert_eq!(pending, case.pending, "{name}");
+
+    // Delivered again (SQS's at-least-once): nothing more happens.
+    let again = deliver::deliver(&app, &job).await;
+    if case.pending == 0 {
+        assert!(matches!(again, JobOutcome::Skipped(_)), "{name}: {again:?}");
+    }
+    let carrier_again = rt.carrier.messages(10).await.expect("carrier");
+    assert_eq!(carrier_again.len(), case.at_carrier, "{name}: redelivered");
 }
 
 /// The store as a worker that died after `died_after` left it: the message admitted and
@@ -210,10 +246,15 @@ async fn leave_as_dead_worker(rt: &LocalRuntime, job: &SendJob, died_after: Died
         body: job.body.clone(),
         media_urls: vec![],
         status_callback: None,
+        client_id: Some(job.message_id.to_string()),
     };
+    let provider = account.provider_of(job.sender.number());
+    let credentials = account
+        .credentials(provider)
+        .expect("the sender's credentials");
     let accepted = rt
         .carrier
-        .send(&account.twilio, &request)
+        .send(credentials, &request)
         .await
         .expect("carrier took it");
     if died_after == DiedAfter::SidAttached {

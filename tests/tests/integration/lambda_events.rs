@@ -313,6 +313,69 @@ async fn status_envelope_applies_the_callback() {
     }
 }
 
+/// Instasent's report as API Gateway delivers it (JSON as text): authenticated by the
+/// secret in the path, the stored message becomes delivered; again, nothing changes; with
+/// another secret, 403 and nothing changes.
+#[tokio::test]
+async fn instasent_report_envelope_applies_the_report() {
+    use smsflow_shared::domain::{Direction, MessageRecord, MessageStatus, Timestamp};
+    use smsflow_shared::domain::{InstasentCredentials, Secret, SmsProviderKind};
+    let rt = runtime_at(None).await;
+    let mut acme = runtime::account(&rt.app, "acme").await;
+    acme.provider = SmsProviderKind::Instasent;
+    acme.instasent = Some(InstasentCredentials {
+        api_token: Secret::new("test-instasent-token"),
+        base_url: None,
+        callback_secret: Some(Secret::new("test-callback-secret-0001")),
+    });
+    rt.app
+        .store
+        .put_account(&acme)
+        .await
+        .expect("acme on Instasent");
+    let sid = "6501b2c3d4e5f60718293a4b";
+    rt.app
+        .store
+        .record_message(&MessageRecord {
+            body: "Hola".into(),
+            status: MessageStatus::Sent,
+            provider_sid: Some(sid.into()),
+            ..message(
+                "01JDELIVERED00000000000002",
+                &acme.id,
+                "+14155552671",
+                Direction::Outbound,
+                Timestamp::from_millis(1_795_357_800_000),
+            )
+        })
+        .await
+        .expect("store");
+    let event = include_str!("../../../events/apigw-http-instasent-callback.json");
+    let router = || http::with_fallback(http::status_callback(rt.app.clone()));
+    let stored = || async {
+        let found = rt.app.store.message_by_sid(&MessageSid::new(sid)).await;
+        found.expect("store").expect("message").status
+    };
+    let forged = event.replace("test-callback-secret-0001", "test-callback-secret-0002");
+    let (status, _, body) = call_raw(router(), &forged).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("invalid_secret"), "{body}");
+    assert_eq!(
+        stored().await,
+        MessageStatus::Sent,
+        "a forged report changes nothing"
+    );
+    for attempt in 1..=2 {
+        let (status, _, body) = call_raw(router(), event).await;
+        assert_eq!(status, 200, "attempt {attempt}: {body}");
+        assert_eq!(
+            stored().await,
+            MessageStatus::Delivered,
+            "attempt {attempt}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn undecodable_jobs_are_reported_failed_for_the_dead_letter_queue() {
     let rt = runtime().await;

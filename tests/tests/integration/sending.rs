@@ -248,6 +248,43 @@ async fn the_worker_keeps_slots_and_never_sends_twice() {
     assert_eq!(sent[0].body, "Now");
 }
 
+/// A queued send whose sender's provider has no credentials on the account any more (an
+/// operator took them away after it was queued) is dropped before any attempt, its
+/// admission slot given back; nothing reaches a carrier.
+#[tokio::test]
+async fn a_send_without_its_providers_credentials_is_dropped_and_its_slot_given_back() {
+    use smsflow_shared::domain::SmsProviderKind;
+    use smsflow_shared::usecases::JobOutcome;
+    use smsflow_shared::usecases::deliver;
+
+    let rt = runtime::in_memory(&config().parse(), None).await;
+    let app = rt.app.clone();
+    let mut acme = runtime::account(&app, "acme").await;
+    let job = send_job(app.ids.new_id(), &acme, phone("+14155552671"), "Hi");
+    assert!(
+        app.store
+            .try_admit(&acme.id, &job.message_id, 10)
+            .await
+            .expect("admitted")
+    );
+    acme.provider = SmsProviderKind::Instasent;
+    acme.instasent = None;
+    app.store.put_account(&acme).await.expect("stored");
+    let outcome = deliver::deliver(&app, &job).await;
+    assert!(
+        matches!(&outcome, JobOutcome::Dropped(why) if why.contains("no instasent credentials")),
+        "{outcome:?}"
+    );
+    assert!(rt.carrier.messages(10).await.expect("carrier").is_empty());
+    assert_eq!(app.store.pending_sends(&acme.id).await.expect("pending"), 0);
+    let attempt = app
+        .store
+        .send_attempt(&job.message_id)
+        .await
+        .expect("attempt");
+    assert_eq!(attempt, None, "no attempt recorded");
+}
+
 /// The sandbox carrier's magic numbers, through the whole path: a CRM POST, the paced send,
 /// the provider's answer or its status callbacks, and the goal the CRM gets.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -487,7 +487,11 @@ fn store_other_account(local: &Local, services: &[&str]) {
         .remove(0);
         other.id = AccountId::parse("other").expect("id");
         other.numbers.truncate(0);
-        other.twilio.messaging_service_sids = services;
+        other
+            .twilio
+            .as_mut()
+            .expect("Twilio")
+            .messaging_service_sids = services;
         EmbeddedStore::new(db)
             .put_account(&other)
             .await
@@ -540,4 +544,51 @@ fn a_messaging_service_of_another_account_is_refused() {
             "hint: remove the service from account other's",
         ],
     );
+}
+
+/// An Instasent account stored without a secret in the file gets one generated; pushing
+/// again keeps it (the URL pasted into Instasent stays right), and `accounts show` prints it.
+#[test]
+fn pushing_an_instasent_account_generates_its_callback_secret_once() {
+    let local = Local::new();
+    let on_instasent = crate::support::EXAMPLE
+        .replacen(
+            "queue_limit = 500",
+            "provider = \"instasent\"\nqueue_limit = 500",
+            1,
+        )
+        .replacen(
+            "messaging_service_sids = [\"MG00000000000000000000000000000001\"]",
+            "",
+            1,
+        )
+        .replacen("twilio_keywords = \"advanced\"", "", 1)
+        .replacen(
+            "[accounts.twilio]",
+            "[accounts.instasent]\napi_token = \"t\"\n\n[accounts.twilio]",
+            1,
+        );
+    local.file("smsflow.toml", &on_instasent);
+    let path_of = |shown: &str| -> String {
+        let at = shown
+            .find("/instasent/callback/acme/")
+            .expect("a callback path");
+        shown[at..]
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let first = path_of(local.run(&["accounts", "push"]).ok());
+    let again = path_of(local.run(&["accounts", "push"]).ok());
+    assert_eq!(first, again, "the secret is kept");
+    assert!(
+        first.len() > "/instasent/callback/acme/".len() + 30,
+        "{first}"
+    );
+    let shown = local.run(&["accounts", "show", "--account", "acme"]);
+    assert_eq!(path_of(shown.ok()), first);
+    let view = local.json(&["accounts", "show", "--account", "acme"]);
+    assert_eq!(view["provider"], "instasent");
+    assert_eq!(view["instasent_callback_path"], first.as_str());
 }

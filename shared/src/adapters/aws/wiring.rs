@@ -13,6 +13,8 @@ use super::ses::SesMailer;
 use super::sqs::SqsQueue;
 use crate::adapters::crm_router::CrmRouter;
 use crate::adapters::event_webhook::WebhookEvents;
+use crate::adapters::instasent::InstasentClient;
+use crate::adapters::sms_router::SmsRouter;
 use crate::adapters::twilio::{TWILIO_API_BASE_URL, TwilioClient};
 use crate::adapters::unwired::Unwired;
 use crate::app::{App, AppSettings};
@@ -97,11 +99,16 @@ impl<'a> FunctionWiring<'a> {
         Ok(self)
     }
 
-    /// Twilio's REST API.
+    /// Twilio's REST API and Instasent's (each account's credentials say which; an
+    /// Instasent account's base URL is its own).
     pub fn with_sms(mut self) -> Result<Self, WiringError> {
         let base_url = (self.env.twilio_api_base_url.clone())
             .unwrap_or_else(|| TWILIO_API_BASE_URL.to_string());
-        self.app.sms = Arc::new(TwilioClient::new(self.http()?, base_url));
+        let http = self.http()?;
+        self.app.sms = Arc::new(SmsRouter::new(
+            Arc::new(TwilioClient::new(http.clone(), base_url)),
+            Arc::new(InstasentClient::new(http)),
+        ));
         Ok(self)
     }
 

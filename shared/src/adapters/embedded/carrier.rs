@@ -20,6 +20,12 @@
 //! magic number uses: its messages are accepted and reported `sent`, then `undelivered`
 //! with `ErrorCode` 30006. Every other number is accepted and delivered.
 //!
+//! Playing Instasent (an account or number on `provider = "instasent"`), no magic number
+//! refuses a send: every message is accepted with a 32-hex-digit id, and JSON delivery
+//! reports (`{id, clientId, status, code, eventAt}`) are posted to the callback URL:
+//! `sent`, then `delivered`, `failed` for [`UNDELIVERABLE_LANDLINE`] or `stop` for
+//! [`INSTASENT_OPTING_OUT`].
+//!
 //! Callbacks are posted to the URL the message names, unless a [`CallbackRoute`] says that
 //! URL's public origin is served elsewhere (the stack runner's API front on a loopback
 //! port): then the callback still carries the signature of the public URL, as Twilio's
@@ -41,7 +47,9 @@ use self::callbacks::{DeliveryReport, report_delivery};
 use super::json_log::newest_where;
 use super::{DbError, EmbeddedDb};
 use crate::domain::MessageSid;
-use crate::domain::{MessageStatus, Timestamp, TwilioCredentials};
+use crate::domain::twilio_errors::{ErrorClass, classify_error_code};
+use crate::domain::{InstasentCredentials, MessageStatus, ProviderCredentials};
+use crate::domain::{SmsProviderKind, Timestamp};
 use crate::ports::{
     Clock, IdGenerator, OutboundSms, ProviderAccepted, Sender, SmsError, SmsProvider,
 };
@@ -55,7 +63,14 @@ const CORRUPT: &str = "corrupt carrier message";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CarrierMessage {
     pub sid: String,
+    /// The provider the carrier played for it.
+    #[serde(default)]
+    pub provider: SmsProviderKind,
+    /// The Twilio Account SID; for Instasent, [`instasent_account_key`].
     pub account_sid: String,
+    /// Instasent's `clientId` (smsflow's message id), when it played Instasent.
+    #[serde(default)]
+    pub client_id: Option<String>,
     pub from: String,
     pub to: String,
     pub body: String,
@@ -76,6 +91,21 @@ pub fn sandbox_sid(prefix: &str, ulid: &str) -> String {
 /// The sandbox's landline: accepted, then reported `sent` and `undelivered` with 30006.
 pub const UNDELIVERABLE_LANDLINE: &str = "+15005550010";
 
+/// Playing Instasent: accepted, then reported `sent` and `stop` (the recipient opted out),
+/// as Twilio's 21610 magic number is an unsubscribed recipient.
+pub const INSTASENT_OPTING_OUT: &str = "+15005550004";
+
+/// The delivery reports the carrier posts playing Instasent, in order: `sent`, then
+/// `failed` for [`UNDELIVERABLE_LANDLINE`], `stop` for [`INSTASENT_OPTING_OUT`], else
+/// `delivered`.
+fn instasent_reports(to: &str) -> &'static [&'static str] {
+    match to {
+        UNDELIVERABLE_LANDLINE => &["sent", "failed"],
+        INSTASENT_OPTING_OUT => &["sent", "stop"],
+        _ => &["sent", "delivered"],
+    }
+}
+
 /// The status callbacks the carrier posts for a message it accepted, in order, each with
 /// its `ErrorCode`.
 fn delivery_reports(to: &str) -> &'static [(MessageStatus, Option<u32>)] {
@@ -95,6 +125,7 @@ fn delivery_reports(to: &str) -> &'static [(MessageStatus, Option<u32>)] {
 fn magic_error(sms: &OutboundSms) -> Option<SmsError> {
     let rejected = |code: u32, message: &str| SmsError::Rejected {
         code,
+        class: classify_error_code(code),
         message: message.to_string(),
         http_status: 400,
     };
@@ -198,26 +229,83 @@ impl SandboxCarrier {
     }
 }
 
+/// What stands for the Twilio Account SID on a message the carrier took playing Instasent
+/// (which has no account id of its own): `instasent:` and the start of the API token's
+/// SHA-256, so the sandbox can tell accounts apart without keeping the token.
+pub fn instasent_account_key(credentials: &InstasentCredentials) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = hex::encode(Sha256::digest(credentials.api_token.expose().as_bytes()));
+    format!("instasent:{}", &digest[..16])
+}
+
+/// What the carrier plays for one message: Twilio (its magic numbers, `SM`/`MM` SIDs,
+/// signed form callbacks) or Instasent (hex ids, JSON delivery reports, no media).
+struct Played {
+    provider: SmsProviderKind,
+    account_sid: String,
+    /// Signs Twilio's callbacks; Instasent signs nothing.
+    auth_token: String,
+}
+
+fn played(credentials: ProviderCredentials<'_>) -> Played {
+    match credentials {
+        ProviderCredentials::Twilio(twilio) => Played {
+            provider: SmsProviderKind::Twilio,
+            account_sid: twilio.account_sid.clone(),
+            auth_token: twilio.auth_token.expose().to_string(),
+        },
+        ProviderCredentials::Instasent(instasent) => Played {
+            provider: SmsProviderKind::Instasent,
+            account_sid: instasent_account_key(instasent),
+            auth_token: String::new(),
+        },
+    }
+}
+
+/// Why the carrier refuses `sms` at once, if it does: Twilio's magic numbers, or media
+/// on Instasent (which sends text only, as its adapter refuses it).
+fn refusal(played: &Played, sms: &OutboundSms) -> Option<SmsError> {
+    match played.provider {
+        SmsProviderKind::Twilio => magic_error(sms),
+        SmsProviderKind::Instasent if !sms.media_urls.is_empty() => Some(SmsError::Rejected {
+            code: 0,
+            class: ErrorClass::Other,
+            message: "Instasent sends text only: the message has media".into(),
+            http_status: 0,
+        }),
+        SmsProviderKind::Instasent => None,
+    }
+}
+
+/// The id the provider gives: Twilio's `SM`/`MM` SID, or Instasent's (32 hex digits).
+fn provider_id(provider: SmsProviderKind, sms: &OutboundSms, ulid: &str) -> String {
+    match provider {
+        SmsProviderKind::Instasent => sandbox_sid("", ulid),
+        SmsProviderKind::Twilio if sms.media_urls.is_empty() => sandbox_sid("SM", ulid),
+        SmsProviderKind::Twilio => sandbox_sid("MM", ulid),
+    }
+}
+
 #[async_trait]
 impl SmsProvider for SandboxCarrier {
     async fn send(
         &self,
-        credentials: &TwilioCredentials,
+        credentials: ProviderCredentials<'_>,
         sms: &OutboundSms,
     ) -> Result<ProviderAccepted, SmsError> {
-        if let Some(error) = magic_error(sms) {
+        let played = played(credentials);
+        if let Some(error) = refusal(&played, sms) {
             return Err(error);
         }
         let id = self.ids.new_id();
-        let prefix = if sms.media_urls.is_empty() {
-            "SM"
-        } else {
-            "MM"
-        };
-        let sid = sandbox_sid(prefix, &id);
+        let sid = provider_id(played.provider, sms, &id);
         let message = CarrierMessage {
             sid: sid.clone(),
-            account_sid: credentials.account_sid.clone(),
+            provider: played.provider,
+            account_sid: played.account_sid,
+            client_id: (played.provider == SmsProviderKind::Instasent)
+                .then(|| sms.client_id.clone())
+                .flatten(),
             from: sms.sender.as_str().to_string(),
             to: sms.to.to_string(),
             body: sms.body.clone(),
@@ -237,7 +325,7 @@ impl SmsProvider for SandboxCarrier {
             .map_err(|e| SmsError::Unavailable(format!("sandbox carrier: {e}")))?;
         tokio::spawn(report_delivery(DeliveryReport {
             http: self.http.clone(),
-            auth_token: credentials.auth_token.expose().to_string(),
+            auth_token: played.auth_token,
             message,
             delay: self.callback_delay,
             route: self.callback_route.clone(),
@@ -250,17 +338,23 @@ impl SmsProvider for SandboxCarrier {
     }
 
     /// As Twilio's message list: the newest message of this account to this recipient
-    /// from this sender with this text, accepted at or after `since`.
+    /// from this sender with this text, accepted at or after `since` (playing Instasent,
+    /// also with the message's `clientId`).
     async fn find_sent(
         &self,
-        credentials: &TwilioCredentials,
+        credentials: ProviderCredentials<'_>,
         sms: &OutboundSms,
         since: Timestamp,
     ) -> Result<Option<ProviderAccepted>, SmsError> {
-        let (account_sid, to) = (credentials.account_sid.clone(), sms.to.to_string());
+        let played = played(credentials);
+        let client_id = (played.provider == SmsProviderKind::Instasent)
+            .then(|| sms.client_id.clone())
+            .flatten();
+        let (account_sid, to) = (played.account_sid, sms.to.to_string());
         let (from, body) = (sms.sender.as_str().to_string(), sms.body.clone());
         let sent = move |message: &CarrierMessage| {
             message.accepted_at >= since
+                && message.client_id == client_id
                 && (
                     &message.account_sid,
                     &message.to,

@@ -46,13 +46,19 @@ pub(super) fn sms_saying(sender: Sender, body: &str) -> OutboundSms {
         body: body.into(),
         media_urls: vec![],
         status_callback: None,
+        client_id: None,
     }
 }
 
 /// Sends the plain test text: from a number, with the auth token.
 async fn send_plain(client: &TwilioClient) -> Result<ProviderAccepted, SmsError> {
     let from_number = sms(Sender::Number(phone("+14155550100")));
-    client.send(&token_credentials(), &from_number).await
+    client
+        .send(
+            ProviderCredentials::Twilio(&token_credentials()),
+            &from_number,
+        )
+        .await
 }
 
 fn client_for(server: &MockServer) -> TwilioClient {
@@ -185,7 +191,7 @@ async fn sends_the_exact_create_request_for_each_sender_and_auth_mode() {
             .await;
 
         let accepted = client_for(&server)
-            .send(&credentials, &message)
+            .send(ProviderCredentials::Twilio(&credentials), &message)
             .await
             .unwrap_or_else(|e| panic!("{case}: {e}"));
         assert_eq!(accepted.sid, "SM0123456789abcdef0123456789abcdef", "{case}");
@@ -300,6 +306,7 @@ async fn maps_error_responses() {
             ),
             SmsError::Rejected {
                 code: 21211,
+                class: classify_error_code(21211),
                 message: "The 'To' number +1415 is not a valid phone number.".into(),
                 http_status: 400,
             },
@@ -309,6 +316,7 @@ async fn maps_error_responses() {
             twilio_error(400, 21610, "Attempt to send to unsubscribed recipient"),
             SmsError::Rejected {
                 code: 21610,
+                class: classify_error_code(21610),
                 message: "Attempt to send to unsubscribed recipient".into(),
                 http_status: 400,
             },
@@ -318,6 +326,7 @@ async fn maps_error_responses() {
             twilio_error(401, 20003, "Authenticate"),
             SmsError::Rejected {
                 code: 20003,
+                class: classify_error_code(20003),
                 message: "Authenticate".into(),
                 http_status: 401,
             },
@@ -373,6 +382,7 @@ async fn maps_error_responses() {
             ResponseTemplate::new(404).set_body_string("<html>not found</html>"),
             SmsError::Rejected {
                 code: 0,
+                class: classify_error_code(0),
                 message: "HTTP 404 Not Found: <html>not found</html>".into(),
                 http_status: 404,
             },
@@ -382,6 +392,7 @@ async fn maps_error_responses() {
             ResponseTemplate::new(403),
             SmsError::Rejected {
                 code: 0,
+                class: classify_error_code(0),
                 message: "HTTP 403 Forbidden: (empty body)".into(),
                 http_status: 403,
             },
@@ -470,13 +481,17 @@ async fn refuses_an_account_sid_that_would_change_the_path() {
         ..token_credentials()
     };
     let result = client_for(&server)
-        .send(&credentials, &sms(Sender::Number(phone("+14155550100"))))
+        .send(
+            ProviderCredentials::Twilio(&credentials),
+            &sms(Sender::Number(phone("+14155550100"))),
+        )
         .await;
     assert!(
         matches!(
             result,
             Err(SmsError::Rejected {
                 code: 0,
+                class: ErrorClass::Other,
                 http_status: 0,
                 ..
             })
@@ -489,9 +504,9 @@ async fn refuses_an_account_sid_that_would_change_the_path() {
 
 #[test]
 fn snippets_are_cut_on_character_boundaries() {
-    let long = "é".repeat(BODY_SNIPPET_CHARS + 5);
+    let long = "é".repeat(200 + 5);
     let cut = snippet(long.as_bytes());
-    assert_eq!(cut.chars().count(), BODY_SNIPPET_CHARS + 1);
+    assert_eq!(cut.chars().count(), 200 + 1);
     assert!(cut.ends_with('…'));
     assert_eq!(snippet(b"short"), "short");
     assert_eq!(snippet(b""), "(empty body)");

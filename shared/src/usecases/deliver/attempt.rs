@@ -4,13 +4,16 @@
 
 use super::queued_record;
 use crate::app::App;
+use crate::domain::delivery::DeliveryFailure;
 use crate::domain::goals::StandardGoal;
-use crate::domain::twilio_errors::classify_error_code;
-use crate::domain::{Account, MessageRecord, MessageSid, MessageStatus, Timestamp};
+use crate::domain::twilio_errors::ErrorClass;
+use crate::domain::{Account, MessageRecord, MessageSid, MessageStatus, ProviderCredentials};
+use crate::domain::{SmsProviderKind, Timestamp};
 use crate::jobs::JobId;
 use crate::jobs::{self, AutomationJob, SendJob};
-use crate::ports::{AttemptStart, OutboundSms, Recorded, SettledSend, SmsError, StatusUpdate};
+use crate::ports::{AttemptStart, OutboundSms, ProviderAccepted, Recorded, SettledSend};
 use crate::ports::{Clock, ConversationStore, SendAttemptStore};
+use crate::ports::{SmsError, StatusUpdate};
 use crate::usecases::JobOutcome;
 use crate::usecases::goals::queue_standard_goals;
 use crate::usecases::refusals::record_refusal;
@@ -35,6 +38,10 @@ pub(super) async fn attempt(
     job: &SendJob,
     replacing: Option<Timestamp>,
 ) -> JobOutcome {
+    let credentials = match credentials(app, account, job).await {
+        Ok(credentials) => credentials,
+        Err(outcome) => return outcome,
+    };
     let attempted_at = app.clock.now();
     let begun = app
         .store
@@ -53,11 +60,21 @@ pub(super) async fn attempt(
         }
         Err(e) => return JobOutcome::Retry(format!("cannot record the attempt: {e}")),
     }
-    match app
-        .sms
-        .send(&account.twilio, &outbound(app, account, job))
-        .await
-    {
+    let answer = (app.sms)
+        .send(credentials, &outbound(app, account, job))
+        .await;
+    answered(app, account, job, attempted_at, answer).await
+}
+
+/// What follows the provider's answer to the attempt made at `attempted_at`.
+async fn answered(
+    app: &App,
+    account: &Account,
+    job: &SendJob,
+    attempted_at: Timestamp,
+    answer: Result<ProviderAccepted, SmsError>,
+) -> JobOutcome {
+    match answer {
         Ok(accepted) => {
             crate::metrics::count(&account.id, crate::metrics::Metric::Sent);
             sent(app, account, job, &accepted.sid).await
@@ -70,17 +87,17 @@ pub(super) async fn attempt(
             withdraw_attempt(app.store.as_ref(), job, attempted_at).await;
             JobOutcome::Retry(format!("provider unavailable: {e}"))
         }
-        Err(SmsError::Rejected { code, message, .. }) => {
-            rejected(app, account, job, code).await;
-            let outcome = format!("rejected {code}");
-            if let Err(e) = app
-                .store
-                .settle_send(&settled(account, job, None, &outcome))
-                .await
-            {
-                tracing::warn!(message_id = %job.message_id, error = %e, "could not give the slot back and record the send outcome");
-            }
-            carrier_rejection(code, &message)
+        Err(SmsError::Rejected {
+            code,
+            class,
+            message,
+            ..
+        }) => {
+            let failure = DeliveryFailure {
+                code: Some(code),
+                class,
+            };
+            refused_by_provider(app, account, job, failure, &message).await
         }
         // Left unresolved: the redelivery finds out from the provider, never resends blindly.
         Err(SmsError::OutcomeUnknown(e)) => JobOutcome::Retry(format!(
@@ -89,10 +106,51 @@ pub(super) async fn attempt(
     }
 }
 
+/// A send the provider refused for good: what it means is set off, the slot given back
+/// and the send's end recorded; the job's outcome names the class.
+async fn refused_by_provider(
+    app: &App,
+    account: &Account,
+    job: &SendJob,
+    failure: DeliveryFailure,
+    message: &str,
+) -> JobOutcome {
+    rejected(app, account, job, failure).await;
+    let code = failure.code.unwrap_or_default();
+    let outcome = format!("rejected {code}");
+    if let Err(e) = app
+        .store
+        .settle_send(&settled(account, job, None, &outcome))
+        .await
+    {
+        tracing::warn!(message_id = %job.message_id, error = %e, "could not give the slot back and record the send outcome");
+    }
+    carrier_rejection(code, failure.class, message)
+}
+
+/// The credentials of the provider the job's sender goes through. Configuration makes
+/// sure an account has them; a job left from before a change that took them away is
+/// dropped (its admission slot given back) rather than sent elsewhere.
+pub(super) async fn credentials<'a>(
+    app: &App,
+    account: &'a Account,
+    job: &SendJob,
+) -> Result<ProviderCredentials<'a>, JobOutcome> {
+    let provider: SmsProviderKind = account.provider_of(job.sender.number());
+    if let Some(credentials) = account.credentials(provider) {
+        return Ok(credentials);
+    }
+    release_admission(app.store.as_ref(), &account.id, &job.message_id).await;
+    Err(JobOutcome::Dropped(format!(
+        "account {} has no {provider} credentials for sender {}",
+        account.id,
+        job.sender.as_str()
+    )))
+}
+
 /// The outcome of a send the carrier rejected: a routine refusal of the recipient's (not a
 /// mobile, opted out) is `Refused`, anything else `Dropped`; both name the error's class.
-fn carrier_rejection(code: u32, message: &str) -> JobOutcome {
-    let class = classify_error_code(code);
+fn carrier_rejection(code: u32, class: ErrorClass, message: &str) -> JobOutcome {
     let why = format!(
         "provider rejected the message: {code} {message} (class {})",
         class.as_str()
@@ -133,10 +191,21 @@ pub(super) fn outbound(app: &App, account: &Account, job: &SendJob) -> OutboundS
         sender: job.sender.clone(),
         body: job.body.clone(),
         media_urls: job.media_urls.clone(),
-        status_callback: app
-            .settings
-            .status_callback_url(&account.id, &job.message_id),
+        status_callback: match account.provider_of(job.sender.number()) {
+            SmsProviderKind::Twilio => {
+                (app.settings).status_callback_url(&account.id, &job.message_id)
+            }
+            SmsProviderKind::Instasent => instasent_callback_url(&app.settings, account),
+        },
+        client_id: Some(job.message_id.to_string()),
     }
+}
+
+/// The account's Instasent callback URL: set once in Instasent's dashboard, not sent with
+/// each message; the sandbox carrier posts its delivery reports there.
+fn instasent_callback_url(settings: &crate::app::AppSettings, account: &Account) -> Option<String> {
+    let secret = account.instasent.as_ref()?.callback_secret.as_ref()?;
+    settings.instasent_callback_url(&account.id, secret.expose())
 }
 
 /// Everything that follows a send the provider took (now, or found when resolving a lost
@@ -259,9 +328,9 @@ pub(super) async fn refuse(
 
 /// A send the provider refused outright: the message is `failed` with the code, and what
 /// that means (goal, phone health, an opt-out on 21610, the delivery event) is set off
-/// exactly as a status callback with that code would. The job is not retried, so trouble
-/// here is logged (each part is idempotent if run again by hand).
-async fn rejected(app: &App, account: &Account, job: &SendJob, code: u32) {
+/// exactly as a status callback with that failure would. The job is not retried, so
+/// trouble here is logged (each part is idempotent if run again by hand).
+async fn rejected(app: &App, account: &Account, job: &SendJob, failure: DeliveryFailure) {
     let failed = app
         .store
         .apply_status_by_id(
@@ -269,14 +338,14 @@ async fn rejected(app: &App, account: &Account, job: &SendJob, code: u32) {
             &job.to,
             &job.message_id,
             MessageStatus::Failed,
-            Some(code),
+            failure.code,
             app.clock.now(),
         )
         .await;
     let message = match failed {
         // Counted once: a redelivered job finds the message already failed.
         Ok(StatusUpdate::Advanced(m)) => {
-            crate::metrics::delivery(&account.id, MessageStatus::Failed, Some(code));
+            crate::metrics::delivery(&account.id, MessageStatus::Failed, failure.code);
             m
         }
         Ok(StatusUpdate::Unchanged(m)) => m,
@@ -294,7 +363,7 @@ async fn rejected(app: &App, account: &Account, job: &SendJob, code: u32) {
         account,
         &message,
         MessageStatus::Failed,
-        Some(code),
+        Some(failure),
     )
     .await
     {
@@ -364,6 +433,7 @@ async fn finish_attempt(attempts: &dyn SendAttemptStore, job: &SendJob, outcome:
 #[cfg(test)]
 mod tests {
     use super::{JobOutcome, carrier_rejection};
+    use crate::domain::twilio_errors::classify_error_code;
 
     #[test]
     fn a_routine_carrier_refusal_is_refused_and_a_fault_dropped() {
@@ -378,7 +448,7 @@ mod tests {
             (20003, false, "other"),
         ];
         for (code, refused, class) in cases {
-            let outcome = carrier_rejection(code, "the carrier said no");
+            let outcome = carrier_rejection(code, classify_error_code(code), "the carrier said no");
             let why = match &outcome {
                 JobOutcome::Refused(why) if refused => why,
                 JobOutcome::Dropped(why) if !refused => why,

@@ -9,7 +9,7 @@
 //! 3. the provider has the message: it was sent; it has none: the attempt is replaced by a
 //!    new one (the same conditional write against STOP) and the message is sent.
 
-use super::attempt::{attempt, outbound, sent};
+use super::attempt::{attempt, credentials, outbound, sent};
 use crate::app::App;
 use crate::domain::{Account, Timestamp};
 use crate::jobs::SendJob;
@@ -44,11 +44,11 @@ pub(super) async fn resolve(
         };
     }
     let request = outbound(app, account, job);
-    match app
-        .sms
-        .find_sent(&account.twilio, &request, attempted_at)
-        .await
-    {
+    let credentials = match credentials(app, account, job).await {
+        Ok(credentials) => credentials,
+        Err(outcome) => return outcome,
+    };
+    match app.sms.find_sent(credentials, &request, attempted_at).await {
         Ok(Some(accepted)) => {
             tracing::info!(message_id = %job.message_id, sid = %accepted.sid, "a send whose answer was lost is at the provider");
             sent(app, account, job, &accepted.sid).await

@@ -36,7 +36,7 @@ mod starts;
 
 pub use definitions::{Applied, ApplyError, apply};
 pub use effects::{send_step, write_note};
-pub use replies::{Handoff, on_inbound, on_invalid_number};
+pub use replies::{Handoff, on_carrier_opt_out, on_inbound, on_invalid_number};
 pub use starts::{StartFields, StartRefusal, Started, start_by_crm};
 
 #[cfg(test)]

@@ -355,6 +355,36 @@ pub async fn on_invalid_number(
     phone: &PhoneNumber,
     cause: &str,
 ) -> Result<Option<String>, String> {
+    let run_event = RunEvent {
+        key: format!("invalid-number:{cause}"),
+        event: Event::InvalidNumber,
+    };
+    end_active_run(app, account, phone, run_event).await
+}
+
+/// The carrier reports that `phone` opted out (Instasent's `stop`): the contact's run, if
+/// one is active, ends as a STOP text ends it (with the opt-out tag). `cause` as for
+/// [`on_invalid_number`].
+pub async fn on_carrier_opt_out(
+    app: &App,
+    account: &Account,
+    phone: &PhoneNumber,
+    cause: &str,
+) -> Result<Option<String>, String> {
+    let run_event = RunEvent {
+        key: format!("carrier-opt-out:{cause}"),
+        event: Event::OptedOut,
+    };
+    end_active_run(app, account, phone, run_event).await
+}
+
+/// Applies `run_event` to the contact's active run, if any; the sequence whose run it was.
+async fn end_active_run(
+    app: &App,
+    account: &Account,
+    phone: &PhoneNumber,
+    run_event: RunEvent,
+) -> Result<Option<String>, String> {
     let active = app
         .store
         .active_session(&account.id, phone, app.clock.now())
@@ -364,10 +394,6 @@ pub async fn on_invalid_number(
         return Ok(None);
     };
     let sequence = record.sequence.clone();
-    let run_event = RunEvent {
-        key: format!("invalid-number:{cause}"),
-        event: Event::InvalidNumber,
-    };
     match apply_event(app, account, phone, run_event, None, record).await? {
         RunAdvance::Applied | RunAdvance::AlreadyTaken => Ok(Some(sequence)),
         RunAdvance::RunGone => Ok(None),

@@ -35,6 +35,36 @@ pub async fn accounts_put_and_get(store: &dyn Store) {
     );
 }
 
+/// An account on Instasent, without Twilio, one of its numbers on Twilio: stored and read
+/// back whole (provider, credentials, callback secret), its numbers claimed as any.
+pub async fn instasent_accounts_put_and_get(store: &dyn Store) {
+    use smsflow_shared::domain::{InstasentCredentials, Secret, SmsProviderKind};
+    let mut insta = account("insta", &[N1, N2]);
+    insta.provider = SmsProviderKind::Instasent;
+    insta.twilio = None;
+    insta.instasent = Some(InstasentCredentials {
+        api_token: Secret::new("instasent-token"),
+        base_url: Some("http://127.0.0.1:9/v1".into()),
+        callback_secret: Some(Secret::new("callback-secret-0123456789")),
+    });
+    insta.numbers[1].provider = Some(SmsProviderKind::Twilio);
+    put(store, &insta).await;
+    let stored = store.account(&insta.id).await.expect("account");
+    assert_eq!(stored.as_ref(), Some(&insta));
+    for number in [N1, N2] {
+        assert_eq!(
+            owner_of(store, number).await.as_deref(),
+            Some("insta"),
+            "{number}"
+        );
+    }
+    let found = store.receiving_account(&phone(N1), None).await;
+    match found.expect("lookup") {
+        Some(ReceivingAccount::OwnsNumber(found)) => assert_eq!(found, insta),
+        other => panic!("expected insta by its number, got {other:?}"),
+    }
+}
+
 pub async fn number_taken_changes_nothing(store: &dyn Store) {
     let first = account("first", &[N1]);
     put(store, &first).await;
@@ -103,7 +133,9 @@ const S3: &str = "MG00000000000000000000000000000a03";
 /// `account` listing the Messaging Services `services`, as written.
 fn with_services(account: Account, services: &[&str]) -> Account {
     let mut account = account;
-    account.twilio.messaging_service_sids = services.iter().map(|s| s.to_string()).collect();
+    if let Some(twilio) = account.twilio.as_mut() {
+        twilio.messaging_service_sids = services.iter().map(|s| s.to_string()).collect();
+    }
     account
 }
 

@@ -122,6 +122,7 @@ macro_rules! store_conformance {
 
             $crate::store_conformance!(@cases $factory;
                 accounts_put_and_get,
+                instasent_accounts_put_and_get,
                 number_taken_changes_nothing,
                 re_put_account_releases_dropped_numbers,
                 accounts_are_found_by_messaging_service,

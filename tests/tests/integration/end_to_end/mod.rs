@@ -18,6 +18,7 @@ use smsflow_tests::poll::{Patience, eventually};
 use smsflow_tests::shape::{Deployment, Shape};
 use smsflow_tests::twilio;
 
+mod instasent;
 mod received;
 mod sends;
 mod survey;
@@ -93,6 +94,10 @@ in_both_shapes!(
     received::a_received_check_fires_the_goal_each_filter_calls_for,
     // On the stack, the automation worker reads the conversation (DynamoDB Query).
     received::a_sequence_branches_on_what_the_contact_has_received,
+    instasent::an_instasent_account_sends_is_reported_and_bounces_as_twilio_would
+        on instasent::acme_on_instasent(),
+    instasent::a_stop_report_mid_survey_ends_the_run_with_the_opt_out_tag
+        on instasent::acme_on_instasent(),
 );
 
 /// Twilio's magic From number that is always "rate limited" (21611), as an acme number.

@@ -58,6 +58,7 @@ fn concrete(documented: &str) -> String {
     documented
         .replace("{account}", "acme")
         .replace("{sequence}", "appointment")
+        .replace("{secret}", "not-the-callback-secret")
 }
 
 fn bare(method: &str, documented: &str) -> Probe {
@@ -194,6 +195,15 @@ fn as_called(contact_id: &str) -> Vec<Probe> {
             "/twilio/status",
             "/twilio/status?account=acme&message=m1".into(),
             Body::Form(vec![("MessageSid", "SM1"), ("MessageStatus", "delivered")]),
+            403,
+        ),
+        probe(
+            "post",
+            "/instasent/callback/{account}/{secret}",
+            concrete("/instasent/callback/{account}/{secret}"),
+            Body::Json(
+                json!({"id": "6501b2c3", "clientId": "m1", "status": "delivered", "code": null, "eventAt": "2026-01-05T10:00:00Z"}),
+            ),
             403,
         ),
     ]

@@ -3,6 +3,7 @@
 //! and the sandbox carrier's callbacks reaching the local server.
 
 use super::*;
+use smsflow_shared::domain::delivery::DeliveryFailure;
 use smsflow_shared::domain::{MessageId, MessageSid};
 
 /// An event webhook that answers every POST with `status`.
@@ -140,13 +141,25 @@ async fn immediate_rejections_map_like_callbacks() {
     let unsubscribed = h.sent_message(1, "+15005550004", false).await;
     let landline = h.sent_message(2, "+15005550009", false).await;
     for _ in 0..2 {
-        let outcome = status::on_outcome(&h.rt.app, &h.acme, &unsubscribed, Failed, Some(21610))
-            .await
-            .expect("mapped");
+        let outcome = status::on_outcome(
+            &h.rt.app,
+            &h.acme,
+            &unsubscribed,
+            Failed,
+            Some(DeliveryFailure::twilio(21610)),
+        )
+        .await
+        .expect("mapped");
         assert!(outcome.record_opt_out);
-        status::on_outcome(&h.rt.app, &h.acme, &landline, Failed, Some(21614))
-            .await
-            .expect("mapped");
+        status::on_outcome(
+            &h.rt.app,
+            &h.acme,
+            &landline,
+            Failed,
+            Some(DeliveryFailure::twilio(21614)),
+        )
+        .await
+        .expect("mapped");
     }
     h.run_jobs().await;
     assert!(h.opted_out("+15005550004").await);

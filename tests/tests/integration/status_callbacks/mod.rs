@@ -36,6 +36,7 @@ use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 mod events;
+mod instasent;
 mod outcomes;
 
 const BASE: &str = "https://sms.example.com";

@@ -124,8 +124,9 @@ async fn refused_callbacks_answer_json_and_change_nothing() {
     let mut beta = h.acme.clone();
     beta.id = "beta".parse().expect("id");
     beta.numbers.clear();
-    beta.twilio.messaging_service_sids.clear();
-    beta.twilio.auth_token = smsflow_shared::domain::Secret::new("beta-token");
+    let twilio = beta.twilio.as_mut().expect("Twilio");
+    twilio.messaging_service_sids.clear();
+    twilio.auth_token = smsflow_shared::domain::Secret::new("beta-token");
     h.rt.app.store.put_account(&beta).await.expect("beta");
 
     let hinted = hint(1);

@@ -50,7 +50,7 @@ impl Claims {
     fn of(account: &Account, stored: &StoredAccount) -> StoreResult<Self> {
         let numbers: BTreeSet<PhoneNumber> =
             account.numbers.iter().map(|n| n.number.clone()).collect();
-        let services = account.twilio.canonical_service_sids();
+        let services = account.canonical_service_sids();
         let claims = Claims {
             released_numbers: stored.numbers.difference(&numbers).cloned().collect(),
             released_services: stored.services.difference(&services).cloned().collect(),

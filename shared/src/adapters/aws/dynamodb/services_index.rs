@@ -99,7 +99,7 @@ impl DynamoStore {
         account: &Account,
     ) -> StoreResult<Vec<String>> {
         let mut claimable = Vec::new();
-        for service in account.twilio.canonical_service_sids() {
+        for service in account.canonical_service_sids() {
             match self.service_owner(&service).await? {
                 Some(owner) if owner != *id => tracing::warn!(
                     account = %id,

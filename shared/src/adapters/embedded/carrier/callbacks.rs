@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use super::{CarrierMessage, delivery_reports};
-use crate::domain::twilio_signature;
+use super::{CarrierMessage, delivery_reports, instasent_reports};
+use crate::domain::{SmsProviderKind, twilio_signature};
 
 /// Status callbacks to `public_origin` (scheme and authority, e.g.
 /// `https://abc.execute-api.us-east-1.amazonaws.com`) are posted to `local_origin` (e.g.
@@ -78,6 +78,9 @@ pub(super) async fn report_delivery(report: DeliveryReport) {
             host: None,
         },
     };
+    if report.message.provider == SmsProviderKind::Instasent {
+        return report_as_instasent(&report, &target).await;
+    }
     let message = &report.message;
     for (status, error_code) in delivery_reports(&message.to) {
         tokio::time::sleep(report.delay).await;
@@ -103,12 +106,51 @@ pub(super) async fn report_delivery(report: DeliveryReport) {
         if let Some(host) = &target.host {
             request = request.header(reqwest::header::HOST, host);
         }
-        match request.send().await {
-            Ok(r) if r.status().is_success() => {}
-            Ok(r) => {
-                tracing::warn!(sid = %message.sid, status = %r.status(), "status callback refused")
+        log_answer(&message.sid, request.send().await);
+    }
+}
+
+/// How often one Instasent report is posted before the carrier gives up on it: Instasent
+/// retries any non-2xx answer with exponential backoff.
+const INSTASENT_TRIES: u32 = 6;
+
+/// Posts Instasent's delivery reports: one JSON body per status, unsigned (Instasent signs
+/// nothing; the callback URL carries the account's secret), each retried on a non-2xx
+/// answer with a doubling pause, as Instasent does.
+async fn report_as_instasent(report: &DeliveryReport, target: &CallbackTarget) {
+    let message = &report.message;
+    for status in instasent_reports(&message.to) {
+        tokio::time::sleep(report.delay).await;
+        let code = (*status == "failed").then_some(1);
+        let body = serde_json::json!({
+            "id": message.sid,
+            "clientId": message.client_id,
+            "status": status,
+            "code": code,
+            "eventAt": jiff::Timestamp::now().to_string(),
+        });
+        let mut pause = report.delay;
+        for attempt in 1..=INSTASENT_TRIES {
+            let mut request = report.http.post(&target.url).json(&body);
+            if let Some(host) = &target.host {
+                request = request.header(reqwest::header::HOST, host);
             }
-            Err(e) => tracing::warn!(sid = %message.sid, error = %e, "status callback failed"),
+            let answer = request.send().await;
+            let accepted = matches!(&answer, Ok(r) if r.status().is_success());
+            if accepted || attempt == INSTASENT_TRIES {
+                log_answer(&message.sid, answer);
+                break;
+            }
+            tokio::time::sleep(pause).await;
+            pause *= 2;
         }
+    }
+}
+
+fn log_answer(sid: &str, answer: Result<reqwest::Response, reqwest::Error>) {
+    match answer {
+        Ok(r) if r.status().is_success() => {}
+        Ok(r) => tracing::warn!(sid, status = %r.status(), "status callback refused"),
+        Err(e) => tracing::warn!(sid, error = %e, "status callback failed"),
     }
 }

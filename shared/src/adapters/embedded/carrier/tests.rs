@@ -2,7 +2,7 @@
 //! and what it keeps of the messages it accepted.
 
 use super::*;
-use crate::domain::{PhoneNumber, twilio_signature};
+use crate::domain::{PhoneNumber, Secret, TwilioCredentials, twilio_signature};
 
 fn sms(from: &str, to: &str) -> OutboundSms {
     OutboundSms {
@@ -11,6 +11,7 @@ fn sms(from: &str, to: &str) -> OutboundSms {
         body: "hello".into(),
         media_urls: vec![],
         status_callback: None,
+        client_id: None,
     }
 }
 
@@ -45,7 +46,7 @@ fn magic_numbers_give_twilios_documented_errors() {
 fn credentials() -> TwilioCredentials {
     TwilioCredentials {
         account_sid: "AC00000000000000000000000000000001".into(),
-        auth_token: crate::domain::Secret::new("token-123"),
+        auth_token: Secret::new("token-123"),
         api_key: None,
         messaging_service_sids: vec![],
     }
@@ -127,7 +128,7 @@ async fn posts_signed_status_callbacks_and_keeps_what_it_accepted() {
         let mut message = sms("+15005550006", to);
         message.status_callback = Some(url.clone());
         let accepted = carrier
-            .send(&credentials(), &message)
+            .send(ProviderCredentials::Twilio(&credentials()), &message)
             .await
             .expect("accepted");
 
@@ -195,7 +196,7 @@ async fn routed_callbacks_are_signed_for_the_public_url_and_carry_its_host() {
     let mut message = sms("+15005550006", "+14155552671");
     message.status_callback = Some(url.clone());
     carrier
-        .send(&credentials(), &message)
+        .send(ProviderCredentials::Twilio(&credentials()), &message)
         .await
         .expect("accepted");
 
@@ -210,4 +211,85 @@ async fn routed_callbacks_are_signed_for_the_public_url_and_carry_its_host() {
         let host = request.headers.get("host").and_then(|h| h.to_str().ok());
         assert_eq!(host, Some("abc123.execute-api.us-east-1.amazonaws.com"));
     }
+}
+
+fn instasent() -> InstasentCredentials {
+    InstasentCredentials {
+        api_token: Secret::new("instasent-token"),
+        base_url: None,
+        callback_secret: Some(Secret::new("callback-secret-0123")),
+    }
+}
+
+/// Playing Instasent: no magic number refuses, the id is Instasent-shaped, and JSON
+/// delivery reports with our `clientId` go to the callback URL, unsigned.
+#[tokio::test]
+async fn plays_instasent_with_json_delivery_reports() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    // (recipient, the reports' statuses in order)
+    let cases = [
+        ("+34600000001", ["sent", "delivered"]),
+        (UNDELIVERABLE_LANDLINE, ["sent", "failed"]),
+        (INSTASENT_OPTING_OUT, ["sent", "stop"]),
+    ];
+    for (to, expected) in cases {
+        let callbacks = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/instasent/callback/acme/callback-secret-0123"))
+            .respond_with(ResponseTemplate::new(200))
+            .mount(&callbacks)
+            .await;
+        let carrier = carrier();
+        let mut message = sms("+15005550006", to);
+        message.status_callback = Some(format!(
+            "{}/instasent/callback/acme/callback-secret-0123",
+            callbacks.uri()
+        ));
+        message.client_id = Some("01JCLIENT".into());
+        let credentials = instasent();
+        let accepted = carrier
+            .send(ProviderCredentials::Instasent(&credentials), &message)
+            .await
+            .expect("accepted");
+        assert!(accepted.sid.as_str().chars().all(|c| c.is_ascii_hexdigit()));
+        let reports = received(&callbacks, 2).await;
+        let statuses: Vec<String> = reports
+            .iter()
+            .map(|r| {
+                assert!(r.headers.get("X-Twilio-Signature").is_none());
+                let body: serde_json::Value = serde_json::from_slice(&r.body).expect("JSON");
+                assert_eq!(body["id"], accepted.sid.as_str());
+                assert_eq!(body["clientId"], "01JCLIENT");
+                assert!(body["eventAt"].is_string());
+                body["status"].as_str().unwrap_or_default().to_string()
+            })
+            .collect();
+        assert_eq!(statuses, expected, "{to}");
+        let kept = carrier.messages(10).await.expect("readable");
+        assert_eq!(kept[0].provider, SmsProviderKind::Instasent);
+        assert_eq!(kept[0].account_sid, instasent_account_key(&credentials));
+        let found = carrier
+            .find_sent(
+                ProviderCredentials::Instasent(&credentials),
+                &message,
+                Timestamp::from_millis(0),
+            )
+            .await
+            .expect("answers");
+        assert_eq!(found.map(|f| f.sid), Some(accepted.sid), "{to}");
+    }
+}
+
+#[tokio::test]
+async fn playing_instasent_refuses_media() {
+    let mut message = sms("+15005550006", "+34600000001");
+    message.media_urls = vec!["https://example.com/a.jpg".into()];
+    let refused = carrier()
+        .send(ProviderCredentials::Instasent(&instasent()), &message)
+        .await;
+    assert!(
+        matches!(refused, Err(SmsError::Rejected { .. })),
+        "{refused:?}"
+    );
 }

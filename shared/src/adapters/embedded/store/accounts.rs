@@ -74,7 +74,7 @@ fn index_stored_services(tx: &redb::WriteTransaction) -> StoreResult<()> {
     for entry in accounts.iter()? {
         let (key, value) = entry?;
         let account: Account = decode(key.value(), value.value())?;
-        for service in account.twilio.canonical_service_sids() {
+        for service in account.canonical_service_sids() {
             match claim_owner(&services, &service)? {
                 None => {
                     services.insert(service.as_str(), account.id.as_str())?;
@@ -102,7 +102,7 @@ impl AccountStore for EmbeddedStore {
                 let mut numbers = tx.open_table(NUMBERS)?;
                 let mut services = tx.open_table(SERVICES)?;
                 let me = account.id.as_str();
-                let listed_services = account.twilio.canonical_service_sids();
+                let listed_services = account.canonical_service_sids();
                 // Check every claim before writing anything: a refusal changes nothing.
                 refuse_taken(&numbers, &services, &account, &listed_services)?;
                 let mut accounts = tx.open_table(ACCOUNTS)?;
@@ -255,6 +255,7 @@ fn release_dropped(
     listed_services: &BTreeSet<String>,
     previous: Account,
 ) -> StoreResult<()> {
+    let previous_services = previous.canonical_service_sids();
     for old in previous.numbers {
         if account.number(&old.number).is_none() {
             numbers.remove(old.number.as_str())?;
@@ -262,7 +263,7 @@ fn release_dropped(
     }
     // Only our own claims: an account stored before services were indexed may list a
     // service it never claimed.
-    for old in previous.twilio.canonical_service_sids() {
+    for old in previous_services {
         if !listed_services.contains(&old)
             && claim_owner(services, &old)?.as_ref() == Some(&account.id)
         {
