@@ -7,8 +7,11 @@
 use clap::Subcommand;
 use serde::Serialize;
 use smsflow_shared::domain::consent::PhoneHealth;
+use smsflow_shared::domain::provider::SmsProviderKind;
 use smsflow_shared::domain::twilio_errors::{ErrorClass, classify_error_code};
-use smsflow_shared::domain::{AccountId, Direction, MessageId, MessageRecord};
+use smsflow_shared::domain::{
+    Account, AccountId, Direction, MessageId, MessageRecord, PhoneNumber,
+};
 use smsflow_shared::ports::{ConsentRecord, ConversationSummary, GoalRecord, GoalResult, Refusal};
 
 use crate::accounts::stored_account;
@@ -128,6 +131,18 @@ async fn list(account: &str, limit: usize, at: &Location, out: Output) -> CliRes
     })
 }
 
+/// The class of a message's stored error code by Twilio's table; none for a message sent
+/// through Instasent, whose stored code (its report's `code`, or an HTTP status) is shown
+/// as it is: Instasent documents no table to classify it by.
+fn twilio_class(account: &Account, message: &MessageRecord) -> Option<ErrorClass> {
+    let sender = PhoneNumber::trusted_e164(&message.our_sender).ok();
+    let on_twilio = account.provider_of(sender.as_ref()) == SmsProviderKind::Twilio;
+    message
+        .error_code
+        .filter(|_| on_twilio)
+        .map(classify_error_code)
+}
+
 async fn show(account: &str, phone: &str, limit: usize, at: &Location, out: Output) -> CliResult {
     let id = AccountId::parse(account)?;
     let store = at.store().await?;
@@ -154,7 +169,7 @@ async fn show(account: &str, phone: &str, limit: usize, at: &Location, out: Outp
     let messages: Vec<ThreadMessage> = messages
         .into_iter()
         .map(|m| ThreadMessage {
-            error_class: m.error_code.map(classify_error_code),
+            error_class: twilio_class(&account, &m),
             refusal: take_refusal(&mut refusals, &m.id),
             goals: take_goals(&mut goals, &m.id),
             message: m,

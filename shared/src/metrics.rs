@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 
 use std::time::Duration;
 
-use crate::domain::twilio_errors::classify_error_code;
+use crate::domain::twilio_errors::ErrorClass;
 use crate::domain::{AccountId, MessageStatus, Timestamp};
 use crate::ports::QueueName;
 
@@ -137,14 +137,13 @@ fn publish(line: String) {
     }
 }
 
-/// Counts what a delivery status means: `Delivered`, or `SendsFailed` by the error code's
-/// class (`unknown` without a code). Other statuses count nothing.
-pub fn delivery(account: &AccountId, status: MessageStatus, error_code: Option<u32>) {
+/// Counts what a delivery status means: `Delivered`, or `SendsFailed` by the failure's
+/// class as its provider classified it (`unknown` without one). Other statuses count nothing.
+pub fn delivery(account: &AccountId, status: MessageStatus, class: Option<ErrorClass>) {
     match status {
         MessageStatus::Delivered => count(account, Metric::Delivered),
         MessageStatus::Failed | MessageStatus::Undelivered => {
-            let class = error_code
-                .map(classify_error_code)
+            let class = class
                 .and_then(|c| serde_json::to_value(c).ok())
                 .and_then(|v| v.as_str().map(str::to_string))
                 .unwrap_or_else(|| "unknown".to_string());

@@ -45,13 +45,17 @@ fn credentials(sid: &str, token: &str) -> TwilioCredentials {
 
 impl Setup {
     fn new() -> Self {
+        Setup::with(ExampleConfig::new().with_account(&BETA))
+    }
+
+    /// The mock with acme's and beta's Twilio accounts, behind the local store of `config`.
+    fn with(config: ExampleConfig) -> Self {
         let runtime = tokio::runtime::Runtime::new().expect("runtime");
         let accounts = [
             credentials(ACME_TWILIO_SID, ACME_AUTH_TOKEN),
             credentials(BETA_TWILIO_SID, BETA.auth_token),
         ];
         let mock = runtime.block_on(TwilioNumbersMock::start(&accounts));
-        let config = ExampleConfig::new().with_account(&BETA);
         let setup = Setup {
             mock,
             local: Local::with_config(config.text()),
@@ -383,6 +387,40 @@ fn check_reports_each_number_that_does_not_reach_this_deployment() {
                 "{out}"
             );
         }
+    }
+}
+
+/// Senders on Instasent are not Twilio numbers: check skips them, and nothing is wrong.
+#[test]
+fn check_skips_numbers_that_send_through_instasent() {
+    let on_instasent = ExampleConfig::new()
+        .replace_first(
+            "queue_limit = 500",
+            "provider = \"instasent\"\nqueue_limit = 500",
+        )
+        .replace(
+            "messaging_service_sids = [\"MG00000000000000000000000000000001\"]\n",
+            "",
+        )
+        .replace("twilio_keywords = \"advanced\"", "")
+        .replace_first(
+            "[accounts.twilio]",
+            "[accounts.instasent]\napi_token = \"cli-instasent-token\"\n\n[accounts.twilio]",
+        );
+    let setup = Setup::with(on_instasent);
+    let run = setup.run(&["--json", "numbers", "check", "--account", "acme"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let report: Value = serde_json::from_str(&run.stdout).expect("JSON report");
+    for number in [ACME_LONG_CODE, ACME_TOLL_FREE] {
+        let row = number_entry(&report["numbers"], number).expect("listed");
+        assert_eq!(
+            (&row["state"], &row["detail"]),
+            (
+                &Value::from("skipped"),
+                &Value::from("sends through Instasent")
+            ),
+            "{number}"
+        );
     }
 }
 

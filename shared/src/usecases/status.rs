@@ -124,7 +124,7 @@ pub async fn receive(app: &App, request: &WebhookRequest) -> Result<CallbackOutc
         sid,
         by_sid.as_ref(),
         status,
-        error_code,
+        error_code.map(DeliveryFailure::twilio),
     )
     .await?
     {
@@ -239,9 +239,10 @@ async fn applied(
     sid: &MessageSid,
     found: Option<&MessageRecord>,
     status: MessageStatus,
-    error_code: Option<u32>,
+    failure: Option<DeliveryFailure>,
 ) -> Result<Result<MessageRecord, CallbackOutcome>, StatusError> {
     let now = clock.now();
+    let error_code = failure.and_then(|f| f.code);
     let update = match found {
         Some(message) => {
             conversations
@@ -264,7 +265,7 @@ async fn applied(
     .map_err(|e| backend("apply status", &e))?;
     Ok(match update {
         StatusUpdate::Advanced(message) => {
-            crate::metrics::delivery(&account.id, status, message.error_code.or(error_code));
+            crate::metrics::delivery(&account.id, status, failure.map(|f| f.class));
             Ok(message)
         }
         StatusUpdate::Unchanged(message) if message.status == status => Ok(message),

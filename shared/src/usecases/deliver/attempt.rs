@@ -345,7 +345,7 @@ async fn rejected(app: &App, account: &Account, job: &SendJob, failure: Delivery
     let message = match failed {
         // Counted once: a redelivered job finds the message already failed.
         Ok(StatusUpdate::Advanced(m)) => {
-            crate::metrics::delivery(&account.id, MessageStatus::Failed, failure.code);
+            crate::metrics::delivery(&account.id, MessageStatus::Failed, Some(failure.class));
             m
         }
         Ok(StatusUpdate::Unchanged(m)) => m,

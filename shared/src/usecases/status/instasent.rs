@@ -155,13 +155,12 @@ async fn apply(
     status: MessageStatus,
     failure: Option<DeliveryFailure>,
 ) -> Result<ReportOutcome, StatusError> {
-    let code = failure.and_then(|f| f.code);
     let (clock, store) = (app.clock.as_ref(), app.store.as_ref());
     let sid = message
         .provider_sid
         .clone()
         .unwrap_or_else(|| MessageSid::new(""));
-    let moved = applied(clock, store, account, &sid, Some(message), status, code).await?;
+    let moved = applied(clock, store, account, &sid, Some(message), status, failure).await?;
     let Ok(message) = moved else {
         return Ok(ReportOutcome::Stale);
     };
@@ -171,7 +170,7 @@ async fn apply(
         &message.id,
         &message.contact_phone,
         status,
-        code,
+        failure.and_then(|f| f.code),
         outcome.goal,
     );
     Ok(ReportOutcome::Applied(status))
