@@ -154,13 +154,7 @@ async fn send(
     uri: Uri,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let query = uri.query().unwrap_or_default();
-    let query_pairs = query_pairs(query)?;
-    let is_json = is_json(&headers);
-    let form_body = form_body(is_json, &body);
-    let account = authenticated(&app, &account, query_key(&query_pairs)?, form_body).await?;
-    let fields = send_fields(query, is_json, &body)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", e.to_string()))?;
+    let (account, fields) = keyed_fields(&app, &account, &headers, &uri, &body).await?;
     let reply = send_request::request_send(&app, &account, &fields)
         .await
         .map_err(Undone::answer(
@@ -181,13 +175,7 @@ async fn check_received(
     uri: Uri,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let query = uri.query().unwrap_or_default();
-    let query_pairs = query_pairs(query)?;
-    let is_json = is_json(&headers);
-    let form_body = form_body(is_json, &body);
-    let account = authenticated(&app, &account, query_key(&query_pairs)?, form_body).await?;
-    let fields = send_fields(query, is_json, &body)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", e.to_string()))?;
+    let (account, fields) = keyed_fields(&app, &account, &headers, &uri, &body).await?;
     let reply = received::check_received(&app, &account, &fields)
         .await
         .map_err(Undone::answer(
@@ -197,6 +185,25 @@ async fn check_received(
         ))?;
     tracing::info!(account = %account.id, outcome = ?reply.outcome, received = reply.tally.as_ref().map(|t| t.received), repeated = reply.repeated, "received check");
     Ok((reply.outcome.status(), axum::Json(reply)).into_response())
+}
+
+/// A CRM request's account, authenticated by its key, and its fields: the query string's,
+/// then the body's (form or JSON, by `Content-Type`) over them.
+async fn keyed_fields(
+    app: &App,
+    account: &str,
+    headers: &HeaderMap,
+    uri: &Uri,
+    body: &[u8],
+) -> Result<(Account, SendFields), ApiError> {
+    let query = uri.query().unwrap_or_default();
+    let query_pairs = query_pairs(query)?;
+    let is_json = is_json(headers);
+    let form_body = form_body(is_json, body);
+    let account = authenticated(app, account, query_key(&query_pairs)?, form_body).await?;
+    let fields = send_fields(query, is_json, body)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", e.to_string()))?;
+    Ok((account, fields))
 }
 
 /// A send request's fields: the query string's, then the body's (form or JSON) over them.
