@@ -31,7 +31,7 @@ impl Validator {
         if raw.is_empty() {
             self.report(self.err(
                 format!("{at}.numbers"),
-                "an account needs at least one Twilio number",
+                "an account needs at least one number to text from (on Twilio or Instasent)",
             ));
             return None;
         }
