@@ -15,7 +15,7 @@ use reqwest::header::{ACCEPT, HeaderMap};
 use serde::{Deserialize, Serialize};
 
 use super::http_retry::retry_after;
-use super::sms_http::{snippet, transport_error};
+use super::sms_http::{SendAnswer, read_send_answer, snippet, transport_error};
 use crate::domain::instasent_errors::refusal_detail;
 use crate::domain::segments::{Encoding, encoding_of};
 use crate::domain::twilio_errors::ErrorClass;
@@ -113,18 +113,11 @@ impl SmsProvider for InstasentClient {
             .send()
             .await
             .map_err(transport_error)?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        if status.is_success() {
-            // Instasent has taken the message: a body we cannot read leaves us without its
-            // id, an unknown outcome, not a failure to retry.
-            let body = response.bytes().await.map_err(|e| {
-                SmsError::OutcomeUnknown(format!("HTTP {status}, body unreadable: {e}"))
-            })?;
-            parse_created(status, &body)
-        } else {
-            let body = response.bytes().await.unwrap_or_default();
-            Err(error_from_response(status, &headers, &body, now_unix()))
+        match read_send_answer(response).await? {
+            SendAnswer::Created(status, body) => parse_created(status, &body),
+            SendAnswer::Refused(status, headers, body) => {
+                Err(error_from_response(status, &headers, &body, now_unix()))
+            }
         }
     }
 

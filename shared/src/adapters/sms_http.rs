@@ -1,5 +1,6 @@
 //! What the SMS providers' HTTP adapters (Twilio, Instasent) share: how a request that
-//! got no answer is classed, and how much of an unexpected body an error quotes.
+//! got no answer is classed, how a send's answer is read, and how much of an unexpected
+//! body an error quotes.
 
 use crate::ports::sms::SmsError;
 
@@ -22,6 +23,34 @@ pub(crate) fn transport_error(err: reqwest::Error) -> SmsError {
     } else {
         SmsError::OutcomeUnknown(format!("request failed after it may have been sent: {err}"))
     }
+}
+
+/// A provider's HTTP answer to a send, read.
+pub(crate) enum SendAnswer {
+    /// A 2xx and its body.
+    Created(reqwest::StatusCode, axum::body::Bytes),
+    /// Any other status, its headers and whatever body came.
+    Refused(
+        reqwest::StatusCode,
+        reqwest::header::HeaderMap,
+        axum::body::Bytes,
+    ),
+}
+
+/// Reads a send's answer. A success whose body cannot be read leaves us without the
+/// provider's id for a message it has taken: an unknown outcome, not a failure to retry.
+/// Otherwise the status alone decides, and the body only adds detail.
+pub(crate) async fn read_send_answer(response: reqwest::Response) -> Result<SendAnswer, SmsError> {
+    let status = response.status();
+    if status.is_success() {
+        let body = response.bytes().await.map_err(|e| {
+            SmsError::OutcomeUnknown(format!("HTTP {status}, body unreadable: {e}"))
+        })?;
+        return Ok(SendAnswer::Created(status, body));
+    }
+    let headers = response.headers().clone();
+    let body = response.bytes().await.unwrap_or_default();
+    Ok(SendAnswer::Refused(status, headers, body))
 }
 
 /// The start of a body for error messages, cut on a character boundary.

@@ -13,7 +13,7 @@ use reqwest::StatusCode;
 use serde::Deserialize;
 
 use super::http_retry::retry_after;
-use super::sms_http::{snippet, transport_error};
+use super::sms_http::{SendAnswer, read_send_answer, snippet, transport_error};
 use crate::domain::MessageSid;
 use crate::domain::TwilioCredentials;
 use crate::domain::twilio_errors::{ErrorClass, classify_error_code};
@@ -84,19 +84,11 @@ impl SmsProvider for TwilioClient {
             .await
             .map_err(transport_error)?;
 
-        let status = response.status();
-        let retry_after = retry_after(response.headers());
-        if status.is_success() {
-            // Twilio has created the message: a body we cannot read leaves us without its
-            // SID, which is an unknown outcome, not a failure to retry.
-            let body = response.bytes().await.map_err(|e| {
-                SmsError::OutcomeUnknown(format!("HTTP {status}, body unreadable: {e}"))
-            })?;
-            parse_created(status, &body)
-        } else {
-            // The status alone decides an error; the body only adds detail.
-            let body = response.bytes().await.unwrap_or_default();
-            Err(error_from_response(status, retry_after, &body))
+        match read_send_answer(response).await? {
+            SendAnswer::Created(status, body) => parse_created(status, &body),
+            SendAnswer::Refused(status, headers, body) => {
+                Err(error_from_response(status, retry_after(&headers), &body))
+            }
         }
     }
 
