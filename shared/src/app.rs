@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use crate::domain::leases::Leases;
+use crate::domain::reply_address::ReplyAddressing;
 use crate::domain::retry_backoff::RetryBackoff;
 use crate::domain::{AccountId, EmailAddress, MessageId};
 use crate::ports::{Clock, Crm, EventPublisher, IdGenerator, JobQueue, Mailer, SmsProvider, Store};
@@ -18,6 +19,9 @@ pub struct AppSettings {
     pub retry_backoff: RetryBackoff,
     /// How long claimed work is left to a holder that may have died.
     pub leases: Leases,
+    /// Where teammates' e-mail replies to forwards are received; `None`: forwards carry
+    /// no reply address (README "Reply by e-mail").
+    pub replies: Option<ReplyAddressing>,
 }
 
 impl AppSettings {

@@ -1,7 +1,8 @@
 """moto CloudFormation models for the resource types moto 5.2 lacks or creates incompletely.
 
 Added, on moto's own service backends: AWS::ApiGatewayV2::Api and ::Stage, AWS::Lambda::Url,
-AWS::CloudWatch::Alarm, AWS::SNS::Subscription. Completed (moto's model creates, then what
+AWS::CloudWatch::Alarm, AWS::SNS::Subscription, AWS::S3::BucketPolicy, AWS::SES::ReceiptRuleSet
+and ::ReceiptRule. Completed (moto's model creates, then what
 it drops is applied): AWS::IAM::Role and AWS::DynamoDB::Table.
 
 moto's CloudFormation maps each resource type to a direct `CloudFormationModel` subclass and
@@ -13,6 +14,7 @@ Fn::If...) already resolved by moto. A property an added model does not implemen
 stack instead of being dropped, so the template cannot silently outgrow these models.
 """
 
+import fnmatch
 import json
 from typing import Any
 
@@ -32,6 +34,8 @@ from moto.core.common_models import CloudFormationModel
 from moto.dynamodb.models import dynamodb_backends
 from moto.dynamodb.models.table import Table
 from moto.iam.models import Role, iam_backends
+from moto.s3.models import s3_backends
+from moto.ses.models import ses_backends
 from moto.sns.models import Subscription as MotoSubscription
 from moto.sns.models import sns_backends
 from moto.utilities.utils import get_partition
@@ -313,6 +317,117 @@ class TopicSubscription(_Added, CloudFormationModel):
         sns_backends[account_id][region_name].unsubscribe(self.subscription.arn)
 
 
+class BucketPolicy(_Added, CloudFormationModel):
+    """`AWS::S3::BucketPolicy`; Ref is the bucket name."""
+
+    CFN_TYPE = "AWS::S3::BucketPolicy"
+    PROPERTIES = frozenset({"Bucket", "PolicyDocument"})
+
+    def __init__(self, bucket: str):
+        self.bucket = bucket
+
+    @classmethod
+    def create(cls, name: str, properties: dict[str, Any], account_id: str, region: str) -> Any:
+        backend = s3_backends[account_id][get_partition(region)]
+        document = json.dumps(properties["PolicyDocument"]).encode()
+        backend.put_bucket_policy(properties["Bucket"], document)
+        return cls(properties["Bucket"])
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.bucket
+
+
+class ReceiptRuleSet(_Added, CloudFormationModel):
+    """`AWS::SES::ReceiptRuleSet`; Ref is its name. Like CloudFormation, it is created
+    inactive (only SetActiveReceiptRuleSet activates one)."""
+
+    CFN_TYPE = "AWS::SES::ReceiptRuleSet"
+    NAME_PROPERTY = "RuleSetName"
+    PROPERTIES = frozenset({"RuleSetName"})
+
+    def __init__(self, name: str):
+        self.name = name
+
+    @classmethod
+    def create(cls, name: str, properties: dict[str, Any], account_id: str, region: str) -> Any:
+        rule_set = properties.get("RuleSetName") or name
+        ses_backends[account_id][region].create_receipt_rule_set(rule_set)
+        return cls(rule_set)
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.name
+
+
+class ReceiptRule(_Added, CloudFormationModel):
+    """`AWS::SES::ReceiptRule`; Ref is its name. As SES does when a rule is created, the
+    bucket's policy must let SES write under the S3 action's prefix and the function's
+    policy must let SES invoke it (moto checks only that both exist)."""
+
+    CFN_TYPE = "AWS::SES::ReceiptRule"
+    PROPERTIES = frozenset({"RuleSetName", "Rule", "After"})
+
+    def __init__(self, name: str):
+        self.name = name
+
+    @classmethod
+    def create(cls, name: str, properties: dict[str, Any], account_id: str, region: str) -> Any:
+        rule = {"Name": name, **properties["Rule"]}
+        for action in rule.get("Actions", []):
+            if "S3Action" in action:
+                _ses_may_write(action["S3Action"], account_id, region)
+            if "LambdaAction" in action:
+                _ses_may_invoke(action["LambdaAction"]["FunctionArn"], account_id, region)
+        backend = ses_backends[account_id][region]
+        backend.create_receipt_rule(properties["RuleSetName"], rule, properties.get("After"))
+        return cls(rule["Name"])
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.name
+
+
+def _ses_statements(document: str | bytes | None, action: str, resource: str) -> bool:
+    """Whether a resource policy lets ses.amazonaws.com perform `action` on `resource`."""
+    if not document:
+        return False
+    policy = json.loads(document)
+    if isinstance(policy.get("Policy"), str):  # Lambda's GetPolicy wraps the document
+        policy = json.loads(policy["Policy"])
+    for statement in policy.get("Statement", []):
+        principal = statement.get("Principal", {})
+        services = principal.get("Service", []) if isinstance(principal, dict) else []
+        services = [services] if isinstance(services, str) else services
+        actions = statement.get("Action", [])
+        actions = [actions] if isinstance(actions, str) else actions
+        resources = statement.get("Resource", [])
+        resources = [resources] if isinstance(resources, str) else resources
+        if (statement.get("Effect") == "Allow" and "ses.amazonaws.com" in services
+                and any(fnmatch.fnmatchcase(action, a) for a in actions)
+                and any(fnmatch.fnmatchcase(resource, r) for r in resources)):
+            return True
+    return False
+
+
+def _ses_may_write(s3_action: dict[str, Any], account_id: str, region: str) -> None:
+    bucket = s3_action["BucketName"]
+    key = f"{s3_action.get('ObjectKeyPrefix', '')}example-message-id"
+    policy = s3_backends[account_id][get_partition(region)].get_bucket_policy(bucket)
+    if not _ses_statements(policy, "s3:PutObject", f"arn:aws:s3:::{bucket}/{key}"):
+        raise ValidationError(message=f"Could not write to bucket: {bucket}")
+
+
+def _ses_may_invoke(function_arn: str, account_id: str, region: str) -> None:
+    try:
+        policy = lambda_backends[account_id][region].get_policy(function_arn)
+    except Exception:  # moto raises when the function has no policy at all
+        policy = None
+    if not _ses_statements(policy, "lambda:InvokeFunction", function_arn):
+        raise ValidationError(
+            message=f"Could not invoke Lambda function: {function_arn} (its policy: {policy})")
+
+
 class IamRole(CloudFormationModel):
     """`AWS::IAM::Role` by moto's model, which ignores ManagedPolicyArns and stores an inline
     policy's document as the dict it is given (GetRolePolicy then answers the dict's Python
@@ -394,7 +509,8 @@ class DynamoDBTable(CloudFormationModel):
 
 
 MODELS = (
-    HttpApi, HttpApiStage, FunctionUrl, MetricAlarm, TopicSubscription, IamRole, DynamoDBTable,
+    HttpApi, HttpApiStage, FunctionUrl, MetricAlarm, TopicSubscription, BucketPolicy,
+    ReceiptRuleSet, ReceiptRule, IamRole, DynamoDBTable,
 )
 
 

@@ -34,6 +34,8 @@ def build(aws: Aws, stack: Stack) -> dict[str, Any]:
             for logical_id, uuid in stack.resources("AWS::Lambda::EventSourceMapping")
         ],
         "queues": queues,
+        "receipt_rules": [rule for _, rule_set in stack.resources("AWS::SES::ReceiptRuleSet")
+                          for rule in _receipt_rules(aws, rule_set, function_ids)],
     }
 
 
@@ -203,6 +205,36 @@ def _queue(aws: Aws, logical_id: str, url: str) -> dict[str, Any]:
             "max_receive_count": int(redrive["maxReceiveCount"]),
         },
     }
+
+
+def _receipt_rules(aws: Aws, rule_set: str,
+                   function_ids: dict[str, str]) -> list[dict[str, Any]]:
+    """The rule set's rules in order, each action as the runner plays it."""
+    described = aws.client("ses").describe_receipt_rule_set(RuleSetName=rule_set)
+    return [{
+        "rule_set": rule_set,
+        "name": rule["Name"],
+        "enabled": rule.get("Enabled", False),
+        "recipients": rule.get("Recipients", []),
+        "scan_enabled": rule.get("ScanEnabled", False),
+        "actions": [_receipt_action(action, function_ids, rule["Name"])
+                    for action in rule.get("Actions", [])],
+    } for rule in described.get("Rules", [])]
+
+
+def _receipt_action(action: dict[str, Any], function_ids: dict[str, str],
+                    context: str) -> dict[str, Any]:
+    if "S3Action" in action:
+        s3 = action["S3Action"]
+        return {"type": "S3", "bucket": s3["BucketName"], "prefix": s3.get("ObjectKeyPrefix", "")}
+    if "LambdaAction" in action:
+        invoke = action["LambdaAction"]
+        return {
+            "type": "Lambda",
+            "function": _function_id(function_ids, invoke["FunctionArn"], context),
+            "invocation_type": invoke.get("InvocationType", "Event"),
+        }
+    raise StackError(f"{context}: the runner plays only S3 and Lambda actions, not {action}")
 
 
 def _function_id(function_ids: dict[str, str], arn: str, context: str) -> str:

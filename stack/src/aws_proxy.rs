@@ -6,6 +6,7 @@
 //! which call is what the grant audit and the benchmarks read.
 //!
 //! An SQS message body SQS would refuse (moto takes any) is refused here as SQS refuses it.
+//! An SES e-mail's Reply-To, which moto does not keep, is kept here for the sandbox.
 //!
 //! DynamoDB requests reach moto one at a time: moto does not make a conditional write's
 //! check-and-write atomic across its request threads, which DynamoDB guarantees.
@@ -59,6 +60,8 @@ pub struct AwsProxy {
     http: reqwest::Client,
     dynamodb_turn: Mutex<()>,
     calls: std::sync::Mutex<Vec<CallRecord>>,
+    /// Each SES e-mail's Reply-To by its message id: moto keeps none.
+    reply_tos: std::sync::Mutex<HashMap<String, String>>,
 }
 
 impl AwsProxy {
@@ -71,6 +74,7 @@ impl AwsProxy {
             http: reqwest::Client::new(),
             dynamodb_turn: Mutex::new(()),
             calls: std::sync::Mutex::new(Vec::new()),
+            reply_tos: std::sync::Mutex::default(),
         })
     }
 
@@ -81,6 +85,25 @@ impl AwsProxy {
     /// Every call so far.
     pub fn calls(&self) -> Vec<CallRecord> {
         self.calls.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The Reply-To of the SES e-mail moto gave `message_id`, if it had one.
+    pub fn reply_to(&self, message_id: &str) -> Option<String> {
+        let reply_tos = self.reply_tos.lock().unwrap_or_else(|p| p.into_inner());
+        reply_tos.get(message_id).cloned()
+    }
+
+    /// Keeps a sent e-mail's first Reply-To address under the id moto answered with.
+    fn keep_reply_to(&self, request: &[u8], answer: &[u8]) {
+        let read = |bytes: &[u8]| serde_json::from_slice::<serde_json::Value>(bytes).ok();
+        let (Some(request), Some(answer)) = (read(request), read(answer)) else {
+            return;
+        };
+        let reply_to = request["ReplyToAddresses"][0].as_str();
+        if let (Some(reply_to), Some(id)) = (reply_to, answer["MessageId"].as_str()) {
+            let mut reply_tos = self.reply_tos.lock().unwrap_or_else(|p| p.into_inner());
+            reply_tos.insert(id.to_string(), reply_to.to_string());
+        }
     }
 
     /// Records the call; its index, for [`AwsProxy::timed`].
@@ -137,7 +160,7 @@ impl AwsProxy {
         uri: &Uri,
         headers: &HeaderMap,
         body: Bytes,
-    ) -> Response {
+    ) -> Forwarded {
         let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
         let mut request = self.http.request(method, format!("{}{path}", self.moto));
         for (name, value) in headers {
@@ -158,14 +181,33 @@ impl AwsProxy {
                     }
                 }
                 let body = answer.bytes().await.unwrap_or_default();
-                (status, out, body).into_response()
+                Forwarded {
+                    status,
+                    headers: out,
+                    body,
+                }
             }
-            Err(e) => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                axum::Json(json!({"message": format!("moto is unreachable: {e}")})),
-            )
-                .into_response(),
+            Err(e) => Forwarded {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                headers: HeaderMap::new(),
+                body: json!({"message": format!("moto is unreachable: {e}")})
+                    .to_string()
+                    .into(),
+            },
         }
+    }
+}
+
+/// moto's answer to a forwarded call.
+struct Forwarded {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl IntoResponse for Forwarded {
+    fn into_response(self) -> Response {
+        (self.status, self.headers, self.body).into_response()
     }
 }
 
@@ -225,14 +267,20 @@ async fn handle(
         let _turn = proxy.dynamodb_turn.lock().await;
         let turn_wait = arrived.elapsed();
         (
-            proxy.forward(method, &uri, &headers, body).await,
+            proxy.forward(method, &uri, &headers, body.clone()).await,
             Some(turn_wait),
         )
     } else {
-        (proxy.forward(method, &uri, &headers, body).await, None)
+        (
+            proxy.forward(method, &uri, &headers, body.clone()).await,
+            None,
+        )
     };
     proxy.timed(index, turn_wait, arrived.elapsed());
-    answer
+    if authorisation.operation == "SESv2.SendEmail" && answer.status.is_success() {
+        proxy.keep_reply_to(&body, &answer.body);
+    }
+    answer.into_response()
 }
 
 /// SQS's answer to a request it refuses as invalid.

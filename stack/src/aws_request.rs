@@ -1,7 +1,7 @@
 //! What an AWS API request asks IAM for: the caller's access key, and each action and
 //! resource ARN the request is authorised as — DynamoDB and SQS by their JSON protocol's
 //! `X-Amz-Target` and body (a transaction is authorised item by item, as DynamoDB does),
-//! SES v2 by its REST path. A request the runner cannot read is refused, never waved through.
+//! SES v2 by its REST path, S3's GetObject by its path-style URL. A request the runner cannot read is refused, never waved through.
 
 use serde_json::Value;
 
@@ -54,6 +54,7 @@ pub fn authorisation(
         None if method == "POST" && path == "/v2/email/outbound-emails" => {
             ses_send_email(partition, body)
         }
+        None if method == "GET" => s3_get_object(path),
         None => Err(Unreadable(format!("unknown request {method} {path}"))),
     }
 }
@@ -172,6 +173,23 @@ fn queue_arn(partition: &Partition, url: &str) -> Result<String, Unreadable> {
 
 /// SES authorises a send against the identity the sender belongs to: the address's own
 /// identity or its domain's. Both are checked; either allowing it is enough.
+/// `GET /<bucket>/<key>` (path style, as the functions' S3 client addresses moto).
+fn s3_get_object(path: &str) -> Result<Authorisation, Unreadable> {
+    let decoded = percent_encoding::percent_decode_str(path.trim_start_matches('/'))
+        .decode_utf8()
+        .map_err(|e| Unreadable(format!("S3 path is not UTF-8: {e}")))?;
+    let (bucket, key) = (decoded.split_once('/'))
+        .filter(|(bucket, key)| !bucket.is_empty() && !key.is_empty())
+        .ok_or_else(|| Unreadable(format!("unknown request GET {path}")))?;
+    Ok(Authorisation {
+        operation: "S3.GetObject".into(),
+        checks: vec![Check {
+            action: "s3:GetObject".into(),
+            resources: vec![format!("arn:aws:s3:::{bucket}/{key}")],
+        }],
+    })
+}
+
 fn ses_send_email(partition: &Partition, body: &[u8]) -> Result<Authorisation, Unreadable> {
     let doc = json(body)?;
     let from = doc["FromEmailAddress"]
@@ -299,6 +317,23 @@ mod tests {
                 checks(&format!("AmazonSQS.{operation}"), json!({"QueueUrl": url})),
                 pairs(&[(action, queue)]),
             );
+        }
+    }
+
+    #[test]
+    fn s3_reads_are_authorised_on_the_object_and_other_gets_refused() {
+        let read = |path: &str| authorisation(&partition(), None, "GET", path, b"");
+        let object = read("/replies/inbound/abc%2Bdef").expect("readable");
+        assert_eq!(object.operation, "S3.GetObject");
+        assert_eq!(
+            object.checks,
+            vec![Check {
+                action: "s3:GetObject".into(),
+                resources: vec!["arn:aws:s3:::replies/inbound/abc+def".into()],
+            }]
+        );
+        for unreadable in ["/replies", "/replies/", "/"] {
+            assert!(read(unreadable).is_err(), "{unreadable}");
         }
     }
 

@@ -22,6 +22,33 @@ pub struct Manifest {
     pub function_urls: Vec<FunctionUrl>,
     pub event_source_mappings: Vec<EventSourceMapping>,
     pub queues: Vec<Queue>,
+    /// SES receiving's rules, of every rule set the stack created, in order.
+    #[serde(default)]
+    pub receipt_rules: Vec<ReceiptRule>,
+}
+
+/// An SES receipt rule.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ReceiptRule {
+    pub rule_set: String,
+    pub name: String,
+    pub enabled: bool,
+    /// Domains and addresses it receives for; empty: every one the account verified.
+    pub recipients: Vec<String>,
+    pub scan_enabled: bool,
+    pub actions: Vec<ReceiptAction>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type")]
+pub enum ReceiptAction {
+    /// The raw message stored under `<prefix><SES message id>`.
+    S3 { bucket: String, prefix: String },
+    /// The function (by logical id) invoked with SES's event.
+    Lambda {
+        function: String,
+        invocation_type: String,
+    },
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -28,6 +28,7 @@ use crate::manifest::{self, Manifest};
 use crate::moto_process::{self, MotoStack, MotoStackOptions};
 use crate::operator;
 use crate::sandbox::{self, HttpApiTarget, SandboxTargets};
+use crate::ses_receiving::SesReceiving;
 use crate::stack_config::{self, KeapApp, StackConfig, StackConfigError};
 use crate::stand_ins::{self, StandIns, TwilioSeat};
 
@@ -186,7 +187,9 @@ impl RunningStack {
             keap: stand_ins.keap.base_url(),
         };
         push_accounts(options, &urls, &config).await?;
-        let targets = sandbox_targets(&manifest, &api, &config, &stand_ins);
+        let mut targets = sandbox_targets(&manifest, &api, &config, &stand_ins);
+        targets.aws = Some(proxy.proxy.clone());
+        targets.ses = ses_receiving(&manifest, &prepared);
         urls.sandbox = launch.runner_api(targets, &proxy, &prepared).await?;
         let (stop, stopped) = watch::channel(false);
         launch
@@ -409,6 +412,11 @@ async fn create_stack(
         ),
         ("TwilioApiBaseUrl".to_string(), twilio_base_url.to_string()),
     ];
+    if let Some(replies) = &config.parsed.mail.replies {
+        parameters.push(("ReplyDomain".to_string(), replies.domain().to_string()));
+        let days = replies.window().as_secs() / 86_400;
+        parameters.push(("ReplyAddressDays".to_string(), days.to_string()));
+    }
     parameters.extend(options.parameters.iter().cloned());
     Ok(MotoStack::start(MotoStackOptions {
         python: &options.python,
@@ -483,7 +491,28 @@ fn sandbox_targets(
         twilio: stand_ins.twilio.clone(),
         instasent: stand_ins.instasent.clone(),
         keap: stand_ins.keap.clone(),
+        aws: None,
+        ses: None,
     }
+}
+
+/// SES receiving for the stack's receipt rules, if it has any.
+fn ses_receiving(
+    manifest: &Manifest,
+    prepared: &functions::Functions,
+) -> Option<Arc<SesReceiving>> {
+    if manifest.receipt_rules.is_empty() {
+        return None;
+    }
+    Some(Arc::new(SesReceiving {
+        rules: manifest.receipt_rules.clone(),
+        pools: prepared.pools.clone(),
+        moto_endpoint: manifest.moto_endpoint.clone(),
+        function_arns: (manifest.functions.iter())
+            .map(|f| (f.logical_id.clone(), f.arn.clone()))
+            .collect(),
+        http: reqwest::Client::new(),
+    }))
 }
 
 fn operator_env(urls: &StackUrls) -> Vec<(String, String)> {

@@ -9,10 +9,12 @@
 //! | `GET /_sandbox/emails` | the outbox | moto's SES (`GET <moto>/moto-api/data.json`) |
 //! | `GET/POST /_sandbox/crm/{account}/contacts`, `…/notes`, `GET …/goals` | the sandbox CRM | the Keap stand-in's app for the account's API key |
 //! | `POST /_sandbox/inbound` | signed webhook to the local server | signed webhook to the HTTP API front |
+//! | `POST /_sandbox/email` | answered in process | SES receiving played for the stack's receipt rule (`ses_receiving`) |
 //!
 //! Where the answers cannot be identical:
 //! - **E-mails**: moto keeps neither an e-mail's Reply-To nor when it was sent. `reply_to`
-//!   is always null, and `sent_at` is when this sandbox first saw the e-mail in moto
+//!   comes from the AWS proxy, which keeps it as the e-mail passes, and `sent_at` is when
+//!   this sandbox first saw the e-mail in moto
 //!   (the first listing after the send), so it is never earlier than the real send. `id`
 //!   is SES's message id, where the outbox has a ULID.
 //! - **CRM ids** are the Keap stand-in's: one counter per app for contacts, notes, tags
@@ -50,11 +52,14 @@ use smsflow_shared::local::sandbox_api::{
     MESSAGES_PATH, NOTES_PATH, NewSandboxContact, NewSandboxNote, OUTAGE_PATH, Outage, account_id,
     answer, backend, crm_refused, inbound_params, invalid, json_body,
 };
+use smsflow_shared::local::sandbox_email::{EMAIL_PATH, VerdictQuery, delivered_email};
 use smsflow_shared::ports::{Clock, NewNote, SystemClock};
 use smsflow_shared::routes::INBOUND_PATH;
 
+use crate::aws_proxy::AwsProxy;
 use crate::instasent::InstasentStandIn;
 use crate::keap::KeapMock;
+use crate::ses_receiving::{ReceiveError, SesReceiving};
 use crate::twilio::TwilioStandIn;
 
 /// What the sandbox reads from and acts on.
@@ -67,6 +72,10 @@ pub struct SandboxTargets {
     pub twilio: Arc<TwilioStandIn>,
     pub instasent: Arc<InstasentStandIn>,
     pub keap: Arc<KeapMock>,
+    /// The AWS proxy, which keeps the Reply-To moto drops.
+    pub aws: Option<Arc<AwsProxy>>,
+    /// SES receiving for the stack's receipt rules (none without a reply domain).
+    pub ses: Option<Arc<SesReceiving>>,
 }
 
 /// The HTTP API that Twilio's webhooks reach.
@@ -127,6 +136,7 @@ pub fn router(targets: SandboxTargets) -> Result<Router, SandboxError> {
         .route(GOALS_PATH, get(goals))
         .route(OUTAGE_PATH, put(outage))
         .route(INBOUND_TEXT_PATH, post(simulate_inbound))
+        .route(EMAIL_PATH, post(deliver_email))
         .with_state(sandbox);
     Ok(with_fallback(routes))
 }
@@ -174,6 +184,11 @@ async fn emails(
         .await
         .map_err(|e| backend(format!("cannot read {url}: {e}")))?;
     let mut emails = ses_messages(&dump, &sandbox.emails_seen);
+    if let Some(aws) = &sandbox.targets.aws {
+        for email in &mut emails {
+            email.reply_to = aws.reply_to(&email.id);
+        }
+    }
     emails.reverse();
     emails.truncate(limit.get());
     Ok(answer(json!({ "emails": emails })))
@@ -402,3 +417,35 @@ async fn simulate_inbound(
 
 #[cfg(test)]
 mod tests;
+
+/// A teammate's e-mail to a reply address, received as SES receives it for the stack's
+/// receipt rule: what `inbound-email` answered.
+async fn deliver_email(
+    State(sandbox): State<Shared>,
+    Query(verdicts): Query<VerdictQuery>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let Some(ses) = &sandbox.targets.ses else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "replies_not_configured",
+            "the stack has no receipt rule: set [mail] reply_domain in the configuration (the ReplyDomain parameter)",
+        ));
+    };
+    let email = delivered_email(&headers, &verdicts, &body, &ulid::Ulid::new().to_string())?;
+    let outcomes = ses
+        .receive(&email.raw, &email.verdicts)
+        .await
+        .map_err(|e| match e {
+            ReceiveError::NoRule(_) => invalid("to", e),
+            other => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                other.to_string(),
+            ),
+        })?;
+    // inbound-email answers one outcome per SES record; SES delivers one per event.
+    let outcome = outcomes.get(0).cloned().unwrap_or(Value::Null);
+    Ok(answer(outcome))
+}

@@ -2,6 +2,7 @@
 
 use super::queues::{QueueUrls, QueueUrlsError};
 use crate::domain::EmailAddress;
+use crate::domain::reply_address::{DEFAULT_REPLY_DAYS, ReplyAddressing};
 
 /// What a Lambda function reads from its environment (set by template.yaml).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,6 +18,9 @@ pub struct FunctionEnv {
     pub retry_backoff: Option<std::time::Duration>,
     /// Every lease on claimed work (`SMSFLOW_LEASE_SECONDS`); unset: the defaults.
     pub lease: Option<std::time::Duration>,
+    /// The reply domain (`SMSFLOW_REPLY_DOMAIN`) and how many days a reply address works
+    /// (`SMSFLOW_REPLY_ADDRESS_DAYS`, default 30); unset domain: forwards carry none.
+    pub replies: Option<ReplyAddressing>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -68,8 +72,36 @@ impl FunctionEnv {
                 None => None,
             },
             lease: lease_from_lookup(&get)?,
+            replies: replies_from_lookup(&get)?,
         })
     }
+}
+
+/// `SMSFLOW_REPLY_DOMAIN` and `SMSFLOW_REPLY_ADDRESS_DAYS`.
+fn replies_from_lookup(
+    get: impl Fn(&str) -> Option<String>,
+) -> Result<Option<ReplyAddressing>, EnvError> {
+    const DOMAIN: &str = "SMSFLOW_REPLY_DOMAIN";
+    const DAYS: &str = "SMSFLOW_REPLY_ADDRESS_DAYS";
+    let Some(domain) = get(DOMAIN).filter(|v| !v.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let days = match get(DAYS).filter(|v| !v.trim().is_empty()) {
+        Some(v) => v.trim().parse::<u64>().map_err(|_| EnvError {
+            name: DAYS,
+            problem: format!("'{v}' is not a whole number of days"),
+        })?,
+        None => DEFAULT_REPLY_DAYS,
+    };
+    ReplyAddressing::new(&domain, days)
+        .map(Some)
+        .map_err(|e| EnvError {
+            name: match e {
+                crate::domain::reply_address::ReplyAddressingError::Domain(_) => DOMAIN,
+                crate::domain::reply_address::ReplyAddressingError::Days(_) => DAYS,
+            },
+            problem: e.to_string(),
+        })
 }
 
 /// `SMSFLOW_LEASE_SECONDS`: how long work claimed by a handler that died waits before

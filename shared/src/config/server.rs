@@ -1,5 +1,5 @@
 //! The `[server]` and `[mail]` sections: where the local server listens, the URL the
-//! carrier calls it at, where its data lives, and the sender of forwarded e-mails.
+//! carrier calls it at, where its data lives, the sender of forwarded e-mails and where replies to them arrive.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use super::validator::{ConfigError, Validator};
 use crate::domain::EmailAddress;
+use crate::domain::reply_address::{DEFAULT_REPLY_DAYS, ReplyAddressing, ReplyAddressingError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerSettings {
@@ -25,6 +26,8 @@ pub struct ServerSettings {
 pub struct MailSettings {
     /// The sender of forwarded e-mails.
     pub from: EmailAddress,
+    /// Where teammates' replies to forwards are received (README "Reply by e-mail").
+    pub replies: Option<ReplyAddressing>,
 }
 
 #[derive(Deserialize, Default)]
@@ -41,6 +44,8 @@ pub(super) struct RawServer {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawMail {
     from: String,
+    reply_domain: Option<String>,
+    reply_address_days: Option<u64>,
 }
 
 impl Validator {
@@ -80,8 +85,20 @@ impl Validator {
     }
 
     pub(super) fn mail(&self, raw: RawMail) -> Result<MailSettings, ConfigError> {
+        let days = raw.reply_address_days.unwrap_or(DEFAULT_REPLY_DAYS);
+        let replies = match raw.reply_domain.as_deref() {
+            Some(domain) => Some(ReplyAddressing::new(domain, days).map_err(|e| {
+                let field = match e {
+                    ReplyAddressingError::Domain(_) => "mail.reply_domain",
+                    ReplyAddressingError::Days(_) => "mail.reply_address_days",
+                };
+                self.err(field, e.to_string())
+            })?),
+            None => None,
+        };
         Ok(MailSettings {
             from: self.email("mail.from", &raw.from)?,
+            replies,
         })
     }
 }

@@ -121,6 +121,18 @@ fn bad_configuration_names_field_and_problem() {
             "queue_limit = 500\nbounce_after = 0",
             "accounts[0].bounce_after: must be at least 1",
         ),
+        (
+            "bad reply domain",
+            "reply_domain = \"reply.acme.example\"",
+            "reply_domain = \"reply\"",
+            "mail.reply_domain: 'reply' is not a domain name",
+        ),
+        (
+            "reply days out of range",
+            "reply_address_days = 30",
+            "reply_address_days = 400",
+            "mail.reply_address_days: a reply address must work for 1 to 365 days",
+        ),
         ("syntax error", "[mail]", "[mail", "(syntax): "),
     ];
     for (what, from, to, expected) in cases {
@@ -377,6 +389,53 @@ fn function_env_requires_table_and_queues() {
     })
     .expect_err("bad mail from");
     assert_eq!(err.name, "SMSFLOW_MAIL_FROM");
+}
+
+#[test]
+fn function_env_reads_the_reply_domain_and_its_days() {
+    // (SMSFLOW_REPLY_DOMAIN, SMSFLOW_REPLY_ADDRESS_DAYS, domain and days, or the bad variable)
+    let cases: [(
+        Option<&str>,
+        Option<&str>,
+        Result<Option<(&str, u64)>, &str>,
+    ); 6] = [
+        (None, None, Ok(None)),
+        (None, Some("7"), Ok(None)),
+        (
+            Some("Reply.Acme.Example"),
+            None,
+            Ok(Some(("reply.acme.example", 30))),
+        ),
+        (
+            Some("reply.acme.example"),
+            Some("7"),
+            Ok(Some(("reply.acme.example", 7))),
+        ),
+        (
+            Some("reply.acme.example"),
+            Some("0"),
+            Err("SMSFLOW_REPLY_ADDRESS_DAYS"),
+        ),
+        (Some("not a domain"), None, Err("SMSFLOW_REPLY_DOMAIN")),
+    ];
+    for (domain, days, want) in cases {
+        let env = FunctionEnv::from_lookup(|n| match n {
+            "SMSFLOW_TABLE" => Some("smsflow".into()),
+            "SMSFLOW_SEND_QUEUE_URL" => Some("https://sqs/send".into()),
+            "SMSFLOW_AUTOMATION_QUEUE_URL" => Some("https://sqs/automation".into()),
+            "SMSFLOW_REPLY_DOMAIN" => domain.map(str::to_string),
+            "SMSFLOW_REPLY_ADDRESS_DAYS" => days.map(str::to_string),
+            _ => None,
+        });
+        let got = env
+            .map(|e| {
+                e.replies
+                    .map(|r| (r.domain().to_string(), r.window().as_secs() / 86_400))
+            })
+            .map_err(|e| e.name);
+        let want = want.map(|o| o.map(|(d, n)| (d.to_string(), n)));
+        assert_eq!(got, want, "{domain:?} {days:?}");
+    }
 }
 
 #[test]

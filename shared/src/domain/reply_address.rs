@@ -16,13 +16,68 @@ use super::phone::PhoneNumber;
 use super::time::Timestamp;
 
 /// How long a reply address works unless the deployment says otherwise.
-pub const DEFAULT_REPLY_WINDOW: Duration = Duration::from_secs(30 * 24 * 3600);
+pub const DEFAULT_REPLY_WINDOW: Duration = Duration::from_secs(DEFAULT_REPLY_DAYS * 24 * 3600);
 
 /// The local part's prefix: `reply+<token>`.
 const PREFIX: &str = "reply+";
 const TOKEN_LEN: usize = 26;
 /// Crockford's base 32 in lower case: no i, l, o, u to misread.
 const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
+
+/// Where replies to forwards are received and how long a reply address works: set when the
+/// deployment has a reply domain (`[mail] reply_domain`, `SMSFLOW_REPLY_DOMAIN`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplyAddressing {
+    domain: String,
+    window: Duration,
+}
+
+/// Why a reply domain or window cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReplyAddressingError {
+    #[error("'{0}' is not a domain name such as reply.example.com")]
+    Domain(String),
+    #[error("a reply address must work for 1 to 365 days, not {0}")]
+    Days(u64),
+}
+
+impl ReplyAddressing {
+    /// `domain` (a host name, lower-cased) and the days a reply address works (1–365).
+    pub fn new(domain: &str, days: u64) -> Result<ReplyAddressing, ReplyAddressingError> {
+        let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
+        let label_ok = |label: &str| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        };
+        let labels: Vec<&str> = domain.split('.').collect();
+        if labels.len() < 2 || domain.len() > 253 || !labels.iter().all(|l| label_ok(l)) {
+            return Err(ReplyAddressingError::Domain(domain));
+        }
+        if !(1..=365).contains(&days) {
+            return Err(ReplyAddressingError::Days(days));
+        }
+        Ok(ReplyAddressing {
+            domain,
+            window: Duration::from_secs(days * 24 * 3600),
+        })
+    }
+
+    pub fn domain(&self) -> &str {
+        &self.domain
+    }
+
+    pub fn window(&self) -> Duration {
+        self.window
+    }
+}
+
+/// How many days a reply address works unless the deployment says otherwise.
+pub const DEFAULT_REPLY_DAYS: u64 = 30;
 
 /// A reply address's token.
 #[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -198,6 +253,45 @@ mod tests {
             );
         }
         assert!(!format!("{token:?}").contains(token.as_str()));
+    }
+
+    #[test]
+    fn a_reply_domain_and_window_are_checked() {
+        let cases: [(&str, u64, Result<&str, ReplyAddressingError>); 7] = [
+            ("reply.acme.example", 30, Ok("reply.acme.example")),
+            (" Reply.Acme.Example. ", 1, Ok("reply.acme.example")),
+            (
+                "localhost",
+                30,
+                Err(ReplyAddressingError::Domain("localhost".into())),
+            ),
+            (
+                "a..example",
+                30,
+                Err(ReplyAddressingError::Domain("a..example".into())),
+            ),
+            (
+                "-a.example",
+                30,
+                Err(ReplyAddressingError::Domain("-a.example".into())),
+            ),
+            ("reply.acme.example", 0, Err(ReplyAddressingError::Days(0))),
+            (
+                "reply.acme.example",
+                366,
+                Err(ReplyAddressingError::Days(366)),
+            ),
+        ];
+        for (domain, days, want) in cases {
+            let got = ReplyAddressing::new(domain, days);
+            assert_eq!(
+                got.as_ref().map(|r| r.domain()),
+                want.as_ref().map(|d| *d),
+                "{domain} {days}"
+            );
+        }
+        let month = ReplyAddressing::new("reply.acme.example", DEFAULT_REPLY_DAYS);
+        assert_eq!(month.map(|r| r.window()), Ok(DEFAULT_REPLY_WINDOW));
     }
 
     #[test]

@@ -37,6 +37,15 @@ impl Timestamp {
     }
 }
 
+impl Timestamp {
+    /// The UTC day, `2026-12-07`, for people to read.
+    pub fn utc_day(self) -> String {
+        jiff::Timestamp::from_millisecond(self.0)
+            .map(|t| t.to_zoned(jiff::tz::TimeZone::UTC).date().to_string())
+            .unwrap_or_else(|_| self.0.to_string())
+    }
+}
+
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.0)

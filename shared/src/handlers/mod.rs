@@ -1,4 +1,4 @@
-//! Handlers: HTTP requests and SQS batches in, use-case calls, responses out. Shared by the
+//! Handlers: HTTP requests, SQS batches and SES deliveries in, use-case calls, responses out. Shared by the
 //! Lambda binaries and the local server so both run the same code.
 
 pub mod automation;
@@ -6,5 +6,6 @@ pub mod consumer;
 pub mod error;
 pub mod http;
 pub mod http_errors;
+pub mod inbound_email;
 
 pub use error::ApiError;

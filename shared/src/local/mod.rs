@@ -6,6 +6,7 @@ mod config_accounts;
 mod pump;
 mod sandbox;
 pub mod sandbox_api;
+pub mod sandbox_email;
 pub mod sandbox_scope;
 mod serve;
 
@@ -149,6 +150,7 @@ impl LocalRuntime {
                 mail_from: Some(config.mail.from.clone()),
                 retry_backoff: options.retry_backoff,
                 leases: options.leases,
+                replies: config.mail.replies.clone(),
             },
         });
         Ok(LocalRuntime {

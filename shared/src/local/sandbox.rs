@@ -1,13 +1,14 @@
 //! `/_sandbox/...`: what the sandbox carrier, outbox and CRM did, as JSON, plus ways to
 //! play the other parties: a person texting one of the account's numbers, and people
-//! working in the CRM (creating contacts, logging calls). For sandbox accounts only (see
-//! `sandbox_scope`): the others answer 403 and their data is not listed.
+//! working in the CRM (creating contacts, logging calls), a teammate answering a forward
+//! by e-mail. For sandbox accounts only (see `sandbox_scope`): the others answer 403 and
+//! their data is not listed.
 
 use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde_json::{Value, json};
@@ -18,14 +19,18 @@ use super::sandbox_api::{
     MESSAGES_PATH, NOTES_PATH, NewSandboxContact, NewSandboxNote, OUTAGE_PATH, Outage, account_id,
     answer, backend, crm_refused, inbound_params, invalid, json_body,
 };
+use super::sandbox_email::{EMAIL_PATH, VerdictQuery, delivered_email};
 use super::sandbox_scope::{SandboxScope, is_sandbox_account, not_sandbox};
 use crate::adapters::embedded::carrier::sandbox_sid;
 use crate::adapters::embedded::crm::InAccount;
+use crate::domain::email_reply::read_email;
+use crate::domain::reply_address::ReplyToken;
 use crate::domain::twilio_signature;
 use crate::domain::{Account, AccountId, PhoneNumber, Timestamp};
 use crate::handlers::ApiError;
 use crate::ports::{Crm, NewNote};
 use crate::routes::INBOUND_PATH;
+use crate::usecases::email_reply::answer_by_email;
 
 pub fn router(runtime: Arc<LocalRuntime>) -> Router {
     Router::new()
@@ -40,6 +45,7 @@ pub fn router(runtime: Arc<LocalRuntime>) -> Router {
         .route(GOALS_PATH, get(goals))
         .route(OUTAGE_PATH, put(outage))
         .route(INBOUND_TEXT_PATH, post(simulate_inbound))
+        .route(EMAIL_PATH, post(deliver_email))
         .with_state(runtime)
 }
 
@@ -247,4 +253,55 @@ async fn simulate_inbound(
         "message_sid": sid,
         "webhook": { "url": url, "status": status, "body": body },
     })))
+}
+
+/// A teammate's e-mail to a reply address, answered as `inbound-email` answers SES's
+/// delivery (see `sandbox_email`): what became of the reply.
+async fn deliver_email(
+    State(rt): State<Arc<LocalRuntime>>,
+    Query(verdicts): Query<VerdictQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let Some(replies) = rt.app.settings.replies.clone() else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "replies_not_configured",
+            "forwards carry no reply address: set [mail] reply_domain in the configuration",
+        ));
+    };
+    let email = delivered_email(&headers, &verdicts, &body, &rt.app.ids.new_id())?;
+    if let Some(account) = granted_account(&rt, replies.domain(), &email.raw).await? {
+        if !is_sandbox_account(&account) {
+            return Err(not_sandbox(&account, "the reply address"));
+        }
+    }
+    let outcome = answer_by_email(&rt.app, replies.domain(), &email.raw, &email.verdicts)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.0))?;
+    Ok(answer(json!(outcome)))
+}
+
+/// The account a reply address in the e-mail grants, if it names a stored grant: the
+/// sandbox answers for sandbox accounts only, as it texts for them only.
+async fn granted_account(
+    rt: &LocalRuntime,
+    domain: &str,
+    raw: &[u8],
+) -> Result<Option<Account>, ApiError> {
+    let Ok(email) = read_email(raw) else {
+        return Ok(None);
+    };
+    let Some(token) = ReplyToken::find_in(&email.recipients, domain) else {
+        return Ok(None);
+    };
+    let store = &rt.app.store;
+    let Some(grant) = store
+        .reply_grant(&token, rt.app.clock.now())
+        .await
+        .map_err(backend)?
+    else {
+        return Ok(None);
+    };
+    store.account(&grant.account).await.map_err(backend)
 }

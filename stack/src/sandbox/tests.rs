@@ -91,6 +91,8 @@ async fn start() -> Running {
                 .expect("Instasent stand-in"),
         ),
         keap: keap.clone(),
+        aws: None,
+        ses: None,
     };
     let app = router(targets).expect("the sandbox router");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -339,3 +339,50 @@ async fn an_opted_out_contact_is_not_texted_and_mary_is_told_why() {
     );
     assert!(text.contains("opted out"), "{text}");
 }
+
+/// `inbound-email` as Lambda runs it: `events/ses-inbound-email.json` replayed after SES's
+/// S3 action stored `gmail-top-reply.eml` under the event's message id in moto.
+#[tokio::test]
+async fn the_ses_event_is_answered_from_the_message_in_s3() {
+    use smsflow_shared::adapters::aws::s3::InboundMailBucket;
+    use smsflow_shared::handlers::inbound_email::inbound_email;
+
+    let sdk = smsflow_tests::moto::sdk_config().await;
+    let bucket = format!("replies-{}", ulid::Ulid::new().to_string().to_lowercase());
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(true)
+            .build(),
+    );
+    s3.create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("bucket");
+    s3.put_object()
+        .bucket(&bucket)
+        .key("inbound/o3vrnil0e2ic28trm7dfhrc2v0clambda4nbp0g1")
+        .body(fixture("gmail-top-reply.eml").into())
+        .send()
+        .await
+        .expect("stored as SES stores it");
+    let event = serde_json::from_slice(&fixture("../ses-inbound-email.json")).expect("SES event");
+
+    let rt = granted(Duration::from_secs(3600)).await;
+    let mailbox = InboundMailBucket::new(&sdk, bucket.clone(), "inbound/".into());
+    let outcomes = inbound_email(&rt.app, &mailbox, event)
+        .await
+        .expect("handled");
+    assert!(
+        matches!(&outcomes[..], [ReplyOutcome::Sent { user, .. }] if user == "mary"),
+        "{outcomes:?}"
+    );
+    let [send] = queued_sends(&rt).await.try_into().expect("one send queued");
+    assert_eq!(send.body, "Sure, I'll call her at 3pm today.\n\nMary");
+
+    // A message the bucket does not hold fails the invocation, so Lambda retries it.
+    let missing = InboundMailBucket::new(&sdk, bucket, "elsewhere/".into());
+    let event = serde_json::from_slice(&fixture("../ses-inbound-email.json")).expect("SES event");
+    let failed = inbound_email(&rt.app, &missing, event).await;
+    assert!(failed.is_err(), "{failed:?}");
+}

@@ -125,6 +125,11 @@ impl<'a> FunctionWiring<'a> {
         self
     }
 
+    /// The SDK configuration, for a client only one function uses.
+    pub fn sdk(&self) -> &SdkConfig {
+        &self.sdk
+    }
+
     pub fn into_app(self) -> App {
         self.app
     }
@@ -155,5 +160,6 @@ fn settings(env: &FunctionEnv) -> AppSettings {
             .map(RetryBackoff::starting_at)
             .unwrap_or_default(),
         leases: env.lease.map(Leases::all).unwrap_or_default(),
+        replies: env.replies.clone(),
     }
 }

@@ -7,6 +7,7 @@ use crate::domain::consent::PhoneEvent;
 use crate::domain::contact::{AUTO_CREATED_FIRST_NAME, ContactOutcome, email_to_install};
 use crate::domain::goals::{InboundGoalContext, inbound_goals};
 use crate::domain::keywords::KeywordClass;
+use crate::domain::reply_address::{ReplyGrant, ReplyToken};
 use crate::domain::routing::{
     ContactHistory, CrmUserRef, LastCallNote, LastSms, RoutingDecision, RoutingFacts, RoutingRule,
     route_inbound,
@@ -236,13 +237,14 @@ async fn route_and_forward(
     let from_address = app.settings.mail_from.clone().ok_or_else(|| {
         JobOutcome::Dropped("no sender address for e-mail (SMSFLOW_MAIL_FROM / mail.from)".into())
     })?;
-    let email = forward_email(
+    let reply_to = reply_address(app, account, text, contact, &decision).await?;
+    let forward = Forward {
         text,
         contact,
-        &decision.reason,
-        from_address,
-        decision.to.clone(),
-    );
+        reason: &decision.reason,
+        reply_to,
+    };
+    let email = forward_email(&forward, from_address, decision.to.clone());
     let forward_job = AutomationJob::SendEmail { email };
     jobs::enqueue_with_id(app, JobId::forward(&text.message_sid), forward_job)
         .await
@@ -350,14 +352,69 @@ async fn route(
     })))
 }
 
-fn forward_email(
+/// Where a teammate's reply to the forward goes: with a reply domain, a reply address of
+/// its own, granted here before the forward is queued (a retried job grants another and
+/// the forward already queued keeps the first, which stays valid); without one, the
+/// contact's e-mail address.
+async fn reply_address(
+    app: &App,
+    account: &Account,
     text: &InboundText,
     contact: Option<&Contact>,
-    reason: &str,
-    from: crate::domain::EmailAddress,
-    to: crate::domain::EmailAddress,
-) -> Email {
-    let sender = match sender_label(contact) {
+    decision: &RoutingDecision,
+) -> Result<Option<ReplyTo>, JobOutcome> {
+    let Some(replies) = app.settings.replies.as_ref() else {
+        return Ok(contact.and_then(|c| c.email.clone()).map(ReplyTo::Contact));
+    };
+    let now = app.clock.now();
+    let grant = ReplyGrant::issue(
+        account,
+        &text.from,
+        decision.user_id.as_deref(),
+        &text.to,
+        now,
+        replies.window(),
+    );
+    let token = ReplyToken::generate();
+    app.store
+        .put_reply_grant(&token, &grant)
+        .await
+        .map_err(|e| JobOutcome::Retry(format!("reply address: {e}")))?;
+    let address = EmailAddress::parse(&token.address(replies.domain()))
+        .map_err(|e| JobOutcome::Dropped(format!("reply address: {e}")))?;
+    Ok(Some(ReplyTo::Texting {
+        address,
+        until: grant.expires_at,
+    }))
+}
+
+/// The forward's `Reply-To`.
+enum ReplyTo {
+    /// A reply is texted to the contact (README "Reply by e-mail").
+    Texting {
+        address: EmailAddress,
+        until: Timestamp,
+    },
+    /// A reply is e-mailed to the contact.
+    Contact(EmailAddress),
+}
+
+/// What a forward says.
+struct Forward<'a> {
+    text: &'a InboundText,
+    contact: Option<&'a Contact>,
+    reason: &'a str,
+    reply_to: Option<ReplyTo>,
+}
+
+fn forward_email(forward: &Forward<'_>, from: EmailAddress, to: EmailAddress) -> Email {
+    let Forward {
+        text,
+        contact,
+        reason,
+        ..
+    } = forward;
+    let sender = match sender_label(*contact) {
         Some(label) => format!("{label} ({})", text.from),
         None => text.from.to_string(),
     };
@@ -368,15 +425,25 @@ fn forward_email(
             body.push_str(&format!("  {url}\n"));
         }
     }
+    if let Some(ReplyTo::Texting { until, .. }) = &forward.reply_to {
+        body.push_str(&format!(
+            "\nReply to this e-mail to text your answer from {} (until {} UTC).\n",
+            text.to,
+            until.utc_day()
+        ));
+    }
     body.push_str(&format!(
         "\nCRM contact: {}\nWhy you: {reason}\nMessage: {}\n",
         contact.map(|c| c.id.as_str()).unwrap_or("none"),
         text.message_sid
     ));
+    let reply_to = forward.reply_to.as_ref().map(|r| match r {
+        ReplyTo::Texting { address, .. } | ReplyTo::Contact(address) => address.clone(),
+    });
     Email {
         from,
         to: vec![to],
-        reply_to: contact.and_then(|c| c.email.clone()),
+        reply_to,
         subject: format!("SMS from {sender}"),
         text: body,
     }

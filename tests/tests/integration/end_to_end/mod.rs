@@ -20,6 +20,7 @@ use smsflow_tests::twilio;
 
 mod instasent;
 mod received;
+mod replies;
 mod sends;
 mod survey;
 mod texts;
@@ -94,6 +95,9 @@ in_both_shapes!(
     received::a_received_check_fires_the_goal_each_filter_calls_for,
     // On the stack, the automation worker reads the conversation (DynamoDB Query).
     received::a_sequence_branches_on_what_the_contact_has_received,
+    // On the stack, SES receiving's rule: the message in S3 (inbound-email's GetObject),
+    // then the reply through the send path (its DynamoDB and SQS grants).
+    replies::a_reply_by_email_is_texted_from_the_number_the_contact_texted,
     instasent::an_instasent_account_sends_is_reported_and_bounces_as_twilio_would
         on instasent::acme_on_instasent(),
     instasent::a_stop_report_mid_survey_ends_the_run_with_the_opt_out_tag

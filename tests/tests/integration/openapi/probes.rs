@@ -142,6 +142,17 @@ fn as_called(contact_id: &str) -> Vec<Probe> {
         ),
         probe(
             "post",
+            "/_sandbox/email",
+            "/_sandbox/email?spam=PASS".into(),
+            Body::Json(json!({
+                "from": "mary@acme.example",
+                "to": "reply+0001abcdefghjkmnpqrstvwxyz@reply.acme.example",
+                "text": "On my way",
+            })),
+            200,
+        ),
+        probe(
+            "post",
             "/_sandbox/inbound",
             "/_sandbox/inbound".into(),
             Body::Json(json!({"from": ANN, "to": ACME_LONG_CODE, "body": "hello"})),

@@ -1,0 +1,75 @@
+//! The S3 bucket SES receiving stores each reply e-mail in (template.yaml's receipt rule:
+//! the raw message under `<prefix><SES message id>`, then `inbound-email` invoked).
+
+use aws_config::SdkConfig;
+
+/// Where `inbound-email` reads the messages SES stored, from its environment
+/// (`SMSFLOW_INBOUND_EMAIL_BUCKET`, `SMSFLOW_INBOUND_EMAIL_PREFIX`).
+pub struct InboundMailBucket {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+    prefix: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InboundMailError {
+    #[error("environment variable {0} is not set")]
+    NotConfigured(&'static str),
+    #[error("cannot read s3://{bucket}/{key}: {detail}")]
+    Read {
+        bucket: String,
+        key: String,
+        detail: String,
+    },
+}
+
+impl InboundMailBucket {
+    pub fn from_env(sdk: &SdkConfig) -> Result<Self, InboundMailError> {
+        let bucket = std::env::var("SMSFLOW_INBOUND_EMAIL_BUCKET")
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+            .ok_or(InboundMailError::NotConfigured(
+                "SMSFLOW_INBOUND_EMAIL_BUCKET",
+            ))?;
+        let prefix = std::env::var("SMSFLOW_INBOUND_EMAIL_PREFIX").unwrap_or_default();
+        Ok(Self::new(sdk, bucket, prefix))
+    }
+
+    /// The messages under `prefix` in `bucket`.
+    pub fn new(sdk: &SdkConfig, bucket: String, prefix: String) -> Self {
+        // An endpoint of our own (moto behind the stack runner) serves buckets by path,
+        // not by host name.
+        let config = aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(sdk.endpoint_url().is_some())
+            .build();
+        InboundMailBucket {
+            client: aws_sdk_s3::Client::from_conf(config),
+            bucket,
+            prefix,
+        }
+    }
+
+    /// The raw message SES stored for its message `ses_message_id`.
+    pub async fn raw_message(&self, ses_message_id: &str) -> Result<Vec<u8>, InboundMailError> {
+        let key = format!("{}{ses_message_id}", self.prefix);
+        let failed = |detail: String| InboundMailError::Read {
+            bucket: self.bucket.clone(),
+            key: key.clone(),
+            detail,
+        };
+        let object = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(&key)
+            .send()
+            .await
+            .map_err(|e| failed(aws_sdk_s3::error::DisplayErrorContext(&e).to_string()))?;
+        let body = object
+            .body
+            .collect()
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        Ok(body.into_bytes().to_vec())
+    }
+}
