@@ -230,18 +230,21 @@ async fn handle(
         );
     };
     let target = header("x-amz-target");
-    let authorisation = match aws_request::authorisation(
-        &proxy.partition,
-        target,
-        method.as_str(),
-        uri.path(),
-        &body,
-    ) {
+    let s3 = header("authorization").and_then(aws_request::signed_service) == Some("s3");
+    let read = if s3 {
+        aws_request::s3_authorisation(method.as_str(), uri.path())
+    } else {
+        aws_request::authorisation(&proxy.partition, target, method.as_str(), uri.path(), &body)
+    };
+    let authorisation = match read {
         Ok(a) => a,
         Err(unreadable) => {
             let message = format!("the stack runner cannot authorise this request: {unreadable}");
             tracing::error!(function = %caller.function, reason = %message, "AWS call refused");
-            return denied("AccessDeniedException", &message, target);
+            return match s3 {
+                true => s3_denied(&message),
+                false => denied("AccessDeniedException", &message, target),
+            };
         }
     };
     let refusal = proxy.refusal(caller, &authorisation);
@@ -258,7 +261,10 @@ async fn handle(
     });
     if let Some(message) = refusal {
         tracing::error!(function = %caller.function, operation = %authorisation.operation, reason = %message, "AccessDenied");
-        return denied("AccessDeniedException", &message, target);
+        return match s3 {
+            true => s3_denied(&message),
+            false => denied("AccessDeniedException", &message, target),
+        };
     }
     if let Some(message) = sqs_rules::refused_body(&authorisation.operation, &body) {
         return sqs_refusal(&message);
@@ -293,6 +299,22 @@ fn sqs_refusal(message: &str) -> Response {
         ],
         json!({"__type": "com.amazonaws.sqs#InvalidParameterValue", "message": message})
             .to_string(),
+    )
+        .into_response()
+}
+
+/// S3's refusal: its XML error document.
+fn s3_denied(message: &str) -> Response {
+    let escaped = message
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
+    (
+        StatusCode::FORBIDDEN,
+        [("content-type", "application/xml")],
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>AccessDenied</Code><Message>{escaped}</Message></Error>"
+        ),
     )
         .into_response()
 }

@@ -54,7 +54,6 @@ pub fn authorisation(
         None if method == "POST" && path == "/v2/email/outbound-emails" => {
             ses_send_email(partition, body)
         }
-        None if method == "GET" => s3_get_object(path),
         None => Err(Unreadable(format!("unknown request {method} {path}"))),
     }
 }
@@ -173,8 +172,18 @@ fn queue_arn(partition: &Partition, url: &str) -> Result<String, Unreadable> {
 
 /// SES authorises a send against the identity the sender belongs to: the address's own
 /// identity or its domain's. Both are checked; either allowing it is enough.
-/// `GET /<bucket>/<key>` (path style, as the functions' S3 client addresses moto).
-fn s3_get_object(path: &str) -> Result<Authorisation, Unreadable> {
+/// The service a SigV4 `Authorization` header's credential scope names (`s3`, `dynamodb`).
+pub fn signed_service(authorization: &str) -> Option<&str> {
+    let credential = authorization.split("Credential=").nth(1)?;
+    credential.split([',', ' ']).next()?.split('/').nth(3)
+}
+
+/// The checks for an S3 request: `GET /<bucket>/<key>` (path style, as the functions' S3
+/// client addresses moto) is GetObject; the functions make no other.
+pub fn s3_authorisation(method: &str, path: &str) -> Result<Authorisation, Unreadable> {
+    if method != "GET" {
+        return Err(Unreadable(format!("unknown S3 request {method} {path}")));
+    }
     let decoded = percent_encoding::percent_decode_str(path.trim_start_matches('/'))
         .decode_utf8()
         .map_err(|e| Unreadable(format!("S3 path is not UTF-8: {e}")))?;
@@ -321,8 +330,10 @@ mod tests {
     }
 
     #[test]
-    fn s3_reads_are_authorised_on_the_object_and_other_gets_refused() {
-        let read = |path: &str| authorisation(&partition(), None, "GET", path, b"");
+    fn s3_reads_are_authorised_on_the_object_and_other_requests_refused() {
+        let signed = "AWS4-HMAC-SHA256 Credential=AKIA1/20261207/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0";
+        assert_eq!(signed_service(signed), Some("s3"));
+        let read = |path: &str| s3_authorisation("GET", path);
         let object = read("/replies/inbound/abc%2Bdef").expect("readable");
         assert_eq!(object.operation, "S3.GetObject");
         assert_eq!(
@@ -335,6 +346,7 @@ mod tests {
         for unreadable in ["/replies", "/replies/", "/"] {
             assert!(read(unreadable).is_err(), "{unreadable}");
         }
+        assert!(s3_authorisation("PUT", "/replies/inbound/abc").is_err());
     }
 
     #[test]

@@ -394,11 +394,12 @@ fn function_env_requires_table_and_queues() {
 #[test]
 fn function_env_reads_the_reply_domain_and_its_days() {
     // (SMSFLOW_REPLY_DOMAIN, SMSFLOW_REPLY_ADDRESS_DAYS, domain and days, or the bad variable)
-    let cases: [(
-        Option<&str>,
-        Option<&str>,
-        Result<Option<(&str, u64)>, &str>,
-    ); 6] = [
+    type Case = (
+        Option<&'static str>,
+        Option<&'static str>,
+        Result<Option<(&'static str, u64)>, &'static str>,
+    );
+    let cases: [Case; 6] = [
         (None, None, Ok(None)),
         (None, Some("7"), Ok(None)),
         (

@@ -271,10 +271,10 @@ async fn deliver_email(
         ));
     };
     let email = delivered_email(&headers, &verdicts, &body, &rt.app.ids.new_id())?;
-    if let Some(account) = granted_account(&rt, replies.domain(), &email.raw).await? {
-        if !is_sandbox_account(&account) {
-            return Err(not_sandbox(&account, "the reply address"));
-        }
+    if let Some(account) = granted_account(&rt, replies.domain(), &email.raw).await?
+        && !is_sandbox_account(&account)
+    {
+        return Err(not_sandbox(&account, "the reply address"));
     }
     let outcome = answer_by_email(&rt.app, replies.domain(), &email.raw, &email.verdicts)
         .await

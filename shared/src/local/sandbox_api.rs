@@ -22,6 +22,8 @@ pub const NOTES_PATH: &str = "/_sandbox/crm/{account}/notes";
 pub const GOALS_PATH: &str = "/_sandbox/crm/{account}/goals";
 pub const OUTAGE_PATH: &str = "/_sandbox/crm/{account}/outage";
 pub const INBOUND_TEXT_PATH: &str = "/_sandbox/inbound";
+/// A teammate's e-mail reply, delivered as SES receiving would (`sandbox_email`).
+pub const EMAIL_PATH: &str = "/_sandbox/email";
 
 /// Most items one sandbox listing returns (enough for a benchmark's backlog).
 pub const MAX_LIMIT: usize = 10_000;

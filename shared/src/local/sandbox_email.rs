@@ -11,12 +11,11 @@ use axum::http::{HeaderMap, StatusCode, header};
 use mail_builder::MessageBuilder;
 use serde::Deserialize;
 
+pub use super::sandbox_api::EMAIL_PATH;
 use super::sandbox_api::{invalid, json_body};
 use crate::domain::email_reply::read_email;
 use crate::handlers::ApiError;
 use crate::usecases::email_reply::{Verdict, Verdicts};
-
-pub const EMAIL_PATH: &str = "/_sandbox/email";
 
 /// The JSON shortcut: a plain-text e-mail.
 #[derive(Debug, Deserialize)]
