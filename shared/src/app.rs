@@ -7,7 +7,9 @@ use crate::domain::leases::Leases;
 use crate::domain::reply_address::ReplyAddressing;
 use crate::domain::retry_backoff::RetryBackoff;
 use crate::domain::{AccountId, EmailAddress, MessageId};
-use crate::ports::{Clock, Crm, EventPublisher, IdGenerator, JobQueue, Mailer, SmsProvider, Store};
+use crate::ports::{
+    Clock, Crm, EventPublisher, IdGenerator, JobQueue, Mailer, MediaStore, SmsProvider, Store,
+};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AppSettings {
@@ -60,6 +62,8 @@ pub struct App {
     pub store: Arc<dyn Store>,
     pub queue: Arc<dyn JobQueue>,
     pub mailer: Arc<dyn Mailer>,
+    /// Pictures of reply e-mails, where the SMS provider fetches them.
+    pub media: Arc<dyn MediaStore>,
     pub sms: Arc<dyn SmsProvider>,
     pub crm: Arc<dyn Crm>,
     /// Delivery events to accounts' event webhooks.

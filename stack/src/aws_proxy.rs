@@ -219,7 +219,13 @@ async fn handle(
     body: Bytes,
 ) -> Response {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let Some(caller) = header("authorization")
+    // A pre-signed URL carries its signature in the query instead of a header.
+    let presigned = aws_request::presigned_credential(uri.query().unwrap_or_default());
+    let authorization = header("authorization")
+        .map(str::to_string)
+        .or_else(|| presigned.clone().map(|c| format!("Credential={c}")));
+    let Some(caller) = authorization
+        .as_deref()
         .and_then(aws_request::access_key)
         .and_then(|key| proxy.callers.get(key))
     else {
@@ -230,7 +236,10 @@ async fn handle(
         );
     };
     let target = header("x-amz-target");
-    let s3 = header("authorization").and_then(aws_request::signed_service) == Some("s3");
+    let s3 = authorization
+        .as_deref()
+        .and_then(aws_request::signed_service)
+        == Some("s3");
     let read = if s3 {
         aws_request::s3_authorisation(method.as_str(), uri.path())
     } else {

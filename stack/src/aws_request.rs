@@ -1,7 +1,8 @@
 //! What an AWS API request asks IAM for: the caller's access key, and each action and
 //! resource ARN the request is authorised as — DynamoDB and SQS by their JSON protocol's
 //! `X-Amz-Target` and body (a transaction is authorised item by item, as DynamoDB does),
-//! SES v2 by its REST path, S3's GetObject by its path-style URL. A request the runner cannot read is refused, never waved through.
+//! SES v2 by its REST path, S3's GetObject and PutObject by their path-style URLs (signed
+//! in a header, or in the query of a pre-signed URL). A request the runner cannot read is refused, never waved through.
 
 use serde_json::Value;
 
@@ -178,12 +179,23 @@ pub fn signed_service(authorization: &str) -> Option<&str> {
     credential.split([',', ' ']).next()?.split('/').nth(3)
 }
 
-/// The checks for an S3 request: `GET /<bucket>/<key>` (path style, as the functions' S3
-/// client addresses moto) is GetObject; the functions make no other.
+/// A pre-signed URL's `X-Amz-Credential` (`<key id>/<date>/<region>/<service>/aws4_request`).
+pub fn presigned_credential(query: &str) -> Option<String> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).ok()?;
+    pairs
+        .into_iter()
+        .find(|(name, _)| name == "X-Amz-Credential")
+        .map(|(_, value)| value)
+}
+
+/// The checks for an S3 request on `/<bucket>/<key>` (path style, as the functions' S3
+/// client addresses moto): GET is GetObject, PUT is PutObject; the functions make no other.
 pub fn s3_authorisation(method: &str, path: &str) -> Result<Authorisation, Unreadable> {
-    if method != "GET" {
-        return Err(Unreadable(format!("unknown S3 request {method} {path}")));
-    }
+    let (operation, action) = match method {
+        "GET" => ("S3.GetObject", "s3:GetObject"),
+        "PUT" => ("S3.PutObject", "s3:PutObject"),
+        _ => return Err(Unreadable(format!("unknown S3 request {method} {path}"))),
+    };
     let decoded = percent_encoding::percent_decode_str(path.trim_start_matches('/'))
         .decode_utf8()
         .map_err(|e| Unreadable(format!("S3 path is not UTF-8: {e}")))?;
@@ -191,9 +203,9 @@ pub fn s3_authorisation(method: &str, path: &str) -> Result<Authorisation, Unrea
         .filter(|(bucket, key)| !bucket.is_empty() && !key.is_empty())
         .ok_or_else(|| Unreadable(format!("unknown request GET {path}")))?;
     Ok(Authorisation {
-        operation: "S3.GetObject".into(),
+        operation: operation.into(),
         checks: vec![Check {
-            action: "s3:GetObject".into(),
+            action: action.into(),
             resources: vec![format!("arn:aws:s3:::{bucket}/{key}")],
         }],
     })
@@ -346,7 +358,16 @@ mod tests {
         for unreadable in ["/replies", "/replies/", "/"] {
             assert!(read(unreadable).is_err(), "{unreadable}");
         }
-        assert!(s3_authorisation("PUT", "/replies/inbound/abc").is_err());
+        let put = s3_authorisation("PUT", "/replies/media/a-0.png").expect("readable");
+        assert_eq!(put.checks[0].action, "s3:PutObject");
+        assert!(s3_authorisation("DELETE", "/replies/inbound/abc").is_err());
+        let query = "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIA1%2F20261207%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Signature=0";
+        let credential = presigned_credential(query).expect("a pre-signed URL");
+        assert_eq!(credential, "AKIA1/20261207/us-east-1/s3/aws4_request");
+        assert_eq!(
+            signed_service(&format!("Credential={credential}")),
+            Some("s3")
+        );
     }
 
     #[test]

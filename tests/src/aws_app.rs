@@ -69,6 +69,7 @@ impl MotoApp {
             store: Arc::new(store),
             queue: queue.clone(),
             mailer: Arc::new(Outbox::new(db.clone(), clock.clone(), ids.clone())),
+            media: Arc::new(smsflow_shared::adapters::unwired::Unwired),
             sms: Arc::new(SandboxCarrier::new(
                 db,
                 reqwest::Client::new(),

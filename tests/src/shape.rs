@@ -293,6 +293,27 @@ impl Deployment {
         json_answer(self.http.post(url).json(body)).await
     }
 
+    /// POSTs `body` as `content_type` to `url`: status and JSON body.
+    pub async fn post_raw(&self, url: &str, content_type: &str, body: Vec<u8>) -> (u16, Value) {
+        let request = self.http.post(url).header("content-type", content_type);
+        json_answer(request.body(body)).await
+    }
+
+    /// GETs `url` as a provider fetching media would: status, content type and bytes.
+    pub async fn fetch(&self, url: &str) -> (u16, String, Vec<u8>) {
+        let answer = self.http.get(url).send().await.expect("answers");
+        let status = answer.status().as_u16();
+        let content_type = (answer.headers().get("content-type"))
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        (
+            status,
+            content_type,
+            answer.bytes().await.map(|b| b.to_vec()).unwrap_or_default(),
+        )
+    }
+
     /// Twilio's inbound webhook with `params`, signed with acme's auth token for the public
     /// URL: the status and the body of the answer.
     pub async fn twilio_inbound(&self, params: &[(&str, &str)]) -> (u16, String) {

@@ -23,8 +23,10 @@ async fn main() -> Result<(), Error> {
     PhoneNumber::load_numbering_plan_in_background();
     let wiring = FunctionWiring::from_env(&env).await;
     let bucket = Arc::new(InboundMailBucket::from_env(wiring.sdk())?);
-    // A refusal is e-mailed to its sender; the send request may look the contact up.
-    let app = Arc::new(wiring.with_crm()?.with_mail().into_app());
+    // A refusal is e-mailed to its sender; the send request may look the contact up; a
+    // reply's pictures wait in the bucket for Twilio.
+    let media = Arc::new(bucket.media());
+    let app = Arc::new(wiring.with_crm()?.with_mail().with_media(media).into_app());
     lambda_runtime::run(service_fn(|event: LambdaEvent<SimpleEmailEvent>| {
         let (app, bucket) = (app.clone(), bucket.clone());
         async move {

@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use crate::domain::delivery::DeliveryEvent;
 use crate::domain::{EventWebhook, ProviderCredentials, Timestamp};
 use crate::ports::{
-    Email, EventError, EventPublisher, MailError, Mailer, OutboundSms, ProviderAccepted, SmsError,
-    SmsProvider,
+    Email, EventError, EventPublisher, MailError, Mailer, MediaError, MediaStore, OutboundSms,
+    Picture, ProviderAccepted, SmsError, SmsProvider,
 };
 
 /// Stands in for a port this function was not wired with.
@@ -24,6 +24,17 @@ fn not_wired(service: &str) -> String {
 impl Mailer for Unwired {
     async fn send(&self, _email: &Email) -> Result<String, MailError> {
         Err(MailError::Unavailable(not_wired("send e-mail")))
+    }
+}
+
+#[async_trait]
+impl MediaStore for Unwired {
+    async fn share(
+        &self,
+        _picture: Picture<'_>,
+        _valid_for: std::time::Duration,
+    ) -> Result<String, MediaError> {
+        Err(MediaError::Unavailable(not_wired("keep media")))
     }
 }
 

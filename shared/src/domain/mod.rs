@@ -23,6 +23,7 @@ pub mod quiet_hours;
 pub mod received;
 pub mod received_request;
 pub mod reply_address;
+pub mod reply_media;
 pub mod retry_backoff;
 pub mod routing;
 pub mod secret;

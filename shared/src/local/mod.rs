@@ -23,6 +23,7 @@ use axum::Router;
 use tokio::sync::watch;
 
 use crate::adapters::crm_router::CrmRouter;
+use crate::adapters::embedded::media::EmbeddedMedia;
 use crate::adapters::embedded::{
     DbCloseWatch, EmbeddedDb, EmbeddedQueue, EmbeddedStore, Outbox, SandboxCarrier, SandboxCrm,
 };
@@ -68,6 +69,8 @@ pub struct LocalRuntime {
     pub carrier: Arc<SandboxCarrier>,
     pub outbox: Arc<Outbox>,
     pub crm: Arc<SandboxCrm>,
+    /// Reply pictures, served at `/_sandbox/media/{key}`.
+    pub media: Arc<EmbeddedMedia>,
     pub http: reqwest::Client,
     /// Tells when the database is closed (see `RunningServer::shutdown`).
     db_closed: DbCloseWatch,
@@ -129,10 +132,15 @@ impl LocalRuntime {
         ));
         let outbox = Arc::new(Outbox::new(db.clone(), clock.clone(), ids.clone()));
         let crm = Arc::new(SandboxCrm::new(db.clone(), clock.clone()));
+        let media = Arc::new(EmbeddedMedia::new(
+            db.clone(),
+            public_base_url.as_deref().unwrap_or_default(),
+        ));
         let app = Arc::new(App {
             store: store.clone(),
             queue: queue.clone(),
             mailer: outbox.clone(),
+            media: media.clone(),
             sms: carrier.clone(),
             // Accounts may also point at a real Keap app or a webhook CRM in local mode.
             crm: Arc::new(CrmRouter::with_real_crms(
@@ -160,6 +168,7 @@ impl LocalRuntime {
             carrier,
             outbox,
             crm,
+            media,
             http,
         })
     }

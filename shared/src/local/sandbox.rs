@@ -14,6 +14,7 @@ use axum::{Json, Router};
 use serde_json::{Value, json};
 
 use super::LocalRuntime;
+use super::sandbox_api::MEDIA_PATH;
 use super::sandbox_api::{
     CONTACTS_PATH, EMAILS_PATH, GOALS_PATH, HEALTH_PATH, INBOUND_TEXT_PATH, InboundText, Limit,
     MESSAGES_PATH, NOTES_PATH, NewSandboxContact, NewSandboxNote, OUTAGE_PATH, Outage, account_id,
@@ -46,6 +47,7 @@ pub fn router(runtime: Arc<LocalRuntime>) -> Router {
         .route(OUTAGE_PATH, put(outage))
         .route(INBOUND_TEXT_PATH, post(simulate_inbound))
         .route(EMAIL_PATH, post(deliver_email))
+        .route(MEDIA_PATH, get(media))
         .with_state(runtime)
 }
 
@@ -304,4 +306,22 @@ async fn granted_account(
         return Ok(None);
     };
     store.account(&grant.account).await.map_err(backend)
+}
+
+/// A reply's picture, as the carrier fetches an MMS's media.
+async fn media(
+    State(rt): State<Arc<LocalRuntime>>,
+    Path(key): Path<String>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let picture = rt.media.picture(&key).await.map_err(backend)?;
+    let Some(picture) = picture else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no picture {key}"),
+        ));
+    };
+    let content_type = [(axum::http::header::CONTENT_TYPE, picture.content_type)];
+    Ok((content_type, picture.bytes).into_response())
 }

@@ -24,6 +24,8 @@ pub const OUTAGE_PATH: &str = "/_sandbox/crm/{account}/outage";
 pub const INBOUND_TEXT_PATH: &str = "/_sandbox/inbound";
 /// A teammate's e-mail reply, delivered as SES receiving would (`sandbox_email`).
 pub const EMAIL_PATH: &str = "/_sandbox/email";
+/// A reply's picture, where the sandbox carrier's MMS point (`adapters/embedded/media.rs`).
+pub const MEDIA_PATH: &str = "/_sandbox/media/{key}";
 
 /// Most items one sandbox listing returns (enough for a benchmark's backlog).
 pub const MAX_LIMIT: usize = 10_000;

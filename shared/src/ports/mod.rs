@@ -6,6 +6,7 @@ pub mod credentials;
 pub mod crm;
 pub mod events;
 pub mod mail;
+pub mod media;
 pub mod queue;
 pub mod sms;
 pub mod store;
@@ -18,6 +19,7 @@ pub use crm::{
 };
 pub use events::{EventError, EventPublisher};
 pub use mail::{Email, MailError, Mailer};
+pub use media::{MediaError, MediaStore, Picture};
 pub use queue::{
     JobQueue, OutgoingMessage, QueueError, QueueName, QueueReceiver, QueueResult, ReceivedMessage,
 };

@@ -25,13 +25,14 @@ use super::Unavailable;
 use super::answers::{self, Claimed};
 use super::send_request::{SendOutcome, request_send};
 use crate::app::App;
-use crate::domain::email_reply::{EmailReadError, ReceivedEmail, read_email};
+use crate::domain::email_reply::{Attachment, EmailReadError, ReceivedEmail, read_email};
 use crate::domain::merge;
 use crate::domain::reply_address::{ReplyGrant, ReplyToken};
+use crate::domain::reply_media::{mms_pictures, sends_mms};
 use crate::domain::send_content::MAX_BODY_LENGTH;
 use crate::domain::send_request::SendFields;
 use crate::domain::{Account, EmailAddress, IdempotencyKey, User};
-use crate::ports::{ClaimTerms, Email};
+use crate::ports::{ClaimTerms, Email, Picture};
 
 /// How long a received e-mail is remembered (mail servers retry for days).
 const SEEN_FOR: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -92,7 +93,8 @@ pub async fn answer_by_email(
     if let Some(why) = untrusted(verdicts) {
         return Ok(dropped(why));
     }
-    let key = IdempotencyKey::email_reply(&digest(&email, raw));
+    let digest = digest(&email, raw);
+    let key = IdempotencyKey::email_reply(&digest);
     let terms = ClaimTerms {
         keep: SEEN_FOR,
         lease: app.settings.leases.request,
@@ -110,6 +112,7 @@ pub async fn answer_by_email(
         email: &email,
         verdicts,
         key: &key,
+        digest: &digest,
     };
     let result = handle(app, reply_domain, &received).await;
     answers::settle(app.store.as_ref(), &key, result.as_ref().ok()).await;
@@ -151,6 +154,8 @@ struct Received<'a> {
     email: &'a ReceivedEmail,
     verdicts: &'a Verdicts,
     key: &'a IdempotencyKey,
+    /// Names what the e-mail leaves behind (its pictures).
+    digest: &'a str,
 }
 
 impl Received<'_> {
@@ -186,7 +191,22 @@ async fn handle(
     };
     let told = Some(user.email.clone());
     let text = email.new_text();
-    let problem = if text.trim().is_empty() {
+    let attached: Vec<&Attachment> = email.attached().collect();
+    let mms = sends_mms(&account, &grant.our_number, &grant.contact_phone);
+    let pictures = match mms_pictures(&attached, &grant.our_number, mms) {
+        Ok(pictures) => pictures,
+        Err(refusal) => {
+            return refuse(
+                app,
+                told,
+                email,
+                "attachments_not_sent",
+                refusal.to_string(),
+            )
+            .await;
+        }
+    };
+    let problem = if text.trim().is_empty() && pictures.is_empty() {
         Some(("empty_reply", "Nothing was left to text once the quoted message and signature were taken out. Write your answer above the quoted text.".to_string()))
     } else if text.chars().count() > MAX_BODY_LENGTH {
         Some((
@@ -196,23 +216,50 @@ async fn handle(
                 text.chars().count()
             ),
         ))
-    } else if email.attached().next().is_some() {
-        Some((
-            "attachments_not_sent",
-            "Attachments cannot be texted from e-mail: send the text without them.".to_string(),
-        ))
     } else {
         None
     };
     if let Some((code, detail)) = problem {
         return refuse(app, told, email, code, detail).await;
     }
+    let media = share_pictures(app, &pictures, received.digest).await?;
     let reply = Reply {
         grant: &grant,
         user,
         text: &text,
+        media: &media,
     };
     send_as(app, &account, &reply, received).await
+}
+
+/// How long a reply's pictures can be fetched: the send is transactional (never held for
+/// quiet hours), so the provider fetches them within minutes; a day covers retries.
+const PICTURES_VALID_FOR: Duration = Duration::from_secs(24 * 3600);
+
+/// Each picture kept where the provider can fetch it: their URLs. Keys derive from the
+/// e-mail, so a handler that dies and is retried keeps them under the same names.
+async fn share_pictures(
+    app: &App,
+    pictures: &[&Attachment],
+    digest: &str,
+) -> Result<Vec<String>, Unavailable> {
+    let mut urls = Vec::with_capacity(pictures.len());
+    for (index, picture) in pictures.iter().enumerate() {
+        let extension = picture.content_type.rsplit('/').next().unwrap_or("bin");
+        let key = format!("{}-{index}.{extension}", &digest[..32.min(digest.len())]);
+        let shared = Picture {
+            key: &key,
+            content_type: &picture.content_type,
+            bytes: &picture.bytes,
+        };
+        let url = app
+            .media
+            .share(shared, PICTURES_VALID_FOR)
+            .await
+            .map_err(|e| Unavailable(format!("cannot keep the picture: {e}")))?;
+        urls.push(url);
+    }
+    Ok(urls)
 }
 
 /// The account and grant the reply address names, or the refusal to tell its sender.
@@ -269,6 +316,8 @@ struct Reply<'a> {
     grant: &'a ReplyGrant,
     user: &'a User,
     text: &'a str,
+    /// The pictures' URLs.
+    media: &'a [String],
 }
 
 /// The text sent as its user through the one send path; a refusal there (opted out, queue
@@ -279,7 +328,12 @@ async fn send_as(
     reply: &Reply<'_>,
     received: &Received<'_>,
 ) -> Result<ReplyOutcome, Unavailable> {
-    let Reply { grant, user, text } = reply;
+    let Reply {
+        grant,
+        user,
+        text,
+        media,
+    } = reply;
     let mut fields = SendFields::default();
     fields.extend([
         ("phone".to_string(), grant.contact_phone.to_string()),
@@ -289,6 +343,7 @@ async fn send_as(
         ("message".to_string(), merge::literal(text)),
         ("requestId".to_string(), received.key.as_str().to_string()),
     ]);
+    fields.extend(media.iter().map(|url| ("media".to_string(), url.clone())));
     let answer = request_send(app, account, &fields).await?;
     match (answer.outcome, answer.message_id) {
         (SendOutcome::Queued, Some(message_id)) => Ok(ReplyOutcome::Sent {

@@ -36,7 +36,11 @@ fn fixture(name: &str) -> Vec<u8> {
 /// The example's runtime with the fixtures' reply address granted for Jane's text to
 /// acme's number, routed to Mary, issued now and working for `window`.
 async fn granted(window: Duration) -> LocalRuntime {
-    let rt = runtime::in_memory(&ExampleConfig::new().parse(), None).await;
+    let rt = runtime::in_memory(
+        &ExampleConfig::new().parse(),
+        Some("https://sms.example.com"),
+    )
+    .await;
     let acme = runtime::account(&rt.app, "acme").await;
     let now = rt.app.clock.now();
     let grant = ReplyGrant::issue(
@@ -167,8 +171,13 @@ async fn a_reply_that_cannot_be_texted_is_refused_and_told_once() {
     let mary = Some("mary@acme.example");
     let cases = [
         case(
-            "attachment",
-            fixture("gmail-reply-with-photo.eml"),
+            "a document, not a picture",
+            String::from_utf8_lossy(&fixture("gmail-reply-with-photo.eml"))
+                .replace(
+                    "Content-Type: image/png; name=\"roof.png\"",
+                    "Content-Type: application/pdf; name=\"roof.pdf\"",
+                )
+                .into_bytes(),
             PASSED,
             "attachments_not_sent",
             mary,
@@ -385,4 +394,57 @@ async fn the_ses_event_is_answered_from_the_message_in_s3() {
     let event = serde_json::from_slice(&fixture("../ses-inbound-email.json")).expect("SES event");
     let failed = inbound_email(&rt.app, &missing, event).await;
     assert!(failed.is_err(), "{failed:?}");
+}
+
+/// A picture goes to the contact as an MMS from a US number; to a phone abroad, no MMS can
+/// carry it and Mary is told.
+#[tokio::test]
+async fn a_picture_is_texted_as_mms_where_the_number_can_send_one() {
+    let raw = fixture("gmail-reply-with-photo.eml");
+    let rt = granted(Duration::from_secs(3600)).await;
+    let outcome = answer(&rt, &raw, &PASSED).await;
+    assert!(matches!(outcome, ReplyOutcome::Sent { .. }), "{outcome:?}");
+    let [send] = queued_sends(&rt).await.try_into().expect("one send queued");
+    assert_eq!(send.body, "Here is the roof photo.");
+    let [url] = send.media_urls.as_slice() else {
+        panic!("one picture: {:?}", send.media_urls);
+    };
+    let key = url.rsplit('/').next().unwrap_or_default();
+    let kept = rt.media.picture(key).await.expect("read").expect("kept");
+    assert_eq!(kept.content_type, "image/png");
+    assert!(
+        kept.bytes.starts_with(b"\x89PNG"),
+        "the picture as attached"
+    );
+
+    let abroad = runtime::in_memory(
+        &ExampleConfig::new().parse(),
+        Some("https://sms.example.com"),
+    )
+    .await;
+    let acme = runtime::account(&abroad.app, "acme").await;
+    let now = abroad.app.clock.now();
+    let uk = phone("+447911123456");
+    let grant = ReplyGrant::issue(
+        &acme,
+        &uk,
+        Some("mary"),
+        &phone(ACME_LONG_CODE),
+        now,
+        Duration::from_secs(3600),
+    );
+    let token = ReplyToken::parse(FIXTURE_TOKEN).expect("the fixtures' token");
+    abroad
+        .app
+        .store
+        .put_reply_grant(&token, &grant)
+        .await
+        .expect("grant stored");
+    let outcome = answer(&abroad, &raw, &PASSED).await;
+    let ReplyOutcome::Refused { code, detail, .. } = &outcome else {
+        panic!("{outcome:?}");
+    };
+    assert_eq!(code, "attachments_not_sent");
+    assert!(detail.contains("cannot send pictures"), "{detail}");
+    assert!(queued_sends(&abroad).await.is_empty());
 }

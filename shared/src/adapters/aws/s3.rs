@@ -1,7 +1,18 @@
 //! The S3 bucket SES receiving stores each reply e-mail in (template.yaml's receipt rule:
-//! the raw message under `<prefix><SES message id>`, then `inbound-email` invoked).
+//! the raw message under `<prefix><SES message id>`, then `inbound-email` invoked), and
+//! where a reply's pictures wait for Twilio to fetch them (`media/`, by pre-signed URL).
 
+use std::time::Duration;
+
+use async_trait::async_trait;
 use aws_config::SdkConfig;
+use aws_sdk_s3::presigning::PresigningConfig;
+
+use crate::ports::{MediaError, MediaStore, Picture};
+
+/// Where pictures are kept in the bucket (template.yaml lets inbound-email write and read
+/// only there, and expires them with the received mail).
+const MEDIA_PREFIX: &str = "media/";
 
 /// Where `inbound-email` reads the messages SES stored, from its environment
 /// (`SMSFLOW_INBOUND_EMAIL_BUCKET`, `SMSFLOW_INBOUND_EMAIL_PREFIX`).
@@ -71,5 +82,50 @@ impl InboundMailBucket {
             .await
             .map_err(|e| failed(e.to_string()))?;
         Ok(body.into_bytes().to_vec())
+    }
+}
+
+/// Pictures of replies, in the received-mail bucket under `media/`.
+pub struct S3Media {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+}
+
+impl InboundMailBucket {
+    /// The same bucket as the place pictures are kept.
+    pub fn media(&self) -> S3Media {
+        S3Media {
+            client: self.client.clone(),
+            bucket: self.bucket.clone(),
+        }
+    }
+}
+
+#[async_trait]
+impl MediaStore for S3Media {
+    async fn share(&self, picture: Picture<'_>, valid_for: Duration) -> Result<String, MediaError> {
+        let key = format!("{MEDIA_PREFIX}{}", picture.key);
+        let unavailable =
+            |e: String| MediaError::Unavailable(format!("s3://{}/{key}: {e}", self.bucket));
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(&key)
+            .content_type(picture.content_type)
+            .body(picture.bytes.to_vec().into())
+            .send()
+            .await
+            .map_err(|e| unavailable(aws_sdk_s3::error::DisplayErrorContext(&e).to_string()))?;
+        let presigning =
+            PresigningConfig::expires_in(valid_for).map_err(|e| unavailable(e.to_string()))?;
+        let request = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(&key)
+            .presigned(presigning)
+            .await
+            .map_err(|e| unavailable(aws_sdk_s3::error::DisplayErrorContext(&e).to_string()))?;
+        Ok(request.uri().to_string())
     }
 }

@@ -73,6 +73,7 @@ impl<'a> FunctionWiring<'a> {
                 env.queues.clone(),
             )),
             mailer: Arc::new(Unwired),
+            media: Arc::new(Unwired),
             sms: Arc::new(Unwired),
             crm: Arc::new(CrmRouter::default()),
             events: Arc::new(Unwired),
@@ -122,6 +123,12 @@ impl<'a> FunctionWiring<'a> {
     /// SES v2.
     pub fn with_mail(mut self) -> Self {
         self.app.mailer = Arc::new(SesMailer::new(aws_sdk_sesv2::Client::new(&self.sdk), None));
+        self
+    }
+
+    /// Where a reply's pictures are kept for the SMS provider (inbound-email).
+    pub fn with_media(mut self, media: Arc<dyn crate::ports::MediaStore>) -> Self {
+        self.app.media = media;
         self
     }
 

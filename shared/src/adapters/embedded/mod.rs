@@ -11,6 +11,7 @@ use redb::ReadableDatabase;
 pub mod carrier;
 pub mod crm;
 mod json_log;
+pub mod media;
 pub mod outbox;
 pub mod queue;
 pub mod store;

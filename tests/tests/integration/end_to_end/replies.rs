@@ -1,6 +1,6 @@
 //! Reply by e-mail: a forwarded text carries a reply address; the teammate's answer to it
-//! is texted to the contact from the number they texted, as that teammate, once; a forged
-//! or replayed reply sends nothing and its sender is told why.
+//! is texted to the contact from the number they texted, as that teammate, once (a photo as
+//! an MMS); a forged or replayed reply sends nothing and its sender is told why.
 
 use super::*;
 
@@ -101,6 +101,43 @@ pub(super) async fn a_reply_by_email_is_texted_from_the_number_the_contact_texte
         "{again}"
     );
 
+    // A photo from Gmail: texted as an MMS whose picture the carrier can fetch.
+    let photo = std::fs::read(format!(
+        "{}/../events/email/gmail-reply-with-photo.eml",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .expect("the fixture");
+    let photo = String::from_utf8_lossy(&photo)
+        .replace(
+            "reply+0001AbCdEfGhJkMnPqRsTvWxYz@reply.acme.example",
+            &reply_to,
+        )
+        .into_bytes();
+    let url = format!("{}/_sandbox/email", d.sandbox);
+    let (status, outcome) = d.post_raw(&url, "message/rfc822", photo).await;
+    assert_eq!(
+        (status, outcome["outcome"].as_str()),
+        (200, Some("sent")),
+        "{outcome}"
+    );
+    assert_eq!(
+        sent_to(d, ANN, 2).await,
+        ["Tuesday at 9 works.", "Here is the roof photo."]
+    );
+    let messages = d.sandbox_json("/_sandbox/messages?limit=1000").await;
+    let mms = (messages["messages"].as_array().into_iter().flatten())
+        .find(|m| m["body"] == "Here is the roof photo.")
+        .cloned()
+        .unwrap_or_default();
+    let picture = mms["media_urls"][0].as_str().unwrap_or_default();
+    let (status, content_type, bytes) = d.fetch(picture).await;
+    assert_eq!(
+        (status, content_type.as_str()),
+        (200, "image/png"),
+        "{picture}"
+    );
+    assert!(bytes.starts_with(b"\x89PNG"), "the picture as attached");
+
     // A made-up reply address: nothing sent, Mary told why.
     let forged = json!({
         "from": MARY,
@@ -127,17 +164,31 @@ pub(super) async fn a_reply_by_email_is_texted_from_the_number_the_contact_texte
     .await;
     assert_eq!(status, 200, "{stranger}");
     assert_eq!(stranger["code"], "sender_not_allowed", "{stranger}");
-    assert_eq!(sent_to_after_a_pause(d, ANN).await, ["Tuesday at 9 works."]);
+    assert_eq!(
+        sent_to_after_a_pause(d, ANN).await,
+        ["Tuesday at 9 works.", "Here is the roof photo."]
+    );
 
     if d.shape == Shape::Stack {
         let shown = d
             .smsflow(&["conversations", "show", "--account", "acme", ANN, "--json"])
             .await;
         let thread: Value = serde_json::from_str(&shown).unwrap_or_else(|e| panic!("{e}: {shown}"));
-        let reply = (thread["messages"].as_array().into_iter().flatten())
+        let texted = (thread["messages"].as_array().into_iter().flatten())
             .find(|m| m["body"] == "Tuesday at 9 works.")
             .unwrap_or_else(|| panic!("the reply is in the conversation: {thread}"));
-        assert_eq!(reply["user_id"], "mary", "sent by Mary: {reply}");
+        assert_eq!(texted["user_id"], "mary", "sent by Mary: {texted}");
+
+        // Rotating the account's key revokes every reply address issued under the old one.
+        d.smsflow(&["accounts", "rotate-key", "--account", "acme"])
+            .await;
+        let late = json!({
+            "from": MARY, "to": reply_to, "subject": "Re: late", "text": "One more thing",
+        });
+        let (status, revoked) = reply(d, late).await;
+        assert_eq!(status, 200, "{revoked}");
+        assert_eq!(revoked["code"], "reply_address_revoked", "{revoked}");
+        emails_to(d, MARY, "Not texted: Re: late", 1).await;
     }
 }
 

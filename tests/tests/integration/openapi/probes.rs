@@ -141,6 +141,13 @@ fn as_called(contact_id: &str) -> Vec<Probe> {
             200,
         ),
         probe(
+            "get",
+            "/_sandbox/media/{key}",
+            "/_sandbox/media/no-such-picture.png".into(),
+            Body::None,
+            404,
+        ),
+        probe(
             "post",
             "/_sandbox/email",
             "/_sandbox/email?spam=PASS".into(),
