@@ -12,6 +12,10 @@ each figure is one path's own latency:
   (3 segments/s) and spaced so pacing never holds a message; with how much of it the path's
   AWS calls took (the runner's call log: arrival to moto's answer) and, of that, how long its
   DynamoDB calls waited for their turn behind other functions' calls;
+- reply e-mail -> Twilio accept: a teammate's answer to a forward, delivered to the runner's
+  SES receiving (the template's receipt rule: the message stored in S3, then inbound-email
+  invoked with SES's event), until the Twilio stand-in accepted the SMS; spaced a second
+  apart so the long code's pacing never holds one;
 - the webhook's own answer time;
 - each function's cold start (init, first event), from the runner's records; sequence-start's
   first event is a start of a sequence the account lacks (account and key checked, refused).
@@ -118,6 +122,34 @@ def inbound_to_email(urls: dict, runs: int) -> tuple[list, list]:
     return latencies, answers
 
 
+def post_json(url: str, body: dict) -> tuple[int, dict]:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return response.status, json.loads(response.read())
+
+
+def reply_to_accept(urls: dict, runs: int) -> list:
+    """Each reply e-mail's time from delivery to the Twilio stand-in's accept."""
+    sandbox = urls["sandbox"]
+    forwards = wait_until(lambda: [e for e in get(sandbox + "/_sandbox/emails?limit=1000")["emails"]
+                                   if (e.get("reply_to") or "").startswith("reply+")])
+    reply_to, contact = forwards[-1]["reply_to"], "+14155550000"  # the first bench text's
+    latencies = []
+    for i in range(runs):
+        body = f"Bench reply {i}"
+        t0 = time.time()
+        status, outcome = post_json(sandbox + "/_sandbox/email", {
+            "from": "mary@acme.example", "to": reply_to, "text": body,
+            "message_id": f"<bench-reply-{i}@acme.example>"})
+        assert status == 200 and outcome["outcome"] == "sent", (status, outcome)
+        accepted = wait_until(lambda: [m for m in get(sandbox + "/_sandbox/messages?limit=5")["messages"]
+                                       if m["to"] == contact and m["body"] == body])
+        latencies.append(accepted[0]["accepted_at"] - t0 * 1000)
+        time.sleep(1.0)  # the long code's next slot (1 segment/s)
+    return latencies
+
+
 def aws_time_on_path(calls_made: list, functions: set, until_ms: float) -> tuple[float, float]:
     """The time a path's AWS calls took (arrival at the runner to moto's answer) and, of that,
     how long its DynamoDB calls waited for their turn (the runner sends them one at a time);
@@ -170,6 +202,7 @@ def main() -> None:
         try:
             email, answers = inbound_to_email(urls, args.runs)
             accept, accept_aws, accept_turns = crm_to_accept(urls, args.runs)
+            replies = reply_to_accept(urls, args.runs)
             start_url = urls["function_urls"]["SequenceStartFunction"]["local"]
             status, body = post(f"{start_url}/crm/acme/sequences/none/start?key={SEND_KEY}",
                                 [("contactId", "1")])
@@ -187,6 +220,7 @@ def main() -> None:
     print(summary("CRM POST -> Twilio accept", accept))
     print(summary("  of which its AWS calls (runner to moto and back)", accept_aws))
     print(summary("  of which DynamoDB calls waiting their turn", accept_turns))
+    print(summary("reply e-mail -> Twilio accept (SES receiving -> inbound-email)", replies))
     print()
     print("| function | instances started | init ms (first instance) | first event ms | cold = init + first event |")
     print("|---|---|---|---|---|")
