@@ -30,7 +30,8 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(|event: LambdaEvent<SimpleEmailEvent>| {
         let (app, bucket) = (app.clone(), bucket.clone());
         async move {
-            let outcomes: Vec<ReplyOutcome> = inbound_email(&app, &bucket, event.payload).await?;
+            let outcomes: Vec<ReplyOutcome> =
+                inbound_email(&app, bucket.as_ref(), event.payload).await?;
             Ok::<Vec<ReplyOutcome>, Error>(outcomes)
         }
     }))

@@ -52,7 +52,8 @@ fn local_ok(local: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c))
 }
 
-fn domain_ok(domain: &str) -> bool {
+/// Whether `domain` is a host name mail can be addressed to (`example.com`, not `localhost`).
+pub fn domain_ok(domain: &str) -> bool {
     let labels: Vec<&str> = domain.split('.').collect();
     let label_ok = |l: &&str| {
         !l.is_empty()

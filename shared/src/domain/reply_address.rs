@@ -45,17 +45,7 @@ impl ReplyAddressing {
     /// `domain` (a host name, lower-cased) and the days a reply address works (1–365).
     pub fn new(domain: &str, days: u64) -> Result<ReplyAddressing, ReplyAddressingError> {
         let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
-        let label_ok = |label: &str| {
-            !label.is_empty()
-                && label.len() <= 63
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        };
-        let labels: Vec<&str> = domain.split('.').collect();
-        if labels.len() < 2 || domain.len() > 253 || !labels.iter().all(|l| label_ok(l)) {
+        if domain.len() > 253 || !super::email::domain_ok(&domain) {
             return Err(ReplyAddressingError::Domain(domain));
         }
         if !(1..=365).contains(&days) {

@@ -6,8 +6,8 @@
 
 use aws_lambda_events::ses::{SimpleEmailEvent, SimpleEmailVerdict};
 
-use crate::adapters::aws::s3::InboundMailBucket;
 use crate::app::App;
+use crate::ports::{ReceivedMail, ReceivedMailError};
 use crate::usecases::email_reply::{ReplyOutcome, Verdict, Verdicts, answer_by_email};
 
 #[derive(Debug, thiserror::Error)]
@@ -17,7 +17,7 @@ pub enum InboundEmailError {
     #[error("SES record {index} has no message id")]
     NoMessageId { index: usize },
     #[error(transparent)]
-    Read(#[from] crate::adapters::aws::s3::InboundMailError),
+    Read(#[from] ReceivedMailError),
     #[error("{0}")]
     Unavailable(String),
 }
@@ -25,7 +25,7 @@ pub enum InboundEmailError {
 /// What became of each record's e-mail, in order.
 pub async fn inbound_email(
     app: &App,
-    bucket: &InboundMailBucket,
+    received: &dyn ReceivedMail,
     event: SimpleEmailEvent,
 ) -> Result<Vec<ReplyOutcome>, InboundEmailError> {
     let replies = (app.settings.replies.as_ref()).ok_or(InboundEmailError::NoReplyDomain)?;
@@ -34,7 +34,7 @@ pub async fn inbound_email(
         let ses = record.ses;
         let message_id =
             (ses.mail.message_id.as_deref()).ok_or(InboundEmailError::NoMessageId { index })?;
-        let raw = bucket.raw_message(message_id).await?;
+        let raw = received.raw_message(message_id).await?;
         let receipt = &ses.receipt;
         let verdicts = Verdicts {
             spam: verdict(&receipt.spam_verdict),

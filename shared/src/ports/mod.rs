@@ -8,6 +8,7 @@ pub mod events;
 pub mod mail;
 pub mod media;
 pub mod queue;
+pub mod received_mail;
 pub mod sms;
 pub mod store;
 
@@ -23,5 +24,6 @@ pub use media::{MediaError, MediaStore, Picture};
 pub use queue::{
     JobQueue, OutgoingMessage, QueueError, QueueName, QueueReceiver, QueueResult, ReceivedMessage,
 };
+pub use received_mail::{ReceivedMail, ReceivedMailError};
 pub use sms::{OutboundSms, ProviderAccepted, Sender, SmsError, SmsProvider};
 pub use store::*;

@@ -190,38 +190,10 @@ async fn handle(
         return refuse(app, told, email, "sender_not_allowed", detail).await;
     };
     let told = Some(user.email.clone());
-    let text = email.new_text();
-    let attached: Vec<&Attachment> = email.attached().collect();
-    let mms = sends_mms(&account, &grant.our_number, &grant.contact_phone);
-    let pictures = match mms_pictures(&attached, &grant.our_number, mms) {
-        Ok(pictures) => pictures,
-        Err(refusal) => {
-            return refuse(
-                app,
-                told,
-                email,
-                "attachments_not_sent",
-                refusal.to_string(),
-            )
-            .await;
-        }
+    let (text, pictures) = match what_to_text(email, &account, &grant) {
+        Ok(texted) => texted,
+        Err((code, detail)) => return refuse(app, told, email, code, detail).await,
     };
-    let problem = if text.trim().is_empty() && pictures.is_empty() {
-        Some(("empty_reply", "Nothing was left to text once the quoted message and signature were taken out. Write your answer above the quoted text.".to_string()))
-    } else if text.chars().count() > MAX_BODY_LENGTH {
-        Some((
-            "reply_too_long",
-            format!(
-                "The answer is {} characters long; a text can hold {MAX_BODY_LENGTH}.",
-                text.chars().count()
-            ),
-        ))
-    } else {
-        None
-    };
-    if let Some((code, detail)) = problem {
-        return refuse(app, told, email, code, detail).await;
-    }
     let media = share_pictures(app, &pictures, received.digest).await?;
     let reply = Reply {
         grant: &grant,
@@ -230,6 +202,30 @@ async fn handle(
         media: &media,
     };
     send_as(app, &account, &reply, received).await
+}
+
+/// The new text and the pictures to send with it, or the refusal's code and detail.
+fn what_to_text<'a>(
+    email: &'a ReceivedEmail,
+    account: &Account,
+    grant: &ReplyGrant,
+) -> Result<(String, Vec<&'a Attachment>), (&'static str, String)> {
+    let text = email.new_text();
+    let attached: Vec<&Attachment> = email.attached().collect();
+    let mms = sends_mms(account, &grant.our_number, &grant.contact_phone);
+    let pictures = mms_pictures(&attached, &grant.our_number, mms)
+        .map_err(|refusal| ("attachments_not_sent", refusal.to_string()))?;
+    if text.trim().is_empty() && pictures.is_empty() {
+        let detail = "Nothing was left to text once the quoted message and signature were taken out. Write your answer above the quoted text.";
+        return Err(("empty_reply", detail.to_string()));
+    }
+    let length = text.chars().count();
+    if length > MAX_BODY_LENGTH {
+        let detail =
+            format!("The answer is {length} characters long; a text can hold {MAX_BODY_LENGTH}.");
+        return Err(("reply_too_long", detail));
+    }
+    Ok((text, pictures))
 }
 
 /// How long a reply's pictures can be fetched: the send is transactional (never held for

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use aws_config::SdkConfig;
 use aws_sdk_s3::presigning::PresigningConfig;
 
-use crate::ports::{MediaError, MediaStore, Picture};
+use crate::ports::{MediaError, MediaStore, Picture, ReceivedMail, ReceivedMailError};
 
 /// Where pictures are kept in the bucket (template.yaml lets inbound-email write and read
 /// only there, and expires them with the received mail).
@@ -23,25 +23,15 @@ pub struct InboundMailBucket {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum InboundMailError {
-    #[error("environment variable {0} is not set")]
-    NotConfigured(&'static str),
-    #[error("cannot read s3://{bucket}/{key}: {detail}")]
-    Read {
-        bucket: String,
-        key: String,
-        detail: String,
-    },
-}
+#[error("environment variable {0} is not set")]
+pub struct NotConfigured(&'static str);
 
 impl InboundMailBucket {
-    pub fn from_env(sdk: &SdkConfig) -> Result<Self, InboundMailError> {
+    pub fn from_env(sdk: &SdkConfig) -> Result<Self, NotConfigured> {
         let bucket = std::env::var("SMSFLOW_INBOUND_EMAIL_BUCKET")
             .ok()
             .filter(|v| !v.trim().is_empty())
-            .ok_or(InboundMailError::NotConfigured(
-                "SMSFLOW_INBOUND_EMAIL_BUCKET",
-            ))?;
+            .ok_or(NotConfigured("SMSFLOW_INBOUND_EMAIL_BUCKET"))?;
         let prefix = std::env::var("SMSFLOW_INBOUND_EMAIL_PREFIX").unwrap_or_default();
         Ok(Self::new(sdk, bucket, prefix))
     }
@@ -59,14 +49,16 @@ impl InboundMailBucket {
             prefix,
         }
     }
+}
 
+#[async_trait]
+impl ReceivedMail for InboundMailBucket {
     /// The raw message SES stored for its message `ses_message_id`.
-    pub async fn raw_message(&self, ses_message_id: &str) -> Result<Vec<u8>, InboundMailError> {
+    async fn raw_message(&self, ses_message_id: &str) -> Result<Vec<u8>, ReceivedMailError> {
         let key = format!("{}{ses_message_id}", self.prefix);
-        let failed = |detail: String| InboundMailError::Read {
-            bucket: self.bucket.clone(),
-            key: key.clone(),
-            detail,
+        let failed = |detail: String| ReceivedMailError {
+            id: ses_message_id.to_string(),
+            detail: format!("s3://{}/{key}: {detail}", self.bucket),
         };
         let object = self
             .client
