@@ -5,19 +5,16 @@
 //! (`RefusalLog`) and their goals.
 
 use clap::Subcommand;
-use serde::Serialize;
-use smsflow_shared::domain::consent::PhoneHealth;
-use smsflow_shared::domain::provider::SmsProviderKind;
-use smsflow_shared::domain::twilio_errors::{ErrorClass, classify_error_code};
-use smsflow_shared::domain::{
-    Account, AccountId, Direction, MessageId, MessageRecord, PhoneNumber,
-};
-use smsflow_shared::ports::{ConsentRecord, ConversationSummary, GoalRecord, GoalResult, Refusal};
+use serde::Deserialize;
+use smsflow_shared::domain::twilio_errors::ErrorClass;
+use smsflow_shared::domain::{AccountId, Direction};
+use smsflow_shared::ports::{GoalRecord, GoalResult, Refusal};
+use smsflow_shared::usecases::conversations::{self, Listed, Thread, ThreadMessage};
 
 use crate::accounts::stored_account;
 use crate::hints;
-use crate::output::{CliError, CliResult, Output, table, time};
-use crate::target::Location;
+use crate::output::{CliError, CliResult, ErrorKind, Output, table, time};
+use crate::target::{Location, Reader, server};
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
@@ -44,46 +41,6 @@ pub enum Command {
     },
 }
 
-#[derive(Serialize)]
-struct Listed {
-    #[serde(flatten)]
-    summary: ConversationSummary,
-    opted_out: bool,
-}
-
-#[derive(Serialize)]
-struct Thread {
-    account: AccountId,
-    phone: String,
-    consent: Option<ConsentRecord>,
-    phone_health: PhoneHealth,
-    /// Oldest first.
-    messages: Vec<ThreadMessage>,
-    /// Send requests with no message in the thread (refused, or not sent yet): why they
-    /// were refused, and their goals.
-    requests_without_message: Vec<RequestGoals>,
-}
-
-#[derive(Serialize)]
-struct ThreadMessage {
-    #[serde(flatten)]
-    message: MessageRecord,
-    error_class: Option<ErrorClass>,
-    /// Why it was not sent, when it was refused after it was recorded (a STOP at send time).
-    refusal: Option<Refusal>,
-    /// The CRM goals the message set off, and what became of each.
-    goals: Vec<GoalRecord>,
-}
-
-#[derive(Serialize)]
-struct RequestGoals {
-    message_id: MessageId,
-    /// Why the request sent nothing, when it was refused (requests refused before refusals
-    /// were recorded have none).
-    refusal: Option<Refusal>,
-    goals: Vec<GoalRecord>,
-}
-
 pub async fn run(command: Command, out: Output) -> CliResult {
     match command {
         Command::List { account, limit, at } => list(&account, limit, &at, out).await,
@@ -98,16 +55,17 @@ pub async fn run(command: Command, out: Output) -> CliResult {
 
 async fn list(account: &str, limit: usize, at: &Location, out: Output) -> CliResult {
     let id = AccountId::parse(account)?;
-    let store = at.store().await?;
-    stored_account(&*store, &id).await?;
-    let mut listed = Vec::new();
-    for summary in store.recent_conversations(&id, limit).await? {
-        let consent = store.consent(&id, &summary.phone).await?;
-        listed.push(Listed {
-            opted_out: consent.is_some_and(|c| c.opted_out),
-            summary,
-        });
-    }
+    let listed: Vec<Listed> = match at.reader().await? {
+        Reader::Store(store) => {
+            stored_account(&*store, &id).await?;
+            conversations::recent(&*store, &id, limit).await?
+        }
+        Reader::Server(server) => {
+            let path = format!("/_local/accounts/{id}/conversations?limit={limit}");
+            let answer: Listing = server.get(&path).await?;
+            answer.conversations
+        }
+    };
     out.emit(&listed, || {
         if listed.is_empty() {
             println!("account {id} has no recorded conversations yet");
@@ -131,32 +89,27 @@ async fn list(account: &str, limit: usize, at: &Location, out: Output) -> CliRes
     })
 }
 
-/// The class of a message's stored error code by Twilio's table; none for a message sent
-/// through Instasent, whose stored code (its report's `code`, or an HTTP status) is shown
-/// as it is: Instasent documents no table to classify it by.
-fn twilio_class(account: &Account, message: &MessageRecord) -> Option<ErrorClass> {
-    let sender = PhoneNumber::trusted_e164(&message.our_sender).ok();
-    let on_twilio = account.provider_of(sender.as_ref()) == SmsProviderKind::Twilio;
-    message
-        .error_code
-        .filter(|_| on_twilio)
-        .map(classify_error_code)
-}
-
 async fn show(account: &str, phone: &str, limit: usize, at: &Location, out: Output) -> CliResult {
     let id = AccountId::parse(account)?;
-    let store = at.store().await?;
-    let account = stored_account(&*store, &id).await?;
-    let phone = account.parse_phone(phone)?;
-    let mut messages = store.conversation(&id, &phone, limit).await?;
-    messages.reverse();
-    // The goals of the messages shown, and of requests since the oldest of them.
-    let oldest = messages
-        .first()
-        .map_or_else(|| MessageId::new(""), |m| m.id.clone());
-    let mut goals = store.goals_fired(&id, &phone, &oldest).await?;
-    let mut refusals = store.refusals(&id, &phone, &oldest).await?;
-    if messages.is_empty() && goals.is_empty() && refusals.is_empty() {
+    let thread = match at.reader().await? {
+        Reader::Store(store) => {
+            let account = stored_account(&*store, &id).await?;
+            let phone = account.parse_phone(phone)?;
+            conversations::thread(&*store, &account, &phone, limit).await?
+        }
+        Reader::Server(server) => {
+            let path = format!(
+                "/_local/accounts/{id}/conversations/{}?limit={limit}",
+                server::segment(phone)
+            );
+            match server.get::<Thread>(&path).await {
+                Ok(thread) => Some(thread),
+                Err(e) if e.kind == ErrorKind::NotFound => None,
+                Err(e) => return Err(e),
+            }
+        }
+    };
+    let Some(thread) = thread else {
         return Err(
             CliError::not_found(format!("account {id} has no messages with {phone}")).with_hint(
                 format!(
@@ -165,68 +118,14 @@ async fn show(account: &str, phone: &str, limit: usize, at: &Location, out: Outp
                 ),
             ),
         );
-    }
-    let messages: Vec<ThreadMessage> = messages
-        .into_iter()
-        .map(|m| ThreadMessage {
-            error_class: twilio_class(&account, &m),
-            refusal: take_refusal(&mut refusals, &m.id),
-            goals: take_goals(&mut goals, &m.id),
-            message: m,
-        })
-        .collect();
-    let thread = Thread {
-        account: id.clone(),
-        phone: phone.to_string(),
-        consent: store.consent(&id, &phone).await?,
-        phone_health: store.phone_health(&id, &phone).await?,
-        messages,
-        requests_without_message: by_request(goals, refusals),
     };
     out.emit(&thread, || println!("{}", render(&thread)))
 }
 
-/// Groups goal records (in message id order) by the send request they belong to, with the
-/// request's refusal (refusals also in message id order).
-fn by_request(goals: Vec<GoalRecord>, refusals: Vec<Refusal>) -> Vec<RequestGoals> {
-    let mut requests: Vec<RequestGoals> = refusals
-        .into_iter()
-        .map(|refusal| RequestGoals {
-            message_id: refusal.message_id.clone(),
-            refusal: Some(refusal),
-            goals: Vec::new(),
-        })
-        .collect();
-    for record in goals {
-        match requests
-            .iter_mut()
-            .find(|r| r.message_id == record.message_id)
-        {
-            Some(request) => request.goals.push(record),
-            None => requests.push(RequestGoals {
-                message_id: record.message_id.clone(),
-                refusal: None,
-                goals: vec![record],
-            }),
-        }
-    }
-    requests.sort_by(|a, b| a.message_id.as_str().cmp(b.message_id.as_str()));
-    requests
-}
-
-/// Removes and returns the refusal of `message_id`, if there is one.
-fn take_refusal(refusals: &mut Vec<Refusal>, message_id: &MessageId) -> Option<Refusal> {
-    let at = refusals.iter().position(|r| r.message_id == *message_id)?;
-    Some(refusals.remove(at))
-}
-
-/// Removes and returns the records about `message_id`.
-fn take_goals(goals: &mut Vec<GoalRecord>, message_id: &MessageId) -> Vec<GoalRecord> {
-    let (mine, rest) = std::mem::take(goals)
-        .into_iter()
-        .partition(|g| g.message_id == *message_id);
-    *goals = rest;
-    mine
+/// The server's answer to a listing.
+#[derive(Deserialize)]
+struct Listing {
+    conversations: Vec<Listed>,
 }
 
 /// The reason in words, and when it was refused.

@@ -12,13 +12,22 @@ use smsflow_shared::adapters::aws::sqs::SqsQueue;
 use smsflow_shared::adapters::embedded::{EmbeddedDb, EmbeddedQueue, EmbeddedStore};
 use smsflow_shared::app::App;
 use smsflow_shared::config::LocalConfig;
+use smsflow_shared::local::operator_api::ServeFile;
 use smsflow_shared::local::{self, LocalError, LocalRuntime};
 use smsflow_shared::ports::{JobQueue, QueueName, QueueReceiver, Store, SystemClock};
 
 use crate::output::{CliError, CliResult, ErrorKind};
 
+/// Where a read command reads from.
+pub enum Reader {
+    Store(Arc<dyn Store>),
+    /// `smsflow serve`, which holds the local database.
+    Server(server::RunningServer),
+}
+
 mod aws;
 mod names;
+pub mod server;
 
 pub use aws::Deployment;
 
@@ -96,7 +105,7 @@ fn open_local_db(config: &LocalConfig) -> CliResult<EmbeddedDb> {
     let path = local::database_path(config);
     EmbeddedDb::open(&path).map_err(|e| {
         CliError::new(ErrorKind::Backend, format!("{}: {e}", path.display())).with_hint(
-            "is `smsflow serve` running on it? Stop it first, or use its /_sandbox routes",
+            "is `smsflow serve` running on it? `conversations` reads through the running server; stop it first for other commands, or use its /_sandbox routes",
         )
     })
 }
@@ -107,6 +116,22 @@ impl Location {
         match self.target.deployment().await? {
             Some(aws) => aws.store().await,
             None => self.local_store(),
+        }
+    }
+
+    /// Where a read command reads: the target's store, or, when `smsflow serve` holds the
+    /// local database, the server (through its operator API).
+    pub async fn reader(&self) -> CliResult<Reader> {
+        if let Some(aws) = self.target.deployment().await? {
+            return Ok(Reader::Store(aws.store().await?));
+        }
+        let config = load(&self.config)?;
+        match open_local_db(&config) {
+            Ok(db) => Ok(Reader::Store(Arc::new(EmbeddedStore::new(db)))),
+            Err(e) => match ServeFile::read(&config.server.data_dir) {
+                Some(file) => Ok(Reader::Server(server::RunningServer::new(file))),
+                None => Err(e),
+            },
         }
     }
 

@@ -13,9 +13,20 @@ pub async fn smsflow(
     env: &[(String, String)],
     args: &[&str],
 ) -> Result<String, String> {
+    let mut stack_args = args.to_vec();
+    stack_args.extend(["--stack", stack]);
+    run_smsflow(bin_dir, env, &stack_args).await
+}
+
+/// Runs `smsflow` with only `env` (and `PATH`) in its environment: what it printed, or its
+/// exit status and stderr.
+pub async fn run_smsflow(
+    bin_dir: &Path,
+    env: &[(String, String)],
+    args: &[&str],
+) -> Result<String, String> {
     let output = Command::new(bin_dir.join("smsflow"))
         .args(args)
-        .args(["--stack", stack])
         .env_clear()
         .envs(env.iter().map(|(k, v)| (k, v)))
         .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -26,7 +37,7 @@ pub async fn smsflow(
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     } else {
         Err(format!(
-            "smsflow {} --stack {stack}: {}\n{}",
+            "smsflow {}: {}\n{}",
             args.join(" "),
             output.status,
             String::from_utf8_lossy(&output.stderr)

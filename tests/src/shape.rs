@@ -104,7 +104,9 @@ impl Deployment {
             retry_backoff: RetryBackoff::starting_at(RETRY_BACKOFF),
             ..LocalOptions::default()
         };
-        let server = local::start_with(&config.serving_from(dir.path()).parse(), options)
+        let config = config.serving_from(dir.path());
+        std::fs::write(dir.path().join("smsflow.toml"), config.text()).expect("config written");
+        let server = local::start_with(&config.parse(), options)
             .await
             .expect("the local server starts");
         let base = server.base_url();
@@ -407,8 +409,8 @@ impl Deployment {
 
     /// Runs `smsflow` with `args` against this deployment as its operator would, and
     /// returns what it printed (the scenario fails with its error otherwise): on the stack
-    /// with `--stack` (its outputs in moto); locally only once the server stopped (it holds
-    /// the database), so scenarios use it on the stack.
+    /// with `--stack` (its outputs in moto); locally with `--config`, while the server holds
+    /// the database (read commands go through it).
     pub async fn smsflow(&self, args: &[&str]) -> String {
         self.try_smsflow(args)
             .await
@@ -419,7 +421,11 @@ impl Deployment {
     /// printed, or its exit status and stderr.
     pub async fn try_smsflow(&self, args: &[&str]) -> Result<String, String> {
         let Running::Stack(stack) = &self.running else {
-            panic!("smsflow commands run against the stack shape here");
+            let config = self.dir.path().join("smsflow.toml");
+            let config = config.display().to_string();
+            let mut local_args = args.to_vec();
+            local_args.extend(["--config", config.as_str()]);
+            return operator::run_smsflow(&bin_dir(), &[], &local_args).await;
         };
         operator::smsflow(
             &bin_dir(),

@@ -3,6 +3,7 @@
 //! sandbox did is readable under `/_sandbox/...`.
 
 mod config_accounts;
+pub mod operator_api;
 mod pump;
 mod sandbox;
 pub mod sandbox_api;
@@ -71,6 +72,8 @@ pub struct LocalRuntime {
     pub crm: Arc<SandboxCrm>,
     /// Reply pictures, served at `/_sandbox/media/{key}`.
     pub media: Arc<EmbeddedMedia>,
+    /// What the operator's read API asks for (`operator_api`).
+    pub operator_token: String,
     pub http: reqwest::Client,
     /// Tells when the database is closed (see `RunningServer::shutdown`).
     db_closed: DbCloseWatch,
@@ -169,6 +172,7 @@ impl LocalRuntime {
             outbox,
             crm,
             media,
+            operator_token: operator_api::new_token(),
             http,
         })
     }
@@ -183,7 +187,8 @@ impl LocalRuntime {
                 .merge(http::status_callback(app.clone()))
                 .merge(http::campaign_send(app.clone()))
                 .merge(http::sequence_start(app))
-                .merge(sandbox::router(self.clone())),
+                .merge(sandbox::router(self.clone()))
+                .merge(operator_api::router(self.clone())),
         )
     }
 }
@@ -194,6 +199,8 @@ pub struct RunningServer {
     pub runtime: Arc<LocalRuntime>,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<Result<(), LocalError>>,
+    /// Where `serve.json` was written (removed at shutdown).
+    data_dir: PathBuf,
 }
 
 impl RunningServer {
@@ -208,8 +215,10 @@ impl RunningServer {
             runtime,
             stop,
             task,
+            data_dir,
             ..
         } = self;
+        operator_api::ServeFile::remove(&data_dir);
         let db_closed = runtime.db_closed.clone();
         drop(runtime);
         let _ = stop.send(true);
@@ -289,11 +298,20 @@ pub async fn start_with(
         }
         Ok(())
     });
+    let data_dir = config.server.data_dir.clone();
+    let serve_file = operator_api::ServeFile {
+        url: format!("http://{addr}"),
+        token: runtime.operator_token.clone(),
+    };
+    if let Err(e) = serve_file.write(&data_dir) {
+        tracing::warn!(error = %e, "cannot write serve.json: the CLI cannot read while the server runs");
+    }
     Ok(RunningServer {
         addr,
         runtime,
         stop,
         task,
+        data_dir,
     })
 }
 

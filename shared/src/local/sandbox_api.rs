@@ -24,6 +24,9 @@ pub const OUTAGE_PATH: &str = "/_sandbox/crm/{account}/outage";
 pub const INBOUND_TEXT_PATH: &str = "/_sandbox/inbound";
 /// A teammate's e-mail reply, delivered as SES receiving would (`sandbox_email`).
 pub const EMAIL_PATH: &str = "/_sandbox/email";
+/// The operator's read API of `smsflow serve` (`operator_api`).
+pub const OPERATOR_CONVERSATIONS_PATH: &str = "/_local/accounts/{account}/conversations";
+pub const OPERATOR_THREAD_PATH: &str = "/_local/accounts/{account}/conversations/{phone}";
 /// A reply's picture, where the sandbox carrier's MMS point (`adapters/embedded/media.rs`).
 pub const MEDIA_PATH: &str = "/_sandbox/media/{key}";
 

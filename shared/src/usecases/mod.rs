@@ -5,6 +5,7 @@ pub mod accounts;
 mod answers;
 pub mod automation;
 mod contacts;
+pub mod conversations;
 pub mod crm_effects;
 pub mod deliver;
 pub mod email_reply;

@@ -6,9 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::{METHODS, documented_operations, spec};
 
-/// The files that build the HTTP routers: each Lambda function's, the local sandbox's and
-/// the stack runner's sandbox.
-const ROUTER_SOURCES: [(&str, &str); 3] = [
+/// The files that build the HTTP routers: each Lambda function's, the local sandbox's, the
+/// local server's operator API and the stack runner's sandbox.
+const ROUTER_SOURCES: [(&str, &str); 4] = [
     (
         "shared/src/handlers/http.rs",
         include_str!("../../../../shared/src/handlers/http.rs"),
@@ -16,6 +16,10 @@ const ROUTER_SOURCES: [(&str, &str); 3] = [
     (
         "shared/src/local/sandbox.rs",
         include_str!("../../../../shared/src/local/sandbox.rs"),
+    ),
+    (
+        "shared/src/local/operator_api.rs",
+        include_str!("../../../../shared/src/local/operator_api.rs"),
     ),
     (
         "stack/src/sandbox.rs",
