@@ -101,10 +101,12 @@ def wait_until(condition, within: float = 30.0):
         if found:
             return found
         time.sleep(0.005)
-    raise SystemExit("timed out")
+    raise SystemExit(f"timed out after {within:.0f} s waiting for {condition.__name__}")
 
 
-def inbound_to_email(urls: dict, runs: int) -> tuple[list, list]:
+def inbound_to_email(urls: dict, runs: int) -> tuple[list, list, str]:
+    """Each text's latency to its forward, the webhook's answer times, and the first
+    forward's reply address (read while moto's state, which the sandbox dumps, is small)."""
     api = next(iter(urls["http_apis"].values()))
     public_url = api["public"] + "/twilio/inbound"
     latencies, answers = [], []
@@ -119,7 +121,9 @@ def inbound_to_email(urls: dict, runs: int) -> tuple[list, list]:
         assert status == 200, (status, body)
         mails = wait_until(lambda: (m := calls(urls, "SESv2.SendEmail"))[sent_before:] and m)
         latencies.append(mails[sent_before]["at_ms"] - t0 * 1000)
-    return latencies, answers
+        if i == 0:
+            first_forward = get(urls["sandbox"] + "/_sandbox/emails?limit=1")["emails"][0]
+    return latencies, answers, first_forward["reply_to"]
 
 
 def post_json(url: str, body: dict) -> tuple[int, dict]:
@@ -129,12 +133,11 @@ def post_json(url: str, body: dict) -> tuple[int, dict]:
         return response.status, json.loads(response.read())
 
 
-def reply_to_accept(urls: dict, runs: int) -> list:
-    """Each reply e-mail's time from delivery to the Twilio stand-in's accept."""
+def reply_to_accept(urls: dict, runs: int, reply_to: str) -> list:
+    """Each reply e-mail's time from delivery to the Twilio stand-in's accept, answering the
+    first bench text's forward (`reply_to`)."""
     sandbox = urls["sandbox"]
-    forwards = wait_until(lambda: [e for e in get(sandbox + "/_sandbox/emails?limit=1000")["emails"]
-                                   if (e.get("reply_to") or "").startswith("reply+")])
-    reply_to, contact = forwards[-1]["reply_to"], "+14155550000"  # the first bench text's
+    contact = "+14155550000"  # the first bench text's sender
     latencies = []
     for i in range(runs):
         body = f"Bench reply {i}"
@@ -144,7 +147,7 @@ def reply_to_accept(urls: dict, runs: int) -> list:
             "message_id": f"<bench-reply-{i}@acme.example>"})
         assert status == 200 and outcome["outcome"] == "sent", (status, outcome)
         accepted = wait_until(lambda: [m for m in get(sandbox + "/_sandbox/messages?limit=5")["messages"]
-                                       if m["to"] == contact and m["body"] == body])
+                                       if m["to"] == contact and m["body"] == body], within=120.0)
         latencies.append(accepted[0]["accepted_at"] - t0 * 1000)
         time.sleep(1.0)  # the long code's next slot (1 segment/s)
     return latencies
@@ -200,9 +203,9 @@ def main() -> None:
         runner, urls = start_stack(Path(args.bin_dir).resolve(), state)
         up_seconds = time.time() - began
         try:
-            email, answers = inbound_to_email(urls, args.runs)
+            email, answers, reply_address = inbound_to_email(urls, args.runs)
             accept, accept_aws, accept_turns = crm_to_accept(urls, args.runs)
-            replies = reply_to_accept(urls, args.runs)
+            replies = reply_to_accept(urls, args.runs, reply_address)
             start_url = urls["function_urls"]["SequenceStartFunction"]["local"]
             status, body = post(f"{start_url}/crm/acme/sequences/none/start?key={SEND_KEY}",
                                 [("contactId", "1")])

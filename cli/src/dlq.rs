@@ -6,25 +6,20 @@
 //! enqueue succeeded, so a failure half-way loses nothing (at worst a job is on both
 //! queues, and jobs are idempotent by their ids).
 
-use std::collections::BTreeMap;
 use std::collections::HashSet;
-use std::time::Duration;
 
 use clap::Subcommand;
 use clap::builder::TypedValueParser;
-use serde::Serialize;
-use serde_json::Value;
+use serde::{Deserialize, Serialize};
 use smsflow_shared::domain::Timestamp;
-use smsflow_shared::ports::{JobFailure, OutgoingMessage, QueueName, ReceivedMessage, Store};
+use smsflow_shared::ports::{OutgoingMessage, QueueName, ReceivedMessage};
+use smsflow_shared::usecases::dead_letters::{
+    self, BATCH, DeadJob, DeadLetterError, HOLD, describe,
+};
 
 use crate::hints;
 use crate::output::{CliError, CliResult, Output, time};
-use crate::target::{AdminQueue, Location};
-
-/// How long listed dead letters stay hidden before they are released again.
-const HOLD: Duration = Duration::from_secs(60);
-/// Receive batches (SQS returns at most 10).
-const BATCH: usize = 10;
+use crate::target::{AdminQueue, DeadLetterReader, Location};
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
@@ -63,131 +58,6 @@ fn queue_parser() -> impl TypedValueParser<Value = QueueName> {
     clap::builder::PossibleValuesParser::new(names).try_map(|name| name.parse::<QueueName>())
 }
 
-/// A dead-lettered job as operators see it.
-#[derive(Debug, Serialize)]
-pub struct DeadJob {
-    pub message_id: String,
-    pub receive_count: u32,
-    /// `send`, the automation job's kind (`achieve_goal`, `send_email`...) or `undecodable`.
-    pub kind: String,
-    pub account: Option<String>,
-    /// The ids that say which work this is (message id, job id, contact id, goal...).
-    pub details: BTreeMap<String, String>,
-    /// The last failure the consumer recorded; `None` when none is stored.
-    pub last_error: Option<JobFailure>,
-    pub body: String,
-}
-
-/// Fields worth showing, wherever the job kind keeps them.
-const DETAIL_FIELDS: [&str; 9] = [
-    "job_id",
-    "message_id",
-    "message_sid",
-    "contact_id",
-    "call_name",
-    "tag",
-    "to",
-    "from",
-    "campaign",
-];
-
-/// What a queued body is: decoded loosely, because a body that no longer decodes as the
-/// current job types is exactly what ends up here.
-pub fn describe(
-    queue: QueueName,
-    body: &str,
-) -> (String, Option<String>, BTreeMap<String, String>) {
-    let Ok(Value::Object(job)) = serde_json::from_str::<Value>(body) else {
-        return ("undecodable".into(), None, BTreeMap::new());
-    };
-    let kind = match (queue, job.get("kind").and_then(Value::as_str)) {
-        (QueueName::Send, _) => "send".to_string(),
-        (QueueName::Automation, Some(kind)) => kind.to_string(),
-        (QueueName::Automation, None) => "unknown".to_string(),
-    };
-    // PostEvent keeps its ids inside the event.
-    let event = job.get("event").and_then(Value::as_object);
-    let field = |name: &str| {
-        job.get(name)
-            .or_else(|| event.and_then(|e| e.get(name)))
-            .and_then(|v| match v {
-                Value::String(s) => Some(s.clone()),
-                Value::Number(n) => Some(n.to_string()),
-                _ => None,
-            })
-    };
-    let account = field("account");
-    let details = DETAIL_FIELDS
-        .iter()
-        .filter_map(|name| field(name).map(|v| (name.to_string(), v)))
-        .collect();
-    (kind, account, details)
-}
-
-/// Receives every dead letter of `queue` (up to `max`), each once.
-async fn receive_all(
-    queue_port: &dyn AdminQueue,
-    queue: QueueName,
-    max: usize,
-) -> CliResult<Vec<ReceivedMessage>> {
-    let mut seen = HashSet::new();
-    let mut all = Vec::new();
-    while all.len() < max {
-        let batch = queue_port
-            .receive_dead_letters(queue, BATCH.min(max - all.len()), HOLD)
-            .await
-            .map_err(CliError::from)?;
-        if batch.is_empty() {
-            break;
-        }
-        for message in batch {
-            if seen.insert(message.message_id.clone()) {
-                all.push(message);
-            }
-        }
-    }
-    Ok(all)
-}
-
-/// Makes received dead letters visible again (best effort: they reappear anyway after
-/// the hold).
-async fn release(queue_port: &dyn AdminQueue, queue: QueueName, messages: &[ReceivedMessage]) {
-    for message in messages {
-        if let Err(e) = queue_port
-            .change_visibility(queue, &message.receipt, Duration::ZERO)
-            .await
-        {
-            eprintln!(
-                "note: dead letter {} stays hidden for up to {}s: {e}",
-                message.message_id,
-                HOLD.as_secs()
-            );
-        }
-    }
-}
-
-fn now() -> Timestamp {
-    Timestamp::from_millis(jiff::Timestamp::now().as_millisecond())
-}
-
-async fn dead_job(
-    store: &dyn Store,
-    queue: QueueName,
-    message: &ReceivedMessage,
-) -> CliResult<DeadJob> {
-    let (kind, account, details) = describe(queue, &message.body);
-    let last_error = store.job_failure(queue, &message.message_id, now()).await?;
-    Ok(DeadJob {
-        message_id: message.message_id.clone(),
-        receive_count: message.receive_count,
-        kind,
-        account,
-        details,
-        last_error,
-        body: message.body.clone(),
-    })
-}
-
 pub async fn run(command: Command, out: Output) -> CliResult {
     match command {
         Command::List { queue, max, at } => list(queue, max, &at, out).await,
@@ -205,24 +75,32 @@ pub async fn run(command: Command, out: Output) -> CliResult {
 
 /// Receives the dead letters, describes each, then releases them all (also on failure).
 async fn list(queue: QueueName, max: usize, at: &Location, out: Output) -> CliResult {
-    let (store, queue_port) = at.store_and_queue(queue).await?;
-    let messages = receive_all(&*queue_port, queue, max).await?;
-    let mut jobs = Vec::new();
-    let mut failed = None;
-    for message in &messages {
-        match dead_job(&*store, queue, message).await {
-            Ok(job) => jobs.push(job),
-            Err(e) => {
-                failed = Some(e);
-                break;
-            }
+    let jobs: Vec<DeadJob> = match at.dead_letter_reader(queue).await? {
+        DeadLetterReader::Queue(store, queue_port) => {
+            dead_letters::list(queue_port.as_ref(), &*store, queue, max, now())
+                .await
+                .map_err(|e| match e {
+                    DeadLetterError::Queue(e) => CliError::from(e),
+                    DeadLetterError::Store(e) => CliError::from(e),
+                })?
         }
-    }
-    release(&*queue_port, queue, &messages).await;
-    if let Some(e) = failed {
-        return Err(e);
-    }
+        DeadLetterReader::Server(server) => {
+            let path = format!("/_local/dead-letters/{queue}?max={max}");
+            let answer: Listing = server.get(&path).await?;
+            answer.jobs
+        }
+    };
     out.emit(&jobs, || print_jobs(queue, &jobs))
+}
+
+/// The server's answer to a listing.
+#[derive(Deserialize)]
+struct Listing {
+    jobs: Vec<DeadJob>,
+}
+
+fn now() -> Timestamp {
+    Timestamp::from_millis(jiff::Timestamp::now().as_millisecond())
 }
 
 fn print_jobs(queue: QueueName, jobs: &[DeadJob]) {
@@ -281,7 +159,7 @@ async fn redrive(
 ) -> CliResult {
     let mut run = RedriveRun::new(only, max);
     let failure = run.move_selected(queue_port, queue).await.err();
-    release(queue_port, queue, &run.held).await;
+    dead_letters::release(queue_port, queue, &run.held).await;
     if let Some(error) = failure {
         eprintln!(
             "moved {} dead letter(s) before the failure",
@@ -427,64 +305,4 @@ fn report_redrive(queue: QueueName, only: &[String], moved: Vec<Moved>, out: Out
         )));
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bodies_are_described_by_kind_account_and_ids() {
-        let send = r#"{"message_id":"01J1","account":"acme","to":"+19523140001","sender":{"kind":"number","number":"+19523142318"},"body":"hi","campaign":"spring"}"#;
-        let goal = r#"{"job_id":"inbound:SM1:goal","kind":"achieve_goal","account":"acme","contact_id":"42","call_name":"Inbound19523142318"}"#;
-        let event = r#"{"job_id":"e1","kind":"post_event","account":"acme","event":{"type":"delivered","message_id":"01J2"}}"#;
-        let cases = [
-            (
-                QueueName::Send,
-                send,
-                "send",
-                Some("acme"),
-                vec![
-                    ("campaign", "spring"),
-                    ("message_id", "01J1"),
-                    ("to", "+19523140001"),
-                ],
-            ),
-            (
-                QueueName::Automation,
-                goal,
-                "achieve_goal",
-                Some("acme"),
-                vec![
-                    ("call_name", "Inbound19523142318"),
-                    ("contact_id", "42"),
-                    ("job_id", "inbound:SM1:goal"),
-                ],
-            ),
-            (
-                QueueName::Automation,
-                event,
-                "post_event",
-                Some("acme"),
-                vec![("job_id", "e1"), ("message_id", "01J2")],
-            ),
-            (
-                QueueName::Automation,
-                "not json",
-                "undecodable",
-                None,
-                vec![],
-            ),
-        ];
-        for (queue, body, kind, account, details) in cases {
-            let (k, a, d) = describe(queue, body);
-            assert_eq!(k, kind, "{body}");
-            assert_eq!(a.as_deref(), account, "{body}");
-            let expected: BTreeMap<String, String> = details
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
-            assert_eq!(d, expected, "{body}");
-        }
-    }
 }

@@ -18,6 +18,14 @@ use smsflow_shared::ports::{JobQueue, QueueName, QueueReceiver, Store, SystemClo
 
 use crate::output::{CliError, CliResult, ErrorKind};
 
+/// Where `dlq list` reads from.
+pub enum DeadLetterReader {
+    /// The target's store and queues.
+    Queue(Arc<dyn Store>, Arc<dyn AdminQueue>),
+    /// `smsflow serve`, which holds the local database.
+    Server(server::RunningServer),
+}
+
 /// Where a read command reads from.
 pub enum Reader {
     Store(Arc<dyn Store>),
@@ -132,6 +140,22 @@ impl Location {
                 Some(file) => Ok(Reader::Server(server::RunningServer::new(file))),
                 None => Err(e),
             },
+        }
+    }
+
+    /// Where `dlq list` reads the dead letters of `queue`: the target's store and queues,
+    /// or, when `smsflow serve` holds the local database, the server.
+    pub async fn dead_letter_reader(&self, queue: QueueName) -> CliResult<DeadLetterReader> {
+        match self.store_and_queue(queue).await {
+            Ok((store, queue_port)) => Ok(DeadLetterReader::Queue(store, queue_port)),
+            Err(e) if self.target.deployment().await?.is_none() => {
+                let config = load(&self.config)?;
+                match ServeFile::read(&config.server.data_dir) {
+                    Some(file) => Ok(DeadLetterReader::Server(server::RunningServer::new(file))),
+                    None => Err(e),
+                }
+            }
+            Err(e) => Err(e),
         }
     }
 

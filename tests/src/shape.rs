@@ -295,6 +295,11 @@ impl Deployment {
         json_answer(self.http.post(url).json(body)).await
     }
 
+    /// GETs `url` with `Authorization: Bearer <token>`: status and JSON body.
+    pub async fn get_with_bearer(&self, url: &str, token: &str) -> (u16, Value) {
+        json_answer(self.http.get(url).bearer_auth(token)).await
+    }
+
     /// POSTs `body` as `content_type` to `url`: status and JSON body.
     pub async fn post_raw(&self, url: &str, content_type: &str, body: Vec<u8>) -> (u16, Value) {
         let request = self.http.post(url).header("content-type", content_type);

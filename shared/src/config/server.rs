@@ -1,5 +1,6 @@
 //! The `[server]` and `[mail]` sections: where the local server listens, the URL the
-//! carrier calls it at, where its data lives, the sender of forwarded e-mails and where replies to them arrive.
+//! carrier calls it at, where its data lives, the sender of forwarded e-mails and where
+//! replies to them arrive.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -1,6 +1,7 @@
 //! `/_local/...`: the operator's read commands, served by `smsflow serve` to the CLI, which
-//! cannot open the database while the server holds it (`smsflow conversations` then asks the
-//! server instead). Only `smsflow serve` has these routes; on AWS the CLI reads the table.
+//! cannot open the database while the server holds it (`smsflow conversations list|show`
+//! and `smsflow dlq list` then ask the server instead). Only `smsflow serve` has these
+//! routes; on AWS the CLI reads the table and the queues.
 //!
 //! Unlike `/_sandbox`, they show every account's data, so each request must carry the
 //! server's operator token (`Authorization: Bearer <token>`): a random token made when the
@@ -21,10 +22,12 @@ use subtle::ConstantTimeEq;
 
 use super::LocalRuntime;
 use super::sandbox_api::{
-    OPERATOR_CONVERSATIONS_PATH, OPERATOR_THREAD_PATH, account_id, backend, invalid,
+    OPERATOR_CONVERSATIONS_PATH, OPERATOR_DEAD_LETTERS_PATH, OPERATOR_THREAD_PATH, account_id,
+    backend, invalid,
 };
 use crate::handlers::ApiError;
-use crate::usecases::conversations;
+use crate::ports::QueueName;
+use crate::usecases::{conversations, dead_letters};
 
 /// The file in the data directory that tells the CLI where the server is and its token.
 pub const SERVE_FILE: &str = "serve.json";
@@ -76,6 +79,7 @@ pub fn router(runtime: Arc<LocalRuntime>) -> Router {
     Router::new()
         .route(OPERATOR_CONVERSATIONS_PATH, get(recent))
         .route(OPERATOR_THREAD_PATH, get(thread))
+        .route(OPERATOR_DEAD_LETTERS_PATH, get(dead_letter_list))
         .with_state(runtime)
 }
 
@@ -144,6 +148,29 @@ async fn thread(
             format!("account {} has no messages with {phone}", account.id),
         )),
     }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Max {
+    max: Option<usize>,
+}
+
+/// A queue's dead letters, as `smsflow dlq list --json` prints them.
+async fn dead_letter_list(
+    State(rt): State<Arc<LocalRuntime>>,
+    UrlPath(queue): UrlPath<String>,
+    Query(max): Query<Max>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    authorised(&rt, &headers)?;
+    let queue: QueueName = queue.parse().map_err(|e| invalid("queue", e))?;
+    let now = rt.app.clock.now();
+    let store = &*rt.app.store;
+    let jobs = dead_letters::list(&*rt.queue, store, queue, max.max.unwrap_or(100), now)
+        .await
+        .map_err(backend)?;
+    Ok(Json(json!({ "jobs": jobs })))
 }
 
 async fn stored(rt: &LocalRuntime, account: &str) -> Result<crate::domain::Account, ApiError> {

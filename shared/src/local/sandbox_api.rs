@@ -27,6 +27,7 @@ pub const EMAIL_PATH: &str = "/_sandbox/email";
 /// The operator's read API of `smsflow serve` (`operator_api`).
 pub const OPERATOR_CONVERSATIONS_PATH: &str = "/_local/accounts/{account}/conversations";
 pub const OPERATOR_THREAD_PATH: &str = "/_local/accounts/{account}/conversations/{phone}";
+pub const OPERATOR_DEAD_LETTERS_PATH: &str = "/_local/dead-letters/{queue}";
 /// A reply's picture, where the sandbox carrier's MMS point (`adapters/embedded/media.rs`).
 pub const MEDIA_PATH: &str = "/_sandbox/media/{key}";
 

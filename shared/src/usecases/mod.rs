@@ -7,6 +7,7 @@ pub mod automation;
 mod contacts;
 pub mod conversations;
 pub mod crm_effects;
+pub mod dead_letters;
 pub mod deliver;
 pub mod email_reply;
 pub mod goals;

@@ -461,3 +461,64 @@ async fn pool_numbers_of_a_messaging_service_find_their_account() {
     assert_eq!(stored.our_sender, "+19525550199");
     server.stop().await;
 }
+
+/// While `smsflow serve` holds the database, the CLI's read commands go through its
+/// operator API (the token it wrote to `serve.json`); the API refuses anyone without it,
+/// and commands that write still ask for the server to be stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_reads_through_the_running_server() {
+    use smsflow_tests::shape::{Deployment, Shape};
+    let d = Deployment::start(Shape::Local, ExampleConfig::new()).await;
+    let text = json!({"from": "+14155552671", "to": "+19523142318", "body": "Still on for 3?"});
+    let (status, _) = d
+        .post_json(&format!("{}/_sandbox/inbound", d.sandbox), &text)
+        .await;
+    assert_eq!(status, 200);
+    let listed = eventually(PATIENCE, async || {
+        let out = d
+            .smsflow(&["conversations", "list", "--account", "acme", "--json"])
+            .await;
+        match out.contains("+14155552671") {
+            true => Ok(out),
+            false => Err(format!("not listed yet: {out}")),
+        }
+    })
+    .await;
+    let listed: Value = serde_json::from_str(&listed).expect("JSON");
+    assert_eq!(listed[0]["opted_out"], false, "{listed}");
+    let shown = d
+        .smsflow(&[
+            "conversations",
+            "show",
+            "--account",
+            "acme",
+            "(415) 555-2671",
+        ])
+        .await;
+    assert!(shown.contains("Still on for 3?"), "{shown}");
+    let dead = d
+        .smsflow(&["dlq", "list", "--queue", "automation", "--json"])
+        .await;
+    assert_eq!(serde_json::from_str::<Value>(&dead).ok(), Some(json!([])));
+
+    let url = format!("{}/_local/accounts/acme/conversations", d.sandbox);
+    let (status, body) = d.get_with_bearer(&url, "not-the-token").await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (403, Some("invalid_token")),
+        "{body}"
+    );
+    let refused = d
+        .try_smsflow(&[
+            "accounts",
+            "set-limit",
+            "--account",
+            "acme",
+            "--queue-limit",
+            "10",
+        ])
+        .await
+        .expect_err("a write needs the database");
+    assert!(refused.contains("smsflow serve"), "{refused}");
+    d.stop().await;
+}

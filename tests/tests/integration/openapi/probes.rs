@@ -60,6 +60,7 @@ fn concrete(documented: &str) -> String {
         .replace("{sequence}", "appointment")
         .replace("{secret}", "not-the-callback-secret")
         .replace("{phone}", "%2B14155552671")
+        .replace("{queue}", "send")
 }
 
 fn bare(method: &str, documented: &str) -> Probe {
@@ -154,6 +155,13 @@ fn as_called(contact_id: &str) -> Vec<Probe> {
             "get",
             "/_local/accounts/{account}/conversations/{phone}",
             concrete("/_local/accounts/{account}/conversations/{phone}"),
+            Body::None,
+            401,
+        ),
+        probe(
+            "get",
+            "/_local/dead-letters/{queue}",
+            "/_local/dead-letters/send".into(),
             Body::None,
             401,
         ),
