@@ -14,11 +14,10 @@ use axum::{Json, Router};
 use serde_json::{Value, json};
 
 use super::LocalRuntime;
-use super::sandbox_api::MEDIA_PATH;
 use super::sandbox_api::{
     CONTACTS_PATH, EMAILS_PATH, GOALS_PATH, HEALTH_PATH, INBOUND_TEXT_PATH, InboundText, Limit,
-    MESSAGES_PATH, NOTES_PATH, NewSandboxContact, NewSandboxNote, OUTAGE_PATH, Outage, account_id,
-    answer, backend, crm_refused, inbound_params, invalid, json_body,
+    MEDIA_PATH, MESSAGES_PATH, NOTES_PATH, NewSandboxContact, NewSandboxNote, OUTAGE_PATH, Outage,
+    account_id, answer, backend, crm_refused, inbound_params, invalid, json_body,
 };
 use super::sandbox_email::{EMAIL_PATH, VerdictQuery, delivered_email};
 use super::sandbox_scope::{SandboxScope, is_sandbox_account, not_sandbox};
