@@ -342,3 +342,27 @@ async fn remove_user(account: &str, user_id: &str, at: &Location, out: Output) -
         println!("removed user {user_id} from account {id}")
     })
 }
+
+/// A number named on the command line: as the argument, or with the hidden `--number`.
+#[derive(clap::Args, Debug)]
+pub struct NumberArg {
+    /// The number (E.164, or national in the account's country).
+    #[arg(value_name = "NUMBER", required_unless_present = "number")]
+    positional: Option<String>,
+    #[arg(
+        long = "number",
+        value_name = "NUMBER",
+        hide = true,
+        conflicts_with = "positional"
+    )]
+    number: Option<String>,
+}
+
+impl NumberArg {
+    /// The number as typed (clap requires one of the two).
+    pub fn typed(&self) -> &str {
+        (self.positional.as_ref().or(self.number.as_ref()))
+            .map(String::as_str)
+            .unwrap_or_default()
+    }
+}

@@ -8,7 +8,7 @@ use serde::Serialize;
 use smsflow_shared::domain::AccountId;
 
 use super::twilio::{Session, TwilioFlags, WebhookFlags, credentials, not_in_twilio, twilio_error};
-use super::{not_in_account, remove_from_account};
+use super::{NumberArg, not_in_account, remove_from_account};
 use crate::hints;
 use crate::output::{CliResult, Output};
 use crate::target::Location;
@@ -18,16 +18,8 @@ pub struct ReleaseArgs {
     /// The account (its Twilio account's credentials are used).
     #[arg(long)]
     account: String,
-    /// The number (E.164, or national in the account's country).
-    #[arg(value_name = "NUMBER", required_unless_present = "number")]
-    positional: Option<String>,
-    #[arg(
-        long = "number",
-        value_name = "NUMBER",
-        hide = true,
-        conflicts_with = "positional"
-    )]
-    number: Option<String>,
+    #[command(flatten)]
+    number: NumberArg,
     /// Also release the number in the account's Twilio account (it cannot be undone: the
     /// number may go to someone else). Without it the number stays yours in Twilio.
     #[arg(long)]
@@ -49,12 +41,10 @@ struct Released {
 
 pub async fn run(args: ReleaseArgs, out: Output) -> CliResult {
     let id = AccountId::parse(&args.account)?;
-    let typed = args.positional.as_ref().or(args.number.as_ref());
-    let typed = typed.map(String::as_str).unwrap_or_default();
     let session =
         Session::open(&args.at, &args.twilio, &WebhookFlags { webhook_url: None }).await?;
     let account = session.account(&id).await?;
-    let number = account.parse_phone(typed)?;
+    let number = account.parse_phone(args.number.typed())?;
     if account.number(&number).is_none() {
         return Err(not_in_account(&id, &number));
     }

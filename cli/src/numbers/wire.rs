@@ -10,7 +10,7 @@ use smsflow_shared::domain::{AccountId, SenderKind};
 use super::twilio::{
     Session, TwilioFlags, WebhookFlags, credentials, not_in_twilio, refuse_if_taken, twilio_error,
 };
-use super::{NewNumber, add_to_account, parse_kind};
+use super::{NewNumber, NumberArg, add_to_account, parse_kind};
 use crate::hints;
 use crate::output::{CliError, CliResult, Output};
 use crate::target::Location;
@@ -20,16 +20,8 @@ pub struct WireArgs {
     /// The account (its Twilio account's credentials are used).
     #[arg(long)]
     account: String,
-    /// The number (E.164, or national in the account's country).
-    #[arg(value_name = "NUMBER", required_unless_present = "number")]
-    positional: Option<String>,
-    #[arg(
-        long = "number",
-        value_name = "NUMBER",
-        hide = true,
-        conflicts_with = "positional"
-    )]
-    number: Option<String>,
+    #[command(flatten)]
+    number: NumberArg,
     /// When the account does not have the number yet: long_code, toll_free, short_code or
     /// alphanumeric.
     #[arg(long, default_value = "long_code", value_parser = parse_kind)]
@@ -66,8 +58,7 @@ pub async fn run(args: WireArgs, out: Output) -> CliResult {
     let session = Session::open(&args.at, &args.twilio, &args.webhook).await?;
     let account = session.account(&id).await?;
     let sms_url = session.inbound_url()?.to_string();
-    let typed = args.positional.as_ref().or(args.number.as_ref());
-    let number = account.parse_phone(typed.map(String::as_str).unwrap_or_default())?;
+    let number = account.parse_phone(args.number.typed())?;
     // To add it afterwards: its settings, checked now.
     let new = match (account.number(&number), &args.backup_email) {
         (Some(_), _) => None,

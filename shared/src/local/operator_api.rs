@@ -21,9 +21,9 @@ use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
 use super::LocalRuntime;
+use super::sandbox::stored_account;
 use super::sandbox_api::{
-    OPERATOR_CONVERSATIONS_PATH, OPERATOR_DEAD_LETTERS_PATH, OPERATOR_THREAD_PATH, account_id,
-    backend, invalid,
+    OPERATOR_CONVERSATIONS_PATH, OPERATOR_DEAD_LETTERS_PATH, OPERATOR_THREAD_PATH, backend, invalid,
 };
 use crate::handlers::ApiError;
 use crate::ports::QueueName;
@@ -118,7 +118,7 @@ async fn recent(
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     authorised(&rt, &headers)?;
-    let account = stored(&rt, &account).await?;
+    let account = stored_account(&rt, &account).await?;
     let listed = conversations::recent(&*rt.app.store, &account.id, limit.limit.unwrap_or(20))
         .await
         .map_err(backend)?;
@@ -133,7 +133,7 @@ async fn thread(
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     authorised(&rt, &headers)?;
-    let account = stored(&rt, &account).await?;
+    let account = stored_account(&rt, &account).await?;
     let phone = account
         .parse_phone(&phone)
         .map_err(|e| invalid("phone", e))?;
@@ -171,20 +171,4 @@ async fn dead_letter_list(
         .await
         .map_err(backend)?;
     Ok(Json(json!({ "jobs": jobs })))
-}
-
-async fn stored(rt: &LocalRuntime, account: &str) -> Result<crate::domain::Account, ApiError> {
-    let id = account_id(account)?;
-    rt.app
-        .store
-        .account(&id)
-        .await
-        .map_err(backend)?
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "unknown_account",
-                format!("account {id} is not stored"),
-            )
-        })
 }

@@ -128,9 +128,18 @@ async fn listed_account(rt: &LocalRuntime, raw: &str) -> Result<AccountId, ApiEr
 
 /// A configured sandbox account (the sandbox CRM acts for those only).
 async fn configured_account(rt: &LocalRuntime, raw: &str) -> Result<Account, ApiError> {
+    let account = stored_account(rt, raw).await?;
+    if !is_sandbox_account(&account) {
+        return Err(not_sandbox(&account, &format!("'{}'", account.id)));
+    }
+    Ok(account)
+}
+
+/// The stored account named by a path's `{account}`: 400 for a malformed id, 404 for an
+/// unknown one.
+pub(super) async fn stored_account(rt: &LocalRuntime, raw: &str) -> Result<Account, ApiError> {
     let id = account_id(raw)?;
-    let account = rt
-        .app
+    rt.app
         .store
         .account(&id)
         .await
@@ -141,11 +150,7 @@ async fn configured_account(rt: &LocalRuntime, raw: &str) -> Result<Account, Api
                 "unknown_account",
                 format!("no configured account '{id}'"),
             )
-        })?;
-    if !is_sandbox_account(&account) {
-        return Err(not_sandbox(&account, &format!("'{id}'")));
-    }
-    Ok(account)
+        })
 }
 
 /// Takes the sandbox CRM down (every account's: the local server has one) or brings it up.
