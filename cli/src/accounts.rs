@@ -323,6 +323,7 @@ pub struct UserView {
     pub name: String,
     pub email: String,
     pub crm_user_id: Option<String>,
+    pub admin: bool,
 }
 
 pub fn number_views(account: &Account) -> Vec<NumberView> {
@@ -350,6 +351,7 @@ pub fn user_views(account: &Account) -> Vec<UserView> {
             name: u.name.clone(),
             email: u.email.to_string(),
             crm_user_id: u.crm_user_id.clone(),
+            admin: u.admin,
         })
         .collect()
 }
@@ -380,10 +382,11 @@ pub fn users_table(users: &[UserView]) -> String {
                 u.name.clone(),
                 u.email.clone(),
                 u.crm_user_id.clone().unwrap_or_else(|| "-".into()),
+                if u.admin { "admin" } else { "-" }.to_string(),
             ]
         })
         .collect();
-    table(&["USER", "NAME", "E-MAIL", "CRM USER"], &rows)
+    table(&["USER", "NAME", "E-MAIL", "CRM USER", "INBOX"], &rows)
 }
 
 impl AccountView {

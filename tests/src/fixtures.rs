@@ -49,6 +49,7 @@ pub fn account(id: &str, numbers: &[&str]) -> Account {
             name: "Mary Anders".into(),
             email: email("mary@example.com"),
             crm_user_id: Some("1".into()),
+            admin: false,
         },
     );
     Account {

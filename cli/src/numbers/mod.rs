@@ -93,6 +93,9 @@ pub enum UsersCommand {
         /// The user's id in the CRM.
         #[arg(long)]
         crm_user_id: Option<String>,
+        /// Sees every conversation in the team inbox, not only those routed to them.
+        #[arg(long)]
+        admin: bool,
         #[command(flatten)]
         at: Location,
     },
@@ -262,6 +265,7 @@ pub async fn run_users(command: UsersCommand, out: Output) -> CliResult {
             name,
             email: address,
             crm_user_id,
+            admin,
             at,
         } => {
             if user_id.trim().is_empty() || name.trim().is_empty() {
@@ -273,6 +277,7 @@ pub async fn run_users(command: UsersCommand, out: Output) -> CliResult {
                 name,
                 email: email(&address)?,
                 crm_user_id,
+                admin,
             };
             add_user(&id, user, &at, out).await
         }

@@ -15,6 +15,9 @@ pub(super) struct RawUser {
     name: String,
     email: String,
     crm_user_id: Option<String>,
+    /// Sees every conversation in the team inbox.
+    #[serde(default)]
+    admin: bool,
 }
 
 impl Validator {
@@ -41,6 +44,7 @@ impl Validator {
                 name,
                 email,
                 crm_user_id: u.crm_user_id,
+                admin: u.admin,
             };
             if let Some(other) = users
                 .values()

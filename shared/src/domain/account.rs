@@ -116,6 +116,9 @@ pub struct User {
     pub email: EmailAddress,
     /// The user's id in the CRM (owner of contacts, author of notes), when known.
     pub crm_user_id: Option<String>,
+    /// Sees every conversation in the team inbox, not only those routed to them.
+    #[serde(default)]
+    pub admin: bool,
 }
 
 /// Why [`Account::find_user`] found no one user.
@@ -384,6 +387,7 @@ mod tests {
             name: id.into(),
             email: EmailAddress::parse(email).expect("email"),
             crm_user_id: None,
+            admin: false,
         };
         let users = [
             user("mary", "Mary.Anders@example.com"),

@@ -31,6 +31,7 @@ pub fn account() -> Account {
         name: "Mary Jane Anders".into(),
         email: email("mary@example.com"),
         crm_user_id: Some("7".into()),
+        admin: false,
     };
     Account {
         id: AccountId::parse("acme").expect("valid account id"),

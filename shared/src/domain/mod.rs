@@ -12,6 +12,7 @@ pub(crate) mod fixtures;
 pub mod goals;
 pub mod idempotency;
 pub mod ids;
+pub mod inbox;
 pub mod instasent_errors;
 pub mod keywords;
 pub mod leases;

@@ -17,6 +17,7 @@ fn users() -> BTreeMap<String, User> {
             name: name.to_string(),
             email: email(mail),
             crm_user_id: crm.map(str::to_string),
+            admin: false,
         };
         (id.to_string(), user)
     })

@@ -51,6 +51,7 @@ mod claims;
 mod consent;
 mod conversations;
 mod crm_support;
+mod inbox;
 mod job_failures;
 mod refusals;
 mod reply_grants;
@@ -63,6 +64,7 @@ pub use claims::*;
 pub use consent::*;
 pub use conversations::*;
 pub use crm_support::*;
+pub use inbox::*;
 pub use job_failures::*;
 pub use refusals::*;
 pub use reply_grants::*;
@@ -101,4 +103,5 @@ all_of!(
     RefusalLog,
     ContactCache,
     ReplyGrants,
+    InboxStore,
 );

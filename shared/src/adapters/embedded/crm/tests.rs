@@ -14,6 +14,7 @@ fn account(id: &str) -> Account {
         name: "Mary Anders".into(),
         email: EmailAddress::parse("mary@example.com").expect("valid e-mail"),
         crm_user_id: Some("7".into()),
+        admin: false,
     };
     Account {
         id: AccountId::parse(id).expect("valid account id"),
