@@ -29,6 +29,10 @@
 //! | cached CRM contact   | `CONTACT#<account>#<phone>` | `CONTACT`          | `data` (JSON contact), `expires_at_ms`, `expires_at`                                 |
 //! | phone health         | `PHONE#<account>#<phone>`   | `PHONE`            | `phone_status` (`active`/`bounced`/`paused`), `hard_failures`, `version`             |
 //! | CRM refresh token    | `ACCOUNT#<id>`              | `CRM_REFRESH_TOKEN` | `token`, `version`, `origin` (see the `credentials` module)                        |
+//! | inbox sign-in link   | `INBOXLINK#<digest>`        | `INBOXLINK`        | `data` (JSON `SignInLink`), `expires_at_ms`, `expires_at`; deleted when followed      |
+//! | inbox session        | `INBOXSESSION#<digest>`     | `INBOXSESSION`     | `data` (JSON `InboxSession`), `expires_at_ms`, `expires_at`                          |
+//! | inbox sign-in count  | `SIGNIN#<lower-cased e-mail>#<window ms>` | `SIGNIN` | `n`, `expires_at_ms`, `expires_at`                                         |
+//! | inbox read mark      | `READ#<account>#<user>`     | `<phone>`          | `read_through_ms`                                                                    |
 //!
 //! Access patterns served by `gsi1` (eventually consistent, like every GSI): an account's
 //! opt-outs in phone order (`gsi1pk = OPTOUT#<account>`, see `optout`) and its conversations
@@ -76,6 +80,7 @@ mod conversations;
 mod credentials;
 mod goal_log;
 mod goals;
+mod inbox;
 mod job_failures;
 mod message_history;
 mod messages;

@@ -21,6 +21,7 @@ mod conversations;
 mod credentials;
 mod goal_log;
 mod goals;
+mod inbox;
 mod job_failures;
 mod message_history;
 mod messages;
@@ -54,6 +55,15 @@ const RATES: TableDefinition<&str, i64> = TableDefinition::new("store_rates");
 const DISABLED_GOALS: TableDefinition<&str, ()> = TableDefinition::new("store_disabled_goals");
 const CONTACTS: JsonTable = TableDefinition::new("store_contacts");
 const REPLY_GRANTS: JsonTable = TableDefinition::new("store_reply_grants");
+/// Sign-in link secret digest → `SignInLink`.
+const INBOX_LINKS: JsonTable = TableDefinition::new("store_inbox_links");
+/// Session secret digest → `InboxSession`.
+const INBOX_SESSIONS: JsonTable = TableDefinition::new("store_inbox_sessions");
+/// `lower-cased e-mail \0 window millis` → (links asked for, expires at millis).
+const INBOX_SIGN_IN_COUNTS: TableDefinition<&str, (u32, i64)> =
+    TableDefinition::new("store_inbox_sign_in_counts");
+/// `account \0 user \0 phone` → read through, millis.
+const INBOX_READ_MARKS: TableDefinition<&str, i64> = TableDefinition::new("store_inbox_read_marks");
 
 impl From<DbError> for StoreError {
     fn from(e: DbError) -> Self {

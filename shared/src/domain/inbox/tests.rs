@@ -69,11 +69,7 @@ fn the_owner_is_the_latest_message_naming_a_user() {
             ],
             Some("mary"),
         ),
-        (
-            "only campaigns",
-            vec![message(Outbound, None, 1)],
-            None,
-        ),
+        ("only campaigns", vec![message(Outbound, None, 1)], None),
     ];
     for (case, messages, owner) in cases {
         assert_eq!(conversation_owner(&messages), owner, "{case}");
@@ -104,7 +100,13 @@ fn unread_counts_texts_received_after_the_read_mark() {
         message(Inbound, Some("mary"), 10),
     ];
     let at = |s: i64| Some(Timestamp::from_millis(T0 + s * 1000));
-    let cases = [(None, 2), (at(10), 1), (at(29), 1), (at(30), 0), (at(40), 0)];
+    let cases = [
+        (None, 2),
+        (at(10), 1),
+        (at(29), 1),
+        (at(30), 0),
+        (at(40), 0),
+    ];
     for (read_through, count) in cases {
         assert_eq!(unread(&messages, read_through), count, "{read_through:?}");
     }
@@ -120,7 +122,12 @@ fn secrets_round_trip_and_are_stored_by_digest_only() {
     assert_eq!(digest.as_str().len(), 64);
     assert!(!digest.as_str().contains(secret.as_str()));
     assert_eq!(format!("{secret:?}"), "InboxSecret(…)");
-    for bad in ["", "short", &"a".repeat(44), &format!("{}=", &"a".repeat(42))] {
+    for bad in [
+        "",
+        "short",
+        &"a".repeat(44),
+        &format!("{}=", &"a".repeat(42)),
+    ] {
         assert_eq!(InboxSecret::parse(bad), None, "{bad:?}");
     }
 }

@@ -14,8 +14,7 @@ use super::StoreResult;
 #[async_trait]
 pub trait InboxStore: Send + Sync {
     /// Stores a new sign-in link, kept until it expires.
-    async fn put_sign_in_link(&self, digest: &SecretDigest, link: &SignInLink)
-    -> StoreResult<()>;
+    async fn put_sign_in_link(&self, digest: &SecretDigest, link: &SignInLink) -> StoreResult<()>;
     /// Removes the link and returns it, in one atomic step: of two browsers following the
     /// same link at once, one gets it. `None` when there is none or it expired before `now`.
     async fn take_sign_in_link(

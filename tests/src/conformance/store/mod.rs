@@ -95,6 +95,7 @@ mod claims;
 mod consent;
 mod conversations;
 mod crm_support;
+mod inbox;
 mod send_path;
 mod sending;
 mod sequences;
@@ -105,6 +106,7 @@ pub use claims::*;
 pub use consent::*;
 pub use conversations::*;
 pub use crm_support::*;
+pub use inbox::*;
 pub use send_path::*;
 pub use sending::*;
 pub use sequences::*;
@@ -181,6 +183,10 @@ macro_rules! store_conformance {
                 messages_since_reads_one_bounded_window,
                 job_failures_keep_the_latest_until_they_expire,
                 reply_grants_keep_until_they_expire,
+                sign_in_links_work_once_and_expire,
+                sign_in_requests_are_counted_per_address_and_window,
+                inbox_sessions_keep_until_they_expire_or_end,
+                read_marks_only_move_forward_per_user,
             );
         }
     };
