@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Python-packaged tools smsflow's tests and template checks need into
 # a venv at the repository root (.venv), so nothing depends on what a machine happens
-# to have installed by hand.
+# to have installed by hand; and Debian's Chromium and ChromeDriver, which the team
+# inbox's browser test drives (apt, once).
 #
 #   scripts/install-tools.sh              moto server, cfn-lint, AWS SAM CLI,
-#                                         openapi-spec-validator
+#                                         openapi-spec-validator, chromium
 #   scripts/install-tools.sh --sam-build  ... plus cargo-lambda and zig (for `sam build`)
 #
 # Idempotent: a stamp file keyed by the pins makes a second run a fast no-op.
@@ -75,6 +76,22 @@ tools_present() {
         [[ -x "$venv/bin/cargo-lambda" ]] || return 1
     fi
 }
+
+# The inbox's browser test runs the OS's Chromium: nothing is downloaded at test time.
+browser_present() {
+    [[ -x /usr/bin/chromium && -x /usr/bin/chromedriver ]]
+}
+if ! browser_present; then
+    echo "install-tools: installing Debian's chromium and chromium-driver"
+    as_root=()
+    [[ $(id -u) -eq 0 ]] || as_root=(sudo)
+    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+        --no-install-recommends chromium chromium-driver >/dev/null ||
+        { "${as_root[@]}" apt-get update -q >/dev/null &&
+            "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+                --no-install-recommends chromium chromium-driver >/dev/null; }
+    browser_present || { echo "install-tools: chromium did not install" >&2; exit 1; }
+fi
 
 if [[ -f "$stamp" ]] && tools_present; then
     echo "install-tools: already installed (stamp $(basename "$stamp"))"

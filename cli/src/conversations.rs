@@ -6,10 +6,11 @@
 
 use clap::Subcommand;
 use serde::Deserialize;
-use smsflow_shared::domain::twilio_errors::ErrorClass;
 use smsflow_shared::domain::{AccountId, Direction};
-use smsflow_shared::ports::{GoalRecord, GoalResult, Refusal};
-use smsflow_shared::usecases::conversations::{self, Listed, Thread, ThreadMessage};
+use smsflow_shared::ports::{GoalRecord, Refusal};
+use smsflow_shared::usecases::conversations::{
+    self, Listed, Thread, ThreadMessage, error_class_name, goal_outcome_words,
+};
 
 use crate::accounts::stored_account;
 use crate::hints;
@@ -136,15 +137,7 @@ fn refusal_line(refusal: &Refusal) -> String {
 fn goal_line(goals: &[GoalRecord]) -> String {
     let each: Vec<String> = goals
         .iter()
-        .map(|g| {
-            let outcome = match g.outcome {
-                GoalResult::Achieved => "achieved",
-                GoalResult::Disabled => "disabled, not called",
-                GoalResult::NotConfigured => "not configured in the CRM",
-                GoalResult::Failed => "failed",
-            };
-            format!("{} ({outcome})", g.goal)
-        })
+        .map(|g| format!("{} ({})", g.goal, goal_outcome_words(g.outcome)))
         .collect();
     format!("    goals: {}", each.join(", "))
 }
@@ -265,7 +258,7 @@ fn message_head(m: &ThreadMessage) -> String {
     if let Some(code) = m_.error_code {
         let class = m
             .error_class
-            .map(|c| format!(" {}", class_name(c)))
+            .map(|c| format!(" {}", error_class_name(c)))
             .unwrap_or_default();
         head.push_str(&format!("  error {code}{class}"));
     }
@@ -276,11 +269,4 @@ fn message_head(m: &ThreadMessage) -> String {
         head.push_str(&format!("  campaign {campaign}"));
     }
     head
-}
-
-fn class_name(class: ErrorClass) -> String {
-    serde_json::to_value(class)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
 }

@@ -17,3 +17,22 @@ pub const GOALS_RESET_PATH: &str = "/crm/{account}/goals/reset";
 pub fn instasent_callback_path(account: &crate::domain::AccountId, secret: &str) -> String {
     format!("/instasent/callback/{account}/{secret}")
 }
+
+/// The team inbox (README "Team inbox"): the `inbox` function's pages, also served by
+/// `smsflow serve`. One account per inbox URL.
+pub const INBOX_PATH: &str = "/inbox/{account}";
+pub const INBOX_SIGN_IN_PATH: &str = "/inbox/{account}/sign-in";
+/// Where an e-mailed sign-in link points: a page whose button uses it (a mail scanner that
+/// follows links uses nothing).
+pub const INBOX_LINK_PATH: &str = "/inbox/{account}/link";
+pub const INBOX_SIGN_OUT_PATH: &str = "/inbox/{account}/sign-out";
+pub const INBOX_THREAD_PATH: &str = "/inbox/{account}/c/{phone}";
+/// Texts routed to the signed-in user since a time: what the page polls for its alerts.
+pub const INBOX_EVENTS_PATH: &str = "/inbox/{account}/events";
+/// The page's style sheet and script, built into the binary.
+pub const INBOX_ASSET_PATH: &str = "/inbox/_assets/{name}";
+
+/// [`INBOX_PATH`] for one account.
+pub fn inbox_path(account: &crate::domain::AccountId) -> String {
+    format!("/inbox/{account}")
+}

@@ -4,6 +4,7 @@
 //! port.
 
 pub mod aws_app;
+pub mod browser;
 pub mod conformance;
 pub mod example;
 pub mod fixtures;

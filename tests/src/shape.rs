@@ -54,6 +54,11 @@ pub struct Deployment {
     pub sequences: String,
     /// Base of `/_sandbox/...`.
     pub sandbox: String,
+    /// Base of `/inbox/{account}` as the browser reaches it.
+    pub inbox: String,
+    /// The same base as the inbox names it in the sign-in links it e-mails (on the stack,
+    /// the function URL's https domain, which the test reaches at [`Deployment::inbox`]).
+    pub inbox_public: String,
     running: Running,
     dir: TempDir,
     http: reqwest::Client,
@@ -116,7 +121,9 @@ impl Deployment {
             twilio_public: base.clone(),
             crm: base.clone(),
             sequences: base.clone(),
-            sandbox: base,
+            sandbox: base.clone(),
+            inbox: base.clone(),
+            inbox_public: base,
             running: Running::Local(server),
             dir,
             http: reqwest::Client::new(),
@@ -158,6 +165,11 @@ impl Deployment {
             .expect("the template has an HTTP API")
             .clone();
         let url = |function: &str| stack.urls.function_urls[function].local.clone();
+        let inbox = &stack.urls.function_urls["InboxFunction"];
+        let (inbox, inbox_public) = (
+            inbox.local.trim_end_matches('/').to_string(),
+            inbox.public.trim_end_matches('/').to_string(),
+        );
         Deployment {
             shape: Shape::Stack,
             twilio_local: api.local,
@@ -165,6 +177,8 @@ impl Deployment {
             crm: url("CampaignSendFunction"),
             sequences: url("SequenceStartFunction"),
             sandbox: stack.urls.sandbox.clone(),
+            inbox,
+            inbox_public,
             running: Running::Stack(Box::new(stack)),
             dir,
             http: reqwest::Client::new(),

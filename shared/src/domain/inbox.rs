@@ -13,8 +13,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::account::{AccountId, User};
+use super::account::{Account, AccountId, User};
 use super::message::{Direction, MessageRecord};
+use super::phone::PhoneNumber;
 use super::time::Timestamp;
 
 /// How long an e-mailed sign-in link works.
@@ -141,6 +142,17 @@ pub fn unread(messages: &[MessageRecord], read_through: Option<Timestamp>) -> us
         .filter(|m| m.direction == Direction::Inbound)
         .filter(|m| read_through.is_none_or(|read| m.created_at > read))
         .count()
+}
+
+/// The account's number a conversation last used (`messages` newest first), so the contact
+/// hears back from the number they know; none for a conversation held on a Messaging
+/// Service or on a number the account no longer has, where the send path picks.
+pub fn conversation_number(account: &Account, messages: &[MessageRecord]) -> Option<PhoneNumber> {
+    messages.iter().find_map(|m| {
+        let number = PhoneNumber::trusted_e164(&m.our_sender).ok()?;
+        let ours = account.numbers.iter().any(|n| n.number == number);
+        ours.then_some(number)
+    })
 }
 
 #[cfg(test)]

@@ -95,8 +95,8 @@ pub async fn route_not_found(uri: axum::http::Uri) -> ApiError {
     )
 }
 
-/// Middleware: every error answer is `{error, detail}` JSON. What the handlers answer
-/// already is; what axum answers for them (405 with no body, extractor rejections as plain
+/// Middleware: every error answer is `{error, detail}` JSON, but the inbox's HTML pages.
+/// What the handlers answer already is; what axum answers for them (405 with no body, extractor rejections as plain
 /// text: 400, 413, 415, 422) is rewritten here, with the status kept and the text as the
 /// detail. One place, so a new route or extractor cannot answer otherwise.
 pub async fn json_errors(request: Request, next: Next) -> Response {
@@ -111,12 +111,13 @@ pub async fn json_errors(request: Request, next: Next) -> Response {
     let target = format!("{} {}", request.method(), request.uri().path());
     let response = next.run(request).await;
     let status = response.status();
-    let is_json = response
+    // JSON is already the shape; HTML is a page answering a browser (the team inbox).
+    let answered = response
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if is_json || !(status.is_client_error() || status.is_server_error()) {
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/html"));
+    if answered || !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
     as_json_error(response, &target).await

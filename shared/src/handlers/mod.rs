@@ -7,5 +7,6 @@ pub mod error;
 pub mod http;
 pub mod http_errors;
 pub mod inbound_email;
+pub mod inbox;
 
 pub use error::ApiError;

@@ -186,7 +186,8 @@ impl LocalRuntime {
                 .merge(http::inbound_sms(app.clone()))
                 .merge(http::status_callback(app.clone()))
                 .merge(http::campaign_send(app.clone()))
-                .merge(http::sequence_start(app))
+                .merge(http::sequence_start(app.clone()))
+                .merge(crate::handlers::inbox::inbox(app))
                 .merge(sandbox::router(self.clone()))
                 .merge(operator_api::router(self.clone())),
         )

@@ -29,6 +29,23 @@ pub struct Contact {
 }
 
 impl Contact {
+    /// The name to show a teammate: first and last name, without an auto-created contact's
+    /// placeholder; `None` when the CRM has neither.
+    pub fn display_name(&self) -> Option<String> {
+        let first = self
+            .first_name
+            .as_deref()
+            .filter(|n| *n != crate::domain::contact::AUTO_CREATED_FIRST_NAME);
+        let name = [first, self.last_name.as_deref()]
+            .into_iter()
+            .flatten()
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+        (!name.is_empty()).then_some(name)
+    }
+
     /// Whether `name` is a `Contact.*` merge field [`Contact::merge_field`] can answer for
     /// some contact: a standard one, or any custom one (`Contact._Name`), which only a
     /// contact can tell apart from a mistyped one.

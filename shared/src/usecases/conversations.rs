@@ -11,7 +11,9 @@ use crate::domain::consent::PhoneHealth;
 use crate::domain::provider::SmsProviderKind;
 use crate::domain::twilio_errors::{ErrorClass, classify_error_code};
 use crate::domain::{Account, AccountId, MessageId, MessageRecord, PhoneNumber};
-use crate::ports::{ConsentRecord, ConversationSummary, GoalRecord, Refusal, Store, StoreResult};
+use crate::ports::{
+    ConsentRecord, ConversationSummary, GoalRecord, GoalResult, Refusal, Store, StoreResult,
+};
 
 /// A recent conversation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -164,4 +166,22 @@ fn take_goals(goals: &mut Vec<GoalRecord>, message_id: &MessageId) -> Vec<GoalRe
         .partition(|g| g.message_id == *message_id);
     *goals = rest;
     mine
+}
+
+/// What became of a goal, in the words the CLI and the inbox both show.
+pub fn goal_outcome_words(outcome: GoalResult) -> &'static str {
+    match outcome {
+        GoalResult::Achieved => "achieved",
+        GoalResult::Disabled => "disabled, not called",
+        GoalResult::NotConfigured => "not configured in the CRM",
+        GoalResult::Failed => "failed",
+    }
+}
+
+/// An error class's name (`carrier_filtered`, `opted_out`...), as stored and shown.
+pub fn error_class_name(class: ErrorClass) -> String {
+    serde_json::to_value(class)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
 }

@@ -12,6 +12,7 @@ pub mod deliver;
 pub mod email_reply;
 pub mod goals;
 pub mod inbound;
+pub mod inbox;
 mod pacing;
 pub mod received;
 mod refusals;

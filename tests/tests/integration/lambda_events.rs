@@ -596,3 +596,36 @@ async fn replies_route_to_the_last_sender_then_the_owner_then_the_backup() {
         assert!(!routing.reason.is_empty());
     }
 }
+
+#[tokio::test]
+async fn the_inbox_page_event_is_answered_for_its_sessions_user() {
+    use smsflow_shared::domain::inbox::{InboxSecret, InboxSession};
+    use smsflow_shared::domain::{AccountId, Timestamp};
+    use smsflow_shared::handlers::inbox;
+
+    let rt = runtime().await;
+    let event = include_str!("../../../events/function-url-inbox-page.json");
+    let router = || http::with_fallback(inbox::inbox(rt.app.clone()));
+    // No session stored: the sign-in page.
+    let request = lambda_http::request::from_str(event).expect("a Lambda HTTP event");
+    let answer = handler::respond(router(), request).await;
+    assert_eq!(answer.status, 303, "{}", answer.body);
+
+    let secret = InboxSecret::parse("ZmFrZS1zZXNzaW9uLXNlY3JldC1mb3ItdGhlLXRlc3R")
+        .expect("the fixture's secret");
+    let acme = AccountId::parse("acme").expect("id");
+    let now = Timestamp::from_millis(jiff::Timestamp::now().as_millisecond());
+    let session = InboxSession::start(acme, "mary".into(), now);
+    rt.app
+        .store
+        .put_inbox_session(&secret.digest(), &session)
+        .await
+        .expect("stored");
+    let (status, content_type, body) = call_raw(router(), event).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(content_type.starts_with("text/html"), "{content_type}");
+    assert!(
+        body.contains("Mary Anders") && body.contains("Your conversations"),
+        "{body}"
+    );
+}

@@ -13,6 +13,7 @@ mod email_replies;
 mod end_to_end;
 mod http_edges;
 mod inbound_routing;
+mod inbox_pages;
 mod keywords;
 mod lambda_events;
 mod local_sandbox;

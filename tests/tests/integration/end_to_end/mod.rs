@@ -18,6 +18,7 @@ use smsflow_tests::poll::{Patience, eventually};
 use smsflow_tests::shape::{Deployment, Shape};
 use smsflow_tests::twilio;
 
+mod inbox;
 mod instasent;
 mod received;
 mod replies;
@@ -98,6 +99,9 @@ in_both_shapes!(
     // On the stack, SES receiving's rule: the message in S3 (inbound-email's GetObject),
     // then the reply through the send path (its DynamoDB and SQS grants).
     replies::a_reply_by_email_is_texted_from_the_number_the_contact_texted,
+    // On the stack, the inbox function on its function URL: sign-in (SES, DynamoDB), the
+    // pages' reads, the reply through the send path (SQS).
+    inbox::a_rep_signs_in_sees_an_alert_and_replies on inbox::with_globex(),
     instasent::an_instasent_account_sends_is_reported_and_bounces_as_twilio_would
         on instasent::acme_on_instasent(),
     instasent::a_stop_report_mid_survey_ends_the_run_with_the_opt_out_tag

@@ -49,6 +49,7 @@ fn base<'a>(deployment: &'a Deployment, spec: &Value, method: &str, documented: 
         Some("campaign-send") => &deployment.crm,
         Some("sequence-start") => &deployment.sequences,
         Some("local" | "local-server") => &deployment.sandbox,
+        Some("inbox") => &deployment.inbox,
         other => panic!("{method} {documented}: unknown x-smsflow-function {other:?}"),
     }
 }
@@ -61,6 +62,7 @@ fn concrete(documented: &str) -> String {
         .replace("{secret}", "not-the-callback-secret")
         .replace("{phone}", "%2B14155552671")
         .replace("{queue}", "send")
+        .replace("{name}", "inbox.css")
 }
 
 fn bare(method: &str, documented: &str) -> Probe {
@@ -219,6 +221,81 @@ fn as_called(contact_id: &str) -> Vec<Probe> {
             keyed("/crm/{account}/sequences/{sequence}/start"),
             Body::Form(vec![("contactId", "1")]),
             404,
+        ),
+        // Signed out, as a browser first comes to the inbox.
+        probe(
+            "get",
+            "/inbox/{account}",
+            concrete("/inbox/{account}"),
+            Body::None,
+            303,
+        ),
+        probe(
+            "get",
+            "/inbox/{account}/sign-in",
+            concrete("/inbox/{account}/sign-in"),
+            Body::None,
+            200,
+        ),
+        probe(
+            "post",
+            "/inbox/{account}/sign-in",
+            concrete("/inbox/{account}/sign-in"),
+            Body::Form(vec![("email", "nobody@acme.example")]),
+            200,
+        ),
+        probe(
+            "get",
+            "/inbox/{account}/link",
+            format!("{}?token=not-a-token", concrete("/inbox/{account}/link")),
+            Body::None,
+            200,
+        ),
+        probe(
+            "post",
+            "/inbox/{account}/link",
+            concrete("/inbox/{account}/link"),
+            Body::Form(vec![("token", "not-a-token")]),
+            400,
+        ),
+        probe(
+            "post",
+            "/inbox/{account}/sign-out",
+            concrete("/inbox/{account}/sign-out"),
+            Body::Form(vec![("csrf", "none")]),
+            303,
+        ),
+        probe(
+            "get",
+            "/inbox/{account}/c/{phone}",
+            concrete("/inbox/{account}/c/{phone}"),
+            Body::None,
+            303,
+        ),
+        probe(
+            "post",
+            "/inbox/{account}/c/{phone}",
+            concrete("/inbox/{account}/c/{phone}"),
+            Body::Form(vec![
+                ("text", "hi"),
+                ("csrf", "none"),
+                ("request_id", "01JZZZZZZZZZ"),
+            ]),
+            303,
+        ),
+        probe(
+            "get",
+            "/inbox/{account}/events",
+            format!("{}?since=0", concrete("/inbox/{account}/events")),
+            Body::None,
+            401,
+        ),
+        probe(
+            "get",
+            "/inbox/_assets/{name}",
+            "/inbox/_assets/inbox.js".into(),
+            Body::None,
+            200,
         ),
         probe(
             "post",
@@ -405,7 +482,11 @@ async fn probes(deployment: &Deployment, spec: &Value) -> Vec<Probe> {
 async fn probe_shape(shape: Shape) {
     let spec = spec();
     let deployment = Deployment::start(shape, ExampleConfig::new()).await;
-    let client = Client::new();
+    // A signed-out inbox page redirects; the probe checks the redirect itself.
+    let client = Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("an HTTP client");
     let mut problems = Vec::new();
     for probe in probes(&deployment, &spec).await {
         if let Err(problem) = check(&deployment, &spec, &client, &probe).await {

@@ -6,12 +6,16 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::{METHODS, documented_operations, spec};
 
-/// The files that build the HTTP routers: each Lambda function's, the local sandbox's, the
+/// The files that build the HTTP routers: each Lambda function's (the inbox's apart), the local sandbox's, the
 /// local server's operator API and the stack runner's sandbox.
-const ROUTER_SOURCES: [(&str, &str); 4] = [
+const ROUTER_SOURCES: [(&str, &str); 5] = [
     (
         "shared/src/handlers/http.rs",
         include_str!("../../../../shared/src/handlers/http.rs"),
+    ),
+    (
+        "shared/src/handlers/inbox/mod.rs",
+        include_str!("../../../../shared/src/handlers/inbox/mod.rs"),
     ),
     (
         "shared/src/local/sandbox.rs",
