@@ -196,14 +196,10 @@ pub(super) async fn a_rep_signs_in_sees_an_alert_and_replies(d: &Deployment) {
         .text_until("p.sent", |t| t.starts_with("Sent"))
         .await;
     assert_eq!(sent_to(d, ANN, 1).await, ["Yes, both on Tuesday."]);
-    let messages = d.sandbox_json("/_sandbox/messages?limit=1000").await;
-    let sent = (messages["messages"].as_array().into_iter().flatten())
-        .find(|m| m["to"] == ANN)
-        .cloned()
-        .unwrap_or_default();
     assert_eq!(
-        sent["from"], ACME_LONG_CODE,
-        "from the number Ann texted: {sent}"
+        first_sender_to(d, ANN).await,
+        ACME_LONG_CODE,
+        "from the number Ann texted"
     );
     goals_including(d, &ann, &["SendManual"]).await;
     // Opened, the thread is read.
@@ -215,6 +211,7 @@ pub(super) async fn a_rep_signs_in_sees_an_alert_and_replies(d: &Deployment) {
         )
         .await;
     assert_eq!(unread, json!(0));
+    fits_a_phone_and_labels_every_field(&browser, &format!("{}/inbox/acme/c/{ANN}", d.inbox)).await;
 
     // Ann opts out: the thread says so and the box is closed.
     text(d, ANN, "SM0000000000000000000000000000f004", "STOP").await;
@@ -239,6 +236,36 @@ pub(super) async fn a_rep_signs_in_sees_an_alert_and_replies(d: &Deployment) {
     browser.stop().await;
 
     another_account_cannot_see_or_post(d).await;
+}
+
+/// On a phone's screen (390 px wide) the thread needs no sideways scrolling, and every
+/// field has a label a screen reader reads out.
+async fn fits_a_phone_and_labels_every_field(browser: &Browser, thread: &str) {
+    let window = browser.client.get_window_rect().await.expect("window size");
+    browser
+        .client
+        .set_window_size(390, 844)
+        .await
+        .expect("resized");
+    browser.goto(thread).await;
+    let layout = browser
+        .run(
+            "return [document.documentElement.scrollWidth, window.innerWidth,                [...document.querySelectorAll('input:not([type=hidden]), textarea')]                  .filter(f => !(f.labels && f.labels.length)).map(f => f.name)];",
+            vec![],
+        )
+        .await;
+    let (width, viewport) = (layout[0].as_i64(), layout[1].as_i64());
+    assert!(
+        width <= viewport,
+        "no sideways scrolling on a phone: {layout}"
+    );
+    assert_eq!(layout[2], json!([]), "fields without a label");
+    let (w, h) = (window.2 as u32, window.3 as u32);
+    browser
+        .client
+        .set_window_size(w, h)
+        .await
+        .expect("resized back");
 }
 
 /// The inbound text whose body is `body`, once it was routed.

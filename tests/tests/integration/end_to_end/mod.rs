@@ -237,6 +237,16 @@ async fn sent_to(d: &Deployment, to: &str, count: usize) -> Vec<String> {
     bodies_to(&messages, to)
 }
 
+/// The number the carrier's first message to `to` came from.
+async fn first_sender_to(d: &Deployment, to: &str) -> String {
+    let messages = d.sandbox_json("/_sandbox/messages?limit=1000").await;
+    (messages["messages"].as_array().into_iter().flatten())
+        .find(|m| m["to"] == to)
+        .and_then(|m| m["from"].as_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
 /// The bodies sent to `to` now, after a pause in which nothing more should be sent.
 async fn sent_to_after_a_pause(d: &Deployment, to: &str) -> Vec<String> {
     tokio::time::sleep(Duration::from_secs(2)).await;
