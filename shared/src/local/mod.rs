@@ -342,6 +342,11 @@ pub async fn serve(
     for account in &config.accounts {
         let numbers: Vec<&str> = account.numbers.iter().map(|n| n.number.as_str()).collect();
         println!("  account {}: {}", account.id, numbers.join(", "));
+        println!(
+            "    team inbox: {}{}",
+            server.base_url(),
+            crate::routes::inbox_path(&account.id)
+        );
     }
     println!("Press Ctrl-C to stop.");
     signal.await;

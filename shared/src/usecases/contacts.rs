@@ -27,6 +27,17 @@ pub(crate) async fn cached_or_found_contact(
     found_contact(cached, cache, crm, account, phone, now).await
 }
 
+/// The contact with this phone if the cache holds it: no CRM call.
+pub(crate) async fn cached_only(
+    cache: &dyn ContactCache,
+    account: &Account,
+    phone: &PhoneNumber,
+    now: Timestamp,
+) -> Option<Contact> {
+    let cached = cache.cached_contact(&account.id, phone, now).await.ok()??;
+    serde_json::from_value::<Contact>(cached.contact).ok()
+}
+
 /// As [`cached_or_found_contact`], with the cache already read (`cached`: what it held).
 pub(crate) async fn found_contact(
     cached: Option<CachedContact>,

@@ -624,8 +624,9 @@ async fn the_inbox_page_event_is_answered_for_its_sessions_user() {
     let (status, content_type, body) = call_raw(router(), event).await;
     assert_eq!(status, 200, "{body}");
     assert!(content_type.starts_with("text/html"), "{content_type}");
+    // Mary is the example's inbox admin.
     assert!(
-        body.contains("Mary Anders") && body.contains("Your conversations"),
+        body.contains("Mary Anders") && body.contains("All conversations"),
         "{body}"
     );
 }

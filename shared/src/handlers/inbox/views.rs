@@ -11,17 +11,23 @@ use crate::usecases::inbox::{InboxRow, ThreadView};
 
 /// The conversation list.
 pub(super) fn list(frame: &Frame<'_>, rows: &[InboxRow], admin: bool) -> Markup {
-    let heading = if admin {
-        "All conversations"
+    let (heading, empty) = if admin {
+        (
+            "All conversations",
+            "No conversations yet. The account's texts appear here.",
+        )
     } else {
-        "Your conversations"
+        (
+            "Your conversations",
+            "No conversations yet. Texts routed to you appear here.",
+        )
     };
     markup::page(
         frame,
         html! {
             h1 { (heading) }
             @if rows.is_empty() {
-                p.empty { "No conversations yet. Texts routed to you appear here." }
+                p.empty { (empty) }
             } @else {
                 ul.conversations {
                     @for row in rows { (list_row(frame.inbox, row)) }

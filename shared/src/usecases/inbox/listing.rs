@@ -9,7 +9,7 @@ use crate::app::App;
 use crate::domain::inbox::{conversation_number, conversation_owner, sees, unread};
 use crate::domain::{Direction, MessageId, MessageRecord, PhoneNumber, Timestamp};
 use crate::usecases::Unavailable;
-use crate::usecases::contacts::cached_or_found_contact;
+use crate::usecases::contacts::{cached_only, cached_or_found_contact};
 use crate::usecases::conversations::{self, Thread};
 
 /// Conversations read to fill the inbox: the most recent ones of the account.
@@ -20,6 +20,10 @@ const MESSAGES_PER_ROW: usize = 20;
 pub const THREAD_MESSAGES: usize = 200;
 /// Store and CRM reads in flight at once for one page.
 const READS_AT_ONCE: usize = 8;
+/// Rows whose contact's name may be asked of the CRM when the contact cache does not hold
+/// it; the rest show a cached name or the number, so a long list spends little of the
+/// CRM's API quota (the cache keeps a name 10 minutes).
+const CRM_NAME_LOOKUPS: usize = 20;
 
 /// One conversation in the inbox.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -48,10 +52,15 @@ pub async fn inbox_rows(app: &App, signed_in: &SignedIn) -> Result<Vec<InboxRow>
         .read_marks(account, &signed_in.user.id)
         .await
         .map_err(|e| Unavailable(format!("cannot read the read marks: {e}")))?;
-    let rows = futures::stream::iter(listed)
-        .map(|listed| {
+    let rows = futures::stream::iter(listed.into_iter().enumerate())
+        .map(|(at, listed)| {
             let read_through = marks.get(&listed.summary.phone).copied();
-            row(app, signed_in, listed, read_through)
+            let names = if at < CRM_NAME_LOOKUPS {
+                Names::AskTheCrm
+            } else {
+                Names::Cached
+            };
+            row(app, signed_in, listed, read_through, names)
         })
         .buffered(READS_AT_ONCE)
         .collect::<Vec<_>>()
@@ -70,6 +79,7 @@ async fn row(
     signed_in: &SignedIn,
     listed: conversations::Listed,
     read_through: Option<Timestamp>,
+    names: Names,
 ) -> Result<Option<InboxRow>, Unavailable> {
     let phone = listed.summary.phone;
     let messages = app
@@ -85,7 +95,7 @@ async fn row(
         return Ok(None);
     }
     Ok(Some(InboxRow {
-        name: contact_name(app, signed_in, &phone).await,
+        name: contact_name(app, signed_in, &phone, names).await,
         last_body: last.body.clone(),
         last_at: last.created_at,
         last_direction: last.direction,
@@ -96,17 +106,30 @@ async fn row(
     }))
 }
 
+/// Where a contact's name may come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Names {
+    /// The contact cache, else the CRM (which then caches it).
+    AskTheCrm,
+    /// The contact cache only.
+    Cached,
+}
+
 /// The contact's name from the CRM (through the contact cache); none when the CRM does not
 /// answer, so the page still shows the number.
-async fn contact_name(app: &App, signed_in: &SignedIn, phone: &PhoneNumber) -> Option<String> {
-    let found = cached_or_found_contact(
-        app.store.as_ref(),
-        app.crm.as_ref(),
-        &signed_in.account,
-        phone,
-        app.clock.now(),
-    )
-    .await;
+async fn contact_name(
+    app: &App,
+    signed_in: &SignedIn,
+    phone: &PhoneNumber,
+    names: Names,
+) -> Option<String> {
+    let (account, now) = (&signed_in.account, app.clock.now());
+    if names == Names::Cached {
+        let cached = cached_only(app.store.as_ref(), account, phone, now).await;
+        return cached.and_then(|c| c.display_name());
+    }
+    let found =
+        cached_or_found_contact(app.store.as_ref(), app.crm.as_ref(), account, phone, now).await;
     match found {
         Ok(contact) => contact.and_then(|c| c.display_name()),
         Err(e) => {
@@ -169,7 +192,7 @@ pub async fn open_thread(
     }
     Ok(Opened::Thread(Box::new(ThreadView {
         from: conversation_number(&signed_in.account, &newest_first),
-        name: contact_name(app, signed_in, phone).await,
+        name: contact_name(app, signed_in, phone, Names::AskTheCrm).await,
         opted_out: thread.consent.as_ref().is_some_and(|c| c.opted_out),
         owner,
         thread,
@@ -232,7 +255,7 @@ pub async fn alerts_since(
         if routed_here.is_empty() {
             continue;
         }
-        let name = contact_name(app, signed_in, &summary.phone).await;
+        let name = contact_name(app, signed_in, &summary.phone, Names::AskTheCrm).await;
         alerts.extend(routed_here.into_iter().map(|m| Alert {
             id: m.id,
             phone: m.contact_phone,

@@ -15,9 +15,11 @@ use super::*;
 const MARY: &str = "mary@acme.example";
 const ZOE: &str = "zoe@globex.example";
 
-/// The example with a second account, globex, and its one user, Zoe.
+/// The example with Mary a rep like John (not the inbox admin she is in the example),
+/// and a second account, globex, with its one user, Zoe.
 pub(super) fn with_globex() -> ExampleConfig {
     ExampleConfig::new()
+        .replace("admin = true", "admin = false")
         .with_account(&OtherAccount {
             id: "globex",
             name: "Globex",
