@@ -49,7 +49,7 @@ def _key_value(text: str) -> tuple[str, str]:
 
 def _no_docker(_model: DockerModel) -> None:
     """The runner runs the functions itself, and no Docker engine runs here. moto's
-    `/moto-api/data.json` (which the sandbox reads SES mail from) reads every attribute of
+    `/moto-api/data.json` (the state dump, for whoever inspects the stack) reads every attribute of
     every model and skips those raising AttributeError; a Lambda model's Docker client
     would raise DockerException instead and fail the whole dump."""
     raise AttributeError("docker_client: the stack runner runs functions without Docker")

@@ -24,8 +24,11 @@ use serde::Serialize;
 use serde_json::json;
 use tokio::sync::Mutex;
 
+use smsflow_shared::ports::{Clock, SystemClock};
+
 use crate::aws_request::{self, Authorisation, Check, Partition};
 use crate::policy::{Decision, Policy};
+use crate::sent_emails::SentEmails;
 use crate::sqs_rules;
 
 /// A function's identity: its role, and the session name Lambda gives it.
@@ -60,8 +63,8 @@ pub struct AwsProxy {
     http: reqwest::Client,
     dynamodb_turn: Mutex<()>,
     calls: std::sync::Mutex<Vec<CallRecord>>,
-    /// Each SES e-mail's Reply-To by its message id: moto keeps none.
-    reply_tos: std::sync::Mutex<HashMap<String, String>>,
+    /// The e-mails moto accepted, as they passed (`/_sandbox/emails`).
+    emails: Arc<SentEmails>,
 }
 
 impl AwsProxy {
@@ -74,7 +77,7 @@ impl AwsProxy {
             http: reqwest::Client::new(),
             dynamodb_turn: Mutex::new(()),
             calls: std::sync::Mutex::new(Vec::new()),
-            reply_tos: std::sync::Mutex::default(),
+            emails: Arc::default(),
         })
     }
 
@@ -87,23 +90,9 @@ impl AwsProxy {
         self.calls.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// The Reply-To of the SES e-mail moto gave `message_id`, if it had one.
-    pub fn reply_to(&self, message_id: &str) -> Option<String> {
-        let reply_tos = self.reply_tos.lock().unwrap_or_else(|p| p.into_inner());
-        reply_tos.get(message_id).cloned()
-    }
-
-    /// Keeps a sent e-mail's first Reply-To address under the id moto answered with.
-    fn keep_reply_to(&self, request: &[u8], answer: &[u8]) {
-        let read = |bytes: &[u8]| serde_json::from_slice::<serde_json::Value>(bytes).ok();
-        let (Some(request), Some(answer)) = (read(request), read(answer)) else {
-            return;
-        };
-        let reply_to = request["ReplyToAddresses"][0].as_str();
-        if let (Some(reply_to), Some(id)) = (reply_to, answer["MessageId"].as_str()) {
-            let mut reply_tos = self.reply_tos.lock().unwrap_or_else(|p| p.into_inner());
-            reply_tos.insert(id.to_string(), reply_to.to_string());
-        }
+    /// The e-mails the functions sent through SES that moto accepted.
+    pub fn emails(&self) -> Arc<SentEmails> {
+        self.emails.clone()
     }
 
     /// Records the call; its index, for [`AwsProxy::timed`].
@@ -293,7 +282,7 @@ async fn handle(
     };
     proxy.timed(index, turn_wait, arrived.elapsed());
     if authorisation.operation == "SESv2.SendEmail" && answer.status.is_success() {
-        proxy.keep_reply_to(&body, &answer.body);
+        proxy.emails.keep(&body, &answer.body, SystemClock.now());
     }
     answer.into_response()
 }

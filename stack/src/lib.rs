@@ -20,6 +20,7 @@ pub mod operator;
 pub mod policy;
 pub mod runner;
 pub mod sandbox;
+pub mod sent_emails;
 pub mod ses_receiving;
 pub mod sqs_rules;
 pub mod stack_config;

@@ -28,6 +28,7 @@ use crate::manifest::{self, Manifest};
 use crate::moto_process::{self, MotoStack, MotoStackOptions};
 use crate::operator;
 use crate::sandbox::{self, HttpApiTarget, SandboxTargets};
+use crate::sent_emails::SentEmails;
 use crate::ses_receiving::SesReceiving;
 use crate::stack_config::{self, KeapApp, StackConfig, StackConfigError};
 use crate::stand_ins::{self, StandIns, TwilioSeat};
@@ -187,8 +188,8 @@ impl RunningStack {
             keap: stand_ins.keap.base_url(),
         };
         push_accounts(options, &urls, &config).await?;
-        let mut targets = sandbox_targets(&manifest, &api, &config, &stand_ins);
-        targets.aws = Some(proxy.proxy.clone());
+        let emails = proxy.proxy.emails();
+        let mut targets = sandbox_targets(&api, &config, &stand_ins, emails);
         targets.ses = ses_receiving(&manifest, &prepared);
         urls.sandbox = launch.runner_api(targets, &proxy, &prepared).await?;
         let (stop, stopped) = watch::channel(false);
@@ -474,15 +475,15 @@ async fn start_stand_ins(
     })
 }
 
-/// What the sandbox API reaches: moto, the HTTP API Twilio posts to, the stand-ins.
+/// What the sandbox API reaches: the HTTP API Twilio posts to, the stand-ins, the e-mails
+/// the AWS proxy kept.
 fn sandbox_targets(
-    manifest: &Manifest,
     api: &Endpoint,
     config: &StackConfig,
     stand_ins: &StandIns,
+    emails: Arc<SentEmails>,
 ) -> SandboxTargets {
     SandboxTargets {
-        moto_endpoint: manifest.moto_endpoint.clone(),
         http_api: HttpApiTarget {
             local_url: api.local.clone(),
             public_domain: api.public.trim_start_matches("https://").to_string(),
@@ -491,7 +492,7 @@ fn sandbox_targets(
         twilio: stand_ins.twilio.clone(),
         instasent: stand_ins.instasent.clone(),
         keap: stand_ins.keap.clone(),
-        aws: None,
+        emails,
         ses: None,
     }
 }

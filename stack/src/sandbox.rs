@@ -6,17 +6,14 @@
 //! | route | local mode | here |
 //! |---|---|---|
 //! | `GET /_sandbox/messages` | the sandbox carrier | the same carrier, behind the Twilio and Instasent stand-ins |
-//! | `GET /_sandbox/emails` | the outbox | moto's SES (`GET <moto>/moto-api/data.json`) |
+//! | `GET /_sandbox/emails` | the outbox | the SES e-mails moto accepted, kept by the AWS proxy as they passed (`sent_emails`) |
 //! | `GET/POST /_sandbox/crm/{account}/contacts`, `…/notes`, `GET …/goals` | the sandbox CRM | the Keap stand-in's app for the account's API key |
 //! | `POST /_sandbox/inbound` | signed webhook to the local server | signed webhook to the HTTP API front |
 //! | `POST /_sandbox/email` | answered in process | SES receiving played for the stack's receipt rule (`ses_receiving`) |
 //!
 //! Where the answers cannot be identical:
-//! - **E-mails**: moto keeps neither an e-mail's Reply-To nor when it was sent. `reply_to`
-//!   comes from the AWS proxy, which keeps it as the e-mail passes, and `sent_at` is when
-//!   this sandbox first saw the e-mail in moto
-//!   (the first listing after the send), so it is never earlier than the real send. `id`
-//!   is SES's message id, where the outbox has a ULID.
+//! - **E-mails**: `id` is SES's message id, where the outbox has a ULID; `sent_at` is when
+//!   moto accepted it.
 //! - **CRM ids** are the Keap stand-in's: one counter per app for contacts, notes, tags
 //!   and custom fields together, where the sandbox CRM counts contacts and notes apart.
 //!   Read ids from answers, never assume `1`.
@@ -30,8 +27,8 @@
 //!   no records, and a text to its number is refused (400) where local mode answers
 //!   `403 not_a_sandbox_account`. Messages and e-mails are all the stand-ins' and moto's.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -56,24 +53,22 @@ use smsflow_shared::local::sandbox_email::{EMAIL_PATH, VerdictQuery, delivered_e
 use smsflow_shared::ports::{Clock, NewNote, SystemClock};
 use smsflow_shared::routes::INBOUND_PATH;
 
-use crate::aws_proxy::AwsProxy;
 use crate::instasent::InstasentStandIn;
 use crate::keap::KeapMock;
+use crate::sent_emails::SentEmails;
 use crate::ses_receiving::{ReceiveError, SesReceiving};
 use crate::twilio::TwilioStandIn;
 
 /// What the sandbox reads from and acts on.
 pub struct SandboxTargets {
-    /// moto's base URL (`http://127.0.0.1:5123`).
-    pub moto_endpoint: String,
     pub http_api: HttpApiTarget,
     /// The accounts the stack was deployed with.
     pub accounts: BTreeMap<AccountId, SandboxAccount>,
     pub twilio: Arc<TwilioStandIn>,
     pub instasent: Arc<InstasentStandIn>,
     pub keap: Arc<KeapMock>,
-    /// The AWS proxy, which keeps the Reply-To moto drops.
-    pub aws: Option<Arc<AwsProxy>>,
+    /// The e-mails the functions sent (the AWS proxy keeps them as they pass).
+    pub emails: Arc<SentEmails>,
     /// SES receiving for the stack's receipt rules (none without a reply domain).
     pub ses: Option<Arc<SesReceiving>>,
 }
@@ -107,8 +102,6 @@ pub enum SandboxError {
 struct Sandbox {
     targets: SandboxTargets,
     http: reqwest::Client,
-    /// When each SES message id was first seen in moto (see the module's notes).
-    emails_seen: Mutex<HashMap<String, Timestamp>>,
 }
 
 type Shared = Arc<Sandbox>;
@@ -119,11 +112,7 @@ pub fn router(targets: SandboxTargets) -> Result<Router, SandboxError> {
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()?;
-    let sandbox = Arc::new(Sandbox {
-        targets,
-        http,
-        emails_seen: Mutex::default(),
-    });
+    let sandbox = Arc::new(Sandbox { targets, http });
     let routes = Router::new()
         .route(
             HEALTH_PATH,
@@ -159,76 +148,9 @@ async fn messages(
     Ok(answer(json!({ "messages": messages })))
 }
 
-/// An e-mail in the local outbox's shape (`shared/src/adapters/embedded/outbox.rs`,
-/// `OutboxEntry`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-struct SentEmail {
-    id: String,
-    sent_at: Timestamp,
-    from: String,
-    to: Vec<String>,
-    reply_to: Option<String>,
-    subject: String,
-    text: String,
-}
-
-async fn emails(
-    State(sandbox): State<Shared>,
-    Query(limit): Query<Limit>,
-) -> Result<Json<Value>, ApiError> {
-    let url = format!(
-        "{}/moto-api/data.json",
-        sandbox.targets.moto_endpoint.trim_end_matches('/')
-    );
-    let dump: Value = read_json(&sandbox.http, &url)
-        .await
-        .map_err(|e| backend(format!("cannot read {url}: {e}")))?;
-    let mut emails = ses_messages(&dump, &sandbox.emails_seen);
-    if let Some(aws) = &sandbox.targets.aws {
-        for email in &mut emails {
-            email.reply_to = aws.reply_to(&email.id);
-        }
-    }
-    emails.reverse();
-    emails.truncate(limit.get());
-    Ok(answer(json!({ "emails": emails })))
-}
-
-async fn read_json(http: &reqwest::Client, url: &str) -> Result<Value, reqwest::Error> {
-    http.get(url).send().await?.error_for_status()?.json().await
-}
-
-/// moto's SES messages (`ses.Message[]` of its dump, v1 and v2 sends alike) in send order,
-/// each dated when `seen` first met its id.
-fn ses_messages(dump: &Value, seen: &Mutex<HashMap<String, Timestamp>>) -> Vec<SentEmail> {
-    let now = SystemClock.now();
-    let mut seen = seen.lock().unwrap_or_else(|p| p.into_inner());
-    let text = |m: &Value, key: &str| m[key].as_str().unwrap_or_default().to_string();
-    dump["ses"]["Message"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-        .iter()
-        .map(|m| {
-            let id = text(m, "id");
-            let sent_at = *seen.entry(id.clone()).or_insert(now);
-            SentEmail {
-                id,
-                sent_at,
-                from: text(m, "source"),
-                to: m["destinations"]["ToAddresses"]
-                    .as_array()
-                    .map(Vec::as_slice)
-                    .unwrap_or_default()
-                    .iter()
-                    .filter_map(|a| a.as_str().map(str::to_string))
-                    .collect(),
-                reply_to: None,
-                subject: text(m, "subject"),
-                text: text(m, "body"),
-            }
-        })
-        .collect()
+async fn emails(State(sandbox): State<Shared>, Query(limit): Query<Limit>) -> Json<Value> {
+    let emails = sandbox.targets.emails.newest_first(limit.get());
+    answer(json!({ "emails": emails }))
 }
 
 /// The Keap app of a given account, if the runner was given the account.

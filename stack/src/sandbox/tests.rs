@@ -11,6 +11,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use super::*;
 use crate::keap::KeapUser;
+use crate::sent_emails::SentEmail;
 use crate::test_accounts::{acme_signed_form, acme_twilio};
 
 const ACME_NUMBER: &str = "+19523142318";
@@ -32,27 +33,27 @@ impl Drop for Running {
     }
 }
 
-/// moto's dump with two SES messages, oldest first.
-fn moto_dump() -> Value {
-    let message = |id: &str, subject: &str| {
-        json!({
-            "id": id,
-            "source": "alerts@smsflow.example.com",
-            "destinations": {"ToAddresses": ["office@acme.example"], "CcAddresses": []},
-            "subject": subject,
-            "body": format!("{subject} body"),
-        })
-    };
-    json!({"ses": {"Message": [message("ses-1", "first"), message("ses-2", "second")]}})
+/// Two e-mails sent, oldest first, as the AWS proxy keeps them.
+fn sent_emails() -> Arc<SentEmails> {
+    let emails = SentEmails::default();
+    for (at, (id, subject)) in [("ses-1", "first"), ("ses-2", "second")]
+        .into_iter()
+        .enumerate()
+    {
+        emails.push(SentEmail {
+            id: id.into(),
+            sent_at: Timestamp::from_millis(1_800_000_000_000 + at as i64),
+            from: "alerts@smsflow.example.com".into(),
+            to: vec!["office@acme.example".into()],
+            reply_to: None,
+            subject: subject.into(),
+            text: format!("{subject} body"),
+        });
+    }
+    Arc::new(emails)
 }
 
 async fn start() -> Running {
-    let moto = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/moto-api/data.json"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(moto_dump()))
-        .mount(&moto)
-        .await;
     let front = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path(INBOUND_PATH))
@@ -78,7 +79,6 @@ async fn start() -> Running {
         keap_api_key: KEAP_KEY.into(),
     };
     let targets = SandboxTargets {
-        moto_endpoint: moto.uri(),
         http_api: HttpApiTarget {
             local_url: front.uri(),
             public_domain: DOMAIN.into(),
@@ -91,7 +91,7 @@ async fn start() -> Running {
                 .expect("Instasent stand-in"),
         ),
         keap: keap.clone(),
-        aws: None,
+        emails: sent_emails(),
         ses: None,
     };
     let app = router(targets).expect("the sandbox router");
@@ -100,7 +100,6 @@ async fn start() -> Running {
         .expect("a free port");
     let base_url = format!("http://{}", listener.local_addr().expect("bound"));
     let server = tokio::spawn(async move {
-        let _moto = moto;
         let _ = axum::serve(listener, app).await;
     });
     Running {
