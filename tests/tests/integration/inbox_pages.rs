@@ -11,7 +11,7 @@ use smsflow_tests::example::ExampleConfig;
 use smsflow_tests::local_server::{
     ExampleServer, created_contact_id, eventually_json, get_body, post_json, post_text_to_acme,
 };
-use smsflow_tests::poll::LOCAL_SERVER;
+use smsflow_tests::poll::{LOCAL_SERVER, eventually};
 
 const ANN: &str = "+14155552671";
 const BEN: &str = "+14155550142";
@@ -282,6 +282,48 @@ async fn changes_need_the_sessions_csrf_token_and_sign_out_ends_the_session() {
     assert_eq!((page.status, page.location()), (303, "/inbox/acme/sign-in"));
     let events = mary.get("/inbox/acme/events?since=0").await;
     assert_eq!(events.status, 401);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_reply_says_why_and_keeps_what_was_written() {
+    let server = ExampleServer::start(ExampleConfig::new()).await;
+    two_routed_texts(&server).await;
+    post_text_to_acme(&server, "SM00000000000000000000000000000a02", ANN, "STOP").await;
+    let mut mary = signed_in(&server, MARY).await;
+    let thread = format!("/inbox/acme/c/{ANN}");
+    let page = eventually(LOCAL_SERVER, async || {
+        let page = mary.get(&thread).await;
+        match page.body.contains("opted out of texts") {
+            true => Ok(page),
+            false => Err(format!("no opt-out banner yet: {}", page.body)),
+        }
+    })
+    .await;
+    // The box is closed, but a post (an older tab, a script) is refused all the same.
+    assert!(page.body.contains("disabled"), "{}", page.body);
+    let csrf = page.csrf();
+    let form = [
+        ("text", "Are you sure? <b>50% off</b>"),
+        ("csrf", csrf.as_str()),
+        ("request_id", "01JZZZZZZZZZZZZZZZZZZZZZZB"),
+    ];
+    let refused = mary.post(&thread, &form).await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(
+        refused.body.contains("Not sent (opted_out)"),
+        "{}",
+        refused.body
+    );
+    assert!(
+        refused
+            .body
+            .contains("Are you sure? &lt;b&gt;50% off&lt;/b&gt;</textarea>"),
+        "the draft, escaped, back in the box: {}",
+        refused.body
+    );
+    let messages = get_body(&server, "/_sandbox/messages").await;
+    assert_eq!(messages["messages"], json!([]), "nothing sent");
     server.stop().await;
 }
 

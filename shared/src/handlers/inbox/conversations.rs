@@ -146,7 +146,8 @@ pub(super) async fn reply(
     let Some(request_id) = request_id(&form.request_id) else {
         let notice = views::Notice::Refused {
             code: "invalid_form".into(),
-            detail: "The form was incomplete; write the reply again.".into(),
+            detail: "The form was incomplete; send it again.".into(),
+            draft: form.text,
         };
         return thread_page(
             &app,
@@ -163,7 +164,9 @@ pub(super) async fn reply(
         request_id,
     };
     match inbox::reply(&app, &signed_in, &sent).await {
-        Ok(Replied::Answered(answer)) => answered(&app, &signed_in, &phone, answer).await,
+        Ok(Replied::Answered(answer)) => {
+            answered(&app, &signed_in, &phone, answer, form.text).await
+        }
         Ok(Replied::NotYours) => {
             let inbox = inbox_path(&signed_in.account.id);
             not_yours(&frame(&app, &signed_in, "Conversation", &inbox), &inbox)
@@ -178,6 +181,7 @@ async fn answered(
     signed_in: &SignedIn,
     phone: &PhoneNumber,
     answer: SendReply,
+    draft: String,
 ) -> Response {
     if answer.outcome == SendOutcome::Queued {
         let thread = format!("{}/c/{phone}?sent=1", inbox_path(&signed_in.account.id));
@@ -186,6 +190,7 @@ async fn answered(
     let notice = views::Notice::Refused {
         code: answer.code.unwrap_or_else(|| "not_sent".into()),
         detail: answer.detail.unwrap_or_default(),
+        draft,
     };
     thread_page(
         app,
@@ -233,14 +238,7 @@ pub(super) async fn events(
 ) -> Response {
     let signed_in = match signed_in(&app, &id, &headers).await {
         Ok(signed_in) => signed_in,
-        Err(_) => {
-            return ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "signed_out",
-                "sign in to the inbox again",
-            )
-            .into_response();
-        }
+        Err(page) => return as_json(page.status()),
     };
     let now = app.clock.now();
     let since = Timestamp::from_millis(since.since.unwrap_or(now.as_millis()));
@@ -251,4 +249,27 @@ pub(super) async fn events(
             ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.0).into_response()
         }
     }
+}
+
+/// What a page would have answered instead of the alerts, as JSON for the page's script.
+fn as_json(page_status: StatusCode) -> Response {
+    let (status, code, detail) = match page_status {
+        StatusCode::SEE_OTHER => (
+            StatusCode::UNAUTHORIZED,
+            "signed_out",
+            "sign in to the inbox again",
+        ),
+        StatusCode::FORBIDDEN => (
+            StatusCode::FORBIDDEN,
+            "other_account",
+            "signed in to another account's inbox",
+        ),
+        StatusCode::NOT_FOUND => (StatusCode::NOT_FOUND, "unknown_account", "no such inbox"),
+        _ => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the store could not be reached; ask again",
+        ),
+    };
+    ApiError::new(status, code, detail).into_response()
 }

@@ -64,7 +64,12 @@ fn list_row(inbox: &str, row: &InboxRow) -> Markup {
 /// What the reply box says after a post.
 pub(super) enum Notice {
     Sent,
-    Refused { code: String, detail: String },
+    /// Not sent: why, and what the user wrote, back in the box to send again.
+    Refused {
+        code: String,
+        detail: String,
+        draft: String,
+    },
 }
 
 /// The reply box's state.
@@ -175,15 +180,30 @@ fn goals(goals: &[crate::ports::GoalRecord]) -> Markup {
     }
 }
 
+/// "21 characters · GSM-7 · 1 segment", as the page's script also writes it.
+fn count_words(text: &str) -> String {
+    let count = count_segments(text);
+    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    format!(
+        "{} · {} · {}",
+        plural(text.chars().count(), "character"),
+        count.encoding.as_str(),
+        plural(count.segments as usize, "segment")
+    )
+}
+
 fn reply_form(frame: &Frame<'_>, user: &User, view: &ThreadView, reply: &ReplyBox) -> Markup {
     let (gsm7, extension) = markup::gsm7_alphabet();
-    let empty = count_segments("");
+    let draft = match &reply.notice {
+        Some(Notice::Refused { draft, .. }) => draft.as_str(),
+        _ => "",
+    };
     let csrf = frame.user.map(|(_, csrf)| csrf).unwrap_or_default();
     html! {
         form.reply.stack method="post" {
             @match &reply.notice {
                 Some(Notice::Sent) => p.sent role="status" { "Sent: your reply is on its way." },
-                Some(Notice::Refused { code, detail }) => p.problem role="alert" {
+                Some(Notice::Refused { code, detail, .. }) => p.problem role="alert" {
                     "Not sent (" (code) "): " (detail)
                 },
                 None => {},
@@ -193,9 +213,9 @@ fn reply_form(frame: &Frame<'_>, user: &User, view: &ThreadView, reply: &ReplyBo
                 @if let Some(from) = &view.from { " from " (from) }
             }
             textarea #text name="text" rows="3" maxlength="1600" required
-                disabled[view.opted_out] aria-describedby="count" {}
+                disabled[view.opted_out] aria-describedby="count" { (draft) }
             output #count for="text" aria-live="polite" data-gsm7=(gsm7) data-gsm7-ext=(extension) {
-                "0 characters · " (empty.encoding.as_str()) " · " (empty.segments) " segment"
+                (count_words(draft))
             }
             input type="hidden" name="csrf" value=(csrf);
             input type="hidden" name="request_id" value=(reply.request_id);

@@ -335,6 +335,13 @@ async fn another_account_cannot_see_or_post(d: &Deployment) {
         )
         .await;
     assert_eq!(status, json!(403));
+    let alerts = browser
+        .run(
+            "return fetch(arguments[0]).then(r => r.json()).then(b => b.error);",
+            vec![json!("/inbox/acme/events?since=0")],
+        )
+        .await;
+    assert_eq!(alerts, json!("other_account"));
     assert_eq!(
         sent_to_after_a_pause(d, ANN).await,
         before,
