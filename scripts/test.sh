@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: ./scripts/test.sh
 #
-# Installs what it needs (moto, cfn-lint, SAM CLI, openapi-spec-validator into .venv),
-# starts moto on a free loopback port for the AWS adapter conformance suites, runs
+# Installs what it needs (moto, cfn-lint, SAM CLI, openapi-spec-validator into .venv;
+# Debian's chromium and chromium-driver for the inbox's browser test), starts moto on a free loopback port for the AWS adapter conformance suites, runs
 # formatting and lint checks, every test of the workspace (the end-to-end suite also on
 # the stack runner: each stack scenario creates template.yaml in its own moto), the SAM
 # template checks and the OpenAPI document's; stops moto on the way out.
@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 
 log() { printf '\n==> %s\n' "$*"; }
 
-log "tools (.venv: moto, cfn-lint, sam)"
+log "tools (.venv: moto, cfn-lint, sam; chromium)"
 ./scripts/install-tools.sh
 
 mkdir -p target
@@ -33,7 +33,7 @@ cargo fmt --all -- --check
 log "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-# The stack suites run the workspace's binaries (the six functions, the CLI and the stack
+# The stack suites run the workspace's binaries (the eight functions, the CLI and the stack
 # runner) as processes, as Lambda and an operator would: build them once, first.
 log "binaries (cargo build --bins)"
 cargo build --workspace --bins --locked
