@@ -48,6 +48,20 @@ impl ExampleServer {
         Self::serve(config, options, data_dir).await
     }
 
+    /// Stops cleanly and starts again on the same data directory with another
+    /// configuration (a user removed, say).
+    pub async fn restart_on(self, config: ExampleConfig) -> Self {
+        let ExampleServer {
+            server,
+            options,
+            data_dir,
+            ..
+        } = self;
+        server.shutdown().await.expect("clean shutdown");
+        let config = config.serving_from(data_dir.path()).parse();
+        Self::serve(config, options, data_dir).await
+    }
+
     async fn serve(config: LocalConfig, options: LocalOptions, data_dir: TempDir) -> Self {
         let server = local::start_with(&config, options)
             .await

@@ -286,6 +286,22 @@ async fn changes_need_the_sessions_csrf_token_and_sign_out_ends_the_session() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_removed_from_the_account_is_signed_out() {
+    let server = ExampleServer::start(ExampleConfig::new()).await;
+    let mut john = signed_in(&server, JOHN).await;
+    assert_eq!(john.get("/inbox/acme").await.status, 200);
+    let without_john = ExampleConfig::new().replace(
+        "[[accounts.users]]\nid = \"john\"\nname = \"John Smith\"\nemail = \"john@acme.example\"\ncrm_user_id = \"2\"\n",
+        "",
+    );
+    let server = server.restart_on(without_john).await;
+    john.base = server.base_url();
+    let page = john.get("/inbox/acme").await;
+    assert_eq!((page.status, page.location()), (303, "/inbox/acme/sign-in"));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_reply_says_why_and_keeps_what_was_written() {
     let server = ExampleServer::start(ExampleConfig::new()).await;
     two_routed_texts(&server).await;
