@@ -57,21 +57,30 @@ pub struct RequestGoals {
     pub goals: Vec<GoalRecord>,
 }
 
+/// Consent reads in flight at once while listing.
+const CONSENT_READS_AT_ONCE: usize = 8;
+
 /// The account's `limit` most recent conversations, newest first.
 pub async fn recent(
     store: &dyn Store,
     account: &AccountId,
     limit: usize,
 ) -> StoreResult<Vec<Listed>> {
-    let mut listed = Vec::new();
-    for summary in store.recent_conversations(account, limit).await? {
-        let consent = store.consent(account, &summary.phone).await?;
-        listed.push(Listed {
-            opted_out: consent.is_some_and(|c| c.opted_out),
-            summary,
-        });
-    }
-    Ok(listed)
+    use futures::StreamExt;
+    let summaries = store.recent_conversations(account, limit).await?;
+    futures::stream::iter(summaries)
+        .map(|summary| async move {
+            let consent = store.consent(account, &summary.phone).await?;
+            Ok(Listed {
+                opted_out: consent.is_some_and(|c| c.opted_out),
+                summary,
+            })
+        })
+        .buffered(CONSENT_READS_AT_ONCE)
+        .collect::<Vec<StoreResult<Listed>>>()
+        .await
+        .into_iter()
+        .collect()
 }
 
 /// The thread with `phone`: its last `limit` messages; `None` when nothing was ever sent,
