@@ -65,21 +65,25 @@ pub fn with_fallback(router: Router) -> Router {
         .layer(axum::middleware::from_fn(json_errors))
 }
 
-/// The URL Twilio called and signed: the configured public base URL (custom domains,
-/// tunnels) with the request's path and query, else `https://` + the request's host.
+/// The URL Twilio called and signed: the public base with the request's path and query.
 fn signed_url(settings: &AppSettings, headers: &HeaderMap, uri: &Uri) -> String {
     let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    match &settings.public_base_url {
-        Some(base) => format!("{base}{path}"),
-        None => {
-            let host = headers
-                .get(header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .or_else(|| uri.authority().map(|a| a.as_str()))
-                .unwrap_or_default();
-            format!("https://{host}{path}")
-        }
+    format!("{}{path}", public_base(settings, headers, uri))
+}
+
+/// Where the public reached this function: the configured public base URL (custom domains,
+/// tunnels), else `https://` + the request's host (API Gateway and function URLs are
+/// https only). Twilio signs URLs on it; the inbox's sign-in links point at it.
+pub(crate) fn public_base(settings: &AppSettings, headers: &HeaderMap, uri: &Uri) -> String {
+    if let Some(base) = &settings.public_base_url {
+        return base.clone();
     }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| uri.authority().map(|a| a.as_str()))
+        .unwrap_or_default();
+    format!("https://{host}")
 }
 
 /// Twilio's form fields, in order, values exactly as sent (no trimming).

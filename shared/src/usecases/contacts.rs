@@ -34,8 +34,12 @@ pub(crate) async fn cached_only(
     phone: &PhoneNumber,
     now: Timestamp,
 ) -> Option<Contact> {
-    let cached = cache.cached_contact(&account.id, phone, now).await.ok()??;
-    serde_json::from_value::<Contact>(cached.contact).ok()
+    decoded(cache.cached_contact(&account.id, phone, now).await.ok()?)
+}
+
+/// The contact a cache entry holds, if it reads as one.
+fn decoded(cached: Option<CachedContact>) -> Option<Contact> {
+    cached.and_then(|c| serde_json::from_value::<Contact>(c.contact).ok())
 }
 
 /// As [`cached_or_found_contact`], with the cache already read (`cached`: what it held).
@@ -47,7 +51,7 @@ pub(crate) async fn found_contact(
     phone: &PhoneNumber,
     now: Timestamp,
 ) -> Result<Option<Contact>, CrmError> {
-    if let Some(contact) = cached.and_then(|c| serde_json::from_value::<Contact>(c.contact).ok()) {
+    if let Some(contact) = decoded(cached) {
         return Ok(Some(contact));
     }
     let found = crm.find_contact_by_phone(account, phone).await?;

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use axum::Form;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -15,6 +15,7 @@ use super::{html_page, session_cookie_header, unavailable};
 use crate::app::App;
 use crate::domain::inbox::{SESSION_LIFETIME, SIGN_IN_LINK_LIFETIME};
 use crate::domain::{Account, Timestamp};
+use crate::handlers::http::public_base;
 use crate::routes::inbox_path;
 use crate::usecases::inbox::{self, LinkRequest, Redeemed};
 
@@ -71,11 +72,12 @@ pub(super) struct EmailField {
 pub(super) async fn send_link(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
+    uri: Uri,
     PathAccount(account): PathAccount,
     Form(field): Form<EmailField>,
 ) -> Response {
     let inbox = inbox_path(&account.id);
-    let url = format!("{}{inbox}", public_base(&app, &headers));
+    let url = format!("{}{inbox}", public_base(&app.settings, &headers, &uri));
     match inbox::request_link(&app, &account, &field.email, &url).await {
         Ok(outcome) => link_request_page(&account, &field.email, outcome),
         Err(e) => unavailable(e),
@@ -114,18 +116,6 @@ fn link_request_page(account: &Account, address: &str, outcome: LinkRequest) -> 
         status,
         markup::page(&frame, email_form(&inbox, Some(&problem))),
     )
-}
-
-/// The base of the links e-mailed: the configured public base URL, else the scheme the
-/// front says it was called on (function URLs say `https`) and the request's host.
-fn public_base(app: &App, headers: &HeaderMap) -> String {
-    if let Some(base) = &app.settings.public_base_url {
-        return base.clone();
-    }
-    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let scheme = text("x-forwarded-proto").unwrap_or("https");
-    let host = text(header::HOST.as_str()).unwrap_or_default();
-    format!("{scheme}://{host}")
 }
 
 #[derive(Deserialize)]
