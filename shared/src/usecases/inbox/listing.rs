@@ -255,7 +255,9 @@ pub async fn alerts_since(
         if routed_here.is_empty() {
             continue;
         }
-        let name = contact_name(app, signed_in, &summary.phone, Names::AskTheCrm).await;
+        // The poll runs every few seconds per open page and sees a text for minutes: the
+        // name comes from the contact cache, which processing the text just filled.
+        let name = contact_name(app, signed_in, &summary.phone, Names::Cached).await;
         alerts.extend(routed_here.into_iter().map(|m| Alert {
             id: m.id,
             phone: m.contact_phone,
